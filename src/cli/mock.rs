@@ -1,0 +1,236 @@
+//! `voxload mock`: serve the embedded mock speech server from the command line.
+//!
+//! The flags map one-to-one onto [`MockModel`]; validation lives on the model
+//! so the library and the CLI reject the same values with the same flag names.
+
+use std::net::{IpAddr, SocketAddr};
+
+use anyhow::Context as _;
+use humantime::Duration as HumanDuration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::mock::{self, Faults, MockError, MockModel, StallWindow};
+
+/// Serve a mock OpenAI-compatible TTS server with a known latency model.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MockArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: IpAddr,
+    /// Port to listen on; 0 picks a free port (the URL is printed).
+    #[arg(long, default_value_t = 8000)]
+    pub port: u16,
+    /// Fixed time before the first audio of every request.
+    #[arg(long, default_value = "50ms")]
+    pub overhead: HumanDuration,
+    /// Uniform jitter on the overhead, ± this much.
+    #[arg(long, default_value = "0ms")]
+    pub jitter: HumanDuration,
+    /// Synthesis speed in audio seconds per wall-clock second (4 = 4× real time).
+    #[arg(long, default_value_t = 4.0)]
+    pub speed: f64,
+    /// Speaking rate: input characters per second of audio.
+    #[arg(long, default_value_t = 15.0)]
+    pub chars_per_second: f64,
+    /// Audio per streamed chunk.
+    #[arg(long, default_value = "100ms")]
+    pub chunk: HumanDuration,
+    /// Output sample rate (16-bit mono PCM or WAV).
+    #[arg(long, default_value_t = 24_000)]
+    pub sample_rate: u32,
+    /// Silence before the tone in every response (tests "first voiced audio").
+    #[arg(long, default_value = "0ms")]
+    pub leading_silence: HumanDuration,
+    /// Longest audio a request can get (longer texts are cut).
+    #[arg(long, default_value = "60s")]
+    pub max_audio: HumanDuration,
+    /// Concurrent synthesis slots.
+    #[arg(long, default_value_t = 64)]
+    pub slots: usize,
+    /// Requests that may wait for a slot; beyond that the server answers 503.
+    #[arg(long, default_value_t = 256)]
+    pub queue: usize,
+    /// Extra delay when the server is cold (at startup and after --idle-before-cold).
+    #[arg(long, default_value = "0ms")]
+    pub cold_start: HumanDuration,
+    /// Idle time after which the server goes cold again (used when --cold-start > 0).
+    #[arg(long, default_value = "30s")]
+    pub idle_before_cold: HumanDuration,
+    /// Act as a buffered server: send all audio at once when synthesis is done.
+    #[arg(long)]
+    pub no_streaming: bool,
+    /// Share of requests answered HTTP 500 (0..=1).
+    #[arg(long = "error-5xx", default_value_t = 0.0)]
+    pub error_5xx: f64,
+    /// Share of requests answered HTTP 429 with Retry-After (0..=1).
+    #[arg(long = "error-429", default_value_t = 0.0)]
+    pub error_429: f64,
+    /// Share of requests whose connection is reset after half the audio (0..=1).
+    #[arg(long, default_value_t = 0.0)]
+    pub reset: f64,
+    /// Share of requests that pause for --stall-duration after half the audio (0..=1).
+    #[arg(long, default_value_t = 0.0)]
+    pub stall: f64,
+    /// Length of the --stall pause.
+    #[arg(long, default_value = "1s")]
+    pub stall_duration: HumanDuration,
+    /// Share of requests whose body ends cleanly after half the audio (0..=1).
+    #[arg(long, default_value_t = 0.0)]
+    pub truncate: f64,
+    /// Pause every response this long after server start (with --stall-all-for),
+    /// to test coordinated omission. `POST /mock/stall?ms=N` does it at runtime.
+    #[arg(long, requires = "stall_all_for")]
+    pub stall_all_at: Option<HumanDuration>,
+    /// Length of the --stall-all-at pause.
+    #[arg(long, requires = "stall_all_at")]
+    pub stall_all_for: Option<HumanDuration>,
+    /// Seed for jitter and fault choice (default: random).
+    #[arg(long)]
+    pub seed: Option<u64>,
+}
+
+impl MockArgs {
+    /// The validated model these flags describe; errors name the flag.
+    pub fn model(&self) -> Result<MockModel, MockError> {
+        let stall_all = match (self.stall_all_at, self.stall_all_for) {
+            (Some(start), Some(duration)) => Some(StallWindow {
+                start: *start,
+                duration: *duration,
+            }),
+            _ => None,
+        };
+        let model = MockModel {
+            sample_rate: self.sample_rate,
+            chars_per_second: self.chars_per_second,
+            speed: self.speed,
+            chunk: *self.chunk,
+            overhead: *self.overhead,
+            jitter: *self.jitter,
+            leading_silence: *self.leading_silence,
+            max_audio: *self.max_audio,
+            slots: self.slots,
+            queue: self.queue,
+            cold_start: *self.cold_start,
+            idle_before_cold: (!self.cold_start.is_zero()).then_some(*self.idle_before_cold),
+            streaming: !self.no_streaming,
+            faults: Faults {
+                error_5xx: self.error_5xx,
+                error_429: self.error_429,
+                reset: self.reset,
+                stall: self.stall,
+                truncate: self.truncate,
+                stall_duration: *self.stall_duration,
+            },
+            stall_all,
+            seed: self.seed,
+        };
+        model.validate()?;
+        Ok(model)
+    }
+}
+
+/// Bind `--host:--port`, print the URL, and serve until Ctrl-C.
+pub async fn run_mock(args: MockArgs) -> anyhow::Result<()> {
+    let model = args.model()?;
+    let addr = SocketAddr::new(args.host, args.port);
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let local = listener
+        .local_addr()
+        .with_context(|| format!("cannot read the address bound for {addr}"))?;
+    println!("voxload mock listening on http://{local}");
+    println!("  POST /v1/audio/speech   GET /mock/truth   POST /mock/reset-truth   POST /mock/stall?ms=N");
+    println!(
+        "  model: {}× real time, {} overhead, {} chunks, {} slots + {} queue (Ctrl-C to stop)",
+        model.speed,
+        humantime::format_duration(model.overhead),
+        humantime::format_duration(model.chunk),
+        model.slots,
+        model.queue
+    );
+    let token = CancellationToken::new();
+    let on_ctrl_c = {
+        let token = token.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                token.cancel();
+            }
+        })
+    };
+    let served = mock::serve(listener, model, token).await;
+    on_ctrl_c.abort();
+    served.context("mock server failed")
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Wrap {
+        #[command(flatten)]
+        args: MockArgs,
+    }
+
+    fn parse(flags: &[&str]) -> Result<MockArgs, clap::Error> {
+        Wrap::try_parse_from(std::iter::once("mock").chain(flags.iter().copied())).map(|w| w.args)
+    }
+
+    #[test]
+    fn defaults_are_the_default_model() {
+        assert_eq!(parse(&[]).unwrap().model().unwrap(), MockModel::default());
+    }
+
+    #[test]
+    fn flags_set_the_model() {
+        let args = parse(&[
+            "--port",
+            "0",
+            "--overhead",
+            "20ms",
+            "--speed",
+            "2",
+            "--cold-start",
+            "1s",
+            "--reset",
+            "0.1",
+            "--no-streaming",
+            "--stall-all-at",
+            "5s",
+            "--stall-all-for",
+            "1s",
+            "--seed",
+            "9",
+        ])
+        .unwrap();
+        let m = args.model().unwrap();
+        assert_eq!(m.overhead, std::time::Duration::from_millis(20));
+        assert_eq!(m.idle_before_cold, Some(std::time::Duration::from_secs(30)));
+        assert_eq!(
+            (m.speed, m.faults.reset, m.streaming, m.seed),
+            (2.0, 0.1, false, Some(9))
+        );
+        assert_eq!(
+            m.stall_all.map(|w| w.duration),
+            Some(std::time::Duration::from_secs(1))
+        );
+    }
+
+    #[test]
+    fn invalid_values_name_the_flag() {
+        for (flags, flag) in [
+            (&["--speed", "0"][..], "--speed"),
+            (&["--error-5xx", "1.5"][..], "--error-5xx"),
+            (&["--chunk", "0ms"][..], "--chunk"),
+            (&["--slots", "0"][..], "--slots"),
+        ] {
+            let err = parse(flags).unwrap().model().unwrap_err().to_string();
+            assert!(err.contains(flag), "{err}");
+        }
+        assert!(parse(&["--stall-all-at", "1s"]).is_err());
+    }
+}

@@ -1,0 +1,122 @@
+//! The command line: clap types and [`run`]. The only module that knows clap;
+//! everything below it takes validated library types.
+
+pub mod demo;
+pub mod mock;
+pub mod sample;
+pub mod tts;
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+use crate::config::{RunPlan, TtsOptions};
+use crate::runner::{run_tts, RunOptions};
+use crate::workload::Stop;
+
+/// Exit code: the run finished (whatever the server answered).
+pub const EXIT_OK: i32 = 0;
+/// Exit code: voxload itself failed (bad input, unreachable output folder, …).
+pub const EXIT_ERROR: i32 = 1;
+
+/// voxload: load tests and benchmarks for speech AI services.
+#[derive(Debug, Parser)]
+#[command(name = "voxload", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    #[allow(missing_docs)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start the embedded mock server and run a short streaming TTS sweep against it.
+    Demo(demo::DemoArgs),
+    /// Load-test a TTS endpoint (closed or open loop, sweeps).
+    Tts(Box<tts::TtsArgs>),
+    /// Serve the embedded mock speech server.
+    Mock(Box<mock::MockArgs>),
+    /// Send one request and show what came back (status, headers, chunks, audio).
+    Sample(sample::SampleArgs),
+    /// Show length statistics of a text samples file.
+    Texts(TextsArgs),
+}
+
+/// `voxload texts`.
+#[derive(Debug, clap::Args)]
+pub struct TextsArgs {
+    /// The samples file.
+    pub file: PathBuf,
+    /// simple-json, id-prompt-json, axolotl-input-output, lines, jsonl [default: from the extension].
+    #[arg(long)]
+    pub format: Option<String>,
+}
+
+/// Run a parsed command line; returns the process exit code.
+pub async fn run(cli: Cli) -> anyhow::Result<i32> {
+    match cli.command {
+        Command::Demo(args) => demo::run_demo(args).await,
+        Command::Tts(args) => run_tts_command(*args).await,
+        Command::Mock(args) => mock::run_mock(*args).await.map(|()| EXIT_OK),
+        Command::Sample(args) => sample::run_sample(args).await,
+        Command::Texts(args) => texts(args),
+    }
+}
+
+/// Merge the scenario file, a vendor file and flags into a plan.
+pub fn plan_from_args(args: &tts::TtsArgs) -> anyhow::Result<RunPlan> {
+    let mut opts = match &args.config {
+        Some(path) => TtsOptions::from_file(path)?,
+        None => TtsOptions::default(),
+    };
+    if let Some(path) = &args.target.target {
+        opts.target = Some(TtsOptions::target_from_file(path)?);
+    }
+    let opts = opts.merged_with(args.options());
+    let plan = RunPlan::from_options(opts, &|name| std::env::var(name).ok())?;
+    Ok(plan)
+}
+
+async fn run_tts_command(args: tts::TtsArgs) -> anyhow::Result<i32> {
+    let plan = plan_from_args(&args)?;
+    execute_plan(plan, args.quiet).await
+}
+
+/// Run a plan with Ctrl-C handling, print the summary, and choose the exit code.
+pub async fn execute_plan(plan: RunPlan, quiet: bool) -> anyhow::Result<i32> {
+    let stop = Stop::default();
+    crate::shutdown::install(stop.clone(), plan.grace);
+    let stages = plan.stages.len();
+    eprintln!(
+        "voxload: {} → {} ({} stage{}, texts: {} × {})",
+        plan.name,
+        plan.target.url,
+        stages,
+        if stages == 1 { "" } else { "s" },
+        plan.texts_count,
+        plan.texts_source
+    );
+    let (result, out) = run_tts(plan, stop.clone(), RunOptions { quiet })
+        .await
+        .context("run failed")?;
+    println!("{}", crate::report::terminal::summary(&result));
+    println!("results: {}", out.display());
+    Ok(if stop.arrivals.is_cancelled() {
+        crate::shutdown::EXIT_INTERRUPTED
+    } else {
+        EXIT_OK
+    })
+}
+
+fn texts(args: TextsArgs) -> anyhow::Result<i32> {
+    use crate::input::{SampleFormat, TextSamples, TextStats};
+    let format = match &args.format {
+        Some(f) => SampleFormat::parse(f)?,
+        None => SampleFormat::guess(&args.file),
+    };
+    let samples = TextSamples::load(&args.file, format)?;
+    println!("{}", TextStats::of(&samples));
+    Ok(EXIT_OK)
+}

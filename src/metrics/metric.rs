@@ -1,0 +1,270 @@
+//! The names of the metrics that get histograms, their units, and how each
+//! is read from a [`RequestRecord`].
+//!
+//! Names are stable: they key `result.json`, CSV columns and `--slo`
+//! expressions, so a metric is a typed [`Metric`] everywhere and a string
+//! only at those edges.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::metrics::RequestRecord;
+
+/// A per-request metric that stage statistics keep a histogram of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Metric {
+    /// Time to first byte (response head).
+    Ttfb,
+    /// Time to first audio byte.
+    Ttfa,
+    /// Arrival of the k-th audio chunk (1-based).
+    Chunk(u32),
+    /// Per-request mean gap between audio chunks. (Pooling every gap would
+    /// be ideal, but the record keeps only mean and max per request.)
+    InterChunkMean,
+    /// Per-request largest gap between audio chunks.
+    InterChunkMax,
+    /// Last byte, from the time origin (scheduled start in open loop).
+    E2e,
+    /// Open loop only: `e2e − schedule_lag`, from the actual send; what a
+    /// coordinated-omission-prone tool would report, kept for comparison.
+    E2eUncorrected,
+    /// Decoded audio duration of the response.
+    AudioDuration,
+    /// `e2e ÷ audio` (lower is better).
+    Rtf,
+    /// `audio ÷ e2e` (higher is better).
+    Rtfx,
+    /// Playback stalls per request.
+    StallCount,
+    /// Total stall time per request.
+    StallTime,
+    /// Pre-buffer that would have avoided every stall.
+    PrebufferNeeded,
+    /// Silence before the first voiced sample (audio time).
+    LeadingSilence,
+    /// When the listener hears speech, under the playback model.
+    PerceivedTtfa,
+    /// Open loop: actual send − scheduled send (all requests, ok or not).
+    ScheduleLag,
+}
+
+/// How a metric's histogram values are scaled, and the unit it is shown in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Unit {
+    /// Stored in µs, shown in milliseconds.
+    #[serde(rename = "ms")]
+    Micros,
+    /// Stored in millionths (×1,000,000), shown as a plain ratio.
+    #[serde(rename = "ratio")]
+    Ratio,
+    /// Stored and shown as a count.
+    #[serde(rename = "count")]
+    Count,
+}
+
+/// Scale of [`Unit::Ratio`] in histograms: HDR stores integers, and a
+/// millionth keeps three significant digits for any RTF above 0.001.
+pub const RATIO_SCALE: f64 = 1_000_000.0;
+
+impl Unit {
+    /// The display unit's label: `"ms"`, `"ratio"` or `"count"`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Unit::Micros => "ms",
+            Unit::Ratio => "ratio",
+            Unit::Count => "count",
+        }
+    }
+
+    /// A raw histogram value in display units (µs → ms, millionths → ratio).
+    pub fn display(&self, raw: f64) -> f64 {
+        match self {
+            Unit::Micros => raw / 1_000.0,
+            Unit::Ratio => raw / RATIO_SCALE,
+            Unit::Count => raw,
+        }
+    }
+}
+
+impl Metric {
+    /// Every metric read straight from a record except `Chunk(k)` (one per
+    /// recorded k) and `ScheduleLag` (taken from failed requests too).
+    pub const PER_REQUEST: [Metric; 14] = [
+        Metric::Ttfb,
+        Metric::Ttfa,
+        Metric::InterChunkMean,
+        Metric::InterChunkMax,
+        Metric::E2e,
+        Metric::E2eUncorrected,
+        Metric::AudioDuration,
+        Metric::Rtf,
+        Metric::Rtfx,
+        Metric::StallCount,
+        Metric::StallTime,
+        Metric::PrebufferNeeded,
+        Metric::LeadingSilence,
+        Metric::PerceivedTtfa,
+    ];
+
+    /// All metrics in display order, with one `chunk_k` per entry of `chunk_ks`.
+    pub fn all(chunk_ks: &[u32]) -> Vec<Metric> {
+        let mut v = vec![Metric::Ttfb, Metric::Ttfa];
+        v.extend(chunk_ks.iter().map(|&k| Metric::Chunk(k)));
+        v.extend_from_slice(&Metric::PER_REQUEST[2..]);
+        v.push(Metric::ScheduleLag);
+        v
+    }
+
+    /// Stable name: `ttfb`, `ttfa`, `chunk1`, `inter_chunk_mean`,
+    /// `inter_chunk_max`, `e2e`, `e2e_uncorrected`, `audio`, `rtf`, `rtfx`,
+    /// `stall_count`, `stall_time`, `prebuffer_needed`, `leading_silence`,
+    /// `perceived_ttfa`, `schedule_lag`.
+    pub fn name(&self) -> String {
+        let s = match self {
+            Metric::Chunk(k) => return format!("chunk{k}"),
+            Metric::Ttfb => "ttfb",
+            Metric::Ttfa => "ttfa",
+            Metric::InterChunkMean => "inter_chunk_mean",
+            Metric::InterChunkMax => "inter_chunk_max",
+            Metric::E2e => "e2e",
+            Metric::E2eUncorrected => "e2e_uncorrected",
+            Metric::AudioDuration => "audio",
+            Metric::Rtf => "rtf",
+            Metric::Rtfx => "rtfx",
+            Metric::StallCount => "stall_count",
+            Metric::StallTime => "stall_time",
+            Metric::PrebufferNeeded => "prebuffer_needed",
+            Metric::LeadingSilence => "leading_silence",
+            Metric::PerceivedTtfa => "perceived_ttfa",
+            Metric::ScheduleLag => "schedule_lag",
+        };
+        s.to_string()
+    }
+
+    /// Inverse of [`Metric::name`]; `None` for an unknown name.
+    pub fn parse(s: &str) -> Option<Metric> {
+        if let Some(k) = s.strip_prefix("chunk") {
+            if !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()) {
+                return k.parse().ok().filter(|&k| k > 0).map(Metric::Chunk);
+            }
+        }
+        Metric::all(&[]).into_iter().find(|m| m.name() == s)
+    }
+
+    /// How this metric's histogram values are scaled.
+    pub fn unit(&self) -> Unit {
+        match self {
+            Metric::Rtf | Metric::Rtfx => Unit::Ratio,
+            Metric::StallCount => Unit::Count,
+            _ => Unit::Micros,
+        }
+    }
+
+    /// This metric's histogram value for one request, `None` if the request
+    /// did not reach it. Ratios are scaled by [`RATIO_SCALE`].
+    pub fn value(&self, r: &RequestRecord) -> Option<u64> {
+        match self {
+            Metric::Ttfb => r.ttfb_us,
+            Metric::Ttfa => r.ttfa_us,
+            Metric::Chunk(k) => r.chunk(*k),
+            Metric::InterChunkMean => r.inter_chunk_mean_us,
+            Metric::InterChunkMax => r.inter_chunk_max_us,
+            Metric::E2e => r.e2e_us,
+            Metric::E2eUncorrected => r
+                .e2e_us
+                .zip(r.schedule_lag_us)
+                .map(|(e2e, lag)| e2e.saturating_sub(lag)),
+            Metric::AudioDuration => r.audio_us,
+            Metric::Rtf => r.rtf.and_then(scale_ratio),
+            Metric::Rtfx => r.rtfx.and_then(scale_ratio),
+            Metric::StallCount => r.stall_count.map(u64::from),
+            Metric::StallTime => r.stall_us,
+            Metric::PrebufferNeeded => r.prebuffer_needed_us,
+            Metric::LeadingSilence => r.leading_silence_us,
+            Metric::PerceivedTtfa => r.perceived_ttfa_us,
+            Metric::ScheduleLag => r.schedule_lag_us,
+        }
+    }
+}
+
+/// A ratio in millionths; `None` for NaN, infinite or negative input.
+fn scale_ratio(x: f64) -> Option<u64> {
+    // `as` saturates above u64::MAX, which a finite ratio × 1e6 cannot reach in practice.
+    (x.is_finite() && x >= 0.0).then(|| (x * RATIO_SCALE).round() as u64)
+}
+
+impl fmt::Display for Metric {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name())
+    }
+}
+
+impl Serialize for Metric {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for Metric {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Metric::parse(&s).ok_or_else(|| serde::de::Error::custom(format!("unknown metric '{s}'")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for m in Metric::all(&[1, 4, 12]) {
+            assert_eq!(Metric::parse(&m.name()), Some(m), "{m}");
+        }
+        assert_eq!(Metric::all(&[1, 4]).len(), 17);
+        assert_eq!(Metric::parse("audio"), Some(Metric::AudioDuration));
+        for bad in [
+            "chunk",
+            "chunk0",
+            "chunk-1",
+            "chunkx",
+            "TTFA",
+            "inter_chunk",
+            "",
+        ] {
+            assert_eq!(Metric::parse(bad), None, "{bad}");
+        }
+        let json = serde_json::to_string(&Metric::Chunk(4)).expect("serialize");
+        assert_eq!(json, "\"chunk4\"");
+        assert_eq!(
+            serde_json::from_str::<Metric>(&json).expect("deserialize"),
+            Metric::Chunk(4)
+        );
+    }
+
+    #[test]
+    fn units_and_values() {
+        assert_eq!(Metric::Rtf.unit(), Unit::Ratio);
+        assert_eq!(Metric::StallCount.unit(), Unit::Count);
+        assert_eq!(Metric::StallTime.unit(), Unit::Micros);
+        assert_eq!(Unit::Micros.display(1_500.0), 1.5);
+        assert_eq!(Unit::Ratio.display(250_000.0), 0.25);
+        let r = RequestRecord {
+            e2e_us: Some(900),
+            schedule_lag_us: Some(100),
+            rtf: Some(0.25),
+            rtfx: Some(f64::NAN),
+            chunk_us: vec![(4, 77)],
+            ..RequestRecord::default()
+        };
+        // e2e_uncorrected = 900 − 100 = 800; rtf 0.25 → 250,000 millionths.
+        assert_eq!(Metric::E2eUncorrected.value(&r), Some(800));
+        assert_eq!(Metric::Rtf.value(&r), Some(250_000));
+        assert_eq!(Metric::Rtfx.value(&r), None);
+        assert_eq!(Metric::Chunk(4).value(&r), Some(77));
+        assert_eq!(Metric::Chunk(1).value(&r), None);
+        assert_eq!(Metric::Ttfa.value(&r), None);
+    }
+}

@@ -1,0 +1,100 @@
+//! One finished request, as written to `requests.jsonl` and fed to stage statistics.
+
+use serde::{Deserialize, Serialize};
+
+use crate::protocol::ErrorKind;
+
+/// Every measured number of one request. A metric the request never reached
+/// (e.g. chunk 4 of a 3-chunk response) is `None` — never zero.
+///
+/// Durations are whole microseconds (`_us`), measured from the request's time
+/// origin: the *scheduled* start in open loop, the actual send in closed loop.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RequestRecord {
+    /// Stage index (0-based) within the run.
+    pub stage: usize,
+    /// Sequence number within the stage.
+    pub seq: u64,
+    /// Warm-up requests are written but excluded from statistics.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub warmup: bool,
+    /// Origin of this request, µs since the run started (for the timeline).
+    pub start_us: u64,
+    /// When the request ended (success or failure), µs since the run started.
+    pub end_us: u64,
+    /// Open loop: actual send − scheduled send.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schedule_lag_us: Option<u64>,
+    /// HTTP status, if a response head arrived.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// Response head arrived.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ttfb_us: Option<u64>,
+    /// First byte of decoded audio arrived.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ttfa_us: Option<u64>,
+    /// Arrival of audio chunk k, as `[k, us]` pairs for the configured k's that were reached.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub chunk_us: Vec<(u32, u64)>,
+    /// Mean gap between consecutive audio chunks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inter_chunk_mean_us: Option<u64>,
+    /// Largest gap between consecutive audio chunks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inter_chunk_max_us: Option<u64>,
+    /// Last byte arrived.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub e2e_us: Option<u64>,
+    /// Number of audio chunks.
+    pub chunks: u32,
+    /// Audio bytes received (encoded, after unwrapping).
+    pub audio_bytes: u64,
+    /// Seconds of audio decoded from the stream, in µs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audio_us: Option<u64>,
+    /// e2e ÷ audio duration (lower is better).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rtf: Option<f64>,
+    /// audio duration ÷ e2e (higher is better).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rtfx: Option<f64>,
+    /// Playback stalls with no pre-buffer (streaming, when per-chunk audio is known).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stall_count: Option<u32>,
+    /// Total stall time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stall_us: Option<u64>,
+    /// Smallest pre-buffer that would have given zero stalls.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prebuffer_needed_us: Option<u64>,
+    /// Silence at the start of the audio (audio time, not wall time).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub leading_silence_us: Option<u64>,
+    /// When a listener would first hear speech (playback time of the first voiced sample).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub perceived_ttfa_us: Option<u64>,
+    /// Failure class, if the request failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorKind>,
+    /// Short, secret-free failure detail.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_detail: Option<String>,
+    /// Characters of input text.
+    pub text_chars: u32,
+    /// Voice used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub voice: Option<String>,
+}
+
+impl RequestRecord {
+    /// Whether the request counts as a success.
+    pub fn ok(&self) -> bool {
+        self.error.is_none()
+    }
+
+    /// Chunk k's arrival, if reached.
+    pub fn chunk(&self, k: u32) -> Option<u64> {
+        self.chunk_us.iter().find(|(i, _)| *i == k).map(|(_, us)| *us)
+    }
+}

@@ -1,0 +1,516 @@
+//! Stage statistics: one HDR histogram per metric plus counters, mergeable
+//! exactly and serializable, so `result.json` can be re-reported, compared
+//! and merged without losing precision (latte's `SerializableHistogram`).
+//!
+//! Which requests feed which numbers:
+//! - warm-up records only bump [`StageCounters::warmup`];
+//! - `schedule_lag` takes every completed request, ok or failed, because a
+//!   lagging generator matters whatever the outcome;
+//! - every other histogram takes **successful requests only**: a timeout's
+//!   "e2e" is the timeout, and a 503's TTFB is how fast the server refused —
+//!   mixing them in would make an overloaded server look fast;
+//! - a metric with no samples has no histogram and is absent from the
+//!   summary, never zero.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use base64::Engine as _;
+use hdrhistogram::serialization::{Deserializer as HdrDeserializer, Serializer as _, V2Serializer};
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::metrics::RequestRecord;
+use crate::protocol::ErrorKind;
+
+pub use crate::metrics::metric::{Metric, Unit};
+
+/// Significant digits of stage histograms: values are kept to ±0.1 %.
+const SIGFIG: u8 = 3;
+
+/// Why saved statistics could not be restored (or saved).
+#[derive(Debug, thiserror::Error)]
+pub enum StatsError {
+    /// A histogram key that is not a metric name.
+    #[error("unknown metric '{0}' in saved histograms")]
+    UnknownMetric(String),
+    /// The histogram text is not valid base64.
+    #[error("histogram '{metric}' is not valid base64: {source}")]
+    Base64 {
+        /// Metric whose histogram failed.
+        metric: String,
+        /// Decoder error.
+        source: base64::DecodeError,
+    },
+    /// The bytes are not an HdrHistogram V2 serialization.
+    #[error("histogram '{metric}' cannot be decoded: {source}")]
+    Decode {
+        /// Metric whose histogram failed.
+        metric: String,
+        /// Deserializer error.
+        source: hdrhistogram::serialization::DeserializeError,
+    },
+    /// A histogram could not be serialized.
+    #[error("histogram '{metric}' cannot be serialized: {source}")]
+    Encode {
+        /// Metric whose histogram failed.
+        metric: String,
+        /// Serializer error.
+        source: hdrhistogram::serialization::V2SerializeError,
+    },
+}
+
+/// Counts of one stage. Completed = `ok + failed`; dropped and warm-up
+/// requests are counted apart and never enter histograms.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StageCounters {
+    /// Completed non-warm-up requests (`ok + failed`).
+    pub requests: u64,
+    /// Successful requests.
+    pub ok: u64,
+    /// Failed requests (including audio sanity failures).
+    pub failed: u64,
+    /// Arrivals dropped because the in-flight cap was reached (never sent).
+    pub dropped: u64,
+    /// Warm-up requests, excluded from everything else.
+    pub warmup: u64,
+    /// Successful requests whose playback stalled at least once.
+    pub stalled_requests: u64,
+    /// Successful requests for which stalls could be computed (per-chunk audio known).
+    pub requests_with_stall_info: u64,
+    /// Audio produced by successful requests, µs.
+    pub audio_us_total: u64,
+    /// Earliest `start_us` of a counted request (µs since run start).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_start_us: Option<u64>,
+    /// Latest `end_us` of a counted request (µs since run start).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_end_us: Option<u64>,
+}
+
+/// Failures of one class: how many, and the first detail seen, so the
+/// report can show what went wrong without storing every message.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorSummary {
+    /// Failures of this class.
+    pub count: u64,
+    /// Detail of the first failure of this class.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub example: Option<String>,
+}
+
+/// Statistics of one stage: counters, errors by class, and one HDR histogram
+/// per metric (µs for durations, micro-units for ratios, plain counts).
+///
+/// Serializes as counters, errors and base64 HdrHistogram V2 blobs, so a
+/// restored `StageStats` is identical to the original.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StageStats {
+    /// Which `chunk_k` metrics are configured (for display order).
+    pub chunk_ks: Vec<u32>,
+    /// Request counts.
+    pub counters: StageCounters,
+    /// Failures by class.
+    pub errors: BTreeMap<ErrorKind, ErrorSummary>,
+    hists: BTreeMap<Metric, Histogram<u64>>,
+}
+
+/// An empty auto-resizing histogram at stage precision.
+fn new_histogram() -> Histogram<u64> {
+    Histogram::new(SIGFIG).expect("3 significant digits is a valid HDR configuration")
+}
+
+/// Record one value. `saturating_record` would clamp instead of resizing, so
+/// try the resizing path first; it only fails beyond 2^62.
+fn record_value(h: &mut Histogram<u64>, v: u64) {
+    if h.record(v).is_err() {
+        h.saturating_record(v);
+    }
+}
+
+/// Add `src` into `dst` exactly; falls back to value-by-value recording if
+/// the fast path cannot resize (only possible on tiny `usize`).
+fn add_histogram(dst: &mut Histogram<u64>, src: &Histogram<u64>) {
+    if dst.add(src).is_err() {
+        for v in src.iter_recorded() {
+            let value = v.value_iterated_to();
+            if dst.record_n(value, v.count_at_value()).is_err() {
+                dst.saturating_record_n(value, v.count_at_value());
+            }
+        }
+    }
+}
+
+impl StageStats {
+    /// Empty statistics; `chunk_ks` are the configured chunk indices.
+    pub fn new(chunk_ks: &[u32]) -> Self {
+        Self {
+            chunk_ks: chunk_ks.to_vec(),
+            counters: StageCounters::default(),
+            errors: BTreeMap::new(),
+            hists: BTreeMap::new(),
+        }
+    }
+
+    fn add(&mut self, m: Metric, v: u64) {
+        record_value(self.hists.entry(m).or_insert_with(new_histogram), v);
+    }
+
+    /// Count one finished request (see the module doc for which requests
+    /// feed which histograms).
+    pub fn record(&mut self, r: &RequestRecord) {
+        let c = &mut self.counters;
+        if r.warmup {
+            c.warmup += 1;
+            return;
+        }
+        c.requests += 1;
+        c.first_start_us = Some(c.first_start_us.map_or(r.start_us, |s| s.min(r.start_us)));
+        c.last_end_us = Some(c.last_end_us.map_or(r.end_us, |e| e.max(r.end_us)));
+        if let Some(lag) = r.schedule_lag_us {
+            self.add(Metric::ScheduleLag, lag);
+        }
+        if let Some(kind) = r.error {
+            self.counters.failed += 1;
+            let e = self.errors.entry(kind).or_default();
+            e.count += 1;
+            if e.example.is_none() {
+                e.example.clone_from(&r.error_detail);
+            }
+            return;
+        }
+        let c = &mut self.counters;
+        c.ok += 1;
+        c.audio_us_total = c.audio_us_total.saturating_add(r.audio_us.unwrap_or(0));
+        if let Some(n) = r.stall_count {
+            c.requests_with_stall_info += 1;
+            if n > 0 {
+                c.stalled_requests += 1;
+            }
+        }
+        for m in Metric::PER_REQUEST {
+            if let Some(v) = m.value(r) {
+                self.add(m, v);
+            }
+        }
+        for &(k, us) in &r.chunk_us {
+            self.add(Metric::Chunk(k), us);
+        }
+    }
+
+    /// Count arrivals dropped at the in-flight cap.
+    pub fn record_dropped(&mut self, n: u64) {
+        self.counters.dropped += n;
+    }
+
+    /// Add another stage's statistics (another worker, or another run of the
+    /// same stage). Exact: histograms are added bucket by bucket.
+    pub fn merge(&mut self, other: &StageStats) {
+        for &k in &other.chunk_ks {
+            if !self.chunk_ks.contains(&k) {
+                self.chunk_ks.push(k);
+            }
+        }
+        let (a, b) = (&mut self.counters, &other.counters);
+        a.requests += b.requests;
+        a.ok += b.ok;
+        a.failed += b.failed;
+        a.dropped += b.dropped;
+        a.warmup += b.warmup;
+        a.stalled_requests += b.stalled_requests;
+        a.requests_with_stall_info += b.requests_with_stall_info;
+        a.audio_us_total = a.audio_us_total.saturating_add(b.audio_us_total);
+        a.first_start_us = min_opt(a.first_start_us, b.first_start_us);
+        a.last_end_us = a.last_end_us.max(b.last_end_us);
+        for (kind, e) in &other.errors {
+            let mine = self.errors.entry(*kind).or_default();
+            mine.count += e.count;
+            if mine.example.is_none() {
+                mine.example.clone_from(&e.example);
+            }
+        }
+        for (m, h) in &other.hists {
+            add_histogram(self.hists.entry(*m).or_insert_with(new_histogram), h);
+        }
+    }
+
+    /// The histogram of a metric, if it has any samples.
+    pub fn histogram(&self, m: &Metric) -> Option<&Histogram<u64>> {
+        self.hists.get(m)
+    }
+
+    /// Summary numbers of one metric, in its display unit; `None` without samples.
+    pub fn percentiles(&self, m: &Metric) -> Option<Percentiles> {
+        self.hists.get(m).map(|h| Percentiles::new(h, m.unit()))
+    }
+
+    /// Metrics that have samples, in display order (configured chunks first
+    /// among chunk metrics, then any others recorded).
+    pub fn metrics(&self) -> Vec<Metric> {
+        let mut ks = self.chunk_ks.clone();
+        for m in self.hists.keys() {
+            if let Metric::Chunk(k) = m {
+                if !ks.contains(k) {
+                    ks.push(*k);
+                }
+            }
+        }
+        Metric::all(&ks)
+            .into_iter()
+            .filter(|m| self.hists.contains_key(m))
+            .collect()
+    }
+
+    /// The stage summary over `wall` time (the stage's duration).
+    pub fn summary(&self, wall: Duration) -> StageSummary {
+        let c = &self.counters;
+        let wall_s = wall.as_secs_f64();
+        let per_wall = |x: f64| if wall_s > 0.0 { x / wall_s } else { 0.0 };
+        let mut errors: Vec<ErrorRow> = self
+            .errors
+            .iter()
+            .map(|(kind, e)| ErrorRow {
+                label: kind.label(),
+                kind: *kind,
+                count: e.count,
+                example: e.example.clone(),
+            })
+            .collect();
+        errors.sort_by(|a, b| b.count.cmp(&a.count).then(a.kind.cmp(&b.kind)));
+        StageSummary {
+            requests: c.requests,
+            ok: c.ok,
+            failed: c.failed,
+            dropped: c.dropped,
+            warmup: c.warmup,
+            wall_us: super::defs::micros(wall),
+            success_rate: ratio(c.ok, c.requests),
+            achieved_rps: per_wall(c.requests as f64),
+            audio_s_total: c.audio_us_total as f64 / 1e6,
+            audio_s_per_wall_s: per_wall(c.audio_us_total as f64 / 1e6),
+            stalled_share: ratio(c.stalled_requests, c.requests_with_stall_info),
+            errors,
+            metrics: self
+                .hists
+                .iter()
+                .map(|(m, h)| (m.name(), Percentiles::new(h, m.unit())))
+                .collect(),
+        }
+    }
+
+    /// Every histogram as base64 of its HdrHistogram V2 serialization, keyed
+    /// by metric name: portable and exact.
+    pub fn histograms(&self) -> Result<BTreeMap<String, String>, StatsError> {
+        let mut ser = V2Serializer::new();
+        let mut out = BTreeMap::new();
+        for (m, h) in &self.hists {
+            let mut buf = Vec::new();
+            ser.serialize(h, &mut buf)
+                .map_err(|source| StatsError::Encode {
+                    metric: m.name(),
+                    source,
+                })?;
+            out.insert(
+                m.name(),
+                base64::engine::general_purpose::STANDARD.encode(buf),
+            );
+        }
+        Ok(out)
+    }
+
+    /// Restore statistics saved with [`StageStats::histograms`] and the counters.
+    pub fn from_serialized(
+        chunk_ks: &[u32],
+        counters: StageCounters,
+        errors: BTreeMap<ErrorKind, ErrorSummary>,
+        histograms: &BTreeMap<String, String>,
+    ) -> Result<Self, StatsError> {
+        let mut de = HdrDeserializer::new();
+        let mut hists = BTreeMap::new();
+        for (name, text) in histograms {
+            let m = Metric::parse(name).ok_or_else(|| StatsError::UnknownMetric(name.clone()))?;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .map_err(|source| StatsError::Base64 {
+                    metric: name.clone(),
+                    source,
+                })?;
+            let mut h: Histogram<u64> =
+                de.deserialize(&mut bytes.as_slice())
+                    .map_err(|source| StatsError::Decode {
+                        metric: name.clone(),
+                        source,
+                    })?;
+            // Saved histograms come back fixed-size; later merges must grow them.
+            h.auto(true);
+            hists.insert(m, h);
+        }
+        Ok(Self {
+            chunk_ks: chunk_ks.to_vec(),
+            counters,
+            errors,
+            hists,
+        })
+    }
+}
+
+fn min_opt(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn ratio(num: u64, den: u64) -> Option<f64> {
+    (den > 0).then(|| num as f64 / den as f64)
+}
+
+/// One error class in a saved [`StageStats`] (JSON maps need string keys).
+#[derive(Serialize, Deserialize)]
+struct SavedError {
+    kind: ErrorKind,
+    count: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    example: Option<String>,
+}
+
+/// The on-disk form of [`StageStats`].
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SavedStageStats {
+    chunk_ks: Vec<u32>,
+    counters: StageCounters,
+    errors: Vec<SavedError>,
+    histograms: BTreeMap<String, String>,
+}
+
+impl Serialize for StageStats {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let saved = SavedStageStats {
+            chunk_ks: self.chunk_ks.clone(),
+            counters: self.counters.clone(),
+            errors: self
+                .errors
+                .iter()
+                .map(|(kind, e)| SavedError {
+                    kind: *kind,
+                    count: e.count,
+                    example: e.example.clone(),
+                })
+                .collect(),
+            histograms: self.histograms().map_err(serde::ser::Error::custom)?,
+        };
+        saved.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for StageStats {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let saved = SavedStageStats::deserialize(d)?;
+        let errors = saved
+            .errors
+            .into_iter()
+            .map(|e| {
+                let summary = ErrorSummary {
+                    count: e.count,
+                    example: e.example,
+                };
+                (e.kind, summary)
+            })
+            .collect();
+        StageStats::from_serialized(&saved.chunk_ks, saved.counters, errors, &saved.histograms)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// Distribution of one metric over a stage, in the metric's display unit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Percentiles {
+    /// Display unit of every number below.
+    pub unit: Unit,
+    /// Samples.
+    pub count: u64,
+    /// Smallest sample (to histogram precision).
+    pub min: f64,
+    /// Mean of the samples.
+    pub mean: f64,
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 95th percentile.
+    pub p95: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Largest sample (to histogram precision).
+    pub max: f64,
+}
+
+impl Percentiles {
+    /// Read a histogram whose values are stored in `unit`'s raw scale.
+    pub fn new(h: &Histogram<u64>, unit: Unit) -> Self {
+        let q = |p: f64| unit.display(h.value_at_quantile(p) as f64);
+        Self {
+            unit,
+            count: h.len(),
+            min: unit.display(h.min() as f64),
+            mean: unit.display(h.mean()),
+            p50: q(0.50),
+            p90: q(0.90),
+            p95: q(0.95),
+            p99: q(0.99),
+            max: unit.display(h.max() as f64),
+        }
+    }
+}
+
+/// One error class in a summary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorRow {
+    /// Stable label (`timeout`, `http_503`, …), as in tables and SLO names.
+    pub label: String,
+    /// The typed class.
+    pub kind: ErrorKind,
+    /// Failures of this class.
+    pub count: u64,
+    /// Detail of the first one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub example: Option<String>,
+}
+
+/// What a stage achieved: the numbers reports print and SLOs check.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageSummary {
+    /// Completed non-warm-up requests (`ok + failed`).
+    pub requests: u64,
+    /// Successful requests.
+    pub ok: u64,
+    /// Failed requests.
+    pub failed: u64,
+    /// Arrivals dropped at the in-flight cap.
+    pub dropped: u64,
+    /// Warm-up requests (excluded).
+    pub warmup: u64,
+    /// Wall time the rates are computed over, µs.
+    pub wall_us: u64,
+    /// `ok ÷ requests`; absent with no requests.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub success_rate: Option<f64>,
+    /// Completed requests per wall second (0 if the wall time is zero).
+    pub achieved_rps: f64,
+    /// Seconds of audio produced by successful requests.
+    pub audio_s_total: f64,
+    /// Seconds of audio per wall second: throughput in "voices" (0 if the wall time is zero).
+    pub audio_s_per_wall_s: f64,
+    /// Share of successful requests with stall info that stalled at least once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stalled_share: Option<f64>,
+    /// Failures by class, most frequent first.
+    pub errors: Vec<ErrorRow>,
+    /// Distribution of every metric with samples, keyed by [`Metric::name`].
+    pub metrics: BTreeMap<String, Percentiles>,
+}
+
+#[cfg(test)]
+#[path = "stats_tests.rs"]
+mod tests;

@@ -1,0 +1,301 @@
+//! Embedded mock speech server with a known, configurable model.
+//!
+//! It is the demo target and the ground-truth fixture: because the mock
+//! knows when it handed each audio chunk over, a test can assert that what
+//! voxload measured matches what really happened (see [`Truth`]).
+//!
+//! Endpoints:
+//!
+//! - `GET /health` → `{"status":"ok"}`.
+//! - `POST /v1/audio/speech`: OpenAI-compatible TTS (`response_format` `wav`
+//!   (default) or `pcm`; `stream_format` `audio` (default), `sse`, or `ndjson`).
+//! - `GET /mock/truth` → [`Truth`]; `POST /mock/reset-truth` clears it.
+//! - `POST /mock/stall?ms=N`: pause every response, in flight or new, for N ms.
+//!
+//! No global state: everything lives in one [`Arc`]'d `Shared` handed to the
+//! handlers through axum's `State`.
+
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bytes::Bytes;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use serde::Deserialize;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+mod body;
+mod faults;
+mod model;
+mod queue;
+mod stall;
+mod truth;
+mod tts;
+
+#[cfg(test)]
+mod tests;
+
+pub use model::{Faults, MockModel, StallWindow, MAX_AUDIO_LIMIT};
+pub use truth::{FaultKind, RequestTruth, Truth, RECENT_CAPACITY};
+
+/// Why the mock could not start or keep serving.
+#[derive(Debug, thiserror::Error)]
+pub enum MockError {
+    /// A model setting is out of range; `setting` is its `voxload mock` flag.
+    #[error("invalid mock setting {setting}: {reason}")]
+    Invalid {
+        /// The flag (e.g. `--speed`).
+        setting: &'static str,
+        /// What is wrong and what was given.
+        reason: String,
+    },
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address asked for.
+        addr: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The server failed while running.
+    #[error("mock server failed: {0}")]
+    Serve(#[source] std::io::Error),
+    /// The server task panicked or was aborted.
+    #[error("mock server task ended abnormally: {0}")]
+    Task(#[source] tokio::task::JoinError),
+}
+
+/// State shared by all handlers of one server.
+pub(crate) struct Shared {
+    pub(crate) model: MockModel,
+    /// Leading silence then tone, generated once and sliced per request so the
+    /// mock never spends per-request CPU on audio (it must not be the bottleneck).
+    pub(crate) audio: Bytes,
+    pub(crate) started: Instant,
+    pub(crate) slots: Arc<Semaphore>,
+    pub(crate) next_id: AtomicU64,
+    pub(crate) shutdown: CancellationToken,
+    pub(crate) state: Mutex<MockState>,
+}
+
+/// Mutable state, behind one lock: critical sections are a few field updates
+/// and never await, so one lock is simpler than several and as fast.
+pub(crate) struct MockState {
+    pub(crate) waiting: usize,
+    pub(crate) rng: StdRng,
+    pub(crate) warmth: queue::Warmth,
+    pub(crate) stalls: stall::StallWindows,
+    pub(crate) truth: truth::TruthLog,
+}
+
+impl Shared {
+    fn new(model: MockModel, shutdown: CancellationToken) -> Result<Arc<Self>, MockError> {
+        model.validate()?;
+        let started = Instant::now();
+        let audio = crate::audio::generate::tone_pcm16(
+            model.sample_rate,
+            model.leading_silence + model.max_audio,
+            model.leading_silence,
+            440.0,
+            0.5,
+        );
+        let rng = match model.seed {
+            Some(seed) => StdRng::seed_from_u64(seed),
+            None => StdRng::from_os_rng(),
+        };
+        let mut stalls = stall::StallWindows::default();
+        if let Some(w) = model.stall_all {
+            stalls.add(started + w.start, started + w.start + w.duration);
+        }
+        Ok(Arc::new(Self {
+            slots: Arc::new(Semaphore::new(model.slots)),
+            audio: Bytes::from(audio),
+            started,
+            next_id: AtomicU64::new(1),
+            shutdown,
+            state: Mutex::new(MockState {
+                waiting: 0,
+                rng,
+                warmth: queue::Warmth::default(),
+                stalls,
+                truth: truth::TruthLog::default(),
+            }),
+            model,
+        }))
+    }
+
+    /// Lock the state. A panic while holding it cannot leave it inconsistent
+    /// (every update is a plain assignment), so a poisoned lock is still usable.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, MockState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn truth(&self) -> Truth {
+        let uptime_us = micros(self.started.elapsed());
+        self.lock().truth.snapshot(&self.model, uptime_us)
+    }
+
+    fn stall_for(&self, d: Duration) {
+        let now = Instant::now();
+        self.lock().stalls.add(now, now + d);
+    }
+}
+
+/// Microseconds, saturating (a `u64` of µs is 584 000 years).
+pub(crate) fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// Serve the mock on `listener` until `shutdown` is cancelled.
+///
+/// The caller binds the listener (so tests use `127.0.0.1:0` and learn the
+/// port first). On shutdown, open responses are aborted and the call returns
+/// once connections are closed.
+pub async fn serve(
+    listener: TcpListener,
+    model: MockModel,
+    shutdown: CancellationToken,
+) -> Result<(), MockError> {
+    let shared = Shared::new(model, shutdown.clone())?;
+    run(listener, shared, shutdown).await
+}
+
+async fn run(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    shutdown: CancellationToken,
+) -> Result<(), MockError> {
+    axum::serve(listener, router(shared))
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+        .map_err(MockError::Serve)
+}
+
+fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/v1/audio/speech", post(tts::speech))
+        .route("/mock/truth", get(get_truth))
+        .route("/mock/reset-truth", post(reset_truth))
+        .route("/mock/stall", post(stall_now))
+        .with_state(shared)
+}
+
+/// Start a mock on `127.0.0.1:<free port>` on the current runtime.
+///
+/// For tests and `voxload demo`: the returned handle knows the address, reads
+/// the truth without HTTP, and stops the server when dropped.
+pub async fn spawn(model: MockModel) -> Result<MockHandle, MockError> {
+    let token = CancellationToken::new();
+    let shared = Shared::new(model, token.clone())?;
+    let addr = "127.0.0.1:0";
+    let bind_err = |source| MockError::Bind {
+        addr: addr.to_string(),
+        source,
+    };
+    let listener = TcpListener::bind(addr).await.map_err(bind_err)?;
+    let addr = listener.local_addr().map_err(bind_err)?;
+    let task = tokio::spawn(run(listener, Arc::clone(&shared), token.clone()));
+    Ok(MockHandle {
+        addr,
+        shared,
+        token,
+        task: Some(task),
+    })
+}
+
+/// A running mock started by [`spawn`]. Dropping it stops the server.
+pub struct MockHandle {
+    /// Where the mock listens.
+    pub addr: SocketAddr,
+    shared: Arc<Shared>,
+    token: CancellationToken,
+    task: Option<JoinHandle<Result<(), MockError>>>,
+}
+
+impl MockHandle {
+    /// Base URL, e.g. `http://127.0.0.1:41234`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The truth so far, read directly (same content as `GET /mock/truth`).
+    pub async fn truth(&self) -> Truth {
+        self.shared.truth()
+    }
+
+    /// Clear the counters (same as `POST /mock/reset-truth`).
+    pub fn reset_truth(&self) {
+        self.shared.lock().truth.reset();
+    }
+
+    /// Pause every response for `d` from now (same as `POST /mock/stall`).
+    pub fn stall_for(&self, d: Duration) {
+        self.shared.stall_for(d);
+    }
+
+    /// Stop the server without waiting for it.
+    pub fn stop(self) {
+        self.token.cancel();
+    }
+
+    /// Stop the server and wait until its connections are closed.
+    pub async fn shutdown(mut self) -> Result<(), MockError> {
+        self.token.cancel();
+        match self.task.take() {
+            Some(task) => task.await.map_err(MockError::Task)?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for MockHandle {
+    fn drop(&mut self) {
+        self.token.cancel();
+    }
+}
+
+async fn health() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"status": "ok"}))
+}
+
+async fn get_truth(State(shared): State<Arc<Shared>>) -> Json<Truth> {
+    Json(shared.truth())
+}
+
+async fn reset_truth(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> {
+    shared.lock().truth.reset();
+    Json(serde_json::json!({"status": "ok"}))
+}
+
+#[derive(Deserialize)]
+struct StallQuery {
+    ms: Option<u64>,
+}
+
+async fn stall_now(
+    State(shared): State<Arc<Shared>>,
+    query: Result<Query<StallQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    match query.ok().and_then(|Query(q)| q.ms) {
+        Some(ms) => {
+            shared.stall_for(Duration::from_millis(ms));
+            Json(serde_json::json!({"status": "ok", "stall_ms": ms})).into_response()
+        }
+        None => tts::error_response(
+            StatusCode::BAD_REQUEST,
+            "query parameter ms=<milliseconds> is required",
+        ),
+    }
+}

@@ -1,0 +1,104 @@
+//! Admission: synthesis slots, a bounded wait queue, in-flight accounting and
+//! cold starts.
+//!
+//! Like a real inference server with `MAX_CONCURRENT_REQUESTS`, a request
+//! takes a slot if one is free, waits (FIFO, tokio's semaphore is fair) if the
+//! queue has room, and is rejected with 503 at once otherwise.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::OwnedSemaphorePermit;
+use tokio::time::Instant;
+
+use super::Shared;
+
+/// Counts one open speech request (queued or synthesizing) while alive, so
+/// the count stays right whatever way the request ends, including the client
+/// going away while it waits in the queue (axum then drops the handler).
+pub(crate) struct InFlight(Arc<Shared>);
+
+impl InFlight {
+    pub(crate) fn enter(shared: &Arc<Shared>) -> Self {
+        shared.lock().truth.enter();
+        Self(Arc::clone(shared))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.lock().truth.leave();
+    }
+}
+
+/// Leaves the wait queue when dropped, for the same reason.
+struct Waiting<'a>(&'a Shared);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        let mut st = self.0.lock();
+        st.waiting = st.waiting.saturating_sub(1);
+    }
+}
+
+/// A synthesis slot, or `None` when slots and queue are full (→ 503).
+pub(crate) async fn admit(shared: &Shared) -> Option<OwnedSemaphorePermit> {
+    let waiting = {
+        let mut st = shared.lock();
+        if let Ok(permit) = Arc::clone(&shared.slots).try_acquire_owned() {
+            return Some(permit);
+        }
+        if st.waiting >= shared.model.queue {
+            return None;
+        }
+        st.waiting += 1;
+        Waiting(shared)
+    };
+    let permit = Arc::clone(&shared.slots).acquire_owned().await.ok();
+    drop(waiting);
+    permit
+}
+
+/// When the model was last used and, while it is loading, when it is ready.
+#[derive(Debug, Default)]
+pub(crate) struct Warmth {
+    /// Last time a synthesis started or ended; `None` means never (starts cold).
+    last_active: Option<Instant>,
+    /// A cold start in progress ends here; requests admitted meanwhile wait for it too.
+    ready_at: Option<Instant>,
+}
+
+impl Shared {
+    /// Cold-start delay for a request admitted at `now` (which holds a slot).
+    ///
+    /// The server starts cold and goes cold again after `idle_before_cold`
+    /// with no synthesis running. Requests admitted while the model is loading
+    /// wait for the same load rather than paying it again.
+    pub(crate) fn cold_delay(&self, now: Instant) -> Duration {
+        let (Some(idle), cold) = (self.model.idle_before_cold, self.model.cold_start) else {
+            return Duration::ZERO;
+        };
+        let others_busy = self.model.slots - self.slots.available_permits() > 1;
+        let mut st = self.lock();
+        let w = &mut st.warmth;
+        let delay = match w.ready_at {
+            Some(ready) if ready > now => ready - now,
+            _ if !others_busy
+                && w.last_active
+                    .is_none_or(|t| now.saturating_duration_since(t) >= idle) =>
+            {
+                w.ready_at = Some(now + cold);
+                cold
+            }
+            _ => Duration::ZERO,
+        };
+        w.last_active = Some(now + delay);
+        delay
+    }
+
+    /// Note that a synthesis ended at `now` (idle time counts from here).
+    pub(crate) fn touch(&self, now: Instant) {
+        let mut st = self.lock();
+        st.warmth.last_active = Some(st.warmth.last_active.map_or(now, |t| t.max(now)));
+    }
+}

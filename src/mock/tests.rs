@@ -1,0 +1,543 @@
+//! End-to-end tests of the mock over loopback, with a tiny raw HTTP/1.1
+//! client that timestamps every chunk as it arrives.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use base64::Engine as _;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+use super::*;
+
+/// A response as seen by the client.
+#[derive(Debug)]
+struct Resp {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+    /// Arrival time of each body chunk (chunked encoding), offset from sending.
+    chunk_at: Vec<Duration>,
+    /// The body ended properly (terminating chunk or full Content-Length).
+    complete: bool,
+}
+
+impl Resp {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    fn header_num(&self, name: &str) -> usize {
+        self.header(name).unwrap().parse().unwrap()
+    }
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+}
+
+fn find(buf: &[u8], pat: &[u8]) -> Option<usize> {
+    buf.windows(pat.len()).position(|w| w == pat)
+}
+
+async fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> Resp {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.set_nodelay(true).unwrap();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: mock\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let sent = Instant::now();
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    let mut tmp = [0u8; 65536];
+    // Headers.
+    let head_end = loop {
+        if let Some(p) = find(&buf, b"\r\n\r\n") {
+            break p;
+        }
+        let n = s.read(&mut tmp).await.unwrap();
+        assert!(n > 0, "EOF before headers");
+        buf.extend_from_slice(&tmp[..n]);
+    };
+    let head = String::from_utf8(buf[..head_end].to_vec()).unwrap();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    let mut rest = buf[head_end + 4..].to_vec();
+    let mut resp = Resp {
+        status,
+        headers,
+        body: Vec::new(),
+        chunk_at: Vec::new(),
+        complete: false,
+    };
+    let chunked = resp
+        .header("transfer-encoding")
+        .is_some_and(|v| v.contains("chunked"));
+    let length: Option<usize> = resp.header("content-length").map(|v| v.parse().unwrap());
+    loop {
+        if chunked {
+            // Decode as many whole chunks as the buffer holds.
+            while let Some(line_end) = find(&rest, b"\r\n") {
+                let size =
+                    usize::from_str_radix(std::str::from_utf8(&rest[..line_end]).unwrap(), 16)
+                        .unwrap();
+                if rest.len() < line_end + 2 + size + 2 {
+                    break;
+                }
+                if size == 0 {
+                    resp.complete = true;
+                    return resp;
+                }
+                resp.body
+                    .extend_from_slice(&rest[line_end + 2..line_end + 2 + size]);
+                resp.chunk_at.push(sent.elapsed());
+                rest.drain(..line_end + 2 + size + 2);
+            }
+        } else if let Some(len) = length {
+            if rest.len() >= len {
+                resp.body = rest[..len].to_vec();
+                resp.chunk_at.push(sent.elapsed());
+                resp.complete = true;
+                return resp;
+            }
+        }
+        let n = s.read(&mut tmp).await.unwrap_or(0);
+        if n == 0 {
+            if !chunked && length.is_none() {
+                resp.body = rest;
+                resp.complete = true;
+            }
+            return resp;
+        }
+        rest.extend_from_slice(&tmp[..n]);
+    }
+}
+
+async fn speech(addr: SocketAddr, body: serde_json::Value) -> Resp {
+    http(addr, "POST", "/v1/audio/speech", &body.to_string()).await
+}
+
+fn text(chars: usize) -> String {
+    "a".repeat(chars)
+}
+
+/// A fast model for tests: small audio buffer, seeded.
+fn fast() -> MockModel {
+    MockModel {
+        max_audio: Duration::from_secs(10),
+        overhead: Duration::from_millis(5),
+        speed: 50.0,
+        seed: Some(1),
+        ..MockModel::default()
+    }
+}
+
+#[tokio::test]
+async fn health_answers_ok() {
+    let mock = spawn(fast()).await.unwrap();
+    let r = http(mock.addr, "GET", "/health", "").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["status"], "ok");
+}
+
+#[tokio::test]
+async fn wav_length_header_and_chunks_are_exact() {
+    let mock = spawn(fast()).await.unwrap();
+    // 37 chars at 15 chars/s and 24 kHz = 59 200 samples: 25 chunks of 2400 (the last short).
+    let r = speech(
+        mock.addr,
+        serde_json::json!({"model": "m", "voice": "v", "input": text(37)}),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert!(r.complete);
+    assert_eq!(r.header("content-type"), Some("audio/wav"));
+    let samples = (37.0f64 * 24_000.0 / 15.0).round() as usize;
+    assert_eq!(r.header_num("x-mock-audio-samples"), samples);
+    assert_eq!(r.body.len(), 44 + samples * 2);
+    let h = &r.body[..44];
+    assert_eq!(&h[0..4], b"RIFF");
+    assert_eq!(&h[8..16], b"WAVEfmt ");
+    assert_eq!(u32::from_le_bytes(h[24..28].try_into().unwrap()), 24_000);
+    assert_eq!(u16::from_le_bytes(h[34..36].try_into().unwrap()), 16);
+    assert_eq!(
+        u32::from_le_bytes(h[40..44].try_into().unwrap()) as usize,
+        samples * 2
+    );
+    assert_eq!(r.header_num("x-mock-chunks"), 25);
+    assert_eq!(
+        r.chunk_at.len(),
+        25,
+        "one HTTP chunk per audio chunk, header in the first"
+    );
+    let truth = mock.truth().await;
+    assert_eq!((truth.requests, truth.ok), (1, 1));
+    let rec = &truth.recent[0];
+    assert_eq!(
+        (rec.audio_samples, rec.chunks, rec.chars),
+        (samples, 25, 37)
+    );
+}
+
+#[tokio::test]
+async fn pcm_length_includes_leading_silence_and_tempo() {
+    let model = MockModel {
+        leading_silence: Duration::from_millis(250),
+        ..fast()
+    };
+    let mock = spawn(model).await.unwrap();
+    let r = speech(
+        mock.addr,
+        serde_json::json!({"input": text(7), "response_format": "pcm", "speed": 2.0}),
+    )
+    .await;
+    // 7 chars / 15 cps / tempo 2 = 0.2333 s = 5600 samples, plus 6000 of silence.
+    assert_eq!(r.body.len(), (5_600 + 6_000) * 2);
+    assert!(r.body[..12_000].iter().all(|b| *b == 0));
+    assert!(r.body[12_000..].iter().any(|b| *b != 0));
+}
+
+#[tokio::test]
+async fn chunks_arrive_on_the_model_schedule() {
+    let model = MockModel {
+        overhead: Duration::from_millis(50),
+        speed: 4.0,
+        seed: Some(1),
+        max_audio: Duration::from_secs(5),
+        ..MockModel::default()
+    };
+    let mock = spawn(model).await.unwrap();
+    // 15 chars = 1 s of audio = 10 chunks of 100 ms, each 25 ms apart after a 50 ms lead.
+    let r = speech(
+        mock.addr,
+        serde_json::json!({"input": text(15), "response_format": "pcm"}),
+    )
+    .await;
+    assert_eq!(r.chunk_at.len(), 10);
+    for (i, at) in r.chunk_at.iter().enumerate() {
+        let due = Duration::from_millis(50 + 25 * (i as u64 + 1));
+        assert!(
+            *at >= due && *at < due + Duration::from_millis(10),
+            "chunk {i} at {at:?}, due {due:?}"
+        );
+    }
+    let rec = &mock.truth().await.recent[0];
+    let first = rec.first_audio_us.unwrap();
+    assert!((75_000..80_000).contains(&first), "first_audio_us {first}");
+    let client_first = r.chunk_at[0].as_micros() as u64;
+    assert!(
+        client_first >= first,
+        "client TTFA {client_first} µs < server {first} µs"
+    );
+    assert!((300_000..305_000).contains(&rec.last_audio_us.unwrap()));
+}
+
+#[tokio::test]
+async fn full_slots_and_queue_answer_503_at_once() {
+    let model = MockModel {
+        slots: 1,
+        queue: 0,
+        speed: 4.0,
+        ..fast()
+    };
+    let mock = spawn(model).await.unwrap();
+    let addr = mock.addr;
+    let first =
+        tokio::spawn(async move { speech(addr, serde_json::json!({"input": text(15)})).await });
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let t = Instant::now();
+    let second = speech(addr, serde_json::json!({"input": text(15)})).await;
+    assert_eq!(second.status, 503);
+    assert!(t.elapsed() < Duration::from_millis(50));
+    assert_eq!(second.json()["error"]["message"], "queue full");
+    assert_eq!(first.await.unwrap().status, 200);
+    let truth = mock.truth().await;
+    assert_eq!((truth.requests, truth.ok, truth.rejected_503), (2, 1, 1));
+    assert_eq!(truth.max_in_flight, 2);
+    assert_eq!(truth.in_flight_now, 0);
+}
+
+#[tokio::test]
+async fn queued_requests_count_in_flight_and_wait() {
+    let model = MockModel {
+        slots: 2,
+        queue: 10,
+        ..fast()
+    };
+    let mock = spawn(model).await.unwrap();
+    let tasks: Vec<_> = (0..5)
+        .map(|_| {
+            let addr = mock.addr;
+            tokio::spawn(async move { speech(addr, serde_json::json!({"input": text(15)})).await })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.unwrap().status, 200);
+    }
+    let truth = mock.truth().await;
+    assert_eq!(truth.max_in_flight, 5);
+    let waited = truth
+        .recent
+        .iter()
+        .filter(|r| r.queue_wait_us > 10_000)
+        .count();
+    assert!(
+        waited >= 3,
+        "{:?}",
+        truth
+            .recent
+            .iter()
+            .map(|r| r.queue_wait_us)
+            .collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
+async fn faults_are_applied_and_counted() {
+    let body = serde_json::json!({"input": text(30), "response_format": "pcm"});
+    let full = 48_000 * 2;
+    for (kind, check) in [
+        ("reset", 0),
+        ("truncate", 1),
+        ("error_429", 2),
+        ("error_5xx", 3),
+        ("stall", 4),
+    ] {
+        let mut model = MockModel {
+            faults: Faults {
+                stall_duration: Duration::from_millis(100),
+                ..Faults::default()
+            },
+            ..fast()
+        };
+        match kind {
+            "reset" => model.faults.reset = 1.0,
+            "truncate" => model.faults.truncate = 1.0,
+            "error_429" => model.faults.error_429 = 1.0,
+            "error_5xx" => model.faults.error_5xx = 1.0,
+            _ => model.faults.stall = 1.0,
+        }
+        let mock = spawn(model).await.unwrap();
+        let r = speech(mock.addr, body.clone()).await;
+        match check {
+            0 => {
+                assert_eq!(r.status, 200);
+                assert!(!r.complete, "reset must not end the body cleanly");
+                assert!(r.body.len() <= full / 2);
+            }
+            1 => {
+                assert!(r.complete);
+                assert_eq!(r.body.len(), full / 2);
+            }
+            2 => {
+                assert_eq!(r.status, 429);
+                assert_eq!(r.header("retry-after"), Some("1"));
+            }
+            3 => assert_eq!(r.status, 500),
+            _ => {
+                assert!(r.complete);
+                assert_eq!(r.body.len(), full);
+                let gaps = r.chunk_at.windows(2).map(|w| w[1] - w[0]);
+                assert!(gaps.max().unwrap() >= Duration::from_millis(95));
+            }
+        }
+        let truth = mock.truth().await;
+        let counted: Vec<_> = truth.faults.iter().map(|(k, n)| (k.as_str(), *n)).collect();
+        assert_eq!(counted, vec![(kind, 1)], "{kind}");
+        assert_eq!(truth.recent[0].fault.map(FaultKind::as_str), Some(kind));
+        if kind == "stall" {
+            assert_eq!(truth.recent[0].stall_us, 100_000);
+        }
+    }
+}
+
+#[tokio::test]
+async fn sse_and_ndjson_bodies_parse() {
+    let mock = spawn(fast()).await.unwrap();
+    let r = speech(
+        mock.addr,
+        serde_json::json!({"input": text(15), "stream_format": "sse"}),
+    )
+    .await;
+    assert_eq!(r.header("content-type"), Some("text/event-stream"));
+    let sse = String::from_utf8(r.body.clone()).unwrap();
+    let events: Vec<serde_json::Value> = sse
+        .split("\n\n")
+        .filter(|e| !e.is_empty())
+        .map(|e| serde_json::from_str(e.strip_prefix("data: ").unwrap()).unwrap())
+        .collect();
+    assert_eq!(events.len(), 11);
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let pcm: usize = events[..10]
+        .iter()
+        .map(|e| {
+            assert_eq!(e["type"], "speech.audio.delta");
+            b64.decode(e["audio"].as_str().unwrap()).unwrap().len()
+        })
+        .sum();
+    assert_eq!(pcm, 24_000 * 2, "raw PCM, no WAV header, in SSE");
+    assert_eq!(events[10]["type"], "speech.audio.done");
+    assert_eq!(events[10]["usage"]["input_tokens"], 15);
+
+    let r = speech(
+        mock.addr,
+        serde_json::json!({"input": text(15), "stream_format": "ndjson"}),
+    )
+    .await;
+    assert_eq!(r.header("content-type"), Some("application/x-ndjson"));
+    let lines: Vec<serde_json::Value> = String::from_utf8(r.body)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 11);
+    assert_eq!(lines[10], serde_json::json!({"done": true}));
+}
+
+#[tokio::test]
+async fn buffered_server_sends_everything_at_the_end() {
+    let model = MockModel {
+        streaming: false,
+        overhead: Duration::from_millis(20),
+        speed: 10.0,
+        ..fast()
+    };
+    let mock = spawn(model).await.unwrap();
+    let r = speech(mock.addr, serde_json::json!({"input": text(15)})).await;
+    assert_eq!(r.header_num("content-length"), 44 + 48_000);
+    assert_eq!(r.header_num("x-mock-chunks"), 1);
+    assert!(r.chunk_at[0] >= Duration::from_millis(120));
+    let rec = &mock.truth().await.recent[0];
+    assert_eq!(rec.first_audio_us, rec.last_audio_us);
+    assert!(rec.first_audio_us.unwrap() >= 120_000);
+}
+
+#[tokio::test]
+async fn global_stall_pauses_responses_in_flight() {
+    let model = MockModel {
+        overhead: Duration::from_millis(10),
+        speed: 4.0,
+        ..fast()
+    };
+    let mock = spawn(model).await.unwrap();
+    let addr = mock.addr;
+    let req =
+        tokio::spawn(async move { speech(addr, serde_json::json!({"input": text(15)})).await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let r = http(addr, "POST", "/mock/stall?ms=200", "").await;
+    assert_eq!(r.status, 200);
+    let r = req.await.unwrap();
+    // Unstalled the last chunk is due at 10 + 250 ms; the stall adds 200 ms.
+    let last = *r.chunk_at.last().unwrap();
+    assert!(
+        last >= Duration::from_millis(460) && last < Duration::from_millis(480),
+        "{last:?}"
+    );
+    let gaps = r.chunk_at.windows(2).map(|w| w[1] - w[0]).max().unwrap();
+    assert!(gaps >= Duration::from_millis(200), "{gaps:?}");
+    let stall = mock.truth().await.recent[0].stall_us;
+    assert!((199_000..=201_000).contains(&stall), "{stall}");
+}
+
+#[tokio::test]
+async fn model_stall_window_delays_first_audio() {
+    let stall_all = Some(StallWindow {
+        start: Duration::ZERO,
+        duration: Duration::from_millis(150),
+    });
+    let mock = spawn(MockModel {
+        stall_all,
+        ..fast()
+    })
+    .await
+    .unwrap();
+    let r = speech(mock.addr, serde_json::json!({"input": text(3)})).await;
+    assert!(r.chunk_at[0] >= Duration::from_millis(150));
+}
+
+#[tokio::test]
+async fn cold_start_is_paid_once_then_warm() {
+    let model = MockModel {
+        cold_start: Duration::from_millis(100),
+        idle_before_cold: Some(Duration::from_secs(10)),
+        ..fast()
+    };
+    let mock = spawn(model).await.unwrap();
+    for _ in 0..2 {
+        speech(mock.addr, serde_json::json!({"input": text(3)})).await;
+    }
+    let truth = mock.truth().await;
+    assert_eq!(truth.recent[0].cold_start_us, 100_000);
+    assert!(truth.recent[0].first_audio_us.unwrap() >= 105_000);
+    assert_eq!(truth.recent[1].cold_start_us, 0);
+}
+
+#[tokio::test]
+async fn bad_requests_get_openai_errors() {
+    let mock = spawn(fast()).await.unwrap();
+    for body in [
+        serde_json::json!({"input": "hi", "response_format": "mp3"}),
+        serde_json::json!({"input": ""}),
+        serde_json::json!({"voice": "x"}),
+        serde_json::json!({"input": "hi", "stream_format": "carrier-pigeon"}),
+    ] {
+        let r = speech(mock.addr, body).await;
+        assert_eq!(r.status, 400);
+        assert_eq!(r.json()["error"]["type"], "invalid_request_error");
+    }
+    let r = http(mock.addr, "POST", "/v1/audio/speech", "{not json").await;
+    assert_eq!(r.status, 400);
+    assert_eq!(mock.truth().await.bad_request, 5);
+}
+
+#[tokio::test]
+async fn truth_over_http_and_reset() {
+    let mock = spawn(fast()).await.unwrap();
+    speech(mock.addr, serde_json::json!({"input": text(5)})).await;
+    let t = http(mock.addr, "GET", "/mock/truth", "").await.json();
+    assert_eq!(t["requests"], 1);
+    assert_eq!(t["model"]["chunk"], "100ms");
+    assert_eq!(t["recent"][0]["audio_samples"], 8_000);
+    assert_eq!(
+        http(mock.addr, "POST", "/mock/reset-truth", "")
+            .await
+            .status,
+        200
+    );
+    let t = mock.truth().await;
+    assert_eq!((t.requests, t.recent.len()), (0, 0));
+    assert_eq!(http(mock.addr, "POST", "/mock/stall", "").await.status, 400);
+}
+
+#[tokio::test]
+async fn serve_stops_on_cancel() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let token = CancellationToken::new();
+    let task = tokio::spawn(serve(listener, fast(), token.clone()));
+    token.cancel();
+    tokio::time::timeout(Duration::from_secs(1), task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let bad = MockModel { slots: 0, ..fast() };
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let err = serve(listener, bad, CancellationToken::new())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("--slots"));
+}

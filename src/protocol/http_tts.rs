@@ -1,0 +1,558 @@
+//! TTS over HTTP: OpenAI-compatible `/v1/audio/speech` and templated vendors.
+//!
+//! One adapter serves every vendor: the request body comes from a template
+//! (or the OpenAI shape), and the response is read as raw audio bytes, SSE
+//! events or NDJSON lines with base64 audio at a JSON path. The adapter only
+//! records what arrived and when into a [`Probe`]; it computes no metric.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use base64::Engine as _;
+use bytes::{Bytes, BytesMut};
+use http_body_util::{BodyExt, Full};
+use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE};
+use hyper::{Method, Request, Uri};
+use serde::{Deserialize, Serialize};
+
+use super::client::HttpClient;
+use super::{ErrorKind, Probe, ProtocolError};
+use crate::audio::{AudioFormat, StreamAudio};
+
+/// How the response body carries audio.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Framing {
+    /// The body is the audio itself; a chunk is one transport read.
+    Raw,
+    /// Server-sent events; a chunk is one event with audio.
+    Sse,
+    /// Newline-delimited JSON; a chunk is one line with audio.
+    Ndjson,
+}
+
+impl Framing {
+    /// Parse `raw`, `sse` or `ndjson`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "raw" | "audio" | "bytes" => Some(Framing::Raw),
+            "sse" | "event-stream" => Some(Framing::Sse),
+            "ndjson" | "jsonl" | "json-lines" => Some(Framing::Ndjson),
+            _ => None,
+        }
+    }
+}
+
+/// How the request body is built.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum BodyTemplate {
+    /// `{model, input, voice, response_format, stream_format?}`.
+    OpenAi {
+        /// Ask for SSE events (`stream_format: "sse"`) instead of raw bytes.
+        sse: bool,
+    },
+    /// A JSON template whose strings may hold `{{text}}`, `{{voice}}`,
+    /// `{{model}}` and `{{NAME}}` for each extra variable. A string that is
+    /// exactly `{{NAME}}` takes the variable's JSON type (e.g. a number).
+    Json {
+        /// The parsed template.
+        template: serde_json::Value,
+        /// Extra variables (max tokens, timestamp type, …).
+        vars: BTreeMap<String, serde_json::Value>,
+    },
+}
+
+/// Everything needed to send TTS requests to one target. Serialized into
+/// `result.json` with secret header values redacted.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TtsTarget {
+    /// Full URL of the synthesis endpoint.
+    pub url: String,
+    /// Model name sent to the server.
+    pub model: String,
+    /// Body shape.
+    pub body: BodyTemplate,
+    /// Response framing.
+    pub framing: Framing,
+    /// For SSE/NDJSON: dotted JSON path of the base64 audio (e.g. `result.audioContent`).
+    pub audio_path: Option<String>,
+    /// Audio encoding of the response.
+    pub format: AudioFormat,
+    /// Extra request headers. Values of sensitive headers are redacted on output.
+    #[serde(serialize_with = "serialize_headers_redacted")]
+    pub headers: Vec<(String, String)>,
+}
+
+/// What one request asks for.
+#[derive(Debug, Clone)]
+pub struct TtsJob<'a> {
+    /// Text to synthesize.
+    pub text: &'a str,
+    /// Voice name.
+    pub voice: &'a str,
+}
+
+/// A ready-to-use adapter: parsed URI and headers, shared client.
+#[derive(Debug, Clone)]
+pub struct HttpTts {
+    target: TtsTarget,
+    uri: Uri,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    client: HttpClient,
+}
+
+/// Header names whose values never reach logs, results or reports.
+pub fn is_secret_header(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    ["authorization", "api-key", "apikey", "token", "secret", "cookie", "password", "key"]
+        .iter()
+        .any(|s| n.contains(s))
+}
+
+/// `Name: value` with the value replaced when the header is secret.
+pub fn redact_header(name: &str, value: &str) -> String {
+    if is_secret_header(name) {
+        "<redacted>".into()
+    } else {
+        value.into()
+    }
+}
+
+fn serialize_headers_redacted<S: serde::Serializer>(
+    headers: &[(String, String)],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeSeq;
+    let mut seq = s.serialize_seq(Some(headers.len()))?;
+    for (n, v) in headers {
+        seq.serialize_element(&(n, redact_header(n, v)))?;
+    }
+    seq.end()
+}
+
+/// Why a target could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    /// The URL does not parse or is not http(s).
+    #[error("invalid URL '{url}': {reason}")]
+    BadUrl {
+        /// The URL given.
+        url: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A header name or value is invalid.
+    #[error("invalid header '{name}': {reason}")]
+    BadHeader {
+        /// The header name given.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// SSE/NDJSON framing needs to know where the audio is.
+    #[error("framing '{0:?}' needs audio_path (the JSON path of the base64 audio)")]
+    MissingAudioPath(Framing),
+}
+
+impl HttpTts {
+    /// Validate the target and bind it to a client.
+    pub fn new(target: TtsTarget, client: HttpClient) -> Result<Self, TargetError> {
+        let uri: Uri = target.url.parse().map_err(|e: hyper::http::uri::InvalidUri| {
+            TargetError::BadUrl {
+                url: target.url.clone(),
+                reason: e.to_string(),
+            }
+        })?;
+        match uri.scheme_str() {
+            Some("http") | Some("https") => {}
+            _ => {
+                return Err(TargetError::BadUrl {
+                    url: target.url.clone(),
+                    reason: "expected http:// or https://".into(),
+                })
+            }
+        }
+        if uri.host().is_none() {
+            return Err(TargetError::BadUrl {
+                url: target.url.clone(),
+                reason: "no host".into(),
+            });
+        }
+        if target.framing != Framing::Raw && target.audio_path.is_none() {
+            return Err(TargetError::MissingAudioPath(target.framing));
+        }
+        let mut headers = Vec::with_capacity(target.headers.len());
+        for (n, v) in &target.headers {
+            let name = HeaderName::from_bytes(n.trim().as_bytes()).map_err(|e| {
+                TargetError::BadHeader {
+                    name: n.clone(),
+                    reason: e.to_string(),
+                }
+            })?;
+            let mut value = HeaderValue::from_str(v.trim()).map_err(|e| TargetError::BadHeader {
+                name: n.clone(),
+                reason: e.to_string(),
+            })?;
+            value.set_sensitive(is_secret_header(n));
+            headers.push((name, value));
+        }
+        Ok(Self {
+            target,
+            uri,
+            headers,
+            client,
+        })
+    }
+
+    /// The validated target.
+    pub fn target(&self) -> &TtsTarget {
+        &self.target
+    }
+
+    /// Build the JSON request body for one job.
+    pub fn body(&self, job: &TtsJob<'_>) -> Bytes {
+        let t = &self.target;
+        let value = match &t.body {
+            BodyTemplate::OpenAi { sse } => {
+                let mut v = serde_json::json!({
+                    "model": t.model,
+                    "input": job.text,
+                    "voice": job.voice,
+                    "response_format": t.format.openai_name(),
+                });
+                if *sse {
+                    v["stream_format"] = "sse".into();
+                }
+                v
+            }
+            BodyTemplate::Json { template, vars } => render(template, job, &t.model, vars),
+        };
+        Bytes::from(serde_json::to_vec(&value).unwrap_or_default())
+    }
+
+    /// Send one request and record everything into `probe`. Errors are typed;
+    /// whatever arrived before an error stays in the probe.
+    pub async fn execute(&self, job: &TtsJob<'_>, probe: &mut Probe) -> Result<(), ProtocolError> {
+        let mut req = Request::builder()
+            .method(Method::POST)
+            .uri(self.uri.clone())
+            .header(CONTENT_TYPE, "application/json");
+        for (n, v) in &self.headers {
+            req = req.header(n, v);
+        }
+        let req = req
+            .body(Full::new(self.body(job)))
+            .map_err(|e| ProtocolError::new(ErrorKind::Connect, e.to_string()))?;
+        probe.sent_at = Some(Instant::now());
+        let resp = self.client.request(req).await.map_err(classify_send_error)?;
+        probe.headers_at = Some(Instant::now());
+        let status = resp.status();
+        probe.status = Some(status.as_u16());
+        if let Some(c) = probe.capture.as_mut() {
+            c.headers = resp
+                .headers()
+                .iter()
+                .map(|(n, v)| {
+                    let v = String::from_utf8_lossy(v.as_bytes());
+                    (n.to_string(), redact_header(n.as_str(), &v))
+                })
+                .collect();
+        }
+        let mut body = resp.into_body();
+        if !status.is_success() {
+            let excerpt = read_excerpt(&mut body).await;
+            probe.finished_at = Some(Instant::now());
+            return Err(ProtocolError::new(ErrorKind::Http(status.as_u16()), excerpt));
+        }
+        let mut reader = AudioReader::new(&self.target);
+        loop {
+            match body.frame().await {
+                None => break,
+                Some(Err(e)) => {
+                    probe.finished_at = Some(Instant::now());
+                    return Err(ProtocolError::new(ErrorKind::Reset, e.to_string()));
+                }
+                Some(Ok(frame)) => {
+                    let at = Instant::now();
+                    if let Ok(data) = frame.into_data() {
+                        reader.feed(&data, at, probe)?;
+                    }
+                }
+            }
+        }
+        probe.finished_at = Some(Instant::now());
+        reader.finish(probe)
+    }
+}
+
+/// Turns body bytes into audio chunks, whatever the framing.
+struct AudioReader<'t> {
+    target: &'t TtsTarget,
+    audio: StreamAudio,
+    /// Partial SSE event / NDJSON line carried to the next read.
+    pending: BytesMut,
+}
+
+impl<'t> AudioReader<'t> {
+    fn new(target: &'t TtsTarget) -> Self {
+        Self {
+            target,
+            audio: StreamAudio::new(target.format),
+            pending: BytesMut::new(),
+        }
+    }
+
+    fn feed(&mut self, data: &[u8], at: Instant, probe: &mut Probe) -> Result<(), ProtocolError> {
+        match self.target.framing {
+            Framing::Raw => {
+                probe.capture_audio(data);
+                let pushed = self.audio.push(data).map_err(decode_error)?;
+                probe.chunk(at, pushed.bytes, pushed.duration);
+                Ok(())
+            }
+            Framing::Sse | Framing::Ndjson => {
+                self.pending.extend_from_slice(data);
+                while let Some(msg) = self.next_message() {
+                    self.message(&msg, at, probe)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Split off the next complete SSE event (blank line) or NDJSON line.
+    fn next_message(&mut self) -> Option<Bytes> {
+        let buf = &self.pending[..];
+        let (end, sep) = match self.target.framing {
+            Framing::Sse => {
+                let lf = find(buf, b"\n\n").map(|i| (i, 2));
+                let crlf = find(buf, b"\r\n\r\n").map(|i| (i, 4));
+                match (lf, crlf) {
+                    (Some(a), Some(b)) => Some(if a.0 < b.0 { a } else { b }),
+                    (a, b) => a.or(b),
+                }?
+            }
+            _ => (buf.iter().position(|b| *b == b'\n')?, 1),
+        };
+        let msg = self.pending.split_to(end + sep).freeze();
+        Some(msg.slice(..end))
+    }
+
+    /// Extract the audio of one message, if it has any.
+    fn message(&mut self, msg: &[u8], at: Instant, probe: &mut Probe) -> Result<(), ProtocolError> {
+        let json: Vec<u8> = match self.target.framing {
+            Framing::Sse => sse_data(msg),
+            _ => msg.to_vec(),
+        };
+        let trimmed = trim_ascii(&json);
+        if trimmed.is_empty() || trimmed == b"[DONE]" {
+            return Ok(());
+        }
+        let value: serde_json::Value = serde_json::from_slice(trimmed).map_err(|e| {
+            ProtocolError::new(ErrorKind::Decode, format!("message is not JSON: {e}"))
+        })?;
+        let path = self.target.audio_path.as_deref().unwrap_or("audio");
+        let Some(b64) = json_path(&value, path).and_then(|v| v.as_str()) else {
+            // Control messages (done, usage, timestamps) carry no audio.
+            return Ok(());
+        };
+        let audio = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .map_err(|e| ProtocolError::new(ErrorKind::Decode, format!("audio at '{path}' is not base64: {e}")))?;
+        probe.capture_audio(&audio);
+        let pushed = self.audio.push_message(&audio).map_err(decode_error)?;
+        probe.chunk(at, pushed.bytes, pushed.duration);
+        Ok(())
+    }
+
+    fn finish(mut self, probe: &mut Probe) -> Result<(), ProtocolError> {
+        if self.target.framing != Framing::Raw {
+            let rest = std::mem::take(&mut self.pending);
+            let at = probe.finished_at.unwrap_or_else(Instant::now);
+            self.message(&rest, at, probe)?;
+        }
+        let summary = self.audio.finish().map_err(decode_error)?;
+        probe.audio = Some(summary);
+        Ok(())
+    }
+}
+
+fn decode_error(e: crate::audio::AudioError) -> ProtocolError {
+    ProtocolError::new(ErrorKind::Decode, e.to_string())
+}
+
+/// Classify a failure to get a response head.
+fn classify_send_error(e: hyper_util::client::legacy::Error) -> ProtocolError {
+    use std::error::Error as _;
+    let mut detail = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        detail = format!("{detail}: {s}");
+        src = s.source();
+    }
+    let kind = if e.is_connect() {
+        ErrorKind::Connect
+    } else {
+        ErrorKind::Reset
+    };
+    ProtocolError::new(kind, detail)
+}
+
+/// Read at most a short excerpt of an error body (never the whole thing).
+async fn read_excerpt(body: &mut hyper::body::Incoming) -> String {
+    let mut buf = Vec::new();
+    let read = async {
+        while let Some(Ok(frame)) = body.frame().await {
+            if let Ok(d) = frame.into_data() {
+                buf.extend_from_slice(&d);
+                if buf.len() >= 512 {
+                    break;
+                }
+            }
+        }
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), read).await;
+    String::from_utf8_lossy(&buf).trim().to_string()
+}
+
+/// The concatenated `data:` lines of one SSE event.
+fn sse_data(event: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for line in event.split(|b| *b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if let Some(rest) = line.strip_prefix(b"data:") {
+            if !out.is_empty() {
+                out.push(b'\n');
+            }
+            out.extend_from_slice(rest.strip_prefix(b" ").unwrap_or(rest));
+        }
+    }
+    out
+}
+
+fn trim_ascii(b: &[u8]) -> &[u8] {
+    let start = b.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(b.len());
+    let end = b.iter().rposition(|c| !c.is_ascii_whitespace()).map_or(start, |i| i + 1);
+    &b[start..end]
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Follow a dotted path (`result.audioContent`, `data.0.audio`) into JSON.
+pub fn json_path<'v>(value: &'v serde_json::Value, path: &str) -> Option<&'v serde_json::Value> {
+    path.split('.').filter(|p| !p.is_empty()).try_fold(value, |v, key| match v {
+        serde_json::Value::Array(items) => key.parse::<usize>().ok().and_then(|i| items.get(i)),
+        _ => v.get(key),
+    })
+}
+
+/// Fill a body template for one job.
+fn render(
+    template: &serde_json::Value,
+    job: &TtsJob<'_>,
+    model: &str,
+    vars: &BTreeMap<String, serde_json::Value>,
+) -> serde_json::Value {
+    use serde_json::Value;
+    let lookup = |name: &str| -> Option<Value> {
+        match name {
+            "text" => Some(Value::String(job.text.to_string())),
+            "voice" => Some(Value::String(job.voice.to_string())),
+            "model" => Some(Value::String(model.to_string())),
+            other => vars.get(other).cloned(),
+        }
+    };
+    match template {
+        Value::String(s) => {
+            if let Some(name) = s.strip_prefix("{{").and_then(|r| r.strip_suffix("}}")) {
+                if !name.contains("{{") {
+                    if let Some(v) = lookup(name.trim()) {
+                        return v;
+                    }
+                }
+            }
+            let mut out = s.clone();
+            for name in placeholders(s) {
+                if let Some(v) = lookup(&name) {
+                    let text = match v {
+                        Value::String(t) => t,
+                        other => other.to_string(),
+                    };
+                    out = out.replace(&format!("{{{{{name}}}}}"), &text);
+                }
+            }
+            Value::String(out)
+        }
+        Value::Array(items) => Value::Array(items.iter().map(|i| render(i, job, model, vars)).collect()),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), render(v, job, model, vars)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// Names inside `{{…}}` in a string.
+pub fn placeholders(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = s;
+    while let Some(start) = rest.find("{{") {
+        let after = &rest[start + 2..];
+        let Some(end) = after.find("}}") else { break };
+        out.push(after[..end].trim().to_string());
+        rest = &after[end + 2..];
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job() -> TtsJob<'static> {
+        TtsJob {
+            text: "Say \"hi\"",
+            voice: "alloy",
+        }
+    }
+
+    #[test]
+    fn template_fills_text_with_json_escaping_and_typed_vars() {
+        let template = serde_json::json!({
+            "text": "{{text}}", "voiceId": "{{voice}}", "modelId": "{{model}}",
+            "maxTokens": "{{max_tokens}}", "note": "voice={{voice}}"
+        });
+        let vars = BTreeMap::from([("max_tokens".to_string(), serde_json::json!(400))]);
+        let v = render(&template, &job(), "m1", &vars);
+        assert_eq!(v["text"], "Say \"hi\"");
+        assert_eq!(v["voiceId"], "alloy");
+        assert_eq!(v["modelId"], "m1");
+        assert_eq!(v["maxTokens"], 400);
+        assert_eq!(v["note"], "voice=alloy");
+    }
+
+    #[test]
+    fn json_path_walks_objects_and_arrays() {
+        let v = serde_json::json!({"result": {"audioContent": "QQ=="}, "data": [{"audio": "x"}]});
+        assert_eq!(json_path(&v, "result.audioContent").and_then(|v| v.as_str()), Some("QQ=="));
+        assert_eq!(json_path(&v, "data.0.audio").and_then(|v| v.as_str()), Some("x"));
+        assert!(json_path(&v, "data.1.audio").is_none());
+    }
+
+    #[test]
+    fn sse_data_joins_data_lines() {
+        assert_eq!(sse_data(b"event: x\ndata: {\"a\":1}\r\n"), b"{\"a\":1}");
+        assert_eq!(sse_data(b"data: a\ndata: b"), b"a\nb");
+    }
+
+    #[test]
+    fn secret_headers_are_redacted() {
+        assert_eq!(redact_header("Authorization", "Bearer sk-123"), "<redacted>");
+        assert_eq!(redact_header("X-Api-Key", "abc"), "<redacted>");
+        assert_eq!(redact_header("Accept", "audio/wav"), "audio/wav");
+    }
+}

@@ -1,0 +1,13 @@
+//! Protocol adapters: *what* is sent and how the answer is read.
+//!
+//! The wire protocols form a closed set, so they are an enum; vendors are
+//! configuration (see [`http_tts::TtsTarget`]), not new code.
+
+pub mod client;
+pub mod error;
+pub mod http_tts;
+pub mod probe;
+
+pub use client::HttpClient;
+pub use error::{ErrorKind, ProtocolError};
+pub use probe::{AudioChunk, Capture, Probe};

@@ -1,0 +1,109 @@
+//! Live progress while a stage runs. Reads snapshots on a timer and never
+//! blocks the engine: a progress bar on a terminal, a plain line every few
+//! seconds otherwise (CI logs).
+
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tokio_util::sync::CancellationToken;
+
+/// What the live view shows about the running stage.
+#[derive(Debug, Clone, Default)]
+pub struct LiveSnapshot {
+    /// Requests finished (warm-up included).
+    pub done: u64,
+    /// Of which failed.
+    pub failed: u64,
+    /// Arrivals dropped.
+    pub dropped: u64,
+    /// p50 and p95 of TTFA so far, ms.
+    pub ttfa_ms: Option<(f64, f64)>,
+    /// p50 and p95 of e2e so far, ms.
+    pub e2e_ms: Option<(f64, f64)>,
+}
+
+/// Something the live view can poll.
+pub trait LiveSource: Send + Sync {
+    /// The running stage's numbers now.
+    fn snapshot(&self, stage: usize) -> LiveSnapshot;
+}
+
+/// How the stage ends, for the bar's length.
+#[derive(Debug, Clone, Copy)]
+pub enum StageBound {
+    /// A count of requests.
+    Requests(u64),
+    /// A length of time.
+    Duration(Duration),
+}
+
+/// Show progress for one stage until `done` is cancelled.
+pub async fn show(
+    source: &dyn LiveSource,
+    stage: usize,
+    label: &str,
+    bound: StageBound,
+    quiet: bool,
+    done: CancellationToken,
+) {
+    if quiet {
+        done.cancelled().await;
+        return;
+    }
+    let tty = std::io::stderr().is_terminal();
+    let started = Instant::now();
+    let len = match bound {
+        StageBound::Requests(n) => n,
+        StageBound::Duration(d) => d.as_secs().max(1),
+    };
+    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template("{prefix:>14} [{bar:28}] {pos}/{len} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(label.to_string());
+    let tick = if tty { Duration::from_millis(200) } else { Duration::from_secs(5) };
+    loop {
+        let finished = tokio::select! {
+            () = tokio::time::sleep(tick) => false,
+            () = done.cancelled() => true,
+        };
+        let snap = source.snapshot(stage);
+        let elapsed = started.elapsed();
+        let pos = match bound {
+            StageBound::Requests(_) => snap.done,
+            StageBound::Duration(_) => elapsed.as_secs().min(len),
+        };
+        let msg = line(&snap, elapsed);
+        if tty {
+            bar.set_position(pos);
+            bar.set_message(msg);
+        } else if !finished {
+            eprintln!("{label:>14} {pos}/{len} {msg}");
+        }
+        if finished {
+            break;
+        }
+    }
+    if tty {
+        bar.finish_and_clear();
+    }
+}
+
+/// One line of live numbers.
+pub fn line(s: &LiveSnapshot, elapsed: Duration) -> String {
+    let rate = s.done as f64 / elapsed.as_secs_f64().max(1e-3);
+    let mut msg = format!("ok {} fail {}", s.done - s.failed.min(s.done), s.failed);
+    if s.dropped > 0 {
+        msg.push_str(&format!(" drop {}", s.dropped));
+    }
+    msg.push_str(&format!(" | {rate:.1} req/s"));
+    if let Some((p50, p95)) = s.ttfa_ms {
+        msg.push_str(&format!(" | ttfa p50 {p50:.0}ms p95 {p95:.0}ms"));
+    } else if let Some((p50, p95)) = s.e2e_ms {
+        msg.push_str(&format!(" | e2e p50 {p50:.0}ms p95 {p95:.0}ms"));
+    }
+    msg
+}

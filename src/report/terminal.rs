@@ -1,0 +1,167 @@
+//! The summary table printed at the end of a run and saved as `summary.txt`.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use super::{write_atomic, ReportError, ReportWriter, RunResult, RunStatus};
+use crate::metrics::stats::Percentiles;
+
+/// Writes `summary.txt`.
+#[derive(Debug, Clone, Copy)]
+pub struct SummaryWriter;
+
+impl ReportWriter for SummaryWriter {
+    fn write(&self, run: &RunResult, out: &Path) -> Result<(), ReportError> {
+        write_atomic(&out.join("summary.txt"), summary(run).as_bytes())
+    }
+}
+
+/// Metrics shown per stage, in this order, when present.
+const SHOWN: &[&str] = &[
+    "ttfb",
+    "ttfa",
+    "chunk1",
+    "chunk4",
+    "inter_chunk_max",
+    "e2e",
+    "audio",
+    "rtf",
+    "rtfx",
+    "stall_time",
+    "prebuffer_needed",
+    "leading_silence",
+    "perceived_ttfa",
+    "schedule_lag",
+];
+
+fn value(v: f64, unit: &str) -> String {
+    match unit {
+        "ms" if v >= 10_000.0 => format!("{:.2}s", v / 1000.0),
+        "ms" if v >= 100.0 => format!("{v:.0}ms"),
+        "ms" if v >= 10.0 => format!("{v:.1}ms"),
+        "ms" => format!("{v:.2}ms"),
+        "ratio" => format!("{v:.3}"),
+        _ => format!("{v:.0}"),
+    }
+}
+
+fn metric_row(out: &mut String, name: &str, p: &Percentiles) {
+    let u = p.unit.label();
+    let _ = writeln!(
+        out,
+        "    {:<17}{:>9}{:>9}{:>9}{:>9}{:>9}{:>9}{:>9}",
+        name,
+        value(p.min, u),
+        value(p.mean, u),
+        value(p.p50, u),
+        value(p.p90, u),
+        value(p.p95, u),
+        value(p.p99, u),
+        value(p.max, u),
+    );
+}
+
+/// The whole summary as text.
+pub fn summary(run: &RunResult) -> String {
+    let mut out = String::new();
+    let status = match run.status {
+        RunStatus::Complete => "complete",
+        RunStatus::Interrupted => "INTERRUPTED (partial results)",
+        RunStatus::InProgress => "in progress",
+    };
+    let _ = writeln!(out, "voxload {} — run '{}' ({status})", run.kind, run.name);
+    if let Some(url) = run.config.pointer("/target/url").and_then(|v| v.as_str()) {
+        let _ = writeln!(out, "target: {url}");
+    }
+    for s in &run.stages {
+        let m = &s.summary;
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "stage {} [{}]{}",
+            s.index + 1,
+            s.label,
+            if s.interrupted { " (interrupted)" } else { "" }
+        );
+        let mut line = format!(
+            "  requests {}  ok {} ({:.1}%)  failed {}  dropped {}",
+            m.requests,
+            m.ok,
+            m.success_rate.unwrap_or(0.0) * 100.0,
+            m.failed,
+            m.dropped
+        );
+        if m.warmup > 0 {
+            let _ = write!(line, "  warm-up {} (excluded)", m.warmup);
+        }
+        let _ = writeln!(out, "{line}");
+        let mut rates = format!("  throughput {:.2} req/s", m.achieved_rps);
+        if let Some(o) = s.offered_rps {
+            let _ = write!(rates, "  offered {o:.2} req/s");
+        }
+        let _ = write!(rates, "  audio {:.2} s per wall s  wall {:.1}s", m.audio_s_per_wall_s, s.wall_s);
+        if let Some(share) = m.stalled_share {
+            let _ = write!(rates, "  stalled {:.1}% of requests", share * 100.0);
+        }
+        let _ = writeln!(out, "{rates}");
+        if !m.metrics.is_empty() {
+            let _ = writeln!(
+                out,
+                "    {:<17}{:>9}{:>9}{:>9}{:>9}{:>9}{:>9}{:>9}",
+                "metric", "min", "mean", "p50", "p90", "p95", "p99", "max"
+            );
+            for name in SHOWN {
+                if let Some(p) = m.metrics.get(*name) {
+                    metric_row(&mut out, name, p);
+                }
+            }
+            for (name, p) in &m.metrics {
+                if name.starts_with("chunk") && !SHOWN.contains(&name.as_str()) {
+                    metric_row(&mut out, name, p);
+                }
+            }
+        }
+        for e in &m.errors {
+            let example = e.example.as_deref().map(|x| format!(" — {x}")).unwrap_or_default();
+            let _ = writeln!(out, "  error {:<14} ×{}{example}", e.label, e.count);
+        }
+    }
+    if run.stages.len() > 1 {
+        sweep_table(&mut out, run);
+    }
+    out
+}
+
+/// One line per stage, to read a sweep at a glance.
+fn sweep_table(out: &mut String, run: &RunResult) {
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "{:<14}{:>9}{:>8}{:>10}{:>10}{:>10}{:>10}{:>8}{:>9}",
+        "stage", "req/s", "ok%", "ttfa p50", "ttfa p95", "ttfa p99", "e2e p95", "rtf p50", "stalled"
+    );
+    for s in &run.stages {
+        let m = &s.summary;
+        let get = |metric: &str, f: fn(&Percentiles) -> f64| {
+            m.metrics
+                .get(metric)
+                .map(|p| value(f(p), p.unit.label()))
+                .unwrap_or_else(|| "-".into())
+        };
+        let _ = writeln!(
+            out,
+            "{:<14}{:>9.2}{:>8.1}{:>10}{:>10}{:>10}{:>10}{:>8}{:>9}",
+            s.label,
+            m.achieved_rps,
+            m.success_rate.unwrap_or(0.0) * 100.0,
+            get("ttfa", |p| p.p50),
+            get("ttfa", |p| p.p95),
+            get("ttfa", |p| p.p99),
+            get("e2e", |p| p.p95),
+            get("rtf", |p| p.p50),
+            m.stalled_share
+                .map(|x| format!("{:.1}%", x * 100.0))
+                .unwrap_or_else(|| "-".into()),
+        );
+    }
+}

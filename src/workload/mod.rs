@@ -1,0 +1,10 @@
+//! *When* requests start: arrival schedules, closed-loop users, and the one
+//! driver that runs a stage. Nothing here knows about HTTP or audio.
+
+pub mod driver;
+pub mod schedule;
+pub mod stage;
+
+pub use driver::{run_stage, Arrival, Executor, StageOutcome, StageSink, Stop};
+pub use schedule::{Bounded, Constant, Gamma, Schedule};
+pub use stage::{StageSpec, Workload};

@@ -1,0 +1,48 @@
+//! What one stage of a run is: its workload and when it ends.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// How arrivals are generated within a stage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Workload {
+    /// Open loop: arrivals follow a schedule, whatever the server does.
+    Open {
+        /// Mean arrivals per second.
+        rate: f64,
+        /// Gamma shape of inter-arrival times (1 = Poisson; `None` = constant spacing).
+        burstiness: Option<f64>,
+        /// Seed of the arrival RNG, so a run can be repeated.
+        seed: u64,
+        /// Arrivals while this many requests are in flight are dropped (counted, never delayed).
+        max_in_flight: Option<usize>,
+    },
+    /// Closed loop: `concurrency` users, each sending its next request when the last ends.
+    Closed {
+        /// Number of concurrent users.
+        concurrency: usize,
+        /// Users started per second (`None`: all at once).
+        spawn_rate: Option<f64>,
+        /// Pause of each user between requests.
+        #[serde(with = "crate::config::serde_duration")]
+        think_time: Duration,
+    },
+}
+
+/// One stage: a workload level with its own statistics.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageSpec {
+    /// Human label, e.g. `rate=5/s` or `c=8`.
+    pub label: String,
+    /// When requests start.
+    pub workload: Workload,
+    /// Stop after this many requests (warm-up included).
+    pub requests: Option<u64>,
+    /// Stop starting requests after this long.
+    #[serde(with = "crate::config::serde_duration::option")]
+    pub duration: Option<Duration>,
+    /// The first `warmup` requests of the stage are excluded from statistics.
+    pub warmup: u64,
+}
