@@ -29,7 +29,9 @@ pub fn install(stop: Stop, grace: Duration) {
             abort.cancel();
         });
         if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("Ctrl-C again: exiting now; requests.jsonl holds every request finished so far");
+            eprintln!(
+                "Ctrl-C again: exiting now; requests.jsonl holds every request finished so far"
+            );
             std::process::exit(EXIT_INTERRUPTED);
         }
     });

@@ -41,7 +41,13 @@ mod tests {
 
     #[test]
     fn tone_has_requested_length_and_leading_zeros() {
-        let pcm = tone_pcm16(16_000, Duration::from_millis(500), Duration::from_millis(100), 440.0, 0.5);
+        let pcm = tone_pcm16(
+            16_000,
+            Duration::from_millis(500),
+            Duration::from_millis(100),
+            440.0,
+            0.5,
+        );
         assert_eq!(pcm.len(), 8_000 * 2);
         assert!(pcm[..1_600 * 2].iter().all(|b| *b == 0));
         let peak = pcm[1_600 * 2..]

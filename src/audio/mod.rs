@@ -140,6 +140,16 @@ pub enum AudioError {
         /// What was wrong.
         reason: String,
     },
+    /// The stream ended before the length its header declared.
+    #[error(
+        "{format} audio truncated: its header declares {missing_bytes} more bytes than arrived"
+    )]
+    Truncated {
+        /// Format whose header declared the length.
+        format: &'static str,
+        /// Declared bytes that never arrived.
+        missing_bytes: u64,
+    },
     /// A compressed stream could not be decoded.
     #[error("cannot decode {format} audio: {reason}")]
     Undecodable {

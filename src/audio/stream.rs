@@ -85,7 +85,8 @@ impl StreamAudio {
                 let mut pcm = PcmCounter::new(threshold_dbfs);
                 pcm.set_spec(PcmSpec {
                     sample_rate,
-                    channels,
+                    // Guard frame math against a hand-built zero; parse() rejects it.
+                    channels: channels.max(1),
                     encoding: SampleEncoding::I16,
                 });
                 Kind::Linear { wav: None, pcm }
@@ -165,7 +166,13 @@ impl StreamAudio {
             samples_inspected: false,
         };
         match self.kind {
-            Kind::Linear { pcm, .. } => {
+            Kind::Linear { pcm, wav } => {
+                if let Some(missing) = wav.as_ref().and_then(WavParser::missing_data) {
+                    return Err(AudioError::Truncated {
+                        format: "wav",
+                        missing_bytes: missing,
+                    });
+                }
                 let Some(spec) = pcm.spec else {
                     return if pcm.header_bytes == 0 {
                         Ok(empty(None, None))
@@ -363,7 +370,8 @@ impl PcmCounter {
     fn total(&self) -> Duration {
         match self.spec {
             Some(s) => {
-                self.done + frames_to_duration(self.seg_bytes / s.frame_bytes(), s.sample_rate)
+                self.done
+                    + frames_to_duration(self.seg_bytes / s.frame_bytes().max(1), s.sample_rate)
             }
             None => Duration::ZERO,
         }

@@ -172,6 +172,18 @@ impl WavParser {
         self.len = 0;
     }
 
+    /// Bytes the current `data` chunk declared but that have not arrived.
+    /// `Some` only for a known, unfinished data size: the stream was cut.
+    pub fn missing_data(&self) -> Option<u64> {
+        match self.state {
+            State::Data {
+                remaining: Some(left),
+                ..
+            } if left > 0 => Some(left),
+            _ => None,
+        }
+    }
+
     /// The layout from the last `fmt ` chunk, once seen.
     pub fn spec(&self) -> Option<PcmSpec> {
         self.spec

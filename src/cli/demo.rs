@@ -49,7 +49,11 @@ pub fn demo_options(url: String, args: &DemoArgs) -> TtsOptions {
         name: Some(args.name.clone().unwrap_or_else(|| {
             let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
             let digits: String = stamp.chars().filter(|c| c.is_ascii_digit()).collect();
-            format!("demo-{}-{}", &digits[..8.min(digits.len())], &digits[8.min(digits.len())..])
+            format!(
+                "demo-{}-{}",
+                &digits[..8.min(digits.len())],
+                &digits[8.min(digits.len())..]
+            )
         })),
         out: args.out.clone(),
         format: Some("wav".into()),

@@ -18,7 +18,10 @@ pub struct SampleArgs {
     #[allow(missing_docs)]
     pub target: TargetArgs,
     /// Text to synthesize.
-    #[arg(long, default_value = "Hello! This is a short sample from voxload, checking time to first audio.")]
+    #[arg(
+        long,
+        default_value = "Hello! This is a short sample from voxload, checking time to first audio."
+    )]
     pub text: String,
 }
 
@@ -33,7 +36,10 @@ pub async fn run_sample(args: SampleArgs) -> anyhow::Result<i32> {
         opts.target = Some(TtsOptions::target_from_file(path)?);
     }
     let plan = RunPlan::from_options(opts, &|n| std::env::var(n).ok())?;
-    let tts = HttpTts::new(plan.target.clone(), HttpClient::new(crate::runner::CONNECT_TIMEOUT))?;
+    let tts = HttpTts::new(
+        plan.target.clone(),
+        HttpClient::new(crate::runner::CONNECT_TIMEOUT),
+    )?;
     let voice = plan.voices.first().cloned().unwrap_or_default();
     let job = TtsJob {
         text: &args.text,
@@ -62,21 +68,35 @@ pub async fn run_sample(args: SampleArgs) -> anyhow::Result<i32> {
     let failure = match result {
         Ok(Ok(())) => None,
         Ok(Err(e)) => Some(e),
-        Err(_) => Some(crate::protocol::ProtocolError::new(crate::protocol::ErrorKind::Timeout, "timed out")),
+        Err(_) => Some(crate::protocol::ProtocolError::new(
+            crate::protocol::ErrorKind::Timeout,
+            "timed out",
+        )),
     };
     if let Some(h) = probe.headers_at {
         println!("headers after {:.1} ms", ms(origin, h));
     }
     println!("{} audio chunks:", probe.chunks.len());
     for (i, c) in probe.chunks.iter().enumerate().take(20) {
-        let audio = c.audio.map(|d| format!(", {:.1} ms audio", d.as_secs_f64() * 1000.0)).unwrap_or_default();
-        println!("  #{:<3} at {:>8.1} ms  {:>7} bytes{audio}", i + 1, ms(origin, c.at), c.bytes);
+        let audio = c
+            .audio
+            .map(|d| format!(", {:.1} ms audio", d.as_secs_f64() * 1000.0))
+            .unwrap_or_default();
+        println!(
+            "  #{:<3} at {:>8.1} ms  {:>7} bytes{audio}",
+            i + 1,
+            ms(origin, c.at),
+            c.bytes
+        );
     }
     if probe.chunks.len() > 20 {
         println!("  … {} more", probe.chunks.len() - 20);
     }
     if let Some(a) = &probe.audio {
-        let dur = a.duration.map(|d| format!("{:.3} s", d.as_secs_f64())).unwrap_or_else(|| "unknown".into());
+        let dur = a
+            .duration
+            .map(|d| format!("{:.3} s", d.as_secs_f64()))
+            .unwrap_or_else(|| "unknown".into());
         println!(
             "audio: {dur}, {} bytes, {} Hz, {} ch",
             a.bytes,
@@ -84,8 +104,18 @@ pub async fn run_sample(args: SampleArgs) -> anyhow::Result<i32> {
             a.channels.map_or("?".into(), |c| c.to_string())
         );
     }
-    let record = measure(origin, None, &probe, failure.as_ref(), args.text.chars().count() as u32, &plan.measure);
-    println!("{}", serde_json::to_string_pretty(&record).unwrap_or_default());
+    let record = measure(
+        origin,
+        None,
+        &probe,
+        failure.as_ref(),
+        args.text.chars().count() as u32,
+        &plan.measure,
+    );
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&record).unwrap_or_default()
+    );
     Ok(match &record.error {
         None => super::EXIT_OK,
         Some(_) => super::EXIT_ERROR,

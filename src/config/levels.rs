@@ -29,7 +29,10 @@ impl FromStr for Levels {
             reason: reason.to_string(),
         };
         let num = |t: &str| -> Result<f64, LevelsError> {
-            let v: f64 = t.trim().parse().map_err(|_| err(&format!("'{}' is not a number", t.trim())))?;
+            let v: f64 = t
+                .trim()
+                .parse()
+                .map_err(|_| err(&format!("'{}' is not a number", t.trim())))?;
             if !v.is_finite() || v <= 0.0 {
                 return Err(err("levels must be positive"));
             }
@@ -50,7 +53,9 @@ impl FromStr for Levels {
             }
             let n = ((b - a) / step + 1e-9).floor() as usize + 1;
             if n > MAX_LEVELS {
-                return Err(err(&format!("range has {n} levels, more than {MAX_LEVELS}")));
+                return Err(err(&format!(
+                    "range has {n} levels, more than {MAX_LEVELS}"
+                )));
             }
             // From the index, so 0.1 steps do not accumulate float error.
             return Ok(Levels((0..n).map(|i| a + step * i as f64).collect()));
@@ -79,7 +84,11 @@ impl<'de> Deserialize<'de> for Levels {
         }
         let text = match Raw::deserialize(d)? {
             Raw::One(v) => v.to_string(),
-            Raw::Many(v) => v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(","),
+            Raw::Many(v) => v
+                .iter()
+                .map(|x| x.to_string())
+                .collect::<Vec<_>>()
+                .join(","),
             Raw::Text(t) => t,
         };
         text.parse().map_err(serde::de::Error::custom)
@@ -93,8 +102,14 @@ mod tests {
     #[test]
     fn parses_lists_ranges_and_single_values() {
         assert_eq!("5".parse::<Levels>(), Ok(Levels(vec![5.0])));
-        assert_eq!("1,3,5,7".parse::<Levels>(), Ok(Levels(vec![1.0, 3.0, 5.0, 7.0])));
-        assert_eq!("1:7:2".parse::<Levels>(), Ok(Levels(vec![1.0, 3.0, 5.0, 7.0])));
+        assert_eq!(
+            "1,3,5,7".parse::<Levels>(),
+            Ok(Levels(vec![1.0, 3.0, 5.0, 7.0]))
+        );
+        assert_eq!(
+            "1:7:2".parse::<Levels>(),
+            Ok(Levels(vec![1.0, 3.0, 5.0, 7.0]))
+        );
         assert_eq!("1:2:0.5".parse::<Levels>(), Ok(Levels(vec![1.0, 1.5, 2.0])));
         let tenths = "0.1:1:0.1".parse::<Levels>().map(|l| l.0.len());
         assert_eq!(tenths, Ok(10));
@@ -117,6 +132,9 @@ mod tests {
             c: Levels,
         }
         let t: T = toml::from_str("a = 5\nb = [1, 2]\nc = \"1:3:1\"").expect("valid toml");
-        assert_eq!((t.a.0, t.b.0, t.c.0), (vec![5.0], vec![1.0, 2.0], vec![1.0, 2.0, 3.0]));
+        assert_eq!(
+            (t.a.0, t.b.0, t.c.0),
+            (vec![5.0], vec![1.0, 2.0], vec![1.0, 2.0, 3.0])
+        );
     }
 }

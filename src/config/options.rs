@@ -193,9 +193,34 @@ impl TtsOptions {
             ($($f:ident),*) => { TtsOptions { $($f: over.$f.or(self.$f)),* } };
         }
         pick!(
-            name, out, url, model, voice, format, sse, target, header, api_key_env, timeout, texts,
-            texts_format, random_prefix, seed, concurrency, spawn_rate, think_time, rate, burstiness,
-            max_in_flight, requests, duration, warmup, chunks, prebuffer, no_sanity, grace
+            name,
+            out,
+            url,
+            model,
+            voice,
+            format,
+            sse,
+            target,
+            header,
+            api_key_env,
+            timeout,
+            texts,
+            texts_format,
+            random_prefix,
+            seed,
+            concurrency,
+            spawn_rate,
+            think_time,
+            rate,
+            burstiness,
+            max_in_flight,
+            requests,
+            duration,
+            warmup,
+            chunks,
+            prebuffer,
+            no_sanity,
+            grace
         )
     }
 }
@@ -227,7 +252,9 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("s.toml");
         std::fs::write(&path, "url = \"http://x\"\nconcurency = 4\n").expect("write");
-        let err = TtsOptions::from_file(&path).expect_err("typo must fail").to_string();
+        let err = TtsOptions::from_file(&path)
+            .expect_err("typo must fail")
+            .to_string();
         assert!(err.contains("s.toml"), "{err}");
         assert!(err.contains("line 2"), "{err}");
         assert!(err.contains("concurency"), "{err}");
@@ -243,6 +270,9 @@ mod tests {
         assert_eq!(opts.duration, Some(Duration::from_secs(30)));
         assert_eq!(opts.timeout, Some(Duration::from_secs(120)));
         let t = opts.target.expect("target");
-        assert_eq!(t.vars.get("max_tokens").and_then(|v| v.as_integer()), Some(400));
+        assert_eq!(
+            t.vars.get("max_tokens").and_then(|v| v.as_integer()),
+            Some(400)
+        );
     }
 }

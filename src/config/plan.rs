@@ -91,7 +91,10 @@ impl RunPlan {
         let mut measure = MeasureConfig::default();
         if let Some(ks) = &o.chunks {
             if ks.is_empty() || ks.contains(&0) {
-                return Err(invalid("--chunks", "chunk numbers start at 1, e.g. --chunks 1,4,10"));
+                return Err(invalid(
+                    "--chunks",
+                    "chunk numbers start at 1, e.g. --chunks 1,4,10",
+                ));
             }
             measure.chunk_ks = ks.clone();
         }
@@ -136,7 +139,11 @@ impl RunPlan {
 fn default_name() -> String {
     let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
     let digits: String = stamp.chars().filter(|c| c.is_ascii_digit()).collect();
-    format!("tts-{}-{}", &digits[..8.min(digits.len())], &digits[8.min(digits.len())..])
+    format!(
+        "tts-{}-{}",
+        &digits[..8.min(digits.len())],
+        &digits[8.min(digits.len())..]
+    )
 }
 
 /// Turn rate/concurrency levels into stages.
@@ -165,7 +172,10 @@ fn stages(o: &TtsOptions, seed: u64) -> Result<Vec<StageSpec>, ConfigError> {
         }
         if let Some(b) = o.burstiness {
             if !(b.is_finite() && b > 0.0) {
-                return Err(invalid("--burstiness", "must be a positive number (1 = Poisson)"));
+                return Err(invalid(
+                    "--burstiness",
+                    "must be a positive number (1 = Poisson)",
+                ));
             }
         }
         if o.max_in_flight == Some(0) {
@@ -190,22 +200,38 @@ fn stages(o: &TtsOptions, seed: u64) -> Result<Vec<StageSpec>, ConfigError> {
             .collect());
     }
     if o.burstiness.is_some() {
-        return Err(ConfigError::Conflict("--burstiness", "closed loop (--concurrency); use --rate"));
+        return Err(ConfigError::Conflict(
+            "--burstiness",
+            "closed loop (--concurrency); use --rate",
+        ));
     }
     if o.max_in_flight.is_some() {
-        return Err(ConfigError::Conflict("--max-in-flight", "closed loop (--concurrency); use --rate"));
+        return Err(ConfigError::Conflict(
+            "--max-in-flight",
+            "closed loop (--concurrency); use --rate",
+        ));
     }
     if let Some(s) = o.spawn_rate {
         if !(s.is_finite() && s > 0.0) {
-            return Err(invalid("--spawn-rate", "must be a positive number of users per second"));
+            return Err(invalid(
+                "--spawn-rate",
+                "must be a positive number of users per second",
+            ));
         }
     }
-    let levels = o.concurrency.clone().map(|l| l.0).unwrap_or_else(|| vec![1.0]);
+    let levels = o
+        .concurrency
+        .clone()
+        .map(|l| l.0)
+        .unwrap_or_else(|| vec![1.0]);
     levels
         .iter()
         .map(|&c| {
             if c.fract() != 0.0 || c < 1.0 {
-                return Err(invalid("--concurrency", format!("{c} is not a whole number of users")));
+                return Err(invalid(
+                    "--concurrency",
+                    format!("{c} is not a whole number of users"),
+                ));
             }
             Ok(StageSpec {
                 label: format!("c={c}"),
@@ -230,15 +256,30 @@ fn target(o: &TtsOptions, env: &dyn Fn(&str) -> Option<String>) -> Result<TtsTar
         .clone()
         .or(t.url.clone())
         .ok_or(ConfigError::Missing("--url (or url in [target])"))?;
-    let format_name = o.format.clone().or(t.format.clone()).unwrap_or_else(|| "pcm".into());
-    let format = AudioFormat::parse(&format_name).map_err(|e| invalid("--format", e.to_string()))?;
-    let model = o.model.clone().or(t.model.clone()).unwrap_or_else(|| "tts-1".into());
+    let format_name = o
+        .format
+        .clone()
+        .or(t.format.clone())
+        .unwrap_or_else(|| "pcm".into());
+    let format =
+        AudioFormat::parse(&format_name).map_err(|e| invalid("--format", e.to_string()))?;
+    let model = o
+        .model
+        .clone()
+        .or(t.model.clone())
+        .unwrap_or_else(|| "tts-1".into());
     let mut headers = parse_headers(o.header.as_deref().or(t.headers.as_deref()).unwrap_or(&[]))?;
     if let Some(var) = o.api_key_env.as_ref().or(t.api_key_env.as_ref()) {
         let key = env(var).ok_or_else(|| {
-            invalid("--api-key-env", format!("environment variable {var} is not set"))
+            invalid(
+                "--api-key-env",
+                format!("environment variable {var} is not set"),
+            )
         })?;
-        let name = t.api_key_header.clone().unwrap_or_else(|| "Authorization".into());
+        let name = t
+            .api_key_header
+            .clone()
+            .unwrap_or_else(|| "Authorization".into());
         let prefix = t.api_key_prefix.clone().unwrap_or_else(|| "Bearer ".into());
         headers.push((name, format!("{prefix}{key}")));
     }
@@ -247,17 +288,27 @@ fn target(o: &TtsOptions, env: &dyn Fn(&str) -> Option<String>) -> Result<TtsTar
         Some(body) => templated(&t, body)?,
         None => {
             if t.framing.is_some() || t.audio_path.is_some() {
-                return Err(invalid("[target]", "framing/audio_path need a body template"));
+                return Err(invalid(
+                    "[target]",
+                    "framing/audio_path need a body template",
+                ));
             }
             if sse {
-                (BodyTemplate::OpenAi { sse: true }, Framing::Sse, Some("audio".to_string()))
+                (
+                    BodyTemplate::OpenAi { sse: true },
+                    Framing::Sse,
+                    Some("audio".to_string()),
+                )
             } else {
                 (BodyTemplate::OpenAi { sse: false }, Framing::Raw, None)
             }
         }
     };
     if sse && !matches!(body, BodyTemplate::OpenAi { .. }) {
-        return Err(ConfigError::Conflict("--sse", "a [target] body template (set its framing)"));
+        return Err(ConfigError::Conflict(
+            "--sse",
+            "a [target] body template (set its framing)",
+        ));
     }
     Ok(TtsTarget {
         url: openai_url(&url, matches!(body, BodyTemplate::OpenAi { .. })),
@@ -291,16 +342,27 @@ fn templated(
     let template: serde_json::Value = serde_json::from_str(body).map_err(|e| {
         invalid(
             "[target] body",
-            format!("not valid JSON at line {} column {}: {e}", e.line(), e.column()),
+            format!(
+                "not valid JSON at line {} column {}: {e}",
+                e.line(),
+                e.column()
+            ),
         )
     })?;
     let framing = match &t.framing {
-        Some(f) => Framing::parse(f)
-            .ok_or_else(|| invalid("[target] framing", format!("'{f}' (expected raw, sse or ndjson)")))?,
+        Some(f) => Framing::parse(f).ok_or_else(|| {
+            invalid(
+                "[target] framing",
+                format!("'{f}' (expected raw, sse or ndjson)"),
+            )
+        })?,
         None => Framing::Raw,
     };
     if framing != Framing::Raw && t.audio_path.is_none() {
-        return Err(invalid("[target] audio_path", "sse/ndjson framing needs the JSON path of the base64 audio"));
+        return Err(invalid(
+            "[target] audio_path",
+            "sse/ndjson framing needs the JSON path of the base64 audio",
+        ));
     }
     let vars: BTreeMap<String, serde_json::Value> = t
         .vars
@@ -319,7 +381,11 @@ fn templated(
             format!("placeholder {{{{{unknown}}}}} has no value (define it under [target.vars])"),
         ));
     }
-    Ok((BodyTemplate::Json { template, vars }, framing, t.audio_path.clone()))
+    Ok((
+        BodyTemplate::Json { template, vars },
+        framing,
+        t.audio_path.clone(),
+    ))
 }
 
 fn collect_placeholders(v: &serde_json::Value, out: &mut Vec<String>) {
@@ -335,9 +401,15 @@ fn collect_placeholders(v: &serde_json::Value, out: &mut Vec<String>) {
 pub fn parse_headers(raw: &[String]) -> Result<Vec<(String, String)>, ConfigError> {
     raw.iter()
         .map(|h| {
-            let (n, v) = h
-                .split_once(':')
-                .ok_or_else(|| invalid("--header", format!("'{}' is not 'Name: value'", crate::protocol::http_tts::redact_header(h, h))))?;
+            let (n, v) = h.split_once(':').ok_or_else(|| {
+                invalid(
+                    "--header",
+                    format!(
+                        "'{}' is not 'Name: value'",
+                        crate::protocol::http_tts::redact_header(h, h)
+                    ),
+                )
+            })?;
             if n.trim().is_empty() {
                 return Err(invalid("--header", "empty header name"));
             }
@@ -377,7 +449,9 @@ mod tests {
         o.requests = Some(10);
         let p = RunPlan::from_options(o, &no_env).expect("plan");
         assert_eq!(p.stages.len(), 3);
-        assert!(matches!(p.stages[2].workload, Workload::Open { rate, burstiness: Some(b), .. } if rate == 5.0 && b == 0.5));
+        assert!(
+            matches!(p.stages[2].workload, Workload::Open { rate, burstiness: Some(b), .. } if rate == 5.0 && b == 0.5)
+        );
         assert_eq!(p.stages[0].requests, Some(10));
     }
 
@@ -386,20 +460,28 @@ mod tests {
         let mut o = opts("http://h");
         o.rate = Some("1".parse().expect("levels"));
         o.concurrency = Some("2".parse().expect("levels"));
-        let e = RunPlan::from_options(o, &no_env).expect_err("conflict").to_string();
+        let e = RunPlan::from_options(o, &no_env)
+            .expect_err("conflict")
+            .to_string();
         assert!(e.contains("--rate") && e.contains("--concurrency"), "{e}");
 
         let mut o = opts("http://h");
         o.concurrency = Some("1.5".parse().expect("levels"));
-        let e = RunPlan::from_options(o, &no_env).expect_err("fractional users").to_string();
+        let e = RunPlan::from_options(o, &no_env)
+            .expect_err("fractional users")
+            .to_string();
         assert!(e.contains("--concurrency"), "{e}");
 
         let mut o = opts("http://h");
         o.format = Some("aiff".into());
-        let e = RunPlan::from_options(o, &no_env).expect_err("format").to_string();
+        let e = RunPlan::from_options(o, &no_env)
+            .expect_err("format")
+            .to_string();
         assert!(e.contains("--format") && e.contains("aiff"), "{e}");
 
-        let e = RunPlan::from_options(TtsOptions::default(), &no_env).expect_err("no url").to_string();
+        let e = RunPlan::from_options(TtsOptions::default(), &no_env)
+            .expect_err("no url")
+            .to_string();
         assert!(e.contains("--url"), "{e}");
     }
 
@@ -409,10 +491,16 @@ mod tests {
         o.api_key_env = Some("MY_KEY".into());
         let env = |k: &str| (k == "MY_KEY").then(|| "sk-secret-123".to_string());
         let p = RunPlan::from_options(o.clone(), &env).expect("plan");
-        assert!(p.target.headers.iter().any(|(n, v)| n == "Authorization" && v == "Bearer sk-secret-123"));
+        assert!(p
+            .target
+            .headers
+            .iter()
+            .any(|(n, v)| n == "Authorization" && v == "Bearer sk-secret-123"));
         let json = serde_json::to_string(&p).expect("serialize");
         assert!(!json.contains("sk-secret-123"), "{json}");
-        let e = RunPlan::from_options(o, &no_env).expect_err("unset").to_string();
+        let e = RunPlan::from_options(o, &no_env)
+            .expect_err("unset")
+            .to_string();
         assert!(e.contains("MY_KEY"), "{e}");
     }
 
@@ -423,10 +511,13 @@ mod tests {
             body: Some(r#"{"text": "{{text}}", "max": "{{max_tokens}}"}"#.into()),
             ..Default::default()
         });
-        let e = RunPlan::from_options(o.clone(), &no_env).expect_err("undefined var").to_string();
+        let e = RunPlan::from_options(o.clone(), &no_env)
+            .expect_err("undefined var")
+            .to_string();
         assert!(e.contains("max_tokens"), "{e}");
         if let Some(t) = o.target.as_mut() {
-            t.vars.insert("max_tokens".into(), toml::Value::Integer(400));
+            t.vars
+                .insert("max_tokens".into(), toml::Value::Integer(400));
         }
         let p = RunPlan::from_options(o, &no_env).expect("plan");
         assert!(matches!(p.target.body, BodyTemplate::Json { .. }));

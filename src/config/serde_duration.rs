@@ -13,7 +13,9 @@ pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
 pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let text = String::deserialize(d)?;
     humantime::parse_duration(&text).map_err(|e| {
-        serde::de::Error::custom(format!("invalid duration '{text}': {e} (e.g. \"250ms\", \"30s\")"))
+        serde::de::Error::custom(format!(
+            "invalid duration '{text}': {e} (e.g. \"250ms\", \"30s\")"
+        ))
     })
 }
 
@@ -34,7 +36,9 @@ pub mod option {
         let text: Option<String> = Option::deserialize(d)?;
         text.map(|t| {
             humantime::parse_duration(&t).map_err(|e| {
-                serde::de::Error::custom(format!("invalid duration '{t}': {e} (e.g. \"250ms\", \"30s\")"))
+                serde::de::Error::custom(format!(
+                    "invalid duration '{t}': {e} (e.g. \"250ms\", \"30s\")"
+                ))
             })
         })
         .transpose()

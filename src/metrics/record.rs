@@ -59,7 +59,7 @@ pub struct RequestRecord {
     /// audio duration ÷ e2e (higher is better).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rtfx: Option<f64>,
-    /// Playback stalls with no pre-buffer (streaming, when per-chunk audio is known).
+    /// Playback stalls under the configured pre-buffer (streaming, when per-chunk audio is known).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stall_count: Option<u32>,
     /// Total stall time.
@@ -95,6 +95,9 @@ impl RequestRecord {
 
     /// Chunk k's arrival, if reached.
     pub fn chunk(&self, k: u32) -> Option<u64> {
-        self.chunk_us.iter().find(|(i, _)| *i == k).map(|(_, us)| *us)
+        self.chunk_us
+            .iter()
+            .find(|(i, _)| *i == k)
+            .map(|(_, us)| *us)
     }
 }

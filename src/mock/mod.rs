@@ -38,6 +38,7 @@ use tokio_util::sync::CancellationToken;
 mod body;
 mod faults;
 mod model;
+mod plan;
 mod queue;
 mod stall;
 mod truth;
@@ -102,7 +103,6 @@ pub(crate) struct MockState {
 impl Shared {
     fn new(model: MockModel, shutdown: CancellationToken) -> Result<Arc<Self>, MockError> {
         model.validate()?;
-        let started = Instant::now();
         let audio = crate::audio::generate::tone_pcm16(
             model.sample_rate,
             model.leading_silence + model.max_audio,
@@ -110,6 +110,9 @@ impl Shared {
             440.0,
             0.5,
         );
+        // "Server start" is when it is ready, so `stall_all` offsets don't
+        // shrink by the time taken to generate the tone.
+        let started = Instant::now();
         let rng = match model.seed {
             Some(seed) => StdRng::seed_from_u64(seed),
             None => StdRng::from_os_rng(),

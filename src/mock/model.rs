@@ -158,7 +158,7 @@ impl MockModel {
         if !(self.speed.is_finite() && self.speed > 0.0) {
             return bad("--speed", format!("must be > 0 (got {})", self.speed));
         }
-        if super::tts::samples_per_chunk(self) == 0 {
+        if super::plan::samples_per_chunk(self) == 0 {
             return bad("--chunk", "must hold at least one sample".to_string());
         }
         if self.max_audio > MAX_AUDIO_LIMIT || self.max_audio.is_zero() {

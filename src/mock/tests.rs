@@ -228,22 +228,24 @@ async fn chunks_arrive_on_the_model_schedule() {
     )
     .await;
     assert_eq!(r.chunk_at.len(), 10);
+    // Never early; late by at most 20 ms (loopback plus a busy 2-core CI box),
+    // and since deadlines are absolute the lateness does not accumulate.
     for (i, at) in r.chunk_at.iter().enumerate() {
         let due = Duration::from_millis(50 + 25 * (i as u64 + 1));
         assert!(
-            *at >= due && *at < due + Duration::from_millis(10),
+            *at >= due && *at < due + Duration::from_millis(20),
             "chunk {i} at {at:?}, due {due:?}"
         );
     }
     let rec = &mock.truth().await.recent[0];
     let first = rec.first_audio_us.unwrap();
-    assert!((75_000..80_000).contains(&first), "first_audio_us {first}");
+    assert!((75_000..95_000).contains(&first), "first_audio_us {first}");
     let client_first = r.chunk_at[0].as_micros() as u64;
     assert!(
         client_first >= first,
         "client TTFA {client_first} µs < server {first} µs"
     );
-    assert!((300_000..305_000).contains(&rec.last_audio_us.unwrap()));
+    assert!((300_000..320_000).contains(&rec.last_audio_us.unwrap()));
 }
 
 #[tokio::test]
@@ -444,7 +446,7 @@ async fn global_stall_pauses_responses_in_flight() {
     // Unstalled the last chunk is due at 10 + 250 ms; the stall adds 200 ms.
     let last = *r.chunk_at.last().unwrap();
     assert!(
-        last >= Duration::from_millis(460) && last < Duration::from_millis(480),
+        last >= Duration::from_millis(460) && last < Duration::from_millis(490),
         "{last:?}"
     );
     let gaps = r.chunk_at.windows(2).map(|w| w[1] - w[0]).max().unwrap();
@@ -466,7 +468,14 @@ async fn model_stall_window_delays_first_audio() {
     .await
     .unwrap();
     let r = speech(mock.addr, serde_json::json!({"input": text(3)})).await;
-    assert!(r.chunk_at[0] >= Duration::from_millis(150));
+    // The request is admitted a few ms into the window, so it is paused for the rest.
+    assert!(
+        r.chunk_at[0] >= Duration::from_millis(130),
+        "{:?}",
+        r.chunk_at[0]
+    );
+    let stall = mock.truth().await.recent[0].stall_us;
+    assert!((130_000..=150_000).contains(&stall), "{stall}");
 }
 
 #[tokio::test]
@@ -540,4 +549,34 @@ async fn serve_stops_on_cancel() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("--slots"));
+}
+
+#[tokio::test]
+async fn client_leaving_mid_stream_frees_the_slot() {
+    let model = MockModel {
+        speed: 2.0,
+        ..fast()
+    };
+    let mock = spawn(model).await.unwrap();
+    let mut s = TcpStream::connect(mock.addr).await.unwrap();
+    let body = serde_json::json!({"input": text(30)}).to_string();
+    let req = format!(
+        "POST /v1/audio/speech HTTP/1.1\r\nHost: mock\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut tmp = [0u8; 1024];
+    assert!(s.read(&mut tmp).await.unwrap() > 0);
+    drop(s);
+    let deadline = Instant::now() + Duration::from_secs(1);
+    loop {
+        let t = mock.truth().await;
+        if t.client_aborted == 1 {
+            assert_eq!(t.in_flight_now, 0);
+            assert!(t.recent[0].client_aborted);
+            break;
+        }
+        assert!(Instant::now() < deadline, "abort not noticed: {t:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }

@@ -19,6 +19,9 @@ pub enum ErrorKind {
     Reset,
     /// The response could not be parsed (bad SSE/NDJSON/JSON/base64/audio header).
     Decode,
+    /// The audio ended before the length its own header declared (e.g. a
+    /// WAV `data` size larger than the bytes that arrived).
+    Truncated,
     /// Sanity: the response carried no audio at all.
     NoAudio,
     /// Sanity: the audio was silence from start to end.
@@ -38,6 +41,7 @@ impl ErrorKind {
             ErrorKind::Http(s) => format!("http_{s}"),
             ErrorKind::Reset => "reset".into(),
             ErrorKind::Decode => "decode".into(),
+            ErrorKind::Truncated => "truncated".into(),
             ErrorKind::NoAudio => "no_audio".into(),
             ErrorKind::SilentAudio => "silent_audio".into(),
             ErrorKind::ShortAudio => "short_audio".into(),

@@ -105,9 +105,18 @@ pub struct HttpTts {
 /// Header names whose values never reach logs, results or reports.
 pub fn is_secret_header(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
-    ["authorization", "api-key", "apikey", "token", "secret", "cookie", "password", "key"]
-        .iter()
-        .any(|s| n.contains(s))
+    [
+        "authorization",
+        "api-key",
+        "apikey",
+        "token",
+        "secret",
+        "cookie",
+        "password",
+        "key",
+    ]
+    .iter()
+    .any(|s| n.contains(s))
 }
 
 /// `Name: value` with the value replaced when the header is secret.
@@ -158,12 +167,13 @@ pub enum TargetError {
 impl HttpTts {
     /// Validate the target and bind it to a client.
     pub fn new(target: TtsTarget, client: HttpClient) -> Result<Self, TargetError> {
-        let uri: Uri = target.url.parse().map_err(|e: hyper::http::uri::InvalidUri| {
-            TargetError::BadUrl {
+        let uri: Uri = target
+            .url
+            .parse()
+            .map_err(|e: hyper::http::uri::InvalidUri| TargetError::BadUrl {
                 url: target.url.clone(),
                 reason: e.to_string(),
-            }
-        })?;
+            })?;
         match uri.scheme_str() {
             Some("http") | Some("https") => {}
             _ => {
@@ -190,10 +200,11 @@ impl HttpTts {
                     reason: e.to_string(),
                 }
             })?;
-            let mut value = HeaderValue::from_str(v.trim()).map_err(|e| TargetError::BadHeader {
-                name: n.clone(),
-                reason: e.to_string(),
-            })?;
+            let mut value =
+                HeaderValue::from_str(v.trim()).map_err(|e| TargetError::BadHeader {
+                    name: n.clone(),
+                    reason: e.to_string(),
+                })?;
             value.set_sensitive(is_secret_header(n));
             headers.push((name, value));
         }
@@ -245,7 +256,11 @@ impl HttpTts {
             .body(Full::new(self.body(job)))
             .map_err(|e| ProtocolError::new(ErrorKind::Connect, e.to_string()))?;
         probe.sent_at = Some(Instant::now());
-        let resp = self.client.request(req).await.map_err(classify_send_error)?;
+        let resp = self
+            .client
+            .request(req)
+            .await
+            .map_err(classify_send_error)?;
         probe.headers_at = Some(Instant::now());
         let status = resp.status();
         probe.status = Some(status.as_u16());
@@ -263,7 +278,10 @@ impl HttpTts {
         if !status.is_success() {
             let excerpt = read_excerpt(&mut body).await;
             probe.finished_at = Some(Instant::now());
-            return Err(ProtocolError::new(ErrorKind::Http(status.as_u16()), excerpt));
+            return Err(ProtocolError::new(
+                ErrorKind::Http(status.as_u16()),
+                excerpt,
+            ));
         }
         let mut reader = AudioReader::new(&self.target);
         loop {
@@ -359,7 +377,12 @@ impl<'t> AudioReader<'t> {
         };
         let audio = base64::engine::general_purpose::STANDARD
             .decode(b64)
-            .map_err(|e| ProtocolError::new(ErrorKind::Decode, format!("audio at '{path}' is not base64: {e}")))?;
+            .map_err(|e| {
+                ProtocolError::new(
+                    ErrorKind::Decode,
+                    format!("audio at '{path}' is not base64: {e}"),
+                )
+            })?;
         probe.capture_audio(&audio);
         let pushed = self.audio.push_message(&audio).map_err(decode_error)?;
         probe.chunk(at, pushed.bytes, pushed.duration);
@@ -379,7 +402,11 @@ impl<'t> AudioReader<'t> {
 }
 
 fn decode_error(e: crate::audio::AudioError) -> ProtocolError {
-    ProtocolError::new(ErrorKind::Decode, e.to_string())
+    let kind = match e {
+        crate::audio::AudioError::Truncated { .. } => ErrorKind::Truncated,
+        _ => ErrorKind::Decode,
+    };
+    ProtocolError::new(kind, e.to_string())
 }
 
 /// Classify a failure to get a response head.
@@ -432,8 +459,14 @@ fn sse_data(event: &[u8]) -> Vec<u8> {
 }
 
 fn trim_ascii(b: &[u8]) -> &[u8] {
-    let start = b.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(b.len());
-    let end = b.iter().rposition(|c| !c.is_ascii_whitespace()).map_or(start, |i| i + 1);
+    let start = b
+        .iter()
+        .position(|c| !c.is_ascii_whitespace())
+        .unwrap_or(b.len());
+    let end = b
+        .iter()
+        .rposition(|c| !c.is_ascii_whitespace())
+        .map_or(start, |i| i + 1);
     &b[start..end]
 }
 
@@ -443,10 +476,12 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 
 /// Follow a dotted path (`result.audioContent`, `data.0.audio`) into JSON.
 pub fn json_path<'v>(value: &'v serde_json::Value, path: &str) -> Option<&'v serde_json::Value> {
-    path.split('.').filter(|p| !p.is_empty()).try_fold(value, |v, key| match v {
-        serde_json::Value::Array(items) => key.parse::<usize>().ok().and_then(|i| items.get(i)),
-        _ => v.get(key),
-    })
+    path.split('.')
+        .filter(|p| !p.is_empty())
+        .try_fold(value, |v, key| match v {
+            serde_json::Value::Array(items) => key.parse::<usize>().ok().and_then(|i| items.get(i)),
+            _ => v.get(key),
+        })
 }
 
 /// Fill a body template for one job.
@@ -486,7 +521,9 @@ fn render(
             }
             Value::String(out)
         }
-        Value::Array(items) => Value::Array(items.iter().map(|i| render(i, job, model, vars)).collect()),
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|i| render(i, job, model, vars)).collect())
+        }
         Value::Object(map) => Value::Object(
             map.iter()
                 .map(|(k, v)| (k.clone(), render(v, job, model, vars)))
@@ -538,8 +575,14 @@ mod tests {
     #[test]
     fn json_path_walks_objects_and_arrays() {
         let v = serde_json::json!({"result": {"audioContent": "QQ=="}, "data": [{"audio": "x"}]});
-        assert_eq!(json_path(&v, "result.audioContent").and_then(|v| v.as_str()), Some("QQ=="));
-        assert_eq!(json_path(&v, "data.0.audio").and_then(|v| v.as_str()), Some("x"));
+        assert_eq!(
+            json_path(&v, "result.audioContent").and_then(|v| v.as_str()),
+            Some("QQ==")
+        );
+        assert_eq!(
+            json_path(&v, "data.0.audio").and_then(|v| v.as_str()),
+            Some("x")
+        );
         assert!(json_path(&v, "data.1.audio").is_none());
     }
 
@@ -551,7 +594,10 @@ mod tests {
 
     #[test]
     fn secret_headers_are_redacted() {
-        assert_eq!(redact_header("Authorization", "Bearer sk-123"), "<redacted>");
+        assert_eq!(
+            redact_header("Authorization", "Bearer sk-123"),
+            "<redacted>"
+        );
         assert_eq!(redact_header("X-Api-Key", "abc"), "<redacted>");
         assert_eq!(redact_header("Accept", "audio/wav"), "audio/wav");
     }

@@ -73,7 +73,8 @@ impl Probe {
     pub fn capture_audio(&mut self, bytes: &[u8]) {
         if let Some(c) = self.capture.as_mut() {
             let room = CAPTURE_AUDIO_HEAD.saturating_sub(c.audio_head.len());
-            c.audio_head.extend_from_slice(&bytes[..room.min(bytes.len())]);
+            c.audio_head
+                .extend_from_slice(&bytes[..room.min(bytes.len())]);
         }
     }
 

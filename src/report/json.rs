@@ -31,7 +31,11 @@ impl ReportWriter for JsonWriter {
 
 /// Read a `result.json` (a file, or a results folder holding one).
 pub fn read(path: &Path) -> Result<RunResult, ReportError> {
-    let file = if path.is_dir() { path.join(RESULT_FILE) } else { path.to_path_buf() };
+    let file = if path.is_dir() {
+        path.join(RESULT_FILE)
+    } else {
+        path.to_path_buf()
+    };
     let text = std::fs::read_to_string(&file).map_err(|e| ReportError::Read {
         path: file.clone(),
         reason: e.to_string(),

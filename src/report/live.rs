@@ -64,7 +64,11 @@ pub async fn show(
             .progress_chars("=> "),
     );
     bar.set_prefix(label.to_string());
-    let tick = if tty { Duration::from_millis(200) } else { Duration::from_secs(5) };
+    let tick = if tty {
+        Duration::from_millis(200)
+    } else {
+        Duration::from_secs(5)
+    };
     loop {
         let finished = tokio::select! {
             () = tokio::time::sleep(tick) => false,

@@ -99,7 +99,11 @@ pub fn summary(run: &RunResult) -> String {
         if let Some(o) = s.offered_rps {
             let _ = write!(rates, "  offered {o:.2} req/s");
         }
-        let _ = write!(rates, "  audio {:.2} s per wall s  wall {:.1}s", m.audio_s_per_wall_s, s.wall_s);
+        let _ = write!(
+            rates,
+            "  audio {:.2} s per wall s  wall {:.1}s",
+            m.audio_s_per_wall_s, s.wall_s
+        );
         if let Some(share) = m.stalled_share {
             let _ = write!(rates, "  stalled {:.1}% of requests", share * 100.0);
         }
@@ -122,7 +126,11 @@ pub fn summary(run: &RunResult) -> String {
             }
         }
         for e in &m.errors {
-            let example = e.example.as_deref().map(|x| format!(" — {x}")).unwrap_or_default();
+            let example = e
+                .example
+                .as_deref()
+                .map(|x| format!(" — {x}"))
+                .unwrap_or_default();
             let _ = writeln!(out, "  error {:<14} ×{}{example}", e.label, e.count);
         }
     }
@@ -138,7 +146,15 @@ fn sweep_table(out: &mut String, run: &RunResult) {
     let _ = writeln!(
         out,
         "{:<14}{:>9}{:>8}{:>10}{:>10}{:>10}{:>10}{:>8}{:>9}",
-        "stage", "req/s", "ok%", "ttfa p50", "ttfa p95", "ttfa p99", "e2e p95", "rtf p50", "stalled"
+        "stage",
+        "req/s",
+        "ok%",
+        "ttfa p50",
+        "ttfa p95",
+        "ttfa p99",
+        "e2e p95",
+        "rtf p50",
+        "stalled"
     );
     for s in &run.stages {
         let m = &s.summary;

@@ -39,6 +39,14 @@ pub enum RunError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// Nothing listens at the target: no point in a load test.
+    #[error("cannot connect to {url}: {reason}")]
+    Unreachable {
+        /// The target URL.
+        url: String,
+        /// What the connect attempt said.
+        reason: String,
+    },
     /// The target is not usable.
     #[error(transparent)]
     Target(#[from] TargetError),
@@ -73,7 +81,10 @@ fn fresh_dir(base: &std::path::Path) -> PathBuf {
     if !base.exists() {
         return base.to_path_buf();
     }
-    let name = base.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let name = base
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
     (2..)
         .map(|i| base.with_file_name(format!("{name}-{i}")))
         .find(|p| !p.exists())
@@ -99,6 +110,46 @@ impl LiveSource for RunSink {
     }
 }
 
+/// Check that something accepts TCP connections at the target before
+/// starting a run, so a typo in the URL is one clear error, not a run of
+/// connect failures.
+pub async fn preflight(url: &str) -> Result<(), RunError> {
+    let unreachable = |reason: String| RunError::Unreachable {
+        url: url.to_string(),
+        reason,
+    };
+    let uri: hyper::Uri = url
+        .parse()
+        .map_err(|e: hyper::http::uri::InvalidUri| unreachable(e.to_string()))?;
+    let host = uri
+        .host()
+        .ok_or_else(|| unreachable("no host in URL".into()))?;
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    let port = uri
+        .port_u16()
+        .unwrap_or(if uri.scheme_str() == Some("https") {
+            443
+        } else {
+            80
+        });
+    match tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        tokio::net::TcpStream::connect((host.as_str(), port)),
+    )
+    .await
+    {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(unreachable(e.to_string())),
+        Err(_) => Err(unreachable(format!(
+            "no answer within {}",
+            humantime::format_duration(CONNECT_TIMEOUT)
+        ))),
+    }
+}
+
 /// p50 and p95 of a metric so far, in its display unit.
 fn p50_p95(stats: &StageStats, metric: &Metric) -> Option<(f64, f64)> {
     stats.percentiles(metric).map(|p| (p.p50, p.p95))
@@ -106,7 +157,12 @@ fn p50_p95(stats: &StageStats, metric: &Metric) -> Option<(f64, f64)> {
 
 /// Run a TTS plan to the end (or until `stop`), writing every result file.
 /// Returns the result and the folder it was written to.
-pub async fn run_tts(plan: RunPlan, stop: Stop, opts: RunOptions) -> Result<(RunResult, PathBuf), RunError> {
+pub async fn run_tts(
+    plan: RunPlan,
+    stop: Stop,
+    opts: RunOptions,
+) -> Result<(RunResult, PathBuf), RunError> {
+    preflight(&plan.target.url).await?;
     let out = fresh_dir(&plan.out_dir);
     std::fs::create_dir_all(&out).map_err(|source| RunError::OutDir {
         path: out.clone(),
@@ -116,11 +172,17 @@ pub async fn run_tts(plan: RunPlan, stop: Stop, opts: RunOptions) -> Result<(Run
     let adapter = HttpTts::new(plan.target.clone(), client)?;
     let plan = Arc::new(plan);
     let run_start = Instant::now();
-    let jsonl = JsonlWriter::create(&out.join("requests.jsonl")).map_err(|source| RunError::OutDir {
-        path: out.join("requests.jsonl"),
-        source,
-    })?;
-    let sink = Arc::new(RunSink::new(plan.stages.len(), &plan.measure.chunk_ks, jsonl, run_start));
+    let jsonl =
+        JsonlWriter::create(&out.join("requests.jsonl")).map_err(|source| RunError::OutDir {
+            path: out.join("requests.jsonl"),
+            source,
+        })?;
+    let sink = Arc::new(RunSink::new(
+        plan.stages.len(),
+        &plan.measure.chunk_ks,
+        jsonl,
+        run_start,
+    ));
     let exec = Arc::new(TtsExecutor::new(adapter, plan.clone(), run_start));
     let config = serde_json::to_value(&*plan).unwrap_or(serde_json::Value::Null);
     let mut result = RunResult {
@@ -158,14 +220,20 @@ pub async fn run_tts(plan: RunPlan, stop: Stop, opts: RunOptions) -> Result<(Run
         let outcome = run_stage(index, spec, exec.clone(), sink.clone(), &stop).await;
         live_done.cancel();
         let _ = progress.await;
-        result.stages.push(stage_result(index, spec, &outcome, &sink));
+        result
+            .stages
+            .push(stage_result(index, spec, &outcome, &sink));
         result.timeline = sink.with_aggregate(|a| a.timeline.rows());
         result.written_at = now_rfc3339();
         // After every stage, so a crash later keeps the stages done so far.
         crate::report::json::JsonWriter.write_to(&result, &out)?;
     }
     let interrupted = stop.arrivals.is_cancelled();
-    result.status = if interrupted { RunStatus::Interrupted } else { RunStatus::Complete };
+    result.status = if interrupted {
+        RunStatus::Interrupted
+    } else {
+        RunStatus::Complete
+    };
     let sink = Arc::try_unwrap(sink).ok();
     if let Some(sink) = sink {
         let (aggregate, lines) = sink.finish();
@@ -181,17 +249,29 @@ pub async fn run_tts(plan: RunPlan, stop: Stop, opts: RunOptions) -> Result<(Run
     Ok((result, out))
 }
 
-fn stage_result(index: usize, spec: &crate::workload::StageSpec, o: &StageOutcome, sink: &RunSink) -> StageResult {
+fn stage_result(
+    index: usize,
+    spec: &crate::workload::StageSpec,
+    o: &StageOutcome,
+    sink: &RunSink,
+) -> StageResult {
     let wall = o.finished.saturating_duration_since(o.started);
     let (stats, summary) = sink.with_aggregate(|a| {
-        let stats = a.stages.get(index).cloned().unwrap_or_else(|| crate::metrics::stats::StageStats::new(&[]));
+        let stats = a
+            .stages
+            .get(index)
+            .cloned()
+            .unwrap_or_else(|| crate::metrics::stats::StageStats::new(&[]));
         let summary = stats.summary(wall);
         (stats, summary)
     });
     let offered_rps = match spec.workload {
         Workload::Open { .. } => {
             let arrivals = o.issued + o.dropped;
-            let window = o.arrivals_ended.saturating_duration_since(o.started).as_secs_f64();
+            let window = o
+                .arrivals_ended
+                .saturating_duration_since(o.started)
+                .as_secs_f64();
             // n arrivals starting at offset 0 span n − 1 gaps.
             (arrivals > 1 && window > 0.0).then(|| (arrivals - 1) as f64 / window)
         }

@@ -74,7 +74,10 @@ impl RunSink {
     /// Close `requests.jsonl`, returning the number of lines written.
     pub fn finish(self) -> (Aggregate, std::io::Result<u64>) {
         let lines = self.jsonl.finish();
-        let aggregate = self.aggregate.into_inner().unwrap_or_else(|p| p.into_inner());
+        let aggregate = self
+            .aggregate
+            .into_inner()
+            .unwrap_or_else(|p| p.into_inner());
         (aggregate, lines)
     }
 }

@@ -55,24 +55,32 @@ impl Executor for TtsExecutor {
     async fn execute(&self, a: Arrival) -> RequestRecord {
         let text = self.text(&a);
         let voice = &self.plan.voices[(a.seq as usize) % self.plan.voices.len()];
-        let job = TtsJob {
-            text: &text,
-            voice,
-        };
+        let job = TtsJob { text: &text, voice };
         let mut probe = Probe::new();
-        let result = tokio::time::timeout(self.plan.timeout, self.adapter.execute(&job, &mut probe)).await;
+        let result =
+            tokio::time::timeout(self.plan.timeout, self.adapter.execute(&job, &mut probe)).await;
         let failure = match result {
             Ok(Ok(())) => None,
             Ok(Err(e)) => Some(e),
             Err(_) => Some(ProtocolError::new(
                 ErrorKind::Timeout,
-                format!("no complete response within {}", humantime::format_duration(self.plan.timeout)),
+                format!(
+                    "no complete response within {}",
+                    humantime::format_duration(self.plan.timeout)
+                ),
             )),
         };
         let end = Instant::now();
         let origin = a.intended_at.or(probe.sent_at).unwrap_or(end);
         let chars = text.chars().count() as u32;
-        let mut record = measure(origin, a.intended_at, &probe, failure.as_ref(), chars, &self.plan.measure);
+        let mut record = measure(
+            origin,
+            a.intended_at,
+            &probe,
+            failure.as_ref(),
+            chars,
+            &self.plan.measure,
+        );
         record.stage = a.stage;
         record.seq = a.seq;
         record.warmup = a.warmup;
@@ -83,6 +91,10 @@ impl Executor for TtsExecutor {
     }
 
     fn cancelled(&self, a: Arrival, started: Instant) -> RequestRecord {
-        cancelled_record(a, self.since_start_us(started), self.since_start_us(Instant::now()))
+        cancelled_record(
+            a,
+            self.since_start_us(started),
+            self.since_start_us(Instant::now()),
+        )
     }
 }

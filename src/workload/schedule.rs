@@ -154,7 +154,9 @@ mod tests {
     fn constant_offsets_are_index_over_rate() {
         // rate 4/s: 0, 0.25, 0.5, 0.75, 1.0
         let mut c = Constant::new(4.0);
-        let got: Vec<_> = (0..5).map(|_| c.next_offset().expect("unbounded")).collect();
+        let got: Vec<_> = (0..5)
+            .map(|_| c.next_offset().expect("unbounded"))
+            .collect();
         let want: Vec<_> = [0, 250, 500, 750, 1000].map(Duration::from_millis).to_vec();
         assert_eq!(got, want);
         // No drift after a million arrivals: arrival 1e6 is at exactly 250 000 s.
@@ -171,8 +173,14 @@ mod tests {
             let mut g = Gamma::new(rate, shape, 42);
             let (mean, cv) = mean_cv(&gaps(&mut g, 200_000));
             let want_cv = 1.0 / f64::sqrt(shape);
-            assert!((mean * rate - 1.0).abs() < 0.01, "rate {rate} shape {shape}: mean {mean}");
-            assert!((cv / want_cv - 1.0).abs() < 0.03, "shape {shape}: cv {cv} want {want_cv}");
+            assert!(
+                (mean * rate - 1.0).abs() < 0.01,
+                "rate {rate} shape {shape}: mean {mean}"
+            );
+            assert!(
+                (cv / want_cv - 1.0).abs() < 0.03,
+                "shape {shape}: cv {cv} want {want_cv}"
+            );
         }
     }
 
