@@ -103,13 +103,7 @@ pub(crate) struct MockState {
 impl Shared {
     fn new(model: MockModel, shutdown: CancellationToken) -> Result<Arc<Self>, MockError> {
         model.validate()?;
-        let audio = crate::audio::generate::tone_pcm16(
-            model.sample_rate,
-            model.leading_silence + model.max_audio,
-            model.leading_silence,
-            440.0,
-            0.5,
-        );
+        let audio = test_audio(&model);
         // "Server start" is when it is ready, so `stall_all` offsets don't
         // shrink by the time taken to generate the tone.
         let started = Instant::now();
@@ -153,6 +147,31 @@ impl Shared {
         let now = Instant::now();
         self.lock().stalls.add(now, now + d);
     }
+}
+
+/// Leading silence, then a 440 Hz tone for `max_audio`.
+///
+/// A whole number of cycles fits in one second at any integer sample rate, so
+/// one second is computed and then copied: startup stays fast even in debug
+/// builds (computing 60 s of sines there takes over a second).
+fn test_audio(model: &MockModel) -> Vec<u8> {
+    use crate::audio::generate::{samples_in, tone_pcm16};
+    let second = tone_pcm16(
+        model.sample_rate,
+        Duration::from_secs(1),
+        Duration::ZERO,
+        440.0,
+        0.5,
+    );
+    let silence = samples_in(model.leading_silence, model.sample_rate) * 2;
+    let total = silence + samples_in(model.max_audio, model.sample_rate) * 2;
+    let mut audio = vec![0u8; silence];
+    audio.reserve(total - silence);
+    while audio.len() < total {
+        let take = second.len().min(total - audio.len());
+        audio.extend_from_slice(&second[..take]);
+    }
+    audio
 }
 
 /// Microseconds, saturating (a `u64` of µs is 584 000 years).

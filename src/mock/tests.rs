@@ -580,3 +580,36 @@ async fn client_leaving_mid_stream_frees_the_slot() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+#[test]
+fn tiled_tone_matches_the_generated_one() {
+    let model = MockModel {
+        sample_rate: 16_000,
+        leading_silence: Duration::from_millis(300),
+        max_audio: Duration::from_millis(2_500),
+        ..MockModel::default()
+    };
+    let direct = crate::audio::generate::tone_pcm16(
+        16_000,
+        Duration::from_millis(2_800),
+        Duration::from_millis(300),
+        440.0,
+        0.5,
+    );
+    let tiled = test_audio(&model);
+    assert_eq!(tiled.len(), direct.len());
+    let max_diff = tiled
+        .chunks_exact(2)
+        .zip(direct.chunks_exact(2))
+        .map(|(a, b)| (i16::from_le_bytes([a[0], a[1]]) - i16::from_le_bytes([b[0], b[1]])).abs())
+        .max()
+        .unwrap();
+    assert!(max_diff <= 1, "float rounding only, got {max_diff}");
+}
+
+#[test]
+fn fault_names_match_in_json() {
+    for kind in [FaultKind::Error5xx, FaultKind::Error429, FaultKind::Reset] {
+        assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
+    }
+}

@@ -17,8 +17,10 @@ pub const RECENT_CAPACITY: usize = 10_000;
 #[serde(rename_all = "snake_case")]
 pub enum FaultKind {
     /// HTTP 500.
+    #[serde(rename = "error_5xx")]
     Error5xx,
     /// HTTP 429 with `Retry-After`.
+    #[serde(rename = "error_429")]
     Error429,
     /// Connection aborted mid-body.
     Reset,

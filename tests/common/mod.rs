@@ -35,7 +35,7 @@ pub async fn run_against(model: MockModel, opts: TtsOptions) -> Ran {
 /// Run `opts` against an already started mock.
 pub async fn run_on(mock: MockHandle, mut opts: TtsOptions, stop: Stop) -> Ran {
     let dir = tempfile::tempdir().expect("tempdir");
-    opts.url = Some(mock.url());
+    opts.url.get_or_insert_with(|| mock.url());
     opts.out = Some(dir.path().to_path_buf());
     opts.name.get_or_insert_with(|| "t".into());
     if opts.texts.as_ref().is_some_and(|t| t.is_relative()) {

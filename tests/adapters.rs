@@ -1,0 +1,130 @@
+//! The templated adapter reads vendors from config files: SSE and NDJSON
+//! framing, audio at a JSON path, typed template variables.
+
+mod common;
+
+use common::{one_text, run_against};
+use voxload::config::TtsOptions;
+use voxload::mock::MockModel;
+
+const TEXT_2S: &str = "Thirty characters of speech...";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn templated_sse_target_from_the_example_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/mock-sse.toml");
+    let mut target = TtsOptions::target_from_file(&example).expect("example parses");
+    // The example points at port 8000; aim it at this test's mock instead.
+    target.url = None;
+    let mock = voxload::mock::spawn(MockModel::default())
+        .await
+        .expect("mock");
+    let mut o = TtsOptions {
+        target: Some(target),
+        texts: Some(one_text(dir.path(), TEXT_2S)),
+        requests: Some(4),
+        ..TtsOptions::default()
+    };
+    o.url = Some(format!("{}/v1/audio/speech", mock.url()));
+    let ran = common::run_on(mock, o, Default::default()).await;
+    let truth = ran.mock.truth().await;
+    for r in &ran.records {
+        assert!(r.ok(), "{r:?}");
+        assert_eq!(r.audio_us, Some(2_000_000));
+        assert_eq!(r.chunks as usize, truth.recent[0].chunks);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn templated_ndjson_target_with_vars() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let vendor = dir.path().join("vendor.toml");
+    std::fs::write(
+        &vendor,
+        r#"
+[target]
+body = '{"model": "{{model}}", "input": "{{text}}", "voice": "{{voice}}", "response_format": "pcm", "stream_format": "ndjson", "speed": "{{speed}}"}'
+framing = "ndjson"
+audio_path = "audio"
+format = "pcm:24000:1"
+[target.vars]
+speed = 1.0
+"#,
+    )
+    .expect("write");
+    let target = TtsOptions::target_from_file(&vendor).expect("vendor parses");
+    let mock = voxload::mock::spawn(MockModel::default())
+        .await
+        .expect("mock");
+    let o = TtsOptions {
+        url: Some(format!("{}/v1/audio/speech", mock.url())),
+        target: Some(target),
+        texts: Some(one_text(dir.path(), TEXT_2S)),
+        requests: Some(3),
+        ..TtsOptions::default()
+    };
+    let ran = common::run_on(mock, o, Default::default()).await;
+    assert_eq!(ran.records.len(), 3);
+    for r in &ran.records {
+        assert!(r.ok(), "{r:?}");
+        assert_eq!(r.audio_us, Some(2_000_000));
+        assert_eq!(r.chunks, 20);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openai_sse_and_raw_agree_on_audio() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for sse in [false, true] {
+        let o = TtsOptions {
+            sse: Some(sse),
+            format: Some("pcm".into()),
+            texts: Some(one_text(dir.path(), TEXT_2S)),
+            requests: Some(2),
+            ..TtsOptions::default()
+        };
+        let ran = run_against(MockModel::default(), o).await;
+        for r in &ran.records {
+            assert!(r.ok(), "sse={sse}: {r:?}");
+            assert_eq!(r.audio_us, Some(2_000_000), "sse={sse}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn result_json_round_trips_and_keeps_histograms() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let o = TtsOptions {
+        texts: Some(one_text(dir.path(), TEXT_2S)),
+        concurrency: Some("1,2".parse().expect("levels")),
+        requests: Some(6),
+        header: Some(vec![
+            "Authorization: Bearer sk-do-not-leak".into(),
+            "X-Trace: on".into(),
+        ]),
+        ..TtsOptions::default()
+    };
+    let ran = run_against(MockModel::default(), o).await;
+    let text = std::fs::read_to_string(ran.out.join("result.json")).expect("result.json");
+    assert!(
+        !text.contains("sk-do-not-leak"),
+        "secrets never reach results"
+    );
+    assert!(text.contains("X-Trace"));
+    let back = voxload::report::json::read(&ran.out).expect("parses back");
+    assert_eq!(back.stages.len(), 2);
+    assert_eq!(back.schema_version, voxload::report::result::SCHEMA_VERSION);
+    for (a, b) in back.stages.iter().zip(&ran.result.stages) {
+        assert_eq!(a.summary.requests, b.summary.requests);
+        // Histograms survive the round trip: percentiles recomputed from them agree.
+        let ttfa = voxload::metrics::Metric::Ttfa;
+        assert_eq!(
+            a.stats.percentiles(&ttfa).map(|p| p.p99),
+            b.stats.percentiles(&ttfa).map(|p| p.p99)
+        );
+    }
+    for f in ["summary.txt", "stages.csv", "stats.csv", "requests.jsonl"] {
+        let body = std::fs::read_to_string(ran.out.join(f)).expect(f);
+        assert!(!body.contains("sk-do-not-leak"), "{f} leaks the key");
+    }
+}

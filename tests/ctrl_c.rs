@@ -1,0 +1,138 @@
+//! Ctrl-C on the built binary mid-run: the first drains and writes every
+//! result file; the second exits at once with requests.jsonl still valid.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use voxload::mock::{self, Faults, MockModel};
+use voxload::report::RunStatus;
+
+fn start(url: &str, out: &std::path::Path, extra: &[&str]) -> Child {
+    let mut args = vec![
+        "tts",
+        "--url",
+        url,
+        "--duration",
+        "120s",
+        "-q",
+        "--name",
+        "run",
+    ];
+    args.extend_from_slice(extra);
+    Command::new(env!("CARGO_BIN_EXE_voxload"))
+        .args(&args)
+        .arg("--out")
+        .arg(out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("binary starts")
+}
+
+fn interrupt(child: &Child) {
+    let ok = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(ok.success());
+}
+
+/// Wait for exit, at most `limit`; returns the exit code.
+fn wait(child: &mut Child, limit: Duration) -> Option<i32> {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if let Ok(Some(status)) = child.try_wait() {
+            return status.code();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    panic!("voxload did not exit within {limit:?}");
+}
+
+async fn wait_for_lines(path: &std::path::Path, n: usize) {
+    let end = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < end {
+        let lines = std::fs::read_to_string(path)
+            .map(|t| t.lines().count())
+            .unwrap_or(0);
+        if lines >= n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no {n} requests finished in time");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_ctrl_c_drains_and_writes_valid_results() {
+    let server = mock::spawn(MockModel {
+        speed: 8.0,
+        ..MockModel::default()
+    })
+    .await
+    .expect("mock");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = start(
+        &server.url(),
+        dir.path(),
+        &["--grace", "20s", "--concurrency", "4"],
+    );
+    let out = dir.path().join("run");
+    wait_for_lines(&out.join("requests.jsonl"), 8).await;
+    interrupt(&child);
+    let code = tokio::task::spawn_blocking(move || wait(&mut child, Duration::from_secs(30)))
+        .await
+        .expect("join");
+    assert_eq!(code, Some(130), "interrupted runs exit 130");
+    let result = voxload::report::json::read(&out).expect("result.json is valid");
+    assert_eq!(result.status, RunStatus::Interrupted);
+    let records = common::read_records(&out.join("requests.jsonl"));
+    let stage = &result.stages[0];
+    assert!(stage.interrupted);
+    // Drained, not abandoned: every started request finished and was counted.
+    assert_eq!(stage.summary.requests as usize, records.len());
+    assert!(records.iter().all(|r| r.ok()), "in-flight requests drained");
+    for f in ["summary.txt", "stages.csv", "stats.csv"] {
+        assert!(out.join(f).exists(), "{f} written");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn second_ctrl_c_exits_at_once_with_valid_jsonl() {
+    // Half the responses stall for a minute, so the drain after the first
+    // Ctrl-C would take long; the second must not wait for it.
+    let server = mock::spawn(MockModel {
+        speed: 20.0,
+        faults: Faults {
+            stall: 0.5,
+            stall_duration: Duration::from_secs(60),
+            ..Faults::default()
+        },
+        seed: Some(3),
+        ..MockModel::default()
+    })
+    .await
+    .expect("mock");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = start(
+        &server.url(),
+        dir.path(),
+        &["--grace", "60s", "--concurrency", "16"],
+    );
+    let out = dir.path().join("run");
+    wait_for_lines(&out.join("requests.jsonl"), 3).await;
+    interrupt(&child);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    interrupt(&child);
+    let started = Instant::now();
+    let code = tokio::task::spawn_blocking(move || wait(&mut child, Duration::from_secs(10)))
+        .await
+        .expect("join");
+    assert_eq!(code, Some(130));
+    assert!(started.elapsed() < Duration::from_secs(5), "exited at once");
+    let records = common::read_records(&out.join("requests.jsonl"));
+    assert!(records.len() >= 3);
+}
