@@ -273,4 +273,26 @@ async fn queue_full_resets_and_truncation_land_in_their_classes() {
     let s = &ran.result.stages[0].summary;
     assert_eq!(s.failed, 5, "{:?}", s.errors);
     assert_eq!(s.errors[0].kind, ErrorKind::Truncated, "{:?}", s.errors);
+
+    // Every response stalls for 5 s mid-stream; a 400 ms timeout ends each
+    // request as a timeout, with what arrived before it kept.
+    let model = MockModel {
+        faults: voxload::mock::Faults {
+            stall: 1.0,
+            stall_duration: Duration::from_secs(5),
+            ..Default::default()
+        },
+        speed: 20.0,
+        ..MockModel::default()
+    };
+    let mut o = opts(one_text(dir.path(), TEXT_3S));
+    o.requests = Some(2);
+    o.timeout = Some(Duration::from_millis(400));
+    let ran = run_against(model, o).await;
+    let s = &ran.result.stages[0].summary;
+    assert_eq!(s.failed, 2, "{:?}", s.errors);
+    assert_eq!(s.errors[0].kind, ErrorKind::Timeout, "{:?}", s.errors);
+    for r in &ran.records {
+        assert!(r.chunks > 0 && r.ttfa_us.is_some(), "audio before the stall is kept: {r:?}");
+    }
 }

@@ -93,6 +93,10 @@ impl StageSink for RunSink {
             if let Some(stats) = agg.stages.get_mut(record.stage) {
                 stats.record(&record);
             }
+            if !record.warmup {
+                // Counted when the request ends, by the second it started in.
+                agg.timeline.record_started(record.start_us / 1_000_000);
+            }
             agg.timeline.record(&record);
         });
     }
