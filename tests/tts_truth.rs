@@ -293,6 +293,9 @@ async fn queue_full_resets_and_truncation_land_in_their_classes() {
     assert_eq!(s.failed, 2, "{:?}", s.errors);
     assert_eq!(s.errors[0].kind, ErrorKind::Timeout, "{:?}", s.errors);
     for r in &ran.records {
-        assert!(r.chunks > 0 && r.ttfa_us.is_some(), "audio before the stall is kept: {r:?}");
+        assert!(
+            r.chunks > 0 && r.ttfa_us.is_some(),
+            "audio before the stall is kept: {r:?}"
+        );
     }
 }

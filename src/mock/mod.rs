@@ -198,6 +198,13 @@ async fn run(
     shared: Arc<Shared>,
     shutdown: CancellationToken,
 ) -> Result<(), MockError> {
+    use axum::serve::ListenerExt as _;
+    // Without TCP_NODELAY a body frame written after the headers waits for
+    // the client's delayed ACK (~40 ms on Linux): every response would gain
+    // ~40 ms the model never asked for.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, router(shared))
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await

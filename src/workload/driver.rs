@@ -85,6 +85,14 @@ pub async fn run_stage<E: Executor, S: StageSink>(
 ) -> StageOutcome {
     let started = Instant::now();
     let tracker = TaskTracker::new();
+    let ctx = Arc::new(Ctx {
+        stage,
+        warmup: spec.warmup,
+        exec,
+        sink,
+        stop: stop.clone(),
+        tracker: tracker.clone(),
+    });
     let (issued, dropped) = match &spec.workload {
         Workload::Open {
             rate,
@@ -97,14 +105,6 @@ pub async fn run_stage<E: Executor, S: StageSink>(
                 None => Box::new(Constant::new(*rate)),
             };
             let schedule = Bounded::new(schedule, spec.requests, spec.duration);
-            let ctx = Ctx {
-                stage,
-                warmup: spec.warmup,
-                exec,
-                sink,
-                stop: stop.clone(),
-                tracker: tracker.clone(),
-            };
             open_loop(&ctx, schedule, started, *max_in_flight).await
         }
         Workload::Closed {
@@ -112,14 +112,6 @@ pub async fn run_stage<E: Executor, S: StageSink>(
             spawn_rate,
             think_time,
         } => {
-            let ctx = Arc::new(Ctx {
-                stage,
-                warmup: spec.warmup,
-                exec,
-                sink,
-                stop: stop.clone(),
-                tracker: tracker.clone(),
-            });
             let users = UserPlan {
                 concurrency: *concurrency,
                 spawn_rate: *spawn_rate,
