@@ -303,3 +303,7 @@ pub fn cancelled_record(arrival: Arrival, start_us: u64, end_us: u64) -> Request
         ..RequestRecord::default()
     }
 }
+
+#[cfg(test)]
+#[path = "driver_tests.rs"]
+mod tests;
