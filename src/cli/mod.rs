@@ -3,6 +3,7 @@
 
 pub mod demo;
 pub mod mock;
+pub mod report;
 pub mod sample;
 pub mod tts;
 
@@ -19,6 +20,11 @@ use crate::workload::Stop;
 pub const EXIT_OK: i32 = 0;
 /// Exit code: voxload itself failed (bad input, unreachable output folder, …).
 pub const EXIT_ERROR: i32 = 1;
+/// Exit code: the command line could not be parsed (clap's own code).
+pub const EXIT_USAGE: i32 = 2;
+/// Exit code: the run worked but an SLO threshold (`--slo`) or a
+/// regression gate (`compare --fail-if`) failed.
+pub const EXIT_THRESHOLDS: i32 = 3;
 
 /// voxload: load tests and benchmarks for speech AI services.
 #[derive(Debug, Parser)]
@@ -42,6 +48,10 @@ pub enum Command {
     Sample(sample::SampleArgs),
     /// Show length statistics of a text samples file.
     Texts(TextsArgs),
+    /// Regenerate summary, CSV, plots and HTML from a results folder.
+    Report(report::ReportArgs),
+    /// Compare two runs metric by metric, with confidence intervals.
+    Compare(report::CompareArgs),
 }
 
 /// `voxload texts`.
@@ -62,6 +72,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Mock(args) => mock::run_mock(*args).await.map(|()| EXIT_OK),
         Command::Sample(args) => sample::run_sample(args).await,
         Command::Texts(args) => texts(args),
+        Command::Report(args) => report::run_report(args).await,
+        Command::Compare(args) => report::run_compare(args).await,
     }
 }
 

@@ -3,6 +3,7 @@
 pub mod defs;
 pub mod metric;
 pub mod record;
+pub mod slo;
 pub mod stats;
 pub mod timeline;
 

@@ -3,9 +3,13 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod compare;
 pub mod csv;
+pub mod html;
 pub mod json;
 pub mod live;
+pub mod locust;
+pub mod plot;
 pub mod result;
 pub mod terminal;
 

@@ -56,6 +56,9 @@ pub struct RunResult {
     pub stages: Vec<StageResult>,
     /// Per-second timeline over the whole run.
     pub timeline: Vec<TimelineRow>,
+    /// SLO thresholds evaluated per stage (empty when none were given).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub slo: Vec<crate::metrics::slo::SloResult>,
 }
 
 /// The machine a run came from.

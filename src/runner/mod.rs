@@ -199,6 +199,7 @@ pub async fn run_tts(
         notes: notes(),
         stages: Vec::new(),
         timeline: Vec::new(),
+        slo: Vec::new(),
     };
     let writers = default_writers();
     for (index, spec) in plan.stages.iter().enumerate() {

@@ -1,0 +1,1 @@
+//! (Being implemented; see issue 5.)
