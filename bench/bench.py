@@ -239,7 +239,10 @@ def bench_throughput() -> dict:
     tools = ["voxload"]
     skipped = {}
     if have(OHA):
-        tools.append("oha")
+        # oha's default runtime has one worker per *physical core of the
+        # machine* (2 here) even when pinned to one core; "oha-1t" gives it the
+        # single worker voxload gets from the affinity mask, to be fair to oha.
+        tools += ["oha", "oha-1t"]
     else:
         skipped["oha"] = f"oha not found ({OHA}); install with `cargo install oha --locked`"
     if have(WRK):
@@ -262,8 +265,9 @@ def bench_throughput() -> dict:
                     fresh(tag)
                     cmd = vox_tts(tag, "--concurrency", "64", "--duration", f"{dur}s",
                                   "--texts", str(hi), "--format", "wav")
-                elif tool == "oha":
-                    cmd = [OHA, "-c", "64", "-z", f"{dur}s", "-m", "POST", "-H",
+                elif tool.startswith("oha"):
+                    threads = ["--worker-threads", "1"] if tool == "oha-1t" else []
+                    cmd = [OHA, *threads, "-c", "64", "-z", f"{dur}s", "-m", "POST", "-H",
                            "content-type: application/json", "-d", BODY, "--no-tui",
                            "--output-format", "json", SPEECH]
                 else:
@@ -278,11 +282,12 @@ def bench_throughput() -> dict:
                 if tool == "voxload":
                     st = vox_result(tag)["stages"][0]
                     s = st["summary"]
-                    res["ok"] = s.get("completed", 0) - s.get("failed", 0) if "failed" in s else s.get("completed")
+                    res["ok"] = s["ok"]
                     res["tool_summary"] = {k: v for k, v in s.items() if k != "metrics"}
                     res["tool_s"] = st["wall_s"]
-                elif tool == "oha":
-                    j = json.loads(text[text.index("{"):])
+                elif tool.startswith("oha"):
+                    body = text.split("\n", 1)[1]  # first line is the command
+                    j = json.loads(body[body.index("{"):])
                     res["ok"] = int(j.get("statusCodeDistribution", {}).get("200", 0))
                     res["tool_s"] = j["summary"]["total"]
                     res["tool_summary"] = j["summary"]
@@ -315,10 +320,13 @@ def bench_throughput() -> dict:
     ratios = {f"voxload/{t}": v / per_tool[t]["req_per_cpu_s_median"] for t in per_tool if t != "voxload"}
     if "oha" in per_tool and "wrk" in per_tool:
         ratios["oha/wrk"] = per_tool["oha"]["req_per_cpu_s_median"] / per_tool["wrk"]["req_per_cpu_s_median"]
-    goal = ratios.get("voxload/oha")
+    if "oha" in per_tool:
+        best_oha = max(per_tool[t]["req_per_cpu_s_median"] for t in ("oha", "oha-1t") if t in per_tool)
+        ratios["voxload/best-oha"] = v / best_oha
+    goal = ratios.get("voxload/best-oha")
     return {"duration_s": dur, "rounds": rounds, "runs": runs, "per_tool": per_tool,
             "ratios": ratios, "skipped": skipped,
-            "goal": "voxload >= 1.1x oha requests per generator CPU-second",
+            "goal": "voxload >= 1.1x oha requests per generator CPU-second (against the better of oha and oha-1t)",
             "met": None if goal is None else goal >= 1.1}
 
 
@@ -515,8 +523,8 @@ def bench_accuracy() -> dict:
     jl = OUT / "results" / tag / "requests.jsonl"
     for line in jl.read_text().splitlines():
         rec = json.loads(line)
-        if rec.get("error") is None and rec.get("e2e_ms") is not None:
-            raw.append(rec["e2e_ms"])
+        if rec.get("error") is None and rec.get("e2e_us") is not None:
+            raw.append(rec["e2e_us"] / 1000)
     out = {
         "gen": res, "rate": 200, "duration_s": dur,
         "voxload_e2e_ms": e2e, "voxload_ttfa_ms": ttfa,
