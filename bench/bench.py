@@ -519,12 +519,28 @@ def bench_accuracy() -> dict:
     recent = [r for r in tr["recent"] if r["status"] == 200 and r["last_audio_us"] is not None]
     last = [r["last_audio_us"] / 1000 for r in recent]
     first = [r["first_audio_us"] / 1000 for r in recent]
-    raw = []
+    raw, recs = [], []
     jl = OUT / "results" / tag / "requests.jsonl"
     for line in jl.read_text().splitlines():
         rec = json.loads(line)
         if rec.get("error") is None and rec.get("e2e_us") is not None:
             raw.append(rec["e2e_us"] / 1000)
+            recs.append(rec)
+    # Pair requests one to one: arrivals are 5 ms apart, so the mock receives
+    # them in send order (its ids increase) and voxload's seq is send order.
+    recs.sort(key=lambda r: r["seq"])
+    srv = sorted(recent, key=lambda r: r["id"])
+    paired = None
+    if len(recs) == len(srv) and recs:
+        d_total = [(a["e2e_us"] - b["last_audio_us"]) / 1000 for a, b in zip(recs, srv)]
+        d_wire = [(a["e2e_us"] - a.get("schedule_lag_us", 0) - b["last_audio_us"]) / 1000 for a, b in zip(recs, srv)]
+        lag = [a.get("schedule_lag_us", 0) / 1000 for a in recs]
+        paired = {"n": len(recs),
+                  "e2e_minus_server_p50_ms": statistics.median(d_total),
+                  "e2e_minus_server_p90_ms": pct(d_total, 0.9),
+                  "send_to_last_byte_minus_server_p50_ms": statistics.median(d_wire),
+                  "send_to_last_byte_minus_server_p90_ms": pct(d_wire, 0.9),
+                  "schedule_lag_p50_ms": statistics.median(lag)}
     out = {
         "gen": res, "rate": 200, "duration_s": dur,
         "voxload_e2e_ms": e2e, "voxload_ttfa_ms": ttfa,
@@ -536,6 +552,7 @@ def bench_accuracy() -> dict:
         "requests_jsonl_e2e_p50_ms": statistics.median(raw) if raw else None,
         "requests_jsonl_count": len(raw),
         "nominal_ms": 50.0,
+        "paired": paired,
     }
     if e2e.get("p50") is not None and last:
         out["diff_vs_server_ms"] = e2e["p50"] - out["server_last_audio_p50_ms"]

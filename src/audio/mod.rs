@@ -1,5 +1,6 @@
 //! Audio: formats, incremental decoding of response streams, durations,
-//! silence detection, and test-audio generation (for the mock).
+//! silence detection, whole-file decoding and conversion (ASR inputs), and
+//! test-audio generation (for the mock).
 //!
 //! Durations are always decoded from the stream (WAV header, PCM length ÷
 //! rate, or decoding compressed frames), never guessed from byte counts.
@@ -9,6 +10,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 mod compressed;
+pub mod convert;
 mod detect;
 pub mod generate;
 mod ogg;

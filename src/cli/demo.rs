@@ -21,6 +21,10 @@ pub struct DemoArgs {
     /// Seconds per stage (3 stages) [default: 12].
     #[arg(long, default_value_t = 12)]
     pub stage_seconds: u64,
+    /// SLO threshold checked on every stage, e.g. 'ttfa.p95<300ms' (repeatable).
+    /// A failed threshold makes the exit code 3.
+    #[arg(long, value_name = "EXPR")]
+    pub slo: Vec<String>,
     /// No live progress.
     #[arg(long, short = 'q')]
     pub quiet: bool,
@@ -61,6 +65,7 @@ pub fn demo_options(url: String, args: &DemoArgs) -> TtsOptions {
         burstiness: Some(1.0),
         duration: Some(Duration::from_secs(args.stage_seconds.max(1))),
         voice: Some(vec!["alloy".into(), "verse".into()]),
+        slo: (!args.slo.is_empty()).then(|| args.slo.clone()),
         ..TtsOptions::default()
     }
 }

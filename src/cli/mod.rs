@@ -117,6 +117,8 @@ pub async fn execute_plan(plan: RunPlan, quiet: bool) -> anyhow::Result<i32> {
     println!("results: {}", out.display());
     Ok(if stop.arrivals.is_cancelled() {
         crate::shutdown::EXIT_INTERRUPTED
+    } else if result.slo.iter().any(|r| !r.passed) {
+        EXIT_THRESHOLDS
     } else {
         EXIT_OK
     })

@@ -110,6 +110,10 @@ pub struct TtsArgs {
     /// After Ctrl-C, how long requests in flight may finish [default: 10s].
     #[arg(long, value_parser = duration)]
     pub grace: Option<Duration>,
+    /// SLO threshold checked on every stage, e.g. 'ttfa.p95<300ms', 'errors<1%', 'rtf.p99<1'
+    /// (repeatable). A failed threshold makes the exit code 3.
+    #[arg(long, value_name = "EXPR")]
+    pub slo: Vec<String>,
     /// No live progress.
     #[arg(long, short = 'q')]
     pub quiet: bool,
@@ -162,6 +166,7 @@ impl TtsArgs {
             name: self.name.clone(),
             out: self.out.clone(),
             grace: self.grace,
+            slo: some_vec(&self.slo),
             ..self.target.options()
         }
     }

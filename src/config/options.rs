@@ -108,6 +108,8 @@ pub struct TtsOptions {
     /// After Ctrl-C, how long in-flight requests may finish.
     #[serde(default, with = "super::serde_duration::option")]
     pub grace: Option<Duration>,
+    /// SLO thresholds checked on every stage (`["ttfa.p95<300ms", "errors<1%"]`).
+    pub slo: Option<Vec<String>>,
 }
 
 /// Why options could not become a plan. Each names the file, line or flag.
@@ -220,7 +222,8 @@ impl TtsOptions {
             chunks,
             prebuffer,
             no_sanity,
-            grace
+            grace,
+            slo
         )
     }
 }

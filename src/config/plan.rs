@@ -12,6 +12,7 @@ use super::options::{ConfigError, TargetOptions, TtsOptions};
 use crate::audio::AudioFormat;
 use crate::input::{SampleFormat, TextSamples};
 use crate::metrics::defs::{MeasureConfig, SanityConfig};
+use crate::metrics::slo::Slo;
 use crate::protocol::http_tts::{BodyTemplate, Framing, TtsTarget};
 use crate::workload::{StageSpec, Workload};
 
@@ -54,6 +55,9 @@ pub struct RunPlan {
     /// Drain time after the first Ctrl-C.
     #[serde(with = "super::serde_duration")]
     pub grace: Duration,
+    /// SLO thresholds checked on every stage; any failure makes the exit code 3.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub slo: Vec<Slo>,
 }
 
 fn invalid(option: &'static str, reason: impl Into<String>) -> ConfigError {
@@ -71,6 +75,9 @@ impl RunPlan {
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
         let seed = o.seed.unwrap_or(1);
+        // SLOs first: a misspelled metric must fail before anything else is loaded.
+        let slo = crate::metrics::slo::parse_all(o.slo.as_deref().unwrap_or(&[]))
+            .map_err(|e| invalid("--slo", e.to_string()))?;
         let stages = stages(&o, seed)?;
         let target = target(&o, env)?;
         let (texts, texts_source) = match &o.texts {
@@ -131,6 +138,7 @@ impl RunPlan {
             measure,
             timeout,
             grace: o.grace.unwrap_or(DEFAULT_GRACE),
+            slo,
         })
     }
 }
@@ -502,6 +510,21 @@ mod tests {
             .expect_err("unset")
             .to_string();
         assert!(e.contains("MY_KEY"), "{e}");
+    }
+
+    #[test]
+    fn slo_thresholds_are_validated_at_plan_time() {
+        let mut o = opts("http://h");
+        o.slo = Some(vec!["ttfa.p95 < 300ms".into(), "errors<1%".into()]);
+        let p = RunPlan::from_options(o.clone(), &no_env).expect("plan");
+        assert_eq!(p.slo.len(), 2);
+        let json = serde_json::to_value(&p).expect("serialize");
+        assert_eq!(json["slo"][0], "ttfa.p95<300ms");
+        o.slo = Some(vec!["ttfx.p95<300ms".into()]);
+        let e = RunPlan::from_options(o, &no_env)
+            .expect_err("misspelled metric")
+            .to_string();
+        assert!(e.contains("--slo") && e.contains("ttfx"), "{e}");
     }
 
     #[test]

@@ -48,6 +48,20 @@ pub enum Metric {
     PerceivedTtfa,
     /// Open loop: actual send − scheduled send (all requests, ok or not).
     ScheduleLag,
+    /// Streaming: connection established.
+    Connect,
+    /// Streaming ASR: first partial after the first audio frame.
+    FirstPartial,
+    /// Streaming ASR: final transcript after the end of audio.
+    Final,
+    /// Streaming ASR: mean gap between partials per request.
+    PartialInterval,
+    /// Worst frame send lateness per request.
+    FrameLagMax,
+    /// 99th percentile of frame send lateness per request.
+    FrameLagP99,
+    /// ASR word error rate per request (the stage also pools it).
+    Wer,
 }
 
 /// How a metric's histogram values are scaled, and the unit it is shown in.
@@ -91,7 +105,7 @@ impl Unit {
 impl Metric {
     /// Every metric read straight from a record except `Chunk(k)` (one per
     /// recorded k) and `ScheduleLag` (taken from failed requests too).
-    pub const PER_REQUEST: [Metric; 14] = [
+    pub const PER_REQUEST: [Metric; 21] = [
         Metric::Ttfb,
         Metric::Ttfa,
         Metric::InterChunkMean,
@@ -106,6 +120,13 @@ impl Metric {
         Metric::PrebufferNeeded,
         Metric::LeadingSilence,
         Metric::PerceivedTtfa,
+        Metric::Connect,
+        Metric::FirstPartial,
+        Metric::Final,
+        Metric::PartialInterval,
+        Metric::FrameLagMax,
+        Metric::FrameLagP99,
+        Metric::Wer,
     ];
 
     /// All metrics in display order, with one `chunk_k` per entry of `chunk_ks`.
@@ -139,6 +160,13 @@ impl Metric {
             Metric::LeadingSilence => "leading_silence",
             Metric::PerceivedTtfa => "perceived_ttfa",
             Metric::ScheduleLag => "schedule_lag",
+            Metric::Connect => "connect",
+            Metric::FirstPartial => "first_partial",
+            Metric::Final => "final",
+            Metric::PartialInterval => "partial_interval",
+            Metric::FrameLagMax => "frame_lag_max",
+            Metric::FrameLagP99 => "frame_lag_p99",
+            Metric::Wer => "wer",
         };
         s.to_string()
     }
@@ -156,7 +184,7 @@ impl Metric {
     /// How this metric's histogram values are scaled.
     pub fn unit(&self) -> Unit {
         match self {
-            Metric::Rtf | Metric::Rtfx => Unit::Ratio,
+            Metric::Rtf | Metric::Rtfx | Metric::Wer => Unit::Ratio,
             Metric::StallCount => Unit::Count,
             _ => Unit::Micros,
         }
@@ -185,6 +213,13 @@ impl Metric {
             Metric::LeadingSilence => r.leading_silence_us,
             Metric::PerceivedTtfa => r.perceived_ttfa_us,
             Metric::ScheduleLag => r.schedule_lag_us,
+            Metric::Connect => r.connect_us,
+            Metric::FirstPartial => r.first_partial_us,
+            Metric::Final => r.final_us,
+            Metric::PartialInterval => r.partial_interval_mean_us,
+            Metric::FrameLagMax => r.frame_lag_max_us,
+            Metric::FrameLagP99 => r.frame_lag_p99_us,
+            Metric::Wer => r.wer.and_then(scale_ratio),
         }
     }
 }
@@ -223,7 +258,7 @@ mod tests {
         for m in Metric::all(&[1, 4, 12]) {
             assert_eq!(Metric::parse(&m.name()), Some(m), "{m}");
         }
-        assert_eq!(Metric::all(&[1, 4]).len(), 17);
+        assert_eq!(Metric::all(&[1, 4]).len(), 24);
         assert_eq!(Metric::parse("audio"), Some(Metric::AudioDuration));
         for bad in [
             "chunk",

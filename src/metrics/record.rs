@@ -50,7 +50,8 @@ pub struct RequestRecord {
     pub chunks: u32,
     /// Audio bytes received (encoded, after unwrapping).
     pub audio_bytes: u64,
-    /// Seconds of audio decoded from the stream, in µs.
+    /// Seconds of audio, in µs: for TTS decoded from the response stream;
+    /// for ASR the input audio sent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub audio_us: Option<u64>,
     /// e2e ÷ audio duration (lower is better).
@@ -74,6 +75,39 @@ pub struct RequestRecord {
     /// When a listener would first hear speech (playback time of the first voiced sample).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub perceived_ttfa_us: Option<u64>,
+    /// Streaming (WebSocket): connection established.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connect_us: Option<u64>,
+    /// Streaming ASR: first partial transcript, measured from the first audio frame sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_partial_us: Option<u64>,
+    /// Streaming ASR: final transcript, measured from the end of the audio (last frame or end message sent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub final_us: Option<u64>,
+    /// Streaming ASR: mean gap between partial transcripts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partial_interval_mean_us: Option<u64>,
+    /// Real-time audio sending: the latest any frame was sent after its deadline.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frame_lag_max_us: Option<u64>,
+    /// Real-time audio sending: 99th percentile of frame lateness in this request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frame_lag_p99_us: Option<u64>,
+    /// ASR: word errors (substitutions + deletions + insertions) against the reference.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub word_errors: Option<u32>,
+    /// ASR: words in the normalized reference.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ref_words: Option<u32>,
+    /// ASR: word_errors ÷ ref_words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wer: Option<f64>,
+    /// ASR: the (final) transcript as received.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transcript: Option<String>,
+    /// WebSocket close code, when the server closed the connection.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ws_close: Option<u16>,
     /// Failure class, if the request failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorKind>,

@@ -78,8 +78,14 @@ pub struct StageCounters {
     pub stalled_requests: u64,
     /// Successful requests for which stalls could be computed (per-chunk audio known).
     pub requests_with_stall_info: u64,
-    /// Audio produced by successful requests, µs.
+    /// Audio produced (TTS) or processed (ASR) by successful requests, µs.
     pub audio_us_total: u64,
+    /// ASR: word errors over successful requests with a reference.
+    #[serde(default)]
+    pub word_errors: u64,
+    /// ASR: reference words over those requests (the pooled WER's denominator).
+    #[serde(default)]
+    pub ref_words: u64,
     /// Earliest `start_us` of a counted request (µs since run start).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_start_us: Option<u64>,
@@ -182,6 +188,10 @@ impl StageStats {
         let c = &mut self.counters;
         c.ok += 1;
         c.audio_us_total = c.audio_us_total.saturating_add(r.audio_us.unwrap_or(0));
+        if let (Some(errors), Some(words)) = (r.word_errors, r.ref_words) {
+            c.word_errors += u64::from(errors);
+            c.ref_words += u64::from(words);
+        }
         if let Some(n) = r.stall_count {
             c.requests_with_stall_info += 1;
             if n > 0 {
@@ -220,6 +230,8 @@ impl StageStats {
         a.stalled_requests += b.stalled_requests;
         a.requests_with_stall_info += b.requests_with_stall_info;
         a.audio_us_total = a.audio_us_total.saturating_add(b.audio_us_total);
+        a.word_errors += b.word_errors;
+        a.ref_words += b.ref_words;
         a.first_start_us = min_opt(a.first_start_us, b.first_start_us);
         a.last_end_us = a.last_end_us.max(b.last_end_us);
         for (kind, e) in &other.errors {
@@ -289,6 +301,7 @@ impl StageStats {
             audio_s_total: c.audio_us_total as f64 / 1e6,
             audio_s_per_wall_s: per_wall(c.audio_us_total as f64 / 1e6),
             stalled_share: ratio(c.stalled_requests, c.requests_with_stall_info),
+            wer_pooled: ratio(c.word_errors, c.ref_words),
             errors,
             metrics: self
                 .hists
@@ -505,6 +518,10 @@ pub struct StageSummary {
     /// Share of successful requests with stall info that stalled at least once.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stalled_share: Option<f64>,
+    /// ASR: all word errors ÷ all reference words of the stage (not the mean
+    /// of per-request WERs, which over-weights short utterances).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wer_pooled: Option<f64>,
     /// Failures by class, most frequent first.
     pub errors: Vec<ErrorRow>,
     /// Distribution of every metric with samples, keyed by [`Metric::name`].

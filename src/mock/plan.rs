@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::truth::FaultKind;
+use super::voice::boundary;
 use super::MockModel;
 use crate::audio::generate::samples_in;
 
@@ -50,6 +51,8 @@ struct RawSpeech {
 /// A valid speech request.
 pub(crate) struct Speech {
     pub(crate) chars: usize,
+    /// One voice symbol per character (see `voice`).
+    pub(crate) symbols: Vec<u8>,
     pub(crate) container: Container,
     pub(crate) framing: Framing,
     /// OpenAI `speed` (speaking tempo), 0.25..=4.0: shortens or lengthens the audio.
@@ -59,7 +62,12 @@ pub(crate) struct Speech {
 pub(crate) fn parse(bytes: &[u8]) -> Result<Speech, String> {
     let raw: RawSpeech =
         serde_json::from_slice(bytes).map_err(|e| format!("invalid JSON body: {e}"))?;
-    let chars = raw.input.as_deref().map_or(0, |s| s.chars().count());
+    let symbols = raw
+        .input
+        .as_deref()
+        .map(super::voice::symbols)
+        .unwrap_or_default();
+    let chars = symbols.len();
     if chars == 0 {
         return Err("'input' is required and must not be empty".into());
     }
@@ -95,6 +103,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Speech, String> {
     }
     Ok(Speech {
         chars,
+        symbols,
         container,
         framing,
         tempo,
@@ -119,20 +128,26 @@ pub(crate) struct Plan {
     pub(crate) stall: Option<(usize, Duration)>,
     pub(crate) sample_rate: u32,
     pub(crate) speed: f64,
+    /// The text's voice symbols, rendered per chunk.
+    pub(crate) symbols: Vec<u8>,
+    /// Speaking tempo (OpenAI `speed`): segment length is `1 / (cps × tempo)`.
+    pub(crate) tempo: f64,
+    /// Leading silence in samples.
+    pub(crate) silence: usize,
 }
 
 impl Plan {
     pub(crate) fn new(
         model: &MockModel,
-        s: &Speech,
+        s: Speech,
         fault: Option<FaultKind>,
         lead: Duration,
     ) -> Self {
         let rate = model.sample_rate;
-        let speech = (s.chars as f64 * f64::from(rate) / (model.chars_per_second * s.tempo)).round()
-            as usize;
+        let speech = boundary(s.chars, rate, model.chars_per_second, s.tempo);
         let speech = speech.min(samples_in(model.max_audio, rate));
-        let intended = samples_in(model.leading_silence, rate) + speech;
+        let silence = samples_in(model.leading_silence, rate);
+        let intended = silence + speech;
         let sent = match fault {
             Some(FaultKind::Reset | FaultKind::Truncate) => intended / 2,
             _ => intended,
@@ -156,6 +171,9 @@ impl Plan {
             stall,
             sample_rate: rate,
             speed: model.speed,
+            symbols: s.symbols,
+            tempo: s.tempo,
+            silence,
         }
     }
 

@@ -1,60 +1,107 @@
-//! Admission: synthesis slots, a bounded wait queue, in-flight accounting and
-//! cold starts.
+//! Admission: slots, a bounded wait queue, in-flight accounting and cold
+//! starts.
 //!
 //! Like a real inference server with `MAX_CONCURRENT_REQUESTS`, a request
 //! takes a slot if one is free, waits (FIFO, tokio's semaphore is fair) if the
-//! queue has room, and is rejected with 503 at once otherwise.
+//! queue has room, and is rejected with 503 at once otherwise. TTS and ASR
+//! are separate pools (separate models on separate GPUs, as it were), each
+//! with its own slots, queue and in-flight count.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::OwnedSemaphorePermit;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
-use super::Shared;
+use super::{MockState, Shared};
 
-/// Counts one open speech request (queued or synthesizing) while alive, so
-/// the count stays right whatever way the request ends, including the client
-/// going away while it waits in the queue (axum then drops the handler).
-pub(crate) struct InFlight(Arc<Shared>);
+/// Which model a request uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pool {
+    /// `POST /v1/audio/speech`.
+    Tts,
+    /// HTTP transcription and WebSocket streaming sessions.
+    Asr,
+}
+
+impl Shared {
+    pub(crate) fn pool_slots(&self, pool: Pool) -> &Arc<Semaphore> {
+        match pool {
+            Pool::Tts => &self.slots,
+            Pool::Asr => &self.asr_slots,
+        }
+    }
+
+    fn pool_queue(&self, pool: Pool) -> usize {
+        match pool {
+            Pool::Tts => self.model.queue,
+            Pool::Asr => self.model.asr.queue,
+        }
+    }
+}
+
+impl MockState {
+    fn waiting_mut(&mut self, pool: Pool) -> &mut usize {
+        match pool {
+            Pool::Tts => &mut self.waiting,
+            Pool::Asr => &mut self.asr_waiting,
+        }
+    }
+}
+
+/// Counts one open request (queued or running) while alive, so the count
+/// stays right whatever way the request ends, including the client going
+/// away while it waits in the queue (axum then drops the handler).
+pub(crate) struct InFlight(Arc<Shared>, Pool);
 
 impl InFlight {
-    pub(crate) fn enter(shared: &Arc<Shared>) -> Self {
-        shared.lock().truth.enter();
-        Self(Arc::clone(shared))
+    pub(crate) fn enter(shared: &Arc<Shared>, pool: Pool) -> Self {
+        let mut st = shared.lock();
+        match pool {
+            Pool::Tts => st.truth.enter(),
+            Pool::Asr => st.asr_truth.enter(),
+        }
+        Self(Arc::clone(shared), pool)
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.lock().truth.leave();
+        let mut st = self.0.lock();
+        match self.1 {
+            Pool::Tts => st.truth.leave(),
+            Pool::Asr => st.asr_truth.leave(),
+        }
     }
 }
 
 /// Leaves the wait queue when dropped, for the same reason.
-struct Waiting<'a>(&'a Shared);
+struct Waiting<'a>(&'a Shared, Pool);
 
 impl Drop for Waiting<'_> {
     fn drop(&mut self) {
         let mut st = self.0.lock();
-        st.waiting = st.waiting.saturating_sub(1);
+        let w = st.waiting_mut(self.1);
+        *w = w.saturating_sub(1);
     }
 }
 
-/// A synthesis slot, or `None` when slots and queue are full (→ 503).
-pub(crate) async fn admit(shared: &Shared) -> Option<OwnedSemaphorePermit> {
+/// A slot of `pool`, or `None` when its slots and queue are full (→ 503).
+pub(crate) async fn admit(shared: &Shared, pool: Pool) -> Option<OwnedSemaphorePermit> {
+    let slots = shared.pool_slots(pool);
     let waiting = {
         let mut st = shared.lock();
-        if let Ok(permit) = Arc::clone(&shared.slots).try_acquire_owned() {
+        if let Ok(permit) = Arc::clone(slots).try_acquire_owned() {
             return Some(permit);
         }
-        if st.waiting >= shared.model.queue {
+        let w = st.waiting_mut(pool);
+        if *w >= shared.pool_queue(pool) {
             return None;
         }
-        st.waiting += 1;
-        Waiting(shared)
+        *w += 1;
+        Waiting(shared, pool)
     };
-    let permit = Arc::clone(&shared.slots).acquire_owned().await.ok();
+    let permit = Arc::clone(slots).acquire_owned().await.ok();
     drop(waiting);
     permit
 }

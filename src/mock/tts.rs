@@ -22,7 +22,7 @@ use tokio::time::Instant;
 use super::body::{ChannelBody, Item, CHANNEL_FRAMES};
 use super::faults::{draw_fault, draw_overhead};
 use super::plan::{parse, Framing, Plan, WAV_HEADER_LEN};
-use super::queue::{admit, InFlight};
+use super::queue::{admit, InFlight, Pool};
 use super::truth::{FaultKind, RequestTruth};
 use super::{micros, Shared};
 
@@ -108,8 +108,8 @@ pub(crate) async fn speech(State(shared): State<Arc<Shared>>, req: Request) -> R
             .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         return resp;
     }
-    let in_flight = InFlight::enter(&shared);
-    let Some(permit) = admit(&shared).await else {
+    let in_flight = InFlight::enter(&shared, Pool::Tts);
+    let Some(permit) = admit(&shared, Pool::Tts).await else {
         drop(in_flight);
         rec.fault = None;
         return reject(&shared, rec, StatusCode::SERVICE_UNAVAILABLE, "queue full");
@@ -118,7 +118,7 @@ pub(crate) async fn speech(State(shared): State<Arc<Shared>>, req: Request) -> R
     rec.queue_wait_us = micros(admitted - t0);
     let cold = shared.cold_delay(admitted);
     rec.cold_start_us = micros(cold);
-    let plan = Plan::new(&shared.model, &speech, fault, cold + overhead);
+    let plan = Plan::new(&shared.model, speech, fault, cold + overhead);
     if fault == Some(FaultKind::Error5xx) {
         // The error comes when the first audio would have: a failed inference.
         let _ = wait_work(&shared, admitted, plan.lead, None).await;
@@ -165,7 +165,7 @@ pub(crate) async fn speech(State(shared): State<Arc<Shared>>, req: Request) -> R
 }
 
 /// Why a producer stopped early.
-enum Stop {
+pub(crate) enum Stop {
     ClientGone,
     Shutdown,
 }
@@ -173,7 +173,7 @@ enum Stop {
 /// Sleep until `work` of synthesis begun at `base` is done, re-checking the
 /// stall windows (one may be added while we sleep). Returns the pause the
 /// windows added. Watches `tx` so a client that left frees its slot at once.
-async fn wait_work(
+pub(crate) async fn wait_work(
     shared: &Shared,
     base: Instant,
     work: Duration,
@@ -311,8 +311,12 @@ impl Producer {
         let Some(&(a, b)) = self.plan.ranges.get(i) else {
             return Bytes::new();
         };
-        let audio = &self.shared.audio;
-        let pcm = audio.slice((a * 2).min(audio.len())..(b * 2).min(audio.len()));
+        let mut pcm = BytesMut::with_capacity((b - a) * 2);
+        let p = &self.plan;
+        self.shared
+            .voice
+            .render_span(&p.symbols, p.tempo, p.silence, a..b, &mut pcm);
+        let pcm = pcm.freeze();
         let b64 = || base64::engine::general_purpose::STANDARD.encode(&pcm);
         match self.plan.framing {
             Framing::Audio if i == 0 && self.plan.wav_header() => {

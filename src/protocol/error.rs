@@ -17,6 +17,8 @@ pub enum ErrorKind {
     Http(u16),
     /// The connection was closed or reset before the response was complete.
     Reset,
+    /// The server closed the WebSocket (with this close code) before the answer was complete.
+    WsClosed(u16),
     /// The response could not be parsed (bad SSE/NDJSON/JSON/base64/audio header).
     Decode,
     /// The audio ended before the length its own header declared (e.g. a
@@ -40,6 +42,7 @@ impl ErrorKind {
             ErrorKind::Timeout => "timeout".into(),
             ErrorKind::Http(s) => format!("http_{s}"),
             ErrorKind::Reset => "reset".into(),
+            ErrorKind::WsClosed(code) => format!("ws_close_{code}"),
             ErrorKind::Decode => "decode".into(),
             ErrorKind::Truncated => "truncated".into(),
             ErrorKind::NoAudio => "no_audio".into(),

@@ -128,7 +128,8 @@ pub fn redact_header(name: &str, value: &str) -> String {
     }
 }
 
-fn serialize_headers_redacted<S: serde::Serializer>(
+/// Serialize header pairs with secret values redacted.
+pub fn serialize_headers_redacted<S: serde::Serializer>(
     headers: &[(String, String)],
     s: S,
 ) -> Result<S::Ok, S::Error> {
@@ -167,47 +168,11 @@ pub enum TargetError {
 impl HttpTts {
     /// Validate the target and bind it to a client.
     pub fn new(target: TtsTarget, client: HttpClient) -> Result<Self, TargetError> {
-        let uri: Uri = target
-            .url
-            .parse()
-            .map_err(|e: hyper::http::uri::InvalidUri| TargetError::BadUrl {
-                url: target.url.clone(),
-                reason: e.to_string(),
-            })?;
-        match uri.scheme_str() {
-            Some("http") | Some("https") => {}
-            _ => {
-                return Err(TargetError::BadUrl {
-                    url: target.url.clone(),
-                    reason: "expected http:// or https://".into(),
-                })
-            }
-        }
-        if uri.host().is_none() {
-            return Err(TargetError::BadUrl {
-                url: target.url.clone(),
-                reason: "no host".into(),
-            });
-        }
+        let uri = parse_http_uri(&target.url)?;
         if target.framing != Framing::Raw && target.audio_path.is_none() {
             return Err(TargetError::MissingAudioPath(target.framing));
         }
-        let mut headers = Vec::with_capacity(target.headers.len());
-        for (n, v) in &target.headers {
-            let name = HeaderName::from_bytes(n.trim().as_bytes()).map_err(|e| {
-                TargetError::BadHeader {
-                    name: n.clone(),
-                    reason: e.to_string(),
-                }
-            })?;
-            let mut value =
-                HeaderValue::from_str(v.trim()).map_err(|e| TargetError::BadHeader {
-                    name: n.clone(),
-                    reason: e.to_string(),
-                })?;
-            value.set_sensitive(is_secret_header(n));
-            headers.push((name, value));
-        }
+        let headers = header_values(&target.headers)?;
         Ok(Self {
             target,
             uri,
@@ -302,6 +267,42 @@ impl HttpTts {
         probe.finished_at = Some(Instant::now());
         reader.finish(probe)
     }
+}
+
+/// Parse an http(s) URL with a host.
+pub fn parse_http_uri(url: &str) -> Result<Uri, TargetError> {
+    let bad = |reason: String| TargetError::BadUrl {
+        url: url.to_string(),
+        reason,
+    };
+    let uri: Uri = url
+        .parse()
+        .map_err(|e: hyper::http::uri::InvalidUri| bad(e.to_string()))?;
+    match uri.scheme_str() {
+        Some("http") | Some("https") => {}
+        _ => return Err(bad("expected http:// or https://".into())),
+    }
+    if uri.host().is_none() {
+        return Err(bad("no host".into()));
+    }
+    Ok(uri)
+}
+
+/// Validate `Name: value` pairs into header values; secret ones are marked
+/// sensitive so hyper never prints them.
+pub fn header_values(raw: &[(String, String)]) -> Result<Vec<(HeaderName, HeaderValue)>, TargetError> {
+    raw.iter()
+        .map(|(n, v)| {
+            let bad = |reason: String| TargetError::BadHeader {
+                name: n.clone(),
+                reason,
+            };
+            let name = HeaderName::from_bytes(n.trim().as_bytes()).map_err(|e| bad(e.to_string()))?;
+            let mut value = HeaderValue::from_str(v.trim()).map_err(|e| bad(e.to_string()))?;
+            value.set_sensitive(is_secret_header(n));
+            Ok((name, value))
+        })
+        .collect()
 }
 
 /// Turns body bytes into audio chunks, whatever the framing.
@@ -409,8 +410,8 @@ fn decode_error(e: crate::audio::AudioError) -> ProtocolError {
     ProtocolError::new(kind, e.to_string())
 }
 
-/// Classify a failure to get a response head.
-fn classify_send_error(e: hyper_util::client::legacy::Error) -> ProtocolError {
+/// Classify a failure to get a response head (connect vs reset).
+pub fn classify_send_error(e: hyper_util::client::legacy::Error) -> ProtocolError {
     use std::error::Error as _;
     let mut detail = e.to_string();
     let mut src = e.source();

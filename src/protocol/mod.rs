@@ -5,8 +5,10 @@
 
 pub mod client;
 pub mod error;
+pub mod http_asr;
 pub mod http_tts;
 pub mod probe;
+pub mod ws_asr;
 
 pub use client::HttpClient;
 pub use error::{ErrorKind, ProtocolError};

@@ -1,1 +1,438 @@
-//! (Being implemented; see issue 5.)
+//! `voxload compare BASE NEW`: two runs, stage by stage and metric by
+//! metric, with confidence intervals computed exactly from the saved HDR
+//! histograms — and regression gates (`--fail-if`) for CI.
+//!
+//! Statistics (all at 95 %):
+//! - **Percentiles** (p50/p90/p95/p99): a distribution-free interval for
+//!   each run's quantile *q* from *n* samples — the order statistics at
+//!   ranks ⌊nq − 1.96·√(nq(1−q))⌋ and ⌈nq + 1.96·√(nq(1−q))⌉ (normal
+//!   approximation to the binomial), read from the histogram. A rank outside
+//!   1..=n leaves that side unbounded. The change is **significant when the
+//!   two intervals do not overlap** — a conservative rule (for equal widths
+//!   it corresponds to p ≈ 0.006), so "no significant change" is common with
+//!   few samples, and a reported change is rarely noise. The interval of the
+//!   change is `[new.lo − base.hi, new.hi − base.lo]`, which excludes 0
+//!   exactly when the intervals do not overlap.
+//! - **Means**: Welch's t-test from each histogram's mean, standard
+//!   deviation and count; significant when the 95 % interval of the
+//!   difference excludes 0.
+//! - **Success rate**: two-proportion z-test (pooled), significant at
+//!   p < 0.05; the interval shown is the unpooled Wald interval.
+//! - **Achieved rate** (rps): reported without an interval (one number per run).
+
+#[path = "compare_gate.rs"]
+pub mod gate;
+#[path = "compare_stats.rs"]
+pub mod stats;
+
+use serde::Serialize;
+
+use super::RunResult;
+use crate::metrics::metric::Metric;
+use crate::metrics::slo::Stat;
+pub use gate::{Gate, GateError, GateResult};
+use stats::{quantile_ci, two_proportion, welch, Interval};
+
+/// Statistics compared per metric, in table order.
+pub const STATS: [Stat; 5] = [Stat::P50, Stat::P90, Stat::P95, Stat::P99, Stat::Mean];
+
+/// Which way a metric improves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// Latencies, rtf, stalls.
+    LowerIsBetter,
+    /// rtfx, rps, success.
+    HigherIsBetter,
+    /// Neither (audio duration depends on the texts, not the server).
+    Neutral,
+}
+
+impl Direction {
+    /// How `metric` improves.
+    pub fn of(metric: &Metric) -> Direction {
+        match metric {
+            Metric::Rtfx => Direction::HigherIsBetter,
+            Metric::AudioDuration => Direction::Neutral,
+            _ => Direction::LowerIsBetter,
+        }
+    }
+}
+
+/// The outcome of one comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Significantly better.
+    Better,
+    /// Significantly worse.
+    Worse,
+    /// Significantly different, for a metric with no better direction.
+    Changed,
+    /// Not significant (or not testable).
+    #[serde(rename = "no_significant_change")]
+    NoChange,
+}
+
+impl Verdict {
+    /// From the sign of a significant change (`None` = not significant).
+    pub fn from_change(significant_sign: Option<f64>, dir: Direction) -> Verdict {
+        match (significant_sign, dir) {
+            (None, _) => Verdict::NoChange,
+            (Some(_), Direction::Neutral) => Verdict::Changed,
+            (Some(d), Direction::LowerIsBetter) if d < 0.0 => Verdict::Better,
+            (Some(d), Direction::HigherIsBetter) if d > 0.0 => Verdict::Better,
+            (Some(_), _) => Verdict::Worse,
+        }
+    }
+
+    /// As shown in the table.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Verdict::Better => "better",
+            Verdict::Worse => "WORSE",
+            Verdict::Changed => "changed",
+            Verdict::NoChange => "no significant change",
+        }
+    }
+}
+
+/// One metric × statistic of one stage.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    /// Metric name (`ttfa`), or `success` / `rps`.
+    pub metric: String,
+    /// `p50`, `p90`, `p95`, `p99`, `mean`, or `rate`.
+    pub stat: String,
+    /// Unit of every value in this row (`ms`, `ratio`, `count`, `%`, `req/s`).
+    pub unit: String,
+    /// Baseline value.
+    pub base: f64,
+    /// New value.
+    pub new: f64,
+    /// `new − base` (percentage points for `success`).
+    pub diff: f64,
+    /// `diff ÷ base` in %, when base is not 0.
+    pub diff_pct: Option<f64>,
+    /// Samples behind each value.
+    pub n: [u64; 2],
+    /// 95 % interval of the baseline value (percentiles only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base_ci: Option<Interval>,
+    /// 95 % interval of the new value (percentiles only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub new_ci: Option<Interval>,
+    /// 95 % interval of the difference (absent when it cannot be computed).
+    pub diff_ci: Option<Interval>,
+    /// Two-sided p-value (success rate only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub p_value: Option<f64>,
+    /// `order statistics`, `welch`, `two-proportion z` or `none`.
+    pub method: &'static str,
+    /// Whether the change is statistically significant.
+    pub significant: bool,
+    /// Better, worse or no significant change.
+    pub verdict: Verdict,
+}
+
+/// One matched stage.
+#[derive(Debug, Clone, Serialize)]
+pub struct StageComparison {
+    /// Stage index (both runs).
+    pub index: usize,
+    /// Baseline label.
+    pub base_label: String,
+    /// New label.
+    pub new_label: String,
+    /// Every comparison, metrics in display order.
+    pub rows: Vec<Row>,
+}
+
+/// The whole comparison, as printed and as written with `--json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Comparison {
+    /// Baseline run name.
+    pub base: String,
+    /// New run name.
+    pub new: String,
+    /// Matched stages.
+    pub stages: Vec<StageComparison>,
+    /// Things a reader should know (label mismatch, missing stages or metrics).
+    pub warnings: Vec<String>,
+    /// Gate outcomes (`--fail-if`), one per gate × stage.
+    pub gates: Vec<GateResult>,
+}
+
+impl Comparison {
+    /// Whether any gate tripped.
+    pub fn failed(&self) -> bool {
+        self.gates.iter().any(|g| g.tripped)
+    }
+}
+
+fn pct(diff: f64, base: f64) -> Option<f64> {
+    (base != 0.0).then(|| diff / base * 100.0)
+}
+
+/// Compare two runs. `metrics` limits the metrics shown (empty = all);
+/// success rate and rps are always compared.
+pub fn compare(base: &RunResult, new: &RunResult, metrics: &[String], gates: &[Gate]) -> Comparison {
+    let mut warnings = Vec::new();
+    for (which, run) in [("base", base), ("new", new)] {
+        if run.status != super::RunStatus::Complete {
+            warnings.push(format!("{which} run '{}' is not complete ({:?})", run.name, run.status));
+        }
+    }
+    if base.stages.len() != new.stages.len() {
+        warnings.push(format!(
+            "base has {} stages, new has {}: comparing the first {}",
+            base.stages.len(),
+            new.stages.len(),
+            base.stages.len().min(new.stages.len())
+        ));
+    }
+    let mut stages = Vec::new();
+    for (b, n) in base.stages.iter().zip(&new.stages) {
+        if b.label != n.label {
+            warnings.push(format!(
+                "stage {}: labels differ ('{}' vs '{}'); compared by position",
+                b.index + 1,
+                b.label,
+                n.label
+            ));
+        }
+        let mut rows = Vec::new();
+        let new_metrics = n.stats.metrics();
+        for m in b.stats.metrics() {
+            if !metrics.is_empty() && !metrics.contains(&m.name()) {
+                continue;
+            }
+            if !new_metrics.contains(&m) {
+                warnings.push(format!("stage {}: {m} only in base", b.index + 1));
+                continue;
+            }
+            let (Some(hb), Some(hn)) = (b.stats.histogram(&m), n.stats.histogram(&m)) else {
+                continue;
+            };
+            for stat in STATS {
+                rows.push(metric_row(&m, stat, hb, hn));
+            }
+        }
+        for m in new_metrics {
+            let shown = metrics.is_empty() || metrics.contains(&m.name());
+            if shown && b.stats.histogram(&m).is_none() {
+                warnings.push(format!("stage {}: {m} only in new", b.index + 1));
+            }
+        }
+        rows.push(success_row(&b.summary, &n.summary));
+        let (rb, rn) = (b.summary.achieved_rps, n.summary.achieved_rps);
+        rows.push(Row {
+            metric: "rps".into(),
+            stat: "rate".into(),
+            unit: "req/s".into(),
+            base: rb,
+            new: rn,
+            diff: rn - rb,
+            diff_pct: pct(rn - rb, rb),
+            n: [b.summary.requests, n.summary.requests],
+            base_ci: None,
+            new_ci: None,
+            diff_ci: None,
+            p_value: None,
+            method: "none",
+            significant: false,
+            verdict: Verdict::NoChange,
+        });
+        stages.push(StageComparison {
+            index: b.index,
+            base_label: b.label.clone(),
+            new_label: n.label.clone(),
+            rows,
+        });
+    }
+    let mut cmp = Comparison {
+        base: base.name.clone(),
+        new: new.name.clone(),
+        stages,
+        warnings,
+        gates: Vec::new(),
+    };
+    cmp.gates = gates.iter().flat_map(|g| g.evaluate(&cmp)).collect();
+    cmp
+}
+
+fn metric_row(
+    m: &Metric,
+    stat: Stat,
+    hb: &hdrhistogram::Histogram<u64>,
+    hn: &hdrhistogram::Histogram<u64>,
+) -> Row {
+    let unit = m.unit();
+    let (base, new, base_ci, new_ci, diff_ci, method) = match stat.quantile() {
+        Some(q) => {
+            let at = |h: &hdrhistogram::Histogram<u64>| unit.display(h.value_at_quantile(q) as f64);
+            let (cb, cn) = (quantile_ci(hb, q, unit), quantile_ci(hn, q, unit));
+            let diff_ci = cn.minus(&cb);
+            (at(hb), at(hn), Some(cb), Some(cn), Some(diff_ci), "order statistics")
+        }
+        None => {
+            let (mb, mn) = (unit.display(hb.mean()), unit.display(hn.mean()));
+            (mb, mn, None, None, welch(hb, hn, unit), "welch")
+        }
+    };
+    let diff = new - base;
+    let significant = diff_ci.as_ref().is_some_and(Interval::excludes_zero);
+    Row {
+        metric: m.name(),
+        stat: stat.name().into(),
+        unit: unit.label().into(),
+        base,
+        new,
+        diff,
+        diff_pct: pct(diff, base),
+        n: [hb.len(), hn.len()],
+        base_ci,
+        new_ci,
+        diff_ci,
+        p_value: None,
+        method,
+        significant,
+        verdict: Verdict::from_change(significant.then_some(diff), Direction::of(m)),
+    }
+}
+
+fn success_row(b: &crate::metrics::StageSummary, n: &crate::metrics::StageSummary) -> Row {
+    let rate = |s: &crate::metrics::StageSummary| s.success_rate.unwrap_or(0.0) * 100.0;
+    let (base, new) = (rate(b), rate(n));
+    let test = two_proportion(b.ok, b.requests, n.ok, n.requests);
+    let significant = test.as_ref().is_some_and(|t| t.1 < 0.05);
+    Row {
+        metric: "success".into(),
+        stat: "rate".into(),
+        unit: "%".into(),
+        base,
+        new,
+        diff: new - base,
+        diff_pct: None,
+        n: [b.requests, n.requests],
+        base_ci: None,
+        new_ci: None,
+        diff_ci: test.as_ref().map(|t| t.0.clone()),
+        p_value: test.map(|t| t.1),
+        method: "two-proportion z",
+        significant,
+        verdict: Verdict::from_change(
+            significant.then_some(new - base),
+            Direction::HigherIsBetter,
+        ),
+    }
+}
+
+/// A value in its unit, compact (`245ms`, `1.25s`, `0.412`, `99.50%`).
+fn fmt_value(v: f64, unit: &str, signed: bool) -> String {
+    let sign = if signed && v >= 0.0 { "+" } else { "" };
+    match unit {
+        "ms" if v.abs() >= 10_000.0 => format!("{sign}{:.2}s", v / 1000.0),
+        "ms" if v.abs() >= 100.0 => format!("{sign}{v:.0}ms"),
+        "ms" if v.abs() >= 10.0 => format!("{sign}{v:.1}ms"),
+        "ms" => format!("{sign}{v:.2}ms"),
+        "ratio" => format!("{sign}{v:.3}"),
+        "%" if signed => format!("{sign}{v:.2}pp"),
+        "%" => format!("{v:.2}%"),
+        _ => format!("{sign}{v:.2}"),
+    }
+}
+
+fn fmt_interval(ci: &Option<Interval>, unit: &str) -> String {
+    match ci {
+        None => "-".into(),
+        Some(i) => format!(
+            "[{}, {}]",
+            i.lo.map_or("-inf".into(), |v| fmt_value(v, unit, true)),
+            i.hi.map_or("+inf".into(), |v| fmt_value(v, unit, true)),
+        ),
+    }
+}
+
+/// The comparison as a readable table.
+pub fn table(cmp: &Comparison) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(out, "compare: base '{}' → new '{}'", cmp.base, cmp.new);
+    let _ = writeln!(
+        out,
+        "95% intervals; percentiles: order statistics (significant when the two intervals do not overlap); means: Welch; success: two-proportion z"
+    );
+    for w in &cmp.warnings {
+        let _ = writeln!(out, "warning: {w}");
+    }
+    for st in &cmp.stages {
+        let _ = writeln!(out);
+        let label = if st.base_label == st.new_label {
+            st.new_label.clone()
+        } else {
+            format!("{} → {}", st.base_label, st.new_label)
+        };
+        let _ = writeln!(out, "stage {} [{label}]", st.index + 1);
+        let _ = writeln!(
+            out,
+            "  {:<18}{:<6}{:>10}{:>10}{:>22}  {:<26}{}",
+            "metric", "stat", "base", "new", "change", "95% CI of change", "verdict"
+        );
+        for r in &st.rows {
+            let mut change = fmt_value(r.diff, &r.unit, true);
+            if let Some(p) = r.diff_pct {
+                let _ = write!(change, " ({p:+.1}%)");
+            }
+            let ci = match (r.method, r.p_value) {
+                ("none", _) => "(no CI)".to_string(),
+                (_, Some(p)) => format!("{} p={p:.3}", fmt_interval(&r.diff_ci, &r.unit)),
+                _ => fmt_interval(&r.diff_ci, &r.unit),
+            };
+            let verdict = if r.method == "none" { "" } else { r.verdict.label() };
+            let _ = writeln!(
+                out,
+                "  {:<18}{:<6}{:>10}{:>10}{:>22}  {:<26}{verdict}",
+                r.metric,
+                r.stat,
+                fmt_value(r.base, &r.unit, false),
+                fmt_value(r.new, &r.unit, false),
+                change,
+                ci,
+            );
+        }
+    }
+    if !cmp.gates.is_empty() {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "gates");
+        for g in &cmp.gates {
+            let change = g.change.map_or("absent".into(), |c| {
+                if g.unit == "%" || g.unit == "pp" {
+                    format!("{c:+.2}{}", g.unit)
+                } else {
+                    fmt_value(c, &g.unit, true)
+                }
+            });
+            let sig = if g.significant { "significant" } else { "not significant" };
+            let outcome = if g.tripped { "FAILED" } else { "ok" };
+            let _ = writeln!(
+                out,
+                "  {:<24} stage {} [{}]: {change}, {sig} → {outcome}",
+                g.gate,
+                g.stage + 1,
+                g.label
+            );
+        }
+        let tripped = cmp.gates.iter().filter(|g| g.tripped).count();
+        let _ = writeln!(
+            out,
+            "  {}",
+            if tripped == 0 {
+                "no gate tripped".to_string()
+            } else {
+                format!("{tripped} gate result(s) FAILED")
+            }
+        );
+    }
+    out
+}

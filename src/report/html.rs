@@ -1,1 +1,443 @@
-//! (Being implemented; see issue 5.)
+//! `report.html`: the whole run in one self-contained file — configuration,
+//! stages, SLOs, charts, percentiles, errors — readable offline and safe to
+//! attach to a ticket.
+//!
+//! Self-contained means no scripts, no external CSS, fonts or images: the
+//! stylesheet is inlined and the charts are the SVGs of [`super::plot`]
+//! embedded inline (text drawn with the browser's own fonts). Every string
+//! taken from the result — labels, URLs, error examples, config values — is
+//! HTML-escaped, because error examples hold server response bodies, which
+//! are untrusted.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde_json::Value;
+
+use super::plot::{self, figures};
+use super::{write_atomic, ReportError, ReportWriter, RunResult, RunStatus, StageResult};
+use crate::metrics::stats::Percentiles;
+use crate::workload::Workload;
+
+/// Writes `report.html`.
+#[derive(Debug, Clone, Copy)]
+pub struct HtmlWriter;
+
+impl ReportWriter for HtmlWriter {
+    fn write(&self, run: &RunResult, out: &Path) -> Result<(), ReportError> {
+        let path = out.join("report.html");
+        let html = render(run).map_err(|reason| ReportError::Write {
+            path: path.clone(),
+            source: std::io::Error::other(reason),
+        })?;
+        write_atomic(&path, html.as_bytes())
+    }
+}
+
+const CSS: &str = include_str!("../../assets/report.css");
+
+/// Metrics in the order a reader looks for them; others follow by name.
+const ORDER: &[&str] = &[
+    "ttfb",
+    "ttfa",
+    "chunk1",
+    "chunk4",
+    "inter_chunk_mean",
+    "inter_chunk_max",
+    "e2e",
+    "e2e_uncorrected",
+    "audio",
+    "rtf",
+    "rtfx",
+    "stall_count",
+    "stall_time",
+    "prebuffer_needed",
+    "leading_silence",
+    "perceived_ttfa",
+    "schedule_lag",
+];
+
+/// Escape text for HTML element content and quoted attribute values.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The whole report. Fails only if a chart cannot be drawn.
+pub fn render(run: &RunResult) -> Result<String, String> {
+    let mut h = String::new();
+    let title = format!("voxload {} report: {}", run.kind, run.name);
+    let _ = write!(
+        h,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>{t}</title>\n<style>\n{CSS}</style>\n</head>\n<body>\n<main>\n<h1>{t}</h1>\n",
+        t = escape(&title)
+    );
+    header(&mut h, run);
+    let _ = writeln!(
+        h,
+        "<nav><a href=\"#config\">Configuration</a><a href=\"#stages\">Stages</a>\
+         <a href=\"#charts\">Charts</a><a href=\"#percentiles\">Percentiles</a>\
+         <a href=\"#errors\">Errors</a></nav>"
+    );
+    config(&mut h, run);
+    stages(&mut h, run);
+    slo(&mut h, run);
+    charts(&mut h, run)?;
+    percentiles(&mut h, run);
+    errors(&mut h, run);
+    notes(&mut h, run);
+    let _ = write!(
+        h,
+        "<footer>Written by voxload {}. This file is self-contained: no scripts, \
+         nothing loaded from the network.</footer>\n</main>\n</body>\n</html>\n",
+        escape(&run.voxload_version)
+    );
+    Ok(h)
+}
+
+fn header(h: &mut String, run: &RunResult) {
+    let (status, class) = match run.status {
+        RunStatus::Complete => ("complete", "complete"),
+        RunStatus::Interrupted => ("interrupted (partial results)", "interrupted"),
+        RunStatus::InProgress => ("in progress (partial results)", "in_progress"),
+    };
+    let env = &run.environment;
+    let _ = writeln!(
+        h,
+        "<p class=\"meta\">Status: <span class=\"status-{class}\">{status}</span> · \
+         started {} · written {} · {} {} with {} CPUs</p>",
+        escape(&run.started_at),
+        escape(&run.written_at),
+        escape(&env.os),
+        escape(&env.arch),
+        env.cpus
+    );
+}
+
+/// A config value as plain text: strings as they are, objects as `k=v, …`.
+fn plain(v: &Value) -> String {
+    match v {
+        Value::Null => "—".into(),
+        Value::String(s) => s.clone(),
+        Value::Array(a) if a.is_empty() => "none".into(),
+        Value::Array(a) => a.iter().map(plain).collect::<Vec<_>>().join(", "),
+        Value::Object(o) => o
+            .iter()
+            .map(|(k, v)| format!("{k}={}", plain(v)))
+            .collect::<Vec<_>>()
+            .join(", "),
+        other => other.to_string(),
+    }
+}
+
+fn config(h: &mut String, run: &RunResult) {
+    let _ = writeln!(h, "<h2 id=\"config\">Configuration</h2>\n<table class=\"kv\">");
+    let rows: [(&str, &[&str]); 10] = [
+        ("target URL", &["/target/url"]),
+        ("model", &["/target/model"]),
+        ("format", &["/target/format"]),
+        ("framing", &["/target/framing"]),
+        ("request body", &["/target/body"]),
+        ("headers", &["/target/headers"]),
+        ("voices", &["/voices"]),
+        ("texts", &["/texts_source", "/texts_count"]),
+        ("timeout", &["/timeout"]),
+        ("seed", &["/seed"]),
+    ];
+    for (name, pointers) in rows {
+        let parts: Vec<String> = pointers
+            .iter()
+            .filter_map(|p| run.config.pointer(p))
+            .map(plain)
+            .collect();
+        if !parts.is_empty() {
+            let _ = writeln!(
+                h,
+                "<tr><th>{name}</th><td>{}</td></tr>",
+                escape(&parts.join(", "))
+            );
+        }
+    }
+    let _ = writeln!(h, "</table>\n<h3>Workload per stage</h3>");
+    let _ = writeln!(
+        h,
+        "<table><thead><tr><th class=\"text\">stage</th><th class=\"text\">workload</th>\
+         <th>requests</th><th>duration</th><th>warm-up</th></tr></thead><tbody>"
+    );
+    for s in &run.stages {
+        let spec = |field: &str| {
+            run.config
+                .pointer(&format!("/stages/{}/{field}", s.index))
+                .map_or_else(|| "—".into(), plain)
+        };
+        let _ = writeln!(
+            h,
+            "<tr><td class=\"text\">{}</td><td class=\"text\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&s.label),
+            escape(&workload(&s.workload)),
+            escape(&spec("requests")),
+            escape(&spec("duration")),
+            escape(&spec("warmup")),
+        );
+    }
+    let full = serde_json::to_string_pretty(&run.config).unwrap_or_default();
+    let _ = writeln!(
+        h,
+        "</tbody></table>\n<details><summary>Full configuration (secrets redacted)</summary>\
+         <pre>{}</pre></details>",
+        escape(&full)
+    );
+}
+
+/// A workload in words: `open loop, 5 req/s, gamma shape 1 (Poisson)`.
+fn workload(w: &Workload) -> String {
+    match w {
+        Workload::Open {
+            rate,
+            burstiness,
+            max_in_flight,
+            ..
+        } => {
+            let arrivals = match burstiness {
+                None => "constant spacing".to_string(),
+                Some(b) if (*b - 1.0).abs() < 1e-9 => "Poisson arrivals".to_string(),
+                Some(b) => format!("gamma arrivals, burstiness {b}"),
+            };
+            let cap = max_in_flight.map_or(String::new(), |m| format!(", at most {m} in flight"));
+            format!("open loop, {rate} req/s, {arrivals}{cap}")
+        }
+        Workload::Closed {
+            concurrency,
+            spawn_rate,
+            think_time,
+        } => {
+            let spawn = spawn_rate.map_or(String::new(), |r| format!(", spawning {r}/s"));
+            let think = if think_time.is_zero() {
+                String::new()
+            } else {
+                format!(", think time {}", humantime::format_duration(*think_time))
+            };
+            format!("closed loop, {concurrency} users{spawn}{think}")
+        }
+    }
+}
+
+fn num(v: f64, decimals: usize) -> String {
+    format!("{v:.decimals$}")
+}
+
+fn opt_pct(v: Option<f64>) -> String {
+    v.map_or_else(|| "—".into(), |v| format!("{:.1} %", 100.0 * v))
+}
+
+fn stages(h: &mut String, run: &RunResult) {
+    let _ = writeln!(
+        h,
+        "<h2 id=\"stages\">Stages</h2>\n<div class=\"scroll\"><table><thead><tr>\
+         <th class=\"text\">stage</th><th>requests</th><th>ok</th><th>failed</th><th>dropped</th>\
+         <th>success</th><th>offered req/s</th><th>achieved req/s</th><th>audio s/s</th>\
+         <th>stalled</th><th>wall s</th></tr></thead><tbody>"
+    );
+    for s in &run.stages {
+        let m = &s.summary;
+        let _ = writeln!(
+            h,
+            "<tr><td class=\"text\">{}{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+             <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&s.label),
+            if s.interrupted { " (interrupted)" } else { "" },
+            m.requests,
+            m.ok,
+            m.failed,
+            m.dropped,
+            opt_pct(m.success_rate),
+            s.offered_rps.map_or_else(|| "—".into(), |v| num(v, 2)),
+            num(m.achieved_rps, 2),
+            num(m.audio_s_per_wall_s, 2),
+            opt_pct(m.stalled_share),
+            num(s.wall_s, 1),
+        );
+    }
+    let _ = writeln!(h, "</tbody></table></div>");
+}
+
+fn stage_label(run: &RunResult, index: usize) -> String {
+    run.stages
+        .iter()
+        .find(|s| s.index == index)
+        .map_or_else(|| format!("stage {index}"), |s| s.label.clone())
+}
+
+fn slo(h: &mut String, run: &RunResult) {
+    if run.slo.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        h,
+        "<h2 id=\"slo\">SLO thresholds</h2>\n<table><thead><tr><th class=\"text\">threshold</th>\
+         <th class=\"text\">stage</th><th>observed</th><th>result</th></tr></thead><tbody>"
+    );
+    for r in &run.slo {
+        let (verdict, class) = if r.passed { ("pass", "pass") } else { ("FAIL", "fail") };
+        let _ = writeln!(
+            h,
+            "<tr><td class=\"text\"><code>{}</code></td><td class=\"text\">{}</td><td>{}</td>\
+             <td class=\"{class}\">{verdict}</td></tr>",
+            escape(&r.slo),
+            escape(&stage_label(run, r.stage)),
+            r.observed.map_or_else(|| "—".into(), |v| format!("{v:.4}")),
+        );
+    }
+    let _ = writeln!(h, "</tbody></table>");
+}
+
+/// The charts as inline SVG. The `xmlns` attribute is dropped: HTML does
+/// not need it, and the report then holds no URL but the target's.
+fn charts(h: &mut String, run: &RunResult) -> Result<(), String> {
+    let _ = writeln!(h, "<h2 id=\"charts\">Charts</h2>");
+    let figs = figures(run);
+    if figs.is_empty() {
+        let _ = writeln!(h, "<p>No data to chart (no successful request).</p>");
+    }
+    for fig in figs {
+        let svg = plot::render_svg(&fig)?.replace(" xmlns=\"http://www.w3.org/2000/svg\"", "");
+        let _ = writeln!(
+            h,
+            "<figure id=\"chart-{stem}\">\n{svg}<figcaption>{stem}.png / {stem}.svg</figcaption>\n</figure>",
+            stem = fig.stem
+        );
+    }
+    Ok(())
+}
+
+/// A value in its unit, with precision that suits its size.
+fn value(v: f64, unit: &str) -> String {
+    match unit {
+        "ms" if v >= 100.0 => format!("{v:.0}"),
+        "ms" if v >= 10.0 => format!("{v:.1}"),
+        "ms" => format!("{v:.2}"),
+        "ratio" => format!("{v:.3}"),
+        _ => format!("{v:.0}"),
+    }
+}
+
+fn ordered_metrics(s: &StageResult) -> Vec<(&str, &Percentiles)> {
+    let m = &s.summary.metrics;
+    let mut out: Vec<(&str, &Percentiles)> = ORDER
+        .iter()
+        .filter_map(|n| m.get_key_value(*n).map(|(k, v)| (k.as_str(), v)))
+        .collect();
+    out.extend(
+        m.iter()
+            .filter(|(k, _)| !ORDER.contains(&k.as_str()))
+            .map(|(k, v)| (k.as_str(), v)),
+    );
+    out
+}
+
+fn percentiles(h: &mut String, run: &RunResult) {
+    let _ = writeln!(h, "<h2 id=\"percentiles\">Percentiles</h2>");
+    for s in &run.stages {
+        let _ = writeln!(h, "<h3>{}</h3>", escape(&s.label));
+        let rows = ordered_metrics(s);
+        if rows.is_empty() {
+            let _ = writeln!(h, "<p>No samples.</p>");
+            continue;
+        }
+        let _ = writeln!(
+            h,
+            "<div class=\"scroll\"><table><thead><tr><th class=\"text\">metric</th><th class=\"text\">unit</th>\
+             <th>count</th><th>min</th><th>mean</th><th>p50</th><th>p90</th><th>p95</th><th>p99</th>\
+             <th>max</th></tr></thead><tbody>"
+        );
+        for (name, p) in rows {
+            let u = p.unit.label();
+            let _ = writeln!(
+                h,
+                "<tr><td class=\"text\">{}</td><td class=\"text\">{u}</td><td>{}</td><td>{}</td><td>{}</td>\
+                 <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                escape(name),
+                p.count,
+                value(p.min, u),
+                value(p.mean, u),
+                value(p.p50, u),
+                value(p.p90, u),
+                value(p.p95, u),
+                value(p.p99, u),
+                value(p.max, u),
+            );
+        }
+        let _ = writeln!(h, "</tbody></table></div>");
+    }
+}
+
+fn errors(h: &mut String, run: &RunResult) {
+    let _ = writeln!(h, "<h2 id=\"errors\">Errors</h2>");
+    if run.stages.iter().all(|s| s.summary.errors.is_empty()) {
+        let _ = writeln!(h, "<p>No failed requests.</p>");
+        return;
+    }
+    let _ = writeln!(
+        h,
+        "<table><thead><tr><th class=\"text\">stage</th><th class=\"text\">class</th><th>count</th>\
+         <th class=\"text\">example (first seen)</th></tr></thead><tbody>"
+    );
+    for s in &run.stages {
+        for e in &s.summary.errors {
+            let _ = writeln!(
+                h,
+                "<tr><td class=\"text\">{}</td><td class=\"text\">{}</td><td>{}</td>\
+                 <td class=\"text\"><code>{}</code></td></tr>",
+                escape(&s.label),
+                escape(&e.label),
+                e.count,
+                escape(e.example.as_deref().unwrap_or("")),
+            );
+        }
+    }
+    let _ = writeln!(h, "</tbody></table>");
+}
+
+fn notes(h: &mut String, run: &RunResult) {
+    if run.notes.is_empty() {
+        return;
+    }
+    let _ = writeln!(h, "<h2 id=\"notes\">Definitions</h2>\n<ul class=\"notes\">");
+    for n in &run.notes {
+        let _ = writeln!(h, "<li>{}</li>", escape(n));
+    }
+    let _ = writeln!(h, "</ul>");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_markup_and_quotes() {
+        assert_eq!(
+            escape(r#"<script>alert('x') & "y"</script>"#),
+            "&lt;script&gt;alert(&#39;x&#39;) &amp; &quot;y&quot;&lt;/script&gt;"
+        );
+    }
+
+    #[test]
+    fn config_values_read_plainly() {
+        let v: Value = serde_json::json!({"codec": "pcm", "rate": 24000});
+        assert_eq!(plain(&v), "codec=pcm, rate=24000");
+        assert_eq!(plain(&serde_json::json!(["alloy", "verse"])), "alloy, verse");
+        assert_eq!(plain(&Value::Null), "—");
+    }
+}

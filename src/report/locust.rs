@@ -1,1 +1,231 @@
-//! (Being implemented; see issue 5.)
+//! Locust-compatible CSVs — `locust_stats.csv`, `locust_failures.csv`,
+//! `locust_stats_history.csv` — so spreadsheets and scripts built for
+//! Locust's `--csv` output read voxload results unchanged.
+//!
+//! Mapping (Locust's column names where they overlap):
+//! - one row per stage: Type `POST`, Name = stage label, plus an
+//!   `Aggregated` row over all stages (histograms merged exactly);
+//! - response time = **e2e of successful requests**, in ms (Locust also
+//!   times failures; voxload keeps failed requests out of latency, see
+//!   docs/metrics.md);
+//! - Requests/s = achieved rate; Failures/s = failed ÷ stage wall time;
+//! - Average Content Size is left empty (voxload counts audio seconds, not bytes);
+//! - history: one `Aggregated` row per second of the timeline; only 50 %
+//!   and 95 % are known per second (the timeline keeps those), the other
+//!   percentiles and User Count are `N/A`, as Locust writes for unknowns.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::Duration;
+
+use super::{write_atomic, ReportError, ReportWriter, RunResult};
+use crate::metrics::metric::Metric;
+use crate::metrics::StageStats;
+
+/// Writes the three Locust CSVs.
+#[derive(Debug, Clone, Copy)]
+pub struct LocustCsvWriter;
+
+/// Locust's percentile columns.
+const QUANTILES: [(&str, f64); 11] = [
+    ("50%", 0.50),
+    ("66%", 0.66),
+    ("75%", 0.75),
+    ("80%", 0.80),
+    ("90%", 0.90),
+    ("95%", 0.95),
+    ("98%", 0.98),
+    ("99%", 0.99),
+    ("99.9%", 0.999),
+    ("99.99%", 0.9999),
+    ("100%", 1.0),
+];
+
+/// `first`, the percentile columns, then `last` if any.
+fn header(first: &str, last: Option<&str>) -> String {
+    let q: Vec<&str> = QUANTILES.iter().map(|(n, _)| *n).collect();
+    match last {
+        Some(last) => format!("{first},{},{last}\n", q.join(",")),
+        None => format!("{first},{}\n", q.join(",")),
+    }
+}
+
+/// Quote a field if it needs it (RFC 4180).
+fn field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// A number with at most 3 decimals and no float noise.
+fn num(v: f64) -> String {
+    let s = format!("{v:.3}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s.is_empty() || s == "-0" {
+        "0".into()
+    } else {
+        s.to_string()
+    }
+}
+
+/// A histogram value (µs) in ms.
+fn ms(us: u64) -> String {
+    num(us as f64 / 1000.0)
+}
+
+/// One stats row: counts, e2e summary and percentiles.
+fn stats_row(out: &mut String, kind: &str, name: &str, stats: &StageStats, wall_s: f64) {
+    let c = &stats.counters;
+    let per_s = |x: u64| {
+        if wall_s > 0.0 {
+            num(x as f64 / wall_s)
+        } else {
+            "0".into()
+        }
+    };
+    let _ = write!(
+        out,
+        "{},{},{},{},",
+        field(kind),
+        field(name),
+        c.requests,
+        c.failed
+    );
+    match stats.histogram(&Metric::E2e).filter(|h| !h.is_empty()) {
+        Some(h) => {
+            let _ = write!(
+                out,
+                "{},{},{},{},,{},{}",
+                ms(h.value_at_quantile(0.5)),
+                num(h.mean() / 1000.0),
+                ms(h.min()),
+                ms(h.max()),
+                per_s(c.requests),
+                per_s(c.failed)
+            );
+            for (_, q) in QUANTILES {
+                let _ = write!(out, ",{}", ms(h.value_at_quantile(q)));
+            }
+        }
+        None => {
+            let _ = write!(out, "0,0,0,0,,{},{}", per_s(c.requests), per_s(c.failed));
+            for _ in QUANTILES {
+                out.push_str(",N/A");
+            }
+        }
+    }
+    out.push('\n');
+}
+
+/// `locust_stats.csv`: one row per stage and an `Aggregated` row.
+pub fn stats_csv(run: &RunResult) -> String {
+    let mut out = header(
+        "Type,Name,Request Count,Failure Count,Median Response Time,Average Response Time,Min Response Time,Max Response Time,Average Content Size,Requests/s,Failures/s",
+        None,
+    );
+    let mut all = StageStats::new(&[]);
+    let mut wall = 0.0;
+    for s in &run.stages {
+        stats_row(&mut out, "POST", &s.label, &s.stats, s.wall_s);
+        all.merge(&s.stats);
+        // Stages run one after another, so the run's wall time is their sum.
+        wall += s.wall_s;
+    }
+    stats_row(&mut out, "", "Aggregated", &all, wall);
+    out
+}
+
+/// `locust_failures.csv`: one row per stage and error class.
+pub fn failures_csv(run: &RunResult) -> String {
+    let mut out = String::from("Method,Name,Error,Occurrences\n");
+    for s in &run.stages {
+        for e in &s.summary.errors {
+            let error = match &e.example {
+                Some(x) => format!("{}: {x}", e.label),
+                None => e.label.clone(),
+            };
+            let _ = writeln!(
+                out,
+                "POST,{},{},{}",
+                field(&s.label),
+                field(&error),
+                e.count
+            );
+        }
+    }
+    out
+}
+
+/// `locust_stats_history.csv`: one `Aggregated` row per timeline second.
+pub fn history_csv(run: &RunResult) -> String {
+    let mut out = header(
+        "Timestamp,User Count,Type,Name,Requests/s,Failures/s",
+        Some("Total Request Count,Total Failure Count,Total Median Response Time,Total Average Response Time,Total Min Response Time,Total Max Response Time,Total Average Content Size"),
+    );
+    let start = humantime::parse_rfc3339_weak(&run.started_at)
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .unwrap_or(Duration::ZERO)
+        .as_secs();
+    let (mut total, mut failed) = (0u64, 0u64);
+    let opt = |v: Option<f64>| v.map_or_else(|| "N/A".to_string(), num);
+    for row in &run.timeline {
+        total += row.completed;
+        failed += row.failed;
+        let _ = write!(
+            out,
+            "{},N/A,,Aggregated,{},{}",
+            start + row.second,
+            num(row.rps),
+            row.failed
+        );
+        for (name, _) in QUANTILES {
+            let v = match name {
+                "50%" => opt(row.e2e_p50_ms),
+                "95%" => opt(row.e2e_p95_ms),
+                _ => "N/A".into(),
+            };
+            let _ = write!(out, ",{v}");
+        }
+        let _ = writeln!(out, ",{total},{failed},N/A,N/A,N/A,N/A,");
+    }
+    out
+}
+
+impl ReportWriter for LocustCsvWriter {
+    fn write(&self, run: &RunResult, out: &Path) -> Result<(), ReportError> {
+        write_atomic(&out.join("locust_stats.csv"), stats_csv(run).as_bytes())?;
+        write_atomic(&out.join("locust_failures.csv"), failures_csv(run).as_bytes())?;
+        write_atomic(
+            &out.join("locust_stats_history.csv"),
+            history_csv(run).as_bytes(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_use_locust_column_names() {
+        let stats = header(
+            "Type,Name,Request Count,Failure Count,Median Response Time,Average Response Time,Min Response Time,Max Response Time,Average Content Size,Requests/s,Failures/s",
+            None,
+        );
+        assert_eq!(
+            stats,
+            "Type,Name,Request Count,Failure Count,Median Response Time,Average Response Time,Min Response Time,Max Response Time,Average Content Size,Requests/s,Failures/s,50%,66%,75%,80%,90%,95%,98%,99%,99.9%,99.99%,100%\n"
+        );
+    }
+
+    #[test]
+    fn numbers_are_plain() {
+        assert_eq!(num(12.0), "12");
+        assert_eq!(num(0.1 + 0.2), "0.3");
+        assert_eq!(num(1.23456), "1.235");
+        assert_eq!(field("a,b"), "\"a,b\"");
+    }
+}

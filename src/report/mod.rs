@@ -47,7 +47,10 @@ pub fn default_writers() -> Vec<Box<dyn ReportWriter>> {
     vec![
         Box::new(json::JsonWriter),
         Box::new(csv::CsvWriter),
+        Box::new(locust::LocustCsvWriter),
         Box::new(terminal::SummaryWriter),
+        Box::new(plot::PlotWriter),
+        Box::new(html::HtmlWriter),
     ]
 }
 

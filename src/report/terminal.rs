@@ -137,7 +137,54 @@ pub fn summary(run: &RunResult) -> String {
     if run.stages.len() > 1 {
         sweep_table(&mut out, run);
     }
+    if !run.slo.is_empty() {
+        slo_section(&mut out, run);
+    }
     out
+}
+
+/// An SLO observation in its unit (`ms`, `ratio`, `count`, `%`, `req/s`, `s/s`).
+fn slo_value(v: f64, unit: &str) -> String {
+    match unit {
+        "%" => format!("{v:.2}%"),
+        "req/s" => format!("{v:.2}/s"),
+        "s/s" => format!("{v:.2}"),
+        _ => value(v, unit),
+    }
+}
+
+/// Every threshold × stage: observed value and pass/FAIL.
+fn slo_section(out: &mut String, run: &RunResult) {
+    let _ = writeln!(out);
+    let _ = writeln!(out, "SLO");
+    let width = run.slo.iter().map(|r| r.slo.len()).max().unwrap_or(0).max(9) + 2;
+    for r in &run.slo {
+        let stage = format!("stage {} [{}]", r.stage + 1, r.label);
+        let observed = r
+            .observed
+            .map(|v| slo_value(v, &r.unit))
+            .unwrap_or_else(|| "-".into());
+        let verdict = match (&r.reason, r.passed) {
+            (_, true) => "pass".to_string(),
+            (Some(why), false) => format!("FAIL ({why})"),
+            (None, false) => "FAIL".to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "  {:<width$}{:<22}{:>10}  {verdict}",
+            r.slo, stage, observed
+        );
+    }
+    let failed = run.slo.iter().filter(|r| !r.passed).count();
+    let _ = writeln!(
+        out,
+        "  {}",
+        if failed == 0 {
+            format!("all {} passed", run.slo.len())
+        } else {
+            format!("{failed} of {} FAILED", run.slo.len())
+        }
+    );
 }
 
 /// One line per stage, to read a sweep at a glance.

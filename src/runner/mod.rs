@@ -221,9 +221,11 @@ pub async fn run_tts(
         let outcome = run_stage(index, spec, exec.clone(), sink.clone(), &stop).await;
         live_done.cancel();
         let _ = progress.await;
+        let stage = stage_result(index, spec, &outcome, &sink);
         result
-            .stages
-            .push(stage_result(index, spec, &outcome, &sink));
+            .slo
+            .extend(plan.slo.iter().map(|slo| slo.evaluate(&stage)));
+        result.stages.push(stage);
         result.timeline = sink.with_aggregate(|a| a.timeline.rows());
         result.written_at = now_rfc3339();
         // After every stage, so a crash later keeps the stages done so far.

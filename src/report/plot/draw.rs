@@ -1,0 +1,266 @@
+//! Draws a [`Figure`] on any plotters backend, so the PNG and the SVG of a
+//! chart come from one code path and cannot disagree.
+//!
+//! Axes use explicit key points (nice round ticks, one tick per stage), so
+//! the output depends only on the data — the same run always gives the same
+//! bytes. Legends are drawn in a strip above each chart rather than inside
+//! it, where they could hide data.
+
+use std::ops::Range;
+
+use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
+use plotters::coord::Shift;
+use plotters::element::DashedPathElement;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use super::figures::{Figure, Mark, Panel, Rgb, Series, XAxis};
+
+/// The family the embedded font is registered under (see `plot::FONT`).
+pub const FAMILY: &str = "sans-serif";
+const TEXT: RGBColor = RGBColor(40, 40, 40);
+const GRID: RGBColor = RGBColor(225, 225, 225);
+const AXIS: RGBColor = RGBColor(120, 120, 120);
+const LABEL_PX: u32 = 13;
+const LEGEND_PX: u32 = 24;
+
+/// A drawing failure, as text (plotters' error types are backend-generic).
+type DrawResult = Result<(), String>;
+
+fn rgb(c: Rgb) -> RGBColor {
+    RGBColor(c.0, c.1, c.2)
+}
+
+fn text_err<E: std::fmt::Display>(e: E) -> String {
+    e.to_string()
+}
+
+/// Draw `fig` filling `root`.
+pub fn figure<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, fig: &Figure) -> DrawResult {
+    root.fill(&WHITE).map_err(text_err)?;
+    let body = root
+        .titled(&fig.title, (FAMILY, 22).into_font().color(&TEXT))
+        .map_err(text_err)?;
+    for (area, p) in body.split_evenly(fig.grid).iter().zip(&fig.panels) {
+        panel(area, p)?;
+    }
+    root.present().map_err(text_err)
+}
+
+/// Round tick positions covering `0..=max`: steps of 1, 2 or 5 × 10^k, 4 to 10 ticks.
+pub fn nice_ticks(max: f64) -> (f64, Vec<f64>) {
+    let max = if max.is_finite() && max > 0.0 { max } else { 1.0 };
+    let raw = max / 5.0;
+    let mag = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * mag)
+        .find(|s| *s >= raw)
+        .unwrap_or(10.0 * mag);
+    let n = (max / step).ceil() as usize;
+    let ticks: Vec<f64> = (0..=n).map(|i| i as f64 * step).collect();
+    (n as f64 * step, ticks)
+}
+
+/// A tick label: as many decimals as the step needs, no float noise.
+fn tick_label(v: f64, step: f64) -> String {
+    let decimals = if step >= 1.0 { 0 } else { (-step.log10()).ceil() as usize };
+    format!("{v:.decimals$}")
+}
+
+fn finite_points(p: &Panel) -> impl Iterator<Item = (f64, f64)> + '_ {
+    p.series
+        .iter()
+        .flat_map(|s| s.points.iter().copied())
+        .filter(|(x, y)| x.is_finite() && y.is_finite())
+}
+
+/// x range and ticks: one slot per stage, or round numbers from 0.
+fn x_axis(p: &Panel, width_px: u32) -> Ticked {
+    match &p.x {
+        XAxis::Stages(labels) => {
+            let n = labels.len().max(1);
+            let longest = labels.iter().map(|l| l.chars().count()).max().unwrap_or(1);
+            let fits = (width_px as usize / (longest * 8 + 12)).max(1);
+            let every = n.div_ceil(fits);
+            let ticks = (0..n).step_by(every).map(|i| i as f64).collect();
+            Ticked {
+                range: -0.5..n as f64 - 0.5,
+                ticks,
+            }
+        }
+        XAxis::Value(_) => {
+            let max = finite_points(p).map(|(x, _)| x).fold(0.0, f64::max);
+            let (top, ticks) = nice_ticks(max * 1.05);
+            Ticked {
+                range: 0.0..top,
+                ticks,
+            }
+        }
+    }
+}
+
+fn panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &Panel) -> DrawResult {
+    let area = area
+        .titled(&p.title, (FAMILY, 17).into_font().color(&TEXT))
+        .map_err(text_err)?;
+    let (legend_area, chart_area) = area.split_vertically(LEGEND_PX);
+    legend(&legend_area, &p.series)?;
+    let x_axis = x_axis(p, chart_area.dim_in_pixel().0.saturating_sub(80));
+    let y_max = finite_points(p).map(|(_, y)| y).fold(0.0, f64::max);
+    let (y_top, y_ticks) = nice_ticks(y_max * 1.05);
+    let y_step = y_ticks.get(1).copied().unwrap_or(1.0);
+    let x_step = x_axis.ticks.get(1).copied().unwrap_or(1.0);
+    let y_axis = Ticked {
+        range: 0.0..y_top,
+        ticks: y_ticks,
+    };
+    let mut chart = ChartBuilder::on(&chart_area)
+        .margin_right(16)
+        .margin_top(6)
+        .x_label_area_size(44)
+        .y_label_area_size(64)
+        .build_cartesian_2d(x_axis, y_axis)
+        .map_err(text_err)?;
+    let x_label = |v: &f64| match &p.x {
+        XAxis::Stages(labels) => labels.get(v.round() as usize).cloned().unwrap_or_default(),
+        XAxis::Value(_) => tick_label(*v, x_step),
+    };
+    let y_label = |v: &f64| tick_label(*v, y_step);
+    let mut mesh = chart.configure_mesh();
+    mesh.x_label_formatter(&x_label)
+        .y_label_formatter(&y_label)
+        .y_desc(&p.y_label)
+        .bold_line_style(GRID)
+        .light_line_style(TRANSPARENT)
+        .axis_style(AXIS)
+        .label_style((FAMILY, LABEL_PX).into_font().color(&TEXT))
+        .axis_desc_style((FAMILY, LABEL_PX).into_font().color(&TEXT));
+    match &p.x {
+        XAxis::Stages(_) => mesh.disable_x_mesh(),
+        XAxis::Value(desc) => mesh.x_desc(desc),
+    };
+    mesh.draw().map_err(text_err)?;
+    let bars: Vec<&Series> = p.series.iter().filter(|s| s.mark == Mark::Bars).collect();
+    for (j, s) in bars.iter().enumerate() {
+        let width = 0.8 / bars.len() as f64;
+        let left = -0.4 + width * j as f64;
+        let fill = rgb(s.colour).filled();
+        let rects = s
+            .points
+            .iter()
+            .filter(|(_, y)| y.is_finite())
+            .map(|&(x, y)| Rectangle::new([(x + left, 0.0), (x + left + width * 0.9, y)], fill));
+        chart.draw_series(rects).map_err(text_err)?;
+    }
+    for s in p.series.iter().filter(|s| s.mark != Mark::Bars) {
+        line(&mut chart, s)?;
+    }
+    Ok(())
+}
+
+type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<Ticked, Ticked>>;
+
+/// A linear f64 axis whose ticks are exactly the given points, whatever
+/// size the chart is: plotters' own axes choose ticks from the pixel size,
+/// and its key-point wrapper cannot take a label formatter.
+#[derive(Debug, Clone)]
+struct Ticked {
+    range: Range<f64>,
+    ticks: Vec<f64>,
+}
+
+impl Ranged for Ticked {
+    type FormatOption = DefaultFormatting;
+    type ValueType = f64;
+
+    fn map(&self, v: &f64, limit: (i32, i32)) -> i32 {
+        let span = self.range.end - self.range.start;
+        if span <= 0.0 {
+            return (limit.0 + limit.1) / 2;
+        }
+        let share = ((v - self.range.start) / span).clamp(-1.0, 2.0);
+        limit.0 + (f64::from(limit.1 - limit.0) * share).round() as i32
+    }
+
+    fn key_points<Hint: KeyPointHint>(&self, _hint: Hint) -> Vec<f64> {
+        self.ticks.clone()
+    }
+
+    fn range(&self) -> Range<f64> {
+        self.range.clone()
+    }
+}
+
+/// A line (split at NaN gaps), with dots unless it is a trace.
+fn line<DB: DrawingBackend>(chart: &mut Chart<'_, DB>, s: &Series) -> DrawResult {
+    let style = rgb(s.colour).stroke_width(2);
+    for run in s.points.split(|(_, y)| !y.is_finite()).filter(|r| !r.is_empty()) {
+        let pts = run.iter().copied();
+        match s.mark {
+            Mark::Dashed => chart
+                .draw_series(DashedLineSeries::new(pts, 8, 5, style))
+                .map(|_| ()),
+            _ => chart.draw_series(LineSeries::new(pts, style)).map(|_| ()),
+        }
+        .map_err(text_err)?;
+        if s.mark != Mark::Trace || run.len() == 1 {
+            let dots = run.iter().map(|&p| Circle::new(p, 4, rgb(s.colour).filled()));
+            chart.draw_series(dots).map_err(text_err)?;
+        }
+    }
+    Ok(())
+}
+
+/// One row of swatches and names, centred above the chart.
+fn legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, series: &[Series]) -> DrawResult {
+    let font = (FAMILY, LABEL_PX).into_font().color(&TEXT);
+    let widths: Vec<i32> = series
+        .iter()
+        .map(|s| {
+            let (w, _) = area.estimate_text_size(&s.name, &font).unwrap_or((80, 0));
+            w as i32 + 40
+        })
+        .collect();
+    let (w, h) = area.dim_in_pixel();
+    let mut x = (w as i32 - widths.iter().sum::<i32>()).max(0) / 2;
+    let y = h as i32 / 2;
+    for (s, width) in series.iter().zip(widths) {
+        let c = rgb(s.colour);
+        match s.mark {
+            Mark::Bars => area.draw(&Rectangle::new([(x, y - 6), (x + 14, y + 6)], c.filled())),
+            Mark::Dashed => area.draw(&DashedPathElement::new(
+                [(x - 4, y), (x + 18, y)],
+                6,
+                4,
+                c.stroke_width(2),
+            )),
+            _ => area.draw(&PathElement::new([(x - 4, y), (x + 18, y)], c.stroke_width(2))),
+        }
+        .map_err(text_err)?;
+        let anchored = font.pos(Pos::new(HPos::Left, VPos::Center));
+        area.draw(&Text::new(s.name.clone(), (x + 24, y), anchored))
+            .map_err(text_err)?;
+        x += width;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticks_are_round_and_cover_the_maximum() {
+        // 0..=480 → raw step 96 → 100; 5 steps reach 500.
+        assert_eq!(nice_ticks(480.0), (500.0, vec![0.0, 100.0, 200.0, 300.0, 400.0, 500.0]));
+        // 0..=0.9 → raw 0.18 → 0.2; 5 steps reach 1.0.
+        let (top, ticks) = nice_ticks(0.9);
+        assert!((top - 1.0).abs() < 1e-9 && ticks.len() == 6, "{top} {ticks:?}");
+        // Nothing to show still gives a usable axis.
+        assert_eq!(nice_ticks(0.0).0, 1.0);
+        assert_eq!(nice_ticks(f64::NAN).0, 1.0);
+        assert_eq!(tick_label(0.2 * 3.0, 0.2), "0.6");
+        assert_eq!(tick_label(300.0, 100.0), "300");
+    }
+}
