@@ -642,7 +642,8 @@ def versions() -> dict:
     git = cmd(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"])
     dirty = cmd(["git", "-C", str(ROOT), "status", "--porcelain", "--", "src", "Cargo.toml", "Cargo.lock"])
     wrk_v = cmd([WRK, "-v"]).splitlines()
-    return {"voxload_commit": git + ("+dirty" if dirty and dirty != "missing" else ""),
+    desc = os.environ.get("VOXLOAD_DESC") or f"working tree at {git}" + (" + uncommitted changes" if dirty and dirty != "missing" else "")
+    return {"voxload_build": desc, "repo_head": git,
             "voxload": cmd([VOX, "--version"]), "oha": cmd([OHA, "--version"]),
             "wrk": wrk_v[0] if wrk_v else "missing", "rustc": cmd(["rustc", "--version"])}
 

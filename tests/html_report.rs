@@ -95,7 +95,11 @@ async fn run_writes_plots_and_a_self_contained_report() {
         let (w, h, pixels, samples) = decode_png(&png);
         assert_eq!((w, h), fig.size, "{}", png.display());
         let var = luminance_variance(&pixels, samples);
-        assert!(var > 100.0, "{} looks blank (variance {var})", png.display());
+        assert!(
+            var > 100.0,
+            "{} looks blank (variance {var})",
+            png.display()
+        );
         let svg_path = ran.out.join(format!("{}.svg", fig.stem));
         let svg = std::fs::read_to_string(&svg_path).expect("svg written");
         assert!(svg.starts_with("<svg"), "{}", svg_path.display());
@@ -107,9 +111,15 @@ async fn run_writes_plots_and_a_self_contained_report() {
     let text = std::fs::read_to_string(&report).expect("report.html written");
     assert_self_contained(&text, &ran.result);
     for stem in &stems {
-        assert!(text.contains(&format!("id=\"chart-{stem}\"")), "{stem} not inline");
+        assert!(
+            text.contains(&format!("id=\"chart-{stem}\"")),
+            "{stem} not inline"
+        );
     }
-    assert!(text.contains("http_503"), "the seeded 503s appear in the errors table");
+    assert!(
+        text.contains("http_503"),
+        "the seeded 503s appear in the errors table"
+    );
     kept.push(report.clone());
 
     if let Some(shot) = render_in_chromium(&report, &stems) {
@@ -124,7 +134,10 @@ fn assert_self_contained(html: &str, run: &RunResult) {
     let lower = html.to_ascii_lowercase();
     assert!(!lower.contains("<script"), "no scripts at all");
     assert!(!lower.contains("<link"), "no external stylesheets");
-    assert!(!lower.contains("@import") && !lower.contains("url("), "no CSS loads");
+    assert!(
+        !lower.contains("@import") && !lower.contains("url("),
+        "no CSS loads"
+    );
     let url = run
         .config
         .pointer("/target/url")
@@ -165,9 +178,18 @@ fn render_in_chromium(report: &Path, stems: &[&str]) -> Option<PathBuf> {
     let (_, log) = chromium_run(
         chromium,
         &base,
-        &[&screenshot, "--window-size=1200,2000", "--enable-logging=stderr", "--v=0", &url],
+        &[
+            &screenshot,
+            "--window-size=1200,2000",
+            "--enable-logging=stderr",
+            "--v=0",
+            &url,
+        ],
     );
-    assert!(!log.contains(":CONSOLE"), "console messages while rendering:\n{log}");
+    assert!(
+        !log.contains(":CONSOLE"),
+        "console messages while rendering:\n{log}"
+    );
     let (w, h, pixels, samples) = decode_png(&shot);
     assert_eq!((w, h), (1200, 2000), "screenshot size");
     let var = luminance_variance(&pixels, samples);
@@ -175,9 +197,15 @@ fn render_in_chromium(report: &Path, stems: &[&str]) -> Option<PathBuf> {
 
     let (dom, _) = chromium_run(chromium, &base, &["--dump-dom", &url]);
     for stem in stems {
-        assert!(dom.contains(&format!("id=\"chart-{stem}\"")), "{stem} not in the DOM");
+        assert!(
+            dom.contains(&format!("id=\"chart-{stem}\"")),
+            "{stem} not in the DOM"
+        );
     }
-    assert!(dom.matches("<svg").count() >= stems.len(), "charts parsed as SVG");
+    assert!(
+        dom.matches("<svg").count() >= stems.len(),
+        "charts parsed as SVG"
+    );
     Some(shot)
 }
 
@@ -205,7 +233,8 @@ fn chromium_run(exe: &Path, base: &[&str], args: &[&str]) -> (String, String) {
         }
         std::thread::sleep(Duration::from_millis(100));
     };
-    let read = |p: &Path| String::from_utf8_lossy(&std::fs::read(p).unwrap_or_default()).into_owned();
+    let read =
+        |p: &Path| String::from_utf8_lossy(&std::fs::read(p).unwrap_or_default()).into_owned();
     let (stdout, stderr) = (read(&out), read(&err));
     assert!(status.success(), "chromium failed: {status}\n{stderr}");
     (stdout, stderr)
@@ -239,7 +268,10 @@ async fn report_escapes_server_text_and_shows_slos() {
     let dir = tempfile::tempdir().expect("tempdir");
     HtmlWriter.write(&run, dir.path()).expect("report written");
     let text = std::fs::read_to_string(dir.path().join("report.html")).expect("read");
-    assert!(!text.contains("<script>alert"), "error example must be escaped");
+    assert!(
+        !text.contains("<script>alert"),
+        "error example must be escaped"
+    );
     assert!(text.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; more"));
     assert!(!text.contains("<b>bold</b>") && text.contains("c=1 &lt;b&gt;bold&lt;/b&gt;"));
     assert!(text.contains("ttfa.p95&lt;300ms") && text.contains("class=\"fail\""));
@@ -269,7 +301,10 @@ async fn plots_are_deterministic_fast_and_skip_missing_data() {
     single.stages.truncate(1);
     let stems: Vec<&str> = plot::figures(&single).iter().map(|f| f.stem).collect();
     for core in CORE_PLOTS {
-        assert!(stems.contains(&core), "single stage: {core} missing from {stems:?}");
+        assert!(
+            stems.contains(&core),
+            "single stage: {core} missing from {stems:?}"
+        );
     }
     // No stages and no timeline: no chart, no file, no error.
     let mut empty = run.clone();
@@ -277,7 +312,11 @@ async fn plots_are_deterministic_fast_and_skip_missing_data() {
     empty.timeline.clear();
     assert!(plot::figures(&empty).is_empty());
     let dir = tempfile::tempdir().expect("tempdir");
-    PlotWriter.write(&empty, dir.path()).expect("nothing to plot is fine");
+    PlotWriter
+        .write(&empty, dir.path())
+        .expect("nothing to plot is fine");
     assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 0);
-    HtmlWriter.write(&empty, dir.path()).expect("report without data");
+    HtmlWriter
+        .write(&empty, dir.path())
+        .expect("report without data");
 }

@@ -140,18 +140,19 @@ pub fn decode(bytes: &[u8], hint: Option<AudioFormat>) -> Result<DecodedAudio, A
 /// A file's format and playing time, without keeping its samples (except
 /// that nothing but a full decode measures Ogg Vorbis). Opus works here even
 /// though it cannot be [`decode`]d: its pages carry the duration.
-pub fn probe(bytes: &[u8], hint: Option<AudioFormat>) -> Result<(FileFormat, Duration), AudioError> {
+pub fn probe(
+    bytes: &[u8],
+    hint: Option<AudioFormat>,
+) -> Result<(FileFormat, Duration), AudioError> {
     let format = resolve(bytes, hint)?;
     let duration = match format {
         FileFormat::OggVorbis => symphonia(bytes, "ogg", false)?.1,
-        FileFormat::Audio(a) => {
-            probe_file_duration(bytes, Some(a))?
-                .duration
-                .ok_or_else(|| AudioError::Undecodable {
-                    format: "audio",
-                    reason: "duration could not be determined".into(),
-                })?
-        }
+        FileFormat::Audio(a) => probe_file_duration(bytes, Some(a))?
+            .duration
+            .ok_or_else(|| AudioError::Undecodable {
+                format: "audio",
+                reason: "duration could not be determined".into(),
+            })?,
     };
     Ok((format, duration))
 }
@@ -362,8 +363,15 @@ fn symphonia(
     keep: bool,
 ) -> Result<(DecodedAudio, Duration), AudioError> {
     let format = if ext == "ogg" { "vorbis" } else { ext };
-    catch_unwind(AssertUnwindSafe(|| symphonia_inner(bytes, ext, format, keep)))
-        .unwrap_or_else(|_| Err(undecodable(format, "decoder panicked on malformed input".into())))
+    catch_unwind(AssertUnwindSafe(|| {
+        symphonia_inner(bytes, ext, format, keep)
+    }))
+    .unwrap_or_else(|_| {
+        Err(undecodable(
+            format,
+            "decoder panicked on malformed input".into(),
+        ))
+    })
 }
 
 fn symphonia_inner(
@@ -432,7 +440,10 @@ fn symphonia_inner(
         let spec = *buf.spec();
         let now = (spec.rate, spec.channels.count() as u16);
         if layout.is_some_and(|l| l != now) {
-            return Err(undecodable(format, "the audio layout changes mid-stream".into()));
+            return Err(undecodable(
+                format,
+                "the audio layout changes mid-stream".into(),
+            ));
         }
         layout = Some(now);
         let n = buf.frames();

@@ -44,7 +44,10 @@ fn stereo_24k_wav_to_mono_16k_keeps_length_and_pitch() {
     let stereo: Vec<f32> = tone.iter().flat_map(|s| [*s, *s]).collect();
     let file = wav16(24_000, 2, &stereo);
     let d = decode(&file, None).expect("wav");
-    assert_eq!((d.sample_rate, d.channels, d.samples.len()), (24_000, 2, 48_000));
+    assert_eq!(
+        (d.sample_rate, d.channels, d.samples.len()),
+        (24_000, 2, 48_000)
+    );
     let mono = to_mono(&d);
     assert_eq!(mono.len(), 24_000);
     let out = resample(&mono, 24_000, 16_000);
@@ -165,12 +168,20 @@ fn float_and_24_bit_wav_decode() {
 fn flac_file(rate_code: u8, rate: u32, samples: &[i16]) -> Vec<u8> {
     fn crc(d: &[u8], poly: u16, width: u32) -> u16 {
         let top = 1u16 << (width - 1);
-        let mask = if width == 16 { u16::MAX } else { (1 << width) - 1 };
+        let mask = if width == 16 {
+            u16::MAX
+        } else {
+            (1 << width) - 1
+        };
         let mut c = 0u16;
         for b in d {
             c ^= u16::from(*b) << (width - 8);
             for _ in 0..8 {
-                c = (if c & top != 0 { (c << 1) ^ poly } else { c << 1 }) & mask;
+                c = (if c & top != 0 {
+                    (c << 1) ^ poly
+                } else {
+                    c << 1
+                }) & mask;
             }
         }
         c
@@ -238,7 +249,10 @@ fn opus_gives_a_clear_error_but_probes() {
     let f = ogg_opus(1, 312, 48_000 + 312);
     let err = decode(&f, None).expect_err("no opus decoder");
     let msg = err.to_string();
-    assert!(matches!(err, AudioError::Undecodable { format: "opus", .. }));
+    assert!(matches!(
+        err,
+        AudioError::Undecodable { format: "opus", .. }
+    ));
     assert!(msg.contains("opus input cannot be decoded") && msg.contains("convert it first"));
     assert!(to_pcm16_mono(&f, None, 16_000).is_err());
     assert_eq!(
@@ -255,7 +269,10 @@ fn ogg_vorbis_is_detected() {
     // Only an identification header: symphonia cannot decode it, and says so.
     assert!(matches!(
         decode(&f, None),
-        Err(AudioError::Undecodable { format: "vorbis", .. })
+        Err(AudioError::Undecodable {
+            format: "vorbis",
+            ..
+        })
     ));
 }
 
@@ -268,8 +285,14 @@ fn garbage_is_undecodable_never_a_panic() {
             "{hint:?}"
         );
     }
-    assert!(matches!(decode(b"", None), Err(AudioError::Undecodable { .. })));
-    assert!(matches!(probe(&garbage, None), Err(AudioError::Undecodable { .. })));
+    assert!(matches!(
+        decode(b"", None),
+        Err(AudioError::Undecodable { .. })
+    ));
+    assert!(matches!(
+        probe(&garbage, None),
+        Err(AudioError::Undecodable { .. })
+    ));
     let mut rng = StdRng::seed_from_u64(11);
     let tone = sine(16_000, 1_600, 440.0, 0.5);
     let samples: Vec<i16> = to_pcm16le(&tone)
@@ -292,5 +315,31 @@ fn garbage_is_undecodable_never_a_panic() {
         }
         let _ = decode(&b, None);
         let _ = probe(&b, None);
+    }
+}
+
+#[test]
+#[ignore]
+fn zz_measure_response() {
+    for (from, to) in [
+        (48_000u32, 16_000u32),
+        (44_100, 16_000),
+        (24_000, 16_000),
+        (22_050, 16_000),
+    ] {
+        let ny = f64::from(to) / 2.0;
+        let mut line = format!("{from}->{to}:");
+        for frac in [0.5, 0.7, 0.8, 0.85, 0.9, 0.95, 1.0, 1.05, 1.1, 1.2, 1.5] {
+            let f = ny * frac;
+            if f >= f64::from(from) / 2.0 {
+                continue;
+            }
+            let x = sine(from, from as usize, f, 0.5);
+            let y = resample(&x, from, to);
+            let n = y.len();
+            let g = rms(&y[n / 10..n * 9 / 10]) / rms(&x);
+            line += &format!(" {frac}:{:.2}dB", 20.0 * g.log10());
+        }
+        println!("{line}");
     }
 }

@@ -50,15 +50,11 @@ pub fn demo_model() -> MockModel {
 pub fn demo_options(url: String, args: &DemoArgs) -> TtsOptions {
     TtsOptions {
         url: Some(url),
-        name: Some(args.name.clone().unwrap_or_else(|| {
-            let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
-            let digits: String = stamp.chars().filter(|c| c.is_ascii_digit()).collect();
-            format!(
-                "demo-{}-{}",
-                &digits[..8.min(digits.len())],
-                &digits[8.min(digits.len())..]
-            )
-        })),
+        name: Some(
+            args.name
+                .clone()
+                .unwrap_or_else(|| crate::config::plan::default_name("demo")),
+        ),
         out: args.out.clone(),
         format: Some("wav".into()),
         rate: Some("1,2,3".parse().ok()).flatten(),

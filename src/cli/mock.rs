@@ -10,9 +10,9 @@ use humantime::Duration as HumanDuration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::mock::{self, Faults, MockError, MockModel, StallWindow};
+use crate::mock::{self, AsrFaults, AsrModel, Faults, MockError, MockModel, StallWindow};
 
-/// Serve a mock OpenAI-compatible TTS server with a known latency model.
+/// Serve a mock OpenAI-compatible TTS and ASR server with a known latency model.
 #[derive(Debug, Clone, clap::Args)]
 pub struct MockArgs {
     /// Address to listen on.
@@ -85,9 +85,42 @@ pub struct MockArgs {
     /// Length of the --stall-all-at pause.
     #[arg(long, requires = "stall_all_at")]
     pub stall_all_for: Option<HumanDuration>,
-    /// Seed for jitter and fault choice (default: random).
+    /// Seed for jitter, fault choice and ASR word errors (default: random).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// ASR: fixed processing time per HTTP transcription.
+    #[arg(long, default_value = "30ms")]
+    pub asr_overhead: HumanDuration,
+    /// ASR speed: audio seconds transcribed per wall-clock second.
+    #[arg(long, default_value_t = 20.0)]
+    pub asr_rtfx: f64,
+    /// ASR slots, shared by HTTP transcriptions and WebSocket sessions.
+    #[arg(long, default_value_t = 64)]
+    pub asr_slots: usize,
+    /// HTTP transcriptions that may wait for an ASR slot; beyond that, 503.
+    #[arg(long, default_value_t = 256)]
+    pub asr_queue: usize,
+    /// Share of transcript words substituted at no load (0..=1).
+    #[arg(long, default_value_t = 0.0)]
+    pub asr_word_error_rate: f64,
+    /// Extra substitution probability per concurrent ASR request beyond the first (0..=1).
+    #[arg(long, default_value_t = 0.0)]
+    pub asr_word_error_per_load: f64,
+    /// WebSocket ASR: a partial transcript per this much received audio.
+    #[arg(long, default_value = "200ms")]
+    pub ws_partial_every: HumanDuration,
+    /// WebSocket ASR: delay from the audio that triggers a partial to the partial.
+    #[arg(long, default_value = "50ms")]
+    pub ws_partial_lag: HumanDuration,
+    /// WebSocket ASR: delay from the end-of-audio message to the final transcript.
+    #[arg(long, default_value = "100ms")]
+    pub ws_final_delay: HumanDuration,
+    /// Share of WebSocket sessions dropped without a close frame after the first partial (0..=1).
+    #[arg(long, default_value_t = 0.0)]
+    pub ws_abrupt_close: f64,
+    /// Share of WebSocket sessions that never send anything (0..=1).
+    #[arg(long, default_value_t = 0.0)]
+    pub ws_never_answer: f64,
 }
 
 impl MockArgs {
@@ -124,6 +157,22 @@ impl MockArgs {
             },
             stall_all,
             seed: self.seed,
+            asr: AsrModel {
+                overhead: *self.asr_overhead,
+                rtfx: self.asr_rtfx,
+                slots: self.asr_slots,
+                queue: self.asr_queue,
+                word_error_rate: self.asr_word_error_rate,
+                word_error_per_load: self.asr_word_error_per_load,
+                partial_every: *self.ws_partial_every,
+                partial_lag: *self.ws_partial_lag,
+                final_delay: *self.ws_final_delay,
+                faults: AsrFaults {
+                    ws_abrupt_close: self.ws_abrupt_close,
+                    ws_never_answer: self.ws_never_answer,
+                },
+                seed: self.seed,
+            },
         };
         model.validate()?;
         Ok(model)
@@ -142,6 +191,7 @@ pub async fn run_mock(args: MockArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot read the address bound for {addr}"))?;
     println!("voxload mock listening on http://{local}");
     println!("  POST /v1/audio/speech   GET /mock/truth   POST /mock/reset-truth   POST /mock/stall?ms=N");
+    println!("  POST /v1/audio/transcriptions[/raw]   WS /v1/realtime/transcribe");
     println!(
         "  model: {}× real time, {} overhead, {} chunks, {} slots + {} queue (Ctrl-C to stop)",
         model.speed,
@@ -149,6 +199,15 @@ pub async fn run_mock(args: MockArgs) -> anyhow::Result<()> {
         humantime::format_duration(model.chunk),
         model.slots,
         model.queue
+    );
+    println!(
+        "  asr: {}× real time, {} overhead, {} slots + {} queue, word error rate {} (+{} per extra request)",
+        model.asr.rtfx,
+        humantime::format_duration(model.asr.overhead),
+        model.asr.slots,
+        model.asr.queue,
+        model.asr.word_error_rate,
+        model.asr.word_error_per_load
     );
     let token = CancellationToken::new();
     let on_ctrl_c = {
@@ -205,6 +264,14 @@ mod tests {
             "1s",
             "--seed",
             "9",
+            "--asr-rtfx",
+            "5",
+            "--asr-word-error-per-load",
+            "0.02",
+            "--ws-partial-every",
+            "100ms",
+            "--ws-never-answer",
+            "0.5",
         ])
         .unwrap();
         let m = args.model().unwrap();
@@ -218,6 +285,16 @@ mod tests {
             m.stall_all.map(|w| w.duration),
             Some(std::time::Duration::from_secs(1))
         );
+        assert_eq!(
+            (
+                m.asr.rtfx,
+                m.asr.word_error_per_load,
+                m.asr.faults.ws_never_answer,
+                m.asr.seed
+            ),
+            (5.0, 0.02, 0.5, Some(9))
+        );
+        assert_eq!(m.asr.partial_every, std::time::Duration::from_millis(100));
     }
 
     #[test]
@@ -227,6 +304,19 @@ mod tests {
             (&["--error-5xx", "1.5"][..], "--error-5xx"),
             (&["--chunk", "0ms"][..], "--chunk"),
             (&["--slots", "0"][..], "--slots"),
+            (&["--asr-rtfx", "0"][..], "--asr-rtfx"),
+            (&["--asr-slots", "0"][..], "--asr-slots"),
+            (&["--asr-word-error-rate", "2"][..], "--asr-word-error-rate"),
+            (
+                &["--asr-word-error-per-load", "1.5"][..],
+                "--asr-word-error-per-load",
+            ),
+            (&["--ws-partial-every", "0ms"][..], "--ws-partial-every"),
+            (&["--ws-abrupt-close", "1.5"][..], "--ws-abrupt-close"),
+            (
+                &["--ws-never-answer", "0.6", "--ws-abrupt-close", "0.6"][..],
+                "--ws-never-answer",
+            ),
         ] {
             let err = parse(flags).unwrap().model().unwrap_err().to_string();
             assert!(err.contains(flag), "{err}");

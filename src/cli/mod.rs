@@ -1,6 +1,7 @@
 //! The command line: clap types and [`run`]. The only module that knows clap;
 //! everything below it takes validated library types.
 
+pub mod asr;
 pub mod demo;
 pub mod mock;
 pub mod report;
@@ -42,6 +43,8 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Load-test a TTS endpoint (closed or open loop, sweeps).
     Tts(Box<tts::TtsArgs>),
+    /// Load-test an ASR endpoint over HTTP or WebSocket, with WER when references exist.
+    Asr(Box<asr::AsrArgs>),
     /// Serve the embedded mock speech server.
     Mock(Box<mock::MockArgs>),
     /// Send one request and show what came back (status, headers, chunks, audio).
@@ -69,6 +72,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Demo(args) => demo::run_demo(args).await,
         Command::Tts(args) => run_tts_command(*args).await,
+        Command::Asr(args) => run_asr_command(*args).await,
         Command::Mock(args) => mock::run_mock(*args).await.map(|()| EXIT_OK),
         Command::Sample(args) => sample::run_sample(args).await,
         Command::Texts(args) => texts(args),
@@ -93,7 +97,32 @@ pub fn plan_from_args(args: &tts::TtsArgs) -> anyhow::Result<RunPlan> {
 
 async fn run_tts_command(args: tts::TtsArgs) -> anyhow::Result<i32> {
     let plan = plan_from_args(&args)?;
-    execute_plan(plan, args.quiet).await
+    execute_plan(plan, args.run.quiet).await
+}
+
+async fn run_asr_command(args: asr::AsrArgs) -> anyhow::Result<i32> {
+    let plan = asr::plan_from_args(&args)?;
+    let stop = Stop::default();
+    crate::shutdown::install(stop.clone(), plan.grace);
+    eprintln!(
+        "voxload: {} → {} ({} stage{}, {} audio files, {:.1} s of audio)",
+        plan.name,
+        plan.url(),
+        plan.stages.len(),
+        if plan.stages.len() == 1 { "" } else { "s" },
+        plan.files,
+        plan.audio_s_total
+    );
+    let (result, out) = crate::runner::run_asr(
+        plan,
+        stop.clone(),
+        RunOptions {
+            quiet: args.run.quiet,
+        },
+    )
+    .await
+    .context("run failed")?;
+    finish(&result, &out, &stop)
 }
 
 /// Run a plan with Ctrl-C handling, print the summary, and choose the exit code.
@@ -113,7 +142,16 @@ pub async fn execute_plan(plan: RunPlan, quiet: bool) -> anyhow::Result<i32> {
     let (result, out) = run_tts(plan, stop.clone(), RunOptions { quiet })
         .await
         .context("run failed")?;
-    println!("{}", crate::report::terminal::summary(&result));
+    finish(&result, &out, &stop)
+}
+
+/// Print the summary and choose the exit code: interrupted, thresholds failed, or ok.
+fn finish(
+    result: &crate::report::RunResult,
+    out: &std::path::Path,
+    stop: &Stop,
+) -> anyhow::Result<i32> {
+    println!("{}", crate::report::terminal::summary(result));
     println!("results: {}", out.display());
     Ok(if stop.arrivals.is_cancelled() {
         crate::shutdown::EXIT_INTERRUPTED

@@ -109,5 +109,9 @@ pub async fn run_compare(args: CompareArgs) -> anyhow::Result<i32> {
         CompareFormat::Text => print!("{}", compare::table(&cmp)),
         CompareFormat::Json => println!("{text}"),
     }
-    Ok(if cmp.failed() { EXIT_THRESHOLDS } else { EXIT_OK })
+    Ok(if cmp.failed() {
+        EXIT_THRESHOLDS
+    } else {
+        EXIT_OK
+    })
 }

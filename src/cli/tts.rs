@@ -8,7 +8,8 @@ use clap::Args;
 use crate::config::levels::Levels;
 use crate::config::TtsOptions;
 
-fn duration(s: &str) -> Result<Duration, String> {
+/// Parse a humantime duration flag.
+pub fn duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("{e} (e.g. 250ms, 30s, 2m)"))
 }
 
@@ -53,6 +54,32 @@ pub struct TtsArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub target: TargetArgs,
+    /// Text samples file [default: a bundled English set].
+    #[arg(long, value_name = "FILE")]
+    pub texts: Option<PathBuf>,
+    /// Samples format: simple-json, id-prompt-json, axolotl-input-output, lines, jsonl [default: from the extension].
+    #[arg(long)]
+    pub texts_format: Option<String>,
+    /// Prepend random words to each text to defeat server caches.
+    #[arg(long)]
+    pub random_prefix: bool,
+    /// Audio chunks to time, e.g. 1,4,10 [default: 1,4].
+    #[arg(long, value_delimiter = ',')]
+    pub chunks: Vec<u32>,
+    /// Pre-buffer of the playback model before playing starts [default: 0].
+    #[arg(long, value_parser = duration)]
+    pub prebuffer: Option<Duration>,
+    /// Do not count silent, empty or too-short audio as failures.
+    #[arg(long)]
+    pub no_sanity: bool,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub run: WorkloadArgs,
+}
+
+/// When requests start and where results go: shared by every run command.
+#[derive(Debug, Clone, Default, Args)]
+pub struct WorkloadArgs {
     /// Closed loop: concurrent users; a list or range is a sweep (`1,2,4,8` or `1:16:1`).
     #[arg(long, value_name = "LEVELS")]
     pub concurrency: Option<Levels>,
@@ -80,28 +107,10 @@ pub struct TtsArgs {
     /// Warm-up requests per stage, excluded from statistics.
     #[arg(long)]
     pub warmup: Option<u64>,
-    /// Text samples file [default: a bundled English set].
-    #[arg(long, value_name = "FILE")]
-    pub texts: Option<PathBuf>,
-    /// Samples format: simple-json, id-prompt-json, axolotl-input-output, lines, jsonl [default: from the extension].
-    #[arg(long)]
-    pub texts_format: Option<String>,
-    /// Prepend random words to each text to defeat server caches.
-    #[arg(long)]
-    pub random_prefix: bool,
-    /// Seed for arrivals and random prefixes [default: 1].
+    /// Seed for arrivals (and random prefixes) [default: 1].
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Audio chunks to time, e.g. 1,4,10 [default: 1,4].
-    #[arg(long, value_delimiter = ',')]
-    pub chunks: Vec<u32>,
-    /// Pre-buffer of the playback model before playing starts [default: 0].
-    #[arg(long, value_parser = duration)]
-    pub prebuffer: Option<Duration>,
-    /// Do not count silent, empty or too-short audio as failures.
-    #[arg(long)]
-    pub no_sanity: bool,
-    /// Run name; results go to OUT/NAME [default: tts-DATE-TIME].
+    /// Run name; results go to OUT/NAME [default: KIND-DATE-TIME].
     #[arg(long)]
     pub name: Option<String>,
     /// Results root folder [default: results].
@@ -119,7 +128,8 @@ pub struct TtsArgs {
     pub quiet: bool,
 }
 
-fn some_vec<T>(v: &[T]) -> Option<Vec<T>>
+/// `Some(v)` unless empty.
+pub fn some_vec<T>(v: &[T]) -> Option<Vec<T>>
 where
     T: Clone,
 {
@@ -147,26 +157,26 @@ impl TtsArgs {
     /// The options these flags set (unset flags stay `None`, so a scenario file can fill them).
     pub fn options(&self) -> TtsOptions {
         TtsOptions {
-            concurrency: self.concurrency.clone(),
-            spawn_rate: self.spawn_rate,
-            think_time: self.think_time,
-            rate: self.rate.clone(),
-            burstiness: self.burstiness,
-            max_in_flight: self.max_in_flight,
-            requests: self.requests,
-            duration: self.duration,
-            warmup: self.warmup,
+            concurrency: self.run.concurrency.clone(),
+            spawn_rate: self.run.spawn_rate,
+            think_time: self.run.think_time,
+            rate: self.run.rate.clone(),
+            burstiness: self.run.burstiness,
+            max_in_flight: self.run.max_in_flight,
+            requests: self.run.requests,
+            duration: self.run.duration,
+            warmup: self.run.warmup,
             texts: self.texts.clone(),
             texts_format: self.texts_format.clone(),
             random_prefix: self.random_prefix.then_some(true),
-            seed: self.seed,
+            seed: self.run.seed,
             chunks: some_vec(&self.chunks),
             prebuffer: self.prebuffer,
             no_sanity: self.no_sanity.then_some(true),
-            name: self.name.clone(),
-            out: self.out.clone(),
-            grace: self.grace,
-            slo: some_vec(&self.slo),
+            name: self.run.name.clone(),
+            out: self.run.out.clone(),
+            grace: self.run.grace,
+            slo: some_vec(&self.run.slo),
             ..self.target.options()
         }
     }

@@ -1,6 +1,7 @@
 //! Run configuration: a TOML scenario file and flags merge into raw
 //! options, which [`plan::RunPlan::from_options`] validates into the plan the engine runs.
 
+pub mod asr;
 pub mod levels;
 pub mod options;
 pub mod plan;

@@ -121,7 +121,7 @@ impl RunPlan {
                 }
                 n.clone()
             }
-            None => default_name(),
+            None => default_name("tts"),
         };
         let out_root = o.out.clone().unwrap_or_else(|| PathBuf::from("results"));
         Ok(RunPlan {
@@ -143,19 +143,19 @@ impl RunPlan {
     }
 }
 
-/// `tts-YYYYMMDD-HHMMSS` in UTC.
-fn default_name() -> String {
+/// `PREFIX-YYYYMMDD-HHMMSS` in UTC.
+pub(crate) fn default_name(prefix: &str) -> String {
     let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
     let digits: String = stamp.chars().filter(|c| c.is_ascii_digit()).collect();
     format!(
-        "tts-{}-{}",
+        "{prefix}-{}-{}",
         &digits[..8.min(digits.len())],
         &digits[8.min(digits.len())..]
     )
 }
 
 /// Turn rate/concurrency levels into stages.
-fn stages(o: &TtsOptions, seed: u64) -> Result<Vec<StageSpec>, ConfigError> {
+pub(crate) fn stages(o: &TtsOptions, seed: u64) -> Result<Vec<StageSpec>, ConfigError> {
     if o.rate.is_some() && o.concurrency.is_some() {
         return Err(ConfigError::Conflict("--rate", "--concurrency"));
     }

@@ -1,5 +1,6 @@
-//! Text samples for TTS: the bundled set, the supported file formats, cache
-//! busting prefixes, and length statistics.
+//! Inputs: text samples for TTS (the bundled set, the supported file
+//! formats, cache busting prefixes, length statistics) and audio files for
+//! ASR (files, folders and manifests; see [`AudioSet`]).
 //!
 //! Formats follow the tools users already have files for (seed 001's
 //! `simple-json`, `id-prompt-json`, `axolotl-input-output`) plus plain text
@@ -8,15 +9,17 @@
 
 use std::path::PathBuf;
 
+mod audio;
 mod format;
 mod samples;
 mod stats;
 
+pub use audio::{AudioItem, AudioSet, AUDIO_EXTENSIONS};
 pub use format::SampleFormat;
 pub use samples::{random_prefix, TextSamples};
 pub use stats::{LengthStats, TextStats};
 
-/// Why a samples file could not be used.
+/// Why an input (samples file, audio file, folder or manifest) could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
     /// The file could not be read (missing, permissions, not UTF-8).
@@ -51,4 +54,43 @@ pub enum InputError {
         /// The name given.
         name: String,
     },
+    /// An audio input file holds no bytes.
+    #[error("{}: the file is empty (0 bytes)", path.display())]
+    EmptyFile {
+        /// The file.
+        path: PathBuf,
+    },
+    /// An audio input is not audio voxload can read (wrong format, corrupt,
+    /// raw PCM, no samples).
+    #[error("{}: not usable audio: {source}", path.display())]
+    NotAudio {
+        /// The file.
+        path: PathBuf,
+        /// What decoding found.
+        source: crate::audio::AudioError,
+    },
+    /// The audio file named on a manifest line failed; `source` names it.
+    #[error("{}:{line}: {source}", manifest.display())]
+    ManifestEntry {
+        /// The manifest.
+        manifest: PathBuf,
+        /// 1-based line of the entry.
+        line: usize,
+        /// Why its audio file failed.
+        source: Box<InputError>,
+    },
+    /// A folder or manifest yielded no audio files.
+    #[error(
+        "{}: no audio inputs found (folders are searched recursively for .{} files; \
+         a manifest needs at least one entry)",
+        path.display(),
+        AUDIO_EXTENSIONS.join(", .")
+    )]
+    NoAudio {
+        /// The folder or manifest.
+        path: PathBuf,
+    },
+    /// The list of audio inputs was empty.
+    #[error("no audio inputs given (expected audio files, folders or manifest.jsonl files)")]
+    NoInputs,
 }

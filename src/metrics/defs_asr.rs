@@ -42,7 +42,10 @@ fn base(o: &AsrOutcome<'_>, sent: Option<Instant>, end: Option<Instant>) -> Requ
     let since = |t: Instant| t.saturating_duration_since(o.origin);
     let e2e = end.map(since);
     let mut r = RequestRecord {
-        schedule_lag_us: o.scheduled.zip(sent).map(|(i, s)| micros(schedule_lag(i, s))),
+        schedule_lag_us: o
+            .scheduled
+            .zip(sent)
+            .map(|(i, s)| micros(schedule_lag(i, s))),
         e2e_us: e2e.map(micros),
         audio_us: Some(micros(o.audio)),
         error: o.failure.map(|f| f.kind),
@@ -73,7 +76,9 @@ fn base(o: &AsrOutcome<'_>, sent: Option<Instant>, end: Option<Instant>) -> Requ
 pub fn measure_http(o: &AsrOutcome<'_>, probe: &Probe) -> RequestRecord {
     let mut r = base(o, probe.sent_at, probe.finished_at);
     r.status = probe.status;
-    r.ttfb_us = probe.headers_at.map(|t| micros(t.saturating_duration_since(o.origin)));
+    r.ttfb_us = probe
+        .headers_at
+        .map(|t| micros(t.saturating_duration_since(o.origin)));
     r
 }
 

@@ -1,12 +1,13 @@
 //! *Measure*: the exact metric definitions, stage statistics and timeline.
 
 pub mod defs;
-// pub mod defs_asr; (enabled once metrics::wer lands)
+pub mod defs_asr;
 pub mod metric;
 pub mod record;
 pub mod slo;
 pub mod stats;
 pub mod timeline;
+pub mod wer;
 
 pub use metric::{Metric, Unit};
 pub use record::RequestRecord;

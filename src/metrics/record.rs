@@ -116,6 +116,9 @@ pub struct RequestRecord {
     pub error_detail: Option<String>,
     /// Characters of input text.
     pub text_chars: u32,
+    /// ASR: the input file (name only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input: Option<String>,
     /// Voice used.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub voice: Option<String>,

@@ -268,7 +268,9 @@ pub struct SloError {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SloErrorKind {
     /// No operator, or an unsupported one.
-    #[error("expected METRIC.STAT<VALUE (operators <, <=, >, >=), e.g. ttfa.p95<300ms or errors<1%")]
+    #[error(
+        "expected METRIC.STAT<VALUE (operators <, <=, >, >=), e.g. ttfa.p95<300ms or errors<1%"
+    )]
     Syntax,
     /// Not a metric name.
     #[error("unknown metric '{0}'; valid: {valid}", valid = valid_names())]
@@ -456,9 +458,7 @@ impl Slo {
                 .get(&metric.name())
                 .map(|p| stat.of(p))
                 .ok_or_else(|| {
-                    format!(
-                        "no {metric} samples in this stage (no successful request reached it)"
-                    )
+                    format!("no {metric} samples in this stage: no successful request reached it")
                 }),
             Subject::Rate(r) => r.observe(&stage.summary),
         }

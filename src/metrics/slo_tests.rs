@@ -93,13 +93,19 @@ fn valid_forms_parse_into_subject_op_and_threshold_in_display_units() {
 fn rates_take_percentages_or_fractions() {
     assert_eq!(slo("errors<1%").threshold, 1.0);
     assert_eq!(slo("errors<0.01").threshold, 1.0);
-    assert_eq!(slo("success>99%").subject, Subject::Rate(RateMetric::Success));
+    assert_eq!(
+        slo("success>99%").subject,
+        Subject::Rate(RateMetric::Success)
+    );
     assert_eq!(
         slo("success_rate>=0.995").subject,
         Subject::Rate(RateMetric::Success)
     );
     assert!((slo("success_rate>=0.995").threshold - 99.5).abs() < 1e-9);
-    assert_eq!(slo("dropped<1%").subject, Subject::Rate(RateMetric::Dropped));
+    assert_eq!(
+        slo("dropped<1%").subject,
+        Subject::Rate(RateMetric::Dropped)
+    );
     assert_eq!(slo("stalled<5%").threshold, 5.0);
     assert_eq!(slo("rps>=10").threshold, 10.0);
     assert_eq!(slo("rps>=10/s").threshold, 10.0);
@@ -123,7 +129,10 @@ fn every_error_form_is_named() {
         kind("ttfx.p95<300ms"),
         SloErrorKind::UnknownMetric("ttfx".into())
     );
-    assert_eq!(kind("error<1%"), SloErrorKind::UnknownMetric("error".into()));
+    assert_eq!(
+        kind("error<1%"),
+        SloErrorKind::UnknownMetric("error".into())
+    );
     assert_eq!(
         kind("chunk0.p50<1ms"),
         SloErrorKind::UnknownMetric("chunk0".into())
@@ -142,21 +151,33 @@ fn every_error_form_is_named() {
         kind("ttfa.p95<300"),
         SloErrorKind::MissingUnit("ttfa".into())
     );
-    assert!(matches!(kind("ttfa.p95<300min"), SloErrorKind::BadUnit { .. }));
+    assert!(matches!(
+        kind("ttfa.p95<300min"),
+        SloErrorKind::BadUnit { .. }
+    ));
     assert!(matches!(kind("ttfa.p95<30%"), SloErrorKind::BadUnit { .. }));
     assert!(matches!(kind("rtf.p99<1ms"), SloErrorKind::BadUnit { .. }));
     assert!(matches!(kind("rps>10%"), SloErrorKind::BadUnit { .. }));
     assert!(matches!(kind("errors<1ms"), SloErrorKind::BadUnit { .. }));
     assert_eq!(kind("errors<5"), SloErrorKind::BadShare("5".into()));
     assert_eq!(kind("errors<101%"), SloErrorKind::BadShare("101%".into()));
-    assert_eq!(kind("ttfa.p95<-3ms"), SloErrorKind::BadNumber("-3ms".into()));
+    assert_eq!(
+        kind("ttfa.p95<-3ms"),
+        SloErrorKind::BadNumber("-3ms".into())
+    );
     assert_eq!(kind("ttfa.p95<ms"), SloErrorKind::BadNumber("ms".into()));
-    assert_eq!(kind("ttfa.p95<1.2.3ms"), SloErrorKind::BadNumber("1.2.3ms".into()));
+    assert_eq!(
+        kind("ttfa.p95<1.2.3ms"),
+        SloErrorKind::BadNumber("1.2.3ms".into())
+    );
 }
 
 #[test]
 fn misspelled_metric_lists_the_valid_names() {
-    let e = "tffa.p95<300ms".parse::<Slo>().expect_err("typo").to_string();
+    let e = "tffa.p95<300ms"
+        .parse::<Slo>()
+        .expect_err("typo")
+        .to_string();
     assert!(e.contains("'tffa.p95<300ms'"), "{e}");
     assert!(e.contains("unknown metric 'tffa'"), "{e}");
     for name in ["ttfa", "chunkN", "e2e", "rtf", "errors", "success", "rps"] {
@@ -173,7 +194,10 @@ fn evaluation_reads_the_stage_in_display_units() {
     let p95 = r.observed.expect("ttfa p95");
     assert!((p95 - 94.0).abs() < 0.1, "{p95}");
     assert!(r.passed);
-    assert_eq!((r.stage, r.label.as_str(), r.unit.as_str()), (0, "c=4", "ms"));
+    assert_eq!(
+        (r.stage, r.label.as_str(), r.unit.as_str()),
+        (0, "c=4", "ms")
+    );
     // Edge values: the bound equal to the observation.
     let at = |op: &str| slo(&format!("ttfa.p95{op}{p95}ms")).evaluate(&st).passed;
     assert!(!at("<") && at("<=") && at(">=") && !at(">"));
@@ -206,7 +230,10 @@ fn an_unobservable_threshold_fails_with_a_reason() {
     let r = slo("chunk4.p50<1s").evaluate(&st);
     assert_eq!(r.observed, None);
     assert!(!r.passed);
-    assert!(r.reason.as_deref().is_some_and(|x| x.contains("chunk4")), "{r:?}");
+    assert!(
+        r.reason.as_deref().is_some_and(|x| x.contains("chunk4")),
+        "{r:?}"
+    );
     let mut empty = stage();
     empty.stats = StageStats::new(&[]);
     empty.summary = empty.stats.summary(Duration::from_secs(1));

@@ -9,6 +9,11 @@
 //! - `GET /health` → `{"status":"ok"}`.
 //! - `POST /v1/audio/speech`: OpenAI-compatible TTS (`response_format` `wav`
 //!   (default) or `pcm`; `stream_format` `audio` (default), `sse`, or `ndjson`).
+//!   The audio carries its text (see [`Voice`]), so the mock's ASR returns
+//!   the true text of audio its TTS made, and WER is testable end to end.
+//! - `POST /v1/audio/transcriptions` (multipart) and
+//!   `POST /v1/audio/transcriptions/raw` (audio body): HTTP ASR (see `asr`).
+//! - `GET /v1/realtime/transcribe`: streaming ASR over WebSocket (see `ws_asr`).
 //! - `GET /mock/truth` → [`Truth`]; `POST /mock/reset-truth` clears it.
 //! - `POST /mock/stall?ms=N`: pause every response, in flight or new, for N ms.
 //!
@@ -25,7 +30,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use bytes::Bytes;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use serde::Deserialize;
@@ -35,6 +39,9 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+mod asr;
+mod asr_model;
+mod asr_truth;
 mod body;
 mod faults;
 mod model;
@@ -43,12 +50,21 @@ mod queue;
 mod stall;
 mod truth;
 mod tts;
+mod upload;
+mod voice;
+mod ws_asr;
 
+#[cfg(test)]
+mod asr_tests;
 #[cfg(test)]
 mod tests;
 
+pub use asr::{SUBSTITUTE, SUBSTITUTE_ALT};
+pub use asr_model::{AsrFaults, AsrModel};
+pub use asr_truth::{AsrEndpoint, AsrFaultKind, AsrRequestTruth, AsrTruth, WsEnd, WsSessionTruth};
 pub use model::{Faults, MockModel, StallWindow, MAX_AUDIO_LIMIT};
 pub use truth::{FaultKind, RequestTruth, Truth, RECENT_CAPACITY};
+pub use voice::{decode_text, Voice, SYMBOLS, UNKNOWN_CHAR};
 
 /// Why the mock could not start or keep serving.
 #[derive(Debug, thiserror::Error)]
@@ -80,11 +96,13 @@ pub enum MockError {
 /// State shared by all handlers of one server.
 pub(crate) struct Shared {
     pub(crate) model: MockModel,
-    /// Leading silence then tone, generated once and sliced per request so the
-    /// mock never spends per-request CPU on audio (it must not be the bottleneck).
-    pub(crate) audio: Bytes,
+    /// Per-symbol tone segments, generated once and copied per request so the
+    /// mock never spends per-request CPU on synthesis (it must not be the bottleneck).
+    pub(crate) voice: voice::Voice,
     pub(crate) started: Instant,
     pub(crate) slots: Arc<Semaphore>,
+    /// ASR slots: HTTP transcriptions and WebSocket sessions.
+    pub(crate) asr_slots: Arc<Semaphore>,
     pub(crate) next_id: AtomicU64,
     pub(crate) shutdown: CancellationToken,
     pub(crate) state: Mutex<MockState>,
@@ -98,26 +116,41 @@ pub(crate) struct MockState {
     pub(crate) warmth: queue::Warmth,
     pub(crate) stalls: stall::StallWindows,
     pub(crate) truth: truth::TruthLog,
+    /// ASR requests waiting for an ASR slot.
+    pub(crate) asr_waiting: usize,
+    /// Word errors and WebSocket faults, seeded by `asr.seed`.
+    pub(crate) asr_rng: StdRng,
+    pub(crate) asr_truth: asr_truth::AsrTruthLog,
+}
+
+impl MockState {
+    fn reset_truth(&mut self) {
+        self.truth.reset();
+        self.asr_truth.reset();
+    }
 }
 
 impl Shared {
     fn new(model: MockModel, shutdown: CancellationToken) -> Result<Arc<Self>, MockError> {
         model.validate()?;
-        let audio = test_audio(&model);
+        let voice = voice::Voice::new(model.sample_rate, model.chars_per_second);
         // "Server start" is when it is ready, so `stall_all` offsets don't
-        // shrink by the time taken to generate the tone.
+        // shrink by the time taken to generate the tones.
         let started = Instant::now();
-        let rng = match model.seed {
+        let seeded = |seed: Option<u64>| match seed {
             Some(seed) => StdRng::seed_from_u64(seed),
             None => StdRng::from_os_rng(),
         };
+        let rng = seeded(model.seed);
+        let asr_rng = seeded(model.asr.seed);
         let mut stalls = stall::StallWindows::default();
         if let Some(w) = model.stall_all {
             stalls.add(started + w.start, started + w.start + w.duration);
         }
         Ok(Arc::new(Self {
             slots: Arc::new(Semaphore::new(model.slots)),
-            audio: Bytes::from(audio),
+            asr_slots: Arc::new(Semaphore::new(model.asr.slots)),
+            voice,
             started,
             next_id: AtomicU64::new(1),
             shutdown,
@@ -127,6 +160,9 @@ impl Shared {
                 warmth: queue::Warmth::default(),
                 stalls,
                 truth: truth::TruthLog::default(),
+                asr_waiting: 0,
+                asr_rng,
+                asr_truth: asr_truth::AsrTruthLog::default(),
             }),
             model,
         }))
@@ -140,38 +176,16 @@ impl Shared {
 
     fn truth(&self) -> Truth {
         let uptime_us = micros(self.started.elapsed());
-        self.lock().truth.snapshot(&self.model, uptime_us)
+        let st = self.lock();
+        let mut truth = st.truth.snapshot(&self.model, uptime_us);
+        truth.asr = st.asr_truth.snapshot();
+        truth
     }
 
     fn stall_for(&self, d: Duration) {
         let now = Instant::now();
         self.lock().stalls.add(now, now + d);
     }
-}
-
-/// Leading silence, then a 440 Hz tone for `max_audio`.
-///
-/// A whole number of cycles fits in one second at any integer sample rate, so
-/// one second is computed and then copied: startup stays fast even in debug
-/// builds (computing 60 s of sines there takes over a second).
-fn test_audio(model: &MockModel) -> Vec<u8> {
-    use crate::audio::generate::{samples_in, tone_pcm16};
-    let second = tone_pcm16(
-        model.sample_rate,
-        Duration::from_secs(1),
-        Duration::ZERO,
-        440.0,
-        0.5,
-    );
-    let silence = samples_in(model.leading_silence, model.sample_rate) * 2;
-    let total = silence + samples_in(model.max_audio, model.sample_rate) * 2;
-    let mut audio = vec![0u8; silence];
-    audio.reserve(total - silence);
-    while audio.len() < total {
-        let take = second.len().min(total - audio.len());
-        audio.extend_from_slice(&second[..take]);
-    }
-    audio
 }
 
 /// Microseconds, saturating (a `u64` of µs is 584 000 years).
@@ -212,9 +226,20 @@ async fn run(
 }
 
 fn router(shared: Arc<Shared>) -> Router {
+    use axum::extract::DefaultBodyLimit;
+    let upload_limit = DefaultBodyLimit::max(asr::MAX_UPLOAD_BYTES);
     Router::new()
         .route("/health", get(health))
         .route("/v1/audio/speech", post(tts::speech))
+        .route(
+            "/v1/audio/transcriptions",
+            post(asr::transcriptions).layer(upload_limit),
+        )
+        .route(
+            "/v1/audio/transcriptions/raw",
+            post(asr::transcriptions_raw).layer(upload_limit),
+        )
+        .route("/v1/realtime/transcribe", get(ws_asr::transcribe))
         .route("/mock/truth", get(get_truth))
         .route("/mock/reset-truth", post(reset_truth))
         .route("/mock/stall", post(stall_now))
@@ -266,7 +291,7 @@ impl MockHandle {
 
     /// Clear the counters (same as `POST /mock/reset-truth`).
     pub fn reset_truth(&self) {
-        self.shared.lock().truth.reset();
+        self.shared.lock().reset_truth();
     }
 
     /// Pause every response for `d` from now (same as `POST /mock/stall`).
@@ -304,7 +329,7 @@ async fn get_truth(State(shared): State<Arc<Shared>>) -> Json<Truth> {
 }
 
 async fn reset_truth(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> {
-    shared.lock().truth.reset();
+    shared.lock().reset_truth();
     Json(serde_json::json!({"status": "ok"}))
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::MockError;
+use super::{AsrModel, MockError};
 
 /// Longest audio the mock will pre-generate. The tone is built once at startup
 /// and sliced per request, so this bounds startup time and memory (10 min at
@@ -67,6 +67,8 @@ pub struct MockModel {
     pub stall_all: Option<StallWindow>,
     /// Seed for jitter and fault choice; `None` draws one from the OS.
     pub seed: Option<u64>,
+    /// The transcription (ASR) model: HTTP and WebSocket.
+    pub asr: AsrModel,
 }
 
 impl Default for MockModel {
@@ -88,6 +90,7 @@ impl Default for MockModel {
             faults: Faults::default(),
             stall_all: None,
             seed: None,
+            asr: AsrModel::default(),
         }
     }
 }
@@ -185,7 +188,8 @@ impl MockModel {
         if self.idle_before_cold.is_some_and(|d| d.is_zero()) {
             return bad("--idle-before-cold", "must be > 0".to_string());
         }
-        self.faults.validate()
+        self.faults.validate()?;
+        self.asr.validate()
     }
 }
 
@@ -230,6 +234,7 @@ mod tests {
         m.validate().unwrap();
         let json = serde_json::to_value(&m).unwrap();
         assert_eq!(json["overhead"], "50ms");
+        assert_eq!(json["asr"]["overhead"], "30ms");
         let back: MockModel = serde_json::from_value(json).unwrap();
         assert_eq!(back, m);
     }

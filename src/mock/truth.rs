@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
-use super::MockModel;
+use super::{AsrTruth, MockModel};
 
 /// How many finished requests `recent` keeps.
 pub const RECENT_CAPACITY: usize = 10_000;
@@ -69,6 +69,9 @@ pub struct Truth {
     pub in_flight_now: u64,
     /// The last [`RECENT_CAPACITY`] finished requests, oldest first.
     pub recent: Vec<RequestTruth>,
+    /// Transcription (HTTP and WebSocket) truth; the fields above are TTS only.
+    #[serde(default)]
+    pub asr: AsrTruth,
 }
 
 /// One finished speech request. Offsets (`*_us`) are microseconds from the
@@ -175,6 +178,7 @@ impl TruthLog {
             max_in_flight: self.max_in_flight,
             in_flight_now: self.in_flight,
             recent: self.recent.iter().cloned().collect(),
+            asr: AsrTruth::default(),
         }
     }
 }

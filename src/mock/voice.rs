@@ -74,7 +74,9 @@ pub(crate) fn symbol_of(c: char) -> u8 {
 
 /// The character a symbol decodes to.
 fn char_of(s: u8) -> char {
-    SYMBOLS.get(usize::from(s)).map_or(UNKNOWN_CHAR, |&b| char::from(b))
+    SYMBOLS
+        .get(usize::from(s))
+        .map_or(UNKNOWN_CHAR, |&b| char::from(b))
 }
 
 /// One symbol per character (Unicode scalar value) of `text`.

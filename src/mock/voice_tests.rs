@@ -55,7 +55,11 @@ fn round_trip_after_naive_resampling_to_16k() {
         let voice = Voice::new(24_000, cps);
         let pcm = to_f32(&voice.render(TEXT));
         let at16 = resample(&pcm, 24_000, 16_000);
-        assert_eq!(decode_text(&at16, 16_000, cps), TEXT.to_lowercase(), "{cps}");
+        assert_eq!(
+            decode_text(&at16, 16_000, cps),
+            TEXT.to_lowercase(),
+            "{cps}"
+        );
     }
     // And from 22.05 kHz, a rate with no simple ratio to 16 kHz.
     let voice = Voice::new(22_050, 15.0);

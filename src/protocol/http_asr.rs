@@ -108,7 +108,13 @@ impl HttpAsr {
 
     /// Build the body for one file: `audio` with its `filename` and MIME
     /// type; `language` fills `{{language}}` in form fields.
-    pub fn prepare(&self, audio: &[u8], filename: &str, mime: &str, language: Option<&str>) -> PreparedUpload {
+    pub fn prepare(
+        &self,
+        audio: &[u8],
+        filename: &str,
+        mime: &str,
+        language: Option<&str>,
+    ) -> PreparedUpload {
         match &self.target.upload {
             Upload::Raw => PreparedUpload {
                 body: Bytes::copy_from_slice(audio),
@@ -144,15 +150,21 @@ impl HttpAsr {
                 body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
                 PreparedUpload {
                     body: body.freeze(),
-                    content_type: HeaderValue::from_str(&format!("multipart/form-data; boundary={boundary}"))
-                        .unwrap_or_else(|_| HeaderValue::from_static("multipart/form-data")),
+                    content_type: HeaderValue::from_str(&format!(
+                        "multipart/form-data; boundary={boundary}"
+                    ))
+                    .unwrap_or_else(|_| HeaderValue::from_static("multipart/form-data")),
                 }
             }
         }
     }
 
     /// Send one upload; record timestamps into `probe`; return the transcript.
-    pub async fn execute(&self, upload: &PreparedUpload, probe: &mut Probe) -> Result<Transcript, ProtocolError> {
+    pub async fn execute(
+        &self,
+        upload: &PreparedUpload,
+        probe: &mut Probe,
+    ) -> Result<Transcript, ProtocolError> {
         let mut req = Request::builder()
             .method(Method::POST)
             .uri(self.uri.clone())
@@ -182,14 +194,22 @@ impl HttpAsr {
             if let Ok(data) = frame.into_data() {
                 buf.extend_from_slice(&data);
                 if buf.len() > MAX_RESPONSE_BYTES {
-                    return Err(ProtocolError::new(ErrorKind::Decode, "response larger than 8 MiB"));
+                    return Err(ProtocolError::new(
+                        ErrorKind::Decode,
+                        "response larger than 8 MiB",
+                    ));
                 }
             }
         }
         probe.finished_at = Some(Instant::now());
         if !status.is_success() {
-            let excerpt = String::from_utf8_lossy(&buf[..buf.len().min(512)]).trim().to_string();
-            return Err(ProtocolError::new(ErrorKind::Http(status.as_u16()), excerpt));
+            let excerpt = String::from_utf8_lossy(&buf[..buf.len().min(512)])
+                .trim()
+                .to_string();
+            return Err(ProtocolError::new(
+                ErrorKind::Http(status.as_u16()),
+                excerpt,
+            ));
         }
         transcript_from(&buf, &self.target.transcript_path).map(|text| Transcript { text })
     }
@@ -201,25 +221,40 @@ pub fn transcript_from(body: &[u8], path: &str) -> Result<String, ProtocolError>
     if path.is_empty() {
         return Ok(String::from_utf8_lossy(body).trim().to_string());
     }
-    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
-        ProtocolError::new(ErrorKind::Decode, format!("response is not JSON: {e}"))
-    })?;
+    let value: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| ProtocolError::new(ErrorKind::Decode, format!("response is not JSON: {e}")))?;
     json_path(&value, path)
         .and_then(|v| v.as_str())
         .map(str::to_string)
-        .ok_or_else(|| ProtocolError::new(ErrorKind::Decode, format!("no transcript string at '{path}'")))
+        .ok_or_else(|| {
+            ProtocolError::new(
+                ErrorKind::Decode,
+                format!("no transcript string at '{path}'"),
+            )
+        })
 }
 
 /// Escape a multipart header parameter.
 fn quote(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"").replace(['\r', '\n'], " ")
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace(['\r', '\n'], " ")
 }
 
 /// Header pairs for display, secret values redacted.
 pub fn redacted(headers: &[(String, String)]) -> Vec<(String, String)> {
     headers
         .iter()
-        .map(|(n, v)| (n.clone(), if is_secret_header(n) { redact_header(n, v) } else { v.clone() }))
+        .map(|(n, v)| {
+            (
+                n.clone(),
+                if is_secret_header(n) {
+                    redact_header(n, v)
+                } else {
+                    v.clone()
+                },
+            )
+        })
         .collect()
 }
 
@@ -248,9 +283,15 @@ mod tests {
         });
         let p = a.prepare(b"RIFFdata", "a.wav", "audio/wav", Some("en"));
         let body = String::from_utf8_lossy(&p.body);
-        assert!(body.contains("name=\"model\"\r\n\r\nwhisper-1\r\n"), "{body}");
+        assert!(
+            body.contains("name=\"model\"\r\n\r\nwhisper-1\r\n"),
+            "{body}"
+        );
         assert!(body.contains("name=\"language\"\r\n\r\nen\r\n"), "{body}");
-        assert!(body.contains("filename=\"a.wav\"\r\nContent-Type: audio/wav\r\n\r\nRIFFdata\r\n"), "{body}");
+        assert!(
+            body.contains("filename=\"a.wav\"\r\nContent-Type: audio/wav\r\n\r\nRIFFdata\r\n"),
+            "{body}"
+        );
         assert!(body.ends_with("--\r\n"));
         // No language: the field is left out rather than sent empty.
         let p = a.prepare(b"x", "a.wav", "audio/wav", None);
@@ -259,12 +300,22 @@ mod tests {
 
     #[test]
     fn transcript_is_read_at_a_path_or_as_text() {
-        assert_eq!(transcript_from(br#"{"text":"hi there"}"#, "text").ok().as_deref(), Some("hi there"));
         assert_eq!(
-            transcript_from(br#"{"result":{"transcript":"a b"}}"#, "result.transcript").ok().as_deref(),
+            transcript_from(br#"{"text":"hi there"}"#, "text")
+                .ok()
+                .as_deref(),
+            Some("hi there")
+        );
+        assert_eq!(
+            transcript_from(br#"{"result":{"transcript":"a b"}}"#, "result.transcript")
+                .ok()
+                .as_deref(),
             Some("a b")
         );
-        assert_eq!(transcript_from(b" plain words \n", "").ok().as_deref(), Some("plain words"));
+        assert_eq!(
+            transcript_from(b" plain words \n", "").ok().as_deref(),
+            Some("plain words")
+        );
         let e = transcript_from(br#"{"other":1}"#, "text").expect_err("missing");
         assert_eq!(e.kind, ErrorKind::Decode);
     }

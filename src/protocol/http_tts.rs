@@ -290,14 +290,17 @@ pub fn parse_http_uri(url: &str) -> Result<Uri, TargetError> {
 
 /// Validate `Name: value` pairs into header values; secret ones are marked
 /// sensitive so hyper never prints them.
-pub fn header_values(raw: &[(String, String)]) -> Result<Vec<(HeaderName, HeaderValue)>, TargetError> {
+pub fn header_values(
+    raw: &[(String, String)],
+) -> Result<Vec<(HeaderName, HeaderValue)>, TargetError> {
     raw.iter()
         .map(|(n, v)| {
             let bad = |reason: String| TargetError::BadHeader {
                 name: n.clone(),
                 reason,
             };
-            let name = HeaderName::from_bytes(n.trim().as_bytes()).map_err(|e| bad(e.to_string()))?;
+            let name =
+                HeaderName::from_bytes(n.trim().as_bytes()).map_err(|e| bad(e.to_string()))?;
             let mut value = HeaderValue::from_str(v.trim()).map_err(|e| bad(e.to_string()))?;
             value.set_sensitive(is_secret_header(n));
             Ok((name, value))

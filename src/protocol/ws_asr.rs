@@ -63,7 +63,8 @@ pub struct WsAsrTarget {
 impl WsAsrTarget {
     /// Bytes of 16-bit mono PCM in one frame.
     pub fn frame_bytes(&self) -> usize {
-        let samples = (u128::from(self.sample_rate) * self.frame.as_nanos() / 1_000_000_000) as usize;
+        let samples =
+            (u128::from(self.sample_rate) * self.frame.as_nanos() / 1_000_000_000) as usize;
         samples.max(1) * 2
     }
 
@@ -155,12 +156,22 @@ enum Heard {
 }
 
 fn classify(text: &str, t: &WsAsrTarget) -> Result<Heard, ProtocolError> {
-    let v: serde_json::Value = serde_json::from_str(text)
-        .map_err(|e| ProtocolError::new(ErrorKind::Decode, format!("server message is not JSON: {e}")))?;
-    let transcript = json_path(&v, &t.text_path).and_then(|x| x.as_str()).map(str::to_string);
+    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+        ProtocolError::new(
+            ErrorKind::Decode,
+            format!("server message is not JSON: {e}"),
+        )
+    })?;
+    let transcript = json_path(&v, &t.text_path)
+        .and_then(|x| x.as_str())
+        .map(str::to_string);
     let is_final = match (&t.type_path, &t.final_flag_path) {
-        (_, Some(flag)) => json_path(&v, flag).and_then(|x| x.as_bool()).unwrap_or(false),
-        (Some(tp), None) => json_path(&v, tp).and_then(|x| x.as_str()) == Some(t.final_type.as_str()),
+        (_, Some(flag)) => json_path(&v, flag)
+            .and_then(|x| x.as_bool())
+            .unwrap_or(false),
+        (Some(tp), None) => {
+            json_path(&v, tp).and_then(|x| x.as_str()) == Some(t.final_type.as_str())
+        }
         (None, None) => false,
     };
     Ok(match (transcript, is_final) {
@@ -195,7 +206,9 @@ where
 {
     let send_err = |e: S::Error| ProtocolError::new(ErrorKind::Reset, format!("send failed: {e}"));
     if let Some(start) = &t.start_message {
-        sink.send(Message::text(fill(start, t, language))).await.map_err(send_err)?;
+        sink.send(Message::text(fill(start, t, language)))
+            .await
+            .map_err(send_err)?;
     }
     let frames: Vec<&[u8]> = pcm.chunks(t.frame_bytes()).collect();
     times.frame_lag_us.reserve(frames.len());
@@ -206,7 +219,9 @@ where
         let sending = next < frames.len();
         if !sending && times.audio_ended.is_none() {
             if let Some(end) = &t.end_message {
-                sink.send(Message::text(fill(end, t, language))).await.map_err(send_err)?;
+                sink.send(Message::text(fill(end, t, language)))
+                    .await
+                    .map_err(send_err)?;
             }
             times.audio_ended = Some(Instant::now());
         }
@@ -226,13 +241,20 @@ where
                     }
                 };
                 let now = Instant::now();
-                times.frame_lag_us.push(now.saturating_duration_since(deadline).as_micros().min(u128::from(u32::MAX)) as u32);
+                times.frame_lag_us.push(
+                    now.saturating_duration_since(deadline)
+                        .as_micros()
+                        .min(u128::from(u32::MAX)) as u32,
+                );
                 times.audio_started.get_or_insert(now);
                 sink.send(msg).await.map_err(send_err)?;
                 next += 1;
             }
             Some(None) => {
-                return Err(ProtocolError::new(ErrorKind::Reset, "connection closed without a close frame"));
+                return Err(ProtocolError::new(
+                    ErrorKind::Reset,
+                    "connection closed without a close frame",
+                ));
             }
             Some(Some(Err(e))) => {
                 return Err(ProtocolError::new(ErrorKind::Reset, e.to_string()));
@@ -295,12 +317,21 @@ mod tests {
     #[test]
     fn messages_are_classified_by_type_or_flag() {
         let t = target();
-        assert_eq!(classify(r#"{"type":"partial","text":"a"}"#, &t).ok(), Some(Heard::Partial));
-        assert_eq!(classify(r#"{"type":"final","text":"a b"}"#, &t).ok(), Some(Heard::Final("a b".into())));
+        assert_eq!(
+            classify(r#"{"type":"partial","text":"a"}"#, &t).ok(),
+            Some(Heard::Partial)
+        );
+        assert_eq!(
+            classify(r#"{"type":"final","text":"a b"}"#, &t).ok(),
+            Some(Heard::Final("a b".into()))
+        );
         assert_eq!(classify(r#"{"type":"ping"}"#, &t).ok(), Some(Heard::Other));
         let mut f = target();
         f.final_flag_path = Some("is_final".into());
-        assert_eq!(classify(r#"{"is_final":true,"text":"x"}"#, &f).ok(), Some(Heard::Final("x".into())));
+        assert_eq!(
+            classify(r#"{"is_final":true,"text":"x"}"#, &f).ok(),
+            Some(Heard::Final("x".into()))
+        );
         assert!(classify("not json", &t).is_err());
     }
 
@@ -317,9 +348,16 @@ mod tests {
         .chain(futures_util::stream::pending());
         let mut sent: Vec<Message> = Vec::new();
         let mut times = StreamTimes::default();
-        let text = run_session(&mut sent, Box::pin(incoming), &pcm, &t, Some("en"), &mut times)
-            .await
-            .expect("session completes");
+        let text = run_session(
+            &mut sent,
+            Box::pin(incoming),
+            &pcm,
+            &t,
+            Some("en"),
+            &mut times,
+        )
+        .await
+        .expect("session completes");
         assert_eq!(text, "hello");
         // start + 10 frames + end + close.
         assert_eq!(sent.len(), 13);
@@ -328,7 +366,10 @@ mod tests {
         let ended = times.audio_ended.expect("ended");
         // The last frame goes out at 9 × 20 ms = 180 ms after the first.
         let span = ended.duration_since(started);
-        assert!(span >= Duration::from_millis(180) && span < Duration::from_millis(230), "{span:?}");
+        assert!(
+            span >= Duration::from_millis(180) && span < Duration::from_millis(230),
+            "{span:?}"
+        );
         assert!(times.final_at.is_some());
     }
 }

@@ -176,11 +176,19 @@ fn pct(diff: f64, base: f64) -> Option<f64> {
 
 /// Compare two runs. `metrics` limits the metrics shown (empty = all);
 /// success rate and rps are always compared.
-pub fn compare(base: &RunResult, new: &RunResult, metrics: &[String], gates: &[Gate]) -> Comparison {
+pub fn compare(
+    base: &RunResult,
+    new: &RunResult,
+    metrics: &[String],
+    gates: &[Gate],
+) -> Comparison {
     let mut warnings = Vec::new();
     for (which, run) in [("base", base), ("new", new)] {
         if run.status != super::RunStatus::Complete {
-            warnings.push(format!("{which} run '{}' is not complete ({:?})", run.name, run.status));
+            warnings.push(format!(
+                "{which} run '{}' is not complete ({:?})",
+                run.name, run.status
+            ));
         }
     }
     if base.stages.len() != new.stages.len() {
@@ -273,7 +281,14 @@ fn metric_row(
             let at = |h: &hdrhistogram::Histogram<u64>| unit.display(h.value_at_quantile(q) as f64);
             let (cb, cn) = (quantile_ci(hb, q, unit), quantile_ci(hn, q, unit));
             let diff_ci = cn.minus(&cb);
-            (at(hb), at(hn), Some(cb), Some(cn), Some(diff_ci), "order statistics")
+            (
+                at(hb),
+                at(hn),
+                Some(cb),
+                Some(cn),
+                Some(diff_ci),
+                "order statistics",
+            )
         }
         None => {
             let (mb, mn) = (unit.display(hb.mean()), unit.display(hn.mean()));
@@ -321,10 +336,7 @@ fn success_row(b: &crate::metrics::StageSummary, n: &crate::metrics::StageSummar
         p_value: test.map(|t| t.1),
         method: "two-proportion z",
         significant,
-        verdict: Verdict::from_change(
-            significant.then_some(new - base),
-            Direction::HigherIsBetter,
-        ),
+        verdict: Verdict::from_change(significant.then_some(new - base), Direction::HigherIsBetter),
     }
 }
 
@@ -389,7 +401,11 @@ pub fn table(cmp: &Comparison) -> String {
                 (_, Some(p)) => format!("{} p={p:.3}", fmt_interval(&r.diff_ci, &r.unit)),
                 _ => fmt_interval(&r.diff_ci, &r.unit),
             };
-            let verdict = if r.method == "none" { "" } else { r.verdict.label() };
+            let verdict = if r.method == "none" {
+                ""
+            } else {
+                r.verdict.label()
+            };
             let _ = writeln!(
                 out,
                 "  {:<18}{:<6}{:>10}{:>10}{:>22}  {:<26}{verdict}",
@@ -413,7 +429,11 @@ pub fn table(cmp: &Comparison) -> String {
                     fmt_value(c, &g.unit, true)
                 }
             });
-            let sig = if g.significant { "significant" } else { "not significant" };
+            let sig = if g.significant {
+                "significant"
+            } else {
+                "not significant"
+            };
             let outcome = if g.tripped { "FAILED" } else { "ok" };
             let _ = writeln!(
                 out,

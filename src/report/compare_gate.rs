@@ -90,19 +90,25 @@ impl FromStr for Gate {
             "success" | "success_rate" => Subject::Success,
             "rps" => Subject::Rps,
             _ => {
-                let (name, stat) = lhs.split_once('.').ok_or_else(|| {
-                    fail(format!("'{lhs}' needs a statistic, e.g. {lhs}.p95"))
-                })?;
+                let (name, stat) = lhs
+                    .split_once('.')
+                    .ok_or_else(|| fail(format!("'{lhs}' needs a statistic, e.g. {lhs}.p95")))?;
                 let metric = Metric::parse(name).ok_or_else(|| {
                     fail(format!(
                         "unknown metric '{name}'; valid: {}, chunkN, errors, success, rps",
-                        Metric::all(&[]).iter().map(|m| m.name()).collect::<Vec<_>>().join(", ")
+                        Metric::all(&[])
+                            .iter()
+                            .map(|m| m.name())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ))
                 })?;
                 let stat = Stat::parse(stat)
                     .filter(|s| super::STATS.contains(s))
                     .ok_or_else(|| {
-                        fail(format!("statistic '{stat}' is not compared; use p50, p90, p95, p99 or mean"))
+                        fail(format!(
+                            "statistic '{stat}' is not compared; use p50, p90, p95, p99 or mean"
+                        ))
                     })?;
                 Subject::Metric(metric, stat)
             }
@@ -116,7 +122,9 @@ impl FromStr for Gate {
         let (bound, kind) = match (&subject, unit) {
             (Subject::Errors | Subject::Success, "%" | "pp") => (value, Bound::Points),
             (Subject::Errors | Subject::Success, _) => {
-                return Err(fail("errors and success take percentage points, e.g. +1%".into()))
+                return Err(fail(
+                    "errors and success take percentage points, e.g. +1%".into(),
+                ))
             }
             (_, "%") => (value, Bound::Relative),
             (Subject::Rps, "") => (value, Bound::Absolute),
@@ -125,14 +133,23 @@ impl FromStr for Gate {
                     return Err(fail(format!("'{rhs}' needs % or a unit (us, ms, s)")))
                 }
                 (Unit::Micros, u) => (
-                    duration_ms(value, u)
-                        .ok_or_else(|| fail(format!("unknown unit '{u}' (expected %, us, ms or s)")))?,
+                    duration_ms(value, u).ok_or_else(|| {
+                        fail(format!("unknown unit '{u}' (expected %, us, ms or s)"))
+                    })?,
                     Bound::Absolute,
                 ),
                 (_, "") => (value, Bound::Absolute),
-                (_, u) => return Err(fail(format!("unit '{u}' does not fit {m} (use % or a plain number)"))),
+                (_, u) => {
+                    return Err(fail(format!(
+                        "unit '{u}' does not fit {m} (use % or a plain number)"
+                    )))
+                }
             },
-            (Subject::Rps, u) => return Err(fail(format!("unit '{u}' does not fit rps (use % or a plain number)"))),
+            (Subject::Rps, u) => {
+                return Err(fail(format!(
+                    "unit '{u}' does not fit rps (use % or a plain number)"
+                )))
+            }
         };
         Ok(Gate {
             expr,
@@ -190,7 +207,11 @@ impl Gate {
             .iter()
             .map(|st| {
                 let row = self.row(&st.rows);
-                let sign = if self.subject == Subject::Errors { -1.0 } else { 1.0 };
+                let sign = if self.subject == Subject::Errors {
+                    -1.0
+                } else {
+                    1.0
+                };
                 let change = row.and_then(|r| match self.kind {
                     Bound::Relative => r.diff_pct,
                     Bound::Points | Bound::Absolute => Some(sign * r.diff),
@@ -241,7 +262,10 @@ mod tests {
         assert_eq!((g.bound, g.kind), (50.0, Bound::Absolute));
         assert_eq!(gate("e2e.mean>0.5s").bound, 500.0);
         let g = gate("errors > +1%");
-        assert_eq!((g.subject, g.kind, g.bound), (Subject::Errors, Bound::Points, 1.0));
+        assert_eq!(
+            (g.subject, g.kind, g.bound),
+            (Subject::Errors, Bound::Points, 1.0)
+        );
         let g = gate("rps < -10%");
         assert!(!g.above && g.bound == -10.0);
         assert_eq!(gate("rtf.p99 > 0.1").kind, Bound::Absolute);

@@ -143,7 +143,10 @@ fn plain(v: &Value) -> String {
 }
 
 fn config(h: &mut String, run: &RunResult) {
-    let _ = writeln!(h, "<h2 id=\"config\">Configuration</h2>\n<table class=\"kv\">");
+    let _ = writeln!(
+        h,
+        "<h2 id=\"config\">Configuration</h2>\n<table class=\"kv\">"
+    );
     let rows: [(&str, &[&str]); 10] = [
         ("target URL", &["/target/url"]),
         ("model", &["/target/model"]),
@@ -290,7 +293,11 @@ fn slo(h: &mut String, run: &RunResult) {
          <th class=\"text\">stage</th><th>observed</th><th>result</th></tr></thead><tbody>"
     );
     for r in &run.slo {
-        let (verdict, class) = if r.passed { ("pass", "pass") } else { ("FAIL", "fail") };
+        let (verdict, class) = if r.passed {
+            ("pass", "pass")
+        } else {
+            ("FAIL", "fail")
+        };
         let _ = writeln!(
             h,
             "<tr><td class=\"text\"><code>{}</code></td><td class=\"text\">{}</td><td>{}</td>\
@@ -437,7 +444,10 @@ mod tests {
     fn config_values_read_plainly() {
         let v: Value = serde_json::json!({"codec": "pcm", "rate": 24000});
         assert_eq!(plain(&v), "codec=pcm, rate=24000");
-        assert_eq!(plain(&serde_json::json!(["alloy", "verse"])), "alloy, verse");
+        assert_eq!(
+            plain(&serde_json::json!(["alloy", "verse"])),
+            "alloy, verse"
+        );
         assert_eq!(plain(&Value::Null), "—");
     }
 }

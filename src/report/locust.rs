@@ -197,7 +197,10 @@ pub fn history_csv(run: &RunResult) -> String {
 impl ReportWriter for LocustCsvWriter {
     fn write(&self, run: &RunResult, out: &Path) -> Result<(), ReportError> {
         write_atomic(&out.join("locust_stats.csv"), stats_csv(run).as_bytes())?;
-        write_atomic(&out.join("locust_failures.csv"), failures_csv(run).as_bytes())?;
+        write_atomic(
+            &out.join("locust_failures.csv"),
+            failures_csv(run).as_bytes(),
+        )?;
         write_atomic(
             &out.join("locust_stats_history.csv"),
             history_csv(run).as_bytes(),

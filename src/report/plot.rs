@@ -46,7 +46,10 @@ impl ReportWriter for PlotWriter {
             let png = out.join(format!("{}.png", fig.stem));
             write_atomic(&png, &render_png(&fig).map_err(|e| failed(&png, e))?)?;
             let svg = out.join(format!("{}.svg", fig.stem));
-            write_atomic(&svg, render_svg(&fig).map_err(|e| failed(&svg, e))?.as_bytes())?;
+            write_atomic(
+                &svg,
+                render_svg(&fig).map_err(|e| failed(&svg, e))?.as_bytes(),
+            )?;
         }
         Ok(())
     }

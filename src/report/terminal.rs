@@ -157,7 +157,14 @@ fn slo_value(v: f64, unit: &str) -> String {
 fn slo_section(out: &mut String, run: &RunResult) {
     let _ = writeln!(out);
     let _ = writeln!(out, "SLO");
-    let width = run.slo.iter().map(|r| r.slo.len()).max().unwrap_or(0).max(9) + 2;
+    let width = run
+        .slo
+        .iter()
+        .map(|r| r.slo.len())
+        .max()
+        .unwrap_or(0)
+        .max(9)
+        + 2;
     for r in &run.slo {
         let stage = format!("stage {} [{}]", r.stage + 1, r.label);
         let observed = r

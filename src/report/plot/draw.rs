@@ -49,7 +49,11 @@ pub fn figure<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, fig: &Figure) -
 
 /// Round tick positions covering `0..=max`: steps of 1, 2 or 5 × 10^k, 4 to 10 ticks.
 pub fn nice_ticks(max: f64) -> (f64, Vec<f64>) {
-    let max = if max.is_finite() && max > 0.0 { max } else { 1.0 };
+    let max = if max.is_finite() && max > 0.0 {
+        max
+    } else {
+        1.0
+    };
     let raw = max / 5.0;
     let mag = 10f64.powf(raw.log10().floor());
     let step = [1.0, 2.0, 5.0, 10.0]
@@ -64,7 +68,11 @@ pub fn nice_ticks(max: f64) -> (f64, Vec<f64>) {
 
 /// A tick label: as many decimals as the step needs, no float noise.
 fn tick_label(v: f64, step: f64) -> String {
-    let decimals = if step >= 1.0 { 0 } else { (-step.log10()).ceil() as usize };
+    let decimals = if step >= 1.0 {
+        0
+    } else {
+        (-step.log10()).ceil() as usize
+    };
     format!("{v:.decimals$}")
 }
 
@@ -195,7 +203,11 @@ impl Ranged for Ticked {
 /// A line (split at NaN gaps), with dots unless it is a trace.
 fn line<DB: DrawingBackend>(chart: &mut Chart<'_, DB>, s: &Series) -> DrawResult {
     let style = rgb(s.colour).stroke_width(2);
-    for run in s.points.split(|(_, y)| !y.is_finite()).filter(|r| !r.is_empty()) {
+    for run in s
+        .points
+        .split(|(_, y)| !y.is_finite())
+        .filter(|r| !r.is_empty())
+    {
         let pts = run.iter().copied();
         match s.mark {
             Mark::Dashed => chart
@@ -205,7 +217,9 @@ fn line<DB: DrawingBackend>(chart: &mut Chart<'_, DB>, s: &Series) -> DrawResult
         }
         .map_err(text_err)?;
         if s.mark != Mark::Trace || run.len() == 1 {
-            let dots = run.iter().map(|&p| Circle::new(p, 4, rgb(s.colour).filled()));
+            let dots = run
+                .iter()
+                .map(|&p| Circle::new(p, 4, rgb(s.colour).filled()));
             chart.draw_series(dots).map_err(text_err)?;
         }
     }
@@ -235,7 +249,10 @@ fn legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, series: &[Series]) 
                 4,
                 c.stroke_width(2),
             )),
-            _ => area.draw(&PathElement::new([(x - 4, y), (x + 18, y)], c.stroke_width(2))),
+            _ => area.draw(&PathElement::new(
+                [(x - 4, y), (x + 18, y)],
+                c.stroke_width(2),
+            )),
         }
         .map_err(text_err)?;
         let anchored = font.pos(Pos::new(HPos::Left, VPos::Center));
@@ -253,10 +270,16 @@ mod tests {
     #[test]
     fn ticks_are_round_and_cover_the_maximum() {
         // 0..=480 → raw step 96 → 100; 5 steps reach 500.
-        assert_eq!(nice_ticks(480.0), (500.0, vec![0.0, 100.0, 200.0, 300.0, 400.0, 500.0]));
+        assert_eq!(
+            nice_ticks(480.0),
+            (500.0, vec![0.0, 100.0, 200.0, 300.0, 400.0, 500.0])
+        );
         // 0..=0.9 → raw 0.18 → 0.2; 5 steps reach 1.0.
         let (top, ticks) = nice_ticks(0.9);
-        assert!((top - 1.0).abs() < 1e-9 && ticks.len() == 6, "{top} {ticks:?}");
+        assert!(
+            (top - 1.0).abs() < 1e-9 && ticks.len() == 6,
+            "{top} {ticks:?}"
+        );
         // Nothing to show still gives a usable axis.
         assert_eq!(nice_ticks(0.0).0, 1.0);
         assert_eq!(nice_ticks(f64::NAN).0, 1.0);

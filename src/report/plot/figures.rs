@@ -13,7 +13,12 @@ use crate::report::{RunResult, StageResult};
 pub type Rgb = (u8, u8, u8);
 
 /// Light to dark blues for p50, p90, p95, p99: a higher percentile is darker.
-const PERCENTILE_COLOURS: [Rgb; 4] = [(158, 202, 225), (107, 174, 214), (49, 130, 189), (8, 69, 148)];
+const PERCENTILE_COLOURS: [Rgb; 4] = [
+    (158, 202, 225),
+    (107, 174, 214),
+    (49, 130, 189),
+    (8, 69, 148),
+];
 
 /// Distinct colours for unrelated series (Tableau 10).
 const PALETTE: [Rgb; 6] = [
@@ -156,7 +161,11 @@ const P99: (&str, Pick) = ("p99", |p| p.p99);
 
 /// The main latency metrics: TTFA, e2e, a chunk, RTF — whichever exist.
 fn main_metrics(run: &RunResult) -> Vec<&'static str> {
-    let chunk = if any_stage_has(run, "chunk4") { "chunk4" } else { "chunk1" };
+    let chunk = if any_stage_has(run, "chunk4") {
+        "chunk4"
+    } else {
+        "chunk1"
+    };
     ["ttfa", "e2e", chunk, "rtf"]
         .into_iter()
         .filter(|m| any_stage_has(run, m))
@@ -311,8 +320,16 @@ fn timeline(run: &RunResult) -> Option<Figure> {
         points,
     };
     let mut counts = vec![
-        trace("completed/s", PALETTE[0], rows.iter().map(|r| (x(r), r.rps)).collect()),
-        trace("failed/s", PALETTE[3], rows.iter().map(|r| (x(r), r.failed as f64)).collect()),
+        trace(
+            "completed/s",
+            PALETTE[0],
+            rows.iter().map(|r| (x(r), r.rps)).collect(),
+        ),
+        trace(
+            "failed/s",
+            PALETTE[3],
+            rows.iter().map(|r| (x(r), r.failed as f64)).collect(),
+        ),
     ];
     if rows.iter().any(|r| r.dropped > 0) {
         counts.push(trace(
@@ -327,13 +344,25 @@ fn timeline(run: &RunResult) -> Option<Figure> {
         y_label: "requests/s".into(),
         series: counts,
     }];
-    let p95: [(&str, Rgb, fn(&crate::metrics::timeline::TimelineRow) -> Option<f64>); 2] =
-        [("TTFA p95", PALETTE[0], |r| r.ttfa_p95_ms), ("e2e p95", PALETTE[2], |r| r.e2e_p95_ms)];
+    let p95: [(
+        &str,
+        Rgb,
+        fn(&crate::metrics::timeline::TimelineRow) -> Option<f64>,
+    ); 2] = [
+        ("TTFA p95", PALETTE[0], |r| r.ttfa_p95_ms),
+        ("e2e p95", PALETTE[2], |r| r.e2e_p95_ms),
+    ];
     let latency: Vec<Series> = p95
         .into_iter()
         .filter(|(_, _, get)| rows.iter().any(|r| get(r).is_some()))
         .map(|(name, colour, get)| {
-            trace(name, colour, rows.iter().map(|r| (x(r), get(r).unwrap_or(f64::NAN))).collect())
+            trace(
+                name,
+                colour,
+                rows.iter()
+                    .map(|r| (x(r), get(r).unwrap_or(f64::NAN)))
+                    .collect(),
+            )
         })
         .collect();
     if !latency.is_empty() {
@@ -377,7 +406,11 @@ fn stalls(run: &RunResult) -> Option<Figure> {
         });
     }
     if any_stage_has(run, "prebuffer_needed") {
-        let colours = [PERCENTILE_COLOURS[0], PERCENTILE_COLOURS[2], PERCENTILE_COLOURS[3]];
+        let colours = [
+            PERCENTILE_COLOURS[0],
+            PERCENTILE_COLOURS[2],
+            PERCENTILE_COLOURS[3],
+        ];
         panels.push(Panel {
             title: "pre-buffer needed to avoid every stall".into(),
             x: stage_axis(run),

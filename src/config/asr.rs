@@ -1,0 +1,497 @@
+//! ASR runs: raw options (TOML scenario + flags) and the validated plan.
+//!
+//! A vendor is a scenario file: upload shape, form fields, transcript path,
+//! WebSocket message templates. Workload options are the same as for TTS
+//! and become stages the same way.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::levels::Levels;
+use super::options::{ConfigError, TtsOptions};
+use super::plan::{default_name, parse_headers, stages, DEFAULT_GRACE, DEFAULT_TIMEOUT};
+use crate::input::AudioSet;
+use crate::metrics::slo::Slo;
+use crate::metrics::wer::{Normalization, Numbers};
+use crate::protocol::http_asr::{AsrTarget, Upload};
+use crate::protocol::ws_asr::{FrameEncoding, WsAsrTarget};
+use crate::workload::StageSpec;
+
+/// Every option of `voxload asr`, from file or flags.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AsrOptions {
+    /// Run name.
+    pub name: Option<String>,
+    /// Results root folder.
+    pub out: Option<PathBuf>,
+    /// Server base URL (`http://host:port` gets `/v1/audio/transcriptions`) or full
+    /// endpoint URL; `ws://`/`wss://` means streaming.
+    pub url: Option<String>,
+    /// Audio files, folders or `manifest.jsonl` files.
+    pub audio: Option<Vec<PathBuf>>,
+    /// Model name (multipart field `model`).
+    pub model: Option<String>,
+    /// Language for every file without one in the manifest.
+    pub language: Option<String>,
+    /// Multipart `response_format`.
+    pub response_format: Option<String>,
+    /// `raw` to send the audio as the body instead of multipart.
+    pub upload: Option<String>,
+    /// Name of the multipart file part.
+    pub file_field: Option<String>,
+    /// Extra form fields `name=value` (e.g. `model_name=large-v3`).
+    pub field: Option<Vec<String>>,
+    /// Dotted JSON path of the transcript; empty = the body is the text.
+    pub transcript_path: Option<String>,
+    /// Convert uploads first: `wav:16000` or `pcm:16000` (16-bit mono), or `none`.
+    pub convert: Option<String>,
+    /// Extra request headers.
+    pub header: Option<Vec<String>>,
+    /// Environment variable holding the API key.
+    pub api_key_env: Option<String>,
+    /// Per-request timeout.
+    #[serde(default, with = "super::serde_duration::option")]
+    pub timeout: Option<Duration>,
+    /// Text normalization for WER: numbers as `words` (default), `digits` or `keep`.
+    pub numbers: Option<String>,
+    /// Streaming: audio per frame.
+    #[serde(default, with = "super::serde_duration::option")]
+    pub frame: Option<Duration>,
+    /// Streaming: sample rate of the PCM sent.
+    pub sample_rate: Option<u32>,
+    /// Streaming: JSON start message template (`{{sample_rate}}`, `{{language}}`); `""` for none.
+    pub start_message: Option<String>,
+    /// Streaming: JSON end-of-audio message template; `""` for none.
+    pub end_message: Option<String>,
+    /// Streaming: `binary`, or a JSON template with `{{audio}}` (base64 PCM).
+    pub frame_encoding: Option<String>,
+    /// Streaming: dotted path of the transcript text in server messages.
+    pub text_path: Option<String>,
+    /// Streaming: dotted path of the message type.
+    pub type_path: Option<String>,
+    /// Streaming: type value of the final transcript.
+    pub final_type: Option<String>,
+    /// Streaming: dotted path of a boolean "is final" flag (instead of a type).
+    pub final_flag_path: Option<String>,
+    /// Seed.
+    pub seed: Option<u64>,
+    /// Closed loop: concurrent users per stage (sweep).
+    pub concurrency: Option<Levels>,
+    /// Closed loop: users started per second.
+    pub spawn_rate: Option<f64>,
+    /// Closed loop: pause between a user's requests.
+    #[serde(default, with = "super::serde_duration::option")]
+    pub think_time: Option<Duration>,
+    /// Open loop: arrivals per second per stage (sweep).
+    pub rate: Option<Levels>,
+    /// Open loop: gamma shape.
+    pub burstiness: Option<f64>,
+    /// Open loop: cap on requests in flight.
+    pub max_in_flight: Option<usize>,
+    /// Requests per stage.
+    pub requests: Option<u64>,
+    /// Length of each stage.
+    #[serde(default, with = "super::serde_duration::option")]
+    pub duration: Option<Duration>,
+    /// Warm-up requests per stage.
+    pub warmup: Option<u64>,
+    /// After Ctrl-C, how long in-flight requests may finish.
+    #[serde(default, with = "super::serde_duration::option")]
+    pub grace: Option<Duration>,
+    /// SLO thresholds, e.g. `wer.p95<0.2`, `e2e.p95<2s`.
+    pub slo: Option<Vec<String>>,
+}
+
+impl AsrOptions {
+    /// Read a TOML scenario; relative audio paths are relative to the file.
+    pub fn from_file(path: &std::path::Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut o: AsrOptions = toml::from_str(&text).map_err(|e| ConfigError::Toml {
+            path: path.to_path_buf(),
+            message: e.to_string().trim().to_string(),
+        })?;
+        let base = path.parent().unwrap_or(std::path::Path::new("."));
+        if let Some(audio) = o.audio.as_mut() {
+            for a in audio.iter_mut().filter(|a| a.is_relative()) {
+                *a = base.join(&*a);
+            }
+        }
+        Ok(o)
+    }
+
+    /// `self` overridden by every option `over` sets.
+    pub fn merged_with(self, over: AsrOptions) -> AsrOptions {
+        macro_rules! pick {
+            ($($f:ident),*) => { AsrOptions { $($f: over.$f.or(self.$f)),* } };
+        }
+        pick!(
+            name,
+            out,
+            url,
+            audio,
+            model,
+            language,
+            response_format,
+            upload,
+            file_field,
+            field,
+            transcript_path,
+            convert,
+            header,
+            api_key_env,
+            timeout,
+            numbers,
+            frame,
+            sample_rate,
+            start_message,
+            end_message,
+            frame_encoding,
+            text_path,
+            type_path,
+            final_type,
+            final_flag_path,
+            seed,
+            concurrency,
+            spawn_rate,
+            think_time,
+            rate,
+            burstiness,
+            max_in_flight,
+            requests,
+            duration,
+            warmup,
+            grace,
+            slo
+        )
+    }
+}
+
+/// Where ASR requests go.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case", tag = "mode")]
+pub enum AsrEndpoint {
+    /// One HTTP request per file.
+    Http(AsrTarget),
+    /// One streaming WebSocket session per file.
+    Ws(WsAsrTarget),
+}
+
+/// Upload conversion for HTTP targets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "to")]
+pub enum Convert {
+    /// Send files as they are.
+    None,
+    /// 16-bit mono WAV at this rate.
+    Wav {
+        /// Sample rate.
+        rate: u32,
+    },
+    /// Raw 16-bit mono PCM at this rate.
+    Pcm {
+        /// Sample rate.
+        rate: u32,
+    },
+}
+
+/// A validated ASR run.
+#[derive(Debug, Clone, Serialize)]
+pub struct AsrPlan {
+    /// Run name.
+    pub name: String,
+    /// Results folder.
+    pub out_dir: PathBuf,
+    /// The endpoint.
+    pub endpoint: AsrEndpoint,
+    /// HTTP upload conversion.
+    pub convert: Convert,
+    /// Language for files without their own.
+    pub language: Option<String>,
+    /// Input description (paths) and totals.
+    pub inputs: Vec<String>,
+    /// Number of audio files.
+    pub files: usize,
+    /// Their total duration, seconds.
+    pub audio_s_total: f64,
+    /// The audio itself (not serialized).
+    #[serde(skip)]
+    pub audio: AudioSet,
+    /// WER text normalization.
+    pub normalization: Normalization,
+    /// Stages.
+    pub stages: Vec<StageSpec>,
+    /// SLO thresholds.
+    pub slo: Vec<Slo>,
+    /// Seed.
+    pub seed: u64,
+    /// Per-request timeout.
+    #[serde(with = "super::serde_duration")]
+    pub timeout: Duration,
+    /// Drain time after Ctrl-C.
+    #[serde(with = "super::serde_duration")]
+    pub grace: Duration,
+}
+
+fn invalid(option: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        option,
+        reason: reason.into(),
+    }
+}
+
+/// A template option: `""` means "send nothing".
+fn template(value: Option<String>, default: Option<&str>) -> Option<String> {
+    match value {
+        Some(v) if v.trim().is_empty() => None,
+        Some(v) => Some(v),
+        None => default.map(str::to_string),
+    }
+}
+
+impl AsrPlan {
+    /// Validate options into a plan; reads and decodes every audio input now,
+    /// so a bad file fails before any request is sent.
+    pub fn from_options(
+        o: AsrOptions,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let seed = o.seed.unwrap_or(1);
+        let workload = TtsOptions {
+            concurrency: o.concurrency.clone(),
+            spawn_rate: o.spawn_rate,
+            think_time: o.think_time,
+            rate: o.rate.clone(),
+            burstiness: o.burstiness,
+            max_in_flight: o.max_in_flight,
+            requests: o.requests,
+            duration: o.duration,
+            warmup: o.warmup,
+            ..TtsOptions::default()
+        };
+        let stages = stages(&workload, seed)?;
+        let slo = crate::metrics::slo::parse_all(o.slo.as_deref().unwrap_or(&[]))
+            .map_err(|e| invalid("--slo", e.to_string()))?;
+        let url = o.url.clone().ok_or(ConfigError::Missing("--url"))?;
+        let inputs = o.audio.clone().unwrap_or_default();
+        if inputs.is_empty() {
+            return Err(ConfigError::Missing(
+                "--audio (audio files, a folder or a manifest.jsonl)",
+            ));
+        }
+        let audio = AudioSet::load(&inputs)?;
+        let mut headers = parse_headers(o.header.as_deref().unwrap_or(&[]))?;
+        if let Some(var) = &o.api_key_env {
+            let key = env(var).ok_or_else(|| {
+                invalid(
+                    "--api-key-env",
+                    format!("environment variable {var} is not set"),
+                )
+            })?;
+            headers.push(("Authorization".into(), format!("Bearer {key}")));
+        }
+        let ws = url.starts_with("ws://") || url.starts_with("wss://");
+        let endpoint = if ws {
+            ws_endpoint(&o, url, headers)?
+        } else {
+            http_endpoint(&o, url, headers)?
+        };
+        let convert = parse_convert(o.convert.as_deref())?;
+        if ws && convert != Convert::None {
+            return Err(ConfigError::Conflict(
+                "--convert",
+                "a ws:// URL (streams are always 16-bit mono PCM at --sample-rate)",
+            ));
+        }
+        let numbers = match o.numbers.as_deref() {
+            None | Some("words") => Numbers::Words,
+            Some("digits") => Numbers::Digits,
+            Some("keep") => Numbers::Keep,
+            Some(other) => {
+                return Err(invalid(
+                    "--numbers",
+                    format!("'{other}' (expected words, digits or keep)"),
+                ))
+            }
+        };
+        let name = match &o.name {
+            Some(n) if n.is_empty() || n.contains(['/', '\\']) || n == "." || n == ".." => {
+                return Err(invalid("--name", format!("'{n}' is not a folder name")))
+            }
+            Some(n) => n.clone(),
+            None => default_name("asr"),
+        };
+        let timeout = o.timeout.unwrap_or(DEFAULT_TIMEOUT);
+        if timeout.is_zero() {
+            return Err(invalid("--timeout", "must be greater than 0"));
+        }
+        Ok(AsrPlan {
+            out_dir: o
+                .out
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("results"))
+                .join(&name),
+            name,
+            endpoint,
+            convert,
+            language: o.language.clone(),
+            inputs: inputs.iter().map(|p| p.display().to_string()).collect(),
+            files: audio.len(),
+            audio_s_total: audio.total_duration().as_secs_f64(),
+            audio,
+            normalization: Normalization { numbers },
+            stages,
+            slo,
+            seed,
+            timeout,
+            grace: o.grace.unwrap_or(DEFAULT_GRACE),
+        })
+    }
+
+    /// The URL requests go to.
+    pub fn url(&self) -> &str {
+        match &self.endpoint {
+            AsrEndpoint::Http(t) => &t.url,
+            AsrEndpoint::Ws(t) => &t.url,
+        }
+    }
+}
+
+/// `none`, `wav`, `wav:RATE`, `pcm` or `pcm:RATE` (16-bit mono; default 16 kHz).
+fn parse_convert(spec: Option<&str>) -> Result<Convert, ConfigError> {
+    let Some(spec) = spec.map(str::trim) else {
+        return Ok(Convert::None);
+    };
+    let bad = || {
+        invalid(
+            "--convert",
+            format!("'{spec}' (expected wav:RATE, pcm:RATE or none)"),
+        )
+    };
+    let (kind, rate) = spec
+        .split_once(':')
+        .map_or((spec, None), |(k, r)| (k, Some(r)));
+    let rate = match rate {
+        None => 16_000,
+        Some(r) => r.parse::<u32>().ok().filter(|r| *r > 0).ok_or_else(bad)?,
+    };
+    match kind {
+        "none" | "" => Ok(Convert::None),
+        "wav" => Ok(Convert::Wav { rate }),
+        "pcm" => Ok(Convert::Pcm { rate }),
+        _ => Err(bad()),
+    }
+}
+
+fn http_endpoint(
+    o: &AsrOptions,
+    url: String,
+    headers: Vec<(String, String)>,
+) -> Result<AsrEndpoint, ConfigError> {
+    let raw = match o.upload.as_deref() {
+        None | Some("multipart") => false,
+        Some("raw") => true,
+        Some(other) => {
+            return Err(invalid(
+                "--upload",
+                format!("'{other}' (expected multipart or raw)"),
+            ))
+        }
+    };
+    let trimmed = url.trim_end_matches('/');
+    let has_path = trimmed
+        .split_once("://")
+        .is_some_and(|(_, rest)| rest.contains('/'));
+    let url = if has_path || raw {
+        url
+    } else {
+        format!("{trimmed}/v1/audio/transcriptions")
+    };
+    let upload = if raw {
+        Upload::Raw
+    } else {
+        let mut fields = vec![
+            (
+                "model".to_string(),
+                o.model.clone().unwrap_or_else(|| "whisper-1".into()),
+            ),
+            ("language".to_string(), "{{language}}".to_string()),
+            (
+                "response_format".to_string(),
+                o.response_format.clone().unwrap_or_else(|| "json".into()),
+            ),
+        ];
+        for f in o.field.as_deref().unwrap_or(&[]) {
+            let (k, v) = f
+                .split_once('=')
+                .ok_or_else(|| invalid("--field", format!("'{f}' is not name=value")))?;
+            fields.retain(|(name, _)| name != k.trim());
+            fields.push((k.trim().to_string(), v.to_string()));
+        }
+        Upload::Multipart {
+            file_field: o.file_field.clone().unwrap_or_else(|| "file".into()),
+            fields,
+        }
+    };
+    let text_format = o.response_format.as_deref().is_some_and(|f| f == "text");
+    let transcript_path = o.transcript_path.clone().unwrap_or_else(|| {
+        if text_format {
+            String::new()
+        } else {
+            "text".into()
+        }
+    });
+    Ok(AsrEndpoint::Http(AsrTarget {
+        url,
+        upload,
+        transcript_path,
+        headers,
+    }))
+}
+
+fn ws_endpoint(
+    o: &AsrOptions,
+    url: String,
+    headers: Vec<(String, String)>,
+) -> Result<AsrEndpoint, ConfigError> {
+    let frames = match o.frame_encoding.as_deref() {
+        None | Some("binary") => FrameEncoding::Binary,
+        Some(t) if t.contains("{{audio}}") => FrameEncoding::Json {
+            template: t.to_string(),
+        },
+        Some(other) => {
+            return Err(invalid(
+                "--frame-encoding",
+                format!("'{other}' (expected binary or a JSON template with {{{{audio}}}})"),
+            ))
+        }
+    };
+    let target = WsAsrTarget {
+        url,
+        headers,
+        sample_rate: o.sample_rate.unwrap_or(16_000),
+        frame: o.frame.unwrap_or(Duration::from_millis(20)),
+        start_message: template(
+            o.start_message.clone(),
+            Some(r#"{"type":"start","sample_rate":{{sample_rate}},"language":"{{language}}"}"#),
+        ),
+        frames,
+        end_message: template(o.end_message.clone(), Some(r#"{"type":"end"}"#)),
+        text_path: o.text_path.clone().unwrap_or_else(|| "text".into()),
+        type_path: Some(o.type_path.clone().unwrap_or_else(|| "type".into())),
+        final_type: o.final_type.clone().unwrap_or_else(|| "final".into()),
+        final_flag_path: o.final_flag_path.clone(),
+    };
+    if target.sample_rate == 0 {
+        return Err(invalid("--sample-rate", "must be greater than 0"));
+    }
+    target
+        .validate()
+        .map_err(|e| invalid("--url", e.to_string()))?;
+    Ok(AsrEndpoint::Ws(target))
+}

@@ -1,0 +1,358 @@
+//! Streaming transcription over WebSocket: `GET /v1/realtime/transcribe`.
+//!
+//! Protocol (client → server):
+//!
+//! - optional start, before any audio:
+//!   `{"type":"start","sample_rate":16000,"language":"en"}` (`sample_rate`
+//!   defaults to the `?sample_rate=` query parameter, else 16000);
+//! - audio: binary frames of 16-bit little-endian mono PCM, or
+//!   `{"type":"audio","audio":"<base64 pcm16>"}`, in any sizes;
+//! - end of audio: `{"type":"end"}`.
+//!
+//! Server → client:
+//!
+//! - `{"type":"partial","text":"<decoded so far>"}` each time the received
+//!   audio crosses a multiple of `partial_every` (default 200 ms of audio),
+//!   `partial_lag` (default 50 ms) after the frame that crossed it; the text
+//!   is the true text so far, without injected errors;
+//! - after `{"type":"end"}`: `final_delay` (default 100 ms) later,
+//!   `{"type":"final","text":"<full text with injected word errors>"}`, then
+//!   a close frame 1000. Partials not yet due by then are dropped;
+//! - `{"type":"error","message":"…"}` for a message it cannot use (the
+//!   session goes on).
+//!
+//! A client that closes without `end` gets no final; the server just closes.
+//! Each session holds an ASR slot; with none free the upgrade is refused
+//! with HTTP 503 (sessions do not queue). Faults, one seeded draw per
+//! session: `ws_abrupt_close` drops the TCP connection without a close frame
+//! right after the first partial (or at `end` if none was sent);
+//! `ws_never_answer` reads everything and sends nothing until the client
+//! closes.
+
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use base64::Engine as _;
+use rand::Rng;
+use serde::Deserialize;
+use tokio::sync::OwnedSemaphorePermit;
+use tokio::time::Instant;
+
+use super::asr_truth::{AsrFaultKind, WsEnd, WsSessionTruth};
+use super::queue::{InFlight, Pool};
+use super::tts::error_response;
+use super::upload::DEFAULT_PCM_RATE;
+use super::voice::Decoder;
+use super::{micros, Shared};
+
+/// How long to wait for the client's close reply after ours.
+const CLOSE_WAIT: Duration = Duration::from_secs(1);
+
+#[derive(Deserialize)]
+pub(crate) struct WsQuery {
+    sample_rate: Option<u32>,
+}
+
+/// A client control message.
+#[derive(Deserialize)]
+struct Control {
+    #[serde(rename = "type")]
+    kind: String,
+    sample_rate: Option<u32>,
+    audio: Option<String>,
+}
+
+/// The upgrade handler: take an ASR slot or refuse with 503.
+pub(crate) async fn transcribe(
+    State(shared): State<Arc<Shared>>,
+    Query(q): Query<WsQuery>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+    shared.lock().asr_truth.t.ws_sessions += 1;
+    let Ok(permit) = Arc::clone(&shared.asr_slots).try_acquire_owned() else {
+        shared.lock().asr_truth.t.ws_rejected_503 += 1;
+        return error_response(StatusCode::SERVICE_UNAVAILABLE, "ASR slots full");
+    };
+    let in_flight = InFlight::enter(&shared, Pool::Asr);
+    let fault = {
+        let f = &shared.model.asr.faults;
+        let u: f64 = shared.lock().asr_rng.random();
+        if u < f.ws_abrupt_close {
+            Some(AsrFaultKind::WsAbruptClose)
+        } else if u < f.ws_abrupt_close + f.ws_never_answer {
+            Some(AsrFaultKind::WsNeverAnswer)
+        } else {
+            None
+        }
+    };
+    let rate = q
+        .sample_rate
+        .filter(|r| (1_000..=192_000).contains(r))
+        .unwrap_or(DEFAULT_PCM_RATE);
+    let session = Session {
+        rec: WsSessionTruth {
+            id,
+            sample_rate: rate,
+            frames: 0,
+            audio_us: 0,
+            partials: 0,
+            first_partial_us: None,
+            final_us: None,
+            max_frame_gap_us: 0,
+            words: 0,
+            substituted: 0,
+            error_rate: 0.0,
+            fault,
+            end: WsEnd::ClientClosed,
+        },
+        shared,
+        rate,
+        decoder: None,
+        samples: 0,
+        odd_byte: None,
+        partials_scheduled: 0,
+        first_frame: None,
+        last_frame: None,
+        end_at: None,
+        pending: VecDeque::new(),
+        abort_now: false,
+    };
+    ws.on_upgrade(move |socket| session.run(socket, permit, in_flight))
+}
+
+/// A message due at an instant.
+enum Out {
+    Partial(String),
+    Final(String),
+}
+
+struct Session {
+    shared: Arc<Shared>,
+    rec: WsSessionTruth,
+    rate: u32,
+    /// Created at the first audio, with the rate then in force.
+    decoder: Option<Decoder>,
+    samples: u64,
+    odd_byte: Option<u8>,
+    partials_scheduled: u64,
+    first_frame: Option<Instant>,
+    last_frame: Option<Instant>,
+    end_at: Option<Instant>,
+    /// Outgoing messages in due order.
+    pending: VecDeque<(Instant, Out)>,
+    /// The abrupt-close fault fires now (end of audio before any partial).
+    abort_now: bool,
+}
+
+impl Session {
+    async fn run(
+        mut self,
+        mut socket: WebSocket,
+        permit: OwnedSemaphorePermit,
+        in_flight: InFlight,
+    ) {
+        self.rec.end = self.serve(&mut socket).await;
+        if self.rec.end == WsEnd::Final {
+            // Let the client's close reply arrive so the close is clean.
+            let _ = tokio::time::timeout(CLOSE_WAIT, async {
+                while let Some(Ok(_)) = socket.recv().await {}
+            })
+            .await;
+        }
+        self.rec.audio_us = micros(Duration::from_secs_f64(
+            self.samples as f64 / f64::from(self.rate),
+        ));
+        drop((permit, in_flight));
+        let rec = self.rec.clone();
+        self.shared.lock().asr_truth.finish_session(rec);
+        // `socket` drops here: for `AbruptClose` that is the TCP close
+        // without a close frame.
+    }
+
+    async fn serve(&mut self, socket: &mut WebSocket) -> WsEnd {
+        let shutdown = self.shared.shutdown.clone();
+        loop {
+            let due = self.pending.front().map(|(at, _)| *at);
+            tokio::select! {
+                () = shutdown.cancelled() => return WsEnd::Shutdown,
+                () = tokio::time::sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
+                    if let Some(end) = self.send_due(socket).await {
+                        return end;
+                    }
+                }
+                msg = socket.recv() => {
+                    let now = Instant::now();
+                    match msg {
+                        None | Some(Ok(Message::Close(_))) => return WsEnd::ClientClosed,
+                        Some(Err(_)) => return WsEnd::Error,
+                        Some(Ok(Message::Binary(b))) => self.audio(&b, now),
+                        Some(Ok(Message::Text(t))) => {
+                            if let Err(e) = self.control(t.as_str(), now) {
+                                if !self.silent() && send_json(socket, serde_json::json!({"type": "error", "message": e})).await.is_err() {
+                                    return WsEnd::Error;
+                                }
+                            }
+                        }
+                        Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                    }
+                    if self.abort_now {
+                        return WsEnd::AbruptClose;
+                    }
+                }
+            }
+        }
+    }
+
+    fn silent(&self) -> bool {
+        self.rec.fault == Some(AsrFaultKind::WsNeverAnswer)
+    }
+
+    /// Send the next due message; `Some` ends the session.
+    async fn send_due(&mut self, socket: &mut WebSocket) -> Option<WsEnd> {
+        let (_, out) = self.pending.pop_front()?;
+        let now = Instant::now();
+        match out {
+            Out::Partial(text) => {
+                let msg = serde_json::json!({"type": "partial", "text": text});
+                if send_json(socket, msg).await.is_err() {
+                    return Some(WsEnd::Error);
+                }
+                self.rec.partials += 1;
+                let first = self.first_frame.unwrap_or(now);
+                self.rec
+                    .first_partial_us
+                    .get_or_insert(micros(now.saturating_duration_since(first)));
+                (self.rec.fault == Some(AsrFaultKind::WsAbruptClose)).then_some(WsEnd::AbruptClose)
+            }
+            Out::Final(text) => {
+                let msg = serde_json::json!({"type": "final", "text": text});
+                if send_json(socket, msg).await.is_err() {
+                    return Some(WsEnd::Error);
+                }
+                let end = self.end_at.unwrap_or(now);
+                self.rec.final_us = Some(micros(now.saturating_duration_since(end)));
+                let close = Message::Close(Some(CloseFrame {
+                    code: 1000,
+                    reason: Utf8Bytes::from_static(""),
+                }));
+                let _ = socket.send(close).await;
+                Some(WsEnd::Final)
+            }
+        }
+    }
+
+    /// A text message: start, audio or end.
+    fn control(&mut self, text: &str, now: Instant) -> Result<(), String> {
+        let c: Control =
+            serde_json::from_str(text).map_err(|e| format!("invalid JSON message: {e}"))?;
+        match c.kind.as_str() {
+            "start" => {
+                if let Some(rate) = c.sample_rate {
+                    if !(1_000..=192_000).contains(&rate) {
+                        return Err(format!("sample_rate must be 1000..=192000 (got {rate})"));
+                    }
+                    if self.decoder.is_some() {
+                        return Err("start after audio: sample_rate ignored".into());
+                    }
+                    self.rate = rate;
+                    self.rec.sample_rate = rate;
+                }
+                Ok(())
+            }
+            "audio" => {
+                let b64 = c.audio.ok_or("audio message without 'audio'")?;
+                let pcm = base64::engine::general_purpose::STANDARD
+                    .decode(b64.as_bytes())
+                    .map_err(|e| format!("'audio' is not base64: {e}"))?;
+                self.audio(&pcm, now);
+                Ok(())
+            }
+            "end" => {
+                self.end(now);
+                Ok(())
+            }
+            other => Err(format!(
+                "unknown message type '{other}' (use start, audio or end)"
+            )),
+        }
+    }
+
+    /// An audio frame arrived at `now`.
+    fn audio(&mut self, pcm: &[u8], now: Instant) {
+        if self.end_at.is_some() {
+            return;
+        }
+        self.rec.frames += 1;
+        if let Some(last) = self.last_frame {
+            let gap = micros(now.saturating_duration_since(last));
+            self.rec.max_frame_gap_us = self.rec.max_frame_gap_us.max(gap);
+        }
+        self.last_frame = Some(now);
+        self.first_frame.get_or_insert(now);
+        let (rate, cps) = (self.rate, self.shared.model.chars_per_second);
+        let silent = self.silent();
+        let decoder = self.decoder.get_or_insert_with(|| Decoder::new(rate, cps));
+        // Keep sample alignment across frames of odd length.
+        let joined;
+        let pcm = match self.odd_byte.take() {
+            Some(b) => {
+                joined = [&[b][..], pcm].concat();
+                &joined[..]
+            }
+            None => pcm,
+        };
+        if pcm.len() % 2 == 1 {
+            self.odd_byte = pcm.last().copied();
+        }
+        decoder.push_pcm16(pcm);
+        self.samples += (pcm.len() / 2) as u64;
+        if silent {
+            return;
+        }
+        let asr = &self.shared.model.asr;
+        let every = asr.partial_every.as_secs_f64() * f64::from(rate);
+        let crossed = (self.samples as f64 / every) as u64;
+        if crossed > self.partials_scheduled {
+            self.partials_scheduled = crossed;
+            let text = decoder.text().to_owned();
+            self.pending
+                .push_back((now + asr.partial_lag, Out::Partial(text)));
+        }
+    }
+
+    /// End of audio at `now`: schedule the final (unless a fault says not to).
+    fn end(&mut self, now: Instant) {
+        if self.end_at.is_some() {
+            return;
+        }
+        self.end_at = Some(now);
+        if self.rec.fault.is_some() {
+            self.abort_now = self.rec.fault == Some(AsrFaultKind::WsAbruptClose);
+            return;
+        }
+        let asr = &self.shared.model.asr;
+        let in_flight = self.shared.lock().asr_truth.in_flight;
+        let p = asr.error_probability(in_flight);
+        let text = self.decoder.as_ref().map_or("", Decoder::text);
+        let t = self.shared.inject_errors(text, p);
+        self.rec.error_rate = p;
+        self.rec.words = t.words;
+        self.rec.substituted = t.substituted;
+        let at = now + asr.final_delay;
+        self.pending.retain(|(due, _)| *due <= at);
+        self.pending.push_back((at, Out::Final(t.text)));
+    }
+}
+
+async fn send_json(socket: &mut WebSocket, v: serde_json::Value) -> Result<(), axum::Error> {
+    socket
+        .send(Message::Text(Utf8Bytes::from(v.to_string())))
+        .await
+}
