@@ -275,3 +275,34 @@ async fn slo_thresholds_set_the_exit_code_of_a_run() {
     assert_eq!(tts(&args).await.expect("run"), 3);
     mock.stop();
 }
+
+#[test]
+fn slo_in_a_scenario_file_is_validated_like_the_flag() {
+    use voxload::config::{RunPlan, TtsOptions};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("s.toml");
+    std::fs::write(
+        &path,
+        "url = \"http://h\"\nslo = [\"ttfa.p95 < 300ms\", \"errors<1%\"]\n",
+    )
+    .expect("write");
+    let opts = TtsOptions::from_file(&path).expect("valid scenario");
+    let plan = RunPlan::from_options(opts.clone(), &|_| None).expect("plan");
+    assert_eq!(plan.slo.len(), 2);
+    // A flag replaces the file's list.
+    let flags = TtsOptions {
+        slo: Some(vec!["rtf.p99<1".into()]),
+        ..TtsOptions::default()
+    };
+    let merged = RunPlan::from_options(opts.merged_with(flags), &|_| None).expect("plan");
+    assert_eq!(merged.slo.len(), 1);
+    std::fs::write(&path, "url = \"http://h\"\nslo = [\"e2e.p99<2\"]\n").expect("write");
+    let opts = TtsOptions::from_file(&path).expect("valid TOML");
+    let err = RunPlan::from_options(opts, &|_| None)
+        .expect_err("duration without unit")
+        .to_string();
+    assert!(
+        err.contains("--slo") && err.contains("needs a unit"),
+        "{err}"
+    );
+}

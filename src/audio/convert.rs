@@ -11,9 +11,10 @@
 //! a crate (rubato pulls in rustfft and friends, a real cost on 2-core
 //! builds, for a job done once per input file before the run). Quality:
 //! Blackman window over ±16 zero crossings of the sinc, cutoff at 0.92 × the
-//! lower Nyquist frequency. The passband is flat (±0.1 dB) to about 0.8 × the
-//! target Nyquist and the stopband, from about 1.05 × the target Nyquist,
-//! is attenuated by at least 70 dB, so downsampling does not fold
+//! lower Nyquist frequency, unit DC gain in every phase. Measured on
+//! 48/44.1/24/22.05 kHz → 16 kHz: flat within 0.1 dB up to 0.8 × the target
+//! Nyquist, −0.8 dB at 0.85×, −3.8 dB at 0.9×; at least 49 dB down at
+//! 1.05× and 78 dB from 1.1× the target Nyquist, so downsampling does not fold
 //! high frequencies back into speech. Ratios that reduce to more than 1,024
 //! phases (e.g. 44,100 → 16,001) use the nearest of 1,024 precomputed phases:
 //! a timing error under 1/2,048 of an input sample.

@@ -317,29 +317,3 @@ fn garbage_is_undecodable_never_a_panic() {
         let _ = probe(&b, None);
     }
 }
-
-#[test]
-#[ignore]
-fn zz_measure_response() {
-    for (from, to) in [
-        (48_000u32, 16_000u32),
-        (44_100, 16_000),
-        (24_000, 16_000),
-        (22_050, 16_000),
-    ] {
-        let ny = f64::from(to) / 2.0;
-        let mut line = format!("{from}->{to}:");
-        for frac in [0.5, 0.7, 0.8, 0.85, 0.9, 0.95, 1.0, 1.05, 1.1, 1.2, 1.5] {
-            let f = ny * frac;
-            if f >= f64::from(from) / 2.0 {
-                continue;
-            }
-            let x = sine(from, from as usize, f, 0.5);
-            let y = resample(&x, from, to);
-            let n = y.len();
-            let g = rms(&y[n / 10..n * 9 / 10]) / rms(&x);
-            line += &format!(" {frac}:{:.2}dB", 20.0 * g.log10());
-        }
-        println!("{line}");
-    }
-}

@@ -2,6 +2,7 @@
 //! everything below it takes validated library types.
 
 pub mod asr;
+pub mod corpus;
 pub mod demo;
 pub mod mock;
 pub mod report;
@@ -39,6 +40,8 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Render texts through a TTS endpoint into audio files and a manifest.jsonl.
+    Corpus(Box<corpus::CorpusArgs>),
     /// Start the embedded mock server and run a short streaming TTS sweep against it.
     Demo(demo::DemoArgs),
     /// Load-test a TTS endpoint (closed or open loop, sweeps).
@@ -72,6 +75,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Demo(args) => demo::run_demo(args).await,
         Command::Tts(args) => run_tts_command(*args).await,
+        Command::Corpus(args) => corpus::run_corpus(*args).await,
         Command::Asr(args) => run_asr_command(*args).await,
         Command::Mock(args) => mock::run_mock(*args).await.map(|()| EXIT_OK),
         Command::Sample(args) => sample::run_sample(args).await,

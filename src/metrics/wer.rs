@@ -85,6 +85,10 @@ pub fn normalize(text: &str, n: &Normalization) -> Vec<String> {
     out
 }
 
+/// Words of each text aligned at most; the rest is ignored. At O(n·m) a
+/// longer pair would take hours, so this only bounds the table's counters.
+pub const MAX_WORDS: usize = 1_000_000;
+
 /// Substitutions, deletions and insertions of one alignment.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WordErrors {
@@ -126,14 +130,16 @@ impl AddAssign for WordErrors {
 /// distance (each substitution, deletion or insertion costs 1).
 ///
 /// O(n·m) time and O(min(n, m)) memory: one row of the table, over the
-/// shorter text. Among alignments of minimal cost, each cell takes its
+/// shorter text (each text is cut at [`MAX_WORDS`]). Among alignments of minimal cost, each cell takes its
 /// predecessor in the order match/substitution, deletion, insertion, so
 /// "a b" → "b c" counts 2 substitutions rather than 1 deletion and 1
 /// insertion. The total (hence WER) does not depend on this choice; the
 /// split into S, D and I does, and is the same every time.
 pub fn word_errors(reference: &str, hypothesis: &str, n: &Normalization) -> WordErrors {
-    let r_words = normalize(reference, n);
-    let h_words = normalize(hypothesis, n);
+    let mut r_words = normalize(reference, n);
+    let mut h_words = normalize(hypothesis, n);
+    r_words.truncate(MAX_WORDS);
+    h_words.truncate(MAX_WORDS);
     // Compare ids, not strings, in the O(n·m) loop.
     let mut ids: HashMap<&str, u32> = HashMap::new();
     let mut r = Vec::with_capacity(r_words.len());
@@ -158,71 +164,51 @@ pub fn word_errors(reference: &str, hypothesis: &str, n: &Normalization) -> Word
     }
 }
 
-/// S, D, I of one cell of the table.
-#[derive(Clone, Copy)]
-struct Cell {
-    s: u32,
-    d: u32,
-    i: u32,
-}
-
-impl Cell {
-    fn cost(&self) -> u32 {
-        self.s + self.d + self.i
-    }
-}
+// A table cell packs (cost, S, D) into one u64 so the inner loop is adds and
+// compares (I = cost − S − D): cost in bits 42.., S in 21..42, D in 0..21.
+// MAX_WORDS keeps every field in range.
+const COST: u64 = 1 << 42;
+const SUB: u64 = 1 << 21;
+const DEL: u64 = 1;
+const FIELD: u64 = (1 << 21) - 1;
 
 /// The DP with `outer` as rows and the shorter `inner` as the kept row.
 /// `outer_is_ref` says which is the reference, so that a step consuming only
 /// an outer word is a deletion (outer = reference) or an insertion.
 fn align(outer: &[u32], inner: &[u32], outer_is_ref: bool) -> (u32, u32, u32) {
-    // One more deletion (`deletion`) or insertion.
-    fn bump(c: Cell, deletion: bool) -> Cell {
-        if deletion {
-            Cell { d: c.d + 1, ..c }
-        } else {
-            Cell { i: c.i + 1, ..c }
-        }
-    }
-    let mut row: Vec<Cell> = Vec::with_capacity(inner.len() + 1);
-    row.push(Cell { s: 0, d: 0, i: 0 });
-    for j in 0..inner.len() {
-        row.push(bump(row[j], !outer_is_ref));
-    }
+    let (outer_step, inner_step) = if outer_is_ref {
+        (COST + DEL, COST)
+    } else {
+        (COST, COST + DEL)
+    };
+    let mut row: Vec<u64> = (0..=inner.len() as u64).map(|j| j * inner_step).collect();
     for &o in outer {
         let mut diag = row[0];
-        row[0] = bump(row[0], outer_is_ref);
+        row[0] += outer_step;
         for (j, &w) in inner.iter().enumerate() {
-            let up = row[j + 1];
-            let sub = if o == w {
-                diag
-            } else {
-                Cell {
-                    s: diag.s + 1,
-                    ..diag
-                }
-            };
-            let from_up = bump(up, outer_is_ref);
-            let from_left = bump(row[j], !outer_is_ref);
+            let sub = if o == w { diag } else { diag + COST + SUB };
+            let from_up = row[j + 1] + outer_step;
+            let from_left = row[j] + inner_step;
             let (del, ins) = if outer_is_ref {
                 (from_up, from_left)
             } else {
                 (from_left, from_up)
             };
-            // Ties: match/substitution, then deletion, then insertion.
+            // Ties (equal cost): match/substitution, then deletion, then insertion.
             let mut best = sub;
-            if del.cost() < best.cost() {
+            if del >> 42 < best >> 42 {
                 best = del;
             }
-            if ins.cost() < best.cost() {
+            if ins >> 42 < best >> 42 {
                 best = ins;
             }
-            diag = up;
+            diag = row[j + 1];
             row[j + 1] = best;
         }
     }
     let last = row[inner.len()];
-    (last.s, last.d, last.i)
+    let (cost, s, d) = (last >> 42, (last >> 21) & FIELD, last & FIELD);
+    (s as u32, d as u32, (cost - s - d) as u32)
 }
 
 /// A word, or a number already read from digits or number words.

@@ -50,6 +50,10 @@ pub struct Capture {
     pub headers: Vec<(String, String)>,
     /// The first bytes of the (unwrapped) audio, to detect its format.
     pub audio_head: Vec<u8>,
+    /// Keep every audio byte in `audio` (for `voxload corpus`).
+    pub keep_audio: bool,
+    /// All unwrapped audio bytes, when `keep_audio`.
+    pub audio: Vec<u8>,
 }
 
 /// How many audio bytes a capture keeps.
@@ -75,6 +79,9 @@ impl Probe {
             let room = CAPTURE_AUDIO_HEAD.saturating_sub(c.audio_head.len());
             c.audio_head
                 .extend_from_slice(&bytes[..room.min(bytes.len())]);
+            if c.keep_audio {
+                c.audio.extend_from_slice(bytes);
+            }
         }
     }
 

@@ -342,6 +342,7 @@ fn success_row(b: &crate::metrics::StageSummary, n: &crate::metrics::StageSummar
 
 /// A value in its unit, compact (`245ms`, `1.25s`, `0.412`, `99.50%`).
 fn fmt_value(v: f64, unit: &str, signed: bool) -> String {
+    let v = v + 0.0; // −0 → +0
     let sign = if signed && v >= 0.0 { "+" } else { "" };
     match unit {
         "ms" if v.abs() >= 10_000.0 => format!("{sign}{:.2}s", v / 1000.0),
@@ -388,8 +389,8 @@ pub fn table(cmp: &Comparison) -> String {
         let _ = writeln!(out, "stage {} [{label}]", st.index + 1);
         let _ = writeln!(
             out,
-            "  {:<18}{:<6}{:>10}{:>10}{:>22}  {:<26}{}",
-            "metric", "stat", "base", "new", "change", "95% CI of change", "verdict"
+            "  {:<18}{:<6}{:>10}{:>10}{:>22}  {:<32}verdict",
+            "metric", "stat", "base", "new", "change", "95% CI of change"
         );
         for r in &st.rows {
             let mut change = fmt_value(r.diff, &r.unit, true);
@@ -408,7 +409,7 @@ pub fn table(cmp: &Comparison) -> String {
             };
             let _ = writeln!(
                 out,
-                "  {:<18}{:<6}{:>10}{:>10}{:>22}  {:<26}{verdict}",
+                "  {:<18}{:<6}{:>10}{:>10}{:>22}  {:<32}{verdict}",
                 r.metric,
                 r.stat,
                 fmt_value(r.base, &r.unit, false),
@@ -422,7 +423,8 @@ pub fn table(cmp: &Comparison) -> String {
         let _ = writeln!(out);
         let _ = writeln!(out, "gates");
         for g in &cmp.gates {
-            let change = g.change.map_or("absent".into(), |c| {
+            // Normalize −0 so an unchanged value does not print as "-0.00".
+            let change = g.change.map(|c| c + 0.0).map_or("absent".into(), |c| {
                 if g.unit == "%" || g.unit == "pp" {
                     format!("{c:+.2}{}", g.unit)
                 } else {

@@ -31,6 +31,13 @@ const SHOWN: &[&str] = &[
     "prebuffer_needed",
     "leading_silence",
     "perceived_ttfa",
+    "connect",
+    "first_partial",
+    "final",
+    "partial_interval",
+    "frame_lag_max",
+    "frame_lag_p99",
+    "wer",
     "schedule_lag",
 ];
 
@@ -106,6 +113,9 @@ pub fn summary(run: &RunResult) -> String {
         );
         if let Some(share) = m.stalled_share {
             let _ = write!(rates, "  stalled {:.1}% of requests", share * 100.0);
+        }
+        if let Some(wer) = m.wer_pooled {
+            let _ = write!(rates, "  WER {:.2}% (pooled)", wer * 100.0);
         }
         let _ = writeln!(out, "{rates}");
         if !m.metrics.is_empty() {
@@ -194,8 +204,20 @@ fn slo_section(out: &mut String, run: &RunResult) {
     );
 }
 
-/// One line per stage, to read a sweep at a glance.
+/// One line per stage, to read a sweep at a glance. The lead latency is
+/// TTFA for TTS, the final transcript for streaming ASR, else e2e; the last
+/// column is the stalled share (TTS) or pooled WER (ASR).
 fn sweep_table(out: &mut String, run: &RunResult) {
+    let has = |metric: &str| {
+        run.stages
+            .iter()
+            .any(|s| s.summary.metrics.contains_key(metric))
+    };
+    let lead = ["ttfa", "final"]
+        .into_iter()
+        .find(|m| has(m))
+        .unwrap_or("e2e");
+    let asr = run.kind == "asr";
     let _ = writeln!(out);
     let _ = writeln!(
         out,
@@ -203,12 +225,12 @@ fn sweep_table(out: &mut String, run: &RunResult) {
         "stage",
         "req/s",
         "ok%",
-        "ttfa p50",
-        "ttfa p95",
-        "ttfa p99",
+        format!("{lead} p50"),
+        format!("{lead} p95"),
+        format!("{lead} p99"),
         "e2e p95",
         "rtf p50",
-        "stalled"
+        if asr { "WER" } else { "stalled" }
     );
     for s in &run.stages {
         let m = &s.summary;
@@ -218,19 +240,19 @@ fn sweep_table(out: &mut String, run: &RunResult) {
                 .map(|p| value(f(p), p.unit.label()))
                 .unwrap_or_else(|| "-".into())
         };
+        let last = if asr { m.wer_pooled } else { m.stalled_share };
         let _ = writeln!(
             out,
             "{:<14}{:>9.2}{:>8.1}{:>10}{:>10}{:>10}{:>10}{:>8}{:>9}",
             s.label,
             m.achieved_rps,
             m.success_rate.unwrap_or(0.0) * 100.0,
-            get("ttfa", |p| p.p50),
-            get("ttfa", |p| p.p95),
-            get("ttfa", |p| p.p99),
+            get(lead, |p| p.p50),
+            get(lead, |p| p.p95),
+            get(lead, |p| p.p99),
             get("e2e", |p| p.p95),
             get("rtf", |p| p.p50),
-            m.stalled_share
-                .map(|x| format!("{:.1}%", x * 100.0))
+            last.map(|x| format!("{:.1}%", x * 100.0))
                 .unwrap_or_else(|| "-".into()),
         );
     }
