@@ -39,6 +39,11 @@ WRK = os.environ.get("WRK") or shutil.which("wrk") or "wrk"
 GEN_CPU = os.environ.get("GEN_CPU", "0")
 SRV_CPU = os.environ.get("SRV_CPU", "1")
 PORT = int(os.environ.get("BENCH_PORT", "18931"))
+# The machine is shared: other jobs' compilers run on both cores. Generator and
+# mock run at this nice level (negative needs root; ignored when not allowed)
+# so latency figures measure the tools, not the neighbours. CPU-second
+# figures do not depend on it. BENCH_NICE=0 turns it off.
+NICE = int(os.environ.get("BENCH_NICE", "-19"))
 HOST = "127.0.0.1"
 URL = f"http://{HOST}:{PORT}"
 SPEECH = f"{URL}/v1/audio/speech"
@@ -90,11 +95,47 @@ def nofile_limit() -> int:
 
 
 def raise_nofile() -> None:
+    """preexec_fn of every child: open-files limit up, priority up."""
     n = nofile_limit()
     try:
         resource.setrlimit(resource.RLIMIT_NOFILE, (n, max(n, resource.getrlimit(resource.RLIMIT_NOFILE)[1])))
     except (ValueError, OSError):
         pass
+    if NICE:
+        try:
+            os.setpriority(os.PRIO_PROCESS, 0, NICE)
+        except OSError:
+            pass
+
+
+def cores_busy() -> dict[str, float]:
+    """Busy seconds per CPU since boot, from /proc/stat (user..steal, no idle/iowait)."""
+    out = {}
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith("cpu") and line[3].isdigit():
+                parts = line.split()
+                v = [int(x) for x in parts[1:9]]
+                out[parts[0][3:]] = (sum(v) - v[3] - v[4]) / CLK
+                out[parts[0][3:] + "_softirq"] = (v[5] + v[6]) / CLK
+    return out
+
+
+def established(port: int) -> int:
+    """Client-side TCP connections to `port` in state ESTABLISHED (/proc/net/tcp)."""
+    n = 0
+    want = f":{port:04X}"
+    for path in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(path) as f:
+                next(f)
+                for line in f:
+                    parts = line.split()
+                    if parts[2].endswith(want) and parts[3] == "01":
+                        n += 1
+        except OSError:
+            pass
+    return n
 
 
 # ---------------------------------------------------------------- HTTP
@@ -164,6 +205,7 @@ def run_gen(cmd: list[str], tag: str, limit_s: float, poll=None, poll_every: flo
     with open(out_path, "w") as outf:
         outf.write("$ " + " ".join(full) + "\n")
         outf.flush()
+        busy0 = cores_busy()
         t0 = time.monotonic()
         p = subprocess.Popen(full, stdout=outf, stderr=subprocess.STDOUT, preexec_fn=raise_nofile)
         next_poll = t0 + poll_every
@@ -187,7 +229,9 @@ def run_gen(cmd: list[str], tag: str, limit_s: float, poll=None, poll_every: flo
                 p.kill()
             time.sleep(0.02)
         wall = time.monotonic() - t0
+        busy1 = cores_busy()
     p.returncode = os.waitstatus_to_exitcode(status)
+    busy = {c: (busy1[c] - busy0.get(c, 0)) / wall for c in busy1}
     return {
         "cmd": " ".join(full),
         "rc": p.returncode,
@@ -197,6 +241,12 @@ def run_gen(cmd: list[str], tag: str, limit_s: float, poll=None, poll_every: flo
         "cpu_s": ru.ru_utime + ru.ru_stime,
         "maxrss_kib": ru.ru_maxrss,
         "log": str(out_path),
+        # Share of each core busy during the run (everything: us, the mock, others).
+        "core_busy": {c: round(v, 3) for c, v in busy.items()},
+        # Busy share of the generator's core not explained by the generator itself.
+        # (interrupt time, mostly loopback packet processing for our own traffic, excluded)
+        "foreign_on_gen_core": round(busy.get(GEN_CPU, 0) - busy.get(GEN_CPU + "_softirq", 0)
+                                     - (ru.ru_utime + ru.ru_stime) / wall, 3),
     }
 
 
@@ -303,7 +353,7 @@ def bench_throughput() -> dict:
                 res["req_per_cpu_s"] = res["ok"] / res["cpu_s"]
                 log(f"{tag}: {res['ok']} ok, {res['rps']:.0f} req/s, gen cpu {res['cpu_s']:.2f} s "
                     f"({res['cpu_s'] / res['wall_s'] * 100:.0f}% of a core) -> {res['req_per_cpu_s']:.0f} req/cpu-s; "
-                    f"mock core {res['mock_core_util'] * 100:.0f}%")
+                    f"mock core {res['mock_core_util'] * 100:.0f}%; others on gen core {res['foreign_on_gen_core'] * 100:.0f}%")
                 runs.append(res)
     per_tool = {}
     for tool in tools:
@@ -315,6 +365,7 @@ def bench_throughput() -> dict:
             "req_per_cpu_s_all": [round(r["req_per_cpu_s"]) for r in rs],
             "gen_core_util_median": statistics.median(r["cpu_s"] / r["wall_s"] for r in rs),
             "mock_core_util_median": statistics.median(r["mock_core_util"] for r in rs),
+            "foreign_on_gen_core_median": statistics.median(r["foreign_on_gen_core"] for r in rs),
         }
     v = per_tool["voxload"]["req_per_cpu_s_median"]
     ratios = {f"voxload/{t}": v / per_tool[t]["req_per_cpu_s_median"] for t in per_tool if t != "voxload"}
@@ -339,18 +390,32 @@ def bench_open_loop() -> dict:
     hi = texts_file("hi", "Hi.")
     tag = "b2-open-10k"
     fresh(tag)
+    conns = []
+
+    def poll(pid, elapsed):
+        conns.append((round(elapsed, 1), established(PORT)))
+
     with Mock(INSTANT_MOCK, "b2") as mock:
         m0 = mock.cpu()
         res = run_gen(vox_tts(tag, "--rate", str(rate), "--duration", f"{dur}s",
-                              "--texts", str(hi), "--format", "wav"), tag, dur + 60)
+                              "--texts", str(hi), "--format", "wav"), tag, dur + 60,
+                      poll=poll, poll_every=0.5)
         m1 = mock.cpu()
         tr = truth()
-    st = vox_result(tag)["stages"][0]
+    try:
+        st = vox_result(tag)["stages"][0]
+    except FileNotFoundError:
+        # voxload could not write result.json (seen: EMFILE after a
+        # connection storm); rebuild the key figures from requests.jsonl.
+        log(f"{tag}: result.json missing (voxload exit {res['rc']}); using requests.jsonl")
+        st = jsonl_stage(OUT / "results" / tag / "requests.jsonl", dur)
     s = st["summary"]
     lag = metric(st, "schedule_lag")
     e2e = metric(st, "e2e")
     issued = st["issued"]
     out = {
+        "result_json_written": not st.get("from_jsonl", False),
+        "connections": conns, "peak_connections": max((c for _, c in conns), default=0),
         "target_rps": rate, "duration_s": dur, "gen": res,
         "offered_rps": st.get("offered_rps"),
         "issued": issued, "issued_per_duration": issued / dur,
@@ -360,15 +425,42 @@ def bench_open_loop() -> dict:
         "mock_requests": tr["requests"], "mock_core_util": (m1 - m0) / res["wall_s"],
         "gen_core_util": res["cpu_s"] / res["wall_s"],
     }
-    off = out["offered_rps"] or 0
+    if out["offered_rps"] is None and issued:
+        # without result.json: arrivals span (issued - 1) gaps of 1/rate
+        out["offered_rps_note"] = "result.json missing; offered rate unknown, issued/duration used"
+    off = out["offered_rps"] or out["issued_per_duration"]
     within = abs(off - rate) / rate <= 0.01 and abs(out["issued_per_duration"] - rate) / rate <= 0.01
     out["rate_met"] = within
     out["lag_met"] = lag.get("p99") is not None and lag["p99"] <= 1.0
     out["met"] = out["rate_met"] and out["lag_met"]
     log(f"{tag}: offered {off:.1f}/s, issued {issued} ({out['issued_per_duration']:.1f}/s), "
         f"achieved {out['achieved_rps']}, schedule_lag p50 {lag.get('p50')} p99 {lag.get('p99')} max {lag.get('max')} ms, "
-        f"gen core {out['gen_core_util'] * 100:.0f}%, mock core {out['mock_core_util'] * 100:.0f}%")
+        f"gen core {out['gen_core_util'] * 100:.0f}%, mock core {out['mock_core_util'] * 100:.0f}%, "
+        f"peak connections {out['peak_connections']}, failed {s.get('failed')}")
     return out
+
+
+def jsonl_stage(path: Path, dur: float) -> dict:
+    """A stage-like dict from requests.jsonl alone (nearest-rank percentiles)."""
+    recs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    ok = [r for r in recs if not r.get("error")]
+    errors: dict[str, int] = {}
+    for r in recs:
+        if r.get("error"):
+            k = r["error"].get("class", "?") + ": " + (r.get("error_detail") or "")[:80]
+            errors[k] = errors.get(k, 0) + 1
+
+    def dist(vals):
+        if not vals:
+            return {}
+        return {"count": len(vals), "p50": pct(vals, 0.5), "p99": pct(vals, 0.99), "max": max(vals)}
+
+    end = max((r["end_us"] for r in recs), default=0) / 1e6
+    return {"from_jsonl": True, "issued": len(recs), "offered_rps": None,
+            "summary": {"requests": len(recs), "ok": len(ok), "failed": len(recs) - len(ok),
+                        "achieved_rps": len(recs) / end if end else None, "errors": errors,
+                        "metrics": {"schedule_lag": dist([r.get("schedule_lag_us", 0) / 1000 for r in recs]),
+                                    "e2e": dist([r["e2e_us"] / 1000 for r in ok if r.get("e2e_us") is not None])}}}
 
 
 # ---------------------------------------------------------------- 3 many streams
@@ -446,7 +538,7 @@ def bench_streams() -> dict:
 
 def bench_memory() -> dict:
     total = 1_000_000 if QUICK else 5_000_000
-    limit = 150 if QUICK else 420
+    limit = 150 if QUICK else 360  # the issue: report what was reached if 5 M takes > 6 min
     hi = texts_file("hi", "Hi.")
     tag = "b4-memory"
     fresh(tag)
@@ -480,6 +572,10 @@ def bench_memory() -> dict:
     end = at5 or last
     if at1 and end and end is not at1:
         out["growth_1m_to_end"] = (end["rss_kib"] - at1["rss_kib"]) / at1["rss_kib"]
+        dt = end["t"] - at1["t"]
+        dn = end["requests"] - at1["requests"]
+        out["growth_kib_per_s"] = (end["rss_kib"] - at1["rss_kib"]) / dt if dt else None
+        out["growth_bytes_per_request"] = (end["rss_kib"] - at1["rss_kib"]) * 1024 / dn if dn else None
         out["met"] = (at5 is not None) and out["growth_1m_to_end"] <= 0.10
     else:
         out["met"] = False
@@ -504,9 +600,26 @@ def pct(values: list[float], q: float) -> float:
 
 
 def bench_accuracy() -> dict:
+    """Repeated runs: the figure moves by a few tenths of a ms from run to run."""
+    reps = 1 if QUICK else 3
+    runs = [accuracy_once(f"b5-accuracy-{i}") for i in range(reps)]
+    diffs = [r["diff_vs_server_ms"] for r in runs if r.get("diff_vs_server_ms") is not None]
+    out = dict(runs[len(runs) // 2]) if reps == 1 else {}
+    out.update(runs=runs, repeats=reps,
+               diff_vs_server_ms_all=[round(d, 3) for d in diffs],
+               diff_vs_server_ms=statistics.median(diffs) if diffs else None)
+    if reps > 1:
+        # the run whose difference is the median, for the table
+        mid = sorted(runs, key=lambda r: r.get("diff_vs_server_ms") or 0)[len(runs) // 2]
+        for k in ("voxload_e2e_ms", "server_last_audio_p50_ms", "schedule_lag_ms", "paired", "diff_vs_nominal_ms"):
+            out[k] = mid.get(k)
+    out["met"] = out["diff_vs_server_ms"] is not None and abs(out["diff_vs_server_ms"]) <= 0.3
+    return out
+
+
+def accuracy_once(tag: str) -> dict:
     dur = 5 if QUICK else 20
     hi = texts_file("hi", "Hi.")
-    tag = "b5-accuracy"
     fresh(tag)
     with Mock(["--overhead", "50ms", "--speed", "1000000", "--no-streaming"], "b5"):
         http("POST", "/mock/reset-truth")
@@ -586,11 +699,12 @@ def summary_md(r: dict) -> str:
     b = r.get("1")
     if b:
         lines += ["## 1. Throughput per generator CPU-second (64 connections, tiny non-streaming)", "",
-                  "| tool | req/s (median) | generator CPU (% of a core) | req per CPU-second (median) | all rounds | mock core |",
-                  "|---|---:|---:|---:|---|---:|"]
+                  "| tool | req/s (median) | generator CPU (% of a core) | req per CPU-second (median) | all rounds | mock core | others on gen core |",
+                  "|---|---:|---:|---:|---|---:|---:|"]
         for t, p in b["per_tool"].items():
             lines.append(f"| {t} | {p['rps_median']:,.0f} | {p['gen_core_util_median'] * 100:.0f}% | "
-                         f"{p['req_per_cpu_s_median']:,.0f} | {p['req_per_cpu_s_all']} | {p['mock_core_util_median'] * 100:.0f}% |")
+                         f"{p['req_per_cpu_s_median']:,.0f} | {p['req_per_cpu_s_all']} | {p['mock_core_util_median'] * 100:.0f}% | "
+                         f"{p['foreign_on_gen_core_median'] * 100:.0f}% |")
         lines += ["", "ratios: " + ", ".join(f"{k} = {v:.2f}" for k, v in b["ratios"].items()),
                   f"goal {b['goal']}: {met(b['met'])}", ""]
     b = r.get("2")
@@ -602,7 +716,9 @@ def summary_md(r: dict) -> str:
                   f"| {fmt(b['offered_rps'], 1)} | {fmt(b['issued_per_duration'], 1)} | {fmt(b['achieved_rps'], 1)} | "
                   f"{fmt(lag.get('p50'), 3)} ms | {fmt(lag.get('p99'), 3)} ms | {fmt(lag.get('max'), 3)} ms | "
                   f"{b['gen_core_util'] * 100:.0f}% | {b['mock_core_util'] * 100:.0f}% |", "",
-                  f"rate within 1 %: {met(b['rate_met'])}; schedule lag p99 <= 1 ms: {met(b['lag_met'])}", ""]
+                  f"rate within 1 %: {met(b['rate_met'])}; schedule lag p99 <= 1 ms: {met(b['lag_met'])}; "
+                  f"failed {b['summary'].get('failed')}, peak connections {b['peak_connections']}, "
+                  f"result.json written: {b['result_json_written']}", ""]
     b = r.get("3")
     if b:
         lines += ["## 3. Memory per open slow stream", ""]
@@ -621,13 +737,17 @@ def summary_md(r: dict) -> str:
                   f"- issued {b['issued']:,} in {b['wall_s']:.0f} s ({fmt(b['achieved_rps'], 0)} req/s)",
                   f"- RSS at 1 M: {a1 and a1['rss_kib']} KiB (t={a1 and a1['t']} s); at 5 M: {a5 and a5['rss_kib']} KiB; "
                   f"last sample: {last and last['rss_kib']} KiB at {last and last['requests']:,} requests",
-                  f"- growth: {fmt(b.get('growth_1m_to_end') and b['growth_1m_to_end'] * 100)} % (goal <= 10 %): {met(b['met'])}", ""]
+                  f"- growth: {fmt(b.get('growth_1m_to_end') and b['growth_1m_to_end'] * 100)} % (goal <= 10 %): {met(b['met'])}; "
+                  f"{fmt(b.get('growth_kib_per_s'))} KiB per wall second, {fmt(b.get('growth_bytes_per_request'), 3)} bytes per request", ""]
     b = r.get("5")
     if b:
         lines += ["## 5. e2e p50 vs server truth (200 req/s, 50 ms service time)", "",
-                  f"- voxload e2e p50 {fmt(b['voxload_e2e_ms'].get('p50'), 3)} ms; server last_audio p50 "
-                  f"{fmt(b['server_last_audio_p50_ms'], 3)} ms; difference {fmt(b.get('diff_vs_server_ms'), 3)} ms "
+                  f"- median run: voxload e2e p50 {fmt(b['voxload_e2e_ms'].get('p50'), 3)} ms; server last_audio p50 "
+                  f"{fmt(b['server_last_audio_p50_ms'], 3)} ms; difference (median of {b['repeats']} runs) {fmt(b.get('diff_vs_server_ms'), 3)} ms, "
+                  f"all runs {b['diff_vs_server_ms_all']} "
                   f"(vs nominal 50 ms: {fmt(b.get('diff_vs_nominal_ms'), 3)} ms)",
+                  f"- paired per request: {b.get('paired')}",
+                  f"- schedule lag p50 {fmt(b['schedule_lag_ms'].get('p50'), 3)} ms (included in open-loop e2e by definition)",
                   f"- goal |difference| <= 0.3 ms: {met(b['met'])}", ""]
     return "\n".join(lines)
 

@@ -99,6 +99,12 @@ fn resample_edge_cases() {
     let dc = vec![0.5f32; 4_410];
     let out = resample(&dc, 44_100, 16_000);
     assert!(out[200..1_400].iter().all(|v| (v - 0.5).abs() < 1e-4));
+    // Absurd header rates cost filter quality, not all the memory.
+    assert_eq!(resample(&dc, 4_000_000_000, 16_000).len(), 0);
+    assert_eq!(resample(&dc, 4_000_000_000, 16_001).len(), 0);
+    let huge_ratio = resample(&[0.5; 40_000], 1_000_000_000, 44_100);
+    assert_eq!(huge_ratio.len(), 2); // 40,000 × 44,100 / 10⁹ = 1.76 → 2
+    assert_eq!(resample(&dc[..10], 1, 44_100).len(), 441_000);
 }
 
 #[test]

@@ -224,6 +224,8 @@ pub struct AsrPlan {
     pub audio: AudioSet,
     /// WER text normalization.
     pub normalization: Normalization,
+    /// Version of the normalization rules (docs/wer.md), so WERs are only compared like for like.
+    pub normalization_version: &'static str,
     /// Stages.
     pub stages: Vec<StageSpec>,
     /// SLO thresholds.
@@ -345,6 +347,7 @@ impl AsrPlan {
             audio_s_total: audio.total_duration().as_secs_f64(),
             audio,
             normalization: Normalization { numbers },
+            normalization_version: crate::metrics::wer::NORMALIZATION_VERSION,
             stages,
             slo,
             seed,

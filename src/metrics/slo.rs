@@ -230,16 +230,6 @@ impl Op {
         }
     }
 
-    /// `<`, `<=`, `>` or `>=`.
-    pub fn symbol(&self) -> &'static str {
-        match self {
-            Op::Lt => "<",
-            Op::Le => "<=",
-            Op::Gt => ">",
-            Op::Ge => ">=",
-        }
-    }
-
     /// Split `s` at its first operator: (left, op, right).
     pub fn split(s: &str) -> Option<(&str, Op, &str)> {
         let i = s.find(['<', '>'])?;
@@ -483,8 +473,9 @@ impl Slo {
     }
 }
 
-/// One threshold's verdict on one stage.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One threshold's verdict on one stage. (`Default` lets tests build one
+/// with only the fields they care about.)
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SloResult {
     /// The threshold as the user wrote it (whitespace removed).
     pub slo: String,

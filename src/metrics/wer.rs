@@ -183,16 +183,17 @@ fn align(outer: &[u32], inner: &[u32], outer_is_ref: bool) -> (u32, u32, u32) {
     };
     let mut row: Vec<u64> = (0..=inner.len() as u64).map(|j| j * inner_step).collect();
     for &o in outer {
+        // `diag` = old row[j], `left` = new row[j]; the cell holds old row[j + 1].
         let mut diag = row[0];
-        row[0] += outer_step;
-        for (j, &w) in inner.iter().enumerate() {
+        let mut left = row[0] + outer_step;
+        row[0] = left;
+        for (cell, &w) in row[1..].iter_mut().zip(inner) {
+            let up = *cell;
             let sub = if o == w { diag } else { diag + COST + SUB };
-            let from_up = row[j + 1] + outer_step;
-            let from_left = row[j] + inner_step;
             let (del, ins) = if outer_is_ref {
-                (from_up, from_left)
+                (up + outer_step, left + inner_step)
             } else {
-                (from_left, from_up)
+                (left + inner_step, up + outer_step)
             };
             // Ties (equal cost): match/substitution, then deletion, then insertion.
             let mut best = sub;
@@ -202,8 +203,9 @@ fn align(outer: &[u32], inner: &[u32], outer_is_ref: bool) -> (u32, u32, u32) {
             if ins >> 42 < best >> 42 {
                 best = ins;
             }
-            diag = row[j + 1];
-            row[j + 1] = best;
+            *cell = best;
+            left = best;
+            diag = up;
         }
     }
     let last = row[inner.len()];

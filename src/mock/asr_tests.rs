@@ -5,9 +5,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use base64::Engine as _;
 use tokio::time::Instant;
-use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::tungstenite;
 
 use super::tests::{request, speech, Resp};
 use super::*;
@@ -15,7 +14,7 @@ use super::*;
 const TEXT: &str = "The quick brown fox jumps over the lazy dog, twice: 2 times!";
 
 /// Fast TTS and ASR, seeded, with leading silence (which ASR must skip).
-fn model() -> MockModel {
+pub(super) fn model() -> MockModel {
     MockModel {
         max_audio: Duration::from_secs(30),
         overhead: Duration::from_millis(5),
@@ -92,7 +91,7 @@ fn wav_of(rate: u32, pcm: &[i16]) -> Vec<u8> {
     out
 }
 
-fn pcm_bytes(pcm: &[i16]) -> Vec<u8> {
+pub(super) fn pcm_bytes(pcm: &[i16]) -> Vec<u8> {
     pcm.iter().flat_map(|s| s.to_le_bytes()).collect()
 }
 
@@ -257,7 +256,7 @@ async fn full_asr_slots_and_queue_answer_503() {
     let second = raw(mock.addr, "audio/wav", &wav).await;
     assert_eq!(second.status, 503);
     assert!(t.elapsed() < Duration::from_millis(50));
-    let ws = tokio::task::spawn_blocking(move || ws_connect(addr, "").err())
+    let ws = tokio::task::spawn_blocking(move || super::ws_asr_tests::ws_connect(addr, "").err())
         .await
         .unwrap();
     match ws {
@@ -307,215 +306,4 @@ async fn bad_uploads_get_400_or_415() {
     );
     let t = mock.truth().await.asr;
     assert_eq!((t.bad_request, t.unsupported_media, t.ok), (5, 3, 0));
-}
-
-type Ws = tungstenite::WebSocket<std::net::TcpStream>;
-
-/// A blocking client (run it in `spawn_blocking`): the async client's
-/// `Stream`/`Sink` traits would need `futures-util`, which is not a dependency.
-fn ws_connect(addr: SocketAddr, query: &str) -> Result<Ws, tungstenite::Error> {
-    let tcp = std::net::TcpStream::connect(addr).unwrap();
-    tcp.set_nodelay(true).unwrap();
-    let url = format!("ws://{addr}/v1/realtime/transcribe{query}");
-    tungstenite::client(url, tcp)
-        .map(|(ws, _)| ws)
-        .map_err(|e| match e {
-            tungstenite::HandshakeError::Failure(e) => e,
-            tungstenite::HandshakeError::Interrupted(_) => panic!("blocking handshake interrupted"),
-        })
-}
-
-/// What a client saw after sending its audio.
-#[derive(Debug, Default)]
-struct Seen {
-    messages: Vec<serde_json::Value>,
-    close_code: Option<u16>,
-    error: Option<String>,
-}
-
-/// Read until the connection ends.
-fn read_all(ws: &mut Ws) -> Seen {
-    let mut seen = Seen::default();
-    loop {
-        match ws.read() {
-            Ok(Message::Text(t)) => seen.messages.push(serde_json::from_str(&t).unwrap()),
-            Ok(Message::Close(f)) => seen.close_code = f.map(|f| u16::from(f.code)),
-            Ok(_) => {}
-            Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
-                return seen
-            }
-            Err(e) => {
-                seen.error = Some(e.to_string());
-                return seen;
-            }
-        }
-    }
-}
-
-/// Send `pcm` (16-bit mono at 16 kHz) as 20 ms binary frames, paced at real
-/// time from absolute deadlines when `paced`, then `end`.
-fn stream(ws: &mut Ws, pcm: &[u8], paced: bool) {
-    let start = std::time::Instant::now();
-    for (i, frame) in pcm.chunks(640).enumerate() {
-        if paced {
-            let due = start + Duration::from_millis(20 * i as u64);
-            std::thread::sleep(due.saturating_duration_since(std::time::Instant::now()));
-        }
-        ws.send(Message::binary(frame.to_vec())).unwrap();
-    }
-    ws.send(Message::text(r#"{"type":"end"}"#)).unwrap();
-}
-
-/// 100 ms of silence then `text`, as 16 kHz PCM16 bytes.
-fn utterance(text: &str) -> Vec<u8> {
-    let mut pcm = vec![0i16; 1_600];
-    pcm.extend(Voice::new(16_000, 15.0).render(text));
-    pcm_bytes(&pcm)
-}
-
-async fn session_truth(mock: &MockHandle) -> WsSessionTruth {
-    let deadline = Instant::now() + Duration::from_secs(3);
-    loop {
-        if let Some(s) = mock.truth().await.asr.ws_recent.first() {
-            return s.clone();
-        }
-        assert!(Instant::now() < deadline, "session never finished");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-#[tokio::test]
-async fn ws_session_streams_partials_then_the_final() {
-    let mock = spawn(model()).await.unwrap();
-    let addr = mock.addr;
-    let pcm = utterance("Hello world");
-    let samples = pcm.len() as u64 / 2;
-    let seen = tokio::task::spawn_blocking(move || {
-        let mut ws = ws_connect(addr, "").unwrap();
-        let start = r#"{"type":"start","sample_rate":16000,"language":"en"}"#;
-        ws.send(Message::text(start)).unwrap();
-        stream(&mut ws, &pcm, true);
-        read_all(&mut ws)
-    })
-    .await
-    .unwrap();
-    // 833 ms of audio: partials at 200, 400, 600 and 800 ms, then the final.
-    let kinds: Vec<_> = seen
-        .messages
-        .iter()
-        .map(|m| m["type"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        kinds,
-        ["partial", "partial", "partial", "partial", "final"],
-        "{seen:?}"
-    );
-    assert_eq!(seen.messages[4]["text"], "hello world");
-    let last_partial = seen.messages[3]["text"].as_str().unwrap();
-    assert!("hello world".starts_with(last_partial) && last_partial.len() >= 8);
-    assert_eq!((seen.close_code, seen.error), (Some(1000), None));
-    let s = session_truth(&mock).await;
-    assert_eq!(
-        (s.frames, s.partials, s.words, s.substituted),
-        (42, 4, 2, 0)
-    );
-    assert_eq!(s.audio_us, samples * 1_000_000 / 16_000);
-    assert_eq!(s.end, WsEnd::Final);
-    // 200 ms of audio is in after the 10th frame (sent at 180 ms), + 50 ms lag.
-    let first = s.first_partial_us.unwrap();
-    assert!((228_000..270_000).contains(&first), "first partial {first}");
-    let fin = s.final_us.unwrap();
-    assert!((100_000..120_000).contains(&fin), "final {fin}");
-    assert!(
-        (15_000..60_000).contains(&s.max_frame_gap_us),
-        "{}",
-        s.max_frame_gap_us
-    );
-}
-
-#[tokio::test]
-async fn ws_json_audio_at_the_query_rate() {
-    let mock = spawn(model()).await.unwrap();
-    let addr = mock.addr;
-    let pcm = pcm_bytes(&Voice::new(24_000, 15.0).render("json, too"));
-    let seen = tokio::task::spawn_blocking(move || {
-        let mut ws = ws_connect(addr, "?sample_rate=24000").unwrap();
-        let b64 = base64::engine::general_purpose::STANDARD;
-        for chunk in pcm.chunks(4_801) {
-            let msg = serde_json::json!({"type": "audio", "audio": b64.encode(chunk)});
-            ws.send(Message::text(msg.to_string())).unwrap();
-        }
-        ws.send(Message::text(r#"{"type":"nonsense"}"#)).unwrap();
-        ws.send(Message::text(r#"{"type":"end"}"#)).unwrap();
-        read_all(&mut ws)
-    })
-    .await
-    .unwrap();
-    let last = seen.messages.last().unwrap();
-    assert_eq!(
-        (last["type"].as_str(), last["text"].as_str()),
-        (Some("final"), Some("json, too"))
-    );
-    assert!(seen.messages.iter().any(|m| m["type"] == "error"));
-    assert_eq!(session_truth(&mock).await.sample_rate, 24_000);
-}
-
-#[tokio::test]
-async fn ws_faults_abrupt_close_and_never_answer() {
-    let mut m = model();
-    m.asr.faults.ws_abrupt_close = 1.0;
-    let mock = spawn(m).await.unwrap();
-    let addr = mock.addr;
-    let seen = tokio::task::spawn_blocking(move || {
-        let mut ws = ws_connect(addr, "").unwrap();
-        stream(&mut ws, &utterance("cut short"), false);
-        read_all(&mut ws)
-    })
-    .await
-    .unwrap();
-    assert_eq!(seen.close_code, None, "{seen:?}");
-    assert!(
-        seen.error.is_some(),
-        "an abrupt close is an error: {seen:?}"
-    );
-    assert!(seen.messages.iter().all(|m| m["type"] == "partial"));
-    let s = session_truth(&mock).await;
-    assert_eq!(
-        (s.end, s.fault),
-        (WsEnd::AbruptClose, Some(AsrFaultKind::WsAbruptClose))
-    );
-
-    let mut m = model();
-    m.asr.faults.ws_never_answer = 1.0;
-    let mock = spawn(m).await.unwrap();
-    let addr = mock.addr;
-    let (quiet, after_close) = tokio::task::spawn_blocking(move || {
-        let mut ws = ws_connect(addr, "").unwrap();
-        stream(&mut ws, &utterance("anyone there"), false);
-        ws.get_ref()
-            .set_read_timeout(Some(Duration::from_secs(1)))
-            .unwrap();
-        let quiet = ws.read();
-        ws.close(None).unwrap();
-        (quiet, read_all(&mut ws))
-    })
-    .await
-    .unwrap();
-    match quiet {
-        Err(tungstenite::Error::Io(e)) => assert!(matches!(
-            e.kind(),
-            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-        )),
-        other => panic!("expected silence, got {other:?}"),
-    }
-    assert!(after_close.messages.is_empty(), "{after_close:?}");
-    let s = session_truth(&mock).await;
-    assert_eq!(
-        (s.end, s.partials, s.final_us),
-        (WsEnd::ClientClosed, 0, None)
-    );
-    assert_eq!(
-        mock.truth().await.asr.faults[&AsrFaultKind::WsNeverAnswer],
-        1
-    );
 }

@@ -58,6 +58,8 @@ mod ws_asr;
 mod asr_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod ws_asr_tests;
 
 pub use asr::{SUBSTITUTE, SUBSTITUTE_ALT};
 pub use asr_model::{AsrFaults, AsrModel};

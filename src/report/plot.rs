@@ -11,6 +11,7 @@
 use std::path::Path;
 use std::sync::OnceLock;
 
+use ab_glyph::FontRef;
 use plotters::prelude::*;
 use plotters::style::{register_font, FontStyle};
 
@@ -18,22 +19,26 @@ use super::{write_atomic, ReportError, ReportWriter, RunResult};
 
 pub mod draw;
 pub mod figures;
+pub mod text;
 
 pub use figures::{figures, Figure};
 
 /// The embedded font (DejaVu Sans, Bitstream Vera license; see `assets/fonts/LICENSE`).
 const FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans-subset.ttf");
 
-/// Register [`FONT`] with plotters once per process. Plotters' font table is
-/// global, so this is the one place that touches it.
-fn ensure_font() -> Result<(), String> {
-    static REGISTERED: OnceLock<Result<(), String>> = OnceLock::new();
-    REGISTERED
+/// Register [`FONT`] with plotters once per process (plotters' font table is
+/// global, so this is the one place that touches it) and return it parsed,
+/// for [`text::GlyphText`].
+fn font() -> Result<&'static FontRef<'static>, String> {
+    static PARSED: OnceLock<Option<FontRef<'static>>> = OnceLock::new();
+    PARSED
         .get_or_init(|| {
-            register_font(draw::FAMILY, FontStyle::Normal, FONT)
-                .map_err(|_| "the embedded font cannot be parsed".to_string())
+            let parsed = FontRef::try_from_slice(FONT).ok()?;
+            register_font(draw::FAMILY, FontStyle::Normal, FONT).ok()?;
+            Some(parsed)
         })
-        .clone()
+        .as_ref()
+        .ok_or_else(|| "the embedded font cannot be parsed".to_string())
 }
 
 /// Writes every chart the run has data for, as `<stem>.png` and `<stem>.svg`.
@@ -66,7 +71,7 @@ fn failed(path: &Path, reason: String) -> ReportError {
 /// The figure as an SVG document. Text is left as `<text>` in the
 /// `sans-serif` family, so a browser draws it with its own fonts.
 pub fn render_svg(fig: &Figure) -> Result<String, String> {
-    ensure_font()?;
+    font()?;
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, fig.size).into_drawing_area();
@@ -77,11 +82,12 @@ pub fn render_svg(fig: &Figure) -> Result<String, String> {
 
 /// The figure as a PNG file (8-bit RGB).
 pub fn render_png(fig: &Figure) -> Result<Vec<u8>, String> {
-    ensure_font()?;
+    let font = font()?;
     let (w, h) = fig.size;
     let mut rgb = vec![0u8; w as usize * h as usize * 3];
     {
-        let root = BitMapBackend::with_buffer(&mut rgb, fig.size).into_drawing_area();
+        let bitmap = BitMapBackend::with_buffer(&mut rgb, fig.size);
+        let root = text::GlyphText::new(bitmap, font).into_drawing_area();
         draw::figure(&root, fig)?;
     }
     encode_png(&rgb, fig.size).map_err(|e| format!("PNG encoding: {e}"))

@@ -47,23 +47,49 @@ pub fn figure<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, fig: &Figure) -
     root.present().map_err(text_err)
 }
 
-/// Round tick positions covering `0..=max`: steps of 1, 2 or 5 × 10^k, 4 to 10 ticks.
-pub fn nice_ticks(max: f64) -> (f64, Vec<f64>) {
-    let max = if max.is_finite() && max > 0.0 {
-        max
+/// A round step (1, 2 or 5 × 10^k) giving about five ticks over `span`.
+fn nice_step(span: f64) -> f64 {
+    let span = if span.is_finite() && span > 0.0 {
+        span
     } else {
         1.0
     };
-    let raw = max / 5.0;
+    let raw = span / 5.0;
     let mag = 10f64.powf(raw.log10().floor());
-    let step = [1.0, 2.0, 5.0, 10.0]
+    [1.0, 2.0, 5.0, 10.0]
         .into_iter()
         .map(|m| m * mag)
         .find(|s| *s >= raw)
-        .unwrap_or(10.0 * mag);
+        .unwrap_or(10.0 * mag)
+}
+
+/// A y axis from 0 to a round top above `max` (with 5 % headroom), ticked
+/// at round steps.
+pub fn y_ticks(max: f64) -> Ticked {
+    let max = if max.is_finite() && max > 0.0 {
+        max * 1.05
+    } else {
+        1.0
+    };
+    let step = nice_step(max);
     let n = (max / step).ceil() as usize;
-    let ticks: Vec<f64> = (0..=n).map(|i| i as f64 * step).collect();
-    (n as f64 * step, ticks)
+    Ticked {
+        range: 0.0..n as f64 * step,
+        ticks: (0..=n).map(|i| i as f64 * step).collect(),
+        step,
+    }
+}
+
+/// An x axis over `lo..hi` as given, ticked at the round steps inside it.
+fn x_ticks(lo: f64, hi: f64) -> Ticked {
+    let step = nice_step(hi - lo);
+    let first = (lo / step).ceil() as i64;
+    let last = (hi / step + 1e-9).floor() as i64;
+    Ticked {
+        range: lo..hi,
+        ticks: (first..=last).map(|i| i as f64 * step).collect(),
+        step,
+    }
 }
 
 /// A tick label: as many decimals as the step needs, no float noise.
@@ -83,7 +109,9 @@ fn finite_points(p: &Panel) -> impl Iterator<Item = (f64, f64)> + '_ {
         .filter(|(x, y)| x.is_finite() && y.is_finite())
 }
 
-/// x range and ticks: one slot per stage, or round numbers from 0.
+/// The x axis: one slot per stage (labels thinned to fit `width_px`), or
+/// the data's span — from 0 unless the values sit far from it, so close
+/// rates are not squeezed into a corner.
 fn x_axis(p: &Panel, width_px: u32) -> Ticked {
     match &p.x {
         XAxis::Stages(labels) => {
@@ -91,19 +119,25 @@ fn x_axis(p: &Panel, width_px: u32) -> Ticked {
             let longest = labels.iter().map(|l| l.chars().count()).max().unwrap_or(1);
             let fits = (width_px as usize / (longest * 8 + 12)).max(1);
             let every = n.div_ceil(fits);
-            let ticks = (0..n).step_by(every).map(|i| i as f64).collect();
             Ticked {
                 range: -0.5..n as f64 - 0.5,
-                ticks,
+                ticks: (0..n).step_by(every).map(|i| i as f64).collect(),
+                step: 1.0,
             }
         }
         XAxis::Value(_) => {
-            let max = finite_points(p).map(|(x, _)| x).fold(0.0, f64::max);
-            let (top, ticks) = nice_ticks(max * 1.05);
-            Ticked {
-                range: 0.0..top,
-                ticks,
-            }
+            let (lo, hi) = finite_points(p)
+                .map(|(x, _)| x)
+                .fold((f64::INFINITY, 0.0f64), |(lo, hi), x| {
+                    (lo.min(x), hi.max(x))
+                });
+            let pad = ((hi - lo) * 0.08).max(hi * 0.05).max(1e-3);
+            let lo = if lo.is_finite() && lo - pad > 0.5 * hi {
+                lo - pad
+            } else {
+                0.0
+            };
+            x_ticks(lo, hi + pad)
         }
     }
 }
@@ -115,18 +149,16 @@ fn panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &Panel) -> DrawRe
     let (legend_area, chart_area) = area.split_vertically(LEGEND_PX);
     legend(&legend_area, &p.series)?;
     let x_axis = x_axis(p, chart_area.dim_in_pixel().0.saturating_sub(80));
-    let y_max = finite_points(p).map(|(_, y)| y).fold(0.0, f64::max);
-    let (y_top, y_ticks) = nice_ticks(y_max * 1.05);
-    let y_step = y_ticks.get(1).copied().unwrap_or(1.0);
-    let x_step = x_axis.ticks.get(1).copied().unwrap_or(1.0);
-    let y_axis = Ticked {
-        range: 0.0..y_top,
-        ticks: y_ticks,
-    };
+    let y_axis = y_ticks(finite_points(p).map(|(_, y)| y).fold(0.0, f64::max));
+    let (x_step, y_step) = (x_axis.step, y_axis.step);
     let mut chart = ChartBuilder::on(&chart_area)
         .margin_right(16)
         .margin_top(6)
-        .x_label_area_size(44)
+        .x_label_area_size(if matches!(p.x, XAxis::Value(_)) {
+            54
+        } else {
+            40
+        })
         .y_label_area_size(64)
         .build_cartesian_2d(x_axis, y_axis)
         .map_err(text_err)?;
@@ -149,6 +181,12 @@ fn panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &Panel) -> DrawRe
         XAxis::Value(desc) => mesh.x_desc(desc),
     };
     mesh.draw().map_err(text_err)?;
+    marks(&mut chart, p)
+}
+
+/// Bars (grouped per stage), then lines on top; a note if every value is 0,
+/// so an empty-looking chart is not mistaken for a broken one.
+fn marks<DB: DrawingBackend>(chart: &mut Chart<'_, DB>, p: &Panel) -> DrawResult {
     let bars: Vec<&Series> = p.series.iter().filter(|s| s.mark == Mark::Bars).collect();
     for (j, s) in bars.iter().enumerate() {
         let width = 0.8 / bars.len() as f64;
@@ -162,7 +200,20 @@ fn panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &Panel) -> DrawRe
         chart.draw_series(rects).map_err(text_err)?;
     }
     for s in p.series.iter().filter(|s| s.mark != Mark::Bars) {
-        line(&mut chart, s)?;
+        line(chart, s)?;
+    }
+    let mut values = finite_points(p).map(|(_, y)| y).peekable();
+    if values.peek().is_some() && values.all(|y| y == 0.0) {
+        let (x, y) = (chart.x_range(), chart.y_range());
+        let at = ((x.start + x.end) / 2.0, y.end * 0.66);
+        let style = (FAMILY, 15)
+            .into_font()
+            .color(&AXIS)
+            .pos(Pos::new(HPos::Center, VPos::Center));
+        chart
+            .plotting_area()
+            .draw(&Text::new("every value is 0", at, style))
+            .map_err(text_err)?;
     }
     Ok(())
 }
@@ -173,9 +224,11 @@ type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<Ticked, Ticked>>;
 /// size the chart is: plotters' own axes choose ticks from the pixel size,
 /// and its key-point wrapper cannot take a label formatter.
 #[derive(Debug, Clone)]
-struct Ticked {
+pub struct Ticked {
     range: Range<f64>,
     ticks: Vec<f64>,
+    /// Distance between ticks, for label precision.
+    step: f64,
 }
 
 impl Ranged for Ticked {
@@ -200,7 +253,7 @@ impl Ranged for Ticked {
     }
 }
 
-/// A line (split at NaN gaps), with dots unless it is a trace.
+/// A line (split at NaN gaps), with dots unless it is a long trace.
 fn line<DB: DrawingBackend>(chart: &mut Chart<'_, DB>, s: &Series) -> DrawResult {
     let style = rgb(s.colour).stroke_width(2);
     for run in s
@@ -216,7 +269,7 @@ fn line<DB: DrawingBackend>(chart: &mut Chart<'_, DB>, s: &Series) -> DrawResult
             _ => chart.draw_series(LineSeries::new(pts, style)).map(|_| ()),
         }
         .map_err(text_err)?;
-        if s.mark != Mark::Trace || run.len() == 1 {
+        if s.mark != Mark::Trace || s.points.len() <= 20 {
             let dots = run
                 .iter()
                 .map(|&p| Circle::new(p, 4, rgb(s.colour).filled()));
@@ -268,21 +321,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ticks_are_round_and_cover_the_maximum() {
-        // 0..=480 → raw step 96 → 100; 5 steps reach 500.
-        assert_eq!(
-            nice_ticks(480.0),
-            (500.0, vec![0.0, 100.0, 200.0, 300.0, 400.0, 500.0])
-        );
-        // 0..=0.9 → raw 0.18 → 0.2; 5 steps reach 1.0.
-        let (top, ticks) = nice_ticks(0.9);
+    fn ticks_are_round_and_cover_the_data() {
+        // max 480 → 504 with headroom → step 100, top 600.
+        let y = y_ticks(480.0);
+        assert_eq!((y.range.end, y.step, y.ticks.len()), (600.0, 100.0, 7));
+        // max 0.9 → 0.945 → step 0.2, top 1.0.
+        let y = y_ticks(0.9);
         assert!(
-            (top - 1.0).abs() < 1e-9 && ticks.len() == 6,
-            "{top} {ticks:?}"
+            (y.range.end - 1.0).abs() < 1e-9 && y.ticks.len() == 6,
+            "{y:?}"
         );
         // Nothing to show still gives a usable axis.
-        assert_eq!(nice_ticks(0.0).0, 1.0);
-        assert_eq!(nice_ticks(f64::NAN).0, 1.0);
+        assert_eq!(y_ticks(0.0).range.end, 1.0);
+        assert_eq!(y_ticks(f64::NAN).range.end, 1.0);
+        // An x axis keeps its span and ticks only inside it.
+        let x = x_ticks(6.2, 7.9);
+        assert_eq!(x.ticks, vec![6.5, 7.0, 7.5]);
         assert_eq!(tick_label(0.2 * 3.0, 0.2), "0.6");
         assert_eq!(tick_label(300.0, 100.0), "300");
     }

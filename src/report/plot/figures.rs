@@ -7,6 +7,7 @@
 //! information no stall chart.
 
 use crate::metrics::stats::Percentiles;
+use crate::metrics::timeline::TimelineRow;
 use crate::report::{RunResult, StageResult};
 
 /// An RGB colour.
@@ -76,7 +77,7 @@ pub enum Mark {
     Line,
     /// A dashed line with a dot at every point.
     Dashed,
-    /// A solid line without dots (long series such as the timeline).
+    /// A solid line, dotted only when short (the timeline).
     Trace,
 }
 
@@ -221,7 +222,7 @@ fn p50(run: &RunResult) -> Option<Figure> {
         .zip(PALETTE)
         .map(|(name, colour)| Series {
             name: metric_title(name, None),
-            mark: Mark::Line,
+            mark: Mark::Bars,
             colour,
             points: per_stage(run, name, P50.1),
         })
@@ -242,7 +243,7 @@ fn p50(run: &RunResult) -> Option<Figure> {
             y_label: "ratio".into(),
             series: vec![Series {
                 name: "RTF".into(),
-                mark: Mark::Line,
+                mark: Mark::Bars,
                 colour: PALETTE[0],
                 points: per_stage(run, "rtf", P50.1),
             }],
@@ -281,7 +282,8 @@ fn load_latency(run: &RunResult) -> Option<Figure> {
 
 fn rate_series(run: &RunResult, name: &str) -> Vec<Series> {
     let mut out = Vec::new();
-    let rates: [(&str, Mark, fn(&StageResult) -> Option<f64>); 2] = [
+    type Rate = fn(&StageResult) -> Option<f64>;
+    let rates: [(&str, Mark, Rate); 2] = [
         ("achieved", Mark::Line, |s| Some(s.summary.achieved_rps)),
         ("offered", Mark::Dashed, |s| s.offered_rps),
     ];
@@ -312,7 +314,7 @@ fn timeline(run: &RunResult) -> Option<Figure> {
     if rows.is_empty() {
         return None;
     }
-    let x = |r: &crate::metrics::timeline::TimelineRow| r.second as f64;
+    let x = |r: &TimelineRow| r.second as f64;
     let trace = |name: &str, colour, points: Vec<(f64, f64)>| Series {
         name: name.into(),
         mark: Mark::Trace,
@@ -344,11 +346,8 @@ fn timeline(run: &RunResult) -> Option<Figure> {
         y_label: "requests/s".into(),
         series: counts,
     }];
-    let p95: [(
-        &str,
-        Rgb,
-        fn(&crate::metrics::timeline::TimelineRow) -> Option<f64>,
-    ); 2] = [
+    type Get = fn(&TimelineRow) -> Option<f64>;
+    let p95: [(&str, Rgb, Get); 2] = [
         ("TTFA p95", PALETTE[0], |r| r.ttfa_p95_ms),
         ("e2e p95", PALETTE[2], |r| r.e2e_p95_ms),
     ];
@@ -434,4 +433,20 @@ fn stalls(run: &RunResult) -> Option<Figure> {
         size: (600 * panels.len() as u32, 500),
         panels,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metric_titles_carry_units() {
+        assert_eq!(metric_title("chunk4", None), "chunk 4");
+        assert_eq!(metric_title("prebuffer_needed", None), "prebuffer needed");
+        assert_eq!(metric_title("ttfa", None), "TTFA");
+        assert_eq!(
+            (grid_for(1), grid_for(2), grid_for(3)),
+            ((1, 1), (1, 2), (2, 2))
+        );
+    }
 }

@@ -1,0 +1,242 @@
+//! ASR against the mock, whose true transcript, injected word errors and
+//! processing time are known: voxload's WER, e2e and streaming latencies
+//! must match them.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use voxload::cli::corpus::{run_corpus, CorpusArgs};
+use voxload::cli::tts::TargetArgs;
+use voxload::config::asr::{AsrOptions, AsrPlan};
+use voxload::metrics::RequestRecord;
+use voxload::mock::{self, AsrFaults, AsrModel, MockHandle, MockModel};
+use voxload::protocol::ErrorKind;
+use voxload::report::RunResult;
+use voxload::runner::{run_asr, RunOptions};
+
+/// Plain words only, so the mock's word count equals the normalized reference's.
+const TEXTS: &str = "the quick brown fox jumps over the lazy dog\n\
+                     please call me back after lunch today\n\
+                     my order has not arrived yet\n\
+                     can you read me the last message again\n";
+
+/// Render `texts` through the mock's TTS into a 16 kHz corpus.
+async fn corpus(mock: &MockHandle, dir: &Path, texts: &str) -> PathBuf {
+    let texts_path = dir.join("texts.txt");
+    std::fs::write(&texts_path, texts).expect("write texts");
+    let out = dir.join("corpus");
+    let args = CorpusArgs {
+        target: TargetArgs {
+            url: Some(mock.url()),
+            format: Some("wav".into()),
+            ..TargetArgs::default()
+        },
+        texts: Some(texts_path),
+        texts_format: None,
+        out: out.clone(),
+        sample_rate: Some(16_000),
+        limit: None,
+        concurrency: 4,
+    };
+    assert_eq!(run_corpus(args).await.expect("corpus"), 0);
+    out.join("manifest.jsonl")
+}
+
+async fn run(mock: &MockHandle, dir: &Path, mut o: AsrOptions) -> (RunResult, Vec<RequestRecord>) {
+    o.out = Some(dir.join("results"));
+    o.name = Some("asr".into());
+    let plan = AsrPlan::from_options(o, &|_| None).expect("valid plan");
+    let _ = mock;
+    let (result, out) = run_asr(plan, Default::default(), RunOptions { quiet: true })
+        .await
+        .expect("run completes");
+    let records = common::read_records(&out.join("requests.jsonl"));
+    std::fs::remove_dir_all(&out).expect("clean");
+    (result, records)
+}
+
+fn model(asr: AsrModel) -> MockModel {
+    MockModel {
+        speed: 50.0,
+        asr,
+        ..MockModel::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_wer_e2e_and_rtf_match_the_mock() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mock = mock::spawn(model(AsrModel {
+        overhead: Duration::from_millis(30),
+        rtfx: 20.0,
+        word_error_rate: 0.3,
+        seed: Some(5),
+        ..AsrModel::default()
+    }))
+    .await
+    .expect("mock");
+    let manifest = corpus(&mock, dir.path(), TEXTS).await;
+    mock.reset_truth();
+    let o = AsrOptions {
+        url: Some(mock.url()),
+        audio: Some(vec![manifest]),
+        concurrency: Some("2".parse().expect("levels")),
+        requests: Some(12),
+        ..AsrOptions::default()
+    };
+    let (result, records) = run(&mock, dir.path(), o).await;
+    let truth = mock.truth().await.asr;
+    assert_eq!(records.len(), 12);
+    assert_eq!(truth.requests, 12);
+    // Every injected substitution is counted, and nothing else.
+    let errors: u64 = records.iter().map(|r| u64::from(r.word_errors.expect("wer counted"))).sum();
+    let words: u64 = records.iter().map(|r| u64::from(r.ref_words.expect("ref words"))).sum();
+    assert_eq!(errors, truth.substituted, "word errors = the mock's substitutions");
+    assert_eq!(words, truth.words, "reference words = the mock's words");
+    assert!(truth.substituted > 0, "the test must inject some errors");
+    let pooled = result.stages[0].summary.wer_pooled.expect("pooled wer");
+    assert!((pooled - truth.substituted as f64 / truth.words as f64).abs() < 1e-12);
+    for r in &records {
+        assert!(r.ok(), "{r:?}");
+        let audio_s = r.audio_us.expect("audio") as f64 / 1e6;
+        let e2e_s = r.e2e_us.expect("e2e") as f64 / 1e6;
+        // rtf is computed from exact durations; the record holds whole µs.
+        assert!((r.rtf.expect("rtf") / (e2e_s / audio_s) - 1.0).abs() < 1e-4);
+        // The mock takes overhead + audio / rtfx; the client sees at least that.
+        let model_s = 0.030 + audio_s / 20.0;
+        assert!(e2e_s >= model_s - 0.002, "e2e {e2e_s} < model {model_s}");
+        assert!(e2e_s < model_s + 0.030, "e2e {e2e_s} ≫ model {model_s}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streaming_partials_and_final_match_the_mock() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mock = mock::spawn(model(AsrModel {
+        partial_every: Duration::from_millis(200),
+        partial_lag: Duration::from_millis(50),
+        final_delay: Duration::from_millis(100),
+        ..AsrModel::default()
+    }))
+    .await
+    .expect("mock");
+    let manifest = corpus(&mock, dir.path(), TEXTS).await;
+    let o = AsrOptions {
+        url: Some(format!("ws://{}/v1/realtime/transcribe", mock.addr)),
+        audio: Some(vec![manifest]),
+        concurrency: Some("2".parse().expect("levels")),
+        requests: Some(4),
+        ..AsrOptions::default()
+    };
+    let (result, records) = run(&mock, dir.path(), o).await;
+    assert_eq!(result.stages[0].summary.wer_pooled, Some(0.0));
+    for r in &records {
+        assert!(r.ok(), "{r:?}");
+        // Final: 100 ms after the end of audio (the mock's final_delay), anchored at
+        // the end of speech, not at the start of the session.
+        let final_ms = r.final_us.expect("final") as f64 / 1000.0;
+        assert!((100.0..130.0).contains(&final_ms), "final {final_ms} ms");
+        // First partial: the 10th 20 ms frame completes 200 ms of audio 180 ms after
+        // the first frame; +50 ms lag ⇒ 230 ms.
+        let first_ms = r.first_partial_us.expect("partial") as f64 / 1000.0;
+        assert!((220.0..265.0).contains(&first_ms), "first partial {first_ms} ms");
+        let gap_ms = r.partial_interval_mean_us.expect("partial gaps") as f64 / 1000.0;
+        assert!((190.0..215.0).contains(&gap_ms), "partial interval {gap_ms} ms");
+        assert!(r.connect_us.is_some());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_keep_real_time_over_a_60_second_stream() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mock = mock::spawn(model(AsrModel::default())).await.expect("mock");
+    // 900 characters at 15 chars/s: 60 s of audio, 3,000 frames of 20 ms.
+    let long: String = "one more sentence to read ".repeat(36).trim().to_string() + " done";
+    let manifest = corpus(&mock, dir.path(), &format!("{long}\n")).await;
+    let o = AsrOptions {
+        url: Some(format!("ws://{}/v1/realtime/transcribe", mock.addr)),
+        audio: Some(vec![manifest]),
+        requests: Some(1),
+        timeout: Some(Duration::from_secs(90)),
+        ..AsrOptions::default()
+    };
+    let (_, records) = run(&mock, dir.path(), o).await;
+    let r = &records[0];
+    assert!(r.ok(), "{r:?}");
+    let audio_s = r.audio_us.expect("audio") as f64 / 1e6;
+    assert!((audio_s - 60.0).abs() < 0.1, "audio {audio_s}");
+    // Deadlines are absolute, so lateness does not accumulate: the last of
+    // 3,000 frames leaves on time. (Relative sleeps drift by ≥ 1 ms per frame,
+    // seconds over this stream.) The end of audio is e2e − final.
+    let e2e_s = r.e2e_us.expect("e2e") as f64 / 1e6;
+    let final_s = r.final_us.expect("final") as f64 / 1e6;
+    let audio_end_s = e2e_s - final_s;
+    assert!((59.98..60.1).contains(&audio_end_s), "audio ended at {audio_end_s} s");
+    let p99_ms = r.frame_lag_p99_us.expect("lag p99") as f64 / 1000.0;
+    assert!(p99_ms < 10.0, "p99 frame lag {p99_ms} ms");
+    // A busy machine may delay a single frame; it must not delay the rest.
+    let max_ms = r.frame_lag_max_us.expect("lag") as f64 / 1000.0;
+    assert!(max_ms < 500.0, "max frame lag {max_ms} ms");
+    assert_eq!(r.wer, Some(0.0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streaming_faults_land_in_their_classes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (faults, class) in [
+        (
+            AsrFaults {
+                ws_abrupt_close: 1.0,
+                ..AsrFaults::default()
+            },
+            ErrorKind::Reset,
+        ),
+        (
+            AsrFaults {
+                ws_never_answer: 1.0,
+                ..AsrFaults::default()
+            },
+            ErrorKind::Timeout,
+        ),
+    ] {
+        let mock = mock::spawn(model(AsrModel {
+            faults,
+            seed: Some(1),
+            ..AsrModel::default()
+        }))
+        .await
+        .expect("mock");
+        let manifest = corpus(&mock, dir.path(), "short words here\n").await;
+        let o = AsrOptions {
+            url: Some(format!("ws://{}/v1/realtime/transcribe", mock.addr)),
+            audio: Some(vec![manifest]),
+            requests: Some(2),
+            timeout: Some(Duration::from_secs(3)),
+            ..AsrOptions::default()
+        };
+        let (result, records) = run(&mock, dir.path(), o).await;
+        let s = &result.stages[0].summary;
+        assert_eq!(s.failed, 2, "{:?}", s.errors);
+        assert_eq!(s.errors[0].kind, class, "{:?}", s.errors);
+        assert_eq!(records.len(), 2);
+    }
+}
+
+#[test]
+fn bad_audio_files_are_named_in_the_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("empty.wav"), b"").expect("write");
+    std::fs::write(dir.path().join("notes.wav"), b"these are not audio bytes at all").expect("write");
+    for (file, needle) in [("empty.wav", "empty.wav"), ("notes.wav", "notes.wav"), ("missing.wav", "missing.wav")] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_voxload"))
+            .args(["asr", "--url", "http://127.0.0.1:1", "--audio", file])
+            .current_dir(dir.path())
+            .output()
+            .expect("runs");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{file}: {err}");
+        assert!(err.contains(needle) && !err.contains("panicked"), "{file}: {err}");
+    }
+}
