@@ -91,9 +91,18 @@ async fn http_wer_e2e_and_rtf_match_the_mock() {
     assert_eq!(records.len(), 12);
     assert_eq!(truth.requests, 12);
     // Every injected substitution is counted, and nothing else.
-    let errors: u64 = records.iter().map(|r| u64::from(r.word_errors.expect("wer counted"))).sum();
-    let words: u64 = records.iter().map(|r| u64::from(r.ref_words.expect("ref words"))).sum();
-    assert_eq!(errors, truth.substituted, "word errors = the mock's substitutions");
+    let errors: u64 = records
+        .iter()
+        .map(|r| u64::from(r.word_errors.expect("wer counted")))
+        .sum();
+    let words: u64 = records
+        .iter()
+        .map(|r| u64::from(r.ref_words.expect("ref words")))
+        .sum();
+    assert_eq!(
+        errors, truth.substituted,
+        "word errors = the mock's substitutions"
+    );
     assert_eq!(words, truth.words, "reference words = the mock's words");
     assert!(truth.substituted > 0, "the test must inject some errors");
     let pooled = result.stages[0].summary.wer_pooled.expect("pooled wer");
@@ -141,9 +150,15 @@ async fn streaming_partials_and_final_match_the_mock() {
         // First partial: the 10th 20 ms frame completes 200 ms of audio 180 ms after
         // the first frame; +50 ms lag ⇒ 230 ms.
         let first_ms = r.first_partial_us.expect("partial") as f64 / 1000.0;
-        assert!((220.0..265.0).contains(&first_ms), "first partial {first_ms} ms");
+        assert!(
+            (220.0..265.0).contains(&first_ms),
+            "first partial {first_ms} ms"
+        );
         let gap_ms = r.partial_interval_mean_us.expect("partial gaps") as f64 / 1000.0;
-        assert!((190.0..215.0).contains(&gap_ms), "partial interval {gap_ms} ms");
+        assert!(
+            (190.0..215.0).contains(&gap_ms),
+            "partial interval {gap_ms} ms"
+        );
         assert!(r.connect_us.is_some());
     }
 }
@@ -173,7 +188,10 @@ async fn frames_keep_real_time_over_a_60_second_stream() {
     let e2e_s = r.e2e_us.expect("e2e") as f64 / 1e6;
     let final_s = r.final_us.expect("final") as f64 / 1e6;
     let audio_end_s = e2e_s - final_s;
-    assert!((59.98..60.1).contains(&audio_end_s), "audio ended at {audio_end_s} s");
+    assert!(
+        (59.98..60.1).contains(&audio_end_s),
+        "audio ended at {audio_end_s} s"
+    );
     let p99_ms = r.frame_lag_p99_us.expect("lag p99") as f64 / 1000.0;
     assert!(p99_ms < 10.0, "p99 frame lag {p99_ms} ms");
     // A busy machine may delay a single frame; it must not delay the rest.
@@ -228,8 +246,16 @@ async fn streaming_faults_land_in_their_classes() {
 fn bad_audio_files_are_named_in_the_error() {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("empty.wav"), b"").expect("write");
-    std::fs::write(dir.path().join("notes.wav"), b"these are not audio bytes at all").expect("write");
-    for (file, needle) in [("empty.wav", "empty.wav"), ("notes.wav", "notes.wav"), ("missing.wav", "missing.wav")] {
+    std::fs::write(
+        dir.path().join("notes.wav"),
+        b"these are not audio bytes at all",
+    )
+    .expect("write");
+    for (file, needle) in [
+        ("empty.wav", "empty.wav"),
+        ("notes.wav", "notes.wav"),
+        ("missing.wav", "missing.wav"),
+    ] {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_voxload"))
             .args(["asr", "--url", "http://127.0.0.1:1", "--audio", file])
             .current_dir(dir.path())
@@ -237,6 +263,9 @@ fn bad_audio_files_are_named_in_the_error() {
             .expect("runs");
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{file}: {err}");
-        assert!(err.contains(needle) && !err.contains("panicked"), "{file}: {err}");
+        assert!(
+            err.contains(needle) && !err.contains("panicked"),
+            "{file}: {err}"
+        );
     }
 }

@@ -259,12 +259,14 @@ async fn report_escapes_server_text_and_shows_slos() {
             stage: 0,
             observed: Some(123.4),
             passed: true,
+            ..SloResult::default()
         },
         SloResult {
             slo: "errors<1%".into(),
             stage: 1,
             observed: Some(20.0),
             passed: false,
+            ..SloResult::default()
         },
     ];
     let dir = tempfile::tempdir().expect("tempdir");

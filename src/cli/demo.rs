@@ -6,8 +6,11 @@ use std::time::Duration;
 
 use clap::Args;
 
+use super::corpus::CorpusArgs;
+use super::tts::TargetArgs;
+use crate::config::asr::{AsrOptions, AsrPlan};
 use crate::config::{RunPlan, TtsOptions};
-use crate::mock::{self, MockModel};
+use crate::mock::{self, AsrModel, MockModel};
 
 /// `voxload demo`.
 #[derive(Debug, Clone, Args)]
@@ -18,19 +21,23 @@ pub struct DemoArgs {
     /// Run name [default: demo-DATE-TIME].
     #[arg(long)]
     pub name: Option<String>,
-    /// Seconds per stage (3 stages) [default: 12].
-    #[arg(long, default_value_t = 12)]
+    /// Seconds per stage (3 stages) [default: 10].
+    #[arg(long, default_value_t = 10)]
     pub stage_seconds: u64,
     /// SLO threshold checked on every stage, e.g. 'ttfa.p95<300ms' (repeatable).
     /// A failed threshold makes the exit code 3.
     #[arg(long, value_name = "EXPR")]
     pub slo: Vec<String>,
+    /// Skip the ASR part.
+    #[arg(long)]
+    pub no_asr: bool,
     /// No live progress.
     #[arg(long, short = 'q')]
     pub quiet: bool,
 }
 
-/// The mock the demo runs against: 4 synthesis slots at 3× real time, so
+/// The mock the demo runs against (ASR: 2 slots at 10× real time, word
+/// errors 1 % + 3 % per extra request in flight): 4 synthesis slots at 3× real time, so
 /// with ~6 s of audio per text (~2 s of synthesis), capacity is about
 /// 2 requests/s and the sweep's last level shows queueing.
 pub fn demo_model() -> MockModel {
@@ -42,6 +49,15 @@ pub fn demo_model() -> MockModel {
         jitter: Duration::from_millis(20),
         leading_silence: Duration::from_millis(120),
         seed: Some(7),
+        asr: AsrModel {
+            overhead: Duration::from_millis(40),
+            rtfx: 10.0,
+            slots: 2,
+            word_error_rate: 0.01,
+            word_error_per_load: 0.03,
+            seed: Some(7),
+            ..AsrModel::default()
+        },
         ..MockModel::default()
     }
 }
@@ -66,17 +82,78 @@ pub fn demo_options(url: String, args: &DemoArgs) -> TtsOptions {
     }
 }
 
-/// Start the mock, run the sweep, print the summary and the mock's truth.
+/// The demo's ASR run: the corpus rendered by the mock's TTS, transcribed by
+/// its ASR at 1, 2 and 4 concurrent requests. The mock's word errors grow with
+/// load, so WER against load is visible.
+fn demo_asr_options(url: String, manifest: PathBuf, name: String, args: &DemoArgs) -> AsrOptions {
+    AsrOptions {
+        url: Some(url),
+        audio: Some(vec![manifest]),
+        name: Some(name),
+        out: args.out.clone(),
+        concurrency: "1,2,4".parse().ok(),
+        requests: Some(16),
+        ..AsrOptions::default()
+    }
+}
+
+/// Start the mock, run the TTS sweep and the ASR sweep, print the summaries
+/// and the mock's truth.
 pub async fn run_demo(args: DemoArgs) -> anyhow::Result<i32> {
     let handle = mock::spawn(demo_model()).await?;
     eprintln!("mock speech server listening on {}", handle.url());
     let plan = RunPlan::from_options(demo_options(handle.url(), &args), &|_| None)?;
+    let name = plan.name.clone();
+    let out_root = args.out.clone().unwrap_or_else(|| PathBuf::from("results"));
     let code = super::execute_plan(plan, args.quiet).await?;
     let truth = handle.truth().await;
     println!(
         "mock truth: {} requests, {} ok, {} rejected (503), max {} in flight",
         truth.requests, truth.ok, truth.rejected_503, truth.max_in_flight
     );
+    if args.no_asr || code == crate::shutdown::EXIT_INTERRUPTED {
+        handle.stop();
+        return Ok(code);
+    }
+    eprintln!(
+        "\nASR: rendering a test corpus with the mock's TTS, then transcribing it under load"
+    );
+    let corpus_dir = out_root.join(format!("{name}-corpus"));
+    let corpus = CorpusArgs {
+        target: TargetArgs {
+            url: Some(handle.url()),
+            format: Some("wav".into()),
+            ..TargetArgs::default()
+        },
+        texts: None,
+        texts_format: None,
+        out: corpus_dir.clone(),
+        sample_rate: Some(16_000),
+        limit: Some(8),
+        concurrency: 4,
+    };
+    super::corpus::run_corpus(corpus).await?;
+    let asr = demo_asr_options(
+        handle.url(),
+        corpus_dir.join("manifest.jsonl"),
+        format!("{name}-asr"),
+        &args,
+    );
+    let asr_plan = AsrPlan::from_options(asr, &|_| None)?;
+    let asr_code = super::execute_asr_plan(asr_plan, args.quiet).await?;
+    let truth = handle.truth().await.asr;
+    println!(
+        "mock ASR truth: {} requests, {} words, {} substituted ({:.2}%), max {} in flight",
+        truth.requests,
+        truth.words,
+        truth.substituted,
+        100.0 * truth.substituted as f64 / truth.words.max(1) as f64,
+        truth.max_in_flight
+    );
     handle.stop();
-    Ok(code)
+    Ok(if code != super::EXIT_OK {
+        code
+    } else {
+        asr_code
+    })
 }

@@ -106,6 +106,14 @@ async fn run_tts_command(args: tts::TtsArgs) -> anyhow::Result<i32> {
 
 async fn run_asr_command(args: asr::AsrArgs) -> anyhow::Result<i32> {
     let plan = asr::plan_from_args(&args)?;
+    execute_asr_plan(plan, args.run.quiet).await
+}
+
+/// Run an ASR plan with Ctrl-C handling, print the summary, choose the exit code.
+pub async fn execute_asr_plan(
+    plan: crate::config::asr::AsrPlan,
+    quiet: bool,
+) -> anyhow::Result<i32> {
     let stop = Stop::default();
     crate::shutdown::install(stop.clone(), plan.grace);
     eprintln!(
@@ -117,15 +125,9 @@ async fn run_asr_command(args: asr::AsrArgs) -> anyhow::Result<i32> {
         plan.files,
         plan.audio_s_total
     );
-    let (result, out) = crate::runner::run_asr(
-        plan,
-        stop.clone(),
-        RunOptions {
-            quiet: args.run.quiet,
-        },
-    )
-    .await
-    .context("run failed")?;
+    let (result, out) = crate::runner::run_asr(plan, stop.clone(), RunOptions { quiet })
+        .await
+        .context("run failed")?;
     finish(&result, &out, &stop)
 }
 

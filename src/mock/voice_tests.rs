@@ -30,6 +30,20 @@ fn frequencies_are_distinct_and_in_range() {
     assert_eq!(symbol_of('A'), symbol_of('a'));
     assert_eq!(symbol_of('é'), UNKNOWN);
     assert_eq!(symbol_of('\n'), UNKNOWN);
+    // The recurrence-built waves match `cos` to the last bit (±1 LSB).
+    let voice = Voice::new(48_000, 1.0);
+    for s in [0u8, 20, UNKNOWN] {
+        let w = 2.0 * std::f64::consts::PI * freq_hz(s) / 48_000.0;
+        let wave = &voice.waves[usize::from(s)];
+        for i in (0..voice.wave_len).step_by(997) {
+            let got = i16::from_le_bytes([wave[2 * i], wave[2 * i + 1]]);
+            let want = (0.5 * f64::from(i16::MAX) * (w * i as f64).cos()) as i16;
+            assert!(
+                (got - want).abs() <= 1,
+                "symbol {s} sample {i}: {got} vs {want}"
+            );
+        }
+    }
 }
 
 #[test]

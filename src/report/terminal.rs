@@ -228,7 +228,7 @@ fn sweep_table(out: &mut String, run: &RunResult) {
         format!("{lead} p50"),
         format!("{lead} p95"),
         format!("{lead} p99"),
-        "e2e p95",
+        if lead == "e2e" { "audio/s" } else { "e2e p95" },
         "rtf p50",
         if asr { "WER" } else { "stalled" }
     );
@@ -250,7 +250,11 @@ fn sweep_table(out: &mut String, run: &RunResult) {
             get(lead, |p| p.p50),
             get(lead, |p| p.p95),
             get(lead, |p| p.p99),
-            get("e2e", |p| p.p95),
+            if lead == "e2e" {
+                format!("{:.2}", m.audio_s_per_wall_s)
+            } else {
+                get("e2e", |p| p.p95)
+            },
             get("rtf", |p| p.p50),
             last.map(|x| format!("{:.1}%", x * 100.0))
                 .unwrap_or_else(|| "-".into()),
