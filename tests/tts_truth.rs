@@ -121,12 +121,15 @@ async fn stalls_and_prebuffer_match_a_server_slower_than_real_time() {
     assert_eq!(truth.recent[0].chunks, 20, "{:?}", truth.recent[0]);
     for r in &ran.records {
         assert!(r.ok(), "{r:?}");
-        assert_eq!(r.stall_count, Some(19), "{r:?}");
+        // 19 separate stalls when every chunk is read as it arrives. On a busy
+        // machine a late read can merge chunks: fewer, longer stalls, same total.
+        let count = r.stall_count.expect("stall count");
+        assert!((15..=19).contains(&count), "{r:?}");
         let stall_ms = r.stall_us.expect("stall time") as f64 / 1000.0;
         let prebuffer_ms = r.prebuffer_needed_us.expect("prebuffer") as f64 / 1000.0;
-        assert!((stall_ms - 475.0).abs() < 20.0, "stall {stall_ms} ms");
+        assert!((stall_ms - 475.0).abs() < 40.0, "stall {stall_ms} ms");
         assert!(
-            (prebuffer_ms - 475.0).abs() < 20.0,
+            (prebuffer_ms - 475.0).abs() < 40.0,
             "prebuffer {prebuffer_ms} ms"
         );
     }

@@ -22,7 +22,7 @@ const TEXT: RGBColor = RGBColor(40, 40, 40);
 const GRID: RGBColor = RGBColor(225, 225, 225);
 const AXIS: RGBColor = RGBColor(120, 120, 120);
 const LABEL_PX: u32 = 13;
-const LEGEND_PX: u32 = 24;
+const LEGEND_ROW_PX: u32 = 20;
 
 /// A drawing failure, as text (plotters' error types are backend-generic).
 type DrawResult = Result<(), String>;
@@ -146,14 +146,14 @@ fn panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &Panel) -> DrawRe
     let area = area
         .titled(&p.title, (FAMILY, 17).into_font().color(&TEXT))
         .map_err(text_err)?;
-    let (legend_area, chart_area) = area.split_vertically(LEGEND_PX);
-    legend(&legend_area, &p.series)?;
+    let chart_area = legend(&area, &p.series)?;
     let x_axis = x_axis(p, chart_area.dim_in_pixel().0.saturating_sub(80));
     let y_axis = y_ticks(finite_points(p).map(|(_, y)| y).fold(0.0, f64::max));
     let (x_step, y_step) = (x_axis.step, y_axis.step);
     let mut chart = ChartBuilder::on(&chart_area)
         .margin_right(16)
         .margin_top(6)
+        .margin_bottom(4)
         .x_label_area_size(if matches!(p.x, XAxis::Value(_)) {
             54
         } else {
@@ -279,41 +279,70 @@ fn line<DB: DrawingBackend>(chart: &mut Chart<'_, DB>, s: &Series) -> DrawResult
     Ok(())
 }
 
-/// One row of swatches and names, centred above the chart.
-fn legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, series: &[Series]) -> DrawResult {
+/// Legend entries as rows of `(series index, x offset)`, each row centred
+/// in `width` px; entries wrap to a new row rather than run off the panel.
+fn legend_rows(entry_widths: &[i32], width: i32) -> Vec<Vec<(usize, i32)>> {
+    let mut rows: Vec<Vec<(usize, i32)>> = Vec::new();
+    let mut row_width = 0;
+    for (i, &w) in entry_widths.iter().enumerate() {
+        if rows.is_empty() || row_width + w > width {
+            rows.push(Vec::new());
+            row_width = 0;
+        }
+        if let Some(row) = rows.last_mut() {
+            row.push((i, row_width));
+        }
+        row_width += w;
+    }
+    for row in &mut rows {
+        let used: i32 = row.iter().map(|(i, _)| entry_widths[*i]).sum();
+        let shift = ((width - used) / 2).max(0);
+        row.iter_mut().for_each(|(_, x)| *x += shift);
+    }
+    rows
+}
+
+/// Swatches and names above the chart; returns the chart area below them.
+fn legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    series: &[Series],
+) -> Result<DrawingArea<DB, Shift>, String> {
     let font = (FAMILY, LABEL_PX).into_font().color(&TEXT);
     let widths: Vec<i32> = series
         .iter()
         .map(|s| {
-            let (w, _) = area.estimate_text_size(&s.name, &font).unwrap_or((80, 0));
-            w as i32 + 40
+            area.estimate_text_size(&s.name, &font)
+                .map_or(80, |(w, _)| w as i32)
+                + 40
         })
         .collect();
-    let (w, h) = area.dim_in_pixel();
-    let mut x = (w as i32 - widths.iter().sum::<i32>()).max(0) / 2;
-    let y = h as i32 / 2;
-    for (s, width) in series.iter().zip(widths) {
-        let c = rgb(s.colour);
-        match s.mark {
-            Mark::Bars => area.draw(&Rectangle::new([(x, y - 6), (x + 14, y + 6)], c.filled())),
-            Mark::Dashed => area.draw(&DashedPathElement::new(
-                [(x - 4, y), (x + 18, y)],
-                6,
-                4,
-                c.stroke_width(2),
-            )),
-            _ => area.draw(&PathElement::new(
-                [(x - 4, y), (x + 18, y)],
-                c.stroke_width(2),
-            )),
+    let rows = legend_rows(&widths, area.dim_in_pixel().0 as i32);
+    let (top, rest) = area.split_vertically(LEGEND_ROW_PX * rows.len().max(1) as u32 + 4);
+    for (r, row) in rows.iter().enumerate() {
+        let y = LEGEND_ROW_PX as i32 * r as i32 + LEGEND_ROW_PX as i32 / 2;
+        for &(i, x) in row {
+            swatch(&top, &series[i], (x, y))?;
+            let anchored = font.pos(Pos::new(HPos::Left, VPos::Center));
+            top.draw(&Text::new(series[i].name.clone(), (x + 24, y), anchored))
+                .map_err(text_err)?;
         }
-        .map_err(text_err)?;
-        let anchored = font.pos(Pos::new(HPos::Left, VPos::Center));
-        area.draw(&Text::new(s.name.clone(), (x + 24, y), anchored))
-            .map_err(text_err)?;
-        x += width;
     }
-    Ok(())
+    Ok(rest)
+}
+
+fn swatch<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    s: &Series,
+    (x, y): (i32, i32),
+) -> DrawResult {
+    let c = rgb(s.colour);
+    let line = [(x - 4, y), (x + 18, y)];
+    match s.mark {
+        Mark::Bars => area.draw(&Rectangle::new([(x, y - 6), (x + 14, y + 6)], c.filled())),
+        Mark::Dashed => area.draw(&DashedPathElement::new(line, 6, 4, c.stroke_width(2))),
+        Mark::Line | Mark::Trace => area.draw(&PathElement::new(line, c.stroke_width(2))),
+    }
+    .map_err(text_err)
 }
 
 #[cfg(test)]
@@ -322,9 +351,11 @@ mod tests {
 
     #[test]
     fn ticks_are_round_and_cover_the_data() {
-        // max 480 → 504 with headroom → step 100, top 600.
-        let y = y_ticks(480.0);
-        assert_eq!((y.range.end, y.step, y.ticks.len()), (600.0, 100.0, 7));
+        // max 450 → 472.5 with headroom → raw step 94.5 → 100, top 500.
+        let y = y_ticks(450.0);
+        assert_eq!((y.range.end, y.step, y.ticks.len()), (500.0, 100.0, 6));
+        // max 480 → 504 → raw 100.8 → 200: 3 steps to 600.
+        assert_eq!(y_ticks(480.0).ticks, vec![0.0, 200.0, 400.0, 600.0]);
         // max 0.9 → 0.945 → step 0.2, top 1.0.
         let y = y_ticks(0.9);
         assert!(
@@ -338,6 +369,9 @@ mod tests {
         let x = x_ticks(6.2, 7.9);
         assert_eq!(x.ticks, vec![6.5, 7.0, 7.5]);
         assert_eq!(tick_label(0.2 * 3.0, 0.2), "0.6");
+        // Legend: 3 entries of 100 px in 250 px → rows of 2 and 1, centred.
+        let rows = legend_rows(&[100, 100, 100], 250);
+        assert_eq!(rows, vec![vec![(0, 25), (1, 125)], vec![(2, 75)]]);
         assert_eq!(tick_label(300.0, 100.0), "300");
     }
 }

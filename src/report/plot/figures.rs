@@ -264,11 +264,19 @@ fn load_latency(run: &RunResult) -> Option<Figure> {
     let panels: Vec<Panel> = ["ttfa", "e2e"]
         .into_iter()
         .filter(|m| any_stage_has(run, m))
-        .map(|name| Panel {
-            title: format!("{} against request rate", metric_title(name, None)),
-            x: XAxis::Value("requests per second".into()),
-            y_label: "ms".into(),
-            series: rate_series(run, name),
+        .map(|name| {
+            let series = rate_series(run, name);
+            let x = if series.iter().any(|s| s.mark == Mark::Dashed) {
+                "requests per second (solid: achieved, dashed: offered)"
+            } else {
+                "requests per second achieved"
+            };
+            Panel {
+                title: format!("{} against request rate", metric_title(name, None)),
+                x: XAxis::Value(x.into()),
+                y_label: "ms".into(),
+                series,
+            }
         })
         .collect();
     (!panels.is_empty()).then(|| Figure {
@@ -296,7 +304,7 @@ fn rate_series(run: &RunResult, name: &str) -> Vec<Series> {
                 .collect();
             if !points.is_empty() {
                 out.push(Series {
-                    name: format!("{label} vs {rate_name} rate"),
+                    name: format!("{label} {rate_name}"),
                     mark,
                     colour,
                     points,

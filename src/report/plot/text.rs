@@ -15,7 +15,7 @@ use plotters_backend::{
 
 /// Baseline below the top of the layout box, as a share of the font size:
 /// centres capitals in plotters' box of height `size / 1.24`.
-const BASELINE: f32 = 0.72;
+const BASELINE: f32 = 0.68;
 
 /// A backend whose text is drawn from `font` with proper side bearings.
 pub struct GlyphText<'f, DB> {
