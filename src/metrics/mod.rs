@@ -4,6 +4,7 @@ pub mod defs;
 pub mod defs_asr;
 pub mod metric;
 pub mod record;
+mod record_json;
 pub mod slo;
 pub mod stats;
 pub mod timeline;

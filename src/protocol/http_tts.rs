@@ -210,6 +210,12 @@ impl HttpTts {
     /// Send one request and record everything into `probe`. Errors are typed;
     /// whatever arrived before an error stays in the probe.
     pub async fn execute(&self, job: &TtsJob<'_>, probe: &mut Probe) -> Result<(), ProtocolError> {
+        self.send(self.body(job), probe).await
+    }
+
+    /// Send a body built earlier with [`HttpTts::body`] (the load loop
+    /// reuses bodies instead of re-encoding the same JSON per request).
+    pub async fn send(&self, body: Bytes, probe: &mut Probe) -> Result<(), ProtocolError> {
         let mut req = Request::builder()
             .method(Method::POST)
             .uri(self.uri.clone())
@@ -218,7 +224,7 @@ impl HttpTts {
             req = req.header(n, v);
         }
         let req = req
-            .body(Full::new(self.body(job)))
+            .body(Full::new(body))
             .map_err(|e| ProtocolError::new(ErrorKind::Connect, e.to_string()))?;
         probe.sent_at = Some(Instant::now());
         let resp = self

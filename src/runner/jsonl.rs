@@ -58,10 +58,11 @@ impl JsonlWriter {
         })
     }
 
-    /// Queue one serialized value; a newline is appended.
-    pub fn write<T: serde::Serialize>(&self, value: &T) {
-        if let (Some(tx), Ok(mut line)) = (&self.tx, serde_json::to_vec(value)) {
-            line.push(b'\n');
+    /// Queue one request record as a JSON line.
+    pub fn write(&self, record: &crate::metrics::RequestRecord) {
+        if let Some(tx) = &self.tx {
+            let mut line = Vec::with_capacity(256);
+            record.write_jsonl(&mut line);
             // A send fails only if the writer thread died on an I/O error,
             // which `finish` reports.
             let _ = tx.send(line);

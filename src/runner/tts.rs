@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
+use bytes::Bytes;
 
 use crate::config::RunPlan;
 use crate::metrics::defs::measure;
@@ -14,20 +15,41 @@ use crate::protocol::{ErrorKind, Probe, ProtocolError};
 use crate::workload::driver::cancelled_record;
 use crate::workload::{Arrival, Executor};
 
+/// Bodies are built up front when there are at most this many (text, voice) pairs.
+const MAX_PREBUILT_BODIES: usize = 100_000;
+
 /// Executes TTS requests for one run.
 pub struct TtsExecutor {
     adapter: HttpTts,
     plan: Arc<RunPlan>,
     run_start: Instant,
+    /// JSON bodies per (text, voice), built once: without random prefixes
+    /// the same pair always encodes to the same bytes.
+    bodies: Vec<Bytes>,
 }
 
 impl TtsExecutor {
     /// An executor whose records are timed relative to `run_start`.
     pub fn new(adapter: HttpTts, plan: Arc<RunPlan>, run_start: Instant) -> Self {
+        let pairs = plan.texts.len() * plan.voices.len();
+        let bodies = if plan.random_prefix || pairs > MAX_PREBUILT_BODIES {
+            Vec::new()
+        } else {
+            plan.texts
+                .iter()
+                .flat_map(|text| {
+                    plan.voices
+                        .iter()
+                        .map(|voice| adapter.body(&TtsJob { text, voice }))
+                        .collect::<Vec<_>>()
+                })
+                .collect()
+        };
         Self {
             adapter,
             plan,
             run_start,
+            bodies,
         }
     }
 
@@ -35,30 +57,41 @@ impl TtsExecutor {
         at.saturating_duration_since(self.run_start).as_micros() as u64
     }
 
-    /// Text for an arrival: samples in order, so each stage sees the same
-    /// mix, optionally behind random words that defeat caches.
-    fn text(&self, a: &Arrival) -> String {
-        let texts = &self.plan.texts;
-        let base = &texts[(a.seq as usize) % texts.len().max(1)];
-        if self.plan.random_prefix {
-            // Seeded per request, so a rerun with the same seed sends the same texts.
-            let seed = self.plan.seed ^ ((a.stage as u64) << 48) ^ a.seq;
-            let mut rng = SmallRng::seed_from_u64(seed);
-            format!("{}{base}", crate::input::random_prefix(&mut rng))
-        } else {
-            base.clone()
-        }
+    /// Text and voice indices for an arrival: samples in order, so each
+    /// stage sees the same mix; voices round-robin.
+    fn pick(&self, a: &Arrival) -> (usize, usize) {
+        let seq = a.seq as usize;
+        (seq % self.plan.texts.len().max(1), seq % self.plan.voices.len().max(1))
+    }
+
+    /// The text with random words in front that defeat caches, seeded per
+    /// request so a rerun with the same seed sends the same texts.
+    fn prefixed(&self, a: &Arrival, base: &str) -> String {
+        let seed = self.plan.seed ^ ((a.stage as u64) << 48) ^ a.seq;
+        let mut rng = SmallRng::seed_from_u64(seed);
+        format!("{}{base}", crate::input::random_prefix(&mut rng))
     }
 }
 
 impl Executor for TtsExecutor {
     async fn execute(&self, a: Arrival) -> RequestRecord {
-        let text = self.text(&a);
-        let voice = &self.plan.voices[(a.seq as usize) % self.plan.voices.len()];
-        let job = TtsJob { text: &text, voice };
+        let (ti, vi) = self.pick(&a);
+        let voice = &self.plan.voices[vi];
+        let base = &self.plan.texts[ti];
+        let (body, chars) = match self.bodies.get(ti * self.plan.voices.len() + vi) {
+            Some(body) => (body.clone(), base.chars().count()),
+            None => {
+                let text = if self.plan.random_prefix {
+                    self.prefixed(&a, base)
+                } else {
+                    base.clone()
+                };
+                let body = self.adapter.body(&TtsJob { text: &text, voice });
+                (body, text.chars().count())
+            }
+        };
         let mut probe = Probe::new();
-        let result =
-            tokio::time::timeout(self.plan.timeout, self.adapter.execute(&job, &mut probe)).await;
+        let result = tokio::time::timeout(self.plan.timeout, self.adapter.send(body, &mut probe)).await;
         let failure = match result {
             Ok(Ok(())) => None,
             Ok(Err(e)) => Some(e),
@@ -72,7 +105,7 @@ impl Executor for TtsExecutor {
         };
         let end = Instant::now();
         let origin = a.intended_at.or(probe.sent_at).unwrap_or(end);
-        let chars = text.chars().count() as u32;
+        let chars = chars as u32;
         let mut record = measure(
             origin,
             a.intended_at,
