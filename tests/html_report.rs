@@ -8,6 +8,7 @@
 //! Chromium screenshot for a look.
 
 mod common;
+mod synth;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -17,11 +18,13 @@ use common::{one_text, run_against, Ran};
 use voxload::config::TtsOptions;
 use voxload::metrics::slo::SloResult;
 use voxload::metrics::stats::ErrorRow;
+use voxload::metrics::{RequestRecord, StageStats, Timeline};
 use voxload::mock::{Faults, MockModel};
 use voxload::protocol::ErrorKind;
 use voxload::report::html::{self, HtmlWriter};
 use voxload::report::plot::{self, PlotWriter};
-use voxload::report::{ReportWriter, RunResult};
+use voxload::report::{ReportWriter, RunResult, StageResult};
+use voxload::workload::Workload;
 
 const TEXT_1S: &str = "Fifteen chars..";
 const CORE_PLOTS: [&str; 4] = ["plot_2x2", "plot_p50", "load_latency", "timeline"];
@@ -69,7 +72,9 @@ fn luminance_variance(rgb: &[u8], samples: usize) -> f64 {
     lum.iter().map(|l| (l - mean).powi(2)).sum::<f64>() / lum.len() as f64
 }
 
-fn keep_artifacts(files: &[PathBuf]) {
+/// Copy `files` into `$VOXLOAD_TEST_ARTIFACTS`, names prefixed with `prefix`
+/// so tests running side by side do not overwrite each other's files.
+fn keep_artifacts(prefix: &str, files: &[PathBuf]) {
     let Some(dir) = std::env::var_os("VOXLOAD_TEST_ARTIFACTS") else {
         return;
     };
@@ -77,7 +82,9 @@ fn keep_artifacts(files: &[PathBuf]) {
     std::fs::create_dir_all(&dir).expect("artifact dir");
     for f in files {
         let name = f.file_name().expect("file name");
-        std::fs::copy(f, dir.join(name)).expect("copy artifact");
+        let mut kept = std::ffi::OsString::from(prefix);
+        kept.push(name);
+        std::fs::copy(f, dir.join(kept)).expect("copy artifact");
     }
 }
 
@@ -127,7 +134,7 @@ async fn run_writes_plots_and_a_self_contained_report() {
     if let Some(shot) = render_in_chromium(&report, &stems) {
         kept.push(shot);
     }
-    keep_artifacts(&kept);
+    keep_artifacts("", &kept);
 }
 
 /// No scripts and no network references: the only URL is the target's, as text.
@@ -323,4 +330,178 @@ async fn plots_are_deterministic_fast_and_skip_missing_data() {
     HtmlWriter
         .write(&empty, dir.path())
         .expect("report without data");
+}
+
+/// A synthetic streaming ASR run: three open-loop stages at 2, 4 and 8
+/// sessions/s whose word errors and final-transcript latency grow with load
+/// (word error probability 3 %, 8 %, 16 %).
+fn asr_run() -> RunResult {
+    let mut run = synth::run("asr-sweep", &[]);
+    run.kind = "asr".into();
+    run.config = serde_json::json!({"target": {"url": "http://127.0.0.1:8000/v1/realtime"}});
+    let mut timeline = Timeline::new();
+    let mut offset = 0u64;
+    for (index, (rate, error_p, final_ms)) in
+        [(2.0, 0.03, 180.0), (4.0, 0.08, 260.0), (8.0, 0.16, 420.0)]
+            .into_iter()
+            .enumerate()
+    {
+        let mut rng = synth::Rng::new(100 + index as u64);
+        let gap_us = (1e6 / rate) as u64;
+        let audio_us = 3_000_000u64;
+        let mut stats = StageStats::new(&[]);
+        for i in 0..60u64 {
+            let ref_words = 20 + (rng.next_u64() % 20) as u32;
+            let errors = (0..ref_words).filter(|_| rng.uniform() < error_p).count() as u32;
+            let final_us = (final_ms * 1000.0 * (0.3 * rng.normal()).exp()) as u64;
+            let e2e = 10_000 + audio_us + final_us;
+            let start = offset + i * gap_us;
+            let r = RequestRecord {
+                stage: index,
+                seq: i,
+                start_us: start,
+                end_us: start + e2e,
+                connect_us: Some(5_000),
+                first_partial_us: Some((300_000.0 * (0.2 * rng.normal()).exp()) as u64),
+                final_us: Some(final_us),
+                e2e_us: Some(e2e),
+                audio_us: Some(audio_us),
+                rtf: Some(e2e as f64 / audio_us as f64),
+                rtfx: Some(audio_us as f64 / e2e as f64),
+                word_errors: Some(errors),
+                ref_words: Some(ref_words),
+                wer: Some(f64::from(errors) / f64::from(ref_words)),
+                ..RequestRecord::default()
+            };
+            stats.record(&r);
+            timeline.record_started(start / 1_000_000);
+            timeline.record(&r);
+        }
+        let end = offset + 59 * gap_us + 3_500_000;
+        let wall = Duration::from_micros(end - offset);
+        offset = end;
+        run.stages.push(StageResult {
+            index,
+            label: format!("rate={rate}/s"),
+            workload: Workload::Open {
+                rate,
+                burstiness: None,
+                seed: 1,
+                max_in_flight: None,
+            },
+            issued: 60,
+            offered_rps: Some(rate),
+            wall_s: wall.as_secs_f64(),
+            interrupted: false,
+            summary: stats.summary(wall),
+            stats,
+        });
+    }
+    run.timeline = timeline.rows();
+    run
+}
+
+#[test]
+fn asr_run_gets_wer_against_load_and_asr_latency_charts() {
+    let run = asr_run();
+    let pooled: Vec<f64> = run
+        .stages
+        .iter()
+        .map(|s| s.summary.wer_pooled.expect("pooled WER"))
+        .collect();
+    assert!(
+        pooled.windows(2).all(|w| w[0] < w[1]),
+        "WER rises: {pooled:?}"
+    );
+    let figures = plot::figures(&run);
+    let stems: Vec<&str> = figures.iter().map(|f| f.stem).collect();
+    for stem in [
+        "plot_2x2",
+        "plot_p50",
+        "load_latency",
+        "timeline",
+        "wer_load",
+    ] {
+        assert!(stems.contains(&stem), "{stem} missing from {stems:?}");
+    }
+    assert!(!stems.contains(&"stalls"), "no TTS stall chart for ASR");
+    // The latency charts show the ASR metrics.
+    let titles = |stem: &str| -> Vec<String> {
+        let fig = figures.iter().find(|f| f.stem == stem).expect("figure");
+        fig.panels.iter().map(|p| p.title.clone()).collect()
+    };
+    assert_eq!(
+        titles("plot_2x2"),
+        [
+            "first partial (ms)",
+            "final after audio end (ms)",
+            "e2e (ms)",
+            "RTF (e2e ÷ audio)"
+        ]
+    );
+    assert_eq!(titles("load_latency").len(), 2, "final and e2e");
+    // wer_load: pooled WER (%) and per-request p95 at the offered rates,
+    // one label per stage.
+    let wer = &figures
+        .iter()
+        .find(|f| f.stem == "wer_load")
+        .expect("wer_load")
+        .panels[0];
+    assert_eq!(wer.series.len(), 2);
+    let xs: Vec<f64> = wer.series[0].points.iter().map(|p| p.0).collect();
+    assert_eq!(xs, [2.0, 4.0, 8.0]);
+    for ((_, y), p) in wer.series[0].points.iter().zip(&pooled) {
+        assert!((y - 100.0 * p).abs() < 1e-9);
+    }
+    let labels: Vec<&str> = wer.point_labels.iter().map(|l| l.2.as_str()).collect();
+    assert_eq!(labels, ["rate=2/s", "rate=4/s", "rate=8/s"]);
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    PlotWriter.write(&run, dir.path()).expect("plots");
+    HtmlWriter.write(&run, dir.path()).expect("report");
+    let mut kept = Vec::new();
+    for fig in &figures {
+        let png = dir.path().join(format!("{}.png", fig.stem));
+        let (w, h, pixels, samples) = decode_png(&png);
+        assert_eq!((w, h), fig.size, "{}", png.display());
+        let var = luminance_variance(&pixels, samples);
+        assert!(
+            var > 100.0,
+            "{} looks blank (variance {var})",
+            png.display()
+        );
+        let svg = dir.path().join(format!("{}.svg", fig.stem));
+        assert!(svg.exists(), "{}", svg.display());
+        kept.extend([png, svg]);
+    }
+    let wer_fig = figures
+        .iter()
+        .find(|f| f.stem == "wer_load")
+        .expect("wer_load");
+    assert_eq!(
+        plot::render_png(wer_fig),
+        plot::render_png(wer_fig),
+        "deterministic"
+    );
+    let report = dir.path().join("report.html");
+    let text = std::fs::read_to_string(&report).expect("report.html");
+    assert_self_contained(&text, &run);
+    for stem in &stems {
+        assert!(
+            text.contains(&format!("id=\"chart-{stem}\"")),
+            "{stem} not inline"
+        );
+    }
+    assert!(text.contains("word error rate against load"));
+    kept.push(report);
+    keep_artifacts("asr_", &kept);
+
+    // Without reference texts there is no WER, and no WER chart.
+    let mut no_refs = run.clone();
+    for s in &mut no_refs.stages {
+        s.summary.wer_pooled = None;
+        s.summary.metrics.remove("wer");
+    }
+    let stems: Vec<&str> = plot::figures(&no_refs).iter().map(|f| f.stem).collect();
+    assert!(!stems.contains(&"wer_load"), "{stems:?}");
 }

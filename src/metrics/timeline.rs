@@ -2,7 +2,9 @@
 //! report can show warm-up effects, saturation and recovery over time.
 //!
 //! Memory is bounded per *second*, not per request: each second keeps a few
-//! counters and two small histograms (TTFA and e2e of successful requests).
+//! counters and two small histograms (TTFA and e2e of successful requests),
+//! and seconds more than a few behind the newest are packed into their
+//! serialized form (tens of bytes), so a long run stays flat in memory.
 //! Those histograms keep 1 significant digit — HDR's 32 sub-buckets per power
 //! of two — so a timeline percentile is within about 6 % (1/16) of the true
 //! value. Stage statistics, not the timeline, carry the precise numbers.
@@ -32,6 +34,51 @@ fn new_histogram() -> SecondHistogram {
 }
 
 /// What happened in one second.
+/// A second's histogram: live while its second may still receive records,
+/// then packed into its V2 serialization (tens of bytes instead of ~1.6 KB),
+/// so a long run's memory does not grow with its length.
+#[derive(Debug, Clone, PartialEq)]
+enum Hist {
+    Live(SecondHistogram),
+    Packed(Vec<u8>),
+}
+
+impl Hist {
+    /// The histogram, decoding a packed one.
+    fn live(&self) -> Option<std::borrow::Cow<'_, SecondHistogram>> {
+        match self {
+            Hist::Live(h) => Some(std::borrow::Cow::Borrowed(h)),
+            Hist::Packed(bytes) => unpack(bytes).map(std::borrow::Cow::Owned),
+        }
+    }
+
+    /// Make it live (for a late record or a merge).
+    fn make_live(&mut self) -> &mut SecondHistogram {
+        if let Hist::Packed(bytes) = self {
+            *self = Hist::Live(unpack(bytes).unwrap_or_else(new_histogram));
+        }
+        match self {
+            Hist::Live(h) => h,
+            Hist::Packed(_) => unreachable!("just made live"),
+        }
+    }
+
+    fn pack(&mut self) {
+        if let Hist::Live(h) = self {
+            let mut buf = Vec::new();
+            if V2Serializer::new().serialize(h, &mut buf).is_ok() {
+                *self = Hist::Packed(buf);
+            }
+        }
+    }
+}
+
+fn unpack(bytes: &[u8]) -> Option<SecondHistogram> {
+    let mut h: SecondHistogram = HdrDeserializer::new().deserialize(&mut &bytes[..]).ok()?;
+    h.auto(true);
+    Some(h)
+}
+
 #[derive(Debug, Clone, Default, PartialEq)]
 struct Second {
     started: u64,
@@ -40,22 +87,25 @@ struct Second {
     failed: u64,
     dropped: u64,
     audio_us: u64,
-    ttfa: Option<SecondHistogram>,
-    e2e: Option<SecondHistogram>,
+    ttfa: Option<Hist>,
+    e2e: Option<Hist>,
 }
 
-fn record_into(slot: &mut Option<SecondHistogram>, v: Option<u64>) {
+fn record_into(slot: &mut Option<Hist>, v: Option<u64>) {
     if let Some(v) = v {
-        let h = slot.get_or_insert_with(new_histogram);
+        let h = slot.get_or_insert_with(|| Hist::Live(new_histogram())).make_live();
         if h.record(v).is_err() {
             h.saturating_record(v);
         }
     }
 }
 
-fn merge_into(slot: &mut Option<SecondHistogram>, other: &Option<SecondHistogram>) {
-    let Some(src) = other else { return };
-    let dst = slot.get_or_insert_with(new_histogram);
+fn merge_into(slot: &mut Option<Hist>, other: &Option<Hist>) {
+    let Some(src) = other.as_ref().and_then(Hist::live) else {
+        return;
+    };
+    let src: &SecondHistogram = &src;
+    let dst = slot.get_or_insert_with(|| Hist::Live(new_histogram())).make_live();
     if dst.add(src).is_err() {
         for v in src.iter_recorded() {
             if dst
@@ -69,8 +119,8 @@ fn merge_into(slot: &mut Option<SecondHistogram>, other: &Option<SecondHistogram
 }
 
 /// p50 and p95 in ms, or `None` without samples.
-fn p50_p95_ms(h: &Option<SecondHistogram>) -> (Option<f64>, Option<f64>) {
-    match h {
+fn p50_p95_ms(h: &Option<Hist>) -> (Option<f64>, Option<f64>) {
+    match h.as_ref().and_then(Hist::live).as_deref() {
         Some(h) if !h.is_empty() => {
             let ms = |q: f64| h.value_at_quantile(q) as f64 / 1_000.0;
             (Some(ms(0.50)), Some(ms(0.95)))
@@ -84,7 +134,13 @@ fn p50_p95_ms(h: &Option<SecondHistogram>) -> (Option<f64>, Option<f64>) {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Timeline {
     seconds: BTreeMap<u64, Second>,
+    /// Seconds below this have packed histograms.
+    packed_below: u64,
 }
+
+/// Seconds this far behind the newest record are packed: records arrive
+/// in about the order they end, so an older second is complete.
+const PACK_AFTER_S: u64 = 3;
 
 /// The second since run start that a µs offset falls in.
 pub fn second_of(us: u64) -> u64 {
@@ -103,7 +159,9 @@ impl Timeline {
         if r.warmup {
             return;
         }
-        let s = self.seconds.entry(second_of(r.end_us)).or_default();
+        let sec = second_of(r.end_us);
+        self.pack_before(sec.saturating_sub(PACK_AFTER_S));
+        let s = self.seconds.entry(sec).or_default();
         s.completed += 1;
         if r.ok() {
             s.ok += 1;
@@ -113,6 +171,17 @@ impl Timeline {
         } else {
             s.failed += 1;
         }
+    }
+
+    /// Pack the histograms of every second below `limit`.
+    fn pack_before(&mut self, limit: u64) {
+        if limit <= self.packed_below {
+            return;
+        }
+        for s in self.seconds.range_mut(self.packed_below..limit).map(|(_, s)| s) {
+            s.ttfa.iter_mut().chain(s.e2e.iter_mut()).for_each(Hist::pack);
+        }
+        self.packed_below = limit;
     }
 
     /// Count `n` arrivals dropped at the in-flight cap during `second`.
@@ -222,8 +291,14 @@ struct SavedSecond {
     e2e: Option<String>,
 }
 
-fn encode(h: &Option<SecondHistogram>) -> Result<Option<String>, String> {
-    let Some(h) = h else { return Ok(None) };
+fn encode(h: &Option<Hist>) -> Result<Option<String>, String> {
+    let h = match h {
+        None => return Ok(None),
+        Some(Hist::Packed(bytes)) => {
+            return Ok(Some(base64::engine::general_purpose::STANDARD.encode(bytes)))
+        }
+        Some(Hist::Live(h)) => h,
+    };
     let mut buf = Vec::new();
     V2Serializer::new()
         .serialize(h, &mut buf)
@@ -231,7 +306,7 @@ fn encode(h: &Option<SecondHistogram>) -> Result<Option<String>, String> {
     Ok(Some(base64::engine::general_purpose::STANDARD.encode(buf)))
 }
 
-fn decode(text: &Option<String>) -> Result<Option<SecondHistogram>, String> {
+fn decode(text: &Option<String>) -> Result<Option<Hist>, String> {
     let Some(text) = text else { return Ok(None) };
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(text)
@@ -240,7 +315,7 @@ fn decode(text: &Option<String>) -> Result<Option<SecondHistogram>, String> {
         .deserialize(&mut bytes.as_slice())
         .map_err(|e| format!("timeline histogram cannot be decoded: {e}"))?;
     h.auto(true);
-    Ok(Some(h))
+    Ok(Some(Hist::Live(h)))
 }
 
 impl Serialize for Timeline {
@@ -380,5 +455,38 @@ mod tests {
         assert_eq!(back.rows(), whole.rows());
         let rows_json = serde_json::to_string(&whole.rows()).expect("rows");
         assert!(rows_json.contains(r#""ttfa_p50_ms""#), "{rows_json}");
+    }
+
+    #[test]
+    fn old_seconds_are_packed_without_changing_rows() {
+        // 20 seconds of records in end order: seconds more than 3 behind the
+        // newest get packed; rows must equal a timeline built without packing
+        // (one timeline per second, merged).
+        let mut packed = Timeline::new();
+        let mut merged = Timeline::new();
+        for sec in 0..20u64 {
+            let mut one = Timeline::new();
+            for i in 0..50u64 {
+                let r = req(sec * 1_000 + i * 7, 40 + (i * sec) % 90, 200 + i * 3);
+                packed.record(&r);
+                one.record(&r);
+            }
+            merged.merge(&one);
+        }
+        let packed_count = packed
+            .seconds
+            .values()
+            .filter(|s| matches!(s.e2e, Some(Hist::Packed(_))))
+            .count();
+        assert_eq!(packed_count, 16, "seconds 0..=15 are packed, 16..=19 live");
+        assert_eq!(packed.rows(), merged.rows());
+        // A straggler for a packed second still counts, exactly.
+        let late = req(2_500, 60, 300);
+        packed.record(&late);
+        merged.record(&late);
+        assert_eq!(packed.rows(), merged.rows());
+        let json = serde_json::to_string(&packed).expect("serialize");
+        let back: Timeline = serde_json::from_str(&json).expect("deserialize");
+        assert_eq!(back.rows(), packed.rows());
     }
 }

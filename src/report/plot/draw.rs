@@ -202,6 +202,7 @@ fn marks<DB: DrawingBackend>(chart: &mut Chart<'_, DB>, p: &Panel) -> DrawResult
     for s in p.series.iter().filter(|s| s.mark != Mark::Bars) {
         line(chart, s)?;
     }
+    point_labels(chart, p)?;
     let mut values = finite_points(p).map(|(_, y)| y).peekable();
     if values.peek().is_some() && values.all(|y| y == 0.0) {
         let (x, y) = (chart.x_range(), chart.y_range());
@@ -219,6 +220,37 @@ fn marks<DB: DrawingBackend>(chart: &mut Chart<'_, DB>, p: &Panel) -> DrawResult
 }
 
 type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<Ticked, Ticked>>;
+
+/// Each point label below and to the right of its point — clear of a line
+/// that rises to the right — flipped left or up where it would leave the
+/// plotting area.
+fn point_labels<DB: DrawingBackend>(chart: &mut Chart<'_, DB>, p: &Panel) -> DrawResult {
+    const GAP: i32 = 7;
+    let font = (FAMILY, LABEL_PX).into_font().color(&TEXT);
+    let area = chart.plotting_area();
+    let (x_px, y_px) = area.get_pixel_range();
+    for (x, y, label) in &p.point_labels {
+        if !(x.is_finite() && y.is_finite()) {
+            continue;
+        }
+        let (px, py) = chart.backend_coord(&(*x, *y));
+        let (w, h) = area.estimate_text_size(label, &font).map_err(text_err)?;
+        let (h_pos, dx) = if px + GAP + w as i32 <= x_px.end {
+            (HPos::Left, GAP)
+        } else {
+            (HPos::Right, -GAP)
+        };
+        let (v_pos, dy) = if py + GAP + h as i32 <= y_px.end {
+            (VPos::Top, GAP)
+        } else {
+            (VPos::Bottom, -GAP)
+        };
+        let style = font.pos(Pos::new(h_pos, v_pos));
+        let text = EmptyElement::at((*x, *y)) + Text::new(label.clone(), (dx, dy), style);
+        area.draw(&text).map_err(text_err)?;
+    }
+    Ok(())
+}
 
 /// A linear f64 axis whose ticks are exactly the given points, whatever
 /// size the chart is: plotters' own axes choose ticks from the pixel size,

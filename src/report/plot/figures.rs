@@ -57,6 +57,9 @@ pub struct Panel {
     pub y_label: String,
     /// Drawn in order; bars of one panel are grouped side by side.
     pub series: Vec<Series>,
+    /// Text beside single points (`x`, `y`, text), e.g. the stage a point
+    /// of a load chart came from.
+    pub point_labels: Vec<(f64, f64, String)>,
 }
 
 /// The x axis of a panel.
@@ -102,6 +105,7 @@ pub fn figures(run: &RunResult) -> Vec<Figure> {
         load_latency(run),
         timeline(run),
         stalls(run),
+        wer_load(run),
     ]
     .into_iter()
     .flatten()
@@ -126,6 +130,7 @@ fn metric_title(name: &str, p: Option<&Percentiles>) -> String {
         "ttfa" => "TTFA".to_string(),
         "ttfb" => "TTFB".to_string(),
         "rtf" => "RTF (e2e ÷ audio)".to_string(),
+        "final" => "final after audio end".to_string(),
         n => match n.strip_prefix("chunk") {
             Some(k) if k.parse::<u32>().is_ok() => format!("chunk {k}"),
             _ => n.replace('_', " "),
@@ -160,16 +165,19 @@ const P90: (&str, Pick) = ("p90", |p| p.p90);
 const P95: (&str, Pick) = ("p95", |p| p.p95);
 const P99: (&str, Pick) = ("p99", |p| p.p99);
 
-/// The main latency metrics: TTFA, e2e, a chunk, RTF — whichever exist.
+/// The main latency metrics, whichever exist, at most four: TTS has TTFA,
+/// e2e, a chunk and RTF; streaming ASR first partial, final, e2e and RTF;
+/// HTTP ASR e2e and RTF.
 fn main_metrics(run: &RunResult) -> Vec<&'static str> {
     let chunk = if any_stage_has(run, "chunk4") {
         "chunk4"
     } else {
         "chunk1"
     };
-    ["ttfa", "e2e", chunk, "rtf"]
+    ["ttfa", "first_partial", "final", "e2e", chunk, "rtf"]
         .into_iter()
         .filter(|m| any_stage_has(run, m))
+        .take(4)
         .collect()
 }
 
@@ -203,6 +211,7 @@ fn percentiles_2x2(run: &RunResult) -> Option<Figure> {
                     points: per_stage(run, name, pick),
                 })
                 .collect(),
+            point_labels: Vec::new(),
         })
         .collect();
     Some(Figure {
@@ -216,17 +225,25 @@ fn percentiles_2x2(run: &RunResult) -> Option<Figure> {
 
 /// `plot_p50`: medians of the latency metrics per stage, and of RTF.
 fn p50(run: &RunResult) -> Option<Figure> {
-    let latency: Vec<Series> = ["ttfb", "ttfa", "chunk1", "chunk4", "e2e"]
-        .into_iter()
-        .filter(|m| any_stage_has(run, m))
-        .zip(PALETTE)
-        .map(|(name, colour)| Series {
-            name: metric_title(name, None),
-            mark: Mark::Bars,
-            colour,
-            points: per_stage(run, name, P50.1),
-        })
-        .collect();
+    let latency: Vec<Series> = [
+        "ttfb",
+        "ttfa",
+        "chunk1",
+        "chunk4",
+        "first_partial",
+        "final",
+        "e2e",
+    ]
+    .into_iter()
+    .filter(|m| any_stage_has(run, m))
+    .zip(PALETTE)
+    .map(|(name, colour)| Series {
+        name: metric_title(name, None),
+        mark: Mark::Bars,
+        colour,
+        points: per_stage(run, name, P50.1),
+    })
+    .collect();
     let mut panels = Vec::new();
     if !latency.is_empty() {
         panels.push(Panel {
@@ -234,6 +251,7 @@ fn p50(run: &RunResult) -> Option<Figure> {
             x: stage_axis(run),
             y_label: "ms".into(),
             series: latency,
+            point_labels: Vec::new(),
         });
     }
     if any_stage_has(run, "rtf") {
@@ -247,6 +265,7 @@ fn p50(run: &RunResult) -> Option<Figure> {
                 colour: PALETTE[0],
                 points: per_stage(run, "rtf", P50.1),
             }],
+            point_labels: Vec::new(),
         });
     }
     (!panels.is_empty()).then(|| Figure {
@@ -258,10 +277,11 @@ fn p50(run: &RunResult) -> Option<Figure> {
     })
 }
 
-/// `load_latency`: TTFA and e2e p50/p95 against achieved rate (solid) and,
-/// in open loop, offered rate (dashed): where latency bends is saturation.
+/// `load_latency`: TTFA (TTS) or final (streaming ASR), and e2e, p50/p95
+/// against achieved rate (solid) and, in open loop, offered rate (dashed):
+/// where latency bends is saturation.
 fn load_latency(run: &RunResult) -> Option<Figure> {
-    let panels: Vec<Panel> = ["ttfa", "e2e"]
+    let panels: Vec<Panel> = ["ttfa", "final", "e2e"]
         .into_iter()
         .filter(|m| any_stage_has(run, m))
         .map(|name| {
@@ -276,6 +296,7 @@ fn load_latency(run: &RunResult) -> Option<Figure> {
                 x: XAxis::Value(x.into()),
                 y_label: "ms".into(),
                 series,
+                point_labels: Vec::new(),
             }
         })
         .collect();
@@ -353,6 +374,7 @@ fn timeline(run: &RunResult) -> Option<Figure> {
         x: XAxis::Value("seconds since start".into()),
         y_label: "requests/s".into(),
         series: counts,
+        point_labels: Vec::new(),
     }];
     type Get = fn(&TimelineRow) -> Option<f64>;
     let p95: [(&str, Rgb, Get); 2] = [
@@ -378,6 +400,7 @@ fn timeline(run: &RunResult) -> Option<Figure> {
             x: XAxis::Value("seconds since start".into()),
             y_label: "ms".into(),
             series: latency,
+            point_labels: Vec::new(),
         });
     }
     Some(Figure {
@@ -410,6 +433,7 @@ fn stalls(run: &RunResult) -> Option<Figure> {
                 colour: PALETTE[3],
                 points: shares,
             }],
+            point_labels: Vec::new(),
         });
     }
     if any_stage_has(run, "prebuffer_needed") {
@@ -432,6 +456,7 @@ fn stalls(run: &RunResult) -> Option<Figure> {
                     points: per_stage(run, "prebuffer_needed", pick),
                 })
                 .collect(),
+            point_labels: Vec::new(),
         });
     }
     (!panels.is_empty()).then(|| Figure {
@@ -440,6 +465,65 @@ fn stalls(run: &RunResult) -> Option<Figure> {
         grid: (1, panels.len()),
         size: (600 * panels.len() as u32, 500),
         panels,
+    })
+}
+
+/// `wer_load` (ASR): word error rate against load, one point per stage
+/// labelled with the stage — pooled (all word errors ÷ all reference words)
+/// and the per-request p95. x is the offered rate when every stage has one
+/// (open loop), else the achieved rate. Only when some stage has a pooled
+/// WER (the input had reference texts).
+fn wer_load(run: &RunResult) -> Option<Figure> {
+    if run.stages.iter().all(|s| s.summary.wer_pooled.is_none()) {
+        return None;
+    }
+    let offered = run.stages.iter().all(|s| s.offered_rps.is_some());
+    let rate = |s: &StageResult| {
+        s.offered_rps
+            .filter(|_| offered)
+            .unwrap_or(s.summary.achieved_rps)
+    };
+    let pooled: Vec<(f64, f64, String)> = run
+        .stages
+        .iter()
+        .filter_map(|s| Some((rate(s), 100.0 * s.summary.wer_pooled?, s.label.clone())))
+        .collect();
+    let mut series = vec![Series {
+        name: "pooled WER".into(),
+        mark: Mark::Line,
+        colour: PALETTE[0],
+        points: pooled.iter().map(|(x, y, _)| (*x, *y)).collect(),
+    }];
+    let p95: Vec<(f64, f64)> = run
+        .stages
+        .iter()
+        .filter_map(|s| Some((rate(s), 100.0 * metric(s, "wer")?.p95)))
+        .collect();
+    if !p95.is_empty() {
+        series.push(Series {
+            name: "per-request WER p95".into(),
+            mark: Mark::Dashed,
+            colour: PALETTE[3],
+            points: p95,
+        });
+    }
+    let x = if offered {
+        "requests per second offered"
+    } else {
+        "requests per second achieved"
+    };
+    Some(Figure {
+        stem: "wer_load",
+        title: format!("{} — word error rate against load", run.name),
+        grid: (1, 1),
+        size: (900, 550),
+        panels: vec![Panel {
+            title: "WER per stage (pooled: all word errors ÷ all reference words)".into(),
+            x: XAxis::Value(x.into()),
+            y_label: "WER (%)".into(),
+            series,
+            point_labels: pooled,
+        }],
     })
 }
 
