@@ -26,7 +26,8 @@ impl Obj<'_> {
 
     fn u64(&mut self, k: &str, v: u64) {
         self.key(k);
-        self.out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+        self.out
+            .extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
     }
 
     fn opt_u64(&mut self, k: &str, v: Option<u64>) {

@@ -93,7 +93,9 @@ struct Second {
 
 fn record_into(slot: &mut Option<Hist>, v: Option<u64>) {
     if let Some(v) = v {
-        let h = slot.get_or_insert_with(|| Hist::Live(new_histogram())).make_live();
+        let h = slot
+            .get_or_insert_with(|| Hist::Live(new_histogram()))
+            .make_live();
         if h.record(v).is_err() {
             h.saturating_record(v);
         }
@@ -105,7 +107,9 @@ fn merge_into(slot: &mut Option<Hist>, other: &Option<Hist>) {
         return;
     };
     let src: &SecondHistogram = &src;
-    let dst = slot.get_or_insert_with(|| Hist::Live(new_histogram())).make_live();
+    let dst = slot
+        .get_or_insert_with(|| Hist::Live(new_histogram()))
+        .make_live();
     if dst.add(src).is_err() {
         for v in src.iter_recorded() {
             if dst
@@ -178,8 +182,15 @@ impl Timeline {
         if limit <= self.packed_below {
             return;
         }
-        for s in self.seconds.range_mut(self.packed_below..limit).map(|(_, s)| s) {
-            s.ttfa.iter_mut().chain(s.e2e.iter_mut()).for_each(Hist::pack);
+        for s in self
+            .seconds
+            .range_mut(self.packed_below..limit)
+            .map(|(_, s)| s)
+        {
+            s.ttfa
+                .iter_mut()
+                .chain(s.e2e.iter_mut())
+                .for_each(Hist::pack);
         }
         self.packed_below = limit;
     }
@@ -295,7 +306,9 @@ fn encode(h: &Option<Hist>) -> Result<Option<String>, String> {
     let h = match h {
         None => return Ok(None),
         Some(Hist::Packed(bytes)) => {
-            return Ok(Some(base64::engine::general_purpose::STANDARD.encode(bytes)))
+            return Ok(Some(
+                base64::engine::general_purpose::STANDARD.encode(bytes),
+            ))
         }
         Some(Hist::Live(h)) => h,
     };

@@ -1,21 +1,44 @@
-//! The shared HTTP client: connection pool, keep-alive, TLS (rustls).
+//! The HTTP client: a shared keep-alive pool for open-loop arrivals, and
+//! connections owned by one closed-loop user each (no pool lookups, the way
+//! wrk and oha drive a server). TLS is rustls.
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::{Request, Response};
+use hyper::client::conn::http1::SendRequest;
+use hyper::header::HOST;
+use hyper::{Request, Response, Uri};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use tower_service::Service as _;
+
+use super::{ErrorKind, ProtocolError};
 
 /// A pooled HTTP/1.1 client for http:// and https:// targets. Cloning is
 /// cheap and shares the pool.
 #[derive(Debug, Clone)]
 pub struct HttpClient {
     inner: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    connector: HttpsConnector<HttpConnector>,
+}
+
+/// A connection owned by one closed-loop user. Its requests go out on it
+/// one at a time, so no pool is consulted per request; it reconnects when
+/// the server closes it.
+#[derive(Debug, Default)]
+pub struct OwnedConn {
+    sender: Option<SendRequest<Full<Bytes>>>,
+}
+
+impl OwnedConn {
+    /// Drop the connection (after an error the stream may be mid-response).
+    pub fn reset(&mut self) {
+        self.sender = None;
+    }
 }
 
 impl HttpClient {
@@ -27,22 +50,127 @@ impl HttpClient {
         http.set_connect_timeout(Some(connect_timeout));
         // rustls is built with only the `ring` provider, which it then uses
         // by default; no process-wide provider needs installing.
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_webpki_roots()
             .https_or_http()
             .enable_http1()
             .wrap_connector(http);
         let inner = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(90))
-            .build(https);
-        Self { inner }
+            .build(connector.clone());
+        Self { inner, connector }
     }
 
-    /// Send a request; resolves when the response head has arrived.
+    /// Send a request through the pool; resolves when the response head has arrived.
     pub async fn request(
         &self,
         req: Request<Full<Bytes>>,
-    ) -> Result<Response<Incoming>, hyper_util::client::legacy::Error> {
-        self.inner.request(req).await
+    ) -> Result<Response<Incoming>, ProtocolError> {
+        self.inner.request(req).await.map_err(classify_pool_error)
     }
+
+    /// Send a request on `conn`, connecting it first if needed. `req` has
+    /// an absolute URI; it is sent in origin form with a Host header.
+    pub async fn request_owned(
+        &self,
+        conn: &mut OwnedConn,
+        mut req: Request<Full<Bytes>>,
+    ) -> Result<Response<Incoming>, ProtocolError> {
+        let uri = req.uri().clone();
+        if let Some(authority) = uri.authority() {
+            if let Ok(host) = hyper::header::HeaderValue::from_str(authority.as_str()) {
+                req.headers_mut().entry(HOST).or_insert(host);
+            }
+        }
+        if let Some(pq) = uri.path_and_query() {
+            if let Ok(origin) = Uri::builder().path_and_query(pq.clone()).build() {
+                *req.uri_mut() = origin;
+            }
+        }
+        let reused = conn.sender.as_ref().is_some_and(|s| !s.is_closed());
+        if !reused {
+            conn.sender = Some(self.connect(&uri).await?);
+        }
+        // The pool retries a request the server refused on a reused
+        // connection it was closing; do the same, once.
+        let retry = reused.then(|| clone_request(&req));
+        let first = match conn.sender.as_mut() {
+            Some(sender) => send_on(sender, req).await,
+            None => return Err(ProtocolError::new(ErrorKind::Connect, "not connected")),
+        };
+        match (first, retry) {
+            (Err(e), Some(again)) if e.is_canceled() => {
+                let mut sender = self.connect(&uri).await?;
+                let result = send_on(&mut sender, again).await;
+                conn.sender = Some(sender);
+                result.map_err(|e| request_error(conn, e))
+            }
+            (result, _) => result.map_err(|e| request_error(conn, e)),
+        }
+    }
+
+    async fn connect(&self, uri: &Uri) -> Result<SendRequest<Full<Bytes>>, ProtocolError> {
+        let io = self
+            .connector
+            .clone()
+            .call(uri.clone())
+            .await
+            .map_err(|e| ProtocolError::new(ErrorKind::Connect, chain(&*e)))?;
+        let (sender, connection) = hyper::client::conn::http1::handshake(io)
+            .await
+            .map_err(|e| ProtocolError::new(ErrorKind::Connect, chain(&e)))?;
+        // The connection task ends when the sender is dropped or the peer closes.
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        Ok(sender)
+    }
+}
+
+/// Wait until the connection can take a request, then send it.
+async fn send_on(
+    sender: &mut SendRequest<Full<Bytes>>,
+    req: Request<Full<Bytes>>,
+) -> Result<Response<Incoming>, hyper::Error> {
+    sender.ready().await?;
+    sender.send_request(req).await
+}
+
+fn clone_request(req: &Request<Full<Bytes>>) -> Request<Full<Bytes>> {
+    let mut r = Request::new(req.body().clone());
+    *r.method_mut() = req.method().clone();
+    *r.uri_mut() = req.uri().clone();
+    *r.headers_mut() = req.headers().clone();
+    r
+}
+
+fn request_error(conn: &mut OwnedConn, e: hyper::Error) -> ProtocolError {
+    conn.reset();
+    let kind = if e.is_timeout() {
+        ErrorKind::Timeout
+    } else {
+        ErrorKind::Reset
+    };
+    ProtocolError::new(kind, chain(&e))
+}
+
+/// An error and its sources, as one line.
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut detail = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        detail = format!("{detail}: {s}");
+        src = s.source();
+    }
+    detail
+}
+
+/// Classify a pooled request's failure to get a response head.
+fn classify_pool_error(e: hyper_util::client::legacy::Error) -> ProtocolError {
+    let kind = if e.is_connect() {
+        ErrorKind::Connect
+    } else {
+        ErrorKind::Reset
+    };
+    ProtocolError::new(kind, chain(&e))
 }

@@ -176,11 +176,7 @@ impl HttpAsr {
             .body(Full::new(upload.body.clone()))
             .map_err(|e| ProtocolError::new(ErrorKind::Connect, e.to_string()))?;
         probe.sent_at = Some(Instant::now());
-        let resp = self
-            .client
-            .request(req)
-            .await
-            .map_err(super::http_tts::classify_send_error)?;
+        let resp = self.client.request(req).await?;
         probe.headers_at = Some(Instant::now());
         let status = resp.status();
         probe.status = Some(status.as_u16());

@@ -15,7 +15,7 @@ use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE};
 use hyper::{Method, Request, Uri};
 use serde::{Deserialize, Serialize};
 
-use super::client::HttpClient;
+use super::client::{HttpClient, OwnedConn};
 use super::{ErrorKind, Probe, ProtocolError};
 use crate::audio::{AudioFormat, StreamAudio};
 
@@ -210,12 +210,19 @@ impl HttpTts {
     /// Send one request and record everything into `probe`. Errors are typed;
     /// whatever arrived before an error stays in the probe.
     pub async fn execute(&self, job: &TtsJob<'_>, probe: &mut Probe) -> Result<(), ProtocolError> {
-        self.send(self.body(job), probe).await
+        self.send(self.body(job), None, probe).await
     }
 
     /// Send a body built earlier with [`HttpTts::body`] (the load loop
     /// reuses bodies instead of re-encoding the same JSON per request).
-    pub async fn send(&self, body: Bytes, probe: &mut Probe) -> Result<(), ProtocolError> {
+    /// With `conn`, the request goes out on that caller-owned connection
+    /// (closed-loop users); without, through the shared pool.
+    pub async fn send(
+        &self,
+        body: Bytes,
+        conn: Option<&mut OwnedConn>,
+        probe: &mut Probe,
+    ) -> Result<(), ProtocolError> {
         let mut req = Request::builder()
             .method(Method::POST)
             .uri(self.uri.clone())
@@ -227,11 +234,16 @@ impl HttpTts {
             .body(Full::new(body))
             .map_err(|e| ProtocolError::new(ErrorKind::Connect, e.to_string()))?;
         probe.sent_at = Some(Instant::now());
-        let resp = self
-            .client
-            .request(req)
-            .await
-            .map_err(classify_send_error)?;
+        let resp = match conn {
+            Some(conn) => {
+                let resp = self.client.request_owned(conn, req).await;
+                if resp.is_err() {
+                    conn.reset();
+                }
+                resp?
+            }
+            None => self.client.request(req).await?,
+        };
         probe.headers_at = Some(Instant::now());
         let status = resp.status();
         probe.status = Some(status.as_u16());
@@ -417,23 +429,6 @@ fn decode_error(e: crate::audio::AudioError) -> ProtocolError {
         _ => ErrorKind::Decode,
     };
     ProtocolError::new(kind, e.to_string())
-}
-
-/// Classify a failure to get a response head (connect vs reset).
-pub fn classify_send_error(e: hyper_util::client::legacy::Error) -> ProtocolError {
-    use std::error::Error as _;
-    let mut detail = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        detail = format!("{detail}: {s}");
-        src = s.source();
-    }
-    let kind = if e.is_connect() {
-        ErrorKind::Connect
-    } else {
-        ErrorKind::Reset
-    };
-    ProtocolError::new(kind, detail)
 }
 
 /// Read at most a short excerpt of an error body (never the whole thing).

@@ -10,6 +10,6 @@ pub mod http_tts;
 pub mod probe;
 pub mod ws_asr;
 
-pub use client::HttpClient;
+pub use client::{HttpClient, OwnedConn};
 pub use error::{ErrorKind, ProtocolError};
 pub use probe::{AudioChunk, Capture, Probe};

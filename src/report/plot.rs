@@ -1,7 +1,8 @@
 //! Charts of a run as PNG and SVG: `plot_2x2` (p50/p90/p95/p99 of the main
-//! latency metrics per stage), `plot_p50`, `load_latency` (latency against
-//! offered and achieved rate), `timeline` (per-second rate, errors, p95) and
-//! `stalls` (TTS playback stalls and the pre-buffer they need).
+//! latency metrics per stage, TTS or ASR), `plot_p50`, `load_latency`
+//! (latency against offered and achieved rate), `timeline` (per-second rate,
+//! errors, p95), `stalls` (TTS playback stalls and the pre-buffer they need)
+//! and `wer_load` (ASR word error rate against load).
 //!
 //! What each chart shows is decided in [`figures`]; [`draw`] renders it on
 //! either backend. Text uses an embedded DejaVu Sans subset (see

@@ -1,19 +1,19 @@
 //! The TTS executor: one arrival → text and voice → adapter → measured record.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use bytes::Bytes;
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
-use bytes::Bytes;
 
 use crate::config::RunPlan;
 use crate::metrics::defs::measure;
 use crate::metrics::RequestRecord;
 use crate::protocol::http_tts::{HttpTts, TtsJob};
-use crate::protocol::{ErrorKind, Probe, ProtocolError};
+use crate::protocol::{ErrorKind, OwnedConn, Probe, ProtocolError};
 use crate::workload::driver::cancelled_record;
-use crate::workload::{Arrival, Executor};
+use crate::workload::{Arrival, Executor, Workload};
 
 /// Bodies are built up front when there are at most this many (text, voice) pairs.
 const MAX_PREBUILT_BODIES: usize = 100_000;
@@ -26,6 +26,9 @@ pub struct TtsExecutor {
     /// JSON bodies per (text, voice), built once: without random prefixes
     /// the same pair always encodes to the same bytes.
     bodies: Vec<Bytes>,
+    /// One connection per closed-loop user (index = user), so requests skip
+    /// the pool; open-loop arrivals use the pool.
+    conns: Vec<Mutex<OwnedConn>>,
 }
 
 impl TtsExecutor {
@@ -45,11 +48,23 @@ impl TtsExecutor {
                 })
                 .collect()
         };
+        let users = plan
+            .stages
+            .iter()
+            .filter_map(|s| match s.workload {
+                Workload::Closed { concurrency, .. } => Some(concurrency),
+                Workload::Open { .. } => None,
+            })
+            .max()
+            .unwrap_or(0);
         Self {
             adapter,
             plan,
             run_start,
             bodies,
+            conns: (0..users)
+                .map(|_| Mutex::new(OwnedConn::default()))
+                .collect(),
         }
     }
 
@@ -61,7 +76,10 @@ impl TtsExecutor {
     /// stage sees the same mix; voices round-robin.
     fn pick(&self, a: &Arrival) -> (usize, usize) {
         let seq = a.seq as usize;
-        (seq % self.plan.texts.len().max(1), seq % self.plan.voices.len().max(1))
+        (
+            seq % self.plan.texts.len().max(1),
+            seq % self.plan.voices.len().max(1),
+        )
     }
 
     /// The text with random words in front that defeat caches, seeded per
@@ -91,7 +109,20 @@ impl Executor for TtsExecutor {
             }
         };
         let mut probe = Probe::new();
-        let result = tokio::time::timeout(self.plan.timeout, self.adapter.send(body, &mut probe)).await;
+        // Take the user's connection out for the request (each user is
+        // sequential, so the lock is never contended) and put it back after.
+        let slot = a.user.and_then(|u| self.conns.get(u));
+        let mut conn =
+            slot.map(|m| std::mem::take(&mut *m.lock().unwrap_or_else(|p| p.into_inner())));
+        let send = self.adapter.send(body, conn.as_mut(), &mut probe);
+        let result = tokio::time::timeout(self.plan.timeout, send).await;
+        if let (Some(slot), Some(mut conn)) = (slot, conn) {
+            if !matches!(result, Ok(Ok(()))) {
+                // A timeout or error may leave a response half read.
+                conn.reset();
+            }
+            *slot.lock().unwrap_or_else(|p| p.into_inner()) = conn;
+        }
         let failure = match result {
             Ok(Ok(())) => None,
             Ok(Err(e)) => Some(e),

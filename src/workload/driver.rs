@@ -29,6 +29,9 @@ pub struct Arrival {
     pub intended_at: Option<Instant>,
     /// Excluded from statistics.
     pub warmup: bool,
+    /// Closed loop: which user (0-based) makes the request, so an executor
+    /// can keep per-user state such as a connection. `None` in open loop.
+    pub user: Option<usize>,
 }
 
 /// Makes one request and measures it. Implemented by the protocol glue.
@@ -146,12 +149,13 @@ struct Ctx<E, S> {
 }
 
 impl<E: Executor, S: StageSink> Ctx<E, S> {
-    fn arrival(&self, seq: u64, intended_at: Option<Instant>) -> Arrival {
+    fn arrival(&self, seq: u64, intended_at: Option<Instant>, user: Option<usize>) -> Arrival {
         Arrival {
             stage: self.stage,
             seq,
             intended_at,
             warmup: seq < self.warmup,
+            user,
         }
     }
 
@@ -186,7 +190,7 @@ async fn open_loop<E: Executor, S: StageSink>(
             ctx.sink.dropped(ctx.stage, at);
             continue;
         }
-        let arrival = ctx.arrival(seq, Some(at));
+        let arrival = ctx.arrival(seq, Some(at), None);
         seq += 1;
         issued += 1;
         let (exec, sink, abort) = (ctx.exec.clone(), ctx.sink.clone(), ctx.stop.abort.clone());
@@ -254,7 +258,7 @@ async fn closed_loop<E: Executor, S: StageSink>(
         }
         let (ctx, plan, next_seq) = (ctx.clone(), plan.clone(), next_seq.clone());
         // Users are tracked by the stage tracker too, so a drain waits for them.
-        let task = user_loop(ctx.clone(), plan, next_seq);
+        let task = user_loop(ctx.clone(), plan, next_seq, user);
         ctx.tracker.spawn(users.track_future(task));
     }
     users.close();
@@ -269,6 +273,7 @@ async fn user_loop<E: Executor, S: StageSink>(
     ctx: Arc<Ctx<E, S>>,
     plan: Arc<UserPlan>,
     next_seq: Arc<AtomicU64>,
+    user: usize,
 ) {
     loop {
         if ctx.stop.arrivals.is_cancelled() || plan.deadline.is_some_and(|d| Instant::now() >= d) {
@@ -278,7 +283,7 @@ async fn user_loop<E: Executor, S: StageSink>(
         if plan.requests.is_some_and(|n| seq >= n) {
             return;
         }
-        let arrival = ctx.arrival(seq, None);
+        let arrival = ctx.arrival(seq, None, Some(user));
         Ctx::fire(&*ctx.exec, &*ctx.sink, &ctx.stop.abort, arrival).await;
         if !plan.think_time.is_zero() {
             // Think time is a user's pause, not a deadline: a plain sleep is right.

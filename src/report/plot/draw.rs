@@ -221,9 +221,9 @@ fn marks<DB: DrawingBackend>(chart: &mut Chart<'_, DB>, p: &Panel) -> DrawResult
 
 type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<Ticked, Ticked>>;
 
-/// Each point label below and to the right of its point — clear of a line
-/// that rises to the right — flipped left or up where it would leave the
-/// plotting area.
+/// Each point label below and to the right of its point, or, where that
+/// would leave the plotting area, above and to the left: both corners stay
+/// clear of a line rising through the point. Kept inside vertically.
 fn point_labels<DB: DrawingBackend>(chart: &mut Chart<'_, DB>, p: &Panel) -> DrawResult {
     const GAP: i32 = 7;
     let font = (FAMILY, LABEL_PX).into_font().color(&TEXT);
@@ -235,12 +235,19 @@ fn point_labels<DB: DrawingBackend>(chart: &mut Chart<'_, DB>, p: &Panel) -> Dra
         }
         let (px, py) = chart.backend_coord(&(*x, *y));
         let (w, h) = area.estimate_text_size(label, &font).map_err(text_err)?;
-        let (h_pos, dx) = if px + GAP + w as i32 <= x_px.end {
+        let (w, h) = (w as i32, h as i32);
+        let right = px + GAP + w <= x_px.end;
+        let below = if right {
+            py + GAP + h <= y_px.end
+        } else {
+            py - GAP - h < y_px.start
+        };
+        let (h_pos, dx) = if right {
             (HPos::Left, GAP)
         } else {
             (HPos::Right, -GAP)
         };
-        let (v_pos, dy) = if py + GAP + h as i32 <= y_px.end {
+        let (v_pos, dy) = if below {
             (VPos::Top, GAP)
         } else {
             (VPos::Bottom, -GAP)
