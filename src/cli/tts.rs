@@ -95,7 +95,7 @@ pub struct WorkloadArgs {
     /// Open loop: gamma shape of inter-arrival times (1 = Poisson, <1 bursty, >1 regular) [default: constant spacing].
     #[arg(long)]
     pub burstiness: Option<f64>,
-    /// Open loop: at most this many requests in flight; arrivals over it are counted as dropped.
+    /// Open loop: at most this many requests in flight; arrivals over it are counted as dropped [default: 10000].
     #[arg(long)]
     pub max_in_flight: Option<usize>,
     /// Requests per stage [default: 100 when --duration is not given].

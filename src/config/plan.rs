@@ -20,6 +20,10 @@ use crate::workload::{StageSpec, Workload};
 pub const DEFAULT_REQUESTS: u64 = 100;
 /// Default per-request timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+/// Open loop: requests in flight beyond this are dropped (counted) unless
+/// `--max-in-flight` says otherwise, so an overloaded target or generator
+/// turns into visible drops instead of running out of sockets.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 10_000;
 /// Default drain time after the first Ctrl-C.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(10);
 
@@ -199,7 +203,7 @@ pub(crate) fn stages(o: &TtsOptions, seed: u64) -> Result<Vec<StageSpec>, Config
                     rate: r,
                     burstiness: o.burstiness,
                     seed: seed.wrapping_add(i as u64),
-                    max_in_flight: o.max_in_flight,
+                    max_in_flight: Some(o.max_in_flight.unwrap_or(DEFAULT_MAX_IN_FLIGHT)),
                 },
                 requests,
                 duration: o.duration,

@@ -1,93 +1,76 @@
 //! `requests.jsonl`, written as each request completes.
 //!
-//! A writer thread receives whole lines and writes each batch with one
-//! `write_all` on an unbuffered file, so the file only ever holds complete
-//! lines: a second Ctrl-C (immediate exit) or a crash leaves it valid line
-//! by line, and nothing already measured is lost.
+//! Each record becomes one complete line written with a single `write_all`
+//! on an unbuffered file, under a lock that only serializes the writes. A
+//! finished request is therefore on disk (in the page cache) before its
+//! task ends, and the file only ever holds complete lines: a second Ctrl-C
+//! (immediate exit) or a crash leaves it valid line by line, and nothing
+//! already measured is lost.
+//!
+//! Why not a writer thread: waking one per request cost about a quarter of
+//! the generator's CPU (measured, BENCHMARKS.md); one syscall is cheaper.
 
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
-use std::thread::JoinHandle;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
-/// Lines written per batch at most, so one write stays small.
-const BATCH_LINES: usize = 512;
+use crate::metrics::RequestRecord;
 
-/// Handle to the writer thread.
+/// The open `requests.jsonl`.
 #[derive(Debug)]
 pub struct JsonlWriter {
-    tx: Option<mpsc::Sender<Vec<u8>>>,
-    thread: Option<JoinHandle<std::io::Result<u64>>>,
+    file: Mutex<File>,
+    lines: AtomicU64,
+    /// The first write error, reported by `finish`.
+    error: Mutex<Option<std::io::Error>>,
     path: PathBuf,
 }
 
 impl JsonlWriter {
-    /// Create (truncate) `path` and start the writer thread.
+    /// Create (truncate) `path`.
     pub fn create(path: &Path) -> std::io::Result<Self> {
-        let mut file = File::create(path)?;
-        let (tx, rx) = mpsc::channel::<Vec<u8>>();
-        let thread = std::thread::Builder::new()
-            .name("requests.jsonl".into())
-            .spawn(move || -> std::io::Result<u64> {
-                let mut lines = 0u64;
-                let mut batch = Vec::with_capacity(64 * 1024);
-                while let Ok(first) = rx.recv() {
-                    batch.clear();
-                    batch.extend_from_slice(&first);
-                    let mut n = 1;
-                    while n < BATCH_LINES {
-                        match rx.try_recv() {
-                            Ok(line) => {
-                                batch.extend_from_slice(&line);
-                                n += 1;
-                            }
-                            Err(_) => break,
-                        }
-                    }
-                    file.write_all(&batch)?;
-                    lines += n as u64;
-                }
-                file.sync_data()?;
-                Ok(lines)
-            })?;
         Ok(Self {
-            tx: Some(tx),
-            thread: Some(thread),
+            file: Mutex::new(File::create(path)?),
+            lines: AtomicU64::new(0),
+            error: Mutex::new(None),
             path: path.to_path_buf(),
         })
     }
 
-    /// Queue one request record as a JSON line.
-    pub fn write(&self, record: &crate::metrics::RequestRecord) {
-        if let Some(tx) = &self.tx {
-            let mut line = Vec::with_capacity(256);
-            record.write_jsonl(&mut line);
-            // A send fails only if the writer thread died on an I/O error,
-            // which `finish` reports.
-            let _ = tx.send(line);
+    /// Append one request record as a JSON line.
+    pub fn write(&self, record: &RequestRecord) {
+        let mut line = Vec::with_capacity(320);
+        record.write_jsonl(&mut line);
+        let result = self
+            .file
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .write_all(&line);
+        match result {
+            Ok(()) => {
+                self.lines.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => {
+                let mut first = self.error.lock().unwrap_or_else(|p| p.into_inner());
+                first.get_or_insert(e);
+            }
         }
     }
 
-    /// Flush everything queued and report how many lines were written.
-    pub fn finish(mut self) -> std::io::Result<u64> {
-        self.tx.take();
-        match self.thread.take().map(|t| t.join()) {
-            Some(Ok(result)) => result,
-            Some(Err(_)) => Err(std::io::Error::other(format!(
-                "writer thread for {} panicked",
-                self.path.display()
-            ))),
-            None => Ok(0),
+    /// Sync the file and report how many lines were written, or the first error.
+    pub fn finish(self) -> std::io::Result<u64> {
+        if let Some(e) = self.error.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            return Err(std::io::Error::new(
+                e.kind(),
+                format!("writing {}: {e}", self.path.display()),
+            ));
         }
-    }
-}
-
-impl Drop for JsonlWriter {
-    fn drop(&mut self) {
-        self.tx.take();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        self.file
+            .into_inner()
+            .unwrap_or_else(|p| p.into_inner())
+            .sync_data()?;
+        Ok(self.lines.into_inner())
     }
 }
