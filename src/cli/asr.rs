@@ -125,6 +125,7 @@ impl AsrArgs {
             warmup: r.warmup,
             grace: r.grace,
             slo: some_vec(&r.slo),
+            min_success: r.min_success,
             name: r.name.clone(),
             out: r.out.clone(),
         }

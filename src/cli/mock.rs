@@ -115,6 +115,10 @@ pub struct MockArgs {
     /// WebSocket ASR: delay from the end-of-audio message to the final transcript.
     #[arg(long, default_value = "100ms")]
     pub ws_final_delay: HumanDuration,
+    /// WebSocket ASR: a minimal sink for generator benchmarks (frames counted, not
+    /// decoded; no partials; an empty final).
+    #[arg(long)]
+    pub ws_sink: bool,
     /// Share of WebSocket sessions dropped without a close frame after the first partial (0..=1).
     #[arg(long, default_value_t = 0.0)]
     pub ws_abrupt_close: f64,
@@ -167,6 +171,7 @@ impl MockArgs {
                 partial_every: *self.ws_partial_every,
                 partial_lag: *self.ws_partial_lag,
                 final_delay: *self.ws_final_delay,
+                ws_sink: self.ws_sink,
                 faults: AsrFaults {
                     ws_abrupt_close: self.ws_abrupt_close,
                     ws_never_answer: self.ws_never_answer,

@@ -126,6 +126,10 @@ pub struct WorkloadArgs {
     /// No live progress.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    /// Sweeps: report as best the level with the highest throughput whose
+    /// success rate is at least this [default: 0.95].
+    #[arg(long, value_name = "FRACTION")]
+    pub min_success: Option<f64>,
 }
 
 /// `Some(v)` unless empty.
@@ -177,6 +181,7 @@ impl TtsArgs {
             out: self.run.out.clone(),
             grace: self.run.grace,
             slo: some_vec(&self.run.slo),
+            min_success: self.run.min_success,
             ..self.target.options()
         }
     }

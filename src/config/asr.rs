@@ -103,6 +103,8 @@ pub struct AsrOptions {
     pub grace: Option<Duration>,
     /// SLO thresholds, e.g. `wer.p95<0.2`, `e2e.p95<2s`.
     pub slo: Option<Vec<String>>,
+    /// Sweeps: the best level is the highest throughput with at least this success rate.
+    pub min_success: Option<f64>,
 }
 
 impl AsrOptions {
@@ -167,7 +169,8 @@ impl AsrOptions {
             duration,
             warmup,
             grace,
-            slo
+            slo,
+            min_success
         )
     }
 }
@@ -238,6 +241,8 @@ pub struct AsrPlan {
     /// Drain time after Ctrl-C.
     #[serde(with = "super::serde_duration")]
     pub grace: Duration,
+    /// Sweeps: the best level keeps at least this success rate.
+    pub min_success: f64,
 }
 
 fn invalid(option: &'static str, reason: impl Into<String>) -> ConfigError {
@@ -353,6 +358,7 @@ impl AsrPlan {
             seed,
             timeout,
             grace: o.grace.unwrap_or(DEFAULT_GRACE),
+            min_success: super::plan::min_success(o.min_success)?,
         })
     }
 

@@ -108,6 +108,8 @@ pub struct TtsOptions {
     /// After Ctrl-C, how long in-flight requests may finish.
     #[serde(default, with = "super::serde_duration::option")]
     pub grace: Option<Duration>,
+    /// Sweeps: the best level is the highest throughput with at least this success rate.
+    pub min_success: Option<f64>,
     /// SLO thresholds checked on every stage (`["ttfa.p95<300ms", "errors<1%"]`).
     pub slo: Option<Vec<String>>,
 }
@@ -223,7 +225,8 @@ impl TtsOptions {
             prebuffer,
             no_sanity,
             grace,
-            slo
+            slo,
+            min_success
         )
     }
 }

@@ -24,6 +24,21 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 /// `--max-in-flight` says otherwise, so an overloaded target or generator
 /// turns into visible drops instead of running out of sockets.
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 10_000;
+/// Sweeps: default success rate a level must keep to be "best" (seed 004).
+pub const DEFAULT_MIN_SUCCESS: f64 = 0.95;
+
+/// Validate `--min-success` (a fraction in 0..=1).
+pub(crate) fn min_success(v: Option<f64>) -> Result<f64, ConfigError> {
+    match v {
+        None => Ok(DEFAULT_MIN_SUCCESS),
+        Some(x) if (0.0..=1.0).contains(&x) => Ok(x),
+        Some(x) => Err(invalid(
+            "--min-success",
+            format!("{x} is not a fraction between 0 and 1 (e.g. 0.95)"),
+        )),
+    }
+}
+
 /// Default drain time after the first Ctrl-C.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(10);
 
@@ -59,6 +74,8 @@ pub struct RunPlan {
     /// Drain time after the first Ctrl-C.
     #[serde(with = "super::serde_duration")]
     pub grace: Duration,
+    /// Sweeps: the best level keeps at least this success rate.
+    pub min_success: f64,
     /// SLO thresholds checked on every stage; any failure makes the exit code 3.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub slo: Vec<Slo>,
@@ -142,6 +159,7 @@ impl RunPlan {
             measure,
             timeout,
             grace: o.grace.unwrap_or(DEFAULT_GRACE),
+            min_success: min_success(o.min_success)?,
             slo,
         })
     }
@@ -548,5 +566,15 @@ mod tests {
         }
         let p = RunPlan::from_options(o, &no_env).expect("plan");
         assert!(matches!(p.target.body, BodyTemplate::Json { .. }));
+    }
+
+    #[test]
+    fn min_success_is_a_fraction() {
+        assert_eq!(min_success(None).ok(), Some(DEFAULT_MIN_SUCCESS));
+        assert_eq!(min_success(Some(0.9)).ok(), Some(0.9));
+        let e = min_success(Some(95.0))
+            .expect_err("percent, not fraction")
+            .to_string();
+        assert!(e.contains("--min-success") && e.contains("0.95"), "{e}");
     }
 }

@@ -41,6 +41,11 @@ pub struct AsrModel {
     /// WebSocket: delay from the end-of-audio message to the final transcript.
     #[serde(with = "crate::config::serde_duration")]
     pub final_delay: Duration,
+    /// WebSocket: a minimal sink for generator benchmarks — frames are
+    /// counted, not decoded, and the final transcript is empty, so the mock
+    /// spends almost no CPU per frame.
+    #[serde(default)]
+    pub ws_sink: bool,
     /// WebSocket faults, each for a share of sessions.
     pub faults: AsrFaults,
     /// Seed for word errors and fault choice; `None` draws one from the OS.
@@ -59,6 +64,7 @@ impl Default for AsrModel {
             partial_every: Duration::from_millis(200),
             partial_lag: Duration::from_millis(50),
             final_delay: Duration::from_millis(100),
+            ws_sink: false,
             faults: AsrFaults::default(),
             seed: None,
         }

@@ -296,6 +296,10 @@ impl Session {
         }
         self.last_frame = Some(now);
         self.first_frame.get_or_insert(now);
+        if self.shared.model.asr.ws_sink {
+            self.samples += (pcm.len() / 2) as u64;
+            return;
+        }
         let (rate, cps) = (self.rate, self.shared.model.chars_per_second);
         let silent = self.silent();
         let decoder = self.decoder.get_or_insert_with(|| Decoder::new(rate, cps));

@@ -204,6 +204,22 @@ fn slo_section(out: &mut String, run: &RunResult) {
     );
 }
 
+/// The sweep's best level (seed 004's search): the highest achieved
+/// throughput among stages whose success rate is at least the run's
+/// `min_success` (from its config; 0.95 if absent). `None` when no stage qualifies.
+pub fn best_level(run: &RunResult) -> Option<(&crate::report::StageResult, f64)> {
+    let threshold = run
+        .config
+        .get("min_success")
+        .and_then(|v| v.as_f64())
+        .unwrap_or(crate::config::plan::DEFAULT_MIN_SUCCESS);
+    run.stages
+        .iter()
+        .filter(|s| s.summary.requests > 0 && s.summary.success_rate.unwrap_or(0.0) >= threshold)
+        .max_by(|a, b| a.summary.achieved_rps.total_cmp(&b.summary.achieved_rps))
+        .map(|s| (s, threshold))
+}
+
 /// One line per stage, to read a sweep at a glance. The lead latency is
 /// TTFA for TTS, the final transcript for streaming ASR, else e2e; the last
 /// column is the stalled share (TTS) or pooled WER (ASR).
@@ -259,5 +275,23 @@ fn sweep_table(out: &mut String, run: &RunResult) {
             last.map(|x| format!("{:.1}%", x * 100.0))
                 .unwrap_or_else(|| "-".into()),
         );
+    }
+    match best_level(run) {
+        Some((s, threshold)) => {
+            let _ = writeln!(
+                out,
+                "best level: {} — {:.2} req/s with {:.1}% success (highest throughput keeping success ≥ {:.0}%)",
+                s.label,
+                s.summary.achieved_rps,
+                s.summary.success_rate.unwrap_or(0.0) * 100.0,
+                threshold * 100.0
+            );
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "best level: none (no stage kept the required success rate)"
+            );
+        }
     }
 }
