@@ -11,7 +11,7 @@ use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use super::http_tts::{json_path, TargetError};
@@ -108,7 +108,7 @@ pub struct StreamTimes {
 /// Connect, stream `pcm` in real time, and return the final transcript.
 pub async fn execute(
     target: &WsAsrTarget,
-    pcm: &[u8],
+    pcm: &bytes::Bytes,
     language: Option<&str>,
     times: &mut StreamTimes,
 ) -> Result<String, ProtocolError> {
@@ -124,7 +124,13 @@ pub async fn execute(
             .map_err(|e| ProtocolError::new(ErrorKind::Connect, format!("header {n}: {e}")))?;
         request.headers_mut().insert(name, value);
     }
-    let (ws, _resp) = tokio_tungstenite::connect_async(request)
+    // Small buffers: tungstenite's 128 KiB defaults cost ~160 KiB per
+    // session, which 1,000 concurrent callers cannot afford; frames are
+    // 640 bytes. No Nagle: a frame must leave when it is due.
+    let config = WebSocketConfig::default()
+        .read_buffer_size(8 * 1024)
+        .write_buffer_size(0);
+    let (ws, _resp) = tokio_tungstenite::connect_async_with_config(request, Some(config), true)
         .await
         .map_err(classify_connect)?;
     times.connected_at = Some(Instant::now());
@@ -194,7 +200,7 @@ fn fill(template: &str, t: &WsAsrTarget, language: Option<&str>) -> String {
 pub async fn run_session<S, R>(
     mut sink: S,
     mut stream: R,
-    pcm: &[u8],
+    pcm: &bytes::Bytes,
     t: &WsAsrTarget,
     language: Option<&str>,
     times: &mut StreamTimes,
@@ -210,13 +216,20 @@ where
             .await
             .map_err(send_err)?;
     }
-    let frames: Vec<&[u8]> = pcm.chunks(t.frame_bytes()).collect();
-    times.frame_lag_us.reserve(frames.len());
+    // Frames are slices of the shared buffer: no copy per frame or session.
+    let frame_bytes = t.frame_bytes();
+    let n_frames = pcm.len().div_ceil(frame_bytes);
+    let frame = |i: usize| pcm.slice(i * frame_bytes..((i + 1) * frame_bytes).min(pcm.len()));
+    times.frame_lag_us.reserve(n_frames);
     let start = Instant::now();
+    // One timer, re-armed per frame (a new timer per frame costs a wheel
+    // insertion and an allocation, 50 times a second per caller).
+    let timer = tokio::time::sleep_until(tokio::time::Instant::from_std(start));
+    tokio::pin!(timer);
     let mut next = 0usize;
     let mut finals: Vec<String> = Vec::new();
     loop {
-        let sending = next < frames.len();
+        let sending = next < n_frames;
         if !sending && times.audio_ended.is_none() {
             if let Some(end) = &t.end_message {
                 sink.send(Message::text(fill(end, t, language)))
@@ -226,17 +239,21 @@ where
             times.audio_ended = Some(Instant::now());
         }
         let deadline = start + t.frame.saturating_mul(next as u32);
+        let due = tokio::time::Instant::from_std(deadline);
+        if timer.deadline() != due {
+            timer.as_mut().reset(due);
+        }
         let incoming = tokio::select! {
             biased;
             msg = stream.next() => Some(msg),
-            () = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)), if sending => None,
+            () = &mut timer, if sending => None,
         };
         match incoming {
             None => {
                 let msg = match &t.frames {
-                    FrameEncoding::Binary => Message::binary(frames[next].to_vec()),
+                    FrameEncoding::Binary => Message::binary(frame(next)),
                     FrameEncoding::Json { template } => {
-                        let b64 = base64::engine::general_purpose::STANDARD.encode(frames[next]);
+                        let b64 = base64::engine::general_purpose::STANDARD.encode(frame(next));
                         Message::text(template.replace("{{audio}}", &b64))
                     }
                 };
@@ -339,7 +356,7 @@ mod tests {
     async fn frames_follow_absolute_deadlines_and_the_final_ends_the_session() {
         let t = target();
         // 10 frames of 20 ms = 200 ms of audio.
-        let pcm = vec![0u8; t.frame_bytes() * 10];
+        let pcm = bytes::Bytes::from(vec![0u8; t.frame_bytes() * 10]);
         // The server answers with a final 300 ms in, after the end message.
         let incoming = futures_util::stream::once(async {
             tokio::time::sleep(Duration::from_millis(300)).await;

@@ -34,7 +34,7 @@ enum Sender {
     },
     Ws {
         target: WsAsrTarget,
-        pcm: Vec<Vec<u8>>,
+        pcm: Vec<bytes::Bytes>,
     },
 }
 
@@ -67,7 +67,7 @@ impl AsrExecutor {
                     let bytes = to_pcm16_mono(&item.bytes, Some(item.format), target.sample_rate)
                         .map_err(|source| prepare_error(item, source))?;
                     sent_audio.push(pcm_duration(bytes.len(), target.sample_rate));
-                    pcm.push(bytes);
+                    pcm.push(bytes::Bytes::from(bytes));
                 }
                 Sender::Ws {
                     target: target.clone(),
