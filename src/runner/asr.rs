@@ -140,6 +140,18 @@ fn converted(
     })
 }
 
+/// A timed adapter call as (failure, transcript).
+fn split(
+    result: Result<Result<String, ProtocolError>, tokio::time::error::Elapsed>,
+    limit: Duration,
+) -> (Option<ProtocolError>, Option<String>) {
+    match result {
+        Ok(Ok(text)) => (None, Some(text)),
+        Ok(Err(e)) => (Some(e), None),
+        Err(_) => (Some(timed_out(limit)), None),
+    }
+}
+
 fn timed_out(limit: Duration) -> ProtocolError {
     ProtocolError::new(
         ErrorKind::Timeout,
@@ -157,55 +169,36 @@ impl Executor for AsrExecutor {
         let item = &items[i];
         let language = item.language.as_deref().or(self.plan.language.as_deref());
         let started = Instant::now();
+        let outcome = |origin, failure, transcript| AsrOutcome {
+            origin,
+            scheduled: a.intended_at,
+            failure,
+            audio: self.sent_audio[i],
+            transcript,
+            reference: item.reference.as_deref(),
+            normalization: &self.plan.normalization,
+        };
         let mut record = match &self.sender {
             Sender::Http { http, uploads } => {
-                let upload = &uploads[i];
                 let mut probe = Probe::new();
                 let result =
-                    tokio::time::timeout(self.plan.timeout, http.execute(upload, &mut probe)).await;
-                let (failure, text) = match result {
-                    Ok(Ok(t)) => (None, Some(t.text)),
-                    Ok(Err(e)) => (Some(e), None),
-                    Err(_) => (Some(timed_out(self.plan.timeout)), None),
-                };
+                    tokio::time::timeout(self.plan.timeout, http.execute(&uploads[i], &mut probe))
+                        .await;
+                let (failure, text) = split(result.map(|r| r.map(|t| t.text)), self.plan.timeout);
                 let origin = a.intended_at.or(probe.sent_at).unwrap_or(started);
-                let outcome = AsrOutcome {
-                    origin,
-                    scheduled: a.intended_at,
-                    failure: failure.as_ref(),
-                    audio: self.sent_audio[i],
-                    transcript: text.as_deref(),
-                    reference: item.reference.as_deref(),
-                    normalization: &self.plan.normalization,
-                };
-                let mut r = measure_http(&outcome, &probe);
+                let mut r =
+                    measure_http(&outcome(origin, failure.as_ref(), text.as_deref()), &probe);
                 r.start_us = self.since_start_us(origin);
                 r
             }
             Sender::Ws { target, pcm } => {
-                let pcm = &pcm[i];
                 let mut times = StreamTimes::default();
-                let result = tokio::time::timeout(
-                    self.plan.timeout,
-                    ws_asr::execute(target, pcm, language, &mut times),
-                )
-                .await;
-                let (failure, text) = match result {
-                    Ok(Ok(t)) => (None, Some(t)),
-                    Ok(Err(e)) => (Some(e), None),
-                    Err(_) => (Some(timed_out(self.plan.timeout)), None),
-                };
+                let session = ws_asr::execute(target, &pcm[i], language, &mut times);
+                let result = tokio::time::timeout(self.plan.timeout, session).await;
+                let (failure, text) = split(result, self.plan.timeout);
                 let origin = a.intended_at.unwrap_or(started);
-                let outcome = AsrOutcome {
-                    origin,
-                    scheduled: a.intended_at,
-                    failure: failure.as_ref(),
-                    audio: self.sent_audio[i],
-                    transcript: text.as_deref(),
-                    reference: item.reference.as_deref(),
-                    normalization: &self.plan.normalization,
-                };
-                let mut r = measure_stream(&outcome, Some(started), &times);
+                let o = outcome(origin, failure.as_ref(), text.as_deref());
+                let mut r = measure_stream(&o, Some(started), &times);
                 r.start_us = self.since_start_us(origin);
                 r
             }
