@@ -40,14 +40,14 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Render texts through a TTS endpoint into audio files and a manifest.jsonl.
-    Corpus(Box<corpus::CorpusArgs>),
-    /// Start the embedded mock server and run a short streaming TTS sweep against it.
+    /// Start the embedded mock server and run short TTS and ASR sweeps against it.
     Demo(demo::DemoArgs),
     /// Load-test a TTS endpoint (closed or open loop, sweeps).
     Tts(Box<tts::TtsArgs>),
     /// Load-test an ASR endpoint over HTTP or WebSocket, with WER when references exist.
     Asr(Box<asr::AsrArgs>),
+    /// Render texts through a TTS endpoint into audio files and a manifest.jsonl.
+    Corpus(Box<corpus::CorpusArgs>),
     /// Serve the embedded mock speech server.
     Mock(Box<mock::MockArgs>),
     /// Send one request and show what came back (status, headers, chunks, audio).
