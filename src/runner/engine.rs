@@ -70,16 +70,6 @@ impl Session {
     }
 }
 
-/// Notes stated once in every TTS result, so a reader knows what was measured.
-pub fn tts_notes() -> Vec<String> {
-    vec![
-        "durations in ms; latencies are measured from the scheduled start in open loop (no coordinated omission) and from the actual send in closed loop".into(),
-        "a chunk is one SSE event or NDJSON line, or one transport read for raw audio bodies".into(),
-        "latency histograms hold successful requests; schedule_lag holds all sent requests".into(),
-        "stalls: playback starts at first audio plus the pre-buffer and runs in real time; a stall is waiting for audio that has not arrived".into(),
-    ]
-}
-
 fn now_rfc3339() -> String {
     humantime::format_rfc3339_millis(SystemTime::now()).to_string()
 }

@@ -97,6 +97,16 @@ pub async fn preflight(url: &str) -> Result<(), RunError> {
     }
 }
 
+/// Notes stated once in every TTS result, so a reader knows what was measured.
+fn tts_notes() -> Vec<String> {
+    vec![
+        "durations in ms; latencies are measured from the scheduled start in open loop (no coordinated omission) and from the actual send in closed loop".into(),
+        "a chunk is one SSE event or NDJSON line, or one transport read for raw audio bodies".into(),
+        "latency histograms hold successful requests; schedule_lag holds all sent requests".into(),
+        "stalls: playback starts at first audio plus the pre-buffer and runs in real time; a stall is waiting for audio that has not arrived".into(),
+    ]
+}
+
 /// Run a TTS plan to the end (or until `stop`), writing every result file.
 /// Returns the result and the folder it was written to.
 pub async fn run_tts(
@@ -116,7 +126,7 @@ pub async fn run_tts(
         slo: &plan.slo,
         chunk_ks: &plan.measure.chunk_ks,
         config: serde_json::to_value(&*plan).unwrap_or(serde_json::Value::Null),
-        notes: engine::tts_notes(),
+        notes: tts_notes(),
     };
     engine::drive(frame, session, exec, stop, opts).await
 }
