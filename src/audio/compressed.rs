@@ -11,7 +11,7 @@ use std::io::Cursor;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
-use symphonia::core::audio::SampleBuffer;
+use symphonia::core::audio::{AudioBufferRef, SampleBuffer};
 use symphonia::core::codecs::{DecoderOptions, CODEC_TYPE_NULL};
 use symphonia::core::errors::Error as SymError;
 use symphonia::core::formats::FormatOptions;
@@ -58,43 +58,50 @@ pub(crate) fn decode(
     }
 }
 
-fn decode_inner(
+/// What the packet loop does when the decoder reports an I/O error mid-stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum OnIoError {
+    /// Treat it as the end of the stream (response bodies that were cut).
+    EndOfStream,
+    /// Fail with it (user files must decode whole).
+    Fail,
+}
+
+/// Probe `bytes` (`ext` is the probe hint, `format` names the codec in
+/// errors), pick the first audio track, and hand every decoded buffer to
+/// `on_buffer`. Up to [`MAX_CONSECUTIVE_ERRORS`] corrupt packets in a row
+/// are skipped. Returns the last decode error seen (empty if none), for
+/// callers that end up with no frames. The one packet loop for streams
+/// ([`decode`]) and whole files (`convert`).
+pub(super) fn for_each_buffer(
     bytes: Vec<u8>,
+    ext: &str,
     format: &'static str,
-    threshold_dbfs: f64,
-) -> Result<Decoded, AudioError> {
-    if bytes.is_empty() {
-        return Err(undecodable(format, "no bytes".into()));
-    }
+    on_io_error: OnIoError,
+    mut on_buffer: impl FnMut(AudioBufferRef<'_>) -> Result<(), AudioError>,
+) -> Result<String, AudioError> {
     let mss = MediaSourceStream::new(Box::new(Cursor::new(bytes)), Default::default());
     let mut hint = Hint::new();
-    hint.with_extension(format);
+    hint.with_extension(ext);
     let opts = FormatOptions {
         // Apply LAME-tag delay/padding trimming: the duration is the audio
         // the encoder was given, not its frame-rounded length.
         enable_gapless: true,
         ..Default::default()
     };
-    let probed = symphonia::default::get_probe()
+    let mut reader = symphonia::default::get_probe()
         .format(&hint, mss, &opts, &MetadataOptions::default())
-        .map_err(|e| undecodable(format, e.to_string()))?;
-    let mut reader = probed.format;
+        .map_err(|e| undecodable(format, e.to_string()))?
+        .format;
     let track = reader
         .tracks()
         .iter()
         .find(|t| t.codec_params.codec != CODEC_TYPE_NULL)
         .ok_or_else(|| undecodable(format, "no audio track".into()))?;
     let track_id = track.id;
-    let params = track.codec_params.clone();
     let mut decoder = symphonia::default::get_codecs()
-        .make(&params, &DecoderOptions::default())
+        .make(&track.codec_params, &DecoderOptions::default())
         .map_err(|e| undecodable(format, e.to_string()))?;
-
-    let mut sample_rate = params.sample_rate.unwrap_or(0);
-    let mut channels = params.channels.map(|c| c.count() as u16).unwrap_or(0);
-    let mut frames: u64 = 0;
-    let mut detector: Option<SilenceDetector> = None;
-    let mut samples: Option<SampleBuffer<f32>> = None;
     let mut errors = 0u32;
     let mut last_error = String::new();
     loop {
@@ -124,19 +131,38 @@ fn decode_inner(
                 }
                 continue;
             }
-            Err(SymError::IoError(e)) => {
+            Err(SymError::IoError(e)) if on_io_error == OnIoError::EndOfStream => {
                 last_error = e.to_string();
                 break;
             }
             Err(e) => return Err(undecodable(format, e.to_string())),
         };
         errors = 0;
+        on_buffer(buf)?;
+    }
+    Ok(last_error)
+}
+
+fn decode_inner(
+    bytes: Vec<u8>,
+    format: &'static str,
+    threshold_dbfs: f64,
+) -> Result<Decoded, AudioError> {
+    if bytes.is_empty() {
+        return Err(undecodable(format, "no bytes".into()));
+    }
+    let mut sample_rate = 0u32;
+    let mut channels = 0u16;
+    let mut frames: u64 = 0;
+    let mut detector: Option<SilenceDetector> = None;
+    let mut samples: Option<SampleBuffer<f32>> = None;
+    let last_error = for_each_buffer(bytes, format, format, OnIoError::EndOfStream, |buf| {
         let spec = *buf.spec();
         sample_rate = spec.rate;
         channels = spec.channels.count() as u16;
         let n = buf.frames();
         if n == 0 {
-            continue;
+            return Ok(());
         }
         let det = detector.get_or_insert_with(|| SilenceDetector::new(threshold_dbfs, channels));
         if !det.found() {
@@ -149,7 +175,8 @@ fn decode_inner(
             det.push_f32(sb.samples());
         }
         frames += n as u64;
-    }
+        Ok(())
+    })?;
     if frames == 0 {
         let reason = if last_error.is_empty() {
             "no audio frames".to_string()

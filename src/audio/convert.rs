@@ -9,18 +9,12 @@
 //!
 //! The resampler is in `convert/resample.rs`, with its measured quality.
 
-use std::io::Cursor;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
 use symphonia::core::audio::SampleBuffer;
-use symphonia::core::codecs::{DecoderOptions, CODEC_TYPE_NULL};
-use symphonia::core::errors::Error as SymError;
-use symphonia::core::formats::FormatOptions;
-use symphonia::core::io::MediaSourceStream;
-use symphonia::core::meta::MetadataOptions;
-use symphonia::core::probe::Hint;
 
+use super::compressed::{for_each_buffer, OnIoError};
 use super::silence::frames_to_duration;
 use super::wav::{self, PcmSpec, SampleEncoding, WavParser, WavStep};
 use super::{detect_format, probe_file_duration, AudioError, AudioFormat};
@@ -338,63 +332,11 @@ fn symphonia_inner(
     format: &'static str,
     keep: bool,
 ) -> Result<(DecodedAudio, Duration), AudioError> {
-    let mss = MediaSourceStream::new(Box::new(Cursor::new(bytes.to_vec())), Default::default());
-    let mut hint = Hint::new();
-    hint.with_extension(ext);
-    let opts = FormatOptions {
-        // Trim MP3 encoder delay/padding: the audio the encoder was given.
-        enable_gapless: true,
-        ..Default::default()
-    };
-    let mut reader = symphonia::default::get_probe()
-        .format(&hint, mss, &opts, &MetadataOptions::default())
-        .map_err(|e| undecodable(format, e.to_string()))?
-        .format;
-    let track = reader
-        .tracks()
-        .iter()
-        .find(|t| t.codec_params.codec != CODEC_TYPE_NULL)
-        .ok_or_else(|| undecodable(format, "no audio track".into()))?;
-    let track_id = track.id;
-    let mut decoder = symphonia::default::get_codecs()
-        .make(&track.codec_params, &DecoderOptions::default())
-        .map_err(|e| undecodable(format, e.to_string()))?;
     let mut layout: Option<(u32, u16)> = None;
     let mut frames = 0u64;
     let mut samples = Vec::new();
     let mut scratch: Option<SampleBuffer<f32>> = None;
-    let mut errors = 0u32;
-    let mut last_error = String::new();
-    loop {
-        let packet = match reader.next_packet() {
-            Ok(p) => p,
-            Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
-            Err(SymError::ResetRequired) => break,
-            Err(e) => {
-                last_error = e.to_string();
-                errors += 1;
-                if errors >= 64 || !matches!(e, SymError::DecodeError(_)) {
-                    break;
-                }
-                continue;
-            }
-        };
-        if packet.track_id() != track_id {
-            continue;
-        }
-        let buf = match decoder.decode(&packet) {
-            Ok(buf) => buf,
-            Err(SymError::DecodeError(e)) => {
-                last_error = e.to_string();
-                errors += 1;
-                if errors >= 64 {
-                    break;
-                }
-                continue;
-            }
-            Err(e) => return Err(undecodable(format, e.to_string())),
-        };
-        errors = 0;
+    let last_error = for_each_buffer(bytes.to_vec(), ext, format, OnIoError::Fail, |buf| {
         let spec = *buf.spec();
         let now = (spec.rate, spec.channels.count() as u16);
         if layout.is_some_and(|l| l != now) {
@@ -418,7 +360,8 @@ fn symphonia_inner(
             sb.copy_interleaved_ref(buf);
             samples.extend_from_slice(sb.samples());
         }
-    }
+        Ok(())
+    })?;
     match layout {
         Some((rate, channels)) if frames > 0 && rate > 0 => Ok((
             DecodedAudio {
