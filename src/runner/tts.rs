@@ -23,9 +23,9 @@ pub struct TtsExecutor {
     adapter: HttpTts,
     plan: Arc<RunPlan>,
     run_start: Instant,
-    /// JSON bodies per (text, voice), built once: without random prefixes
-    /// the same pair always encodes to the same bytes.
-    bodies: Vec<Bytes>,
+    /// JSON bodies per (text, voice) with the text's character count, built
+    /// once: without random prefixes the same pair always encodes the same.
+    bodies: Vec<(Bytes, usize)>,
     /// One connection per closed-loop user (index = user), so requests skip
     /// the pool; open-loop arrivals use the pool.
     conns: Vec<Mutex<OwnedConn>>,
@@ -41,9 +41,10 @@ impl TtsExecutor {
             plan.texts
                 .iter()
                 .flat_map(|text| {
+                    let chars = text.chars().count();
                     plan.voices
                         .iter()
-                        .map(|voice| adapter.body(&TtsJob { text, voice }))
+                        .map(|voice| (adapter.body(&TtsJob { text, voice }), chars))
                         .collect::<Vec<_>>()
                 })
                 .collect()
@@ -97,7 +98,7 @@ impl Executor for TtsExecutor {
         let voice = &self.plan.voices[vi];
         let base = &self.plan.texts[ti];
         let (body, chars) = match self.bodies.get(ti * self.plan.voices.len() + vi) {
-            Some(body) => (body.clone(), base.chars().count()),
+            Some((body, chars)) => (body.clone(), *chars),
             None => {
                 let text = if self.plan.random_prefix {
                     self.prefixed(&a, base)
