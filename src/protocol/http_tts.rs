@@ -235,13 +235,8 @@ impl HttpTts {
             .map_err(|e| ProtocolError::new(ErrorKind::Connect, e.to_string()))?;
         probe.sent_at = Some(Instant::now());
         let resp = match conn {
-            Some(conn) => {
-                let resp = self.client.request_owned(conn, req).await;
-                if resp.is_err() {
-                    conn.reset();
-                }
-                resp?
-            }
+            // The caller resets its connection after any failed request.
+            Some(conn) => self.client.request_owned(conn, req).await?,
             None => self.client.request(req).await?,
         };
         probe.headers_at = Some(Instant::now());
