@@ -8,6 +8,7 @@ pub mod error;
 pub mod http_asr;
 pub mod http_tts;
 pub mod probe;
+pub mod ws;
 pub mod ws_asr;
 
 pub use client::{HttpClient, OwnedConn};

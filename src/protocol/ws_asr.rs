@@ -6,29 +6,16 @@
 
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use serde::{Deserialize, Serialize};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use super::http_tts::{json_path, TargetError};
+use super::ws::{connect, pcm_frame_bytes};
+pub use super::ws::FrameEncoding;
 use super::{ErrorKind, ProtocolError};
-
-/// How audio frames are sent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "kind")]
-pub enum FrameEncoding {
-    /// Binary messages of raw PCM.
-    Binary,
-    /// Text messages from a template holding `{{audio}}` (base64 PCM).
-    Json {
-        /// e.g. `{"type":"audio","audio":"{{audio}}"}`.
-        template: String,
-    },
-}
 
 /// A streaming ASR endpoint and its message shapes.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -63,9 +50,7 @@ pub struct WsAsrTarget {
 impl WsAsrTarget {
     /// Bytes of 16-bit mono PCM in one frame.
     pub fn frame_bytes(&self) -> usize {
-        let samples =
-            (u128::from(self.sample_rate) * self.frame.as_nanos() / 1_000_000_000) as usize;
-        samples.max(1) * 2
+        pcm_frame_bytes(self.sample_rate, self.frame)
     }
 
     /// Check the URL scheme early, so a typo is a config error.
@@ -112,45 +97,10 @@ pub async fn execute(
     language: Option<&str>,
     times: &mut StreamTimes,
 ) -> Result<String, ProtocolError> {
-    let mut request = target
-        .url
-        .as_str()
-        .into_client_request()
-        .map_err(|e| ProtocolError::new(ErrorKind::Connect, e.to_string()))?;
-    for (n, v) in &target.headers {
-        let name = hyper::header::HeaderName::from_bytes(n.as_bytes())
-            .map_err(|e| ProtocolError::new(ErrorKind::Connect, e.to_string()))?;
-        let value = hyper::header::HeaderValue::from_str(v)
-            .map_err(|e| ProtocolError::new(ErrorKind::Connect, format!("header {n}: {e}")))?;
-        request.headers_mut().insert(name, value);
-    }
-    // Small buffers: tungstenite's 128 KiB defaults cost ~160 KiB per
-    // session, which 1,000 concurrent callers cannot afford; frames are
-    // 640 bytes. No Nagle: a frame must leave when it is due.
-    let config = WebSocketConfig::default()
-        .read_buffer_size(8 * 1024)
-        .write_buffer_size(0);
-    let (ws, _resp) = tokio_tungstenite::connect_async_with_config(request, Some(config), true)
-        .await
-        .map_err(classify_connect)?;
+    let ws = connect(&target.url, &target.headers).await?;
     times.connected_at = Some(Instant::now());
     let (sink, stream) = ws.split();
     run_session(sink, stream, pcm, target, language, times).await
-}
-
-fn classify_connect(e: WsError) -> ProtocolError {
-    match e {
-        WsError::Http(resp) => {
-            let status = resp.status().as_u16();
-            let body = resp
-                .body()
-                .as_ref()
-                .map(|b| String::from_utf8_lossy(b).to_string())
-                .unwrap_or_default();
-            ProtocolError::new(ErrorKind::Http(status), body)
-        }
-        other => ProtocolError::new(ErrorKind::Connect, other.to_string()),
-    }
 }
 
 /// What a server message is.
@@ -250,13 +200,7 @@ where
         };
         match incoming {
             None => {
-                let msg = match &t.frames {
-                    FrameEncoding::Binary => Message::binary(frame(next)),
-                    FrameEncoding::Json { template } => {
-                        let b64 = base64::engine::general_purpose::STANDARD.encode(frame(next));
-                        Message::text(template.replace("{{audio}}", &b64))
-                    }
-                };
+                let msg = t.frames.message(frame(next));
                 let now = Instant::now();
                 times.frame_lag_us.push(
                     now.saturating_duration_since(deadline)
