@@ -8,7 +8,9 @@ use clap::Args;
 
 use super::corpus::CorpusArgs;
 use super::tts::TargetArgs;
+use crate::config::agent::{default_scripts, AgentOptions, AgentPlan};
 use crate::config::asr::{AsrOptions, AsrPlan};
+use crate::config::workload::WorkloadOptions;
 use crate::config::{RunPlan, TtsOptions};
 use crate::mock::{self, AsrModel, MockModel};
 
@@ -31,6 +33,9 @@ pub struct DemoArgs {
     /// Skip the ASR part.
     #[arg(long)]
     pub no_asr: bool,
+    /// Skip the voice-agent part.
+    #[arg(long)]
+    pub no_agent: bool,
     /// No live progress.
     #[arg(long, short = 'q')]
     pub quiet: bool,
@@ -97,6 +102,48 @@ fn demo_asr_options(url: String, manifest: PathBuf, name: String, args: &DemoArg
     }
 }
 
+/// The demo's voice-agent run: 4 callers each hold seed 003's
+/// quick_question conversation (3 turns) with the mock's agent, and barge in
+/// on about a third of its answers.
+fn demo_agent_options(url: String, name: String, args: &DemoArgs) -> AgentOptions {
+    AgentOptions {
+        url: Some(format!("{}/v1/agent", url.replacen("http://", "ws://", 1))),
+        script: Some(
+            default_scripts()
+                .into_iter()
+                .filter(|s| s.name == "quick_question")
+                .collect(),
+        ),
+        barge_in: Some(0.34),
+        workload: WorkloadOptions {
+            name: Some(name),
+            out: args.out.clone(),
+            concurrency: "4".parse().ok(),
+            requests: Some(4),
+            ..WorkloadOptions::default()
+        },
+        ..AgentOptions::default()
+    }
+}
+
+/// Run the demo's voice-agent stage and print the mock agent's truth.
+async fn run_demo_agent(
+    handle: &mock::MockHandle,
+    name: &str,
+    args: &DemoArgs,
+) -> anyhow::Result<i32> {
+    eprintln!("\nVoice agent: 4 callers in real time, 3 turns each, barging in on some answers");
+    let opts = demo_agent_options(handle.url(), format!("{name}-agent"), args);
+    let plan = AgentPlan::from_options(opts, &|_| None)?;
+    let code = super::execute_agent_plan(plan, args.quiet).await?;
+    let truth = handle.truth().await.agent;
+    println!(
+        "mock agent truth: {} calls, {} turns, {} answers completed, {} interrupted by barge-in, max {} concurrent",
+        truth.sessions, truth.turns, truth.responses_completed, truth.interrupted, truth.max_concurrent
+    );
+    Ok(code)
+}
+
 /// Start the mock, run the TTS sweep and the ASR sweep, print the summaries
 /// and the mock's truth.
 pub async fn run_demo(args: DemoArgs) -> anyhow::Result<i32> {
@@ -111,10 +158,34 @@ pub async fn run_demo(args: DemoArgs) -> anyhow::Result<i32> {
         "mock truth: {} requests, {} ok, {} rejected (503), max {} in flight",
         truth.requests, truth.ok, truth.rejected_503, truth.max_in_flight
     );
-    if args.no_asr || code == crate::shutdown::EXIT_INTERRUPTED {
+    if code == crate::shutdown::EXIT_INTERRUPTED {
         handle.stop();
         return Ok(code);
     }
+    let asr_code = if args.no_asr {
+        super::EXIT_OK
+    } else {
+        run_demo_asr(&handle, &name, &out_root, &args).await?
+    };
+    let agent_code = if args.no_agent || asr_code == crate::shutdown::EXIT_INTERRUPTED {
+        super::EXIT_OK
+    } else {
+        run_demo_agent(&handle, &name, &args).await?
+    };
+    handle.stop();
+    Ok([code, asr_code, agent_code]
+        .into_iter()
+        .find(|c| *c != super::EXIT_OK)
+        .unwrap_or(super::EXIT_OK))
+}
+
+/// Render a corpus with the mock's TTS and run the demo's ASR sweep on it.
+async fn run_demo_asr(
+    handle: &mock::MockHandle,
+    name: &str,
+    out_root: &std::path::Path,
+    args: &DemoArgs,
+) -> anyhow::Result<i32> {
     eprintln!(
         "\nASR: rendering a test corpus with the mock's TTS, then transcribing it under load"
     );
@@ -137,7 +208,7 @@ pub async fn run_demo(args: DemoArgs) -> anyhow::Result<i32> {
         handle.url(),
         corpus_dir.join("manifest.jsonl"),
         format!("{name}-asr"),
-        &args,
+        args,
     );
     let asr_plan = AsrPlan::from_options(asr, &|_| None)?;
     let asr_code = super::execute_asr_plan(asr_plan, args.quiet).await?;
@@ -150,10 +221,5 @@ pub async fn run_demo(args: DemoArgs) -> anyhow::Result<i32> {
         100.0 * truth.substituted as f64 / truth.words.max(1) as f64,
         truth.max_in_flight
     );
-    handle.stop();
-    Ok(if code != super::EXIT_OK {
-        code
-    } else {
-        asr_code
-    })
+    Ok(asr_code)
 }

@@ -10,7 +10,9 @@ use humantime::Duration as HumanDuration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::mock::{self, AsrFaults, AsrModel, Faults, MockError, MockModel, StallWindow};
+use crate::mock::{
+    self, AgentFaults, AgentModel, AsrFaults, AsrModel, Faults, MockError, MockModel, StallWindow,
+};
 
 /// Serve a mock OpenAI-compatible TTS and ASR server with a known latency model.
 #[derive(Debug, Clone, clap::Args)]
@@ -125,6 +127,55 @@ pub struct MockArgs {
     /// Share of WebSocket sessions that never send anything (0..=1).
     #[arg(long, default_value_t = 0.0)]
     pub ws_never_answer: f64,
+    /// Voice agent (WS /v1/agent): end of caller speech → response text and first audio.
+    #[arg(long, default_value = "400ms")]
+    pub agent_response_delay: HumanDuration,
+    /// Voice agent: end of caller speech → final transcript.
+    #[arg(long, default_value = "100ms")]
+    pub agent_transcript_delay: HumanDuration,
+    /// Voice agent: non-speech caller audio after speech that ends the turn
+    /// (energy VAD; counted in samples).
+    #[arg(long, default_value = "300ms")]
+    pub agent_vad_silence: HumanDuration,
+    /// Voice agent: a caller frame is speech when its RMS exceeds this
+    /// (16-bit PCM units, full scale 32767).
+    #[arg(long, default_value_t = 500.0)]
+    pub agent_speech_rms: f64,
+    /// Voice agent: audio per response.
+    #[arg(long, default_value = "1500ms")]
+    pub agent_response_audio: HumanDuration,
+    /// Voice agent: sample rate of the response audio (16-bit mono PCM).
+    #[arg(long, default_value_t = 16_000)]
+    pub agent_sample_rate: u32,
+    /// Voice agent: audio per response chunk (one message each).
+    #[arg(long, default_value = "40ms")]
+    pub agent_chunk: HumanDuration,
+    /// Voice agent: chunk pacing in audio seconds per wall-clock second (1 = real time).
+    #[arg(long, default_value_t = 1.0)]
+    pub agent_speed: f64,
+    /// Voice agent: first caller speech frame during a response → audio stops, `interrupted`.
+    #[arg(long, default_value = "150ms")]
+    pub agent_barge_stop: HumanDuration,
+    /// Voice agent: sessions held at once; more are accepted, then closed with 1013.
+    #[arg(long, default_value_t = 1_000)]
+    pub agent_max_sessions: usize,
+    /// Voice agent: send response audio as {"type":"audio","audio":"<base64>"} text.
+    #[arg(long)]
+    pub agent_json_audio: bool,
+    /// Voice agent: decode the caller's mock speech into the transcript (≈ 1.2 ms of CPU
+    /// per second of caller speech); without it transcripts are empty.
+    #[arg(long)]
+    pub agent_transcribe: bool,
+    /// Voice agent: share of turns whose TCP connection is dropped without a close
+    /// frame when the response would start (0..=1).
+    #[arg(long, default_value_t = 0.0)]
+    pub agent_fault_close: f64,
+    /// Voice agent: share of turns never answered (0..=1).
+    #[arg(long, default_value_t = 0.0)]
+    pub agent_fault_silent: f64,
+    /// Voice agent: share of turns whose transcript is the text `this is not json` (0..=1).
+    #[arg(long, default_value_t = 0.0)]
+    pub agent_fault_malformed: f64,
 }
 
 impl MockArgs {
@@ -178,6 +229,26 @@ impl MockArgs {
                 },
                 seed: self.seed,
             },
+            agent: AgentModel {
+                response_delay: *self.agent_response_delay,
+                transcript_delay: *self.agent_transcript_delay,
+                vad_silence: *self.agent_vad_silence,
+                speech_rms: self.agent_speech_rms,
+                response_audio: *self.agent_response_audio,
+                sample_rate_out: self.agent_sample_rate,
+                chunk: *self.agent_chunk,
+                speed: self.agent_speed,
+                barge_stop_delay: *self.agent_barge_stop,
+                max_sessions: self.agent_max_sessions,
+                json_audio: self.agent_json_audio,
+                transcribe: self.agent_transcribe,
+                faults: AgentFaults {
+                    close: self.agent_fault_close,
+                    silent: self.agent_fault_silent,
+                    malformed: self.agent_fault_malformed,
+                },
+                seed: self.seed,
+            },
         };
         model.validate()?;
         Ok(model)
@@ -196,7 +267,7 @@ pub async fn run_mock(args: MockArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot read the address bound for {addr}"))?;
     println!("voxload mock listening on http://{local}");
     println!("  POST /v1/audio/speech   GET /mock/truth   POST /mock/reset-truth   POST /mock/stall?ms=N");
-    println!("  POST /v1/audio/transcriptions[/raw]   WS /v1/realtime/transcribe");
+    println!("  POST /v1/audio/transcriptions[/raw]   WS /v1/realtime/transcribe   WS /v1/agent");
     println!(
         "  model: {}× real time, {} overhead, {} chunks, {} slots + {} queue (Ctrl-C to stop)",
         model.speed,
@@ -213,6 +284,14 @@ pub async fn run_mock(args: MockArgs) -> anyhow::Result<()> {
         model.asr.queue,
         model.asr.word_error_rate,
         model.asr.word_error_per_load
+    );
+    println!(
+        "  agent: response {} after end of speech, {} of audio at {}× real time, barge-in stop {}, max {} sessions",
+        humantime::format_duration(model.agent.response_delay),
+        humantime::format_duration(model.agent.response_audio),
+        model.agent.speed,
+        humantime::format_duration(model.agent.barge_stop_delay),
+        model.agent.max_sessions
     );
     let token = CancellationToken::new();
     let on_ctrl_c = {
@@ -277,6 +356,13 @@ mod tests {
             "100ms",
             "--ws-never-answer",
             "0.5",
+            "--agent-response-delay",
+            "250ms",
+            "--agent-speed",
+            "2",
+            "--agent-json-audio",
+            "--agent-fault-malformed",
+            "0.25",
         ])
         .unwrap();
         let m = args.model().unwrap();
@@ -300,6 +386,19 @@ mod tests {
             (5.0, 0.02, 0.5, Some(9))
         );
         assert_eq!(m.asr.partial_every, std::time::Duration::from_millis(100));
+        assert_eq!(
+            m.agent.response_delay,
+            std::time::Duration::from_millis(250)
+        );
+        assert_eq!(
+            (
+                m.agent.speed,
+                m.agent.json_audio,
+                m.agent.faults.malformed,
+                m.agent.seed
+            ),
+            (2.0, true, 0.25, Some(9))
+        );
     }
 
     #[test]
@@ -322,6 +421,10 @@ mod tests {
                 &["--ws-never-answer", "0.6", "--ws-abrupt-close", "0.6"][..],
                 "--ws-never-answer",
             ),
+            (&["--agent-speed", "0"][..], "--agent-speed"),
+            (&["--agent-chunk", "0ms"][..], "--agent-chunk"),
+            (&["--agent-max-sessions", "0"][..], "--agent-max-sessions"),
+            (&["--agent-fault-close", "2"][..], "--agent-fault-close"),
         ] {
             let err = parse(flags).unwrap().model().unwrap_err().to_string();
             assert!(err.contains(flag), "{err}");

@@ -1,6 +1,7 @@
 //! The command line: clap types and [`run`]. The only module that knows clap;
 //! everything below it takes validated library types.
 
+pub mod agent;
 pub mod asr;
 pub mod corpus;
 pub mod demo;
@@ -46,6 +47,8 @@ pub enum Command {
     Tts(Box<tts::TtsArgs>),
     /// Load-test an ASR endpoint over HTTP or WebSocket, with WER when references exist.
     Asr(Box<asr::AsrArgs>),
+    /// Load-test a voice agent over WebSocket: multi-turn calls in real time, barge-in.
+    Agent(Box<agent::AgentArgs>),
     /// Render texts through a TTS endpoint into audio files and a manifest.jsonl.
     Corpus(Box<corpus::CorpusArgs>),
     /// Serve the embedded mock speech server.
@@ -77,6 +80,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Tts(args) => run_tts_command(*args).await,
         Command::Corpus(args) => corpus::run_corpus(*args).await,
         Command::Asr(args) => run_asr_command(*args).await,
+        Command::Agent(args) => run_agent_command(*args).await,
         Command::Mock(args) => mock::run_mock(*args).await.map(|()| EXIT_OK),
         Command::Sample(args) => sample::run_sample(args).await,
         Command::Texts(args) => texts(args),
@@ -107,6 +111,38 @@ async fn run_tts_command(args: tts::TtsArgs) -> anyhow::Result<i32> {
 async fn run_asr_command(args: asr::AsrArgs) -> anyhow::Result<i32> {
     let plan = asr::plan_from_args(&args)?;
     execute_asr_plan(plan, args.run.quiet).await
+}
+
+async fn run_agent_command(args: agent::AgentArgs) -> anyhow::Result<i32> {
+    let plan = agent::plan_from_args(&args)?;
+    execute_agent_plan(plan, args.run.quiet).await
+}
+
+/// Run a voice-agent plan with Ctrl-C handling, print the summary, choose the exit code.
+pub async fn execute_agent_plan(
+    plan: crate::config::agent::AgentPlan,
+    quiet: bool,
+) -> anyhow::Result<i32> {
+    let stop = Stop::default();
+    crate::shutdown::install(stop.clone(), plan.grace);
+    let scripts: Vec<String> = plan
+        .scripts
+        .iter()
+        .map(|s| format!("{} ({} turns)", s.name, s.turns.len()))
+        .collect();
+    eprintln!(
+        "voxload: {} → {} ({} stage{}, scripts: {}, barge-in on {:.0}% of turns)",
+        plan.name,
+        plan.target.url,
+        plan.stages.len(),
+        if plan.stages.len() == 1 { "" } else { "s" },
+        scripts.join(", "),
+        plan.barge_in * 100.0
+    );
+    let (result, out) = crate::runner::run_agent(plan, stop.clone(), RunOptions { quiet })
+        .await
+        .context("run failed")?;
+    finish(&result, &out, &stop)
 }
 
 /// Run an ASR plan with Ctrl-C handling, print the summary, choose the exit code.

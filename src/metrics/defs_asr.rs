@@ -96,16 +96,21 @@ pub fn measure_stream(o: &AsrOutcome<'_>, sent: Option<Instant>, t: &StreamTimes
         let gaps = (t.partials.len() - 1) as u32;
         r.partial_interval_mean_us = Some(micros(last.saturating_duration_since(first) / gaps));
     }
-    let mut lags = t.frame_lag_us.clone();
-    lags.sort_unstable();
-    if let Some(max) = lags.last() {
-        r.frame_lag_max_us = Some(u64::from(*max));
-        // Nearest-rank 99th percentile.
-        let rank = ((lags.len() as f64) * 0.99).ceil() as usize;
-        r.frame_lag_p99_us = Some(u64::from(lags[rank.clamp(1, lags.len()) - 1]));
-    }
+    (r.frame_lag_max_us, r.frame_lag_p99_us) = frame_lag(&t.frame_lag_us);
     r.ws_close = t.close_code;
     r
+}
+
+/// Worst and nearest-rank 99th percentile frame lateness, µs (`None` with no frames).
+pub fn frame_lag(lags_us: &[u32]) -> (Option<u64>, Option<u64>) {
+    let mut lags = lags_us.to_vec();
+    lags.sort_unstable();
+    let Some(max) = lags.last() else {
+        return (None, None);
+    };
+    let rank = ((lags.len() as f64) * 0.99).ceil() as usize;
+    let p99 = lags[rank.clamp(1, lags.len()) - 1];
+    (Some(u64::from(*max)), Some(u64::from(p99)))
 }
 
 #[cfg(test)]

@@ -62,6 +62,20 @@ pub enum Metric {
     FrameLagP99,
     /// ASR word error rate per request (the stage also pools it).
     Wer,
+    /// Voice agent: end of speech → first agent message.
+    AgentFirstMessage,
+    /// Voice agent: end of speech → first agent audio.
+    AgentFirstAudio,
+    /// Voice agent: end of speech → the agent's final transcript of the caller.
+    AgentTranscript,
+    /// Voice agent: caller's first frame → end of the agent's response.
+    Turn,
+    /// Barge-in: caller starts speaking over the agent → last agent audio received.
+    BargeInSilence,
+    /// Barge-in: agent audio received while the caller spoke over it (audio time).
+    BargeInLeak,
+    /// Barge-in: caller starts speaking over the agent → interruption message.
+    BargeInEvent,
 }
 
 /// How a metric's histogram values are scaled, and the unit it is shown in.
@@ -105,7 +119,7 @@ impl Unit {
 impl Metric {
     /// Every metric read straight from a record except `Chunk(k)` (one per
     /// recorded k) and `ScheduleLag` (taken from failed requests too).
-    pub const PER_REQUEST: [Metric; 21] = [
+    pub const PER_REQUEST: [Metric; 28] = [
         Metric::Ttfb,
         Metric::Ttfa,
         Metric::InterChunkMean,
@@ -127,6 +141,13 @@ impl Metric {
         Metric::FrameLagMax,
         Metric::FrameLagP99,
         Metric::Wer,
+        Metric::AgentFirstMessage,
+        Metric::AgentFirstAudio,
+        Metric::AgentTranscript,
+        Metric::Turn,
+        Metric::BargeInSilence,
+        Metric::BargeInLeak,
+        Metric::BargeInEvent,
     ];
 
     /// All metrics in display order, with one `chunk_k` per entry of `chunk_ks`.
@@ -167,6 +188,13 @@ impl Metric {
             Metric::FrameLagMax => "frame_lag_max",
             Metric::FrameLagP99 => "frame_lag_p99",
             Metric::Wer => "wer",
+            Metric::AgentFirstMessage => "agent_first_message",
+            Metric::AgentFirstAudio => "agent_first_audio",
+            Metric::AgentTranscript => "agent_transcript",
+            Metric::Turn => "turn",
+            Metric::BargeInSilence => "barge_in_silence",
+            Metric::BargeInLeak => "barge_in_leak",
+            Metric::BargeInEvent => "barge_in_event",
         };
         s.to_string()
     }
@@ -220,6 +248,13 @@ impl Metric {
             Metric::FrameLagMax => r.frame_lag_max_us,
             Metric::FrameLagP99 => r.frame_lag_p99_us,
             Metric::Wer => r.wer.and_then(scale_ratio),
+            Metric::AgentFirstMessage => r.agent_first_message_us,
+            Metric::AgentFirstAudio => r.agent_first_audio_us,
+            Metric::AgentTranscript => r.agent_transcript_us,
+            Metric::Turn => r.turn_us,
+            Metric::BargeInSilence => r.barge_in_silence_us,
+            Metric::BargeInLeak => r.barge_in_leak_us,
+            Metric::BargeInEvent => r.barge_in_event_us,
         }
     }
 }
@@ -258,7 +293,7 @@ mod tests {
         for m in Metric::all(&[1, 4, 12]) {
             assert_eq!(Metric::parse(&m.name()), Some(m), "{m}");
         }
-        assert_eq!(Metric::all(&[1, 4]).len(), 24);
+        assert_eq!(Metric::all(&[1, 4]).len(), 31);
         assert_eq!(Metric::parse("audio"), Some(Metric::AudioDuration));
         for bad in [
             "chunk",

@@ -1,6 +1,7 @@
 //! *Measure*: the exact metric definitions, stage statistics and timeline.
 
 pub mod defs;
+pub mod defs_agent;
 pub mod defs_asr;
 pub mod metric;
 pub mod record;

@@ -93,6 +93,27 @@ pub struct RequestRecord {
     /// Real-time audio sending: 99th percentile of frame lateness in this request.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub frame_lag_p99_us: Option<u64>,
+    /// Voice agent: end of the caller's speech → the agent's first message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent_first_message_us: Option<u64>,
+    /// Voice agent: end of the caller's speech → the agent's first audio.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent_first_audio_us: Option<u64>,
+    /// Voice agent: end of the caller's speech → the agent's final transcript of it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent_transcript_us: Option<u64>,
+    /// Voice agent: first frame of the caller's utterance → end of the agent's response.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub turn_us: Option<u64>,
+    /// Barge-in: the caller starts speaking over the agent → last agent audio received.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub barge_in_silence_us: Option<u64>,
+    /// Barge-in: agent audio (audio time) received while the caller spoke over it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub barge_in_leak_us: Option<u64>,
+    /// Barge-in: the caller starts speaking over the agent → the agent's interruption message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub barge_in_event_us: Option<u64>,
     /// ASR: word errors (substitutions + deletions + insertions) against the reference.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub word_errors: Option<u32>,
@@ -122,6 +143,12 @@ pub struct RequestRecord {
     /// Voice used.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub voice: Option<String>,
+    /// Voice agent: the conversation script.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub script: Option<String>,
+    /// Voice agent: turn number in the conversation (1-based).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub turn: Option<u32>,
 }
 
 impl RequestRecord {

@@ -105,6 +105,13 @@ impl RequestRecord {
         o.opt_u64("partial_interval_mean_us", self.partial_interval_mean_us);
         o.opt_u64("frame_lag_max_us", self.frame_lag_max_us);
         o.opt_u64("frame_lag_p99_us", self.frame_lag_p99_us);
+        o.opt_u64("agent_first_message_us", self.agent_first_message_us);
+        o.opt_u64("agent_first_audio_us", self.agent_first_audio_us);
+        o.opt_u64("agent_transcript_us", self.agent_transcript_us);
+        o.opt_u64("turn_us", self.turn_us);
+        o.opt_u64("barge_in_silence_us", self.barge_in_silence_us);
+        o.opt_u64("barge_in_leak_us", self.barge_in_leak_us);
+        o.opt_u64("barge_in_event_us", self.barge_in_event_us);
         o.opt_u64("word_errors", self.word_errors.map(u64::from));
         o.opt_u64("ref_words", self.ref_words.map(u64::from));
         o.opt_f64("wer", self.wer);
@@ -118,6 +125,8 @@ impl RequestRecord {
         o.u64("text_chars", u64::from(self.text_chars));
         o.opt_str("input", self.input.as_deref());
         o.opt_str("voice", self.voice.as_deref());
+        o.opt_str("script", self.script.as_deref());
+        o.opt_u64("turn", self.turn.map(u64::from));
         out.extend_from_slice(b"}\n");
     }
 }
@@ -158,6 +167,13 @@ mod tests {
             partial_interval_mean_us: Some(20),
             frame_lag_max_us: Some(21),
             frame_lag_p99_us: Some(22),
+            agent_first_message_us: Some(30),
+            agent_first_audio_us: Some(31),
+            agent_transcript_us: Some(32),
+            turn_us: Some(33),
+            barge_in_silence_us: Some(34),
+            barge_in_leak_us: Some(35),
+            barge_in_event_us: Some(36),
             word_errors: Some(23),
             ref_words: Some(24),
             wer: Some(23.0 / 24.0),
@@ -168,6 +184,8 @@ mod tests {
             text_chars: 25,
             input: Some("a.wav".into()),
             voice: Some("alloy".into()),
+            script: Some("quick_question".into()),
+            turn: Some(2),
         }
     }
 

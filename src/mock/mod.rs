@@ -14,6 +14,14 @@
 //! - `POST /v1/audio/transcriptions` (multipart) and
 //!   `POST /v1/audio/transcriptions/raw` (audio body): HTTP ASR (see `asr`).
 //! - `GET /v1/realtime/transcribe`: streaming ASR over WebSocket (see `ws_asr`).
+//! - `GET /v1/agent`: a voice agent over WebSocket (see `ws_agent`). The
+//!   caller streams 16 kHz PCM16 (binary, or `{"type":"audio","audio":b64}`)
+//!   and may send `{"type":"end_of_speech"}`; else energy VAD ends the turn
+//!   after `vad_silence`. Per turn the agent sends
+//!   `{"type":"transcript","text":…,"final":true}`, then
+//!   `{"type":"response_text","text":…}` and paced audio chunks (binary),
+//!   then `{"type":"response_end"}`; caller speech during a response stops
+//!   it with `{"type":"interrupted"}`. Over capacity: close 1013.
 //! - `GET /mock/truth` → [`Truth`]; `POST /mock/reset-truth` clears it.
 //! - `POST /mock/stall?ms=N`: pause every response, in flight or new, for N ms.
 //!
@@ -39,6 +47,9 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+mod agent_model;
+mod agent_truth;
+mod agent_turn;
 mod asr;
 mod asr_model;
 mod asr_truth;
@@ -52,6 +63,7 @@ mod truth;
 mod tts;
 mod upload;
 mod voice;
+mod ws_agent;
 mod ws_asr;
 
 #[cfg(test)]
@@ -59,8 +71,14 @@ mod asr_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod ws_agent_tests;
+#[cfg(test)]
 mod ws_asr_tests;
 
+pub use agent_model::{AgentFaults, AgentModel};
+pub use agent_truth::{
+    AgentEnd, AgentFaultKind, AgentSessionTruth, AgentTruth, AgentTurnTruth, EndOfSpeech,
+};
 pub use asr::{SUBSTITUTE, SUBSTITUTE_ALT};
 pub use asr_model::{AsrFaults, AsrModel};
 pub use asr_truth::{AsrEndpoint, AsrFaultKind, AsrRequestTruth, AsrTruth, WsEnd, WsSessionTruth};
@@ -101,6 +119,8 @@ pub(crate) struct Shared {
     /// Per-symbol tone segments, generated once and copied per request so the
     /// mock never spends per-request CPU on synthesis (it must not be the bottleneck).
     pub(crate) voice: voice::Voice,
+    /// The voice agent's response, built once (see `ws_agent`).
+    pub(crate) agent_reply: agent_turn::Reply,
     pub(crate) started: Instant,
     pub(crate) slots: Arc<Semaphore>,
     /// ASR slots: HTTP transcriptions and WebSocket sessions.
@@ -123,12 +143,16 @@ pub(crate) struct MockState {
     /// Word errors and WebSocket faults, seeded by `asr.seed`.
     pub(crate) asr_rng: StdRng,
     pub(crate) asr_truth: asr_truth::AsrTruthLog,
+    /// Voice-agent fault choice, seeded by `agent.seed`.
+    pub(crate) agent_rng: StdRng,
+    pub(crate) agent_truth: agent_truth::AgentTruthLog,
 }
 
 impl MockState {
     fn reset_truth(&mut self) {
         self.truth.reset();
         self.asr_truth.reset();
+        self.agent_truth.reset();
     }
 }
 
@@ -136,6 +160,7 @@ impl Shared {
     fn new(model: MockModel, shutdown: CancellationToken) -> Result<Arc<Self>, MockError> {
         model.validate()?;
         let voice = voice::Voice::new(model.sample_rate, model.chars_per_second);
+        let agent_reply = agent_turn::Reply::new(&model.agent, model.chars_per_second);
         // "Server start" is when it is ready, so `stall_all` offsets don't
         // shrink by the time taken to generate the tones.
         let started = Instant::now();
@@ -145,6 +170,7 @@ impl Shared {
         };
         let rng = seeded(model.seed);
         let asr_rng = seeded(model.asr.seed);
+        let agent_rng = seeded(model.agent.seed);
         let mut stalls = stall::StallWindows::default();
         if let Some(w) = model.stall_all {
             stalls.add(started + w.start, started + w.start + w.duration);
@@ -153,6 +179,7 @@ impl Shared {
             slots: Arc::new(Semaphore::new(model.slots)),
             asr_slots: Arc::new(Semaphore::new(model.asr.slots)),
             voice,
+            agent_reply,
             started,
             next_id: AtomicU64::new(1),
             shutdown,
@@ -165,6 +192,8 @@ impl Shared {
                 asr_waiting: 0,
                 asr_rng,
                 asr_truth: asr_truth::AsrTruthLog::default(),
+                agent_rng,
+                agent_truth: agent_truth::AgentTruthLog::default(),
             }),
             model,
         }))
@@ -181,6 +210,7 @@ impl Shared {
         let st = self.lock();
         let mut truth = st.truth.snapshot(&self.model, uptime_us);
         truth.asr = st.asr_truth.snapshot();
+        truth.agent = st.agent_truth.snapshot();
         truth
     }
 
@@ -242,6 +272,7 @@ fn router(shared: Arc<Shared>) -> Router {
             post(asr::transcriptions_raw).layer(upload_limit),
         )
         .route("/v1/realtime/transcribe", get(ws_asr::transcribe))
+        .route("/v1/agent", get(ws_agent::agent))
         .route("/mock/truth", get(get_truth))
         .route("/mock/reset-truth", post(reset_truth))
         .route("/mock/stall", post(stall_now))

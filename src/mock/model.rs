@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{AsrModel, MockError};
+use super::{AgentModel, AsrModel, MockError};
 
 /// Longest audio the mock will pre-generate. The tone is built once at startup
 /// and sliced per request, so this bounds startup time and memory (10 min at
@@ -69,6 +69,8 @@ pub struct MockModel {
     pub seed: Option<u64>,
     /// The transcription (ASR) model: HTTP and WebSocket.
     pub asr: AsrModel,
+    /// The voice agent (`GET /v1/agent`).
+    pub agent: AgentModel,
 }
 
 impl Default for MockModel {
@@ -91,6 +93,7 @@ impl Default for MockModel {
             stall_all: None,
             seed: None,
             asr: AsrModel::default(),
+            agent: AgentModel::default(),
         }
     }
 }
@@ -189,7 +192,8 @@ impl MockModel {
             return bad("--idle-before-cold", "must be > 0".to_string());
         }
         self.faults.validate()?;
-        self.asr.validate()
+        self.asr.validate()?;
+        self.agent.validate()
     }
 }
 

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
-use super::{AsrTruth, MockModel};
+use super::{AgentTruth, AsrTruth, MockModel};
 
 /// How many finished requests `recent` keeps.
 pub const RECENT_CAPACITY: usize = 10_000;
@@ -72,6 +72,9 @@ pub struct Truth {
     /// Transcription (HTTP and WebSocket) truth; the fields above are TTS only.
     #[serde(default)]
     pub asr: AsrTruth,
+    /// Voice-agent (`/v1/agent`) truth.
+    #[serde(default)]
+    pub agent: AgentTruth,
 }
 
 /// One finished speech request. Offsets (`*_us`) are microseconds from the
@@ -179,6 +182,7 @@ impl TruthLog {
             in_flight_now: self.in_flight,
             recent: self.recent.iter().cloned().collect(),
             asr: AsrTruth::default(),
+            agent: AgentTruth::default(),
         }
     }
 }

@@ -30,6 +30,9 @@ pub enum ErrorKind {
     SilentAudio,
     /// Sanity: far less audio than the text implies.
     ShortAudio,
+    /// Voice agent: the agent kept sending audio while the caller spoke over
+    /// it (barge-in), until the caller's utterance ended.
+    BargeInIgnored,
     /// The run was stopped (Ctrl-C grace expired) before the request finished.
     Cancelled,
 }
@@ -48,6 +51,7 @@ impl ErrorKind {
             ErrorKind::NoAudio => "no_audio".into(),
             ErrorKind::SilentAudio => "silent_audio".into(),
             ErrorKind::ShortAudio => "short_audio".into(),
+            ErrorKind::BargeInIgnored => "barge_in_ignored".into(),
             ErrorKind::Cancelled => "cancelled".into(),
         }
     }

@@ -9,6 +9,8 @@ pub mod http_asr;
 pub mod http_tts;
 pub mod probe;
 pub mod ws;
+pub mod ws_agent;
+pub mod ws_agent_session;
 pub mod ws_asr;
 
 pub use client::{HttpClient, OwnedConn};

@@ -36,27 +36,6 @@ impl ReportWriter for HtmlWriter {
 
 const CSS: &str = include_str!("../../assets/report.css");
 
-/// Metrics in the order a reader looks for them; others follow by name.
-const ORDER: &[&str] = &[
-    "ttfb",
-    "ttfa",
-    "chunk1",
-    "chunk4",
-    "inter_chunk_mean",
-    "inter_chunk_max",
-    "e2e",
-    "e2e_uncorrected",
-    "audio",
-    "rtf",
-    "rtfx",
-    "stall_count",
-    "stall_time",
-    "prebuffer_needed",
-    "leading_silence",
-    "perceived_ttfa",
-    "schedule_lag",
-];
-
 /// Escape text for HTML element content and quoted attribute values.
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -342,13 +321,14 @@ fn value(v: f64, unit: &str) -> String {
 
 fn ordered_metrics(s: &StageResult) -> Vec<(&str, &Percentiles)> {
     let m = &s.summary.metrics;
-    let mut out: Vec<(&str, &Percentiles)> = ORDER
+    let order = super::METRIC_ORDER;
+    let mut out: Vec<(&str, &Percentiles)> = order
         .iter()
         .filter_map(|n| m.get_key_value(*n).map(|(k, v)| (k.as_str(), v)))
         .collect();
     out.extend(
         m.iter()
-            .filter(|(k, _)| !ORDER.contains(&k.as_str()))
+            .filter(|(k, _)| !order.contains(&k.as_str()))
             .map(|(k, v)| (k.as_str(), v)),
     );
     out

@@ -13,12 +13,15 @@ use tokio_util::sync::CancellationToken;
 pub struct LiveSnapshot {
     /// Requests finished (warm-up included).
     pub done: u64,
-    /// Of which failed.
+    /// Records of parts of requests still running (earlier turns of a conversation).
+    pub parts: u64,
+    /// Records (requests and parts) that failed.
     pub failed: u64,
     /// Arrivals dropped.
     pub dropped: u64,
-    /// p50 and p95 of TTFA so far, ms.
-    pub ttfa_ms: Option<(f64, f64)>,
+    /// The run's first-latency metric (`ttfa`, `agent_first_audio`) with
+    /// its p50 and p95 so far, ms.
+    pub first_ms: Option<(&'static str, f64, f64)>,
     /// p50 and p95 of e2e so far, ms.
     pub e2e_ms: Option<(f64, f64)>,
 }
@@ -99,13 +102,14 @@ pub async fn show(
 /// One line of live numbers.
 pub fn line(s: &LiveSnapshot, elapsed: Duration) -> String {
     let rate = s.done as f64 / elapsed.as_secs_f64().max(1e-3);
-    let mut msg = format!("ok {} fail {}", s.done - s.failed.min(s.done), s.failed);
+    let records = s.done + s.parts;
+    let mut msg = format!("ok {} fail {}", records - s.failed.min(records), s.failed);
     if s.dropped > 0 {
         msg.push_str(&format!(" drop {}", s.dropped));
     }
     msg.push_str(&format!(" | {rate:.1} req/s"));
-    if let Some((p50, p95)) = s.ttfa_ms {
-        msg.push_str(&format!(" | ttfa p50 {p50:.0}ms p95 {p95:.0}ms"));
+    if let Some((name, p50, p95)) = s.first_ms {
+        msg.push_str(&format!(" | {name} p50 {p50:.0}ms p95 {p95:.0}ms"));
     } else if let Some((p50, p95)) = s.e2e_ms {
         msg.push_str(&format!(" | e2e p50 {p50:.0}ms p95 {p95:.0}ms"));
     }

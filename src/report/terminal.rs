@@ -16,30 +16,9 @@ impl ReportWriter for SummaryWriter {
     }
 }
 
-/// Metrics shown per stage, in this order, when present.
-const SHOWN: &[&str] = &[
-    "ttfb",
-    "ttfa",
-    "chunk1",
-    "chunk4",
-    "inter_chunk_max",
-    "e2e",
-    "audio",
-    "rtf",
-    "rtfx",
-    "stall_time",
-    "prebuffer_needed",
-    "leading_silence",
-    "perceived_ttfa",
-    "connect",
-    "first_partial",
-    "final",
-    "partial_interval",
-    "frame_lag_max",
-    "frame_lag_p99",
-    "wer",
-    "schedule_lag",
-];
+/// Metrics the summary table leaves to the JSON and HTML report: a reader
+/// at a terminal wants the headline numbers.
+const HIDDEN: &[&str] = &["inter_chunk_mean", "e2e_uncorrected", "stall_count"];
 
 fn value(v: f64, unit: &str) -> String {
     match unit {
@@ -56,7 +35,7 @@ fn metric_row(out: &mut String, name: &str, p: &Percentiles) {
     let u = p.unit.label();
     let _ = writeln!(
         out,
-        "    {:<17}{:>9}{:>9}{:>9}{:>9}{:>9}{:>9}{:>9}",
+        "    {:<21}{:>9}{:>9}{:>9}{:>9}{:>9}{:>9}{:>9}",
         name,
         value(p.min, u),
         value(p.mean, u),
@@ -121,16 +100,17 @@ pub fn summary(run: &RunResult) -> String {
         if !m.metrics.is_empty() {
             let _ = writeln!(
                 out,
-                "    {:<17}{:>9}{:>9}{:>9}{:>9}{:>9}{:>9}{:>9}",
+                "    {:<21}{:>9}{:>9}{:>9}{:>9}{:>9}{:>9}{:>9}",
                 "metric", "min", "mean", "p50", "p90", "p95", "p99", "max"
             );
-            for name in SHOWN {
+            let shown = super::METRIC_ORDER.iter().filter(|n| !HIDDEN.contains(n));
+            for name in shown {
                 if let Some(p) = m.metrics.get(*name) {
                     metric_row(&mut out, name, p);
                 }
             }
             for (name, p) in &m.metrics {
-                if name.starts_with("chunk") && !SHOWN.contains(&name.as_str()) {
+                if name.starts_with("chunk") && !super::METRIC_ORDER.contains(&name.as_str()) {
                     metric_row(&mut out, name, p);
                 }
             }
@@ -229,7 +209,7 @@ fn sweep_table(out: &mut String, run: &RunResult) {
             .iter()
             .any(|s| s.summary.metrics.contains_key(metric))
     };
-    let lead = ["ttfa", "final"]
+    let lead = ["ttfa", "final", "agent_first_audio"]
         .into_iter()
         .find(|m| has(m))
         .unwrap_or("e2e");

@@ -92,17 +92,28 @@ fn fresh_dir(base: &std::path::Path) -> PathBuf {
 impl LiveSource for RunSink {
     fn snapshot(&self, stage: usize) -> LiveSnapshot {
         use std::sync::atomic::Ordering::Relaxed;
-        let (ttfa_ms, e2e_ms) = self.with_aggregate(|agg| {
+        let (first_ms, e2e_ms) = self.with_aggregate(|agg| {
             agg.stages
                 .get(stage)
-                .map(|s| (p50_p95(s, &Metric::Ttfa), p50_p95(s, &Metric::E2e)))
+                .map(|s| {
+                    // The first latency a run of this kind has: TTFA (TTS) or
+                    // the agent's first audio; else e2e (ASR).
+                    let first = [
+                        ("ttfa", Metric::Ttfa),
+                        ("first audio", Metric::AgentFirstAudio),
+                    ]
+                    .into_iter()
+                    .find_map(|(name, m)| p50_p95(s, &m).map(|(a, b)| (name, a, b)));
+                    (first, p50_p95(s, &Metric::E2e))
+                })
                 .unwrap_or_default()
         });
         LiveSnapshot {
             done: self.live.done.load(Relaxed),
+            parts: self.live.parts.load(Relaxed),
             failed: self.live.failed.load(Relaxed),
             dropped: self.live.dropped.load(Relaxed),
-            ttfa_ms,
+            first_ms,
             e2e_ms,
         }
     }

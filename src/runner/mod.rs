@@ -2,6 +2,7 @@
 //! they come (`requests.jsonl` per request, `result.json` after each stage)
 //! so that a crash, a failing target or Ctrl-C leaves valid partial results.
 
+pub mod agent;
 pub mod asr;
 pub mod engine;
 pub mod jsonl;
@@ -164,6 +165,43 @@ pub async fn run_asr(
         chunk_ks: &[],
         config: serde_json::to_value(&*plan).unwrap_or(serde_json::Value::Null),
         notes: asr_notes(),
+    };
+    engine::drive(frame, session, exec, stop, opts).await
+}
+
+/// Notes stated once in every voice-agent result.
+fn agent_notes() -> Vec<String> {
+    vec![
+        "durations in ms; one record per turn; a workload request is one conversation".into(),
+        "agent_first_message, agent_first_audio and agent_transcript are measured from the end of the caller's speech (last speech frame, or the end-of-speech message, sent)".into(),
+        "turn = caller's first frame to the end of the agent's response; audio = agent audio seconds in the response".into(),
+        "barge-in: from the first frame of the caller's interrupting utterance; barge_in_silence = to the last agent audio received during it (no quiet window added); barge_in_leak = agent audio time received during it".into(),
+        "connect and schedule_lag are on the first turn of each conversation".into(),
+    ]
+}
+
+/// Run a voice-agent plan to the end (or until `stop`), writing every result file.
+pub async fn run_agent(
+    plan: crate::config::agent::AgentPlan,
+    stop: Stop,
+    opts: RunOptions,
+) -> Result<(RunResult, PathBuf), RunError> {
+    preflight(&plan.target.url).await?;
+    let plan = Arc::new(plan);
+    let session = Session::open(&plan.out_dir, plan.stages.len(), &[])?;
+    let exec = Arc::new(agent::AgentExecutor::new(
+        plan.clone(),
+        session.sink.clone(),
+        session.run_start,
+    ));
+    let frame = RunFrame {
+        name: &plan.name,
+        kind: "agent",
+        stages: &plan.stages,
+        slo: &plan.slo,
+        chunk_ks: &[],
+        config: serde_json::to_value(&*plan).unwrap_or(serde_json::Value::Null),
+        notes: agent_notes(),
     };
     engine::drive(frame, session, exec, stop, opts).await
 }

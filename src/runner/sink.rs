@@ -14,8 +14,10 @@ use crate::workload::StageSink;
 /// Counters the live view reads without locking.
 #[derive(Debug, Default)]
 pub struct LiveCounters {
-    /// Requests finished in the current stage (warm-up included).
+    /// Requests (workload arrivals) finished in the current stage (warm-up included).
     pub done: AtomicU64,
+    /// Records of parts of requests (a conversation's earlier turns).
+    pub parts: AtomicU64,
     /// Of which failed.
     pub failed: AtomicU64,
     /// Arrivals dropped in the current stage.
@@ -26,6 +28,7 @@ impl LiveCounters {
     /// Zero the counters at a stage start.
     pub fn reset(&self) {
         self.done.store(0, Ordering::Relaxed);
+        self.parts.store(0, Ordering::Relaxed);
         self.failed.store(0, Ordering::Relaxed);
         self.dropped.store(0, Ordering::Relaxed);
     }
@@ -82,10 +85,9 @@ impl RunSink {
     }
 }
 
-impl StageSink for RunSink {
-    fn record(&self, record: RequestRecord) {
+impl RunSink {
+    fn add(&self, record: RequestRecord) {
         self.jsonl.write(&record);
-        self.live.done.fetch_add(1, Ordering::Relaxed);
         if !record.ok() {
             self.live.failed.fetch_add(1, Ordering::Relaxed);
         }
@@ -99,6 +101,18 @@ impl StageSink for RunSink {
             }
             agg.timeline.record(&record);
         });
+    }
+}
+
+impl StageSink for RunSink {
+    fn record(&self, record: RequestRecord) {
+        self.live.done.fetch_add(1, Ordering::Relaxed);
+        self.add(record);
+    }
+
+    fn record_part(&self, record: RequestRecord) {
+        self.live.parts.fetch_add(1, Ordering::Relaxed);
+        self.add(record);
     }
 
     fn dropped(&self, stage: usize, at: Instant) {

@@ -47,6 +47,12 @@ pub trait Executor: Send + Sync + 'static {
 pub trait StageSink: Send + Sync + 'static {
     /// A request finished (or was cancelled).
     fn record(&self, record: RequestRecord);
+    /// A record of part of a request that is still running (e.g. one turn
+    /// of a conversation): counted in statistics like any record, but the
+    /// request itself is not finished.
+    fn record_part(&self, record: RequestRecord) {
+        self.record(record);
+    }
     /// An arrival was dropped because `max_in_flight` requests were running.
     fn dropped(&self, stage: usize, at: Instant);
 }

@@ -131,6 +131,9 @@ fn metric_title(name: &str, p: Option<&Percentiles>) -> String {
         "ttfb" => "TTFB".to_string(),
         "rtf" => "RTF (e2e ÷ audio)".to_string(),
         "final" => "final after audio end".to_string(),
+        "agent_first_audio" => "agent first audio after end of speech".to_string(),
+        "agent_first_message" => "agent first message after end of speech".to_string(),
+        "agent_transcript" => "agent transcript after end of speech".to_string(),
         n => match n.strip_prefix("chunk") {
             Some(k) if k.parse::<u32>().is_ok() => format!("chunk {k}"),
             _ => n.replace('_', " "),
@@ -174,11 +177,22 @@ fn main_metrics(run: &RunResult) -> Vec<&'static str> {
     } else {
         "chunk1"
     };
-    ["ttfa", "first_partial", "final", "e2e", chunk, "rtf"]
-        .into_iter()
-        .filter(|m| any_stage_has(run, m))
-        .take(4)
-        .collect()
+    [
+        "ttfa",
+        "first_partial",
+        "final",
+        "agent_first_audio",
+        "agent_first_message",
+        "turn",
+        "barge_in_silence",
+        "e2e",
+        chunk,
+        "rtf",
+    ]
+    .into_iter()
+    .filter(|m| any_stage_has(run, m))
+    .take(4)
+    .collect()
 }
 
 fn grid_for(n: usize) -> (usize, usize) {
@@ -232,6 +246,9 @@ fn p50(run: &RunResult) -> Option<Figure> {
         "chunk4",
         "first_partial",
         "final",
+        "agent_first_message",
+        "agent_first_audio",
+        "agent_transcript",
         "e2e",
     ]
     .into_iter()
@@ -281,7 +298,7 @@ fn p50(run: &RunResult) -> Option<Figure> {
 /// against achieved rate (solid) and, in open loop, offered rate (dashed):
 /// where latency bends is saturation.
 fn load_latency(run: &RunResult) -> Option<Figure> {
-    let panels: Vec<Panel> = ["ttfa", "final", "e2e"]
+    let panels: Vec<Panel> = ["ttfa", "final", "agent_first_audio", "e2e"]
         .into_iter()
         .filter(|m| any_stage_has(run, m))
         .map(|name| {

@@ -1,0 +1,477 @@
+//! Voice-agent runs: raw options (TOML scenario + flags) and the validated plan.
+//!
+//! A scenario names conversation scripts (`[[script]]`: turns as audio
+//! files, a corpus manifest, or texts spoken by the built-in test voice),
+//! mixed by weight; the vendor part is message shapes and templates. The
+//! workload keys are the same as for TTS and ASR.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use super::options::ConfigError;
+use super::plan::{default_name, parse_headers, DEFAULT_GRACE};
+use super::workload::WorkloadOptions;
+use crate::audio::convert::to_pcm16_mono;
+use crate::input::AudioSet;
+use crate::metrics::slo::Slo;
+use crate::protocol::ws::FrameEncoding;
+use crate::protocol::ws_agent::{AgentTarget, MessageRules};
+use crate::workload::StageSpec;
+
+/// One conversation script as written in a scenario.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScriptOptions {
+    /// Name, shown in `requests.jsonl`.
+    pub name: String,
+    /// Relative weight in the mix [default: 1].
+    pub weight: Option<f64>,
+    /// One audio file per turn.
+    pub turns: Option<Vec<PathBuf>>,
+    /// A `voxload corpus` manifest: its lines in order are the turns.
+    pub manifest: Option<PathBuf>,
+    /// Texts spoken by the built-in test voice (tones the mock understands;
+    /// a real agent needs real speech: render texts with `voxload corpus`).
+    pub texts: Option<Vec<String>>,
+}
+
+/// Every option of `voxload agent`, from file or flags.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AgentOptions {
+    /// `ws://` or `wss://` URL of the agent.
+    pub url: Option<String>,
+    /// Extra handshake headers.
+    pub header: Option<Vec<String>>,
+    /// Environment variable holding the API key.
+    pub api_key_env: Option<String>,
+    /// Sample rate of the caller's 16-bit mono PCM.
+    pub sample_rate: Option<u32>,
+    /// Caller audio per frame.
+    #[serde(default, with = "super::serde_duration::option")]
+    pub frame: Option<Duration>,
+    /// `binary`, or a JSON template with `{{audio}}` (base64 PCM).
+    pub frame_encoding: Option<String>,
+    /// Start message template (`{{sample_rate}}`); `""` for none.
+    pub start_message: Option<String>,
+    /// Sent after each utterance; `""` (default) lets the agent detect the end of speech.
+    pub end_of_speech_message: Option<String>,
+    /// Stream low-level noise between utterances [default: true].
+    pub noise: Option<bool>,
+    /// Dotted path of the message type in agent messages.
+    pub type_path: Option<String>,
+    /// Types of JSON audio messages.
+    pub audio_types: Option<Vec<String>>,
+    /// Dotted path of the base64 audio in them.
+    pub audio_path: Option<String>,
+    /// Types of the agent's transcript of the caller.
+    pub transcript_types: Option<Vec<String>>,
+    /// Dotted path of a boolean "final" flag on transcripts.
+    pub transcript_final_path: Option<String>,
+    /// Types of agent text messages.
+    pub text_types: Option<Vec<String>>,
+    /// Types that end a response.
+    pub end_types: Option<Vec<String>>,
+    /// Types of the interruption message.
+    pub interrupt_types: Option<Vec<String>>,
+    /// Sample rate of the agent's 16-bit mono PCM.
+    pub agent_sample_rate: Option<u32>,
+    /// A turn fails without agent audio this long after the end of speech.
+    #[serde(default, with = "super::serde_duration::option")]
+    pub answer_timeout: Option<Duration>,
+    /// Without an end message, a response ends after this long without agent messages.
+    #[serde(default, with = "super::serde_duration::option")]
+    pub response_idle: Option<Duration>,
+    /// A response still going this long after the end of speech fails the turn.
+    #[serde(default, with = "super::serde_duration::option")]
+    pub response_timeout: Option<Duration>,
+    /// Share of turns (0..=1) whose answer the caller interrupts.
+    pub barge_in: Option<f64>,
+    /// How far into the answer's audio the caller interrupts.
+    #[serde(default, with = "super::serde_duration::option")]
+    pub barge_in_after: Option<Duration>,
+    /// Barge-in is ignored if agent audio came this close to the end of the interruption.
+    #[serde(default, with = "super::serde_duration::option")]
+    pub barge_in_quiet: Option<Duration>,
+    /// Pause after an answer finished playing, before the next utterance.
+    #[serde(default, with = "super::serde_duration::option")]
+    pub pause: Option<Duration>,
+    /// Conversation scripts.
+    pub script: Option<Vec<ScriptOptions>>,
+    /// Workload and results options.
+    #[serde(flatten)]
+    pub workload: WorkloadOptions,
+    /// Keys nothing above claimed: a typo must not be ignored.
+    #[serde(flatten, skip_serializing)]
+    pub unknown: BTreeMap<String, toml::Value>,
+}
+
+impl AgentOptions {
+    /// Read a TOML scenario; relative audio paths are relative to the file.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let toml_error = |message: String| ConfigError::Toml {
+            path: path.to_path_buf(),
+            message,
+        };
+        let mut o: AgentOptions =
+            toml::from_str(&text).map_err(|e| toml_error(e.to_string().trim().to_string()))?;
+        if let Some(key) = o.unknown.keys().next() {
+            let line = text
+                .lines()
+                .position(|l| l.trim_start().starts_with(key.as_str()))
+                .map(|i| format!("line {}: ", i + 1))
+                .unwrap_or_default();
+            return Err(toml_error(format!("{line}unknown key '{key}'")));
+        }
+        let base = path.parent().unwrap_or(Path::new("."));
+        for s in o.script.iter_mut().flatten() {
+            for p in s.turns.iter_mut().flatten().chain(s.manifest.as_mut()) {
+                if p.is_relative() {
+                    *p = base.join(&*p);
+                }
+            }
+        }
+        Ok(o)
+    }
+
+    /// `self` overridden by every option `over` sets.
+    pub fn merged_with(self, over: AgentOptions) -> AgentOptions {
+        macro_rules! pick {
+            ($($f:ident),*) => { AgentOptions {
+                $($f: over.$f.or(self.$f),)*
+                workload: self.workload.merged_with(over.workload),
+                unknown: BTreeMap::new(),
+            } };
+        }
+        pick!(
+            url,
+            header,
+            api_key_env,
+            sample_rate,
+            frame,
+            frame_encoding,
+            start_message,
+            end_of_speech_message,
+            noise,
+            type_path,
+            audio_types,
+            audio_path,
+            transcript_types,
+            transcript_final_path,
+            text_types,
+            end_types,
+            interrupt_types,
+            agent_sample_rate,
+            answer_timeout,
+            response_idle,
+            response_timeout,
+            barge_in,
+            barge_in_after,
+            barge_in_quiet,
+            pause,
+            script
+        )
+    }
+}
+
+/// A conversation script, its audio ready to stream.
+#[derive(Debug, Clone, Serialize)]
+pub struct Script {
+    /// Name.
+    pub name: String,
+    /// Relative weight.
+    pub weight: f64,
+    /// Where each turn's audio came from.
+    pub sources: Vec<String>,
+    /// Seconds of caller speech per turn.
+    pub speech_s: Vec<f64>,
+    /// Caller PCM per turn (16-bit mono at the target's sample rate).
+    #[serde(skip)]
+    pub turns: Vec<Bytes>,
+}
+
+/// A validated voice-agent run.
+#[derive(Debug, Clone, Serialize)]
+pub struct AgentPlan {
+    /// Run name.
+    pub name: String,
+    /// Results folder.
+    pub out_dir: PathBuf,
+    /// The agent and how to talk to it.
+    pub target: AgentTarget,
+    /// Conversation scripts, mixed by weight.
+    pub scripts: Vec<Script>,
+    /// Share of turns whose answer the caller interrupts.
+    pub barge_in: f64,
+    /// How far into the answer's audio.
+    #[serde(with = "super::serde_duration")]
+    pub barge_in_after: Duration,
+    /// Pause after an answer finished playing.
+    #[serde(with = "super::serde_duration")]
+    pub pause: Duration,
+    /// Stages (a "request" is one conversation).
+    pub stages: Vec<StageSpec>,
+    /// SLO thresholds.
+    pub slo: Vec<Slo>,
+    /// Seed (arrivals, script choice, barge-in choice).
+    pub seed: u64,
+    /// Drain time after Ctrl-C.
+    #[serde(with = "super::serde_duration")]
+    pub grace: Duration,
+    /// Sweeps: the best level keeps at least this success rate.
+    pub min_success: f64,
+}
+
+fn invalid(option: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        option,
+        reason: reason.into(),
+    }
+}
+
+/// A template option: `""` means "send nothing".
+fn template(value: Option<String>, default: Option<&str>) -> Option<String> {
+    match value {
+        Some(v) if v.trim().is_empty() => None,
+        Some(v) => Some(v),
+        None => default.map(str::to_string),
+    }
+}
+
+/// Seed 003's conversations, the default when no script is given.
+pub fn default_scripts() -> Vec<ScriptOptions> {
+    let texts = |t: &[&str]| Some(t.iter().map(|s| s.to_string()).collect());
+    vec![
+        ScriptOptions {
+            name: "insurance_inquiry".into(),
+            weight: Some(1.0),
+            texts: texts(&[
+                "Hello, my name is Alice Brown, my social is 1234, and my zip code is 60601",
+                "I'm calling about my auto insurance policy",
+                "I need to understand what's covered under my current plan",
+                "What happens if I get into an accident?",
+                "Thank you for all the information, that's very helpful",
+            ]),
+            ..ScriptOptions::default()
+        },
+        ScriptOptions {
+            name: "quick_question".into(),
+            weight: Some(2.0),
+            texts: texts(&[
+                "Hi there, I have a quick question",
+                "Can you help me check my account balance?",
+                "Thanks, that's all I needed to know",
+            ]),
+            ..ScriptOptions::default()
+        },
+    ]
+}
+
+/// Characters per second of the built-in test voice (as the mock's default).
+const TEST_VOICE_CPS: f64 = 15.0;
+
+fn load_script(s: &ScriptOptions, rate: u32) -> Result<Script, ConfigError> {
+    let bad = |reason: String| invalid("script", format!("'{}': {reason}", s.name));
+    let weight = s.weight.unwrap_or(1.0);
+    if !(weight.is_finite() && weight > 0.0) {
+        return Err(bad(format!("weight must be > 0 (got {weight})")));
+    }
+    let files =
+        match (&s.turns, &s.manifest, &s.texts) {
+            (Some(paths), None, None) if !paths.is_empty() => Some(paths.clone()),
+            (None, Some(manifest), None) => Some(vec![manifest.clone()]),
+            (None, None, Some(texts)) if !texts.is_empty() => None,
+            _ => return Err(bad(
+                "give exactly one of turns = [audio files], manifest = \"…jsonl\" or texts = [...]"
+                    .into(),
+            )),
+        };
+    let (mut turns, mut sources) = (Vec::new(), Vec::new());
+    if let Some(inputs) = files {
+        let set = AudioSet::load(&inputs)?;
+        for item in set.items() {
+            let pcm = to_pcm16_mono(&item.bytes, Some(item.format), rate)
+                .map_err(|e| bad(format!("cannot convert {}: {e}", item.path.display())))?;
+            sources.push(item.path.display().to_string());
+            turns.push(Bytes::from(pcm));
+        }
+    } else {
+        let voice = crate::mock::Voice::new(rate, TEST_VOICE_CPS);
+        for t in s.texts.iter().flatten() {
+            let pcm: Vec<u8> = voice
+                .render(t)
+                .iter()
+                .flat_map(|s| s.to_le_bytes())
+                .collect();
+            sources.push(format!("text: {t}"));
+            turns.push(Bytes::from(pcm));
+        }
+    }
+    if let Some(i) = turns.iter().position(|t| t.is_empty()) {
+        return Err(bad(format!("turn {} has no audio ({})", i + 1, sources[i])));
+    }
+    let speech_s = turns
+        .iter()
+        .map(|t| t.len() as f64 / 2.0 / f64::from(rate))
+        .collect();
+    Ok(Script {
+        name: s.name.clone(),
+        weight,
+        sources,
+        speech_s,
+        turns,
+    })
+}
+
+fn list(v: Option<Vec<String>>, default: &[String]) -> Vec<String> {
+    v.unwrap_or_else(|| default.to_vec())
+}
+
+impl AgentPlan {
+    /// Validate options into a plan; loads and converts every turn's audio
+    /// now, so a bad file fails before any call is made.
+    pub fn from_options(
+        o: AgentOptions,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let w = &o.workload;
+        let seed = w.seed.unwrap_or(1);
+        let stages = w.stages(seed)?;
+        let slo = crate::metrics::slo::parse_all(w.slo.as_deref().unwrap_or(&[]))
+            .map_err(|e| invalid("--slo", e.to_string()))?;
+        let url = o.url.clone().ok_or(ConfigError::Missing("--url"))?;
+        let mut headers = parse_headers(o.header.as_deref().unwrap_or(&[]))?;
+        if let Some(var) = &o.api_key_env {
+            let key = env(var).ok_or_else(|| {
+                invalid(
+                    "--api-key-env",
+                    format!("environment variable {var} is not set"),
+                )
+            })?;
+            headers.push(("Authorization".into(), format!("Bearer {key}")));
+        }
+        let frames = match o.frame_encoding.as_deref() {
+            None | Some("binary") => FrameEncoding::Binary,
+            Some(t) if t.contains("{{audio}}") => FrameEncoding::Json {
+                template: t.to_string(),
+            },
+            Some(other) => {
+                return Err(invalid(
+                    "--frame-encoding",
+                    format!("'{other}' (expected binary or a JSON template with {{{{audio}}}})"),
+                ))
+            }
+        };
+        let d = MessageRules::default();
+        let rules = MessageRules {
+            type_path: o.type_path.clone().unwrap_or(d.type_path),
+            audio_types: list(o.audio_types.clone(), &d.audio_types),
+            audio_path: o.audio_path.clone().unwrap_or(d.audio_path),
+            transcript_types: list(o.transcript_types.clone(), &d.transcript_types),
+            transcript_final_path: o.transcript_final_path.clone(),
+            text_types: list(o.text_types.clone(), &d.text_types),
+            end_types: list(o.end_types.clone(), &d.end_types),
+            interrupt_types: list(o.interrupt_types.clone(), &d.interrupt_types),
+        };
+        let sample_rate = o.sample_rate.unwrap_or(16_000);
+        let agent_sample_rate = o.agent_sample_rate.unwrap_or(16_000);
+        if sample_rate == 0 {
+            return Err(invalid("--sample-rate", "must be greater than 0"));
+        }
+        if agent_sample_rate == 0 {
+            return Err(invalid("--agent-sample-rate", "must be greater than 0"));
+        }
+        let positive = |d: Option<Duration>, default: Duration, flag: &'static str| {
+            let d = d.unwrap_or(default);
+            if d.is_zero() {
+                Err(invalid(flag, "must be greater than 0"))
+            } else {
+                Ok(d)
+            }
+        };
+        let target = AgentTarget {
+            url,
+            headers,
+            sample_rate,
+            frame: positive(o.frame, Duration::from_millis(20), "--frame")?,
+            frames,
+            start_message: template(
+                o.start_message.clone(),
+                Some(r#"{"type":"start","sample_rate":{{sample_rate}}}"#),
+            ),
+            end_of_speech_message: template(o.end_of_speech_message.clone(), None),
+            noise_between_turns: o.noise.unwrap_or(true),
+            rules,
+            agent_sample_rate,
+            answer_timeout: positive(o.answer_timeout, Duration::from_secs(5), "--answer-timeout")?,
+            response_idle: positive(o.response_idle, Duration::from_secs(1), "--response-idle")?,
+            response_timeout: positive(
+                o.response_timeout,
+                Duration::from_secs(60),
+                "--response-timeout",
+            )?,
+            barge_in_quiet: o.barge_in_quiet.unwrap_or(Duration::from_millis(200)),
+        };
+        target
+            .validate()
+            .map_err(|e| invalid("--url", e.to_string()))?;
+        let barge_in = o.barge_in.unwrap_or(0.0);
+        if !(0.0..=1.0).contains(&barge_in) {
+            return Err(invalid(
+                "--barge-in",
+                format!("must be a share between 0 and 1 (got {barge_in})"),
+            ));
+        }
+        let script_opts = o.script.clone().unwrap_or_else(default_scripts);
+        if script_opts.is_empty() {
+            return Err(ConfigError::Missing("[[script]] (at least one)"));
+        }
+        let scripts = script_opts
+            .iter()
+            .map(|s| load_script(s, sample_rate))
+            .collect::<Result<Vec<_>, _>>()?;
+        let name = match &w.name {
+            Some(n) if n.is_empty() || n.contains(['/', '\\']) || n == "." || n == ".." => {
+                return Err(invalid("--name", format!("'{n}' is not a folder name")))
+            }
+            Some(n) => n.clone(),
+            None => default_name("agent"),
+        };
+        Ok(AgentPlan {
+            out_dir: w
+                .out
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("results"))
+                .join(&name),
+            name,
+            target,
+            scripts,
+            barge_in,
+            barge_in_after: o.barge_in_after.unwrap_or(Duration::from_millis(500)),
+            pause: o.pause.unwrap_or(Duration::from_millis(500)),
+            stages,
+            slo,
+            seed,
+            grace: w.grace.unwrap_or(DEFAULT_GRACE),
+            min_success: super::plan::min_success(w.min_success)?,
+        })
+    }
+
+    /// Longest a conversation of `script` may take if every turn uses its
+    /// full answer and response time: bounds each session.
+    pub fn session_limit(&self, script: &Script) -> Duration {
+        let t = &self.target;
+        let per_turn = t.answer_timeout.max(t.response_timeout) + t.response_idle + self.pause;
+        let speech: f64 = script.speech_s.iter().sum();
+        Duration::from_secs_f64(speech)
+            + per_turn.saturating_mul(script.turns.len() as u32)
+            + Duration::from_secs(30)
+    }
+}

@@ -1,0 +1,208 @@
+//! What the mock voice agent actually did, served as `agent` inside
+//! `GET /mock/truth`.
+//!
+//! Every `*_us` field is microseconds from the server's start (the same
+//! clock for every session and turn), taken when the agent saw a message
+//! arrive (the frame was read) or handed one to the WebSocket (flushed), so
+//! a client sees each event later by at least the loopback time.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use serde::{Deserialize, Serialize};
+
+use super::RECENT_CAPACITY;
+
+/// Agent counters and bounded logs of recent sessions and turns.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AgentTruth {
+    /// Upgrade requests received on `/v1/agent`.
+    pub sessions: u64,
+    /// Sessions accepted over `max_sessions` and closed at once with 1013.
+    pub rejected_over_capacity: u64,
+    /// Sessions open now (within capacity).
+    pub active_now: u64,
+    /// Most sessions open at once (within capacity).
+    pub max_concurrent: u64,
+    /// Turns finished (answered, interrupted, faulted or cut by the session's end).
+    pub turns: u64,
+    /// Responses that ended with `response_end`.
+    pub responses_completed: u64,
+    /// Responses stopped by barge-in (`interrupted` sent).
+    pub interrupted: u64,
+    /// Faults applied, by kind.
+    pub faults: BTreeMap<AgentFaultKind, u64>,
+    /// The last [`RECENT_CAPACITY`] finished sessions, oldest first.
+    pub recent_sessions: Vec<AgentSessionTruth>,
+    /// The last [`RECENT_CAPACITY`] finished turns of any session (a turn is
+    /// logged when it ends, while its session may still be open), oldest first.
+    pub recent_turns: Vec<AgentTurnTruth>,
+}
+
+/// A fault applied to one turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentFaultKind {
+    /// TCP connection dropped without a close frame when the response would start.
+    Close,
+    /// The turn was never answered.
+    Silent,
+    /// `this is not json` sent instead of the transcript.
+    Malformed,
+}
+
+/// How the end of a caller's speech was detected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndOfSpeech {
+    /// The client's `{"type":"end_of_speech"}` arrived.
+    Explicit,
+    /// `vad_silence` of non-speech audio followed a speech frame.
+    Energy,
+}
+
+/// How an agent session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentEnd {
+    /// The client closed (close frame or EOF).
+    ClientClosed,
+    /// The `close` fault dropped the connection.
+    FaultClose,
+    /// A socket error.
+    Error,
+    /// The server shut down.
+    Shutdown,
+}
+
+/// One finished session (within capacity).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentSessionTruth {
+    /// Session id (shares the id counter with the other endpoints).
+    pub id: u64,
+    /// The WebSocket upgrade was accepted.
+    pub accepted_us: u64,
+    /// The session ended.
+    pub ended_us: u64,
+    /// Caller audio messages received (binary or JSON `audio`).
+    pub frames: u64,
+    /// Caller audio received (samples at 16 kHz).
+    pub caller_audio_us: u64,
+    /// Turns (ends of speech detected).
+    pub turns: u64,
+    /// How the session ended.
+    pub end: AgentEnd,
+}
+
+/// One caller turn and the agent's answer to it. Optional times are `None`
+/// when the event did not happen.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentTurnTruth {
+    /// The session's id.
+    pub session: u64,
+    /// Index of the turn in its session, from 0.
+    pub turn: u64,
+    /// The last caller speech frame (RMS above `speech_rms`) of the
+    /// utterance arrived; `None` if the utterance had no speech frame.
+    pub last_speech_us: Option<u64>,
+    /// End of speech detected: the `end_of_speech` message, or the frame
+    /// completing `vad_silence`, arrived.
+    pub speech_end_us: u64,
+    /// How end of speech was detected.
+    pub detected_by: EndOfSpeech,
+    /// The fault applied, if any.
+    pub fault: Option<AgentFaultKind>,
+    /// The transcript text sent (empty without `transcribe`).
+    pub transcript: String,
+    /// The transcript (or, with the `malformed` fault, the non-JSON text) was sent.
+    pub transcript_us: Option<u64>,
+    /// `response_text` and the first audio chunk were sent.
+    pub first_audio_us: Option<u64>,
+    /// The last audio chunk of this response was sent.
+    pub last_audio_us: Option<u64>,
+    /// Audio chunks sent.
+    pub chunks: u64,
+    /// Audio sent (samples / `sample_rate_out`).
+    pub audio_us: u64,
+    /// `response_end` was sent.
+    pub response_end_us: Option<u64>,
+    /// The first caller speech frame during the response arrived (barge-in
+    /// onset as the agent sees it). Set even if the response ended before
+    /// the stop took effect.
+    pub barge_in_us: Option<u64>,
+    /// Audio was stopped: no chunk of this response is sent after it.
+    pub audio_stopped_us: Option<u64>,
+    /// `interrupted` was sent.
+    pub interrupted_us: Option<u64>,
+}
+
+/// Running counters behind [`AgentTruth`].
+#[derive(Debug, Default)]
+pub(crate) struct AgentTruthLog {
+    pub(crate) t: AgentTruth,
+    active: u64,
+    sessions: VecDeque<AgentSessionTruth>,
+    turns: VecDeque<AgentTurnTruth>,
+}
+
+fn push_bounded<T>(q: &mut VecDeque<T>, item: T) {
+    if q.len() == RECENT_CAPACITY {
+        q.pop_front();
+    }
+    q.push_back(item);
+}
+
+impl AgentTruthLog {
+    /// Admit a session if fewer than `max` are open; count it either way.
+    pub(crate) fn admit(&mut self, max: usize) -> bool {
+        self.t.sessions += 1;
+        if self.active >= max as u64 {
+            self.t.rejected_over_capacity += 1;
+            return false;
+        }
+        self.active += 1;
+        self.t.max_concurrent = self.t.max_concurrent.max(self.active);
+        true
+    }
+
+    /// An admitted session is over.
+    pub(crate) fn leave(&mut self) {
+        self.active = self.active.saturating_sub(1);
+    }
+
+    pub(crate) fn finish_turn(&mut self, t: AgentTurnTruth) {
+        self.t.turns += 1;
+        if let Some(f) = t.fault {
+            *self.t.faults.entry(f).or_default() += 1;
+        }
+        if t.response_end_us.is_some() {
+            self.t.responses_completed += 1;
+        }
+        if t.interrupted_us.is_some() {
+            self.t.interrupted += 1;
+        }
+        push_bounded(&mut self.turns, t);
+    }
+
+    pub(crate) fn finish_session(&mut self, s: AgentSessionTruth) {
+        push_bounded(&mut self.sessions, s);
+    }
+
+    /// Clear counters; open sessions stay counted as active.
+    pub(crate) fn reset(&mut self) {
+        *self = AgentTruthLog {
+            active: self.active,
+            ..AgentTruthLog::default()
+        };
+        self.t.max_concurrent = self.active;
+    }
+
+    pub(crate) fn snapshot(&self) -> AgentTruth {
+        AgentTruth {
+            active_now: self.active,
+            recent_sessions: self.sessions.iter().cloned().collect(),
+            recent_turns: self.turns.iter().cloned().collect(),
+            ..self.t.clone()
+        }
+    }
+}

@@ -1,0 +1,408 @@
+//! A voice agent over WebSocket: `GET /v1/agent`, the ground-truth fixture
+//! for per-turn latency, barge-in and leaked-audio measurements.
+//!
+//! Client → server:
+//!
+//! - optional `{"type":"start", ...}` (ignored);
+//! - caller audio: binary messages of 16-bit little-endian mono PCM at
+//!   16 kHz (any size; 20 ms = 640 bytes is typical), or
+//!   `{"type":"audio","audio":"<base64 pcm16>"}`;
+//! - optional `{"type":"end_of_speech"}`: the caller's utterance ended now;
+//! - any other JSON, and text that is not JSON, is ignored.
+//!
+//! Server → client, per caller turn, all from the instant `d` end of speech
+//! was detected:
+//!
+//! 1. end of speech: the `end_of_speech` message's arrival, or (energy VAD)
+//!    the arrival of the frame that completes `vad_silence` of consecutive
+//!    non-speech audio after at least one speech frame. A frame is speech
+//!    when its RMS exceeds `speech_rms`; silence is counted in samples, not
+//!    wall time. A session that has sent `end_of_speech` once is in
+//!    explicit mode: energy no longer ends an utterance (it still detects
+//!    barge-in). An `end_of_speech` right after an energy detection, with no
+//!    speech frame between, belongs to the same utterance and is ignored;
+//! 2. `d + transcript_delay`: `{"type":"transcript","text":"…","final":true}`
+//!    (the caller's mock speech decoded with `transcribe`, else `""`);
+//! 3. `d + response_delay`: `{"type":"response_text","text":"…"}`, then
+//!    audio chunk 0; chunk *i* at `d + response_delay + i × chunk / speed`,
+//!    as binary PCM16 at `sample_rate_out` (or, with `json_audio`,
+//!    `{"type":"audio","audio":"<base64>"}`). The audio speaks the response
+//!    text (mock speech) and is exactly `response_audio` long;
+//! 4. right after the last chunk: `{"type":"response_end"}`.
+//!
+//! Barge-in: a caller speech frame arriving between `d` and `response_end`
+//! is the onset; `barge_stop_delay` later the turn's pending output is
+//! dropped (no more chunks, no `response_end`) and `{"type":"interrupted"}`
+//! is sent. An end of speech detected while a response is still running
+//! interrupts it at once. Sessions over `max_sessions` are accepted, then
+//! closed with code 1013. Faults, one seeded draw per turn: `close` drops
+//! the TCP connection without a close frame at `d + response_delay`;
+//! `silent` sends nothing for the turn; `malformed` sends
+//! `this is not json` instead of the transcript.
+//!
+//! All times are absolute deadlines from `d` (`sleep_until`), and caller
+//! audio costs one RMS per frame (plus decoding with `transcribe`), so 2,000
+//! sessions are cheap.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::response::Response;
+use base64::Engine as _;
+use serde::Deserialize;
+use tokio::time::Instant;
+
+use super::agent_truth::{
+    AgentEnd, AgentFaultKind, AgentSessionTruth, AgentTurnTruth, EndOfSpeech,
+};
+use super::agent_turn::{draw_fault, interrupt, is_speech, Ended, Turn};
+use super::upload::DEFAULT_PCM_RATE;
+use super::voice::Decoder;
+use super::{micros, Shared};
+
+/// How long to wait for the client's close reply after a 1013 close.
+const CLOSE_WAIT: Duration = Duration::from_secs(1);
+
+/// A client text message; only `type` and `audio` matter.
+#[derive(Deserialize)]
+struct Control {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    audio: Option<String>,
+}
+
+/// Keeps an admitted session counted as active until dropped (also when
+/// the upgrade never completes).
+struct Admitted(Arc<Shared>);
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        self.0.lock().agent_truth.leave();
+    }
+}
+
+/// The upgrade handler: admit, or accept and close with 1013 over capacity.
+pub(crate) async fn agent(State(shared): State<Arc<Shared>>, ws: WebSocketUpgrade) -> Response {
+    let accepted = Instant::now();
+    let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+    let max = shared.model.agent.max_sessions;
+    if !shared.lock().agent_truth.admit(max) {
+        return ws.on_upgrade(reject);
+    }
+    let admitted = Admitted(Arc::clone(&shared));
+    let decoder = shared
+        .model
+        .agent
+        .transcribe
+        .then(|| Decoder::new(DEFAULT_PCM_RATE, shared.model.chars_per_second));
+    let session = Session {
+        id,
+        accepted,
+        shared,
+        frames: 0,
+        samples: 0,
+        odd_byte: None,
+        vad: Vad::default(),
+        explicit: false,
+        decoder,
+        turns: 0,
+        turn: None,
+    };
+    ws.on_upgrade(move |socket| session.run(socket, admitted))
+}
+
+async fn reject(mut socket: WebSocket) {
+    let close = Message::Close(Some(CloseFrame {
+        code: 1013,
+        reason: Utf8Bytes::from_static("try again later"),
+    }));
+    if socket.send(close).await.is_ok() {
+        let _ = tokio::time::timeout(CLOSE_WAIT, async {
+            while let Some(Ok(_)) = socket.recv().await {}
+        })
+        .await;
+    }
+}
+
+/// Energy VAD state of the current utterance.
+#[derive(Default)]
+struct Vad {
+    /// A speech frame arrived since the last end of speech.
+    speech_seen: bool,
+    /// Consecutive non-speech samples since the last speech frame.
+    silence: u64,
+    last_speech: Option<Instant>,
+    /// The last end of speech was an energy detection and no speech frame
+    /// followed: an `end_of_speech` now is a duplicate.
+    closed_by_energy: bool,
+}
+
+struct Session {
+    shared: Arc<Shared>,
+    id: u64,
+    accepted: Instant,
+    frames: u64,
+    /// Caller samples received (16 kHz).
+    samples: u64,
+    odd_byte: Option<u8>,
+    vad: Vad,
+    /// The client has sent `end_of_speech`: energy no longer ends utterances.
+    explicit: bool,
+    /// The current utterance's decoder, with `transcribe`.
+    decoder: Option<Decoder>,
+    turns: u64,
+    turn: Option<Turn>,
+}
+
+impl Session {
+    async fn run(mut self, mut socket: WebSocket, admitted: Admitted) {
+        let end = self.serve(&mut socket).await;
+        let now = Instant::now();
+        let s = AgentSessionTruth {
+            id: self.id,
+            accepted_us: self.us(self.accepted),
+            ended_us: self.us(now),
+            frames: self.frames,
+            caller_audio_us: micros(Duration::from_secs_f64(
+                self.samples as f64 / f64::from(DEFAULT_PCM_RATE),
+            )),
+            turns: self.turns,
+            end,
+        };
+        let turn = self.turn.take();
+        {
+            let mut st = self.shared.lock();
+            if let Some(t) = turn {
+                st.agent_truth.finish_turn(t.rec);
+            }
+            st.agent_truth.finish_session(s);
+        }
+        drop(admitted);
+        // `socket` drops here: for `FaultClose` that is the TCP close
+        // without a close frame.
+    }
+
+    async fn serve(&mut self, socket: &mut WebSocket) -> AgentEnd {
+        let shutdown = self.shared.shutdown.clone();
+        let cancelled = shutdown.cancelled();
+        // One timer, re-armed only when the next deadline changes, so a
+        // listening session costs no timer churn per frame.
+        let sleep = tokio::time::sleep_until(Instant::now());
+        tokio::pin!(cancelled, sleep);
+        let mut armed: Option<Instant> = None;
+        loop {
+            let due = self.next_due();
+            if due != armed {
+                if let Some(at) = due {
+                    sleep.as_mut().reset(at);
+                }
+                armed = due;
+            }
+            let result = tokio::select! {
+                biased;
+                () = &mut cancelled => return AgentEnd::Shutdown,
+                () = &mut sleep, if armed.is_some() => {
+                    armed = None;
+                    self.fire(socket).await
+                }
+                msg = socket.recv() => {
+                    let now = Instant::now();
+                    match msg {
+                        None | Some(Ok(Message::Close(_))) => return AgentEnd::ClientClosed,
+                        Some(Err(_)) => return AgentEnd::Error,
+                        Some(Ok(Message::Binary(b))) => self.audio(socket, &b, now).await,
+                        Some(Ok(Message::Text(t))) => self.control(socket, t.as_str(), now).await,
+                        Some(Ok(Message::Ping(_) | Message::Pong(_))) => Ok(()),
+                    }
+                }
+            };
+            if let Err(end) = result {
+                return end;
+            }
+        }
+    }
+
+    fn us(&self, at: Instant) -> u64 {
+        self.shared.at_us(at)
+    }
+
+    fn next_due(&self) -> Option<Instant> {
+        let turn = self.turn.as_ref()?;
+        turn.next(&self.shared.model.agent).map(|(at, _)| at)
+    }
+
+    /// Do every action that is due, in deadline order.
+    async fn fire(&mut self, socket: &mut WebSocket) -> Ended {
+        let shared = Arc::clone(&self.shared);
+        while let Some(mut turn) = self.turn.take() {
+            let due = turn
+                .next(&shared.model.agent)
+                .filter(|(at, _)| *at <= Instant::now());
+            let Some((_, action)) = due else {
+                self.turn = Some(turn);
+                break;
+            };
+            let acted = turn.act(action, socket, &shared).await;
+            if turn.done() {
+                shared.lock().agent_truth.finish_turn(turn.rec);
+            } else {
+                // Also after an error: `run` logs the unfinished turn.
+                self.turn = Some(turn);
+            }
+            acted?;
+        }
+        Ok(())
+    }
+
+    /// A text message: audio, end of speech, or anything else (ignored).
+    async fn control(&mut self, socket: &mut WebSocket, text: &str, now: Instant) -> Ended {
+        let Ok(c) = serde_json::from_str::<Control>(text) else {
+            return Ok(());
+        };
+        match c.kind.as_deref() {
+            Some("audio") => {
+                let pcm = c.audio.and_then(|b64| {
+                    base64::engine::general_purpose::STANDARD
+                        .decode(b64.as_bytes())
+                        .ok()
+                });
+                match pcm {
+                    Some(pcm) => self.audio(socket, &pcm, now).await,
+                    None => Ok(()),
+                }
+            }
+            Some("end_of_speech") => {
+                if self.vad.closed_by_energy {
+                    return Ok(());
+                }
+                self.explicit = true;
+                self.end_of_speech(socket, EndOfSpeech::Explicit, now).await
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// A caller audio frame arrived at `now`.
+    async fn audio(&mut self, socket: &mut WebSocket, pcm: &[u8], now: Instant) -> Ended {
+        self.frames += 1;
+        // Keep sample alignment across frames of odd length.
+        let joined;
+        let pcm = match self.odd_byte.take() {
+            Some(b) => {
+                joined = [&[b][..], pcm].concat();
+                &joined[..]
+            }
+            None => pcm,
+        };
+        if pcm.len() % 2 == 1 {
+            self.odd_byte = pcm.last().copied();
+        }
+        let n = (pcm.len() / 2) as u64;
+        self.samples += n;
+        if let Some(d) = self.decoder.as_mut() {
+            d.push_pcm16(pcm);
+        }
+        let model = &self.shared.model.agent;
+        if is_speech(pcm, model.speech_rms) {
+            self.vad.speech_seen = true;
+            self.vad.silence = 0;
+            self.vad.last_speech = Some(now);
+            self.vad.closed_by_energy = false;
+            if let Some(turn) = self.turn.as_mut() {
+                if turn.responding && turn.rec.barge_in_us.is_none() {
+                    turn.rec.barge_in_us = Some(self.shared.at_us(now));
+                    turn.stop_at = Some(now + model.barge_stop_delay);
+                }
+            }
+            return Ok(());
+        }
+        if self.vad.speech_seen && !self.explicit {
+            self.vad.silence += n;
+            let window = crate::audio::generate::samples_in(model.vad_silence, DEFAULT_PCM_RATE);
+            if self.vad.silence >= window as u64 {
+                self.end_of_speech(socket, EndOfSpeech::Energy, now).await?;
+                self.vad.closed_by_energy = true;
+            }
+        }
+        Ok(())
+    }
+
+    /// End of the caller's utterance detected at `now`: start a turn.
+    async fn end_of_speech(
+        &mut self,
+        socket: &mut WebSocket,
+        how: EndOfSpeech,
+        now: Instant,
+    ) -> Ended {
+        let shared = Arc::clone(&self.shared);
+        if let Some(mut old) = self.turn.take() {
+            // The caller finished a new utterance over a running response.
+            let now_us = self.us(now);
+            if old.responding {
+                old.rec.barge_in_us.get_or_insert(now_us);
+                old.rec.audio_stopped_us = Some(now_us);
+                let sent = interrupt(socket, &mut old, &shared).await;
+                shared.lock().agent_truth.finish_turn(old.rec);
+                sent?;
+            } else {
+                shared.lock().agent_truth.finish_turn(old.rec);
+            }
+        }
+        let model = &shared.model.agent;
+        let text = match self.decoder.as_mut() {
+            Some(d) => std::mem::replace(
+                d,
+                Decoder::new(DEFAULT_PCM_RATE, shared.model.chars_per_second),
+            )
+            .into_text(),
+            None => String::new(),
+        };
+        let fault = draw_fault(&shared);
+        let vad = std::mem::take(&mut self.vad);
+        let rec = AgentTurnTruth {
+            session: self.id,
+            turn: self.turns,
+            last_speech_us: vad.last_speech.map(|at| self.us(at)),
+            speech_end_us: self.us(now),
+            detected_by: how,
+            fault,
+            transcript: text,
+            transcript_us: None,
+            first_audio_us: None,
+            last_audio_us: None,
+            chunks: 0,
+            audio_us: 0,
+            response_end_us: None,
+            barge_in_us: None,
+            audio_stopped_us: None,
+            interrupted_us: None,
+        };
+        self.turns += 1;
+        if fault == Some(AgentFaultKind::Silent) {
+            shared.lock().agent_truth.finish_turn(rec);
+            return Ok(());
+        }
+        let transcript = if fault == Some(AgentFaultKind::Malformed) {
+            Utf8Bytes::from_static("this is not json")
+        } else {
+            Utf8Bytes::from(format!(
+                r#"{{"type":"transcript","text":{},"final":true}}"#,
+                serde_json::Value::String(rec.transcript.clone())
+            ))
+        };
+        self.turn = Some(Turn {
+            rec,
+            transcript_at: Some(now + model.transcript_delay),
+            transcript,
+            first_audio: now + model.response_delay,
+            responding: true,
+            next_chunk: 0,
+            samples_sent: 0,
+            stop_at: None,
+        });
+        Ok(())
+    }
+}

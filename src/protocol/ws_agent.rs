@@ -1,0 +1,253 @@
+//! Voice agents over WebSocket: what a conversation sends and how the
+//! agent's messages are read. The conversation itself (real-time frames,
+//! turns, barge-in) is [`conversation`](super::ws_agent_session).
+//!
+//! A vendor is configuration: where the message type is, which type values
+//! mean audio, transcript, text, end of response or interruption, and where
+//! base64 audio sits in a JSON message. Binary messages are always audio.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::http_tts::{json_path, TargetError};
+use super::ws::{pcm_frame_bytes, FrameEncoding};
+use super::{ErrorKind, ProtocolError};
+
+/// A voice-agent endpoint, how the caller talks to it, and how to read it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AgentTarget {
+    /// `ws://` or `wss://` URL.
+    pub url: String,
+    /// Extra handshake headers (secret values redacted on output).
+    #[serde(serialize_with = "super::http_tts::serialize_headers_redacted")]
+    pub headers: Vec<(String, String)>,
+    /// Sample rate of the caller's 16-bit mono PCM.
+    pub sample_rate: u32,
+    /// Caller audio per frame.
+    #[serde(with = "crate::config::serde_duration")]
+    pub frame: Duration,
+    /// How caller frames are sent.
+    pub frames: FrameEncoding,
+    /// Sent once after connecting (`{{sample_rate}}` filled); `None` sends nothing.
+    pub start_message: Option<String>,
+    /// Sent right after each utterance's last frame; `None` relies on the
+    /// agent detecting the end of speech from the audio.
+    pub end_of_speech_message: Option<String>,
+    /// Between utterances, keep streaming low-level noise frames (a live
+    /// microphone) instead of going quiet on the wire.
+    pub noise_between_turns: bool,
+    /// How agent messages are classified.
+    pub rules: MessageRules,
+    /// Sample rate of the agent's 16-bit mono PCM audio (for audio seconds).
+    pub agent_sample_rate: u32,
+    /// A turn fails if no agent audio arrives this long after the end of speech.
+    #[serde(with = "crate::config::serde_duration")]
+    pub answer_timeout: Duration,
+    /// Without an end-of-response message, a response is over once the
+    /// agent has been silent on the wire this long (the end is then its last message).
+    #[serde(with = "crate::config::serde_duration")]
+    pub response_idle: Duration,
+    /// A response still going this long after the end of speech fails the turn.
+    #[serde(with = "crate::config::serde_duration")]
+    pub response_timeout: Duration,
+    /// Barge-in counts as ignored if agent audio still arrived within this
+    /// long before the caller's interrupting utterance ended.
+    #[serde(with = "crate::config::serde_duration")]
+    pub barge_in_quiet: Duration,
+}
+
+/// Which agent messages mean what. A text message is JSON; its type is read
+/// at `type_path` and looked up in the lists below.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageRules {
+    /// Dotted path of the message type.
+    pub type_path: String,
+    /// Types of JSON messages carrying base64 audio.
+    pub audio_types: Vec<String>,
+    /// Dotted path of the base64 audio in those messages.
+    pub audio_path: String,
+    /// Types of the agent's transcript of the caller.
+    pub transcript_types: Vec<String>,
+    /// Dotted path of a boolean "final" flag on transcripts; `None`: every
+    /// transcript message counts as final.
+    pub transcript_final_path: Option<String>,
+    /// Types of the agent's own text (counted as messages, nothing more).
+    pub text_types: Vec<String>,
+    /// Types that end a response.
+    pub end_types: Vec<String>,
+    /// Types that announce the agent stopped because the caller spoke.
+    pub interrupt_types: Vec<String>,
+}
+
+impl Default for MessageRules {
+    /// The shapes `voxload mock` speaks.
+    fn default() -> Self {
+        let one = |s: &str| vec![s.to_string()];
+        Self {
+            type_path: "type".into(),
+            audio_types: one("audio"),
+            audio_path: "audio".into(),
+            transcript_types: one("transcript"),
+            transcript_final_path: None,
+            text_types: one("response_text"),
+            end_types: one("response_end"),
+            interrupt_types: one("interrupted"),
+        }
+    }
+}
+
+/// What one agent message is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AgentMessage {
+    /// Audio: this many bytes of 16-bit PCM.
+    Audio(usize),
+    /// A final transcript of the caller.
+    Transcript,
+    /// Anything else that counts as the agent speaking up (text, partials,
+    /// unknown types).
+    Other,
+    /// End of the response.
+    End,
+    /// The agent stopped because the caller spoke.
+    Interrupted,
+}
+
+impl AgentTarget {
+    /// Bytes of caller PCM in one frame.
+    pub fn frame_bytes(&self) -> usize {
+        pcm_frame_bytes(self.sample_rate, self.frame)
+    }
+
+    /// Seconds of agent audio in `bytes` of its 16-bit mono PCM.
+    pub fn agent_audio(&self, bytes: usize) -> Duration {
+        let rate = u64::from(self.agent_sample_rate.max(1));
+        Duration::from_nanos((bytes as u64 / 2) * 1_000_000_000 / rate)
+    }
+
+    /// Check the URL scheme and durations early, so a typo is a config error.
+    pub fn validate(&self) -> Result<(), TargetError> {
+        let bad = |reason: &str| TargetError::BadUrl {
+            url: self.url.clone(),
+            reason: reason.into(),
+        };
+        if !(self.url.starts_with("ws://") || self.url.starts_with("wss://")) {
+            return Err(bad("expected ws:// or wss://"));
+        }
+        if self.frame.is_zero() {
+            return Err(bad("frame duration must be > 0"));
+        }
+        Ok(())
+    }
+
+    /// Fill a caller message template.
+    pub fn fill(&self, template: &str) -> String {
+        template.replace("{{sample_rate}}", &self.sample_rate.to_string())
+    }
+}
+
+impl MessageRules {
+    /// Classify a text message; non-JSON is a decode failure of the turn.
+    pub fn classify_text(&self, text: &str) -> Result<AgentMessage, ProtocolError> {
+        let v: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+            let excerpt: String = text.chars().take(60).collect();
+            ProtocolError::new(
+                ErrorKind::Decode,
+                format!("agent message is not JSON ({e}): {excerpt}"),
+            )
+        })?;
+        let Some(kind) = json_path(&v, &self.type_path).and_then(|t| t.as_str()) else {
+            return Ok(AgentMessage::Other);
+        };
+        let is = |list: &[String]| list.iter().any(|t| t == kind);
+        Ok(if is(&self.audio_types) {
+            let b64 = json_path(&v, &self.audio_path)
+                .and_then(|a| a.as_str())
+                .unwrap_or("");
+            AgentMessage::Audio(base64_decoded_len(b64))
+        } else if is(&self.transcript_types) {
+            let is_final = match &self.transcript_final_path {
+                Some(p) => json_path(&v, p).and_then(|f| f.as_bool()).unwrap_or(false),
+                None => true,
+            };
+            if is_final {
+                AgentMessage::Transcript
+            } else {
+                AgentMessage::Other
+            }
+        } else if is(&self.end_types) {
+            AgentMessage::End
+        } else if is(&self.interrupt_types) {
+            AgentMessage::Interrupted
+        } else {
+            AgentMessage::Other
+        })
+    }
+}
+
+/// Bytes a standard base64 string decodes to, without decoding it: only
+/// the length matters for audio seconds.
+fn base64_decoded_len(b64: &str) -> usize {
+    let s = b64.trim_end();
+    let pad = s.bytes().rev().take_while(|&b| b == b'=').count();
+    (s.len() / 4 * 3 + (s.len() % 4).saturating_sub(1)).saturating_sub(pad)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine as _;
+
+    #[test]
+    fn base64_length_matches_the_decoder() {
+        for n in 0..50 {
+            let data = vec![7u8; n];
+            let padded = base64::engine::general_purpose::STANDARD.encode(&data);
+            assert_eq!(base64_decoded_len(&padded), n, "padded {n}");
+            let bare = base64::engine::general_purpose::STANDARD_NO_PAD.encode(&data);
+            assert_eq!(base64_decoded_len(&bare), n, "unpadded {n}");
+        }
+    }
+
+    #[test]
+    fn messages_are_classified_by_type() {
+        let r = MessageRules::default();
+        let b64 = base64::engine::general_purpose::STANDARD.encode([0u8; 640]);
+        let audio = format!(r#"{{"type":"audio","audio":"{b64}"}}"#);
+        assert_eq!(r.classify_text(&audio).ok(), Some(AgentMessage::Audio(640)));
+        for (msg, want) in [
+            (
+                r#"{"type":"transcript","text":"hi"}"#,
+                AgentMessage::Transcript,
+            ),
+            (
+                r#"{"type":"response_text","text":"x"}"#,
+                AgentMessage::Other,
+            ),
+            (r#"{"type":"response_end"}"#, AgentMessage::End),
+            (r#"{"type":"interrupted"}"#, AgentMessage::Interrupted),
+            (r#"{"kind":"x"}"#, AgentMessage::Other),
+        ] {
+            assert_eq!(r.classify_text(msg).ok(), Some(want), "{msg}");
+        }
+        let e = r.classify_text("this is not json").expect_err("malformed");
+        assert_eq!(e.kind, ErrorKind::Decode);
+        assert!(e.detail.contains("this is not json"), "{}", e.detail);
+        let flagged = MessageRules {
+            transcript_final_path: Some("final".into()),
+            ..MessageRules::default()
+        };
+        assert_eq!(
+            flagged
+                .classify_text(r#"{"type":"transcript","final":false}"#)
+                .ok(),
+            Some(AgentMessage::Other)
+        );
+        assert_eq!(
+            flagged
+                .classify_text(r#"{"type":"transcript","final":true}"#)
+                .ok(),
+            Some(AgentMessage::Transcript)
+        );
+    }
+}

@@ -1,0 +1,255 @@
+//! The conversation state machine against a scripted in-process agent (no
+//! network): end-of-speech anchoring, turn hand-over, barge-in leak window,
+//! malformed messages and answer timeouts.
+
+use std::sync::{Arc, Mutex};
+
+use super::*;
+use crate::protocol::ws::FrameEncoding;
+use crate::protocol::ws_agent::MessageRules;
+use tokio::sync::mpsc;
+
+const FRAME: Duration = Duration::from_millis(20);
+
+fn target() -> AgentTarget {
+    AgentTarget {
+        url: "ws://127.0.0.1:9/agent".into(),
+        headers: vec![],
+        sample_rate: 16_000,
+        frame: FRAME,
+        frames: FrameEncoding::Binary,
+        start_message: Some(r#"{"type":"start"}"#.into()),
+        end_of_speech_message: Some(r#"{"type":"end_of_speech"}"#.into()),
+        noise_between_turns: true,
+        rules: MessageRules::default(),
+        agent_sample_rate: 16_000,
+        answer_timeout: Duration::from_millis(400),
+        response_idle: Duration::from_millis(500),
+        response_timeout: Duration::from_secs(5),
+        barge_in_quiet: Duration::from_millis(100),
+    }
+}
+
+/// `frames` 20 ms frames of "speech" (bytes of 1; noise is bytes of 0).
+fn speech(frames: usize) -> Bytes {
+    Bytes::from(vec![1u8; 640 * frames])
+}
+
+/// How the scripted agent answers each end of speech.
+#[derive(Clone, Copy)]
+struct Script {
+    delay: Duration,
+    chunks: usize,
+    /// Stop this long after caller speech arrives during an answer.
+    stop_after: Duration,
+    malformed: bool,
+}
+
+/// Run the scripted agent: reads what the caller sends, answers through `tx`.
+async fn agent(
+    mut rx: mpsc::UnboundedReceiver<Message>,
+    tx: mpsc::UnboundedSender<Result<Message, WsError>>,
+    s: Script,
+) {
+    let stop: Arc<Mutex<Option<tokio::time::Instant>>> = Arc::default();
+    let answering = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    while let Some(m) = rx.recv().await {
+        match m {
+            Message::Text(t) if t.as_str().contains("end_of_speech") => {
+                let (tx, stop, answering) = (tx.clone(), stop.clone(), answering.clone());
+                *stop.lock().unwrap() = None;
+                answering.store(true, std::sync::atomic::Ordering::SeqCst);
+                tokio::spawn(async move {
+                    tokio::time::sleep(s.delay).await;
+                    let text = if s.malformed {
+                        "this is not json"
+                    } else {
+                        r#"{"type":"transcript","text":"hi"}"#
+                    };
+                    let _ = tx.send(Ok(Message::text(text)));
+                    let start = tokio::time::Instant::now();
+                    for i in 0..s.chunks {
+                        tokio::time::sleep_until(start + FRAME * i as u32).await;
+                        let halt = *stop.lock().unwrap();
+                        if halt.is_some_and(|h| tokio::time::Instant::now() >= h) {
+                            let _ = tx.send(Ok(Message::text(r#"{"type":"interrupted"}"#)));
+                            answering.store(false, std::sync::atomic::Ordering::SeqCst);
+                            return;
+                        }
+                        let _ = tx.send(Ok(Message::binary(vec![5u8; 640])));
+                    }
+                    let _ = tx.send(Ok(Message::text(r#"{"type":"response_end"}"#)));
+                    answering.store(false, std::sync::atomic::Ordering::SeqCst);
+                });
+            }
+            Message::Binary(b) if b.first() == Some(&1) => {
+                if answering.load(std::sync::atomic::Ordering::SeqCst) {
+                    stop.lock()
+                        .unwrap()
+                        .get_or_insert(tokio::time::Instant::now() + s.stop_after);
+                }
+            }
+            Message::Close(_) => return,
+            _ => {}
+        }
+    }
+}
+
+/// A conversation against the scripted agent; returns the turns and every
+/// message the caller sent.
+async fn talk(
+    t: &AgentTarget,
+    turns: &[Bytes],
+    barge: &[Option<Duration>],
+    s: Script,
+) -> Vec<TurnTimes> {
+    let (to_agent, from_caller) = mpsc::unbounded_channel::<Message>();
+    let (to_caller, from_agent) = mpsc::unbounded_channel();
+    let agent = tokio::spawn(agent(from_caller, to_caller, s));
+    let sink = futures_util::sink::unfold(to_agent, |tx, m: Message| async move {
+        tx.send(m).map_err(|e| e.to_string())?;
+        Ok::<_, String>(tx)
+    });
+    let stream = futures_util::stream::unfold(from_agent, |mut rx| async move {
+        rx.recv().await.map(|m| (m, rx))
+    });
+    let noise = Bytes::from(vec![0u8; 640]);
+    let talk = Conversation {
+        turns,
+        barge_in: barge,
+        pause: Duration::from_millis(50),
+        noise: &noise,
+    };
+    let mut got = Vec::new();
+    converse(
+        Box::pin(sink),
+        Box::pin(stream),
+        t,
+        talk,
+        |turn: TurnTimes| got.push(turn),
+    )
+    .await;
+    agent.abort();
+    got
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+#[tokio::test]
+async fn latency_is_anchored_at_the_end_of_speech_and_turns_follow_playback() {
+    let s = Script {
+        delay: Duration::from_millis(150),
+        chunks: 10,
+        stop_after: Duration::ZERO,
+        malformed: false,
+    };
+    let turns = [speech(10), speech(5)];
+    let got = talk(&target(), &turns, &[None, None], s).await;
+    assert_eq!(got.len(), 2, "{got:?}");
+    for (i, turn) in got.iter().enumerate() {
+        assert_eq!(turn.index, i);
+        assert!(turn.error.is_none(), "{:?}", turn.error);
+        let eos = turn.speech_ended.expect("end of speech");
+        let spoke = eos - turn.speech_started.expect("speech start");
+        // n frames: the last leaves (n − 1) × 20 ms after the first.
+        let want = 20.0 * ([10.0, 5.0][i] - 1.0);
+        assert!((ms(spoke) - want).abs() < 15.0, "turn {i} spoke {spoke:?}");
+        // The transcript comes `delay` after the end of speech, audio right after.
+        let first = turn.first_message.expect("first message") - eos;
+        assert!((ms(first) - 150.0).abs() < 25.0, "turn {i}: {first:?}");
+        assert!(turn.first_audio.expect("audio") >= turn.first_message.expect("msg"));
+        assert_eq!(turn.audio.len(), 10);
+        assert!(turn.end_message && turn.response_end.is_some());
+        assert!(!turn.frame_lag_us.is_empty());
+    }
+    // Turn 2 starts after turn 1's audio finished playing, plus the pause.
+    let played = playback_end(&got[0].audio).expect("audio");
+    let next = got[1].speech_started.expect("turn 2");
+    assert!(
+        next >= played + Duration::from_millis(50),
+        "{next:?} vs {played:?}"
+    );
+    assert!(ms(next - played) < 90.0);
+}
+
+#[tokio::test]
+async fn barge_in_measures_the_leak_window_and_the_next_turn_goes_on() {
+    let s = Script {
+        delay: Duration::from_millis(100),
+        chunks: 50,
+        stop_after: Duration::from_millis(120),
+        malformed: false,
+    };
+    let turns = [speech(5), speech(20), speech(5)];
+    let barge = [Some(Duration::from_millis(200)), None, None];
+    let got = talk(&target(), &turns, &barge, s).await;
+    assert_eq!(got.len(), 3, "{got:?}");
+    let b = got[0].barge.as_ref().expect("turn 1 was barged");
+    let onset = b.onset.expect("onset");
+    let into_answer = onset - got[0].first_audio.expect("audio");
+    assert!((ms(into_answer) - 200.0).abs() < 30.0, "{into_answer:?}");
+    // The agent stops 120 ms after hearing the caller: audio leaked for ~120 ms.
+    let last = b.leaked.last().expect("some audio leaked").0;
+    let silence = ms(last - onset);
+    assert!(
+        (80.0..170.0).contains(&silence),
+        "time to silence {silence} ms"
+    );
+    let leaked: Duration = b.leaked.iter().map(|(_, d)| *d).sum();
+    assert!((100.0..=180.0).contains(&ms(leaked)), "leaked {leaked:?}");
+    let event = b.interrupted_at.expect("interrupted") - onset;
+    assert!((ms(event) - 120.0).abs() < 40.0, "{event:?}");
+    assert_eq!(b.utterance_end, got[1].speech_ended);
+    // The interrupting utterance is turn 2, answered normally.
+    assert!(got[1].error.is_none() && got[1].first_audio.is_some());
+    assert!(got[1].barge.is_none() && got[2].error.is_none());
+}
+
+#[tokio::test]
+async fn a_malformed_message_fails_the_turn_and_ends_the_conversation() {
+    let s = Script {
+        delay: Duration::from_millis(50),
+        chunks: 3,
+        stop_after: Duration::ZERO,
+        malformed: true,
+    };
+    let got = talk(&target(), &[speech(3), speech(3)], &[None, None], s).await;
+    assert_eq!(got.len(), 1);
+    let e = got[0].error.as_ref().expect("failed");
+    assert_eq!(e.kind, ErrorKind::Decode);
+}
+
+#[tokio::test]
+async fn no_answer_is_a_timeout_from_the_end_of_speech() {
+    let s = Script {
+        delay: Duration::from_secs(10),
+        chunks: 3,
+        stop_after: Duration::ZERO,
+        malformed: false,
+    };
+    let t = target();
+    let started = Instant::now();
+    let got = talk(&t, &[speech(3), speech(3)], &[None, None], s).await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        got[0].error.as_ref().map(|e| e.kind),
+        Some(ErrorKind::Timeout)
+    );
+    let waited = Instant::now() - got[0].speech_ended.expect("eos");
+    assert!(ms(waited) >= 400.0 && ms(waited) < 500.0, "{waited:?}");
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+#[test]
+fn playback_waits_for_late_audio() {
+    let t0 = Instant::now();
+    let d = Duration::from_millis(100);
+    // Second chunk arrives at 250 ms, after the first finished at 100 ms.
+    let audio = [(t0, d), (t0 + Duration::from_millis(250), d)];
+    assert_eq!(playback_end(&audio), Some(t0 + Duration::from_millis(350)));
+    let early = [(t0, d), (t0 + Duration::from_millis(10), d)];
+    assert_eq!(playback_end(&early), Some(t0 + Duration::from_millis(200)));
+    assert_eq!(playback_end(&[]), None);
+}

@@ -1,0 +1,354 @@
+//! Voice agents against the mock agent, whose response delay, barge-in stop
+//! delay, audio length and faults are known: voxload's per-turn numbers,
+//! anchored at the end of the caller's speech, must match them.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use voxload::config::agent::{AgentOptions, AgentPlan, ScriptOptions};
+use voxload::config::workload::WorkloadOptions;
+use voxload::metrics::RequestRecord;
+use voxload::mock::{
+    self, AgentFaultKind, AgentFaults, AgentModel, EndOfSpeech, MockHandle, MockModel,
+};
+use voxload::protocol::ErrorKind;
+use voxload::report::RunResult;
+use voxload::runner::{run_agent, RunOptions};
+
+fn agent_url(mock: &MockHandle) -> String {
+    format!("{}/v1/agent", mock.url().replacen("http://", "ws://", 1))
+}
+
+/// Short utterances in the mock's test voice (15 characters per second).
+fn script(name: &str, texts: &[&str]) -> ScriptOptions {
+    ScriptOptions {
+        name: name.into(),
+        texts: Some(texts.iter().map(|t| t.to_string()).collect()),
+        ..ScriptOptions::default()
+    }
+}
+
+fn options(mock: &MockHandle, dir: &Path, calls: u64, concurrency: &str) -> AgentOptions {
+    AgentOptions {
+        url: Some(agent_url(mock)),
+        script: Some(vec![script("two_turns", &["hello there", "thanks a lot"])]),
+        pause: Some(Duration::from_millis(100)),
+        workload: WorkloadOptions {
+            name: Some("agent".into()),
+            out: Some(dir.join("results")),
+            concurrency: concurrency.parse().ok(),
+            requests: Some(calls),
+            ..WorkloadOptions::default()
+        },
+        ..AgentOptions::default()
+    }
+}
+
+async fn run(o: AgentOptions) -> (RunResult, Vec<RequestRecord>) {
+    let plan = AgentPlan::from_options(o, &|_| None).expect("valid plan");
+    let (result, out) = run_agent(plan, Default::default(), RunOptions { quiet: true })
+        .await
+        .expect("run completes");
+    assert!(out.join("result.json").exists() && out.join("summary.txt").exists());
+    let records = common::read_records(&out.join("requests.jsonl"));
+    std::fs::remove_dir_all(&out).expect("clean");
+    (result, records)
+}
+
+fn ms(us: Option<u64>) -> f64 {
+    us.expect("metric present") as f64 / 1e3
+}
+
+fn model(agent: AgentModel) -> MockModel {
+    MockModel {
+        agent: AgentModel {
+            seed: Some(3),
+            ..agent
+        },
+        ..MockModel::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answer_latency_is_anchored_at_the_end_of_speech() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let agent = AgentModel {
+        response_delay: Duration::from_millis(300),
+        transcript_delay: Duration::from_millis(100),
+        vad_silence: Duration::from_millis(240),
+        response_audio: Duration::from_millis(600),
+        chunk: Duration::from_millis(20),
+        ..AgentModel::default()
+    };
+    let mock = mock::spawn(model(agent.clone())).await.expect("mock");
+
+    // Explicit end of speech: the agent starts its clock at our message.
+    let mut o = options(&mock, dir.path(), 2, "2");
+    o.end_of_speech_message = Some(r#"{"type":"end_of_speech"}"#.into());
+    let (result, records) = run(o.clone()).await;
+    assert_eq!(records.len(), 4, "2 calls × 2 turns");
+    assert!(records.iter().all(RequestRecord::ok), "{records:?}");
+    assert_eq!(result.stages[0].summary.ok, 4);
+    let first_audio = common::median(records.iter().map(|r| ms(r.agent_first_audio_us)).collect());
+    assert!(
+        (300.0..315.0).contains(&first_audio),
+        "first audio {first_audio} ms"
+    );
+    let transcript = common::median(records.iter().map(|r| ms(r.agent_transcript_us)).collect());
+    assert!(
+        (100.0..115.0).contains(&transcript),
+        "transcript {transcript} ms"
+    );
+    for r in &records {
+        assert!(
+            r.agent_first_audio_us >= Some(300_000),
+            "never before the model's delay"
+        );
+        assert_eq!(r.agent_first_message_us, r.agent_transcript_us);
+        // Audio decoded to the sample: 600 ms per answer.
+        assert_eq!(r.audio_us, Some(600_000));
+        assert_eq!(r.chunks, 30);
+        // The turn spans the caller's speech too: "hello there" is 11
+        // characters = 733 ms of speech, then 300 ms + 600 ms of answer.
+        assert!(ms(r.turn_us) > 733.0 + 300.0 + 560.0, "{:?}", r.turn_us);
+        assert_eq!(r.script.as_deref(), Some("two_turns"));
+    }
+    let turns: Vec<_> = records.iter().map(|r| r.turn).collect();
+    assert_eq!(turns.iter().filter(|t| **t == Some(1)).count(), 2);
+    assert_eq!(
+        records.iter().filter(|r| r.connect_us.is_some()).count(),
+        2,
+        "connect once per call"
+    );
+
+    // Energy detection: the agent needs vad_silence of noise after our last
+    // speech frame, so the same answer comes 240 ms later — still measured
+    // from the end of speech, not from the start of the turn.
+    let mock = mock::spawn(model(agent)).await.expect("mock");
+    o.url = Some(agent_url(&mock));
+    o.end_of_speech_message = None;
+    let (_, records) = run(o).await;
+    assert!(records.iter().all(RequestRecord::ok), "{records:?}");
+    let truth = mock.truth().await.agent;
+    // Paired with the mock's own clock: its last speech frame arrival →
+    // its first audio sent, against ours (end of speech → first audio).
+    let theirs = common::median(
+        truth
+            .recent_turns
+            .iter()
+            .map(|t| {
+                (t.first_audio_us.expect("answered") - t.last_speech_us.expect("speech")) as f64
+                    / 1e3
+            })
+            .collect(),
+    );
+    let ours = common::median(records.iter().map(|r| ms(r.agent_first_audio_us)).collect());
+    assert!(
+        (ours - theirs).abs() < 10.0,
+        "ours {ours} ms, mock {theirs} ms"
+    );
+    assert!(
+        (530.0..600.0).contains(&ours),
+        "240 ms VAD + 300 ms: {ours} ms"
+    );
+    assert_eq!(truth.turns, 4);
+    assert!(truth
+        .recent_turns
+        .iter()
+        .all(|t| t.detected_by == EndOfSpeech::Energy));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn barge_in_time_to_silence_matches_the_agents_stop_delay() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let agent = AgentModel {
+        response_delay: Duration::from_millis(200),
+        response_audio: Duration::from_millis(3_000),
+        chunk: Duration::from_millis(20),
+        barge_stop_delay: Duration::from_millis(150),
+        ..AgentModel::default()
+    };
+    let mock = mock::spawn(model(agent)).await.expect("mock");
+    let mut o = options(&mock, dir.path(), 2, "2");
+    o.script = Some(vec![script(
+        "interrupting",
+        &[
+            "one two three",
+            "wait, stop please",
+            "ok, talk to you later then",
+        ],
+    )]);
+    o.barge_in = Some(1.0);
+    o.barge_in_after = Some(Duration::from_millis(400));
+    o.end_of_speech_message = Some(r#"{"type":"end_of_speech"}"#.into());
+    let (_, records) = run(o).await;
+    assert_eq!(records.len(), 6, "{records:?}");
+    assert!(records.iter().all(RequestRecord::ok), "{records:?}");
+    let barged: Vec<_> = records
+        .iter()
+        .filter(|r| r.barge_in_silence_us.is_some())
+        .collect();
+    // Every turn but the last of each call was interrupted.
+    assert_eq!(barged.len(), 4);
+    let truth = mock.truth().await.agent;
+    assert_eq!(truth.interrupted, 4);
+    for r in &barged {
+        // Never before the agent's own stop delay, minus one 20 ms chunk.
+        assert!(
+            ms(r.barge_in_event_us) >= 150.0,
+            "{:?}",
+            r.barge_in_event_us
+        );
+        assert!(
+            ms(r.barge_in_silence_us) >= 125.0,
+            "{:?}",
+            r.barge_in_silence_us
+        );
+        // Cut short: far less than the 3 s answer.
+        assert!(ms(r.audio_us) < 1_000.0);
+    }
+    let median = |f: fn(&RequestRecord) -> Option<u64>| {
+        common::median(barged.iter().map(|r| ms(f(r))).collect())
+    };
+    // The agent sends `interrupted` 150 ms after our first frame reaches it…
+    let event = median(|r| r.barge_in_event_us);
+    assert!((150.0..170.0).contains(&event), "event {event} ms");
+    // …and its last chunk leaves at most one chunk (20 ms) before that.
+    let silence = median(|r| r.barge_in_silence_us);
+    assert!((128.0..170.0).contains(&silence), "silence {silence} ms");
+    // At real time, the audio leaked ≈ the time it kept talking.
+    let leak = median(|r| r.barge_in_leak_us);
+    assert!((120.0..=180.0).contains(&leak), "leak {leak} ms");
+    for t in truth
+        .recent_turns
+        .iter()
+        .filter(|t| t.barge_in_us.is_some())
+    {
+        let stopped = t.audio_stopped_us.expect("stopped") - t.barge_in_us.expect("barge");
+        assert!(
+            (150_000..155_000).contains(&stopped),
+            "the mock's own stop delay: {stopped} µs"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_utterance_is_paced_without_drift() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mock = mock::spawn(model(AgentModel {
+        response_delay: Duration::from_millis(100),
+        response_audio: Duration::from_millis(200),
+        ..AgentModel::default()
+    }))
+    .await
+    .expect("mock");
+    let mut o = options(&mock, dir.path(), 1, "1");
+    // 300 characters at 15 per second: 20 s of speech, 1,000 frames.
+    let long = "the quick brown fox jumps over the lazy dog ".repeat(7);
+    let long = &long[..300];
+    o.script = Some(vec![script("monologue", &[long])]);
+    o.end_of_speech_message = Some(r#"{"type":"end_of_speech"}"#.into());
+    o.start_message = Some(String::new());
+    let (_, records) = run(o).await;
+    assert_eq!(records.len(), 1);
+    assert!(records[0].ok(), "{:?}", records[0]);
+    let truth = mock.truth().await.agent;
+    let session = &truth.recent_sessions[0];
+    let turn = &truth.recent_turns[0];
+    // 1,000 frames of speech, then noise until the answer.
+    assert!(session.frames >= 1_000, "{}", session.frames);
+    // The server saw the last speech frame 999 × 20 ms after the session
+    // began: relative sleeps would add each frame's send time on top.
+    let span_ms = (turn.last_speech_us.expect("speech") - session.accepted_us) as f64 / 1e3;
+    assert!(
+        (19_980.0..20_010.0).contains(&span_ms),
+        "last frame at {span_ms} ms, want 19,980"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_are_counted_in_their_class_and_the_run_completes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mock = mock::spawn(model(AgentModel {
+        response_delay: Duration::from_millis(50),
+        response_audio: Duration::from_millis(100),
+        faults: AgentFaults {
+            close: 0.2,
+            silent: 0.2,
+            malformed: 0.2,
+        },
+        ..AgentModel::default()
+    }))
+    .await
+    .expect("mock");
+    let mut o = options(&mock, dir.path(), 24, "3");
+    o.end_of_speech_message = Some(r#"{"type":"end_of_speech"}"#.into());
+    o.answer_timeout = Some(Duration::from_millis(500));
+    o.pause = Some(Duration::ZERO);
+    let (result, records) = run(o).await;
+    let truth = mock.truth().await.agent;
+    let mut errors: BTreeMap<ErrorKind, u64> = BTreeMap::new();
+    for r in &records {
+        if let Some(e) = r.error {
+            *errors.entry(e).or_default() += 1;
+        }
+    }
+    let fault = |kind: AgentFaultKind| truth.faults.get(&kind).copied().unwrap_or(0);
+    // Each fault ends the call on our side, so counts match one to one.
+    assert_eq!(
+        errors.get(&ErrorKind::Reset).copied().unwrap_or(0),
+        fault(AgentFaultKind::Close)
+    );
+    assert_eq!(
+        errors.get(&ErrorKind::Timeout).copied().unwrap_or(0),
+        fault(AgentFaultKind::Silent)
+    );
+    assert_eq!(
+        errors.get(&ErrorKind::Decode).copied().unwrap_or(0),
+        fault(AgentFaultKind::Malformed)
+    );
+    assert!(
+        fault(AgentFaultKind::Close)
+            + fault(AgentFaultKind::Silent)
+            + fault(AgentFaultKind::Malformed)
+            > 0
+    );
+    let summary = &result.stages[0].summary;
+    assert_eq!(summary.ok + summary.failed, records.len() as u64);
+    assert!(summary.ok > 0 && summary.failed > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_over_the_agents_capacity_are_turned_away_with_1013() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mock = mock::spawn(model(AgentModel {
+        response_delay: Duration::from_millis(50),
+        response_audio: Duration::from_millis(100),
+        max_sessions: 1,
+        ..AgentModel::default()
+    }))
+    .await
+    .expect("mock");
+    let mut o = options(&mock, dir.path(), 2, "2");
+    o.end_of_speech_message = Some(r#"{"type":"end_of_speech"}"#.into());
+    let (_, records) = run(o).await;
+    let truth = mock.truth().await.agent;
+    let rejected = records
+        .iter()
+        .filter(|r| r.error == Some(ErrorKind::WsClosed(1013)))
+        .count() as u64;
+    assert_eq!(rejected, truth.rejected_over_capacity);
+    assert_eq!(rejected, 1, "{records:?}");
+    assert!(records
+        .iter()
+        .filter(|r| r.error.is_some())
+        .all(|r| r.ws_close == Some(1013) && r.turn == Some(1)));
+    assert_eq!(
+        records.iter().filter(|r| r.ok()).count(),
+        2,
+        "the other call's 2 turns"
+    );
+}
