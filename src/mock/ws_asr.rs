@@ -124,7 +124,10 @@ pub(crate) async fn transcribe(
         pending: VecDeque::new(),
         abort_now: false,
     };
-    ws.on_upgrade(move |socket| session.run(socket, permit, in_flight))
+    // Small read buffer: tungstenite zeroes its 128 KiB default before every
+    // read (see `ws_agent::READ_BUFFER`); frames are a few hundred bytes.
+    ws.read_buffer_size(4 * 1024)
+        .on_upgrade(move |socket| session.run(socket, permit, in_flight))
 }
 
 /// A message due at an instant.

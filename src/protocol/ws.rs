@@ -1,5 +1,6 @@
 //! What every WebSocket adapter shares: the handshake with lean buffers,
-//! handshake error classes, and real-time audio frames.
+//! handshake error classes, real-time audio frames, and the client-side
+//! framing that [`super::ws_pacer::PacedWs`] writes itself.
 
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
@@ -37,6 +38,125 @@ impl FrameEncoding {
                 Message::text(template.replace("{{audio}}", &b64))
             }
         }
+    }
+}
+
+/// Writes audio frames straight into WebSocket frames, with no `Message`,
+/// no per-frame allocation and no template search (built once per session
+/// from a [`FrameEncoding`]).
+#[derive(Debug, Clone)]
+pub enum FrameEncoder {
+    /// Binary frames of raw PCM.
+    Binary,
+    /// Text frames: `parts` joined by the base64 PCM (the template split at
+    /// each `{{audio}}`).
+    Json {
+        /// The template's text around each `{{audio}}`.
+        parts: Vec<String>,
+    },
+}
+
+impl FrameEncoding {
+    /// The encoder for this encoding.
+    pub fn encoder(&self) -> FrameEncoder {
+        match self {
+            Self::Binary => FrameEncoder::Binary,
+            Self::Json { template } => FrameEncoder::Json {
+                parts: template.split("{{audio}}").map(str::to_string).collect(),
+            },
+        }
+    }
+}
+
+impl FrameEncoder {
+    /// Append one masked client frame carrying `pcm` to `out` (see [`put_frame`]).
+    pub fn put(&self, out: &mut Vec<u8>, pcm: &[u8], mask: [u8; 4]) {
+        match self {
+            Self::Binary => put_frame(out, OpCode::Binary, pcm.len(), mask, |p| {
+                p.copy_from_slice(pcm)
+            }),
+            Self::Json { parts } => {
+                let b64 = base64::engine::general_purpose::STANDARD;
+                let b64_len = pcm.len().div_ceil(3) * 4;
+                let text: usize = parts.iter().map(String::len).sum();
+                let len = text + b64_len * parts.len().saturating_sub(1);
+                put_frame(out, OpCode::Text, len, mask, |mut p| {
+                    for (i, part) in parts.iter().enumerate() {
+                        if i > 0 {
+                            let n = b64
+                                .encode_slice(pcm, p)
+                                .expect("the payload was sized for the base64 text");
+                            p = &mut p[n..];
+                        }
+                        p[..part.len()].copy_from_slice(part.as_bytes());
+                        p = &mut p[part.len()..];
+                    }
+                })
+            }
+        }
+    }
+}
+
+/// Opcodes of the frames voxload writes itself (RFC 6455 §5.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum OpCode {
+    /// UTF-8 text.
+    Text = 0x1,
+    /// Binary data.
+    Binary = 0x2,
+    /// Ping.
+    Ping = 0x9,
+    /// Pong.
+    Pong = 0xA,
+}
+
+/// Append one final client frame with a payload of `len` bytes, written by
+/// `fill` and then masked with `mask` (RFC 6455 §5.2–5.3: every client
+/// frame is masked; the key should be unpredictable, see
+/// [`super::ws_pacer::PacedWs`] for where keys come from).
+///
+/// Header, key and payload are built in place in `out`, so a frame is one
+/// contiguous write.
+pub fn put_frame(
+    out: &mut Vec<u8>,
+    op: OpCode,
+    len: usize,
+    mask: [u8; 4],
+    fill: impl FnOnce(&mut [u8]),
+) {
+    out.reserve(14 + len);
+    out.push(0x80 | op as u8);
+    if len < 126 {
+        out.push(0x80 | len as u8);
+    } else if let Ok(short) = u16::try_from(len) {
+        out.push(0x80 | 126);
+        out.extend_from_slice(&short.to_be_bytes());
+    } else {
+        out.push(0x80 | 127);
+        out.extend_from_slice(&(len as u64).to_be_bytes());
+    }
+    out.extend_from_slice(&mask);
+    let start = out.len();
+    out.resize(start + len, 0);
+    let payload = &mut out[start..];
+    fill(payload);
+    apply_mask(payload, mask);
+}
+
+/// XOR `buf` with the repeating 4-byte `mask`, eight bytes at a time.
+pub fn apply_mask(buf: &mut [u8], mask: [u8; 4]) {
+    let [a, b, c, d] = mask;
+    let wide = u64::from_ne_bytes([a, b, c, d, a, b, c, d]);
+    let mut chunks = buf.chunks_exact_mut(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        chunk.copy_from_slice(&(u64::from_ne_bytes(word) ^ wide).to_ne_bytes());
+    }
+    // The remainder starts at a multiple of 8, so the key restarts at 0.
+    for (i, byte) in chunks.into_remainder().iter_mut().enumerate() {
+        *byte ^= mask[i % 4];
     }
 }
 

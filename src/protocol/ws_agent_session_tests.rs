@@ -82,12 +82,12 @@ async fn agent(
                     answering.store(false, std::sync::atomic::Ordering::SeqCst);
                 });
             }
-            Message::Binary(b) if b.first() == Some(&1) => {
-                if answering.load(std::sync::atomic::Ordering::SeqCst) {
-                    stop.lock()
-                        .unwrap()
-                        .get_or_insert(tokio::time::Instant::now() + s.stop_after);
-                }
+            Message::Binary(b)
+                if b.first() == Some(&1) && answering.load(std::sync::atomic::Ordering::SeqCst) =>
+            {
+                stop.lock()
+                    .unwrap()
+                    .get_or_insert(tokio::time::Instant::now() + s.stop_after);
             }
             Message::Close(_) => return,
             _ => {}
