@@ -151,3 +151,48 @@ fn texts_command_reports_lengths_and_errors() {
     assert_eq!(code, 1);
     assert!(err.contains("missing.json"), "{err}");
 }
+
+#[test]
+fn agent_errors_name_the_flag_or_the_script_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = voxload(&["agent", "--url", "http://127.0.0.1:1/agent"], dir.path());
+    let (code, err) = failed(&out);
+    assert_eq!(code, 1);
+    assert!(err.contains("--url") && err.contains("ws://"), "{err}");
+
+    let out = voxload(
+        &[
+            "agent",
+            "--url",
+            "ws://127.0.0.1:1/agent",
+            "--barge-in",
+            "2",
+        ],
+        dir.path(),
+    );
+    let (code, err) = failed(&out);
+    assert_eq!(code, 1);
+    assert!(err.contains("--barge-in"), "{err}");
+
+    std::fs::write(
+        dir.path().join("a.toml"),
+        "url = \"ws://127.0.0.1:1/agent\"\n[[script]]\nname = \"call\"\nturns = [\"missing.wav\"]\n",
+    )
+    .expect("write");
+    let out = voxload(&["agent", "--config", "a.toml"], dir.path());
+    let (code, err) = failed(&out);
+    assert_eq!(code, 1);
+    assert!(err.contains("missing.wav"), "{err}");
+
+    // Nothing listening: one clear error before any call.
+    let out = voxload(
+        &["agent", "--url", "ws://127.0.0.1:1/agent", "-n", "1", "-q"],
+        dir.path(),
+    );
+    let (code, err) = failed(&out);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("cannot connect to ws://127.0.0.1:1/agent"),
+        "{err}"
+    );
+}

@@ -475,3 +475,7 @@ impl AgentPlan {
             + Duration::from_secs(30)
     }
 }
+
+#[cfg(test)]
+#[path = "agent_tests.rs"]
+mod tests;

@@ -134,6 +134,7 @@ fn metric_title(name: &str, p: Option<&Percentiles>) -> String {
         "agent_first_audio" => "agent first audio after end of speech".to_string(),
         "agent_first_message" => "agent first message after end of speech".to_string(),
         "agent_transcript" => "agent transcript after end of speech".to_string(),
+        "barge_in_silence" => "barge-in: time to silence".to_string(),
         n => match n.strip_prefix("chunk") {
             Some(k) if k.parse::<u32>().is_ok() => format!("chunk {k}"),
             _ => n.replace('_', " "),
