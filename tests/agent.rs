@@ -352,3 +352,40 @@ async fn calls_over_the_agents_capacity_are_turned_away_with_1013() {
         "the other call's 2 turns"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn base64_json_frames_both_ways_in_open_loop() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mock = mock::spawn(model(AgentModel {
+        response_delay: Duration::from_millis(100),
+        response_audio: Duration::from_millis(400),
+        json_audio: true,
+        ..AgentModel::default()
+    }))
+    .await
+    .expect("mock");
+    let mut o = options(&mock, dir.path(), 3, "1");
+    o.workload.concurrency = None;
+    o.workload.rate = "4".parse().ok();
+    o.frame_encoding = Some(r#"{"type":"audio","audio":"{{audio}}"}"#.into());
+    o.end_of_speech_message = Some(r#"{"type":"end_of_speech"}"#.into());
+    let (result, records) = run(o).await;
+    assert_eq!(records.len(), 6, "3 calls × 2 turns: {records:?}");
+    assert!(records.iter().all(RequestRecord::ok), "{records:?}");
+    // Base64 audio is counted by its decoded length: 400 ms per answer.
+    assert!(records.iter().all(|r| r.audio_us == Some(400_000)));
+    // Open loop: each call's first turn carries its schedule lag.
+    let lags = records
+        .iter()
+        .filter(|r| r.schedule_lag_us.is_some())
+        .count();
+    assert_eq!(lags, 3);
+    assert!(result.stages[0].offered_rps.is_some());
+    let truth = mock.truth().await.agent;
+    // The agent decoded our base64 frames: it heard the speech and answered.
+    assert_eq!(truth.turns, 6);
+    assert!(truth
+        .recent_sessions
+        .iter()
+        .all(|s| s.caller_audio_us > 1_000_000));
+}

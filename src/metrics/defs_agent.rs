@@ -20,6 +20,8 @@
 //!   in that window, `barge_in_event` → the agent's interruption message.
 //!   If agent audio still arrived within the last `barge_in_quiet` of the
 //!   utterance, the agent did not stop: the turn fails as `barge_in_ignored`.
+//! - A response that ended (end message or idle gap) without any audio
+//!   fails as `no_audio`.
 
 use std::time::{Duration, Instant};
 
@@ -87,6 +89,12 @@ pub fn measure_turn(t: &TurnTimes, c: &TurnContext) -> RequestRecord {
                 ),
             ));
         }
+    }
+    if error.is_none() && t.response_end.is_some() && t.audio.is_empty() {
+        error = Some(ProtocolError::new(
+            ErrorKind::NoAudio,
+            "the agent ended its response without any audio",
+        ));
     }
     r.error = error.as_ref().map(|e| e.kind);
     r.error_detail = error.map(|e| e.detail);

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Issue 4 benchmark: SESSIONS concurrent voice-agent calls (default 2000)
+# against the mock agent (explicit end of speech: it only counts frames and
+# computes one RMS per frame), generator pinned to core 0, mock to core 1.
+# Each call: TURNS turns of about SPEECH_S seconds of caller speech, a 1 s
+# answer 300 ms after each end of speech; noise frames stream between
+# utterances, so every caller sends 50 frames/s for the whole call.
+# Reports frame send lateness (jitter), first-audio latency, and RSS per
+# session. Loopback only; bounded: every call has a fixed script and the
+# agent's session limit caps it.
+#
+#   bench/agent_ws.sh                       SESSIONS=2000 TURNS=4 SPEECH_S=3
+#   SESSIONS=300 bench/agent_ws.sh          smaller
+#   VOXLOAD=/path/voxload bench/agent_ws.sh
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BIN="${VOXLOAD:-$ROOT/target/release/voxload}"
+N="${SESSIONS:-2000}"
+TURNS="${TURNS:-4}"
+SPEECH_S="${SPEECH_S:-3}"
+OUT="$ROOT/bench/out/agent_ws"
+PORT="${PORT:-18860}"
+rm -rf "$OUT" && mkdir -p "$OUT"
+[[ -x "$BIN" ]] || (cd "$ROOT" && cargo build --release)
+ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+taskset -c 1 "$BIN" mock --port "$PORT" --agent-max-sessions $((N + 100)) \
+  --agent-response-delay 300ms --agent-response-audio 1s --agent-chunk 100ms \
+  >"$OUT/mock.log" 2>&1 &
+MOCK=$!
+trap 'kill $MOCK 2>/dev/null || true' EXIT
+sleep 1
+
+# One script: TURNS utterances of SPEECH_S seconds in the test voice (15 characters per second).
+python3 - "$OUT/calls.toml" "$TURNS" "$SPEECH_S" <<'PY'
+import sys
+path, turns, speech = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+text = ("please read me my account balance " * 20)[: int(speech * 15)]
+with open(path, "w") as f:
+    f.write('[[script]]\nname = "bench"\ntexts = [\n')
+    for _ in range(turns):
+        f.write(f'  "{text}",\n')
+    f.write("]\n")
+PY
+
+active() {
+  python3 - "$PORT" <<'PY'
+import json, sys, urllib.request
+t = json.load(urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/mock/truth"))
+print(t["agent"]["active_now"])
+PY
+}
+
+# run SESSIONS: prints "peak_rss_kib_with_all_open cpu_seconds"
+run() {
+  local n=$1
+  taskset -c 0 "$BIN" agent --url "ws://127.0.0.1:$PORT/v1/agent" --config "$OUT/calls.toml" \
+    --end-of-speech-message '{"type":"end_of_speech"}' \
+    --concurrency "$n" --requests "$n" --spawn-rate 500 --pause 200ms \
+    -q --out "$OUT/results" --name "c$n" >"$OUT/c$n.log" 2>&1 &
+  local gen=$! peak=0
+  while kill -0 "$gen" 2>/dev/null; do
+    local open rss
+    open=$(active 2>/dev/null || echo 0)
+    rss=$(awk '/VmRSS/{print $2}' "/proc/$gen/status" 2>/dev/null || echo 0)
+    if [[ "$open" -ge "$n" && "$rss" -gt "$peak" ]]; then peak=$rss; fi
+    sleep 0.5
+  done
+  wait "$gen" || true
+  echo "$peak"
+}
+
+small=$(run 10)
+big=$(run "$N")
+python3 - "$OUT" "$N" "$small" "$big" <<'PY'
+import json, sys
+out, n, small, big = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+r = json.load(open(f"{out}/results/c{n}/result.json"))
+s = r["stages"][0]["summary"]
+m = s["metrics"]
+get = lambda k: m.get(k, {})
+lag99, lagmax, fa = get("frame_lag_p99"), get("frame_lag_max"), get("agent_first_audio")
+print(f"calls: {n}  turns ok {s['ok']} failed {s['failed']}  errors {[(e['label'], e['count']) for e in s['errors']]}")
+print(f"frame lag, per-turn p99: p50 {lag99.get('p50')} ms, p99 {lag99.get('p99')} ms, max {lag99.get('max')} ms")
+print(f"frame lag, per-turn max: p50 {lagmax.get('p50')} ms, p99 {lagmax.get('p99')} ms, max {lagmax.get('max')} ms")
+print(f"agent first audio (model 300 ms + delivery): p50 {fa.get('p50')} ms, p99 {fa.get('p99')} ms")
+if big and small:
+    print(f"RSS: {small} KiB with 10 open, {big} KiB with {n} open -> {(big - small) / (n - 10):.1f} KiB per session")
+else:
+    print(f"RSS: not sampled (10 open: {small}, {n} open: {big})")
+PY
