@@ -25,6 +25,10 @@ use crate::protocol::ErrorKind;
 
 pub use crate::metrics::metric::{Metric, Unit};
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 /// Significant digits of stage histograms: values are kept to ±0.1 %.
 const SIGFIG: u8 = 3;
 
@@ -86,6 +90,12 @@ pub struct StageCounters {
     /// ASR: reference words over those requests (the pooled WER's denominator).
     #[serde(default)]
     pub ref_words: u64,
+    /// Voice agent: conversations (records of first turns, ok or failed).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub calls: u64,
+    /// Voice agent: conversations whose WebSocket handshake succeeded.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub calls_connected: u64,
     /// Earliest `start_us` of a counted request (µs since run start).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_start_us: Option<u64>,
@@ -118,7 +128,75 @@ pub struct StageStats {
     pub counters: StageCounters,
     /// Failures by class.
     pub errors: BTreeMap<ErrorKind, ErrorSummary>,
-    hists: BTreeMap<Metric, Histogram<u64>>,
+    hists: Hists,
+}
+
+/// Slots of the metrics every record is read for: [`Metric::PER_REQUEST`],
+/// then schedule lag.
+const FIXED: usize = Metric::PER_REQUEST.len() + 1;
+const LAG_SLOT: usize = FIXED - 1;
+
+/// One histogram per metric with samples. Each metric read from every
+/// record has a fixed slot, so counting a request looks nothing up;
+/// `chunk_k` (and any metric without a slot) are kept by key.
+#[derive(Debug, Clone, PartialEq)]
+struct Hists {
+    fixed: [Option<Histogram<u64>>; FIXED],
+    keyed: BTreeMap<Metric, Histogram<u64>>,
+}
+
+impl Hists {
+    fn new() -> Self {
+        Self {
+            fixed: std::array::from_fn(|_| None),
+            keyed: BTreeMap::new(),
+        }
+    }
+
+    fn slot(m: &Metric) -> Option<usize> {
+        match m {
+            Metric::ScheduleLag => Some(LAG_SLOT),
+            Metric::Chunk(_) => None,
+            _ => Metric::PER_REQUEST.iter().position(|p| p == m),
+        }
+    }
+
+    fn slot_metric(i: usize) -> Metric {
+        Metric::PER_REQUEST
+            .get(i)
+            .copied()
+            .unwrap_or(Metric::ScheduleLag)
+    }
+
+    fn get(&self, m: &Metric) -> Option<&Histogram<u64>> {
+        match Self::slot(m) {
+            Some(i) => self.fixed[i].as_ref(),
+            None => self.keyed.get(m),
+        }
+    }
+
+    fn entry(&mut self, m: Metric) -> &mut Histogram<u64> {
+        match Self::slot(&m) {
+            Some(i) => self.slot_entry(i),
+            None => self.keyed.entry(m).or_insert_with(new_histogram),
+        }
+    }
+
+    fn slot_entry(&mut self, i: usize) -> &mut Histogram<u64> {
+        self.fixed[i].get_or_insert_with(new_histogram)
+    }
+
+    fn insert(&mut self, m: Metric, h: Histogram<u64>) {
+        *self.entry(m) = h;
+    }
+
+    /// Every histogram with its metric (order: slots, then keyed).
+    fn iter(&self) -> impl Iterator<Item = (Metric, &Histogram<u64>)> {
+        let fixed = self.fixed.iter().enumerate();
+        fixed
+            .filter_map(|(i, h)| h.as_ref().map(|h| (Self::slot_metric(i), h)))
+            .chain(self.keyed.iter().map(|(m, h)| (*m, h)))
+    }
 }
 
 /// An empty auto-resizing histogram at stage precision.
@@ -154,12 +232,12 @@ impl StageStats {
             chunk_ks: chunk_ks.to_vec(),
             counters: StageCounters::default(),
             errors: BTreeMap::new(),
-            hists: BTreeMap::new(),
+            hists: Hists::new(),
         }
     }
 
     fn add(&mut self, m: Metric, v: u64) {
-        record_value(self.hists.entry(m).or_insert_with(new_histogram), v);
+        record_value(self.hists.entry(m), v);
     }
 
     /// Count one finished request (see the module doc for which requests
@@ -173,8 +251,12 @@ impl StageStats {
         c.requests += 1;
         c.first_start_us = Some(c.first_start_us.map_or(r.start_us, |s| s.min(r.start_us)));
         c.last_end_us = Some(c.last_end_us.map_or(r.end_us, |e| e.max(r.end_us)));
+        if r.turn == Some(1) {
+            c.calls += 1;
+            c.calls_connected += u64::from(r.connect_us.is_some());
+        }
         if let Some(lag) = r.schedule_lag_us {
-            self.add(Metric::ScheduleLag, lag);
+            record_value(self.hists.slot_entry(LAG_SLOT), lag);
         }
         if let Some(kind) = r.error {
             self.counters.failed += 1;
@@ -198,9 +280,9 @@ impl StageStats {
                 c.stalled_requests += 1;
             }
         }
-        for m in Metric::PER_REQUEST {
+        for (i, m) in Metric::PER_REQUEST.iter().enumerate() {
             if let Some(v) = m.value(r) {
-                self.add(m, v);
+                record_value(self.hists.slot_entry(i), v);
             }
         }
         for &(k, us) in &r.chunk_us {
@@ -232,6 +314,8 @@ impl StageStats {
         a.audio_us_total = a.audio_us_total.saturating_add(b.audio_us_total);
         a.word_errors += b.word_errors;
         a.ref_words += b.ref_words;
+        a.calls += b.calls;
+        a.calls_connected += b.calls_connected;
         a.first_start_us = min_opt(a.first_start_us, b.first_start_us);
         a.last_end_us = a.last_end_us.max(b.last_end_us);
         for (kind, e) in &other.errors {
@@ -241,8 +325,8 @@ impl StageStats {
                 mine.example.clone_from(&e.example);
             }
         }
-        for (m, h) in &other.hists {
-            add_histogram(self.hists.entry(*m).or_insert_with(new_histogram), h);
+        for (m, h) in other.hists.iter() {
+            add_histogram(self.hists.entry(m), h);
         }
     }
 
@@ -260,16 +344,16 @@ impl StageStats {
     /// among chunk metrics, then any others recorded).
     pub fn metrics(&self) -> Vec<Metric> {
         let mut ks = self.chunk_ks.clone();
-        for m in self.hists.keys() {
+        for (m, _) in self.hists.iter() {
             if let Metric::Chunk(k) = m {
-                if !ks.contains(k) {
-                    ks.push(*k);
+                if !ks.contains(&k) {
+                    ks.push(k);
                 }
             }
         }
         Metric::all(&ks)
             .into_iter()
-            .filter(|m| self.hists.contains_key(m))
+            .filter(|m| self.hists.get(m).is_some())
             .collect()
     }
 
@@ -302,6 +386,8 @@ impl StageStats {
             audio_s_per_wall_s: per_wall(c.audio_us_total as f64 / 1e6),
             stalled_share: ratio(c.stalled_requests, c.requests_with_stall_info),
             wer_pooled: ratio(c.word_errors, c.ref_words),
+            calls: c.calls,
+            connect_success: ratio(c.calls_connected, c.calls),
             errors,
             metrics: self
                 .hists
@@ -316,7 +402,7 @@ impl StageStats {
     pub fn histograms(&self) -> Result<BTreeMap<String, String>, StatsError> {
         let mut ser = V2Serializer::new();
         let mut out = BTreeMap::new();
-        for (m, h) in &self.hists {
+        for (m, h) in self.hists.iter() {
             let mut buf = Vec::new();
             ser.serialize(h, &mut buf)
                 .map_err(|source| StatsError::Encode {
@@ -339,7 +425,7 @@ impl StageStats {
         histograms: &BTreeMap<String, String>,
     ) -> Result<Self, StatsError> {
         let mut de = HdrDeserializer::new();
-        let mut hists = BTreeMap::new();
+        let mut hists = Hists::new();
         for (name, text) in histograms {
             let m = Metric::parse(name).ok_or_else(|| StatsError::UnknownMetric(name.clone()))?;
             let bytes = base64::engine::general_purpose::STANDARD
@@ -522,6 +608,12 @@ pub struct StageSummary {
     /// of per-request WERs, which over-weights short utterances).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wer_pooled: Option<f64>,
+    /// Voice agent: conversations started in the stage.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub calls: u64,
+    /// Voice agent: share of conversations whose handshake succeeded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect_success: Option<f64>,
     /// Failures by class, most frequent first.
     pub errors: Vec<ErrorRow>,
     /// Distribution of every metric with samples, keyed by [`Metric::name`].

@@ -258,3 +258,35 @@ fn from_serialized_rejects_bad_input() {
     let err = StageStats::from_serialized(&[], StageCounters::default(), BTreeMap::new(), &hists);
     assert!(matches!(err, Err(StatsError::Decode { .. })), "{err:?}");
 }
+
+#[test]
+fn calls_and_connection_success_count_first_turns_only() {
+    let turn =
+        |seq: u64, turn: u32, connect: Option<u64>, error: Option<ErrorKind>| RequestRecord {
+            seq,
+            turn: Some(turn),
+            connect_us: connect,
+            error,
+            ..RequestRecord::default()
+        };
+    let mut s = StageStats::new(&[]);
+    // Call 0 connected and took 2 turns; call 1 was refused at the handshake;
+    // call 2 connected and failed on its first turn.
+    s.record(&turn(0, 1, Some(900), None));
+    s.record(&turn(0, 2, None, None));
+    s.record(&turn(1, 1, None, Some(ErrorKind::Http(503))));
+    s.record(&turn(2, 1, Some(800), Some(ErrorKind::Timeout)));
+    let sum = s.summary(Duration::from_secs(1));
+    assert_eq!((sum.requests, sum.calls), (4, 3));
+    assert!(close(sum.connect_success.expect("calls"), 2.0 / 3.0, 1e-12));
+    // Not a conversation: nothing about calls.
+    let mut tts = StageStats::new(&[]);
+    tts.record(&ok(0, 10, 20));
+    assert_eq!(
+        (
+            tts.summary(Duration::from_secs(1)).calls,
+            tts.summary(Duration::from_secs(1)).connect_success
+        ),
+        (0, None)
+    );
+}

@@ -90,6 +90,9 @@ pub fn summary(run: &RunResult) -> String {
             "  audio {:.2} s per wall s  wall {:.1}s",
             m.audio_s_per_wall_s, s.wall_s
         );
+        if let Some(share) = m.connect_success {
+            let _ = write!(rates, "  calls {} connected {:.1}%", m.calls, share * 100.0);
+        }
         if let Some(share) = m.stalled_share {
             let _ = write!(rates, "  stalled {:.1}% of requests", share * 100.0);
         }
