@@ -12,6 +12,7 @@ pub mod ws;
 pub mod ws_agent;
 pub mod ws_agent_session;
 pub mod ws_asr;
+pub mod ws_pacer;
 
 pub use client::{HttpClient, OwnedConn};
 pub use error::{ErrorKind, ProtocolError};

@@ -1,20 +1,23 @@
 //! Streaming ASR over WebSocket: audio sent as real-time frames at absolute
 //! deadlines, partial and final transcripts read from configurable JSON.
 //!
-//! The session logic ([`run_session`]) is generic over any `Sink`/`Stream`
-//! of WebSocket messages, so it is tested without a network.
+//! Frames are timed and written by [`super::ws_pacer`]; the session logic
+//! ([`run_session`]) is generic over the byte stream under the WebSocket, so
+//! it is tested over an in-memory pipe.
 
 use std::time::{Duration, Instant};
 
-use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::WebSocketStream;
 
 use super::http_tts::{json_path, TargetError};
-use super::ws::{connect, pcm_frame_bytes};
 pub use super::ws::FrameEncoding;
+use super::ws::{connect, pcm_frame_bytes, HandOff};
+use super::ws_pacer::{PacedWs, Pacer, Track, WsEvent};
 use super::{ErrorKind, ProtocolError};
 
 /// A streaming ASR endpoint and its message shapes.
@@ -91,16 +94,17 @@ pub struct StreamTimes {
 }
 
 /// Connect, stream `pcm` in real time, and return the final transcript.
+/// `pacer` times the frames (one per run, shared by its sessions).
 pub async fn execute(
     target: &WsAsrTarget,
+    pacer: &Pacer,
     pcm: &bytes::Bytes,
     language: Option<&str>,
     times: &mut StreamTimes,
 ) -> Result<String, ProtocolError> {
     let ws = connect(&target.url, &target.headers).await?;
     times.connected_at = Some(Instant::now());
-    let (sink, stream) = ws.split();
-    run_session(sink, stream, pcm, target, language, times).await
+    run_session(ws, pacer, pcm, target, language, times).await
 }
 
 /// What a server message is.
@@ -144,114 +148,102 @@ fn fill(template: &str, t: &WsAsrTarget, language: Option<&str>) -> String {
 }
 
 /// The session: start message, frames at `audio_start + i × frame` (absolute
-/// deadlines, so lateness never accumulates), end message, then read until
-/// the final transcript. Incoming messages are read while frames are sent,
-/// so partial timestamps are not delayed by sending.
-pub async fn run_session<S, R>(
-    mut sink: S,
-    mut stream: R,
+/// deadlines, so lateness never accumulates), end message right after the
+/// last frame, then read until the final transcript. Incoming messages are
+/// read while frames are sent, so partial timestamps are not delayed by
+/// sending.
+///
+/// Generic over the byte stream under the WebSocket, so it is tested over
+/// an in-memory pipe with a real WebSocket server on the other end.
+pub async fn run_session<T: AsyncRead + AsyncWrite + HandOff + Unpin>(
+    ws: WebSocketStream<T>,
+    pacer: &Pacer,
     pcm: &bytes::Bytes,
     t: &WsAsrTarget,
     language: Option<&str>,
     times: &mut StreamTimes,
-) -> Result<String, ProtocolError>
-where
-    S: Sink<Message> + Unpin,
-    S::Error: std::fmt::Display,
-    R: Stream<Item = Result<Message, WsError>> + Unpin,
-{
-    let send_err = |e: S::Error| ProtocolError::new(ErrorKind::Reset, format!("send failed: {e}"));
+) -> Result<String, ProtocolError> {
+    let ws = PacedWs::new(ws, pacer, &t.frames, t.frame_bytes(), t.frame);
+    // Frame lateness reaches `times` however the session ends, even when
+    // the caller's timeout drops it.
+    let mut guard = KeepLags {
+        ws,
+        lags: &mut times.frame_lag_us,
+    };
+    let ws = &mut guard.ws;
+    let send_err = |e: WsError| ProtocolError::new(ErrorKind::Reset, format!("send failed: {e}"));
     if let Some(start) = &t.start_message {
-        sink.send(Message::text(fill(start, t, language)))
-            .await
+        ws.send(&Message::text(fill(start, t, language)))
             .map_err(send_err)?;
     }
-    // Frames are slices of the shared buffer: no copy per frame or session.
-    let frame_bytes = t.frame_bytes();
-    let n_frames = pcm.len().div_ceil(frame_bytes);
-    let frame = |i: usize| pcm.slice(i * frame_bytes..((i + 1) * frame_bytes).min(pcm.len()));
-    times.frame_lag_us.reserve(n_frames);
-    let start = Instant::now();
-    // One timer, re-armed per frame (a new timer per frame costs a wheel
-    // insertion and an allocation, 50 times a second per caller).
-    let timer = tokio::time::sleep_until(tokio::time::Instant::from_std(start));
-    tokio::pin!(timer);
-    let mut next = 0usize;
+    ws.reserve_lags(pcm.len().div_ceil(t.frame_bytes()));
+    let mut track = Track::once(pcm.clone());
+    if let Some(end) = &t.end_message {
+        track = track.then(Message::text(fill(end, t, language)));
+    }
+    ws.play(track);
     let mut finals: Vec<String> = Vec::new();
     loop {
-        let sending = next < n_frames;
-        if !sending && times.audio_ended.is_none() {
-            if let Some(end) = &t.end_message {
-                sink.send(Message::text(fill(end, t, language)))
-                    .await
-                    .map_err(send_err)?;
+        let event = ws
+            .next_event()
+            .await
+            .map_err(|e| ProtocolError::new(ErrorKind::Reset, e.to_string()))?;
+        let msg = match event {
+            WsEvent::Played(played) => {
+                // The end of the caller's audio: the last frame and the end message.
+                times.audio_started = played.first;
+                times.audio_ended = Some(played.last.unwrap_or_else(Instant::now));
+                continue;
             }
-            times.audio_ended = Some(Instant::now());
-        }
-        let deadline = start + t.frame.saturating_mul(next as u32);
-        let due = tokio::time::Instant::from_std(deadline);
-        if timer.deadline() != due {
-            timer.as_mut().reset(due);
-        }
-        let incoming = tokio::select! {
-            biased;
-            msg = stream.next() => Some(msg),
-            () = &mut timer, if sending => None,
-        };
-        match incoming {
-            None => {
-                let msg = t.frames.message(frame(next));
-                let now = Instant::now();
-                times.frame_lag_us.push(
-                    now.saturating_duration_since(deadline)
-                        .as_micros()
-                        .min(u128::from(u32::MAX)) as u32,
-                );
-                times.audio_started.get_or_insert(now);
-                sink.send(msg).await.map_err(send_err)?;
-                next += 1;
-            }
-            Some(None) => {
+            WsEvent::Ended => {
                 return Err(ProtocolError::new(
                     ErrorKind::Reset,
                     "connection closed without a close frame",
                 ));
             }
-            Some(Some(Err(e))) => {
-                return Err(ProtocolError::new(ErrorKind::Reset, e.to_string()));
-            }
-            Some(Some(Ok(msg))) => {
-                let at = Instant::now();
-                match msg {
-                    Message::Text(text) => match classify(text.as_str(), t)? {
-                        Heard::Partial => times.partials.push(at),
-                        Heard::Final(text) => {
-                            finals.push(text);
-                            if times.audio_ended.is_some() {
-                                times.final_at = Some(at);
-                                let _ = sink
-                                    .send(Message::Close(Some(CloseFrame {
-                                        code: CloseCode::Normal,
-                                        reason: "done".into(),
-                                    })))
-                                    .await;
-                                return Ok(finals.join(" "));
-                            }
-                        }
-                        Heard::Other => {}
-                    },
-                    Message::Close(frame) => {
-                        let code = frame.map(|f| u16::from(f.code)).unwrap_or(1005);
-                        times.close_code = Some(code);
-                        return Err(ProtocolError::new(
-                            ErrorKind::WsClosed(code),
-                            "server closed before the final transcript",
-                        ));
+            WsEvent::Message(msg) => msg,
+        };
+        let at = Instant::now();
+        match msg {
+            Message::Text(text) => match classify(text.as_str(), t)? {
+                Heard::Partial => times.partials.push(at),
+                Heard::Final(text) => {
+                    finals.push(text);
+                    if times.audio_ended.is_some() {
+                        times.final_at = Some(at);
+                        let _ = ws
+                            .close(Some(CloseFrame {
+                                code: CloseCode::Normal,
+                                reason: "done".into(),
+                            }))
+                            .await;
+                        return Ok(finals.join(" "));
                     }
-                    _ => {}
                 }
+                Heard::Other => {}
+            },
+            Message::Close(frame) => {
+                let code = frame.map(|f| u16::from(f.code)).unwrap_or(1005);
+                times.close_code = Some(code);
+                return Err(ProtocolError::new(
+                    ErrorKind::WsClosed(code),
+                    "server closed before the final transcript",
+                ));
             }
+            _ => {}
         }
+    }
+}
+
+/// Moves the frames' lateness into the session's times when dropped.
+struct KeepLags<'a, T: HandOff> {
+    ws: PacedWs<T>,
+    lags: &'a mut Vec<u32>,
+}
+
+impl<T: HandOff> Drop for KeepLags<'_, T> {
+    fn drop(&mut self) {
+        self.lags.extend(self.ws.take_lags());
     }
 }
 
@@ -296,22 +288,66 @@ mod tests {
         assert!(classify("not json", &t).is_err());
     }
 
+    /// A WebSocket server on the far end of an in-memory pipe: records
+    /// every message and sends `reply` `after` the session began.
+    fn server(
+        io: tokio::io::DuplexStream,
+        reply: &'static str,
+        after: Duration,
+    ) -> tokio::task::JoinHandle<Vec<Message>> {
+        use futures_util::{SinkExt, StreamExt};
+        use tokio_tungstenite::tungstenite::protocol::Role;
+        tokio::spawn(async move {
+            let mut ws = WebSocketStream::from_raw_socket(io, Role::Server, None).await;
+            let reply_at = tokio::time::sleep(after);
+            tokio::pin!(reply_at);
+            let (mut got, mut replied) = (Vec::new(), false);
+            loop {
+                tokio::select! {
+                    m = ws.next() => match m {
+                        Some(Ok(m)) => {
+                            let close = m.is_close();
+                            got.push(m);
+                            if close {
+                                return got;
+                            }
+                        }
+                        _ => return got,
+                    },
+                    () = &mut reply_at, if !replied => {
+                        replied = true;
+                        ws.send(Message::text(reply)).await.expect("reply");
+                    }
+                }
+            }
+        })
+    }
+
+    async fn client(io: tokio::io::DuplexStream) -> WebSocketStream<tokio::io::DuplexStream> {
+        use tokio_tungstenite::tungstenite::protocol::Role;
+        WebSocketStream::from_raw_socket(io, Role::Client, None).await
+    }
+
     #[tokio::test]
     async fn frames_follow_absolute_deadlines_and_the_final_ends_the_session() {
         let t = target();
         // 10 frames of 20 ms = 200 ms of audio.
-        let pcm = bytes::Bytes::from(vec![0u8; t.frame_bytes() * 10]);
+        let pcm = bytes::Bytes::from(
+            (0..t.frame_bytes() * 10)
+                .map(|i| i as u8)
+                .collect::<Vec<_>>(),
+        );
         // The server answers with a final 300 ms in, after the end message.
-        let incoming = futures_util::stream::once(async {
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            Ok(Message::text(r#"{"type":"final","text":"hello"}"#))
-        })
-        .chain(futures_util::stream::pending());
-        let mut sent: Vec<Message> = Vec::new();
+        let (near, far) = tokio::io::duplex(64 * 1024);
+        let server = server(
+            far,
+            r#"{"type":"final","text":"hello"}"#,
+            Duration::from_millis(300),
+        );
         let mut times = StreamTimes::default();
         let text = run_session(
-            &mut sent,
-            Box::pin(incoming),
+            client(near).await,
+            &Pacer::new(),
             &pcm,
             &t,
             Some("en"),
@@ -320,17 +356,55 @@ mod tests {
         .await
         .expect("session completes");
         assert_eq!(text, "hello");
+        let got = server.await.expect("server");
         // start + 10 frames + end + close.
-        assert_eq!(sent.len(), 13);
+        assert_eq!(got.len(), 13, "{got:?}");
+        assert_eq!(
+            got[0],
+            Message::text(r#"{"type":"start","sample_rate":16000}"#)
+        );
+        let audio: Vec<u8> = got[1..11]
+            .iter()
+            .flat_map(|m| m.clone().into_data())
+            .collect();
+        assert_eq!(audio, pcm.to_vec());
+        assert_eq!(got[11], Message::text(r#"{"type":"end"}"#));
+        assert!(got[12].is_close());
         assert_eq!(times.frame_lag_us.len(), 10);
         let started = times.audio_started.expect("started");
         let ended = times.audio_ended.expect("ended");
-        // The last frame goes out at 9 × 20 ms = 180 ms after the first.
+        // The last frame is due 9 × 20 ms = 180 ms after the first (each
+        // may be a little late, the first included).
         let span = ended.duration_since(started);
         assert!(
-            span >= Duration::from_millis(180) && span < Duration::from_millis(230),
+            span > Duration::from_millis(175) && span < Duration::from_millis(230),
             "{span:?}"
         );
         assert!(times.final_at.is_some());
+    }
+
+    #[tokio::test]
+    async fn partials_are_read_while_frames_are_sent() {
+        let t = target();
+        let pcm = bytes::Bytes::from(vec![0u8; t.frame_bytes() * 10]);
+        let (near, far) = tokio::io::duplex(64 * 1024);
+        let _server = server(
+            far,
+            r#"{"type":"partial","text":"he"}"#,
+            Duration::from_millis(50),
+        );
+        let mut times = StreamTimes::default();
+        let begun = Instant::now();
+        // No final comes: the session runs until the timeout.
+        let pacer = Pacer::new();
+        let session = run_session(client(near).await, &pacer, &pcm, &t, None, &mut times);
+        let _ = tokio::time::timeout(Duration::from_millis(300), session).await;
+        let partial = times
+            .partials
+            .first()
+            .expect("partial")
+            .duration_since(begun);
+        assert!(partial < Duration::from_millis(70), "{partial:?}");
+        assert_eq!(times.frame_lag_us.len(), 10);
     }
 }

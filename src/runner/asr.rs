@@ -12,6 +12,7 @@ use crate::metrics::defs_asr::{measure_http, measure_stream, AsrOutcome};
 use crate::metrics::RequestRecord;
 use crate::protocol::http_asr::{content_type_of, HttpAsr, PreparedUpload};
 use crate::protocol::ws_asr::{self, StreamTimes, WsAsrTarget};
+use crate::protocol::ws_pacer::Pacer;
 use crate::protocol::{ErrorKind, HttpClient, Probe, ProtocolError};
 use crate::workload::driver::cancelled_record;
 use crate::workload::{Arrival, Executor};
@@ -35,6 +36,8 @@ enum Sender {
     Ws {
         target: WsAsrTarget,
         pcm: Vec<bytes::Bytes>,
+        /// Times and writes every session's frames (threads for the run).
+        pacer: Pacer,
     },
 }
 
@@ -72,6 +75,7 @@ impl AsrExecutor {
                 Sender::Ws {
                     target: target.clone(),
                     pcm,
+                    pacer: Pacer::new(),
                 }
             }
             AsrEndpoint::Http(target) => {
@@ -191,9 +195,9 @@ impl Executor for AsrExecutor {
                 r.start_us = self.since_start_us(origin);
                 r
             }
-            Sender::Ws { target, pcm } => {
+            Sender::Ws { target, pcm, pacer } => {
                 let mut times = StreamTimes::default();
-                let session = ws_asr::execute(target, &pcm[i], language, &mut times);
+                let session = ws_asr::execute(target, pacer, &pcm[i], language, &mut times);
                 let result = tokio::time::timeout(self.plan.timeout, session).await;
                 let (failure, text) = split(result, self.plan.timeout);
                 let origin = a.intended_at.unwrap_or(started);
