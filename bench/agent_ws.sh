@@ -12,6 +12,10 @@
 #   bench/agent_ws.sh                       SESSIONS=2000 TURNS=4 SPEECH_S=3
 #   SESSIONS=300 bench/agent_ws.sh          smaller
 #   VOXLOAD=/path/voxload bench/agent_ws.sh
+#   BENCH_RT=1 bench/agent_ws.sh            generator and mock at real-time
+#                                           priority (see bench/asr_ws.sh: other
+#                                           processes on a shared machine otherwise
+#                                           take the generator's core)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BIN="${VOXLOAD:-$ROOT/target/release/voxload}"
@@ -23,8 +27,10 @@ PORT="${PORT:-18860}"
 rm -rf "$OUT" && mkdir -p "$OUT"
 [[ -x "$BIN" ]] || (cd "$ROOT" && cargo build --release)
 ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+RT=()
+if [[ -n "${BENCH_RT:-}" ]] && chrt -f 1 true 2>/dev/null; then RT=(chrt -f 1); fi
 
-taskset -c 1 "$BIN" mock --port "$PORT" --agent-max-sessions $((N + 100)) \
+"${RT[@]}" taskset -c 1 "$BIN" mock --port "$PORT" --agent-max-sessions $((N + 100)) \
   --agent-response-delay 300ms --agent-response-audio 1s --agent-chunk 100ms \
   >"$OUT/mock.log" 2>&1 &
 MOCK=$!
@@ -54,7 +60,7 @@ PY
 # run SESSIONS: prints "peak_rss_kib_with_all_open cpu_seconds"
 run() {
   local n=$1
-  taskset -c 0 "$BIN" agent --url "ws://127.0.0.1:$PORT/v1/agent" --config "$OUT/calls.toml" \
+  "${RT[@]}" taskset -c 0 "$BIN" agent --url "ws://127.0.0.1:$PORT/v1/agent" --config "$OUT/calls.toml" \
     --end-of-speech-message '{"type":"end_of_speech"}' \
     --concurrency "$n" --requests "$n" --spawn-rate 500 --pause 200ms \
     -q --out "$OUT/results" --name "c$n" >"$OUT/c$n.log" 2>&1 &
