@@ -12,13 +12,13 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use super::asr::parse_frame_encoding;
 use super::options::ConfigError;
-use super::plan::{default_name, parse_headers, DEFAULT_GRACE};
+use super::plan::{default_name, headers_with_bearer, invalid, template, DEFAULT_GRACE};
 use super::workload::WorkloadOptions;
 use crate::audio::convert::to_pcm16_mono;
 use crate::input::AudioSet;
 use crate::metrics::slo::Slo;
-use crate::protocol::ws::FrameEncoding;
 use crate::protocol::ws_agent::{AgentTarget, MessageRules};
 use crate::workload::StageSpec;
 
@@ -229,22 +229,6 @@ pub struct AgentPlan {
     pub min_success: f64,
 }
 
-fn invalid(option: &'static str, reason: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        option,
-        reason: reason.into(),
-    }
-}
-
-/// A template option: `""` means "send nothing".
-fn template(value: Option<String>, default: Option<&str>) -> Option<String> {
-    match value {
-        Some(v) if v.trim().is_empty() => None,
-        Some(v) => Some(v),
-        None => default.map(str::to_string),
-    }
-}
-
 /// Seed 003's conversations, the default when no script is given.
 pub fn default_scripts() -> Vec<ScriptOptions> {
     let texts = |t: &[&str]| Some(t.iter().map(|s| s.to_string()).collect());
@@ -347,28 +331,8 @@ impl AgentPlan {
         let slo = crate::metrics::slo::parse_all(w.slo.as_deref().unwrap_or(&[]))
             .map_err(|e| invalid("--slo", e.to_string()))?;
         let url = o.url.clone().ok_or(ConfigError::Missing("--url"))?;
-        let mut headers = parse_headers(o.header.as_deref().unwrap_or(&[]))?;
-        if let Some(var) = &o.api_key_env {
-            let key = env(var).ok_or_else(|| {
-                invalid(
-                    "--api-key-env",
-                    format!("environment variable {var} is not set"),
-                )
-            })?;
-            headers.push(("Authorization".into(), format!("Bearer {key}")));
-        }
-        let frames = match o.frame_encoding.as_deref() {
-            None | Some("binary") => FrameEncoding::Binary,
-            Some(t) if t.contains("{{audio}}") => FrameEncoding::Json {
-                template: t.to_string(),
-            },
-            Some(other) => {
-                return Err(invalid(
-                    "--frame-encoding",
-                    format!("'{other}' (expected binary or a JSON template with {{{{audio}}}})"),
-                ))
-            }
-        };
+        let headers = headers_with_bearer(o.header.as_deref(), o.api_key_env.as_deref(), env)?;
+        let frames = parse_frame_encoding(o.frame_encoding.as_deref())?;
         let d = MessageRules::default();
         let rules = MessageRules {
             type_path: o.type_path.clone().unwrap_or(d.type_path),

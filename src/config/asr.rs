@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use super::levels::Levels;
 use super::options::{ConfigError, TtsOptions};
-use super::plan::{default_name, parse_headers, stages, DEFAULT_GRACE, DEFAULT_TIMEOUT};
+use super::plan::{
+    default_name, headers_with_bearer, invalid, stages, template, DEFAULT_GRACE, DEFAULT_TIMEOUT,
+};
 use crate::input::AudioSet;
 use crate::metrics::slo::Slo;
 use crate::metrics::wer::{Normalization, Numbers};
@@ -245,22 +247,6 @@ pub struct AsrPlan {
     pub min_success: f64,
 }
 
-fn invalid(option: &'static str, reason: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        option,
-        reason: reason.into(),
-    }
-}
-
-/// A template option: `""` means "send nothing".
-fn template(value: Option<String>, default: Option<&str>) -> Option<String> {
-    match value {
-        Some(v) if v.trim().is_empty() => None,
-        Some(v) => Some(v),
-        None => default.map(str::to_string),
-    }
-}
-
 impl AsrPlan {
     /// Validate options into a plan; reads and decodes every audio input now,
     /// so a bad file fails before any request is sent.
@@ -292,16 +278,7 @@ impl AsrPlan {
             ));
         }
         let audio = AudioSet::load(&inputs)?;
-        let mut headers = parse_headers(o.header.as_deref().unwrap_or(&[]))?;
-        if let Some(var) = &o.api_key_env {
-            let key = env(var).ok_or_else(|| {
-                invalid(
-                    "--api-key-env",
-                    format!("environment variable {var} is not set"),
-                )
-            })?;
-            headers.push(("Authorization".into(), format!("Bearer {key}")));
-        }
+        let headers = headers_with_bearer(o.header.as_deref(), o.api_key_env.as_deref(), env)?;
         let ws = url.starts_with("ws://") || url.starts_with("wss://");
         let endpoint = if ws {
             ws_endpoint(&o, url, headers)?
@@ -463,23 +440,25 @@ fn http_endpoint(
     }))
 }
 
+/// `--frame-encoding`: `binary`, or a JSON template with `{{audio}}`.
+pub(crate) fn parse_frame_encoding(spec: Option<&str>) -> Result<FrameEncoding, ConfigError> {
+    FrameEncoding::parse(spec).ok_or_else(|| {
+        invalid(
+            "--frame-encoding",
+            format!(
+                "'{}' (expected binary or a JSON template with {{{{audio}}}})",
+                spec.unwrap_or_default()
+            ),
+        )
+    })
+}
+
 fn ws_endpoint(
     o: &AsrOptions,
     url: String,
     headers: Vec<(String, String)>,
 ) -> Result<AsrEndpoint, ConfigError> {
-    let frames = match o.frame_encoding.as_deref() {
-        None | Some("binary") => FrameEncoding::Binary,
-        Some(t) if t.contains("{{audio}}") => FrameEncoding::Json {
-            template: t.to_string(),
-        },
-        Some(other) => {
-            return Err(invalid(
-                "--frame-encoding",
-                format!("'{other}' (expected binary or a JSON template with {{{{audio}}}})"),
-            ))
-        }
-    };
+    let frames = parse_frame_encoding(o.frame_encoding.as_deref())?;
     let target = WsAsrTarget {
         url,
         headers,

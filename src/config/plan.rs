@@ -81,11 +81,41 @@ pub struct RunPlan {
     pub slo: Vec<Slo>,
 }
 
-fn invalid(option: &'static str, reason: impl Into<String>) -> ConfigError {
+/// An invalid value of `option` (a flag or key), saying what is wrong.
+pub(crate) fn invalid(option: &'static str, reason: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         option,
         reason: reason.into(),
     }
+}
+
+/// A message template option: `""` means "send nothing".
+pub(crate) fn template(value: Option<String>, default: Option<&str>) -> Option<String> {
+    match value {
+        Some(v) if v.trim().is_empty() => None,
+        Some(v) => Some(v),
+        None => default.map(str::to_string),
+    }
+}
+
+/// `--header` values plus, with `--api-key-env NAME`, `Authorization:
+/// Bearer <value of NAME>` (an unset variable is an error naming it).
+pub(crate) fn headers_with_bearer(
+    header: Option<&[String]>,
+    api_key_env: Option<&str>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<(String, String)>, ConfigError> {
+    let mut headers = parse_headers(header.unwrap_or(&[]))?;
+    if let Some(var) = api_key_env {
+        let key = env(var).ok_or_else(|| {
+            invalid(
+                "--api-key-env",
+                format!("environment variable {var} is not set"),
+            )
+        })?;
+        headers.push(("Authorization".into(), format!("Bearer {key}")));
+    }
+    Ok(headers)
 }
 
 impl RunPlan {

@@ -149,6 +149,18 @@ pub enum FrameEncoding {
 }
 
 impl FrameEncoding {
+    /// `binary` (or nothing), or a JSON template holding `{{audio}}`;
+    /// `None` for anything else.
+    pub fn parse(spec: Option<&str>) -> Option<Self> {
+        match spec {
+            None | Some("binary") => Some(Self::Binary),
+            Some(t) if t.contains("{{audio}}") => Some(Self::Json {
+                template: t.to_string(),
+            }),
+            Some(_) => None,
+        }
+    }
+
     /// The message carrying one frame of PCM.
     pub fn message(&self, pcm: bytes::Bytes) -> Message {
         match self {
