@@ -287,6 +287,9 @@ pub fn sanity(
     })
 }
 
+/// Chunk offsets [`measure`] keeps on the stack before it uses the heap.
+const INLINE_CHUNKS: usize = 16;
+
 /// Turn a finished probe into a [`RequestRecord`]: the one place where
 /// timestamps become metrics.
 ///
@@ -317,7 +320,20 @@ pub fn measure(
     cfg: &MeasureConfig,
 ) -> RequestRecord {
     let since = |t: Instant| t.saturating_duration_since(origin);
-    let arrivals: Vec<Duration> = probe.chunks.iter().map(|c| since(c.at)).collect();
+    // Most responses have few chunks: keep their offsets on the stack (this
+    // runs once per request; the heap is used only for long streams).
+    let n = probe.chunks.len();
+    let mut arrivals_inline = [Duration::ZERO; INLINE_CHUNKS];
+    let arrivals_heap: Vec<Duration>;
+    let arrivals: &[Duration] = if n <= INLINE_CHUNKS {
+        for (slot, c) in arrivals_inline.iter_mut().zip(&probe.chunks) {
+            *slot = since(c.at);
+        }
+        &arrivals_inline[..n]
+    } else {
+        arrivals_heap = probe.chunks.iter().map(|c| since(c.at)).collect();
+        &arrivals_heap
+    };
     let audio = probe.audio.as_ref();
     let audio_dur = audio.and_then(|a| a.duration);
     let e2e = probe.finished_at.map(since);
@@ -341,19 +357,18 @@ pub fn measure(
         ..RequestRecord::default()
     };
 
-    let mut seen = Vec::new();
     for &k in &cfg.chunk_ks {
         let idx = usize::try_from(k).unwrap_or(usize::MAX);
-        if k == 0 || seen.contains(&k) {
+        // Each k once (the first occurrence in `chunk_ks` wins).
+        if k == 0 || r.chunk_us.iter().any(|&(seen, _)| seen == k) {
             continue;
         }
         if let Some(at) = arrivals.get(idx - 1) {
             r.chunk_us.push((k, micros(*at)));
-            seen.push(k);
         }
     }
 
-    if let Some(gaps) = inter_chunk(&arrivals) {
+    if let Some(gaps) = inter_chunk(arrivals) {
         r.inter_chunk_mean_us = Some(micros(gaps.mean));
         r.inter_chunk_max_us = Some(micros(gaps.max));
     }
@@ -369,19 +384,32 @@ pub fn measure(
     r.leading_silence_us = first_voiced.map(micros);
 
     // Stalls need every chunk's audio duration; one unknown breaks the model.
-    let per_chunk: Option<Vec<(Duration, Duration)>> = probe
+    let mut played_inline = [(Duration::ZERO, Duration::ZERO); INLINE_CHUNKS];
+    let played_heap: Vec<(Duration, Duration)>;
+    let per_chunk = probe
         .chunks
         .iter()
-        .zip(&arrivals)
-        .map(|(c, a)| c.audio.map(|d| (*a, d)))
-        .collect();
-    if let Some(chunks) = per_chunk.filter(|c| !c.is_empty()) {
-        let report = stalls(&chunks, cfg.prebuffer);
+        .zip(arrivals)
+        .map(|(c, a)| c.audio.map(|d| (*a, d)));
+    let per_chunk: Option<&[(Duration, Duration)]> =
+        if n == 0 || probe.chunks.iter().any(|c| c.audio.is_none()) {
+            None
+        } else if n <= INLINE_CHUNKS {
+            for (slot, p) in played_inline.iter_mut().zip(per_chunk.flatten()) {
+                *slot = p;
+            }
+            Some(&played_inline[..n])
+        } else {
+            played_heap = per_chunk.flatten().collect();
+            Some(&played_heap)
+        };
+    if let Some(chunks) = per_chunk {
+        let report = stalls(chunks, cfg.prebuffer);
         r.stall_count = Some(report.count);
         r.stall_us = Some(micros(report.total));
         r.prebuffer_needed_us = Some(micros(report.prebuffer_needed));
         r.perceived_ttfa_us = first_voiced
-            .and_then(|fv| perceived_ttfa(&chunks, cfg.prebuffer, fv))
+            .and_then(|fv| perceived_ttfa(chunks, cfg.prebuffer, fv))
             .map(micros);
     }
 

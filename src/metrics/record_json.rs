@@ -8,35 +8,43 @@
 
 use super::RequestRecord;
 
+/// `,"name":` — every key but the first (`stage`) follows another.
+macro_rules! k {
+    ($name:literal) => {
+        concat!(",\"", $name, "\":")
+    };
+}
+
 struct Obj<'a> {
     out: &'a mut Vec<u8>,
-    first: bool,
 }
 
 impl Obj<'_> {
-    fn key(&mut self, k: &str) {
-        if !self.first {
-            self.out.push(b',');
-        }
-        self.first = false;
-        self.out.push(b'"');
+    #[inline(always)]
+    fn key(&mut self, k: &'static str) {
         self.out.extend_from_slice(k.as_bytes());
-        self.out.extend_from_slice(b"\":");
     }
 
-    fn u64(&mut self, k: &str, v: u64) {
+    #[inline(always)]
+    fn u64(&mut self, k: &'static str, v: u64) {
         self.key(k);
-        self.out
-            .extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+        if v < 10 {
+            // Zeros and small counts are common (stalls, chunks, stage).
+            self.out.push(b'0' + v as u8);
+        } else {
+            self.out
+                .extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+        }
     }
 
-    fn opt_u64(&mut self, k: &str, v: Option<u64>) {
+    #[inline(always)]
+    fn opt_u64(&mut self, k: &'static str, v: Option<u64>) {
         if let Some(v) = v {
             self.u64(k, v);
         }
     }
 
-    fn opt_f64(&mut self, k: &str, v: Option<f64>) {
+    fn opt_f64(&mut self, k: &'static str, v: Option<f64>) {
         if let Some(v) = v {
             self.key(k);
             // serde_json's float writer: shortest round-trip form, `null` for NaN/inf.
@@ -44,11 +52,17 @@ impl Obj<'_> {
         }
     }
 
-    fn opt_str(&mut self, k: &str, v: Option<&str>) {
+    fn opt_str(&mut self, k: &'static str, v: Option<&str>) {
         if let Some(v) = v {
             self.key(k);
-            // Escaping is serde_json's; strings are rare (errors, voice, transcript).
-            let _ = serde_json::to_writer(&mut *self.out, v);
+            if v.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+                // Nothing serde_json would escape (it escapes only these).
+                self.out.push(b'"');
+                self.out.extend_from_slice(v.as_bytes());
+                self.out.push(b'"');
+            } else {
+                let _ = serde_json::to_writer(&mut *self.out, v);
+            }
         }
     }
 }
@@ -56,22 +70,22 @@ impl Obj<'_> {
 impl RequestRecord {
     /// Append this record as one JSON line (with the newline) to `out`.
     pub fn write_jsonl(&self, out: &mut Vec<u8>) {
-        out.push(b'{');
-        let mut o = Obj { out, first: true };
-        o.u64("stage", self.stage as u64);
-        o.u64("seq", self.seq);
+        out.extend_from_slice(b"{\"stage\":");
+        out.extend_from_slice(itoa::Buffer::new().format(self.stage).as_bytes());
+        let mut o = Obj { out };
+        o.u64(k!("seq"), self.seq);
         if self.warmup {
-            o.key("warmup");
+            o.key(k!("warmup"));
             o.out.extend_from_slice(b"true");
         }
-        o.u64("start_us", self.start_us);
-        o.u64("end_us", self.end_us);
-        o.opt_u64("schedule_lag_us", self.schedule_lag_us);
-        o.opt_u64("status", self.status.map(u64::from));
-        o.opt_u64("ttfb_us", self.ttfb_us);
-        o.opt_u64("ttfa_us", self.ttfa_us);
+        o.u64(k!("start_us"), self.start_us);
+        o.u64(k!("end_us"), self.end_us);
+        o.opt_u64(k!("schedule_lag_us"), self.schedule_lag_us);
+        o.opt_u64(k!("status"), self.status.map(u64::from));
+        o.opt_u64(k!("ttfb_us"), self.ttfb_us);
+        o.opt_u64(k!("ttfa_us"), self.ttfa_us);
         if !self.chunk_us.is_empty() {
-            o.key("chunk_us");
+            o.key(k!("chunk_us"));
             o.out.push(b'[');
             for (i, (k, us)) in self.chunk_us.iter().enumerate() {
                 if i > 0 {
@@ -86,47 +100,50 @@ impl RequestRecord {
             }
             o.out.push(b']');
         }
-        o.opt_u64("inter_chunk_mean_us", self.inter_chunk_mean_us);
-        o.opt_u64("inter_chunk_max_us", self.inter_chunk_max_us);
-        o.opt_u64("e2e_us", self.e2e_us);
-        o.u64("chunks", u64::from(self.chunks));
-        o.u64("audio_bytes", self.audio_bytes);
-        o.opt_u64("audio_us", self.audio_us);
-        o.opt_f64("rtf", self.rtf);
-        o.opt_f64("rtfx", self.rtfx);
-        o.opt_u64("stall_count", self.stall_count.map(u64::from));
-        o.opt_u64("stall_us", self.stall_us);
-        o.opt_u64("prebuffer_needed_us", self.prebuffer_needed_us);
-        o.opt_u64("leading_silence_us", self.leading_silence_us);
-        o.opt_u64("perceived_ttfa_us", self.perceived_ttfa_us);
-        o.opt_u64("connect_us", self.connect_us);
-        o.opt_u64("first_partial_us", self.first_partial_us);
-        o.opt_u64("final_us", self.final_us);
-        o.opt_u64("partial_interval_mean_us", self.partial_interval_mean_us);
-        o.opt_u64("frame_lag_max_us", self.frame_lag_max_us);
-        o.opt_u64("frame_lag_p99_us", self.frame_lag_p99_us);
-        o.opt_u64("agent_first_message_us", self.agent_first_message_us);
-        o.opt_u64("agent_first_audio_us", self.agent_first_audio_us);
-        o.opt_u64("agent_transcript_us", self.agent_transcript_us);
-        o.opt_u64("turn_us", self.turn_us);
-        o.opt_u64("barge_in_silence_us", self.barge_in_silence_us);
-        o.opt_u64("barge_in_leak_us", self.barge_in_leak_us);
-        o.opt_u64("barge_in_event_us", self.barge_in_event_us);
-        o.opt_u64("word_errors", self.word_errors.map(u64::from));
-        o.opt_u64("ref_words", self.ref_words.map(u64::from));
-        o.opt_f64("wer", self.wer);
-        o.opt_str("transcript", self.transcript.as_deref());
-        o.opt_u64("ws_close", self.ws_close.map(u64::from));
+        o.opt_u64(k!("inter_chunk_mean_us"), self.inter_chunk_mean_us);
+        o.opt_u64(k!("inter_chunk_max_us"), self.inter_chunk_max_us);
+        o.opt_u64(k!("e2e_us"), self.e2e_us);
+        o.u64(k!("chunks"), u64::from(self.chunks));
+        o.u64(k!("audio_bytes"), self.audio_bytes);
+        o.opt_u64(k!("audio_us"), self.audio_us);
+        o.opt_f64(k!("rtf"), self.rtf);
+        o.opt_f64(k!("rtfx"), self.rtfx);
+        o.opt_u64(k!("stall_count"), self.stall_count.map(u64::from));
+        o.opt_u64(k!("stall_us"), self.stall_us);
+        o.opt_u64(k!("prebuffer_needed_us"), self.prebuffer_needed_us);
+        o.opt_u64(k!("leading_silence_us"), self.leading_silence_us);
+        o.opt_u64(k!("perceived_ttfa_us"), self.perceived_ttfa_us);
+        o.opt_u64(k!("connect_us"), self.connect_us);
+        o.opt_u64(k!("first_partial_us"), self.first_partial_us);
+        o.opt_u64(k!("final_us"), self.final_us);
+        o.opt_u64(
+            k!("partial_interval_mean_us"),
+            self.partial_interval_mean_us,
+        );
+        o.opt_u64(k!("frame_lag_max_us"), self.frame_lag_max_us);
+        o.opt_u64(k!("frame_lag_p99_us"), self.frame_lag_p99_us);
+        o.opt_u64(k!("agent_first_message_us"), self.agent_first_message_us);
+        o.opt_u64(k!("agent_first_audio_us"), self.agent_first_audio_us);
+        o.opt_u64(k!("agent_transcript_us"), self.agent_transcript_us);
+        o.opt_u64(k!("turn_us"), self.turn_us);
+        o.opt_u64(k!("barge_in_silence_us"), self.barge_in_silence_us);
+        o.opt_u64(k!("barge_in_leak_us"), self.barge_in_leak_us);
+        o.opt_u64(k!("barge_in_event_us"), self.barge_in_event_us);
+        o.opt_u64(k!("word_errors"), self.word_errors.map(u64::from));
+        o.opt_u64(k!("ref_words"), self.ref_words.map(u64::from));
+        o.opt_f64(k!("wer"), self.wer);
+        o.opt_str(k!("transcript"), self.transcript.as_deref());
+        o.opt_u64(k!("ws_close"), self.ws_close.map(u64::from));
         if let Some(e) = &self.error {
-            o.key("error");
+            o.key(k!("error"));
             let _ = serde_json::to_writer(&mut *o.out, e);
         }
-        o.opt_str("error_detail", self.error_detail.as_deref());
-        o.u64("text_chars", u64::from(self.text_chars));
-        o.opt_str("input", self.input.as_deref());
-        o.opt_str("voice", self.voice.as_deref());
-        o.opt_str("script", self.script.as_deref());
-        o.opt_u64("turn", self.turn.map(u64::from));
+        o.opt_str(k!("error_detail"), self.error_detail.as_deref());
+        o.u64(k!("text_chars"), u64::from(self.text_chars));
+        o.opt_str(k!("input"), self.input.as_deref());
+        o.opt_str(k!("voice"), self.voice.as_deref());
+        o.opt_str(k!("script"), self.script.as_deref());
+        o.opt_u64(k!("turn"), self.turn.map(u64::from));
         out.extend_from_slice(b"}\n");
     }
 }

@@ -1,14 +1,21 @@
 //! The HTTP client: a shared keep-alive pool for open-loop arrivals, and
 //! connections owned by one closed-loop user each (no pool lookups, the way
-//! wrk and oha drive a server). TLS is rustls.
+//! wrk and oha drive a server).
+//!
+//! Plain `http://` targets that send fixed requests (TTS) go through the
+//! lean HTTP/1.1 client in [`h1`]; everything else (TLS, ASR uploads) goes
+//! through hyper, with rustls for TLS.
 
+pub mod h1;
+
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::client::conn::http1::SendRequest;
-use hyper::header::HOST;
+use hyper::header::{HeaderName, HeaderValue, HOST};
 use hyper::{Request, Response, Uri};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -24,6 +31,7 @@ use super::{ErrorKind, ProtocolError};
 pub struct HttpClient {
     inner: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     connector: HttpsConnector<HttpConnector>,
+    connect_timeout: Duration,
 }
 
 /// A connection owned by one closed-loop user. Its requests go out on it
@@ -32,12 +40,61 @@ pub struct HttpClient {
 #[derive(Debug, Default)]
 pub struct OwnedConn {
     sender: Option<SendRequest<Full<Bytes>>>,
+    h1: Option<h1::Conn>,
 }
 
 impl OwnedConn {
     /// Drop the connection (after an error the stream may be mid-response).
     pub fn reset(&mut self) {
         self.sender = None;
+        self.h1 = None;
+    }
+}
+
+/// Pooled idle connections unused this long are closed (as in hyper's pool).
+const POOL_IDLE: Duration = Duration::from_secs(90);
+
+/// A plain-HTTP target of the lean client: where to connect, the request
+/// head, and the idle connections of requests that own none (open loop,
+/// `voxload sample`). Clones share the idle connections.
+#[derive(Debug, Clone)]
+pub struct H1Target {
+    host: String,
+    port: u16,
+    head: h1::RequestHead,
+    /// Idle connections, oldest first; reuse takes the newest.
+    idle: Arc<Mutex<Vec<h1::Conn>>>,
+}
+
+impl H1Target {
+    /// A POST target for `uri` with extra `headers`; `None` unless `uri`
+    /// is `http://` with a host.
+    pub fn post(uri: &Uri, headers: &[(HeaderName, HeaderValue)]) -> Option<Self> {
+        if uri.scheme_str() != Some("http") {
+            return None;
+        }
+        let authority = uri.authority()?;
+        let path = uri.path_and_query().map_or("/", |pq| pq.as_str());
+        Some(Self {
+            host: authority.host().to_string(),
+            port: authority.port_u16().unwrap_or(80),
+            head: h1::RequestHead::post(path, authority.as_str(), headers),
+            idle: Arc::default(),
+        })
+    }
+
+    fn checkout(&self) -> Option<h1::Conn> {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        std::iter::from_fn(|| idle.pop()).find(|c| !c.is_stale())
+    }
+
+    fn checkin(&self, conn: h1::Conn) {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(cutoff) = conn.idle_since().checked_sub(POOL_IDLE) {
+            let expired = idle.partition_point(|c| c.idle_since() < cutoff);
+            idle.drain(..expired);
+        }
+        idle.push(conn);
     }
 }
 
@@ -58,7 +115,57 @@ impl HttpClient {
         let inner = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(90))
             .build(connector.clone());
-        Self { inner, connector }
+        Self {
+            inner,
+            connector,
+            connect_timeout,
+        }
+    }
+
+    /// Send `body` to a plain-HTTP `target` with the lean client and read
+    /// the answer into `rx`: on `conn` when the caller owns one (closed
+    /// loop), else on a pooled connection. A request whose reused
+    /// connection the server closed before answering (its keep-alive
+    /// timeout) is sent once more on a new connection, as hyper's pool does.
+    pub async fn exchange<R: h1::Receiver>(
+        &self,
+        target: &H1Target,
+        mut conn: Option<&mut OwnedConn>,
+        body: &[u8],
+        rx: &mut R,
+    ) -> Result<h1::Done, h1::Failure> {
+        let held = match conn.as_deref_mut() {
+            Some(owned) => owned.h1.take().filter(|c| !c.is_stale()),
+            None => target.checkout(),
+        };
+        let mut c = match held {
+            Some(c) => c,
+            None => self.connect_h1(target).await?,
+        };
+        let mut result = h1::exchange(&mut c, &target.head, body, rx).await;
+        if matches!(&result, Err(f) if c.is_reused() && f.before_response()) {
+            c = self.connect_h1(target).await?;
+            result = h1::exchange(&mut c, &target.head, body, rx).await;
+        }
+        if matches!(result, Ok(h1::Done { reusable: true, .. })) {
+            match conn {
+                Some(owned) => owned.h1 = Some(c),
+                None => target.checkin(c),
+            }
+        }
+        result
+    }
+
+    async fn connect_h1(&self, target: &H1Target) -> Result<h1::Conn, h1::Failure> {
+        // Boxed: connecting is rare, and its future would otherwise be part
+        // of every request's.
+        Box::pin(h1::Conn::connect(
+            &target.host,
+            target.port,
+            self.connect_timeout,
+        ))
+        .await
+        .map_err(h1::Failure::Connect)
     }
 
     /// Send a request through the pool; resolves when the response head has arrived.

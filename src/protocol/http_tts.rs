@@ -15,7 +15,8 @@ use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE};
 use hyper::{Method, Request, Uri};
 use serde::{Deserialize, Serialize};
 
-use super::client::{HttpClient, OwnedConn};
+use super::client::h1::{self, Head};
+use super::client::{H1Target, HttpClient, OwnedConn};
 use super::{ErrorKind, Probe, ProtocolError};
 use crate::audio::{AudioFormat, StreamAudio};
 
@@ -100,6 +101,8 @@ pub struct HttpTts {
     uri: Uri,
     headers: Vec<(HeaderName, HeaderValue)>,
     client: HttpClient,
+    /// Plain `http://` targets use the lean HTTP/1.1 client.
+    h1: Option<H1Target>,
 }
 
 /// Header names whose values never reach logs, results or reports.
@@ -173,11 +176,13 @@ impl HttpTts {
             return Err(TargetError::MissingAudioPath(target.framing));
         }
         let headers = header_values(&target.headers)?;
+        let h1 = H1Target::post(&uri, &headers);
         Ok(Self {
             target,
             uri,
             headers,
             client,
+            h1,
         })
     }
 
@@ -218,6 +223,21 @@ impl HttpTts {
     /// With `conn`, the request goes out on that caller-owned connection
     /// (closed-loop users); without, through the shared pool.
     pub async fn send(
+        &self,
+        body: Bytes,
+        conn: Option<&mut OwnedConn>,
+        probe: &mut Probe,
+    ) -> Result<(), ProtocolError> {
+        match &self.h1 {
+            Some(h1) => self.send_h1(h1, &body, conn, probe).await,
+            // Boxed: hyper's futures are several KiB, and every request's
+            // future would otherwise carry (and move) that much.
+            None => Box::pin(self.send_hyper(body, conn, probe)).await,
+        }
+    }
+
+    /// [`HttpTts::send`] through hyper (TLS targets).
+    async fn send_hyper(
         &self,
         body: Bytes,
         conn: Option<&mut OwnedConn>,
@@ -279,6 +299,102 @@ impl HttpTts {
         }
         probe.finished_at = Some(Instant::now());
         reader.finish(probe)
+    }
+}
+
+impl HttpTts {
+    /// [`HttpTts::send`] through the lean client: the response is handed
+    /// over read by read, in the task that sent the request.
+    async fn send_h1(
+        &self,
+        h1: &H1Target,
+        body: &[u8],
+        conn: Option<&mut OwnedConn>,
+        probe: &mut Probe,
+    ) -> Result<(), ProtocolError> {
+        probe.sent_at = Some(Instant::now());
+        let mut answer = Answer {
+            reader: AudioReader::new(&self.target),
+            probe,
+            excerpt: None,
+        };
+        let result = self.client.exchange(h1, conn, body, &mut answer).await;
+        let Answer {
+            reader,
+            probe,
+            excerpt,
+        } = answer;
+        match result {
+            Ok(done) => {
+                probe.finished_at = Some(done.at);
+                match (excerpt, probe.status) {
+                    (Some((text, _)), Some(status)) => Err(ProtocolError::new(
+                        ErrorKind::Http(status),
+                        String::from_utf8_lossy(&text).trim().to_string(),
+                    )),
+                    _ => reader.finish(probe),
+                }
+            }
+            Err(h1::Failure::Receiver(e)) => Err(e),
+            Err(failure) => {
+                // As with hyper: a body cut short still has an end time.
+                if probe.headers_at.is_some() {
+                    probe.finished_at = Some(Instant::now());
+                }
+                Err(failure.into_error())
+            }
+        }
+    }
+}
+
+/// How long the excerpt of an error body is read.
+const EXCERPT_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+/// Bytes of an error body kept.
+const EXCERPT_BYTES: usize = 512;
+
+/// A response as the lean client hands it over.
+struct Answer<'a, 't> {
+    reader: AudioReader<'t>,
+    probe: &'a mut Probe,
+    /// An error status: its first body bytes, read until this instant.
+    excerpt: Option<(Vec<u8>, Instant)>,
+}
+
+impl h1::Receiver for Answer<'_, '_> {
+    fn head(&mut self, at: Instant, head: &Head<'_>) -> Result<(), ProtocolError> {
+        self.probe.headers_at = Some(at);
+        self.probe.status = Some(head.status);
+        if let Some(c) = self.probe.capture.as_mut() {
+            c.headers = head
+                .headers()
+                .map(|(n, v)| {
+                    let n = String::from_utf8_lossy(n).to_ascii_lowercase();
+                    let v = redact_header(&n, &String::from_utf8_lossy(v));
+                    (n, v)
+                })
+                .collect();
+        }
+        if !(200..300).contains(&head.status) {
+            self.excerpt = Some((Vec::new(), at + EXCERPT_WAIT));
+        }
+        Ok(())
+    }
+
+    fn data(&mut self, at: Instant, data: &[u8]) -> Result<bool, ProtocolError> {
+        match self.excerpt.as_mut() {
+            Some((text, _)) => {
+                text.extend_from_slice(data);
+                Ok(text.len() < EXCERPT_BYTES)
+            }
+            None => {
+                self.reader.feed(data, at, self.probe)?;
+                Ok(true)
+            }
+        }
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        self.excerpt.as_ref().map(|(_, until)| *until)
     }
 }
 
@@ -433,13 +549,13 @@ async fn read_excerpt(body: &mut hyper::body::Incoming) -> String {
         while let Some(Ok(frame)) = body.frame().await {
             if let Ok(d) = frame.into_data() {
                 buf.extend_from_slice(&d);
-                if buf.len() >= 512 {
+                if buf.len() >= EXCERPT_BYTES {
                     break;
                 }
             }
         }
     };
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), read).await;
+    let _ = tokio::time::timeout(EXCERPT_WAIT, read).await;
     String::from_utf8_lossy(&buf).trim().to_string()
 }
 
