@@ -86,6 +86,23 @@ pub use model::{Faults, MockModel, StallWindow, MAX_AUDIO_LIMIT};
 pub use truth::{FaultKind, RequestTruth, Truth, RECENT_CAPACITY};
 pub use voice::{decode_text, Voice, SYMBOLS, UNKNOWN_CHAR};
 
+/// Caller PCM (16-bit) realigned on sample boundaries across WebSocket
+/// frames of odd length: a byte left over from the previous frame (`odd`)
+/// goes first, and an odd trailing byte is kept for the next one.
+pub(crate) fn sample_aligned<'a>(
+    odd: &mut Option<u8>,
+    pcm: &'a [u8],
+) -> std::borrow::Cow<'a, [u8]> {
+    let pcm = match odd.take() {
+        Some(b) => std::borrow::Cow::Owned([&[b][..], pcm].concat()),
+        None => std::borrow::Cow::Borrowed(pcm),
+    };
+    if pcm.len() % 2 == 1 {
+        *odd = pcm.last().copied();
+    }
+    pcm
+}
+
 /// Why the mock could not start or keep serving.
 #[derive(Debug, thiserror::Error)]
 pub enum MockError {

@@ -296,18 +296,8 @@ impl Session {
     /// A caller audio frame arrived at `now`.
     async fn audio(&mut self, socket: &mut WebSocket, pcm: &[u8], now: Instant) -> Ended {
         self.frames += 1;
-        // Keep sample alignment across frames of odd length.
-        let joined;
-        let pcm = match self.odd_byte.take() {
-            Some(b) => {
-                joined = [&[b][..], pcm].concat();
-                &joined[..]
-            }
-            None => pcm,
-        };
-        if pcm.len() % 2 == 1 {
-            self.odd_byte = pcm.last().copied();
-        }
+        let pcm = super::sample_aligned(&mut self.odd_byte, pcm);
+        let pcm = &pcm[..];
         let n = (pcm.len() / 2) as u64;
         self.samples += n;
         if let Some(d) = self.decoder.as_mut() {

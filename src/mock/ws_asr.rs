@@ -306,18 +306,8 @@ impl Session {
         let (rate, cps) = (self.rate, self.shared.model.chars_per_second);
         let silent = self.silent();
         let decoder = self.decoder.get_or_insert_with(|| Decoder::new(rate, cps));
-        // Keep sample alignment across frames of odd length.
-        let joined;
-        let pcm = match self.odd_byte.take() {
-            Some(b) => {
-                joined = [&[b][..], pcm].concat();
-                &joined[..]
-            }
-            None => pcm,
-        };
-        if pcm.len() % 2 == 1 {
-            self.odd_byte = pcm.last().copied();
-        }
+        let pcm = super::sample_aligned(&mut self.odd_byte, pcm);
+        let pcm = &pcm[..];
         decoder.push_pcm16(pcm);
         self.samples += (pcm.len() / 2) as u64;
         if silent {
