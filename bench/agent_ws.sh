@@ -16,6 +16,17 @@
 #                                           priority (see bench/asr_ws.sh: other
 #                                           processes on a shared machine otherwise
 #                                           take the generator's core)
+#   BENCH_RPS=1 bench/agent_ws.sh           loopback's receive processing on
+#                                           the mock's core (RPS, needs root;
+#                                           restored on exit): see below
+#
+# Why BENCH_RPS: on loopback the kernel runs the *receiver's* TCP input in
+# the sender's softirq, on the sender's core, so every caller frame costs
+# the generator's core the mock's network stack as well (~half the kernel
+# time per frame). On a real network that work happens on the server's
+# machine. Receive Packet Steering on `lo` moves it to the server's core, so
+# the generator's core does what the generator would do facing a real
+# network (its own sends, and waking for what it receives).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BIN="${VOXLOAD:-$ROOT/target/release/voxload}"
@@ -28,13 +39,19 @@ rm -rf "$OUT" && mkdir -p "$OUT"
 [[ -x "$BIN" ]] || (cd "$ROOT" && cargo build --release)
 ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 RT=()
+RPS_FILE=/sys/class/net/lo/queues/rx-0/rps_cpus
+RPS_OLD=""
+if [[ -n "${BENCH_RPS:-}" ]]; then
+  RPS_OLD=$(cat "$RPS_FILE")
+  echo 2 >"$RPS_FILE" || { echo "BENCH_RPS needs write access to $RPS_FILE" >&2; exit 2; }
+fi
 if [[ -n "${BENCH_RT:-}" ]] && chrt -f 1 true 2>/dev/null; then RT=(chrt -f 1); fi
 
 "${RT[@]}" taskset -c 1 "$BIN" mock --port "$PORT" --agent-max-sessions $((N + 100)) \
   --agent-response-delay 300ms --agent-response-audio 1s --agent-chunk 100ms \
   >"$OUT/mock.log" 2>&1 &
 MOCK=$!
-trap 'kill $MOCK 2>/dev/null || true' EXIT
+trap 'kill $MOCK 2>/dev/null || true; [[ -z "$RPS_OLD" ]] || echo "$RPS_OLD" >"$RPS_FILE"' EXIT
 sleep 1
 
 # One script: TURNS utterances of SPEECH_S seconds in the test voice (15 characters per second).
@@ -57,7 +74,8 @@ print(t["agent"]["active_now"])
 PY
 }
 
-# run SESSIONS: prints "peak_rss_kib_with_all_open cpu_seconds"
+# run SESSIONS: prints the peak RSS (KiB) with all calls open; the
+# generator's CPU seconds (user sys) go to $OUT/cN.cpu.
 run() {
   local n=$1
   "${RT[@]}" taskset -c 0 "$BIN" agent --url "ws://127.0.0.1:$PORT/v1/agent" --config "$OUT/calls.toml" \
@@ -70,6 +88,9 @@ run() {
     open=$(active 2>/dev/null || echo 0)
     rss=$(awk '/VmRSS/{print $2}' "/proc/$gen/status" 2>/dev/null || echo 0)
     if [[ "$open" -ge "$n" && "$rss" -gt "$peak" ]]; then peak=$rss; fi
+    # utime and stime (fields 14, 15) in clock ticks; the last sample wins.
+    awk -v hz="$(getconf CLK_TCK)" '{print $14 / hz, $15 / hz}' "/proc/$gen/stat" \
+      >"$OUT/cpu.tmp" 2>/dev/null && mv "$OUT/cpu.tmp" "$OUT/c$n.cpu" || true
     sleep 0.5
   done
   wait "$gen" || true
@@ -78,9 +99,10 @@ run() {
 
 small=$(run 10)
 big=$(run "$N")
-python3 - "$OUT" "$N" "$small" "$big" <<'PY'
+python3 - "$OUT" "$N" "$small" "$big" "${BENCH_RPS:+on}" <<'PY'
 import json, sys
 out, n, small, big = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+rps = sys.argv[5] if len(sys.argv) > 5 else ""
 r = json.load(open(f"{out}/results/c{n}/result.json"))
 s = r["stages"][0]["summary"]
 m = s["metrics"]
@@ -90,6 +112,11 @@ print(f"calls: {n}  turns ok {s['ok']} failed {s['failed']}  errors {[(e['label'
 print(f"frame lag, per-turn p99: p50 {lag99.get('p50')} ms, p99 {lag99.get('p99')} ms, max {lag99.get('max')} ms")
 print(f"frame lag, per-turn max: p50 {lagmax.get('p50')} ms, p99 {lagmax.get('p99')} ms, max {lagmax.get('max')} ms")
 print(f"agent first audio (model 300 ms + delivery): p50 {fa.get('p50')} ms, p99 {fa.get('p99')} ms")
+try:
+    user, sys_ = (float(x) for x in open(f"{out}/c{n}.cpu").read().split())
+    print(f"generator CPU: user {user:.1f} s, sys {sys_:.1f} s (loopback receive on the mock's core: {rps or 'off'})")
+except (OSError, ValueError):
+    print("generator CPU: not sampled")
 if big and small:
     print(f"RSS: {small} KiB with 10 open, {big} KiB with {n} open -> {(big - small) / (n - 10):.1f} KiB per session")
 else:

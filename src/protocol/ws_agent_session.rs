@@ -1,9 +1,12 @@
 //! One voice-agent conversation on one WebSocket, in real time.
 //!
-//! The caller's side is one continuous audio stream: frame `n` leaves at
-//! `clock + n × frame` (absolute deadlines, so lateness never accumulates),
-//! and each frame is the current utterance's next slice, or low-level noise
-//! between utterances. Agent messages are read between frames, so their
+//! The caller's side is one continuous audio stream on the session's frame
+//! clock ([`super::ws_pacer`]): frame `n` leaves at `clock + n × frame`
+//! (absolute deadlines, so lateness never accumulates), and each frame is
+//! the current utterance's next slice, or low-level noise between
+//! utterances. Frames are written by the pacer, so the session's task wakes
+//! only for agent messages, finished utterances and its own deadlines
+//! (answer timeouts, the barge-in moment, the end of a pause), and message
 //! arrival times are not delayed by sending.
 //!
 //! A turn: the caller speaks its utterance; the end of speech is when the
@@ -14,21 +17,25 @@
 //! finished playing, pauses, and speaks the next turn.
 //!
 //! Barge-in: for a chosen turn the caller starts its *next* utterance a set
-//! time after the response's first audio arrived, over the agent. Agent
-//! audio arriving while that utterance is spoken is leaked; the turn's
-//! record is finished when the interrupting utterance ends.
+//! time after the response's first audio arrived, over the agent (from the
+//! next free frame slot). Agent audio arriving from the moment its first
+//! frame left until its last is leaked; the turn's record is finished when
+//! the interrupting utterance ends.
 //!
 //! This module only timestamps; `metrics::defs_agent` turns the times into numbers.
 
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::WebSocketStream;
 
+use super::ws::HandOff;
 use super::ws_agent::{AgentMessage, AgentTarget};
+use super::ws_pacer::{PacedWs, Pacer, Progress, Track, WsEvent};
 use super::{ErrorKind, ProtocolError};
 
 /// What one conversation says.
@@ -106,8 +113,6 @@ struct Done;
 struct State<'c, F> {
     talk: Conversation<'c>,
     cur: TurnTimes,
-    /// Frames of the current utterance sent.
-    offset: usize,
     phase: Phase,
     /// The previous turn, whose response the current utterance interrupts.
     barged: Option<TurnTimes>,
@@ -116,6 +121,8 @@ struct State<'c, F> {
     /// The current turn was already handed over (its response is over and
     /// no barge-in is planned); `cur` only keeps its place.
     handed_over: bool,
+    /// Lateness of the frames sent since the last turn was handed over, µs.
+    lags: Vec<u32>,
     on_turn: F,
 }
 
@@ -127,18 +134,25 @@ fn new_turn(index: usize) -> TurnTimes {
 }
 
 impl<F: FnMut(TurnTimes)> State<'_, F> {
+    /// Hand a finished turn over, with the lateness of the frames sent
+    /// since the previous one.
+    fn hand(&mut self, mut turn: TurnTimes) {
+        turn.frame_lag_us = std::mem::take(&mut self.lags);
+        (self.on_turn)(turn);
+    }
+
     /// Fail the open turns (a barged one first) and end the conversation.
     fn fail(&mut self, error: ProtocolError, close_code: Option<u16>) -> Done {
         if let Some(mut b) = self.barged.take() {
             b.error = Some(error.clone());
             b.close_code = close_code;
-            (self.on_turn)(b);
+            self.hand(b);
         }
         if !self.handed_over {
             let mut cur = std::mem::take(&mut self.cur);
             cur.error = Some(error);
             cur.close_code = close_code;
-            (self.on_turn)(cur);
+            self.hand(cur);
         }
         Done
     }
@@ -153,8 +167,44 @@ impl<F: FnMut(TurnTimes)> State<'_, F> {
         (!self.is_last_turn()).then_some(after)
     }
 
+    /// When the caller interrupts the current answer, if it will.
     fn barge_due(&self) -> Option<Instant> {
+        if !matches!(self.phase, Phase::Waiting | Phase::Pausing { .. }) {
+            return None;
+        }
         Some(self.cur.first_audio? + self.barge_after()?)
+    }
+
+    /// The earliest instant at which [`on_time`](Self::on_time) has
+    /// something to do.
+    fn next_deadline(&self, t: &AgentTarget) -> Option<Instant> {
+        let mut next = self.barge_due();
+        let mut at = |d: Instant| next = Some(next.map_or(d, |n: Instant| n.min(d)));
+        match self.phase {
+            Phase::Speaking => {}
+            Phase::Waiting => {
+                if let Some(eos) = self.cur.speech_ended {
+                    if self.cur.first_audio.is_none() {
+                        at(eos + t.answer_timeout);
+                    } else if let Some(last) = self.last_message {
+                        at(last + t.response_idle);
+                    }
+                    at(eos + t.response_timeout);
+                }
+            }
+            Phase::Pausing { until } => at(until),
+        }
+        next
+    }
+
+    /// The current track is the utterance of the turn being spoken (it
+    /// replaces the noise at the next frame slot).
+    fn utterance(&self, t: &AgentTarget) -> Track {
+        let track = Track::once(self.talk.turns[self.cur.index].clone());
+        match &t.end_of_speech_message {
+            Some(eos) => track.then(Message::text(t.fill(eos))),
+            None => track,
+        }
     }
 
     /// Begin the next turn's utterance; the current turn, if barged, waits
@@ -166,12 +216,40 @@ impl<F: FnMut(TurnTimes)> State<'_, F> {
             prev.barge = Some(BargeTimes::default());
             self.barged = Some(prev);
         } else if !self.handed_over {
-            (self.on_turn)(prev);
+            self.hand(prev);
         }
         self.handed_over = false;
-        self.offset = 0;
         self.phase = Phase::Speaking;
         self.last_message = None;
+    }
+
+    /// The utterance (and its end-of-speech message) went out: the end of
+    /// speech, and the end of a barge-in's leak window.
+    fn on_played(&mut self, p: Progress, now: Instant) {
+        if self.phase != Phase::Speaking {
+            return;
+        }
+        let ended = p.last.unwrap_or(now);
+        self.cur.speech_started = p.first;
+        self.cur.speech_ended = Some(ended);
+        self.phase = Phase::Waiting;
+        if let Some(mut b) = self.barged.take() {
+            if let Some(bt) = b.barge.as_mut() {
+                bt.onset = bt.onset.or(p.first);
+                bt.utterance_end = Some(ended);
+            }
+            self.hand(b);
+        }
+    }
+
+    /// While an interruption has no onset yet: `first` is when the
+    /// interrupting utterance's first frame left, if it has.
+    fn interruption_onset(&mut self, first: impl FnOnce() -> Option<Instant>) {
+        if let Some(b) = self.barged.as_mut().and_then(|p| p.barge.as_mut()) {
+            if b.onset.is_none() {
+                b.onset = first();
+            }
+        }
     }
 
     /// The response is over: hand the turn over unless a barge-in may
@@ -180,11 +258,11 @@ impl<F: FnMut(TurnTimes)> State<'_, F> {
         self.cur.response_end = Some(end);
         if self.is_last_turn() {
             let cur = std::mem::take(&mut self.cur);
-            (self.on_turn)(cur);
+            self.hand(cur);
             return Some(Done);
         }
         if self.barge_after().is_none() {
-            (self.on_turn)(self.cur.clone());
+            self.hand(self.cur.clone());
             self.handed_over = true;
         }
         let until = playback_end(&self.cur.audio).unwrap_or(end).max(end) + self.talk.pause;
@@ -192,17 +270,15 @@ impl<F: FnMut(TurnTimes)> State<'_, F> {
         None
     }
 
-    /// State changes due at a frame tick, before its frame is sent.
-    fn on_tick(&mut self, now: Instant, t: &AgentTarget) -> Option<Done> {
-        if let Some(due) = self.barge_due() {
-            if now >= due && matches!(self.phase, Phase::Waiting | Phase::Pausing { .. }) {
-                if self.cur.response_end.is_none() {
-                    // Still answering: the response so far is what it is.
-                    self.cur.response_end = self.last_message;
-                }
-                self.start_next(true);
-                return None;
+    /// State changes due by `now` (timeouts, the barge-in, the pause's end).
+    fn on_time(&mut self, now: Instant, t: &AgentTarget) -> Option<Done> {
+        if self.barge_due().is_some_and(|due| now >= due) {
+            if self.cur.response_end.is_none() {
+                // Still answering: the response so far is what it is.
+                self.cur.response_end = self.last_message;
             }
+            self.start_next(true);
+            return None;
         }
         match self.phase {
             Phase::Speaking => None,
@@ -241,13 +317,20 @@ impl<F: FnMut(TurnTimes)> State<'_, F> {
 
     /// One agent message.
     fn on_message(&mut self, m: AgentMessage, at: Instant, t: &AgentTarget) -> Option<Done> {
-        if let Some(b) = self.barged.as_mut().and_then(|p| p.barge.as_mut()) {
-            match m {
-                AgentMessage::Audio(n) => b.leaked.push((at, t.agent_audio(n))),
-                AgentMessage::Interrupted => {
-                    b.interrupted_at.get_or_insert(at);
+        if let Some(prev) = self.barged.as_mut() {
+            if let Some(b) = prev.barge.as_mut() {
+                match m {
+                    // Audio before the caller's first interrupting frame
+                    // left is still the answer; after it, leaked.
+                    AgentMessage::Audio(n) if b.onset.is_some_and(|o| at >= o) => {
+                        b.leaked.push((at, t.agent_audio(n)));
+                    }
+                    AgentMessage::Audio(n) => prev.audio.push((at, t.agent_audio(n))),
+                    AgentMessage::Interrupted => {
+                        b.interrupted_at.get_or_insert(at);
+                    }
+                    _ => {}
                 }
-                _ => {}
             }
             return None;
         }
@@ -272,6 +355,20 @@ impl<F: FnMut(TurnTimes)> State<'_, F> {
         }
         None
     }
+
+    /// A data message from the agent, classified.
+    fn on_ws_message(&mut self, msg: Message, at: Instant, t: &AgentTarget) -> Option<Done> {
+        let message = match msg {
+            Message::Binary(b) => AgentMessage::Audio(b.len()),
+            Message::Text(text) => match t.rules.classify_text(text.as_str()) {
+                Ok(m) => m,
+                Err(e) => return Some(self.fail(e, None)),
+            },
+            // (Close is handled by the caller: it ends the conversation as is.)
+            _ => return None,
+        };
+        self.on_message(message, at, t)
+    }
 }
 
 /// When audio arriving as `(arrival, duration)` would finish playing, if
@@ -282,113 +379,94 @@ pub fn playback_end(audio: &[(Instant, Duration)]) -> Option<Instant> {
     Some(iter.fold(first + d, |t, &(at, d)| t.max(at) + d))
 }
 
-/// Run one conversation on an open WebSocket, handing each turn's times to
+/// Run one conversation on an open WebSocket, its frames timed by `pacer`
+/// (one per run, shared by its calls), handing each turn's times to
 /// `on_turn` as soon as the turn is over (so a long conversation's early
 /// turns are recorded even if it is cut short).
-pub async fn converse<S, R>(
-    mut sink: S,
-    mut stream: R,
+///
+/// Generic over the byte stream under the WebSocket, so it is tested over
+/// an in-memory pipe with a real WebSocket server on the other end.
+pub async fn converse<T>(
+    ws: WebSocketStream<T>,
+    pacer: &Pacer,
     t: &AgentTarget,
     talk: Conversation<'_>,
     on_turn: impl FnMut(TurnTimes),
 ) where
-    S: Sink<Message> + Unpin,
-    S::Error: std::fmt::Display,
-    R: Stream<Item = Result<Message, WsError>> + Unpin,
+    T: AsyncRead + AsyncWrite + HandOff + Unpin,
 {
     let mut st = State {
         talk,
         cur: new_turn(0),
-        offset: 0,
         phase: Phase::Speaking,
         barged: None,
         last_message: None,
         handed_over: false,
+        lags: Vec::new(),
         on_turn,
     };
     if talk.turns.is_empty() {
         return;
     }
-    let send_err = |e: S::Error| ProtocolError::new(ErrorKind::Reset, format!("send failed: {e}"));
+    let mut ws = PacedWs::new(ws, pacer, &t.frames, t.frame_bytes(), t.frame);
+    let send_err = |e: WsError| ProtocolError::new(ErrorKind::Reset, format!("send failed: {e}"));
     if let Some(start) = &t.start_message {
-        if let Err(e) = sink.send(Message::text(t.fill(start))).await {
+        if let Err(e) = ws.send(&Message::text(t.fill(start))) {
             st.fail(send_err(e), None);
             return;
         }
     }
-    let frame_bytes = t.frame_bytes();
-    let clock = Instant::now();
-    let mut n: u32 = 0;
-    // One timer, re-armed per frame.
-    let timer = tokio::time::sleep_until(tokio::time::Instant::from_std(clock));
+    let noise = t
+        .noise_between_turns
+        .then(|| Track::looped(talk.noise.clone()));
+    // The turn whose utterance is on the clock.
+    let mut spoken: Option<usize> = None;
+    let timer = tokio::time::sleep(Duration::ZERO);
     tokio::pin!(timer);
     loop {
-        let deadline = clock + t.frame.saturating_mul(n);
-        let due = tokio::time::Instant::from_std(deadline);
-        if timer.deadline() != due {
-            timer.as_mut().reset(due);
+        if st.phase == Phase::Speaking && spoken != Some(st.cur.index) {
+            ws.play(st.utterance(t));
+            spoken = Some(st.cur.index);
         }
-        let incoming = tokio::select! {
+        let wake = st.next_deadline(t);
+        if let Some(at) = wake {
+            let due = tokio::time::Instant::from_std(at);
+            if timer.deadline() != due {
+                timer.as_mut().reset(due);
+            }
+        }
+        let event = tokio::select! {
             biased;
-            msg = stream.next() => Some(msg),
-            () = &mut timer => None,
+            e = ws.next_event() => Some(e),
+            () = &mut timer, if wake.is_some() => None,
         };
-        let Some(msg) = incoming else {
-            // A frame slot: state changes first, then its frame.
-            let now = Instant::now();
-            if st.on_tick(now, t).is_some() {
-                close(&mut sink).await;
+        ws.append_lags(&mut st.lags);
+        let now = Instant::now();
+        let done = match event {
+            // The timer never fires early; `max` keeps it so whatever the clocks' rounding.
+            None => st.on_time(wake.map_or(now, |w| now.max(w)), t),
+            Some(Ok(WsEvent::Played(p))) => {
+                st.on_played(p, now);
+                if let Some(noise) = noise.as_ref().filter(|_| st.phase == Phase::Waiting) {
+                    ws.play(noise.clone());
+                }
+                None
+            }
+            Some(Ok(WsEvent::Message(Message::Close(frame)))) => {
+                // The close handshake is answered by the socket.
+                let code = frame.map(|f| u16::from(f.code)).unwrap_or(1005);
+                let e = ProtocolError::new(
+                    ErrorKind::WsClosed(code),
+                    "the agent closed the conversation",
+                );
+                st.fail(e, Some(code));
                 return;
             }
-            let pcm = match st.phase {
-                Phase::Speaking => {
-                    let speech = &st.talk.turns[st.cur.index];
-                    let from = st.offset * frame_bytes;
-                    Some(speech.slice(from..(from + frame_bytes).min(speech.len())))
-                }
-                _ if t.noise_between_turns => Some(st.talk.noise.clone()),
-                _ => None,
-            };
-            n += 1;
-            let Some(pcm) = pcm else { continue };
-            let sent_at = Instant::now();
-            st.cur.frame_lag_us.push(lag_us(sent_at, deadline));
-            if let Err(e) = sink.send(t.frames.message(pcm)).await {
-                st.fail(send_err(e), None);
-                return;
+            Some(Ok(WsEvent::Message(msg))) => {
+                st.interruption_onset(|| ws.progress().and_then(|p| p.first));
+                st.on_ws_message(msg, now, t)
             }
-            if st.phase != Phase::Speaking {
-                continue;
-            }
-            if st.offset == 0 {
-                st.cur.speech_started = Some(sent_at);
-                if let Some(b) = st.barged.as_mut().and_then(|p| p.barge.as_mut()) {
-                    b.onset = Some(sent_at);
-                }
-            }
-            st.offset += 1;
-            if st.offset * frame_bytes >= st.talk.turns[st.cur.index].len() {
-                if let Some(eos) = &t.end_of_speech_message {
-                    if let Err(e) = sink.send(Message::text(t.fill(eos))).await {
-                        st.fail(send_err(e), None);
-                        return;
-                    }
-                }
-                let ended = Instant::now();
-                st.cur.speech_ended = Some(ended);
-                st.phase = Phase::Waiting;
-                if let Some(mut b) = st.barged.take() {
-                    if let Some(bt) = b.barge.as_mut() {
-                        bt.utterance_end = Some(ended);
-                    }
-                    (st.on_turn)(b);
-                }
-            }
-            continue;
-        };
-        let at = Instant::now();
-        let message = match msg {
-            None => {
+            Some(Ok(WsEvent::Ended)) => {
                 let e =
                     ProtocolError::new(ErrorKind::Reset, "connection closed without a close frame");
                 st.fail(e, None);
@@ -398,46 +476,17 @@ pub async fn converse<S, R>(
                 st.fail(ProtocolError::new(ErrorKind::Reset, e.to_string()), None);
                 return;
             }
-            Some(Ok(Message::Binary(b))) => AgentMessage::Audio(b.len()),
-            Some(Ok(Message::Text(text))) => match t.rules.classify_text(text.as_str()) {
-                Ok(m) => m,
-                Err(e) => {
-                    st.fail(e, None);
-                    close(&mut sink).await;
-                    return;
-                }
-            },
-            Some(Ok(Message::Close(frame))) => {
-                let code = frame.map(|f| u16::from(f.code)).unwrap_or(1005);
-                let e = ProtocolError::new(
-                    ErrorKind::WsClosed(code),
-                    "the agent closed the conversation",
-                );
-                st.fail(e, Some(code));
-                return;
-            }
-            Some(Ok(_)) => continue,
         };
-        if st.on_message(message, at, t).is_some() {
-            close(&mut sink).await;
+        if done.is_some() {
+            let frame = CloseFrame {
+                code: CloseCode::Normal,
+                reason: "done".into(),
+            };
+            // The connection may already be gone, which is fine.
+            let _ = ws.close(Some(frame)).await;
             return;
         }
     }
-}
-
-/// Say goodbye; the connection may already be gone, which is fine.
-async fn close<S: Sink<Message> + Unpin>(sink: &mut S) {
-    let frame = CloseFrame {
-        code: CloseCode::Normal,
-        reason: "done".into(),
-    };
-    let _ = sink.send(Message::Close(Some(frame))).await;
-}
-
-fn lag_us(sent: Instant, deadline: Instant) -> u32 {
-    sent.saturating_duration_since(deadline)
-        .as_micros()
-        .min(u128::from(u32::MAX)) as u32
 }
 
 #[cfg(test)]

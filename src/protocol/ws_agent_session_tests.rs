@@ -95,24 +95,49 @@ async fn agent(
     }
 }
 
-/// A conversation against the scripted agent; returns the turns and every
-/// message the caller sent.
+/// A conversation against the scripted agent, over a real WebSocket on an
+/// in-memory pipe (frames written by the session's task, timed by the
+/// pacer); returns the turns.
 async fn talk(
     t: &AgentTarget,
     turns: &[Bytes],
     barge: &[Option<Duration>],
     s: Script,
 ) -> Vec<TurnTimes> {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::protocol::Role;
     let (to_agent, from_caller) = mpsc::unbounded_channel::<Message>();
-    let (to_caller, from_agent) = mpsc::unbounded_channel();
+    let (to_caller, mut from_agent) = mpsc::unbounded_channel();
     let agent = tokio::spawn(agent(from_caller, to_caller, s));
-    let sink = futures_util::sink::unfold(to_agent, |tx, m: Message| async move {
-        tx.send(m).map_err(|e| e.to_string())?;
-        Ok::<_, String>(tx)
+    let (near, far) = tokio::io::duplex(256 * 1024);
+    // The server end relays between the socket and the scripted agent.
+    let server = tokio::spawn(async move {
+        let ws = WebSocketStream::from_raw_socket(far, Role::Server, None).await;
+        let (mut tx, mut rx) = ws.split();
+        loop {
+            tokio::select! {
+                m = rx.next() => match m {
+                    Some(Ok(m)) => {
+                        let close = m.is_close();
+                        let _ = to_agent.send(m);
+                        if close {
+                            return;
+                        }
+                    }
+                    _ => return,
+                },
+                m = from_agent.recv() => match m {
+                    Some(Ok(m)) => {
+                        if tx.send(m).await.is_err() {
+                            return;
+                        }
+                    }
+                    _ => return,
+                },
+            }
+        }
     });
-    let stream = futures_util::stream::unfold(from_agent, |mut rx| async move {
-        rx.recv().await.map(|m| (m, rx))
-    });
+    let client = WebSocketStream::from_raw_socket(near, Role::Client, None).await;
     let noise = Bytes::from(vec![0u8; 640]);
     let talk = Conversation {
         turns,
@@ -121,15 +146,12 @@ async fn talk(
         noise: &noise,
     };
     let mut got = Vec::new();
-    converse(
-        Box::pin(sink),
-        Box::pin(stream),
-        t,
-        talk,
-        |turn: TurnTimes| got.push(turn),
-    )
+    converse(client, &Pacer::new(), t, talk, |turn: TurnTimes| {
+        got.push(turn)
+    })
     .await;
     agent.abort();
+    server.abort();
     got
 }
 

@@ -10,7 +10,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures_util::StreamExt;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
@@ -19,6 +18,7 @@ use crate::metrics::defs_agent::{measure_turn, TurnContext};
 use crate::metrics::RequestRecord;
 use crate::protocol::ws::connect;
 use crate::protocol::ws_agent_session::{converse, Conversation, TurnTimes};
+use crate::protocol::ws_pacer::Pacer;
 use crate::protocol::{ErrorKind, ProtocolError};
 use crate::workload::driver::cancelled_record;
 use crate::workload::{Arrival, Executor, StageSink};
@@ -34,6 +34,8 @@ pub struct AgentExecutor<S> {
     /// Cumulative script weights, for a weighted choice.
     cumulative: Vec<f64>,
     noise: Bytes,
+    /// Times every call's frames.
+    pacer: Pacer,
     run_start: Instant,
 }
 
@@ -68,6 +70,7 @@ impl<S: StageSink> AgentExecutor<S> {
             sink,
             cumulative,
             noise,
+            pacer: Pacer::new(),
             run_start,
         }
     }
@@ -146,7 +149,6 @@ impl<S: StageSink> Executor for AgentExecutor<S> {
                 }
             };
             ctx.connected_at = Some(Instant::now());
-            let (sink, stream) = ws.split();
             let talk = Conversation {
                 turns: &script.turns,
                 barge_in: &barge,
@@ -154,7 +156,7 @@ impl<S: StageSink> Executor for AgentExecutor<S> {
                 noise: &self.noise,
             };
             let ctx = ctx;
-            converse(sink, stream, target, talk, |t: TurnTimes| {
+            converse(ws, &self.pacer, target, talk, |t: TurnTimes| {
                 let record = self.turn_record(&a, script, &t, &ctx);
                 *turns_done.lock().unwrap_or_else(|p| p.into_inner()) += 1;
                 let previous = held

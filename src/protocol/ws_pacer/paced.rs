@@ -378,6 +378,13 @@ impl<T: HandOff> PacedWs<T> {
         std::mem::take(&mut lock(&self.player).lags_us)
     }
 
+    /// Move the lateness, µs, of every frame sent since the last call to the
+    /// end of `out`. Unlike [`take_lags`](Self::take_lags) it keeps this
+    /// session's buffer, so a session that collects often does not allocate.
+    pub fn append_lags(&mut self, out: &mut Vec<u32>) {
+        out.append(&mut lock(&self.player).lags_us);
+    }
+
     /// Reserve room for the lateness of `frames` more frames.
     pub fn reserve_lags(&mut self, frames: usize) {
         lock(&self.player).lags_us.reserve(frames);
