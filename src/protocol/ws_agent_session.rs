@@ -27,6 +27,7 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures_util::FutureExt;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -121,7 +122,8 @@ struct State<'c, F> {
     /// The current turn was already handed over (its response is over and
     /// no barge-in is planned); `cur` only keeps its place.
     handed_over: bool,
-    /// Lateness of the frames sent since the last turn was handed over, µs.
+    /// Lateness of the frames sent since the previous turn's response
+    /// ended (or was interrupted), µs: the current turn's so far.
     lags: Vec<u32>,
     on_turn: F,
 }
@@ -134,11 +136,16 @@ fn new_turn(index: usize) -> TurnTimes {
 }
 
 impl<F: FnMut(TurnTimes)> State<'_, F> {
-    /// Hand a finished turn over, with the lateness of the frames sent
-    /// since the previous one.
-    fn hand(&mut self, mut turn: TurnTimes) {
-        turn.frame_lag_us = std::mem::take(&mut self.lags);
+    /// Hand a finished turn over.
+    fn hand(&mut self, turn: TurnTimes) {
         (self.on_turn)(turn);
+    }
+
+    /// The current turn's frames end here (its response ended or was
+    /// interrupted): the pause before its utterance, the utterance, and
+    /// the noise while it waited. Later frames belong to the next turn.
+    fn close_frames(turn: &mut TurnTimes, lags: &mut Vec<u32>) {
+        turn.frame_lag_us = std::mem::take(lags);
     }
 
     /// Fail the open turns (a barged one first) and end the conversation.
@@ -150,6 +157,9 @@ impl<F: FnMut(TurnTimes)> State<'_, F> {
         }
         if !self.handed_over {
             let mut cur = std::mem::take(&mut self.cur);
+            if cur.response_end.is_none() {
+                Self::close_frames(&mut cur, &mut self.lags);
+            }
             cur.error = Some(error);
             cur.close_code = close_code;
             self.hand(cur);
@@ -213,6 +223,9 @@ impl<F: FnMut(TurnTimes)> State<'_, F> {
         let next = new_turn(self.cur.index + 1);
         let mut prev = std::mem::replace(&mut self.cur, next);
         if barging {
+            if self.phase == Phase::Waiting {
+                Self::close_frames(&mut prev, &mut self.lags);
+            }
             prev.barge = Some(BargeTimes::default());
             self.barged = Some(prev);
         } else if !self.handed_over {
@@ -230,7 +243,8 @@ impl<F: FnMut(TurnTimes)> State<'_, F> {
             return;
         }
         let ended = p.last.unwrap_or(now);
-        self.cur.speech_started = p.first;
+        // (An empty utterance sent no frame: it started where it ended.)
+        self.cur.speech_started = p.first.or(Some(ended));
         self.cur.speech_ended = Some(ended);
         self.phase = Phase::Waiting;
         if let Some(mut b) = self.barged.take() {
@@ -256,6 +270,7 @@ impl<F: FnMut(TurnTimes)> State<'_, F> {
     /// still come, and wait for playback plus the pause.
     fn response_over(&mut self, end: Instant) -> Option<Done> {
         self.cur.response_end = Some(end);
+        Self::close_frames(&mut self.cur, &mut self.lags);
         if self.is_last_turn() {
             let cur = std::mem::take(&mut self.cur);
             self.hand(cur);
@@ -356,18 +371,72 @@ impl<F: FnMut(TurnTimes)> State<'_, F> {
         None
     }
 
-    /// A data message from the agent, classified.
-    fn on_ws_message(&mut self, msg: Message, at: Instant, t: &AgentTarget) -> Option<Done> {
+    /// An event from the socket other than a finished utterance, at `at`;
+    /// `onset` tells when the interrupting utterance's first frame left.
+    fn heard(
+        &mut self,
+        event: Result<WsEvent, WsError>,
+        at: Instant,
+        onset: impl FnOnce() -> Option<Instant>,
+        t: &AgentTarget,
+    ) -> Flow {
+        let msg = match event {
+            Ok(WsEvent::Message(msg)) => msg,
+            // (The caller handles the end of an utterance.)
+            Ok(WsEvent::Played(_)) => return Flow::Go,
+            Ok(WsEvent::Ended) => {
+                let e =
+                    ProtocolError::new(ErrorKind::Reset, "connection closed without a close frame");
+                self.fail(e, None);
+                return Flow::Stop;
+            }
+            Err(e) => {
+                self.fail(ProtocolError::new(ErrorKind::Reset, e.to_string()), None);
+                return Flow::Stop;
+            }
+        };
         let message = match msg {
             Message::Binary(b) => AgentMessage::Audio(b.len()),
             Message::Text(text) => match t.rules.classify_text(text.as_str()) {
                 Ok(m) => m,
-                Err(e) => return Some(self.fail(e, None)),
+                Err(e) => {
+                    self.fail(e, None);
+                    return Flow::Close;
+                }
             },
-            // (Close is handled by the caller: it ends the conversation as is.)
-            _ => return None,
+            Message::Close(frame) => {
+                // The close handshake is answered by the socket.
+                let code = frame.map(|f| u16::from(f.code)).unwrap_or(1005);
+                let e = ProtocolError::new(
+                    ErrorKind::WsClosed(code),
+                    "the agent closed the conversation",
+                );
+                self.fail(e, Some(code));
+                return Flow::Stop;
+            }
+            _ => return Flow::Go,
         };
-        self.on_message(message, at, t)
+        self.interruption_onset(onset);
+        Flow::after(self.on_message(message, at, t))
+    }
+}
+
+/// What the conversation does next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flow {
+    Go,
+    /// Over: say goodbye.
+    Close,
+    /// Over, and the connection with it.
+    Stop,
+}
+
+impl Flow {
+    fn after(done: Option<Done>) -> Self {
+        match done {
+            Some(Done) => Flow::Close,
+            None => Flow::Go,
+        }
     }
 }
 
@@ -440,51 +509,47 @@ pub async fn converse<T>(
             e = ws.next_event() => Some(e),
             () = &mut timer, if wake.is_some() => None,
         };
-        ws.append_lags(&mut st.lags);
         let now = Instant::now();
-        let done = match event {
+        ws.append_lags(&mut st.lags);
+        let flow = match event {
             // The timer never fires early; `max` keeps it so whatever the clocks' rounding.
-            None => st.on_time(wake.map_or(now, |w| now.max(w)), t),
+            None => Flow::after(st.on_time(wake.map_or(now, |w| now.max(w)), t)),
             Some(Ok(WsEvent::Played(p))) => {
-                st.on_played(p, now);
-                if let Some(noise) = noise.as_ref().filter(|_| st.phase == Phase::Waiting) {
-                    ws.play(noise.clone());
+                // The pacer reports the end as soon as it is written;
+                // messages already waiting came while the caller still
+                // spoke (the old single-task loop read them first too).
+                let mut flow = Flow::Go;
+                while flow == Flow::Go {
+                    match ws.next_event().now_or_never() {
+                        None | Some(Ok(WsEvent::Played(_))) => break,
+                        Some(e) => {
+                            let onset = || ws.progress().and_then(|p| p.first);
+                            flow = st.heard(e, Instant::now(), onset, t);
+                        }
+                    }
                 }
-                None
+                if flow == Flow::Go {
+                    st.on_played(p, now);
+                    if let Some(noise) = noise.as_ref().filter(|_| st.phase == Phase::Waiting) {
+                        ws.play(noise.clone());
+                    }
+                }
+                flow
             }
-            Some(Ok(WsEvent::Message(Message::Close(frame)))) => {
-                // The close handshake is answered by the socket.
-                let code = frame.map(|f| u16::from(f.code)).unwrap_or(1005);
-                let e = ProtocolError::new(
-                    ErrorKind::WsClosed(code),
-                    "the agent closed the conversation",
-                );
-                st.fail(e, Some(code));
-                return;
-            }
-            Some(Ok(WsEvent::Message(msg))) => {
-                st.interruption_onset(|| ws.progress().and_then(|p| p.first));
-                st.on_ws_message(msg, now, t)
-            }
-            Some(Ok(WsEvent::Ended)) => {
-                let e =
-                    ProtocolError::new(ErrorKind::Reset, "connection closed without a close frame");
-                st.fail(e, None);
-                return;
-            }
-            Some(Err(e)) => {
-                st.fail(ProtocolError::new(ErrorKind::Reset, e.to_string()), None);
-                return;
-            }
+            Some(e) => st.heard(e, now, || ws.progress().and_then(|p| p.first), t),
         };
-        if done.is_some() {
-            let frame = CloseFrame {
-                code: CloseCode::Normal,
-                reason: "done".into(),
-            };
-            // The connection may already be gone, which is fine.
-            let _ = ws.close(Some(frame)).await;
-            return;
+        match flow {
+            Flow::Go => {}
+            Flow::Stop => return,
+            Flow::Close => {
+                let frame = CloseFrame {
+                    code: CloseCode::Normal,
+                    reason: "done".into(),
+                };
+                // The connection may already be gone, which is fine.
+                let _ = ws.close(Some(frame)).await;
+                return;
+            }
         }
     }
 }

@@ -224,6 +224,19 @@ async fn barge_in_measures_the_leak_window_and_the_next_turn_goes_on() {
     let event = b.interrupted_at.expect("interrupted") - onset;
     assert!((ms(event) - 120.0).abs() < 40.0, "{event:?}");
     assert_eq!(b.utterance_end, got[1].speech_ended);
+    // The leak window is the interrupting utterance: 20 frames, the last
+    // 19 × 20 ms after the first.
+    let window = ms(b.utterance_end.expect("end") - onset);
+    assert!((370.0..420.0).contains(&window), "window {window} ms");
+    // Its frames are the interrupting turn's; the interrupted turn keeps its
+    // own (5 of speech, then noise until the barge-in ~300 ms later).
+    assert!(
+        got[1].frame_lag_us.len() >= 20,
+        "{}",
+        got[1].frame_lag_us.len()
+    );
+    let own = got[0].frame_lag_us.len();
+    assert!((15..=25).contains(&own), "turn 1 sent {own} frames");
     // The interrupting utterance is turn 2, answered normally.
     assert!(got[1].error.is_none() && got[1].first_audio.is_some());
     assert!(got[1].barge.is_none() && got[2].error.is_none());
