@@ -140,9 +140,9 @@ pub struct RequestRecord {
     /// ASR: the input file (name only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub input: Option<String>,
-    /// Voice used.
+    /// Voice used (shared: every record of a voice points at one string).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub voice: Option<String>,
+    pub voice: Option<std::sync::Arc<str>>,
     /// Voice agent: the conversation script.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub script: Option<String>,

@@ -29,6 +29,9 @@ pub struct TtsExecutor {
     /// One connection per closed-loop user (index = user), so requests skip
     /// the pool; open-loop arrivals use the pool.
     conns: Vec<Mutex<OwnedConn>>,
+    /// The plan's voices as shared strings, so a record's label is a
+    /// reference count, not a copy.
+    voice_labels: Vec<Arc<str>>,
 }
 
 impl TtsExecutor {
@@ -58,11 +61,13 @@ impl TtsExecutor {
             })
             .max()
             .unwrap_or(0);
+        let voice_labels = plan.voices.iter().map(|v| Arc::from(v.as_str())).collect();
         Self {
             adapter,
             plan,
             run_start,
             bodies,
+            voice_labels,
             conns: (0..users)
                 .map(|_| Mutex::new(OwnedConn::default()))
                 .collect(),
@@ -149,7 +154,7 @@ impl Executor for TtsExecutor {
         record.stage = a.stage;
         record.seq = a.seq;
         record.warmup = a.warmup;
-        record.voice = Some(voice.clone());
+        record.voice = self.voice_labels.get(vi).cloned();
         record.start_us = self.since_start_us(origin);
         record.end_us = self.since_start_us(end);
         record
