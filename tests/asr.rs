@@ -10,6 +10,7 @@ use std::time::Duration;
 use voxload::cli::corpus::{run_corpus, CorpusArgs};
 use voxload::cli::tts::TargetArgs;
 use voxload::config::asr::{AsrOptions, AsrPlan};
+use voxload::config::workload::WorkloadOptions;
 use voxload::metrics::RequestRecord;
 use voxload::mock::{self, AsrFaults, AsrModel, MockHandle, MockModel};
 use voxload::protocol::ErrorKind;
@@ -45,8 +46,8 @@ async fn corpus(mock: &MockHandle, dir: &Path, texts: &str) -> PathBuf {
 }
 
 async fn run(mock: &MockHandle, dir: &Path, mut o: AsrOptions) -> (RunResult, Vec<RequestRecord>) {
-    o.out = Some(dir.join("results"));
-    o.name = Some("asr".into());
+    o.workload.out = Some(dir.join("results"));
+    o.workload.name = Some("asr".into());
     let plan = AsrPlan::from_options(o, &|_| None).expect("valid plan");
     let _ = mock;
     let (result, out) = run_asr(plan, Default::default(), RunOptions { quiet: true })
@@ -82,8 +83,11 @@ async fn http_wer_e2e_and_rtf_match_the_mock() {
     let o = AsrOptions {
         url: Some(mock.url()),
         audio: Some(vec![manifest]),
-        concurrency: Some("2".parse().expect("levels")),
-        requests: Some(12),
+        workload: WorkloadOptions {
+            concurrency: Some("2".parse().expect("levels")),
+            requests: Some(12),
+            ..WorkloadOptions::default()
+        },
         ..AsrOptions::default()
     };
     let (result, records) = run(&mock, dir.path(), o).await;
@@ -155,8 +159,11 @@ async fn streaming_partials_and_final_match_the_mock() {
     let o = AsrOptions {
         url: Some(format!("ws://{}/v1/realtime/transcribe", mock.addr)),
         audio: Some(vec![manifest]),
-        concurrency: Some("2".parse().expect("levels")),
-        requests: Some(4),
+        workload: WorkloadOptions {
+            concurrency: Some("2".parse().expect("levels")),
+            requests: Some(4),
+            ..WorkloadOptions::default()
+        },
         ..AsrOptions::default()
     };
     let (result, records) = run(&mock, dir.path(), o).await;
@@ -194,8 +201,11 @@ async fn frames_keep_real_time_over_a_60_second_stream() {
     let o = AsrOptions {
         url: Some(format!("ws://{}/v1/realtime/transcribe", mock.addr)),
         audio: Some(vec![manifest]),
-        requests: Some(1),
         timeout: Some(Duration::from_secs(90)),
+        workload: WorkloadOptions {
+            requests: Some(1),
+            ..WorkloadOptions::default()
+        },
         ..AsrOptions::default()
     };
     let (_, records) = run(&mock, dir.path(), o).await;
@@ -253,8 +263,11 @@ async fn streaming_faults_land_in_their_classes() {
         let o = AsrOptions {
             url: Some(format!("ws://{}/v1/realtime/transcribe", mock.addr)),
             audio: Some(vec![manifest]),
-            requests: Some(2),
             timeout: Some(Duration::from_secs(3)),
+            workload: WorkloadOptions {
+                requests: Some(2),
+                ..WorkloadOptions::default()
+            },
             ..AsrOptions::default()
         };
         let (result, records) = run(&mock, dir.path(), o).await;

@@ -88,7 +88,6 @@ pub struct AsrArgs {
 impl AsrArgs {
     /// The options these flags set (unset flags stay `None`).
     pub fn options(&self) -> AsrOptions {
-        let r = &self.run;
         AsrOptions {
             url: self.url.clone(),
             audio: some_vec(&self.audio),
@@ -113,21 +112,8 @@ impl AsrArgs {
             type_path: self.type_path.clone(),
             final_type: self.final_type.clone(),
             final_flag_path: self.final_flag_path.clone(),
-            seed: r.seed,
-            concurrency: r.concurrency.clone(),
-            spawn_rate: r.spawn_rate,
-            think_time: r.think_time,
-            rate: r.rate.clone(),
-            burstiness: r.burstiness,
-            max_in_flight: r.max_in_flight,
-            requests: r.requests,
-            duration: r.duration,
-            warmup: r.warmup,
-            grace: r.grace,
-            slo: some_vec(&r.slo),
-            min_success: r.min_success,
-            name: r.name.clone(),
-            out: r.out.clone(),
+            workload: self.run.workload_options(),
+            unknown: Default::default(),
         }
     }
 }

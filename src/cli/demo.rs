@@ -87,6 +87,23 @@ pub fn demo_options(url: String, args: &DemoArgs) -> TtsOptions {
     }
 }
 
+/// A demo run's workload: `requests` per stage at each `concurrency` level,
+/// results under `--out`.
+fn demo_workload(
+    name: String,
+    args: &DemoArgs,
+    concurrency: &str,
+    requests: u64,
+) -> WorkloadOptions {
+    WorkloadOptions {
+        name: Some(name),
+        out: args.out.clone(),
+        concurrency: concurrency.parse().ok(),
+        requests: Some(requests),
+        ..WorkloadOptions::default()
+    }
+}
+
 /// The demo's ASR run: the corpus rendered by the mock's TTS, transcribed by
 /// its ASR at 1, 2 and 4 concurrent requests. The mock's word errors grow with
 /// load, so WER against load is visible.
@@ -94,10 +111,7 @@ fn demo_asr_options(url: String, manifest: PathBuf, name: String, args: &DemoArg
     AsrOptions {
         url: Some(url),
         audio: Some(vec![manifest]),
-        name: Some(name),
-        out: args.out.clone(),
-        concurrency: "1,2,4".parse().ok(),
-        requests: Some(16),
+        workload: demo_workload(name, args, "1,2,4", 16),
         ..AsrOptions::default()
     }
 }
@@ -115,13 +129,7 @@ fn demo_agent_options(url: String, name: String, args: &DemoArgs) -> AgentOption
                 .collect(),
         ),
         barge_in: Some(0.34),
-        workload: WorkloadOptions {
-            name: Some(name),
-            out: args.out.clone(),
-            concurrency: "4".parse().ok(),
-            requests: Some(4),
-            ..WorkloadOptions::default()
-        },
+        workload: demo_workload(name, args, "4", 4),
         ..AgentOptions::default()
     }
 }

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::asr::parse_frame_encoding;
 use super::options::ConfigError;
 use super::plan::{default_name, headers_with_bearer, invalid, template, DEFAULT_GRACE};
-use super::workload::WorkloadOptions;
+use super::workload::{read_scenario, WorkloadOptions};
 use crate::audio::convert::to_pcm16_mono;
 use crate::input::AudioSet;
 use crate::metrics::slo::Slo;
@@ -112,24 +112,7 @@ pub struct AgentOptions {
 impl AgentOptions {
     /// Read a TOML scenario; relative audio paths are relative to the file.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let toml_error = |message: String| ConfigError::Toml {
-            path: path.to_path_buf(),
-            message,
-        };
-        let mut o: AgentOptions =
-            toml::from_str(&text).map_err(|e| toml_error(e.to_string().trim().to_string()))?;
-        if let Some(key) = o.unknown.keys().next() {
-            let line = text
-                .lines()
-                .position(|l| l.trim_start().starts_with(key.as_str()))
-                .map(|i| format!("line {}: ", i + 1))
-                .unwrap_or_default();
-            return Err(toml_error(format!("{line}unknown key '{key}'")));
-        }
+        let mut o = read_scenario(path, |o: &AgentOptions| &o.unknown)?;
         let base = path.parent().unwrap_or(Path::new("."));
         for s in o.script.iter_mut().flatten() {
             for p in s.turns.iter_mut().flatten().chain(s.manifest.as_mut()) {

@@ -4,16 +4,17 @@
 //! WebSocket message templates. Workload options are the same as for TTS
 //! and become stages the same way.
 
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::levels::Levels;
-use super::options::{ConfigError, TtsOptions};
+use super::options::ConfigError;
 use super::plan::{
-    default_name, headers_with_bearer, invalid, stages, template, DEFAULT_GRACE, DEFAULT_TIMEOUT,
+    default_name, headers_with_bearer, invalid, template, DEFAULT_GRACE, DEFAULT_TIMEOUT,
 };
+use super::workload::{read_scenario, WorkloadOptions};
 use crate::input::AudioSet;
 use crate::metrics::slo::Slo;
 use crate::metrics::wer::{Normalization, Numbers};
@@ -23,12 +24,7 @@ use crate::workload::StageSpec;
 
 /// Every option of `voxload asr`, from file or flags.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct AsrOptions {
-    /// Run name.
-    pub name: Option<String>,
-    /// Results root folder.
-    pub out: Option<PathBuf>,
     /// Server base URL (`http://host:port` gets `/v1/audio/transcriptions`) or full
     /// endpoint URL; `ws://`/`wss://` means streaming.
     pub url: Option<String>,
@@ -78,49 +74,19 @@ pub struct AsrOptions {
     pub final_type: Option<String>,
     /// Streaming: dotted path of a boolean "is final" flag (instead of a type).
     pub final_flag_path: Option<String>,
-    /// Seed.
-    pub seed: Option<u64>,
-    /// Closed loop: concurrent users per stage (sweep).
-    pub concurrency: Option<Levels>,
-    /// Closed loop: users started per second.
-    pub spawn_rate: Option<f64>,
-    /// Closed loop: pause between a user's requests.
-    #[serde(default, with = "super::serde_duration::option")]
-    pub think_time: Option<Duration>,
-    /// Open loop: arrivals per second per stage (sweep).
-    pub rate: Option<Levels>,
-    /// Open loop: gamma shape.
-    pub burstiness: Option<f64>,
-    /// Open loop: cap on requests in flight.
-    pub max_in_flight: Option<usize>,
-    /// Requests per stage.
-    pub requests: Option<u64>,
-    /// Length of each stage.
-    #[serde(default, with = "super::serde_duration::option")]
-    pub duration: Option<Duration>,
-    /// Warm-up requests per stage.
-    pub warmup: Option<u64>,
-    /// After Ctrl-C, how long in-flight requests may finish.
-    #[serde(default, with = "super::serde_duration::option")]
-    pub grace: Option<Duration>,
-    /// SLO thresholds, e.g. `wer.p95<0.2`, `e2e.p95<2s`.
-    pub slo: Option<Vec<String>>,
-    /// Sweeps: the best level is the highest throughput with at least this success rate.
-    pub min_success: Option<f64>,
+    /// Workload and results options.
+    #[serde(flatten)]
+    pub workload: WorkloadOptions,
+    /// Keys nothing above claimed: a typo must not be ignored.
+    #[serde(flatten, skip_serializing)]
+    pub unknown: BTreeMap<String, toml::Value>,
 }
 
 impl AsrOptions {
     /// Read a TOML scenario; relative audio paths are relative to the file.
-    pub fn from_file(path: &std::path::Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let mut o: AsrOptions = toml::from_str(&text).map_err(|e| ConfigError::Toml {
-            path: path.to_path_buf(),
-            message: e.to_string().trim().to_string(),
-        })?;
-        let base = path.parent().unwrap_or(std::path::Path::new("."));
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let mut o = read_scenario(path, |o: &AsrOptions| &o.unknown)?;
+        let base = path.parent().unwrap_or(Path::new("."));
         if let Some(audio) = o.audio.as_mut() {
             for a in audio.iter_mut().filter(|a| a.is_relative()) {
                 *a = base.join(&*a);
@@ -132,11 +98,13 @@ impl AsrOptions {
     /// `self` overridden by every option `over` sets.
     pub fn merged_with(self, over: AsrOptions) -> AsrOptions {
         macro_rules! pick {
-            ($($f:ident),*) => { AsrOptions { $($f: over.$f.or(self.$f)),* } };
+            ($($f:ident),*) => { AsrOptions {
+                $($f: over.$f.or(self.$f),)*
+                workload: self.workload.merged_with(over.workload),
+                unknown: BTreeMap::new(),
+            } };
         }
         pick!(
-            name,
-            out,
             url,
             audio,
             model,
@@ -159,20 +127,7 @@ impl AsrOptions {
             text_path,
             type_path,
             final_type,
-            final_flag_path,
-            seed,
-            concurrency,
-            spawn_rate,
-            think_time,
-            rate,
-            burstiness,
-            max_in_flight,
-            requests,
-            duration,
-            warmup,
-            grace,
-            slo,
-            min_success
+            final_flag_path
         )
     }
 }
@@ -254,21 +209,10 @@ impl AsrPlan {
         o: AsrOptions,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
-        let seed = o.seed.unwrap_or(1);
-        let workload = TtsOptions {
-            concurrency: o.concurrency.clone(),
-            spawn_rate: o.spawn_rate,
-            think_time: o.think_time,
-            rate: o.rate.clone(),
-            burstiness: o.burstiness,
-            max_in_flight: o.max_in_flight,
-            requests: o.requests,
-            duration: o.duration,
-            warmup: o.warmup,
-            ..TtsOptions::default()
-        };
-        let stages = stages(&workload, seed)?;
-        let slo = crate::metrics::slo::parse_all(o.slo.as_deref().unwrap_or(&[]))
+        let w = &o.workload;
+        let seed = w.seed.unwrap_or(1);
+        let stages = w.stages(seed)?;
+        let slo = crate::metrics::slo::parse_all(w.slo.as_deref().unwrap_or(&[]))
             .map_err(|e| invalid("--slo", e.to_string()))?;
         let url = o.url.clone().ok_or(ConfigError::Missing("--url"))?;
         let inputs = o.audio.clone().unwrap_or_default();
@@ -303,7 +247,7 @@ impl AsrPlan {
                 ))
             }
         };
-        let name = match &o.name {
+        let name = match &w.name {
             Some(n) if n.is_empty() || n.contains(['/', '\\']) || n == "." || n == ".." => {
                 return Err(invalid("--name", format!("'{n}' is not a folder name")))
             }
@@ -315,7 +259,7 @@ impl AsrPlan {
             return Err(invalid("--timeout", "must be greater than 0"));
         }
         Ok(AsrPlan {
-            out_dir: o
+            out_dir: w
                 .out
                 .clone()
                 .unwrap_or_else(|| PathBuf::from("results"))
@@ -334,8 +278,8 @@ impl AsrPlan {
             slo,
             seed,
             timeout,
-            grace: o.grace.unwrap_or(DEFAULT_GRACE),
-            min_success: super::plan::min_success(o.min_success)?,
+            grace: w.grace.unwrap_or(DEFAULT_GRACE),
+            min_success: super::plan::min_success(w.min_success)?,
         })
     }
 
@@ -482,4 +426,65 @@ fn ws_endpoint(
         .validate()
         .map_err(|e| invalid("--url", e.to_string()))?;
     Ok(AsrEndpoint::Ws(target))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `text` as a scenario in a fresh folder: the folder, and what
+    /// `from_file` made of it.
+    fn scenario(text: &str) -> (tempfile::TempDir, Result<AsrOptions, String>) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("asr.toml");
+        std::fs::write(&path, text).expect("write");
+        let parsed = AsrOptions::from_file(&path).map_err(|e| e.to_string());
+        (dir, parsed)
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_name_the_file_and_line() {
+        for (text, line, word) in [
+            (
+                "url = \"http://h\"\nconcurrency = 2\nconcurency = 3\n",
+                "line 3",
+                "concurency",
+            ),
+            ("url = \"http://h\"\n[vendor]\nx = 1\n", "line 2", "vendor"),
+            ("url = \"http://h\"\nrequests = \"x\"\n", "line 2", "u64"),
+            ("url = \"http://h\"\nsample_rate = \"x\"\n", "line 2", "u32"),
+        ] {
+            let e = scenario(text).1.expect_err(text);
+            assert!(e.contains("asr.toml"), "{e}");
+            assert!(e.contains(line) && e.contains(word), "{e}");
+        }
+    }
+
+    #[test]
+    fn workload_keys_stay_top_level_and_flags_override_the_file() {
+        let (dir, parsed) = scenario(
+            "url = \"http://h\"\naudio = [\"a.wav\"]\nname = \"n\"\nseed = 7\n\
+             concurrency = [1, 2]\nrequests = 5\nduration = \"2s\"\nslo = [\"e2e.p95<2s\"]\n",
+        );
+        let file = parsed.expect("parses");
+        assert_eq!(file.audio, Some(vec![dir.path().join("a.wav")]));
+        assert_eq!(file.workload.seed, Some(7));
+        assert_eq!(file.workload.duration, Some(Duration::from_secs(2)));
+        let json = serde_json::to_value(&file).expect("serialize");
+        assert_eq!(json["requests"], 5, "{json}");
+        assert!(json.get("workload").is_none() && json.get("unknown").is_none());
+        let flags = AsrOptions {
+            model: Some("m".into()),
+            workload: WorkloadOptions {
+                requests: Some(3),
+                ..WorkloadOptions::default()
+            },
+            ..AsrOptions::default()
+        };
+        let o = file.merged_with(flags);
+        assert_eq!(o.model.as_deref(), Some("m"));
+        assert_eq!(o.workload.requests, Some(3));
+        assert_eq!(o.workload.name.as_deref(), Some("n"));
+        assert_eq!(o.workload.stages(1).expect("stages").len(), 2);
+    }
 }

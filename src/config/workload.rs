@@ -1,9 +1,11 @@
 //! Workload options shared by protocols whose scenario files embed them
 //! flat (`concurrency = 4`, `duration = "30s"`, …) next to their own keys.
 
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::levels::Levels;
@@ -90,5 +92,66 @@ impl WorkloadOptions {
             ..TtsOptions::default()
         };
         stages(&o, seed)
+    }
+}
+
+/// Read a TOML scenario whose options embed [`WorkloadOptions`] with
+/// `#[serde(flatten)]` next to their own keys, plus a flattened `unknown`
+/// map that catches every other key (serde's `deny_unknown_fields` does not
+/// combine with `flatten`). A key nothing claimed is an error naming the
+/// file and its line, so a typo is never ignored.
+pub(crate) fn read_scenario<T: DeserializeOwned>(
+    path: &Path,
+    unknown: fn(&T) -> &BTreeMap<String, toml::Value>,
+) -> Result<T, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let toml_error = |message: String| ConfigError::Toml {
+        path: path.to_path_buf(),
+        message,
+    };
+    let parse_error = |e: toml::de::Error| toml_error(e.to_string().trim().to_string());
+    // Flattened keys are read back from a buffer, so a bad value among them
+    // would be reported without its place: read them on their own first.
+    toml::from_str::<WorkloadOptions>(&text).map_err(parse_error)?;
+    let o: T = toml::from_str(&text).map_err(parse_error)?;
+    let first = unknown(&o)
+        .keys()
+        .map(|key| (key_line(&text, key), key))
+        .min_by_key(|(line, _)| line.unwrap_or(usize::MAX));
+    if let Some((line, key)) = first {
+        let line = line.map(|n| format!("line {n}: ")).unwrap_or_default();
+        return Err(toml_error(format!("{line}unknown key '{key}'")));
+    }
+    Ok(o)
+}
+
+/// The 1-based line that sets top-level `key` (`key = …`, `"key" = …`,
+/// `key.sub = …`) or opens it as a table (`[key]`, `[[key]]`).
+fn key_line(text: &str, key: &str) -> Option<usize> {
+    let sets_key = |line: &str| {
+        let l = line.trim_start().trim_start_matches('[').trim_start();
+        let l = l.strip_prefix(['"', '\'']).unwrap_or(l);
+        l.strip_prefix(key)
+            .is_some_and(|rest| rest.trim_start().starts_with(['=', '.', ']', '"', '\'']))
+    };
+    text.lines().position(sets_key).map(|i| i + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_line_finds_keys_tables_and_quoted_keys_not_prefixes() {
+        let text = "concurrency = 2\nconc = 1\n\"quoted\" = 1\ndotted.x = 1\n[table]\n[[list]]\n";
+        assert_eq!(key_line(text, "conc"), Some(2));
+        assert_eq!(key_line(text, "quoted"), Some(3));
+        assert_eq!(key_line(text, "dotted"), Some(4));
+        assert_eq!(key_line(text, "table"), Some(5));
+        assert_eq!(key_line(text, "list"), Some(6));
+        assert_eq!(key_line(text, "missing"), None);
     }
 }
