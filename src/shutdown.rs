@@ -1,37 +1,84 @@
-//! Ctrl-C: the first press stops new arrivals and drains in-flight requests
-//! for a grace period, then abandons them; the second exits at once.
+//! Ctrl-C and SIGTERM. The first Ctrl-C stops new arrivals and drains
+//! in-flight requests for a grace period, then abandons them; SIGTERM (what
+//! `timeout`, CI runners and container stops send) stops arrivals and
+//! abandons in-flight requests at once. Either way every result file is
+//! written as usual. A second signal of either kind exits at once.
 //!
-//! Results survive either way: `requests.jsonl` only ever holds whole lines,
-//! and after the first press every result file is written as usual.
+//! Results survive all of it: `requests.jsonl` only ever holds whole lines,
+//! each written as its request finished.
 
 use std::time::Duration;
 
 use crate::workload::Stop;
 
-/// Exit code after a second Ctrl-C (128 + SIGINT, as shells report it).
+/// Exit code of an interrupted run (128 + SIGINT, as shells report it).
 pub const EXIT_INTERRUPTED: i32 = 130;
 
-/// Install the Ctrl-C handler for a run. Returns at once; the handler lives
+/// Which signal arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Signal {
+    Interrupt,
+    Terminate,
+}
+
+/// Ctrl-C and SIGTERM as one stream of signals.
+struct Signals {
+    #[cfg(unix)]
+    term: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn new() -> Self {
+        Self {
+            #[cfg(unix)]
+            term: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok(),
+        }
+    }
+
+    /// The next signal; `None` if none can be received.
+    async fn next(&mut self) -> Option<Signal> {
+        #[cfg(unix)]
+        if let Some(term) = self.term.as_mut() {
+            return tokio::select! {
+                r = tokio::signal::ctrl_c() => r.ok().map(|()| Signal::Interrupt),
+                s = term.recv() => s.map(|()| Signal::Terminate),
+            };
+        }
+        tokio::signal::ctrl_c()
+            .await
+            .ok()
+            .map(|()| Signal::Interrupt)
+    }
+}
+
+/// Install the signal handler for a run. Returns at once; the handler lives
 /// on the runtime until the process ends.
 pub fn install(stop: Stop, grace: Duration) {
+    // Registered now, before the run starts, so an early signal is not missed.
+    let mut signals = Signals::new();
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_err() {
-            return;
+        match signals.next().await {
+            None => return,
+            Some(Signal::Interrupt) => {
+                eprintln!(
+                    "\nCtrl-C: no new requests; waiting up to {} for those in flight (Ctrl-C again to quit now)",
+                    humantime::format_duration(grace)
+                );
+                stop.arrivals.cancel();
+                let abort = stop.abort.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(grace).await;
+                    abort.cancel();
+                });
+            }
+            Some(Signal::Terminate) => {
+                eprintln!("\nSIGTERM: stopping now; writing the results measured so far");
+                stop.arrivals.cancel();
+                stop.abort.cancel();
+            }
         }
-        eprintln!(
-            "\nCtrl-C: no new requests; waiting up to {} for those in flight (Ctrl-C again to quit now)",
-            humantime::format_duration(grace)
-        );
-        stop.arrivals.cancel();
-        let abort = stop.abort.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(grace).await;
-            abort.cancel();
-        });
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!(
-                "Ctrl-C again: exiting now; requests.jsonl holds every request finished so far"
-            );
+        if signals.next().await.is_some() {
+            eprintln!("Exiting now; requests.jsonl holds every request finished so far");
             std::process::exit(EXIT_INTERRUPTED);
         }
     });

@@ -1,5 +1,6 @@
 //! Ctrl-C on the built binary mid-run: the first drains and writes every
 //! result file; the second exits at once with requests.jsonl still valid.
+//! SIGTERM abandons in-flight requests at once and still writes everything.
 
 mod common;
 
@@ -32,8 +33,12 @@ fn start(url: &str, out: &std::path::Path, extra: &[&str]) -> Child {
 }
 
 fn interrupt(child: &Child) {
+    signal(child, "-INT");
+}
+
+fn signal(child: &Child, which: &str) {
     let ok = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([which, &child.id().to_string()])
         .status()
         .expect("kill runs");
     assert!(ok.success());
@@ -135,4 +140,46 @@ async fn second_ctrl_c_exits_at_once_with_valid_jsonl() {
     assert!(started.elapsed() < Duration::from_secs(5), "exited at once");
     let records = common::read_records(&out.join("requests.jsonl"));
     assert!(records.len() >= 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_at_once_and_writes_every_result_file() {
+    // Every response stalls for a minute after the first few: a drain would
+    // take that long, SIGTERM must not wait for it.
+    let server = mock::spawn(MockModel {
+        speed: 20.0,
+        faults: Faults {
+            stall: 0.5,
+            stall_duration: Duration::from_secs(60),
+            ..Faults::default()
+        },
+        seed: Some(5),
+        ..MockModel::default()
+    })
+    .await
+    .expect("mock");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = start(
+        &server.url(),
+        dir.path(),
+        &["--grace", "60s", "--concurrency", "8"],
+    );
+    let out = dir.path().join("run");
+    wait_for_lines(&out.join("requests.jsonl"), 3).await;
+    signal(&child, "-TERM");
+    let started = Instant::now();
+    let code = tokio::task::spawn_blocking(move || wait(&mut child, Duration::from_secs(20)))
+        .await
+        .expect("join");
+    assert_eq!(code, Some(130), "terminated runs exit like interrupted ones");
+    assert!(started.elapsed() < Duration::from_secs(10), "no grace period");
+    let result = voxload::report::json::read(&out).expect("result.json is valid");
+    assert_eq!(result.status, RunStatus::Interrupted);
+    let records = common::read_records(&out.join("requests.jsonl"));
+    assert!(records.len() >= 3);
+    // Abandoned requests are recorded as such, and counted.
+    assert_eq!(result.stages[0].summary.requests as usize, records.len());
+    for f in ["summary.txt", "stages.csv", "stats.csv"] {
+        assert!(out.join(f).exists(), "{f} written");
+    }
 }
