@@ -389,3 +389,111 @@ async fn base64_json_frames_both_ways_in_open_loop() {
         .iter()
         .all(|s| s.caller_audio_us > 1_000_000));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finished_turn_is_on_disk_at_once_and_survives_ctrl_c() {
+    use std::process::{Command, Stdio};
+    use std::time::Instant;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mock = mock::spawn(model(AgentModel::default()))
+        .await
+        .expect("mock");
+    let config = dir.path().join("calls.toml");
+    std::fs::write(
+        &config,
+        "[[script]]\nname = \"two\"\ntexts = [\"hello there\", \"thanks a lot\"]\n",
+    )
+    .expect("config");
+    // Turn 2 would start 20 s after turn 1's answer: turn 1 must be on disk
+    // long before, and Ctrl-C must not lose it.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_voxload"))
+        .args(["agent", "--url", &agent_url(&mock), "--config"])
+        .arg(&config)
+        .args(["--end-of-speech-message", r#"{"type":"end_of_speech"}"#])
+        .args([
+            "--concurrency",
+            "1",
+            "-n",
+            "1",
+            "--pause",
+            "20s",
+            "--grace",
+            "1s",
+        ])
+        .args(["-q", "--name", "run", "--out"])
+        .arg(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("binary starts");
+    let jsonl = dir.path().join("run").join("requests.jsonl");
+    let end = Instant::now() + Duration::from_secs(15);
+    let lines = |p: &Path| std::fs::read_to_string(p).map_or(0, |t| t.lines().count());
+    while lines(&jsonl) == 0 {
+        assert!(Instant::now() < end, "turn 1 never reached requests.jsonl");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(kill.success());
+    let code = tokio::task::spawn_blocking(move || {
+        let end = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.code();
+            }
+            if Instant::now() > end {
+                let _ = child.kill();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    })
+    .await
+    .expect("join");
+    assert_eq!(code, Some(130));
+    let records = common::read_records(&jsonl);
+    let first = records
+        .iter()
+        .find(|r| r.turn == Some(1))
+        .expect("turn 1 kept");
+    assert!(
+        first.ok() && first.agent_first_audio_us.is_some(),
+        "{first:?}"
+    );
+    assert_eq!(
+        records.len(),
+        2,
+        "turn 1 and the abandoned call: {records:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_never_upgrades_fails_the_call_at_the_connect_timeout() {
+    // Accepts TCP connections and never answers the WebSocket upgrade.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming().take(4).flatten() {
+            held.push(conn);
+        }
+        std::thread::sleep(Duration::from_secs(30));
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mock = mock::spawn(model(AgentModel::default()))
+        .await
+        .expect("mock");
+    let mut o = options(&mock, dir.path(), 1, "1");
+    o.url = Some(format!("ws://127.0.0.1:{port}/v1/agent"));
+    o.connect_timeout = Some(Duration::from_millis(300));
+    let started = std::time::Instant::now();
+    let (_, records) = run(o).await;
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0].error, Some(ErrorKind::Timeout));
+    let detail = records[0].error_detail.as_deref().unwrap_or_default();
+    assert!(detail.contains("no WebSocket connection"), "{detail}");
+}

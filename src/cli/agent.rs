@@ -79,6 +79,9 @@ pub struct AgentArgs {
     /// Type(s) of the interruption message [default: interrupted].
     #[arg(long, value_delimiter = ',')]
     pub interrupt_types: Vec<String>,
+    /// A call fails if the WebSocket is not open (TCP connect and upgrade) within this [default: 10s].
+    #[arg(long, value_parser = duration)]
+    pub connect_timeout: Option<Duration>,
     /// A turn fails without agent audio this long after the end of speech [default: 5s].
     #[arg(long, value_parser = duration)]
     pub answer_timeout: Option<Duration>,
@@ -135,6 +138,7 @@ impl AgentArgs {
             end_types: some_vec(&self.end_types),
             interrupt_types: some_vec(&self.interrupt_types),
             agent_sample_rate: self.agent_sample_rate,
+            connect_timeout: self.connect_timeout,
             answer_timeout: self.answer_timeout,
             response_idle: self.response_idle,
             response_timeout: None,

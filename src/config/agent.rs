@@ -79,6 +79,9 @@ pub struct AgentOptions {
     pub interrupt_types: Option<Vec<String>>,
     /// Sample rate of the agent's 16-bit mono PCM.
     pub agent_sample_rate: Option<u32>,
+    /// A call fails if the WebSocket is not open (TCP + upgrade) this long after it began.
+    #[serde(default, with = "super::serde_duration::option")]
+    pub connect_timeout: Option<Duration>,
     /// A turn fails without agent audio this long after the end of speech.
     #[serde(default, with = "super::serde_duration::option")]
     pub answer_timeout: Option<Duration>,
@@ -152,6 +155,7 @@ impl AgentOptions {
             end_types,
             interrupt_types,
             agent_sample_rate,
+            connect_timeout,
             answer_timeout,
             response_idle,
             response_timeout,
@@ -357,6 +361,11 @@ impl AgentPlan {
             noise_between_turns: o.noise.unwrap_or(true),
             rules,
             agent_sample_rate,
+            connect_timeout: positive(
+                o.connect_timeout,
+                Duration::from_secs(10),
+                "--connect-timeout",
+            )?,
             answer_timeout: positive(o.answer_timeout, Duration::from_secs(5), "--answer-timeout")?,
             response_idle: positive(o.response_idle, Duration::from_secs(1), "--response-idle")?,
             response_timeout: positive(
@@ -418,6 +427,7 @@ impl AgentPlan {
         let per_turn = t.answer_timeout.max(t.response_timeout) + t.response_idle + self.pause;
         let speech: f64 = script.speech_s.iter().sum();
         Duration::from_secs_f64(speech)
+            + t.connect_timeout
             + per_turn.saturating_mul(script.turns.len() as u32)
             + Duration::from_secs(30)
     }

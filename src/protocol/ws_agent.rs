@@ -41,6 +41,9 @@ pub struct AgentTarget {
     pub rules: MessageRules,
     /// Sample rate of the agent's 16-bit mono PCM audio (for audio seconds).
     pub agent_sample_rate: u32,
+    /// A call fails if its WebSocket is not open (TCP connect and upgrade) within this.
+    #[serde(with = "crate::config::serde_duration")]
+    pub connect_timeout: Duration,
     /// A turn fails if no agent audio arrives this long after the end of speech.
     #[serde(with = "crate::config::serde_duration")]
     pub answer_timeout: Duration,

@@ -23,6 +23,7 @@ fn target() -> AgentTarget {
         noise_between_turns: true,
         rules: MessageRules::default(),
         agent_sample_rate: 16_000,
+        connect_timeout: Duration::from_secs(1),
         answer_timeout: Duration::from_millis(400),
         response_idle: Duration::from_millis(500),
         response_timeout: Duration::from_secs(5),

@@ -2,9 +2,11 @@
 //! per turn.
 //!
 //! The driver counts conversations (a "request" of the workload is a call);
-//! statistics count turns. Every turn but the last is handed to the sink
-//! the moment it is over, so `requests.jsonl` has it even if the call is
-//! cut short; the last is the driver's record of the arrival.
+//! statistics count turns. A turn that went well and is not the script's
+//! last is handed to the sink the moment it is over, so `requests.jsonl`
+//! has it even if the call is cut short (Ctrl-C, SIGTERM, the call's time
+//! limit); the turn that ends the call (the last, or a failure) is the
+//! driver's record of the arrival.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -132,19 +134,36 @@ impl<S: StageSink> Executor for AgentExecutor<S> {
             connected_at: None,
             barge_in_quiet: target.barge_in_quiet,
         };
-        // The newest turn's record is held back: it becomes the arrival's record.
-        let held: Mutex<Option<RequestRecord>> = Mutex::new(None);
+        // A turn that ends the call is held back: it becomes the arrival's
+        // record. If the call is abandoned instead, the guard writes it.
+        let held = HeldTurn {
+            record: Mutex::new(None),
+            sink: &*self.sink,
+        };
         let turns_done = Mutex::new(0usize);
         let call = async {
-            let ws = match connect(&target.url, &target.headers).await {
+            let opened = tokio::time::timeout(
+                target.connect_timeout,
+                connect(&target.url, &target.headers),
+            )
+            .await
+            .unwrap_or_else(|_| {
+                Err(ProtocolError::new(
+                    ErrorKind::Timeout,
+                    format!(
+                        "no WebSocket connection within {} (TCP connect and upgrade)",
+                        humantime::format_duration(target.connect_timeout)
+                    ),
+                ))
+            });
+            let ws = match opened {
                 Ok(ws) => ws,
                 Err(e) => {
                     let failed = TurnTimes {
                         error: Some(e),
                         ..TurnTimes::default()
                     };
-                    *held.lock().unwrap_or_else(|p| p.into_inner()) =
-                        Some(self.turn_record(&a, script, &failed, &ctx));
+                    held.hold(self.turn_record(&a, script, &failed, &ctx));
                     return;
                 }
             };
@@ -157,14 +176,13 @@ impl<S: StageSink> Executor for AgentExecutor<S> {
             };
             let ctx = ctx;
             converse(ws, &self.pacer, target, talk, |t: TurnTimes| {
+                let ends_call = t.error.is_some() || t.index + 1 >= script.turns.len();
                 let record = self.turn_record(&a, script, &t, &ctx);
                 *turns_done.lock().unwrap_or_else(|p| p.into_inner()) += 1;
-                let previous = held
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .replace(record);
-                if let Some(previous) = previous {
-                    self.sink.record_part(previous);
+                if ends_call {
+                    held.hold(record);
+                } else {
+                    self.sink.record_part(record);
                 }
             })
             .await;
@@ -173,7 +191,7 @@ impl<S: StageSink> Executor for AgentExecutor<S> {
         if tokio::time::timeout(limit, call).await.is_err() {
             // Bounded whatever the agent does; the open turn fails.
             let done = *turns_done.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(previous) = held.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            if let Some(previous) = held.take() {
                 self.sink.record_part(previous);
             }
             let t = TurnTimes {
@@ -189,8 +207,7 @@ impl<S: StageSink> Executor for AgentExecutor<S> {
             };
             return self.turn_record(&a, script, &t, &ctx);
         }
-        let last = held.into_inner().unwrap_or_else(|p| p.into_inner());
-        last.unwrap_or_else(|| {
+        held.take().unwrap_or_else(|| {
             let t = TurnTimes {
                 error: Some(ProtocolError::new(
                     ErrorKind::Reset,
@@ -208,6 +225,41 @@ impl<S: StageSink> Executor for AgentExecutor<S> {
             self.since_start_us(started),
             self.since_start_us(Instant::now()),
         )
+    }
+}
+
+/// The record of the turn that ended a call, until the call returns it.
+/// Dropped with a record still inside (the call was abandoned by Ctrl-C or
+/// SIGTERM while saying goodbye), it hands the record to the sink.
+struct HeldTurn<'a, S: StageSink> {
+    record: Mutex<Option<RequestRecord>>,
+    sink: &'a S,
+}
+
+impl<S: StageSink> HeldTurn<'_, S> {
+    /// Hold `record`; one held before (a barged turn failed together with
+    /// the turn after it) goes to the sink.
+    fn hold(&self, record: RequestRecord) {
+        let previous = self
+            .record
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .replace(record);
+        if let Some(previous) = previous {
+            self.sink.record_part(previous);
+        }
+    }
+
+    fn take(&self) -> Option<RequestRecord> {
+        self.record.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+}
+
+impl<S: StageSink> Drop for HeldTurn<'_, S> {
+    fn drop(&mut self) {
+        if let Some(record) = self.take() {
+            self.sink.record_part(record);
+        }
     }
 }
 
