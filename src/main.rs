@@ -22,7 +22,7 @@ fn main() {
     let code = match outcome {
         Ok(Ok(code)) => code,
         Ok(Err(e)) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", voxload::cli::error_chain(&e));
             voxload::cli::EXIT_ERROR
         }
         Err(e) => {

@@ -196,3 +196,22 @@ fn agent_errors_name_the_flag_or_the_script_file() {
         "{err}"
     );
 }
+
+#[test]
+fn a_missing_file_is_named_once_with_its_cause_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("calls.toml"),
+        "[[script]]\nname = \"a\"\nturns = [\"nothere.wav\"]\n",
+    )
+    .expect("write");
+    for args in [
+        &["tts", "--url", "http://127.0.0.1:1", "--texts", "nothere.txt"][..],
+        &["agent", "--url", "ws://127.0.0.1:1/v1/agent", "--config", "calls.toml"][..],
+    ] {
+        let (code, err) = failed(&voxload(args, dir.path()));
+        assert_eq!(code, 1, "{err}");
+        assert!(err.contains("nothere."), "{err}");
+        assert_eq!(err.matches("No such file").count(), 1, "{err}");
+    }
+}

@@ -171,8 +171,15 @@ async fn sigterm_stops_at_once_and_writes_every_result_file() {
     let code = tokio::task::spawn_blocking(move || wait(&mut child, Duration::from_secs(20)))
         .await
         .expect("join");
-    assert_eq!(code, Some(130), "terminated runs exit like interrupted ones");
-    assert!(started.elapsed() < Duration::from_secs(10), "no grace period");
+    assert_eq!(
+        code,
+        Some(130),
+        "terminated runs exit like interrupted ones"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "no grace period"
+    );
     let result = voxload::report::json::read(&out).expect("result.json is valid");
     assert_eq!(result.status, RunStatus::Interrupted);
     let records = common::read_records(&out.join("requests.jsonl"));

@@ -26,7 +26,7 @@ pub struct AgentArgs {
     #[arg(long, value_name = "NAME")]
     pub api_key_env: Option<String>,
     /// Share of turns (0..1) whose answer the caller interrupts with its next utterance [default: 0].
-    #[arg(long, value_name = "SHARE")]
+    #[arg(long, value_name = "SHARE", allow_negative_numbers = true)]
     pub barge_in: Option<f64>,
     /// How far into the answer's audio the caller interrupts [default: 500ms].
     #[arg(long, value_parser = duration)]

@@ -23,7 +23,7 @@ pub struct DemoArgs {
     /// Run name [default: demo-DATE-TIME].
     #[arg(long)]
     pub name: Option<String>,
-    /// Seconds per stage (3 stages) [default: 10].
+    /// Seconds per TTS stage (3 stages).
     #[arg(long, default_value_t = 10)]
     pub stage_seconds: u64,
     /// SLO threshold checked on every stage, e.g. 'ttfa.p95<300ms' (repeatable).

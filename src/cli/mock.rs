@@ -286,7 +286,8 @@ pub async fn run_mock(args: MockArgs) -> anyhow::Result<()> {
         model.asr.word_error_per_load
     );
     println!(
-        "  agent: response {} after end of speech, {} of audio at {}× real time, barge-in stop {}, max {} sessions",
+        "  agent: end of speech = {} of non-speech (or an end_of_speech message), response {} after it, {} of audio at {}× real time, barge-in stop {}, max {} sessions",
+        humantime::format_duration(model.agent.vad_silence),
         humantime::format_duration(model.agent.response_delay),
         humantime::format_duration(model.agent.response_audio),
         model.agent.speed,

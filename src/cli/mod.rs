@@ -23,6 +23,24 @@ use crate::workload::Stop;
 pub const EXIT_OK: i32 = 0;
 /// Exit code: voxload itself failed (bad input, unreachable output folder, …).
 pub const EXIT_ERROR: i32 = 1;
+
+/// An error and its causes as one line, `outer: inner: …`, leaving out a
+/// cause whose text the line already holds (our typed errors name their
+/// source in their own message, e.g. "cannot read FILE: No such file").
+pub fn error_chain(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
 /// Exit code: the command line could not be parsed (clap's own code).
 pub const EXIT_USAGE: i32 = 2;
 /// Exit code: the run worked but an SLO threshold (`--slo`) or a
@@ -41,7 +59,7 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Start the embedded mock server and run short TTS and ASR sweeps against it.
+    /// Start the embedded mock server and run a short TTS sweep, ASR sweep and voice-agent stage against it.
     Demo(demo::DemoArgs),
     /// Load-test a TTS endpoint (closed or open loop, sweeps).
     Tts(Box<tts::TtsArgs>),

@@ -266,7 +266,7 @@ fn load_script(s: &ScriptOptions, rate: u32) -> Result<Script, ConfigError> {
         };
     let (mut turns, mut sources) = (Vec::new(), Vec::new());
     if let Some(inputs) = files {
-        let set = AudioSet::load(&inputs)?;
+        let set = AudioSet::load(&inputs).map_err(|e| bad(e.to_string()))?;
         for item in set.items() {
             let pcm = to_pcm16_mono(&item.bytes, Some(item.format), rate)
                 .map_err(|e| bad(format!("cannot convert {}: {e}", item.path.display())))?;
