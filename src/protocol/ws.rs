@@ -353,9 +353,19 @@ fn classify_connect(e: WsError) -> ProtocolError {
             let body = resp
                 .body()
                 .as_ref()
-                .map(|b| String::from_utf8_lossy(b).to_string())
+                .map(|b| String::from_utf8_lossy(b).trim().to_string())
                 .unwrap_or_default();
-            ProtocolError::new(ErrorKind::Http(status), body)
+            let hint = match status {
+                404 => " (no WebSocket endpoint at this path: check the URL)",
+                401 | 403 => " (check the API key and headers)",
+                _ => "",
+            };
+            let detail = if body.is_empty() {
+                format!("the server refused the WebSocket upgrade with HTTP {status}{hint}")
+            } else {
+                format!("the server refused the WebSocket upgrade with HTTP {status}{hint}: {body}")
+            };
+            ProtocolError::new(ErrorKind::Http(status), detail)
         }
         other => ProtocolError::new(ErrorKind::Connect, other.to_string()),
     }
