@@ -206,8 +206,20 @@ fn a_missing_file_is_named_once_with_its_cause_once() {
     )
     .expect("write");
     for args in [
-        &["tts", "--url", "http://127.0.0.1:1", "--texts", "nothere.txt"][..],
-        &["agent", "--url", "ws://127.0.0.1:1/v1/agent", "--config", "calls.toml"][..],
+        &[
+            "tts",
+            "--url",
+            "http://127.0.0.1:1",
+            "--texts",
+            "nothere.txt",
+        ][..],
+        &[
+            "agent",
+            "--url",
+            "ws://127.0.0.1:1/v1/agent",
+            "--config",
+            "calls.toml",
+        ][..],
     ] {
         let (code, err) = failed(&voxload(args, dir.path()));
         assert_eq!(code, 1, "{err}");

@@ -25,6 +25,8 @@ pub mod gate;
 #[path = "compare_stats.rs"]
 pub mod stats;
 
+use std::fmt::Write as _;
+
 use serde::Serialize;
 
 use super::RunResult;
@@ -367,9 +369,29 @@ fn fmt_interval(ci: &Option<Interval>, unit: &str) -> String {
     }
 }
 
+/// A row's metric, stat, base, new, change and interval, as printed.
+pub(super) fn row_cells(r: &Row) -> [String; 6] {
+    let mut change = fmt_value(r.diff, &r.unit, true);
+    if let Some(p) = r.diff_pct {
+        let _ = write!(change, " ({p:+.1}%)");
+    }
+    let ci = match (r.method, r.p_value) {
+        ("none", _) => "(no CI)".to_string(),
+        (_, Some(p)) => format!("{} p={p:.3}", fmt_interval(&r.diff_ci, &r.unit)),
+        _ => fmt_interval(&r.diff_ci, &r.unit),
+    };
+    [
+        r.metric.clone(),
+        r.stat.clone(),
+        fmt_value(r.base, &r.unit, false),
+        fmt_value(r.new, &r.unit, false),
+        change,
+        ci,
+    ]
+}
+
 /// The comparison as a readable table.
 pub fn table(cmp: &Comparison) -> String {
-    use std::fmt::Write as _;
     let mut out = String::new();
     let _ = writeln!(out, "compare: base '{}' → new '{}'", cmp.base, cmp.new);
     let _ = writeln!(
@@ -379,7 +401,60 @@ pub fn table(cmp: &Comparison) -> String {
     for w in &cmp.warnings {
         let _ = writeln!(out, "warning: {w}");
     }
-    for st in &cmp.stages {
+    // Every row's cells first, so that each column is as wide as its widest
+    // cell (at least as wide as it always was) in every stage alike.
+    let cells: Vec<Vec<[String; 6]>> = cmp
+        .stages
+        .iter()
+        .map(|st| st.rows.iter().map(row_cells).collect())
+        .collect();
+    let header = [
+        "metric",
+        "stat",
+        "base",
+        "new",
+        "change",
+        "95% CI of change",
+    ]
+    .map(String::from);
+    let len = |s: &String| s.chars().count();
+    let widest = |i: usize| {
+        cells
+            .iter()
+            .flatten()
+            .chain(std::iter::once(&header))
+            .map(|c| len(&c[i]))
+            .max()
+            .unwrap_or(0)
+    };
+    // At least one space between any two cells; two after a metric name.
+    let w = [
+        (widest(0) + 2).max(18),
+        (widest(1) + 2).max(6),
+        (widest(2) + 1).max(10),
+        (widest(3) + 1).max(10),
+        (widest(4) + 1).max(22),
+        (widest(5) + 1).max(32),
+    ];
+    let line = |out: &mut String, c: &[String; 6], verdict: &str| {
+        let _ = writeln!(
+            out,
+            "  {:<w0$}{:<w1$}{:>w2$}{:>w3$}{:>w4$}  {:<w5$}{verdict}",
+            c[0],
+            c[1],
+            c[2],
+            c[3],
+            c[4],
+            c[5],
+            w0 = w[0],
+            w1 = w[1],
+            w2 = w[2],
+            w3 = w[3],
+            w4 = w[4],
+            w5 = w[5],
+        );
+    };
+    for (st, rows) in cmp.stages.iter().zip(&cells) {
         let _ = writeln!(out);
         let label = if st.base_label == st.new_label {
             st.new_label.clone()
@@ -387,41 +462,26 @@ pub fn table(cmp: &Comparison) -> String {
             format!("{} → {}", st.base_label, st.new_label)
         };
         let _ = writeln!(out, "stage {} [{label}]", st.index + 1);
-        let _ = writeln!(
-            out,
-            "  {:<18}{:<6}{:>10}{:>10}{:>22}  {:<32}verdict",
-            "metric", "stat", "base", "new", "change", "95% CI of change"
-        );
-        for r in &st.rows {
-            let mut change = fmt_value(r.diff, &r.unit, true);
-            if let Some(p) = r.diff_pct {
-                let _ = write!(change, " ({p:+.1}%)");
-            }
-            let ci = match (r.method, r.p_value) {
-                ("none", _) => "(no CI)".to_string(),
-                (_, Some(p)) => format!("{} p={p:.3}", fmt_interval(&r.diff_ci, &r.unit)),
-                _ => fmt_interval(&r.diff_ci, &r.unit),
-            };
+        line(&mut out, &header, "verdict");
+        for (r, c) in st.rows.iter().zip(rows) {
             let verdict = if r.method == "none" {
                 ""
             } else {
                 r.verdict.label()
             };
-            let _ = writeln!(
-                out,
-                "  {:<18}{:<6}{:>10}{:>10}{:>22}  {:<32}{verdict}",
-                r.metric,
-                r.stat,
-                fmt_value(r.base, &r.unit, false),
-                fmt_value(r.new, &r.unit, false),
-                change,
-                ci,
-            );
+            line(&mut out, c, verdict);
         }
     }
     if !cmp.gates.is_empty() {
         let _ = writeln!(out);
         let _ = writeln!(out, "gates");
+        let gate_w = cmp
+            .gates
+            .iter()
+            .map(|g| g.gate.chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(24);
         for g in &cmp.gates {
             // Normalize −0 so an unchanged value does not print as "-0.00".
             let change = g.change.map(|c| c + 0.0).map_or("absent".into(), |c| {
@@ -439,7 +499,7 @@ pub fn table(cmp: &Comparison) -> String {
             let outcome = if g.tripped { "FAILED" } else { "ok" };
             let _ = writeln!(
                 out,
-                "  {:<24} stage {} [{}]: {change}, {sig} → {outcome}",
+                "  {:<gate_w$} stage {} [{}]: {change}, {sig} → {outcome}",
                 g.gate,
                 g.stage + 1,
                 g.label

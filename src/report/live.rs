@@ -101,13 +101,19 @@ pub async fn show(
 
 /// One line of live numbers.
 pub fn line(s: &LiveSnapshot, elapsed: Duration) -> String {
-    let rate = s.done as f64 / elapsed.as_secs_f64().max(1e-3);
     let records = s.done + s.parts;
+    // Voice agents record turns as parts: their rate is turns, like the summary's.
+    let (count, unit) = if s.parts > 0 {
+        (records, "turns/s")
+    } else {
+        (s.done, "req/s")
+    };
+    let rate = count as f64 / elapsed.as_secs_f64().max(1e-3);
     let mut msg = format!("ok {} fail {}", records - s.failed.min(records), s.failed);
     if s.dropped > 0 {
         msg.push_str(&format!(" drop {}", s.dropped));
     }
-    msg.push_str(&format!(" | {rate:.1} req/s"));
+    msg.push_str(&format!(" | {rate:.1} {unit}"));
     if let Some((name, p50, p95)) = s.first_ms {
         msg.push_str(&format!(" | {name} p50 {p50:.0}ms p95 {p95:.0}ms"));
     } else if let Some((p50, p95)) = s.e2e_ms {

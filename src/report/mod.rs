@@ -13,6 +13,9 @@ pub mod plot;
 pub mod result;
 pub mod terminal;
 
+#[cfg(test)]
+mod layout_tests;
+
 pub use result::{RunResult, RunStatus, StageResult};
 
 /// Metrics in the order a reader looks for them, for every report: TTS,

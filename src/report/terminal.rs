@@ -81,9 +81,15 @@ pub fn summary(run: &RunResult) -> String {
             let _ = write!(line, "  warm-up {} (excluded)", m.warmup);
         }
         let _ = writeln!(out, "{line}");
-        let mut rates = format!("  throughput {:.2} req/s", m.achieved_rps);
+        // Voice agents: statistics count turns, arrivals are calls.
+        let (done, arriving) = if m.connect_success.is_some() {
+            ("turns", "calls")
+        } else {
+            ("req", "req")
+        };
+        let mut rates = format!("  throughput {:.2} {done}/s", m.achieved_rps);
         if let Some(o) = s.offered_rps {
-            let _ = write!(rates, "  offered {o:.2} req/s");
+            let _ = write!(rates, "  offered {o:.2} {arriving}/s");
         }
         let _ = write!(
             rates,
@@ -203,62 +209,147 @@ pub fn best_level(run: &RunResult) -> Option<(&crate::report::StageResult, f64)>
         .map(|s| (s, threshold))
 }
 
-/// One line per stage, to read a sweep at a glance. The lead latency is
-/// TTFA for TTS, the final transcript for streaming ASR, else e2e; the last
-/// column is the stalled share (TTS) or pooled WER (ASR).
+/// One column of a text table: header, cells, alignment and the width it
+/// never shrinks below (the widths the TTS and ASR tables always had).
+struct Column {
+    header: String,
+    cells: Vec<String>,
+    left: bool,
+    min: usize,
+}
+
+impl Column {
+    fn new(header: impl Into<String>, min: usize, left: bool) -> Self {
+        Self {
+            header: header.into(),
+            cells: Vec::new(),
+            left,
+            min,
+        }
+    }
+
+    /// The widest of header and cells plus one space of separation, or
+    /// `min` if that is wider: long names never run together.
+    fn width(&self) -> usize {
+        let widest = std::iter::once(&self.header)
+            .chain(&self.cells)
+            .map(|c| c.chars().count())
+            .max()
+            .unwrap_or(0);
+        self.min.max(widest + 1)
+    }
+}
+
+/// Header and rows of `cols`, each column as wide as [`Column::width`].
+fn render_columns(out: &mut String, cols: &[Column]) {
+    let widths: Vec<usize> = cols.iter().map(Column::width).collect();
+    let rows = cols.iter().map(|c| c.cells.len()).max().unwrap_or(0);
+    let line = |out: &mut String, cell: &dyn Fn(&Column) -> &str| {
+        for (c, &w) in cols.iter().zip(&widths) {
+            if c.left {
+                let _ = write!(out, "{:<w$}", cell(c));
+            } else {
+                let _ = write!(out, "{:>w$}", cell(c));
+            }
+        }
+        let _ = writeln!(out);
+    };
+    line(out, &|c| c.header.as_str());
+    for i in 0..rows {
+        line(out, &|c| c.cells.get(i).map_or("-", String::as_str));
+    }
+}
+
+/// One line per stage, to read a sweep at a glance. The columns follow what
+/// the run measured. TTS: TTFA p50/p95/p99, e2e p95, rtf p50 and the stalled
+/// share. Streaming ASR: the final transcript instead of TTFA and pooled WER
+/// instead of stalls (without a lead latency: e2e and audio s per wall s).
+/// Voice agents: first agent audio p50/p95, then turn and barge-in silence
+/// p50 when the run has them (no TTS columns: an agent has no rtf or stalls).
 fn sweep_table(out: &mut String, run: &RunResult) {
     let has = |metric: &str| {
         run.stages
             .iter()
             .any(|s| s.summary.metrics.contains_key(metric))
     };
-    let lead = ["ttfa", "final", "agent_first_audio"]
-        .into_iter()
-        .find(|m| has(m))
-        .unwrap_or("e2e");
+    let agent = run.kind == "agent" || has("agent_first_audio") || has("agent_first_message");
+    let lead = if agent {
+        ["agent_first_audio", "agent_first_message"]
+            .into_iter()
+            .find(|m| has(m))
+            .unwrap_or("agent_first_audio")
+    } else {
+        ["ttfa", "final"]
+            .into_iter()
+            .find(|m| has(m))
+            .unwrap_or("e2e")
+    };
     let asr = run.kind == "asr";
-    let _ = writeln!(out);
-    let _ = writeln!(
-        out,
-        "{:<14}{:>9}{:>8}{:>10}{:>10}{:>10}{:>10}{:>8}{:>9}",
-        "stage",
-        "req/s",
-        "ok%",
-        format!("{lead} p50"),
-        format!("{lead} p95"),
-        format!("{lead} p99"),
-        if lead == "e2e" { "audio/s" } else { "e2e p95" },
-        "rtf p50",
-        if asr { "WER" } else { "stalled" }
-    );
+    let mut cols = vec![
+        Column::new("stage", 14, true),
+        Column::new(if agent { "turns/s" } else { "req/s" }, 9, false),
+        Column::new("ok%", 8, false),
+    ];
+    // (header, metric, statistic)
+    type Stat = fn(&Percentiles) -> f64;
+    let mut stats: Vec<(String, &str, Stat)> = vec![
+        (format!("{lead} p50"), lead, |p| p.p50),
+        (format!("{lead} p95"), lead, |p| p.p95),
+    ];
+    if agent {
+        for m in ["turn", "barge_in_silence"] {
+            if has(m) {
+                stats.push((format!("{m} p50"), m, |p| p.p50));
+            }
+        }
+    } else {
+        stats.push((format!("{lead} p99"), lead, |p| p.p99));
+        if lead != "e2e" {
+            stats.push(("e2e p95".into(), "e2e", |p| p.p95));
+        }
+    }
+    for (header, ..) in &stats {
+        cols.push(Column::new(header.clone(), 10, false));
+    }
+    let audio_rate = !agent && lead == "e2e";
+    if audio_rate {
+        cols.push(Column::new("audio/s", 10, false));
+    }
+    if !agent {
+        cols.push(Column::new("rtf p50", 8, false));
+        cols.push(Column::new(if asr { "WER" } else { "stalled" }, 9, false));
+    }
     for s in &run.stages {
         let m = &s.summary;
-        let get = |metric: &str, f: fn(&Percentiles) -> f64| {
+        let get = |metric: &str, f: Stat| {
             m.metrics
                 .get(metric)
                 .map(|p| value(f(p), p.unit.label()))
                 .unwrap_or_else(|| "-".into())
         };
-        let last = if asr { m.wer_pooled } else { m.stalled_share };
-        let _ = writeln!(
-            out,
-            "{:<14}{:>9.2}{:>8.1}{:>10}{:>10}{:>10}{:>10}{:>8}{:>9}",
-            s.label,
-            m.achieved_rps,
-            m.success_rate.unwrap_or(0.0) * 100.0,
-            get(lead, |p| p.p50),
-            get(lead, |p| p.p95),
-            get(lead, |p| p.p99),
-            if lead == "e2e" {
-                format!("{:.2}", m.audio_s_per_wall_s)
-            } else {
-                get("e2e", |p| p.p95)
-            },
-            get("rtf", |p| p.p50),
-            last.map(|x| format!("{:.1}%", x * 100.0))
-                .unwrap_or_else(|| "-".into()),
-        );
+        let mut cells = vec![
+            s.label.clone(),
+            format!("{:.2}", m.achieved_rps),
+            format!("{:.1}", m.success_rate.unwrap_or(0.0) * 100.0),
+        ];
+        cells.extend(stats.iter().map(|(_, metric, f)| get(metric, *f)));
+        if audio_rate {
+            cells.push(format!("{:.2}", m.audio_s_per_wall_s));
+        }
+        if !agent {
+            cells.push(get("rtf", |p| p.p50));
+            let last = if asr { m.wer_pooled } else { m.stalled_share };
+            cells.push(
+                last.map(|x| format!("{:.1}%", x * 100.0))
+                    .unwrap_or_else(|| "-".into()),
+            );
+        }
+        for (col, cell) in cols.iter_mut().zip(cells) {
+            col.cells.push(cell);
+        }
     }
+    let _ = writeln!(out);
+    render_columns(out, &cols);
     match best_level(run) {
         Some((s, threshold)) => {
             let _ = writeln!(
