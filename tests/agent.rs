@@ -468,6 +468,9 @@ async fn a_finished_turn_is_on_disk_at_once_and_survives_ctrl_c() {
         2,
         "turn 1 and the abandoned call: {records:?}"
     );
+    let abandoned = records.iter().find(|r| r.turn != Some(1)).expect("call");
+    assert!(!abandoned.ok());
+    assert_eq!(abandoned.script.as_deref(), Some("two"), "{abandoned:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -496,4 +499,33 @@ async fn a_server_that_never_upgrades_fails_the_call_at_the_connect_timeout() {
     assert_eq!(records[0].error, Some(ErrorKind::Timeout));
     let detail = records[0].error_detail.as_deref().unwrap_or_default();
     assert!(detail.contains("no WebSocket connection"), "{detail}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn locust_csv_rows_are_turns_timed_to_first_audio() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mock = mock::spawn(model(AgentModel {
+        response_delay: Duration::from_millis(200),
+        ..AgentModel::default()
+    }))
+    .await
+    .expect("mock");
+    let mut o = options(&mock, dir.path(), 2, "2");
+    o.end_of_speech_message = Some(r#"{"type":"end_of_speech"}"#.into());
+    let plan = AgentPlan::from_options(o, &|_| None).expect("valid plan");
+    let (_, out) = run_agent(plan, Default::default(), RunOptions { quiet: true })
+        .await
+        .expect("run completes");
+    let csv = std::fs::read_to_string(out.join("locust_stats.csv")).expect("csv");
+    let row: Vec<&str> = csv
+        .lines()
+        .find(|l| l.starts_with("WS,"))
+        .expect("a WS row")
+        .split(',')
+        .collect();
+    // Type, Name, Request Count (turns), Failure Count, Median Response Time (ms).
+    assert_eq!(row[2], "4", "{csv}");
+    assert_eq!(row[3], "0", "{csv}");
+    let median: f64 = row[4].parse().expect("median");
+    assert!((200.0..215.0).contains(&median), "{csv}");
 }

@@ -3,11 +3,13 @@
 //! Locust's `--csv` output read voxload results unchanged.
 //!
 //! Mapping (Locust's column names where they overlap):
-//! - one row per stage: Type `POST`, Name = stage label, plus an
-//!   `Aggregated` row over all stages (histograms merged exactly);
-//! - response time = **e2e of successful requests**, in ms (Locust also
-//!   times failures; voxload keeps failed requests out of latency, see
-//!   docs/metrics.md);
+//! - one row per stage: Type `POST` (`WS` for voice agents), Name = stage
+//!   label, plus an `Aggregated` row over all stages (histograms merged
+//!   exactly);
+//! - response time = **e2e of successful requests**, in ms; for voice
+//!   agents (one row per turn) the **time to the agent's first audio** after
+//!   the end of speech (Locust also times failures; voxload keeps failed
+//!   requests out of latency, see docs/metrics.md);
 //! - Requests/s = achieved rate; Failures/s = failed ÷ stage wall time;
 //! - Average Content Size is left empty (voxload counts audio seconds, not bytes);
 //! - history: one `Aggregated` row per second of the timeline; only 50 %
@@ -75,8 +77,23 @@ fn ms(us: u64) -> String {
     num(us as f64 / 1000.0)
 }
 
-/// One stats row: counts, e2e summary and percentiles.
-fn stats_row(out: &mut String, kind: &str, name: &str, stats: &StageStats, wall_s: f64) {
+/// The Type column and the response-time metric of a run's rows.
+fn row_kind(run: &RunResult) -> (&'static str, Metric) {
+    if run.kind == "agent" {
+        ("WS", Metric::AgentFirstAudio)
+    } else {
+        ("POST", Metric::E2e)
+    }
+}
+
+/// One stats row: counts, `metric`'s summary and percentiles.
+fn stats_row(
+    out: &mut String,
+    (kind, metric): (&str, &Metric),
+    name: &str,
+    stats: &StageStats,
+    wall_s: f64,
+) {
     let c = &stats.counters;
     let per_s = |x: u64| {
         if wall_s > 0.0 {
@@ -93,7 +110,7 @@ fn stats_row(out: &mut String, kind: &str, name: &str, stats: &StageStats, wall_
         c.requests,
         c.failed
     );
-    match stats.histogram(&Metric::E2e).filter(|h| !h.is_empty()) {
+    match stats.histogram(metric).filter(|h| !h.is_empty()) {
         Some(h) => {
             let _ = write!(
                 out,
@@ -125,21 +142,23 @@ pub fn stats_csv(run: &RunResult) -> String {
         "Type,Name,Request Count,Failure Count,Median Response Time,Average Response Time,Min Response Time,Max Response Time,Average Content Size,Requests/s,Failures/s",
         None,
     );
+    let (kind, metric) = row_kind(run);
     let mut all = StageStats::new(&[]);
     let mut wall = 0.0;
     for s in &run.stages {
-        stats_row(&mut out, "POST", &s.label, &s.stats, s.wall_s);
+        stats_row(&mut out, (kind, &metric), &s.label, &s.stats, s.wall_s);
         all.merge(&s.stats);
         // Stages run one after another, so the run's wall time is their sum.
         wall += s.wall_s;
     }
-    stats_row(&mut out, "", "Aggregated", &all, wall);
+    stats_row(&mut out, ("", &metric), "Aggregated", &all, wall);
     out
 }
 
 /// `locust_failures.csv`: one row per stage and error class.
 pub fn failures_csv(run: &RunResult) -> String {
     let mut out = String::from("Method,Name,Error,Occurrences\n");
+    let (kind, _) = row_kind(run);
     for s in &run.stages {
         for e in &s.summary.errors {
             let error = match &e.example {
@@ -148,7 +167,7 @@ pub fn failures_csv(run: &RunResult) -> String {
             };
             let _ = writeln!(
                 out,
-                "POST,{},{},{}",
+                "{kind},{},{},{}",
                 field(&s.label),
                 field(&error),
                 e.count

@@ -220,11 +220,15 @@ impl<S: StageSink> Executor for AgentExecutor<S> {
     }
 
     fn cancelled(&self, a: Arrival, started: Instant) -> RequestRecord {
-        cancelled_record(
+        // The script is known from the arrival (the choice is seeded).
+        let script = self.choose(&a).0.name.clone();
+        let mut r = cancelled_record(
             a,
             self.since_start_us(started),
             self.since_start_us(Instant::now()),
-        )
+        );
+        r.script = Some(script);
+        r
     }
 }
 
