@@ -57,6 +57,22 @@ fn wait(child: &mut Child, limit: Duration) -> Option<i32> {
     panic!("voxload did not exit within {limit:?}");
 }
 
+/// A mock whose responses stall for a minute half of the time.
+async fn half_stalling_mock(seed: u64) -> mock::MockHandle {
+    mock::spawn(MockModel {
+        speed: 20.0,
+        faults: Faults {
+            stall: 0.5,
+            stall_duration: Duration::from_secs(60),
+            ..Faults::default()
+        },
+        seed: Some(seed),
+        ..MockModel::default()
+    })
+    .await
+    .expect("mock")
+}
+
 async fn wait_for_lines(path: &std::path::Path, n: usize) {
     let end = Instant::now() + Duration::from_secs(20);
     while Instant::now() < end {
@@ -109,18 +125,7 @@ async fn first_ctrl_c_drains_and_writes_valid_results() {
 async fn second_ctrl_c_exits_at_once_with_valid_jsonl() {
     // Half the responses stall for a minute, so the drain after the first
     // Ctrl-C would take long; the second must not wait for it.
-    let server = mock::spawn(MockModel {
-        speed: 20.0,
-        faults: Faults {
-            stall: 0.5,
-            stall_duration: Duration::from_secs(60),
-            ..Faults::default()
-        },
-        seed: Some(3),
-        ..MockModel::default()
-    })
-    .await
-    .expect("mock");
+    let server = half_stalling_mock(3).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let mut child = start(
         &server.url(),
@@ -144,20 +149,9 @@ async fn second_ctrl_c_exits_at_once_with_valid_jsonl() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_stops_at_once_and_writes_every_result_file() {
-    // Every response stalls for a minute after the first few: a drain would
-    // take that long, SIGTERM must not wait for it.
-    let server = mock::spawn(MockModel {
-        speed: 20.0,
-        faults: Faults {
-            stall: 0.5,
-            stall_duration: Duration::from_secs(60),
-            ..Faults::default()
-        },
-        seed: Some(5),
-        ..MockModel::default()
-    })
-    .await
-    .expect("mock");
+    // Half the responses stall for a minute: a drain would take that long,
+    // SIGTERM must not wait for it.
+    let server = half_stalling_mock(5).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let mut child = start(
         &server.url(),
