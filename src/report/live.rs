@@ -56,13 +56,15 @@ pub async fn show(
     }
     let tty = std::io::stderr().is_terminal();
     let started = Instant::now();
-    let len = match bound {
-        StageBound::Requests(n) => n,
-        StageBound::Duration(d) => d.as_secs().max(1),
+    // Progress is arrivals of a count-bound stage, seconds of a timed one.
+    let (len, unit) = match bound {
+        StageBound::Requests(n) => (n, ""),
+        StageBound::Duration(d) => (d.as_secs().max(1), "s"),
     };
     let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+    let template = format!("{{prefix:>14}} [{{bar:28}}] {{pos}}/{{len}}{unit} {{msg}}");
     bar.set_style(
-        ProgressStyle::with_template("{prefix:>14} [{bar:28}] {pos}/{len} {msg}")
+        ProgressStyle::with_template(&template)
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
     );
@@ -88,7 +90,7 @@ pub async fn show(
             bar.set_position(pos);
             bar.set_message(msg);
         } else if !finished {
-            eprintln!("{label:>14} {pos}/{len} {msg}");
+            eprintln!("{label:>14} {pos}/{len}{unit} {msg}");
         }
         if finished {
             break;
