@@ -82,7 +82,7 @@ pub fn summary(run: &RunResult) -> String {
         }
         let _ = writeln!(out, "{line}");
         // Voice agents: statistics count turns, arrivals are calls.
-        let (done, arriving) = if m.connect_success.is_some() {
+        let (done, arriving) = if run.kind == "agent" {
             ("turns", "calls")
         } else {
             ("req", "req")
