@@ -6,6 +6,9 @@ fn main() {
     let cli = voxload::Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // A worker about to go idle writes the requests.jsonl lines that
+        // have waited long enough.
+        .on_thread_park(voxload::runner::jsonl::flush_due)
         .build()
     {
         Ok(rt) => rt,

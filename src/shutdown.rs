@@ -5,7 +5,7 @@
 //! written as usual. A second signal of either kind exits at once.
 //!
 //! Results survive all of it: `requests.jsonl` only ever holds whole lines,
-//! each written as its request finished.
+//! and the lines still pending are written before the second signal's exit.
 
 use std::time::Duration;
 
@@ -78,6 +78,7 @@ pub fn install(stop: Stop, grace: Duration) {
             }
         }
         if signals.next().await.is_some() {
+            crate::runner::jsonl::flush_all();
             eprintln!("Exiting now; requests.jsonl holds every request finished so far");
             std::process::exit(EXIT_INTERRUPTED);
         }

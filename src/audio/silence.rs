@@ -22,6 +22,19 @@ use std::time::Duration;
 /// found within a few ms of its true start.
 pub const DEFAULT_THRESHOLD_DBFS: f64 = -50.0;
 
+/// [`DEFAULT_THRESHOLD_DBFS`] as a fraction of full scale: every request
+/// builds a detector, and `powf` was ~2 % of a tiny request's instructions.
+const DEFAULT_THRESHOLD_LINEAR: f32 = 0.003_162_277_7;
+
+/// A threshold in dBFS as a fraction of full scale.
+fn linear(threshold_dbfs: f64) -> f32 {
+    if threshold_dbfs == DEFAULT_THRESHOLD_DBFS {
+        DEFAULT_THRESHOLD_LINEAR
+    } else {
+        10f64.powf(threshold_dbfs / 20.0) as f32
+    }
+}
+
 /// Finds the first frame with any channel above a threshold, fed with
 /// interleaved samples in arbitrary pieces.
 #[derive(Debug, Clone)]
@@ -41,7 +54,7 @@ impl SilenceDetector {
     /// A channel count of 0 is treated as 1 so frame math cannot divide by zero.
     pub fn new(threshold_dbfs: f64, channels: u16) -> Self {
         Self {
-            threshold: 10f64.powf(threshold_dbfs / 20.0) as f32,
+            threshold: linear(threshold_dbfs),
             channels: channels.max(1),
             samples_seen: 0,
             first_voiced_sample: None,
@@ -168,6 +181,18 @@ mod tests {
         d.push_f32(&[0.0, 0.0, 0.0, 0.0, 0.0, 0.5]);
         assert_eq!(d.first_voiced_frame(), Some(2));
         assert_eq!(d.first_voiced(48_000), Some(frames_to_duration(2, 48_000)));
+    }
+
+    #[test]
+    fn the_default_threshold_constant_is_minus_50_dbfs() {
+        let computed = 10f64.powf(DEFAULT_THRESHOLD_DBFS / 20.0) as f32;
+        assert!((DEFAULT_THRESHOLD_LINEAR - computed).abs() <= f32::EPSILON * computed);
+        // 104 in 16-bit units is just above it, 103 just below.
+        let mut d = SilenceDetector::with_default_threshold(1);
+        d.push_i16(&[103, -103]);
+        assert!(!d.found());
+        d.push_i16(&[104]);
+        assert!(d.found());
     }
 
     #[test]

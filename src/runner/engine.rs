@@ -149,6 +149,13 @@ pub async fn drive<E: Executor>(
         timeline: Vec::new(),
         slo: Vec::new(),
     };
+    let backstop_done = CancellationToken::new();
+    let backstop = {
+        let (sink, done) = (sink.clone(), backstop_done.clone());
+        tokio::spawn(async move { flush_every(super::jsonl::BACKSTOP, &sink, done).await })
+    };
+    // Ends the flusher however this function returns.
+    let _backstop_guard = backstop_done.clone().drop_guard();
     for (index, spec) in frame.stages.iter().enumerate() {
         if stop.arrivals.is_cancelled() {
             break;
@@ -168,6 +175,7 @@ pub async fn drive<E: Executor>(
         let outcome = run_stage(index, spec, exec.clone(), sink.clone(), &stop).await;
         live_done.cancel();
         let _ = progress.await;
+        sink.flush_jsonl();
         let stage = stage_result(index, spec, &outcome, &sink);
         result
             .slo
@@ -184,6 +192,8 @@ pub async fn drive<E: Executor>(
         RunStatus::Complete
     };
     drop(exec);
+    backstop_done.cancel();
+    let _ = backstop.await;
     if let Ok(sink) = Arc::try_unwrap(sink) {
         let (aggregate, lines) = sink.finish();
         result.timeline = aggregate.timeline.rows();
@@ -196,6 +206,17 @@ pub async fn drive<E: Executor>(
         w.write(&result, &out)?;
     }
     Ok((result, out))
+}
+
+/// Write pending `requests.jsonl` lines every `period` until `done`, so a
+/// line waits at most that long even when no worker goes idle.
+async fn flush_every(period: std::time::Duration, sink: &RunSink, done: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(period) => sink.flush_jsonl(),
+            () = done.cancelled() => return,
+        }
+    }
 }
 
 fn stage_result(index: usize, spec: &StageSpec, o: &StageOutcome, sink: &RunSink) -> StageResult {

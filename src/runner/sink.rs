@@ -74,6 +74,11 @@ impl RunSink {
         f(&mut guard)
     }
 
+    /// Write the `requests.jsonl` lines still pending.
+    pub fn flush_jsonl(&self) {
+        self.jsonl.flush();
+    }
+
     /// Close `requests.jsonl`, returning the number of lines written.
     pub fn finish(self) -> (Aggregate, std::io::Result<u64>) {
         let lines = self.jsonl.finish();
