@@ -145,6 +145,10 @@ async fn second_ctrl_c_exits_at_once_with_valid_jsonl() {
     assert!(started.elapsed() < Duration::from_secs(5), "exited at once");
     let records = common::read_records(&out.join("requests.jsonl"));
     assert!(records.len() >= 3);
+    // Every response the mock finished (the unstalled ones, long done by the
+    // second Ctrl-C) is on disk, although lines are written in batches.
+    let truth = server.truth().await;
+    assert_eq!(records.len() as u64, truth.ok, "finished requests missing");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -119,7 +119,8 @@ fn open_writers() -> Vec<Arc<Shared>> {
 /// is pending: the binary calls it each time a runtime worker is about to go
 /// idle.
 pub fn flush_due() {
-    if !ANY_PENDING.swap(false, Ordering::AcqRel) {
+    // A load first: most idle moments find nothing, and need not write the flag.
+    if !ANY_PENDING.load(Ordering::Relaxed) || !ANY_PENDING.swap(false, Ordering::AcqRel) {
         return;
     }
     let now = Instant::now();
