@@ -8,6 +8,7 @@ all traffic goes to 127.0.0.1.
     python3 bench/bench.py [--only 1,2,3,4,5]      (QUICK=1 for short runs)
 
 Environment: VOXLOAD (binary, default target/release/voxload), QUICK=1,
+ROUNDS (benchmark 1's rounds per tool, default 3),
 BENCH_OUT (default bench/out), OHA / WRK (tool paths), GEN_CPU / SRV_CPU
 (cores for the generator and the mock, default 0 and 1), BENCH_PORT.
 Writes BENCH_OUT/summary.json and BENCH_OUT/summary.md.
@@ -284,7 +285,7 @@ def have(tool: str) -> bool:
 
 def bench_throughput() -> dict:
     dur = 3 if QUICK else 10
-    rounds = 1 if QUICK else 3
+    rounds = int(os.environ.get("ROUNDS") or (1 if QUICK else 3))
     hi = texts_file("hi", "Hi.")
     tools = ["voxload"]
     skipped = {}

@@ -4,6 +4,7 @@
 #
 #   bench/run.sh                      full run (~8 min on 2 cores)
 #   QUICK=1 bench/run.sh              short durations (~3 min)
+#   ROUNDS=7 bench/run.sh --only 1    more rounds per tool for benchmark 1 (median of them)
 #   bench/run.sh --only 1,5           a subset
 #   BENCH_REV=9c2e14e bench/run.sh    benchmark a commit: `git archive` export built
 #                                     in bench/out/build (no git writes, target/ untouched)

@@ -14,6 +14,7 @@ use tokio_util::task::TaskTracker;
 
 use super::schedule::{Bounded, Constant, Gamma, Schedule};
 use super::stage::{StageSpec, Workload};
+use super::timer::DeadlineTimer;
 use crate::metrics::RequestRecord;
 use crate::protocol::ErrorKind;
 
@@ -185,9 +186,10 @@ async fn open_loop<E: Executor, S: StageSink>(
     max_in_flight: Option<usize>,
 ) -> (u64, u64) {
     let (mut issued, mut dropped, mut seq) = (0u64, 0u64, 0u64);
+    let timer = DeadlineTimer::new();
     while let Some(offset) = schedule.next_offset() {
         let at = start + offset;
-        if !wait_until(at, &ctx.stop.arrivals).await {
+        if !timer.wait_until(at, &ctx.stop.arrivals).await {
             break;
         }
         // The tracker counts tasks still running; it is our in-flight gauge.
@@ -205,32 +207,6 @@ async fn open_loop<E: Executor, S: StageSink>(
         });
     }
     (issued, dropped)
-}
-
-/// Sleep until `at` with sub-millisecond accuracy; false if `stop` fired first.
-///
-/// Tokio's timer has 1 ms granularity and fires *after* the deadline, so a
-/// plain `sleep_until` would make every arrival up to ~1 ms late, i.e. a
-/// schedule lag p99 near 1 ms by construction. We sleep to 1 ms before the
-/// deadline, then yield until it passes: other tasks keep running, and the
-/// busy part is bounded to the last millisecond of each gap.
-async fn wait_until(at: Instant, stop: &CancellationToken) -> bool {
-    const SPIN: Duration = Duration::from_millis(1);
-    if stop.is_cancelled() {
-        return false;
-    }
-    let now = Instant::now();
-    if at > now + SPIN {
-        let wake = tokio::time::Instant::from_std(at - SPIN);
-        tokio::select! {
-            () = tokio::time::sleep_until(wake) => {}
-            () = stop.cancelled() => return false,
-        }
-    }
-    while Instant::now() < at {
-        tokio::task::yield_now().await;
-    }
-    !stop.is_cancelled()
 }
 
 /// How closed-loop users behave.
@@ -252,10 +228,11 @@ async fn closed_loop<E: Executor, S: StageSink>(
     let next_seq = Arc::new(AtomicU64::new(0));
     let plan = Arc::new(plan);
     let users = TaskTracker::new();
+    let timer = DeadlineTimer::new();
     for user in 0..plan.concurrency {
         if let Some(rate) = plan.spawn_rate {
             let at = start + Duration::from_secs_f64(user as f64 / rate);
-            if !wait_until(at, &ctx.stop.arrivals).await {
+            if !timer.wait_until(at, &ctx.stop.arrivals).await {
                 break;
             }
         }

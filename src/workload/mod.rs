@@ -4,6 +4,7 @@
 pub mod driver;
 pub mod schedule;
 pub mod stage;
+pub mod timer;
 
 pub use driver::{run_stage, Arrival, Executor, StageOutcome, StageSink, Stop};
 pub use schedule::{Bounded, Constant, Gamma, Schedule};
