@@ -4,7 +4,15 @@ use clap::Parser;
 
 fn main() {
     let cli = voxload::Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    // One core (e.g. `taskset -c 0`): one thread does everything, and the
+    // single-threaded scheduler skips the work-stealing machinery.
+    let one_core = std::thread::available_parallelism().is_ok_and(|n| n.get() == 1);
+    let mut builder = if one_core {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    let runtime = match builder
         .enable_all()
         // A worker about to go idle writes the requests.jsonl lines that
         // have waited long enough.
