@@ -554,7 +554,10 @@ def bench_memory() -> dict:
         return None
 
     with Mock(INSTANT_MOCK, "b4") as mock:
-        res = run_gen(vox_tts(tag, "--concurrency", "64", "--requests", str(total),
+        # RSS is sampled every 3 s (~150k requests): run past 5 M so that one
+        # sample lands after it (a run of exactly 5 M ended between samples).
+        issue = total if QUICK else total + 300_000
+        res = run_gen(vox_tts(tag, "--concurrency", "64", "--requests", str(issue),
                               "--duration", f"{limit}s", "--texts", str(hi), "--format", "wav"),
                       tag, limit + 30, poll=poll, poll_every=3.0)
         tr = truth()

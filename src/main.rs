@@ -25,10 +25,11 @@ fn main() {
             std::process::exit(voxload::cli::EXIT_ERROR);
         }
     };
-    // Run on a runtime worker, not on this thread inside `block_on`: the
-    // arrival scheduler's final sub-millisecond wait would otherwise compete
-    // with the workers for the core (measured: seconds of schedule lag at
-    // 5,000 req/s on one core).
+    // With several workers, run on one of them, not on this thread inside
+    // `block_on`: the arrival scheduler's final sub-millisecond wait would
+    // otherwise compete with the workers for the core (measured: seconds of
+    // schedule lag at 5,000 req/s). On the current-thread runtime this
+    // thread is the only one either way.
     let outcome = runtime.block_on(async { tokio::spawn(voxload::run(cli)).await });
     let code = match outcome {
         Ok(Ok(code)) => code,
@@ -43,5 +44,8 @@ fn main() {
     };
     // Do not wait for lingering connections: results are already written.
     runtime.shutdown_background();
+    // A run that failed or panicked may have left requests.jsonl lines
+    // pending in a writer that the dropped tasks still shared.
+    voxload::runner::jsonl::flush_all();
     std::process::exit(code);
 }

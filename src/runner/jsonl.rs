@@ -78,6 +78,13 @@ impl State {
         if self.pending.is_empty() {
             return;
         }
+        if self.error.is_some() {
+            // A failed write may have left part of a line: appending after
+            // it would break the file's every-line-valid promise.
+            self.pending.clear();
+            self.pending_lines = 0;
+            return;
+        }
         match self.file.write_all(&self.pending) {
             Ok(()) => {
                 lines.fetch_add(self.pending_lines, Ordering::Relaxed);

@@ -186,7 +186,7 @@ async fn open_loop<E: Executor, S: StageSink>(
     max_in_flight: Option<usize>,
 ) -> (u64, u64) {
     let (mut issued, mut dropped, mut seq) = (0u64, 0u64, 0u64);
-    let timer = DeadlineTimer::new();
+    let mut timer = DeadlineTimer::new();
     while let Some(offset) = schedule.next_offset() {
         let at = start + offset;
         if !timer.wait_until(at, &ctx.stop.arrivals).await {
@@ -228,7 +228,7 @@ async fn closed_loop<E: Executor, S: StageSink>(
     let next_seq = Arc::new(AtomicU64::new(0));
     let plan = Arc::new(plan);
     let users = TaskTracker::new();
-    let timer = DeadlineTimer::new();
+    let mut timer = DeadlineTimer::new();
     for user in 0..plan.concurrency {
         if let Some(rate) = plan.spawn_rate {
             let at = start + Duration::from_secs_f64(user as f64 / rate);

@@ -42,19 +42,15 @@ impl DeadlineTimer {
         }
     }
 
-    /// Wait until `at`; false if `stop` fired first.
-    pub async fn wait_until(&self, at: Instant, stop: &CancellationToken) -> bool {
+    /// Wait until `at`; false if `stop` fired first. `&mut`: one timer
+    /// serves one wait at a time (a second would re-arm the first's timer).
+    pub async fn wait_until(&mut self, at: Instant, stop: &CancellationToken) -> bool {
         if stop.is_cancelled() {
             return false;
         }
-        let margin = self.margin();
-        let now = Instant::now();
-        if at > now + margin {
-            let wake = at - margin;
-            tokio::select! {
-                () = self.sleep_until(wake) => {}
-                () = stop.cancelled() => return false,
-            }
+        tokio::select! {
+            () = self.sleep_before(at) => {}
+            () = stop.cancelled() => return false,
         }
         // The last stretch: other tasks keep running between our checks.
         while Instant::now() < at {
@@ -63,24 +59,37 @@ impl DeadlineTimer {
         !stop.is_cancelled()
     }
 
-    /// How early the coarse sleep must end.
+    /// Sleep until shortly before `at`: [`MARGIN`] on a timerfd, else
+    /// [`COARSE_MARGIN`] on tokio's timer. Returns at once if that is past.
+    async fn sleep_before(&mut self, at: Instant) {
+        #[cfg(target_os = "linux")]
+        if let Some(fd) = &self.fd {
+            match at.checked_sub(MARGIN) {
+                Some(wake) => {
+                    if linux::sleep_until(fd, wake).await.is_ok() {
+                        return;
+                    }
+                    // A timerfd that fails once is not trusted again.
+                    self.fd = None;
+                }
+                None => return,
+            }
+        }
+        if let Some(wake) = at.checked_sub(COARSE_MARGIN) {
+            if wake > Instant::now() {
+                tokio::time::sleep_until(tokio::time::Instant::from_std(wake)).await;
+            }
+        }
+    }
+
+    /// How early the coarse sleep ends.
+    #[cfg(test)]
     fn margin(&self) -> Duration {
         #[cfg(target_os = "linux")]
         if self.fd.is_some() {
             return MARGIN;
         }
         COARSE_MARGIN
-    }
-
-    /// Sleep until about `wake` (never much later).
-    async fn sleep_until(&self, wake: Instant) {
-        #[cfg(target_os = "linux")]
-        if let Some(fd) = &self.fd {
-            if linux::sleep_until(fd, wake).await.is_ok() {
-                return;
-            }
-        }
-        tokio::time::sleep_until(tokio::time::Instant::from_std(wake)).await;
     }
 }
 
@@ -156,7 +165,7 @@ mod tests {
 
     #[tokio::test]
     async fn waits_until_the_deadline_and_not_much_longer() {
-        let timer = DeadlineTimer::new();
+        let mut timer = DeadlineTimer::new();
         let stop = CancellationToken::new();
         for gap_us in [0u64, 300, 3_000, 12_345] {
             let at = Instant::now() + Duration::from_micros(gap_us);
@@ -171,7 +180,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_stop_ends_the_wait() {
-        let timer = DeadlineTimer::new();
+        let mut timer = DeadlineTimer::new();
         let stop = CancellationToken::new();
         let at = Instant::now() + Duration::from_secs(60);
         let cancel = stop.clone();
@@ -190,5 +199,29 @@ mod tests {
         let timer = DeadlineTimer::new();
         assert!(timer.fd.is_some(), "timerfd_create failed");
         assert_eq!(timer.margin(), MARGIN);
+    }
+
+    /// The coarse sleep itself never ends early: not on a re-armed timer,
+    /// nor after a wait that was abandoned (its expiry may be pending).
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn the_timerfd_never_wakes_early() {
+        let fd = linux::timerfd().expect("timerfd");
+        for gap_ms in [3u64, 5] {
+            let wake = Instant::now() + Duration::from_millis(gap_ms);
+            linux::sleep_until(&fd, wake).await.expect("sleep");
+            assert!(Instant::now() >= wake, "woke early");
+        }
+        // Abandon a wait, let its expiry happen unread, then wait again.
+        let abandoned = Instant::now() + Duration::from_millis(1);
+        let _ = tokio::time::timeout(
+            Duration::from_micros(100),
+            linux::sleep_until(&fd, abandoned),
+        )
+        .await;
+        std::thread::sleep(Duration::from_millis(3));
+        let wake = Instant::now() + Duration::from_millis(20);
+        linux::sleep_until(&fd, wake).await.expect("sleep");
+        assert!(Instant::now() >= wake, "a stale expiry ended the wait");
     }
 }
