@@ -7,8 +7,9 @@
 //! runtime worker is about to go idle ([`flush_due`], installed as the
 //! runtime's park hook by the binary), and every [`BACKSTOP`] by the run.
 //! Everything pending is written at the end of each stage and of the run,
-//! before a second Ctrl-C's exit ([`flush_all`]), and when the writer is
-//! dropped (an error or a panic unwinding the run).
+//! when the writer is dropped, and by [`flush_all`] before the process exits
+//! (a second Ctrl-C, or a run that failed or panicked while other tasks
+//! still shared the writer).
 //!
 //! The file therefore only ever holds complete lines, every way voxload
 //! exits writes all of them, and a process killed outright (SIGKILL, the OOM
