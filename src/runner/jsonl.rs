@@ -15,11 +15,10 @@
 //! exits writes all of them, and a process killed outright (SIGKILL, the OOM
 //! killer) loses at most the last [`BACKSTOP`] of finished requests.
 //!
-//! Why batch: one `write` per request was ~5 % of the generator's CPU on
-//! tiny responses, and writing at every idle moment still ~3 % (a worker
-//! idles every two or three requests): BENCHMARKS.md, benchmark 1. Why not a
-//! writer thread: waking one per request cost about a quarter of the
-//! generator's CPU (measured).
+//! Why batch: one `write` per request cost ~7 % of the requests a
+//! generator core makes per second on tiny responses (BENCHMARKS.md,
+//! benchmark 1). Why not a writer thread: waking one per request cost about
+//! a quarter of the generator's CPU (measured).
 
 use std::fs::File;
 use std::io::Write;
@@ -34,8 +33,8 @@ use crate::metrics::RequestRecord;
 pub const MAX_DELAY: Duration = Duration::from_millis(1);
 /// Write pending lines once they reach this size.
 pub const MAX_PENDING_BYTES: usize = 16 * 1024;
-/// How often a run writes pending lines that are due, whatever else happens:
-/// the longest a finished request waits when its worker stays idle.
+/// How often a run writes whatever is pending, whatever else happens: the
+/// longest a finished request's line waits.
 pub const BACKSTOP: Duration = Duration::from_millis(10);
 
 /// The open `requests.jsonl`.
