@@ -177,23 +177,21 @@ impl JsonlWriter {
     }
 
     /// Append one request record as a JSON line (see the module doc for when
-    /// it reaches the file).
+    /// it reaches the file). The line is formatted straight into the pending
+    /// buffer: no allocation and no copy per request.
     pub fn write(&self, record: &RequestRecord) {
-        with_line_buffer(|line| {
-            record.write_jsonl(line);
-            let mut state = self.shared.lock();
-            let now = Instant::now();
-            if state.pending.is_empty() {
-                state.first_at = now;
-            }
-            state.pending.extend_from_slice(line);
-            state.pending_lines += 1;
-            if state.due(now, self.shared.max_delay) {
-                state.write_pending(&self.shared.lines);
-            } else if !ANY_PENDING.load(Ordering::Relaxed) {
-                ANY_PENDING.store(true, Ordering::Release);
-            }
-        });
+        let mut state = self.shared.lock();
+        let now = Instant::now();
+        if state.pending.is_empty() {
+            state.first_at = now;
+        }
+        record.write_jsonl(&mut state.pending);
+        state.pending_lines += 1;
+        if state.due(now, self.shared.max_delay) {
+            state.write_pending(&self.shared.lines);
+        } else if !ANY_PENDING.load(Ordering::Relaxed) {
+            ANY_PENDING.store(true, Ordering::Release);
+        }
     }
 
     /// Write the pending lines now.
@@ -222,29 +220,6 @@ impl Drop for JsonlWriter {
     fn drop(&mut self) {
         self.flush();
     }
-}
-
-thread_local! {
-    /// Where a line is formatted before it is appended: one per thread, so a
-    /// request costs no allocation (a fresh `Vec` per line, regrown past
-    /// its first guess, was ~750 of a tiny request's ~16k instructions).
-    static LINE: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// Run `f` with this thread's empty line buffer.
-fn with_line_buffer<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
-    LINE.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut line) => {
-            line.clear();
-            let r = f(&mut line);
-            // Keep the buffer warm, but not one giant line's worth of it.
-            if line.capacity() > 64 * 1024 {
-                *line = Vec::new();
-            }
-            r
-        }
-        Err(_) => f(&mut Vec::with_capacity(512)),
-    })
 }
 
 #[cfg(test)]
