@@ -35,8 +35,10 @@ pub mod metrics;
 pub mod mock;
 pub mod protocol;
 pub mod report;
+pub mod result;
 pub mod runner;
 pub mod shutdown;
+pub mod units;
 pub mod workload;
 
 pub use cli::{run, Cli};

@@ -3,8 +3,9 @@
 
 mod common;
 
-use common::{one_text, run_against};
-use voxload::config::TtsOptions;
+use common::{one_text, run_against, Opts};
+use voxload::config::tts::{TtsEndpointOptions, TtsOptions};
+use voxload::config::WorkloadOptions;
 use voxload::mock::MockModel;
 
 const TEXT_2S: &str = "Thirty characters of speech...";
@@ -13,19 +14,28 @@ const TEXT_2S: &str = "Thirty characters of speech...";
 async fn templated_sse_target_from_the_example_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/mock-sse.toml");
-    let mut target = TtsOptions::target_from_file(&example).expect("example parses");
+    let mut target = voxload::config::tts::read_vendor(&example).expect("example parses");
     // The example points at port 8000; aim it at this test's mock instead.
     target.url = None;
     let mock = voxload::mock::spawn(MockModel::default())
         .await
         .expect("mock");
-    let mut o = TtsOptions {
-        target: Some(target),
-        texts: Some(one_text(dir.path(), TEXT_2S)),
-        requests: Some(4),
-        ..TtsOptions::default()
+    let mut o = Opts {
+        tts: TtsOptions {
+            texts: Some(one_text(dir.path(), TEXT_2S)),
+            endpoint: TtsEndpointOptions {
+                target: Some(target),
+                ..TtsEndpointOptions::default()
+            },
+            ..TtsOptions::default()
+        },
+        run: WorkloadOptions {
+            requests: Some(4),
+            ..WorkloadOptions::default()
+        },
+        ..Opts::default()
     };
-    o.url = Some(format!("{}/v1/audio/speech", mock.url()));
+    o.tts.endpoint.url = Some(format!("{}/v1/audio/speech", mock.url()));
     let ran = common::run_on(mock, o, Default::default()).await;
     let truth = ran.mock.truth().await;
     for r in &ran.records {
@@ -52,16 +62,25 @@ speed = 1.0
 "#,
     )
     .expect("write");
-    let target = TtsOptions::target_from_file(&vendor).expect("vendor parses");
+    let target = voxload::config::tts::read_vendor(&vendor).expect("vendor parses");
     let mock = voxload::mock::spawn(MockModel::default())
         .await
         .expect("mock");
-    let o = TtsOptions {
-        url: Some(format!("{}/v1/audio/speech", mock.url())),
-        target: Some(target),
-        texts: Some(one_text(dir.path(), TEXT_2S)),
-        requests: Some(3),
-        ..TtsOptions::default()
+    let o = Opts {
+        tts: TtsOptions {
+            texts: Some(one_text(dir.path(), TEXT_2S)),
+            endpoint: TtsEndpointOptions {
+                url: Some(format!("{}/v1/audio/speech", mock.url())),
+                target: Some(target),
+                ..TtsEndpointOptions::default()
+            },
+            ..TtsOptions::default()
+        },
+        run: WorkloadOptions {
+            requests: Some(3),
+            ..WorkloadOptions::default()
+        },
+        ..Opts::default()
     };
     let ran = common::run_on(mock, o, Default::default()).await;
     assert_eq!(ran.records.len(), 3);
@@ -76,12 +95,21 @@ speed = 1.0
 async fn openai_sse_and_raw_agree_on_audio() {
     let dir = tempfile::tempdir().expect("tempdir");
     for sse in [false, true] {
-        let o = TtsOptions {
-            sse: Some(sse),
-            format: Some("pcm".into()),
-            texts: Some(one_text(dir.path(), TEXT_2S)),
-            requests: Some(2),
-            ..TtsOptions::default()
+        let o = Opts {
+            tts: TtsOptions {
+                texts: Some(one_text(dir.path(), TEXT_2S)),
+                endpoint: TtsEndpointOptions {
+                    sse: Some(sse),
+                    format: Some("pcm".into()),
+                    ..TtsEndpointOptions::default()
+                },
+                ..TtsOptions::default()
+            },
+            run: WorkloadOptions {
+                requests: Some(2),
+                ..WorkloadOptions::default()
+            },
+            ..Opts::default()
         };
         let ran = run_against(MockModel::default(), o).await;
         for r in &ran.records {
@@ -94,15 +122,24 @@ async fn openai_sse_and_raw_agree_on_audio() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn result_json_round_trips_and_keeps_histograms() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let o = TtsOptions {
-        texts: Some(one_text(dir.path(), TEXT_2S)),
-        concurrency: Some("1,2".parse().expect("levels")),
-        requests: Some(6),
-        header: Some(vec![
-            "Authorization: Bearer sk-do-not-leak".into(),
-            "X-Trace: on".into(),
-        ]),
-        ..TtsOptions::default()
+    let o = Opts {
+        tts: TtsOptions {
+            texts: Some(one_text(dir.path(), TEXT_2S)),
+            endpoint: TtsEndpointOptions {
+                header: Some(vec![
+                    "Authorization: Bearer sk-do-not-leak".into(),
+                    "X-Trace: on".into(),
+                ]),
+                ..TtsEndpointOptions::default()
+            },
+            ..TtsOptions::default()
+        },
+        run: WorkloadOptions {
+            concurrency: Some("1,2".parse().expect("levels")),
+            requests: Some(6),
+            ..WorkloadOptions::default()
+        },
+        ..Opts::default()
     };
     let ran = run_against(MockModel::default(), o).await;
     let text = std::fs::read_to_string(ran.out.join("result.json")).expect("result.json");
@@ -113,7 +150,7 @@ async fn result_json_round_trips_and_keeps_histograms() {
     assert!(text.contains("X-Trace"));
     let back = voxload::report::json::read(&ran.out).expect("parses back");
     assert_eq!(back.stages.len(), 2);
-    assert_eq!(back.schema_version, voxload::report::result::SCHEMA_VERSION);
+    assert_eq!(back.schema_version, voxload::result::SCHEMA_VERSION);
     for (a, b) in back.stages.iter().zip(&ran.result.stages) {
         assert_eq!(a.summary.requests, b.summary.requests);
         // Histograms survive the round trip: percentiles recomputed from them agree.

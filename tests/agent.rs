@@ -8,15 +8,14 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use voxload::config::agent::{AgentOptions, AgentPlan, ScriptOptions};
-use voxload::config::workload::WorkloadOptions;
+use voxload::config::agent::{AgentOptions, ScriptOptions};
+use voxload::config::{CommonOptions, ProtocolOptions, RunOptions, RunPlan, WorkloadOptions};
 use voxload::metrics::RequestRecord;
 use voxload::mock::{
     self, AgentFaultKind, AgentFaults, AgentModel, EndOfSpeech, MockHandle, MockModel,
 };
 use voxload::protocol::ErrorKind;
-use voxload::report::RunResult;
-use voxload::runner::{run_agent, RunOptions};
+use voxload::result::RunResult;
 
 fn agent_url(mock: &MockHandle) -> String {
     format!("{}/v1/agent", mock.url().replacen("http://", "ws://", 1))
@@ -31,27 +30,42 @@ fn script(name: &str, texts: &[&str]) -> ScriptOptions {
     }
 }
 
-fn options(mock: &MockHandle, dir: &Path, calls: u64, concurrency: &str) -> AgentOptions {
-    AgentOptions {
-        url: Some(agent_url(mock)),
-        script: Some(vec![script("two_turns", &["hello there", "thanks a lot"])]),
-        pause: Some(Duration::from_millis(100)),
-        workload: WorkloadOptions {
-            name: Some("agent".into()),
-            out: Some(dir.join("results")),
+/// An agent run's options, as the flags of `voxload agent` set them.
+#[derive(Clone)]
+struct Opts {
+    agent: AgentOptions,
+    run: WorkloadOptions,
+    common: CommonOptions,
+}
+
+fn options(mock: &MockHandle, dir: &Path, calls: u64, concurrency: &str) -> Opts {
+    Opts {
+        agent: AgentOptions {
+            url: Some(agent_url(mock)),
+            script: Some(vec![script("two_turns", &["hello there", "thanks a lot"])]),
+            pause: Some(Duration::from_millis(100)),
+            ..AgentOptions::default()
+        },
+        run: WorkloadOptions {
             concurrency: concurrency.parse().ok(),
             requests: Some(calls),
             ..WorkloadOptions::default()
         },
-        ..AgentOptions::default()
+        common: CommonOptions {
+            name: Some("agent".into()),
+            out: Some(dir.join("results")),
+            ..CommonOptions::default()
+        },
     }
 }
 
-async fn run(o: AgentOptions) -> (RunResult, Vec<RequestRecord>) {
-    let plan = AgentPlan::from_options(o, &|_| None).expect("valid plan");
-    let (result, out) = run_agent(plan, Default::default(), RunOptions { quiet: true })
-        .await
-        .expect("run completes");
+fn plan(o: Opts) -> RunPlan {
+    let options = RunOptions::single(o.common, o.run, ProtocolOptions::Agent(o.agent));
+    RunPlan::build(options, &|_| None).expect("valid plan")
+}
+
+async fn run(o: Opts) -> (RunResult, Vec<RequestRecord>) {
+    let (result, out) = common::run_plan(plan(o), Default::default()).await;
     assert!(out.join("result.json").exists() && out.join("summary.txt").exists());
     let records = common::read_records(&out.join("requests.jsonl"));
     std::fs::remove_dir_all(&out).expect("clean");
@@ -87,7 +101,7 @@ async fn answer_latency_is_anchored_at_the_end_of_speech() {
 
     // Explicit end of speech: the agent starts its clock at our message.
     let mut o = options(&mock, dir.path(), 2, "2");
-    o.end_of_speech_message = Some(r#"{"type":"end_of_speech"}"#.into());
+    o.agent.end_of_speech_message = Some(r#"{"type":"end_of_speech"}"#.into());
     let (result, records) = run(o.clone()).await;
     assert_eq!(records.len(), 4, "2 calls × 2 turns");
     assert!(records.iter().all(RequestRecord::ok), "{records:?}");
@@ -128,8 +142,8 @@ async fn answer_latency_is_anchored_at_the_end_of_speech() {
     // speech frame, so the same answer comes 240 ms later — still measured
     // from the end of speech, not from the start of the turn.
     let mock = mock::spawn(model(agent)).await.expect("mock");
-    o.url = Some(agent_url(&mock));
-    o.end_of_speech_message = None;
+    o.agent.url = Some(agent_url(&mock));
+    o.agent.end_of_speech_message = None;
     let (_, records) = run(o).await;
     assert!(records.iter().all(RequestRecord::ok), "{records:?}");
     let truth = mock.truth().await.agent;
@@ -173,7 +187,7 @@ async fn barge_in_time_to_silence_matches_the_agents_stop_delay() {
     };
     let mock = mock::spawn(model(agent)).await.expect("mock");
     let mut o = options(&mock, dir.path(), 2, "2");
-    o.script = Some(vec![script(
+    o.agent.script = Some(vec![script(
         "interrupting",
         &[
             "one two three",
@@ -181,9 +195,9 @@ async fn barge_in_time_to_silence_matches_the_agents_stop_delay() {
             "ok, talk to you later then",
         ],
     )]);
-    o.barge_in = Some(1.0);
-    o.barge_in_after = Some(Duration::from_millis(400));
-    o.end_of_speech_message = Some(r#"{"type":"end_of_speech"}"#.into());
+    o.agent.barge_in = Some(1.0);
+    o.agent.barge_in_after = Some(Duration::from_millis(400));
+    o.agent.end_of_speech_message = Some(r#"{"type":"end_of_speech"}"#.into());
     let (_, records) = run(o).await;
     assert_eq!(records.len(), 6, "{records:?}");
     assert!(records.iter().all(RequestRecord::ok), "{records:?}");
@@ -249,9 +263,9 @@ async fn a_long_utterance_is_paced_without_drift() {
     // 300 characters at 15 per second: 20 s of speech, 1,000 frames.
     let long = "the quick brown fox jumps over the lazy dog ".repeat(7);
     let long = &long[..300];
-    o.script = Some(vec![script("monologue", &[long])]);
-    o.end_of_speech_message = Some(r#"{"type":"end_of_speech"}"#.into());
-    o.start_message = Some(String::new());
+    o.agent.script = Some(vec![script("monologue", &[long])]);
+    o.agent.end_of_speech_message = Some(r#"{"type":"end_of_speech"}"#.into());
+    o.agent.start_message = Some(String::new());
     let (_, records) = run(o).await;
     assert_eq!(records.len(), 1);
     assert!(records[0].ok(), "{:?}", records[0]);
@@ -285,9 +299,9 @@ async fn faults_are_counted_in_their_class_and_the_run_completes() {
     .await
     .expect("mock");
     let mut o = options(&mock, dir.path(), 24, "3");
-    o.end_of_speech_message = Some(r#"{"type":"end_of_speech"}"#.into());
-    o.answer_timeout = Some(Duration::from_millis(500));
-    o.pause = Some(Duration::ZERO);
+    o.agent.end_of_speech_message = Some(r#"{"type":"end_of_speech"}"#.into());
+    o.agent.answer_timeout = Some(Duration::from_millis(500));
+    o.agent.pause = Some(Duration::ZERO);
     let (result, records) = run(o).await;
     let truth = mock.truth().await.agent;
     let mut errors: BTreeMap<ErrorKind, u64> = BTreeMap::new();
@@ -333,7 +347,7 @@ async fn calls_over_the_agents_capacity_are_turned_away_with_1013() {
     .await
     .expect("mock");
     let mut o = options(&mock, dir.path(), 2, "2");
-    o.end_of_speech_message = Some(r#"{"type":"end_of_speech"}"#.into());
+    o.agent.end_of_speech_message = Some(r#"{"type":"end_of_speech"}"#.into());
     let (_, records) = run(o).await;
     let truth = mock.truth().await.agent;
     let rejected = records
@@ -365,10 +379,10 @@ async fn base64_json_frames_both_ways_in_open_loop() {
     .await
     .expect("mock");
     let mut o = options(&mock, dir.path(), 3, "1");
-    o.workload.concurrency = None;
-    o.workload.rate = "4".parse().ok();
-    o.frame_encoding = Some(r#"{"type":"audio","audio":"{{audio}}"}"#.into());
-    o.end_of_speech_message = Some(r#"{"type":"end_of_speech"}"#.into());
+    o.run.concurrency = None;
+    o.run.rate = "4".parse().ok();
+    o.agent.frame_encoding = Some(r#"{"type":"audio","audio":"{{audio}}"}"#.into());
+    o.agent.end_of_speech_message = Some(r#"{"type":"end_of_speech"}"#.into());
     let (result, records) = run(o).await;
     assert_eq!(records.len(), 6, "3 calls × 2 turns: {records:?}");
     assert!(records.iter().all(RequestRecord::ok), "{records:?}");
@@ -490,8 +504,8 @@ async fn a_server_that_never_upgrades_fails_the_call_at_the_connect_timeout() {
         .await
         .expect("mock");
     let mut o = options(&mock, dir.path(), 1, "1");
-    o.url = Some(format!("ws://127.0.0.1:{port}/v1/agent"));
-    o.connect_timeout = Some(Duration::from_millis(300));
+    o.agent.url = Some(format!("ws://127.0.0.1:{port}/v1/agent"));
+    o.agent.connect_timeout = Some(Duration::from_millis(300));
     let started = std::time::Instant::now();
     let (_, records) = run(o).await;
     assert!(started.elapsed() < Duration::from_secs(10));
@@ -511,11 +525,8 @@ async fn locust_csv_rows_are_turns_timed_to_first_audio() {
     .await
     .expect("mock");
     let mut o = options(&mock, dir.path(), 2, "2");
-    o.end_of_speech_message = Some(r#"{"type":"end_of_speech"}"#.into());
-    let plan = AgentPlan::from_options(o, &|_| None).expect("valid plan");
-    let (_, out) = run_agent(plan, Default::default(), RunOptions { quiet: true })
-        .await
-        .expect("run completes");
+    o.agent.end_of_speech_message = Some(r#"{"type":"end_of_speech"}"#.into());
+    let (_, out) = common::run_plan(plan(o), Default::default()).await;
     let csv = std::fs::read_to_string(out.join("locust_stats.csv")).expect("csv");
     let row: Vec<&str> = csv
         .lines()

@@ -9,13 +9,13 @@ use std::time::Duration;
 
 use voxload::cli::corpus::{run_corpus, CorpusArgs};
 use voxload::cli::tts::TargetArgs;
-use voxload::config::asr::{AsrOptions, AsrPlan};
-use voxload::config::workload::WorkloadOptions;
+use voxload::config::asr::AsrOptions;
+use voxload::config::tts::TtsEndpointOptions;
+use voxload::config::{CommonOptions, ProtocolOptions, RunOptions, RunPlan, WorkloadOptions};
 use voxload::metrics::RequestRecord;
 use voxload::mock::{self, AsrFaults, AsrModel, MockHandle, MockModel};
 use voxload::protocol::ErrorKind;
-use voxload::report::RunResult;
-use voxload::runner::{run_asr, RunOptions};
+use voxload::result::RunResult;
 
 /// Plain words only, so the mock's word count equals the normalized reference's.
 const TEXTS: &str = "the quick brown fox jumps over the lazy dog\n\
@@ -30,9 +30,12 @@ async fn corpus(mock: &MockHandle, dir: &Path, texts: &str) -> PathBuf {
     let out = dir.join("corpus");
     let args = CorpusArgs {
         target: TargetArgs {
-            url: Some(mock.url()),
-            format: Some("wav".into()),
-            ..TargetArgs::default()
+            vendor: None,
+            endpoint: TtsEndpointOptions {
+                url: Some(mock.url()),
+                format: Some("wav".into()),
+                ..TtsEndpointOptions::default()
+            },
         },
         texts: Some(texts_path),
         texts_format: None,
@@ -45,14 +48,23 @@ async fn corpus(mock: &MockHandle, dir: &Path, texts: &str) -> PathBuf {
     out.join("manifest.jsonl")
 }
 
-async fn run(mock: &MockHandle, dir: &Path, mut o: AsrOptions) -> (RunResult, Vec<RequestRecord>) {
-    o.workload.out = Some(dir.join("results"));
-    o.workload.name = Some("asr".into());
-    let plan = AsrPlan::from_options(o, &|_| None).expect("valid plan");
+async fn run(
+    mock: &MockHandle,
+    dir: &Path,
+    (o, run): (AsrOptions, WorkloadOptions),
+) -> (RunResult, Vec<RequestRecord>) {
+    let common = CommonOptions {
+        out: Some(dir.join("results")),
+        name: Some("asr".into()),
+        ..CommonOptions::default()
+    };
+    let plan = RunPlan::build(
+        RunOptions::single(common, run, ProtocolOptions::Asr(o)),
+        &|_| None,
+    )
+    .expect("valid plan");
     let _ = mock;
-    let (result, out) = run_asr(plan, Default::default(), RunOptions { quiet: true })
-        .await
-        .expect("run completes");
+    let (result, out) = common::run_plan(plan, Default::default()).await;
     let records = common::read_records(&out.join("requests.jsonl"));
     std::fs::remove_dir_all(&out).expect("clean");
     (result, records)
@@ -80,16 +92,18 @@ async fn http_wer_e2e_and_rtf_match_the_mock() {
     .expect("mock");
     let manifest = corpus(&mock, dir.path(), TEXTS).await;
     mock.reset_truth();
-    let o = AsrOptions {
-        url: Some(mock.url()),
-        audio: Some(vec![manifest]),
-        workload: WorkloadOptions {
+    let o = (
+        AsrOptions {
+            url: Some(mock.url()),
+            audio: Some(vec![manifest]),
+            ..AsrOptions::default()
+        },
+        WorkloadOptions {
             concurrency: Some("2".parse().expect("levels")),
             requests: Some(12),
             ..WorkloadOptions::default()
         },
-        ..AsrOptions::default()
-    };
+    );
     let (result, records) = run(&mock, dir.path(), o).await;
     let truth = mock.truth().await.asr;
     assert_eq!(records.len(), 12);
@@ -156,16 +170,18 @@ async fn streaming_partials_and_final_match_the_mock() {
     .await
     .expect("mock");
     let manifest = corpus(&mock, dir.path(), TEXTS).await;
-    let o = AsrOptions {
-        url: Some(format!("ws://{}/v1/realtime/transcribe", mock.addr)),
-        audio: Some(vec![manifest]),
-        workload: WorkloadOptions {
+    let o = (
+        AsrOptions {
+            url: Some(format!("ws://{}/v1/realtime/transcribe", mock.addr)),
+            audio: Some(vec![manifest]),
+            ..AsrOptions::default()
+        },
+        WorkloadOptions {
             concurrency: Some("2".parse().expect("levels")),
             requests: Some(4),
             ..WorkloadOptions::default()
         },
-        ..AsrOptions::default()
-    };
+    );
     let (result, records) = run(&mock, dir.path(), o).await;
     assert_eq!(result.stages[0].summary.wer_pooled, Some(0.0));
     for r in &records {
@@ -198,16 +214,18 @@ async fn frames_keep_real_time_over_a_60_second_stream() {
     let long: String = "one more sentence to read ".repeat(34) + "okay that is all";
     assert_eq!(long.chars().count(), 900);
     let manifest = corpus(&mock, dir.path(), &format!("{long}\n")).await;
-    let o = AsrOptions {
-        url: Some(format!("ws://{}/v1/realtime/transcribe", mock.addr)),
-        audio: Some(vec![manifest]),
-        timeout: Some(Duration::from_secs(90)),
-        workload: WorkloadOptions {
+    let o = (
+        AsrOptions {
+            url: Some(format!("ws://{}/v1/realtime/transcribe", mock.addr)),
+            audio: Some(vec![manifest]),
+            timeout: Some(Duration::from_secs(90)),
+            ..AsrOptions::default()
+        },
+        WorkloadOptions {
             requests: Some(1),
             ..WorkloadOptions::default()
         },
-        ..AsrOptions::default()
-    };
+    );
     let (_, records) = run(&mock, dir.path(), o).await;
     let r = &records[0];
     assert!(r.ok(), "{r:?}");
@@ -260,16 +278,18 @@ async fn streaming_faults_land_in_their_classes() {
         .await
         .expect("mock");
         let manifest = corpus(&mock, dir.path(), "short words here\n").await;
-        let o = AsrOptions {
-            url: Some(format!("ws://{}/v1/realtime/transcribe", mock.addr)),
-            audio: Some(vec![manifest]),
-            timeout: Some(Duration::from_secs(3)),
-            workload: WorkloadOptions {
+        let o = (
+            AsrOptions {
+                url: Some(format!("ws://{}/v1/realtime/transcribe", mock.addr)),
+                audio: Some(vec![manifest]),
+                timeout: Some(Duration::from_secs(3)),
+                ..AsrOptions::default()
+            },
+            WorkloadOptions {
                 requests: Some(2),
                 ..WorkloadOptions::default()
             },
-            ..AsrOptions::default()
-        };
+        );
         let (result, records) = run(&mock, dir.path(), o).await;
         let s = &result.stages[0].summary;
         assert_eq!(s.failed, 2, "{:?}", s.errors);

@@ -227,3 +227,58 @@ fn a_missing_file_is_named_once_with_its_cause_once() {
         assert_eq!(err.matches("No such file").count(), 1, "{err}");
     }
 }
+
+#[test]
+fn an_slo_the_run_cannot_measure_is_refused_before_any_request() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Nothing listens on port 1: the SLO must fail first, before any connection.
+    let out = voxload(
+        &[
+            "asr",
+            "--url",
+            "ws://127.0.0.1:1/v1/realtime/transcribe",
+            "--text",
+            "hello there",
+            "--slo",
+            "ttfa.p95<300ms",
+        ],
+        dir.path(),
+    );
+    let (code, err) = failed(&out);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("--slo") && err.contains("ttfa cannot be measured") && err.contains("ws_asr"),
+        "{err}"
+    );
+    assert!(!err.contains("cannot connect"), "{err}");
+}
+
+#[test]
+fn scenario_files_say_how_to_run_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mixed = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/mixed.toml");
+    let mixed = mixed.to_str().expect("utf-8 path");
+    let (code, err) = failed(&voxload(&["tts", "--config", mixed], dir.path()));
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("3 scenarios") && err.contains("voxload run"),
+        "{err}"
+    );
+    std::fs::write(
+        dir.path().join("one.toml"),
+        "url = \"http://127.0.0.1:1\"\n",
+    )
+    .expect("write");
+    let (code, err) = failed(&voxload(&["run", "one.toml"], dir.path()));
+    assert_eq!(code, 1);
+    assert!(err.contains("one.toml") && err.contains("kind"), "{err}");
+    let (code, err) = failed(&voxload(
+        &["run", mixed, "--slo", "nope:errors<1%"],
+        dir.path(),
+    ));
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("no scenario named 'nope'") && err.contains("tts, asr, agent"),
+        "{err}"
+    );
+}

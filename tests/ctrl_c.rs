@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use voxload::mock::{self, Faults, MockModel};
-use voxload::report::RunStatus;
+use voxload::result::RunStatus;
 
 fn start(url: &str, out: &std::path::Path, extra: &[&str]) -> Child {
     let mut args = vec![

@@ -12,7 +12,8 @@ use voxload::metrics::slo::Slo;
 use voxload::report::csv::CsvWriter;
 use voxload::report::locust::LocustCsvWriter;
 use voxload::report::terminal::SummaryWriter;
-use voxload::report::{ReportWriter, RunResult};
+use voxload::report::ReportWriter;
+use voxload::result::RunResult;
 
 /// Files the writers below produce, each checked against tests/golden/NAME.
 const FILES: [&str; 6] = [
@@ -35,11 +36,7 @@ fn seeded_run() -> RunResult {
         .iter()
         .map(|s| s.parse().expect("valid slo"))
         .collect();
-    run.slo = run
-        .stages
-        .iter()
-        .flat_map(|st| slos.iter().map(|s| s.evaluate(st)))
-        .collect();
+    run.slo = voxload::metrics::slo::evaluate_all(&slos, run.views());
     run
 }
 

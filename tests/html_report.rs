@@ -14,16 +14,19 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{one_text, run_against, Ran};
-use voxload::config::TtsOptions;
+use common::{one_text, run_against, Opts, Ran};
+use voxload::config::tts::TtsOptions;
+use voxload::config::WorkloadOptions;
 use voxload::metrics::slo::SloResult;
 use voxload::metrics::stats::ErrorRow;
 use voxload::metrics::{RequestRecord, StageStats, Timeline};
 use voxload::mock::{Faults, MockModel};
 use voxload::protocol::ErrorKind;
+use voxload::protocol::Kind;
 use voxload::report::html::{self, HtmlWriter};
 use voxload::report::plot::{self, PlotWriter};
-use voxload::report::{ReportWriter, RunResult, StageResult};
+use voxload::report::ReportWriter;
+use voxload::result::{RunKind, RunResult, ScenarioInfo, StageResult};
 use voxload::workload::Workload;
 
 const TEXT_1S: &str = "Fifteen chars..";
@@ -41,11 +44,17 @@ async fn two_stage_run() -> Ran {
         seed: Some(7),
         ..MockModel::default()
     };
-    let o = TtsOptions {
-        texts: Some(one_text(dir.path(), TEXT_1S)),
-        concurrency: Some("1,2".parse().expect("levels")),
-        requests: Some(6),
-        ..TtsOptions::default()
+    let o = Opts {
+        tts: TtsOptions {
+            texts: Some(one_text(dir.path(), TEXT_1S)),
+            ..TtsOptions::default()
+        },
+        run: WorkloadOptions {
+            concurrency: Some("1,2".parse().expect("levels")),
+            requests: Some(6),
+            ..WorkloadOptions::default()
+        },
+        ..Opts::default()
     };
     run_against(model, o).await
 }
@@ -92,7 +101,7 @@ fn keep_artifacts(prefix: &str, files: &[PathBuf]) {
 async fn run_writes_plots_and_a_self_contained_report() {
     let ran = two_stage_run().await;
     let figures = plot::figures(&ran.result);
-    let stems: Vec<&str> = figures.iter().map(|f| f.stem).collect();
+    let stems: Vec<&str> = figures.iter().map(|f| f.stem.as_str()).collect();
     for core in CORE_PLOTS {
         assert!(stems.contains(&core), "{core} missing from {stems:?}");
     }
@@ -144,14 +153,10 @@ fn assert_self_contained(html: &str, run: &RunResult) {
     assert!(!lower.contains("<script"), "no scripts at all");
     assert!(!lower.contains("<link"), "no external stylesheets");
     assert!(
-        !lower.contains("@import") && !lower.contains("url("),
+        !lower.contains("import") && !lower.contains("url("),
         "no CSS loads"
     );
-    let url = run
-        .config
-        .pointer("/target/url")
-        .and_then(|v| v.as_str())
-        .expect("config holds the target URL");
+    let url = &run.scenarios[0].url;
     assert!(html.contains(&html::escape(url)), "target URL shown");
     let rest = html.replace(&html::escape(url), "");
     assert!(
@@ -294,7 +299,7 @@ async fn plots_are_deterministic_fast_and_skip_missing_data() {
     let ran = two_stage_run().await;
     let run = &ran.result;
     for fig in plot::figures(run) {
-        let stem = fig.stem;
+        let stem = fig.stem.clone();
         assert_eq!(plot::render_svg(&fig), plot::render_svg(&fig), "{stem} svg");
         assert_eq!(plot::render_png(&fig), plot::render_png(&fig), "{stem} png");
     }
@@ -310,7 +315,8 @@ async fn plots_are_deterministic_fast_and_skip_missing_data() {
     // One stage still gets every chart.
     let mut single = run.clone();
     single.stages.truncate(1);
-    let stems: Vec<&str> = plot::figures(&single).iter().map(|f| f.stem).collect();
+    let single_figs = plot::figures(&single);
+    let stems: Vec<&str> = single_figs.iter().map(|f| f.stem.as_str()).collect();
     for core in CORE_PLOTS {
         assert!(
             stems.contains(&core),
@@ -337,8 +343,18 @@ async fn plots_are_deterministic_fast_and_skip_missing_data() {
 /// (word error probability 3 %, 8 %, 16 %).
 fn asr_run() -> RunResult {
     let mut run = synth::run("asr-sweep", &[]);
-    run.kind = "asr".into();
-    run.config = serde_json::json!({"target": {"url": "http://127.0.0.1:8000/v1/realtime"}});
+    run.kind = RunKind::Asr;
+    run.config =
+        serde_json::json!({"scenarios": [{"target": {"url": "ws://127.0.0.1:8000/v1/realtime"}}]});
+    run.scenarios = vec![ScenarioInfo {
+        name: None,
+        kind: Kind::WsAsr,
+        url: "ws://127.0.0.1:8000/v1/realtime".into(),
+        facts: vec![(
+            "target URL".into(),
+            "ws://127.0.0.1:8000/v1/realtime".into(),
+        )],
+    }];
     let mut timeline = Timeline::new();
     let mut offset = 0u64;
     for (index, (rate, error_p, final_ms)) in
@@ -383,6 +399,7 @@ fn asr_run() -> RunResult {
         run.stages.push(StageResult {
             index,
             label: format!("rate={rate}/s"),
+            scenario: None,
             workload: Workload::Open {
                 rate,
                 burstiness: None,
@@ -414,7 +431,7 @@ fn asr_run_gets_wer_against_load_and_asr_latency_charts() {
         "WER rises: {pooled:?}"
     );
     let figures = plot::figures(&run);
-    let stems: Vec<&str> = figures.iter().map(|f| f.stem).collect();
+    let stems: Vec<&str> = figures.iter().map(|f| f.stem.as_str()).collect();
     for stem in [
         "plot_2x2",
         "plot_p50",
@@ -502,6 +519,7 @@ fn asr_run_gets_wer_against_load_and_asr_latency_charts() {
         s.summary.wer_pooled = None;
         s.summary.metrics.remove("wer");
     }
-    let stems: Vec<&str> = plot::figures(&no_refs).iter().map(|f| f.stem).collect();
+    let no_ref_figs = plot::figures(&no_refs);
+    let stems: Vec<&str> = no_ref_figs.iter().map(|f| f.stem.as_str()).collect();
     assert!(!stems.contains(&"wer_load"), "{stems:?}");
 }

@@ -11,7 +11,8 @@ use clap::Parser as _;
 use synth::{run, StageSpec};
 use voxload::report::compare::{compare, Gate, Verdict};
 use voxload::report::json::JsonWriter;
-use voxload::report::{ReportWriter, RunResult};
+use voxload::report::ReportWriter;
+use voxload::result::RunResult;
 
 fn voxload(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_voxload"))
@@ -268,7 +269,7 @@ async fn slo_thresholds_set_the_exit_code_of_a_run() {
     let saved = voxload::report::json::read(&dir.path().join("ok")).expect("result.json");
     assert_eq!(saved.slo.len(), 2);
     assert!(saved.slo.iter().all(|r| r.passed), "{:?}", saved.slo);
-    assert_eq!(saved.config["slo"][0], "errors<50%");
+    assert_eq!(saved.config["common"]["slo"][0], "errors<50%");
     // A threshold that fails: exit 3.
     let mut args = common.to_vec();
     args.extend(["--name", "fail", "--slo", "ttfa.p50<1us"]);
@@ -278,7 +279,9 @@ async fn slo_thresholds_set_the_exit_code_of_a_run() {
 
 #[test]
 fn slo_in_a_scenario_file_is_validated_like_the_flag() {
-    use voxload::config::{RunPlan, TtsOptions};
+    use voxload::config::{CommonOptions, RunOptions, RunPlan, WorkloadOptions};
+    use voxload::protocol::Service;
+    let read = |path: &std::path::Path| RunOptions::read(path, Some(Service::Tts));
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("s.toml");
     std::fs::write(
@@ -286,19 +289,22 @@ fn slo_in_a_scenario_file_is_validated_like_the_flag() {
         "url = \"http://h\"\nslo = [\"ttfa.p95 < 300ms\", \"errors<1%\"]\n",
     )
     .expect("write");
-    let opts = TtsOptions::from_file(&path).expect("valid scenario");
-    let plan = RunPlan::from_options(opts.clone(), &|_| None).expect("plan");
-    assert_eq!(plan.slo.len(), 2);
+    let opts = read(&path).expect("valid scenario");
+    let plan = RunPlan::build(opts.clone(), &|_| None).expect("plan");
+    assert_eq!(plan.common.slo.len(), 2);
     // A flag replaces the file's list.
-    let flags = TtsOptions {
+    let flags = CommonOptions {
         slo: Some(vec!["rtf.p99<1".into()]),
-        ..TtsOptions::default()
+        ..CommonOptions::default()
     };
-    let merged = RunPlan::from_options(opts.merged_with(flags), &|_| None).expect("plan");
-    assert_eq!(merged.slo.len(), 1);
+    let merged = opts
+        .with_flags(&flags, &WorkloadOptions::default(), None)
+        .expect("flags apply");
+    let merged = RunPlan::build(merged, &|_| None).expect("plan");
+    assert_eq!(merged.common.slo.len(), 1);
     std::fs::write(&path, "url = \"http://h\"\nslo = [\"e2e.p99<2\"]\n").expect("write");
-    let opts = TtsOptions::from_file(&path).expect("valid TOML");
-    let err = RunPlan::from_options(opts, &|_| None)
+    let opts = read(&path).expect("valid TOML");
+    let err = RunPlan::build(opts, &|_| None)
         .expect_err("duration without unit")
         .to_string();
     assert!(

@@ -5,19 +5,26 @@ mod common;
 
 use std::time::Duration;
 
-use common::{median, one_text, run_against};
-use voxload::config::TtsOptions;
+use common::{median, one_text, run_against, Opts};
+use voxload::config::tts::{TtsEndpointOptions, TtsOptions};
+use voxload::config::WorkloadOptions;
 use voxload::mock::MockModel;
 use voxload::protocol::ErrorKind;
 
 /// 45 characters at 15 chars/s: exactly 3 s of audio, 30 chunks of 100 ms.
 const TEXT_3S: &str = "The quick brown fox jumps over the lazy dog!!";
 
-fn opts(texts: std::path::PathBuf) -> TtsOptions {
-    TtsOptions {
-        texts: Some(texts),
-        format: Some("wav".into()),
-        ..TtsOptions::default()
+fn opts(texts: std::path::PathBuf) -> Opts {
+    Opts {
+        tts: TtsOptions {
+            texts: Some(texts),
+            endpoint: TtsEndpointOptions {
+                format: Some("wav".into()),
+                ..TtsEndpointOptions::default()
+            },
+            ..TtsOptions::default()
+        },
+        ..Opts::default()
     }
 }
 
@@ -33,10 +40,10 @@ async fn streaming_ttfa_e2e_audio_and_chunks_match_the_server_truth() {
     // SSE: a chunk is an event, so the count must match the server exactly.
     // (For raw bodies a chunk is one transport read, which TCP may split.)
     let mut o = opts(one_text(dir.path(), TEXT_3S));
-    o.sse = Some(true);
-    o.format = Some("pcm".into());
-    o.concurrency = Some("2".parse().expect("levels"));
-    o.requests = Some(16);
+    o.tts.endpoint.sse = Some(true);
+    o.tts.endpoint.format = Some("pcm".into());
+    o.run.concurrency = Some("2".parse().expect("levels"));
+    o.run.requests = Some(16);
     let ran = run_against(model.clone(), o).await;
     let truth = ran.mock.truth().await;
     assert_eq!(ran.records.len(), 16);
@@ -115,7 +122,7 @@ async fn stalls_and_prebuffer_match_a_server_slower_than_real_time() {
         ..MockModel::default()
     };
     let mut o = opts(one_text(dir.path(), "Thirty characters of speech..."));
-    o.requests = Some(3);
+    o.run.requests = Some(3);
     let ran = run_against(model, o).await;
     let truth = ran.mock.truth().await;
     assert_eq!(truth.recent[0].chunks, 20, "{:?}", truth.recent[0]);
@@ -143,10 +150,13 @@ async fn closed_loop_never_exceeds_its_concurrency() {
         speed: 20.0,
         ..MockModel::default()
     };
-    let o = TtsOptions {
-        concurrency: Some("4".parse().expect("levels")),
-        requests: Some(60),
-        ..TtsOptions::default()
+    let o = Opts {
+        run: WorkloadOptions {
+            concurrency: Some("4".parse().expect("levels")),
+            requests: Some(60),
+            ..WorkloadOptions::default()
+        },
+        ..Opts::default()
     };
     let ran = run_against(model, o).await;
     let truth = ran.mock.truth().await;
@@ -167,9 +177,9 @@ async fn open_loop_reaches_200_per_second() {
         ..MockModel::default()
     };
     let mut o = opts(one_text(dir.path(), "Short."));
-    o.rate = Some("200".parse().expect("levels"));
-    o.duration = Some(Duration::from_secs(3));
-    o.no_sanity = Some(true);
+    o.run.rate = Some("200".parse().expect("levels"));
+    o.run.duration = Some(Duration::from_secs(3));
+    o.tts.no_sanity = Some(true);
     let ran = run_against(model, o).await;
     let stage = &ran.result.stages[0];
     assert_eq!(stage.issued, 600, "3 s at 200/s");
@@ -198,8 +208,8 @@ async fn a_one_second_server_stall_shows_in_open_loop_p99() {
         ..MockModel::default()
     };
     let mut o = opts(one_text(dir.path(), "A short line."));
-    o.rate = Some("50".parse().expect("levels"));
-    o.duration = Some(Duration::from_secs(4));
+    o.run.rate = Some("50".parse().expect("levels"));
+    o.run.duration = Some(Duration::from_secs(4));
     let ran = run_against(model, o).await;
     let e2e = &ran.result.stages[0].summary.metrics["e2e"];
     assert!(
@@ -227,8 +237,8 @@ async fn queue_full_resets_and_truncation_land_in_their_classes() {
         ..MockModel::default()
     };
     let mut o = opts(one_text(dir.path(), TEXT_3S));
-    o.concurrency = Some("4".parse().expect("levels"));
-    o.requests = Some(20);
+    o.run.concurrency = Some("4".parse().expect("levels"));
+    o.run.requests = Some(20);
     let ran = run_against(model, o).await;
     let s = &ran.result.stages[0].summary;
     let rejected = s
@@ -254,7 +264,7 @@ async fn queue_full_resets_and_truncation_land_in_their_classes() {
         ..MockModel::default()
     };
     let mut o = opts(one_text(dir.path(), TEXT_3S));
-    o.requests = Some(5);
+    o.run.requests = Some(5);
     let ran = run_against(model, o).await;
     let s = &ran.result.stages[0].summary;
     assert_eq!(s.failed, 5);
@@ -271,7 +281,7 @@ async fn queue_full_resets_and_truncation_land_in_their_classes() {
         ..MockModel::default()
     };
     let mut o = opts(one_text(dir.path(), TEXT_3S));
-    o.requests = Some(5);
+    o.run.requests = Some(5);
     let ran = run_against(model, o).await;
     let s = &ran.result.stages[0].summary;
     assert_eq!(s.failed, 5, "{:?}", s.errors);
@@ -289,8 +299,8 @@ async fn queue_full_resets_and_truncation_land_in_their_classes() {
         ..MockModel::default()
     };
     let mut o = opts(one_text(dir.path(), TEXT_3S));
-    o.requests = Some(2);
-    o.timeout = Some(Duration::from_millis(400));
+    o.run.requests = Some(2);
+    o.tts.endpoint.timeout = Some(Duration::from_millis(400));
     let ran = run_against(model, o).await;
     let s = &ran.result.stages[0].summary;
     assert_eq!(s.failed, 2, "{:?}", s.errors);

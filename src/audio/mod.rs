@@ -16,6 +16,7 @@ pub mod generate;
 mod ogg;
 pub mod silence;
 pub mod stream;
+pub mod voice;
 pub mod wav;
 
 pub use detect::{detect_format, probe_file_duration};

@@ -11,7 +11,7 @@ use tokio::sync::Semaphore;
 
 use super::tts::TargetArgs;
 use crate::audio::convert::{decode, resample, to_mono, to_pcm16le, wav_file};
-use crate::config::{RunPlan, TtsOptions};
+use crate::config::tts::TtsOptions;
 use crate::input::{SampleFormat, TextSamples};
 use crate::protocol::http_tts::{HttpTts, TtsJob};
 use crate::protocol::{Capture, HttpClient, Probe};
@@ -89,11 +89,11 @@ async fn render(
 
 /// Render every text; failures are reported and skipped, the manifest holds the rest.
 pub async fn run_corpus(args: CorpusArgs) -> anyhow::Result<i32> {
-    let mut opts: TtsOptions = args.target.options();
-    if let Some(path) = &args.target.target {
-        opts.target = Some(TtsOptions::target_from_file(path)?);
-    }
-    let plan = RunPlan::from_options(opts, &|n| std::env::var(n).ok())?;
+    let opts = TtsOptions {
+        endpoint: args.target.endpoint()?,
+        ..TtsOptions::default()
+    };
+    let (target, inputs) = opts.build(&|n| std::env::var(n).ok())?;
     let texts = match &args.texts {
         Some(path) => {
             let format = match &args.texts_format {
@@ -108,19 +108,19 @@ pub async fn run_corpus(args: CorpusArgs) -> anyhow::Result<i32> {
     if let Some(n) = args.limit {
         texts.truncate(n);
     }
-    crate::runner::preflight(&plan.target.url).await?;
+    crate::runner::preflight(&target.url).await?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     let tts = Arc::new(HttpTts::new(
-        plan.target.clone(),
+        target.clone(),
         HttpClient::new(crate::runner::CONNECT_TIMEOUT),
     )?);
     let gate = Arc::new(Semaphore::new(args.concurrency.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
     for (i, text) in texts.into_iter().enumerate() {
         let (tts, gate) = (tts.clone(), gate.clone());
-        let voice = plan.voices[i % plan.voices.len()].clone();
-        let (rate, timeout) = (args.sample_rate, plan.timeout);
+        let voice = inputs.voices[i % inputs.voices.len()].clone();
+        let (rate, timeout) = (args.sample_rate, inputs.timeout);
         tasks.spawn(async move {
             let _permit = gate.acquire_owned().await;
             let result = tokio::time::timeout(timeout, render(&tts, &text, &voice, rate)).await;

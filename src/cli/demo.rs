@@ -7,11 +7,13 @@ use std::time::Duration;
 use clap::Args;
 
 use super::corpus::CorpusArgs;
+use super::run::execute;
 use super::tts::TargetArgs;
-use crate::config::agent::{default_scripts, AgentOptions, AgentPlan};
-use crate::config::asr::{AsrOptions, AsrPlan};
-use crate::config::workload::WorkloadOptions;
-use crate::config::{RunPlan, TtsOptions};
+use crate::config::agent::{default_scripts, AgentOptions};
+use crate::config::asr::AsrOptions;
+use crate::config::common::default_name;
+use crate::config::tts::{TtsEndpointOptions, TtsOptions};
+use crate::config::{CommonOptions, ProtocolOptions, RunOptions, RunPlan, WorkloadOptions};
 use crate::mock::{self, AsrModel, MockModel};
 
 /// `voxload demo`.
@@ -67,60 +69,72 @@ pub fn demo_model() -> MockModel {
     }
 }
 
-/// The demo's plan against a mock at `url`.
-pub fn demo_options(url: String, args: &DemoArgs) -> TtsOptions {
-    TtsOptions {
-        url: Some(url),
-        name: Some(
-            args.name
-                .clone()
-                .unwrap_or_else(|| crate::config::plan::default_name("demo")),
-        ),
+/// The demo's TTS run against a mock at `url`: an open-loop sweep at 1, 2
+/// and 3 requests/s of streaming WAV in two voices.
+pub fn demo_options(url: String, args: &DemoArgs) -> RunOptions {
+    let common = CommonOptions {
+        name: Some(args.name.clone().unwrap_or_else(|| default_name("demo"))),
         out: args.out.clone(),
-        format: Some("wav".into()),
-        rate: Some("1,2,3".parse().ok()).flatten(),
+        slo: (!args.slo.is_empty()).then(|| args.slo.clone()),
+        ..CommonOptions::default()
+    };
+    let workload = WorkloadOptions {
+        rate: "1,2,3".parse().ok(),
         burstiness: Some(1.0),
         duration: Some(Duration::from_secs(args.stage_seconds.max(1))),
-        voice: Some(vec!["alloy".into(), "verse".into()]),
-        slo: (!args.slo.is_empty()).then(|| args.slo.clone()),
+        ..WorkloadOptions::default()
+    };
+    let tts = TtsOptions {
+        endpoint: TtsEndpointOptions {
+            url: Some(url),
+            format: Some("wav".into()),
+            voice: Some(vec!["alloy".into(), "verse".into()]),
+            ..TtsEndpointOptions::default()
+        },
         ..TtsOptions::default()
-    }
+    };
+    RunOptions::single(common, workload, ProtocolOptions::Tts(tts))
 }
 
-/// A demo run's workload: `requests` per stage at each `concurrency` level,
-/// results under `--out`.
-fn demo_workload(
+/// A demo run of `protocol`: `requests` per stage at each `concurrency`
+/// level, results under `--out`.
+fn demo_run(
     name: String,
     args: &DemoArgs,
     concurrency: &str,
     requests: u64,
-) -> WorkloadOptions {
-    WorkloadOptions {
+    protocol: ProtocolOptions,
+) -> RunOptions {
+    let common = CommonOptions {
         name: Some(name),
         out: args.out.clone(),
+        ..CommonOptions::default()
+    };
+    let workload = WorkloadOptions {
         concurrency: concurrency.parse().ok(),
         requests: Some(requests),
         ..WorkloadOptions::default()
-    }
+    };
+    RunOptions::single(common, workload, protocol)
 }
 
 /// The demo's ASR run: the corpus rendered by the mock's TTS, transcribed by
 /// its ASR at 1, 2 and 4 concurrent requests. The mock's word errors grow with
 /// load, so WER against load is visible.
-fn demo_asr_options(url: String, manifest: PathBuf, name: String, args: &DemoArgs) -> AsrOptions {
-    AsrOptions {
+fn demo_asr_options(url: String, manifest: PathBuf, name: String, args: &DemoArgs) -> RunOptions {
+    let asr = AsrOptions {
         url: Some(url),
         audio: Some(vec![manifest]),
-        workload: demo_workload(name, args, "1,2,4", 16),
         ..AsrOptions::default()
-    }
+    };
+    demo_run(name, args, "1,2,4", 16, ProtocolOptions::Asr(asr))
 }
 
 /// The demo's voice-agent run: 4 callers each hold seed 003's
 /// quick_question conversation (3 turns) with the mock's agent, and barge in
 /// on about a third of its answers.
-fn demo_agent_options(url: String, name: String, args: &DemoArgs) -> AgentOptions {
-    AgentOptions {
+fn demo_agent_options(url: String, name: String, args: &DemoArgs) -> RunOptions {
+    let agent = AgentOptions {
         url: Some(format!("{}/v1/agent", url.replacen("http://", "ws://", 1))),
         script: Some(
             default_scripts()
@@ -129,9 +143,9 @@ fn demo_agent_options(url: String, name: String, args: &DemoArgs) -> AgentOption
                 .collect(),
         ),
         barge_in: Some(0.34),
-        workload: demo_workload(name, args, "4", 4),
         ..AgentOptions::default()
-    }
+    };
+    demo_run(name, args, "4", 4, ProtocolOptions::Agent(agent))
 }
 
 /// Run the demo's voice-agent stage and print the mock agent's truth.
@@ -142,8 +156,8 @@ async fn run_demo_agent(
 ) -> anyhow::Result<i32> {
     eprintln!("\nVoice agent: 4 callers in real time, 3 turns each, barging in on some answers");
     let opts = demo_agent_options(handle.url(), format!("{name}-agent"), args);
-    let plan = AgentPlan::from_options(opts, &|_| None)?;
-    let code = super::execute_agent_plan(plan, args.quiet).await?;
+    let plan = RunPlan::build(opts, &|_| None)?;
+    let code = execute(plan, args.quiet).await?;
     let truth = handle.truth().await.agent;
     println!(
         "mock agent truth: {} calls, {} turns, {} answers completed, {} interrupted by barge-in, max {} concurrent",
@@ -157,10 +171,10 @@ async fn run_demo_agent(
 pub async fn run_demo(args: DemoArgs) -> anyhow::Result<i32> {
     let handle = mock::spawn(demo_model()).await?;
     eprintln!("mock speech server listening on {}", handle.url());
-    let plan = RunPlan::from_options(demo_options(handle.url(), &args), &|_| None)?;
-    let name = plan.name.clone();
+    let plan = RunPlan::build(demo_options(handle.url(), &args), &|_| None)?;
+    let name = plan.common.name.clone();
     let out_root = args.out.clone().unwrap_or_else(|| PathBuf::from("results"));
-    let code = super::execute_plan(plan, args.quiet).await?;
+    let code = execute(plan, args.quiet).await?;
     let truth = handle.truth().await;
     println!(
         "mock truth: {} requests, {} ok, {} rejected (503), max {} in flight",
@@ -200,9 +214,12 @@ async fn run_demo_asr(
     let corpus_dir = out_root.join(format!("{name}-corpus"));
     let corpus = CorpusArgs {
         target: TargetArgs {
-            url: Some(handle.url()),
-            format: Some("wav".into()),
-            ..TargetArgs::default()
+            vendor: None,
+            endpoint: TtsEndpointOptions {
+                url: Some(handle.url()),
+                format: Some("wav".into()),
+                ..TtsEndpointOptions::default()
+            },
         },
         texts: None,
         texts_format: None,
@@ -218,8 +235,8 @@ async fn run_demo_asr(
         format!("{name}-asr"),
         args,
     );
-    let asr_plan = AsrPlan::from_options(asr, &|_| None)?;
-    let asr_code = super::execute_asr_plan(asr_plan, args.quiet).await?;
+    let asr_plan = RunPlan::build(asr, &|_| None)?;
+    let asr_code = execute(asr_plan, args.quiet).await?;
     let truth = handle.truth().await.asr;
     println!(
         "mock ASR truth: {} requests, {} words, {} substituted ({:.2}%), max {} in flight",

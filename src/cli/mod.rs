@@ -7,17 +7,13 @@ pub mod corpus;
 pub mod demo;
 pub mod mock;
 pub mod report;
+pub mod run;
 pub mod sample;
 pub mod tts;
 
 use std::path::PathBuf;
 
-use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-
-use crate::config::{RunPlan, TtsOptions};
-use crate::runner::{run_tts, RunOptions};
-use crate::workload::Stop;
 
 /// Exit code: the run finished (whatever the server answered).
 pub const EXIT_OK: i32 = 0;
@@ -61,6 +57,8 @@ pub struct Cli {
 pub enum Command {
     /// Start the embedded mock server and run a short TTS sweep, ASR sweep and voice-agent stage against it.
     Demo(demo::DemoArgs),
+    /// Run a scenario file: one scenario, or TTS, ASR and voice-agent scenarios together.
+    Run(Box<run::RunFileArgs>),
     /// Load-test a TTS endpoint (closed or open loop, sweeps).
     Tts(Box<tts::TtsArgs>),
     /// Load-test an ASR endpoint over HTTP or WebSocket, with WER when references exist.
@@ -72,7 +70,7 @@ pub enum Command {
     /// Serve the embedded mock speech server.
     Mock(Box<mock::MockArgs>),
     /// Send one request and show what came back (status, headers, chunks, audio).
-    Sample(sample::SampleArgs),
+    Sample(Box<sample::SampleArgs>),
     /// Show length statistics of a text samples file.
     Texts(TextsArgs),
     /// Regenerate summary, CSV, plots and HTML from a results folder.
@@ -95,131 +93,17 @@ pub struct TextsArgs {
 pub async fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Demo(args) => demo::run_demo(args).await,
-        Command::Tts(args) => run_tts_command(*args).await,
+        Command::Run(args) => run::run_file(*args).await,
+        Command::Tts(args) => tts::run_tts(*args).await,
         Command::Corpus(args) => corpus::run_corpus(*args).await,
-        Command::Asr(args) => run_asr_command(*args).await,
-        Command::Agent(args) => run_agent_command(*args).await,
+        Command::Asr(args) => asr::run_asr(*args).await,
+        Command::Agent(args) => agent::run_agent(*args).await,
         Command::Mock(args) => mock::run_mock(*args).await.map(|()| EXIT_OK),
-        Command::Sample(args) => sample::run_sample(args).await,
+        Command::Sample(args) => sample::run_sample(*args).await,
         Command::Texts(args) => texts(args),
         Command::Report(args) => report::run_report(args).await,
         Command::Compare(args) => report::run_compare(args).await,
     }
-}
-
-/// Merge the scenario file, a vendor file and flags into a plan.
-pub fn plan_from_args(args: &tts::TtsArgs) -> anyhow::Result<RunPlan> {
-    let mut opts = match &args.config {
-        Some(path) => TtsOptions::from_file(path)?,
-        None => TtsOptions::default(),
-    };
-    if let Some(path) = &args.target.target {
-        opts.target = Some(TtsOptions::target_from_file(path)?);
-    }
-    let opts = opts.merged_with(args.options());
-    let plan = RunPlan::from_options(opts, &|name| std::env::var(name).ok())?;
-    Ok(plan)
-}
-
-async fn run_tts_command(args: tts::TtsArgs) -> anyhow::Result<i32> {
-    let plan = plan_from_args(&args)?;
-    execute_plan(plan, args.run.quiet).await
-}
-
-async fn run_asr_command(args: asr::AsrArgs) -> anyhow::Result<i32> {
-    let plan = asr::plan_from_args(&args)?;
-    execute_asr_plan(plan, args.run.quiet).await
-}
-
-async fn run_agent_command(args: agent::AgentArgs) -> anyhow::Result<i32> {
-    let plan = agent::plan_from_args(&args)?;
-    execute_agent_plan(plan, args.run.quiet).await
-}
-
-/// Run a voice-agent plan with Ctrl-C handling, print the summary, choose the exit code.
-pub async fn execute_agent_plan(
-    plan: crate::config::agent::AgentPlan,
-    quiet: bool,
-) -> anyhow::Result<i32> {
-    let stop = Stop::default();
-    crate::shutdown::install(stop.clone(), plan.grace);
-    let scripts: Vec<String> = plan
-        .scripts
-        .iter()
-        .map(|s| format!("{} ({} turns)", s.name, s.turns.len()))
-        .collect();
-    eprintln!(
-        "voxload: {} → {} ({} stage{}, scripts: {}, barge-in on {:.0}% of turns)",
-        plan.name,
-        plan.target.url,
-        plan.stages.len(),
-        if plan.stages.len() == 1 { "" } else { "s" },
-        scripts.join(", "),
-        plan.barge_in * 100.0
-    );
-    let (result, out) = crate::runner::run_agent(plan, stop.clone(), RunOptions { quiet })
-        .await
-        .context("run failed")?;
-    finish(&result, &out, &stop)
-}
-
-/// Run an ASR plan with Ctrl-C handling, print the summary, choose the exit code.
-pub async fn execute_asr_plan(
-    plan: crate::config::asr::AsrPlan,
-    quiet: bool,
-) -> anyhow::Result<i32> {
-    let stop = Stop::default();
-    crate::shutdown::install(stop.clone(), plan.grace);
-    eprintln!(
-        "voxload: {} → {} ({} stage{}, {} audio files, {:.1} s of audio)",
-        plan.name,
-        plan.url(),
-        plan.stages.len(),
-        if plan.stages.len() == 1 { "" } else { "s" },
-        plan.files,
-        plan.audio_s_total
-    );
-    let (result, out) = crate::runner::run_asr(plan, stop.clone(), RunOptions { quiet })
-        .await
-        .context("run failed")?;
-    finish(&result, &out, &stop)
-}
-
-/// Run a plan with Ctrl-C handling, print the summary, and choose the exit code.
-pub async fn execute_plan(plan: RunPlan, quiet: bool) -> anyhow::Result<i32> {
-    let stop = Stop::default();
-    crate::shutdown::install(stop.clone(), plan.grace);
-    let stages = plan.stages.len();
-    eprintln!(
-        "voxload: {} → {} ({} stage{}, texts: {} × {})",
-        plan.name,
-        plan.target.url,
-        stages,
-        if stages == 1 { "" } else { "s" },
-        plan.texts_count,
-        plan.texts_source
-    );
-    let (result, out) = run_tts(plan, stop.clone(), RunOptions { quiet })
-        .await
-        .context("run failed")?;
-    finish(&result, &out, &stop)
-}
-
-/// Print the summary and choose the exit code: interrupted, thresholds failed, or ok.
-fn finish(
-    result: &crate::report::RunResult,
-    out: &std::path::Path,
-    stop: &Stop,
-) -> anyhow::Result<i32> {
-    println!("{}", crate::report::terminal::summary(result));
-    println!("results: {}", out.display());
-    Ok(if stop.arrivals.is_cancelled() {
-        crate::shutdown::EXIT_INTERRUPTED
-    } else if result.slo.iter().any(|r| !r.passed) {
-        EXIT_THRESHOLDS
-    } else {
-        EXIT_OK
-    })
 }
 
 fn texts(args: TextsArgs) -> anyhow::Result<i32> {

@@ -62,11 +62,7 @@ pub async fn run_report(args: ReportArgs) -> anyhow::Result<i32> {
     let mut run = json::read(&args.results)?;
     if !args.slo.is_empty() {
         let slos = crate::metrics::slo::parse_all(&args.slo).context("invalid --slo")?;
-        run.slo = run
-            .stages
-            .iter()
-            .flat_map(|stage| slos.iter().map(|s| s.evaluate(stage)))
-            .collect();
+        run.slo = crate::metrics::slo::evaluate_all(&slos, run.views());
     }
     let out = match &args.out {
         Some(dir) => dir.clone(),

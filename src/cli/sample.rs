@@ -6,7 +6,7 @@ use std::time::Instant;
 use clap::Args;
 
 use super::tts::TargetArgs;
-use crate::config::{RunPlan, TtsOptions};
+use crate::config::tts::TtsOptions;
 use crate::metrics::defs::measure;
 use crate::protocol::http_tts::{HttpTts, TtsJob};
 use crate::protocol::{Capture, HttpClient, Probe};
@@ -31,28 +31,25 @@ fn ms(origin: Instant, at: Instant) -> f64 {
 
 /// Send one request and print everything about it.
 pub async fn run_sample(args: SampleArgs) -> anyhow::Result<i32> {
-    let mut opts = args.target.options();
-    if let Some(path) = &args.target.target {
-        opts.target = Some(TtsOptions::target_from_file(path)?);
-    }
-    let plan = RunPlan::from_options(opts, &|n| std::env::var(n).ok())?;
-    let tts = HttpTts::new(
-        plan.target.clone(),
-        HttpClient::new(crate::runner::CONNECT_TIMEOUT),
-    )?;
-    let voice = plan.voices.first().cloned().unwrap_or_default();
+    let opts = TtsOptions {
+        endpoint: args.target.endpoint()?,
+        ..TtsOptions::default()
+    };
+    let (target, inputs) = opts.build(&|n| std::env::var(n).ok())?;
+    let tts = HttpTts::new(target, HttpClient::new(crate::runner::CONNECT_TIMEOUT))?;
+    let voice = inputs.voices.first().cloned().unwrap_or_default();
     let job = TtsJob {
         text: &args.text,
         voice: &voice,
     };
-    println!("POST {}", plan.target.url);
-    for (n, v) in &plan.target.headers {
-        println!("> {n}: {}", crate::protocol::http_tts::redact_header(n, v));
+    println!("POST {}", tts.target().url);
+    for (n, v) in &tts.target().headers {
+        println!("> {n}: {}", crate::protocol::target::redact_header(n, v));
     }
     println!("> body: {}", String::from_utf8_lossy(&tts.body(&job)));
     let mut probe = Probe::new();
     probe.capture = Some(Capture::default());
-    let result = tokio::time::timeout(plan.timeout, tts.execute(&job, &mut probe)).await;
+    let result = tokio::time::timeout(inputs.timeout, tts.execute(&job, &mut probe)).await;
     let origin = probe.sent_at.unwrap_or_else(Instant::now);
     if let Some(status) = probe.status {
         println!("< status {status}");
@@ -110,7 +107,7 @@ pub async fn run_sample(args: SampleArgs) -> anyhow::Result<i32> {
         &probe,
         failure.as_ref(),
         args.text.chars().count() as u32,
-        &plan.measure,
+        &inputs.measure,
     );
     println!(
         "{}",

@@ -1,26 +1,25 @@
-//! Voice-agent runs: raw options (TOML scenario + flags) and the validated plan.
+//! Voice-agent scenarios: their options (flags and file keys, declared
+//! once) and what they become — the agent's WebSocket target and the
+//! conversation scripts to speak.
 //!
 //! A scenario names conversation scripts (`[[script]]`: turns as audio
 //! files, a corpus manifest, or texts spoken by the built-in test voice),
-//! mixed by weight; the vendor part is message shapes and templates. The
-//! workload keys are the same as for TTS and ASR.
+//! mixed by weight; the vendor part is message shapes and templates.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::asr::parse_frame_encoding;
-use super::options::ConfigError;
-use super::plan::{default_name, headers_with_bearer, invalid, template, DEFAULT_GRACE};
-use super::workload::{read_scenario, WorkloadOptions};
+use super::asr::{parse_frame_encoding, positive};
+use super::error::{invalid, ConfigError};
+use super::target::{headers_with_key, template, ApiKey};
 use crate::audio::convert::to_pcm16_mono;
-use crate::input::AudioSet;
-use crate::metrics::slo::Slo;
+use crate::audio::voice::Voice;
+use crate::input::{AudioSet, TEST_VOICE_CPS};
 use crate::protocol::ws_agent::{AgentTarget, MessageRules};
-use crate::workload::StageSpec;
+use crate::units::parse_duration;
 
 /// One conversation script as written in a scenario.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -39,132 +38,110 @@ pub struct ScriptOptions {
     pub texts: Option<Vec<String>>,
 }
 
-/// Every option of `voxload agent`, from file or flags.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// Every option of a voice-agent scenario.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, clap::Args)]
 pub struct AgentOptions {
-    /// `ws://` or `wss://` URL of the agent.
+    /// Agent WebSocket URL (ws:// or wss://).
+    #[arg(long)]
     pub url: Option<String>,
-    /// Extra handshake headers.
+    /// Extra handshake header `Name: value` (repeatable). Secret values are redacted on output.
+    #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
     pub header: Option<Vec<String>>,
-    /// Environment variable holding the API key.
+    /// Read the API key from this environment variable (sent as `Authorization: Bearer KEY`).
+    #[arg(long, value_name = "NAME")]
     pub api_key_env: Option<String>,
-    /// Sample rate of the caller's 16-bit mono PCM.
+    /// Sample rate of the caller's 16-bit mono PCM [default: 16000].
+    #[arg(long)]
     pub sample_rate: Option<u32>,
-    /// Caller audio per frame.
-    #[serde(default, with = "super::serde_duration::option")]
+    /// Caller audio per frame [default: 20ms].
+    #[arg(long, value_parser = parse_duration)]
+    #[serde(default, with = "crate::units::serde_duration::option")]
     pub frame: Option<Duration>,
-    /// `binary`, or a JSON template with `{{audio}}` (base64 PCM).
+    /// Caller frames: binary, or a JSON template with {{audio}} for base64 PCM [default: binary].
+    #[arg(long)]
     pub frame_encoding: Option<String>,
-    /// Start message template (`{{sample_rate}}`); `""` for none.
+    /// Start message template ({{sample_rate}}); '' for none [default: {"type":"start","sample_rate":…}].
+    #[arg(long, value_name = "JSON")]
     pub start_message: Option<String>,
-    /// Sent after each utterance; `""` (default) lets the agent detect the end of speech.
+    /// Send this message after each utterance (e.g. '{"type":"end_of_speech"}') [default: none, the agent detects silence].
+    #[arg(long, value_name = "JSON")]
     pub end_of_speech_message: Option<String>,
-    /// Stream low-level noise between utterances [default: true].
+    /// Stream low-level noise between utterances [default: true] (the flag is `--no-noise`).
+    #[arg(skip)]
     pub noise: Option<bool>,
-    /// Dotted path of the message type in agent messages.
+    /// Dotted path of the type in agent messages [default: type].
+    #[arg(long)]
     pub type_path: Option<String>,
-    /// Types of JSON audio messages.
+    /// Type(s) of JSON audio messages, comma-separated [default: audio].
+    #[arg(long, value_delimiter = ',')]
     pub audio_types: Option<Vec<String>>,
-    /// Dotted path of the base64 audio in them.
+    /// Dotted path of the base64 audio in them [default: audio].
+    #[arg(long)]
     pub audio_path: Option<String>,
-    /// Types of the agent's transcript of the caller.
+    /// Type(s) of the agent's transcript of the caller [default: transcript].
+    #[arg(long, value_delimiter = ',')]
     pub transcript_types: Option<Vec<String>>,
-    /// Dotted path of a boolean "final" flag on transcripts.
+    /// Dotted path of a boolean "final" flag on transcripts [default: every transcript is final].
+    #[arg(long)]
     pub transcript_final_path: Option<String>,
-    /// Types of agent text messages.
+    /// Type(s) of agent text messages [default: response_text].
+    #[arg(long, value_delimiter = ',')]
     pub text_types: Option<Vec<String>>,
-    /// Types that end a response.
+    /// Type(s) that end a response [default: response_end].
+    #[arg(long, value_delimiter = ',')]
     pub end_types: Option<Vec<String>>,
-    /// Types of the interruption message.
+    /// Type(s) of the interruption message [default: interrupted].
+    #[arg(long, value_delimiter = ',')]
     pub interrupt_types: Option<Vec<String>>,
-    /// Sample rate of the agent's 16-bit mono PCM.
+    /// Sample rate of the agent's 16-bit mono PCM, for audio seconds [default: 16000].
+    #[arg(long)]
     pub agent_sample_rate: Option<u32>,
-    /// A call fails if the WebSocket is not open (TCP + upgrade) this long after it began.
-    #[serde(default, with = "super::serde_duration::option")]
+    /// A call fails if the WebSocket is not open (TCP connect and upgrade) within this [default: 10s].
+    #[arg(long, value_parser = parse_duration)]
+    #[serde(default, with = "crate::units::serde_duration::option")]
     pub connect_timeout: Option<Duration>,
-    /// A turn fails without agent audio this long after the end of speech.
-    #[serde(default, with = "super::serde_duration::option")]
+    /// A turn fails without agent audio this long after the end of speech [default: 5s].
+    #[arg(long, value_parser = parse_duration)]
+    #[serde(default, with = "crate::units::serde_duration::option")]
     pub answer_timeout: Option<Duration>,
-    /// Without an end message, a response ends after this long without agent messages.
-    #[serde(default, with = "super::serde_duration::option")]
+    /// Without an end message, a response is over after this long without agent messages [default: 1s].
+    #[arg(long, value_parser = parse_duration)]
+    #[serde(default, with = "crate::units::serde_duration::option")]
     pub response_idle: Option<Duration>,
-    /// A response still going this long after the end of speech fails the turn.
-    #[serde(default, with = "super::serde_duration::option")]
+    /// A response still going this long after the end of speech fails the turn [default: 60s].
+    #[arg(long, value_parser = parse_duration)]
+    #[serde(default, with = "crate::units::serde_duration::option")]
     pub response_timeout: Option<Duration>,
-    /// Share of turns (0..=1) whose answer the caller interrupts.
+    /// Share of turns (0..1) whose answer the caller interrupts with its next utterance [default: 0].
+    #[arg(long, value_name = "SHARE", allow_negative_numbers = true)]
     pub barge_in: Option<f64>,
-    /// How far into the answer's audio the caller interrupts.
-    #[serde(default, with = "super::serde_duration::option")]
+    /// How far into the answer's audio the caller interrupts [default: 500ms].
+    #[arg(long, value_parser = parse_duration)]
+    #[serde(default, with = "crate::units::serde_duration::option")]
     pub barge_in_after: Option<Duration>,
-    /// Barge-in is ignored if agent audio came this close to the end of the interruption.
-    #[serde(default, with = "super::serde_duration::option")]
+    /// Barge-in counts as ignored if agent audio arrived this close to the end of the interruption [default: 200ms].
+    #[arg(long, value_parser = parse_duration)]
+    #[serde(default, with = "crate::units::serde_duration::option")]
     pub barge_in_quiet: Option<Duration>,
-    /// Pause after an answer finished playing, before the next utterance.
-    #[serde(default, with = "super::serde_duration::option")]
+    /// Pause after an answer finished playing before the next utterance [default: 500ms].
+    #[arg(long, value_parser = parse_duration)]
+    #[serde(default, with = "crate::units::serde_duration::option")]
     pub pause: Option<Duration>,
-    /// Conversation scripts.
+    /// Conversation scripts (`[[script]]` in a file) [default: seed 003's two calls].
+    #[arg(skip)]
     pub script: Option<Vec<ScriptOptions>>,
-    /// Workload and results options.
-    #[serde(flatten)]
-    pub workload: WorkloadOptions,
-    /// Keys nothing above claimed: a typo must not be ignored.
-    #[serde(flatten, skip_serializing)]
-    pub unknown: BTreeMap<String, toml::Value>,
 }
 
 impl AgentOptions {
-    /// Read a TOML scenario; relative audio paths are relative to the file.
-    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let mut o = read_scenario(path, |o: &AgentOptions| &o.unknown)?;
-        let base = path.parent().unwrap_or(Path::new("."));
-        for s in o.script.iter_mut().flatten() {
+    /// Relative audio paths in a scenario file are relative to its folder.
+    pub fn rebase(&mut self, dir: &Path) {
+        for s in self.script.iter_mut().flatten() {
             for p in s.turns.iter_mut().flatten().chain(s.manifest.as_mut()) {
                 if p.is_relative() {
-                    *p = base.join(&*p);
+                    *p = dir.join(&*p);
                 }
             }
         }
-        Ok(o)
-    }
-
-    /// `self` overridden by every option `over` sets.
-    pub fn merged_with(self, over: AgentOptions) -> AgentOptions {
-        macro_rules! pick {
-            ($($f:ident),*) => { AgentOptions {
-                $($f: over.$f.or(self.$f),)*
-                workload: self.workload.merged_with(over.workload),
-                unknown: BTreeMap::new(),
-            } };
-        }
-        pick!(
-            url,
-            header,
-            api_key_env,
-            sample_rate,
-            frame,
-            frame_encoding,
-            start_message,
-            end_of_speech_message,
-            noise,
-            type_path,
-            audio_types,
-            audio_path,
-            transcript_types,
-            transcript_final_path,
-            text_types,
-            end_types,
-            interrupt_types,
-            agent_sample_rate,
-            connect_timeout,
-            answer_timeout,
-            response_idle,
-            response_timeout,
-            barge_in,
-            barge_in_after,
-            barge_in_quiet,
-            pause,
-            script
-        )
     }
 }
 
@@ -184,36 +161,20 @@ pub struct Script {
     pub turns: Vec<Bytes>,
 }
 
-/// A validated voice-agent run.
+/// The conversations a voice-agent scenario holds, and how the caller
+/// behaves in them.
 #[derive(Debug, Clone, Serialize)]
-pub struct AgentPlan {
-    /// Run name.
-    pub name: String,
-    /// Results folder.
-    pub out_dir: PathBuf,
-    /// The agent and how to talk to it.
-    pub target: AgentTarget,
+pub struct AgentInputs {
     /// Conversation scripts, mixed by weight.
     pub scripts: Vec<Script>,
     /// Share of turns whose answer the caller interrupts.
     pub barge_in: f64,
     /// How far into the answer's audio.
-    #[serde(with = "super::serde_duration")]
+    #[serde(with = "crate::units::serde_duration")]
     pub barge_in_after: Duration,
     /// Pause after an answer finished playing.
-    #[serde(with = "super::serde_duration")]
+    #[serde(with = "crate::units::serde_duration")]
     pub pause: Duration,
-    /// Stages (a "request" is one conversation).
-    pub stages: Vec<StageSpec>,
-    /// SLO thresholds.
-    pub slo: Vec<Slo>,
-    /// Seed (arrivals, script choice, barge-in choice).
-    pub seed: u64,
-    /// Drain time after Ctrl-C.
-    #[serde(with = "super::serde_duration")]
-    pub grace: Duration,
-    /// Sweeps: the best level keeps at least this success rate.
-    pub min_success: f64,
 }
 
 /// Seed 003's conversations, the default when no script is given.
@@ -245,9 +206,6 @@ pub fn default_scripts() -> Vec<ScriptOptions> {
     ]
 }
 
-/// Characters per second of the built-in test voice (as the mock's default).
-const TEST_VOICE_CPS: f64 = 15.0;
-
 fn load_script(s: &ScriptOptions, rate: u32) -> Result<Script, ConfigError> {
     let bad = |reason: String| invalid("script", format!("'{}': {reason}", s.name));
     let weight = s.weight.unwrap_or(1.0);
@@ -274,7 +232,7 @@ fn load_script(s: &ScriptOptions, rate: u32) -> Result<Script, ConfigError> {
             turns.push(Bytes::from(pcm));
         }
     } else {
-        let voice = crate::mock::Voice::new(rate, TEST_VOICE_CPS);
+        let voice = Voice::new(rate, TEST_VOICE_CPS);
         for t in s.texts.iter().flatten() {
             let pcm: Vec<u8> = voice
                 .render(t)
@@ -305,20 +263,20 @@ fn list(v: Option<Vec<String>>, default: &[String]) -> Vec<String> {
     v.unwrap_or_else(|| default.to_vec())
 }
 
-impl AgentPlan {
-    /// Validate options into a plan; loads and converts every turn's audio
-    /// now, so a bad file fails before any call is made.
-    pub fn from_options(
-        o: AgentOptions,
+impl AgentOptions {
+    /// Validate into the target and the conversations; loads and converts
+    /// every turn's audio now, so a bad file fails before any call is made.
+    pub fn build(
+        &self,
         env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Self, ConfigError> {
-        let w = &o.workload;
-        let seed = w.seed.unwrap_or(1);
-        let stages = w.stages(seed)?;
-        let slo = crate::metrics::slo::parse_all(w.slo.as_deref().unwrap_or(&[]))
-            .map_err(|e| invalid("--slo", e.to_string()))?;
+    ) -> Result<(AgentTarget, AgentInputs), ConfigError> {
+        let o = self;
         let url = o.url.clone().ok_or(ConfigError::Missing("--url"))?;
-        let headers = headers_with_bearer(o.header.as_deref(), o.api_key_env.as_deref(), env)?;
+        let headers = headers_with_key(
+            o.header.as_deref(),
+            o.api_key_env.as_deref().map(ApiKey::bearer),
+            env,
+        )?;
         let frames = parse_frame_encoding(o.frame_encoding.as_deref())?;
         let d = MessageRules::default();
         let rules = MessageRules {
@@ -339,14 +297,6 @@ impl AgentPlan {
         if agent_sample_rate == 0 {
             return Err(invalid("--agent-sample-rate", "must be greater than 0"));
         }
-        let positive = |d: Option<Duration>, default: Duration, flag: &'static str| {
-            let d = d.unwrap_or(default);
-            if d.is_zero() {
-                Err(invalid(flag, "must be greater than 0"))
-            } else {
-                Ok(d)
-            }
-        };
         let target = AgentTarget {
             url,
             headers,
@@ -393,37 +343,20 @@ impl AgentPlan {
             .iter()
             .map(|s| load_script(s, sample_rate))
             .collect::<Result<Vec<_>, _>>()?;
-        let name = match &w.name {
-            Some(n) if n.is_empty() || n.contains(['/', '\\']) || n == "." || n == ".." => {
-                return Err(invalid("--name", format!("'{n}' is not a folder name")))
-            }
-            Some(n) => n.clone(),
-            None => default_name("agent"),
-        };
-        Ok(AgentPlan {
-            out_dir: w
-                .out
-                .clone()
-                .unwrap_or_else(|| PathBuf::from("results"))
-                .join(&name),
-            name,
-            target,
+        let inputs = AgentInputs {
             scripts,
             barge_in,
             barge_in_after: o.barge_in_after.unwrap_or(Duration::from_millis(500)),
             pause: o.pause.unwrap_or(Duration::from_millis(500)),
-            stages,
-            slo,
-            seed,
-            grace: w.grace.unwrap_or(DEFAULT_GRACE),
-            min_success: super::plan::min_success(w.min_success)?,
-        })
+        };
+        Ok((target, inputs))
     }
+}
 
+impl AgentInputs {
     /// Longest a conversation of `script` may take if every turn uses its
     /// full answer and response time: bounds each session.
-    pub fn session_limit(&self, script: &Script) -> Duration {
-        let t = &self.target;
+    pub fn session_limit(&self, t: &AgentTarget, script: &Script) -> Duration {
         let per_turn = t.answer_timeout.max(t.response_timeout) + t.response_idle + self.pause;
         let speech: f64 = script.speech_s.iter().sum();
         Duration::from_secs_f64(speech)

@@ -1,23 +1,37 @@
-//! Scenario files and validation of `voxload agent` options.
+//! Validation of voice-agent options (files are read by `scenario`).
 
 use super::*;
+use crate::config::{ProtocolOptions, RunOptions};
+use crate::protocol::Service;
 
 fn example() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/agent.toml")
 }
 
+/// The agent options of a one-scenario file.
+fn read(path: &Path) -> Result<(RunOptions, AgentOptions), String> {
+    let run = RunOptions::read(path, Some(Service::Agent)).map_err(|e| e.to_string())?;
+    match &run.scenarios[0].protocol {
+        ProtocolOptions::Agent(a) => {
+            let a = a.clone();
+            Ok((run, a))
+        }
+        other => Err(format!("not an agent scenario: {other:?}")),
+    }
+}
+
 #[test]
 fn the_example_scenario_is_valid() {
-    let o = AgentOptions::from_file(&example()).expect("example parses");
-    let plan = AgentPlan::from_options(o, &|_| None).expect("example validates");
-    assert_eq!(plan.scripts.len(), 2);
-    assert_eq!(plan.scripts[0].turns.len(), 5);
-    assert_eq!(plan.scripts[1].weight, 2.0);
-    assert_eq!(plan.barge_in, 0.3);
-    assert_eq!(plan.slo.len(), 3);
-    assert!(plan.target.noise_between_turns);
+    let (run, o) = read(&example()).expect("example parses");
+    let (target, inputs) = o.build(&|_| None).expect("example validates");
+    assert_eq!(inputs.scripts.len(), 2);
+    assert_eq!(inputs.scripts[0].turns.len(), 5);
+    assert_eq!(inputs.scripts[1].weight, 2.0);
+    assert_eq!(inputs.barge_in, 0.3);
+    assert_eq!(run.common.slo.as_ref().map(Vec::len), Some(3));
+    assert!(target.noise_between_turns);
     // The test voice speaks 15 characters a second: 33 characters ≈ 2.2 s.
-    let first = plan.scripts[1].speech_s[0];
+    let first = inputs.scripts[1].speech_s[0];
     assert!((first - 33.0 / 15.0).abs() < 0.01, "{first}");
 }
 
@@ -34,34 +48,9 @@ fn an_unknown_key_names_the_file_and_line() {
         dir.path(),
         "url = \"ws://127.0.0.1:9/a\"\nconcurrency = 2\nbarge_inn = 0.5\n",
     );
-    let e = AgentOptions::from_file(&path)
-        .expect_err("typo")
-        .to_string();
+    let e = read(&path).expect_err("typo");
     assert!(e.contains("scenario.toml"), "{e}");
     assert!(e.contains("line 3") && e.contains("barge_inn"), "{e}");
-}
-
-#[test]
-fn flags_override_the_file_and_workload_keys_merge() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = write(
-        dir.path(),
-        "url = \"ws://127.0.0.1:9/a\"\nconcurrency = 2\nrequests = 7\nbarge_in = 0.5\n",
-    );
-    let file = AgentOptions::from_file(&path).expect("parses");
-    let flags = AgentOptions {
-        barge_in: Some(0.25),
-        workload: WorkloadOptions {
-            requests: Some(3),
-            ..WorkloadOptions::default()
-        },
-        ..AgentOptions::default()
-    };
-    let plan = AgentPlan::from_options(file.merged_with(flags), &|_| None).expect("valid");
-    assert_eq!(plan.barge_in, 0.25);
-    assert_eq!(plan.stages.len(), 1);
-    assert_eq!(plan.stages[0].requests, Some(3));
-    assert_eq!(plan.scripts.len(), 2, "seed 003's default conversations");
 }
 
 #[test]
@@ -80,9 +69,9 @@ fn scripts_load_audio_files_relative_to_the_scenario() {
         dir.path(),
         "url = \"ws://127.0.0.1:9/a\"\n[[script]]\nname = \"s\"\nturns = [\"a.wav\", \"a.wav\"]\n",
     );
-    let o = AgentOptions::from_file(&path).expect("parses");
-    let plan = AgentPlan::from_options(o, &|_| None).expect("valid");
-    let s = &plan.scripts[0];
+    let (_, o) = read(&path).expect("parses");
+    let (_, inputs) = o.build(&|_| None).expect("valid");
+    let s = &inputs.scripts[0];
     assert_eq!(s.turns.len(), 2);
     assert_eq!(s.turns[0].len(), 16_000, "0.5 s at 16 kHz, 16-bit");
     assert!((s.speech_s[1] - 0.5).abs() < 1e-9);
@@ -96,14 +85,13 @@ fn bad_options_are_named() {
             ..AgentOptions::default()
         };
         f(&mut o);
-        AgentPlan::from_options(o, &|_| None)
-            .expect_err("invalid")
-            .to_string()
+        o.build(&|_| None).expect_err("invalid").to_string()
     };
     assert!(opts(&|o| o.url = None).contains("--url"));
     assert!(opts(&|o| o.url = Some("http://x/a".into())).contains("ws://"));
     assert!(opts(&|o| o.barge_in = Some(1.5)).contains("--barge-in"));
     assert!(opts(&|o| o.answer_timeout = Some(Duration::ZERO)).contains("--answer-timeout"));
+    assert!(opts(&|o| o.frame = Some(Duration::ZERO)).contains("--frame"));
     assert!(opts(&|o| o.frame_encoding = Some("base64".into())).contains("--frame-encoding"));
     let e = opts(&|o| {
         o.script = Some(vec![ScriptOptions {
@@ -124,13 +112,12 @@ fn the_api_key_never_reaches_the_recorded_config() {
         header: Some(vec!["X-Api-Key: hunter2-header".into()]),
         ..AgentOptions::default()
     };
-    let plan = AgentPlan::from_options(o, &|_| Some("sk-secret-agent".into())).expect("valid");
-    assert!(plan
-        .target
+    let (target, _) = o.build(&|_| Some("sk-secret-agent".into())).expect("valid");
+    assert!(target
         .headers
         .iter()
         .any(|(_, v)| v.contains("sk-secret-agent")));
-    let json = serde_json::to_string(&plan).expect("serialize");
+    let json = serde_json::to_string(&target).expect("serialize");
     assert!(
         !json.contains("sk-secret-agent") && !json.contains("hunter2"),
         "{json}"

@@ -1,145 +1,103 @@
-//! ASR runs: raw options (TOML scenario + flags) and the validated plan.
+//! ASR scenarios: their options (flags and file keys, declared once) and
+//! what they become — an HTTP or WebSocket target and the audio to send.
 //!
-//! A vendor is a scenario file: upload shape, form fields, transcript path,
-//! WebSocket message templates. Workload options are the same as for TTS
-//! and become stages the same way.
+//! A vendor is configuration: upload shape, form fields, transcript path,
+//! WebSocket message templates.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::options::ConfigError;
-use super::plan::{
-    default_name, headers_with_bearer, invalid, template, DEFAULT_GRACE, DEFAULT_TIMEOUT,
-};
-use super::workload::{read_scenario, WorkloadOptions};
+use super::error::{invalid, ConfigError};
+use super::target::{headers_with_key, template, ApiKey};
+use super::tts::DEFAULT_TIMEOUT;
 use crate::input::AudioSet;
-use crate::metrics::slo::Slo;
 use crate::metrics::wer::{Normalization, Numbers};
 use crate::protocol::http_asr::{AsrTarget, Upload};
 use crate::protocol::ws_asr::{FrameEncoding, WsAsrTarget};
-use crate::workload::StageSpec;
+use crate::protocol::Target;
+use crate::units::parse_duration;
 
-/// Every option of `voxload asr`, from file or flags.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// Every option of an ASR scenario.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, clap::Args)]
 pub struct AsrOptions {
-    /// Server base URL (`http://host:port` gets `/v1/audio/transcriptions`) or full
-    /// endpoint URL; `ws://`/`wss://` means streaming.
+    /// Server URL: `http://host:port` (OpenAI path added), a full endpoint URL, or `ws://…` for streaming.
+    #[arg(long)]
     pub url: Option<String>,
-    /// Audio files, folders or `manifest.jsonl` files.
+    /// Audio inputs: files, folders, or manifest.jsonl files (path, text, language per line). Repeatable.
+    #[arg(long, value_name = "PATH")]
     pub audio: Option<Vec<PathBuf>>,
-    /// Model name (multipart field `model`).
+    /// Instead of audio files: a text spoken by the built-in test voice, its own reference
+    /// (repeatable). The voice is tones voxload's mock transcribes; a real ASR needs real
+    /// speech (render texts with `voxload corpus`).
+    #[arg(long = "text", value_name = "TEXT")]
+    pub texts: Option<Vec<String>>,
+    /// Model (multipart field `model`) [default: whisper-1].
+    #[arg(long)]
     pub model: Option<String>,
-    /// Language for every file without one in the manifest.
+    /// Language for files without one in the manifest.
+    #[arg(long)]
     pub language: Option<String>,
-    /// Multipart `response_format`.
+    /// Multipart response_format: json, text, verbose_json [default: json].
+    #[arg(long)]
     pub response_format: Option<String>,
-    /// `raw` to send the audio as the body instead of multipart.
+    /// Upload shape: multipart (OpenAI) or raw (the audio is the body).
+    #[arg(long)]
     pub upload: Option<String>,
-    /// Name of the multipart file part.
+    /// Name of the multipart file part [default: file].
+    #[arg(long)]
     pub file_field: Option<String>,
-    /// Extra form fields `name=value` (e.g. `model_name=large-v3`).
+    /// Extra multipart field `name=value` (repeatable), e.g. model_name=large-v3.
+    #[arg(long, value_name = "NAME=VALUE")]
     pub field: Option<Vec<String>>,
-    /// Dotted JSON path of the transcript; empty = the body is the text.
+    /// Dotted JSON path of the transcript [default: text]; empty string = plain-text body.
+    #[arg(long)]
     pub transcript_path: Option<String>,
-    /// Convert uploads first: `wav:16000` or `pcm:16000` (16-bit mono), or `none`.
+    /// Convert uploads first: wav:16000, pcm:16000 (16-bit mono) or none [default: none].
+    #[arg(long)]
     pub convert: Option<String>,
-    /// Extra request headers.
+    /// Extra request header `Name: value` (repeatable). Secret values are redacted on output.
+    #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
     pub header: Option<Vec<String>>,
-    /// Environment variable holding the API key.
+    /// Read the API key from this environment variable (sent as `Authorization: Bearer KEY`).
+    #[arg(long, value_name = "NAME")]
     pub api_key_env: Option<String>,
-    /// Per-request timeout.
-    #[serde(default, with = "super::serde_duration::option")]
+    /// Per-request timeout [default: 60s].
+    #[arg(long, value_parser = parse_duration)]
+    #[serde(default, with = "crate::units::serde_duration::option")]
     pub timeout: Option<Duration>,
-    /// Text normalization for WER: numbers as `words` (default), `digits` or `keep`.
+    /// WER normalization of numbers: words, digits or keep [default: words].
+    #[arg(long)]
     pub numbers: Option<String>,
-    /// Streaming: audio per frame.
-    #[serde(default, with = "super::serde_duration::option")]
+    /// Streaming: audio per frame [default: 20ms].
+    #[arg(long, value_parser = parse_duration)]
+    #[serde(default, with = "crate::units::serde_duration::option")]
     pub frame: Option<Duration>,
-    /// Streaming: sample rate of the PCM sent.
+    /// Streaming: sample rate of the 16-bit mono PCM sent (and of spoken texts) [default: 16000].
+    #[arg(long)]
     pub sample_rate: Option<u32>,
-    /// Streaming: JSON start message template (`{{sample_rate}}`, `{{language}}`); `""` for none.
+    /// Streaming: start message template ({{sample_rate}}, {{language}}); '' for none.
+    #[arg(long)]
     pub start_message: Option<String>,
-    /// Streaming: JSON end-of-audio message template; `""` for none.
+    /// Streaming: end-of-audio message template; '' for none [default: {"type":"end"}].
+    #[arg(long)]
     pub end_message: Option<String>,
-    /// Streaming: `binary`, or a JSON template with `{{audio}}` (base64 PCM).
+    /// Streaming: binary, or a JSON template with {{audio}} for base64 frames [default: binary].
+    #[arg(long)]
     pub frame_encoding: Option<String>,
-    /// Streaming: dotted path of the transcript text in server messages.
+    /// Streaming: dotted path of the transcript in server messages [default: text].
+    #[arg(long)]
     pub text_path: Option<String>,
-    /// Streaming: dotted path of the message type.
+    /// Streaming: dotted path of the message type [default: type].
+    #[arg(long)]
     pub type_path: Option<String>,
-    /// Streaming: type value of the final transcript.
+    /// Streaming: type value of the final transcript [default: final].
+    #[arg(long)]
     pub final_type: Option<String>,
-    /// Streaming: dotted path of a boolean "is final" flag (instead of a type).
+    /// Streaming: dotted path of a boolean "is final" flag, instead of a type.
+    #[arg(long)]
     pub final_flag_path: Option<String>,
-    /// Workload and results options.
-    #[serde(flatten)]
-    pub workload: WorkloadOptions,
-    /// Keys nothing above claimed: a typo must not be ignored.
-    #[serde(flatten, skip_serializing)]
-    pub unknown: BTreeMap<String, toml::Value>,
-}
-
-impl AsrOptions {
-    /// Read a TOML scenario; relative audio paths are relative to the file.
-    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let mut o = read_scenario(path, |o: &AsrOptions| &o.unknown)?;
-        let base = path.parent().unwrap_or(Path::new("."));
-        if let Some(audio) = o.audio.as_mut() {
-            for a in audio.iter_mut().filter(|a| a.is_relative()) {
-                *a = base.join(&*a);
-            }
-        }
-        Ok(o)
-    }
-
-    /// `self` overridden by every option `over` sets.
-    pub fn merged_with(self, over: AsrOptions) -> AsrOptions {
-        macro_rules! pick {
-            ($($f:ident),*) => { AsrOptions {
-                $($f: over.$f.or(self.$f),)*
-                workload: self.workload.merged_with(over.workload),
-                unknown: BTreeMap::new(),
-            } };
-        }
-        pick!(
-            url,
-            audio,
-            model,
-            language,
-            response_format,
-            upload,
-            file_field,
-            field,
-            transcript_path,
-            convert,
-            header,
-            api_key_env,
-            timeout,
-            numbers,
-            frame,
-            sample_rate,
-            start_message,
-            end_message,
-            frame_encoding,
-            text_path,
-            type_path,
-            final_type,
-            final_flag_path
-        )
-    }
-}
-
-/// Where ASR requests go.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "snake_case", tag = "mode")]
-pub enum AsrEndpoint {
-    /// One HTTP request per file.
-    Http(AsrTarget),
-    /// One streaming WebSocket session per file.
-    Ws(WsAsrTarget),
 }
 
 /// Upload conversion for HTTP targets.
@@ -160,20 +118,14 @@ pub enum Convert {
     },
 }
 
-/// A validated ASR run.
+/// What ASR requests send, and how transcripts are scored.
 #[derive(Debug, Clone, Serialize)]
-pub struct AsrPlan {
-    /// Run name.
-    pub name: String,
-    /// Results folder.
-    pub out_dir: PathBuf,
-    /// The endpoint.
-    pub endpoint: AsrEndpoint,
+pub struct AsrInputs {
     /// HTTP upload conversion.
     pub convert: Convert,
     /// Language for files without their own.
     pub language: Option<String>,
-    /// Input description (paths) and totals.
+    /// Input description (paths, or `N texts spoken by the test voice`).
     pub inputs: Vec<String>,
     /// Number of audio files.
     pub files: usize,
@@ -186,49 +138,53 @@ pub struct AsrPlan {
     pub normalization: Normalization,
     /// Version of the normalization rules (docs/wer.md), so WERs are only compared like for like.
     pub normalization_version: &'static str,
-    /// Stages.
-    pub stages: Vec<StageSpec>,
-    /// SLO thresholds.
-    pub slo: Vec<Slo>,
-    /// Seed.
-    pub seed: u64,
     /// Per-request timeout.
-    #[serde(with = "super::serde_duration")]
+    #[serde(with = "crate::units::serde_duration")]
     pub timeout: Duration,
-    /// Drain time after Ctrl-C.
-    #[serde(with = "super::serde_duration")]
-    pub grace: Duration,
-    /// Sweeps: the best level keeps at least this success rate.
-    pub min_success: f64,
 }
 
-impl AsrPlan {
-    /// Validate options into a plan; reads and decodes every audio input now,
-    /// so a bad file fails before any request is sent.
-    pub fn from_options(
-        o: AsrOptions,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Self, ConfigError> {
-        let w = &o.workload;
-        let seed = w.seed.unwrap_or(1);
-        let stages = w.stages(seed)?;
-        let slo = crate::metrics::slo::parse_all(w.slo.as_deref().unwrap_or(&[]))
-            .map_err(|e| invalid("--slo", e.to_string()))?;
-        let url = o.url.clone().ok_or(ConfigError::Missing("--url"))?;
-        let inputs = o.audio.clone().unwrap_or_default();
-        if inputs.is_empty() {
-            return Err(ConfigError::Missing(
-                "--audio (audio files, a folder or a manifest.jsonl)",
-            ));
+impl AsrOptions {
+    /// Relative audio paths in a scenario file are relative to its folder.
+    pub fn rebase(&mut self, dir: &Path) {
+        for a in self.audio.iter_mut().flatten().filter(|a| a.is_relative()) {
+            *a = dir.join(&*a);
         }
-        let audio = AudioSet::load(&inputs)?;
-        let headers = headers_with_bearer(o.header.as_deref(), o.api_key_env.as_deref(), env)?;
+    }
+
+    /// Validate into the target and the inputs; reads and decodes every
+    /// audio input now, so a bad file fails before any request is sent.
+    pub fn build(
+        &self,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<(Target, AsrInputs), ConfigError> {
+        let o = self;
+        let url = o.url.clone().ok_or(ConfigError::Missing("--url"))?;
         let ws = url.starts_with("ws://") || url.starts_with("wss://");
-        let endpoint = if ws {
-            ws_endpoint(&o, url, headers)?
-        } else {
-            http_endpoint(&o, url, headers)?
+        let sample_rate = o.sample_rate.unwrap_or(16_000);
+        if sample_rate == 0 {
+            return Err(invalid("--sample-rate", "must be greater than 0"));
+        }
+        let (audio, inputs) = match (&o.audio, &o.texts) {
+            (Some(_), Some(_)) => return Err(ConfigError::Conflict("--audio", "--text")),
+            (Some(paths), None) if !paths.is_empty() => (
+                AudioSet::load(paths)?,
+                paths.iter().map(|p| p.display().to_string()).collect(),
+            ),
+            (None, Some(texts)) if !texts.is_empty() => (
+                AudioSet::spoken(texts, sample_rate),
+                vec![format!("{} texts spoken by the test voice", texts.len())],
+            ),
+            _ => {
+                return Err(ConfigError::Missing(
+                    "--audio (audio files, a folder or a manifest.jsonl) or --text",
+                ))
+            }
         };
+        let headers = headers_with_key(
+            o.header.as_deref(),
+            o.api_key_env.as_deref().map(ApiKey::bearer),
+            env,
+        )?;
         let convert = parse_convert(o.convert.as_deref())?;
         if ws && convert != Convert::None {
             return Err(ConfigError::Conflict(
@@ -236,6 +192,11 @@ impl AsrPlan {
                 "a ws:// URL (streams are always 16-bit mono PCM at --sample-rate)",
             ));
         }
+        let target = if ws {
+            Target::WsAsr(ws_target(o, url, headers, sample_rate)?)
+        } else {
+            Target::HttpAsr(http_target(o, url, headers)?)
+        };
         let numbers = match o.numbers.as_deref() {
             None | Some("words") => Numbers::Words,
             Some("digits") => Numbers::Digits,
@@ -247,48 +208,22 @@ impl AsrPlan {
                 ))
             }
         };
-        let name = match &w.name {
-            Some(n) if n.is_empty() || n.contains(['/', '\\']) || n == "." || n == ".." => {
-                return Err(invalid("--name", format!("'{n}' is not a folder name")))
-            }
-            Some(n) => n.clone(),
-            None => default_name("asr"),
-        };
         let timeout = o.timeout.unwrap_or(DEFAULT_TIMEOUT);
         if timeout.is_zero() {
             return Err(invalid("--timeout", "must be greater than 0"));
         }
-        Ok(AsrPlan {
-            out_dir: w
-                .out
-                .clone()
-                .unwrap_or_else(|| PathBuf::from("results"))
-                .join(&name),
-            name,
-            endpoint,
+        let inputs = AsrInputs {
             convert,
             language: o.language.clone(),
-            inputs: inputs.iter().map(|p| p.display().to_string()).collect(),
+            inputs,
             files: audio.len(),
             audio_s_total: audio.total_duration().as_secs_f64(),
             audio,
             normalization: Normalization { numbers },
             normalization_version: crate::metrics::wer::NORMALIZATION_VERSION,
-            stages,
-            slo,
-            seed,
             timeout,
-            grace: w.grace.unwrap_or(DEFAULT_GRACE),
-            min_success: super::plan::min_success(w.min_success)?,
-        })
-    }
-
-    /// The URL requests go to.
-    pub fn url(&self) -> &str {
-        match &self.endpoint {
-            AsrEndpoint::Http(t) => &t.url,
-            AsrEndpoint::Ws(t) => &t.url,
-        }
+        };
+        Ok((target, inputs))
     }
 }
 
@@ -318,11 +253,11 @@ fn parse_convert(spec: Option<&str>) -> Result<Convert, ConfigError> {
     }
 }
 
-fn http_endpoint(
+fn http_target(
     o: &AsrOptions,
     url: String,
     headers: Vec<(String, String)>,
-) -> Result<AsrEndpoint, ConfigError> {
+) -> Result<AsrTarget, ConfigError> {
     let raw = match o.upload.as_deref() {
         None | Some("multipart") => false,
         Some("raw") => true,
@@ -376,12 +311,12 @@ fn http_endpoint(
             "text".into()
         }
     });
-    Ok(AsrEndpoint::Http(AsrTarget {
+    Ok(AsrTarget {
         url,
         upload,
         transcript_path,
         headers,
-    }))
+    })
 }
 
 /// `--frame-encoding`: `binary`, or a JSON template with `{{audio}}`.
@@ -397,17 +332,18 @@ pub(crate) fn parse_frame_encoding(spec: Option<&str>) -> Result<FrameEncoding, 
     })
 }
 
-fn ws_endpoint(
+fn ws_target(
     o: &AsrOptions,
     url: String,
     headers: Vec<(String, String)>,
-) -> Result<AsrEndpoint, ConfigError> {
+    sample_rate: u32,
+) -> Result<WsAsrTarget, ConfigError> {
     let frames = parse_frame_encoding(o.frame_encoding.as_deref())?;
     let target = WsAsrTarget {
         url,
         headers,
-        sample_rate: o.sample_rate.unwrap_or(16_000),
-        frame: o.frame.unwrap_or(Duration::from_millis(20)),
+        sample_rate,
+        frame: positive(o.frame, Duration::from_millis(20), "--frame")?,
         start_message: template(
             o.start_message.clone(),
             Some(r#"{"type":"start","sample_rate":{{sample_rate}},"language":"{{language}}"}"#),
@@ -419,72 +355,103 @@ fn ws_endpoint(
         final_type: o.final_type.clone().unwrap_or_else(|| "final".into()),
         final_flag_path: o.final_flag_path.clone(),
     };
-    if target.sample_rate == 0 {
-        return Err(invalid("--sample-rate", "must be greater than 0"));
-    }
     target
         .validate()
         .map_err(|e| invalid("--url", e.to_string()))?;
-    Ok(AsrEndpoint::Ws(target))
+    Ok(target)
+}
+
+/// `value`, or `default` when unset; zero is refused, naming `flag`.
+pub(crate) fn positive(
+    value: Option<Duration>,
+    default: Duration,
+    flag: &'static str,
+) -> Result<Duration, ConfigError> {
+    let d = value.unwrap_or(default);
+    if d.is_zero() {
+        Err(invalid(flag, "must be greater than 0"))
+    } else {
+        Ok(d)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// `text` as a scenario in a fresh folder: the folder, and what
-    /// `from_file` made of it.
-    fn scenario(text: &str) -> (tempfile::TempDir, Result<AsrOptions, String>) {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("asr.toml");
-        std::fs::write(&path, text).expect("write");
-        let parsed = AsrOptions::from_file(&path).map_err(|e| e.to_string());
-        (dir, parsed)
-    }
-
     #[test]
-    fn unknown_keys_and_bad_values_name_the_file_and_line() {
-        for (text, line, word) in [
-            (
-                "url = \"http://h\"\nconcurrency = 2\nconcurency = 3\n",
-                "line 3",
-                "concurency",
-            ),
-            ("url = \"http://h\"\n[vendor]\nx = 1\n", "line 2", "vendor"),
-            ("url = \"http://h\"\nrequests = \"x\"\n", "line 2", "u64"),
-            ("url = \"http://h\"\nsample_rate = \"x\"\n", "line 2", "u32"),
-        ] {
-            let e = scenario(text).1.expect_err(text);
-            assert!(e.contains("asr.toml"), "{e}");
-            assert!(e.contains(line) && e.contains(word), "{e}");
-        }
-    }
-
-    #[test]
-    fn workload_keys_stay_top_level_and_flags_override_the_file() {
-        let (dir, parsed) = scenario(
-            "url = \"http://h\"\naudio = [\"a.wav\"]\nname = \"n\"\nseed = 7\n\
-             concurrency = [1, 2]\nrequests = 5\nduration = \"2s\"\nslo = [\"e2e.p95<2s\"]\n",
-        );
-        let file = parsed.expect("parses");
-        assert_eq!(file.audio, Some(vec![dir.path().join("a.wav")]));
-        assert_eq!(file.workload.seed, Some(7));
-        assert_eq!(file.workload.duration, Some(Duration::from_secs(2)));
-        let json = serde_json::to_value(&file).expect("serialize");
-        assert_eq!(json["requests"], 5, "{json}");
-        assert!(json.get("workload").is_none() && json.get("unknown").is_none());
-        let flags = AsrOptions {
-            model: Some("m".into()),
-            workload: WorkloadOptions {
-                requests: Some(3),
-                ..WorkloadOptions::default()
-            },
+    fn spoken_texts_are_inputs_with_their_references() {
+        let o = AsrOptions {
+            url: Some("http://h".into()),
+            texts: Some(vec!["hello there".into(), "good morning".into()]),
             ..AsrOptions::default()
         };
-        let o = file.merged_with(flags);
-        assert_eq!(o.model.as_deref(), Some("m"));
-        assert_eq!(o.workload.requests, Some(3));
-        assert_eq!(o.workload.name.as_deref(), Some("n"));
-        assert_eq!(o.workload.stages(1).expect("stages").len(), 2);
+        let (target, inputs) = o.build(&|_| None).expect("valid");
+        assert!(
+            matches!(target, Target::HttpAsr(ref t) if t.url == "http://h/v1/audio/transcriptions")
+        );
+        assert_eq!(inputs.files, 2);
+        let second = &inputs.audio.items()[1];
+        assert_eq!(second.reference.as_deref(), Some("good morning"));
+        // 11 characters at the test voice's 15 per second.
+        let first = inputs.audio.items()[0].duration.as_secs_f64();
+        assert!((first - 11.0 / 15.0).abs() < 0.01, "{first}");
+    }
+
+    #[test]
+    fn bad_options_are_named() {
+        let base = AsrOptions {
+            url: Some("ws://h/x".into()),
+            texts: Some(vec!["a".into()]),
+            ..AsrOptions::default()
+        };
+        let cases = [
+            (
+                AsrOptions {
+                    frame: Some(Duration::ZERO),
+                    ..base.clone()
+                },
+                "--frame",
+            ),
+            (
+                AsrOptions {
+                    sample_rate: Some(0),
+                    ..base.clone()
+                },
+                "--sample-rate",
+            ),
+            (
+                AsrOptions {
+                    convert: Some("wav".into()),
+                    ..base.clone()
+                },
+                "--convert",
+            ),
+            (
+                AsrOptions {
+                    numbers: Some("roman".into()),
+                    ..base.clone()
+                },
+                "--numbers",
+            ),
+            (
+                AsrOptions {
+                    texts: None,
+                    ..base.clone()
+                },
+                "--audio",
+            ),
+            (
+                AsrOptions {
+                    audio: Some(vec!["a.wav".into()]),
+                    ..base.clone()
+                },
+                "--text",
+            ),
+        ];
+        for (o, flag) in cases {
+            let e = o.build(&|_| None).expect_err(flag).to_string();
+            assert!(e.contains(flag), "{flag}: {e}");
+        }
     }
 }

@@ -1,157 +1,381 @@
-//! Workload options shared by protocols whose scenario files embed them
-//! flat (`concurrency = 4`, `duration = "30s"`, …) next to their own keys.
+//! *When* requests are sent: the workload options every protocol shares,
+//! declared once for flags and scenario files alike, and how they become
+//! stages.
+//!
+//! A flag and its file key are one field here: clap reads the field from
+//! the command line, serde from TOML, and [`super::overlay`] lays the flags
+//! over the file. Adding a workload option is one field (and its use in
+//! [`WorkloadOptions::stages`] or the driver), nothing else.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use super::error::{invalid, ConfigError};
 use super::levels::Levels;
-use super::options::{ConfigError, TtsOptions};
-use super::plan::stages;
-use crate::workload::StageSpec;
+use crate::units::parse_duration;
+use crate::workload::{StageSpec, Workload};
 
-/// *When* requests are sent, and where results go: the options every
-/// protocol shares. Embedded with `#[serde(flatten)]`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// Requests per stage when neither `--requests` nor `--duration` is given.
+pub const DEFAULT_REQUESTS: u64 = 100;
+/// Open loop: requests in flight beyond this are dropped (counted) unless
+/// `--max-in-flight` says otherwise, so an overloaded target or generator
+/// turns into visible drops instead of running out of sockets.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 10_000;
+
+/// When requests start, per stage. Flags and top-level (or per-scenario)
+/// keys of a scenario file.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, clap::Args)]
 pub struct WorkloadOptions {
-    /// Run name.
-    pub name: Option<String>,
-    /// Results root folder.
-    pub out: Option<PathBuf>,
-    /// Seed.
-    pub seed: Option<u64>,
-    /// Closed loop: concurrent users per stage (sweep).
+    /// Closed loop: concurrent users; a list or range is a sweep (`1,2,4,8` or `1:16:1`).
+    #[arg(long, value_name = "LEVELS")]
     pub concurrency: Option<Levels>,
-    /// Closed loop: users started per second.
+    /// Closed loop: users started per second [default: all at once].
+    #[arg(long)]
     pub spawn_rate: Option<f64>,
-    /// Closed loop: pause between a user's requests.
-    #[serde(default, with = "super::serde_duration::option")]
+    /// Closed loop: pause of each user between requests.
+    #[arg(long, value_parser = parse_duration)]
+    #[serde(default, with = "crate::units::serde_duration::option")]
     pub think_time: Option<Duration>,
-    /// Open loop: arrivals per second per stage (sweep).
+    /// Open loop: arrivals per second; a list or range is a sweep (`1,3,5,7` or `1:7:2`).
+    #[arg(long, value_name = "LEVELS")]
     pub rate: Option<Levels>,
-    /// Open loop: gamma shape.
+    /// Open loop: gamma shape of inter-arrival times (1 = Poisson, <1 bursty, >1 regular) [default: constant spacing].
+    #[arg(long)]
     pub burstiness: Option<f64>,
-    /// Open loop: cap on requests in flight.
+    /// Open loop: at most this many requests in flight; arrivals over it are counted as dropped [default: 10000].
+    #[arg(long)]
     pub max_in_flight: Option<usize>,
-    /// Requests per stage.
+    /// Requests per stage [default: 100 when --duration is not given].
+    #[arg(long, short = 'n')]
     pub requests: Option<u64>,
-    /// Length of each stage.
-    #[serde(default, with = "super::serde_duration::option")]
+    /// Length of each stage (e.g. 30s, 5m).
+    #[arg(long, short = 'd', value_parser = parse_duration)]
+    #[serde(default, with = "crate::units::serde_duration::option")]
     pub duration: Option<Duration>,
-    /// Warm-up requests per stage.
+    /// Warm-up requests per stage, excluded from statistics.
+    #[arg(long)]
     pub warmup: Option<u64>,
-    /// After Ctrl-C, how long in-flight requests may finish.
-    #[serde(default, with = "super::serde_duration::option")]
-    pub grace: Option<Duration>,
-    /// SLO thresholds.
-    pub slo: Option<Vec<String>>,
-    /// Sweeps: the best level is the highest throughput with at least this success rate.
-    pub min_success: Option<f64>,
+}
+
+/// A level as a label shows it: as written (`2`, `0.5`), or to 4
+/// decimals when a weight made it a long fraction (`0.3333`).
+fn level_text(v: f64) -> String {
+    let short = format!("{v:.4}");
+    let short = short.trim_end_matches('0').trim_end_matches('.');
+    if short.parse::<f64>() == Ok(v) {
+        v.to_string()
+    } else {
+        short.to_string()
+    }
 }
 
 impl WorkloadOptions {
-    /// `self` overridden by every option `over` sets.
-    pub fn merged_with(self, over: WorkloadOptions) -> WorkloadOptions {
-        macro_rules! pick {
-            ($($f:ident),*) => { WorkloadOptions { $($f: over.$f.or(self.$f)),* } };
+    /// The sweep levels, if any: rate levels (open loop) or users (closed).
+    pub fn level_count(&self) -> Option<usize> {
+        self.rate
+            .as_ref()
+            .or(self.concurrency.as_ref())
+            .map(|l| l.0.len())
+    }
+
+    /// These options with a single level (or none: one user) repeated `n`
+    /// times, so a scenario at one level runs in every stage of a sweep.
+    pub fn repeated(mut self, n: usize) -> WorkloadOptions {
+        if self.level_count().unwrap_or(1) != 1 || n <= 1 {
+            return self;
         }
-        pick!(
-            name,
-            out,
-            seed,
-            concurrency,
-            spawn_rate,
-            think_time,
-            rate,
-            burstiness,
-            max_in_flight,
-            requests,
-            duration,
-            warmup,
-            grace,
-            slo,
-            min_success
-        )
+        if let Some(rate) = &self.rate {
+            self.rate = Some(Levels(vec![rate.0[0]; n]));
+        } else {
+            let users = self.concurrency.as_ref().map_or(1.0, |c| c.0[0]);
+            self.concurrency = Some(Levels(vec![users; n]));
+        }
+        self
     }
 
-    /// The stages these options describe (validated).
+    /// These options without the keys that `own`'s choice of loop
+    /// excludes: a scenario with its own rate drops the shared users,
+    /// spawn rate and think time; one with its own users drops the shared
+    /// rate, burstiness and in-flight cap.
+    pub fn for_level_of(&self, own: &WorkloadOptions) -> WorkloadOptions {
+        let mut base = self.clone();
+        if own.rate.is_some() {
+            (base.concurrency, base.spawn_rate, base.think_time) = (None, None, None);
+        }
+        if own.concurrency.is_some() {
+            (base.rate, base.burstiness, base.max_in_flight) = (None, None, None);
+        }
+        base
+    }
+
+    /// Whether these options choose open or closed loop themselves.
+    pub fn sets_level(&self) -> bool {
+        self.rate.is_some() || self.concurrency.is_some()
+    }
+
+    /// The stages these options describe (validated). `seed` seeds the
+    /// first stage's arrivals; each later stage takes the next seed.
     pub fn stages(&self, seed: u64) -> Result<Vec<StageSpec>, ConfigError> {
-        let o = TtsOptions {
-            concurrency: self.concurrency.clone(),
-            spawn_rate: self.spawn_rate,
-            think_time: self.think_time,
-            rate: self.rate.clone(),
-            burstiness: self.burstiness,
-            max_in_flight: self.max_in_flight,
-            requests: self.requests,
-            duration: self.duration,
-            warmup: self.warmup,
-            ..TtsOptions::default()
+        if self.rate.is_some() && self.concurrency.is_some() {
+            return Err(ConfigError::Conflict("--rate", "--concurrency"));
+        }
+        if self.requests == Some(0) {
+            return Err(invalid("--requests", "must be at least 1"));
+        }
+        if self.duration.is_some_and(|d| d.is_zero()) {
+            return Err(invalid("--duration", "must be greater than 0"));
+        }
+        let requests = match (self.requests, self.duration) {
+            (None, None) => Some(DEFAULT_REQUESTS),
+            (r, _) => r,
         };
-        stages(&o, seed)
+        let stage = |label: String, workload: Workload| StageSpec {
+            label,
+            workload,
+            requests,
+            duration: self.duration,
+            warmup: self.warmup.unwrap_or(0),
+        };
+        if let Some(rate) = &self.rate {
+            self.check_open_loop()?;
+            return Ok(rate
+                .0
+                .iter()
+                .enumerate()
+                .map(|(i, &r)| {
+                    let workload = Workload::Open {
+                        rate: r,
+                        burstiness: self.burstiness,
+                        seed: seed.wrapping_add(i as u64),
+                        max_in_flight: Some(self.max_in_flight.unwrap_or(DEFAULT_MAX_IN_FLIGHT)),
+                    };
+                    stage(format!("rate={}/s", level_text(r)), workload)
+                })
+                .collect());
+        }
+        self.check_closed_loop()?;
+        let levels = self
+            .concurrency
+            .clone()
+            .map(|l| l.0)
+            .unwrap_or_else(|| vec![1.0]);
+        levels
+            .iter()
+            .map(|&c| {
+                if c.fract() != 0.0 || c < 1.0 {
+                    return Err(invalid(
+                        "--concurrency",
+                        format!("{c} is not a whole number of users"),
+                    ));
+                }
+                let workload = Workload::Closed {
+                    concurrency: c as usize,
+                    spawn_rate: self.spawn_rate,
+                    think_time: self.think_time.unwrap_or_default(),
+                };
+                Ok(stage(format!("c={c}"), workload))
+            })
+            .collect()
+    }
+
+    fn check_open_loop(&self) -> Result<(), ConfigError> {
+        if self.spawn_rate.is_some() {
+            return Err(ConfigError::Conflict("--rate", "--spawn-rate"));
+        }
+        if self.think_time.is_some() {
+            return Err(ConfigError::Conflict("--rate", "--think-time"));
+        }
+        if let Some(b) = self.burstiness {
+            if !(b.is_finite() && b > 0.0) {
+                return Err(invalid(
+                    "--burstiness",
+                    "must be a positive number (1 = Poisson)",
+                ));
+            }
+        }
+        if self.max_in_flight == Some(0) {
+            return Err(invalid("--max-in-flight", "must be at least 1"));
+        }
+        Ok(())
+    }
+
+    fn check_closed_loop(&self) -> Result<(), ConfigError> {
+        if self.burstiness.is_some() {
+            return Err(ConfigError::Conflict(
+                "--burstiness",
+                "closed loop (--concurrency); use --rate",
+            ));
+        }
+        if self.max_in_flight.is_some() {
+            return Err(ConfigError::Conflict(
+                "--max-in-flight",
+                "closed loop (--concurrency); use --rate",
+            ));
+        }
+        if let Some(s) = self.spawn_rate {
+            if !(s.is_finite() && s > 0.0) {
+                return Err(invalid(
+                    "--spawn-rate",
+                    "must be a positive number of users per second",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The share `weights[i] ÷ Σ weights` of these options for each
+    /// weighted scenario: rates are scaled, while users and the request
+    /// count are split into whole numbers that add up exactly (largest
+    /// remainder). A scenario left with no user or no request is an error:
+    /// its share is too small for the level.
+    pub fn split(&self, weights: &[f64]) -> Result<Vec<WorkloadOptions>, ConfigError> {
+        let total: f64 = weights.iter().sum();
+        let mut parts: Vec<WorkloadOptions> = weights.iter().map(|_| self.clone()).collect();
+        if let Some(rate) = &self.rate {
+            for (part, w) in parts.iter_mut().zip(weights) {
+                part.rate = Some(Levels(rate.0.iter().map(|r| r * w / total).collect()));
+            }
+        }
+        if let Some(users) = &self.concurrency {
+            let mut per_part = vec![Vec::new(); weights.len()];
+            for &c in &users.0 {
+                for (i, n) in largest_remainder(c as u64, weights).into_iter().enumerate() {
+                    if n == 0 {
+                        return Err(invalid(
+                            "--concurrency",
+                            format!("{c} users cannot be split by weights {weights:?}: a scenario gets none (raise the level or a weight)"),
+                        ));
+                    }
+                    per_part[i].push(n as f64);
+                }
+            }
+            for (part, levels) in parts.iter_mut().zip(per_part) {
+                part.concurrency = Some(Levels(levels));
+            }
+        }
+        let requests = match (self.requests, self.duration) {
+            (None, None) => Some(DEFAULT_REQUESTS),
+            (r, _) => r,
+        };
+        if let Some(n) = requests {
+            for (part, share) in parts.iter_mut().zip(largest_remainder(n, weights)) {
+                if share == 0 {
+                    return Err(invalid(
+                        "--requests",
+                        format!("{n} requests cannot be split by weights {weights:?}: a scenario gets none"),
+                    ));
+                }
+                part.requests = Some(share);
+            }
+        }
+        Ok(parts)
     }
 }
 
-/// Read a TOML scenario whose options embed [`WorkloadOptions`] with
-/// `#[serde(flatten)]` next to their own keys, plus a flattened `unknown`
-/// map that catches every other key (serde's `deny_unknown_fields` does not
-/// combine with `flatten`). A key nothing claimed is an error naming the
-/// file and its line, so a typo is never ignored.
-pub(crate) fn read_scenario<T: DeserializeOwned>(
-    path: &Path,
-    unknown: fn(&T) -> &BTreeMap<String, toml::Value>,
-) -> Result<T, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let toml_error = |message: String| ConfigError::Toml {
-        path: path.to_path_buf(),
-        message,
-    };
-    let parse_error = |e: toml::de::Error| toml_error(e.to_string().trim().to_string());
-    // Flattened keys are read back from a buffer, so a bad value among them
-    // would be reported without its place: read them on their own first.
-    toml::from_str::<WorkloadOptions>(&text).map_err(parse_error)?;
-    let o: T = toml::from_str(&text).map_err(parse_error)?;
-    let first = unknown(&o)
-        .keys()
-        .map(|key| (key_line(&text, key), key))
-        .min_by_key(|(line, _)| line.unwrap_or(usize::MAX));
-    if let Some((line, key)) = first {
-        let line = line.map(|n| format!("line {n}: ")).unwrap_or_default();
-        return Err(toml_error(format!("{line}unknown key '{key}'")));
+/// `n` split in proportion to `weights` into whole numbers summing to `n`:
+/// each gets the floor of its share, then the largest remainders one more
+/// (ties to the earlier).
+pub fn largest_remainder(n: u64, weights: &[f64]) -> Vec<u64> {
+    let total: f64 = weights.iter().sum();
+    let exact: Vec<f64> = weights.iter().map(|w| n as f64 * w / total).collect();
+    let mut out: Vec<u64> = exact.iter().map(|x| x.floor() as u64).collect();
+    let mut left = n.saturating_sub(out.iter().sum());
+    let mut order: Vec<usize> = (0..weights.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (ra, rb) = (exact[a] - exact[a].floor(), exact[b] - exact[b].floor());
+        rb.total_cmp(&ra).then(a.cmp(&b))
+    });
+    for i in order {
+        if left == 0 {
+            break;
+        }
+        out[i] += 1;
+        left -= 1;
     }
-    Ok(o)
-}
-
-/// The 1-based line that sets top-level `key` (`key = …`, `"key" = …`,
-/// `key.sub = …`) or opens it as a table (`[key]`, `[[key]]`).
-fn key_line(text: &str, key: &str) -> Option<usize> {
-    let sets_key = |line: &str| {
-        let l = line.trim_start().trim_start_matches('[').trim_start();
-        let l = l.strip_prefix(['"', '\'']).unwrap_or(l);
-        l.strip_prefix(key)
-            .is_some_and(|rest| rest.trim_start().starts_with(['=', '.', ']', '"', '\'']))
-    };
-    text.lines().position(sets_key).map(|i| i + 1)
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn opts(rate: Option<&str>, concurrency: Option<&str>) -> WorkloadOptions {
+        WorkloadOptions {
+            rate: rate.map(|r| r.parse().expect("levels")),
+            concurrency: concurrency.map(|c| c.parse().expect("levels")),
+            ..WorkloadOptions::default()
+        }
+    }
+
     #[test]
-    fn key_line_finds_keys_tables_and_quoted_keys_not_prefixes() {
-        let text = "concurrency = 2\nconc = 1\n\"quoted\" = 1\ndotted.x = 1\n[table]\n[[list]]\n";
-        assert_eq!(key_line(text, "conc"), Some(2));
-        assert_eq!(key_line(text, "quoted"), Some(3));
-        assert_eq!(key_line(text, "dotted"), Some(4));
-        assert_eq!(key_line(text, "table"), Some(5));
-        assert_eq!(key_line(text, "list"), Some(6));
-        assert_eq!(key_line(text, "missing"), None);
+    fn rate_sweep_becomes_open_loop_stages() {
+        let mut o = opts(Some("1:5:2"), None);
+        o.burstiness = Some(0.5);
+        o.requests = Some(10);
+        let stages = o.stages(1).expect("stages");
+        assert_eq!(stages.len(), 3);
+        assert!(matches!(
+            stages[2].workload,
+            Workload::Open { rate, burstiness: Some(b), seed: 3, .. } if rate == 5.0 && b == 0.5
+        ));
+        assert_eq!(
+            (stages[0].requests, stages[0].label.as_str()),
+            (Some(10), "rate=1/s")
+        );
+    }
+
+    #[test]
+    fn conflicting_and_invalid_options_are_named() {
+        let e = opts(Some("1"), Some("2"))
+            .stages(1)
+            .expect_err("conflict")
+            .to_string();
+        assert!(e.contains("--rate") && e.contains("--concurrency"), "{e}");
+        let e = opts(None, Some("1.5"))
+            .stages(1)
+            .expect_err("fraction")
+            .to_string();
+        assert!(e.contains("--concurrency"), "{e}");
+        let mut o = opts(None, Some("2"));
+        o.burstiness = Some(1.0);
+        assert!(o
+            .stages(1)
+            .expect_err("closed")
+            .to_string()
+            .contains("--burstiness"));
+    }
+
+    #[test]
+    fn weights_split_rates_users_and_requests_exactly() {
+        assert_eq!(largest_remainder(10, &[2.0, 1.0]), vec![7, 3]);
+        assert_eq!(largest_remainder(5, &[1.0, 1.0, 1.0]), vec![2, 2, 1]);
+        assert_eq!(largest_remainder(100, &[1.0]), vec![100]);
+        let parts = opts(Some("3,6"), None).split(&[2.0, 1.0]).expect("split");
+        assert_eq!(
+            parts[0].rate.as_ref().map(|l| l.0.clone()),
+            Some(vec![2.0, 4.0])
+        );
+        assert_eq!(
+            parts[1].rate.as_ref().map(|l| l.0.clone()),
+            Some(vec![1.0, 2.0])
+        );
+        assert_eq!((parts[0].requests, parts[1].requests), (Some(67), Some(33)));
+        let users = opts(None, Some("3,4")).split(&[1.0, 1.0]).expect("split");
+        assert_eq!(
+            users[0].concurrency.as_ref().map(|l| l.0.clone()),
+            Some(vec![2.0, 2.0])
+        );
+        assert_eq!(
+            users[1].concurrency.as_ref().map(|l| l.0.clone()),
+            Some(vec![1.0, 2.0])
+        );
+        let e = opts(None, Some("1"))
+            .split(&[1.0, 1.0])
+            .expect_err("one user for two");
+        assert!(e.to_string().contains("--concurrency"), "{e}");
+        assert_eq!(level_text(1.0 / 3.0), "0.3333");
+        assert_eq!(level_text(2.0), "2");
+        assert_eq!(level_text(0.25), "0.25");
     }
 }

@@ -11,7 +11,12 @@ use serde_json::Value;
 
 use super::InputError;
 use crate::audio::convert::{self, FileFormat};
+use crate::audio::voice::Voice;
 use crate::audio::{AudioError, AudioFormat};
+
+/// Characters per second of the built-in test voice (the mock's default
+/// speaking rate, so its ASR and agent understand it).
+pub const TEST_VOICE_CPS: f64 = 15.0;
 
 /// Extensions picked up when walking a folder (compared case-insensitively).
 /// Raw `.pcm` is left out: it has no header, so its rate would be a guess.
@@ -96,6 +101,37 @@ impl AudioSet {
             }
         }
         Ok(AudioSet { items })
+    }
+
+    /// Texts spoken by the built-in test voice, one 16-bit mono WAV item
+    /// each with the text as its reference. The voice is tones that
+    /// voxload's mock transcribes back exactly (a real ASR needs real
+    /// speech: render texts with `voxload corpus`).
+    pub fn spoken(texts: &[String], sample_rate: u32) -> Self {
+        let voice = Voice::new(sample_rate, TEST_VOICE_CPS);
+        let items = texts
+            .iter()
+            .enumerate()
+            .map(|(i, text)| {
+                let pcm: Vec<u8> = voice
+                    .render(text)
+                    .iter()
+                    .flat_map(|s| s.to_le_bytes())
+                    .collect();
+                let samples = pcm.len() as u64 / 2;
+                AudioItem {
+                    path: PathBuf::from(format!("text-{}.wav", i + 1)),
+                    bytes: Arc::new(convert::wav_file(&pcm, sample_rate)),
+                    format: AudioFormat::Wav,
+                    duration: Duration::from_nanos(
+                        samples * 1_000_000_000 / u64::from(sample_rate.max(1)),
+                    ),
+                    reference: Some(text.clone()),
+                    language: None,
+                }
+            })
+            .collect();
+        AudioSet { items }
     }
 
     /// The items, in load order.

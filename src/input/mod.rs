@@ -14,7 +14,7 @@ mod format;
 mod samples;
 mod stats;
 
-pub use audio::{AudioItem, AudioSet, AUDIO_EXTENSIONS};
+pub use audio::{AudioItem, AudioSet, AUDIO_EXTENSIONS, TEST_VOICE_CPS};
 pub use format::SampleFormat;
 pub use samples::{random_prefix, TextSamples};
 pub use stats::{LengthStats, TextStats};

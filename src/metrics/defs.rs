@@ -51,7 +51,7 @@ pub struct MeasureConfig {
     pub chunk_ks: Vec<u32>,
     /// Audio the simulated player buffers before it starts playing
     /// (see [`stalls`]). Serialized as `prebuffer_us`.
-    #[serde(rename = "prebuffer_us", with = "duration_us")]
+    #[serde(rename = "prebuffer_us", with = "crate::units::duration_us")]
     pub prebuffer: Duration,
     /// Audio sanity checks.
     pub sanity: SanityConfig,
@@ -67,26 +67,7 @@ impl Default for MeasureConfig {
     }
 }
 
-/// Serialize a [`Duration`] as whole microseconds, so config and results
-/// carry the unit in the field name (`_us`) instead of serde's `{secs, nanos}`.
-mod duration_us {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(super::micros(*d))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        u64::deserialize(d).map(Duration::from_micros)
-    }
-}
-
-/// Whole microseconds, saturating (a `u64` of µs is 584,000 years).
-pub fn micros(d: Duration) -> u64 {
-    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
-}
+pub use crate::units::micros;
 
 /// Open loop: how late the request was actually sent, `sent − intended`,
 /// saturating at zero. A growing lag means the generator (not the server)

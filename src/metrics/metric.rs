@@ -3,7 +3,8 @@
 //!
 //! Names are stable: they key `result.json`, CSV columns and `--slo`
 //! expressions, so a metric is a typed [`Metric`] everywhere and a string
-//! only at those edges.
+//! only at those edges. Its name, unit and display order come from
+//! [`super::registry`], which implements them.
 
 use std::fmt;
 
@@ -90,6 +91,15 @@ pub enum Unit {
     /// Stored and shown as a count.
     #[serde(rename = "count")]
     Count,
+    /// A share, shown in percent (stage figures: errors, success, …).
+    #[serde(rename = "%")]
+    Percent,
+    /// A rate per wall second (stage throughput).
+    #[serde(rename = "req/s")]
+    PerSecond,
+    /// Seconds of audio per wall second.
+    #[serde(rename = "s/s")]
+    AudioPerWall,
 }
 
 /// Scale of [`Unit::Ratio`] in histograms: HDR stores integers, and a
@@ -97,13 +107,31 @@ pub enum Unit {
 pub const RATIO_SCALE: f64 = 1_000_000.0;
 
 impl Unit {
-    /// The display unit's label: `"ms"`, `"ratio"` or `"count"`.
+    /// The display unit's label: `"ms"`, `"ratio"`, `"count"`, `"%"`,
+    /// `"req/s"` or `"s/s"`.
     pub fn label(&self) -> &'static str {
         match self {
             Unit::Micros => "ms",
             Unit::Ratio => "ratio",
             Unit::Count => "count",
+            Unit::Percent => "%",
+            Unit::PerSecond => "req/s",
+            Unit::AudioPerWall => "s/s",
         }
+    }
+
+    /// Inverse of [`Unit::label`].
+    pub fn parse(label: &str) -> Option<Unit> {
+        [
+            Unit::Micros,
+            Unit::Ratio,
+            Unit::Count,
+            Unit::Percent,
+            Unit::PerSecond,
+            Unit::AudioPerWall,
+        ]
+        .into_iter()
+        .find(|u| u.label() == label)
     }
 
     /// A raw histogram value in display units (µs → ms, millionths → ratio).
@@ -111,7 +139,7 @@ impl Unit {
         match self {
             Unit::Micros => raw / 1_000.0,
             Unit::Ratio => raw / RATIO_SCALE,
-            Unit::Count => raw,
+            Unit::Count | Unit::Percent | Unit::PerSecond | Unit::AudioPerWall => raw,
         }
     }
 }
@@ -149,74 +177,6 @@ impl Metric {
         Metric::BargeInLeak,
         Metric::BargeInEvent,
     ];
-
-    /// All metrics in display order, with one `chunk_k` per entry of `chunk_ks`.
-    pub fn all(chunk_ks: &[u32]) -> Vec<Metric> {
-        let mut v = vec![Metric::Ttfb, Metric::Ttfa];
-        v.extend(chunk_ks.iter().map(|&k| Metric::Chunk(k)));
-        v.extend_from_slice(&Metric::PER_REQUEST[2..]);
-        v.push(Metric::ScheduleLag);
-        v
-    }
-
-    /// Stable name: `ttfb`, `ttfa`, `chunk1`, `inter_chunk_mean`,
-    /// `inter_chunk_max`, `e2e`, `e2e_uncorrected`, `audio`, `rtf`, `rtfx`,
-    /// `stall_count`, `stall_time`, `prebuffer_needed`, `leading_silence`,
-    /// `perceived_ttfa`, `schedule_lag`.
-    pub fn name(&self) -> String {
-        let s = match self {
-            Metric::Chunk(k) => return format!("chunk{k}"),
-            Metric::Ttfb => "ttfb",
-            Metric::Ttfa => "ttfa",
-            Metric::InterChunkMean => "inter_chunk_mean",
-            Metric::InterChunkMax => "inter_chunk_max",
-            Metric::E2e => "e2e",
-            Metric::E2eUncorrected => "e2e_uncorrected",
-            Metric::AudioDuration => "audio",
-            Metric::Rtf => "rtf",
-            Metric::Rtfx => "rtfx",
-            Metric::StallCount => "stall_count",
-            Metric::StallTime => "stall_time",
-            Metric::PrebufferNeeded => "prebuffer_needed",
-            Metric::LeadingSilence => "leading_silence",
-            Metric::PerceivedTtfa => "perceived_ttfa",
-            Metric::ScheduleLag => "schedule_lag",
-            Metric::Connect => "connect",
-            Metric::FirstPartial => "first_partial",
-            Metric::Final => "final",
-            Metric::PartialInterval => "partial_interval",
-            Metric::FrameLagMax => "frame_lag_max",
-            Metric::FrameLagP99 => "frame_lag_p99",
-            Metric::Wer => "wer",
-            Metric::AgentFirstMessage => "agent_first_message",
-            Metric::AgentFirstAudio => "agent_first_audio",
-            Metric::AgentTranscript => "agent_transcript",
-            Metric::Turn => "turn",
-            Metric::BargeInSilence => "barge_in_silence",
-            Metric::BargeInLeak => "barge_in_leak",
-            Metric::BargeInEvent => "barge_in_event",
-        };
-        s.to_string()
-    }
-
-    /// Inverse of [`Metric::name`]; `None` for an unknown name.
-    pub fn parse(s: &str) -> Option<Metric> {
-        if let Some(k) = s.strip_prefix("chunk") {
-            if !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()) {
-                return k.parse().ok().filter(|&k| k > 0).map(Metric::Chunk);
-            }
-        }
-        Metric::all(&[]).into_iter().find(|m| m.name() == s)
-    }
-
-    /// How this metric's histogram values are scaled.
-    pub fn unit(&self) -> Unit {
-        match self {
-            Metric::Rtf | Metric::Rtfx | Metric::Wer => Unit::Ratio,
-            Metric::StallCount => Unit::Count,
-            _ => Unit::Micros,
-        }
-    }
 
     /// This metric's histogram value for one request, `None` if the request
     /// did not reach it. Ratios are scaled by [`RATIO_SCALE`].

@@ -6,6 +6,7 @@ pub mod defs_asr;
 pub mod metric;
 pub mod record;
 mod record_json;
+pub mod registry;
 pub mod slo;
 pub mod stats;
 pub mod timeline;

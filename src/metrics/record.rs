@@ -18,6 +18,9 @@ pub struct RequestRecord {
     /// Warm-up requests are written but excluded from statistics.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub warmup: bool,
+    /// The scenario, in a run of several (shared: one string per scenario).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scenario: Option<std::sync::Arc<str>>,
     /// Origin of this request, µs since the run started (for the timeline).
     pub start_us: u64,
     /// When the request ended (success or failure), µs since the run started.

@@ -78,6 +78,7 @@ impl RequestRecord {
             o.key(k!("warmup"));
             o.out.extend_from_slice(b"true");
         }
+        o.opt_str(k!("scenario"), self.scenario.as_deref());
         o.u64(k!("start_us"), self.start_us);
         o.u64(k!("end_us"), self.end_us);
         o.opt_u64(k!("schedule_lag_us"), self.schedule_lag_us);
@@ -158,6 +159,7 @@ mod tests {
             stage: 2,
             seq: 77,
             warmup: true,
+            scenario: Some("tts-2".into()),
             start_us: 1,
             end_us: 2,
             schedule_lag_us: Some(3),

@@ -3,23 +3,30 @@
 //! Grammar (whitespace is ignored):
 //!
 //! ```text
-//! SLO    := METRIC "." STAT OP VALUE UNIT?      latency metrics: ttfa.p95<300ms, rtf.p99<1
-//!         | RATE OP VALUE ("%")?                stage rates: errors<1%, success>=99.5%, rps>=10
+//! SLO    := (SCENARIO ":")? TERM
+//! TERM   := METRIC "." STAT OP VALUE UNIT?      latency metrics: ttfa.p95<300ms, rtf.p99<1
+//!         | STAGE OP VALUE ("%")?               stage figures: errors<1%, success>=99.5%, rps>=10
 //! STAT   := min | mean | p50 | p90 | p95 | p99 | max
 //! OP     := < | <= | > | >=
 //! UNIT   := us | ms | s                         required for durations, refused for ratios/counts
-//! RATE   := errors | success (success_rate) | dropped | stalled | rps | audio_per_wall
+//! STAGE  := errors | success (success_rate) | dropped | stalled | rps | audio_per_wall
+//!         | wer_pooled | connected
 //! ```
 //!
-//! Shares (`errors`, `success`, `dropped`, `stalled`) take a percentage
-//! (`1%`) or a fraction in 0..=1 (`0.01`, as in k6); a bare number above 1 is
-//! refused, because `errors<5` is ambiguous.
+//! Shares (`errors`, `success`, `dropped`, `stalled`, `wer_pooled`,
+//! `connected`) take a percentage (`1%`) or a fraction in 0..=1 (`0.01`, as
+//! in k6); a bare number above 1 is refused, because `errors<5` is ambiguous.
 //!
-//! Parsing happens when the plan is built, so a misspelled metric is a
-//! configuration error before any request is sent — never a silent pass.
-//! Evaluation fails a threshold whose value cannot be observed (e.g.
-//! `ttfa.p95` on a stage where no request succeeded): an SLO that cannot be
-//! checked has not been met.
+//! `tts:ttfa.p95<300ms` holds only for the scenario named `tts`; without a
+//! scenario a threshold holds for every scenario whose protocol can measure
+//! it (`ttfa` for TTS scenarios, `errors` for all).
+//!
+//! Parsing happens when the plan is built, and so does [`Slo::check`]: a
+//! misspelled metric, an unknown scenario or a metric the run cannot
+//! produce (`ttfa.p95` on an ASR run) is a configuration error before any
+//! request is sent — never a silent pass. Evaluation fails a threshold
+//! whose value cannot be observed (e.g. `ttfa.p95` on a stage where no
+//! request succeeded): an SLO that cannot be checked has not been met.
 
 use std::fmt;
 use std::str::FromStr;
@@ -27,8 +34,9 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::metrics::metric::{Metric, Unit};
+use crate::metrics::registry::{Kinds, StageMetric, STAGE_METRICS};
 use crate::metrics::stats::{Percentiles, StageSummary};
-use crate::report::StageResult;
+use crate::protocol::Kind;
 
 /// A statistic of a metric's distribution over a stage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -104,81 +112,6 @@ impl Stat {
     }
 }
 
-/// A per-stage number that is not a per-request distribution.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum RateMetric {
-    /// `failed ÷ requests`, in %.
-    Errors,
-    /// `ok ÷ requests`, in %.
-    Success,
-    /// `dropped ÷ (requests + dropped)`: share of arrivals dropped at the in-flight cap, in %.
-    Dropped,
-    /// `stalled_share`, in %.
-    Stalled,
-    /// `achieved_rps`.
-    Rps,
-    /// `audio_s_per_wall_s`.
-    AudioPerWall,
-}
-
-impl RateMetric {
-    /// Every rate metric.
-    pub const ALL: [RateMetric; 6] = [
-        RateMetric::Errors,
-        RateMetric::Success,
-        RateMetric::Dropped,
-        RateMetric::Stalled,
-        RateMetric::Rps,
-        RateMetric::AudioPerWall,
-    ];
-
-    /// Stable name as written in an SLO.
-    pub fn name(&self) -> &'static str {
-        match self {
-            RateMetric::Errors => "errors",
-            RateMetric::Success => "success",
-            RateMetric::Dropped => "dropped",
-            RateMetric::Stalled => "stalled",
-            RateMetric::Rps => "rps",
-            RateMetric::AudioPerWall => "audio_per_wall",
-        }
-    }
-
-    /// Inverse of [`RateMetric::name`]; also accepts `success_rate`.
-    pub fn parse(s: &str) -> Option<RateMetric> {
-        if s == "success_rate" {
-            return Some(RateMetric::Success);
-        }
-        RateMetric::ALL.into_iter().find(|x| x.name() == s)
-    }
-
-    /// Whether the value is a share of requests (shown and compared in %).
-    pub fn is_share(&self) -> bool {
-        !matches!(self, RateMetric::Rps | RateMetric::AudioPerWall)
-    }
-
-    /// The observed value (in % for shares), or why there is none.
-    pub fn observe(&self, s: &StageSummary) -> Result<f64, String> {
-        let share = |num: u64, den: u64, what: &str| {
-            if den == 0 {
-                Err(format!("no {what} in this stage"))
-            } else {
-                Ok(num as f64 / den as f64 * 100.0)
-            }
-        };
-        match self {
-            RateMetric::Errors => share(s.failed, s.requests, "completed requests"),
-            RateMetric::Success => share(s.ok, s.requests, "completed requests"),
-            RateMetric::Dropped => share(s.dropped, s.requests + s.dropped, "arrivals"),
-            RateMetric::Stalled => s.stalled_share.map(|x| x * 100.0).ok_or_else(|| {
-                "no stall information (needs successful streaming PCM/WAV requests)".into()
-            }),
-            RateMetric::Rps => Ok(s.achieved_rps),
-            RateMetric::AudioPerWall => Ok(s.audio_s_per_wall_s),
-        }
-    }
-}
-
 /// What an SLO constrains.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Subject {
@@ -189,19 +122,33 @@ pub enum Subject {
         /// The statistic.
         stat: Stat,
     },
-    /// A stage rate, e.g. `errors`.
-    Rate(RateMetric),
+    /// A stage figure, e.g. `errors`.
+    Stage(StageMetric),
 }
 
 impl Subject {
-    /// The unit thresholds and observations are expressed in: `ms`, `ratio`,
-    /// `count`, `%`, `req/s` or `s/s`.
-    pub fn unit(&self) -> &'static str {
+    /// The unit thresholds and observations are expressed in: ms for
+    /// durations, % for shares.
+    pub fn unit(&self) -> Unit {
         match self {
-            Subject::Metric { metric, .. } => metric.unit().label(),
-            Subject::Rate(r) if r.is_share() => "%",
-            Subject::Rate(RateMetric::Rps) => "req/s",
-            Subject::Rate(_) => "s/s",
+            Subject::Metric { metric, .. } => metric.unit(),
+            Subject::Stage(m) => m.def().unit,
+        }
+    }
+
+    /// The protocols that can produce it.
+    pub fn kinds(&self) -> Kinds {
+        match self {
+            Subject::Metric { metric, .. } => metric.def().kinds,
+            Subject::Stage(m) => m.def().kinds,
+        }
+    }
+
+    /// Its name as written in an SLO (`ttfa`, `errors`).
+    pub fn name(&self) -> String {
+        match self {
+            Subject::Metric { metric, .. } => metric.name(),
+            Subject::Stage(m) => m.name().to_string(),
         }
     }
 }
@@ -293,13 +240,31 @@ pub enum SloErrorKind {
     /// A share outside 0..=100 %, or a bare number above 1.
     #[error("'{0}' is a share of requests: write a percentage (1%) or a fraction in 0..=1 (0.01)")]
     BadShare(String),
+    /// The scenario prefix is not a scenario of the run.
+    #[error("no scenario named '{name}' in this run (scenarios: {valid})")]
+    UnknownScenario {
+        /// The prefix given.
+        name: String,
+        /// The run's scenario names.
+        valid: String,
+    },
+    /// The metric cannot be produced where the threshold applies.
+    #[error("{metric} cannot be measured {place}: {why}")]
+    NotProduced {
+        /// The metric or stage figure.
+        metric: String,
+        /// `on this run`, or `by scenario 'x'`.
+        place: String,
+        /// Which protocols do produce it.
+        why: String,
+    },
 }
 
 /// Every name an SLO accepts, for error messages.
 fn valid_names() -> String {
     let mut names: Vec<String> = Metric::all(&[]).iter().map(|m| m.name()).collect();
     names.insert(2, "chunkN".into());
-    names.extend(RateMetric::ALL.iter().map(|r| r.name().to_string()));
+    names.extend(STAGE_METRICS.iter().map(|r| r.name.to_string()));
     names.join(", ")
 }
 
@@ -309,6 +274,8 @@ fn valid_names() -> String {
 pub struct Slo {
     /// The expression, whitespace removed (how it is shown and saved).
     pub expr: String,
+    /// `tts:` in `tts:ttfa.p95<300ms`: the one scenario it holds for.
+    pub scenario: Option<String>,
     /// What is constrained.
     pub subject: Subject,
     /// How.
@@ -346,6 +313,11 @@ impl FromStr for Slo {
             kind,
         };
         let (lhs, op, rhs) = Op::split(&expr).ok_or_else(|| fail(SloErrorKind::Syntax))?;
+        let (scenario, lhs) = match lhs.split_once(':') {
+            Some((name, rest)) if is_scenario_name(name) => (Some(name.to_string()), rest),
+            Some(_) => return Err(fail(SloErrorKind::Syntax)),
+            None => (None, lhs),
+        };
         if lhs.is_empty() || rhs.is_empty() || rhs.contains(['<', '>', '=']) {
             return Err(fail(SloErrorKind::Syntax));
         }
@@ -353,11 +325,11 @@ impl FromStr for Slo {
             Some((n, s)) => (n, Some(s)),
             None => (lhs, None),
         };
-        let subject = if let Some(rate) = RateMetric::parse(name) {
+        let subject = if let Some(figure) = StageMetric::parse(name) {
             if stat.is_some() {
                 return Err(fail(SloErrorKind::UnexpectedStat(name.into())));
             }
-            Subject::Rate(rate)
+            Subject::Stage(figure)
         } else {
             let metric = Metric::parse(name)
                 .ok_or_else(|| fail(SloErrorKind::UnknownMetric(name.into())))?;
@@ -385,10 +357,10 @@ impl FromStr for Slo {
                     return Err(fail(SloErrorKind::MissingUnit(name.into())))
                 }
                 Unit::Micros => duration_ms(value, unit).ok_or_else(|| bad_unit("us, ms or s"))?,
-                Unit::Ratio | Unit::Count if unit.is_empty() => value,
-                Unit::Ratio | Unit::Count => return Err(bad_unit("no unit")),
+                _ if unit.is_empty() => value,
+                _ => return Err(bad_unit("no unit")),
             },
-            Subject::Rate(r) if r.is_share() => {
+            Subject::Stage(r) if r.is_share() => {
                 let pct = match unit {
                     "%" => value,
                     "" if value <= 1.0 => value * 100.0,
@@ -400,13 +372,14 @@ impl FromStr for Slo {
                 }
                 pct
             }
-            Subject::Rate(RateMetric::Rps) if unit.is_empty() || unit == "/s" => value,
-            Subject::Rate(RateMetric::Rps) => return Err(bad_unit("no unit or /s")),
-            Subject::Rate(_) if unit.is_empty() => value,
-            Subject::Rate(_) => return Err(bad_unit("no unit")),
+            Subject::Stage(StageMetric::Rps) if unit.is_empty() || unit == "/s" => value,
+            Subject::Stage(StageMetric::Rps) => return Err(bad_unit("no unit or /s")),
+            Subject::Stage(_) if unit.is_empty() => value,
+            Subject::Stage(_) => return Err(bad_unit("no unit")),
         };
         Ok(Slo {
             expr,
+            scenario,
             subject,
             op,
             threshold,
@@ -438,39 +411,138 @@ impl<'de> Deserialize<'de> for Slo {
     }
 }
 
+/// A scenario name as an SLO prefix may give it: letters, digits, `_`, `-`.
+pub fn is_scenario_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// What an SLO is evaluated on: one stage of one scenario.
+#[derive(Debug, Clone, Copy)]
+pub struct StageView<'a> {
+    /// Stage index.
+    pub index: usize,
+    /// Stage label.
+    pub label: &'a str,
+    /// The scenario's name, in a run of several scenarios.
+    pub scenario: Option<&'a str>,
+    /// The scenario's protocol, when known (results before 0.2 do not say).
+    pub kind: Option<Kind>,
+    /// The stage's figures.
+    pub summary: &'a StageSummary,
+}
+
 impl Slo {
+    /// Whether this threshold holds for `stage`: its scenario, if it names
+    /// one, and otherwise every stage whose protocol can measure it.
+    pub fn applies_to(&self, stage: &StageView<'_>) -> bool {
+        match &self.scenario {
+            Some(name) => stage.scenario == Some(name.as_str()),
+            None => stage.kind.is_none_or(|k| self.subject.kinds().has(k)),
+        }
+    }
+
+    /// Refuse a threshold no stage of the run could ever meet: an unknown
+    /// scenario, or a metric that the scenarios' protocols cannot produce.
+    /// `scenarios` holds the run's scenarios; one unnamed scenario is a run
+    /// of one protocol.
+    pub fn check(&self, scenarios: &[(Option<&str>, Kind)]) -> Result<(), SloError> {
+        let fail = |kind| SloError {
+            expr: self.expr.clone(),
+            kind,
+        };
+        let kinds = self.subject.kinds();
+        let producers = || {
+            let names: Vec<&str> = Kind::ALL
+                .iter()
+                .filter(|k| kinds.has(**k))
+                .map(Kind::name)
+                .collect();
+            format!("it comes from {} scenarios", names.join(", "))
+        };
+        match &self.scenario {
+            Some(name) => {
+                let Some((_, kind)) = scenarios.iter().find(|(n, _)| *n == Some(name.as_str()))
+                else {
+                    let valid: Vec<&str> = scenarios.iter().filter_map(|(n, _)| *n).collect();
+                    return Err(fail(SloErrorKind::UnknownScenario {
+                        name: name.clone(),
+                        valid: if valid.is_empty() {
+                            "none: this run has one unnamed scenario, so write the threshold without a prefix".into()
+                        } else {
+                            valid.join(", ")
+                        },
+                    }));
+                };
+                if !kinds.has(*kind) {
+                    return Err(fail(SloErrorKind::NotProduced {
+                        metric: self.subject.name(),
+                        place: format!("by scenario '{name}' ({kind})"),
+                        why: producers(),
+                    }));
+                }
+            }
+            None if !scenarios.iter().any(|(_, k)| kinds.has(*k)) => {
+                let run: Vec<&str> = scenarios.iter().map(|(_, k)| k.name()).collect();
+                return Err(fail(SloErrorKind::NotProduced {
+                    metric: self.subject.name(),
+                    place: format!("on this run ({})", run.join(", ")),
+                    why: producers(),
+                }));
+            }
+            None => {}
+        }
+        Ok(())
+    }
+
     /// The observed value on a stage, in [`Subject::unit`], or why there is none.
-    pub fn observe(&self, stage: &StageResult) -> Result<f64, String> {
+    pub fn observe(&self, stage: &StageSummary) -> Result<f64, String> {
         match self.subject {
             Subject::Metric { metric, stat } => stage
-                .summary
                 .metrics
                 .get(&metric.name())
                 .map(|p| stat.of(p))
                 .ok_or_else(|| {
                     format!("no {metric} samples in this stage: no successful request reached it")
                 }),
-            Subject::Rate(r) => r.observe(&stage.summary),
+            Subject::Stage(r) => r.observe(stage),
         }
     }
 
     /// Check this threshold on one stage. A value that cannot be observed fails.
-    pub fn evaluate(&self, stage: &StageResult) -> SloResult {
-        let (observed, passed, reason) = match self.observe(stage) {
+    pub fn evaluate(&self, stage: &StageView<'_>) -> SloResult {
+        let (observed, passed, reason) = match self.observe(stage.summary) {
             Ok(v) => (Some(v), self.op.holds(v, self.threshold), None),
             Err(why) => (None, false, Some(why)),
         };
         SloResult {
             slo: self.expr.clone(),
             stage: stage.index,
-            label: stage.label.clone(),
+            label: stage.label.to_string(),
+            scenario: stage.scenario.map(str::to_string),
             observed,
             threshold: self.threshold,
-            unit: self.subject.unit().to_string(),
+            unit: self.subject.unit().label().to_string(),
             passed,
             reason,
         }
     }
+}
+
+/// Every threshold on every stage it applies to, stage by stage.
+pub fn evaluate_all<'a>(
+    slos: &[Slo],
+    stages: impl IntoIterator<Item = StageView<'a>>,
+) -> Vec<SloResult> {
+    stages
+        .into_iter()
+        .flat_map(|st| {
+            slos.iter()
+                .filter(move |s| s.applies_to(&st))
+                .map(move |s| s.evaluate(&st))
+        })
+        .collect()
 }
 
 /// One threshold's verdict on one stage. (`Default` lets tests build one
@@ -484,6 +556,9 @@ pub struct SloResult {
     /// Stage label.
     #[serde(default)]
     pub label: String,
+    /// The scenario, in a run of several.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scenario: Option<String>,
     /// Observed value in `unit` (absent if the stage has no such value).
     pub observed: Option<f64>,
     /// The bound, in `unit`.

@@ -1,8 +1,10 @@
 use std::time::Duration;
 
 use super::*;
+use crate::metrics::registry::StageMetric;
 use crate::metrics::{RequestRecord, StageStats};
 use crate::protocol::ErrorKind;
+use crate::result::StageResult;
 use crate::workload::Workload;
 
 fn slo(s: &str) -> Slo {
@@ -37,6 +39,7 @@ fn stage() -> StageResult {
     StageResult {
         index: 0,
         label: "c=4".into(),
+        scenario: None,
         workload: Workload::Closed {
             concurrency: 4,
             spawn_rate: None,
@@ -95,16 +98,16 @@ fn rates_take_percentages_or_fractions() {
     assert_eq!(slo("errors<0.01").threshold, 1.0);
     assert_eq!(
         slo("success>99%").subject,
-        Subject::Rate(RateMetric::Success)
+        Subject::Stage(StageMetric::Success)
     );
     assert_eq!(
         slo("success_rate>=0.995").subject,
-        Subject::Rate(RateMetric::Success)
+        Subject::Stage(StageMetric::Success)
     );
     assert!((slo("success_rate>=0.995").threshold - 99.5).abs() < 1e-9);
     assert_eq!(
         slo("dropped<1%").subject,
-        Subject::Rate(RateMetric::Dropped)
+        Subject::Stage(StageMetric::Dropped)
     );
     assert_eq!(slo("stalled<5%").threshold, 5.0);
     assert_eq!(slo("rps>=10").threshold, 10.0);
@@ -190,7 +193,7 @@ fn evaluation_reads_the_stage_in_display_units() {
     let st = stage();
     // ttfa 1..=98 ms, p95 = the 94th of 98 values (ceil(0.95 × 98) = 94),
     // to HDR precision (the top of its 3-significant-digit bucket: 94.015).
-    let r = slo("ttfa.p95<100ms").evaluate(&st);
+    let r = slo("ttfa.p95<100ms").evaluate(&st.view(None));
     let p95 = r.observed.expect("ttfa p95");
     assert!((p95 - 94.0).abs() < 0.1, "{p95}");
     assert!(r.passed);
@@ -199,27 +202,31 @@ fn evaluation_reads_the_stage_in_display_units() {
         (0, "c=4", "ms")
     );
     // Edge values: the bound equal to the observation.
-    let at = |op: &str| slo(&format!("ttfa.p95{op}{p95}ms")).evaluate(&st).passed;
+    let at = |op: &str| {
+        slo(&format!("ttfa.p95{op}{p95}ms"))
+            .evaluate(&st.view(None))
+            .passed
+    };
     assert!(!at("<") && at("<=") && at(">=") && !at(">"));
     // 2 of 100 failed: errors = 2 %, success = 98 %.
-    let e = slo("errors<1%").evaluate(&st);
+    let e = slo("errors<1%").evaluate(&st.view(None));
     assert_eq!((e.observed, e.passed), (Some(2.0), false));
-    assert!(slo("errors<=2%").evaluate(&st).passed);
-    assert!(slo("success>=98%").evaluate(&st).passed);
-    assert!(!slo("success>98%").evaluate(&st).passed);
+    assert!(slo("errors<=2%").evaluate(&st.view(None)).passed);
+    assert!(slo("success>=98%").evaluate(&st.view(None)).passed);
+    assert!(!slo("success>98%").evaluate(&st.view(None)).passed);
     // 5 dropped of 105 arrivals.
-    let d = slo("dropped<5%").evaluate(&st);
+    let d = slo("dropped<5%").evaluate(&st.view(None));
     assert!((d.observed.expect("dropped") - 500.0 / 105.0).abs() < 1e-9);
     assert!(d.passed);
     // 10 of 98 ok requests stalled.
-    let s = slo("stalled<10%").evaluate(&st);
+    let s = slo("stalled<10%").evaluate(&st.view(None));
     assert!((s.observed.expect("stalled") - 1000.0 / 98.0).abs() < 1e-9);
     assert!(!s.passed);
     // 100 requests in 10 s; 98 s of audio in 10 s.
-    assert_eq!(slo("rps>=10").evaluate(&st).observed, Some(10.0));
-    assert!(slo("audio_per_wall>9.7").evaluate(&st).passed);
+    assert_eq!(slo("rps>=10").evaluate(&st.view(None)).observed, Some(10.0));
+    assert!(slo("audio_per_wall>9.7").evaluate(&st.view(None)).passed);
     // rtf = i/100 → p99 = ceil(0.99 × 98) = 98th value = 0.98.
-    let rtf = slo("rtf.p99<1").evaluate(&st);
+    let rtf = slo("rtf.p99<1").evaluate(&st.view(None));
     assert!((rtf.observed.expect("rtf") - 0.98).abs() < 0.001, "{rtf:?}");
     assert!(rtf.passed && rtf.unit == "ratio");
 }
@@ -227,7 +234,7 @@ fn evaluation_reads_the_stage_in_display_units() {
 #[test]
 fn an_unobservable_threshold_fails_with_a_reason() {
     let st = stage();
-    let r = slo("chunk4.p50<1s").evaluate(&st);
+    let r = slo("chunk4.p50<1s").evaluate(&st.view(None));
     assert_eq!(r.observed, None);
     assert!(!r.passed);
     assert!(
@@ -237,9 +244,9 @@ fn an_unobservable_threshold_fails_with_a_reason() {
     let mut empty = stage();
     empty.stats = StageStats::new(&[]);
     empty.summary = empty.stats.summary(Duration::from_secs(1));
-    let r = slo("errors<1%").evaluate(&empty);
+    let r = slo("errors<1%").evaluate(&empty.view(None));
     assert!(!r.passed && r.observed.is_none(), "{r:?}");
-    let r = slo("stalled<1%").evaluate(&empty);
+    let r = slo("stalled<1%").evaluate(&empty.view(None));
     assert!(!r.passed && r.reason.is_some(), "{r:?}");
 }
 

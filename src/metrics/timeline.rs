@@ -1,10 +1,13 @@
 //! Per-second timeline of a run: what happened in each wall second, so a
 //! report can show warm-up effects, saturation and recovery over time.
 //!
-//! Memory is bounded per *second*, not per request: each second keeps a few
-//! counters and two small histograms (TTFA and e2e of successful requests),
-//! and seconds more than a few behind the newest are packed into their
-//! serialized form (tens of bytes), so a long run stays flat in memory.
+//! Each second keeps counters, the pooled word error counts, and a small
+//! histogram of each metric the registry keeps per second
+//! ([`TIMELINE`]: every family's lead latency — TTFA, e2e, agent first
+//! audio, turn, ASR final) over the successful requests that ended in it.
+//! Memory is bounded per *second*, not per request: seconds more than a
+//! few behind the newest are packed into their serialized form (tens of
+//! bytes), so a long run stays flat in memory.
 //! Those histograms keep 1 significant digit — HDR's 32 sub-buckets per power
 //! of two — so a timeline percentile is within about 6 % (1/16) of the true
 //! value. Stage statistics, not the timeline, carry the precise numbers.
@@ -21,7 +24,8 @@ use hdrhistogram::serialization::{Deserializer as HdrDeserializer, Serializer as
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::metrics::RequestRecord;
+use crate::metrics::registry::TIMELINE;
+use crate::metrics::{Metric, RequestRecord};
 
 /// Significant digits of the per-second histograms (see the module doc).
 const SIGFIG: u8 = 1;
@@ -87,8 +91,10 @@ struct Second {
     failed: u64,
     dropped: u64,
     audio_us: u64,
-    ttfa: Option<Hist>,
-    e2e: Option<Hist>,
+    word_errors: u64,
+    ref_words: u64,
+    /// One histogram per [`TIMELINE`] metric with samples, by position.
+    hists: [Option<Hist>; TIMELINE.len()],
 }
 
 fn record_into(slot: &mut Option<Hist>, v: Option<u64>) {
@@ -123,18 +129,16 @@ fn merge_into(slot: &mut Option<Hist>, other: &Option<Hist>) {
 }
 
 /// p50 and p95 in ms, or `None` without samples.
-fn p50_p95_ms(h: &Option<Hist>) -> (Option<f64>, Option<f64>) {
-    match h.as_ref().and_then(Hist::live).as_deref() {
-        Some(h) if !h.is_empty() => {
-            let ms = |q: f64| h.value_at_quantile(q) as f64 / 1_000.0;
-            (Some(ms(0.50)), Some(ms(0.95)))
-        }
-        _ => (None, None),
-    }
+fn p50_p95_ms(h: &SecondHistogram) -> Option<(f64, f64)> {
+    (!h.is_empty()).then(|| {
+        let ms = |q: f64| h.value_at_quantile(q) as f64 / 1_000.0;
+        (ms(0.50), ms(0.95))
+    })
 }
 
-/// The run's per-second timeline. Mergeable (e.g. per worker) and
-/// serializable exactly (its histograms are saved like stage histograms).
+/// The run's per-second timeline. Mergeable (e.g. per worker or shard)
+/// and serializable exactly (its histograms are saved like stage
+/// histograms).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Timeline {
     seconds: BTreeMap<u64, Second>,
@@ -167,13 +171,18 @@ impl Timeline {
         self.pack_before(sec.saturating_sub(PACK_AFTER_S));
         let s = self.seconds.entry(sec).or_default();
         s.completed += 1;
-        if r.ok() {
-            s.ok += 1;
-            s.audio_us = s.audio_us.saturating_add(r.audio_us.unwrap_or(0));
-            record_into(&mut s.ttfa, r.ttfa_us);
-            record_into(&mut s.e2e, r.e2e_us);
-        } else {
+        if !r.ok() {
             s.failed += 1;
+            return;
+        }
+        s.ok += 1;
+        s.audio_us = s.audio_us.saturating_add(r.audio_us.unwrap_or(0));
+        if let (Some(errors), Some(words)) = (r.word_errors, r.ref_words) {
+            s.word_errors += u64::from(errors);
+            s.ref_words += u64::from(words);
+        }
+        for (slot, m) in s.hists.iter_mut().zip(&TIMELINE) {
+            record_into(slot, m.value(r));
         }
     }
 
@@ -187,10 +196,7 @@ impl Timeline {
             .range_mut(self.packed_below..limit)
             .map(|(_, s)| s)
         {
-            s.ttfa
-                .iter_mut()
-                .chain(s.e2e.iter_mut())
-                .for_each(Hist::pack);
+            s.hists.iter_mut().flatten().for_each(Hist::pack);
         }
         self.packed_below = limit;
     }
@@ -205,7 +211,8 @@ impl Timeline {
         self.seconds.entry(second).or_default().started += 1;
     }
 
-    /// Add another timeline second by second (same run clock assumed).
+    /// Add another timeline second by second (same clock assumed: for
+    /// runs with different epochs, shift one first).
     pub fn merge(&mut self, other: &Timeline) {
         for (sec, o) in &other.seconds {
             let s = self.seconds.entry(*sec).or_default();
@@ -215,9 +222,26 @@ impl Timeline {
             s.failed += o.failed;
             s.dropped += o.dropped;
             s.audio_us = s.audio_us.saturating_add(o.audio_us);
-            merge_into(&mut s.ttfa, &o.ttfa);
-            merge_into(&mut s.e2e, &o.e2e);
+            s.word_errors += o.word_errors;
+            s.ref_words += o.ref_words;
+            for (dst, src) in s.hists.iter_mut().zip(&o.hists) {
+                merge_into(dst, src);
+            }
         }
+    }
+
+    /// p50 and p95 (ms) of `metric` over the seconds `from..=to`: the
+    /// window a live view shows. `None` without samples or for a metric
+    /// the timeline does not keep.
+    pub fn window(&self, metric: Metric, from: u64, to: u64) -> Option<(f64, f64)> {
+        let i = TIMELINE.iter().position(|m| *m == metric)?;
+        let mut merged: Option<Hist> = None;
+        for s in self.seconds.range(from..=to).map(|(_, s)| s) {
+            merge_into(&mut merged, &s.hists[i]);
+        }
+        let merged = merged?;
+        let live = merged.live()?;
+        p50_p95_ms(&live)
     }
 
     /// One row per second from second 0 to the last second with activity;
@@ -230,9 +254,18 @@ impl Timeline {
         (0..=last)
             .map(|sec| {
                 let s = self.seconds.get(&sec).unwrap_or(&quiet);
-                let (ttfa_p50_ms, ttfa_p95_ms) = p50_p95_ms(&s.ttfa);
-                let (e2e_p50_ms, e2e_p95_ms) = p50_p95_ms(&s.e2e);
+                let mut latency = BTreeMap::new();
+                for (h, m) in s.hists.iter().zip(&TIMELINE) {
+                    let Some((p50, p95)) =
+                        h.as_ref().and_then(Hist::live).and_then(|h| p50_p95_ms(&h))
+                    else {
+                        continue;
+                    };
+                    latency.insert(format!("{}_p50_ms", m.name()), p50);
+                    latency.insert(format!("{}_p95_ms", m.name()), p95);
+                }
                 TimelineRow {
+                    scenario: None,
                     second: sec,
                     started: s.started,
                     completed: s.completed,
@@ -242,10 +275,9 @@ impl Timeline {
                     // The bucket is one second wide, so completions per bucket = rps.
                     rps: s.completed as f64,
                     audio_s: s.audio_us as f64 / 1e6,
-                    ttfa_p50_ms,
-                    ttfa_p95_ms,
-                    e2e_p50_ms,
-                    e2e_p95_ms,
+                    wer_pooled: (s.ref_words > 0)
+                        .then(|| s.word_errors as f64 / s.ref_words as f64),
+                    latency,
                 }
             })
             .collect()
@@ -255,6 +287,9 @@ impl Timeline {
 /// One second of the timeline, as written to `result.json` and CSV.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TimelineRow {
+    /// The scenario, in a run of several (each has its own rows).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scenario: Option<String>,
     /// Seconds since run start (this row covers `[second, second + 1)`).
     pub second: u64,
     /// Requests whose time origin fell in this second.
@@ -271,21 +306,33 @@ pub struct TimelineRow {
     pub rps: f64,
     /// Seconds of audio delivered by successful requests ending in this second.
     pub audio_s: f64,
-    /// Median TTFA of successful requests ending here (±6 %).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ttfa_p50_ms: Option<f64>,
-    /// 95th-percentile TTFA (±6 %).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ttfa_p95_ms: Option<f64>,
-    /// Median e2e (±6 %).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub e2e_p50_ms: Option<f64>,
-    /// 95th-percentile e2e (±6 %).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub e2e_p95_ms: Option<f64>,
+    /// ASR: word errors ÷ reference words of the requests ending here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wer_pooled: Option<f64>,
+    /// p50 and p95 (±6 %) of each [`TIMELINE`] metric with samples in this
+    /// second, keyed `{metric}_p50_ms` and `{metric}_p95_ms` (`ttfa_p95_ms`).
+    #[serde(flatten)]
+    pub latency: BTreeMap<String, f64>,
 }
 
-/// On-disk form of one second: counters plus base64 HdrHistogram V2 blobs.
+impl TimelineRow {
+    /// The median of `metric` in this second, ms.
+    pub fn p50_ms(&self, metric: Metric) -> Option<f64> {
+        self.latency
+            .get(&format!("{}_p50_ms", metric.name()))
+            .copied()
+    }
+
+    /// The 95th percentile of `metric` in this second, ms.
+    pub fn p95_ms(&self, metric: Metric) -> Option<f64> {
+        self.latency
+            .get(&format!("{}_p95_ms", metric.name()))
+            .copied()
+    }
+}
+
+/// On-disk form of one second: counters plus base64 HdrHistogram V2 blobs
+/// keyed by metric name.
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SavedSecond {
@@ -296,31 +343,31 @@ struct SavedSecond {
     failed: u64,
     dropped: u64,
     audio_us: u64,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    ttfa: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    e2e: Option<String>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    word_errors: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    ref_words: u64,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    hists: BTreeMap<String, String>,
 }
 
-fn encode(h: &Option<Hist>) -> Result<Option<String>, String> {
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+fn encode(h: &Hist) -> Result<String, String> {
     let h = match h {
-        None => return Ok(None),
-        Some(Hist::Packed(bytes)) => {
-            return Ok(Some(
-                base64::engine::general_purpose::STANDARD.encode(bytes),
-            ))
-        }
-        Some(Hist::Live(h)) => h,
+        Hist::Packed(bytes) => return Ok(base64::engine::general_purpose::STANDARD.encode(bytes)),
+        Hist::Live(h) => h,
     };
     let mut buf = Vec::new();
     V2Serializer::new()
         .serialize(h, &mut buf)
         .map_err(|e| format!("timeline histogram: {e}"))?;
-    Ok(Some(base64::engine::general_purpose::STANDARD.encode(buf)))
+    Ok(base64::engine::general_purpose::STANDARD.encode(buf))
 }
 
-fn decode(text: &Option<String>) -> Result<Option<Hist>, String> {
-    let Some(text) = text else { return Ok(None) };
+fn decode(text: &str) -> Result<Hist, String> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(text)
         .map_err(|e| format!("timeline histogram is not base64: {e}"))?;
@@ -328,7 +375,7 @@ fn decode(text: &Option<String>) -> Result<Option<Hist>, String> {
         .deserialize(&mut bytes.as_slice())
         .map_err(|e| format!("timeline histogram cannot be decoded: {e}"))?;
     h.auto(true);
-    Ok(Some(Hist::Live(h)))
+    Ok(Hist::Live(h))
 }
 
 impl Serialize for Timeline {
@@ -337,6 +384,12 @@ impl Serialize for Timeline {
             .seconds
             .iter()
             .map(|(sec, s)| {
+                let mut hists = BTreeMap::new();
+                for (h, m) in s.hists.iter().zip(&TIMELINE) {
+                    if let Some(h) = h {
+                        hists.insert(m.name(), encode(h)?);
+                    }
+                }
                 Ok(SavedSecond {
                     second: *sec,
                     started: s.started,
@@ -345,8 +398,9 @@ impl Serialize for Timeline {
                     failed: s.failed,
                     dropped: s.dropped,
                     audio_us: s.audio_us,
-                    ttfa: encode(&s.ttfa)?,
-                    e2e: encode(&s.e2e)?,
+                    word_errors: s.word_errors,
+                    ref_words: s.ref_words,
+                    hists,
                 })
             })
             .collect::<Result<Vec<_>, String>>()
@@ -360,16 +414,23 @@ impl<'de> Deserialize<'de> for Timeline {
         let saved = Vec::<SavedSecond>::deserialize(d)?;
         let mut t = Timeline::new();
         for s in saved {
-            let second = Second {
+            let mut second = Second {
                 started: s.started,
                 completed: s.completed,
                 ok: s.ok,
                 failed: s.failed,
                 dropped: s.dropped,
                 audio_us: s.audio_us,
-                ttfa: decode(&s.ttfa).map_err(serde::de::Error::custom)?,
-                e2e: decode(&s.e2e).map_err(serde::de::Error::custom)?,
+                word_errors: s.word_errors,
+                ref_words: s.ref_words,
+                hists: Default::default(),
             };
+            for (name, text) in &s.hists {
+                // A metric this version does not keep per second is skipped.
+                if let Some(i) = TIMELINE.iter().position(|m| m.name() == *name) {
+                    second.hists[i] = Some(decode(text).map_err(serde::de::Error::custom)?);
+                }
+            }
             t.seconds.insert(s.second, second);
         }
         Ok(t)
@@ -377,129 +438,5 @@ impl<'de> Deserialize<'de> for Timeline {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::protocol::ErrorKind;
-
-    fn req(end_ms: u64, ttfa_ms: u64, e2e_ms: u64) -> RequestRecord {
-        RequestRecord {
-            end_us: end_ms * 1_000,
-            ttfa_us: Some(ttfa_ms * 1_000),
-            e2e_us: Some(e2e_ms * 1_000),
-            audio_us: Some(500_000),
-            ..RequestRecord::default()
-        }
-    }
-
-    fn sample() -> Timeline {
-        let mut t = Timeline::new();
-        // Second 0: ten requests, TTFA 100..=1000 ms step 100; one failure.
-        for i in 1..=10 {
-            t.record_started(0);
-            t.record(&req(100 * i - 1, 100 * i, 200 * i));
-        }
-        t.record(&RequestRecord {
-            end_us: 999_999,
-            error: Some(ErrorKind::Timeout),
-            ..RequestRecord::default()
-        });
-        // Second 1: quiet. Second 2: one request, two drops; warm-up ignored.
-        t.record(&req(2_500, 40, 80));
-        t.record_dropped(2, 2);
-        t.record(&RequestRecord {
-            warmup: true,
-            ..req(2_600, 1, 1)
-        });
-        t
-    }
-
-    #[test]
-    fn rows_per_second() {
-        let rows = sample().rows();
-        assert_eq!(rows.len(), 3, "seconds 0, 1 (quiet) and 2");
-        let r0 = &rows[0];
-        assert_eq!(
-            (r0.started, r0.completed, r0.ok, r0.failed, r0.rps),
-            (10, 11, 10, 1, 11.0)
-        );
-        // 10 ok requests × 0.5 s of audio = 5 s.
-        assert_eq!(r0.audio_s, 5.0);
-        // TTFA 100, 200, …, 1000 ms: p50 = 500 ms, p95 = 1000 ms, each
-        // within 1/16 at 1 significant digit.
-        let near = |got: Option<f64>, want: f64| {
-            let got = got.expect("has samples");
-            assert!((got - want).abs() <= want / 16.0, "{got} vs {want}");
-        };
-        near(r0.ttfa_p50_ms, 500.0);
-        near(r0.ttfa_p95_ms, 1_000.0);
-        near(r0.e2e_p50_ms, 1_000.0);
-        near(r0.e2e_p95_ms, 2_000.0);
-
-        let r1 = &rows[1];
-        assert_eq!((r1.second, r1.completed, r1.ttfa_p50_ms), (1, 0, None));
-        let r2 = &rows[2];
-        assert_eq!((r2.completed, r2.dropped), (1, 2));
-        near(r2.ttfa_p50_ms, 40.0);
-        assert!(Timeline::new().rows().is_empty());
-    }
-
-    #[test]
-    fn merge_and_round_trip() {
-        let whole = sample();
-        let mut a = Timeline::new();
-        let mut b = Timeline::new();
-        for i in 1..=10 {
-            let t = if i % 2 == 0 { &mut a } else { &mut b };
-            t.record_started(0);
-            t.record(&req(100 * i - 1, 100 * i, 200 * i));
-        }
-        b.record(&RequestRecord {
-            end_us: 999_999,
-            error: Some(ErrorKind::Timeout),
-            ..RequestRecord::default()
-        });
-        b.record(&req(2_500, 40, 80));
-        a.record_dropped(2, 2);
-        a.merge(&b);
-        assert_eq!(a.rows(), whole.rows());
-
-        let json = serde_json::to_string(&whole).expect("serialize");
-        let back: Timeline = serde_json::from_str(&json).expect("deserialize");
-        assert_eq!(back.rows(), whole.rows());
-        let rows_json = serde_json::to_string(&whole.rows()).expect("rows");
-        assert!(rows_json.contains(r#""ttfa_p50_ms""#), "{rows_json}");
-    }
-
-    #[test]
-    fn old_seconds_are_packed_without_changing_rows() {
-        // 20 seconds of records in end order: seconds more than 3 behind the
-        // newest get packed; rows must equal a timeline built without packing
-        // (one timeline per second, merged).
-        let mut packed = Timeline::new();
-        let mut merged = Timeline::new();
-        for sec in 0..20u64 {
-            let mut one = Timeline::new();
-            for i in 0..50u64 {
-                let r = req(sec * 1_000 + i * 7, 40 + (i * sec) % 90, 200 + i * 3);
-                packed.record(&r);
-                one.record(&r);
-            }
-            merged.merge(&one);
-        }
-        let packed_count = packed
-            .seconds
-            .values()
-            .filter(|s| matches!(s.e2e, Some(Hist::Packed(_))))
-            .count();
-        assert_eq!(packed_count, 16, "seconds 0..=15 are packed, 16..=19 live");
-        assert_eq!(packed.rows(), merged.rows());
-        // A straggler for a packed second still counts, exactly.
-        let late = req(2_500, 60, 300);
-        packed.record(&late);
-        merged.record(&late);
-        assert_eq!(packed.rows(), merged.rows());
-        let json = serde_json::to_string(&packed).expect("serialize");
-        let back: Timeline = serde_json::from_str(&json).expect("deserialize");
-        assert_eq!(back.rows(), packed.rows());
-    }
-}
+#[path = "timeline_tests.rs"]
+mod tests;

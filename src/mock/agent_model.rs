@@ -24,14 +24,14 @@ const MAX_DELAY: Duration = Duration::from_secs(3_600);
 #[serde(default, deny_unknown_fields)]
 pub struct AgentModel {
     /// End of speech detected → response text and first audio chunk.
-    #[serde(with = "crate::config::serde_duration")]
+    #[serde(with = "crate::units::serde_duration")]
     pub response_delay: Duration,
     /// End of speech detected → final transcript of the caller's turn.
-    #[serde(with = "crate::config::serde_duration")]
+    #[serde(with = "crate::units::serde_duration")]
     pub transcript_delay: Duration,
     /// Energy end-of-speech: this much consecutive non-speech caller audio
     /// (counted in samples, not wall time) after at least one speech frame.
-    #[serde(with = "crate::config::serde_duration")]
+    #[serde(with = "crate::units::serde_duration")]
     pub vad_silence: Duration,
     /// A caller frame is speech when its RMS exceeds this, in 16-bit PCM
     /// units (full scale 32767). The default, 500 (≈ −36 dBFS), sits far
@@ -39,19 +39,19 @@ pub struct AgentModel {
     /// (RMS ≈ 11 600).
     pub speech_rms: f64,
     /// Audio per response (16-bit mono PCM, never silent).
-    #[serde(with = "crate::config::serde_duration")]
+    #[serde(with = "crate::units::serde_duration")]
     pub response_audio: Duration,
     /// Sample rate of the response audio.
     pub sample_rate_out: u32,
     /// Audio per response chunk (one WebSocket message each).
-    #[serde(with = "crate::config::serde_duration")]
+    #[serde(with = "crate::units::serde_duration")]
     pub chunk: Duration,
     /// Pacing of response chunks in audio seconds per wall-clock second
     /// (1 = real time, 2 = twice real time).
     pub speed: f64,
     /// Barge-in: first caller speech frame during a response → audio stops
     /// and `interrupted` is sent.
-    #[serde(with = "crate::config::serde_duration")]
+    #[serde(with = "crate::units::serde_duration")]
     pub barge_stop_delay: Duration,
     /// Sessions held at once; one more is accepted, then closed with 1013.
     pub max_sessions: usize,

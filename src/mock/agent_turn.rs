@@ -12,8 +12,8 @@ use tokio::time::Instant;
 
 use super::agent_model::AgentModel;
 use super::agent_truth::{AgentEnd, AgentFaultKind, AgentTurnTruth};
-use super::voice::{symbols, Voice};
 use super::{micros, Shared};
+use crate::audio::voice::{symbols, Voice};
 
 /// What the agent says, built once per server: every response is the same,
 /// so a turn only clones reference-counted messages.

@@ -35,8 +35,8 @@ use super::asr_truth::{AsrEndpoint, AsrRequestTruth};
 use super::queue::{admit, InFlight, Pool};
 use super::tts::{error_response, wait_work};
 use super::upload::{decode, format_of, parse_rate, sniff, Upload, UploadError};
-use super::voice::decode_text;
 use super::{micros, Shared};
+use crate::audio::voice::decode_text;
 
 /// Largest upload read (10 min of 48 kHz stereo 32-bit float is 230 MB).
 pub(crate) const MAX_UPLOAD_BYTES: usize = 256 << 20;

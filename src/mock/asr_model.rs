@@ -16,7 +16,7 @@ use super::MockError;
 #[serde(default, deny_unknown_fields)]
 pub struct AsrModel {
     /// Fixed processing time per HTTP request.
-    #[serde(with = "crate::config::serde_duration")]
+    #[serde(with = "crate::units::serde_duration")]
     pub overhead: Duration,
     /// Speed: audio seconds transcribed per wall-clock second (20 = 20× real time).
     pub rtfx: f64,
@@ -32,14 +32,14 @@ pub struct AsrModel {
     /// clamped to 0..=1 ("accuracy degrades under load").
     pub word_error_per_load: f64,
     /// WebSocket: a partial transcript per this much received audio.
-    #[serde(with = "crate::config::serde_duration")]
+    #[serde(with = "crate::units::serde_duration")]
     pub partial_every: Duration,
     /// WebSocket: processing lag from receiving the audio that triggers a
     /// partial to sending it.
-    #[serde(with = "crate::config::serde_duration")]
+    #[serde(with = "crate::units::serde_duration")]
     pub partial_lag: Duration,
     /// WebSocket: delay from the end-of-audio message to the final transcript.
-    #[serde(with = "crate::config::serde_duration")]
+    #[serde(with = "crate::units::serde_duration")]
     pub final_delay: Duration,
     /// WebSocket: a minimal sink for generator benchmarks — frames are
     /// counted, not decoded, and the final transcript is empty, so the mock

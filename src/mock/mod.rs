@@ -62,7 +62,6 @@ mod stall;
 mod truth;
 mod tts;
 mod upload;
-mod voice;
 mod ws_agent;
 mod ws_asr;
 
@@ -75,6 +74,7 @@ mod ws_agent_tests;
 #[cfg(test)]
 mod ws_asr_tests;
 
+pub use crate::audio::voice::{decode_text, Voice, SYMBOLS, UNKNOWN_CHAR};
 pub use agent_model::{AgentFaults, AgentModel};
 pub use agent_truth::{
     AgentEnd, AgentFaultKind, AgentSessionTruth, AgentTruth, AgentTurnTruth, EndOfSpeech,
@@ -84,7 +84,6 @@ pub use asr_model::{AsrFaults, AsrModel};
 pub use asr_truth::{AsrEndpoint, AsrFaultKind, AsrRequestTruth, AsrTruth, WsEnd, WsSessionTruth};
 pub use model::{Faults, MockModel, StallWindow, MAX_AUDIO_LIMIT};
 pub use truth::{FaultKind, RequestTruth, Truth, RECENT_CAPACITY};
-pub use voice::{decode_text, Voice, SYMBOLS, UNKNOWN_CHAR};
 
 /// Caller PCM (16-bit) realigned on sample boundaries across WebSocket
 /// frames of odd length: a byte left over from the previous frame (`odd`)
@@ -135,7 +134,7 @@ pub(crate) struct Shared {
     pub(crate) model: MockModel,
     /// Per-symbol tone segments, generated once and copied per request so the
     /// mock never spends per-request CPU on synthesis (it must not be the bottleneck).
-    pub(crate) voice: voice::Voice,
+    pub(crate) voice: crate::audio::voice::Voice,
     /// The voice agent's response, built once (see `ws_agent`).
     pub(crate) agent_reply: agent_turn::Reply,
     pub(crate) started: Instant,
@@ -176,7 +175,7 @@ impl MockState {
 impl Shared {
     fn new(model: MockModel, shutdown: CancellationToken) -> Result<Arc<Self>, MockError> {
         model.validate()?;
-        let voice = voice::Voice::new(model.sample_rate, model.chars_per_second);
+        let voice = crate::audio::voice::Voice::new(model.sample_rate, model.chars_per_second);
         let agent_reply = agent_turn::Reply::new(&model.agent, model.chars_per_second);
         // "Server start" is when it is ready, so `stall_all` offsets don't
         // shrink by the time taken to generate the tones.

@@ -32,30 +32,30 @@ pub struct MockModel {
     /// Synthesis speed in audio seconds per wall-clock second (4.0 = 4× real time).
     pub speed: f64,
     /// Audio per streamed chunk.
-    #[serde(with = "crate::config::serde_duration")]
+    #[serde(with = "crate::units::serde_duration")]
     pub chunk: Duration,
     /// Fixed time before the first audio (model warm-up per request, text processing).
-    #[serde(with = "crate::config::serde_duration")]
+    #[serde(with = "crate::units::serde_duration")]
     pub overhead: Duration,
     /// Uniform jitter added to `overhead`, in `[-jitter, +jitter]` (clamped at zero).
-    #[serde(with = "crate::config::serde_duration")]
+    #[serde(with = "crate::units::serde_duration")]
     pub jitter: Duration,
     /// Silence emitted before the tone, to exercise "first voiced audio" metrics.
     /// Added on top of the audio the text implies.
-    #[serde(with = "crate::config::serde_duration")]
+    #[serde(with = "crate::units::serde_duration")]
     pub leading_silence: Duration,
     /// Cap on the audio the text implies (silence excluded).
-    #[serde(with = "crate::config::serde_duration")]
+    #[serde(with = "crate::units::serde_duration")]
     pub max_audio: Duration,
     /// Concurrent synthesis slots (like a server's MAX_CONCURRENT_REQUESTS).
     pub slots: usize,
     /// Requests allowed to wait for a slot; beyond that the mock answers 503 at once.
     pub queue: usize,
     /// Extra delay paid when the server is cold (at startup and after idling).
-    #[serde(with = "crate::config::serde_duration")]
+    #[serde(with = "crate::units::serde_duration")]
     pub cold_start: Duration,
     /// Idle time after which the server goes cold again; `None` disables cold starts.
-    #[serde(with = "crate::config::serde_duration::option")]
+    #[serde(with = "crate::units::serde_duration::option")]
     pub idle_before_cold: Option<Duration>,
     /// Stream audio as it is synthesized; `false` mimics a buffered server that
     /// sends everything once synthesis is done.
@@ -115,7 +115,7 @@ pub struct Faults {
     /// The body ends cleanly after half the audio (WAV header still claims all of it).
     pub truncate: f64,
     /// Length of the `stall` fault's pause.
-    #[serde(with = "crate::config::serde_duration")]
+    #[serde(with = "crate::units::serde_duration")]
     pub stall_duration: Duration,
 }
 
@@ -137,10 +137,10 @@ impl Default for Faults {
 #[serde(deny_unknown_fields)]
 pub struct StallWindow {
     /// Offset from server start.
-    #[serde(with = "crate::config::serde_duration")]
+    #[serde(with = "crate::units::serde_duration")]
     pub start: Duration,
     /// How long every response is paused.
-    #[serde(with = "crate::config::serde_duration")]
+    #[serde(with = "crate::units::serde_duration")]
     pub duration: Duration,
 }
 

@@ -9,9 +9,9 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::truth::FaultKind;
-use super::voice::boundary;
 use super::MockModel;
 use crate::audio::generate::samples_in;
+use crate::audio::voice::boundary;
 
 /// WAV header length (canonical 44-byte PCM header).
 pub(crate) const WAV_HEADER_LEN: usize = 44;
@@ -65,7 +65,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Speech, String> {
     let symbols = raw
         .input
         .as_deref()
-        .map(super::voice::symbols)
+        .map(crate::audio::voice::symbols)
         .unwrap_or_default();
     let chars = symbols.len();
     if chars == 0 {

@@ -60,8 +60,8 @@ use super::agent_truth::{
 };
 use super::agent_turn::{draw_fault, interrupt, is_speech, Ended, Turn};
 use super::upload::DEFAULT_PCM_RATE;
-use super::voice::Decoder;
 use super::{micros, Shared};
+use crate::audio::voice::Decoder;
 
 /// How long to wait for the client's close reply after a 1013 close.
 const CLOSE_WAIT: Duration = Duration::from_secs(1);

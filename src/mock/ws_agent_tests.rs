@@ -301,9 +301,11 @@ async fn explicit_end_of_speech_is_answered_at_the_model_times() {
         SERVER_SLACK,
         "first audio",
     );
+    // 14 chunks of 20 ms after the first, on the response's own schedule
+    // (from the end of speech, not from the first chunk as it happened).
     near_us(
-        t.last_audio_us.unwrap() - first,
-        ms(280),
+        t.last_audio_us.unwrap() - t.speech_end_us,
+        ms(400 + 280),
         SERVER_SLACK,
         "14 chunks later",
     );
@@ -415,8 +417,9 @@ async fn barge_in_stops_audio_then_the_next_turn_is_answered() {
         before.iter().all(|(_, g)| g.kind() == "audio"),
         "{before:?}"
     );
+    // From the onset as scheduled (its first frame may leave a little late).
     near(
-        after[0].0 - onset,
+        after[0].0 - (first_audio + ms(200)),
         ms(150),
         CLIENT_SLACK,
         "interrupted after onset",

@@ -48,8 +48,8 @@ use super::asr_truth::{AsrFaultKind, WsEnd, WsSessionTruth};
 use super::queue::{InFlight, Pool};
 use super::tts::error_response;
 use super::upload::DEFAULT_PCM_RATE;
-use super::voice::Decoder;
 use super::{micros, Shared};
+use crate::audio::voice::Decoder;
 
 /// How long to wait for the client's close reply after ours.
 const CLOSE_WAIT: Duration = Duration::from_secs(1);

@@ -14,7 +14,7 @@ use hyper::{Method, Request, Uri};
 use serde::{Deserialize, Serialize};
 
 use super::client::HttpClient;
-use super::http_tts::{is_secret_header, json_path, redact_header, TargetError};
+use super::target::{is_secret_header, json_path, redact_header, TargetError};
 use super::{ErrorKind, Probe, ProtocolError};
 
 /// Largest response body read (a transcript is small; a runaway body is an error).
@@ -46,7 +46,7 @@ pub struct AsrTarget {
     /// Dotted JSON path of the transcript in the response; empty = the body is the text.
     pub transcript_path: String,
     /// Extra request headers (secret values redacted on output).
-    #[serde(serialize_with = "super::http_tts::serialize_headers_redacted")]
+    #[serde(serialize_with = "super::target::serialize_headers_redacted")]
     pub headers: Vec<(String, String)>,
 }
 
@@ -91,8 +91,8 @@ pub fn content_type_of(format: &crate::audio::AudioFormat) -> String {
 impl HttpAsr {
     /// Validate the target and bind it to a client.
     pub fn new(target: AsrTarget, client: HttpClient) -> Result<Self, TargetError> {
-        let uri = super::http_tts::parse_http_uri(&target.url)?;
-        let headers = super::http_tts::header_values(&target.headers)?;
+        let uri = super::target::parse_http_uri(&target.url)?;
+        let headers = super::target::header_values(&target.headers)?;
         Ok(Self {
             target,
             uri,

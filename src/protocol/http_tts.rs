@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::client::h1::{self, Head};
 use super::client::{H1Target, HttpClient, OwnedConn};
+use super::target::{header_values, json_path, parse_http_uri, redact_header, TargetError};
 use super::{ErrorKind, Probe, ProtocolError};
 use crate::audio::{AudioFormat, StreamAudio};
 
@@ -33,6 +34,15 @@ pub enum Framing {
 }
 
 impl Framing {
+    /// The name a file or flag uses: `raw`, `sse` or `ndjson`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Framing::Raw => "raw",
+            Framing::Sse => "sse",
+            Framing::Ndjson => "ndjson",
+        }
+    }
+
     /// Parse `raw`, `sse` or `ndjson`.
     pub fn parse(s: &str) -> Option<Self> {
         match s.trim().to_ascii_lowercase().as_str() {
@@ -81,7 +91,7 @@ pub struct TtsTarget {
     /// Audio encoding of the response.
     pub format: AudioFormat,
     /// Extra request headers. Values of sensitive headers are redacted on output.
-    #[serde(serialize_with = "serialize_headers_redacted")]
+    #[serde(serialize_with = "super::target::serialize_headers_redacted")]
     pub headers: Vec<(String, String)>,
 }
 
@@ -105,75 +115,12 @@ pub struct HttpTts {
     h1: Option<H1Target>,
 }
 
-/// Header names whose values never reach logs, results or reports.
-pub fn is_secret_header(name: &str) -> bool {
-    let n = name.to_ascii_lowercase();
-    [
-        "authorization",
-        "api-key",
-        "apikey",
-        "token",
-        "secret",
-        "cookie",
-        "password",
-        "key",
-    ]
-    .iter()
-    .any(|s| n.contains(s))
-}
-
-/// `Name: value` with the value replaced when the header is secret.
-pub fn redact_header(name: &str, value: &str) -> String {
-    if is_secret_header(name) {
-        "<redacted>".into()
-    } else {
-        value.into()
-    }
-}
-
-/// Serialize header pairs with secret values redacted.
-pub fn serialize_headers_redacted<S: serde::Serializer>(
-    headers: &[(String, String)],
-    s: S,
-) -> Result<S::Ok, S::Error> {
-    use serde::ser::SerializeSeq;
-    let mut seq = s.serialize_seq(Some(headers.len()))?;
-    for (n, v) in headers {
-        seq.serialize_element(&(n, redact_header(n, v)))?;
-    }
-    seq.end()
-}
-
-/// Why a target could not be set up.
-#[derive(Debug, thiserror::Error)]
-pub enum TargetError {
-    /// The URL does not parse or is not http(s).
-    #[error("invalid URL '{url}': {reason}")]
-    BadUrl {
-        /// The URL given.
-        url: String,
-        /// What is wrong.
-        reason: String,
-    },
-    /// A header name or value is invalid.
-    #[error("invalid header '{name}': {reason}")]
-    BadHeader {
-        /// The header name given.
-        name: String,
-        /// What is wrong.
-        reason: String,
-    },
-    /// SSE/NDJSON framing needs to know where the audio is.
-    #[error("framing '{0:?}' needs audio_path (the JSON path of the base64 audio)")]
-    MissingAudioPath(Framing),
-}
-
 impl HttpTts {
     /// Validate the target and bind it to a client.
     pub fn new(target: TtsTarget, client: HttpClient) -> Result<Self, TargetError> {
         let uri = parse_http_uri(&target.url)?;
         if target.framing != Framing::Raw && target.audio_path.is_none() {
-            return Err(TargetError::MissingAudioPath(target.framing));
+            return Err(TargetError::MissingAudioPath(target.framing.name()));
         }
         let headers = header_values(&target.headers)?;
         let h1 = H1Target::post(&uri, &headers);
@@ -398,45 +345,6 @@ impl h1::Receiver for Answer<'_, '_> {
     }
 }
 
-/// Parse an http(s) URL with a host.
-pub fn parse_http_uri(url: &str) -> Result<Uri, TargetError> {
-    let bad = |reason: String| TargetError::BadUrl {
-        url: url.to_string(),
-        reason,
-    };
-    let uri: Uri = url
-        .parse()
-        .map_err(|e: hyper::http::uri::InvalidUri| bad(e.to_string()))?;
-    match uri.scheme_str() {
-        Some("http") | Some("https") => {}
-        _ => return Err(bad("expected http:// or https://".into())),
-    }
-    if uri.host().is_none() {
-        return Err(bad("no host".into()));
-    }
-    Ok(uri)
-}
-
-/// Validate `Name: value` pairs into header values; secret ones are marked
-/// sensitive so hyper never prints them.
-pub fn header_values(
-    raw: &[(String, String)],
-) -> Result<Vec<(HeaderName, HeaderValue)>, TargetError> {
-    raw.iter()
-        .map(|(n, v)| {
-            let bad = |reason: String| TargetError::BadHeader {
-                name: n.clone(),
-                reason,
-            };
-            let name =
-                HeaderName::from_bytes(n.trim().as_bytes()).map_err(|e| bad(e.to_string()))?;
-            let mut value = HeaderValue::from_str(v.trim()).map_err(|e| bad(e.to_string()))?;
-            value.set_sensitive(is_secret_header(n));
-            Ok((name, value))
-        })
-        .collect()
-}
-
 /// Turns body bytes into audio chunks, whatever the framing.
 struct AudioReader<'t> {
     target: &'t TtsTarget,
@@ -590,16 +498,6 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
-/// Follow a dotted path (`result.audioContent`, `data.0.audio`) into JSON.
-pub fn json_path<'v>(value: &'v serde_json::Value, path: &str) -> Option<&'v serde_json::Value> {
-    path.split('.')
-        .filter(|p| !p.is_empty())
-        .try_fold(value, |v, key| match v {
-            serde_json::Value::Array(items) => key.parse::<usize>().ok().and_then(|i| items.get(i)),
-            _ => v.get(key),
-        })
-}
-
 /// Fill a body template for one job.
 fn render(
     template: &serde_json::Value,
@@ -689,32 +587,8 @@ mod tests {
     }
 
     #[test]
-    fn json_path_walks_objects_and_arrays() {
-        let v = serde_json::json!({"result": {"audioContent": "QQ=="}, "data": [{"audio": "x"}]});
-        assert_eq!(
-            json_path(&v, "result.audioContent").and_then(|v| v.as_str()),
-            Some("QQ==")
-        );
-        assert_eq!(
-            json_path(&v, "data.0.audio").and_then(|v| v.as_str()),
-            Some("x")
-        );
-        assert!(json_path(&v, "data.1.audio").is_none());
-    }
-
-    #[test]
     fn sse_data_joins_data_lines() {
         assert_eq!(sse_data(b"event: x\ndata: {\"a\":1}\r\n"), b"{\"a\":1}");
         assert_eq!(sse_data(b"data: a\ndata: b"), b"a\nb");
-    }
-
-    #[test]
-    fn secret_headers_are_redacted() {
-        assert_eq!(
-            redact_header("Authorization", "Bearer sk-123"),
-            "<redacted>"
-        );
-        assert_eq!(redact_header("X-Api-Key", "abc"), "<redacted>");
-        assert_eq!(redact_header("Accept", "audio/wav"), "audio/wav");
     }
 }

@@ -3,17 +3,22 @@
 //! The wire protocols form a closed set, so they are an enum; vendors are
 //! configuration (see [`http_tts::TtsTarget`]), not new code.
 
+pub mod adapter;
 pub mod client;
 pub mod error;
 pub mod http_asr;
 pub mod http_tts;
+pub mod kind;
 pub mod probe;
+pub mod target;
 pub mod ws;
 pub mod ws_agent;
 pub mod ws_agent_session;
 pub mod ws_asr;
 pub mod ws_pacer;
 
+pub use adapter::{Adapter, Target};
 pub use client::{HttpClient, OwnedConn};
 pub use error::{ErrorKind, ProtocolError};
+pub use kind::{Kind, Service};
 pub use probe::{AudioChunk, Capture, Probe};

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::http_tts::{json_path, TargetError};
+use super::target::{json_path, TargetError};
 use super::ws::{pcm_frame_bytes, FrameEncoding};
 use super::{ErrorKind, ProtocolError};
 
@@ -20,12 +20,12 @@ pub struct AgentTarget {
     /// `ws://` or `wss://` URL.
     pub url: String,
     /// Extra handshake headers (secret values redacted on output).
-    #[serde(serialize_with = "super::http_tts::serialize_headers_redacted")]
+    #[serde(serialize_with = "super::target::serialize_headers_redacted")]
     pub headers: Vec<(String, String)>,
     /// Sample rate of the caller's 16-bit mono PCM.
     pub sample_rate: u32,
     /// Caller audio per frame.
-    #[serde(with = "crate::config::serde_duration")]
+    #[serde(with = "crate::units::serde_duration")]
     pub frame: Duration,
     /// How caller frames are sent.
     pub frames: FrameEncoding,
@@ -42,21 +42,21 @@ pub struct AgentTarget {
     /// Sample rate of the agent's 16-bit mono PCM audio (for audio seconds).
     pub agent_sample_rate: u32,
     /// A call fails if its WebSocket is not open (TCP connect and upgrade) within this.
-    #[serde(with = "crate::config::serde_duration")]
+    #[serde(with = "crate::units::serde_duration")]
     pub connect_timeout: Duration,
     /// A turn fails if no agent audio arrives this long after the end of speech.
-    #[serde(with = "crate::config::serde_duration")]
+    #[serde(with = "crate::units::serde_duration")]
     pub answer_timeout: Duration,
     /// Without an end-of-response message, a response is over once the
     /// agent has been silent on the wire this long (the end is then its last message).
-    #[serde(with = "crate::config::serde_duration")]
+    #[serde(with = "crate::units::serde_duration")]
     pub response_idle: Duration,
     /// A response still going this long after the end of speech fails the turn.
-    #[serde(with = "crate::config::serde_duration")]
+    #[serde(with = "crate::units::serde_duration")]
     pub response_timeout: Duration,
     /// Barge-in counts as ignored if agent audio still arrived within this
     /// long before the caller's interrupting utterance ended.
-    #[serde(with = "crate::config::serde_duration")]
+    #[serde(with = "crate::units::serde_duration")]
     pub barge_in_quiet: Duration,
 }
 
@@ -138,7 +138,7 @@ impl AgentTarget {
             return Err(bad("expected ws:// or wss://"));
         }
         if self.frame.is_zero() {
-            return Err(bad("frame duration must be > 0"));
+            return Err(TargetError::ZeroFrame);
         }
         Ok(())
     }

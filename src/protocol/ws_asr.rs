@@ -14,7 +14,7 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::WebSocketStream;
 
-use super::http_tts::{json_path, TargetError};
+use super::target::{json_path, TargetError};
 pub use super::ws::FrameEncoding;
 use super::ws::{connect, pcm_frame_bytes, HandOff};
 use super::ws_pacer::{PacedWs, Pacer, Track, WsEvent};
@@ -26,12 +26,12 @@ pub struct WsAsrTarget {
     /// `ws://` or `wss://` URL.
     pub url: String,
     /// Extra handshake headers (secret values redacted on output).
-    #[serde(serialize_with = "super::http_tts::serialize_headers_redacted")]
+    #[serde(serialize_with = "super::target::serialize_headers_redacted")]
     pub headers: Vec<(String, String)>,
     /// Sample rate of the 16-bit mono PCM sent.
     pub sample_rate: u32,
     /// Audio per frame.
-    #[serde(with = "crate::config::serde_duration")]
+    #[serde(with = "crate::units::serde_duration")]
     pub frame: Duration,
     /// Sent once after connecting; `{{sample_rate}}`, `{{language}}` are filled.
     pub start_message: Option<String>,
@@ -65,10 +65,7 @@ impl WsAsrTarget {
             });
         }
         if self.frame.is_zero() {
-            return Err(TargetError::BadUrl {
-                url: self.url.clone(),
-                reason: "frame duration must be > 0".into(),
-            });
+            return Err(TargetError::ZeroFrame);
         }
         Ok(())
     }
@@ -93,18 +90,38 @@ pub struct StreamTimes {
     pub close_code: Option<u16>,
 }
 
-/// Connect, stream `pcm` in real time, and return the final transcript.
-/// `pacer` times the frames (one per run, shared by its sessions).
-pub async fn execute(
-    target: &WsAsrTarget,
-    pacer: &Pacer,
-    pcm: &bytes::Bytes,
-    language: Option<&str>,
-    times: &mut StreamTimes,
-) -> Result<String, ProtocolError> {
-    let ws = connect(&target.url, &target.headers).await?;
-    times.connected_at = Some(Instant::now());
-    run_session(ws, pacer, pcm, target, language, times).await
+/// A streaming ASR endpoint bound to the run's pacer.
+#[derive(Debug, Clone)]
+pub struct WsAsr {
+    target: WsAsrTarget,
+    pacer: Pacer,
+}
+
+impl WsAsr {
+    /// Validate the target; `pacer` times the frames (one per run, shared
+    /// by its sessions).
+    pub fn new(target: WsAsrTarget, pacer: Pacer) -> Result<Self, TargetError> {
+        target.validate()?;
+        Ok(Self { target, pacer })
+    }
+
+    /// The validated target.
+    pub fn target(&self) -> &WsAsrTarget {
+        &self.target
+    }
+
+    /// Connect, stream `pcm` in real time, and return the final transcript.
+    pub async fn execute(
+        &self,
+        pcm: &bytes::Bytes,
+        language: Option<&str>,
+        times: &mut StreamTimes,
+    ) -> Result<String, ProtocolError> {
+        let target = &self.target;
+        let ws = connect(&target.url, &target.headers).await?;
+        times.connected_at = Some(Instant::now());
+        run_session(ws, &self.pacer, pcm, target, language, times).await
+    }
 }
 
 /// What a server message is.

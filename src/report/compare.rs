@@ -29,37 +29,16 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::RunResult;
-use crate::metrics::metric::Metric;
+use super::fmt;
+use crate::metrics::metric::{Metric, Unit};
+use crate::metrics::registry::{Better, StageMetric};
 use crate::metrics::slo::Stat;
+use crate::result::{RunResult, StageResult};
 pub use gate::{Gate, GateError, GateResult};
 use stats::{quantile_ci, two_proportion, welch, Interval};
 
 /// Statistics compared per metric, in table order.
 pub const STATS: [Stat; 5] = [Stat::P50, Stat::P90, Stat::P95, Stat::P99, Stat::Mean];
-
-/// Which way a metric improves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Direction {
-    /// Latencies, rtf, stalls.
-    LowerIsBetter,
-    /// rtfx, rps, success.
-    HigherIsBetter,
-    /// Neither (audio duration depends on the texts, not the server).
-    Neutral,
-}
-
-impl Direction {
-    /// How `metric` improves.
-    pub fn of(metric: &Metric) -> Direction {
-        match metric {
-            Metric::Rtfx => Direction::HigherIsBetter,
-            Metric::AudioDuration => Direction::Neutral,
-            _ => Direction::LowerIsBetter,
-        }
-    }
-}
 
 /// The outcome of one comparison.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -78,12 +57,12 @@ pub enum Verdict {
 
 impl Verdict {
     /// From the sign of a significant change (`None` = not significant).
-    pub fn from_change(significant_sign: Option<f64>, dir: Direction) -> Verdict {
-        match (significant_sign, dir) {
+    pub fn from_change(significant_sign: Option<f64>, better: Better) -> Verdict {
+        match (significant_sign, better) {
             (None, _) => Verdict::NoChange,
-            (Some(_), Direction::Neutral) => Verdict::Changed,
-            (Some(d), Direction::LowerIsBetter) if d < 0.0 => Verdict::Better,
-            (Some(d), Direction::HigherIsBetter) if d > 0.0 => Verdict::Better,
+            (Some(_), Better::Neither) => Verdict::Changed,
+            (Some(d), Better::Lower) if d < 0.0 => Verdict::Better,
+            (Some(d), Better::Higher) if d > 0.0 => Verdict::Better,
             (Some(_), _) => Verdict::Worse,
         }
     }
@@ -102,12 +81,13 @@ impl Verdict {
 /// One metric × statistic of one stage.
 #[derive(Debug, Clone, Serialize)]
 pub struct Row {
-    /// Metric name (`ttfa`), or `success` / `rps`.
+    /// Metric name (`ttfa`), or a stage figure (`success`, `rps`, `stalled`,
+    /// `wer_pooled`, `connected`).
     pub metric: String,
     /// `p50`, `p90`, `p95`, `p99`, `mean`, or `rate`.
     pub stat: String,
     /// Unit of every value in this row (`ms`, `ratio`, `count`, `%`, `req/s`).
-    pub unit: String,
+    pub unit: Unit,
     /// Baseline value.
     pub base: f64,
     /// New value.
@@ -142,6 +122,9 @@ pub struct Row {
 pub struct StageComparison {
     /// Stage index (both runs).
     pub index: usize,
+    /// The scenario, in runs of several.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scenario: Option<String>,
     /// Baseline label.
     pub base_label: String,
     /// New label.
@@ -186,29 +169,42 @@ pub fn compare(
 ) -> Comparison {
     let mut warnings = Vec::new();
     for (which, run) in [("base", base), ("new", new)] {
-        if run.status != super::RunStatus::Complete {
+        if run.status != crate::result::RunStatus::Complete {
             warnings.push(format!(
                 "{which} run '{}' is not complete ({:?})",
                 run.name, run.status
             ));
         }
     }
+    let same = |b: &StageResult, n: &StageResult| b.index == n.index && b.scenario == n.scenario;
+    let named = |s: &StageResult| match &s.scenario {
+        Some(name) => format!("stage {} of scenario {name}", s.index + 1),
+        None => format!("stage {}", s.index + 1),
+    };
     if base.stages.len() != new.stages.len() {
         warnings.push(format!(
-            "base has {} stages, new has {}: comparing the first {}",
+            "base has {} stages, new has {}: comparing the stages both have",
             base.stages.len(),
-            new.stages.len(),
-            base.stages.len().min(new.stages.len())
+            new.stages.len()
         ));
     }
+    for (which, run, other) in [("base", base, new), ("new", new, base)] {
+        for s in &run.stages {
+            if !other.stages.iter().any(|o| same(s, o)) {
+                warnings.push(format!("{} only in {which}", named(s)));
+            }
+        }
+    }
     let mut stages = Vec::new();
-    for (b, n) in base.stages.iter().zip(&new.stages) {
+    for n in &new.stages {
+        let Some(b) = base.stages.iter().find(|b| same(b, n)) else {
+            continue;
+        };
+        let place = named(n);
         if b.label != n.label {
             warnings.push(format!(
-                "stage {}: labels differ ('{}' vs '{}'); compared by position",
-                b.index + 1,
-                b.label,
-                n.label
+                "{place}: labels differ ('{}' vs '{}'); compared by position",
+                b.label, n.label
             ));
         }
         let mut rows = Vec::new();
@@ -218,7 +214,7 @@ pub fn compare(
                 continue;
             }
             if !new_metrics.contains(&m) {
-                warnings.push(format!("stage {}: {m} only in base", b.index + 1));
+                warnings.push(format!("{place}: {m} only in base"));
                 continue;
             }
             let (Some(hb), Some(hn)) = (b.stats.histogram(&m), n.stats.histogram(&m)) else {
@@ -231,30 +227,13 @@ pub fn compare(
         for m in new_metrics {
             let shown = metrics.is_empty() || metrics.contains(&m.name());
             if shown && b.stats.histogram(&m).is_none() {
-                warnings.push(format!("stage {}: {m} only in new", b.index + 1));
+                warnings.push(format!("{place}: {m} only in new"));
             }
         }
-        rows.push(success_row(&b.summary, &n.summary));
-        let (rb, rn) = (b.summary.achieved_rps, n.summary.achieved_rps);
-        rows.push(Row {
-            metric: "rps".into(),
-            stat: "rate".into(),
-            unit: "req/s".into(),
-            base: rb,
-            new: rn,
-            diff: rn - rb,
-            diff_pct: pct(rn - rb, rb),
-            n: [b.summary.requests, n.summary.requests],
-            base_ci: None,
-            new_ci: None,
-            diff_ci: None,
-            p_value: None,
-            method: "none",
-            significant: false,
-            verdict: Verdict::NoChange,
-        });
+        rows.extend(stage_rows(b, n));
         stages.push(StageComparison {
-            index: b.index,
+            index: n.index,
+            scenario: n.scenario.clone(),
             base_label: b.label.clone(),
             new_label: n.label.clone(),
             rows,
@@ -302,7 +281,7 @@ fn metric_row(
     Row {
         metric: m.name(),
         stat: stat.name().into(),
-        unit: unit.label().into(),
+        unit,
         base,
         new,
         diff,
@@ -314,51 +293,117 @@ fn metric_row(
         p_value: None,
         method,
         significant,
-        verdict: Verdict::from_change(significant.then_some(diff), Direction::of(m)),
+        verdict: Verdict::from_change(significant.then_some(diff), m.def().better),
     }
 }
 
-fn success_row(b: &crate::metrics::StageSummary, n: &crate::metrics::StageSummary) -> Row {
-    let rate = |s: &crate::metrics::StageSummary| s.success_rate.unwrap_or(0.0) * 100.0;
-    let (base, new) = (rate(b), rate(n));
-    let test = two_proportion(b.ok, b.requests, n.ok, n.requests);
+/// A stage figure that is a share of trials (requests, calls): compared
+/// with the two-proportion z-test.
+fn proportion_row(metric: StageMetric, (kb, nb): (u64, u64), (kn, nn): (u64, u64)) -> Row {
+    let rate = |k: u64, n: u64| {
+        if n > 0 {
+            k as f64 / n as f64 * 100.0
+        } else {
+            0.0
+        }
+    };
+    let (base, new) = (rate(kb, nb), rate(kn, nn));
+    let test = two_proportion(kb, nb, kn, nn);
     let significant = test.as_ref().is_some_and(|t| t.1 < 0.05);
     Row {
-        metric: "success".into(),
+        metric: metric.name().into(),
         stat: "rate".into(),
-        unit: "%".into(),
+        unit: Unit::Percent,
         base,
         new,
         diff: new - base,
         diff_pct: None,
-        n: [b.requests, n.requests],
+        n: [nb, nn],
         base_ci: None,
         new_ci: None,
         diff_ci: test.as_ref().map(|t| t.0.clone()),
         p_value: test.map(|t| t.1),
         method: "two-proportion z",
         significant,
-        verdict: Verdict::from_change(significant.then_some(new - base), Direction::HigherIsBetter),
+        verdict: Verdict::from_change(significant.then_some(new - base), metric.def().better),
     }
 }
 
-/// A value in its unit, compact (`245ms`, `1.25s`, `0.412`, `99.50%`).
-fn fmt_value(v: f64, unit: &str, signed: bool) -> String {
-    let v = v + 0.0; // −0 → +0
-    let sign = if signed && v >= 0.0 { "+" } else { "" };
-    match unit {
-        "ms" if v.abs() >= 10_000.0 => format!("{sign}{:.2}s", v / 1000.0),
-        "ms" if v.abs() >= 100.0 => format!("{sign}{v:.0}ms"),
-        "ms" if v.abs() >= 10.0 => format!("{sign}{v:.1}ms"),
-        "ms" => format!("{sign}{v:.2}ms"),
-        "ratio" => format!("{sign}{v:.3}"),
-        "%" if signed => format!("{sign}{v:.2}pp"),
-        "%" => format!("{v:.2}%"),
-        _ => format!("{sign}{v:.2}"),
+/// A stage figure with one number per run: shown, never significant.
+fn plain_row(metric: StageMetric, base: f64, new: f64, n: [u64; 2]) -> Row {
+    Row {
+        metric: metric.name().into(),
+        stat: "rate".into(),
+        unit: metric.def().unit,
+        base,
+        new,
+        diff: new - base,
+        diff_pct: pct(new - base, base),
+        n,
+        base_ci: None,
+        new_ci: None,
+        diff_ci: None,
+        p_value: None,
+        method: "none",
+        significant: false,
+        verdict: Verdict::NoChange,
     }
 }
 
-fn fmt_interval(ci: &Option<Interval>, unit: &str) -> String {
+/// The stage figures both stages have: success (always), throughput, and
+/// stalls, pooled WER and connected calls where both measured them.
+fn stage_rows(b: &StageResult, n: &StageResult) -> Vec<Row> {
+    let (sb, sn) = (&b.summary, &n.summary);
+    let (cb, cn) = (&b.stats.counters, &n.stats.counters);
+    let mut rows = vec![
+        proportion_row(
+            StageMetric::Success,
+            (sb.ok, sb.requests),
+            (sn.ok, sn.requests),
+        ),
+        plain_row(
+            StageMetric::Rps,
+            sb.achieved_rps,
+            sn.achieved_rps,
+            [sb.requests, sn.requests],
+        ),
+    ];
+    if sb.stalled_share.is_some() && sn.stalled_share.is_some() {
+        rows.push(proportion_row(
+            StageMetric::Stalled,
+            (cb.stalled_requests, cb.requests_with_stall_info),
+            (cn.stalled_requests, cn.requests_with_stall_info),
+        ));
+    }
+    if let (Some(wb), Some(wn)) = (sb.wer_pooled, sn.wer_pooled) {
+        let words = [cb.ref_words, cn.ref_words];
+        rows.push(plain_row(
+            StageMetric::WerPooled,
+            wb * 100.0,
+            wn * 100.0,
+            words,
+        ));
+    }
+    if sb.connect_success.is_some() && sn.connect_success.is_some() {
+        rows.push(proportion_row(
+            StageMetric::Connected,
+            (cb.calls_connected, cb.calls),
+            (cn.calls_connected, cn.calls),
+        ));
+    }
+    rows
+}
+
+/// A value in its unit (`245ms`, `99.50%`), or a signed change (`+12ms`, `-0.25pp`).
+fn fmt_value(v: f64, unit: Unit, signed: bool) -> String {
+    if signed {
+        fmt::signed(v, unit)
+    } else {
+        fmt::value(v + 0.0, unit)
+    }
+}
+
+fn fmt_interval(ci: &Option<Interval>, unit: Unit) -> String {
     match ci {
         None => "-".into(),
         Some(i) => format!(
@@ -371,20 +416,20 @@ fn fmt_interval(ci: &Option<Interval>, unit: &str) -> String {
 
 /// A row's metric, stat, base, new, change and interval, as printed.
 pub(super) fn row_cells(r: &Row) -> [String; 6] {
-    let mut change = fmt_value(r.diff, &r.unit, true);
+    let mut change = fmt_value(r.diff, r.unit, true);
     if let Some(p) = r.diff_pct {
         let _ = write!(change, " ({p:+.1}%)");
     }
     let ci = match (r.method, r.p_value) {
         ("none", _) => "(no CI)".to_string(),
-        (_, Some(p)) => format!("{} p={p:.3}", fmt_interval(&r.diff_ci, &r.unit)),
-        _ => fmt_interval(&r.diff_ci, &r.unit),
+        (_, Some(p)) => format!("{} p={p:.3}", fmt_interval(&r.diff_ci, r.unit)),
+        _ => fmt_interval(&r.diff_ci, r.unit),
     };
     [
         r.metric.clone(),
         r.stat.clone(),
-        fmt_value(r.base, &r.unit, false),
-        fmt_value(r.new, &r.unit, false),
+        fmt_value(r.base, r.unit, false),
+        fmt_value(r.new, r.unit, false),
         change,
         ci,
     ]
@@ -461,7 +506,12 @@ pub fn table(cmp: &Comparison) -> String {
         } else {
             format!("{} → {}", st.base_label, st.new_label)
         };
-        let _ = writeln!(out, "stage {} [{label}]", st.index + 1);
+        let scenario = st
+            .scenario
+            .as_deref()
+            .map(|n| format!(" {n}"))
+            .unwrap_or_default();
+        let _ = writeln!(out, "stage {} [{label}]{scenario}", st.index + 1);
         line(&mut out, &header, "verdict");
         for (r, c) in st.rows.iter().zip(rows) {
             let verdict = if r.method == "none" {
@@ -484,13 +534,14 @@ pub fn table(cmp: &Comparison) -> String {
             .max(24);
         for g in &cmp.gates {
             // Normalize −0 so an unchanged value does not print as "-0.00".
-            let change = g.change.map(|c| c + 0.0).map_or("absent".into(), |c| {
-                if g.unit == "%" || g.unit == "pp" {
-                    format!("{c:+.2}{}", g.unit)
-                } else {
-                    fmt_value(c, &g.unit, true)
-                }
-            });
+            let change =
+                g.change
+                    .map(|c| c + 0.0)
+                    .map_or("absent".into(), |c| match Unit::parse(&g.unit) {
+                        _ if g.unit == "%" || g.unit == "pp" => format!("{c:+.2}{}", g.unit),
+                        Some(unit) => fmt_value(c, unit, true),
+                        None => format!("{c:+.2}"),
+                    });
             let sig = if g.significant {
                 "significant"
             } else {

@@ -1,19 +1,21 @@
 //! Regression gates for `compare --fail-if`, e.g. `'ttfa.p95 > +10%'`.
 //!
 //! ```text
-//! GATE  := METRIC.STAT OP BOUND        STAT: p50 | p90 | p95 | p99 | mean
-//!        | errors OP BOUND | success OP BOUND | rps OP BOUND
+//! GATE  := (SCENARIO ":")? TERM       e.g. 'tts:ttfa.p95 > +10%'
+//! TERM  := METRIC.STAT OP BOUND        STAT: p50 | p90 | p95 | p99 | mean
+//!        | FIGURE OP BOUND             errors | success | rps | stalled | wer_pooled | connected
 //! OP    := >   (the change is above BOUND)  |  <   (the change is below BOUND)
 //! BOUND := [+|-]NUMBER%                relative change of the value (for
-//!                                      errors/success: percentage points)
+//!                                      shares: percentage points)
 //!        | [+|-]NUMBER(us|ms|s)        absolute change of a duration
 //!        | [+|-]NUMBER                 absolute change of a ratio, count or rps
 //! ```
 //!
 //! A gate trips on a stage when the change is past its bound **and**
 //! statistically significant (see [`super`] for the tests), so noise alone
-//! never fails a build. `rps` has no confidence interval (one number per
-//! run): an rps gate trips on the bound alone.
+//! never fails a build. `rps` and `wer_pooled` have no confidence interval
+//! (one number per run): their gates trip on the bound alone. With a
+//! scenario, a gate holds for that scenario's stages only.
 
 use std::fmt;
 use std::str::FromStr;
@@ -22,16 +24,27 @@ use serde::{Serialize, Serializer};
 
 use super::{Comparison, Row};
 use crate::metrics::metric::{Metric, Unit};
-use crate::metrics::slo::{duration_ms, split_number, Op, Stat};
+use crate::metrics::registry::StageMetric;
+use crate::metrics::slo::{duration_ms, is_scenario_name, split_number, Op, Stat};
 
 /// What a gate watches.
 #[derive(Debug, Clone, PartialEq)]
 enum Subject {
     Metric(Metric, Stat),
+    /// `errors`: the success row, with the sign turned.
     Errors,
-    Success,
-    Rps,
+    /// A stage figure `compare` has a row for.
+    Stage(StageMetric),
 }
+
+/// Stage figures `compare` has rows for.
+const COMPARED: [StageMetric; 5] = [
+    StageMetric::Success,
+    StageMetric::Rps,
+    StageMetric::Stalled,
+    StageMetric::WerPooled,
+    StageMetric::Connected,
+];
 
 /// How the bound is measured.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -48,6 +61,7 @@ enum Bound {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Gate {
     expr: String,
+    scenario: Option<String>,
     subject: Subject,
     above: bool,
     bound: f64,
@@ -77,6 +91,11 @@ impl FromStr for Gate {
             fail("expected METRIC.STAT > BOUND or < BOUND, e.g. 'ttfa.p95 > +10%', 'e2e.p99 > +50ms', 'errors > +1%'".into())
         };
         let (lhs, op, rhs) = Op::split(&expr).ok_or_else(syntax)?;
+        let (scenario, lhs) = match lhs.split_once(':') {
+            Some((name, rest)) if is_scenario_name(name) => (Some(name.to_string()), rest),
+            Some(_) => return Err(syntax()),
+            None => (None, lhs),
+        };
         let above = match op {
             Op::Gt => true,
             Op::Lt => false,
@@ -85,17 +104,18 @@ impl FromStr for Gate {
         if lhs.is_empty() || rhs.is_empty() || rhs.contains(['<', '>', '=']) {
             return Err(syntax());
         }
-        let subject = match lhs {
-            "errors" => Subject::Errors,
-            "success" | "success_rate" => Subject::Success,
-            "rps" => Subject::Rps,
-            _ => {
+        let figure = StageMetric::parse(lhs);
+        let subject = match figure {
+            Some(StageMetric::Errors) => Subject::Errors,
+            Some(f) if COMPARED.contains(&f) => Subject::Stage(f),
+            Some(f) => return Err(fail(format!("'{}' is not compared", f.name()))),
+            None => {
                 let (name, stat) = lhs
                     .split_once('.')
                     .ok_or_else(|| fail(format!("'{lhs}' needs a statistic, e.g. {lhs}.p95")))?;
                 let metric = Metric::parse(name).ok_or_else(|| {
                     fail(format!(
-                        "unknown metric '{name}'; valid: {}, chunkN, errors, success, rps",
+                        "unknown metric '{name}'; valid: {}, chunkN, errors, success, rps, stalled, wer_pooled, connected",
                         Metric::all(&[])
                             .iter()
                             .map(|m| m.name())
@@ -119,40 +139,49 @@ impl FromStr for Gate {
             .ok()
             .filter(|v: &f64| v.is_finite())
             .ok_or_else(|| fail(format!("'{rhs}' is not a number with a unit")))?;
-        let (bound, kind) = match (&subject, unit) {
-            (Subject::Errors | Subject::Success, "%" | "pp") => (value, Bound::Points),
-            (Subject::Errors | Subject::Success, _) => {
-                return Err(fail(
-                    "errors and success take percentage points, e.g. +1%".into(),
-                ))
-            }
-            (_, "%") => (value, Bound::Relative),
-            (Subject::Rps, "") => (value, Bound::Absolute),
-            (Subject::Metric(m, _), u) => match (m.unit(), u) {
-                (Unit::Micros, "") => {
-                    return Err(fail(format!("'{rhs}' needs % or a unit (us, ms, s)")))
-                }
-                (Unit::Micros, u) => (
-                    duration_ms(value, u).ok_or_else(|| {
-                        fail(format!("unknown unit '{u}' (expected %, us, ms or s)"))
-                    })?,
-                    Bound::Absolute,
-                ),
-                (_, "") => (value, Bound::Absolute),
-                (_, u) => {
-                    return Err(fail(format!(
-                        "unit '{u}' does not fit {m} (use % or a plain number)"
-                    )))
-                }
-            },
-            (Subject::Rps, u) => {
-                return Err(fail(format!(
-                    "unit '{u}' does not fit rps (use % or a plain number)"
-                )))
-            }
+        let share = match &subject {
+            Subject::Errors => true,
+            Subject::Stage(f) => f.is_share(),
+            Subject::Metric(..) => false,
         };
+        let (bound, kind) =
+            match (&subject, unit) {
+                (_, "%" | "pp") if share => (value, Bound::Points),
+                _ if share => return Err(fail(
+                    "shares (errors, success, stalled, connected) take percentage points, e.g. +1%"
+                        .into(),
+                )),
+                (_, "%") => (value, Bound::Relative),
+                (Subject::Stage(_), "") => (value, Bound::Absolute),
+                (Subject::Metric(m, _), u) => match (m.unit(), u) {
+                    (Unit::Micros, "") => {
+                        return Err(fail(format!("'{rhs}' needs % or a unit (us, ms, s)")))
+                    }
+                    (Unit::Micros, u) => (
+                        duration_ms(value, u).ok_or_else(|| {
+                            fail(format!("unknown unit '{u}' (expected %, us, ms or s)"))
+                        })?,
+                        Bound::Absolute,
+                    ),
+                    (_, "") => (value, Bound::Absolute),
+                    (_, u) => {
+                        return Err(fail(format!(
+                            "unit '{u}' does not fit {m} (use % or a plain number)"
+                        )))
+                    }
+                },
+                (Subject::Stage(f), u) => {
+                    return Err(fail(format!(
+                        "unit '{u}' does not fit {} (use % or a plain number)",
+                        f.name()
+                    )));
+                }
+                // Errors is a share: handled above.
+                (Subject::Errors, _) => return Err(syntax()),
+            };
         Ok(Gate {
             expr,
+            scenario,
             subject,
             above,
             bound,
@@ -180,6 +209,9 @@ pub struct GateResult {
     pub gate: String,
     /// Stage index.
     pub stage: usize,
+    /// The scenario, in runs of several.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scenario: Option<String>,
     /// Stage label (new run).
     pub label: String,
     /// The change in the gate's unit (`unit`); absent when the metric is not in both runs.
@@ -196,15 +228,25 @@ impl Gate {
     fn row<'a>(&self, rows: &'a [Row]) -> Option<&'a Row> {
         rows.iter().find(|r| match &self.subject {
             Subject::Metric(m, s) => r.metric == m.name() && r.stat == s.name(),
-            Subject::Errors | Subject::Success => r.metric == "success",
-            Subject::Rps => r.metric == "rps",
+            Subject::Errors => r.metric == StageMetric::Success.name(),
+            Subject::Stage(f) => r.metric == f.name(),
         })
     }
 
-    /// This gate on every stage of a comparison.
+    /// Whether the watched value has no confidence interval: its gate
+    /// trips on the bound alone.
+    fn without_ci(&self) -> bool {
+        matches!(
+            self.subject,
+            Subject::Stage(StageMetric::Rps | StageMetric::WerPooled)
+        )
+    }
+
+    /// This gate on every stage of a comparison (of its scenario, if it names one).
     pub fn evaluate(&self, cmp: &Comparison) -> Vec<GateResult> {
         cmp.stages
             .iter()
+            .filter(|st| self.scenario.is_none() || st.scenario == self.scenario)
             .map(|st| {
                 let row = self.row(&st.rows);
                 let sign = if self.subject == Subject::Errors {
@@ -216,8 +258,7 @@ impl Gate {
                     Bound::Relative => r.diff_pct,
                     Bound::Points | Bound::Absolute => Some(sign * r.diff),
                 });
-                let significant =
-                    row.is_some_and(|r| r.significant || self.subject == Subject::Rps);
+                let significant = row.is_some_and(|r| r.significant || self.without_ci());
                 let beyond = change.is_some_and(|c| {
                     if self.above {
                         c > self.bound
@@ -228,12 +269,13 @@ impl Gate {
                 GateResult {
                     gate: self.expr.clone(),
                     stage: st.index,
+                    scenario: st.scenario.clone(),
                     label: st.new_label.clone(),
                     change,
                     unit: match (self.kind, row) {
                         (Bound::Relative, _) => "%".into(),
                         (Bound::Points, _) => "pp".into(),
-                        (Bound::Absolute, Some(r)) => r.unit.clone(),
+                        (Bound::Absolute, Some(r)) => r.unit.label().into(),
                         (Bound::Absolute, None) => String::new(),
                     },
                     significant,
@@ -268,6 +310,16 @@ mod tests {
         );
         let g = gate("rps < -10%");
         assert!(!g.above && g.bound == -10.0);
+        assert_eq!(
+            gate("success > +1pp").subject,
+            Subject::Stage(StageMetric::Success)
+        );
+        let g = gate("tts:stalled > +2%");
+        assert_eq!(g.scenario.as_deref(), Some("tts"));
+        assert_eq!(
+            (g.subject, g.kind),
+            (Subject::Stage(StageMetric::Stalled), Bound::Points)
+        );
         assert_eq!(gate("rtf.p99 > 0.1").kind, Bound::Absolute);
         assert_eq!(gate("success < -0.5pp").kind, Bound::Points);
     }
@@ -284,6 +336,8 @@ mod tests {
             ("ttfa.p95 > 10min", "unknown unit"),
             ("rtf.p99 > 1ms", "does not fit"),
             ("errors > 1", "percentage points"),
+            ("dropped > +1%", "not compared"),
+            ("rps > 5ms", "does not fit rps"),
             ("ttfa.p95 > lots", "not a number"),
         ] {
             let e = bad.parse::<Gate>().expect_err(bad).to_string();

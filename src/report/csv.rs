@@ -4,7 +4,8 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use super::{write_atomic, ReportError, ReportWriter, RunResult};
+use super::{write_atomic, ReportError, ReportWriter};
+use crate::result::{RunResult, StageResult};
 
 /// Writes `stages.csv` and `stats.csv`.
 #[derive(Debug, Clone, Copy)]
@@ -34,18 +35,37 @@ fn num(v: f64) -> String {
     }
 }
 
+/// `stage,label` and, in a run of several scenarios, `scenario`: the
+/// columns that say which row is which.
+fn key_header(run: &RunResult) -> &'static str {
+    if run.is_mixed() {
+        "stage,label,scenario"
+    } else {
+        "stage,label"
+    }
+}
+
+fn key(run: &RunResult, s: &StageResult) -> String {
+    let mut k = format!("{},{}", s.index, field(&s.label));
+    if run.is_mixed() {
+        k.push(',');
+        k.push_str(&field(s.scenario.as_deref().unwrap_or_default()));
+    }
+    k
+}
+
 /// The per-stage table.
 pub fn stages_csv(run: &RunResult) -> String {
-    let mut out = String::from(
-        "stage,label,requests,ok,failed,dropped,warmup,success_rate,offered_rps,achieved_rps,audio_s_per_wall_s,stalled_share,wall_s\n",
+    let mut out = format!(
+        "{},requests,ok,failed,dropped,warmup,success_rate,offered_rps,achieved_rps,audio_s_per_wall_s,stalled_share,wall_s\n",
+        key_header(run)
     );
     for s in &run.stages {
         let m = &s.summary;
         let _ = writeln!(
             out,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{}",
-            s.index,
-            field(&s.label),
+            "{},{},{},{},{},{},{},{},{},{},{},{}",
+            key(run, s),
             m.requests,
             m.ok,
             m.failed,
@@ -64,14 +84,16 @@ pub fn stages_csv(run: &RunResult) -> String {
 
 /// The per-stage, per-metric table.
 pub fn stats_csv(run: &RunResult) -> String {
-    let mut out = String::from("stage,label,metric,unit,count,min,mean,p50,p90,p95,p99,max\n");
+    let mut out = format!(
+        "{},metric,unit,count,min,mean,p50,p90,p95,p99,max\n",
+        key_header(run)
+    );
     for s in &run.stages {
         for (name, p) in &s.summary.metrics {
             let _ = writeln!(
                 out,
-                "{},{},{},{},{},{},{},{},{},{},{},{}",
-                s.index,
-                field(&s.label),
+                "{},{},{},{},{},{},{},{},{},{},{}",
+                key(run, s),
                 field(name),
                 p.unit.label(),
                 p.count,

@@ -12,11 +12,12 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use serde_json::Value;
-
+use super::fmt::bare;
 use super::plot::{self, figures};
-use super::{write_atomic, ReportError, ReportWriter, RunResult, RunStatus, StageResult};
+use super::{write_atomic, ReportError, ReportWriter};
+use crate::metrics::registry::ordered;
 use crate::metrics::stats::Percentiles;
+use crate::result::{RunResult, RunStatus, StageResult};
 use crate::workload::Workload;
 
 /// Writes `report.html`.
@@ -105,73 +106,65 @@ fn header(h: &mut String, run: &RunResult) {
     );
 }
 
-/// A config value as plain text: strings as they are, objects as `k=v, …`.
-fn plain(v: &Value) -> String {
-    match v {
-        Value::Null => "—".into(),
-        Value::String(s) => s.clone(),
-        Value::Array(a) if a.is_empty() => "none".into(),
-        Value::Array(a) => a.iter().map(plain).collect::<Vec<_>>().join(", "),
-        Value::Object(o) => o
-            .iter()
-            .map(|(k, v)| format!("{k}={}", plain(v)))
-            .collect::<Vec<_>>()
-            .join(", "),
-        other => other.to_string(),
-    }
-}
-
 fn config(h: &mut String, run: &RunResult) {
-    let _ = writeln!(
-        h,
-        "<h2 id=\"config\">Configuration</h2>\n<table class=\"kv\">"
-    );
-    let rows: [(&str, &[&str]); 10] = [
-        ("target URL", &["/target/url"]),
-        ("model", &["/target/model"]),
-        ("format", &["/target/format"]),
-        ("framing", &["/target/framing"]),
-        ("request body", &["/target/body"]),
-        ("headers", &["/target/headers"]),
-        ("voices", &["/voices"]),
-        ("texts", &["/texts_source", "/texts_count"]),
-        ("timeout", &["/timeout"]),
-        ("seed", &["/seed"]),
-    ];
-    for (name, pointers) in rows {
-        let parts: Vec<String> = pointers
+    let _ = writeln!(h, "<h2 id=\"config\">Configuration</h2>");
+    for section in run.sections() {
+        if let Some(name) = section.name {
+            let _ = writeln!(h, "<h3>Scenario {}</h3>", escape(name));
+        }
+        let _ = writeln!(h, "<table class=\"kv\">");
+        let info = run
+            .scenarios
             .iter()
-            .filter_map(|p| run.config.pointer(p))
-            .map(plain)
-            .collect();
-        if !parts.is_empty() {
+            .find(|s| s.name.as_deref() == section.name);
+        if let Some(kind) = section.kind {
             let _ = writeln!(
                 h,
-                "<tr><th>{name}</th><td>{}</td></tr>",
-                escape(&parts.join(", "))
+                "<tr><th>protocol</th><td>{}</td></tr>",
+                escape(kind.name())
             );
         }
+        for (label, value) in info.map(|i| i.facts.as_slice()).unwrap_or_default() {
+            let _ = writeln!(
+                h,
+                "<tr><th>{}</th><td>{}</td></tr>",
+                escape(label),
+                escape(value)
+            );
+        }
+        if section.name.is_none() {
+            if let Some(seed) = run.seed {
+                let _ = writeln!(h, "<tr><th>seed</th><td>{seed}</td></tr>");
+            }
+        }
+        let _ = writeln!(h, "</table>");
     }
-    let _ = writeln!(h, "</table>\n<h3>Workload per stage</h3>");
+    if run.is_mixed() {
+        if let Some(seed) = run.seed {
+            let _ = writeln!(h, "<p>Seed {seed}.</p>");
+        }
+    }
+    let _ = writeln!(h, "<h3>Workload per stage</h3>");
+    let scenario_col = if run.is_mixed() {
+        "<th class=\"text\">scenario</th>"
+    } else {
+        ""
+    };
     let _ = writeln!(
         h,
-        "<table><thead><tr><th class=\"text\">stage</th><th class=\"text\">workload</th>\
-         <th>requests</th><th>duration</th><th>warm-up</th></tr></thead><tbody>"
+        "<table><thead><tr><th class=\"text\">stage</th>{scenario_col}<th class=\"text\">workload</th>\
+         <th>issued</th><th>wall</th><th>warm-up</th></tr></thead><tbody>"
     );
     for s in &run.stages {
-        let spec = |field: &str| {
-            run.config
-                .pointer(&format!("/stages/{}/{field}", s.index))
-                .map_or_else(|| "—".into(), plain)
-        };
         let _ = writeln!(
             h,
-            "<tr><td class=\"text\">{}</td><td class=\"text\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td class=\"text\">{}</td>{}<td class=\"text\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             escape(&s.label),
+            scenario_cell(run, s),
             escape(&workload(&s.workload)),
-            escape(&spec("requests")),
-            escape(&spec("duration")),
-            escape(&spec("warmup")),
+            s.issued,
+            num(s.wall_s, 1) + " s",
+            s.summary.warmup,
         );
     }
     let full = serde_json::to_string_pretty(&run.config).unwrap_or_default();
@@ -181,6 +174,15 @@ fn config(h: &mut String, run: &RunResult) {
          <pre>{}</pre></details>",
         escape(&full)
     );
+}
+
+/// The scenario cell of a stage row, in a run of several scenarios.
+fn scenario_cell(run: &RunResult, s: &StageResult) -> String {
+    match (&s.scenario, run.is_mixed()) {
+        (Some(name), true) => format!("<td class=\"text\">{}</td>", escape(name)),
+        (None, true) => "<td class=\"text\">—</td>".into(),
+        _ => String::new(),
+    }
 }
 
 /// A workload in words: `open loop, 5 req/s, gamma shape 1 (Poisson)`.
@@ -225,10 +227,15 @@ fn opt_pct(v: Option<f64>) -> String {
 }
 
 fn stages(h: &mut String, run: &RunResult) {
+    let scenario_col = if run.is_mixed() {
+        "<th class=\"text\">scenario</th>"
+    } else {
+        ""
+    };
     let _ = writeln!(
         h,
         "<h2 id=\"stages\">Stages</h2>\n<div class=\"scroll\"><table><thead><tr>\
-         <th class=\"text\">stage</th><th>requests</th><th>ok</th><th>failed</th><th>dropped</th>\
+         <th class=\"text\">stage</th>{scenario_col}<th>requests</th><th>ok</th><th>failed</th><th>dropped</th>\
          <th>success</th><th>offered req/s</th><th>achieved req/s</th><th>audio s/s</th>\
          <th>stalled</th><th>wall s</th></tr></thead><tbody>"
     );
@@ -236,10 +243,11 @@ fn stages(h: &mut String, run: &RunResult) {
         let m = &s.summary;
         let _ = writeln!(
             h,
-            "<tr><td class=\"text\">{}{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+            "<tr><td class=\"text\">{}{}</td>{}<td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
              <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             escape(&s.label),
             if s.interrupted { " (interrupted)" } else { "" },
+            scenario_cell(run, s),
             m.requests,
             m.ok,
             m.failed,
@@ -253,13 +261,6 @@ fn stages(h: &mut String, run: &RunResult) {
         );
     }
     let _ = writeln!(h, "</tbody></table></div>");
-}
-
-fn stage_label(run: &RunResult, index: usize) -> String {
-    run.stages
-        .iter()
-        .find(|s| s.index == index)
-        .map_or_else(|| format!("stage {index}"), |s| s.label.clone())
 }
 
 fn slo(h: &mut String, run: &RunResult) {
@@ -282,7 +283,10 @@ fn slo(h: &mut String, run: &RunResult) {
             "<tr><td class=\"text\"><code>{}</code></td><td class=\"text\">{}</td><td>{}</td>\
              <td class=\"{class}\">{verdict}</td></tr>",
             escape(&r.slo),
-            escape(&stage_label(run, r.stage)),
+            escape(&match &r.scenario {
+                Some(n) => format!("{} {n}", r.label),
+                None => r.label.clone(),
+            }),
             r.observed.map_or_else(|| "—".into(), |v| format!("{v:.4}")),
         );
     }
@@ -308,37 +312,23 @@ fn charts(h: &mut String, run: &RunResult) -> Result<(), String> {
     Ok(())
 }
 
-/// A value in its unit, with precision that suits its size.
-fn value(v: f64, unit: &str) -> String {
-    match unit {
-        "ms" if v >= 100.0 => format!("{v:.0}"),
-        "ms" if v >= 10.0 => format!("{v:.1}"),
-        "ms" => format!("{v:.2}"),
-        "ratio" => format!("{v:.3}"),
-        _ => format!("{v:.0}"),
-    }
-}
-
-fn ordered_metrics(s: &StageResult) -> Vec<(&str, &Percentiles)> {
-    let m = &s.summary.metrics;
-    let order = super::METRIC_ORDER;
-    let mut out: Vec<(&str, &Percentiles)> = order
-        .iter()
-        .filter_map(|n| m.get_key_value(*n).map(|(k, v)| (k.as_str(), v)))
-        .collect();
-    out.extend(
-        m.iter()
-            .filter(|(k, _)| !order.contains(&k.as_str()))
-            .map(|(k, v)| (k.as_str(), v)),
-    );
-    out
-}
-
 fn percentiles(h: &mut String, run: &RunResult) {
     let _ = writeln!(h, "<h2 id=\"percentiles\">Percentiles</h2>");
     for s in &run.stages {
-        let _ = writeln!(h, "<h3>{}</h3>", escape(&s.label));
-        let rows = ordered_metrics(s);
+        let title = match &s.scenario {
+            Some(n) => format!("{n}: {}", s.label),
+            None => s.label.clone(),
+        };
+        let _ = writeln!(h, "<h3>{}</h3>", escape(&title));
+        let rows: Vec<(String, &Percentiles)> =
+            ordered(s.summary.metrics.keys().map(String::as_str))
+                .into_iter()
+                .filter_map(|m| {
+                    let name = m.name();
+                    let p = s.summary.metrics.get(&name)?;
+                    Some((name, p))
+                })
+                .collect();
         if rows.is_empty() {
             let _ = writeln!(h, "<p>No samples.</p>");
             continue;
@@ -351,19 +341,20 @@ fn percentiles(h: &mut String, run: &RunResult) {
         );
         for (name, p) in rows {
             let u = p.unit.label();
+            let value = |v: f64| bare(v, p.unit);
             let _ = writeln!(
                 h,
                 "<tr><td class=\"text\">{}</td><td class=\"text\">{u}</td><td>{}</td><td>{}</td><td>{}</td>\
                  <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                escape(name),
+                escape(&name),
                 p.count,
-                value(p.min, u),
-                value(p.mean, u),
-                value(p.p50, u),
-                value(p.p90, u),
-                value(p.p95, u),
-                value(p.p99, u),
-                value(p.max, u),
+                value(p.min),
+                value(p.mean),
+                value(p.p50),
+                value(p.p90),
+                value(p.p95),
+                value(p.p99),
+                value(p.max),
             );
         }
         let _ = writeln!(h, "</tbody></table></div>");
@@ -382,12 +373,16 @@ fn errors(h: &mut String, run: &RunResult) {
          <th class=\"text\">example (first seen)</th></tr></thead><tbody>"
     );
     for s in &run.stages {
+        let label = match &s.scenario {
+            Some(n) => format!("{} {n}", s.label),
+            None => s.label.clone(),
+        };
         for e in &s.summary.errors {
             let _ = writeln!(
                 h,
                 "<tr><td class=\"text\">{}</td><td class=\"text\">{}</td><td>{}</td>\
                  <td class=\"text\"><code>{}</code></td></tr>",
-                escape(&s.label),
+                escape(&label),
                 escape(&e.label),
                 e.count,
                 escape(e.example.as_deref().unwrap_or("")),
@@ -418,16 +413,5 @@ mod tests {
             escape(r#"<script>alert('x') & "y"</script>"#),
             "&lt;script&gt;alert(&#39;x&#39;) &amp; &quot;y&quot;&lt;/script&gt;"
         );
-    }
-
-    #[test]
-    fn config_values_read_plainly() {
-        let v: Value = serde_json::json!({"codec": "pcm", "rate": 24000});
-        assert_eq!(plain(&v), "codec=pcm, rate=24000");
-        assert_eq!(
-            plain(&serde_json::json!(["alloy", "verse"])),
-            "alloy, verse"
-        );
-        assert_eq!(plain(&Value::Null), "—");
     }
 }

@@ -2,7 +2,8 @@
 
 use std::path::Path;
 
-use super::{write_atomic, ReportError, ReportWriter, RunResult};
+use super::{write_atomic, ReportError, ReportWriter};
+use crate::result::RunResult;
 
 /// File name of the main result.
 pub const RESULT_FILE: &str = "result.json";

@@ -3,9 +3,11 @@
 
 use std::time::Duration;
 
-use super::result::{Environment, SCHEMA, SCHEMA_VERSION};
-use super::{compare, terminal, RunResult, RunStatus, StageResult};
+use super::{compare, terminal};
 use crate::metrics::{RequestRecord, StageStats};
+use crate::protocol::Kind;
+use crate::result::{Environment, RunKind, RunResult, RunStatus, ScenarioInfo, StageResult};
+use crate::result::{SCHEMA, SCHEMA_VERSION};
 use crate::workload::Workload;
 
 /// One agent turn: first audio, first message, turn time, barge-in silence.
@@ -42,6 +44,7 @@ fn agent_run(name: &str, labels: &[&str], slow_ms: u64) -> RunResult {
             StageResult {
                 index,
                 label: (*label).into(),
+                scenario: None,
                 workload: Workload::Closed {
                     concurrency: index + 1,
                     spawn_rate: None,
@@ -61,10 +64,19 @@ fn agent_run(name: &str, labels: &[&str], slow_ms: u64) -> RunResult {
         schema_version: SCHEMA_VERSION,
         voxload_version: "0.0.0-test".into(),
         name: name.into(),
-        kind: "agent".into(),
+        kind: RunKind::Agent,
         started_at: "2025-01-02T03:04:05.000Z".into(),
         written_at: "2025-01-02T03:10:00.000Z".into(),
         status: RunStatus::Complete,
+        epoch_us: 0,
+        min_success: crate::result::DEFAULT_MIN_SUCCESS,
+        seed: Some(1),
+        scenarios: vec![ScenarioInfo {
+            name: None,
+            kind: Kind::WsAgent,
+            url: "ws://127.0.0.1:1/v1/agent".into(),
+            facts: Vec::new(),
+        }],
         config: serde_json::json!({"target": {"url": "ws://127.0.0.1:1/v1/agent"}}),
         environment: Environment {
             os: "linux".into(),

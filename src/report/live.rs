@@ -19,17 +19,17 @@ pub struct LiveSnapshot {
     pub failed: u64,
     /// Arrivals dropped.
     pub dropped: u64,
-    /// The run's first-latency metric (`ttfa`, `agent_first_audio`) with
-    /// its p50 and p95 so far, ms.
-    pub first_ms: Option<(&'static str, f64, f64)>,
-    /// p50 and p95 of e2e so far, ms.
-    pub e2e_ms: Option<(f64, f64)>,
+    /// Per scenario with samples in the last seconds: its lead latency
+    /// (`ttfa`, `first audio`, `e2e`, named with the scenario in a run of
+    /// several) with its p50 and p95 over those seconds, ms (±6 %: the
+    /// timeline's windows).
+    pub latency: Vec<(String, f64, f64)>,
 }
 
 /// Something the live view can poll.
 pub trait LiveSource: Send + Sync {
     /// The running stage's numbers now.
-    fn snapshot(&self, stage: usize) -> LiveSnapshot;
+    fn snapshot(&self) -> LiveSnapshot;
 }
 
 /// How the stage ends, for the bar's length.
@@ -44,7 +44,6 @@ pub enum StageBound {
 /// Show progress for one stage until `done` is cancelled.
 pub async fn show(
     source: &dyn LiveSource,
-    stage: usize,
     label: &str,
     bound: StageBound,
     quiet: bool,
@@ -79,7 +78,7 @@ pub async fn show(
             () = tokio::time::sleep(tick) => false,
             () = done.cancelled() => true,
         };
-        let snap = source.snapshot(stage);
+        let snap = source.snapshot();
         let elapsed = started.elapsed();
         let pos = match bound {
             StageBound::Requests(_) => snap.done,
@@ -116,10 +115,8 @@ pub fn line(s: &LiveSnapshot, elapsed: Duration) -> String {
         msg.push_str(&format!(" drop {}", s.dropped));
     }
     msg.push_str(&format!(" | {rate:.1} {unit}"));
-    if let Some((name, p50, p95)) = s.first_ms {
+    for (name, p50, p95) in &s.latency {
         msg.push_str(&format!(" | {name} p50 {p50:.0}ms p95 {p95:.0}ms"));
-    } else if let Some((p50, p95)) = s.e2e_ms {
-        msg.push_str(&format!(" | e2e p50 {p50:.0}ms p95 {p95:.0}ms"));
     }
     msg
 }

@@ -3,26 +3,33 @@
 //! Locust's `--csv` output read voxload results unchanged.
 //!
 //! Mapping (Locust's column names where they overlap):
-//! - one row per stage: Type `POST` (`WS` for voice agents), Name = stage
-//!   label, plus an `Aggregated` row over all stages (histograms merged
-//!   exactly);
+//! - one row per stage: Type `POST` for HTTP, `WS` for WebSocket protocols
+//!   (streaming ASR, voice agents), Name = stage label, plus an
+//!   `Aggregated` row over all stages (histograms merged exactly); in a run
+//!   of several scenarios each row's Name starts with its scenario, and each
+//!   scenario has its own `SCENARIO Aggregated` row (a TTS e2e and an ASR
+//!   e2e never share a histogram);
 //! - response time = **e2e of successful requests**, in ms; for voice
 //!   agents (one row per turn) the **time to the agent's first audio** after
 //!   the end of speech (Locust also times failures; voxload keeps failed
 //!   requests out of latency, see docs/metrics.md);
 //! - Requests/s = achieved rate; Failures/s = failed ÷ stage wall time;
 //! - Average Content Size is left empty (voxload counts audio seconds, not bytes);
-//! - history: one `Aggregated` row per second of the timeline; only 50 %
-//!   and 95 % are known per second (the timeline keeps those), the other
-//!   percentiles and User Count are `N/A`, as Locust writes for unknowns.
+//! - history: one `Aggregated` row per second of the timeline (one per
+//!   scenario and second, named by the scenario, in a run of several), timed
+//!   like the stats rows; only 50 % and 95 % are known per second (the
+//!   timeline keeps those), the other percentiles and User Count are `N/A`,
+//!   as Locust writes for unknowns.
 
 use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Duration;
 
-use super::{write_atomic, ReportError, ReportWriter, RunResult};
+use super::{write_atomic, ReportError, ReportWriter};
 use crate::metrics::metric::Metric;
 use crate::metrics::StageStats;
+use crate::result::RunResult;
+use crate::result::Section;
 
 /// Writes the three Locust CSVs.
 #[derive(Debug, Clone, Copy)]
@@ -77,13 +84,25 @@ fn ms(us: u64) -> String {
     num(us as f64 / 1000.0)
 }
 
-/// The Type column and the response-time metric of a run's rows.
-fn row_kind(run: &RunResult) -> (&'static str, Metric) {
-    if run.kind == "agent" {
-        ("WS", Metric::AgentFirstAudio)
+/// The Type column and the response-time metric of a section's rows.
+fn row_kind(run: &RunResult, section: &Section<'_>) -> (&'static str, Metric) {
+    let agent = section.is_agent(run.kind);
+    let method = match section.kind {
+        Some(kind) => kind.method(),
+        None if agent => "WS",
+        None => "POST",
+    };
+    let metric = if agent {
+        Metric::AgentFirstAudio
     } else {
-        ("POST", Metric::E2e)
-    }
+        Metric::E2e
+    };
+    (method, metric)
+}
+
+/// A row's Name: the stage label, after the scenario in a run of several.
+fn row_name(section: &Section<'_>, label: &str) -> String {
+    format!("{}{label}", section.prefix())
 }
 
 /// One stats row: counts, `metric`'s summary and percentiles.
@@ -136,48 +155,59 @@ fn stats_row(
     out.push('\n');
 }
 
-/// `locust_stats.csv`: one row per stage and an `Aggregated` row.
+/// `locust_stats.csv`: one row per stage and an `Aggregated` row (per scenario).
 pub fn stats_csv(run: &RunResult) -> String {
     let mut out = header(
         "Type,Name,Request Count,Failure Count,Median Response Time,Average Response Time,Min Response Time,Max Response Time,Average Content Size,Requests/s,Failures/s",
         None,
     );
-    let (kind, metric) = row_kind(run);
-    let mut all = StageStats::new(&[]);
-    let mut wall = 0.0;
-    for s in &run.stages {
-        stats_row(&mut out, (kind, &metric), &s.label, &s.stats, s.wall_s);
-        all.merge(&s.stats);
-        // Stages run one after another, so the run's wall time is their sum.
-        wall += s.wall_s;
+    for section in run.sections() {
+        let (kind, metric) = row_kind(run, &section);
+        let mut all = StageStats::new(&[]);
+        let mut wall = 0.0;
+        for s in &section.stages {
+            let name = row_name(&section, &s.label);
+            stats_row(&mut out, (kind, &metric), &name, &s.stats, s.wall_s);
+            all.merge(&s.stats);
+            // Stages run one after another, so the run's wall time is their sum.
+            wall += s.wall_s;
+        }
+        stats_row(
+            &mut out,
+            ("", &metric),
+            &row_name(&section, "Aggregated"),
+            &all,
+            wall,
+        );
     }
-    stats_row(&mut out, ("", &metric), "Aggregated", &all, wall);
     out
 }
 
 /// `locust_failures.csv`: one row per stage and error class.
 pub fn failures_csv(run: &RunResult) -> String {
     let mut out = String::from("Method,Name,Error,Occurrences\n");
-    let (kind, _) = row_kind(run);
-    for s in &run.stages {
-        for e in &s.summary.errors {
-            let error = match &e.example {
-                Some(x) => format!("{}: {x}", e.label),
-                None => e.label.clone(),
-            };
-            let _ = writeln!(
-                out,
-                "{kind},{},{},{}",
-                field(&s.label),
-                field(&error),
-                e.count
-            );
+    for section in run.sections() {
+        let (kind, _) = row_kind(run, &section);
+        for s in &section.stages {
+            for e in &s.summary.errors {
+                let error = match &e.example {
+                    Some(x) => format!("{}: {x}", e.label),
+                    None => e.label.clone(),
+                };
+                let _ = writeln!(
+                    out,
+                    "{kind},{},{},{}",
+                    field(&row_name(&section, &s.label)),
+                    field(&error),
+                    e.count
+                );
+            }
         }
     }
     out
 }
 
-/// `locust_stats_history.csv`: one `Aggregated` row per timeline second.
+/// `locust_stats_history.csv`: one row per timeline second (and scenario).
 pub fn history_csv(run: &RunResult) -> String {
     let mut out = header(
         "Timestamp,User Count,Type,Name,Requests/s,Failures/s",
@@ -188,27 +218,32 @@ pub fn history_csv(run: &RunResult) -> String {
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .unwrap_or(Duration::ZERO)
         .as_secs();
-    let (mut total, mut failed) = (0u64, 0u64);
     let opt = |v: Option<f64>| v.map_or_else(|| "N/A".to_string(), num);
-    for row in &run.timeline {
-        total += row.completed;
-        failed += row.failed;
-        let _ = write!(
-            out,
-            "{},N/A,,Aggregated,{},{}",
-            start + row.second,
-            num(row.rps),
-            row.failed
-        );
-        for (name, _) in QUANTILES {
-            let v = match name {
-                "50%" => opt(row.e2e_p50_ms),
-                "95%" => opt(row.e2e_p95_ms),
-                _ => "N/A".into(),
-            };
-            let _ = write!(out, ",{v}");
+    for section in run.sections() {
+        let (_, metric) = row_kind(run, &section);
+        let name = section.name.unwrap_or("Aggregated");
+        let (mut total, mut failed) = (0u64, 0u64);
+        for row in &section.timeline {
+            total += row.completed;
+            failed += row.failed;
+            let _ = write!(
+                out,
+                "{},N/A,,{},{},{}",
+                start + row.second,
+                field(name),
+                num(row.rps),
+                row.failed
+            );
+            for (q, _) in QUANTILES {
+                let v = match q {
+                    "50%" => opt(row.p50_ms(metric)),
+                    "95%" => opt(row.p95_ms(metric)),
+                    _ => "N/A".into(),
+                };
+                let _ = write!(out, ",{v}");
+            }
+            let _ = writeln!(out, ",{total},{failed},N/A,N/A,N/A,N/A,");
         }
-        let _ = writeln!(out, ",{total},{failed},N/A,N/A,N/A,N/A,");
     }
     out
 }

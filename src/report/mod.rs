@@ -5,55 +5,18 @@ use std::path::{Path, PathBuf};
 
 pub mod compare;
 pub mod csv;
+pub mod fmt;
 pub mod html;
 pub mod json;
 pub mod live;
 pub mod locust;
 pub mod plot;
-pub mod result;
 pub mod terminal;
 
 #[cfg(test)]
 mod layout_tests;
 
-pub use result::{RunResult, RunStatus, StageResult};
-
-/// Metrics in the order a reader looks for them, for every report: TTS,
-/// then streaming ASR, then voice agents, then the generator's own health.
-/// Chunk metrics other than chunk1/chunk4 follow wherever they are shown.
-pub const METRIC_ORDER: &[&str] = &[
-    "ttfb",
-    "ttfa",
-    "chunk1",
-    "chunk4",
-    "inter_chunk_mean",
-    "inter_chunk_max",
-    "e2e",
-    "e2e_uncorrected",
-    "agent_first_message",
-    "agent_first_audio",
-    "agent_transcript",
-    "turn",
-    "audio",
-    "rtf",
-    "rtfx",
-    "stall_count",
-    "stall_time",
-    "prebuffer_needed",
-    "leading_silence",
-    "perceived_ttfa",
-    "barge_in_silence",
-    "barge_in_leak",
-    "barge_in_event",
-    "connect",
-    "first_partial",
-    "final",
-    "partial_interval",
-    "wer",
-    "frame_lag_max",
-    "frame_lag_p99",
-    "schedule_lag",
-];
+use crate::result::RunResult;
 
 /// Why a report could not be written. Names the file.
 #[derive(Debug, thiserror::Error)]

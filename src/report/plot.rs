@@ -16,7 +16,8 @@ use ab_glyph::FontRef;
 use plotters::prelude::*;
 use plotters::style::{register_font, FontStyle};
 
-use super::{write_atomic, ReportError, ReportWriter, RunResult};
+use super::{write_atomic, ReportError, ReportWriter};
+use crate::result::RunResult;
 
 pub mod draw;
 pub mod figures;

@@ -1,10 +1,16 @@
 //! The summary table printed at the end of a run and saved as `summary.txt`.
+//! A run of several scenarios shows each one's stages and sweep apart,
+//! every line naming its scenario; a run of one reads as it always has.
 
 use std::fmt::Write as _;
 use std::path::Path;
 
-use super::{write_atomic, ReportError, ReportWriter, RunResult, RunStatus};
+use super::fmt::{share, value};
+use super::{write_atomic, ReportError, ReportWriter};
+use crate::metrics::registry::ordered;
 use crate::metrics::stats::Percentiles;
+use crate::metrics::{Metric, Unit};
+use crate::result::{RunResult, RunStatus, Section, StageResult};
 
 /// Writes `summary.txt`.
 #[derive(Debug, Clone, Copy)]
@@ -16,35 +22,32 @@ impl ReportWriter for SummaryWriter {
     }
 }
 
-/// Metrics the summary table leaves to the JSON and HTML report: a reader
-/// at a terminal wants the headline numbers.
-const HIDDEN: &[&str] = &["inter_chunk_mean", "e2e_uncorrected", "stall_count"];
+const TABLE_HEADER: [&str; 8] = ["metric", "min", "mean", "p50", "p90", "p95", "p99", "max"];
 
-fn value(v: f64, unit: &str) -> String {
-    match unit {
-        "ms" if v >= 10_000.0 => format!("{:.2}s", v / 1000.0),
-        "ms" if v >= 100.0 => format!("{v:.0}ms"),
-        "ms" if v >= 10.0 => format!("{v:.1}ms"),
-        "ms" => format!("{v:.2}ms"),
-        "ratio" => format!("{v:.3}"),
-        _ => format!("{v:.0}"),
+fn metric_row(out: &mut String, cells: [&str; 8]) {
+    let [name, rest @ ..] = cells;
+    let _ = write!(out, "    {name:<21}");
+    for c in rest {
+        let _ = write!(out, "{c:>9}");
     }
+    let _ = writeln!(out);
 }
 
-fn metric_row(out: &mut String, name: &str, p: &Percentiles) {
-    let u = p.unit.label();
-    let _ = writeln!(
-        out,
-        "    {:<21}{:>9}{:>9}{:>9}{:>9}{:>9}{:>9}{:>9}",
-        name,
-        value(p.min, u),
-        value(p.mean, u),
-        value(p.p50, u),
-        value(p.p90, u),
-        value(p.p95, u),
-        value(p.p99, u),
-        value(p.max, u),
-    );
+fn percentiles_row(out: &mut String, name: &str, p: &Percentiles) {
+    let v = |x: f64| value(x, p.unit);
+    let cells = [p.min, p.mean, p.p50, p.p90, p.p95, p.p99, p.max].map(v);
+    let [a, b, c, d, e, f, g] = &cells;
+    metric_row(out, [name, a, b, c, d, e, f, g]);
+}
+
+/// The rate labels of a section: what is counted and what arrives.
+fn rate_units(section: &Section<'_>, run: &RunResult) -> (&'static str, &'static str) {
+    // Voice agents: statistics count turns, arrivals are calls.
+    if section.is_agent(run.kind) {
+        ("turns", "calls")
+    } else {
+        ("req", "req")
+    }
 }
 
 /// The whole summary as text.
@@ -56,85 +59,28 @@ pub fn summary(run: &RunResult) -> String {
         RunStatus::InProgress => "in progress",
     };
     let _ = writeln!(out, "voxload {} — run '{}' ({status})", run.kind, run.name);
-    if let Some(url) = run.config.pointer("/target/url").and_then(|v| v.as_str()) {
-        let _ = writeln!(out, "target: {url}");
-    }
-    for s in &run.stages {
-        let m = &s.summary;
-        let _ = writeln!(out);
-        let _ = writeln!(
-            out,
-            "stage {} [{}]{}",
-            s.index + 1,
-            s.label,
-            if s.interrupted { " (interrupted)" } else { "" }
-        );
-        let mut line = format!(
-            "  requests {}  ok {} ({:.1}%)  failed {}  dropped {}",
-            m.requests,
-            m.ok,
-            m.success_rate.unwrap_or(0.0) * 100.0,
-            m.failed,
-            m.dropped
-        );
-        if m.warmup > 0 {
-            let _ = write!(line, "  warm-up {} (excluded)", m.warmup);
-        }
-        let _ = writeln!(out, "{line}");
-        // Voice agents: statistics count turns, arrivals are calls.
-        let (done, arriving) = if run.kind == "agent" {
-            ("turns", "calls")
-        } else {
-            ("req", "req")
-        };
-        let mut rates = format!("  throughput {:.2} {done}/s", m.achieved_rps);
-        if let Some(o) = s.offered_rps {
-            let _ = write!(rates, "  offered {o:.2} {arriving}/s");
-        }
-        let _ = write!(
-            rates,
-            "  audio {:.2} s per wall s  wall {:.1}s",
-            m.audio_s_per_wall_s, s.wall_s
-        );
-        if let Some(share) = m.connect_success {
-            let _ = write!(rates, "  calls {} connected {:.1}%", m.calls, share * 100.0);
-        }
-        if let Some(share) = m.stalled_share {
-            let _ = write!(rates, "  stalled {:.1}% of requests", share * 100.0);
-        }
-        if let Some(wer) = m.wer_pooled {
-            let _ = write!(rates, "  WER {:.2}% (pooled)", wer * 100.0);
-        }
-        let _ = writeln!(out, "{rates}");
-        if !m.metrics.is_empty() {
-            let _ = writeln!(
-                out,
-                "    {:<21}{:>9}{:>9}{:>9}{:>9}{:>9}{:>9}{:>9}",
-                "metric", "min", "mean", "p50", "p90", "p95", "p99", "max"
-            );
-            let shown = super::METRIC_ORDER.iter().filter(|n| !HIDDEN.contains(n));
-            for name in shown {
-                if let Some(p) = m.metrics.get(*name) {
-                    metric_row(&mut out, name, p);
-                }
+    let sections = run.sections();
+    for s in &sections {
+        match (s.name, s.url) {
+            (Some(name), Some(url)) => {
+                let kind = s.kind.map(|k| k.to_string()).unwrap_or_default();
+                let _ = writeln!(out, "scenario {name}: {kind} → {url}");
             }
-            for (name, p) in &m.metrics {
-                if name.starts_with("chunk") && !super::METRIC_ORDER.contains(&name.as_str()) {
-                    metric_row(&mut out, name, p);
-                }
+            (None, Some(url)) => {
+                let _ = writeln!(out, "target: {url}");
             }
-        }
-        for e in &m.errors {
-            let example = e
-                .example
-                .as_deref()
-                .map(|x| format!(" — {x}"))
-                .unwrap_or_default();
-            let _ = writeln!(out, "  error {:<14} ×{}{example}", e.label, e.count);
+            _ => {}
         }
     }
-    if run.stages.len() > 1 {
-        sweep_table(&mut out, run);
+    for s in &sections {
+        for stage in &s.stages {
+            stage_block(&mut out, run, s, stage);
+        }
+    }
+    for s in &sections {
+        if s.stages.len() > 1 {
+            sweep_table(&mut out, run, s);
+        }
     }
     if !run.slo.is_empty() {
         slo_section(&mut out, run);
@@ -142,13 +88,71 @@ pub fn summary(run: &RunResult) -> String {
     out
 }
 
-/// An SLO observation in its unit (`ms`, `ratio`, `count`, `%`, `req/s`, `s/s`).
-fn slo_value(v: f64, unit: &str) -> String {
-    match unit {
-        "%" => format!("{v:.2}%"),
-        "req/s" => format!("{v:.2}/s"),
-        "s/s" => format!("{v:.2}"),
-        _ => value(v, unit),
+fn stage_block(out: &mut String, run: &RunResult, section: &Section<'_>, s: &StageResult) {
+    let m = &s.summary;
+    let _ = writeln!(out);
+    let scenario = section.name.map(|n| format!(" {n}")).unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "stage {} [{}]{scenario}{}",
+        s.index + 1,
+        s.label,
+        if s.interrupted { " (interrupted)" } else { "" }
+    );
+    let mut line = format!(
+        "  requests {}  ok {} ({:.1}%)  failed {}  dropped {}",
+        m.requests,
+        m.ok,
+        m.success_rate.unwrap_or(0.0) * 100.0,
+        m.failed,
+        m.dropped
+    );
+    if m.warmup > 0 {
+        let _ = write!(line, "  warm-up {} (excluded)", m.warmup);
+    }
+    let _ = writeln!(out, "{line}");
+    let (done, arriving) = rate_units(section, run);
+    let mut rates = format!("  throughput {:.2} {done}/s", m.achieved_rps);
+    if let Some(o) = s.offered_rps {
+        let _ = write!(rates, "  offered {o:.2} {arriving}/s");
+    }
+    let _ = write!(
+        rates,
+        "  audio {:.2} s per wall s  wall {:.1}s",
+        m.audio_s_per_wall_s, s.wall_s
+    );
+    if let Some(connected) = m.connect_success {
+        let _ = write!(
+            rates,
+            "  calls {} connected {:.1}%",
+            m.calls,
+            connected * 100.0
+        );
+    }
+    if let Some(stalled) = m.stalled_share {
+        let _ = write!(rates, "  stalled {:.1}% of requests", stalled * 100.0);
+    }
+    if let Some(wer) = m.wer_pooled {
+        let _ = write!(rates, "  WER {:.2}% (pooled)", wer * 100.0);
+    }
+    let _ = writeln!(out, "{rates}");
+    if !m.metrics.is_empty() {
+        metric_row(out, TABLE_HEADER);
+        for metric in ordered(m.metrics.keys().map(String::as_str)) {
+            let name = metric.name();
+            match m.metrics.get(&name) {
+                Some(p) if metric.def().headline => percentiles_row(out, &name, p),
+                _ => {}
+            }
+        }
+    }
+    for e in &m.errors {
+        let example = e
+            .example
+            .as_deref()
+            .map(|x| format!(" — {x}"))
+            .unwrap_or_default();
+        let _ = writeln!(out, "  error {:<14} ×{}{example}", e.label, e.count);
     }
 }
 
@@ -164,12 +168,30 @@ fn slo_section(out: &mut String, run: &RunResult) {
         .unwrap_or(0)
         .max(9)
         + 2;
-    for r in &run.slo {
-        let stage = format!("stage {} [{}]", r.stage + 1, r.label);
-        let observed = r
-            .observed
-            .map(|v| slo_value(v, &r.unit))
-            .unwrap_or_else(|| "-".into());
+    let stages: Vec<String> = run
+        .slo
+        .iter()
+        .map(|r| {
+            let scenario = r
+                .scenario
+                .as_deref()
+                .map(|n| format!(" {n}"))
+                .unwrap_or_default();
+            format!("stage {} [{}]{scenario}", r.stage + 1, r.label)
+        })
+        .collect();
+    let stage_w = stages
+        .iter()
+        .map(|s| s.chars().count() + 1)
+        .max()
+        .unwrap_or(0)
+        .max(22);
+    for (r, stage) in run.slo.iter().zip(&stages) {
+        let observed = match (r.observed, Unit::parse(&r.unit)) {
+            (Some(v), Some(unit)) => value(v, unit),
+            (Some(v), None) => format!("{v:.2}"),
+            (None, _) => "-".into(),
+        };
         let verdict = match (&r.reason, r.passed) {
             (_, true) => "pass".to_string(),
             (Some(why), false) => format!("FAIL ({why})"),
@@ -177,8 +199,8 @@ fn slo_section(out: &mut String, run: &RunResult) {
         };
         let _ = writeln!(
             out,
-            "  {:<width$}{:<22}{:>10}  {verdict}",
-            r.slo, stage, observed
+            "  {:<width$}{stage:<stage_w$}{observed:>10}  {verdict}",
+            r.slo
         );
     }
     let failed = run.slo.iter().filter(|r| !r.passed).count();
@@ -194,16 +216,16 @@ fn slo_section(out: &mut String, run: &RunResult) {
 }
 
 /// The sweep's best level (seed 004's search): the highest achieved
-/// throughput among stages whose success rate is at least the run's
-/// `min_success` (from its config; 0.95 if absent). `None` when no stage qualifies.
-pub fn best_level(run: &RunResult) -> Option<(&crate::report::StageResult, f64)> {
-    let threshold = run
-        .config
-        .get("min_success")
-        .and_then(|v| v.as_f64())
-        .unwrap_or(crate::config::plan::DEFAULT_MIN_SUCCESS);
-    run.stages
+/// throughput among `stages` whose success rate is at least the run's
+/// `min_success`. `None` when no stage qualifies.
+pub fn best_level<'a>(
+    run: &RunResult,
+    stages: &[&'a StageResult],
+) -> Option<(&'a StageResult, f64)> {
+    let threshold = run.min_success;
+    stages
         .iter()
+        .copied()
         .filter(|s| s.summary.requests > 0 && s.summary.success_rate.unwrap_or(0.0) >= threshold)
         .max_by(|a, b| a.summary.achieved_rps.total_cmp(&b.summary.achieved_rps))
         .map(|s| (s, threshold))
@@ -260,58 +282,62 @@ fn render_columns(out: &mut String, cols: &[Column]) {
     }
 }
 
-/// One line per stage, to read a sweep at a glance. The columns follow what
-/// the run measured. TTS: TTFA p50/p95/p99, e2e p95, rtf p50 and the stalled
-/// share. Streaming ASR: the final transcript instead of TTFA and pooled WER
-/// instead of stalls (without a lead latency: e2e and audio s per wall s).
-/// Voice agents: first agent audio p50/p95, then turn and barge-in silence
-/// p50 when the run has them (no TTS columns: an agent has no rtf or stalls).
-fn sweep_table(out: &mut String, run: &RunResult) {
-    let has = |metric: &str| {
-        run.stages
-            .iter()
-            .any(|s| s.summary.metrics.contains_key(metric))
+/// One line per stage of a section, to read a sweep at a glance. The
+/// columns follow what it measured. TTS: TTFA p50/p95/p99, e2e p95, rtf
+/// p50 and the stalled share. Streaming ASR: the final transcript instead
+/// of TTFA and pooled WER instead of stalls (without a lead latency: e2e
+/// and audio s per wall s). Voice agents: first agent audio p50/p95, then
+/// turn and barge-in silence p50 when the run has them (no TTS columns: an
+/// agent has no rtf or stalls).
+fn sweep_table(out: &mut String, run: &RunResult, section: &Section<'_>) {
+    let stages = &section.stages;
+    let has = |metric: Metric| {
+        let name = metric.name();
+        stages.iter().any(|s| s.summary.metrics.contains_key(&name))
     };
-    let agent = run.kind == "agent" || has("agent_first_audio") || has("agent_first_message");
+    let agent = section.is_agent(run.kind)
+        || has(Metric::AgentFirstAudio)
+        || has(Metric::AgentFirstMessage);
     let lead = if agent {
-        ["agent_first_audio", "agent_first_message"]
+        [Metric::AgentFirstAudio, Metric::AgentFirstMessage]
             .into_iter()
-            .find(|m| has(m))
-            .unwrap_or("agent_first_audio")
+            .find(|m| has(*m))
+            .unwrap_or(Metric::AgentFirstAudio)
     } else {
-        ["ttfa", "final"]
+        [Metric::Ttfa, Metric::Final]
             .into_iter()
-            .find(|m| has(m))
-            .unwrap_or("e2e")
+            .find(|m| has(*m))
+            .unwrap_or(Metric::E2e)
     };
-    let asr = run.kind == "asr";
+    let asr = section.service(run.kind) == Some(crate::protocol::Service::Asr);
     let mut cols = vec![
-        Column::new("stage", 14, true),
+        Column::new(format!("{}stage", section.prefix()), 14, true),
         Column::new(if agent { "turns/s" } else { "req/s" }, 9, false),
         Column::new("ok%", 8, false),
     ];
     // (header, metric, statistic)
     type Stat = fn(&Percentiles) -> f64;
-    let mut stats: Vec<(String, &str, Stat)> = vec![
-        (format!("{lead} p50"), lead, |p| p.p50),
-        (format!("{lead} p95"), lead, |p| p.p95),
+    let lead_name = lead.name();
+    let mut stats: Vec<(String, Metric, Stat)> = vec![
+        (format!("{lead_name} p50"), lead, |p| p.p50),
+        (format!("{lead_name} p95"), lead, |p| p.p95),
     ];
     if agent {
-        for m in ["turn", "barge_in_silence"] {
+        for m in [Metric::Turn, Metric::BargeInSilence] {
             if has(m) {
-                stats.push((format!("{m} p50"), m, |p| p.p50));
+                stats.push((format!("{} p50", m.name()), m, |p| p.p50));
             }
         }
     } else {
-        stats.push((format!("{lead} p99"), lead, |p| p.p99));
-        if lead != "e2e" {
-            stats.push(("e2e p95".into(), "e2e", |p| p.p95));
+        stats.push((format!("{lead_name} p99"), lead, |p| p.p99));
+        if lead != Metric::E2e {
+            stats.push(("e2e p95".into(), Metric::E2e, |p| p.p95));
         }
     }
     for (header, ..) in &stats {
         cols.push(Column::new(header.clone(), 10, false));
     }
-    let audio_rate = !agent && lead == "e2e";
+    let audio_rate = !agent && lead == Metric::E2e;
     if audio_rate {
         cols.push(Column::new("audio/s", 10, false));
     }
@@ -319,12 +345,12 @@ fn sweep_table(out: &mut String, run: &RunResult) {
         cols.push(Column::new("rtf p50", 8, false));
         cols.push(Column::new(if asr { "WER" } else { "stalled" }, 9, false));
     }
-    for s in &run.stages {
+    for s in stages {
         let m = &s.summary;
-        let get = |metric: &str, f: Stat| {
+        let get = |metric: Metric, f: Stat| {
             m.metrics
-                .get(metric)
-                .map(|p| value(f(p), p.unit.label()))
+                .get(&metric.name())
+                .map(|p| value(f(p), p.unit))
                 .unwrap_or_else(|| "-".into())
         };
         let mut cells = vec![
@@ -332,17 +358,13 @@ fn sweep_table(out: &mut String, run: &RunResult) {
             format!("{:.2}", m.achieved_rps),
             format!("{:.1}", m.success_rate.unwrap_or(0.0) * 100.0),
         ];
-        cells.extend(stats.iter().map(|(_, metric, f)| get(metric, *f)));
+        cells.extend(stats.iter().map(|(_, metric, f)| get(*metric, *f)));
         if audio_rate {
             cells.push(format!("{:.2}", m.audio_s_per_wall_s));
         }
         if !agent {
-            cells.push(get("rtf", |p| p.p50));
-            let last = if asr { m.wer_pooled } else { m.stalled_share };
-            cells.push(
-                last.map(|x| format!("{:.1}%", x * 100.0))
-                    .unwrap_or_else(|| "-".into()),
-            );
+            cells.push(get(Metric::Rtf, |p| p.p50));
+            cells.push(share(if asr { m.wer_pooled } else { m.stalled_share }));
         }
         for (col, cell) in cols.iter_mut().zip(cells) {
             col.cells.push(cell);
@@ -350,11 +372,12 @@ fn sweep_table(out: &mut String, run: &RunResult) {
     }
     let _ = writeln!(out);
     render_columns(out, &cols);
-    match best_level(run) {
+    let prefix = section.prefix();
+    match best_level(run, stages) {
         Some((s, threshold)) => {
             let _ = writeln!(
                 out,
-                "best level: {} — {:.2} req/s with {:.1}% success (highest throughput keeping success ≥ {:.0}%)",
+                "{prefix}best level: {} — {:.2} req/s with {:.1}% success (highest throughput keeping success ≥ {:.0}%)",
                 s.label,
                 s.summary.achieved_rps,
                 s.summary.success_rate.unwrap_or(0.0) * 100.0,
@@ -364,7 +387,7 @@ fn sweep_table(out: &mut String, run: &RunResult) {
         None => {
             let _ = writeln!(
                 out,
-                "best level: none (no stage kept the required success rate)"
+                "{prefix}best level: none (no stage kept the required success rate)"
             );
         }
     }

@@ -1,37 +1,43 @@
 //! The protocol-agnostic part of a run: results folder, sink, stages in
-//! order through the one driver, live progress, SLOs, and the result files.
-//! Protocol runners ([`super::run_tts`], [`super::run_asr`]) only build an
-//! executor and the config to record.
+//! order — every scenario's stage through the one driver at the same time —
+//! live progress, SLOs, and the result files.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use tokio_util::sync::CancellationToken;
 
 use super::jsonl::JsonlWriter;
-use super::sink::RunSink;
+use super::sink::{RunSink, ScenarioSink};
 use super::{RunError, RunOptions};
-use crate::metrics::metric::Metric;
-use crate::metrics::slo::Slo;
+use crate::metrics::slo::{evaluate_all, Slo};
 use crate::metrics::stats::StageStats;
+use crate::metrics::timeline::TimelineRow;
+use crate::protocol::Kind;
+use crate::report::default_writers;
 use crate::report::live::{self, LiveSnapshot, LiveSource, StageBound};
-use crate::report::result::{Environment, SCHEMA, SCHEMA_VERSION};
-use crate::report::{default_writers, RunResult, RunStatus, StageResult};
+use crate::result::{Environment, RunKind, RunResult, RunStatus, ScenarioInfo, StageResult};
+use crate::result::{SCHEMA, SCHEMA_VERSION};
+use crate::units::micros;
 use crate::workload::{run_stage, Executor, StageOutcome, StageSpec, Stop, Workload};
 
-/// What the engine needs to know about a run, whatever the protocol.
-pub struct RunFrame<'a> {
+/// What the engine needs to know about a run, whatever its protocols.
+pub struct RunFrame {
     /// Run name.
-    pub name: &'a str,
-    /// `tts`, `asr`, …
-    pub kind: &'a str,
-    /// The stages, in order.
-    pub stages: &'a [StageSpec],
+    pub name: String,
+    /// What the run tests.
+    pub kind: RunKind,
+    /// Sweeps: the best level keeps at least this success rate.
+    pub min_success: f64,
+    /// Seed of the run.
+    pub seed: u64,
+    /// The scenarios as results show them.
+    pub scenarios: Vec<ScenarioInfo>,
+    /// Per scenario, its stages (all of equal count).
+    pub stages: Vec<Vec<StageSpec>>,
     /// Thresholds evaluated after each stage.
-    pub slo: &'a [Slo],
-    /// Chunk numbers that get histograms.
-    pub chunk_ks: &'a [u32],
+    pub slo: Vec<Slo>,
     /// The plan, serialized with secrets redacted.
     pub config: serde_json::Value,
     /// Definitions stated in the result.
@@ -46,12 +52,14 @@ pub struct Session {
     pub sink: Arc<RunSink>,
     /// Origin of `start_us`/`end_us` in records.
     pub run_start: Instant,
+    /// The same instant on the wall clock, µs since the Unix epoch.
+    pub epoch_us: u64,
 }
 
 impl Session {
     /// Create a fresh results folder under `out_dir` (never overwriting one)
-    /// and open `requests.jsonl`.
-    pub fn open(out_dir: &Path, stages: usize, chunk_ks: &[u32]) -> Result<Self, RunError> {
+    /// and open `requests.jsonl`; `chunk_ks` has one entry per scenario.
+    pub fn open(out_dir: &Path, stages: usize, chunk_ks: &[Vec<u32>]) -> Result<Self, RunError> {
         let out = fresh_dir(out_dir);
         std::fs::create_dir_all(&out).map_err(|source| RunError::OutDir {
             path: out.clone(),
@@ -61,11 +69,15 @@ impl Session {
         let jsonl =
             JsonlWriter::create(&path).map_err(|source| RunError::OutDir { path, source })?;
         let run_start = Instant::now();
+        let epoch_us = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, micros);
         let sink = Arc::new(RunSink::new(stages, chunk_ks, jsonl, run_start));
         Ok(Self {
             out,
             sink,
             run_start,
+            epoch_us,
         })
     }
 }
@@ -89,62 +101,111 @@ fn fresh_dir(base: &std::path::Path) -> PathBuf {
         .unwrap_or_else(|| base.to_path_buf())
 }
 
-impl LiveSource for RunSink {
-    fn snapshot(&self, stage: usize) -> LiveSnapshot {
+/// How far back the live view's latencies reach: the last seconds of
+/// the timeline, so they show the server now, not the stage's average.
+const LIVE_WINDOW_S: u64 = 10;
+
+/// The live view's source: the run's sink, with each scenario's lead metric.
+struct Live<'a> {
+    sink: &'a RunSink,
+    /// Per scenario: its name in a run of several, and its protocol.
+    scenarios: &'a [(Option<String>, Kind)],
+    /// The run-clock second the stage began in (its windows start there).
+    since: u64,
+}
+
+impl LiveSource for Live<'_> {
+    fn snapshot(&self) -> LiveSnapshot {
         use std::sync::atomic::Ordering::Relaxed;
-        let (first_ms, e2e_ms) = self.with_aggregate(|agg| {
-            agg.stages
-                .get(stage)
-                .map(|s| {
-                    // The first latency a run of this kind has: TTFA (TTS) or
-                    // the agent's first audio; else e2e (ASR).
-                    let first = [
-                        ("ttfa", Metric::Ttfa),
-                        ("first audio", Metric::AgentFirstAudio),
-                    ]
-                    .into_iter()
-                    .find_map(|(name, m)| p50_p95(s, &m).map(|(a, b)| (name, a, b)));
-                    (first, p50_p95(s, &Metric::E2e))
+        let live = &self.sink.live;
+        let now = self.sink.run_second();
+        let from = self.since.max(now.saturating_sub(LIVE_WINDOW_S - 1));
+        // The same per-second windows the timeline saves.
+        let latency = self.sink.with_aggregate(|agg| {
+            self.scenarios
+                .iter()
+                .zip(&agg.timelines)
+                .filter_map(|((name, kind), timeline)| {
+                    let (metric, what) = crate::metrics::registry::live_metric(*kind);
+                    let (p50, p95) = timeline.window(metric, from, now)?;
+                    let label = match name {
+                        Some(n) => format!("{n} {what}"),
+                        None => what.to_string(),
+                    };
+                    Some((label, p50, p95))
                 })
-                .unwrap_or_default()
+                .collect()
         });
         LiveSnapshot {
-            done: self.live.done.load(Relaxed),
-            parts: self.live.parts.load(Relaxed),
-            failed: self.live.failed.load(Relaxed),
-            dropped: self.live.dropped.load(Relaxed),
-            first_ms,
-            e2e_ms,
+            done: live.done.load(Relaxed),
+            parts: live.parts.load(Relaxed),
+            failed: live.failed.load(Relaxed),
+            dropped: live.dropped.load(Relaxed),
+            latency,
         }
     }
 }
 
-/// p50 and p95 of a metric so far, in its display unit.
-fn p50_p95(stats: &StageStats, metric: &Metric) -> Option<(f64, f64)> {
-    stats.percentiles(metric).map(|p| (p.p50, p.p95))
+/// How a stage ends, for the progress bar: the requests of every scenario
+/// if all are counted, else the longest duration.
+fn stage_bound(specs: &[&StageSpec]) -> StageBound {
+    let counted: Option<u64> = specs.iter().map(|s| s.requests).sum();
+    match counted {
+        Some(n) => StageBound::Requests(n),
+        None => specs
+            .iter()
+            .filter_map(|s| s.duration)
+            .max()
+            .map_or(StageBound::Requests(0), StageBound::Duration),
+    }
 }
 
-/// Run every stage of `frame` through `exec`, writing results as they come.
+/// The label the progress bar shows: the scenarios' common label, else
+/// `stage N`.
+fn stage_label(specs: &[&StageSpec], index: usize) -> String {
+    match specs.split_first() {
+        Some((first, rest)) if rest.iter().all(|s| s.label == first.label) => first.label.clone(),
+        _ => format!("stage {}", index + 1),
+    }
+}
+
+/// Run every stage of `frame` through `scenarios` (each scenario's
+/// executor and sink, in plan order), writing results as they come.
 pub async fn drive<E: Executor>(
-    frame: RunFrame<'_>,
+    frame: RunFrame,
     session: Session,
-    exec: Arc<E>,
+    scenarios: Vec<(Arc<E>, Arc<ScenarioSink>)>,
     stop: Stop,
     opts: RunOptions,
 ) -> Result<(RunResult, PathBuf), RunError> {
-    let Session { out, sink, .. } = session;
+    let Session {
+        out,
+        sink,
+        epoch_us,
+        ..
+    } = session;
+    let mixed = frame.scenarios.len() > 1;
+    let tags: Vec<(Option<String>, Kind)> = frame
+        .scenarios
+        .iter()
+        .map(|s| (s.name.clone().filter(|_| mixed), s.kind))
+        .collect();
     let mut result = RunResult {
         schema: SCHEMA.into(),
         schema_version: SCHEMA_VERSION,
         voxload_version: env!("CARGO_PKG_VERSION").into(),
-        name: frame.name.to_string(),
-        kind: frame.kind.to_string(),
+        name: frame.name.clone(),
+        kind: frame.kind,
         started_at: now_rfc3339(),
         written_at: now_rfc3339(),
         status: RunStatus::InProgress,
-        config: frame.config,
+        epoch_us,
+        min_success: frame.min_success,
+        seed: Some(frame.seed),
+        scenarios: frame.scenarios.clone(),
+        config: frame.config.clone(),
         environment: Environment::current(),
-        notes: frame.notes,
+        notes: frame.notes.clone(),
         stages: Vec::new(),
         timeline: Vec::new(),
         slo: Vec::new(),
@@ -156,32 +217,61 @@ pub async fn drive<E: Executor>(
     };
     // Ends the flusher however this function returns.
     let _backstop_guard = backstop_done.clone().drop_guard();
-    for (index, spec) in frame.stages.iter().enumerate() {
+    let stage_count = frame.stages.first().map_or(0, Vec::len);
+    for index in 0..stage_count {
         if stop.arrivals.is_cancelled() {
             break;
         }
         sink.live.reset();
-        let bound = match (spec.requests, spec.duration) {
-            (Some(n), _) => StageBound::Requests(n),
-            (None, Some(d)) => StageBound::Duration(d),
-            (None, None) => StageBound::Requests(0),
-        };
+        let specs: Vec<&StageSpec> = frame.stages.iter().filter_map(|s| s.get(index)).collect();
         let live_done = CancellationToken::new();
         let progress = {
-            let (sink, label, done) = (sink.clone(), spec.label.clone(), live_done.clone());
+            let (sink, done, tags) = (sink.clone(), live_done.clone(), tags.clone());
+            let (label, bound) = (stage_label(&specs, index), stage_bound(&specs));
             let quiet = opts.quiet;
-            tokio::spawn(async move { live::show(&*sink, index, &label, bound, quiet, done).await })
+            tokio::spawn(async move {
+                let source = Live {
+                    since: sink.run_second(),
+                    sink: &sink,
+                    scenarios: &tags,
+                };
+                live::show(&source, &label, bound, quiet, done).await
+            })
         };
-        let outcome = run_stage(index, spec, exec.clone(), sink.clone(), &stop).await;
+        // Every scenario's stage at once, each in its own task.
+        let running: Vec<_> = scenarios
+            .iter()
+            .zip(&specs)
+            .map(|((exec, scenario_sink), spec)| {
+                let (exec, scenario_sink, stop) =
+                    (exec.clone(), scenario_sink.clone(), stop.clone());
+                let spec = (*spec).clone();
+                tokio::spawn(
+                    async move { run_stage(index, &spec, exec, scenario_sink, &stop).await },
+                )
+            })
+            .collect();
+        let mut outcomes = Vec::with_capacity(running.len());
+        for task in running {
+            outcomes.push(task.await.map_err(|e| RunError::Internal(e.to_string()))?);
+        }
         live_done.cancel();
         let _ = progress.await;
         sink.flush_jsonl();
-        let stage = stage_result(index, spec, &outcome, &sink);
-        result
-            .slo
-            .extend(frame.slo.iter().map(|slo| slo.evaluate(&stage)));
-        result.stages.push(stage);
-        result.timeline = sink.with_aggregate(|a| a.timeline.rows());
+        let first = result.stages.len();
+        for (j, (outcome, spec)) in outcomes.iter().zip(&specs).enumerate() {
+            let tag = tags[j].0.clone();
+            result
+                .stages
+                .push(stage_result(index, j, tag, spec, outcome, &sink));
+        }
+        let views = result.stages[first..]
+            .iter()
+            .zip(&tags)
+            .map(|(s, (_, kind))| s.view(Some(*kind)));
+        let verdicts = evaluate_all(&frame.slo, views);
+        result.slo.extend(verdicts);
+        result.timeline = timeline_rows(&sink, &tags);
         result.written_at = now_rfc3339();
         // After every stage, so a crash later keeps the stages done so far.
         crate::report::json::JsonWriter.write_to(&result, &out)?;
@@ -191,21 +281,42 @@ pub async fn drive<E: Executor>(
     } else {
         RunStatus::Complete
     };
-    drop(exec);
+    drop(scenarios);
     backstop_done.cancel();
     let _ = backstop.await;
-    if let Ok(sink) = Arc::try_unwrap(sink) {
-        let (aggregate, lines) = sink.finish();
-        result.timeline = aggregate.timeline.rows();
-        if let Err(e) = lines {
-            eprintln!("warning: requests.jsonl may be incomplete: {e}");
+    result.timeline = timeline_rows(&sink, &tags);
+    match Arc::try_unwrap(sink) {
+        Ok(sink) => {
+            if let Err(e) = sink.finish().1 {
+                eprintln!("warning: requests.jsonl may be incomplete: {e}");
+            }
         }
+        // A request task still holds it (abandoned at Ctrl-C): write what is pending.
+        Err(sink) => sink.flush_jsonl(),
     }
     result.written_at = now_rfc3339();
     for w in &default_writers() {
         w.write(&result, &out)?;
     }
     Ok((result, out))
+}
+
+/// Every scenario's timeline rows, each row naming its scenario in a run
+/// of several.
+fn timeline_rows(sink: &RunSink, tags: &[(Option<String>, Kind)]) -> Vec<TimelineRow> {
+    sink.with_aggregate(|a| {
+        a.timelines
+            .iter()
+            .zip(tags)
+            .flat_map(|(t, (name, _))| {
+                let mut rows = t.rows();
+                for r in &mut rows {
+                    r.scenario.clone_from(name);
+                }
+                rows
+            })
+            .collect()
+    })
 }
 
 /// Write pending `requests.jsonl` lines every `period` until `done`, so a
@@ -219,12 +330,18 @@ async fn flush_every(period: std::time::Duration, sink: &RunSink, done: Cancella
     }
 }
 
-fn stage_result(index: usize, spec: &StageSpec, o: &StageOutcome, sink: &RunSink) -> StageResult {
+fn stage_result(
+    index: usize,
+    scenario: usize,
+    tag: Option<String>,
+    spec: &StageSpec,
+    o: &StageOutcome,
+    sink: &RunSink,
+) -> StageResult {
     let wall = o.finished.saturating_duration_since(o.started);
     let (stats, summary) = sink.with_aggregate(|a| {
         let stats = a
-            .stages
-            .get(index)
+            .stage(index, scenario)
             .cloned()
             .unwrap_or_else(|| StageStats::new(&[]));
         let summary = stats.summary(wall);
@@ -245,6 +362,7 @@ fn stage_result(index: usize, spec: &StageSpec, o: &StageOutcome, sink: &RunSink
     StageResult {
         index,
         label: spec.label.clone(),
+        scenario: tag,
         workload: spec.workload.clone(),
         issued: o.issued,
         offered_rps,

@@ -1,10 +1,20 @@
-//! Runs a plan: stages in order through the one driver, results written as
-//! they come (`requests.jsonl` per request, `result.json` after each stage)
-//! so that a crash, a failing target or Ctrl-C leaves valid partial results.
+//! Runs a plan: every scenario's stages in order through the one driver,
+//! results written as they come (`requests.jsonl` per request,
+//! `result.json` after each stage) so that a crash, a failing target or
+//! Ctrl-C leaves valid partial results.
+//!
+//! - [`run`]: the one entry point, whatever the plan holds.
+//! - [`executor`]: the one executor (stamping, timeouts, cancellation);
+//!   [`tts`], [`asr`] and [`agent`] say what each protocol's arrivals send
+//!   and how they are measured.
+//! - [`engine`]: stages × scenarios, live progress, SLOs, result files.
+//! - [`sink`], [`jsonl`]: where records go.
 
 pub mod agent;
 pub mod asr;
+pub mod describe;
 pub mod engine;
+pub mod executor;
 pub mod jsonl;
 pub mod sink;
 pub mod tts;
@@ -13,13 +23,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::RunPlan;
-use crate::protocol::http_tts::{HttpTts, TargetError};
-use crate::protocol::HttpClient;
-use crate::report::{ReportError, RunResult};
+use crate::config::{Inputs, RunPlan};
+use crate::protocol::target::TargetError;
+use crate::protocol::{Adapter, HttpClient, Kind};
+use crate::report::ReportError;
+use crate::result::RunResult;
 use crate::workload::Stop;
 use engine::{RunFrame, Session};
-use tts::TtsExecutor;
+use executor::ScenarioExecutor;
 
 /// TCP connect timeout of the HTTP client.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -52,6 +63,12 @@ pub enum RunError {
     /// A result file could not be written.
     #[error(transparent)]
     Report(#[from] ReportError),
+    /// A scenario's inputs are not for its protocol (a bug in the plan).
+    #[error("internal: the inputs of a {0} scenario are not for its protocol")]
+    Mismatch(Kind),
+    /// A stage's driver task failed.
+    #[error("internal: a stage failed: {0}")]
+    Internal(String),
 }
 
 /// How a run presents itself.
@@ -98,110 +115,58 @@ pub async fn preflight(url: &str) -> Result<(), RunError> {
     }
 }
 
-/// Notes stated once in every TTS result, so a reader knows what was measured.
-fn tts_notes() -> Vec<String> {
-    vec![
-        "durations in ms; latencies are measured from the scheduled start in open loop (no coordinated omission) and from the actual send in closed loop".into(),
-        "a chunk is one SSE event or NDJSON line, or one transport read for raw audio bodies".into(),
-        "latency histograms hold successful requests; schedule_lag holds all sent requests".into(),
-        "stalls: playback starts at first audio plus the pre-buffer and runs in real time; a stall is waiting for audio that has not arrived".into(),
-    ]
-}
-
-/// Run a TTS plan to the end (or until `stop`), writing every result file.
+/// Run a plan to the end (or until `stop`), writing every result file.
 /// Returns the result and the folder it was written to.
-pub async fn run_tts(
+pub async fn run(
     plan: RunPlan,
     stop: Stop,
     opts: RunOptions,
 ) -> Result<(RunResult, PathBuf), RunError> {
-    preflight(&plan.target.url).await?;
-    let adapter = HttpTts::new(plan.target.clone(), HttpClient::new(CONNECT_TIMEOUT))?;
-    let session = Session::open(&plan.out_dir, plan.stages.len(), &plan.measure.chunk_ks)?;
-    let plan = Arc::new(plan);
-    let exec = Arc::new(TtsExecutor::new(adapter, plan.clone(), session.run_start));
-    let frame = RunFrame {
-        name: &plan.name,
-        kind: "tts",
-        stages: &plan.stages,
-        slo: &plan.slo,
-        chunk_ks: &plan.measure.chunk_ks,
-        config: serde_json::to_value(&*plan).unwrap_or(serde_json::Value::Null),
-        notes: tts_notes(),
-    };
-    engine::drive(frame, session, exec, stop, opts).await
-}
-
-/// Notes stated once in every ASR result.
-fn asr_notes() -> Vec<String> {
-    vec![
-        "durations in ms; latencies from the scheduled start in open loop, from the actual start in closed loop".into(),
-        "audio = input audio sent; rtf = e2e / audio; rtfx = audio / e2e".into(),
-        "streaming: first_partial is measured from the first audio frame sent, final from the end of the audio".into(),
-        "wer per request against the normalized reference; the stage's wer_pooled = all word errors / all reference words".into(),
-    ]
-}
-
-/// Run an ASR plan to the end (or until `stop`), writing every result file.
-pub async fn run_asr(
-    plan: crate::config::asr::AsrPlan,
-    stop: Stop,
-    opts: RunOptions,
-) -> Result<(RunResult, PathBuf), RunError> {
-    preflight(plan.url()).await?;
-    let plan = Arc::new(plan);
+    let mut checked: Vec<&str> = Vec::new();
+    for s in &plan.scenarios {
+        let url = s.target.url();
+        if !checked.contains(&url) {
+            preflight(url).await?;
+            checked.push(url);
+        }
+    }
+    let chunk_ks: Vec<Vec<u32>> = plan
+        .scenarios
+        .iter()
+        .map(|s| match &s.inputs {
+            Inputs::Tts(t) => t.measure.chunk_ks.clone(),
+            Inputs::Asr(_) | Inputs::Agent(_) => Vec::new(),
+        })
+        .collect();
+    let session = Session::open(&plan.common.out_dir, plan.stage_count(), &chunk_ks)?;
     let client = HttpClient::new(CONNECT_TIMEOUT);
-    let session = Session::open(&plan.out_dir, plan.stages.len(), &[])?;
-    let exec = Arc::new(asr::AsrExecutor::new(
-        plan.clone(),
-        client,
-        session.run_start,
-    )?);
+    let mut pacer = None;
+    let mixed = plan.is_mixed();
+    let mut scenarios = Vec::with_capacity(plan.scenarios.len());
+    for (j, s) in plan.scenarios.iter().enumerate() {
+        let adapter = Adapter::new(&s.target, &client, &mut pacer)?;
+        let tag = mixed.then(|| Arc::from(s.name.as_str()));
+        let sink = session.sink.scenario(j);
+        let seed = plan.common.seed ^ ((j as u64) << 40);
+        let exec = ScenarioExecutor::new(s, adapter, seed, tag, sink.clone(), session.run_start)?;
+        scenarios.push((Arc::new(exec), sink));
+    }
     let frame = RunFrame {
-        name: &plan.name,
-        kind: "asr",
-        stages: &plan.stages,
-        slo: &plan.slo,
-        chunk_ks: &[],
-        config: serde_json::to_value(&*plan).unwrap_or(serde_json::Value::Null),
-        notes: asr_notes(),
+        name: plan.common.name.clone(),
+        kind: plan.kind(),
+        min_success: plan.common.min_success,
+        seed: plan.common.seed,
+        scenarios: plan
+            .scenarios
+            .iter()
+            .map(|s| describe::info(s, mixed))
+            .collect(),
+        stages: plan.scenarios.iter().map(|s| s.stages.clone()).collect(),
+        slo: plan.common.slo.clone(),
+        config: serde_json::to_value(&plan).unwrap_or_else(
+            |e| serde_json::json!({ "error": format!("the plan could not be recorded: {e}") }),
+        ),
+        notes: describe::notes(&plan),
     };
-    engine::drive(frame, session, exec, stop, opts).await
-}
-
-/// Notes stated once in every voice-agent result.
-fn agent_notes() -> Vec<String> {
-    vec![
-        "durations in ms; one record per turn; a workload request is one conversation".into(),
-        "agent_first_message, agent_first_audio and agent_transcript are measured from the end of the caller's speech (last speech frame, or the end-of-speech message, sent)".into(),
-        "turn = caller's first frame to the end of the agent's response; audio = agent audio seconds in the response".into(),
-        "barge-in: from the first frame of the caller's interrupting utterance; barge_in_silence = to the last agent audio received during it (no quiet window added); barge_in_leak = agent audio time received during it".into(),
-        "connect and schedule_lag are on the first turn of each conversation".into(),
-    ]
-}
-
-/// Run a voice-agent plan to the end (or until `stop`), writing every result file.
-pub async fn run_agent(
-    plan: crate::config::agent::AgentPlan,
-    stop: Stop,
-    opts: RunOptions,
-) -> Result<(RunResult, PathBuf), RunError> {
-    preflight(&plan.target.url).await?;
-    let plan = Arc::new(plan);
-    let session = Session::open(&plan.out_dir, plan.stages.len(), &[])?;
-    let exec = Arc::new(agent::AgentExecutor::new(
-        plan.clone(),
-        session.sink.clone(),
-        session.run_start,
-    ));
-    let frame = RunFrame {
-        name: &plan.name,
-        kind: "agent",
-        stages: &plan.stages,
-        slo: &plan.slo,
-        chunk_ks: &[],
-        config: serde_json::to_value(&*plan).unwrap_or(serde_json::Value::Null),
-        notes: agent_notes(),
-    };
-    engine::drive(frame, session, exec, stop, opts).await
+    engine::drive(frame, session, scenarios, stop, opts).await
 }

@@ -1,8 +1,8 @@
-//! Where finished requests go: stage statistics, the timeline, live
-//! counters and `requests.jsonl`.
+//! Where finished requests go: stage statistics and a timeline per
+//! scenario, live counters and `requests.jsonl`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use super::jsonl::JsonlWriter;
@@ -37,13 +37,20 @@ impl LiveCounters {
 /// Aggregated results, guarded by one short-held lock.
 #[derive(Debug)]
 pub struct Aggregate {
-    /// One entry per stage.
-    pub stages: Vec<StageStats>,
-    /// Per-second timeline of the whole run.
-    pub timeline: Timeline,
+    /// Statistics per stage and scenario: `stats[stage][scenario]`.
+    pub stats: Vec<Vec<StageStats>>,
+    /// Per-second timeline of each scenario over the whole run.
+    pub timelines: Vec<Timeline>,
 }
 
-/// The [`StageSink`] of a run.
+impl Aggregate {
+    /// Statistics of `scenario` in `stage`.
+    pub fn stage(&self, stage: usize, scenario: usize) -> Option<&StageStats> {
+        self.stats.get(stage).and_then(|s| s.get(scenario))
+    }
+}
+
+/// Where every record of a run goes.
 #[derive(Debug)]
 pub struct RunSink {
     /// Statistics so far.
@@ -54,18 +61,48 @@ pub struct RunSink {
     run_start: Instant,
 }
 
+/// The [`StageSink`] of one scenario: its records go to its own
+/// statistics and timeline in the run's sink.
+#[derive(Debug)]
+pub struct ScenarioSink {
+    run: Arc<RunSink>,
+    scenario: usize,
+}
+
 impl RunSink {
-    /// A sink for `stages` stages, timing relative to `run_start`.
-    pub fn new(stages: usize, chunk_ks: &[u32], jsonl: JsonlWriter, run_start: Instant) -> Self {
+    /// A sink for `stages` stages of scenarios whose configured chunk
+    /// numbers are `chunk_ks` (one entry per scenario), timing relative to
+    /// `run_start`.
+    pub fn new(
+        stages: usize,
+        chunk_ks: &[Vec<u32>],
+        jsonl: JsonlWriter,
+        run_start: Instant,
+    ) -> Self {
         Self {
             aggregate: Mutex::new(Aggregate {
-                stages: (0..stages).map(|_| StageStats::new(chunk_ks)).collect(),
-                timeline: Timeline::new(),
+                stats: (0..stages)
+                    .map(|_| chunk_ks.iter().map(|ks| StageStats::new(ks)).collect())
+                    .collect(),
+                timelines: chunk_ks.iter().map(|_| Timeline::new()).collect(),
             }),
             live: LiveCounters::default(),
             jsonl,
             run_start,
         }
+    }
+
+    /// The sink of scenario `scenario` (its index in the plan).
+    pub fn scenario(self: &Arc<Self>, scenario: usize) -> Arc<ScenarioSink> {
+        Arc::new(ScenarioSink {
+            run: self.clone(),
+            scenario,
+        })
+    }
+
+    /// The run-clock second now (the timeline's clock).
+    pub fn run_second(&self) -> u64 {
+        self.run_start.elapsed().as_secs()
     }
 
     /// Run `f` on the aggregate (a poisoned lock still holds valid counts).
@@ -88,46 +125,57 @@ impl RunSink {
             .unwrap_or_else(|p| p.into_inner());
         (aggregate, lines)
     }
-}
 
-impl RunSink {
-    fn add(&self, record: RequestRecord) {
+    fn add(&self, scenario: usize, record: RequestRecord) {
         self.jsonl.write(&record);
         if !record.ok() {
             self.live.failed.fetch_add(1, Ordering::Relaxed);
         }
         self.with_aggregate(|agg| {
-            if let Some(stats) = agg.stages.get_mut(record.stage) {
+            if let Some(stats) = agg
+                .stats
+                .get_mut(record.stage)
+                .and_then(|s| s.get_mut(scenario))
+            {
                 stats.record(&record);
             }
-            if !record.warmup {
-                // Counted when the request ends, by the second it started in.
-                agg.timeline.record_started(record.start_us / 1_000_000);
+            if let Some(timeline) = agg.timelines.get_mut(scenario) {
+                if !record.warmup {
+                    // Counted when the request ends, by the second it started in.
+                    timeline.record_started(record.start_us / 1_000_000);
+                }
+                timeline.record(&record);
             }
-            agg.timeline.record(&record);
         });
     }
 }
 
-impl StageSink for RunSink {
+impl StageSink for ScenarioSink {
     fn record(&self, record: RequestRecord) {
-        self.live.done.fetch_add(1, Ordering::Relaxed);
-        self.add(record);
+        self.run.live.done.fetch_add(1, Ordering::Relaxed);
+        self.run.add(self.scenario, record);
     }
 
     fn record_part(&self, record: RequestRecord) {
-        self.live.parts.fetch_add(1, Ordering::Relaxed);
-        self.add(record);
+        self.run.live.parts.fetch_add(1, Ordering::Relaxed);
+        self.run.add(self.scenario, record);
     }
 
     fn dropped(&self, stage: usize, at: Instant) {
-        self.live.dropped.fetch_add(1, Ordering::Relaxed);
-        let second = at.saturating_duration_since(self.run_start).as_secs();
-        self.with_aggregate(|agg| {
-            if let Some(stats) = agg.stages.get_mut(stage) {
+        let run = &self.run;
+        run.live.dropped.fetch_add(1, Ordering::Relaxed);
+        let second = at.saturating_duration_since(run.run_start).as_secs();
+        run.with_aggregate(|agg| {
+            if let Some(stats) = agg
+                .stats
+                .get_mut(stage)
+                .and_then(|s| s.get_mut(self.scenario))
+            {
                 stats.record_dropped(1);
             }
-            agg.timeline.record_dropped(second, 1);
+            if let Some(timeline) = agg.timelines.get_mut(self.scenario) {
+                timeline.record_dropped(second, 1);
+            }
         });
     }
 }

@@ -1,4 +1,5 @@
-//! The TTS executor: one arrival → text and voice → adapter → measured record.
+//! TTS arrivals: which text and voice an arrival sends, and its probe
+//! measured into a record.
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -7,53 +8,53 @@ use bytes::Bytes;
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
 
-use crate::config::RunPlan;
+use super::executor::{within, Done};
+use crate::config::tts::TtsInputs;
 use crate::metrics::defs::measure;
-use crate::metrics::RequestRecord;
 use crate::protocol::http_tts::{HttpTts, TtsJob};
-use crate::protocol::{ErrorKind, OwnedConn, Probe, ProtocolError};
-use crate::workload::driver::cancelled_record;
-use crate::workload::{Arrival, Executor, Workload};
+use crate::protocol::{OwnedConn, Probe};
+use crate::workload::{Arrival, StageSpec, Workload};
 
 /// Bodies are built up front when there are at most this many (text, voice) pairs.
 const MAX_PREBUILT_BODIES: usize = 100_000;
 
-/// Executes TTS requests for one run.
-pub struct TtsExecutor {
-    adapter: HttpTts,
-    plan: Arc<RunPlan>,
-    run_start: Instant,
+/// What a TTS scenario's arrivals send.
+pub struct TtsJobs {
+    inputs: TtsInputs,
+    seed: u64,
     /// JSON bodies per (text, voice) with the text's character count, built
     /// once: without random prefixes the same pair always encodes the same.
     bodies: Vec<(Bytes, usize)>,
     /// One connection per closed-loop user (index = user), so requests skip
     /// the pool; open-loop arrivals use the pool.
     conns: Vec<Mutex<OwnedConn>>,
-    /// The plan's voices as shared strings, so a record's label is a
-    /// reference count, not a copy.
+    /// The voices as shared strings, so a record's label is a reference
+    /// count, not a copy.
     voice_labels: Vec<Arc<str>>,
 }
 
-impl TtsExecutor {
-    /// An executor whose records are timed relative to `run_start`.
-    pub fn new(adapter: HttpTts, plan: Arc<RunPlan>, run_start: Instant) -> Self {
-        let pairs = plan.texts.len() * plan.voices.len();
-        let bodies = if plan.random_prefix || pairs > MAX_PREBUILT_BODIES {
+impl TtsJobs {
+    /// Prepare `inputs` for `adapter`; `stages` size the per-user
+    /// connections, `seed` the random prefixes.
+    pub fn new(adapter: &HttpTts, inputs: TtsInputs, stages: &[StageSpec], seed: u64) -> Self {
+        let pairs = inputs.texts.len() * inputs.voices.len();
+        let bodies = if inputs.random_prefix || pairs > MAX_PREBUILT_BODIES {
             Vec::new()
         } else {
-            plan.texts
+            inputs
+                .texts
                 .iter()
                 .flat_map(|text| {
                     let chars = text.chars().count();
-                    plan.voices
+                    inputs
+                        .voices
                         .iter()
                         .map(|voice| (adapter.body(&TtsJob { text, voice }), chars))
                         .collect::<Vec<_>>()
                 })
                 .collect()
         };
-        let users = plan
-            .stages
+        let users = stages
             .iter()
             .filter_map(|s| match s.workload {
                 Workload::Closed { concurrency, .. } => Some(concurrency),
@@ -61,11 +62,14 @@ impl TtsExecutor {
             })
             .max()
             .unwrap_or(0);
-        let voice_labels = plan.voices.iter().map(|v| Arc::from(v.as_str())).collect();
+        let voice_labels = inputs
+            .voices
+            .iter()
+            .map(|v| Arc::from(v.as_str()))
+            .collect();
         Self {
-            adapter,
-            plan,
-            run_start,
+            inputs,
+            seed,
             bodies,
             voice_labels,
             conns: (0..users)
@@ -74,43 +78,38 @@ impl TtsExecutor {
         }
     }
 
-    fn since_start_us(&self, at: Instant) -> u64 {
-        at.saturating_duration_since(self.run_start).as_micros() as u64
-    }
-
     /// Text and voice indices for an arrival: samples in order, so each
     /// stage sees the same mix; voices round-robin.
     fn pick(&self, a: &Arrival) -> (usize, usize) {
         let seq = a.seq as usize;
         (
-            seq % self.plan.texts.len().max(1),
-            seq % self.plan.voices.len().max(1),
+            seq % self.inputs.texts.len().max(1),
+            seq % self.inputs.voices.len().max(1),
         )
     }
 
     /// The text with random words in front that defeat caches, seeded per
     /// request so a rerun with the same seed sends the same texts.
     fn prefixed(&self, a: &Arrival, base: &str) -> String {
-        let seed = self.plan.seed ^ ((a.stage as u64) << 48) ^ a.seq;
+        let seed = self.seed ^ ((a.stage as u64) << 48) ^ a.seq;
         let mut rng = SmallRng::seed_from_u64(seed);
         format!("{}{base}", crate::input::random_prefix(&mut rng))
     }
-}
 
-impl Executor for TtsExecutor {
-    async fn execute(&self, a: Arrival) -> RequestRecord {
-        let (ti, vi) = self.pick(&a);
-        let voice = &self.plan.voices[vi];
-        let base = &self.plan.texts[ti];
-        let (body, chars) = match self.bodies.get(ti * self.plan.voices.len() + vi) {
+    /// Send arrival `a`'s text and measure the answer.
+    pub async fn speak(&self, adapter: &HttpTts, a: &Arrival) -> Done {
+        let (ti, vi) = self.pick(a);
+        let voice = &self.inputs.voices[vi];
+        let base = &self.inputs.texts[ti];
+        let (body, chars) = match self.bodies.get(ti * self.inputs.voices.len() + vi) {
             Some((body, chars)) => (body.clone(), *chars),
             None => {
-                let text = if self.plan.random_prefix {
-                    self.prefixed(&a, base)
+                let text = if self.inputs.random_prefix {
+                    self.prefixed(a, base)
                 } else {
                     base.clone()
                 };
-                let body = self.adapter.body(&TtsJob { text: &text, voice });
+                let body = adapter.body(&TtsJob { text: &text, voice });
                 (body, text.chars().count())
             }
         };
@@ -120,51 +119,30 @@ impl Executor for TtsExecutor {
         let slot = a.user.and_then(|u| self.conns.get(u));
         let mut conn =
             slot.map(|m| std::mem::take(&mut *m.lock().unwrap_or_else(|p| p.into_inner())));
-        let send = self.adapter.send(body, conn.as_mut(), &mut probe);
-        let result = tokio::time::timeout(self.plan.timeout, send).await;
+        let send = adapter.send(body, conn.as_mut(), &mut probe);
+        let result = within(self.inputs.timeout, "response", send).await;
         if let (Some(slot), Some(mut conn)) = (slot, conn) {
-            if !matches!(result, Ok(Ok(()))) {
+            if result.is_err() {
                 // A timeout or error may leave a response half read.
                 conn.reset();
             }
             *slot.lock().unwrap_or_else(|p| p.into_inner()) = conn;
         }
-        let failure = match result {
-            Ok(Ok(())) => None,
-            Ok(Err(e)) => Some(e),
-            Err(_) => Some(ProtocolError::new(
-                ErrorKind::Timeout,
-                format!(
-                    "no complete response within {}",
-                    humantime::format_duration(self.plan.timeout)
-                ),
-            )),
-        };
         let end = Instant::now();
         let origin = a.intended_at.or(probe.sent_at).unwrap_or(end);
-        let chars = chars as u32;
         let mut record = measure(
             origin,
             a.intended_at,
             &probe,
-            failure.as_ref(),
-            chars,
-            &self.plan.measure,
+            result.err().as_ref(),
+            chars as u32,
+            &self.inputs.measure,
         );
-        record.stage = a.stage;
-        record.seq = a.seq;
-        record.warmup = a.warmup;
         record.voice = self.voice_labels.get(vi).cloned();
-        record.start_us = self.since_start_us(origin);
-        record.end_us = self.since_start_us(end);
-        record
-    }
-
-    fn cancelled(&self, a: Arrival, started: Instant) -> RequestRecord {
-        cancelled_record(
-            a,
-            self.since_start_us(started),
-            self.since_start_us(Instant::now()),
-        )
+        Done {
+            record,
+            origin,
+            end,
+        }
     }
 }

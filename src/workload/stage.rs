@@ -26,7 +26,7 @@ pub enum Workload {
         /// Users started per second (`None`: all at once).
         spawn_rate: Option<f64>,
         /// Pause of each user between requests.
-        #[serde(with = "crate::config::serde_duration")]
+        #[serde(with = "crate::units::serde_duration")]
         think_time: Duration,
     },
 }
@@ -41,7 +41,7 @@ pub struct StageSpec {
     /// Stop after this many requests (warm-up included).
     pub requests: Option<u64>,
     /// Stop starting requests after this long.
-    #[serde(with = "crate::config::serde_duration::option")]
+    #[serde(with = "crate::units::serde_duration::option")]
     pub duration: Option<Duration>,
     /// The first `warmup` requests of the stage are excluded from statistics.
     pub warmup: u64,

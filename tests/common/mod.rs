@@ -3,12 +3,31 @@
 
 use std::path::{Path, PathBuf};
 
-use voxload::config::{RunPlan, TtsOptions};
+use voxload::config::tts::TtsOptions;
+use voxload::config::{CommonOptions, ProtocolOptions, RunOptions, RunPlan, WorkloadOptions};
 use voxload::metrics::RequestRecord;
 use voxload::mock::{self, MockHandle, MockModel};
-use voxload::report::RunResult;
-use voxload::runner::{run_tts, RunOptions};
+use voxload::result::RunResult;
+use voxload::runner::{self, RunOptions as Presentation};
 use voxload::workload::Stop;
+
+/// A TTS run's options, as the flags of `voxload tts` set them.
+#[derive(Debug, Clone, Default)]
+pub struct Opts {
+    /// What is sent and where (`--url`, `--format`, `--texts`, …).
+    pub tts: TtsOptions,
+    /// When (`--rate`, `--requests`, …).
+    pub run: WorkloadOptions,
+    /// Name, results folder, SLOs.
+    pub common: CommonOptions,
+}
+
+/// Run `plan` quietly, read everything back.
+pub async fn run_plan(plan: RunPlan, stop: Stop) -> (RunResult, PathBuf) {
+    runner::run(plan, stop, Presentation { quiet: true })
+        .await
+        .expect("run completes")
+}
 
 /// A finished run with its folder and the mock that served it.
 pub struct Ran {
@@ -27,24 +46,23 @@ pub fn one_text(dir: &Path, text: &str) -> PathBuf {
 }
 
 /// Start a mock with `model`, run `opts` against it, read everything back.
-pub async fn run_against(model: MockModel, opts: TtsOptions) -> Ran {
+pub async fn run_against(model: MockModel, opts: Opts) -> Ran {
     let mock = mock::spawn(model).await.expect("mock starts");
     run_on(mock, opts, Stop::default()).await
 }
 
 /// Run `opts` against an already started mock.
-pub async fn run_on(mock: MockHandle, mut opts: TtsOptions, stop: Stop) -> Ran {
+pub async fn run_on(mock: MockHandle, mut opts: Opts, stop: Stop) -> Ran {
     let dir = tempfile::tempdir().expect("tempdir");
-    opts.url.get_or_insert_with(|| mock.url());
-    opts.out = Some(dir.path().to_path_buf());
-    opts.name.get_or_insert_with(|| "t".into());
-    if opts.texts.as_ref().is_some_and(|t| t.is_relative()) {
+    opts.tts.endpoint.url.get_or_insert_with(|| mock.url());
+    opts.common.out = Some(dir.path().to_path_buf());
+    opts.common.name.get_or_insert_with(|| "t".into());
+    if opts.tts.texts.as_ref().is_some_and(|t| t.is_relative()) {
         panic!("use absolute texts paths in tests");
     }
-    let plan = RunPlan::from_options(opts, &|_| None).expect("valid plan");
-    let (result, out) = run_tts(plan, stop, RunOptions { quiet: true })
-        .await
-        .expect("run completes");
+    let options = RunOptions::single(opts.common, opts.run, ProtocolOptions::Tts(opts.tts));
+    let plan = RunPlan::build(options, &|_| None).expect("valid plan");
+    let (result, out) = run_plan(plan, stop).await;
     let records = read_records(&out.join("requests.jsonl"));
     Ran {
         result,

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use voxload::metrics::{RequestRecord, StageStats, Timeline};
 use voxload::protocol::ErrorKind;
-use voxload::report::result::{Environment, SCHEMA, SCHEMA_VERSION};
-use voxload::report::{RunResult, RunStatus, StageResult};
+use voxload::protocol::Kind;
+use voxload::result::{Environment, RunKind, RunResult, RunStatus, ScenarioInfo, StageResult};
+use voxload::result::{DEFAULT_MIN_SUCCESS, SCHEMA, SCHEMA_VERSION};
 use voxload::workload::Workload;
 
 /// splitmix64: tiny, fast, and fixed forever.
@@ -136,6 +137,7 @@ pub fn run(name: &str, specs: &[StageSpec]) -> RunResult {
         stages.push(StageResult {
             index,
             label: spec.label.into(),
+            scenario: None,
             workload: Workload::Open {
                 rate: spec.rate,
                 burstiness: None,
@@ -155,10 +157,22 @@ pub fn run(name: &str, specs: &[StageSpec]) -> RunResult {
         schema_version: SCHEMA_VERSION,
         voxload_version: "0.0.0-test".into(),
         name: name.into(),
-        kind: "tts".into(),
+        kind: RunKind::Tts,
         started_at: "2025-01-02T03:04:05.000Z".into(),
         written_at: "2025-01-02T03:10:00.000Z".into(),
         status: RunStatus::Complete,
+        epoch_us: 1_735_787_045_000_000,
+        min_success: DEFAULT_MIN_SUCCESS,
+        seed: Some(1),
+        scenarios: vec![ScenarioInfo {
+            name: None,
+            kind: Kind::HttpTts,
+            url: "http://127.0.0.1:8000/v1/audio/speech".into(),
+            facts: vec![(
+                "target URL".into(),
+                "http://127.0.0.1:8000/v1/audio/speech".into(),
+            )],
+        }],
         config: serde_json::json!({"target": {"url": "http://127.0.0.1:8000/v1/audio/speech"}}),
         environment: Environment {
             os: "linux".into(),

@@ -6,9 +6,11 @@
 //! successful request has no latency charts, a run with no stall
 //! information no stall chart.
 
+use crate::metrics::registry::TIMELINE;
 use crate::metrics::stats::Percentiles;
 use crate::metrics::timeline::TimelineRow;
-use crate::report::{RunResult, StageResult};
+use crate::metrics::{Metric, Unit};
+use crate::result::{RunResult, StageResult};
 
 /// An RGB colour.
 pub type Rgb = (u8, u8, u8);
@@ -34,8 +36,9 @@ const PALETTE: [Rgb; 6] = [
 /// One output image: a grid of panels under a title.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Figure {
-    /// File stem in the results folder (`plot_2x2` → `plot_2x2.png`, `.svg`).
-    pub stem: &'static str,
+    /// File stem in the results folder (`plot_2x2` → `plot_2x2.png`, `.svg`;
+    /// `plot_2x2_tts` for scenario `tts` of a run of several).
+    pub stem: String,
     /// Title above the grid.
     pub title: String,
     /// Grid rows and columns; panels fill it row by row.
@@ -97,69 +100,86 @@ pub struct Series {
     pub points: Vec<(f64, f64)>,
 }
 
-/// Every figure the run has data for, in a stable order.
+/// The part of a run one set of figures shows: a scenario's stages and
+/// timeline (the whole run when it has one scenario).
+struct View<'a> {
+    /// The run's name, with the scenario's in a run of several.
+    name: String,
+    /// `_NAME` after every stem in a run of several scenarios.
+    suffix: String,
+    stages: Vec<&'a StageResult>,
+    timeline: Vec<&'a TimelineRow>,
+}
+
+/// Every figure the run has data for, in a stable order (scenario by
+/// scenario in a run of several).
 pub fn figures(run: &RunResult) -> Vec<Figure> {
-    [
-        percentiles_2x2(run),
-        p50(run),
-        load_latency(run),
-        timeline(run),
-        stalls(run),
-        wer_load(run),
-    ]
-    .into_iter()
-    .flatten()
-    .collect()
+    run.sections()
+        .into_iter()
+        .flat_map(|section| {
+            let view = View {
+                name: match section.name {
+                    Some(n) => format!("{} — {n}", run.name),
+                    None => run.name.clone(),
+                },
+                suffix: section.name.map(|n| format!("_{n}")).unwrap_or_default(),
+                stages: section.stages,
+                timeline: section.timeline,
+            };
+            [
+                percentiles_2x2(&view),
+                p50(&view),
+                load_latency(&view),
+                timeline(&view),
+                stalls(&view),
+                wer_load(&view),
+            ]
+        })
+        .flatten()
+        .collect()
 }
 
-fn metric<'a>(stage: &'a StageResult, name: &str) -> Option<&'a Percentiles> {
-    stage.summary.metrics.get(name)
+fn metric(stage: &StageResult, m: Metric) -> Option<&Percentiles> {
+    stage.summary.metrics.get(&m.name())
 }
 
-fn any_stage_has(run: &RunResult, name: &str) -> bool {
-    run.stages.iter().any(|s| metric(s, name).is_some())
+fn any_stage_has(run: &View<'_>, m: Metric) -> bool {
+    run.stages.iter().any(|s| metric(s, m).is_some())
 }
 
-fn stage_axis(run: &RunResult) -> XAxis {
+fn stage_axis(run: &View<'_>) -> XAxis {
     XAxis::Stages(run.stages.iter().map(|s| s.label.clone()).collect())
 }
 
-/// How a metric is named on a chart, with its unit.
-fn metric_title(name: &str, p: Option<&Percentiles>) -> String {
-    let pretty = match name {
-        "ttfa" => "TTFA".to_string(),
-        "ttfb" => "TTFB".to_string(),
-        "rtf" => "RTF (e2e ÷ audio)".to_string(),
-        "final" => "final after audio end".to_string(),
-        "agent_first_audio" => "agent first audio after end of speech".to_string(),
-        "agent_first_message" => "agent first message after end of speech".to_string(),
-        "agent_transcript" => "agent transcript after end of speech".to_string(),
-        "barge_in_silence" => "barge-in: time to silence".to_string(),
-        n => match n.strip_prefix("chunk") {
-            Some(k) if k.parse::<u32>().is_ok() => format!("chunk {k}"),
-            _ => n.replace('_', " "),
-        },
+/// How a metric is named on a chart (the registry's title), with its
+/// unit when `unit` (durations: `(ms)`).
+fn metric_title(m: Metric, unit: bool) -> String {
+    let title = match m {
+        Metric::Chunk(k) => format!("chunk {k}"),
+        m => m.def().title.to_string(),
     };
-    match p.map(|p| p.unit.label()) {
-        Some("ms") => format!("{pretty} (ms)"),
-        _ => pretty,
+    match m.unit() {
+        Unit::Micros if unit => format!("{title} (ms)"),
+        _ => title,
     }
 }
 
-/// The unit label of `name` in the first stage that has it.
-fn unit_label(run: &RunResult, name: &str) -> String {
-    run.stages
-        .iter()
-        .find_map(|s| metric(s, name))
-        .map_or_else(String::new, |p| p.unit.label().to_string())
+/// A metric in a legend: its title when short (`TTFA`), else its name.
+fn legend(m: Metric) -> String {
+    let title = m.def().title;
+    if title.len() <= 8 {
+        title.to_string()
+    } else {
+        m.name().replace('_', " ")
+    }
 }
 
-/// One value of `name` per stage that has it, at the stage's position.
-fn per_stage(run: &RunResult, name: &str, pick: fn(&Percentiles) -> f64) -> Vec<(f64, f64)> {
+/// One value of `m` per stage that has it, at the stage's position.
+fn per_stage(run: &View<'_>, m: Metric, pick: fn(&Percentiles) -> f64) -> Vec<(f64, f64)> {
     run.stages
         .iter()
         .enumerate()
-        .filter_map(|(i, s)| metric(s, name).map(|p| (i as f64, pick(p))))
+        .filter_map(|(i, s)| metric(s, m).map(|p| (i as f64, pick(p))))
         .collect()
 }
 
@@ -172,26 +192,26 @@ const P99: (&str, Pick) = ("p99", |p| p.p99);
 /// The main latency metrics, whichever exist, at most four: TTS has TTFA,
 /// e2e, a chunk and RTF; streaming ASR first partial, final, e2e and RTF;
 /// HTTP ASR e2e and RTF.
-fn main_metrics(run: &RunResult) -> Vec<&'static str> {
-    let chunk = if any_stage_has(run, "chunk4") {
-        "chunk4"
+fn main_metrics(run: &View<'_>) -> Vec<Metric> {
+    let chunk = if any_stage_has(run, Metric::Chunk(4)) {
+        Metric::Chunk(4)
     } else {
-        "chunk1"
+        Metric::Chunk(1)
     };
     [
-        "ttfa",
-        "first_partial",
-        "final",
-        "agent_first_audio",
-        "agent_first_message",
-        "turn",
-        "barge_in_silence",
-        "e2e",
+        Metric::Ttfa,
+        Metric::FirstPartial,
+        Metric::Final,
+        Metric::AgentFirstAudio,
+        Metric::AgentFirstMessage,
+        Metric::Turn,
+        Metric::BargeInSilence,
+        Metric::E2e,
         chunk,
-        "rtf",
+        Metric::Rtf,
     ]
     .into_iter()
-    .filter(|m| any_stage_has(run, m))
+    .filter(|m| any_stage_has(run, *m))
     .take(4)
     .collect()
 }
@@ -205,17 +225,17 @@ fn grid_for(n: usize) -> (usize, usize) {
 }
 
 /// `plot_2x2`: p50/p90/p95/p99 per stage of up to four main metrics.
-fn percentiles_2x2(run: &RunResult) -> Option<Figure> {
-    let names = main_metrics(run);
-    if names.is_empty() {
+fn percentiles_2x2(run: &View<'_>) -> Option<Figure> {
+    let metrics = main_metrics(run);
+    if metrics.is_empty() {
         return None;
     }
-    let panels = names
+    let panels = metrics
         .iter()
-        .map(|name| Panel {
-            title: metric_title(name, run.stages.iter().find_map(|s| metric(s, name))),
+        .map(|&m| Panel {
+            title: metric_title(m, true),
             x: stage_axis(run),
-            y_label: unit_label(run, name),
+            y_label: m.unit().label().to_string(),
             series: [P50, P90, P95, P99]
                 .into_iter()
                 .zip(PERCENTILE_COLOURS)
@@ -223,43 +243,43 @@ fn percentiles_2x2(run: &RunResult) -> Option<Figure> {
                     name: label.to_string(),
                     mark: Mark::Bars,
                     colour,
-                    points: per_stage(run, name, pick),
+                    points: per_stage(run, m, pick),
                 })
                 .collect(),
             point_labels: Vec::new(),
         })
         .collect();
     Some(Figure {
-        stem: "plot_2x2",
+        stem: format!("plot_2x2{}", run.suffix),
         title: format!("{} — percentiles per stage", run.name),
-        grid: grid_for(names.len()),
+        grid: grid_for(metrics.len()),
         size: (1200, 900),
         panels,
     })
 }
 
 /// `plot_p50`: medians of the latency metrics per stage, and of RTF.
-fn p50(run: &RunResult) -> Option<Figure> {
+fn p50(run: &View<'_>) -> Option<Figure> {
     let latency: Vec<Series> = [
-        "ttfb",
-        "ttfa",
-        "chunk1",
-        "chunk4",
-        "first_partial",
-        "final",
-        "agent_first_message",
-        "agent_first_audio",
-        "agent_transcript",
-        "e2e",
+        Metric::Ttfb,
+        Metric::Ttfa,
+        Metric::Chunk(1),
+        Metric::Chunk(4),
+        Metric::FirstPartial,
+        Metric::Final,
+        Metric::AgentFirstMessage,
+        Metric::AgentFirstAudio,
+        Metric::AgentTranscript,
+        Metric::E2e,
     ]
     .into_iter()
-    .filter(|m| any_stage_has(run, m))
+    .filter(|m| any_stage_has(run, *m))
     .zip(PALETTE)
-    .map(|(name, colour)| Series {
-        name: metric_title(name, None),
+    .map(|(m, colour)| Series {
+        name: metric_title(m, false),
         mark: Mark::Bars,
         colour,
-        points: per_stage(run, name, P50.1),
+        points: per_stage(run, m, P50.1),
     })
     .collect();
     let mut panels = Vec::new();
@@ -272,7 +292,7 @@ fn p50(run: &RunResult) -> Option<Figure> {
             point_labels: Vec::new(),
         });
     }
-    if any_stage_has(run, "rtf") {
+    if any_stage_has(run, Metric::Rtf) {
         panels.push(Panel {
             title: "p50 RTF per stage (e2e ÷ audio; < 1 is faster than real time)".into(),
             x: stage_axis(run),
@@ -281,13 +301,13 @@ fn p50(run: &RunResult) -> Option<Figure> {
                 name: "RTF".into(),
                 mark: Mark::Bars,
                 colour: PALETTE[0],
-                points: per_stage(run, "rtf", P50.1),
+                points: per_stage(run, Metric::Rtf, P50.1),
             }],
             point_labels: Vec::new(),
         });
     }
     (!panels.is_empty()).then(|| Figure {
-        stem: "plot_p50",
+        stem: format!("plot_p50{}", run.suffix),
         title: format!("{} — medians per stage", run.name),
         grid: (1, panels.len()),
         size: (600 * panels.len() as u32, 500),
@@ -298,28 +318,33 @@ fn p50(run: &RunResult) -> Option<Figure> {
 /// `load_latency`: TTFA (TTS) or final (streaming ASR), and e2e, p50/p95
 /// against achieved rate (solid) and, in open loop, offered rate (dashed):
 /// where latency bends is saturation.
-fn load_latency(run: &RunResult) -> Option<Figure> {
-    let panels: Vec<Panel> = ["ttfa", "final", "agent_first_audio", "e2e"]
-        .into_iter()
-        .filter(|m| any_stage_has(run, m))
-        .map(|name| {
-            let series = rate_series(run, name);
-            let x = if series.iter().any(|s| s.mark == Mark::Dashed) {
-                "requests per second (solid: achieved, dashed: offered)"
-            } else {
-                "requests per second achieved"
-            };
-            Panel {
-                title: format!("{} against request rate", metric_title(name, None)),
-                x: XAxis::Value(x.into()),
-                y_label: "ms".into(),
-                series,
-                point_labels: Vec::new(),
-            }
-        })
-        .collect();
+fn load_latency(run: &View<'_>) -> Option<Figure> {
+    let panels: Vec<Panel> = [
+        Metric::Ttfa,
+        Metric::Final,
+        Metric::AgentFirstAudio,
+        Metric::E2e,
+    ]
+    .into_iter()
+    .filter(|m| any_stage_has(run, *m))
+    .map(|m| {
+        let series = rate_series(run, m);
+        let x = if series.iter().any(|s| s.mark == Mark::Dashed) {
+            "requests per second (solid: achieved, dashed: offered)"
+        } else {
+            "requests per second achieved"
+        };
+        Panel {
+            title: format!("{} against request rate", metric_title(m, false)),
+            x: XAxis::Value(x.into()),
+            y_label: "ms".into(),
+            series,
+            point_labels: Vec::new(),
+        }
+    })
+    .collect();
     (!panels.is_empty()).then(|| Figure {
-        stem: "load_latency",
+        stem: format!("load_latency{}", run.suffix),
         title: format!("{} — latency against load", run.name),
         grid: (1, panels.len()),
         size: (600 * panels.len() as u32, 500),
@@ -327,7 +352,7 @@ fn load_latency(run: &RunResult) -> Option<Figure> {
     })
 }
 
-fn rate_series(run: &RunResult, name: &str) -> Vec<Series> {
+fn rate_series(run: &View<'_>, m: Metric) -> Vec<Series> {
     let mut out = Vec::new();
     type Rate = fn(&StageResult) -> Option<f64>;
     let rates: [(&str, Mark, Rate); 2] = [
@@ -339,7 +364,7 @@ fn rate_series(run: &RunResult, name: &str) -> Vec<Series> {
             let points: Vec<(f64, f64)> = run
                 .stages
                 .iter()
-                .filter_map(|s| Some((rate(s)?, pick(metric(s, name)?))))
+                .filter_map(|s| Some((rate(s)?, pick(metric(s, m)?))))
                 .collect();
             if !points.is_empty() {
                 out.push(Series {
@@ -354,9 +379,10 @@ fn rate_series(run: &RunResult, name: &str) -> Vec<Series> {
     out
 }
 
-/// `timeline`: completions, failures and drops per second, and p95 latency
-/// per second (gaps where a second had no successful request).
-fn timeline(run: &RunResult) -> Option<Figure> {
+/// `timeline`: completions, failures and drops per second, and p95 of each
+/// latency the timeline keeps per second (gaps where a second had no
+/// successful request).
+fn timeline(run: &View<'_>) -> Option<Figure> {
     let rows = &run.timeline;
     if rows.is_empty() {
         return None;
@@ -394,20 +420,18 @@ fn timeline(run: &RunResult) -> Option<Figure> {
         series: counts,
         point_labels: Vec::new(),
     }];
-    type Get = fn(&TimelineRow) -> Option<f64>;
-    let p95: [(&str, Rgb, Get); 2] = [
-        ("TTFA p95", PALETTE[0], |r| r.ttfa_p95_ms),
-        ("e2e p95", PALETTE[2], |r| r.e2e_p95_ms),
-    ];
-    let latency: Vec<Series> = p95
-        .into_iter()
-        .filter(|(_, _, get)| rows.iter().any(|r| get(r).is_some()))
-        .map(|(name, colour, get)| {
+    // Per-second p95 of each latency kept, in a fixed colour per metric.
+    let colours = [PALETTE[0], PALETTE[2], PALETTE[4], PALETTE[5], PALETTE[1]];
+    let latency: Vec<Series> = TIMELINE
+        .iter()
+        .zip(colours)
+        .filter(|(m, _)| rows.iter().any(|r| r.p95_ms(**m).is_some()))
+        .map(|(m, colour)| {
             trace(
-                name,
+                &format!("{} p95", legend(*m)),
                 colour,
                 rows.iter()
-                    .map(|r| (x(r), get(r).unwrap_or(f64::NAN)))
+                    .map(|r| (x(r), r.p95_ms(*m).unwrap_or(f64::NAN)))
                     .collect(),
             )
         })
@@ -422,7 +446,7 @@ fn timeline(run: &RunResult) -> Option<Figure> {
         });
     }
     Some(Figure {
-        stem: "timeline",
+        stem: format!("timeline{}", run.suffix),
         title: format!("{} — timeline", run.name),
         grid: (panels.len(), 1),
         size: (1200, 350 * panels.len() as u32 + 50),
@@ -432,7 +456,7 @@ fn timeline(run: &RunResult) -> Option<Figure> {
 
 /// `stalls` (TTS): share of requests whose playback stalled, and the
 /// pre-buffer that would have avoided every stall.
-fn stalls(run: &RunResult) -> Option<Figure> {
+fn stalls(run: &View<'_>) -> Option<Figure> {
     let mut panels = Vec::new();
     let shares: Vec<(f64, f64)> = run
         .stages
@@ -454,7 +478,7 @@ fn stalls(run: &RunResult) -> Option<Figure> {
             point_labels: Vec::new(),
         });
     }
-    if any_stage_has(run, "prebuffer_needed") {
+    if any_stage_has(run, Metric::PrebufferNeeded) {
         let colours = [
             PERCENTILE_COLOURS[0],
             PERCENTILE_COLOURS[2],
@@ -463,7 +487,7 @@ fn stalls(run: &RunResult) -> Option<Figure> {
         panels.push(Panel {
             title: "pre-buffer needed to avoid every stall".into(),
             x: stage_axis(run),
-            y_label: unit_label(run, "prebuffer_needed"),
+            y_label: Metric::PrebufferNeeded.unit().label().to_string(),
             series: [P50, P95, P99]
                 .into_iter()
                 .zip(colours)
@@ -471,14 +495,14 @@ fn stalls(run: &RunResult) -> Option<Figure> {
                     name: label.into(),
                     mark: Mark::Bars,
                     colour,
-                    points: per_stage(run, "prebuffer_needed", pick),
+                    points: per_stage(run, Metric::PrebufferNeeded, pick),
                 })
                 .collect(),
             point_labels: Vec::new(),
         });
     }
     (!panels.is_empty()).then(|| Figure {
-        stem: "stalls",
+        stem: format!("stalls{}", run.suffix),
         title: format!("{} — playback stalls", run.name),
         grid: (1, panels.len()),
         size: (600 * panels.len() as u32, 500),
@@ -491,7 +515,7 @@ fn stalls(run: &RunResult) -> Option<Figure> {
 /// and the per-request p95. x is the offered rate when every stage has one
 /// (open loop), else the achieved rate. Only when some stage has a pooled
 /// WER (the input had reference texts).
-fn wer_load(run: &RunResult) -> Option<Figure> {
+fn wer_load(run: &View<'_>) -> Option<Figure> {
     if run.stages.iter().all(|s| s.summary.wer_pooled.is_none()) {
         return None;
     }
@@ -515,7 +539,7 @@ fn wer_load(run: &RunResult) -> Option<Figure> {
     let p95: Vec<(f64, f64)> = run
         .stages
         .iter()
-        .filter_map(|s| Some((rate(s), 100.0 * metric(s, "wer")?.p95)))
+        .filter_map(|s| Some((rate(s), 100.0 * metric(s, Metric::Wer)?.p95)))
         .collect();
     if !p95.is_empty() {
         series.push(Series {
@@ -531,7 +555,7 @@ fn wer_load(run: &RunResult) -> Option<Figure> {
         "requests per second achieved"
     };
     Some(Figure {
-        stem: "wer_load",
+        stem: format!("wer_load{}", run.suffix),
         title: format!("{} — word error rate against load", run.name),
         grid: (1, 1),
         size: (900, 550),
@@ -551,9 +575,18 @@ mod tests {
 
     #[test]
     fn metric_titles_carry_units() {
-        assert_eq!(metric_title("chunk4", None), "chunk 4");
-        assert_eq!(metric_title("prebuffer_needed", None), "prebuffer needed");
-        assert_eq!(metric_title("ttfa", None), "TTFA");
+        assert_eq!(metric_title(Metric::Chunk(4), false), "chunk 4");
+        assert_eq!(metric_title(Metric::Chunk(4), true), "chunk 4 (ms)");
+        assert_eq!(
+            metric_title(Metric::PrebufferNeeded, false),
+            "prebuffer needed"
+        );
+        assert_eq!(metric_title(Metric::Ttfa, false), "TTFA");
+        assert_eq!(metric_title(Metric::Rtf, true), "RTF (e2e ÷ audio)");
+        assert_eq!(
+            (legend(Metric::Ttfa), legend(Metric::AgentFirstAudio)),
+            ("TTFA".to_string(), "agent first audio".to_string())
+        );
         assert_eq!(
             (grid_for(1), grid_for(2), grid_for(3)),
             ((1, 1), (1, 2), (2, 2))

@@ -1,0 +1,100 @@
+//! Options of a run as a whole — its name, results folder, seed, drain
+//! time and gates — shared by every run command and the top level of a
+//! scenario file.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::error::{invalid, ConfigError};
+use crate::result::DEFAULT_MIN_SUCCESS;
+use crate::units::parse_duration;
+
+/// Default drain time after the first Ctrl-C.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(10);
+
+/// Where results go and what the run is judged by.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, clap::Args)]
+pub struct CommonOptions {
+    /// Run name; results go to OUT/NAME [default: KIND-DATE-TIME].
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Results root folder [default: results].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Seed for arrivals and every random choice [default: 1].
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// After Ctrl-C, how long requests in flight may finish [default: 10s].
+    #[arg(long, value_parser = parse_duration)]
+    #[serde(default, with = "crate::units::serde_duration::option")]
+    pub grace: Option<Duration>,
+    /// SLO threshold checked on every stage, e.g. 'ttfa.p95<300ms', 'errors<1%', 'rtf.p99<1',
+    /// or for one scenario of a mixed run 'tts:ttfa.p95<300ms' (repeatable). A failed
+    /// threshold makes the exit code 3.
+    #[arg(long, value_name = "EXPR")]
+    pub slo: Option<Vec<String>>,
+    /// Sweeps: report as best the level with the highest throughput whose
+    /// success rate is at least this [default: 0.95].
+    #[arg(long, value_name = "FRACTION")]
+    pub min_success: Option<f64>,
+}
+
+/// Validate `--min-success` (a fraction in 0..=1).
+pub(crate) fn min_success(v: Option<f64>) -> Result<f64, ConfigError> {
+    match v {
+        None => Ok(DEFAULT_MIN_SUCCESS),
+        Some(x) if (0.0..=1.0).contains(&x) => Ok(x),
+        Some(x) => Err(invalid(
+            "--min-success",
+            format!("{x} is not a fraction between 0 and 1 (e.g. 0.95)"),
+        )),
+    }
+}
+
+/// `--name`, or `PREFIX-YYYYMMDD-HHMMSS` in UTC; a name must be one folder.
+pub(crate) fn run_name(name: Option<&str>, prefix: &str) -> Result<String, ConfigError> {
+    match name {
+        Some(n) if n.is_empty() || n.contains(['/', '\\']) || n == "." || n == ".." => {
+            Err(invalid("--name", format!("'{n}' is not a folder name")))
+        }
+        Some(n) => Ok(n.to_string()),
+        None => Ok(default_name(prefix)),
+    }
+}
+
+/// `PREFIX-YYYYMMDD-HHMMSS` in UTC.
+pub fn default_name(prefix: &str) -> String {
+    let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    let digits: String = stamp.chars().filter(|c| c.is_ascii_digit()).collect();
+    format!(
+        "{prefix}-{}-{}",
+        &digits[..8.min(digits.len())],
+        &digits[8.min(digits.len())..]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn min_success_is_a_fraction() {
+        assert_eq!(min_success(None).ok(), Some(DEFAULT_MIN_SUCCESS));
+        assert_eq!(min_success(Some(0.9)).ok(), Some(0.9));
+        let e = min_success(Some(95.0))
+            .expect_err("percent, not fraction")
+            .to_string();
+        assert!(e.contains("--min-success") && e.contains("0.95"), "{e}");
+    }
+
+    #[test]
+    fn names_are_one_folder() {
+        assert_eq!(run_name(Some("a"), "tts").ok().as_deref(), Some("a"));
+        assert!(run_name(None, "tts").is_ok_and(|n| n.starts_with("tts-")));
+        for bad in ["", "a/b", "..", "."] {
+            assert!(run_name(Some(bad), "tts").is_err(), "{bad}");
+        }
+    }
+}

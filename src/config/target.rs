@@ -1,0 +1,73 @@
+//! What every target's options share: request headers from flags and files
+//! (`Name: value`, an API key from the environment) and message templates.
+
+use super::error::{invalid, ConfigError};
+use crate::protocol::target::redact_header;
+
+/// `Name: value` strings into pairs.
+pub fn parse_headers(raw: &[String]) -> Result<Vec<(String, String)>, ConfigError> {
+    raw.iter()
+        .map(|h| {
+            let (n, v) = h.split_once(':').ok_or_else(|| {
+                invalid(
+                    "--header",
+                    format!("'{}' is not 'Name: value'", redact_header(h, h)),
+                )
+            })?;
+            if n.trim().is_empty() {
+                return Err(invalid("--header", "empty header name"));
+            }
+            Ok((n.trim().to_string(), v.trim().to_string()))
+        })
+        .collect()
+}
+
+/// How an API key read from the environment is sent.
+pub struct ApiKey<'a> {
+    /// The environment variable holding it.
+    pub env_var: &'a str,
+    /// The header that carries it.
+    pub header: &'a str,
+    /// Text before the key in that header.
+    pub prefix: &'a str,
+}
+
+impl<'a> ApiKey<'a> {
+    /// `Authorization: Bearer <value of env_var>`.
+    pub fn bearer(env_var: &'a str) -> Self {
+        Self {
+            env_var,
+            header: "Authorization",
+            prefix: "Bearer ",
+        }
+    }
+}
+
+/// `--header` values plus, with an API key, its header (an unset
+/// variable is an error naming it).
+pub fn headers_with_key(
+    header: Option<&[String]>,
+    key: Option<ApiKey<'_>>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<(String, String)>, ConfigError> {
+    let mut headers = parse_headers(header.unwrap_or(&[]))?;
+    if let Some(k) = key {
+        let value = env(k.env_var).ok_or_else(|| {
+            invalid(
+                "--api-key-env",
+                format!("environment variable {} is not set", k.env_var),
+            )
+        })?;
+        headers.push((k.header.to_string(), format!("{}{value}", k.prefix)));
+    }
+    Ok(headers)
+}
+
+/// A message template option: `""` means "send nothing".
+pub(crate) fn template(value: Option<String>, default: Option<&str>) -> Option<String> {
+    match value {
+        Some(v) if v.trim().is_empty() => None,
+        Some(v) => Some(v),
+        None => default.map(str::to_string),
+    }
+}

@@ -1,0 +1,146 @@
+//! The wire protocols as one closed set: [`Target`] says where a
+//! scenario's requests go (validated, serializable, secrets redacted), and
+//! [`Adapter`] is that target ready to send — one variant per protocol.
+//! Everything above `protocol/` that must tell protocols apart matches on
+//! these two enums and nothing else.
+
+use serde::Serialize;
+
+use super::http_asr::{AsrTarget, HttpAsr};
+use super::http_tts::{HttpTts, TtsTarget};
+use super::target::TargetError;
+use super::ws::{connect, ClientWs};
+use super::ws_agent::AgentTarget;
+use super::ws_agent_session::{converse, Conversation, TurnTimes};
+use super::ws_asr::{WsAsr, WsAsrTarget};
+use super::ws_pacer::Pacer;
+use super::{ErrorKind, HttpClient, Kind, ProtocolError};
+
+/// Where a scenario's requests go, and how the answers are read.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "protocol", rename_all = "snake_case")]
+pub enum Target {
+    /// TTS over HTTP.
+    HttpTts(TtsTarget),
+    /// ASR over HTTP, one upload per request.
+    HttpAsr(AsrTarget),
+    /// Streaming ASR over WebSocket.
+    WsAsr(WsAsrTarget),
+    /// A voice agent over WebSocket.
+    WsAgent(AgentTarget),
+}
+
+impl Target {
+    /// Its protocol.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Target::HttpTts(_) => Kind::HttpTts,
+            Target::HttpAsr(_) => Kind::HttpAsr,
+            Target::WsAsr(_) => Kind::WsAsr,
+            Target::WsAgent(_) => Kind::WsAgent,
+        }
+    }
+
+    /// The URL requests go to.
+    pub fn url(&self) -> &str {
+        match self {
+            Target::HttpTts(t) => &t.url,
+            Target::HttpAsr(t) => &t.url,
+            Target::WsAsr(t) => &t.url,
+            Target::WsAgent(t) => &t.url,
+        }
+    }
+}
+
+/// A target ready to send: parsed URL and headers, bound to the run's HTTP
+/// client or frame pacer.
+#[derive(Debug, Clone)]
+pub enum Adapter {
+    /// TTS over HTTP.
+    HttpTts(HttpTts),
+    /// ASR over HTTP.
+    HttpAsr(HttpAsr),
+    /// Streaming ASR over WebSocket.
+    WsAsr(WsAsr),
+    /// A voice agent over WebSocket.
+    WsAgent(WsAgent),
+}
+
+impl Adapter {
+    /// Bind `target` to the run's `client` (HTTP) or pacer (streaming;
+    /// started on first use, so a run without streams starts no threads).
+    pub fn new(
+        target: &Target,
+        client: &HttpClient,
+        pacer: &mut Option<Pacer>,
+    ) -> Result<Self, TargetError> {
+        let mut pacer = || pacer.get_or_insert_with(Pacer::new).clone();
+        Ok(match target {
+            Target::HttpTts(t) => Adapter::HttpTts(HttpTts::new(t.clone(), client.clone())?),
+            Target::HttpAsr(t) => Adapter::HttpAsr(HttpAsr::new(t.clone(), client.clone())?),
+            Target::WsAsr(t) => Adapter::WsAsr(WsAsr::new(t.clone(), pacer())?),
+            Target::WsAgent(t) => Adapter::WsAgent(WsAgent::new(t.clone(), pacer())?),
+        })
+    }
+
+    /// Its protocol.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Adapter::HttpTts(_) => Kind::HttpTts,
+            Adapter::HttpAsr(_) => Kind::HttpAsr,
+            Adapter::WsAsr(_) => Kind::WsAsr,
+            Adapter::WsAgent(_) => Kind::WsAgent,
+        }
+    }
+}
+
+/// A voice-agent endpoint bound to the run's pacer. (It lives here, not in
+/// `ws_agent`, because it joins the target there with the conversation of
+/// `ws_agent_session`, which reads that target.)
+#[derive(Debug, Clone)]
+pub struct WsAgent {
+    target: AgentTarget,
+    pacer: Pacer,
+}
+
+impl WsAgent {
+    /// Validate the target; `pacer` writes every call's frames (one per
+    /// run, shared by its sessions).
+    pub fn new(target: AgentTarget, pacer: Pacer) -> Result<Self, TargetError> {
+        target.validate()?;
+        Ok(Self { target, pacer })
+    }
+
+    /// The validated target.
+    pub fn target(&self) -> &AgentTarget {
+        &self.target
+    }
+
+    /// Open the call's WebSocket: TCP connect and upgrade, bounded by the
+    /// connect timeout (a server that never upgrades must not hang a call).
+    pub async fn open(&self) -> Result<ClientWs, ProtocolError> {
+        let t = &self.target;
+        tokio::time::timeout(t.connect_timeout, connect(&t.url, &t.headers))
+            .await
+            .unwrap_or_else(|_| {
+                Err(ProtocolError::new(
+                    ErrorKind::Timeout,
+                    format!(
+                        "no WebSocket connection within {} (TCP connect and upgrade)",
+                        humantime::format_duration(t.connect_timeout)
+                    ),
+                ))
+            })
+    }
+
+    /// Hold the conversation `talk` on `ws` (opened by [`WsAgent::open`]),
+    /// handing each turn's timestamps to `on_turn` as it ends.
+    pub async fn converse(
+        &self,
+        ws: ClientWs,
+        talk: Conversation<'_>,
+        on_turn: impl FnMut(TurnTimes),
+    ) {
+        converse(ws, &self.pacer, &self.target, talk, on_turn).await;
+    }
+}

@@ -1,0 +1,177 @@
+//! How a plan's scenarios are described to people: the facts a result
+//! keeps for reports (so reports never read the plan), the definitions
+//! stated once per result, and the line printed when a run starts.
+
+use crate::config::{Inputs, RunPlan, Scenario};
+use crate::metrics::registry;
+use crate::protocol::http_asr::Upload;
+use crate::protocol::http_tts::BodyTemplate;
+use crate::protocol::target::redact_header;
+use crate::protocol::Target;
+use crate::result::ScenarioInfo;
+
+fn fact(label: &str, value: impl Into<String>) -> (String, String) {
+    (label.to_string(), value.into())
+}
+
+fn headers(h: &[(String, String)]) -> String {
+    if h.is_empty() {
+        return "none".into();
+    }
+    h.iter()
+        .map(|(n, v)| format!("{n}: {}", redact_header(n, v)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn duration(d: std::time::Duration) -> String {
+    humantime::format_duration(d).to_string()
+}
+
+/// What reports show of scenario `s`; `mixed` runs name it.
+pub fn info(s: &Scenario, mixed: bool) -> ScenarioInfo {
+    let mut facts = vec![fact("target URL", s.target.url())];
+    match &s.target {
+        Target::HttpTts(t) => {
+            facts.push(fact("model", t.model.clone()));
+            facts.push(fact("format", t.format.to_string()));
+            facts.push(fact("framing", t.framing.name()));
+            let body = match &t.body {
+                BodyTemplate::OpenAi { sse: false } => "OpenAI speech request".to_string(),
+                BodyTemplate::OpenAi { sse: true } => "OpenAI speech request, SSE".to_string(),
+                BodyTemplate::Json { template, .. } => template.to_string(),
+            };
+            facts.push(fact("request body", body));
+            facts.push(fact("headers", headers(&t.headers)));
+        }
+        Target::HttpAsr(t) => {
+            let upload = match &t.upload {
+                Upload::Multipart { file_field, fields } => {
+                    let fields: Vec<String> =
+                        fields.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                    format!("multipart, file in '{file_field}', {}", fields.join(", "))
+                }
+                Upload::Raw => "raw audio body".into(),
+            };
+            facts.push(fact("upload", upload));
+            facts.push(fact("headers", headers(&t.headers)));
+        }
+        Target::WsAsr(t) => {
+            facts.push(fact(
+                "stream",
+                format!("{} Hz PCM in {} frames", t.sample_rate, duration(t.frame)),
+            ));
+            facts.push(fact("headers", headers(&t.headers)));
+        }
+        Target::WsAgent(t) => {
+            facts.push(fact(
+                "caller audio",
+                format!("{} Hz PCM in {} frames", t.sample_rate, duration(t.frame)),
+            ));
+            facts.push(fact("headers", headers(&t.headers)));
+        }
+    }
+    match &s.inputs {
+        Inputs::Tts(i) => {
+            facts.push(fact("voices", i.voices.join(", ")));
+            facts.push(fact(
+                "texts",
+                format!("{}, {}", i.texts_source, i.texts_count),
+            ));
+            facts.push(fact("timeout", duration(i.timeout)));
+        }
+        Inputs::Asr(i) => {
+            facts.push(fact(
+                "audio",
+                format!(
+                    "{} ({} files, {:.1} s)",
+                    i.inputs.join(", "),
+                    i.files,
+                    i.audio_s_total
+                ),
+            ));
+            facts.push(fact("timeout", duration(i.timeout)));
+        }
+        Inputs::Agent(i) => {
+            let scripts: Vec<String> = i
+                .scripts
+                .iter()
+                .map(|s| format!("{} ({} turns, weight {})", s.name, s.turns.len(), s.weight))
+                .collect();
+            facts.push(fact("scripts", scripts.join(", ")));
+            facts.push(fact(
+                "barge-in",
+                format!(
+                    "{:.0}% of turns, {} into the answer",
+                    i.barge_in * 100.0,
+                    duration(i.barge_in_after)
+                ),
+            ));
+        }
+    }
+    ScenarioInfo {
+        name: mixed.then(|| s.name.clone()),
+        kind: s.kind(),
+        url: s.target.url().to_string(),
+        facts,
+    }
+}
+
+/// The definitions every result of `plan` states, once each.
+pub fn notes(plan: &RunPlan) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for s in &plan.scenarios {
+        for n in registry::notes(s.kind()) {
+            if !out.iter().any(|o| o == n) {
+                out.push((*n).to_string());
+            }
+        }
+    }
+    out
+}
+
+/// One line per scenario, printed when a run starts: where it goes and
+/// what it sends.
+pub fn banner(plan: &RunPlan) -> String {
+    let stages = plan.stage_count();
+    let mut out = format!(
+        "voxload: {} ({} stage{}",
+        plan.common.name,
+        stages,
+        if stages == 1 { "" } else { "s" }
+    );
+    if plan.is_mixed() {
+        out.push_str(&format!(", {} scenarios)", plan.scenarios.len()));
+    } else {
+        out.push(')');
+    }
+    for s in &plan.scenarios {
+        let what = match &s.inputs {
+            Inputs::Tts(i) => format!("texts: {} × {}", i.texts_count, i.texts_source),
+            Inputs::Asr(i) => format!("{} audio files, {:.1} s of audio", i.files, i.audio_s_total),
+            Inputs::Agent(i) => {
+                let scripts: Vec<String> = i
+                    .scripts
+                    .iter()
+                    .map(|s| format!("{} ({} turns)", s.name, s.turns.len()))
+                    .collect();
+                format!(
+                    "scripts: {}, barge-in on {:.0}% of turns",
+                    scripts.join(", "),
+                    i.barge_in * 100.0
+                )
+            }
+        };
+        let name = if plan.is_mixed() {
+            format!("{} ", s.name)
+        } else {
+            String::new()
+        };
+        out.push_str(&format!(
+            "\n  {name}{} → {} ({what})",
+            s.kind().service(),
+            s.target.url()
+        ));
+    }
+    out
+}
