@@ -1,28 +1,41 @@
 //! voxload: a load generator and benchmark for speech AI services.
 //!
-//! It drives TTS endpoints over HTTP (streaming and not) with closed- and
-//! open-loop workloads, measures speech-aware metrics with exact definitions
-//! (TTFA, chunk latencies, RTF, playback stalls) without coordinated
-//! omission, and writes results people read and CI gates on.
+//! It drives TTS over HTTP, ASR over HTTP and WebSocket and voice agents
+//! over WebSocket — alone or several at once in one run — with closed- and
+//! open-loop workloads, measures speech-aware metrics with exact
+//! definitions (TTFA, RTF, playback stalls, WER, first audio after the end
+//! of speech, barge-in) without coordinated omission, and writes results
+//! people read and CI gates on.
 //!
 //! # Layout
 //!
-//! Each concept lives in the folder named after it:
+//! Each concept lives in the folder named after it; imports point down this
+//! list (checked by `tests/layering.rs`):
 //!
+//! - [`units`] — durations as text and µs: shared by every layer.
+//! - [`audio`] — decoding response streams, durations, silence, the test voice.
+//! - [`input`] — text samples and audio inputs, loaded and checked before a run.
+//! - [`protocol`] — *what* is sent: the [`protocol::Target`] and
+//!   [`protocol::Adapter`] enums, one variant per wire protocol. Adapters
+//!   record timestamps into a probe and know no percentiles.
+//! - [`metrics`] — *measure*: the metric definitions (one function each),
+//!   the [`metrics::registry`] every report and SLO reads, HDR histograms
+//!   per stage, the per-second timeline, SLOs.
 //! - [`workload`] — *when* requests start: arrival schedules (constant,
 //!   gamma), closed-loop users, and the one driver that runs a stage.
-//! - [`protocol`] — *what* is sent: one adapter per wire protocol. Adapters
-//!   record timestamps into a [`protocol::Probe`] and know no percentiles.
-//! - [`audio`] — decoding response streams, durations, silence, test tones.
-//! - [`metrics`] — *measure*: the metric definitions (one function each),
-//!   HDR histograms per stage, the per-second timeline.
-//! - [`report`] — *tell*: terminal table, JSON, CSV, live progress. Reads
-//!   finished results only.
-//! - [`input`] — text samples (the bundled set and the supported file formats).
-//! - [`config`] — the validated [`config::RunPlan`] that the engine runs, built
-//!   from flags and an optional TOML scenario file.
+//! - [`result`] — what a run leaves: [`result::RunResult`], its stages,
+//!   scenarios and timeline, the schema of `result.json`.
 //! - [`mock`] — the embedded mock speech server with a known, configurable model.
-//! - [`cli`] — clap types and the `run` entry point; the only place that knows clap.
+//! - [`config`] — flags and TOML scenario files → the validated
+//!   [`config::RunPlan`] of scenarios that the engine runs.
+//! - [`report`] — *tell*: terminal table, CSVs, plots, HTML, compare, live
+//!   progress. Reads results and the registry only, never the plan.
+//! - [`runner`] — runs a plan: every scenario's stages through the one
+//!   executor, records to `requests.jsonl` and statistics as they come.
+//! - [`shutdown`] — Ctrl-C and SIGTERM: drain, then stop.
+//! - [`cli`] — subcommands and the `run` entry point. clap derives also
+//!   declare the options in `config` (a flag and its file key are one
+//!   field); only `cli` parses a command line.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]

@@ -4,6 +4,7 @@
 mod common;
 
 use common::{one_text, run_against, Opts};
+use voxload::config::target::HeaderOptions;
 use voxload::config::tts::{TtsEndpointOptions, TtsOptions};
 use voxload::config::WorkloadOptions;
 use voxload::mock::MockModel;
@@ -126,10 +127,13 @@ async fn result_json_round_trips_and_keeps_histograms() {
         tts: TtsOptions {
             texts: Some(one_text(dir.path(), TEXT_2S)),
             endpoint: TtsEndpointOptions {
-                header: Some(vec![
-                    "Authorization: Bearer sk-do-not-leak".into(),
-                    "X-Trace: on".into(),
-                ]),
+                headers: HeaderOptions {
+                    header: Some(vec![
+                        "Authorization: Bearer sk-do-not-leak".into(),
+                        "X-Trace: on".into(),
+                    ]),
+                    api_key_env: None,
+                },
                 ..TtsEndpointOptions::default()
             },
             ..TtsOptions::default()

@@ -1,5 +1,7 @@
-//! The command line: clap types and [`run`]. The only module that knows clap;
-//! everything below it takes validated library types.
+//! The command line: subcommands and [`run()`]. The only module that parses
+//! a command line; options are declared with their file keys in `config`
+//! (clap derives there only describe them), and everything below takes
+//! validated library types.
 
 pub mod agent;
 pub mod asr;

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::asr::{parse_frame_encoding, positive};
 use super::error::{invalid, ConfigError};
-use super::target::{headers_with_key, template, ApiKey};
+use super::target::{template, HeaderOptions};
 use crate::audio::convert::to_pcm16_mono;
 use crate::audio::voice::Voice;
 use crate::input::{AudioSet, TEST_VOICE_CPS};
@@ -44,12 +44,10 @@ pub struct AgentOptions {
     /// Agent WebSocket URL (ws:// or wss://).
     #[arg(long)]
     pub url: Option<String>,
-    /// Extra handshake header `Name: value` (repeatable). Secret values are redacted on output.
-    #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
-    pub header: Option<Vec<String>>,
-    /// Read the API key from this environment variable (sent as `Authorization: Bearer KEY`).
-    #[arg(long, value_name = "NAME")]
-    pub api_key_env: Option<String>,
+    #[command(flatten)]
+    #[serde(flatten)]
+    #[allow(missing_docs)]
+    pub headers: HeaderOptions,
     /// Sample rate of the caller's 16-bit mono PCM [default: 16000].
     #[arg(long)]
     pub sample_rate: Option<u32>,
@@ -272,11 +270,7 @@ impl AgentOptions {
     ) -> Result<(AgentTarget, AgentInputs), ConfigError> {
         let o = self;
         let url = o.url.clone().ok_or(ConfigError::Missing("--url"))?;
-        let headers = headers_with_key(
-            o.header.as_deref(),
-            o.api_key_env.as_deref().map(ApiKey::bearer),
-            env,
-        )?;
+        let headers = o.headers.resolve(env)?;
         let frames = parse_frame_encoding(o.frame_encoding.as_deref())?;
         let d = MessageRules::default();
         let rules = MessageRules {

@@ -1,6 +1,7 @@
 //! Validation of voice-agent options (files are read by `scenario`).
 
 use super::*;
+use crate::config::target::HeaderOptions;
 use crate::config::{ProtocolOptions, RunOptions};
 use crate::protocol::Service;
 
@@ -100,7 +101,7 @@ fn bad_options_are_named() {
         }])
     });
     assert!(e.contains("'empty'") && e.contains("exactly one of"), "{e}");
-    let e = opts(&|o| o.api_key_env = Some("VOXLOAD_SURELY_UNSET_VAR".into()));
+    let e = opts(&|o| o.headers.api_key_env = Some("VOXLOAD_SURELY_UNSET_VAR".into()));
     assert!(e.contains("VOXLOAD_SURELY_UNSET_VAR"), "{e}");
 }
 
@@ -108,8 +109,10 @@ fn bad_options_are_named() {
 fn the_api_key_never_reaches_the_recorded_config() {
     let o = AgentOptions {
         url: Some("ws://127.0.0.1:9/a".into()),
-        api_key_env: Some("KEY".into()),
-        header: Some(vec!["X-Api-Key: hunter2-header".into()]),
+        headers: HeaderOptions {
+            api_key_env: Some("KEY".into()),
+            header: Some(vec!["X-Api-Key: hunter2-header".into()]),
+        },
         ..AgentOptions::default()
     };
     let (target, _) = o.build(&|_| Some("sk-secret-agent".into())).expect("valid");

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::error::{invalid, ConfigError};
-use super::target::{headers_with_key, template, ApiKey};
+use super::target::{template, HeaderOptions};
 use super::tts::DEFAULT_TIMEOUT;
 use crate::input::AudioSet;
 use crate::metrics::wer::{Normalization, Numbers};
@@ -57,12 +57,10 @@ pub struct AsrOptions {
     /// Convert uploads first: wav:16000, pcm:16000 (16-bit mono) or none [default: none].
     #[arg(long)]
     pub convert: Option<String>,
-    /// Extra request header `Name: value` (repeatable). Secret values are redacted on output.
-    #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
-    pub header: Option<Vec<String>>,
-    /// Read the API key from this environment variable (sent as `Authorization: Bearer KEY`).
-    #[arg(long, value_name = "NAME")]
-    pub api_key_env: Option<String>,
+    #[command(flatten)]
+    #[serde(flatten)]
+    #[allow(missing_docs)]
+    pub headers: HeaderOptions,
     /// Per-request timeout [default: 60s].
     #[arg(long, value_parser = parse_duration)]
     #[serde(default, with = "crate::units::serde_duration::option")]
@@ -180,11 +178,7 @@ impl AsrOptions {
                 ))
             }
         };
-        let headers = headers_with_key(
-            o.header.as_deref(),
-            o.api_key_env.as_deref().map(ApiKey::bearer),
-            env,
-        )?;
+        let headers = o.headers.resolve(env)?;
         let convert = parse_convert(o.convert.as_deref())?;
         if ws && convert != Convert::None {
             return Err(ConfigError::Conflict(

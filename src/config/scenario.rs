@@ -38,6 +38,7 @@ use super::common::CommonOptions;
 use super::error::ConfigError;
 use super::file::File;
 use super::overlay::overlay;
+use super::target::HeaderOptions;
 use super::tts::{TtsEndpointOptions, TtsOptions};
 use super::workload::WorkloadOptions;
 use crate::protocol::Service;
@@ -259,11 +260,18 @@ impl File<'_> {
     fn protocol(&self, doc: &str, service: Service) -> Result<ProtocolOptions, ConfigError> {
         Ok(match service {
             Service::Tts => {
+                self.parse::<HeaderOptions>(doc)?;
                 self.parse::<TtsEndpointOptions>(doc)?;
                 ProtocolOptions::Tts(self.parse(doc)?)
             }
-            Service::Asr => ProtocolOptions::Asr(self.parse(doc)?),
-            Service::Agent => ProtocolOptions::Agent(self.parse(doc)?),
+            Service::Asr => {
+                self.parse::<HeaderOptions>(doc)?;
+                ProtocolOptions::Asr(self.parse(doc)?)
+            }
+            Service::Agent => {
+                self.parse::<HeaderOptions>(doc)?;
+                ProtocolOptions::Agent(self.parse(doc)?)
+            }
         })
     }
 

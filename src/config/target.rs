@@ -4,6 +4,29 @@
 use super::error::{invalid, ConfigError};
 use crate::protocol::target::redact_header;
 
+/// Headers and the API key of any target: one declaration for every
+/// protocol's flags and file keys.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize, clap::Args)]
+pub struct HeaderOptions {
+    /// Extra request header `Name: value` (repeatable). Secret values are redacted on output.
+    #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
+    pub header: Option<Vec<String>>,
+    /// Read the API key from this environment variable (sent as `Authorization: Bearer KEY`).
+    #[arg(long, value_name = "NAME")]
+    pub api_key_env: Option<String>,
+}
+
+impl HeaderOptions {
+    /// The headers to send, the key read from the environment as a bearer token.
+    pub fn resolve(
+        &self,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Vec<(String, String)>, ConfigError> {
+        let key = self.api_key_env.as_deref().map(ApiKey::bearer);
+        headers_with_key(self.header.as_deref(), key, env)
+    }
+}
+
 /// `Name: value` strings into pairs.
 pub fn parse_headers(raw: &[String]) -> Result<Vec<(String, String)>, ConfigError> {
     raw.iter()

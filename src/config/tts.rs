@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{invalid, ConfigError};
 use super::file::read_file;
-use super::target::{headers_with_key, ApiKey};
+use super::target::{headers_with_key, ApiKey, HeaderOptions};
 use crate::audio::AudioFormat;
 use crate::input::{SampleFormat, TextSamples};
 use crate::metrics::defs::{MeasureConfig, SanityConfig};
@@ -71,12 +71,10 @@ pub struct TtsEndpointOptions {
     /// OpenAI adapter: request SSE events (`stream_format: "sse"`) instead of raw audio bytes.
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
     pub sse: Option<bool>,
-    /// Extra request header `Name: value` (repeatable). Secret values are redacted on output.
-    #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
-    pub header: Option<Vec<String>>,
-    /// Read the API key from this environment variable and send `Authorization: Bearer KEY`.
-    #[arg(long, value_name = "NAME")]
-    pub api_key_env: Option<String>,
+    #[command(flatten)]
+    #[serde(flatten)]
+    #[allow(missing_docs)]
+    pub headers: HeaderOptions,
     /// Per-request timeout [default: 60s].
     #[arg(long, value_parser = parse_duration)]
     #[serde(default, with = "crate::units::serde_duration::option")]
@@ -225,6 +223,7 @@ impl TtsEndpointOptions {
             .or(t.model.clone())
             .unwrap_or_else(|| "tts-1".into());
         let key = self
+            .headers
             .api_key_env
             .as_deref()
             .or(t.api_key_env.as_deref())
@@ -233,7 +232,11 @@ impl TtsEndpointOptions {
                 header: t.api_key_header.as_deref().unwrap_or("Authorization"),
                 prefix: t.api_key_prefix.as_deref().unwrap_or("Bearer "),
             });
-        let headers = headers_with_key(self.header.as_deref().or(t.headers.as_deref()), key, env)?;
+        let headers = headers_with_key(
+            self.headers.header.as_deref().or(t.headers.as_deref()),
+            key,
+            env,
+        )?;
         let sse = self.sse.unwrap_or(false);
         let (body, framing, audio_path) = match &t.body {
             Some(body) => templated(&t, body)?,
@@ -403,7 +406,7 @@ mod tests {
     #[test]
     fn api_key_comes_from_env_and_is_redacted_in_json() {
         let mut o = opts("http://h");
-        o.endpoint.api_key_env = Some("MY_KEY".into());
+        o.endpoint.headers.api_key_env = Some("MY_KEY".into());
         let env = |k: &str| (k == "MY_KEY").then(|| "sk-secret-123".to_string());
         let (t, _) = o.build(&env).expect("plan");
         assert!(t

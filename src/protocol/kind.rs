@@ -62,12 +62,6 @@ impl Kind {
             Kind::WsAgent => "ws_agent",
         }
     }
-
-    /// Records of this protocol are turns of a call (several per arrival),
-    /// not one per request.
-    pub fn records_turns(&self) -> bool {
-        matches!(self, Kind::WsAgent)
-    }
 }
 
 impl Service {

@@ -24,6 +24,8 @@ pub struct LiveSnapshot {
     /// several) with its p50 and p95 over those seconds, ms (±6 %: the
     /// timeline's windows).
     pub latency: Vec<(String, f64, f64)>,
+    /// The run has several scenarios: requests and turns are counted together.
+    pub mixed: bool,
 }
 
 /// Something the live view can poll.
@@ -103,11 +105,12 @@ pub async fn show(
 /// One line of live numbers.
 pub fn line(s: &LiveSnapshot, elapsed: Duration) -> String {
     let records = s.done + s.parts;
-    // Voice agents record turns as parts: their rate is turns, like the summary's.
-    let (count, unit) = if s.parts > 0 {
-        (records, "turns/s")
-    } else {
-        (s.done, "req/s")
+    // Voice agents record turns as parts: their rate is turns, like the
+    // summary's; a mixed run counts requests and turns together.
+    let (count, unit) = match (s.parts > 0, s.mixed) {
+        (_, true) => (records, "records/s"),
+        (true, false) => (records, "turns/s"),
+        (false, false) => (s.done, "req/s"),
     };
     let rate = count as f64 / elapsed.as_secs_f64().max(1e-3);
     let mut msg = format!("ok {} fail {}", records - s.failed.min(records), s.failed);

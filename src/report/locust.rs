@@ -166,7 +166,7 @@ pub fn stats_csv(run: &RunResult) -> String {
         let mut all = StageStats::new(&[]);
         let mut wall = 0.0;
         for s in &section.stages {
-            let name = row_name(&section, &s.label);
+            let name = row_name(&section, &section.stage_label(s));
             stats_row(&mut out, (kind, &metric), &name, &s.stats, s.wall_s);
             all.merge(&s.stats);
             // Stages run one after another, so the run's wall time is their sum.
@@ -197,7 +197,7 @@ pub fn failures_csv(run: &RunResult) -> String {
                 let _ = writeln!(
                     out,
                     "{kind},{},{},{}",
-                    field(&row_name(&section, &s.label)),
+                    field(&row_name(&section, &section.stage_label(s))),
                     field(&error),
                     e.count
                 );

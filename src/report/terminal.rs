@@ -354,7 +354,7 @@ fn sweep_table(out: &mut String, run: &RunResult, section: &Section<'_>) {
                 .unwrap_or_else(|| "-".into())
         };
         let mut cells = vec![
-            s.label.clone(),
+            section.stage_label(s),
             format!("{:.2}", m.achieved_rps),
             format!("{:.1}", m.success_rate.unwrap_or(0.0) * 100.0),
         ];
@@ -373,11 +373,12 @@ fn sweep_table(out: &mut String, run: &RunResult, section: &Section<'_>) {
     let _ = writeln!(out);
     render_columns(out, &cols);
     let prefix = section.prefix();
+    let (done, _) = rate_units(section, run);
     match best_level(run, stages) {
         Some((s, threshold)) => {
             let _ = writeln!(
                 out,
-                "{prefix}best level: {} — {:.2} req/s with {:.1}% success (highest throughput keeping success ≥ {:.0}%)",
+                "{prefix}best level: {} — {:.2} {done}/s with {:.1}% success (highest throughput keeping success ≥ {:.0}%)",
                 s.label,
                 s.summary.achieved_rps,
                 s.summary.success_rate.unwrap_or(0.0) * 100.0,

@@ -183,6 +183,22 @@ impl Section<'_> {
         self.service(run) == Some(Service::Agent)
     }
 
+    /// The label of `stage` in tables that list the section's stages: its
+    /// label, with its number when another stage has the same (a
+    /// scenario at one level in every stage of a sweep).
+    pub fn stage_label(&self, stage: &StageResult) -> String {
+        let twins = self
+            .stages
+            .iter()
+            .filter(|s| s.label == stage.label)
+            .count();
+        if twins > 1 {
+            format!("{} (stage {})", stage.label, stage.index + 1)
+        } else {
+            stage.label.clone()
+        }
+    }
+
     /// `name ` in a run of several scenarios, else nothing: the prefix of
     /// its labels.
     pub fn prefix(&self) -> String {

@@ -162,16 +162,13 @@ pub fn banner(plan: &RunPlan) -> String {
                 )
             }
         };
-        let name = if plan.is_mixed() {
-            format!("{} ", s.name)
-        } else {
-            String::new()
+        let service = s.kind().service();
+        let name = match plan.is_mixed() {
+            true if s.name == service.name() => format!("{} ", s.name),
+            true => format!("{} [{service}] ", s.name),
+            false => format!("{service} "),
         };
-        out.push_str(&format!(
-            "\n  {name}{} → {} ({what})",
-            s.kind().service(),
-            s.target.url()
-        ));
+        out.push_str(&format!("\n  {name}→ {} ({what})", s.target.url()));
     }
     out
 }

@@ -142,6 +142,7 @@ impl LiveSource for Live<'_> {
             failed: live.failed.load(Relaxed),
             dropped: live.dropped.load(Relaxed),
             latency,
+            mixed: self.scenarios.len() > 1,
         }
     }
 }
