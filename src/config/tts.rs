@@ -69,7 +69,7 @@ pub struct TtsEndpointOptions {
     #[arg(long)]
     pub format: Option<String>,
     /// OpenAI adapter: request SSE events (`stream_format: "sse"`) instead of raw audio bytes.
-    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL", hide_possible_values = true)]
     pub sse: Option<bool>,
     #[command(flatten)]
     #[serde(flatten)]
@@ -98,7 +98,7 @@ pub struct TtsOptions {
     #[arg(long)]
     pub texts_format: Option<String>,
     /// Prepend random words to each text to defeat server caches.
-    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL", hide_possible_values = true)]
     pub random_prefix: Option<bool>,
     /// Audio chunks to time, e.g. 1,4,10 [default: 1,4].
     #[arg(long, value_delimiter = ',')]
@@ -108,7 +108,7 @@ pub struct TtsOptions {
     #[serde(default, with = "crate::units::serde_duration::option")]
     pub prebuffer: Option<Duration>,
     /// Do not count silent, empty or too-short audio as failures.
-    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL", hide_possible_values = true)]
     pub no_sanity: Option<bool>,
 }
 

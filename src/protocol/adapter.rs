@@ -135,12 +135,13 @@ impl WsAgent {
 
     /// Hold the conversation `talk` on `ws` (opened by [`WsAgent::open`]),
     /// handing each turn's timestamps to `on_turn` as it ends.
-    pub async fn converse(
-        &self,
+    /// (Not an `async fn`, which would hold its arguments twice.)
+    pub fn converse<'a>(
+        &'a self,
         ws: ClientWs,
-        talk: Conversation<'_>,
-        on_turn: impl FnMut(TurnTimes),
-    ) {
-        converse(ws, &self.pacer, &self.target, talk, on_turn).await;
+        talk: Conversation<'a>,
+        on_turn: impl FnMut(TurnTimes) + 'a,
+    ) -> impl std::future::Future<Output = ()> + 'a {
+        converse(ws, &self.pacer, &self.target, talk, on_turn)
     }
 }

@@ -8,6 +8,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use tokio_util::sync::CancellationToken;
 
+use super::executor::AnyExecutor;
 use super::jsonl::JsonlWriter;
 use super::sink::{RunSink, ScenarioSink};
 use super::{RunError, RunOptions};
@@ -20,7 +21,7 @@ use crate::report::live::{self, LiveSnapshot, LiveSource, StageBound};
 use crate::result::{Environment, RunKind, RunResult, RunStatus, ScenarioInfo, StageResult};
 use crate::result::{SCHEMA, SCHEMA_VERSION};
 use crate::units::micros;
-use crate::workload::{run_stage, Executor, StageOutcome, StageSpec, Stop, Workload};
+use crate::workload::{StageOutcome, StageSpec, Stop, Workload};
 
 /// What the engine needs to know about a run, whatever its protocols.
 pub struct RunFrame {
@@ -171,11 +172,11 @@ fn stage_label(specs: &[&StageSpec], index: usize) -> String {
 }
 
 /// Run every stage of `frame` through `scenarios` (each scenario's
-/// executor and sink, in plan order), writing results as they come.
-pub async fn drive<E: Executor>(
+/// executor, in plan order), writing results as they come.
+pub async fn drive(
     frame: RunFrame,
     session: Session,
-    scenarios: Vec<(Arc<E>, Arc<ScenarioSink>)>,
+    scenarios: Vec<AnyExecutor<ScenarioSink>>,
     stop: Stop,
     opts: RunOptions,
 ) -> Result<(RunResult, PathBuf), RunError> {
@@ -243,14 +244,7 @@ pub async fn drive<E: Executor>(
         let running: Vec<_> = scenarios
             .iter()
             .zip(&specs)
-            .map(|((exec, scenario_sink), spec)| {
-                let (exec, scenario_sink, stop) =
-                    (exec.clone(), scenario_sink.clone(), stop.clone());
-                let spec = (*spec).clone();
-                tokio::spawn(
-                    async move { run_stage(index, &spec, exec, scenario_sink, &stop).await },
-                )
-            })
+            .map(|(exec, spec)| exec.spawn_stage(index, (*spec).clone(), stop.clone()))
             .collect();
         let mut outcomes = Vec::with_capacity(running.len());
         for task in running {

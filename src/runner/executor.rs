@@ -10,7 +10,10 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use tokio::task::JoinHandle;
+
 use bytes::Bytes;
+use futures_util::FutureExt as _;
 
 use super::agent::AgentJobs;
 use super::asr::AsrJobs;
@@ -25,7 +28,7 @@ use crate::protocol::ws_asr::WsAsr;
 use crate::protocol::{Adapter, ErrorKind, ProtocolError};
 use crate::units::micros;
 use crate::workload::driver::cancelled_record;
-use crate::workload::{Arrival, Executor, StageSink};
+use crate::workload::{run_stage, Arrival, Executor, StageOutcome, StageSink, StageSpec, Stop};
 
 /// A measured record with the instants its run-clock times come from.
 pub struct Done {
@@ -37,43 +40,123 @@ pub struct Done {
     pub end: Instant,
 }
 
-/// A scenario's adapter with what its arrivals send, prepared before the
-/// run: one variant per [`Adapter`] variant.
-enum Calls {
-    HttpTts(HttpTts, TtsJobs),
-    HttpAsr(HttpAsr, AsrJobs<PreparedUpload>),
-    WsAsr(WsAsr, AsrJobs<Bytes>),
-    WsAgent(WsAgent, AgentJobs),
+/// What one protocol does with an arrival: send what it is to send and
+/// measure the answer into [`Done`] records (a call hands each turn but the
+/// last to `part` as it ends). The [`ScenarioExecutor`] does the rest.
+pub trait Call: Send + Sync + 'static {
+    /// Execute arrival `a`.
+    fn call<'a>(
+        &'a self,
+        a: &'a Arrival,
+        part: &'a (dyn Fn(Done) + Sync),
+    ) -> impl Future<Output = Done> + Send + 'a;
+
+    /// The script of arrival `a`, for protocols that choose one per arrival.
+    fn script(&self, _a: &Arrival) -> Option<String> {
+        None
+    }
 }
 
-/// Executes one scenario's arrivals for one run.
-pub struct ScenarioExecutor<S> {
-    calls: Calls,
+/// An adapter bound to what its arrivals send.
+pub struct Bound<A, J> {
+    adapter: A,
+    jobs: J,
+}
+
+impl Call for Bound<HttpTts, TtsJobs> {
+    fn call<'a>(
+        &'a self,
+        a: &'a Arrival,
+        _: &'a (dyn Fn(Done) + Sync),
+    ) -> impl Future<Output = Done> + Send + 'a {
+        self.jobs.speak(&self.adapter, a)
+    }
+}
+
+impl Call for Bound<HttpAsr, AsrJobs<PreparedUpload>> {
+    fn call<'a>(
+        &'a self,
+        a: &'a Arrival,
+        _: &'a (dyn Fn(Done) + Sync),
+    ) -> impl Future<Output = Done> + Send + 'a {
+        self.jobs.upload(&self.adapter, a)
+    }
+}
+
+impl Call for Bound<WsAsr, AsrJobs<Bytes>> {
+    fn call<'a>(
+        &'a self,
+        a: &'a Arrival,
+        _: &'a (dyn Fn(Done) + Sync),
+    ) -> impl Future<Output = Done> + Send + 'a {
+        self.jobs.stream(&self.adapter, a)
+    }
+}
+
+impl Call for Bound<WsAgent, AgentJobs> {
+    fn call<'a>(
+        &'a self,
+        a: &'a Arrival,
+        part: &'a (dyn Fn(Done) + Sync),
+    ) -> impl Future<Output = Done> + Send + 'a {
+        self.jobs.call(&self.adapter, a, part)
+    }
+
+    fn script(&self, a: &Arrival) -> Option<String> {
+        Some(self.jobs.script_name(a))
+    }
+}
+
+/// Executes one scenario's arrivals for one run: the one executor, generic
+/// over the protocol's [`Call`] so that each request's future is exactly
+/// its protocol's size.
+pub struct ScenarioExecutor<C, S> {
+    call: C,
     /// The scenario's name in a run of several (every record carries it).
     tag: Option<Arc<str>>,
     sink: Arc<S>,
     run_start: Instant,
 }
 
+/// A scenario's executor, whatever its protocol: one variant per
+/// [`Adapter`] variant. Matched once per stage, never per request.
+pub enum AnyExecutor<S> {
+    /// TTS over HTTP.
+    HttpTts(Arc<ScenarioExecutor<Bound<HttpTts, TtsJobs>, S>>),
+    /// ASR over HTTP.
+    HttpAsr(Arc<ScenarioExecutor<Bound<HttpAsr, AsrJobs<PreparedUpload>>, S>>),
+    /// Streaming ASR over WebSocket.
+    WsAsr(Arc<ScenarioExecutor<Bound<WsAsr, AsrJobs<Bytes>>, S>>),
+    /// A voice agent over WebSocket.
+    WsAgent(Arc<ScenarioExecutor<Bound<WsAgent, AgentJobs>, S>>),
+}
+
 /// `fut` bounded by `limit`; running out is a timeout failure that says
-/// what did not complete.
-pub async fn within<T>(
+/// what did not complete. A combinator, not an `async fn`: an async fn
+/// would keep its argument beside the timeout that holds it, doubling the
+/// size of every request's future (a conversation's is tens of KiB).
+pub fn within<T, F>(
     limit: Duration,
-    what: &str,
-    fut: impl Future<Output = Result<T, ProtocolError>>,
-) -> Result<T, ProtocolError> {
-    tokio::time::timeout(limit, fut).await.unwrap_or_else(|_| {
-        Err(ProtocolError::new(
-            ErrorKind::Timeout,
-            format!(
-                "no complete {what} within {}",
-                humantime::format_duration(limit)
-            ),
-        ))
+    what: &'static str,
+    fut: F,
+) -> impl Future<Output = Result<T, ProtocolError>>
+where
+    F: Future<Output = Result<T, ProtocolError>>,
+{
+    tokio::time::timeout(limit, fut).map(move |r| {
+        r.unwrap_or_else(|_| {
+            Err(ProtocolError::new(
+                ErrorKind::Timeout,
+                format!(
+                    "no complete {what} within {}",
+                    humantime::format_duration(limit)
+                ),
+            ))
+        })
     })
 }
 
-impl<S: StageSink> ScenarioExecutor<S> {
+impl<S: StageSink> AnyExecutor<S> {
     /// Prepare every input of `scenario` for `adapter` (bodies, uploads,
     /// PCM), so the load loop only sends. Its records go to `sink`, timed
     /// from `run_start`; `tag` names the scenario in a run of several.
@@ -85,33 +168,66 @@ impl<S: StageSink> ScenarioExecutor<S> {
         sink: Arc<S>,
         run_start: Instant,
     ) -> Result<Self, RunError> {
-        let calls = match (adapter, &scenario.inputs) {
+        macro_rules! exec {
+            ($variant:ident, $adapter:expr, $jobs:expr) => {
+                AnyExecutor::$variant(Arc::new(ScenarioExecutor {
+                    call: Bound {
+                        adapter: $adapter,
+                        jobs: $jobs,
+                    },
+                    tag,
+                    sink,
+                    run_start,
+                }))
+            };
+        }
+        Ok(match (adapter, &scenario.inputs) {
             (Adapter::HttpTts(tts), Inputs::Tts(inputs)) => {
                 let jobs = TtsJobs::new(&tts, inputs.clone(), &scenario.stages, seed);
-                Calls::HttpTts(tts, jobs)
+                exec!(HttpTts, tts, jobs)
             }
             (Adapter::HttpAsr(http), Inputs::Asr(inputs)) => {
                 let jobs = AsrJobs::uploads(inputs.clone(), &http)?;
-                Calls::HttpAsr(http, jobs)
+                exec!(HttpAsr, http, jobs)
             }
             (Adapter::WsAsr(ws), Inputs::Asr(inputs)) => {
                 let jobs = AsrJobs::pcm(inputs.clone(), &ws)?;
-                Calls::WsAsr(ws, jobs)
+                exec!(WsAsr, ws, jobs)
             }
             (Adapter::WsAgent(agent), Inputs::Agent(inputs)) => {
                 let jobs = AgentJobs::new(inputs.clone(), agent.target(), seed);
-                Calls::WsAgent(agent, jobs)
+                exec!(WsAgent, agent, jobs)
             }
             (adapter, _) => return Err(RunError::Mismatch(adapter.kind())),
-        };
-        Ok(Self {
-            calls,
-            tag,
-            sink,
-            run_start,
         })
     }
 
+    /// Run stage `index` (`spec`) of this scenario in a task of its own.
+    pub fn spawn_stage(
+        &self,
+        index: usize,
+        spec: StageSpec,
+        stop: Stop,
+    ) -> JoinHandle<StageOutcome> {
+        fn spawn<C: Call, S: StageSink>(
+            exec: &Arc<ScenarioExecutor<C, S>>,
+            index: usize,
+            spec: StageSpec,
+            stop: Stop,
+        ) -> JoinHandle<StageOutcome> {
+            let (exec, sink) = (exec.clone(), exec.sink.clone());
+            tokio::spawn(async move { run_stage(index, &spec, exec, sink, &stop).await })
+        }
+        match self {
+            AnyExecutor::HttpTts(e) => spawn(e, index, spec, stop),
+            AnyExecutor::HttpAsr(e) => spawn(e, index, spec, stop),
+            AnyExecutor::WsAsr(e) => spawn(e, index, spec, stop),
+            AnyExecutor::WsAgent(e) => spawn(e, index, spec, stop),
+        }
+    }
+}
+
+impl<C: Call, S: StageSink> ScenarioExecutor<C, S> {
     fn since_start_us(&self, at: Instant) -> u64 {
         micros(at.saturating_duration_since(self.run_start))
     }
@@ -129,32 +245,24 @@ impl<S: StageSink> ScenarioExecutor<S> {
     }
 }
 
-impl<S: StageSink> Executor for ScenarioExecutor<S> {
+impl<C: Call, S: StageSink> Executor for ScenarioExecutor<C, S> {
     async fn execute(&self, a: Arrival) -> RequestRecord {
-        let done = match &self.calls {
-            Calls::HttpTts(tts, jobs) => jobs.speak(tts, &a).await,
-            Calls::HttpAsr(http, jobs) => jobs.upload(http, &a).await,
-            Calls::WsAsr(ws, jobs) => jobs.stream(ws, &a).await,
-            Calls::WsAgent(agent, jobs) => {
-                // A finished turn that does not end the call is on disk at once.
-                let part = |turn: Done| self.sink.record_part(self.stamp(&a, turn));
-                jobs.call(agent, &a, &part).await
-            }
-        };
+        // A finished turn that does not end a call is on disk at once.
+        let part = |turn: Done| self.sink.record_part(self.stamp(&a, turn));
+        let done = self.call.call(&a, &part).await;
         self.stamp(&a, done)
     }
 
     fn cancelled(&self, a: Arrival, started: Instant) -> RequestRecord {
+        let script = self.call.script(&a);
         let mut r = cancelled_record(
             a,
             self.since_start_us(started),
             self.since_start_us(Instant::now()),
         );
         r.scenario.clone_from(&self.tag);
-        if let Calls::WsAgent(_, jobs) = &self.calls {
-            // The script is known from the arrival (the choice is seeded).
-            r.script = Some(jobs.script_name(&a));
-        }
+        // The script is known from the arrival (the choice is seeded).
+        r.script = script;
         r
     }
 }

@@ -30,7 +30,7 @@ use crate::report::ReportError;
 use crate::result::RunResult;
 use crate::workload::Stop;
 use engine::{RunFrame, Session};
-use executor::ScenarioExecutor;
+use executor::AnyExecutor;
 
 /// TCP connect timeout of the HTTP client.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -148,8 +148,14 @@ pub async fn run(
         let tag = mixed.then(|| Arc::from(s.name.as_str()));
         let sink = session.sink.scenario(j);
         let seed = plan.common.seed ^ ((j as u64) << 40);
-        let exec = ScenarioExecutor::new(s, adapter, seed, tag, sink.clone(), session.run_start)?;
-        scenarios.push((Arc::new(exec), sink));
+        scenarios.push(AnyExecutor::new(
+            s,
+            adapter,
+            seed,
+            tag,
+            sink,
+            session.run_start,
+        )?);
     }
     let frame = RunFrame {
         name: plan.common.name.clone(),
