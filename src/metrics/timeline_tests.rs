@@ -47,7 +47,7 @@ fn rows_per_second() {
     // 10 ok requests × 0.5 s of audio = 5 s.
     assert_eq!(r0.audio_s, 5.0);
     // TTFA 100, 200, …, 1000 ms: p50 = 500 ms, p95 = 1000 ms, each
-    // within 1/16 at 1 significant digit.
+    // within 1/16 (they are within 1/128 at 2 significant digits).
     let near = |got: Option<f64>, want: f64| {
         let got = got.expect("has samples");
         assert!((got - want).abs() <= want / 16.0, "{got} vs {want}");

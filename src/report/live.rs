@@ -21,7 +21,7 @@ pub struct LiveSnapshot {
     pub dropped: u64,
     /// Per scenario with samples in the last seconds: its lead latency
     /// (`ttfa`, `first audio`, `e2e`, named with the scenario in a run of
-    /// several) with its p50 and p95 over those seconds, ms (±6 %: the
+    /// several) with its p50 and p95 over those seconds, ms (±1 %: the
     /// timeline's windows).
     pub latency: Vec<(String, f64, f64)>,
     /// The run has several scenarios: requests and turns are counted together.

@@ -438,7 +438,7 @@ fn timeline(run: &View<'_>) -> Option<Figure> {
         .collect();
     if !latency.is_empty() {
         panels.push(Panel {
-            title: "p95 latency per second (±6 %)".into(),
+            title: "p95 latency per second (±1 %)".into(),
             x: XAxis::Value("seconds since start".into()),
             y_label: "ms".into(),
             series: latency,
