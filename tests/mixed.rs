@@ -241,6 +241,24 @@ async fn the_mixed_example_matches_the_mock_truth_per_scenario() {
     };
     assert!(row_with("tts", Metric::Ttfa) && row_with("asr", Metric::Final));
     assert!(row_with("agent", Metric::AgentFirstAudio) && !row_with("agent", Metric::E2e));
+    // The windows saved with their histograms give the same rows back.
+    let saved: RunResult = voxload::report::json::read(&out).expect("result.json");
+    assert_eq!(saved.windows.len(), 3);
+    for w in &saved.windows {
+        let rows: Vec<_> = result
+            .timeline
+            .iter()
+            .filter(|r| r.scenario == w.scenario)
+            .collect();
+        let again = w.seconds.rows();
+        assert_eq!(rows.len(), again.len());
+        for (a, b) in rows.iter().zip(&again) {
+            assert_eq!(
+                (a.second, a.completed, &a.latency),
+                (b.second, b.completed, &b.latency)
+            );
+        }
+    }
     for stem in [
         "plot_2x2_tts",
         "plot_2x2_asr",

@@ -86,6 +86,7 @@ fn agent_run(name: &str, labels: &[&str], slow_ms: u64) -> RunResult {
         notes: Vec::new(),
         stages,
         timeline: Vec::new(),
+        windows: Vec::new(),
         slo: Vec::new(),
     }
 }

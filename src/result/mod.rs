@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::metrics::slo::{SloResult, StageView};
 use crate::metrics::stats::{StageStats, StageSummary};
-use crate::metrics::timeline::TimelineRow;
+use crate::metrics::timeline::{Timeline, TimelineRow};
 use crate::protocol::{Kind, Service};
 use crate::workload::Workload;
 
@@ -66,6 +66,16 @@ impl std::fmt::Display for RunKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
     }
+}
+
+/// One scenario's per-second windows, histograms included.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Windows {
+    /// The scenario, in a run of several.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scenario: Option<String>,
+    /// Its seconds.
+    pub seconds: Timeline,
 }
 
 /// One scenario of a run, as reports show it.
@@ -145,6 +155,11 @@ pub struct RunResult {
     pub stages: Vec<StageResult>,
     /// Per-second timeline over the whole run.
     pub timeline: Vec<TimelineRow>,
+    /// The same seconds with their histograms, per scenario: what makes
+    /// timelines of runs (and shards) add up exactly, second by second
+    /// from `epoch_us`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub windows: Vec<Windows>,
     /// SLO thresholds evaluated per stage (empty when none were given).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub slo: Vec<SloResult>,

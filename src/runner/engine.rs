@@ -18,7 +18,9 @@ use crate::metrics::timeline::TimelineRow;
 use crate::protocol::Kind;
 use crate::report::default_writers;
 use crate::report::live::{self, LiveSnapshot, LiveSource, StageBound};
-use crate::result::{Environment, RunKind, RunResult, RunStatus, ScenarioInfo, StageResult};
+use crate::result::{
+    Environment, RunKind, RunResult, RunStatus, ScenarioInfo, StageResult, Windows,
+};
 use crate::result::{SCHEMA, SCHEMA_VERSION};
 use crate::units::micros;
 use crate::workload::{StageOutcome, StageSpec, Stop, Workload};
@@ -210,6 +212,7 @@ pub async fn drive(
         notes: frame.notes.clone(),
         stages: Vec::new(),
         timeline: Vec::new(),
+        windows: Vec::new(),
         slo: Vec::new(),
     };
     let backstop_done = CancellationToken::new();
@@ -266,7 +269,7 @@ pub async fn drive(
             .map(|(s, (_, kind))| s.view(Some(*kind)));
         let verdicts = evaluate_all(&frame.slo, views);
         result.slo.extend(verdicts);
-        result.timeline = timeline_rows(&sink, &tags);
+        (result.timeline, result.windows) = timeline(&sink, &tags);
         result.written_at = now_rfc3339();
         // After every stage, so a crash later keeps the stages done so far.
         crate::report::json::JsonWriter.write_to(&result, &out)?;
@@ -279,7 +282,7 @@ pub async fn drive(
     drop(scenarios);
     backstop_done.cancel();
     let _ = backstop.await;
-    result.timeline = timeline_rows(&sink, &tags);
+    (result.timeline, result.windows) = timeline(&sink, &tags);
     match Arc::try_unwrap(sink) {
         Ok(sink) => {
             if let Err(e) = sink.finish().1 {
@@ -296,21 +299,23 @@ pub async fn drive(
     Ok((result, out))
 }
 
-/// Every scenario's timeline rows, each row naming its scenario in a run
-/// of several.
-fn timeline_rows(sink: &RunSink, tags: &[(Option<String>, Kind)]) -> Vec<TimelineRow> {
+/// Every scenario's timeline: its rows, each naming its scenario in a run
+/// of several, and its windows with their histograms.
+fn timeline(sink: &RunSink, tags: &[(Option<String>, Kind)]) -> (Vec<TimelineRow>, Vec<Windows>) {
     sink.with_aggregate(|a| {
-        a.timelines
-            .iter()
-            .zip(tags)
-            .flat_map(|(t, (name, _))| {
-                let mut rows = t.rows();
-                for r in &mut rows {
-                    r.scenario.clone_from(name);
-                }
-                rows
-            })
-            .collect()
+        let mut rows = Vec::new();
+        let mut windows = Vec::new();
+        for (t, (name, _)) in a.timelines.iter().zip(tags) {
+            rows.extend(t.rows().into_iter().map(|mut r| {
+                r.scenario.clone_from(name);
+                r
+            }));
+            windows.push(Windows {
+                scenario: name.clone(),
+                seconds: t.clone(),
+            });
+        }
+        (rows, windows)
     })
 }
 

@@ -182,6 +182,7 @@ pub fn run(name: &str, specs: &[StageSpec]) -> RunResult {
         notes: vec!["synthetic".into()],
         stages,
         timeline: timeline.rows(),
+        windows: Vec::new(),
         slo: Vec::new(),
     }
 }
