@@ -12,8 +12,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::asr::{parse_frame_encoding, positive};
-use super::error::{invalid, ConfigError};
+use super::asr::parse_frame_encoding;
+use super::error::{invalid, positive, ConfigError};
 use super::target::{template, HeaderOptions};
 use crate::audio::convert::to_pcm16_mono;
 use crate::audio::voice::Voice;

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::error::{invalid, ConfigError};
-use super::target::{template, HeaderOptions};
+use super::error::{invalid, positive, ConfigError};
+use super::target::{template, with_default_path, HeaderOptions};
 use super::tts::DEFAULT_TIMEOUT;
 use crate::input::AudioSet;
 use crate::metrics::wer::{Normalization, Numbers};
@@ -202,10 +202,7 @@ impl AsrOptions {
                 ))
             }
         };
-        let timeout = o.timeout.unwrap_or(DEFAULT_TIMEOUT);
-        if timeout.is_zero() {
-            return Err(invalid("--timeout", "must be greater than 0"));
-        }
+        let timeout = positive(o.timeout, DEFAULT_TIMEOUT, "--timeout")?;
         let inputs = AsrInputs {
             convert,
             language: o.language.clone(),
@@ -262,14 +259,10 @@ fn http_target(
             ))
         }
     };
-    let trimmed = url.trim_end_matches('/');
-    let has_path = trimmed
-        .split_once("://")
-        .is_some_and(|(_, rest)| rest.contains('/'));
-    let url = if has_path || raw {
+    let url = if raw {
         url
     } else {
-        format!("{trimmed}/v1/audio/transcriptions")
+        with_default_path(&url, "/v1/audio/transcriptions")
     };
     let upload = if raw {
         Upload::Raw
@@ -353,20 +346,6 @@ fn ws_target(
         .validate()
         .map_err(|e| invalid("--url", e.to_string()))?;
     Ok(target)
-}
-
-/// `value`, or `default` when unset; zero is refused, naming `flag`.
-pub(crate) fn positive(
-    value: Option<Duration>,
-    default: Duration,
-    flag: &'static str,
-) -> Result<Duration, ConfigError> {
-    let d = value.unwrap_or(default);
-    if d.is_zero() {
-        Err(invalid(flag, "must be greater than 0"))
-    } else {
-        Ok(d)
-    }
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! flag or key it is about.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Why options could not become a plan.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +55,20 @@ pub(crate) fn invalid(option: &'static str, reason: impl Into<String>) -> Config
     ConfigError::Invalid {
         option,
         reason: reason.into(),
+    }
+}
+
+/// `value`, or `default` when unset; zero is refused, naming `option`.
+pub(crate) fn positive(
+    value: Option<Duration>,
+    default: Duration,
+    option: &'static str,
+) -> Result<Duration, ConfigError> {
+    let d = value.unwrap_or(default);
+    if d.is_zero() {
+        Err(invalid(option, "must be greater than 0"))
+    } else {
+        Ok(d)
     }
 }
 

@@ -30,12 +30,17 @@ impl File<'_> {
     }
 }
 
+/// The text of the file at `path`; an error names it.
+pub(crate) fn read_text(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
 /// Read a whole TOML file as `T` (vendor files and the like), naming the
 /// file and line of any error.
 pub(crate) fn read_file<T: DeserializeOwned>(path: &Path) -> Result<T, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text = read_text(path)?;
     File { path, text: &text }.parse(&text)
 }

@@ -35,8 +35,8 @@ use serde::{Deserialize, Serialize};
 use super::agent::AgentOptions;
 use super::asr::AsrOptions;
 use super::common::CommonOptions;
-use super::error::ConfigError;
-use super::file::File;
+use super::error::{invalid, ConfigError};
+use super::file::{read_text, File};
 use super::overlay::overlay;
 use super::target::HeaderOptions;
 use super::tts::{TtsEndpointOptions, TtsOptions};
@@ -77,14 +77,14 @@ impl ProtocolOptions {
                 ProtocolOptions::Agent(overlay(a, b)?)
             }
             (file, flags) => {
-                return Err(ConfigError::Invalid {
-                    option: "--config",
-                    reason: format!(
+                return Err(invalid(
+                    "--config",
+                    format!(
                         "the file describes a {} scenario, the command is `voxload {}`",
                         file.service(),
                         flags.service()
                     ),
-                })
+                ))
             }
         })
     }
@@ -156,10 +156,7 @@ impl RunOptions {
     /// reads a TTS scenario); `None` (`voxload run`) takes the kind from the
     /// file. Relative paths in it are relative to its folder.
     pub fn read(path: &Path, service: Option<Service>) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = read_text(path)?;
         let file = File { path, text: &text };
         let table: toml::Table = file.parse(&text)?;
         let mut options = if table.contains_key("scenario") {
@@ -258,20 +255,14 @@ impl File<'_> {
     /// its own, so a bad value is reported with its line (values a struct
     /// reads through `flatten` would be reported without it).
     fn protocol(&self, doc: &str, service: Service) -> Result<ProtocolOptions, ConfigError> {
+        self.parse::<HeaderOptions>(doc)?;
         Ok(match service {
             Service::Tts => {
-                self.parse::<HeaderOptions>(doc)?;
                 self.parse::<TtsEndpointOptions>(doc)?;
                 ProtocolOptions::Tts(self.parse(doc)?)
             }
-            Service::Asr => {
-                self.parse::<HeaderOptions>(doc)?;
-                ProtocolOptions::Asr(self.parse(doc)?)
-            }
-            Service::Agent => {
-                self.parse::<HeaderOptions>(doc)?;
-                ProtocolOptions::Agent(self.parse(doc)?)
-            }
+            Service::Asr => ProtocolOptions::Asr(self.parse(doc)?),
+            Service::Agent => ProtocolOptions::Agent(self.parse(doc)?),
         })
     }
 

@@ -86,6 +86,20 @@ pub fn headers_with_key(
     Ok(headers)
 }
 
+/// `url`, or `path` on it when it is a bare `http://host:port` (the
+/// OpenAI-compatible default endpoint of a service).
+pub(crate) fn with_default_path(url: &str, path: &str) -> String {
+    let trimmed = url.trim_end_matches('/');
+    let has_path = trimmed
+        .split_once("://")
+        .is_some_and(|(_, rest)| rest.contains('/'));
+    if has_path {
+        url.to_string()
+    } else {
+        format!("{trimmed}{path}")
+    }
+}
+
 /// A message template option: `""` means "send nothing".
 pub(crate) fn template(value: Option<String>, default: Option<&str>) -> Option<String> {
     match value {

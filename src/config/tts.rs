@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::error::{invalid, ConfigError};
+use super::error::{invalid, positive, ConfigError};
 use super::file::read_file;
-use super::target::{headers_with_key, ApiKey, HeaderOptions};
+use super::target::{headers_with_key, with_default_path, ApiKey, HeaderOptions};
 use crate::audio::AudioFormat;
 use crate::input::{SampleFormat, TextSamples};
 use crate::metrics::defs::{MeasureConfig, SanityConfig};
@@ -178,10 +178,7 @@ impl TtsOptions {
             enabled: !self.no_sanity.unwrap_or(false),
             ..SanityConfig::default()
         };
-        let timeout = self.endpoint.timeout.unwrap_or(DEFAULT_TIMEOUT);
-        if timeout.is_zero() {
-            return Err(invalid("--timeout", "must be greater than 0"));
-        }
+        let timeout = positive(self.endpoint.timeout, DEFAULT_TIMEOUT, "--timeout")?;
         let inputs = TtsInputs {
             voices,
             texts_count: texts.len(),
@@ -265,7 +262,11 @@ impl TtsEndpointOptions {
             ));
         }
         Ok(TtsTarget {
-            url: openai_url(&url, matches!(body, BodyTemplate::OpenAi { .. })),
+            // A bare host means the OpenAI speech endpoint on it.
+            url: match body {
+                BodyTemplate::OpenAi { .. } => with_default_path(&url, "/v1/audio/speech"),
+                BodyTemplate::Json { .. } => url,
+            },
             model,
             body,
             framing,
@@ -285,20 +286,6 @@ pub fn read_vendor(path: &Path) -> Result<TargetOptions, ConfigError> {
     }
     let file: VendorFile = read_file(path)?;
     Ok(file.target)
-}
-
-/// A bare `http://host:port` means the OpenAI speech endpoint on it.
-fn openai_url(url: &str, openai: bool) -> String {
-    let trimmed = url.trim_end_matches('/');
-    let has_path = trimmed
-        .split_once("://")
-        .map(|(_, rest)| rest.contains('/'))
-        .unwrap_or(false);
-    if openai && !has_path {
-        format!("{trimmed}/v1/audio/speech")
-    } else {
-        url.to_string()
-    }
 }
 
 fn templated(

@@ -109,6 +109,15 @@ impl WorkloadOptions {
         base
     }
 
+    /// The request count of each stage: `--requests`, else the default
+    /// unless a `--duration` bounds the stage instead.
+    fn requests_per_stage(&self) -> Option<u64> {
+        match (self.requests, self.duration) {
+            (None, None) => Some(DEFAULT_REQUESTS),
+            (r, _) => r,
+        }
+    }
+
     /// Whether these options choose open or closed loop themselves.
     pub fn sets_level(&self) -> bool {
         self.rate.is_some() || self.concurrency.is_some()
@@ -126,10 +135,7 @@ impl WorkloadOptions {
         if self.duration.is_some_and(|d| d.is_zero()) {
             return Err(invalid("--duration", "must be greater than 0"));
         }
-        let requests = match (self.requests, self.duration) {
-            (None, None) => Some(DEFAULT_REQUESTS),
-            (r, _) => r,
-        };
+        let requests = self.requests_per_stage();
         let stage = |label: String, workload: Workload| StageSpec {
             label,
             workload,
@@ -254,11 +260,7 @@ impl WorkloadOptions {
                 part.concurrency = Some(Levels(levels));
             }
         }
-        let requests = match (self.requests, self.duration) {
-            (None, None) => Some(DEFAULT_REQUESTS),
-            (r, _) => r,
-        };
-        if let Some(n) = requests {
+        if let Some(n) = self.requests_per_stage() {
             for (part, share) in parts.iter_mut().zip(largest_remainder(n, weights)) {
                 if share == 0 {
                     return Err(invalid(
