@@ -169,14 +169,8 @@ impl WorkloadOptions {
         levels
             .iter()
             .map(|&c| {
-                if c.fract() != 0.0 || c < 1.0 {
-                    return Err(invalid(
-                        "--concurrency",
-                        format!("{c} is not a whole number of users"),
-                    ));
-                }
                 let workload = Workload::Closed {
-                    concurrency: c as usize,
+                    concurrency: whole_users(c)?,
                     spawn_rate: self.spawn_rate,
                     think_time: self.think_time.unwrap_or_default(),
                 };
@@ -246,7 +240,8 @@ impl WorkloadOptions {
         if let Some(users) = &self.concurrency {
             let mut per_part = vec![Vec::new(); weights.len()];
             for &c in &users.0 {
-                for (i, n) in largest_remainder(c as u64, weights).into_iter().enumerate() {
+                let whole = whole_users(c)? as u64;
+                for (i, n) in largest_remainder(whole, weights).into_iter().enumerate() {
                     if n == 0 {
                         return Err(invalid(
                             "--concurrency",
@@ -273,6 +268,17 @@ impl WorkloadOptions {
         }
         Ok(parts)
     }
+}
+
+/// A `--concurrency` level as a number of users: whole and at least 1.
+fn whole_users(c: f64) -> Result<usize, ConfigError> {
+    if c.fract() != 0.0 || c < 1.0 {
+        return Err(invalid(
+            "--concurrency",
+            format!("{c} is not a whole number of users"),
+        ));
+    }
+    Ok(c as usize)
 }
 
 /// `n` split in proportion to `weights` into whole numbers summing to `n`:
@@ -376,6 +382,12 @@ mod tests {
             .split(&[1.0, 1.0])
             .expect_err("one user for two");
         assert!(e.to_string().contains("--concurrency"), "{e}");
+        // A fraction of a user is refused before it is split, as in stages().
+        let e = opts(None, Some("2.5"))
+            .split(&[1.0, 1.0])
+            .expect_err("half a user")
+            .to_string();
+        assert!(e.contains("2.5 is not a whole number"), "{e}");
         assert_eq!(level_text(1.0 / 3.0), "0.3333");
         assert_eq!(level_text(2.0), "2");
         assert_eq!(level_text(0.25), "0.25");
