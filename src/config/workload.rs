@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::error::{invalid, ConfigError};
 use super::levels::Levels;
 use crate::units::parse_duration;
-use crate::workload::{StageSpec, Workload};
+use crate::workload::{RetryBackoff, RetryPolicy, StageSpec, Workload};
 
 /// Requests per stage when neither `--requests` nor `--duration` is given.
 pub const DEFAULT_REQUESTS: u64 = 100;
@@ -56,6 +56,15 @@ pub struct WorkloadOptions {
     /// Warm-up requests per stage, excluded from statistics.
     #[arg(long)]
     pub warmup: Option<u64>,
+    /// Closed loop: a user's pause after connection failures in a row,
+    /// doubling from BASE to CAP with jitter (`100ms..5s`), or `off`
+    /// [default: 100ms..5s].
+    #[arg(long, value_name = "BASE..CAP")]
+    pub retry_backoff: Option<RetryBackoff>,
+    /// Closed loop: after a 429 or 503 with Retry-After, a user waits as
+    /// long as it asks (at most 60 s).
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL", hide_possible_values = true)]
+    pub honor_retry_after: Option<bool>,
 }
 
 /// A level as a label shows it: as written (`2`, `0.5`), or to 4
@@ -102,6 +111,7 @@ impl WorkloadOptions {
         let mut base = self.clone();
         if own.rate.is_some() {
             (base.concurrency, base.spawn_rate, base.think_time) = (None, None, None);
+            (base.retry_backoff, base.honor_retry_after) = (None, None);
         }
         if own.concurrency.is_some() {
             (base.rate, base.burstiness, base.max_in_flight) = (None, None, None);
@@ -173,6 +183,10 @@ impl WorkloadOptions {
                     concurrency: whole_users(c)?,
                     spawn_rate: self.spawn_rate,
                     think_time: self.think_time.unwrap_or_default(),
+                    retry: RetryPolicy {
+                        backoff: self.retry_backoff.unwrap_or_default().0,
+                        honor_retry_after: self.honor_retry_after.unwrap_or(false),
+                    },
                 };
                 Ok(stage(format!("c={c}"), workload))
             })
@@ -185,6 +199,13 @@ impl WorkloadOptions {
         }
         if self.think_time.is_some() {
             return Err(ConfigError::Conflict("--rate", "--think-time"));
+        }
+        // Open loop keeps its schedule whatever the target does.
+        if self.retry_backoff.is_some() {
+            return Err(ConfigError::Conflict("--rate", "--retry-backoff"));
+        }
+        if self.honor_retry_after.is_some() {
+            return Err(ConfigError::Conflict("--rate", "--honor-retry-after"));
         }
         if let Some(b) = self.burstiness {
             if !(b.is_finite() && b > 0.0) {

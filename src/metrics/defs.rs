@@ -322,6 +322,7 @@ pub fn measure(
     let mut r = RequestRecord {
         text_chars,
         status: probe.status,
+        retry_after_us: probe.retry_after.map(micros),
         schedule_lag_us: scheduled
             .zip(probe.sent_at)
             .map(|(intended, sent)| micros(schedule_lag(intended, sent))),

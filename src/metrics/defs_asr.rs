@@ -76,6 +76,7 @@ fn base(o: &AsrOutcome<'_>, sent: Option<Instant>, end: Option<Instant>) -> Requ
 pub fn measure_http(o: &AsrOutcome<'_>, probe: &Probe) -> RequestRecord {
     let mut r = base(o, probe.sent_at, probe.finished_at);
     r.status = probe.status;
+    r.retry_after_us = probe.retry_after.map(micros);
     r.ttfb_us = probe
         .headers_at
         .map(|t| micros(t.saturating_duration_since(o.origin)));

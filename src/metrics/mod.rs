@@ -4,6 +4,7 @@ pub mod defs;
 pub mod defs_agent;
 pub mod defs_asr;
 pub mod metric;
+pub mod outage;
 pub mod record;
 mod record_json;
 pub mod registry;

@@ -31,6 +31,9 @@ pub struct RequestRecord {
     /// HTTP status, if a response head arrived.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
+    /// A 429 or 503 asked to wait this long (`Retry-After`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after_us: Option<u64>,
     /// Response head arrived.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ttfb_us: Option<u64>,

@@ -83,6 +83,7 @@ impl RequestRecord {
         o.u64(k!("end_us"), self.end_us);
         o.opt_u64(k!("schedule_lag_us"), self.schedule_lag_us);
         o.opt_u64(k!("status"), self.status.map(u64::from));
+        o.opt_u64(k!("retry_after_us"), self.retry_after_us);
         o.opt_u64(k!("ttfb_us"), self.ttfb_us);
         o.opt_u64(k!("ttfa_us"), self.ttfa_us);
         if !self.chunk_us.is_empty() {
@@ -164,6 +165,7 @@ mod tests {
             end_us: 2,
             schedule_lag_us: Some(3),
             status: Some(200),
+            retry_after_us: Some(1_000_000),
             ttfb_us: Some(4),
             ttfa_us: Some(5),
             chunk_us: vec![(1, 5), (4, 9)],

@@ -44,6 +44,7 @@ fn stage() -> StageResult {
             concurrency: 4,
             spawn_rate: None,
             think_time: Duration::ZERO,
+            retry: crate::workload::RetryPolicy::off(),
         },
         issued: 100,
         offered_rps: None,

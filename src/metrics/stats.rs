@@ -20,6 +20,7 @@ use hdrhistogram::serialization::{Deserializer as HdrDeserializer, Serializer as
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::metrics::outage::{Outage, Outages};
 use crate::metrics::RequestRecord;
 use crate::protocol::ErrorKind;
 
@@ -128,6 +129,8 @@ pub struct StageStats {
     pub counters: StageCounters,
     /// Failures by class.
     pub errors: BTreeMap<ErrorKind, ErrorSummary>,
+    /// When the target was down.
+    pub outages: Outages,
     hists: Hists,
 }
 
@@ -232,6 +235,7 @@ impl StageStats {
             chunk_ks: chunk_ks.to_vec(),
             counters: StageCounters::default(),
             errors: BTreeMap::new(),
+            outages: Outages::default(),
             hists: Hists::new(),
         }
     }
@@ -243,6 +247,8 @@ impl StageStats {
     /// Count one finished request (see the module doc for which requests
     /// feed which histograms).
     pub fn record(&mut self, r: &RequestRecord) {
+        // The target's state is read from warm-up requests too.
+        self.outages.record(r);
         let c = &mut self.counters;
         if r.warmup {
             c.warmup += 1;
@@ -325,6 +331,7 @@ impl StageStats {
                 mine.example.clone_from(&e.example);
             }
         }
+        self.outages.merge(&other.outages);
         for (m, h) in other.hists.iter() {
             add_histogram(self.hists.entry(m), h);
         }
@@ -389,6 +396,7 @@ impl StageStats {
             calls: c.calls,
             connect_success: ratio(c.calls_connected, c.calls),
             errors,
+            outages: self.outages.list(),
             metrics: self
                 .hists
                 .iter()
@@ -448,6 +456,7 @@ impl StageStats {
             chunk_ks: chunk_ks.to_vec(),
             counters,
             errors,
+            outages: Outages::default(),
             hists,
         })
     }
@@ -480,7 +489,13 @@ struct SavedStageStats {
     chunk_ks: Vec<u32>,
     counters: StageCounters,
     errors: Vec<SavedError>,
+    #[serde(default, skip_serializing_if = "is_default")]
+    outages: Outages,
     histograms: BTreeMap<String, String>,
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
 }
 
 impl Serialize for StageStats {
@@ -497,6 +512,7 @@ impl Serialize for StageStats {
                     example: e.example.clone(),
                 })
                 .collect(),
+            outages: self.outages.clone(),
             histograms: self.histograms().map_err(serde::ser::Error::custom)?,
         };
         saved.serialize(s)
@@ -517,8 +533,11 @@ impl<'de> Deserialize<'de> for StageStats {
                 (e.kind, summary)
             })
             .collect();
-        StageStats::from_serialized(&saved.chunk_ks, saved.counters, errors, &saved.histograms)
-            .map_err(serde::de::Error::custom)
+        let mut stats =
+            StageStats::from_serialized(&saved.chunk_ks, saved.counters, errors, &saved.histograms)
+                .map_err(serde::de::Error::custom)?;
+        stats.outages = saved.outages;
+        Ok(stats)
     }
 }
 
@@ -616,6 +635,9 @@ pub struct StageSummary {
     pub connect_success: Option<f64>,
     /// Failures by class, most frequent first.
     pub errors: Vec<ErrorRow>,
+    /// When the target was down (connection-level failures in a row).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outages: Vec<Outage>,
     /// Distribution of every metric with samples, keyed by [`Metric::name`].
     pub metrics: BTreeMap<String, Percentiles>,
 }

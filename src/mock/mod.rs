@@ -300,9 +300,14 @@ fn router(shared: Arc<Shared>) -> Router {
 /// For tests and `voxload demo`: the returned handle knows the address, reads
 /// the truth without HTTP, and stops the server when dropped.
 pub async fn spawn(model: MockModel) -> Result<MockHandle, MockError> {
+    spawn_on("127.0.0.1:0", model).await
+}
+
+/// Start a mock on `addr` on the current runtime: a test that stops a mock
+/// brings it back on the same port with this, as a restarted server would.
+pub async fn spawn_on(addr: &str, model: MockModel) -> Result<MockHandle, MockError> {
     let token = CancellationToken::new();
     let shared = Shared::new(model, token.clone())?;
-    let addr = "127.0.0.1:0";
     let bind_err = |source| MockError::Bind {
         addr: addr.to_string(),
         source,
@@ -353,13 +358,14 @@ impl MockHandle {
         self.token.cancel();
     }
 
-    /// Stop the server and wait until its connections are closed.
-    pub async fn shutdown(mut self) -> Result<(), MockError> {
+    /// Stop the server, wait until its connections are closed, and return
+    /// its final truth (a test that kills a server still counts what it served).
+    pub async fn shutdown(mut self) -> Result<Truth, MockError> {
         self.token.cancel();
-        match self.task.take() {
-            Some(task) => task.await.map_err(MockError::Task)?,
-            None => Ok(()),
+        if let Some(task) = self.task.take() {
+            task.await.map_err(MockError::Task)??;
         }
+        Ok(self.shared.truth())
     }
 }
 

@@ -56,6 +56,12 @@ impl ErrorKind {
         }
     }
 
+    /// The target could not be reached or dropped the connection: what a
+    /// closed-loop user backs off after, and what marks a target as down.
+    pub fn is_connection_level(&self) -> bool {
+        matches!(self, ErrorKind::Connect | ErrorKind::Reset)
+    }
+
     /// Audio sanity failures: the request "worked" on the wire but the audio is wrong.
     pub fn is_sanity(&self) -> bool {
         matches!(

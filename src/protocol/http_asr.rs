@@ -9,12 +9,12 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use http_body_util::{BodyExt, Full};
-use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE};
+use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 use hyper::{Method, Request, Uri};
 use serde::{Deserialize, Serialize};
 
 use super::client::HttpClient;
-use super::target::{is_secret_header, json_path, redact_header, TargetError};
+use super::target::{asked_wait, is_secret_header, json_path, redact_header, TargetError};
 use super::{ErrorKind, Probe, ProtocolError};
 
 /// Largest response body read (a transcript is small; a runaway body is an error).
@@ -180,6 +180,10 @@ impl HttpAsr {
         probe.headers_at = Some(Instant::now());
         let status = resp.status();
         probe.status = Some(status.as_u16());
+        probe.retry_after = asked_wait(
+            status.as_u16(),
+            resp.headers().get(RETRY_AFTER).map(|v| v.as_bytes()),
+        );
         let mut body = resp.into_body();
         let mut buf = BytesMut::new();
         while let Some(frame) = body.frame().await {

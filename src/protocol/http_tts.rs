@@ -11,13 +11,15 @@ use std::time::Instant;
 use base64::Engine as _;
 use bytes::{Bytes, BytesMut};
 use http_body_util::{BodyExt, Full};
-use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE};
+use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 use hyper::{Method, Request, Uri};
 use serde::{Deserialize, Serialize};
 
 use super::client::h1::{self, Head};
 use super::client::{H1Target, HttpClient, OwnedConn};
-use super::target::{header_values, json_path, parse_http_uri, redact_header, TargetError};
+use super::target::{
+    asked_wait, header_values, json_path, parse_http_uri, redact_header, TargetError,
+};
 use super::{ErrorKind, Probe, ProtocolError};
 use crate::audio::{AudioFormat, StreamAudio};
 
@@ -209,6 +211,10 @@ impl HttpTts {
         probe.headers_at = Some(Instant::now());
         let status = resp.status();
         probe.status = Some(status.as_u16());
+        probe.retry_after = asked_wait(
+            status.as_u16(),
+            resp.headers().get(RETRY_AFTER).map(|v| v.as_bytes()),
+        );
         if let Some(c) = probe.capture.as_mut() {
             c.headers = resp
                 .headers()
@@ -311,6 +317,12 @@ impl h1::Receiver for Answer<'_, '_> {
     fn head(&mut self, at: Instant, head: &Head<'_>) -> Result<(), ProtocolError> {
         self.probe.headers_at = Some(at);
         self.probe.status = Some(head.status);
+        self.probe.retry_after = asked_wait(
+            head.status,
+            head.headers()
+                .find(|(n, _)| n.eq_ignore_ascii_case(b"retry-after"))
+                .map(|(_, v)| v),
+        );
         if let Some(c) = self.probe.capture.as_mut() {
             c.headers = head
                 .headers()

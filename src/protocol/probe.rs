@@ -37,6 +37,8 @@ pub struct Probe {
     pub finished_at: Option<Instant>,
     /// HTTP status, when one was received.
     pub status: Option<u16>,
+    /// The wait a 429 or 503 asked for (`Retry-After`).
+    pub retry_after: Option<Duration>,
     /// What the decoded audio stream turned out to be (set at the end).
     pub audio: Option<AudioSummary>,
     /// Extra detail for `voxload sample`; `None` (and free) in load runs.
@@ -68,6 +70,7 @@ impl Probe {
             chunks: Vec::new(),
             finished_at: None,
             status: None,
+            retry_after: None,
             audio: None,
             capture: None,
         }

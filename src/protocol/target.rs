@@ -43,6 +43,26 @@ pub fn serialize_headers_redacted<S: serde::Serializer>(
     seq.end()
 }
 
+/// The wait a 429 or 503 asked for in its `Retry-After` header: `None` for
+/// other statuses or an unreadable value.
+pub fn asked_wait(status: u16, retry_after: Option<&[u8]>) -> Option<std::time::Duration> {
+    if !matches!(status, 429 | 503) {
+        return None;
+    }
+    parse_retry_after(retry_after?, std::time::SystemTime::now())
+}
+
+/// A `Retry-After` value: delta-seconds, or an HTTP date (RFC 9110
+/// §10.2.3) measured from `now`, where a date in the past is no wait.
+fn parse_retry_after(value: &[u8], now: std::time::SystemTime) -> Option<std::time::Duration> {
+    let text = std::str::from_utf8(value).ok()?.trim();
+    if let Ok(secs) = text.parse::<u64>() {
+        return Some(std::time::Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(text).ok()?;
+    Some(at.duration_since(now).unwrap_or_default())
+}
+
 /// Why a target could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
@@ -122,6 +142,28 @@ pub fn json_path<'v>(value: &'v serde_json::Value, path: &str) -> Option<&'v ser
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates_of_429_and_503_only() {
+        use std::time::{Duration, UNIX_EPOCH};
+        assert_eq!(asked_wait(429, Some(b" 3 ")), Some(Duration::from_secs(3)));
+        assert_eq!(asked_wait(503, Some(b"0")), Some(Duration::ZERO));
+        assert_eq!(asked_wait(500, Some(b"3")), None, "only 429 and 503");
+        assert_eq!(asked_wait(429, None), None);
+        assert_eq!(asked_wait(429, Some(b"soon")), None);
+        assert_eq!(asked_wait(429, Some(b"-1")), None);
+        assert_eq!(asked_wait(429, Some(&[0xff, 0xfe])), None);
+        // 1994-11-06 08:49:37 UTC is 784111777 s after the epoch.
+        let now = UNIX_EPOCH + Duration::from_secs(784_111_777 - 90);
+        let date = b"Sun, 06 Nov 1994 08:49:37 GMT";
+        assert_eq!(parse_retry_after(date, now), Some(Duration::from_secs(90)));
+        let later = now + Duration::from_secs(1000);
+        assert_eq!(
+            parse_retry_after(date, later),
+            Some(Duration::ZERO),
+            "past date"
+        );
+    }
 
     #[test]
     fn json_path_walks_objects_and_arrays() {

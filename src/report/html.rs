@@ -206,6 +206,7 @@ fn workload(w: &Workload) -> String {
             concurrency,
             spawn_rate,
             think_time,
+            ..
         } => {
             let spawn = spawn_rate.map_or(String::new(), |r| format!(", spawning {r}/s"));
             let think = if think_time.is_zero() {

@@ -49,6 +49,7 @@ fn agent_run(name: &str, labels: &[&str], slow_ms: u64) -> RunResult {
                     concurrency: index + 1,
                     spawn_rate: None,
                     think_time: Duration::ZERO,
+                    retry: crate::workload::RetryPolicy::off(),
                 },
                 issued: 40,
                 offered_rps: None,

@@ -26,6 +26,9 @@ pub struct LiveSnapshot {
     pub latency: Vec<(String, f64, f64)>,
     /// The run has several scenarios: requests and turns are counted together.
     pub mixed: bool,
+    /// The target has not answered since this run-clock second (connection
+    /// failures in a row; see `metrics::outage`).
+    pub down_since_s: Option<f64>,
 }
 
 /// Something the live view can poll.
@@ -113,7 +116,15 @@ pub fn line(s: &LiveSnapshot, elapsed: Duration) -> String {
         (false, false) => (s.done, "req/s"),
     };
     let rate = count as f64 / elapsed.as_secs_f64().max(1e-3);
-    let mut msg = format!("ok {} fail {}", records - s.failed.min(records), s.failed);
+    let mut msg = String::new();
+    if let Some(since) = s.down_since_s {
+        msg.push_str(&format!("TARGET DOWN since {since:.1}s | "));
+    }
+    msg.push_str(&format!(
+        "ok {} fail {}",
+        records - s.failed.min(records),
+        s.failed
+    ));
     if s.dropped > 0 {
         msg.push_str(&format!(" drop {}", s.dropped));
     }

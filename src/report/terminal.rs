@@ -7,6 +7,7 @@ use std::path::Path;
 
 use super::fmt::{share, value};
 use super::{write_atomic, ReportError, ReportWriter};
+use crate::metrics::outage::Outage;
 use crate::metrics::registry::ordered;
 use crate::metrics::stats::Percentiles;
 use crate::metrics::{Metric, Unit};
@@ -146,6 +147,9 @@ fn stage_block(out: &mut String, run: &RunResult, section: &Section<'_>, s: &Sta
             }
         }
     }
+    for o in &m.outages {
+        let _ = writeln!(out, "  {}", outage_line(o));
+    }
     for e in &m.errors {
         let example = e
             .example
@@ -154,6 +158,22 @@ fn stage_block(out: &mut String, run: &RunResult, section: &Section<'_>, s: &Sta
             .unwrap_or_default();
         let _ = writeln!(out, "  error {:<14} ×{}{example}", e.label, e.count);
     }
+}
+
+/// When the target was down, in run time: `target down 12.3 s → 18.0 s
+/// (5.7 s, 41 connection failures)`.
+pub fn outage_line(o: &Outage) -> String {
+    let (from, to) = (o.from_us as f64 / 1e6, o.to_us as f64 / 1e6);
+    let end = if o.ongoing {
+        ", still down at the stage's end"
+    } else {
+        ""
+    };
+    format!(
+        "target down {from:.1} s → {to:.1} s ({:.1} s, {} connection failures{end})",
+        to - from,
+        o.failures
+    )
 }
 
 /// Every threshold × stage: observed value and pass/FAIL.

@@ -113,6 +113,8 @@ struct Live<'a> {
     sink: &'a RunSink,
     /// Per scenario: its name in a run of several, and its protocol.
     scenarios: &'a [(Option<String>, Kind)],
+    /// The running stage's index.
+    stage: usize,
     /// The run-clock second the stage began in (its windows start there).
     since: u64,
 }
@@ -124,8 +126,15 @@ impl LiveSource for Live<'_> {
         let now = self.sink.run_second();
         let from = self.since.max(now.saturating_sub(LIVE_WINDOW_S - 1));
         // The same per-second windows the timeline saves.
-        let latency = self.sink.with_aggregate(|agg| {
-            self.scenarios
+        let (latency, down_since_us) = self.sink.with_aggregate(|agg| {
+            let down = agg.stats.get(self.stage).and_then(|scenarios| {
+                scenarios
+                    .iter()
+                    .filter_map(|s| s.outages.down_since_us())
+                    .min()
+            });
+            let latency = self
+                .scenarios
                 .iter()
                 .zip(&agg.timelines)
                 .filter_map(|((name, kind), timeline)| {
@@ -137,7 +146,8 @@ impl LiveSource for Live<'_> {
                     };
                     Some((label, p50, p95))
                 })
-                .collect()
+                .collect();
+            (latency, down)
         });
         LiveSnapshot {
             done: live.done.load(Relaxed),
@@ -145,6 +155,7 @@ impl LiveSource for Live<'_> {
             failed: live.failed.load(Relaxed),
             dropped: live.dropped.load(Relaxed),
             latency,
+            down_since_s: down_since_us.map(|us| us as f64 / 1e6),
             mixed: self.scenarios.len() > 1,
         }
     }
@@ -236,6 +247,7 @@ pub async fn drive(
             let quiet = opts.quiet;
             tokio::spawn(async move {
                 let source = Live {
+                    stage: index,
                     since: sink.run_second(),
                     sink: &sink,
                     scenarios: &tags,

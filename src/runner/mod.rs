@@ -16,6 +16,7 @@ pub mod describe;
 pub mod engine;
 pub mod executor;
 pub mod jsonl;
+mod limits;
 pub mod sink;
 pub mod tts;
 
@@ -28,7 +29,7 @@ use crate::protocol::target::TargetError;
 use crate::protocol::{Adapter, HttpClient, Kind};
 use crate::report::ReportError;
 use crate::result::RunResult;
-use crate::workload::Stop;
+use crate::workload::{StageSpec, Stop, Workload};
 use engine::{RunFrame, Session};
 use executor::AnyExecutor;
 
@@ -66,6 +67,19 @@ pub enum RunError {
     /// A scenario's inputs are not for its protocol (a bug in the plan).
     #[error("internal: the inputs of a {0} scenario are not for its protocol")]
     Mismatch(Kind),
+    /// The run needs more sockets than the process may open.
+    #[error(
+        "this run holds up to {sockets} connections at once, but this process may open only \
+         {limit} files; raise the limit (e.g. `ulimit -n {}` in the shell, or LimitNOFILE= \
+         for a service) or lower --concurrency",
+        sockets + 64
+    )]
+    OpenFiles {
+        /// Sockets the closed-loop users of the busiest stage hold.
+        sockets: u64,
+        /// The most files the process may open.
+        limit: u64,
+    },
     /// A stage's driver task failed.
     #[error("internal: a stage failed: {0}")]
     Internal(String),
@@ -115,6 +129,27 @@ pub async fn preflight(url: &str) -> Result<(), RunError> {
     }
 }
 
+/// The sockets the busiest stage's closed-loop users hold (all scenarios
+/// at once), and what open loop's in-flight caps would allow on top.
+fn sockets_held(plan: &RunPlan) -> (u64, u64) {
+    let stages = plan.stage_count();
+    let at = |i: usize, f: &dyn Fn(&StageSpec) -> Option<usize>| -> u64 {
+        plan.scenarios
+            .iter()
+            .filter_map(|s| s.stages.get(i).and_then(f))
+            .map(|n| n as u64)
+            .fold(0, u64::saturating_add)
+    };
+    let in_flight = |s: &StageSpec| match s.workload {
+        Workload::Open { max_in_flight, .. } => max_in_flight,
+        Workload::Closed { .. } => None,
+    };
+    (0..stages).fold((0, 0), |(users, open), i| {
+        let u = at(i, &StageSpec::active_users);
+        (users.max(u), open.max(u.saturating_add(at(i, &in_flight))))
+    })
+}
+
 /// Run a plan to the end (or until `stop`), writing every result file.
 /// Returns the result and the folder it was written to.
 pub async fn run(
@@ -122,6 +157,8 @@ pub async fn run(
     stop: Stop,
     opts: RunOptions,
 ) -> Result<(RunResult, PathBuf), RunError> {
+    let (sockets, wanted) = sockets_held(&plan);
+    limits::ensure_open_files(sockets, wanted)?;
     let mut checked: Vec<&str> = Vec::new();
     for s in &plan.scenarios {
         let url = s.target.url();

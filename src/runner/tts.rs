@@ -13,7 +13,7 @@ use crate::config::tts::TtsInputs;
 use crate::metrics::defs::measure;
 use crate::protocol::http_tts::{HttpTts, TtsJob};
 use crate::protocol::{OwnedConn, Probe};
-use crate::workload::{Arrival, StageSpec, Workload};
+use crate::workload::{Arrival, StageSpec};
 
 /// Bodies are built up front when there are at most this many (text, voice) pairs.
 const MAX_PREBUILT_BODIES: usize = 100_000;
@@ -56,10 +56,7 @@ impl TtsJobs {
         };
         let users = stages
             .iter()
-            .filter_map(|s| match s.workload {
-                Workload::Closed { concurrency, .. } => Some(concurrency),
-                Workload::Open { .. } => None,
-            })
+            .filter_map(StageSpec::active_users)
             .max()
             .unwrap_or(0);
         let voice_labels = inputs

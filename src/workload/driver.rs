@@ -12,6 +12,10 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use rand::rngs::SmallRng;
+use rand::SeedableRng;
+
+use super::backoff::{Outcome, RetryPolicy};
 use super::schedule::{Bounded, Constant, Gamma, Schedule};
 use super::stage::{StageSpec, Workload};
 use super::timer::DeadlineTimer;
@@ -118,14 +122,16 @@ pub async fn run_stage<E: Executor, S: StageSink>(
             open_loop(&ctx, schedule, started, *max_in_flight).await
         }
         Workload::Closed {
-            concurrency,
             spawn_rate,
             think_time,
+            retry,
+            ..
         } => {
             let users = UserPlan {
-                concurrency: *concurrency,
+                concurrency: spec.active_users().unwrap_or(1),
                 spawn_rate: *spawn_rate,
                 think_time: *think_time,
+                retry: *retry,
                 requests: spec.requests,
                 deadline: spec.duration.map(|d| started + d),
             };
@@ -166,15 +172,18 @@ impl<E: Executor, S: StageSink> Ctx<E, S> {
         }
     }
 
-    /// Execute one arrival, racing it against `abort`, and report the result.
-    async fn fire(exec: &E, sink: &S, abort: &CancellationToken, arrival: Arrival) {
+    /// Execute one arrival, racing it against `abort`, and report the
+    /// result; returns how it ended, for a closed-loop user's backoff.
+    async fn fire(exec: &E, sink: &S, abort: &CancellationToken, arrival: Arrival) -> Outcome {
         let started = arrival.intended_at.unwrap_or_else(Instant::now);
         let record = tokio::select! {
             biased;
             record = exec.execute(arrival) => record,
             () = abort.cancelled() => exec.cancelled(arrival, started),
         };
+        let outcome = outcome_of(&record);
         sink.record(record);
+        outcome
     }
 }
 
@@ -209,11 +218,23 @@ async fn open_loop<E: Executor, S: StageSink>(
     (issued, dropped)
 }
 
+/// What a finished request means for its user's next pause.
+fn outcome_of(record: &RequestRecord) -> Outcome {
+    match record.error {
+        Some(kind) if kind.is_connection_level() => Outcome::Unreachable,
+        Some(ErrorKind::Http(429 | 503)) => {
+            Outcome::Throttled(record.retry_after_us.map(Duration::from_micros))
+        }
+        _ => Outcome::Answered,
+    }
+}
+
 /// How closed-loop users behave.
 struct UserPlan {
     concurrency: usize,
     spawn_rate: Option<f64>,
     think_time: Duration,
+    retry: RetryPolicy,
     requests: Option<u64>,
     deadline: Option<Instant>,
 }
@@ -251,13 +272,16 @@ async fn closed_loop<E: Executor, S: StageSink>(
     (issued, 0)
 }
 
-/// One closed-loop user: request, think, repeat.
+/// One closed-loop user: request, think (or back off), repeat.
 async fn user_loop<E: Executor, S: StageSink>(
     ctx: Arc<Ctx<E, S>>,
     plan: Arc<UserPlan>,
     next_seq: Arc<AtomicU64>,
     user: usize,
 ) {
+    // Seeded by the user, so a run's pauses can be repeated.
+    let mut rng = SmallRng::seed_from_u64(user as u64);
+    let mut streak = 0;
     loop {
         if ctx.stop.arrivals.is_cancelled() || plan.deadline.is_some_and(|d| Instant::now() >= d) {
             return;
@@ -267,11 +291,16 @@ async fn user_loop<E: Executor, S: StageSink>(
             return;
         }
         let arrival = ctx.arrival(seq, None, Some(user));
-        Ctx::fire(&*ctx.exec, &*ctx.sink, &ctx.stop.abort, arrival).await;
-        if !plan.think_time.is_zero() {
-            // Think time is a user's pause, not a deadline: a plain sleep is right.
+        let outcome = Ctx::fire(&*ctx.exec, &*ctx.sink, &ctx.stop.abort, arrival).await;
+        let backoff = plan.retry.pause(outcome, &mut streak, &mut rng);
+        let pause = backoff.map_or(plan.think_time, |b| b.max(plan.think_time));
+        if !pause.is_zero() {
+            // A user's pause, not a schedule: a plain sleep is right. It
+            // ends early at the stage's end, so a backoff cannot outlast it.
+            let until = tokio::time::Instant::now() + pause;
+            let until = plan.deadline.map_or(until, |d| until.min(d.into()));
             tokio::select! {
-                () = tokio::time::sleep(plan.think_time) => {}
+                () = tokio::time::sleep_until(until) => {}
                 () = ctx.stop.arrivals.cancelled() => return,
             }
         }

@@ -72,6 +72,7 @@ fn closed(concurrency: usize, requests: u64) -> StageSpec {
             concurrency,
             spawn_rate: None,
             think_time: Duration::ZERO,
+            retry: crate::workload::RetryPolicy::off(),
         },
         requests: Some(requests),
         duration: None,
@@ -107,6 +108,7 @@ async fn spawn_rate_starts_users_on_schedule() {
         concurrency: 4,
         spawn_rate: Some(20.0),
         think_time: Duration::ZERO,
+        retry: crate::workload::RetryPolicy::off(),
     };
     let t0 = Instant::now();
     run_stage(0, &spec, exec.clone(), sink, &Stop::default()).await;
@@ -180,4 +182,76 @@ async fn stop_ends_arrivals_and_abort_cancels_in_flight() {
     assert!(records
         .iter()
         .all(|r| r.error == Some(ErrorKind::Cancelled)));
+}
+
+/// `-c 10000000 -n 4` used to start ten million users for four requests
+/// (31 s and 1.5 GB to exit): only users that can have work start now.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_beyond_the_request_count_are_never_started() {
+    let exec = Fake::new(Duration::from_millis(20));
+    let sink = Arc::new(Collect::default());
+    let spec = closed(10_000_000, 4);
+    assert_eq!(spec.active_users(), Some(4));
+    let out = run_stage(0, &spec, exec.clone(), sink.clone(), &Stop::default()).await;
+    assert_eq!(out.issued, 4);
+    assert_eq!(sink.records.lock().expect("lock").len(), 4);
+    assert_eq!(exec.max_in_flight.load(Ordering::SeqCst), 4);
+}
+
+/// A user backs off after connection failures: its attempts are spaced by
+/// at least half of each doubling pause (the schedule it follows), and
+/// every attempt is recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_backs_off_after_connection_failures_and_resets_on_an_answer() {
+    /// Refuses the first 4 attempts, then answers.
+    struct Refusing(Mutex<Vec<Instant>>);
+    impl Executor for Refusing {
+        async fn execute(&self, a: Arrival) -> RequestRecord {
+            let mut starts = self.0.lock().expect("lock");
+            starts.push(Instant::now());
+            let error = (starts.len() <= 4).then_some(ErrorKind::Connect);
+            RequestRecord {
+                seq: a.seq,
+                error,
+                ..RequestRecord::default()
+            }
+        }
+        fn cancelled(&self, a: Arrival, _started: Instant) -> RequestRecord {
+            cancelled_record(a, 0, 0)
+        }
+    }
+    let exec = Arc::new(Refusing(Mutex::new(Vec::new())));
+    let sink = Arc::new(Collect::default());
+    let mut spec = closed(1, 6);
+    let base = Duration::from_millis(40);
+    spec.workload = Workload::Closed {
+        concurrency: 1,
+        spawn_rate: None,
+        think_time: Duration::ZERO,
+        retry: crate::workload::RetryPolicy {
+            backoff: Some(crate::workload::Backoff {
+                base,
+                cap: Duration::from_millis(100),
+            }),
+            honor_retry_after: false,
+        },
+    };
+    run_stage(0, &spec, exec.clone(), sink.clone(), &Stop::default()).await;
+    assert_eq!(
+        sink.records.lock().expect("lock").len(),
+        6,
+        "every attempt recorded"
+    );
+    let starts = exec.0.lock().expect("lock");
+    // Ceilings 40, 80, 100 (cap), 100 ms after failures 1–4; a pause is at
+    // least half its ceiling, and a sleep never ends early.
+    for (i, min_gap_ms) in [20, 40, 50, 50].into_iter().enumerate() {
+        let gap = starts[i + 1] - starts[i];
+        assert!(
+            gap >= Duration::from_millis(min_gap_ms),
+            "pause {}: {gap:?}",
+            i + 1
+        );
+    }
+    assert_eq!(starts.len(), 6);
 }

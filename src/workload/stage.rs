@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::backoff::RetryPolicy;
+
 /// How arrivals are generated within a stage.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
@@ -28,6 +30,9 @@ pub enum Workload {
         /// Pause of each user between requests.
         #[serde(with = "crate::units::serde_duration")]
         think_time: Duration,
+        /// How a user waits after a failure before its next request.
+        #[serde(default = "RetryPolicy::off")]
+        retry: RetryPolicy,
     },
 }
 
@@ -45,4 +50,18 @@ pub struct StageSpec {
     pub duration: Option<Duration>,
     /// The first `warmup` requests of the stage are excluded from statistics.
     pub warmup: u64,
+}
+
+impl StageSpec {
+    /// Closed loop: the users that can have work, never more than the
+    /// stage's requests, so `-c 10000000 -n 4` starts 4 users, not ten
+    /// million idle ones. `None` in open loop.
+    pub fn active_users(&self) -> Option<usize> {
+        match self.workload {
+            Workload::Closed { concurrency, .. } => Some(self.requests.map_or(concurrency, |n| {
+                concurrency.min(usize::try_from(n).unwrap_or(usize::MAX))
+            })),
+            Workload::Open { .. } => None,
+        }
+    }
 }
