@@ -42,9 +42,16 @@ pub async fn run_sample(args: SampleArgs) -> anyhow::Result<i32> {
         text: &args.text,
         voice: &voice,
     };
-    println!("POST {}", tts.target().url);
-    for (n, v) in &tts.target().headers {
-        println!("> {n}: {}", crate::protocol::target::redact_header(n, v));
+    println!(
+        "POST {}",
+        crate::protocol::target::redact_url(&tts.target().url)
+    );
+    for (n, v) in tts.sent_headers() {
+        let v = String::from_utf8_lossy(v.as_bytes());
+        println!(
+            "> {n}: {}",
+            crate::protocol::target::redact_header(n.as_str(), &v)
+        );
     }
     println!("> body: {}", String::from_utf8_lossy(&tts.body(&job)));
     let mut probe = Probe::new();

@@ -75,13 +75,36 @@ pub fn headers_with_key(
 ) -> Result<Vec<(String, String)>, ConfigError> {
     let mut headers = parse_headers(header.unwrap_or(&[]))?;
     if let Some(k) = key {
+        // Two credentials would be sent side by side; which one the server
+        // reads is anyone's guess.
+        if headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case(k.header))
+        {
+            return Err(invalid(
+                "--api-key-env",
+                format!(
+                    "the key goes in the {} header, which a --header already sets; keep one",
+                    k.header
+                ),
+            ));
+        }
         let value = env(k.env_var).ok_or_else(|| {
             invalid(
                 "--api-key-env",
                 format!("environment variable {} is not set", k.env_var),
             )
         })?;
-        headers.push((k.header.to_string(), format!("{}{value}", k.prefix)));
+        if value.trim().is_empty() {
+            return Err(invalid(
+                "--api-key-env",
+                format!("environment variable {} is empty", k.env_var),
+            ));
+        }
+        headers.push((
+            k.header.to_string(),
+            format!("{}{}", k.prefix, value.trim()),
+        ));
     }
     Ok(headers)
 }
@@ -106,5 +129,55 @@ pub(crate) fn template(value: Option<String>, default: Option<&str>) -> Option<S
         Some(v) if v.trim().is_empty() => None,
         Some(v) => Some(v),
         None => default.map(str::to_string),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(name: &str) -> Option<String> {
+        match name {
+            "KEY" => Some(" sk-123 ".into()),
+            "EMPTY" => Some("  ".into()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn one_credential_and_never_an_empty_one() {
+        let opts = |header: &[&str], key: Option<&str>| HeaderOptions {
+            header: Some(header.iter().map(|h| h.to_string()).collect()),
+            api_key_env: key.map(str::to_string),
+        };
+        let sent = opts(&["X-Trace: 1"], Some("KEY"))
+            .resolve(&env)
+            .expect("valid");
+        assert_eq!(sent[1], ("Authorization".into(), "Bearer sk-123".into()));
+        // -H 'Authorization: …' and --api-key-env would send two.
+        let e = opts(&["authorization: Bearer other"], Some("KEY"))
+            .resolve(&env)
+            .expect_err("two credentials")
+            .to_string();
+        assert!(
+            e.contains("--api-key-env") && e.contains("Authorization"),
+            "{e}"
+        );
+        assert!(!e.contains("other"), "no secret in the message: {e}");
+        let e = opts(&[], Some("EMPTY"))
+            .resolve(&env)
+            .expect_err("empty")
+            .to_string();
+        assert!(e.contains("EMPTY is empty"), "{e}");
+        let e = opts(&[], Some("UNSET"))
+            .resolve(&env)
+            .expect_err("unset")
+            .to_string();
+        assert!(e.contains("UNSET is not set"), "{e}");
+        // A header alone is fine.
+        let sent = opts(&["Authorization: Bearer x"], None)
+            .resolve(&env)
+            .expect("valid");
+        assert_eq!(sent.len(), 1);
     }
 }

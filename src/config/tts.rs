@@ -29,8 +29,11 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct TargetOptions {
     /// Full URL of the synthesis endpoint.
     pub url: Option<String>,
-    /// JSON body template with `{{text}}`, `{{voice}}`, `{{model}}`, `{{VAR}}`.
+    /// Body template with `{{text}}`, `{{voice}}`, `{{model}}`, `{{VAR}}`.
     pub body: Option<String>,
+    /// What `body` is: `json` (the default), `text` (sent as written,
+    /// `text/plain`) or `form` (values form-urlencoded).
+    pub body_type: Option<String>,
     /// `raw`, `sse` or `ndjson`.
     pub framing: Option<String>,
     /// Dotted JSON path of the base64 audio in each SSE event / NDJSON line.
@@ -265,7 +268,7 @@ impl TtsEndpointOptions {
             // A bare host means the OpenAI speech endpoint on it.
             url: match body {
                 BodyTemplate::OpenAi { .. } => with_default_path(&url, "/v1/audio/speech"),
-                BodyTemplate::Json { .. } => url,
+                BodyTemplate::Json { .. } | BodyTemplate::Text { .. } => url,
             },
             model,
             body,
@@ -292,16 +295,30 @@ fn templated(
     t: &TargetOptions,
     body: &str,
 ) -> Result<(BodyTemplate, Framing, Option<String>), ConfigError> {
-    let template: serde_json::Value = serde_json::from_str(body).map_err(|e| {
-        invalid(
-            "[target] body",
-            format!(
-                "not valid JSON at line {} column {}: {e}",
-                e.line(),
-                e.column()
-            ),
-        )
-    })?;
+    let form = match t.body_type.as_deref().map(str::trim) {
+        None | Some("json") => None,
+        Some("text") => Some(false),
+        Some("form") => Some(true),
+        Some(other) => {
+            return Err(invalid(
+                "[target] body_type",
+                format!("'{other}' (expected json, text or form)"),
+            ))
+        }
+    };
+    let template: serde_json::Value = match form {
+        Some(_) => serde_json::Value::String(body.to_string()),
+        None => serde_json::from_str(body).map_err(|e| {
+            invalid(
+                "[target] body",
+                format!(
+                    "not valid JSON at line {} column {}: {e}",
+                    e.line(),
+                    e.column()
+                ),
+            )
+        })?,
+    };
     let framing = match &t.framing {
         Some(f) => Framing::parse(f).ok_or_else(|| {
             invalid(
@@ -335,11 +352,15 @@ fn templated(
             format!("placeholder {{{{{unknown}}}}} has no value (define it under [target.vars])"),
         ));
     }
-    Ok((
-        BodyTemplate::Json { template, vars },
-        framing,
-        t.audio_path.clone(),
-    ))
+    let body = match form {
+        Some(form) => BodyTemplate::Text {
+            template: body.to_string(),
+            vars,
+            form,
+        },
+        None => BodyTemplate::Json { template, vars },
+    };
+    Ok((body, framing, t.audio_path.clone()))
 }
 
 fn collect_placeholders(v: &serde_json::Value, out: &mut Vec<String>) {
@@ -421,6 +442,58 @@ mod tests {
         }
         let (t, _) = o.build(&no_env).expect("plan");
         assert!(matches!(t.body, BodyTemplate::Json { .. }));
+    }
+
+    #[test]
+    fn text_and_form_bodies_are_sent_as_written_with_their_content_type() {
+        use crate::protocol::http_tts::{HttpTts, TtsJob};
+        let body = |body_type: &str, template: &str| {
+            let mut o = opts("http://h/v1/tts");
+            o.endpoint.target = Some(TargetOptions {
+                body: Some(template.into()),
+                body_type: Some(body_type.into()),
+                ..Default::default()
+            });
+            o.endpoint.headers.header = None;
+            let (t, _) = o.build(&no_env).expect("plan");
+            let ct = t.body.content_type();
+            let tts = HttpTts::new(t, crate::protocol::HttpClient::new(Duration::from_secs(1)))
+                .expect("adapter");
+            let job = TtsJob {
+                text: "Hi & \"bye\"",
+                voice: "alloy",
+            };
+            (String::from_utf8_lossy(&tts.body(&job)).to_string(), ct)
+        };
+        assert_eq!(
+            body("text", "{{text}} ({{voice}})"),
+            (
+                "Hi & \"bye\" (alloy)".to_string(),
+                "text/plain; charset=utf-8"
+            )
+        );
+        assert_eq!(
+            body("form", "text={{text}}&voice={{voice}}"),
+            (
+                "text=Hi+%26+%22bye%22&voice=alloy".to_string(),
+                "application/x-www-form-urlencoded"
+            )
+        );
+        let mut o = opts("http://h/v1/tts");
+        o.endpoint.target = Some(TargetOptions {
+            body: Some("{{text}}".into()),
+            body_type: Some("xml".into()),
+            ..Default::default()
+        });
+        let e = o.build(&no_env).expect_err("xml").to_string();
+        assert!(e.contains("body_type") && e.contains("xml"), "{e}");
+        // Placeholders are checked as for JSON templates.
+        if let Some(t) = o.endpoint.target.as_mut() {
+            t.body_type = Some("text".into());
+            t.body = Some("{{text}} {{speed}}".into());
+        }
+        let e = o.build(&no_env).expect_err("undefined").to_string();
+        assert!(e.contains("speed"), "{e}");
     }
 
     #[test]

@@ -67,9 +67,13 @@ pub struct H1Target {
 }
 
 impl H1Target {
-    /// A POST target for `uri` with extra `headers`; `None` unless `uri`
-    /// is `http://` with a host.
-    pub fn post(uri: &Uri, headers: &[(HeaderName, HeaderValue)]) -> Option<Self> {
+    /// A POST target for `uri` with a body of `content_type` and extra
+    /// `headers`; `None` unless `uri` is `http://` with a host.
+    pub fn post(
+        uri: &Uri,
+        content_type: &HeaderValue,
+        headers: &[(HeaderName, HeaderValue)],
+    ) -> Option<Self> {
         if uri.scheme_str() != Some("http") {
             return None;
         }
@@ -78,7 +82,7 @@ impl H1Target {
         Some(Self {
             host: authority.host().to_string(),
             port: authority.port_u16().unwrap_or(80),
-            head: h1::RequestHead::post(path, authority.as_str(), headers),
+            head: h1::RequestHead::post(path, authority.as_str(), content_type, headers),
             idle: Arc::default(),
         })
     }

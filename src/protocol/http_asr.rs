@@ -9,12 +9,14 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use http_body_util::{BodyExt, Full};
-use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
+use hyper::header::{HeaderName, HeaderValue, RETRY_AFTER};
 use hyper::{Method, Request, Uri};
 use serde::{Deserialize, Serialize};
 
 use super::client::HttpClient;
-use super::target::{asked_wait, is_secret_header, json_path, redact_header, TargetError};
+use super::target::{
+    asked_wait, is_secret_header, json_path, redact_header, with_content_type, TargetError,
+};
 use super::{ErrorKind, Probe, ProtocolError};
 
 /// Largest response body read (a transcript is small; a runaway body is an error).
@@ -40,6 +42,7 @@ pub enum Upload {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AsrTarget {
     /// Full URL of the transcription endpoint.
+    #[serde(serialize_with = "super::target::serialize_url_redacted")]
     pub url: String,
     /// How audio is sent.
     pub upload: Upload,
@@ -167,9 +170,8 @@ impl HttpAsr {
     ) -> Result<Transcript, ProtocolError> {
         let mut req = Request::builder()
             .method(Method::POST)
-            .uri(self.uri.clone())
-            .header(CONTENT_TYPE, upload.content_type.clone());
-        for (n, v) in &self.headers {
+            .uri(self.uri.clone());
+        for (n, v) in with_content_type(&self.headers, &upload.content_type) {
             req = req.header(n, v);
         }
         let req = req

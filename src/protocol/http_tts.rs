@@ -11,14 +11,15 @@ use std::time::Instant;
 use base64::Engine as _;
 use bytes::{Bytes, BytesMut};
 use http_body_util::{BodyExt, Full};
-use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
+use hyper::header::{HeaderName, HeaderValue, RETRY_AFTER};
 use hyper::{Method, Request, Uri};
 use serde::{Deserialize, Serialize};
 
 use super::client::h1::{self, Head};
 use super::client::{H1Target, HttpClient, OwnedConn};
 use super::target::{
-    asked_wait, header_values, json_path, parse_http_uri, redact_header, TargetError,
+    asked_wait, header_values, json_path, parse_http_uri, redact_header, with_content_type,
+    TargetError,
 };
 use super::{ErrorKind, Probe, ProtocolError};
 use crate::audio::{AudioFormat, StreamAudio};
@@ -74,6 +75,28 @@ pub enum BodyTemplate {
         /// Extra variables (max tokens, timestamp type, …).
         vars: BTreeMap<String, serde_json::Value>,
     },
+    /// A body that is not JSON (`body_type = "text"` or `"form"`): each
+    /// `{{NAME}}` becomes the value as it is (text) or form-urlencoded
+    /// (form), so a plain-text or form endpoint needs no quoting tricks.
+    Text {
+        /// The template as written.
+        template: String,
+        /// Extra variables.
+        vars: BTreeMap<String, serde_json::Value>,
+        /// `application/x-www-form-urlencoded` (values encoded) rather than `text/plain`.
+        form: bool,
+    },
+}
+
+impl BodyTemplate {
+    /// The `Content-Type` sent unless a user header sets one.
+    pub fn content_type(&self) -> &'static str {
+        match self {
+            BodyTemplate::OpenAi { .. } | BodyTemplate::Json { .. } => "application/json",
+            BodyTemplate::Text { form: false, .. } => "text/plain; charset=utf-8",
+            BodyTemplate::Text { form: true, .. } => "application/x-www-form-urlencoded",
+        }
+    }
 }
 
 /// Everything needed to send TTS requests to one target. Serialized into
@@ -81,6 +104,7 @@ pub enum BodyTemplate {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TtsTarget {
     /// Full URL of the synthesis endpoint.
+    #[serde(serialize_with = "super::target::serialize_url_redacted")]
     pub url: String,
     /// Model name sent to the server.
     pub model: String,
@@ -111,6 +135,8 @@ pub struct TtsJob<'a> {
 pub struct HttpTts {
     target: TtsTarget,
     uri: Uri,
+    /// The body's content type, sent unless a user header sets one.
+    content_type: HeaderValue,
     headers: Vec<(HeaderName, HeaderValue)>,
     client: HttpClient,
     /// Plain `http://` targets use the lean HTTP/1.1 client.
@@ -125,10 +151,12 @@ impl HttpTts {
             return Err(TargetError::MissingAudioPath(target.framing.name()));
         }
         let headers = header_values(&target.headers)?;
-        let h1 = H1Target::post(&uri, &headers);
+        let content_type = HeaderValue::from_static(target.body.content_type());
+        let h1 = H1Target::post(&uri, &content_type, &headers);
         Ok(Self {
             target,
             uri,
+            content_type,
             headers,
             client,
             h1,
@@ -138,6 +166,13 @@ impl HttpTts {
     /// The validated target.
     pub fn target(&self) -> &TtsTarget {
         &self.target
+    }
+
+    /// The headers every request carries besides framing and Host: the
+    /// body's content type (unless a user header replaces it), then the
+    /// user's (`voxload sample` shows exactly these).
+    pub fn sent_headers(&self) -> impl Iterator<Item = (&HeaderName, &HeaderValue)> {
+        with_content_type(&self.headers, &self.content_type)
     }
 
     /// Build the JSON request body for one job.
@@ -157,6 +192,15 @@ impl HttpTts {
                 v
             }
             BodyTemplate::Json { template, vars } => render(template, job, &t.model, vars),
+            BodyTemplate::Text {
+                template,
+                vars,
+                form,
+            } => {
+                let lookup = |name: &str| lookup(name, job, &t.model, vars);
+                let encode = if *form { form_value } else { str::to_string };
+                return Bytes::from(fill(template, &lookup, encode));
+            }
         };
         Bytes::from(serde_json::to_vec(&value).unwrap_or_default())
     }
@@ -194,9 +238,8 @@ impl HttpTts {
     ) -> Result<(), ProtocolError> {
         let mut req = Request::builder()
             .method(Method::POST)
-            .uri(self.uri.clone())
-            .header(CONTENT_TYPE, "application/json");
-        for (n, v) in &self.headers {
+            .uri(self.uri.clone());
+        for (n, v) in self.sent_headers() {
             req = req.header(n, v);
         }
         let req = req
@@ -511,6 +554,47 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 /// Fill a body template for one job.
+/// The value of placeholder `name` for `job`.
+fn lookup(
+    name: &str,
+    job: &TtsJob<'_>,
+    model: &str,
+    vars: &BTreeMap<String, serde_json::Value>,
+) -> Option<serde_json::Value> {
+    use serde_json::Value;
+    match name {
+        "text" => Some(Value::String(job.text.to_string())),
+        "voice" => Some(Value::String(job.voice.to_string())),
+        "model" => Some(Value::String(model.to_string())),
+        other => vars.get(other).cloned(),
+    }
+}
+
+/// `s` with each `{{NAME}}` that has a value replaced by `encode` of its
+/// text (a string as it is, anything else as JSON).
+fn fill(
+    s: &str,
+    lookup: &dyn Fn(&str) -> Option<serde_json::Value>,
+    encode: fn(&str) -> String,
+) -> String {
+    let mut out = s.to_string();
+    for name in placeholders(s) {
+        if let Some(v) = lookup(&name) {
+            let text = match v {
+                serde_json::Value::String(t) => t,
+                other => other.to_string(),
+            };
+            out = out.replace(&format!("{{{{{name}}}}}"), &encode(&text));
+        }
+    }
+    out
+}
+
+/// A form field value, `application/x-www-form-urlencoded`.
+fn form_value(text: &str) -> String {
+    form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
 fn render(
     template: &serde_json::Value,
     job: &TtsJob<'_>,
@@ -518,14 +602,7 @@ fn render(
     vars: &BTreeMap<String, serde_json::Value>,
 ) -> serde_json::Value {
     use serde_json::Value;
-    let lookup = |name: &str| -> Option<Value> {
-        match name {
-            "text" => Some(Value::String(job.text.to_string())),
-            "voice" => Some(Value::String(job.voice.to_string())),
-            "model" => Some(Value::String(model.to_string())),
-            other => vars.get(other).cloned(),
-        }
-    };
+    let lookup = |name: &str| lookup(name, job, model, vars);
     match template {
         Value::String(s) => {
             if let Some(name) = s.strip_prefix("{{").and_then(|r| r.strip_suffix("}}")) {
@@ -535,17 +612,7 @@ fn render(
                     }
                 }
             }
-            let mut out = s.clone();
-            for name in placeholders(s) {
-                if let Some(v) = lookup(&name) {
-                    let text = match v {
-                        Value::String(t) => t,
-                        other => other.to_string(),
-                    };
-                    out = out.replace(&format!("{{{{{name}}}}}"), &text);
-                }
-            }
-            Value::String(out)
+            Value::String(fill(s, &lookup, str::to_string))
         }
         Value::Array(items) => {
             Value::Array(items.iter().map(|i| render(i, job, model, vars)).collect())

@@ -63,11 +63,127 @@ fn parse_retry_after(value: &[u8], now: std::time::SystemTime) -> Option<std::ti
     Some(at.duration_since(now).unwrap_or_default())
 }
 
+/// Query parameters whose values are credentials (matched whole, any
+/// case): API keys, tokens, signatures of pre-signed URLs.
+const SECRET_PARAMS: [&str; 18] = [
+    "key",
+    "api_key",
+    "apikey",
+    "api-key",
+    "token",
+    "access_token",
+    "auth",
+    "auth_token",
+    "authorization",
+    "sig",
+    "signature",
+    "secret",
+    "client_secret",
+    "password",
+    "x-amz-signature",
+    "x-amz-credential",
+    "x-amz-security-token",
+    "x-goog-signature",
+];
+
+/// Whether a query parameter carries a credential: a listed name, or one
+/// that ends in a listed word (`xi_api_key`, `session_token`).
+fn is_secret_param(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    SECRET_PARAMS.iter().any(|s| {
+        n == *s
+            || n.strip_suffix(s)
+                .is_some_and(|head| head.ends_with(['_', '-', '.']))
+    })
+}
+
+/// `url` as it may be shown or saved: a password in it (`user:pw@`) and
+/// the values of credential-like query parameters (`?api_key=…`,
+/// `token`, `sig`, …) replaced by `<redacted>`. A URL that needs no
+/// change comes back as it is.
+pub fn redact_url(url: &str) -> std::borrow::Cow<'_, str> {
+    let (head, fragment) = match url.split_once('#') {
+        Some((h, f)) => (h, Some(f)),
+        None => (url, None),
+    };
+    let (base, query) = match head.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (head, None),
+    };
+    // user:password@ in the authority.
+    let base = match base.split_once("://") {
+        Some((scheme, rest)) => {
+            let end = rest.find('/').unwrap_or(rest.len());
+            match rest[..end].rsplit_once('@') {
+                Some((userinfo, host)) => {
+                    let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+                    let shown = if userinfo.contains(':') {
+                        format!("{user}:<redacted>")
+                    } else {
+                        "<redacted>".to_string()
+                    };
+                    std::borrow::Cow::Owned(format!("{scheme}://{shown}@{host}{}", &rest[end..]))
+                }
+                None => std::borrow::Cow::Borrowed(base),
+            }
+        }
+        None => std::borrow::Cow::Borrowed(base),
+    };
+    let query = query.map(|q| {
+        q.split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((name, _)) if is_secret_param(name) => {
+                    std::borrow::Cow::Owned(format!("{name}=<redacted>"))
+                }
+                _ => std::borrow::Cow::Borrowed(pair),
+            })
+            .collect::<Vec<_>>()
+    });
+    let changed = matches!(base, std::borrow::Cow::Owned(_))
+        || query
+            .as_ref()
+            .is_some_and(|q| q.iter().any(|p| matches!(p, std::borrow::Cow::Owned(_))));
+    if !changed {
+        return std::borrow::Cow::Borrowed(url);
+    }
+    let mut out = base.into_owned();
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(&q.join("&"));
+    }
+    if let Some(f) = fragment {
+        out.push('#');
+        out.push_str(f);
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// Serialize a URL with its credentials redacted ([`redact_url`]).
+pub fn serialize_url_redacted<S: serde::Serializer>(url: &str, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&redact_url(url))
+}
+
+/// A port written in `url` that is not one (0 or over 65535), which
+/// would otherwise be dropped and the default port tried.
+pub fn bad_port(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let port = match host.rsplit_once(']') {
+        Some((_, after)) => after.strip_prefix(':')?,
+        None => host.rsplit_once(':')?.1,
+    };
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => None,
+        _ => Some(format!("port '{port}' is not a number from 1 to 65535")),
+    }
+}
+
 /// Why a target could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
     /// The URL does not parse or is not http(s).
-    #[error("invalid URL '{url}': {reason}")]
+    #[error("invalid URL '{}': {reason}", redact_url(url))]
     BadUrl {
         /// The URL given.
         url: String,
@@ -96,6 +212,9 @@ pub fn parse_http_uri(url: &str) -> Result<Uri, TargetError> {
         url: url.to_string(),
         reason,
     };
+    if let Some(reason) = bad_port(url) {
+        return Err(bad(reason));
+    }
     let uri: Uri = url
         .parse()
         .map_err(|e: hyper::http::uri::InvalidUri| bad(e.to_string()))?;
@@ -127,6 +246,21 @@ pub fn header_values(
             Ok((name, value))
         })
         .collect()
+}
+
+/// `headers` with `content-type: default` in front unless one of them
+/// sets it: a user's header replaces the default instead of doubling it.
+pub fn with_content_type<'a>(
+    headers: &'a [(HeaderName, HeaderValue)],
+    default: &'a HeaderValue,
+) -> impl Iterator<Item = (&'a HeaderName, &'a HeaderValue)> {
+    let own = headers
+        .iter()
+        .any(|(n, _)| n == hyper::header::CONTENT_TYPE);
+    let default = (!own).then_some((&hyper::header::CONTENT_TYPE, default));
+    default
+        .into_iter()
+        .chain(headers.iter().map(|(n, v)| (n, v)))
 }
 
 /// Follow a dotted path (`result.audioContent`, `data.0.audio`) into JSON.
@@ -177,6 +311,61 @@ mod tests {
             Some("x")
         );
         assert!(json_path(&v, "data.1.audio").is_none());
+    }
+
+    #[test]
+    fn credentials_in_urls_are_redacted_and_the_rest_kept() {
+        let cases = [
+            ("http://h:8000/v1/tts", "http://h:8000/v1/tts"),
+            (
+                "https://h/tts?api_key=sk-1&voice=a&token=t2#f",
+                "https://h/tts?api_key=<redacted>&voice=a&token=<redacted>#f",
+            ),
+            (
+                "wss://h/ws?KEY=k&Sig=s&monkey=1",
+                "wss://h/ws?KEY=<redacted>&Sig=<redacted>&monkey=1",
+            ),
+            (
+                "wss://h/ws?xi_api_key=k&access_token=a",
+                "wss://h/ws?xi_api_key=<redacted>&access_token=<redacted>",
+            ),
+            ("https://u:pw@h/x?a=1", "https://u:<redacted>@h/x?a=1"),
+            ("https://tok@h/x", "https://<redacted>@h/x"),
+            (
+                "http://h/x?X-Amz-Signature=abc",
+                "http://h/x?X-Amz-Signature=<redacted>",
+            ),
+        ];
+        for (url, shown) in cases {
+            assert_eq!(redact_url(url), shown, "{url}");
+        }
+        let e = parse_http_uri("ftp://h/x?api_key=sk-9")
+            .expect_err("scheme")
+            .to_string();
+        assert!(!e.contains("sk-9") && e.contains("<redacted>"), "{e}");
+    }
+
+    #[test]
+    fn ports_out_of_range_are_invalid_urls() {
+        for url in [
+            "http://127.0.0.1:99999/x",
+            "http://h:0",
+            "ws://[::1]:70000/a",
+        ] {
+            assert!(bad_port(url).is_some(), "{url}");
+        }
+        for url in [
+            "http://127.0.0.1:8000/x",
+            "http://h/x?p=:99999",
+            "ws://[::1]:9000/a",
+            "http://u:pw@h/x",
+        ] {
+            assert_eq!(bad_port(url), None, "{url}");
+        }
+        let e = parse_http_uri("http://127.0.0.1:99999")
+            .expect_err("port")
+            .to_string();
+        assert!(e.contains("99999") && e.contains("65535"), "{e}");
     }
 
     #[test]

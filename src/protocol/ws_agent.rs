@@ -18,6 +18,7 @@ use super::{ErrorKind, ProtocolError};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AgentTarget {
     /// `ws://` or `wss://` URL.
+    #[serde(serialize_with = "super::target::serialize_url_redacted")]
     pub url: String,
     /// Extra handshake headers (secret values redacted on output).
     #[serde(serialize_with = "super::target::serialize_headers_redacted")]
@@ -136,6 +137,9 @@ impl AgentTarget {
         };
         if !(self.url.starts_with("ws://") || self.url.starts_with("wss://")) {
             return Err(bad("expected ws:// or wss://"));
+        }
+        if let Some(reason) = super::target::bad_port(&self.url) {
+            return Err(bad(&reason));
         }
         if self.frame.is_zero() {
             return Err(TargetError::ZeroFrame);

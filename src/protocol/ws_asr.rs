@@ -24,6 +24,7 @@ use super::{ErrorKind, ProtocolError};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WsAsrTarget {
     /// `ws://` or `wss://` URL.
+    #[serde(serialize_with = "super::target::serialize_url_redacted")]
     pub url: String,
     /// Extra handshake headers (secret values redacted on output).
     #[serde(serialize_with = "super::target::serialize_headers_redacted")]
@@ -62,6 +63,12 @@ impl WsAsrTarget {
             return Err(TargetError::BadUrl {
                 url: self.url.clone(),
                 reason: "expected ws:// or wss://".into(),
+            });
+        }
+        if let Some(reason) = super::target::bad_port(&self.url) {
+            return Err(TargetError::BadUrl {
+                url: self.url.clone(),
+                reason,
             });
         }
         if self.frame.is_zero() {

@@ -6,7 +6,7 @@ use crate::config::{Inputs, RunPlan, Scenario};
 use crate::metrics::registry;
 use crate::protocol::http_asr::Upload;
 use crate::protocol::http_tts::BodyTemplate;
-use crate::protocol::target::redact_header;
+use crate::protocol::target::{redact_header, redact_url};
 use crate::protocol::Target;
 use crate::result::ScenarioInfo;
 
@@ -30,7 +30,7 @@ fn duration(d: std::time::Duration) -> String {
 
 /// What reports show of scenario `s`; `mixed` runs name it.
 pub fn info(s: &Scenario, mixed: bool) -> ScenarioInfo {
-    let mut facts = vec![fact("target URL", s.target.url())];
+    let mut facts = vec![fact("target URL", redact_url(s.target.url()))];
     match &s.target {
         Target::HttpTts(t) => {
             facts.push(fact("model", t.model.clone()));
@@ -40,6 +40,7 @@ pub fn info(s: &Scenario, mixed: bool) -> ScenarioInfo {
                 BodyTemplate::OpenAi { sse: false } => "OpenAI speech request".to_string(),
                 BodyTemplate::OpenAi { sse: true } => "OpenAI speech request, SSE".to_string(),
                 BodyTemplate::Json { template, .. } => template.to_string(),
+                BodyTemplate::Text { template, .. } => template.clone(),
             };
             facts.push(fact("request body", body));
             facts.push(fact("headers", headers(&t.headers)));
@@ -112,7 +113,7 @@ pub fn info(s: &Scenario, mixed: bool) -> ScenarioInfo {
     ScenarioInfo {
         name: mixed.then(|| s.name.clone()),
         kind: s.kind(),
-        url: s.target.url().to_string(),
+        url: redact_url(s.target.url()).into_owned(),
         facts,
     }
 }
@@ -168,7 +169,10 @@ pub fn banner(plan: &RunPlan) -> String {
             true => format!("{} [{service}] ", s.name),
             false => format!("{service} "),
         };
-        out.push_str(&format!("\n  {name}→ {} ({what})", s.target.url()));
+        out.push_str(&format!(
+            "\n  {name}→ {} ({what})",
+            redact_url(s.target.url())
+        ));
     }
     out
 }

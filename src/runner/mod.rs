@@ -48,7 +48,10 @@ pub enum RunError {
         source: std::io::Error,
     },
     /// Nothing listens at the target: no point in a load test.
-    #[error("cannot connect to {url}: {reason}")]
+    #[error(
+        "cannot connect to {}: {reason}",
+        crate::protocol::target::redact_url(url)
+    )]
     Unreachable {
         /// The target URL.
         url: String,

@@ -53,14 +53,29 @@ pub struct RequestHead {
 
 impl RequestHead {
     /// `POST path_and_query` with a Host header (unless `headers` has
-    /// one), `content-type: application/json` and the extra `headers`, in
-    /// the order hyper writes them. Framing headers in `headers` are left
-    /// out: every request carries its own exact `content-length`.
-    pub fn post(path_and_query: &str, host: &str, headers: &[(HeaderName, HeaderValue)]) -> Self {
+    /// one), `content-type: content_type` (unless `headers` has one: a
+    /// user's header replaces the default, never doubles it) and the extra
+    /// `headers`, in the order hyper writes them. Framing headers in
+    /// `headers` are left out: every request carries its own exact
+    /// `content-length`.
+    pub fn post(
+        path_and_query: &str,
+        host: &str,
+        content_type: &HeaderValue,
+        headers: &[(HeaderName, HeaderValue)],
+    ) -> Self {
         let mut p = Vec::with_capacity(128);
         p.extend_from_slice(b"POST ");
         p.extend_from_slice(path_and_query.as_bytes());
-        p.extend_from_slice(b" HTTP/1.1\r\ncontent-type: application/json\r\n");
+        p.extend_from_slice(b" HTTP/1.1\r\n");
+        if !headers
+            .iter()
+            .any(|(n, _)| n == hyper::header::CONTENT_TYPE)
+        {
+            p.extend_from_slice(b"content-type: ");
+            p.extend_from_slice(content_type.as_bytes());
+            p.extend_from_slice(b"\r\n");
+        }
         let mut has_host = false;
         for (n, v) in headers {
             if n == hyper::header::CONTENT_LENGTH || n == hyper::header::TRANSFER_ENCODING {

@@ -186,7 +186,8 @@ fn request_heads_carry_host_type_and_extra_headers() {
         HeaderName::from_static("authorization"),
         HeaderValue::from_static("Bearer x"),
     )];
-    let head = RequestHead::post("/v1/audio/speech?a=1", "127.0.0.1:8000", &extra);
+    let json = HeaderValue::from_static("application/json");
+    let head = RequestHead::post("/v1/audio/speech?a=1", "127.0.0.1:8000", &json, &extra);
     assert_eq!(
         &head.prefix[..],
         &b"POST /v1/audio/speech?a=1 HTTP/1.1\r\ncontent-type: application/json\r\n\
@@ -203,11 +204,20 @@ fn request_heads_carry_host_type_and_extra_headers() {
             HeaderValue::from_static("1"),
         ),
     ];
-    let head = RequestHead::post("/", "127.0.0.1:8000", &extra);
+    let head = RequestHead::post("/", "127.0.0.1:8000", &json, &extra);
     let text = String::from_utf8_lossy(&head.prefix).to_string();
     assert!(text.contains("host: tts.example\r\n"), "{text}");
     assert_eq!(text.matches("host:").count(), 1, "{text}");
     assert_eq!(text.matches("content-length").count(), 1, "{text}");
+    // A user's content-type replaces the default instead of adding a second.
+    let extra = [(
+        HeaderName::from_static("content-type"),
+        HeaderValue::from_static("text/plain"),
+    )];
+    let text = RequestHead::post("/", "h", &json, &extra).prefix;
+    let text = String::from_utf8_lossy(&text).to_string();
+    assert_eq!(text.matches("content-type").count(), 1, "{text}");
+    assert!(text.contains("content-type: text/plain\r\n"), "{text}");
 }
 
 /// Everything a receiver was handed.
@@ -287,7 +297,7 @@ fn target(port: u16) -> H1Target {
     let uri: hyper::Uri = format!("http://127.0.0.1:{port}/speak")
         .parse()
         .expect("uri");
-    H1Target::post(&uri, &[]).expect("http target")
+    H1Target::post(&uri, &HeaderValue::from_static("application/json"), &[]).expect("http target")
 }
 
 #[tokio::test]
