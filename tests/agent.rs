@@ -249,6 +249,174 @@ async fn barge_in_time_to_silence_matches_the_agents_stop_delay() {
     }
 }
 
+/// Two calls of three turns, the first two barged 400 ms into their
+/// answer, against an agent sending each 3 s answer all at once.
+async fn barge_in_over_bursts(interrupt_message: bool) -> (Vec<RequestRecord>, mock::AgentTruth) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let agent = AgentModel {
+        response_delay: Duration::from_millis(200),
+        response_audio: Duration::from_millis(3_000),
+        burst: true,
+        barge_stop_delay: Duration::from_millis(150),
+        interrupt_message,
+        ..AgentModel::default()
+    };
+    let mock = mock::spawn(model(agent)).await.expect("mock");
+    let mut o = options(&mock, dir.path(), 2, "2");
+    o.agent.script = Some(vec![script(
+        "interrupting",
+        &["one two three", "wait, stop please", "ok, bye then"],
+    )]);
+    o.agent.barge_in = Some(1.0);
+    o.agent.barge_in_after = Some(Duration::from_millis(400));
+    o.agent.end_of_speech_message = Some(r#"{"type":"end_of_speech"}"#.into());
+    let (_, records) = run(o).await;
+    assert_eq!(records.len(), 6, "{records:?}");
+    (records, mock.truth().await.agent)
+}
+
+fn barged(records: &[RequestRecord]) -> Vec<&RequestRecord> {
+    let b: Vec<_> = records
+        .iter()
+        .filter(|r| r.barge_in_leak_us.is_some())
+        .collect();
+    assert_eq!(
+        b.len(),
+        4,
+        "every turn but the last of each call: {records:?}"
+    );
+    b
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn barge_in_over_an_answer_sent_at_once_leaks_what_the_player_had_queued() {
+    let (records, truth) = barge_in_over_bursts(false).await;
+    let truth_barged: Vec<_> = truth
+        .recent_turns
+        .iter()
+        .filter(|t| t.barge_in_us.is_some())
+        .collect();
+    assert_eq!(truth_barged.len(), 4);
+    // The mock's truth: each answer went out at once, long before the
+    // onset, and the caller would still play it for (first audio + 3 s −
+    // onset); nothing came after the onset, and no interruption message.
+    let mut queued = Vec::new();
+    for t in &truth_barged {
+        let (first, last, barge) = (
+            t.first_audio_us.expect("audio"),
+            t.last_audio_us.expect("audio"),
+            t.barge_in_us.expect("barge"),
+        );
+        assert!(last - first < 20_000, "sent at once: {t:?}");
+        assert!(last < barge && t.interrupted_us.is_none(), "{t:?}");
+        assert_eq!(t.audio_us, 3_000_000);
+        queued.push((first + t.audio_us - barge) as f64 / 1e3);
+    }
+    let queued = common::median(queued);
+    // Onset 400 ms (+ up to one 20 ms frame slot) into the answer.
+    assert!((2_575.0..2_605.0).contains(&queued), "queued {queued} ms");
+    let barged = barged(&records);
+    for r in &barged {
+        // All of it played over the caller and past the interruption's end.
+        assert_eq!(r.error, Some(ErrorKind::BargeInIgnored), "{r:?}");
+        assert!(!r.barge_in_untested);
+        assert_eq!(r.barge_in_event_us, None);
+        // One answer without gaps: silent when the queue ran out.
+        let (leak, silence) = (ms(r.barge_in_leak_us), ms(r.barge_in_silence_us));
+        assert!((leak - silence).abs() < 1.0, "{leak} vs {silence}");
+    }
+    // Our leak against the mock's queue: the two clocks differ only by
+    // loopback, once on the first audio and once on the onset.
+    let leak = common::median(barged.iter().map(|r| ms(r.barge_in_leak_us)).collect());
+    assert!(
+        (leak - queued).abs() < 10.0,
+        "leak {leak} ms, queued {queued} ms"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_an_interruption_message_only_what_played_before_it_leaks() {
+    let (records, truth) = barge_in_over_bursts(true).await;
+    let mut cleared = Vec::new();
+    for t in truth
+        .recent_turns
+        .iter()
+        .filter(|t| t.barge_in_us.is_some())
+    {
+        let (barge, clear) = (
+            t.barge_in_us.expect("barge"),
+            t.interrupted_us.expect("clear"),
+        );
+        // Nothing arrived after the clear: every chunk went before the onset.
+        assert!(t.last_audio_us.expect("audio") < barge, "{t:?}");
+        cleared.push((clear - barge) as f64 / 1e3);
+    }
+    assert_eq!(cleared.len(), 4);
+    let cleared = common::median(cleared);
+    assert!(
+        (150.0..155.0).contains(&cleared),
+        "mock's stop {cleared} ms"
+    );
+    let barged = barged(&records);
+    for r in &barged {
+        assert!(r.ok(), "the agent stopped: {r:?}");
+        // The player played from the onset until the clear arrived, then
+        // dropped the ~2.4 s still queued.
+        let leak = ms(r.barge_in_leak_us);
+        assert!((149.0..180.0).contains(&leak), "leak {leak} ms");
+        assert_eq!(r.barge_in_silence_us, r.barge_in_leak_us);
+        assert_eq!(r.barge_in_event_us, r.barge_in_silence_us);
+    }
+    let leak = common::median(barged.iter().map(|r| ms(r.barge_in_leak_us)).collect());
+    assert!(
+        (leak - cleared).abs() < 10.0,
+        "leak {leak} ms, mock {cleared} ms"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_barge_in_after_the_answer_played_is_untested_not_perfect() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A 300 ms answer; the caller means to barge in 500 ms into it.
+    let agent = AgentModel {
+        response_delay: Duration::from_millis(100),
+        response_audio: Duration::from_millis(300),
+        ..AgentModel::default()
+    };
+    // 100 ms pause: the next turn starts (at ~400 ms) before the barge-in
+    // is due; 1 s pause: the barge-in comes in the pause, over nothing.
+    for pause in [100, 1_000] {
+        let mock = mock::spawn(model(agent.clone())).await.expect("mock");
+        let mut o = options(&mock, dir.path(), 1, "1");
+        o.agent.script = Some(vec![script("short", &["hi", "so", "bye"])]);
+        o.agent.barge_in = Some(1.0);
+        o.agent.barge_in_after = Some(Duration::from_millis(500));
+        o.agent.pause = Some(Duration::from_millis(pause));
+        o.agent.end_of_speech_message = Some(r#"{"type":"end_of_speech"}"#.into());
+        let (result, records) = run(o).await;
+        assert_eq!(records.len(), 3, "{records:?}");
+        assert!(records.iter().all(RequestRecord::ok), "{records:?}");
+        // The mock heard no caller speech over any answer.
+        let truth = mock.truth().await.agent;
+        assert_eq!(truth.turns, 3);
+        assert!(truth.recent_turns.iter().all(|t| t.barge_in_us.is_none()));
+        let untested: Vec<_> = records.iter().filter(|r| r.barge_in_untested).collect();
+        assert_eq!(untested.len(), 2, "pause {pause}: {records:?}");
+        assert!(records.iter().all(|r| r.barge_in_silence_us.is_none()
+            && r.barge_in_leak_us.is_none()
+            && r.barge_in_event_us.is_none()));
+        let s = &result.stages[0].summary;
+        assert_eq!((s.barge_ins, s.barge_in_untested), (2, 2));
+        assert!(!s.metrics.contains_key("barge_in_silence"));
+        let share = voxload::metrics::registry::StageMetric::BargeInUntested.observe(s);
+        assert_eq!(share, Ok(100.0));
+        let text = voxload::report::terminal::summary(&result);
+        assert!(text.contains("barge-ins 2 untested 2"), "{text}");
+        let json = serde_json::to_value(&result).expect("json");
+        assert_eq!(json["stages"][0]["summary"]["barge_in_untested"], 2);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_utterance_is_paced_without_drift() {
     let dir = tempfile::tempdir().expect("tempdir");

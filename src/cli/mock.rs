@@ -153,9 +153,18 @@ pub struct MockArgs {
     /// Voice agent: chunk pacing in audio seconds per wall-clock second (1 = real time).
     #[arg(long, default_value_t = 1.0)]
     pub agent_speed: f64,
+    /// Voice agent: send each answer's whole audio at once (as fast as the socket takes it),
+    /// leaving the pacing to the caller's player; caller speech until it would have finished
+    /// playing is a barge-in.
+    #[arg(long)]
+    pub agent_burst: bool,
     /// Voice agent: first caller speech frame during a response → audio stops, `interrupted`.
     #[arg(long, default_value = "150ms")]
     pub agent_barge_stop: HumanDuration,
+    /// Voice agent: on barge-in, only stop sending; no `interrupted` message (the caller's
+    /// cue to drop queued audio).
+    #[arg(long)]
+    pub agent_no_interrupt: bool,
     /// Voice agent: sessions held at once; more are accepted, then closed with 1013.
     #[arg(long, default_value_t = 1_000)]
     pub agent_max_sessions: usize,
@@ -238,7 +247,9 @@ impl MockArgs {
                 sample_rate_out: self.agent_sample_rate,
                 chunk: *self.agent_chunk,
                 speed: self.agent_speed,
+                burst: self.agent_burst,
                 barge_stop_delay: *self.agent_barge_stop,
+                interrupt_message: !self.agent_no_interrupt,
                 max_sessions: self.agent_max_sessions,
                 json_audio: self.agent_json_audio,
                 transcribe: self.agent_transcribe,
@@ -286,12 +297,21 @@ pub async fn run_mock(args: MockArgs) -> anyhow::Result<()> {
         model.asr.word_error_per_load
     );
     println!(
-        "  agent: end of speech = {} of non-speech (or an end_of_speech message), response {} after it, {} of audio at {}× real time, barge-in stop {}, max {} sessions",
+        "  agent: end of speech = {} of non-speech (or an end_of_speech message), response {} after it, {} of audio {}, barge-in stop {}{}, max {} sessions",
         humantime::format_duration(model.agent.vad_silence),
         humantime::format_duration(model.agent.response_delay),
         humantime::format_duration(model.agent.response_audio),
-        model.agent.speed,
+        if model.agent.burst {
+            "all at once".to_string()
+        } else {
+            format!("at {}× real time", model.agent.speed)
+        },
         humantime::format_duration(model.agent.barge_stop_delay),
+        if model.agent.interrupt_message {
+            ""
+        } else {
+            " (no interrupted message)"
+        },
         model.agent.max_sessions
     );
     let token = CancellationToken::new();
@@ -362,6 +382,8 @@ mod tests {
             "--agent-speed",
             "2",
             "--agent-json-audio",
+            "--agent-burst",
+            "--agent-no-interrupt",
             "--agent-fault-malformed",
             "0.25",
         ])
@@ -400,6 +422,7 @@ mod tests {
             ),
             (2.0, true, 0.25, Some(9))
         );
+        assert!(m.agent.burst && !m.agent.interrupt_message);
     }
 
     #[test]

@@ -117,7 +117,7 @@ pub struct AgentOptions {
     #[arg(long, value_parser = parse_duration)]
     #[serde(default, with = "crate::units::serde_duration::option")]
     pub barge_in_after: Option<Duration>,
-    /// Barge-in counts as ignored if agent audio arrived this close to the end of the interruption [default: 200ms].
+    /// Barge-in counts as ignored if the caller's player still played the agent's answer this close to the end of the interruption [default: 200ms].
     #[arg(long, value_parser = parse_duration)]
     #[serde(default, with = "crate::units::serde_duration::option")]
     pub barge_in_quiet: Option<Duration>,

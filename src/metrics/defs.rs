@@ -137,20 +137,21 @@ pub struct StallReport {
 
 /// One chunk as the simulated player handles it.
 #[derive(Debug, Clone, Copy)]
-struct Played {
+pub(super) struct Played {
     /// Audio time at which this chunk begins, `Σ_{j<i} d_j`.
     audio_offset: Duration,
     /// Audio this chunk carries, `d_i`.
-    audio: Duration,
+    pub(super) audio: Duration,
     /// When it starts playing, `max(a_i, end_{i-1})`.
-    start: Duration,
+    pub(super) start: Duration,
     /// How long the player waited for it, `max(0, a_i − end_{i-1})`.
     stall: Duration,
 }
 
 /// Walk the playback model over `(arrival, audio)` chunks; the single
-/// implementation behind [`stalls`] and [`perceived_ttfa`].
-fn playback(
+/// implementation behind [`stalls`], [`perceived_ttfa`] and the voice
+/// agent's barge-in playback (`defs_agent`).
+pub(super) fn playback(
     chunks: &[(Duration, Duration)],
     prebuffer: Duration,
 ) -> impl Iterator<Item = Played> + '_ {

@@ -14,18 +14,24 @@
 //! - `frame_lag_max`/`frame_lag_p99`: lateness of the caller's frames sent
 //!   during the turn against their real-time deadlines;
 //! - barge-in, from the onset (first frame of the caller's interrupting
-//!   utterance sent): `barge_in_silence` → the last agent audio received
-//!   before that utterance ended (0 if none came; never a quiet window
-//!   added on top), `barge_in_leak` = audio time of the agent audio received
-//!   in that window, `barge_in_event` → the agent's interruption message.
-//!   If agent audio still arrived within the last `barge_in_quiet` of the
-//!   utterance, the agent did not stop: the turn fails as `barge_in_ignored`.
+//!   utterance sent), against the caller's player ([`barge_playback`]):
+//!   `barge_in_leak` = answer audio the player plays from the onset on (what
+//!   it still had queued, plus what arrived while the caller spoke), unless
+//!   the agent's interruption message dropped it first; `barge_in_silence`
+//!   → when the player went silent for good (0 if nothing played after the
+//!   onset; never a quiet window added on top); `barge_in_event` → the
+//!   agent's interruption message. If the player was still playing the
+//!   answer within the last `barge_in_quiet` of the interrupting utterance,
+//!   the agent did not stop: the turn fails as `barge_in_ignored`.
+//! - a planned barge-in with nothing to interrupt — the response had ended
+//!   and the player played nothing from the onset on, or the barge-in never
+//!   came — is `barge_in_untested`: no barge-in figures (not a perfect 0).
 //! - A response that ended (end message or idle gap) without any audio
 //!   fails as `no_audio`.
 
 use std::time::{Duration, Instant};
 
-use super::defs::{micros, schedule_lag};
+use super::defs::{micros, playback, schedule_lag};
 use super::defs_asr::frame_lag;
 use super::RequestRecord;
 use crate::protocol::ws_agent_session::TurnTimes;
@@ -40,9 +46,66 @@ pub struct TurnContext {
     pub scheduled: Option<Instant>,
     /// Handshake done.
     pub connected_at: Option<Instant>,
-    /// Barge-in is ignored if agent audio came this close to the end of the
-    /// interrupting utterance.
+    /// Barge-in is ignored if the caller's player still played the answer
+    /// this close to the end of the interrupting utterance.
     pub barge_in_quiet: Duration,
+}
+
+/// What the caller's player does with a barged answer from the onset on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BargePlayback {
+    /// Answer audio played from the onset on (audio time).
+    pub leaked: Duration,
+    /// Onset → the player's last sample of the answer; zero if nothing
+    /// played after the onset.
+    pub time_to_silence: Duration,
+}
+
+/// The caller's player over a barged answer: `audio` is every chunk of it
+/// as `(arrival, audio time)` in arrival order (before the onset and in the
+/// leak window), `clear` the arrival of the agent's interruption message.
+///
+/// Playback starts at the first arrival and runs in real time, waiting
+/// whenever it runs dry (the [`playback`] model with no pre-buffer, as the
+/// conversation paces its turns). The interruption message empties the
+/// queue when it arrives: the chunk playing then is cut there, chunks still
+/// queued are dropped, and chunks arriving after it play again from their
+/// arrival. Leaked is the part of what plays that lies at or after
+/// `onset`; time to silence ends at the last such sample.
+pub fn barge_playback(
+    onset: Instant,
+    audio: &[(Instant, Duration)],
+    clear: Option<Instant>,
+) -> BargePlayback {
+    let first = audio.first().map(|(at, _)| *at);
+    let base = [Some(onset), clear, first].into_iter().flatten().min();
+    let base = base.unwrap_or(onset);
+    let off = |at: Instant| at.saturating_duration_since(base);
+    let chunks: Vec<(Duration, Duration)> = audio.iter().map(|&(at, d)| (off(at), d)).collect();
+    let (o, c) = (off(onset), clear.map(off));
+    // Chunks that arrived before the clear, and the fresh queue after it.
+    let split = c.map_or(chunks.len(), |c| chunks.partition_point(|&(at, _)| at < c));
+    let (before, after) = chunks.split_at(split);
+    let mut leaked = Duration::ZERO;
+    let mut silent = o;
+    let mut hear = |start: Duration, end: Duration| {
+        let from = start.max(o);
+        if end > from {
+            leaked += end - from;
+            silent = silent.max(end);
+        }
+    };
+    for p in playback(before, Duration::ZERO) {
+        let end = p.start.saturating_add(p.audio);
+        hear(p.start, c.map_or(end, |c| end.min(c)));
+    }
+    for p in playback(after, Duration::ZERO) {
+        hear(p.start, p.start.saturating_add(p.audio));
+    }
+    BargePlayback {
+        leaked,
+        time_to_silence: silent - o,
+    }
 }
 
 /// The record of one turn. Connect time and schedule lag go on the first
@@ -72,22 +135,32 @@ pub fn measure_turn(t: &TurnTimes, c: &TurnContext) -> RequestRecord {
         r.schedule_lag_us = c.scheduled.map(|s| micros(schedule_lag(s, c.started)));
     }
     if let Some(b) = &t.barge {
-        let onset = b.onset;
-        let last = b.leaked.last().map(|(at, _)| *at);
-        r.barge_in_silence_us = onset.map(|o| after(Some(o), last).unwrap_or(0));
-        r.barge_in_leak_us = onset.map(|_| micros(b.leaked.iter().map(|(_, d)| *d).sum()));
-        r.barge_in_event_us = after(onset, b.interrupted_at);
-        let still_talking = last
-            .zip(b.utterance_end)
-            .is_some_and(|(l, end)| l + c.barge_in_quiet >= end);
-        if still_talking && error.is_none() {
-            error = Some(ProtocolError::new(
-                ErrorKind::BargeInIgnored,
-                format!(
-                    "agent audio kept coming until the caller's {} ms interruption ended",
-                    after(onset, b.utterance_end).unwrap_or(0) / 1000
-                ),
-            ));
+        let heard = b.onset.map(|onset| {
+            let audio: Vec<_> = t.audio.iter().chain(&b.leaked).copied().collect();
+            (onset, barge_playback(onset, &audio, b.interrupted_at))
+        });
+        let untested = b.after_response && heard.is_none_or(|(_, h)| h.leaked.is_zero());
+        if untested {
+            r.barge_in_untested = true;
+        } else if let Some((onset, h)) = heard {
+            r.barge_in_silence_us = Some(micros(h.time_to_silence));
+            r.barge_in_leak_us = Some(micros(h.leaked));
+            r.barge_in_event_us = after(Some(onset), b.interrupted_at);
+            let silent_at = onset + h.time_to_silence;
+            let still_talking = !h.leaked.is_zero()
+                && b.utterance_end
+                    .is_some_and(|end| silent_at + c.barge_in_quiet >= end);
+            if still_talking && error.is_none() {
+                error = Some(ProtocolError::new(
+                    ErrorKind::BargeInIgnored,
+                    format!(
+                        "the agent's answer went on playing {} ms after the caller's \
+                         interruption began, which lasted {} ms",
+                        micros(h.time_to_silence) / 1000,
+                        after(Some(onset), b.utterance_end).unwrap_or(0) / 1000
+                    ),
+                ));
+            }
         }
     }
     if error.is_none() && t.response_end.is_some() && t.audio.is_empty() {
@@ -159,13 +232,41 @@ mod tests {
         assert_eq!((later.connect_us, later.turn), (None, Some(2)));
     }
 
+    fn ctx() -> TurnContext {
+        TurnContext {
+            started: Instant::now(),
+            scheduled: None,
+            connected_at: None,
+            barge_in_quiet: Duration::from_millis(300),
+        }
+    }
+
+    /// `n` chunks of `each` ms arriving from `from` ms, `every` µs apart.
+    fn chunks(
+        t0: Instant,
+        from: u64,
+        n: u64,
+        each: u64,
+        every_us: u64,
+    ) -> Vec<(Instant, Duration)> {
+        (0..n)
+            .map(|i| {
+                let at = t0 + Duration::from_millis(from) + Duration::from_micros(i * every_us);
+                (at, Duration::from_millis(each))
+            })
+            .collect()
+    }
+
     #[test]
     fn barge_in_counts_time_to_silence_without_any_quiet_window() {
         // Onset at 5000; agent audio (40 ms each) at 5020, 5060, 5100, then
-        // nothing; interruption message at 5110; the caller's utterance ends at 7000.
+        // nothing; interruption message at 5110; the caller's utterance ends
+        // at 7000. The player plays 5020..5060..5100..5110, where the
+        // interruption cuts the last chunk: 90 ms leaked, silent at 5110.
         let t0 = Instant::now();
         let chunk = Duration::from_millis(40);
         let barge = BargeTimes {
+            after_response: false,
             onset: at(t0, 5000),
             utterance_end: at(t0, 7000),
             leaked: [5020, 5060, 5100]
@@ -179,18 +280,30 @@ mod tests {
             barge: Some(barge.clone()),
             ..TurnTimes::default()
         };
-        let c = TurnContext {
-            started: t0,
-            scheduled: None,
-            connected_at: None,
-            barge_in_quiet: Duration::from_millis(300),
-        };
+        let c = ctx();
         let r = measure_turn(&t, &c);
-        assert_eq!(r.barge_in_silence_us, Some(100_000));
-        assert_eq!(r.barge_in_leak_us, Some(120_000));
+        assert_eq!(r.barge_in_silence_us, Some(110_000));
+        assert_eq!(r.barge_in_leak_us, Some(90_000));
         assert_eq!(r.barge_in_event_us, Some(110_000));
-        assert!(r.ok());
-        // Nothing leaked: silence was immediate (0), not absent.
+        assert!(r.ok() && !r.barge_in_untested);
+        // Without the interruption message the last chunk plays out: 120 ms
+        // leaked, silent at 5140 — not at the last arrival (5100).
+        let no_clear = BargeTimes {
+            interrupted_at: None,
+            ..barge.clone()
+        };
+        let r = measure_turn(
+            &TurnTimes {
+                barge: Some(no_clear),
+                ..t.clone()
+            },
+            &c,
+        );
+        assert_eq!(
+            (r.barge_in_silence_us, r.barge_in_leak_us),
+            (Some(140_000), Some(120_000))
+        );
+        // Nothing leaked mid-answer: silence was immediate (0), not absent.
         let quiet = BargeTimes {
             leaked: vec![],
             interrupted_at: None,
@@ -208,7 +321,8 @@ mod tests {
             (Some(0), Some(0))
         );
         assert_eq!(r.barge_in_event_us, None);
-        // Audio until 6800, 200 ms before the utterance ended (quiet 300 ms): ignored.
+        // Audio until 6840 (after the interruption message, so it plays),
+        // 160 ms before the utterance ended (quiet 300 ms): ignored.
         let mut talking = barge;
         talking
             .leaked
@@ -221,6 +335,111 @@ mod tests {
             &c,
         );
         assert_eq!(r.error, Some(ErrorKind::BargeInIgnored));
+    }
+
+    /// An answer of 35 × 100 ms sent all at once: it arrives within 3.4 ms
+    /// at 1000 ms and its response is over before the caller barges in at
+    /// 1500 ms; the player would play it 1000..4500. The caller's
+    /// interruption ends at 2600.
+    fn burst(t0: Instant, interrupted_at: Option<Instant>) -> TurnTimes {
+        let audio = chunks(t0, 1000, 35, 100, 100);
+        TurnTimes {
+            index: 0,
+            first_audio: Some(audio[0].0),
+            response_end: Some(audio[34].0),
+            end_message: true,
+            audio,
+            barge: Some(BargeTimes {
+                after_response: true,
+                onset: at(t0, 1500),
+                utterance_end: at(t0, 2600),
+                leaked: vec![],
+                interrupted_at,
+            }),
+            ..TurnTimes::default()
+        }
+    }
+
+    #[test]
+    fn audio_queued_at_the_onset_leaks_unless_the_agent_drops_it() {
+        let t0 = Instant::now();
+        let c = ctx();
+        // Nothing arrived after the onset, yet 3000 ms were still queued:
+        // all of it plays over the caller, and past the end of its
+        // interruption, so the barge-in was ignored.
+        let r = measure_turn(&burst(t0, None), &c);
+        assert_eq!(r.barge_in_leak_us, Some(3_000_000));
+        assert_eq!(r.barge_in_silence_us, Some(3_000_000));
+        assert_eq!(r.barge_in_event_us, None);
+        assert_eq!(r.error, Some(ErrorKind::BargeInIgnored));
+        assert!(!r.barge_in_untested);
+        // The agent's interruption message at 1650 drops the queue: what
+        // played until then leaked, and the player is silent from there.
+        let r = measure_turn(&burst(t0, at(t0, 1650)), &c);
+        assert_eq!(
+            (
+                r.barge_in_leak_us,
+                r.barge_in_silence_us,
+                r.barge_in_event_us
+            ),
+            (Some(150_000), Some(150_000), Some(150_000))
+        );
+        assert!(r.ok(), "{:?}", r.error_detail);
+        // Audio after the message plays again: 100 ms more at 1700..1800.
+        let mut late = burst(t0, at(t0, 1650));
+        if let Some(b) = late.barge.as_mut() {
+            b.leaked = chunks(t0, 1700, 1, 100, 0);
+        }
+        let r = measure_turn(&late, &c);
+        assert_eq!(
+            (r.barge_in_leak_us, r.barge_in_silence_us),
+            (Some(250_000), Some(300_000))
+        );
+    }
+
+    #[test]
+    fn a_barge_in_with_nothing_left_to_interrupt_is_untested() {
+        let t0 = Instant::now();
+        let c = ctx();
+        // A 300 ms answer (3 × 100 ms at 1000) had played by 1300: the
+        // caller's onset at 1500 interrupts nothing.
+        let mut short = burst(t0, None);
+        short.audio.truncate(3);
+        let r = measure_turn(&short, &c);
+        assert!(r.barge_in_untested && r.ok());
+        assert_eq!(
+            (
+                r.barge_in_silence_us,
+                r.barge_in_leak_us,
+                r.barge_in_event_us
+            ),
+            (None, None, None)
+        );
+        // The planned barge-in never came (the pause ended first).
+        let mut never = short.clone();
+        never.barge = Some(BargeTimes {
+            after_response: true,
+            ..BargeTimes::default()
+        });
+        let r = measure_turn(&never, &c);
+        assert!(r.barge_in_untested && r.barge_in_silence_us.is_none());
+        // Still playing at the onset (1250): tested, 50 ms leaked.
+        let mut playing = short;
+        if let Some(b) = playing.barge.as_mut() {
+            b.onset = at(t0, 1250);
+        }
+        let r = measure_turn(&playing, &c);
+        assert!(!r.barge_in_untested);
+        assert_eq!(r.barge_in_leak_us, Some(50_000));
+        // Mid-answer (the response not over), a quiet player is a clean
+        // stop (0), not untested.
+        let mut mid = playing;
+        if let Some(b) = mid.barge.as_mut() {
+            b.after_response = false;
+            b.onset = at(t0, 1500);
+        }
+        let r = measure_turn(&mid, &c);
+        assert_eq!((r.barge_in_untested, r.barge_in_leak_us), (false, Some(0)));
     }
 
     #[test]

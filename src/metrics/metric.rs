@@ -71,9 +71,9 @@ pub enum Metric {
     AgentTranscript,
     /// Voice agent: caller's first frame → end of the agent's response.
     Turn,
-    /// Barge-in: caller starts speaking over the agent → last agent audio received.
+    /// Barge-in: caller starts speaking over the agent → the caller's player goes silent.
     BargeInSilence,
-    /// Barge-in: agent audio received while the caller spoke over it (audio time).
+    /// Barge-in: answer audio the caller's player played over the caller (audio time).
     BargeInLeak,
     /// Barge-in: caller starts speaking over the agent → interruption message.
     BargeInEvent,

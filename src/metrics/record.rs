@@ -111,15 +111,22 @@ pub struct RequestRecord {
     /// Voice agent: first frame of the caller's utterance → end of the agent's response.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub turn_us: Option<u64>,
-    /// Barge-in: the caller starts speaking over the agent → last agent audio received.
+    /// Barge-in: the caller starts speaking over the agent → the caller's
+    /// player goes silent (last sample of the answer played).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub barge_in_silence_us: Option<u64>,
-    /// Barge-in: agent audio (audio time) received while the caller spoke over it.
+    /// Barge-in: answer audio (audio time) the caller's player played after
+    /// the caller started speaking over it (queued, or arrived meanwhile).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub barge_in_leak_us: Option<u64>,
     /// Barge-in: the caller starts speaking over the agent → the agent's interruption message.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub barge_in_event_us: Option<u64>,
+    /// Barge-in planned but untested: the answer had ended and finished
+    /// playing before the caller's onset (or the barge-in never came), so
+    /// there was nothing to interrupt; the barge-in figures are absent.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub barge_in_untested: bool,
     /// ASR: word errors (substitutions + deletions + insertions) against the reference.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub word_errors: Option<u32>,

@@ -131,6 +131,10 @@ impl RequestRecord {
         o.opt_u64(k!("barge_in_silence_us"), self.barge_in_silence_us);
         o.opt_u64(k!("barge_in_leak_us"), self.barge_in_leak_us);
         o.opt_u64(k!("barge_in_event_us"), self.barge_in_event_us);
+        if self.barge_in_untested {
+            o.key(k!("barge_in_untested"));
+            o.out.extend_from_slice(b"true");
+        }
         o.opt_u64(k!("word_errors"), self.word_errors.map(u64::from));
         o.opt_u64(k!("ref_words"), self.ref_words.map(u64::from));
         o.opt_f64(k!("wer"), self.wer);
@@ -195,6 +199,7 @@ mod tests {
             barge_in_silence_us: Some(34),
             barge_in_leak_us: Some(35),
             barge_in_event_us: Some(36),
+            barge_in_untested: true,
             word_errors: Some(23),
             ref_words: Some(24),
             wer: Some(23.0 / 24.0),

@@ -364,7 +364,7 @@ pub fn notes(kind: Kind) -> &'static [&'static str] {
             "durations in ms; one record per turn; a workload request is one conversation",
             "agent_first_message, agent_first_audio and agent_transcript are measured from the end of the caller's speech (last speech frame, or the end-of-speech message, sent)",
             "turn = caller's first frame to the end of the agent's response; audio = agent audio seconds in the response",
-            "barge-in: from the first frame of the caller's interrupting utterance; barge_in_silence = to the last agent audio received during it (no quiet window added); barge_in_leak = agent audio time received during it",
+            "barge-in: from the first frame of the caller's interrupting utterance, against the caller's player (real time from the answer's first audio; an interruption message drops what it has queued); barge_in_silence = until the player went silent (no quiet window added); barge_in_leak = answer audio it played from the onset on, queued or arriving; barge_in_untested = planned barge-ins with nothing left to interrupt (answer over and played), left out of the barge-in figures",
             "connect and schedule_lag are on the first turn of each conversation",
         ],
     }
@@ -427,6 +427,9 @@ pub enum StageMetric {
     WerPooled,
     /// Voice agents: share of calls whose WebSocket handshake succeeded.
     Connected,
+    /// Voice agents: share of planned barge-ins that found nothing left to
+    /// interrupt (the answer was over and played), so tested nothing.
+    BargeInUntested,
 }
 
 /// Everything known about one stage-level figure.
@@ -461,7 +464,7 @@ const fn stage_def(
 }
 
 /// Every stage-level figure.
-pub const STAGE_METRICS: [StageMetricDef; 8] = [
+pub const STAGE_METRICS: [StageMetricDef; 9] = [
     stage_def(
         StageMetric::Errors,
         "errors",
@@ -518,6 +521,13 @@ pub const STAGE_METRICS: [StageMetricDef; 8] = [
         Better::Higher,
         Kinds::AGENT,
     ),
+    stage_def(
+        StageMetric::BargeInUntested,
+        "barge_in_untested",
+        Unit::Percent,
+        Better::Lower,
+        Kinds::AGENT,
+    ),
 ];
 
 impl StageMetric {
@@ -570,6 +580,11 @@ impl StageMetric {
                 "no word error rate (needs successful requests with reference texts)",
             ),
             StageMetric::Connected => pct(s.connect_success, "no calls in this stage"),
+            StageMetric::BargeInUntested => share(
+                s.barge_in_untested,
+                s.barge_ins,
+                "planned barge-ins (--barge-in)",
+            ),
         }
     }
 }

@@ -97,6 +97,13 @@ pub struct StageCounters {
     /// Voice agent: conversations whose WebSocket handshake succeeded.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub calls_connected: u64,
+    /// Voice agent: planned barge-ins that were measured or found untested
+    /// (turns ok or failed).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub barge_ins: u64,
+    /// Voice agent: of those, untested (nothing left to interrupt).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub barge_in_untested: u64,
     /// Earliest `start_us` of a counted request (µs since run start).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_start_us: Option<u64>,
@@ -261,6 +268,8 @@ impl StageStats {
             c.calls += 1;
             c.calls_connected += u64::from(r.connect_us.is_some());
         }
+        c.barge_ins += u64::from(r.barge_in_untested || r.barge_in_leak_us.is_some());
+        c.barge_in_untested += u64::from(r.barge_in_untested);
         if let Some(lag) = r.schedule_lag_us {
             record_value(self.hists.slot_entry(LAG_SLOT), lag);
         }
@@ -322,6 +331,8 @@ impl StageStats {
         a.ref_words += b.ref_words;
         a.calls += b.calls;
         a.calls_connected += b.calls_connected;
+        a.barge_ins += b.barge_ins;
+        a.barge_in_untested += b.barge_in_untested;
         a.first_start_us = min_opt(a.first_start_us, b.first_start_us);
         a.last_end_us = a.last_end_us.max(b.last_end_us);
         for (kind, e) in &other.errors {
@@ -395,6 +406,8 @@ impl StageStats {
             wer_pooled: ratio(c.word_errors, c.ref_words),
             calls: c.calls,
             connect_success: ratio(c.calls_connected, c.calls),
+            barge_ins: c.barge_ins,
+            barge_in_untested: c.barge_in_untested,
             errors,
             outages: self.outages.list(),
             metrics: self
@@ -633,6 +646,14 @@ pub struct StageSummary {
     /// Voice agent: share of conversations whose handshake succeeded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connect_success: Option<f64>,
+    /// Voice agent: planned barge-ins measured or found untested.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub barge_ins: u64,
+    /// Voice agent: planned barge-ins that found nothing left to interrupt
+    /// (the answer was over and had played): counted here, absent from the
+    /// barge-in histograms.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub barge_in_untested: u64,
     /// Failures by class, most frequent first.
     pub errors: Vec<ErrorRow>,
     /// When the target was down (connection-level failures in a row).

@@ -290,3 +290,46 @@ fn calls_and_connection_success_count_first_turns_only() {
         (0, None)
     );
 }
+
+#[test]
+fn untested_barge_ins_are_counted_apart_from_the_barge_in_figures() {
+    use crate::metrics::registry::StageMetric;
+    let turn =
+        |seq: u64, leak: Option<u64>, untested: bool, error: Option<ErrorKind>| RequestRecord {
+            seq,
+            turn: Some(2),
+            barge_in_leak_us: leak,
+            barge_in_silence_us: leak,
+            barge_in_untested: untested,
+            error,
+            ..RequestRecord::default()
+        };
+    let mut s = StageStats::new(&[]);
+    // Two measured barge-ins (one ignored), one untested, one turn without.
+    s.record(&turn(0, Some(150_000), false, None));
+    s.record(&turn(
+        1,
+        Some(3_000_000),
+        false,
+        Some(ErrorKind::BargeInIgnored),
+    ));
+    s.record(&turn(2, None, true, None));
+    s.record(&turn(3, None, false, None));
+    let mut merged = StageStats::new(&[]);
+    merged.merge(&s);
+    for stats in [&s, &merged] {
+        let sum = stats.summary(Duration::from_secs(1));
+        assert_eq!((sum.barge_ins, sum.barge_in_untested), (3, 1));
+        // The untested turn is ok but adds no 0 to the barge-in figures.
+        assert_eq!(sum.ok, 3);
+        assert_eq!(sum.metrics["barge_in_leak"].count, 1);
+        let share = StageMetric::BargeInUntested.observe(&sum).expect("planned");
+        assert!(close(share, 100.0 / 3.0, 1e-9), "{share}");
+    }
+    let back: StageStats =
+        serde_json::from_value(serde_json::to_value(&s).expect("save")).expect("restore");
+    assert_eq!(back, s);
+    // No barge-in planned: no figure.
+    let none = StageStats::new(&[]).summary(Duration::from_secs(1));
+    assert!(StageMetric::BargeInUntested.observe(&none).is_err());
+}

@@ -18,8 +18,9 @@ const MAX_DELAY: Duration = Duration::from_secs(3_600);
 /// Timing of one turn, all from the instant end of speech is detected
 /// (`d`): the transcript at `d + transcript_delay`; the response text and
 /// audio chunk 0 at `first = d + response_delay`; chunk *i* at
-/// `first + i × chunk / speed`; `response_end` right after the last chunk.
-/// Every deadline is absolute, so the agent's timers never drift.
+/// `first + i × chunk / speed` (with `burst`, every chunk at `first`, back
+/// to back); `response_end` right after the last chunk. Every deadline is
+/// absolute, so the agent's timers never drift.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AgentModel {
@@ -49,10 +50,20 @@ pub struct AgentModel {
     /// Pacing of response chunks in audio seconds per wall-clock second
     /// (1 = real time, 2 = twice real time).
     pub speed: f64,
+    /// Send each answer's whole audio at once at `first` (every chunk as
+    /// fast as the socket takes it, `speed` ignored), as agents that leave
+    /// the pacing to the caller's player do. The answer then counts as
+    /// speaking until it would have finished playing at the caller (first
+    /// chunk sent + `response_audio`): caller speech before that is a barge-in.
+    pub burst: bool,
     /// Barge-in: first caller speech frame during a response → audio stops
-    /// and `interrupted` is sent.
+    /// (and, with `interrupt_message`, `interrupted` is sent) this much later.
     #[serde(with = "crate::units::serde_duration")]
     pub barge_stop_delay: Duration,
+    /// On barge-in, send `{"type":"interrupted"}`: the caller's cue to drop
+    /// the audio it has queued (Twilio's `clear`). Off, the agent only stops
+    /// sending, and a `burst` answer is not stopped at all.
+    pub interrupt_message: bool,
     /// Sessions held at once; one more is accepted, then closed with 1013.
     pub max_sessions: usize,
     /// Send response audio as `{"type":"audio","audio":"<base64>"}` text
@@ -82,7 +93,9 @@ impl Default for AgentModel {
             sample_rate_out: 16_000,
             chunk: Duration::from_millis(40),
             speed: 1.0,
+            burst: false,
             barge_stop_delay: Duration::from_millis(150),
+            interrupt_message: true,
             max_sessions: 1_000,
             json_audio: false,
             transcribe: false,
@@ -205,8 +218,12 @@ impl AgentModel {
         crate::audio::generate::samples_in(self.response_audio, self.sample_rate_out)
     }
 
-    /// Wall time from the first chunk to chunk `i`: `i × chunk / speed`.
+    /// Wall time from the first chunk to chunk `i`: `i × chunk / speed`
+    /// (none with `burst`: every chunk is due at once).
     pub(crate) fn chunk_offset(&self, i: usize) -> Duration {
+        if self.burst {
+            return Duration::ZERO;
+        }
         // ≤ 10 min of audio / 0.01 ≈ 17 h: far from `Duration`'s limits.
         Duration::from_secs_f64(self.chunk.as_secs_f64() * i as f64 / self.speed)
     }
@@ -293,5 +310,7 @@ mod tests {
         assert_eq!((m.chunk_samples(), m.response_samples()), (640, 24_000));
         assert_eq!(m.chunk_offset(0), Duration::ZERO);
         assert_eq!(m.chunk_offset(5), Duration::from_millis(100));
+        let burst = AgentModel { burst: true, ..m };
+        assert_eq!(burst.chunk_offset(5), Duration::ZERO);
     }
 }

@@ -126,13 +126,18 @@ pub struct AgentTurnTruth {
     pub audio_us: u64,
     /// `response_end` was sent.
     pub response_end_us: Option<u64>,
+    /// `burst`: the answer counted as speaking (caller speech was a
+    /// barge-in) until this instant, the first chunk's send + `response_audio`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speaking_until_us: Option<u64>,
     /// The first caller speech frame during the response arrived (barge-in
     /// onset as the agent sees it). Set even if the response ended before
     /// the stop took effect.
     pub barge_in_us: Option<u64>,
-    /// Audio was stopped: no chunk of this response is sent after it.
+    /// Audio was stopped with chunks still to send: none of them is sent
+    /// after it (a `burst` answer has none left to stop).
     pub audio_stopped_us: Option<u64>,
-    /// `interrupted` was sent.
+    /// `interrupted` was sent (never without `interrupt_message`).
     pub interrupted_us: Option<u64>,
 }
 

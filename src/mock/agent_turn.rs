@@ -88,10 +88,15 @@ pub(super) struct Turn {
     pub(super) transcript: Utf8Bytes,
     /// `d + response_delay`.
     pub(super) first_audio: Instant,
-    /// Between detection and `response_end`; a barge-in only counts then.
+    /// Between detection and `response_end` (chunks still to send).
     pub(super) responding: bool,
     pub(super) next_chunk: usize,
     pub(super) samples_sent: usize,
+    /// When the first chunk was sent.
+    pub(super) first_sent: Option<Instant>,
+    /// `burst`: every chunk is sent, and the answer plays at the caller
+    /// until this instant (first chunk sent + `response_audio`).
+    pub(super) playing_until: Option<Instant>,
     /// Barge-in onset + `barge_stop_delay`.
     pub(super) stop_at: Option<Instant>,
 }
@@ -103,6 +108,8 @@ pub(super) enum Action {
     Transcript,
     Close,
     Chunk,
+    /// A `burst` answer has finished playing at the caller.
+    Played,
 }
 
 impl Turn {
@@ -129,11 +136,20 @@ impl Turn {
                 );
             }
         }
+        if let Some(at) = self.playing_until {
+            consider(at, Action::Played);
+        }
         best
     }
 
     pub(super) fn done(&self) -> bool {
-        !self.responding && self.transcript_at.is_none()
+        !self.speaking() && self.transcript_at.is_none()
+    }
+
+    /// Caller speech now is a barge-in: chunks are still to be sent, or a
+    /// `burst` answer is still playing at the caller.
+    pub(super) fn speaking(&self) -> bool {
+        self.responding || self.playing_until.is_some()
     }
 
     /// Do `action` (due now).
@@ -146,8 +162,15 @@ impl Turn {
         let reply = &shared.agent_reply;
         match action {
             Action::Stop => {
-                self.rec.audio_stopped_us = Some(shared.at_us(Instant::now()));
+                if self.responding {
+                    self.rec.audio_stopped_us = Some(shared.at_us(Instant::now()));
+                }
                 interrupt(socket, self, shared).await
+            }
+            Action::Played => {
+                self.playing_until = None;
+                self.stop_at = None;
+                Ok(())
             }
             Action::Transcript => {
                 self.transcript_at = None;
@@ -166,7 +189,9 @@ impl Turn {
                     send(socket, Message::Text(reply.text_msg.clone())).await?;
                 }
                 send(socket, chunk.clone()).await?;
-                let sent = shared.at_us(Instant::now());
+                let now = Instant::now();
+                self.first_sent.get_or_insert(now);
+                let sent = shared.at_us(now);
                 self.rec.first_audio_us.get_or_insert(sent);
                 self.rec.last_audio_us = Some(sent);
                 self.rec.chunks += 1;
@@ -177,7 +202,14 @@ impl Turn {
                 self.next_chunk += 1;
                 if self.next_chunk == reply.chunks.len() {
                     self.responding = false;
-                    self.stop_at = None;
+                    if shared.model.agent.burst {
+                        let until =
+                            self.first_sent.unwrap_or(now) + shared.model.agent.response_audio;
+                        self.playing_until = Some(until);
+                        self.rec.speaking_until_us = Some(shared.at_us(until));
+                    } else {
+                        self.stop_at = None;
+                    }
                     send(socket, text_static(r#"{"type":"response_end"}"#)).await?;
                     self.rec.response_end_us = Some(shared.at_us(Instant::now()));
                 }
@@ -197,11 +229,16 @@ impl Shared {
     }
 }
 
-/// Barge-in took effect: drop the turn's pending output, send `interrupted`.
+/// Barge-in took effect: drop the turn's pending output, and send
+/// `interrupted` (with `interrupt_message`).
 pub(super) async fn interrupt(socket: &mut WebSocket, turn: &mut Turn, shared: &Shared) -> Ended {
     turn.responding = false;
+    turn.playing_until = None;
     turn.stop_at = None;
     turn.transcript_at = None;
+    if !shared.model.agent.interrupt_message {
+        return Ok(());
+    }
     send(socket, text_static(r#"{"type":"interrupted"}"#)).await?;
     turn.rec.interrupted_us = Some(shared.at_us(Instant::now()));
     Ok(())

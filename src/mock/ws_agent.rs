@@ -27,14 +27,19 @@
 //!    audio chunk 0; chunk *i* at `d + response_delay + i × chunk / speed`,
 //!    as binary PCM16 at `sample_rate_out` (or, with `json_audio`,
 //!    `{"type":"audio","audio":"<base64>"}`). The audio speaks the response
-//!    text (mock speech) and is exactly `response_audio` long;
+//!    text (mock speech) and is exactly `response_audio` long. With
+//!    `burst`, every chunk is sent at `d + response_delay`, back to back as
+//!    fast as the socket takes them;
 //! 4. right after the last chunk: `{"type":"response_end"}`.
 //!
-//! Barge-in: a caller speech frame arriving between `d` and `response_end`
-//! is the onset; `barge_stop_delay` later the turn's pending output is
-//! dropped (no more chunks, no `response_end`) and `{"type":"interrupted"}`
-//! is sent. An end of speech detected while a response is still running
-//! interrupts it at once. Sessions over `max_sessions` are accepted, then
+//! Barge-in: a caller speech frame arriving while the agent speaks — between
+//! `d` and `response_end`, or with `burst` until the answer would have
+//! finished playing at the caller (first chunk sent + `response_audio`) — is
+//! the onset; `barge_stop_delay` later the turn's pending output is dropped
+//! (no more chunks, no `response_end`) and, with `interrupt_message` (on by
+//! default), `{"type":"interrupted"}` is sent: the caller's cue to drop the
+//! audio it has queued. An end of speech detected while the agent still
+//! speaks interrupts it at once. Sessions over `max_sessions` are accepted, then
 //! closed with code 1013. Faults, one seeded draw per turn: `close` drops
 //! the TCP connection without a close frame at `d + response_delay`;
 //! `silent` sends nothing for the turn; `malformed` sends
@@ -310,7 +315,7 @@ impl Session {
             self.vad.last_speech = Some(now);
             self.vad.closed_by_energy = false;
             if let Some(turn) = self.turn.as_mut() {
-                if turn.responding && turn.rec.barge_in_us.is_none() {
+                if turn.speaking() && turn.rec.barge_in_us.is_none() {
                     turn.rec.barge_in_us = Some(self.shared.at_us(now));
                     turn.stop_at = Some(now + model.barge_stop_delay);
                 }
@@ -339,9 +344,11 @@ impl Session {
         if let Some(mut old) = self.turn.take() {
             // The caller finished a new utterance over a running response.
             let now_us = self.us(now);
-            if old.responding {
+            if old.speaking() {
                 old.rec.barge_in_us.get_or_insert(now_us);
-                old.rec.audio_stopped_us = Some(now_us);
+                if old.responding {
+                    old.rec.audio_stopped_us = Some(now_us);
+                }
                 let sent = interrupt(socket, &mut old, &shared).await;
                 shared.lock().agent_truth.finish_turn(old.rec);
                 sent?;
@@ -374,6 +381,7 @@ impl Session {
             chunks: 0,
             audio_us: 0,
             response_end_us: None,
+            speaking_until_us: None,
             barge_in_us: None,
             audio_stopped_us: None,
             interrupted_us: None,
@@ -399,6 +407,8 @@ impl Session {
             responding: true,
             next_chunk: 0,
             samples_sent: 0,
+            first_sent: None,
+            playing_until: None,
             stop_at: None,
         });
         Ok(())

@@ -643,3 +643,115 @@ async fn json_audio_both_ways_and_junk_is_ignored() {
         (EndOfSpeech::Energy, "ok")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn burst_sends_the_whole_answer_at_once_and_is_barged_while_it_would_play() {
+    let mock = spawn(model(AgentModel {
+        response_audio: ms(1_000),
+        burst: true,
+        ..AgentModel::default()
+    }))
+    .await
+    .unwrap();
+    let mut c = Client::connect(mock.addr).await;
+    c.stream(&speech("hi"), Instant::now()).await;
+    let eos = c.end_of_speech().await;
+    let got = c.until(is("response_end")).await;
+    let mut expected = vec!["transcript", "response_text"];
+    expected.extend(["audio"; 25]);
+    expected.push("response_end");
+    assert_eq!(kinds(&got), expected);
+    let first_audio = got[2].0;
+    near(first_audio - eos, ms(400), CLIENT_SLACK, "first audio");
+    // All of it, not 1 s of real-time pacing.
+    let end = got.last().unwrap().0;
+    near(end - first_audio, ms(0), CLIENT_SLACK, "whole answer");
+    let bytes: usize = got.iter().map(|(_, g)| g.audio_bytes()).sum();
+    assert_eq!(bytes, 1_000 * 16 * 2);
+    // Speak over it 300 ms in: it still plays at the caller, so this is a
+    // barge-in, and `interrupted` (the cue to drop the queue) follows.
+    let sent = c.stream(&speech("next"), first_audio + ms(300)).await;
+    let onset = sent[0];
+    c.end_of_speech().await;
+    let after = c.until(is("response_end")).await;
+    assert_eq!(after[0].1.kind(), "interrupted", "{:?}", kinds(&after));
+    near(
+        after[0].0 - (first_audio + ms(300)),
+        ms(150),
+        CLIENT_SLACK,
+        "interrupted after onset",
+    );
+
+    let t = turns(&mock, 2).await;
+    let t0 = &t[0];
+    let (first, last) = (t0.first_audio_us.unwrap(), t0.last_audio_us.unwrap());
+    near_us(last - first, ms(0), SERVER_SLACK, "sent at once");
+    assert_eq!((t0.chunks, t0.audio_us), (25, 1_000_000));
+    assert!(t0.response_end_us.unwrap() >= last);
+    near_us(
+        t0.speaking_until_us.unwrap() - first,
+        ms(1_000),
+        ms(1),
+        "speaks until played",
+    );
+    let barge = t0.barge_in_us.unwrap();
+    near_us(barge - us(&mock, onset).min(barge), ms(0), ms(3), "onset");
+    near_us(
+        t0.interrupted_us.unwrap() - barge,
+        ms(150),
+        SERVER_SLACK,
+        "barge_stop_delay",
+    );
+    // Nothing was left to stop sending.
+    assert_eq!(t0.audio_stopped_us, None);
+    assert_eq!(t[1].transcript, "next");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_interrupt_message_barge_in_only_stops_the_sending() {
+    // Paced: the audio stops, but no `interrupted` is sent.
+    let mock = spawn(model(AgentModel {
+        response_audio: ms(1_000),
+        interrupt_message: false,
+        ..AgentModel::default()
+    }))
+    .await
+    .unwrap();
+    let mut c = Client::connect(mock.addr).await;
+    c.end_of_speech().await;
+    let first_audio = c.until(is("audio")).await.last().unwrap().0;
+    c.stream(&speech("stop"), first_audio + ms(200)).await;
+    let got = c.within(ms(300)).await;
+    assert!(got.iter().all(|(_, g)| g.kind() == "audio"), "{got:?}");
+    let t = &turns(&mock, 1).await[0];
+    let stopped = t.audio_stopped_us.unwrap();
+    near_us(
+        stopped - t.barge_in_us.unwrap(),
+        ms(150),
+        SERVER_SLACK,
+        "stop",
+    );
+    assert!(t.last_audio_us.unwrap() <= stopped && t.chunks < 25);
+    assert_eq!((t.interrupted_us, t.response_end_us), (None, None));
+
+    // Burst: the answer is neither stopped nor cleared.
+    let mock = spawn(model(AgentModel {
+        response_audio: ms(600),
+        interrupt_message: false,
+        burst: true,
+        ..AgentModel::default()
+    }))
+    .await
+    .unwrap();
+    let mut c = Client::connect(mock.addr).await;
+    c.end_of_speech().await;
+    let first_audio = c.until(is("response_end")).await[1].0;
+    c.stream(&speech("stop"), first_audio + ms(200)).await;
+    assert_eq!(c.within(ms(300)).await, []);
+    let t = &turns(&mock, 1).await[0];
+    assert!(t.barge_in_us.is_some());
+    assert_eq!(
+        (t.chunks, t.audio_stopped_us, t.interrupted_us),
+        (15, None, None)
+    );
+}

@@ -30,8 +30,9 @@ pub enum ErrorKind {
     SilentAudio,
     /// Sanity: far less audio than the text implies.
     ShortAudio,
-    /// Voice agent: the agent kept sending audio while the caller spoke over
-    /// it (barge-in), until the caller's utterance ended.
+    /// Voice agent: the agent's answer kept playing at the caller (audio it
+    /// kept sending, or had queued and did not drop) while the caller spoke
+    /// over it (barge-in), until the caller's utterance ended.
     BargeInIgnored,
     /// The run was stopped (Ctrl-C grace expired) before the request finished.
     Cancelled,

@@ -55,8 +55,9 @@ pub struct AgentTarget {
     /// A response still going this long after the end of speech fails the turn.
     #[serde(with = "crate::units::serde_duration")]
     pub response_timeout: Duration,
-    /// Barge-in counts as ignored if agent audio still arrived within this
-    /// long before the caller's interrupting utterance ended.
+    /// Barge-in counts as ignored if the caller's player was still playing
+    /// the agent's answer within this long before the caller's interrupting
+    /// utterance ended.
     #[serde(with = "crate::units::serde_duration")]
     pub barge_in_quiet: Duration,
 }

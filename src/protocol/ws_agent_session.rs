@@ -20,7 +20,10 @@
 //! time after the response's first audio arrived, over the agent (from the
 //! next free frame slot). Agent audio arriving from the moment its first
 //! frame left until its last is leaked; the turn's record is finished when
-//! the interrupting utterance ends.
+//! the interrupting utterance ends. Whether the response had already ended
+//! when the caller barged in is recorded, and so is a planned barge-in that
+//! never came (the answer finished playing, and the pause passed, first):
+//! what the caller's player still had to play is for `metrics` to work out.
 //!
 //! This module only timestamps; `metrics::defs_agent` turns the times into numbers.
 
@@ -84,10 +87,15 @@ pub struct TurnTimes {
     pub error: Option<ProtocolError>,
 }
 
-/// Raw timestamps of a barge-in.
+/// Raw timestamps of a barge-in (planned for the turn).
 #[derive(Debug, Clone, Default)]
 pub struct BargeTimes {
-    /// First frame of the interrupting utterance sent.
+    /// The response had already ended (end message or idle gap) when the
+    /// caller started to barge in — or, with no onset, the planned barge-in
+    /// never came: the answer finished playing and the pause passed first.
+    pub after_response: bool,
+    /// First frame of the interrupting utterance sent; `None` if it never
+    /// left (the conversation failed first, or see `after_response`).
     pub onset: Option<Instant>,
     /// Its last frame sent: the end of the leak window.
     pub utterance_end: Option<Instant>,
@@ -220,15 +228,27 @@ impl<F: FnMut(TurnTimes)> State<'_, F> {
     /// Begin the next turn's utterance; the current turn, if barged, waits
     /// for the leak window to close.
     fn start_next(&mut self, barging: bool) {
+        let planned = self.barge_after().is_some();
         let next = new_turn(self.cur.index + 1);
         let mut prev = std::mem::replace(&mut self.cur, next);
+        let after_response = self.phase != Phase::Waiting;
         if barging {
-            if self.phase == Phase::Waiting {
+            if !after_response {
                 Self::close_frames(&mut prev, &mut self.lags);
             }
-            prev.barge = Some(BargeTimes::default());
+            prev.barge = Some(BargeTimes {
+                after_response,
+                ..BargeTimes::default()
+            });
             self.barged = Some(prev);
         } else if !self.handed_over {
+            if planned {
+                // The answer was over, and played, before the barge-in was due.
+                prev.barge = Some(BargeTimes {
+                    after_response: true,
+                    ..BargeTimes::default()
+                });
+            }
             self.hand(prev);
         }
         self.handed_over = false;

@@ -44,6 +44,8 @@ struct Script {
     /// Stop this long after caller speech arrives during an answer.
     stop_after: Duration,
     malformed: bool,
+    /// Send every chunk at once instead of one per 20 ms.
+    burst: bool,
 }
 
 /// Run the scripted agent: reads what the caller sends, answers through `tx`.
@@ -70,7 +72,8 @@ async fn agent(
                     let _ = tx.send(Ok(Message::text(text)));
                     let start = tokio::time::Instant::now();
                     for i in 0..s.chunks {
-                        tokio::time::sleep_until(start + FRAME * i as u32).await;
+                        let pace = if s.burst { 0 } else { i as u32 };
+                        tokio::time::sleep_until(start + FRAME * pace).await;
                         let halt = *stop.lock().unwrap();
                         if halt.is_some_and(|h| tokio::time::Instant::now() >= h) {
                             let _ = tx.send(Ok(Message::text(r#"{"type":"interrupted"}"#)));
@@ -98,12 +101,23 @@ async fn agent(
 
 /// A conversation against the scripted agent, over a real WebSocket on an
 /// in-memory pipe (frames written by the session's task, timed by the
-/// pacer); returns the turns.
+/// pacer), pausing 50 ms between turns; returns the turns.
 async fn talk(
     t: &AgentTarget,
     turns: &[Bytes],
     barge: &[Option<Duration>],
     s: Script,
+) -> Vec<TurnTimes> {
+    talk_paused(t, turns, barge, s, Duration::from_millis(50)).await
+}
+
+/// [`talk`] with `pause` between turns.
+async fn talk_paused(
+    t: &AgentTarget,
+    turns: &[Bytes],
+    barge: &[Option<Duration>],
+    s: Script,
+    pause: Duration,
 ) -> Vec<TurnTimes> {
     use futures_util::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::protocol::Role;
@@ -143,7 +157,7 @@ async fn talk(
     let talk = Conversation {
         turns,
         barge_in: barge,
-        pause: Duration::from_millis(50),
+        pause,
         noise: &noise,
     };
     let mut got = Vec::new();
@@ -167,6 +181,7 @@ async fn latency_is_anchored_at_the_end_of_speech_and_turns_follow_playback() {
         chunks: 10,
         stop_after: Duration::ZERO,
         malformed: false,
+        burst: false,
     };
     let turns = [speech(10), speech(5)];
     let got = talk(&target(), &turns, &[None, None], s).await;
@@ -204,6 +219,7 @@ async fn barge_in_measures_the_leak_window_and_the_next_turn_goes_on() {
         chunks: 50,
         stop_after: Duration::from_millis(120),
         malformed: false,
+        burst: false,
     };
     let turns = [speech(5), speech(20), speech(5)];
     let barge = [Some(Duration::from_millis(200)), None, None];
@@ -250,6 +266,7 @@ async fn a_malformed_message_fails_the_turn_and_ends_the_conversation() {
         chunks: 3,
         stop_after: Duration::ZERO,
         malformed: true,
+        burst: false,
     };
     let got = talk(&target(), &[speech(3), speech(3)], &[None, None], s).await;
     assert_eq!(got.len(), 1);
@@ -264,6 +281,7 @@ async fn no_answer_is_a_timeout_from_the_end_of_speech() {
         chunks: 3,
         stop_after: Duration::ZERO,
         malformed: false,
+        burst: false,
     };
     let t = target();
     let started = Instant::now();
@@ -276,6 +294,63 @@ async fn no_answer_is_a_timeout_from_the_end_of_speech() {
     let waited = Instant::now() - got[0].speech_ended.expect("eos");
     assert!(ms(waited) >= 400.0 && ms(waited) < 500.0, "{waited:?}");
     assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+#[tokio::test]
+async fn a_barge_in_over_an_answer_sent_at_once_finds_it_still_playing() {
+    // 50 chunks of 20 ms sent at once: the response is over at once, but
+    // plays for 1 s. The caller barges in 200 ms into it and speaks 400 ms.
+    let s = Script {
+        delay: Duration::from_millis(100),
+        chunks: 50,
+        stop_after: Duration::from_millis(120),
+        malformed: false,
+        burst: true,
+    };
+    let turns = [speech(5), speech(20), speech(5)];
+    let barge = [Some(Duration::from_millis(200)), None, None];
+    let got = talk(&target(), &turns, &barge, s).await;
+    assert_eq!(got.len(), 3, "{got:?}");
+    let b = got[0].barge.as_ref().expect("turn 1 was barged");
+    assert!(b.after_response, "the whole answer had arrived");
+    assert!(b.leaked.is_empty() && b.interrupted_at.is_none());
+    let onset = b.onset.expect("onset");
+    let first = got[0].first_audio.expect("audio");
+    assert!((ms(onset - first) - 200.0).abs() < 30.0);
+    // The player, started at the first audio, still had ~800 ms to play
+    // at the onset: what `metrics` counts as leaked (the scripted agent
+    // sends no interruption message once it has sent everything).
+    let queued = playback_end(&got[0].audio).expect("audio") - onset;
+    assert!((ms(queued) - 800.0).abs() < 30.0, "queued {queued:?}");
+}
+
+#[tokio::test]
+async fn a_planned_barge_in_after_the_answer_played_is_marked_untested() {
+    // A 60 ms answer; the caller means to barge in 200 ms into it.
+    let s = Script {
+        delay: Duration::from_millis(50),
+        chunks: 3,
+        stop_after: Duration::ZERO,
+        malformed: false,
+        burst: false,
+    };
+    let turns = [speech(3), speech(3), speech(3)];
+    let barge = [Some(Duration::from_millis(200)), None, None];
+    // A 50 ms pause ends first: the barge-in never comes.
+    let got = talk(&target(), &turns, &barge, s).await;
+    assert_eq!(got.len(), 3, "{got:?}");
+    let b = got[0].barge.as_ref().expect("the plan is kept");
+    assert!(b.after_response && b.onset.is_none(), "{b:?}");
+    assert!(got[1].barge.is_none());
+    // In a 500 ms pause it comes, over an answer that finished playing.
+    let got = talk_paused(&target(), &turns, &barge, s, Duration::from_millis(500)).await;
+    assert_eq!(got.len(), 3, "{got:?}");
+    let b = got[0].barge.as_ref().expect("barged");
+    let onset = b.onset.expect("onset");
+    assert!(b.after_response && b.leaked.is_empty());
+    assert!(playback_end(&got[0].audio).expect("audio") < onset);
+    let first = got[0].first_audio.expect("audio");
+    assert!((ms(onset - first) - 200.0).abs() < 30.0);
 }
 
 #[test]

@@ -130,6 +130,13 @@ fn stage_block(out: &mut String, run: &RunResult, section: &Section<'_>, s: &Sta
             connected * 100.0
         );
     }
+    if m.barge_ins > 0 {
+        let _ = write!(
+            rates,
+            "  barge-ins {} untested {}",
+            m.barge_ins, m.barge_in_untested
+        );
+    }
     if let Some(stalled) = m.stalled_share {
         let _ = write!(rates, "  stalled {:.1}% of requests", stalled * 100.0);
     }
