@@ -405,6 +405,7 @@ fn asr_run() -> RunResult {
                 burstiness: None,
                 seed: 1,
                 max_in_flight: None,
+                raw_arrivals: false,
             },
             issued: 60,
             offered_rps: Some(rate),

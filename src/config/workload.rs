@@ -23,6 +23,10 @@ pub const DEFAULT_REQUESTS: u64 = 100;
 /// turns into visible drops instead of running out of sockets.
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 10_000;
 
+/// The longest a count-bound open-loop stage may take to issue its
+/// arrivals; beyond it a rate is taken for a typo (`1e-9`).
+const MAX_STAGE_SPAN: Duration = Duration::from_secs(24 * 3600);
+
 /// When requests start, per stage. Flags and top-level (or per-scenario)
 /// keys of a scenario file.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, clap::Args)]
@@ -46,6 +50,11 @@ pub struct WorkloadOptions {
     /// Open loop: at most this many requests in flight; arrivals over it are counted as dropped [default: 10000].
     #[arg(long)]
     pub max_in_flight: Option<usize>,
+    /// Open loop with --burstiness: keep the gamma gaps as drawn, so a
+    /// stage's realized rate varies around --rate [default: gaps rescaled
+    /// so each stage realizes --rate exactly].
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL", hide_possible_values = true)]
+    pub raw_arrivals: Option<bool>,
     /// Requests per stage [default: 100 when --duration is not given].
     #[arg(long, short = 'n')]
     pub requests: Option<u64>,
@@ -115,6 +124,7 @@ impl WorkloadOptions {
         }
         if own.concurrency.is_some() {
             (base.rate, base.burstiness, base.max_in_flight) = (None, None, None);
+            base.raw_arrivals = None;
         }
         base
     }
@@ -155,6 +165,22 @@ impl WorkloadOptions {
         };
         if let Some(rate) = &self.rate {
             self.check_open_loop()?;
+            if let (Some(n), None) = (requests, self.duration) {
+                // Arrivals are i / rate: -n 100 at 1e-9/s would wait 3,000 years.
+                if let Some(&slow) = rate
+                    .0
+                    .iter()
+                    .find(|&&r| (n.saturating_sub(1)) as f64 / r > MAX_STAGE_SPAN.as_secs_f64())
+                {
+                    return Err(invalid(
+                        "--rate",
+                        format!(
+                            "{slow}/s spreads {n} requests over {:.0} days; give --duration or a higher rate",
+                            (n - 1) as f64 / slow / 86_400.0
+                        ),
+                    ));
+                }
+            }
             return Ok(rate
                 .0
                 .iter()
@@ -165,6 +191,7 @@ impl WorkloadOptions {
                         burstiness: self.burstiness,
                         seed: seed.wrapping_add(i as u64),
                         max_in_flight: Some(self.max_in_flight.unwrap_or(DEFAULT_MAX_IN_FLIGHT)),
+                        raw_arrivals: self.raw_arrivals.unwrap_or(false),
                     };
                     stage(format!("rate={}/s", level_text(r)), workload)
                 })
@@ -231,6 +258,12 @@ impl WorkloadOptions {
         if self.max_in_flight.is_some() {
             return Err(ConfigError::Conflict(
                 "--max-in-flight",
+                "closed loop (--concurrency); use --rate",
+            ));
+        }
+        if self.raw_arrivals.is_some() {
+            return Err(ConfigError::Conflict(
+                "--raw-arrivals",
                 "closed loop (--concurrency); use --rate",
             ));
         }
@@ -366,6 +399,15 @@ mod tests {
             .expect_err("fraction")
             .to_string();
         assert!(e.contains("--concurrency"), "{e}");
+        // A typo'd rate would wait for ever between arrivals.
+        let e = opts(Some("1e-9"), None)
+            .stages(1)
+            .expect_err("slow")
+            .to_string();
+        assert!(e.contains("--rate") && e.contains("days"), "{e}");
+        let mut o = opts(Some("1e-9"), None);
+        o.duration = Some(Duration::from_secs(1));
+        assert!(o.stages(1).is_ok(), "a duration bounds it");
         let mut o = opts(None, Some("2"));
         o.burstiness = Some(1.0);
         assert!(o

@@ -16,7 +16,7 @@ use rand::rngs::SmallRng;
 use rand::SeedableRng;
 
 use super::backoff::{Outcome, RetryPolicy};
-use super::schedule::{Bounded, Constant, Gamma, Schedule};
+use super::schedule::{nominal_arrivals, Bounded, Constant, Gamma, Schedule};
 use super::stage::{StageSpec, Workload};
 use super::timer::DeadlineTimer;
 use crate::metrics::RequestRecord;
@@ -113,9 +113,16 @@ pub async fn run_stage<E: Executor, S: StageSink>(
             burstiness,
             seed,
             max_in_flight,
+            raw_arrivals,
         } => {
             let schedule: Box<dyn Schedule> = match burstiness {
-                Some(b) => Box::new(Gamma::new(*rate, *b, *seed)),
+                Some(b) => {
+                    let gamma = Gamma::new(*rate, *b, *seed);
+                    match nominal_arrivals(*rate, spec.requests, spec.duration) {
+                        Some(n) if !raw_arrivals => Box::new(gamma.rescaled(*rate, n)),
+                        _ => Box::new(gamma),
+                    }
+                }
                 None => Box::new(Constant::new(*rate)),
             };
             let schedule = Bounded::new(schedule, spec.requests, spec.duration);

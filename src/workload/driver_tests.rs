@@ -141,6 +141,7 @@ async fn open_loop_drops_arrivals_over_the_cap_and_never_delays_them() {
             burstiness: None,
             seed: 1,
             max_in_flight: Some(2),
+            raw_arrivals: false,
         },
         requests: None,
         duration: Some(Duration::from_millis(500)),

@@ -63,7 +63,14 @@ pub struct Gamma {
     rng: SmallRng,
     at_s: f64,
     started: bool,
+    /// Every offset is multiplied by this (1 for the raw process).
+    scale: f64,
 }
+
+/// Above this many arrivals a stage's gaps are not rescaled: the pre-pass
+/// would cost seconds, and over so many draws the realized rate is within
+/// a fraction of a percent of the nominal one anyway.
+pub const MAX_RESCALED: u64 = 10_000_000;
 
 impl Gamma {
     /// Arrivals at `rate` per second with shape `burstiness`, reproducible
@@ -77,7 +84,47 @@ impl Gamma {
             rng: SmallRng::seed_from_u64(seed),
             at_s: 0.0,
             started: false,
+            scale: 1.0,
         }
+    }
+}
+
+impl Gamma {
+    /// The same draws, stretched so that arrival `n − 1` (the last of `n`)
+    /// lands at `(n − 1) / rate`, where constant spacing puts it: the
+    /// stage's realized rate is the nominal one, so levels of a sweep are
+    /// comparable, while the gaps keep their shape (vLLM's benchmark
+    /// rescales the same way). The draws are made twice from the seed — a
+    /// pre-pass to sum them — so nothing is stored.
+    pub fn rescaled(mut self, rate: f64, n: u64) -> Self {
+        if !(2..=MAX_RESCALED).contains(&n) {
+            return self;
+        }
+        let Some(dist) = self.dist.as_ref() else {
+            return self;
+        };
+        let mut rng = self.rng.clone();
+        let drawn: f64 = (1..n).map(|_| dist.sample(&mut rng)).sum();
+        let wanted = (n - 1) as f64 / rate;
+        if drawn.is_finite() && drawn > 0.0 {
+            self.scale = wanted / drawn;
+        }
+        self
+    }
+}
+
+/// How many arrivals constant spacing at `rate` makes in a stage of at
+/// most `requests` arrivals and `duration` (arrival *i* at `i / rate`, none
+/// at or after the end); `None` when neither bounds it.
+pub fn nominal_arrivals(
+    rate: f64,
+    requests: Option<u64>,
+    duration: Option<Duration>,
+) -> Option<u64> {
+    let in_time = duration.map(|d| (d.as_secs_f64() * rate).ceil().min(u64::MAX as f64) as u64);
+    match (requests, in_time) {
+        (Some(n), Some(t)) => Some(n.min(t)),
+        (n, t) => n.or(t),
     }
 }
 
@@ -92,7 +139,7 @@ impl Schedule for Gamma {
             self.at_s += gap;
         }
         self.started = true;
-        Duration::try_from_secs_f64(self.at_s).ok()
+        Duration::try_from_secs_f64(self.at_s * self.scale).ok()
     }
 }
 
@@ -195,6 +242,50 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(a[0], Some(Duration::ZERO));
         assert!(a.windows(2).all(|w| w[0] <= w[1]));
+    }
+
+    #[test]
+    fn rescaled_gamma_realizes_the_nominal_rate_and_keeps_the_draws_order() {
+        // The demo's case: a 10 s Poisson stage at 2/s realized 1.52/s raw.
+        for seed in 0..20 {
+            let n = nominal_arrivals(2.0, None, Some(Duration::from_secs(10))).expect("bounded");
+            assert_eq!(n, 20);
+            let mut g = Bounded::new(
+                Gamma::new(2.0, 1.0, seed).rescaled(2.0, n),
+                Some(n),
+                Some(Duration::from_secs(10)),
+            );
+            let offsets: Vec<f64> = std::iter::from_fn(|| g.next_offset())
+                .map(|d| d.as_secs_f64())
+                .collect();
+            assert_eq!(
+                offsets.len(),
+                20,
+                "seed {seed}: every arrival fits the stage"
+            );
+            // offered_rps = (arrivals − 1) ÷ (last − first) = 2/s exactly.
+            let realized = 19.0 / (offsets[19] - offsets[0]);
+            assert!((realized - 2.0).abs() < 1e-9, "seed {seed}: {realized}");
+            // Same draws, stretched: the ratio of any two gaps is kept.
+            let mut raw = Gamma::new(2.0, 1.0, seed);
+            let raw: Vec<f64> = (0..20)
+                .filter_map(|_| raw.next_offset())
+                .map(|d| d.as_secs_f64())
+                .collect();
+            let k = offsets[19] / raw[19];
+            for (a, b) in offsets.iter().zip(&raw) {
+                assert!((a - b * k).abs() < 1e-6, "seed {seed}");
+            }
+        }
+        assert_eq!(
+            nominal_arrivals(4.0, Some(100), Some(Duration::from_secs(1))),
+            Some(4)
+        );
+        assert_eq!(nominal_arrivals(4.0, Some(3), None), Some(3));
+        assert_eq!(
+            nominal_arrivals(3.0, None, Some(Duration::from_millis(1001))),
+            Some(4)
+        );
     }
 
     #[test]

@@ -20,6 +20,10 @@ pub enum Workload {
         seed: u64,
         /// Arrivals while this many requests are in flight are dropped (counted, never delayed).
         max_in_flight: Option<usize>,
+        /// Gamma gaps as drawn, so the realized rate varies around `rate`;
+        /// otherwise they are rescaled to realize it exactly.
+        #[serde(default = "raw_before_rescaling")]
+        raw_arrivals: bool,
     },
     /// Closed loop: `concurrency` users, each sending its next request when the last ends.
     Closed {
@@ -34,6 +38,11 @@ pub enum Workload {
         #[serde(default = "RetryPolicy::off")]
         retry: RetryPolicy,
     },
+}
+
+/// Results written before rescaling existed drew raw gaps.
+fn raw_before_rescaling() -> bool {
+    true
 }
 
 /// One stage: a workload level with its own statistics.

@@ -143,6 +143,7 @@ pub fn run(name: &str, specs: &[StageSpec]) -> RunResult {
                 burstiness: None,
                 seed: spec.seed,
                 max_in_flight: None,
+                raw_arrivals: false,
             },
             issued: spec.requests,
             offered_rps: Some(spec.rate),
