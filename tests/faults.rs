@@ -201,3 +201,46 @@ async fn honour_retry_after_waits_as_long_as_the_server_asks() {
         );
     }
 }
+
+/// A stage the generator limited says so, naming the figure, in the
+/// result and the summary, and its CPU share can gate the run: here one
+/// request may be in flight at 200/s, so nearly every arrival is dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stage_the_generator_limited_carries_a_warning_and_its_cpu() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let model = MockModel {
+        overhead: Duration::from_millis(50),
+        ..fast()
+    };
+    let server = mock::spawn(model).await.expect("mock starts");
+    let run = WorkloadOptions {
+        rate: Some("200".parse().expect("levels")),
+        max_in_flight: Some(1),
+        duration: Some(Duration::from_millis(800)),
+        ..WorkloadOptions::default()
+    };
+    let mut plan = plan(server.url(), dir.path(), run);
+    plan.common.slo = vec!["generator_cpu<100%".parse().expect("slo")];
+    let (result, out) = run_plan(plan, Stop::default()).await;
+    let stage = &result.stages[0];
+    assert!(stage.summary.dropped > 100, "{}", stage.summary.dropped);
+    assert!(
+        stage
+            .warnings
+            .iter()
+            .any(|w| w.contains("arrivals dropped")),
+        "{:?}",
+        stage.warnings
+    );
+    let cpu = stage.summary.generator_cpu.expect("CPU read");
+    assert!(
+        cpu.cpu_s > 0.0 && cpu.share > 0.0 && cpu.cores >= 1,
+        "{cpu:?}"
+    );
+    assert!(result.slo[0].passed, "{:?}", result.slo);
+    let summary = std::fs::read_to_string(out.join("summary.txt")).expect("summary");
+    assert!(
+        summary.contains("WARNING the generator limited stage 1"),
+        "{summary}"
+    );
+}

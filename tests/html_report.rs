@@ -413,6 +413,7 @@ fn asr_run() -> RunResult {
             interrupted: false,
             summary: stats.summary(wall),
             stats,
+            warnings: Vec::new(),
         });
     }
     run.timeline = timeline.rows();

@@ -3,6 +3,7 @@
 pub mod defs;
 pub mod defs_agent;
 pub mod defs_asr;
+pub mod generator;
 pub mod metric;
 pub mod outage;
 pub mod record;

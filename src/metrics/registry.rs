@@ -430,6 +430,8 @@ pub enum StageMetric {
     /// Voice agents: share of planned barge-ins that found nothing left to
     /// interrupt (the answer was over and played), so tested nothing.
     BargeInUntested,
+    /// The generator's CPU time ÷ (wall time × its usable cores).
+    GeneratorCpu,
 }
 
 /// Everything known about one stage-level figure.
@@ -464,7 +466,7 @@ const fn stage_def(
 }
 
 /// Every stage-level figure.
-pub const STAGE_METRICS: [StageMetricDef; 9] = [
+pub const STAGE_METRICS: [StageMetricDef; 10] = [
     stage_def(
         StageMetric::Errors,
         "errors",
@@ -528,6 +530,13 @@ pub const STAGE_METRICS: [StageMetricDef; 9] = [
         Better::Lower,
         Kinds::AGENT,
     ),
+    stage_def(
+        StageMetric::GeneratorCpu,
+        "generator_cpu",
+        Unit::Percent,
+        Better::Lower,
+        Kinds::ALL,
+    ),
 ];
 
 impl StageMetric {
@@ -584,6 +593,10 @@ impl StageMetric {
                 s.barge_in_untested,
                 s.barge_ins,
                 "planned barge-ins (--barge-in)",
+            ),
+            StageMetric::GeneratorCpu => pct(
+                s.generator_cpu.map(|c| c.share),
+                "no CPU reading of the generator (a result from before it was kept)",
             ),
         }
     }

@@ -52,6 +52,7 @@ fn stage() -> StageResult {
         interrupted: false,
         summary,
         stats,
+        warnings: Vec::new(),
     }
 }
 

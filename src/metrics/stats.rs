@@ -20,6 +20,7 @@ use hdrhistogram::serialization::{Deserializer as HdrDeserializer, Serializer as
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::metrics::generator::GeneratorCpu;
 use crate::metrics::outage::{Outage, Outages};
 use crate::metrics::RequestRecord;
 use crate::protocol::ErrorKind;
@@ -410,6 +411,7 @@ impl StageStats {
             barge_in_untested: c.barge_in_untested,
             errors,
             outages: self.outages.list(),
+            generator_cpu: None,
             metrics: self
                 .hists
                 .iter()
@@ -659,6 +661,10 @@ pub struct StageSummary {
     /// When the target was down (connection-level failures in a row).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub outages: Vec<Outage>,
+    /// The generator's CPU over the stage (the whole process: every
+    /// scenario of a stage shares it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generator_cpu: Option<GeneratorCpu>,
     /// Distribution of every metric with samples, keyed by [`Metric::name`].
     pub metrics: BTreeMap<String, Percentiles>,
 }

@@ -57,6 +57,7 @@ fn agent_run(name: &str, labels: &[&str], slow_ms: u64) -> RunResult {
                 interrupted: false,
                 summary: stats.summary(wall),
                 stats,
+                warnings: Vec::new(),
             }
         })
         .collect();

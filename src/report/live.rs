@@ -29,6 +29,8 @@ pub struct LiveSnapshot {
     /// The target has not answered since this run-clock second (connection
     /// failures in a row; see `metrics::outage`).
     pub down_since_s: Option<f64>,
+    /// The generator's CPU since the last snapshot, as a share of its cores.
+    pub generator_cpu: Option<f64>,
 }
 
 /// Something the live view can poll.
@@ -129,6 +131,14 @@ pub fn line(s: &LiveSnapshot, elapsed: Duration) -> String {
         msg.push_str(&format!(" drop {}", s.dropped));
     }
     msg.push_str(&format!(" | {rate:.1} {unit}"));
+    if let Some(cpu) = s.generator_cpu {
+        let saturated = if cpu > crate::metrics::generator::MAX_CPU_SHARE {
+            " GENERATOR SATURATED"
+        } else {
+            ""
+        };
+        msg.push_str(&format!(" | cpu {:.0}%{saturated}", cpu * 100.0));
+    }
     for (name, p50, p95) in &s.latency {
         msg.push_str(&format!(" | {name} p50 {p50:.0}ms p95 {p95:.0}ms"));
     }

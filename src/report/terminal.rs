@@ -86,6 +86,19 @@ pub fn summary(run: &RunResult) -> String {
     if !run.slo.is_empty() {
         slo_section(&mut out, run);
     }
+    let limited: Vec<String> = run
+        .stages
+        .iter()
+        .filter(|s| !s.warnings.is_empty())
+        .map(|s| format!("{} [{}]", s.index + 1, s.label))
+        .collect();
+    if !limited.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nWARNING the generator limited stage {}: its figures may describe this machine, not the server (see the WARNING lines above; gate with --slo 'generator_cpu<90%', 'schedule_lag.p99<1ms' or 'frame_lag_p99.p99<2ms')",
+            limited.join(", ")
+        );
+    }
     out
 }
 
@@ -156,6 +169,9 @@ fn stage_block(out: &mut String, run: &RunResult, section: &Section<'_>, s: &Sta
     }
     for o in &m.outages {
         let _ = writeln!(out, "  {}", outage_line(o));
+    }
+    for w in &s.warnings {
+        let _ = writeln!(out, "  WARNING {w}");
     }
     for e in &m.errors {
         let example = e

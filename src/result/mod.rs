@@ -329,6 +329,11 @@ pub struct StageResult {
     pub summary: StageSummary,
     /// Counters and serialized histograms.
     pub stats: StageStats,
+    /// Ways the generator itself limited this stage (see
+    /// `metrics::generator`): a run the client throttled never passes
+    /// silently.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl StageResult {

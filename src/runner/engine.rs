@@ -11,7 +11,8 @@ use tokio_util::sync::CancellationToken;
 use super::executor::AnyExecutor;
 use super::jsonl::JsonlWriter;
 use super::sink::{RunSink, ScenarioSink};
-use super::{RunError, RunOptions};
+use super::{host, RunError, RunOptions};
+use crate::metrics::generator::{self, GeneratorCpu};
 use crate::metrics::slo::{evaluate_all, Slo};
 use crate::metrics::stats::StageStats;
 use crate::metrics::timeline::TimelineRow;
@@ -115,8 +116,22 @@ struct Live<'a> {
     scenarios: &'a [(Option<String>, Kind)],
     /// The running stage's index.
     stage: usize,
+    /// The process's CPU seconds at the last snapshot, and when.
+    cpu: std::sync::Mutex<(Instant, f64)>,
     /// The run-clock second the stage began in (its windows start there).
     since: u64,
+}
+
+impl Live<'_> {
+    /// The generator's CPU share since the last call.
+    fn cpu_share(&self) -> Option<f64> {
+        let mut last = self.cpu.lock().unwrap_or_else(|p| p.into_inner());
+        let (now, cpu) = (Instant::now(), host::process_cpu_s());
+        let wall = now.saturating_duration_since(last.0).as_secs_f64();
+        let share = GeneratorCpu::new(cpu - last.1, wall, host::usable_cores()).share;
+        *last = (now, cpu);
+        (wall > 0.05).then_some(share)
+    }
 }
 
 impl LiveSource for Live<'_> {
@@ -156,6 +171,7 @@ impl LiveSource for Live<'_> {
             dropped: live.dropped.load(Relaxed),
             latency,
             down_since_s: down_since_us.map(|us| us as f64 / 1e6),
+            generator_cpu: self.cpu_share(),
             mixed: self.scenarios.len() > 1,
         }
     }
@@ -248,6 +264,7 @@ pub async fn drive(
             tokio::spawn(async move {
                 let source = Live {
                     stage: index,
+                    cpu: std::sync::Mutex::new((Instant::now(), host::process_cpu_s())),
                     since: sink.run_second(),
                     sink: &sink,
                     scenarios: &tags,
@@ -256,6 +273,7 @@ pub async fn drive(
             })
         };
         // Every scenario's stage at once, each in its own task.
+        let (cpu_start, stage_start) = (host::process_cpu_s(), Instant::now());
         let running: Vec<_> = scenarios
             .iter()
             .zip(&specs)
@@ -268,12 +286,17 @@ pub async fn drive(
         live_done.cancel();
         let _ = progress.await;
         sink.flush_jsonl();
+        let cpu = GeneratorCpu::new(
+            host::process_cpu_s() - cpu_start,
+            stage_start.elapsed().as_secs_f64(),
+            host::usable_cores(),
+        );
         let first = result.stages.len();
         for (j, (outcome, spec)) in outcomes.iter().zip(&specs).enumerate() {
             let tag = tags[j].0.clone();
             result
                 .stages
-                .push(stage_result(index, j, tag, spec, outcome, &sink));
+                .push(stage_result(index, j, tag, spec, outcome, cpu, &sink));
         }
         let views = result.stages[first..]
             .iter()
@@ -348,10 +371,11 @@ fn stage_result(
     tag: Option<String>,
     spec: &StageSpec,
     o: &StageOutcome,
+    cpu: GeneratorCpu,
     sink: &RunSink,
 ) -> StageResult {
     let wall = o.finished.saturating_duration_since(o.started);
-    let (stats, summary) = sink.with_aggregate(|a| {
+    let (stats, mut summary) = sink.with_aggregate(|a| {
         let stats = a
             .stage(index, scenario)
             .cloned()
@@ -359,6 +383,8 @@ fn stage_result(
         let summary = stats.summary(wall);
         (stats, summary)
     });
+    summary.generator_cpu = Some(cpu);
+    let warnings = generator::warnings(&summary);
     let offered_rps = match spec.workload {
         Workload::Open { .. } => {
             let arrivals = o.issued + o.dropped;
@@ -382,5 +408,6 @@ fn stage_result(
         interrupted: o.interrupted,
         summary,
         stats,
+        warnings,
     }
 }

@@ -15,8 +15,8 @@ pub mod asr;
 pub mod describe;
 pub mod engine;
 pub mod executor;
+mod host;
 pub mod jsonl;
-mod limits;
 pub mod sink;
 pub mod tts;
 
@@ -161,7 +161,7 @@ pub async fn run(
     opts: RunOptions,
 ) -> Result<(RunResult, PathBuf), RunError> {
     let (sockets, wanted) = sockets_held(&plan);
-    limits::ensure_open_files(sockets, wanted)?;
+    host::ensure_open_files(sockets, wanted)?;
     let mut checked: Vec<&str> = Vec::new();
     for s in &plan.scenarios {
         let url = s.target.url();

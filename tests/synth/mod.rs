@@ -151,6 +151,7 @@ pub fn run(name: &str, specs: &[StageSpec]) -> RunResult {
             interrupted: false,
             summary: stats.summary(wall),
             stats,
+            warnings: Vec::new(),
         });
     }
     RunResult {

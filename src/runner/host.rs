@@ -1,4 +1,6 @@
-//! Open files against the sockets a run will hold, checked before it starts.
+//! What the host allows the generator and what it uses: open files against
+//! the sockets a run will hold (checked before it starts), and the
+//! process's CPU time (read around each stage and by the live view).
 //!
 //! Every closed-loop user (a TTS or ASR connection, a streaming session, a
 //! call) holds a socket for the whole stage. Past the process's open-file
@@ -60,9 +62,40 @@ fn raise_to(_files: u64) -> Limit {
     Limit::Enough
 }
 
+/// CPU seconds the whole process has used (all threads, user + system).
+pub fn process_cpu_s() -> f64 {
+    #[cfg(target_os = "linux")]
+    {
+        let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+        t.tv_sec as f64 + t.tv_nsec as f64 / 1e9
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        0.0
+    }
+}
+
+/// Cores the process may use: CPU affinity and cgroup quota included.
+pub fn usable_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cpu_time_grows_with_work() {
+        let before = process_cpu_s();
+        let mut x = 0u64;
+        let t0 = std::time::Instant::now();
+        while t0.elapsed() < std::time::Duration::from_millis(30) {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(1));
+        }
+        // 30 ms of busy wall time is at least some CPU time, never less than none.
+        assert!(process_cpu_s() > before, "{x}");
+        assert!(usable_cores() >= 1);
+    }
 
     #[test]
     fn more_sockets_than_the_hard_limit_is_refused_with_the_numbers() {
