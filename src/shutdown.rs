@@ -2,10 +2,12 @@
 //! in-flight requests for a grace period, then abandons them; SIGTERM (what
 //! `timeout`, CI runners and container stops send) stops arrivals and
 //! abandons in-flight requests at once. Either way every result file is
-//! written as usual. A second signal of either kind exits at once.
+//! written as usual. A second signal of either kind stops waiting: the
+//! results measured so far are written at once and the process exits.
 //!
 //! Results survive all of it: `requests.jsonl` only ever holds whole lines,
-//! and the lines still pending are written before the second signal's exit.
+//! the lines still pending are written first, and `result.json` and the
+//! summary follow (within [`EXIT_WAIT`], or the process exits anyway).
 
 use std::time::Duration;
 
@@ -13,6 +15,10 @@ use crate::workload::Stop;
 
 /// Exit code of an interrupted run (128 + SIGINT, as shells report it).
 pub const EXIT_INTERRUPTED: i32 = 130;
+
+/// How long after a second signal the process waits for the results to be
+/// written before it exits regardless.
+const EXIT_WAIT: Duration = Duration::from_secs(5);
 
 /// Which signal arrived.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,7 +85,13 @@ pub fn install(stop: Stop, grace: Duration) {
         }
         if signals.next().await.is_some() {
             crate::runner::jsonl::flush_all();
-            eprintln!("Exiting now; requests.jsonl holds every request finished so far");
+            eprintln!("Exiting now; writing the results of every request finished so far");
+            stop.arrivals.cancel();
+            stop.exit.cancel();
+            // The run writes its files and returns; should it hang, the
+            // process still ends, with requests.jsonl complete.
+            tokio::time::sleep(EXIT_WAIT).await;
+            crate::runner::jsonl::flush_all();
             std::process::exit(EXIT_INTERRUPTED);
         }
     });

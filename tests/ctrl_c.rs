@@ -149,6 +149,18 @@ async fn second_ctrl_c_exits_at_once_with_valid_jsonl() {
     // second Ctrl-C) is on disk, although lines are written in batches.
     let truth = server.truth().await;
     assert_eq!(records.len() as u64, truth.ok, "finished requests missing");
+    // The stage never finished, yet what it measured is in result.json.
+    let result = voxload::report::json::read(&out).expect("result.json written");
+    assert_eq!(result.status, voxload::result::RunStatus::Interrupted);
+    let stage = &result.stages[0];
+    assert!(stage.interrupted);
+    assert_eq!(
+        stage.summary.ok + stage.summary.warmup,
+        truth.ok,
+        "{:?}",
+        stage.summary
+    );
+    assert!(out.join("summary.txt").exists());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

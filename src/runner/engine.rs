@@ -279,10 +279,36 @@ pub async fn drive(
             .zip(&specs)
             .map(|(exec, spec)| exec.spawn_stage(index, (*spec).clone(), stop.clone()))
             .collect();
-        let mut outcomes = Vec::with_capacity(running.len());
-        for task in running {
-            outcomes.push(task.await.map_err(|e| RunError::Internal(e.to_string()))?);
-        }
+        let joined = async {
+            let mut outcomes = Vec::with_capacity(running.len());
+            for task in running {
+                outcomes.push(task.await.map_err(|e| RunError::Internal(e.to_string()))?);
+            }
+            Ok::<_, RunError>(outcomes)
+        };
+        // A second Ctrl-C: the stage ends here with what it measured, its
+        // requests still running are left behind, and the results are
+        // written as usual before the process exits.
+        let outcomes = tokio::select! {
+            outcomes = joined => outcomes?,
+            () = stop.exit.cancelled() => {
+                let now = Instant::now();
+                let cut = |i: usize| {
+                    let issued = sink.with_aggregate(|a| {
+                        a.stage(index, i).map_or(0, |s| s.counters.requests + s.counters.warmup)
+                    });
+                    StageOutcome {
+                        started: stage_start,
+                        arrivals_ended: now,
+                        finished: now,
+                        issued,
+                        dropped: 0,
+                        interrupted: true,
+                    }
+                };
+                (0..specs.len()).map(cut).collect()
+            }
+        };
         live_done.cancel();
         let _ = progress.await;
         sink.flush_jsonl();

@@ -62,14 +62,18 @@ pub trait StageSink: Send + Sync + 'static {
     fn dropped(&self, stage: usize, at: Instant);
 }
 
-/// The two-step stop of a run: `arrivals` ends new requests and lets
-/// in-flight ones drain; `abort` cancels those still running.
+/// The stop of a run in steps: `arrivals` ends new requests and lets
+/// in-flight ones drain; `abort` cancels those still running; `exit` stops
+/// waiting for them at all.
 #[derive(Debug, Clone, Default)]
 pub struct Stop {
     /// Stop starting new requests.
     pub arrivals: CancellationToken,
     /// Abandon in-flight requests (recorded as [`ErrorKind::Cancelled`]).
     pub abort: CancellationToken,
+    /// Stop waiting for anything: write what was measured and return (a
+    /// second Ctrl-C). Requests still running are not recorded.
+    pub exit: CancellationToken,
 }
 
 /// What happened in a stage, for rate and wall-time statistics.

@@ -64,12 +64,17 @@ fn nice_step(span: f64) -> f64 {
 }
 
 /// A y axis from 0 to a round top above `max` (with 5 % headroom), ticked
-/// at round steps.
-pub fn y_ticks(max: f64) -> Ticked {
-    let max = if max.is_finite() && max > 0.0 {
+/// at round steps; never past `cap` when the data stays under it (a share
+/// of 100 % tops a 0–100 axis, not a 0–150 one).
+pub fn y_ticks(max: f64, cap: Option<f64>) -> Ticked {
+    let top = if max.is_finite() && max > 0.0 {
         max * 1.05
     } else {
         1.0
+    };
+    let max = match cap {
+        Some(c) if max <= c => top.min(c),
+        _ => top,
     };
     let step = nice_step(max);
     let n = (max / step).ceil() as usize;
@@ -148,7 +153,9 @@ fn panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &Panel) -> DrawRe
         .map_err(text_err)?;
     let chart_area = legend(&area, &p.series)?;
     let x_axis = x_axis(p, chart_area.dim_in_pixel().0.saturating_sub(80));
-    let y_axis = y_ticks(finite_points(p).map(|(_, y)| y).fold(0.0, f64::max));
+    // A panel of shares ("%") cannot pass 100 % (a WER, "WER (%)", can).
+    let cap = (p.y_label == "%").then_some(100.0);
+    let y_axis = y_ticks(finite_points(p).map(|(_, y)| y).fold(0.0, f64::max), cap);
     let (x_step, y_step) = (x_axis.step, y_axis.step);
     let mut chart = ChartBuilder::on(&chart_area)
         .margin_right(16)
@@ -221,14 +228,17 @@ fn marks<DB: DrawingBackend>(chart: &mut Chart<'_, DB>, p: &Panel) -> DrawResult
 
 type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<Ticked, Ticked>>;
 
-/// Each point label below and to the right of its point, or, where that
-/// would leave the plotting area, above and to the left: both corners stay
-/// clear of a line rising through the point. Kept inside vertically.
+/// Each point label beside its point: below and to the right if it fits
+/// there, else the first of the other three corners that stays inside the
+/// plotting area and clear of the labels already drawn (points of nearby
+/// stages otherwise print on top of each other); a label with no free
+/// corner is left out rather than drawn over another.
 fn point_labels<DB: DrawingBackend>(chart: &mut Chart<'_, DB>, p: &Panel) -> DrawResult {
     const GAP: i32 = 7;
     let font = (FAMILY, LABEL_PX).into_font().color(&TEXT);
     let area = chart.plotting_area();
     let (x_px, y_px) = area.get_pixel_range();
+    let mut taken: Vec<[i32; 4]> = Vec::new();
     for (x, y, label) in &p.point_labels {
         if !(x.is_finite() && y.is_finite()) {
             continue;
@@ -236,12 +246,25 @@ fn point_labels<DB: DrawingBackend>(chart: &mut Chart<'_, DB>, p: &Panel) -> Dra
         let (px, py) = chart.backend_coord(&(*x, *y));
         let (w, h) = area.estimate_text_size(label, &font).map_err(text_err)?;
         let (w, h) = (w as i32, h as i32);
-        let right = px + GAP + w <= x_px.end;
-        let below = if right {
-            py + GAP + h <= y_px.end
-        } else {
-            py - GAP - h < y_px.start
+        // (right?, below?) in order of preference.
+        let corners = [(true, true), (true, false), (false, false), (false, true)];
+        let placed = corners.into_iter().find_map(|(right, below)| {
+            let left_px = if right { px + GAP } else { px - GAP - w };
+            let top_px = if below { py + GAP } else { py - GAP - h };
+            let rect = [left_px, top_px, left_px + w, top_px + h];
+            let inside = rect[0] >= x_px.start
+                && rect[2] <= x_px.end
+                && rect[1] >= y_px.start
+                && rect[3] <= y_px.end;
+            let clear = taken
+                .iter()
+                .all(|t| rect[2] <= t[0] || t[2] <= rect[0] || rect[3] <= t[1] || t[3] <= rect[1]);
+            (inside && clear).then_some((right, below, rect))
+        });
+        let Some((right, below, rect)) = placed else {
+            continue;
         };
+        taken.push(rect);
         let (h_pos, dx) = if right {
             (HPos::Left, GAP)
         } else {
@@ -389,21 +412,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_share_axis_stops_at_100_percent() {
+        let y = y_ticks(100.0, Some(100.0));
+        assert_eq!(y.range.end, 100.0, "was 150 for a 100 % bar");
+        assert_eq!(y.ticks, vec![0.0, 20.0, 40.0, 60.0, 80.0, 100.0]);
+        assert_eq!(y_ticks(30.0, Some(100.0)).range.end, 40.0);
+        // Data over the cap (a WER above 100 %) is never cut off.
+        assert!(y_ticks(130.0, Some(100.0)).range.end >= 130.0);
+    }
+
+    #[test]
     fn ticks_are_round_and_cover_the_data() {
         // max 450 → 472.5 with headroom → raw step 94.5 → 100, top 500.
-        let y = y_ticks(450.0);
+        let y = y_ticks(450.0, None);
         assert_eq!((y.range.end, y.step, y.ticks.len()), (500.0, 100.0, 6));
         // max 480 → 504 → raw 100.8 → 200: 3 steps to 600.
-        assert_eq!(y_ticks(480.0).ticks, vec![0.0, 200.0, 400.0, 600.0]);
+        assert_eq!(y_ticks(480.0, None).ticks, vec![0.0, 200.0, 400.0, 600.0]);
         // max 0.9 → 0.945 → step 0.2, top 1.0.
-        let y = y_ticks(0.9);
+        let y = y_ticks(0.9, None);
         assert!(
             (y.range.end - 1.0).abs() < 1e-9 && y.ticks.len() == 6,
             "{y:?}"
         );
         // Nothing to show still gives a usable axis.
-        assert_eq!(y_ticks(0.0).range.end, 1.0);
-        assert_eq!(y_ticks(f64::NAN).range.end, 1.0);
+        assert_eq!(y_ticks(0.0, None).range.end, 1.0);
+        assert_eq!(y_ticks(f64::NAN, None).range.end, 1.0);
         // An x axis keeps its span and ticks only inside it.
         let x = x_ticks(6.2, 7.9);
         assert_eq!(x.ticks, vec![6.5, 7.0, 7.5]);
