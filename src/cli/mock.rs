@@ -23,6 +23,9 @@ pub struct MockArgs {
     /// Port to listen on; 0 picks a free port (the URL is printed).
     #[arg(long, default_value_t = 8000)]
     pub port: u16,
+    /// On exit (Ctrl-C or SIGTERM), write the final truth (`GET /mock/truth`) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub truth_out: Option<std::path::PathBuf>,
     /// Fixed time before the first audio of every request.
     #[arg(long, default_value = "50ms")]
     pub overhead: HumanDuration,
@@ -315,17 +318,44 @@ pub async fn run_mock(args: MockArgs) -> anyhow::Result<()> {
         model.agent.max_sessions
     );
     let token = CancellationToken::new();
-    let on_ctrl_c = {
+    let on_signal = {
         let token = token.clone();
         tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                token.cancel();
-            }
+            stop_signal().await;
+            token.cancel();
         })
     };
     let served = mock::serve(listener, model, token).await;
-    on_ctrl_c.abort();
-    served.context("mock server failed")
+    on_signal.abort();
+    let truth = served.context("mock server failed")?;
+    eprintln!(
+        "voxload mock: {} speech requests ({} ok), {} transcriptions, {} agent sessions",
+        truth.requests,
+        truth.ok,
+        truth.asr.requests,
+        truth.agent.sessions
+    );
+    if let Some(path) = &args.truth_out {
+        let json = serde_json::to_vec_pretty(&truth).context("truth as JSON")?;
+        std::fs::write(path, json).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Ctrl-C, or SIGTERM (what `kill` and service managers send).
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 #[cfg(test)]

@@ -241,7 +241,8 @@ pub(crate) fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
-/// Serve the mock on `listener` until `shutdown` is cancelled.
+/// Serve the mock on `listener` until `shutdown` is cancelled, returning
+/// its final truth (what a soak compares the client's records with).
 ///
 /// The caller binds the listener (so tests use `127.0.0.1:0` and learn the
 /// port first). On shutdown, open responses are aborted and the call returns
@@ -250,9 +251,10 @@ pub async fn serve(
     listener: TcpListener,
     model: MockModel,
     shutdown: CancellationToken,
-) -> Result<(), MockError> {
+) -> Result<Truth, MockError> {
     let shared = Shared::new(model, shutdown.clone())?;
-    run(listener, shared, shutdown).await
+    run(listener, Arc::clone(&shared), shutdown).await?;
+    Ok(shared.truth())
 }
 
 async fn run(
