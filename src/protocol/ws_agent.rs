@@ -58,6 +58,10 @@ pub struct AgentTarget {
     /// long before the caller's interrupting utterance ended.
     #[serde(with = "crate::units::serde_duration")]
     pub barge_in_quiet: Duration,
+    /// The largest message (and frame) accepted from the server, bytes
+    /// (`--ws-max-message`); a longer one fails as `protocol`.
+    #[serde(default = "super::ws::default_max_message")]
+    pub max_message_bytes: usize,
 }
 
 /// Which agent messages mean what. A text message is JSON; its type is read

@@ -423,3 +423,43 @@ async fn failures_before_and_during_a_response() {
         .expect_err("nothing listens on port 1");
     assert_eq!(refused.into_error().kind, ErrorKind::Connect);
 }
+
+#[tokio::test]
+async fn malformed_answers_are_protocol_errors_in_both_clients() {
+    const BAD_CHUNK: &[u8] =
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\nzz\r\nde\r\n0\r\n\r\n";
+    let (port, _srv) = server(vec![
+        vec![Some((0, BAD_CHUNK))],
+        vec![Some((0, b"HTTP/1.1 2xx OK\r\n\r\n"))],
+        vec![Some((0, BAD_CHUNK))],
+    ])
+    .await;
+    let client = HttpClient::new(Duration::from_secs(2));
+    let t = target(port);
+    for detail in ["bad chunk size line", "bad status line"] {
+        let mut got = Got::default();
+        let e = client
+            .exchange(&t, None, b"", &mut got)
+            .await
+            .expect_err("malformed")
+            .into_error();
+        assert_eq!(e.kind, ErrorKind::Protocol, "{e:?}");
+        assert!(e.detail.contains(detail), "{e:?}");
+    }
+    // hyper (TLS targets, ASR uploads) classifies its body errors the same way.
+    let req = hyper::Request::post(format!("http://127.0.0.1:{port}/speak"))
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .expect("request");
+    let resp = client.request(req).await.expect("head");
+    let mut body = resp.into_body();
+    let e = loop {
+        use http_body_util::BodyExt as _;
+        match body.frame().await {
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => break crate::protocol::client::hyper_failure(&e),
+            None => panic!("the bad chunk must fail the body"),
+        }
+    };
+    assert_eq!(e.kind, ErrorKind::Protocol, "{e:?}");
+    assert!(e.detail.contains("chunk size"), "{e:?}");
+}

@@ -410,11 +410,11 @@ impl Chunked {
 
     /// One framing byte.
     fn step(&mut self, b: u8) -> Result<(), String> {
-        let bad = |what: &str| Err(format!("invalid chunked body: {what}"));
+        let size_line = |what: &str| Err(format!("bad chunk size line: {what}"));
         self.step = match (self.step, b) {
             (Step::Size, b) if b.is_ascii_hexdigit() => {
                 if self.size > u64::MAX >> 4 {
-                    return bad("chunk size too large");
+                    return size_line("size does not fit in 64 bits");
                 }
                 let d = (b as char).to_digit(16).unwrap_or(0);
                 self.size = self.size << 4 | u64::from(d);
@@ -426,7 +426,7 @@ impl Chunked {
             (Step::Size | Step::SizeWs | Step::Ext, b'\r') => Step::SizeLf,
             (Step::Size | Step::SizeWs | Step::Ext | Step::SizeLf, b'\n') => {
                 if self.digits == 0 {
-                    return bad("missing chunk size");
+                    return size_line("no hex digits");
                 }
                 if self.size == 0 {
                     Step::TrailerStart
@@ -443,7 +443,9 @@ impl Chunked {
             (Step::TrailerStart | Step::EndLf, b'\n') => Step::Done,
             (Step::Trailer, b'\n') => Step::TrailerStart,
             (Step::Ext | Step::TrailerStart | Step::Trailer, _) if self.meta >= MAX_CHUNK_META => {
-                return bad("chunk extension or trailer too long");
+                return Err(format!(
+                    "chunk extension or trailer longer than {MAX_CHUNK_META} bytes"
+                ));
             }
             (Step::Ext, _) => {
                 self.meta += 1;
@@ -453,8 +455,11 @@ impl Chunked {
                 self.meta += 1;
                 Step::Trailer
             }
-            (Step::DataCr | Step::DataLf, _) => return bad("data longer than its chunk size"),
-            _ => return bad("unexpected byte in chunk framing"),
+            (Step::DataCr | Step::DataLf, _) => {
+                return Err("chunk data longer than its size line says".into())
+            }
+            (Step::EndLf, b) => return Err(format!("bad end of chunked body: byte {b:#04x}")),
+            (_, b) => return size_line(&format!("unexpected byte {b:#04x}")),
         };
         Ok(())
     }
