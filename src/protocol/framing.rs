@@ -206,3 +206,7 @@ mod tests {
         assert_eq!(e.detail, "SSE event longer than 8 bytes");
     }
 }
+
+#[cfg(test)]
+#[path = "framing_props.rs"]
+mod props;

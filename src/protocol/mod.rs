@@ -18,6 +18,9 @@ pub mod ws_agent_session;
 pub mod ws_asr;
 pub mod ws_pacer;
 
+#[cfg(test)]
+mod message_props;
+
 pub use adapter::{Adapter, Target};
 pub use client::{HttpClient, OwnedConn};
 pub use error::{ErrorKind, ProtocolError};

@@ -130,13 +130,13 @@ impl WsAsr {
 
 /// What a server message is.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Heard {
+pub(super) enum Heard {
     Partial,
     Final(String),
     Other,
 }
 
-fn classify(text: &str, t: &WsAsrTarget) -> Result<Heard, ProtocolError> {
+pub(super) fn classify(text: &str, t: &WsAsrTarget) -> Result<Heard, ProtocolError> {
     let v: serde_json::Value = serde_json::from_str(text).map_err(|e| {
         ProtocolError::new(
             ErrorKind::Decode,
