@@ -35,6 +35,9 @@ BENCH = ROOT / "bench"
 OUT = Path(os.environ.get("BENCH_OUT", BENCH / "out")).resolve()
 QUICK = os.environ.get("QUICK", "0") not in ("", "0")
 VOX = os.environ.get("VOXLOAD", str(ROOT / "target" / "release" / "voxload"))
+# Benchmark 1 only: more voxload builds in the same rounds, "name=/path,...",
+# each a column "voxload-name" (e.g. two parsers compared on one machine state).
+VOX_ALT = dict(x.split("=", 1) for x in os.environ.get("VOXLOAD_ALT", "").split(",") if x)
 OHA = os.environ.get("OHA") or shutil.which("oha") or str(Path.home() / ".cargo/bin/oha")
 WRK = os.environ.get("WRK") or shutil.which("wrk") or "wrk"
 GEN_CPU = os.environ.get("GEN_CPU", "0")
@@ -287,7 +290,7 @@ def bench_throughput() -> dict:
     dur = 3 if QUICK else 10
     rounds = int(os.environ.get("ROUNDS") or (1 if QUICK else 3))
     hi = texts_file("hi", "Hi.")
-    tools = ["voxload"]
+    tools = ["voxload", *(f"voxload-{n}" for n in VOX_ALT)]
     skipped = {}
     if have(OHA):
         # oha's default runtime has one worker per *physical core of the
@@ -312,10 +315,12 @@ def bench_throughput() -> dict:
                 tag = f"b1-{tool}-r{r}"
                 http("POST", "/mock/reset-truth")
                 m0 = mock.cpu()
-                if tool == "voxload":
+                if tool.startswith("voxload"):
                     fresh(tag)
                     cmd = vox_tts(tag, "--concurrency", "64", "--duration", f"{dur}s",
                                   "--texts", str(hi), "--format", "wav")
+                    if tool != "voxload":
+                        cmd[0] = VOX_ALT[tool.removeprefix("voxload-")]
                 elif tool.startswith("oha"):
                     threads = ["--worker-threads", "1"] if tool == "oha-1t" else []
                     cmd = [OHA, *threads, "-c", "64", "-z", f"{dur}s", "-m", "POST", "-H",
@@ -330,7 +335,7 @@ def bench_throughput() -> dict:
                            mock_core_util=(m1 - m0) / res["wall_s"],
                            mock_requests=tr["requests"], mock_ok=tr["ok"])
                 text = Path(res["log"]).read_text()
-                if tool == "voxload":
+                if tool.startswith("voxload"):
                     st = vox_result(tag)["stages"][0]
                     s = st["summary"]
                     res["ok"] = s["ok"]
@@ -369,12 +374,19 @@ def bench_throughput() -> dict:
             "foreign_on_gen_core_median": statistics.median(r["foreign_on_gen_core"] for r in rs),
         }
     v = per_tool["voxload"]["req_per_cpu_s_median"]
-    ratios = {f"voxload/{t}": v / per_tool[t]["req_per_cpu_s_median"] for t in per_tool if t != "voxload"}
+    ratios = {f"voxload/{t}": v / per_tool[t]["req_per_cpu_s_median"]
+              for t in per_tool if not t.startswith("voxload")}
+    for t in per_tool:
+        if t.startswith("voxload-"):
+            ratios[f"{t}/voxload"] = per_tool[t]["req_per_cpu_s_median"] / v
     if "oha" in per_tool and "wrk" in per_tool:
         ratios["oha/wrk"] = per_tool["oha"]["req_per_cpu_s_median"] / per_tool["wrk"]["req_per_cpu_s_median"]
     if "oha" in per_tool:
         best_oha = max(per_tool[t]["req_per_cpu_s_median"] for t in ("oha", "oha-1t") if t in per_tool)
         ratios["voxload/best-oha"] = v / best_oha
+        for t in per_tool:
+            if t.startswith("voxload-"):
+                ratios[f"{t}/best-oha"] = per_tool[t]["req_per_cpu_s_median"] / best_oha
     goal = ratios.get("voxload/best-oha")
     return {"duration_s": dur, "rounds": rounds, "runs": runs, "per_tool": per_tool,
             "ratios": ratios, "skipped": skipped,

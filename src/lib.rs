@@ -55,3 +55,16 @@ pub mod units;
 pub mod workload;
 
 pub use cli::{run, Cli};
+
+/// Shared settings of the property tests (`*_props.rs`): the case count
+/// is given per property so the whole set stays well under a minute in a
+/// debug build, and failures are not written back into the source tree
+/// (the failing input is printed; add it to a unit test).
+#[cfg(test)]
+pub(crate) fn proptest_config(cases: u32) -> proptest::test_runner::Config {
+    proptest::test_runner::Config {
+        cases,
+        failure_persistence: None,
+        ..proptest::test_runner::Config::default()
+    }
+}

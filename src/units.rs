@@ -1,6 +1,7 @@
 //! Units shared by every layer: durations as human text in files and on the
-//! command line (`"250ms"`, `"1m 30s"`, via humantime). Imports nothing
-//! from the crate, so any module may use it without forming a circle.
+//! command line (`"250ms"`, `"1m 30s"`, via humantime), and byte sizes
+//! (`"16MiB"`, `"64KiB"`, or plain bytes). Imports nothing from the crate,
+//! so any module may use it without forming a circle.
 
 use std::time::Duration;
 
@@ -8,6 +9,78 @@ use std::time::Duration;
 /// expected syntax in the error.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("{e} (e.g. 250ms, 30s, 2m)"))
+}
+
+/// Binary size suffixes, largest first, as [`parse_bytes`] reads them.
+const SIZE_UNITS: [(&str, u64); 4] = [
+    ("GiB", 1 << 30),
+    ("MiB", 1 << 20),
+    ("KiB", 1 << 10),
+    ("B", 1),
+];
+
+/// Parse a byte size from a flag (`--ws-max-message 16MiB`): a whole
+/// number of bytes, optionally followed by `B`, `KiB`, `MiB` or `GiB`
+/// (binary units; a space before the unit is allowed).
+pub fn parse_bytes(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = (&t[..split], t[split..].trim_start());
+    let bad = || format!("invalid size '{s}' (e.g. 16MiB, 64KiB or 1048576)");
+    let n: u64 = digits.parse().map_err(|_| bad())?;
+    let scale = match unit {
+        "" => 1,
+        u => SIZE_UNITS
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(u))
+            .map(|(_, scale)| *scale)
+            .ok_or_else(bad)?,
+    };
+    n.checked_mul(scale).ok_or_else(bad)
+}
+
+/// A byte size in the largest binary unit that divides it (`16MiB`,
+/// `1000B`): what [`parse_bytes`] reads back.
+pub fn format_bytes(n: u64) -> String {
+    let (name, scale) = SIZE_UNITS
+        .iter()
+        .find(|(_, scale)| n > 0 && n % scale == 0)
+        .copied()
+        .unwrap_or(("B", 1));
+    format!("{}{name}", n / scale)
+}
+
+/// `#[serde(default, with = "crate::units::serde_bytes_option")]`: an
+/// optional byte size, written as text (`"16MiB"`) and read from text or
+/// a plain number of bytes.
+pub mod serde_bytes_option {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Size {
+        Bytes(u64),
+        Text(String),
+    }
+
+    /// Serialize `Some(n)` as text, `None` as null.
+    pub fn serialize<S: Serializer>(n: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
+        match n {
+            Some(n) => s.serialize_str(&super::format_bytes(*n)),
+            None => s.serialize_none(),
+        }
+    }
+
+    /// Deserialize a number of bytes or a size as text.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+        match Option::<Size>::deserialize(d)? {
+            None => Ok(None),
+            Some(Size::Bytes(n)) => Ok(Some(n)),
+            Some(Size::Text(t)) => super::parse_bytes(&t)
+                .map(Some)
+                .map_err(serde::de::Error::custom),
+        }
+    }
 }
 
 /// Whole microseconds of a duration (saturating), the unit of every `_us`
@@ -77,5 +150,27 @@ pub mod duration_us {
     /// Deserialize whole microseconds.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         u64::deserialize(d).map(Duration::from_micros)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_in_binary_units_and_format_back() {
+        assert_eq!(parse_bytes("16MiB"), Ok(16 << 20));
+        assert_eq!(parse_bytes(" 64 kib "), Ok(64 << 10));
+        assert_eq!(parse_bytes("1048576"), Ok(1 << 20));
+        assert_eq!(parse_bytes("7B"), Ok(7));
+        assert_eq!(parse_bytes("0"), Ok(0));
+        for bad in ["", "MiB", "1.5MiB", "-1", "16MB", "99999999999GiB"] {
+            assert!(parse_bytes(bad).is_err(), "{bad}");
+        }
+        for n in [0, 1, 1000, 1024, 16 << 20, (16 << 20) + 1, 3 << 30] {
+            assert_eq!(parse_bytes(&format_bytes(n)), Ok(n), "{n}");
+        }
+        assert_eq!(format_bytes(16 << 20), "16MiB");
+        assert_eq!(format_bytes(1000), "1000B");
     }
 }

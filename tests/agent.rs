@@ -461,6 +461,7 @@ async fn faults_are_counted_in_their_class_and_the_run_completes() {
             close: 0.2,
             silent: 0.2,
             malformed: 0.2,
+            huge_message: 0.1,
         },
         ..AgentModel::default()
     }))
@@ -492,6 +493,11 @@ async fn faults_are_counted_in_their_class_and_the_run_completes() {
         errors.get(&ErrorKind::Decode).copied().unwrap_or(0),
         fault(AgentFaultKind::Malformed)
     );
+    // A transcript of 16 MiB + 1 bytes is over the message limit.
+    assert_eq!(
+        errors.get(&ErrorKind::Protocol).copied().unwrap_or(0),
+        fault(AgentFaultKind::HugeMessage)
+    );
     assert!(
         fault(AgentFaultKind::Close)
             + fault(AgentFaultKind::Silent)
@@ -501,6 +507,46 @@ async fn faults_are_counted_in_their_class_and_the_run_completes() {
     let summary = &result.stages[0].summary;
     assert_eq!(summary.ok + summary.failed, records.len() as u64);
     assert!(summary.ok > 0 && summary.failed > 0);
+}
+
+/// A message over the limit fails the call as `protocol` (it was `reset`):
+/// the mock's 16 MiB + 1 byte transcript against the default 16 MiB, and
+/// its ordinary 1,280-byte audio chunks against `--ws-max-message 1KiB`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_over_the_limit_is_a_protocol_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (huge, limit, detail) in [
+        (
+            1.0,
+            None,
+            "WebSocket message of 16777217 bytes over the 16MiB limit",
+        ),
+        (
+            0.0,
+            Some(1024),
+            "WebSocket message of 1280 bytes over the 1KiB limit",
+        ),
+    ] {
+        let mock = mock::spawn(model(AgentModel {
+            response_delay: Duration::from_millis(50),
+            faults: AgentFaults {
+                huge_message: huge,
+                ..AgentFaults::default()
+            },
+            ..AgentModel::default()
+        }))
+        .await
+        .expect("mock");
+        let mut o = options(&mock, dir.path(), 1, "1");
+        o.agent.end_of_speech_message = Some(r#"{"type":"end_of_speech"}"#.into());
+        o.agent.ws_max_message = limit;
+        let (_, records) = run(o).await;
+        assert_eq!(records.len(), 1, "the call ends at its first turn");
+        let r = &records[0];
+        assert_eq!(r.error, Some(ErrorKind::Protocol), "{r:?}");
+        let example = r.error_detail.as_deref().unwrap_or("");
+        assert!(example.contains(detail), "{example}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

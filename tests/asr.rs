@@ -269,6 +269,15 @@ async fn streaming_faults_land_in_their_classes() {
             },
             ErrorKind::Timeout,
         ),
+        // A final of 16 MiB + 1 bytes: over the limit, a protocol error
+        // (before the limit had its own class, a "reset").
+        (
+            AsrFaults {
+                ws_huge_message: 1.0,
+                ..AsrFaults::default()
+            },
+            ErrorKind::Protocol,
+        ),
     ] {
         let mock = mock::spawn(model(AsrModel {
             faults,
@@ -295,7 +304,42 @@ async fn streaming_faults_land_in_their_classes() {
         assert_eq!(s.failed, 2, "{:?}", s.errors);
         assert_eq!(s.errors[0].kind, class, "{:?}", s.errors);
         assert_eq!(records.len(), 2);
+        if class == ErrorKind::Protocol {
+            let example = s.errors[0].example.as_deref().unwrap_or("");
+            assert!(
+                example.contains("WebSocket message of 16777217 bytes over the 16MiB limit"),
+                "{example}"
+            );
+        }
     }
+}
+
+/// `--ws-max-message` reaches the WebSocket: with a 16-byte limit the
+/// mock's ordinary partials (about 40 bytes) are over it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ws_message_limit_is_the_configured_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mock = mock::spawn(model(AsrModel::default())).await.expect("mock");
+    let manifest = corpus(&mock, dir.path(), "short words here\n").await;
+    let o = (
+        AsrOptions {
+            url: Some(format!("ws://{}/v1/realtime/transcribe", mock.addr)),
+            audio: Some(vec![manifest]),
+            timeout: Some(Duration::from_secs(3)),
+            ws_max_message: Some(16),
+            ..AsrOptions::default()
+        },
+        WorkloadOptions {
+            requests: Some(1),
+            ..WorkloadOptions::default()
+        },
+    );
+    let (result, _) = run(&mock, dir.path(), o).await;
+    let s = &result.stages[0].summary;
+    assert_eq!(s.failed, 1, "{:?}", s.errors);
+    assert_eq!(s.errors[0].kind, ErrorKind::Protocol, "{:?}", s.errors);
+    let example = s.errors[0].example.as_deref().unwrap_or("");
+    assert!(example.contains("over the 16B limit"), "{example}");
 }
 
 #[test]

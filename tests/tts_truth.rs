@@ -312,3 +312,79 @@ async fn queue_full_resets_and_truncation_land_in_their_classes() {
         );
     }
 }
+
+/// A response head over 64 KiB and a bad chunk size line are malformed
+/// answers, not closed connections: each is counted as `protocol`, with a
+/// detail saying what was wrong, once per fault the mock applied. SSE too:
+/// the chunked decoder sits under every framing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_responses_are_protocol_errors_not_resets() {
+    use voxload::mock::{FaultKind, Faults};
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (faults, kind, sse, detail) in [
+        (
+            Faults {
+                oversized_head: 1.0,
+                ..Faults::default()
+            },
+            FaultKind::OversizedHead,
+            false,
+            "response head longer than 65536 bytes",
+        ),
+        (
+            Faults {
+                bad_chunk: 1.0,
+                ..Faults::default()
+            },
+            FaultKind::BadChunk,
+            false,
+            "bad chunk size line",
+        ),
+        (
+            Faults {
+                bad_chunk: 1.0,
+                ..Faults::default()
+            },
+            FaultKind::BadChunk,
+            true,
+            "bad chunk size line",
+        ),
+    ] {
+        let model = MockModel {
+            faults,
+            speed: 20.0,
+            ..MockModel::default()
+        };
+        let mut o = opts(one_text(dir.path(), TEXT_3S));
+        if sse {
+            o.tts.endpoint.sse = Some(true);
+            o.tts.endpoint.format = Some("pcm".into());
+        }
+        o.run.requests = Some(4);
+        let ran = run_against(model, o).await;
+        let s = &ran.result.stages[0].summary;
+        assert_eq!(s.failed, 4, "{kind:?}: {:?}", s.errors);
+        assert_eq!(s.errors.len(), 1, "{kind:?}: {:?}", s.errors);
+        assert_eq!(s.errors[0].kind, ErrorKind::Protocol, "{:?}", s.errors);
+        let example = s.errors[0].example.as_deref().unwrap_or("");
+        assert!(example.contains(detail), "{kind:?}: {example}");
+        // The mock records a response when its producer sees the client gone.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let mut truth = ran.mock.truth().await;
+        while truth.faults.get(&kind).copied() != Some(4) && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            truth = ran.mock.truth().await;
+        }
+        assert_eq!(
+            truth.faults.get(&kind).copied(),
+            Some(4),
+            "{:?}",
+            truth.faults
+        );
+        assert_eq!(truth.ok, 0);
+        assert!(ran
+            .records
+            .iter()
+            .all(|r| r.error == Some(ErrorKind::Protocol)));
+    }
+}

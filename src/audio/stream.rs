@@ -421,3 +421,7 @@ impl PcmCounter {
 #[cfg(test)]
 #[path = "stream_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "stream_props.rs"]
+mod props;

@@ -83,6 +83,12 @@ pub struct MockArgs {
     /// Share of requests whose body ends cleanly after half the audio (0..=1).
     #[arg(long, default_value_t = 0.0)]
     pub truncate: f64,
+    /// Share of requests answered with a response head over 64 KiB (0..=1).
+    #[arg(long, default_value_t = 0.0)]
+    pub oversized_head: f64,
+    /// Share of requests whose chunked body starts with a bad chunk size line (0..=1).
+    #[arg(long, default_value_t = 0.0)]
+    pub bad_chunk: f64,
     /// Pause every response this long after server start (with --stall-all-for),
     /// to test coordinated omission. `POST /mock/stall?ms=N` does it at runtime.
     #[arg(long, requires = "stall_all_for")]
@@ -130,6 +136,9 @@ pub struct MockArgs {
     /// Share of WebSocket sessions that never send anything (0..=1).
     #[arg(long, default_value_t = 0.0)]
     pub ws_never_answer: f64,
+    /// Share of WebSocket sessions whose final is a 16 MiB + 1 byte message (0..=1).
+    #[arg(long, default_value_t = 0.0)]
+    pub ws_huge_message: f64,
     /// Voice agent (WS /v1/agent): end of caller speech → response text and first audio.
     #[arg(long, default_value = "400ms")]
     pub agent_response_delay: HumanDuration,
@@ -188,6 +197,9 @@ pub struct MockArgs {
     /// Voice agent: share of turns whose transcript is the text `this is not json` (0..=1).
     #[arg(long, default_value_t = 0.0)]
     pub agent_fault_malformed: f64,
+    /// Voice agent: share of turns whose transcript is a 16 MiB + 1 byte message (0..=1).
+    #[arg(long, default_value_t = 0.0)]
+    pub agent_fault_huge_message: f64,
 }
 
 impl MockArgs {
@@ -220,6 +232,8 @@ impl MockArgs {
                 reset: self.reset,
                 stall: self.stall,
                 truncate: self.truncate,
+                oversized_head: self.oversized_head,
+                bad_chunk: self.bad_chunk,
                 stall_duration: *self.stall_duration,
             },
             stall_all,
@@ -238,6 +252,7 @@ impl MockArgs {
                 faults: AsrFaults {
                     ws_abrupt_close: self.ws_abrupt_close,
                     ws_never_answer: self.ws_never_answer,
+                    ws_huge_message: self.ws_huge_message,
                 },
                 seed: self.seed,
             },
@@ -260,6 +275,7 @@ impl MockArgs {
                     close: self.agent_fault_close,
                     silent: self.agent_fault_silent,
                     malformed: self.agent_fault_malformed,
+                    huge_message: self.agent_fault_huge_message,
                 },
                 seed: self.seed,
             },

@@ -13,13 +13,13 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::asr::parse_frame_encoding;
-use super::error::{invalid, positive, ConfigError};
+use super::error::{invalid, positive, ws_max_message, ConfigError};
 use super::target::{template, HeaderOptions};
 use crate::audio::convert::to_pcm16_mono;
 use crate::audio::voice::Voice;
 use crate::input::{AudioSet, TEST_VOICE_CPS};
 use crate::protocol::ws_agent::{AgentTarget, MessageRules};
-use crate::units::parse_duration;
+use crate::units::{parse_bytes, parse_duration};
 
 /// One conversation script as written in a scenario.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -125,6 +125,11 @@ pub struct AgentOptions {
     #[arg(long, value_parser = parse_duration)]
     #[serde(default, with = "crate::units::serde_duration::option")]
     pub pause: Option<Duration>,
+    /// Largest message accepted from the server, e.g. 16MiB, 64KiB or bytes
+    /// (a longer one fails as `protocol`) [default: 16MiB].
+    #[arg(long, value_parser = parse_bytes)]
+    #[serde(default, with = "crate::units::serde_bytes_option")]
+    pub ws_max_message: Option<u64>,
     /// Conversation scripts (`[[script]]` in a file) [default: seed 003's two calls].
     #[arg(skip)]
     pub script: Option<Vec<ScriptOptions>>,
@@ -318,6 +323,7 @@ impl AgentOptions {
                 "--response-timeout",
             )?,
             barge_in_quiet: o.barge_in_quiet.unwrap_or(Duration::from_millis(200)),
+            max_message_bytes: ws_max_message(o.ws_max_message)?,
         };
         target
             .validate()

@@ -94,6 +94,11 @@ fn bad_options_are_named() {
     assert!(opts(&|o| o.answer_timeout = Some(Duration::ZERO)).contains("--answer-timeout"));
     assert!(opts(&|o| o.frame = Some(Duration::ZERO)).contains("--frame"));
     assert!(opts(&|o| o.frame_encoding = Some("base64".into())).contains("--frame-encoding"));
+    let e = opts(&|o| o.ws_max_message = Some(0));
+    assert!(
+        e.contains("--ws-max-message") && e.contains("greater than 0"),
+        "{e}"
+    );
     let e = opts(&|o| {
         o.script = Some(vec![ScriptOptions {
             name: "empty".into(),

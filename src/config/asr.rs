@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::error::{invalid, positive, ConfigError};
+use super::error::{invalid, positive, ws_max_message, ConfigError};
 use super::target::{template, with_default_path, HeaderOptions};
 use super::tts::DEFAULT_TIMEOUT;
 use crate::input::AudioSet;
@@ -17,7 +17,7 @@ use crate::metrics::wer::{Normalization, Numbers};
 use crate::protocol::http_asr::{AsrTarget, Upload};
 use crate::protocol::ws_asr::{FrameEncoding, WsAsrTarget};
 use crate::protocol::Target;
-use crate::units::parse_duration;
+use crate::units::{parse_bytes, parse_duration};
 
 /// Every option of an ASR scenario.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, clap::Args)]
@@ -96,6 +96,11 @@ pub struct AsrOptions {
     /// Streaming: dotted path of a boolean "is final" flag, instead of a type.
     #[arg(long)]
     pub final_flag_path: Option<String>,
+    /// Streaming: Largest message accepted from the server, e.g. 16MiB, 64KiB or bytes
+    /// (a longer one fails as `protocol`) [default: 16MiB].
+    #[arg(long, value_parser = parse_bytes)]
+    #[serde(default, with = "crate::units::serde_bytes_option")]
+    pub ws_max_message: Option<u64>,
 }
 
 /// Upload conversion for HTTP targets.
@@ -341,6 +346,7 @@ fn ws_target(
         type_path: Some(o.type_path.clone().unwrap_or_else(|| "type".into())),
         final_type: o.final_type.clone().unwrap_or_else(|| "final".into()),
         final_flag_path: o.final_flag_path.clone(),
+        max_message_bytes: ws_max_message(o.ws_max_message)?,
     };
     target
         .validate()
@@ -416,6 +422,13 @@ mod tests {
             ),
             (
                 AsrOptions {
+                    ws_max_message: Some(0),
+                    ..base.clone()
+                },
+                "--ws-max-message",
+            ),
+            (
+                AsrOptions {
                     audio: Some(vec!["a.wav".into()]),
                     ..base.clone()
                 },
@@ -426,5 +439,46 @@ mod tests {
             let e = o.build(&|_| None).expect_err(flag).to_string();
             assert!(e.contains(flag), "{flag}: {e}");
         }
+    }
+
+    #[test]
+    fn the_ws_message_limit_is_a_size_in_files_and_on_the_command_line() {
+        use clap::Parser as _;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            asr: AsrOptions,
+        }
+        let cli = Cli::try_parse_from(["x", "--ws-max-message", "64KiB"]).expect("flag");
+        assert_eq!(cli.asr.ws_max_message, Some(64 << 10));
+        assert!(Cli::try_parse_from(["x", "--ws-max-message", "lots"]).is_err());
+        for (text, bytes) in [
+            (r#"ws_max_message = "1MiB""#, 1 << 20),
+            ("ws_max_message = 5000", 5000),
+        ] {
+            let o: AsrOptions = toml::from_str(text).expect(text);
+            assert_eq!(o.ws_max_message, Some(bytes), "{text}");
+        }
+        let o = AsrOptions {
+            url: Some("ws://h/x".into()),
+            texts: Some(vec!["a".into()]),
+            ws_max_message: Some(2 << 20),
+            ..AsrOptions::default()
+        };
+        let Target::WsAsr(t) = o.build(&|_| None).expect("valid").0 else {
+            panic!("a WebSocket target");
+        };
+        assert_eq!(t.max_message_bytes, 2 << 20);
+        let Target::WsAsr(t) = AsrOptions {
+            ws_max_message: None,
+            ..o
+        }
+        .build(&|_| None)
+        .expect("valid")
+        .0
+        else {
+            panic!("a WebSocket target");
+        };
+        assert_eq!(t.max_message_bytes, 16 << 20);
     }
 }

@@ -72,6 +72,21 @@ pub(crate) fn positive(
     }
 }
 
+/// `--ws-max-message` in bytes, or the default; zero (no message could
+/// arrive) and sizes beyond the address space are refused.
+pub(crate) fn ws_max_message(value: Option<u64>) -> Result<usize, ConfigError> {
+    let Some(n) = value else {
+        return Ok(crate::protocol::ws::DEFAULT_MAX_MESSAGE);
+    };
+    if n == 0 {
+        return Err(invalid(
+            "--ws-max-message",
+            "must be greater than 0 (e.g. 16MiB)",
+        ));
+    }
+    usize::try_from(n).map_err(|_| invalid("--ws-max-message", format!("{n} bytes is too large")))
+}
+
 impl ConfigError {
     /// This error, said of the scenario `name` (when the run has several).
     pub(crate) fn in_scenario(self, name: Option<&str>) -> ConfigError {

@@ -118,15 +118,20 @@ pub struct AgentFaults {
     /// Send the text `this is not json` instead of the transcript, then
     /// answer normally.
     pub malformed: f64,
+    /// Send a transcript message of
+    /// [`HUGE_MESSAGE_BYTES`](super::HUGE_MESSAGE_BYTES) (16 MiB + 1)
+    /// instead of the transcript, then answer normally.
+    pub huge_message: f64,
 }
 
 impl AgentFaults {
     /// The shares in draw order, with the flag that sets each.
-    pub(crate) fn shares(&self) -> [(&'static str, f64); 3] {
+    pub(crate) fn shares(&self) -> [(&'static str, f64); 4] {
         [
             ("--agent-fault-close", self.close),
             ("--agent-fault-silent", self.silent),
             ("--agent-fault-malformed", self.malformed),
+            ("--agent-fault-huge-message", self.huge_message),
         ]
     }
 }
@@ -201,7 +206,7 @@ impl AgentModel {
         let sum: f64 = self.faults.shares().iter().map(|(_, s)| s).sum();
         if sum > 1.0 + 1e-9 {
             return bad(
-                "--agent-fault-close/--agent-fault-silent/--agent-fault-malformed",
+                "--agent-fault-close/--agent-fault-silent/--agent-fault-malformed/--agent-fault-huge-message",
                 format!("fault shares are exclusive and must sum to at most 1 (got {sum})"),
             );
         }

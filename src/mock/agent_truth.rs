@@ -49,6 +49,8 @@ pub enum AgentFaultKind {
     Silent,
     /// `this is not json` sent instead of the transcript.
     Malformed,
+    /// A 16 MiB + 1 byte message sent instead of the transcript.
+    HugeMessage,
 }
 
 /// How the end of a caller's speech was detected.

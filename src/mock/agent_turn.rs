@@ -247,7 +247,7 @@ pub(super) async fn interrupt(socket: &mut WebSocket, turn: &mut Turn, shared: &
 /// One uniform draw against the cumulative shares (as the other faults).
 pub(super) fn draw_fault(shared: &Shared) -> Option<AgentFaultKind> {
     let f = &shared.model.agent.faults;
-    if f.close + f.silent + f.malformed <= 0.0 {
+    if f.close + f.silent + f.malformed + f.huge_message <= 0.0 {
         return None;
     }
     let u: f64 = shared.lock().agent_rng.random();
@@ -256,6 +256,7 @@ pub(super) fn draw_fault(shared: &Shared) -> Option<AgentFaultKind> {
         (AgentFaultKind::Close, f.close),
         (AgentFaultKind::Silent, f.silent),
         (AgentFaultKind::Malformed, f.malformed),
+        (AgentFaultKind::HugeMessage, f.huge_message),
     ] {
         upper += share;
         if u < upper {

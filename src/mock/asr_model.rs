@@ -81,6 +81,9 @@ pub struct AsrFaults {
     pub ws_abrupt_close: f64,
     /// Read everything, send nothing, stay open until the client closes.
     pub ws_never_answer: f64,
+    /// Instead of the final transcript, a final message of
+    /// [`HUGE_MESSAGE_BYTES`](super::HUGE_MESSAGE_BYTES) (16 MiB + 1).
+    pub ws_huge_message: f64,
 }
 
 impl AsrModel {
@@ -99,15 +102,17 @@ impl AsrModel {
             ("--asr-word-error-per-load", self.word_error_per_load),
             ("--ws-abrupt-close", self.faults.ws_abrupt_close),
             ("--ws-never-answer", self.faults.ws_never_answer),
+            ("--ws-huge-message", self.faults.ws_huge_message),
         ] {
             if !(0.0..=1.0).contains(&rate) {
                 return bad(setting, format!("must be in 0..=1 (got {rate})"));
             }
         }
-        let sum = self.faults.ws_abrupt_close + self.faults.ws_never_answer;
+        let f = &self.faults;
+        let sum = f.ws_abrupt_close + f.ws_never_answer + f.ws_huge_message;
         if sum > 1.0 + 1e-9 {
             return bad(
-                "--ws-abrupt-close/--ws-never-answer",
+                "--ws-abrupt-close/--ws-never-answer/--ws-huge-message",
                 format!("fault shares are exclusive and must sum to at most 1 (got {sum})"),
             );
         }
@@ -165,10 +170,11 @@ mod tests {
                     faults: AsrFaults {
                         ws_abrupt_close: 0.7,
                         ws_never_answer: 0.7,
+                        ..Default::default()
                     },
                     ..Default::default()
                 },
-                "--ws-abrupt-close/--ws-never-answer",
+                "--ws-abrupt-close/--ws-never-answer/--ws-huge-message",
             ),
         ] {
             let err = m.validate().unwrap_err().to_string();

@@ -65,6 +65,8 @@ pub enum AsrFaultKind {
     WsAbruptClose,
     /// Nothing ever sent.
     WsNeverAnswer,
+    /// A 16 MiB + 1 byte message instead of the final transcript.
+    WsHugeMessage,
 }
 
 /// One finished HTTP transcription request.

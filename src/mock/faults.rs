@@ -11,12 +11,14 @@ use super::model::Faults;
 use super::truth::FaultKind;
 
 /// The draw order of the exclusive fault shares.
-const ORDER: [FaultKind; 5] = [
+const ORDER: [FaultKind; 7] = [
     FaultKind::Error5xx,
     FaultKind::Error429,
     FaultKind::Reset,
     FaultKind::Stall,
     FaultKind::Truncate,
+    FaultKind::OversizedHead,
+    FaultKind::BadChunk,
 ];
 
 /// One uniform draw against the cumulative shares: fault *k* is chosen when

@@ -62,6 +62,7 @@ mod stall;
 mod truth;
 mod tts;
 mod upload;
+mod wire;
 mod ws_agent;
 mod ws_asr;
 
@@ -82,7 +83,9 @@ pub use agent_truth::{
 pub use asr::{SUBSTITUTE, SUBSTITUTE_ALT};
 pub use asr_model::{AsrFaults, AsrModel};
 pub use asr_truth::{AsrEndpoint, AsrFaultKind, AsrRequestTruth, AsrTruth, WsEnd, WsSessionTruth};
-pub use model::{Faults, MockModel, StallWindow, MAX_AUDIO_LIMIT};
+pub use model::{
+    Faults, MockModel, StallWindow, HUGE_MESSAGE_BYTES, MAX_AUDIO_LIMIT, OVERSIZED_HEAD_BYTES,
+};
 pub use truth::{FaultKind, RequestTruth, Truth, RECENT_CAPACITY};
 
 /// Caller PCM (16-bit) realigned on sample boundaries across WebSocket
@@ -262,13 +265,7 @@ async fn run(
     shared: Arc<Shared>,
     shutdown: CancellationToken,
 ) -> Result<(), MockError> {
-    use axum::serve::ListenerExt as _;
-    // Without TCP_NODELAY a body frame written after the headers waits for
-    // the client's delayed ACK (~40 ms on Linux): every response would gain
-    // ~40 ms the model never asked for.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
+    let listener = wire::MockListener::new(listener, shared.model.faults.bad_chunk > 0.0);
     axum::serve(listener, router(shared))
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await

@@ -114,6 +114,12 @@ pub struct Faults {
     pub stall: f64,
     /// The body ends cleanly after half the audio (WAV header still claims all of it).
     pub truncate: f64,
+    /// A 200 whose head is longer than any client's limit
+    /// ([`OVERSIZED_HEAD_BYTES`] of padding header), when the first audio
+    /// would have come.
+    pub oversized_head: f64,
+    /// A chunked 200 whose first chunk size line is not hex (`z…`).
+    pub bad_chunk: f64,
     /// Length of the `stall` fault's pause.
     #[serde(with = "crate::units::serde_duration")]
     pub stall_duration: Duration,
@@ -127,9 +133,33 @@ impl Default for Faults {
             reset: 0.0,
             stall: 0.0,
             truncate: 0.0,
+            oversized_head: 0.0,
+            bad_chunk: 0.0,
             stall_duration: Duration::from_secs(1),
         }
     }
+}
+
+/// Bytes of the padding header of the `oversized_head` fault: 80 KiB, over
+/// voxload's 64 KiB head limit (and nginx's and hyper's defaults).
+pub const OVERSIZED_HEAD_BYTES: usize = 80 * 1024;
+
+/// Bytes of the WebSocket message of the `ws_huge_message` and agent
+/// `huge_message` faults: one over the 16 MiB that clients (voxload's
+/// default `--ws-max-message`, tungstenite's frame limit) accept.
+pub const HUGE_MESSAGE_BYTES: usize = (16 << 20) + 1;
+
+/// A JSON message `{"type":kind,"text":"aaa…"}` of exactly
+/// [`HUGE_MESSAGE_BYTES`], so a client that did accept it would read a
+/// well-formed message of that type.
+pub(crate) fn huge_message(kind: &str, extra: &str) -> String {
+    let head = format!(r#"{{"type":"{kind}"{extra},"text":""#);
+    let tail = br#""}"#;
+    let mut m = vec![b'a'; HUGE_MESSAGE_BYTES];
+    m[..head.len()].copy_from_slice(head.as_bytes());
+    m[HUGE_MESSAGE_BYTES - tail.len()..].copy_from_slice(tail);
+    // ASCII throughout, so the conversion cannot fail.
+    String::from_utf8(m).unwrap_or_default()
 }
 
 /// A global pause window: `[server_start + start, + duration)`.
@@ -199,13 +229,15 @@ impl MockModel {
 
 impl Faults {
     /// The shares in draw order, with the flag that sets each.
-    pub(crate) fn shares(&self) -> [(&'static str, f64); 5] {
+    pub(crate) fn shares(&self) -> [(&'static str, f64); 7] {
         [
             ("--error-5xx", self.error_5xx),
             ("--error-429", self.error_429),
             ("--reset", self.reset),
             ("--stall", self.stall),
             ("--truncate", self.truncate),
+            ("--oversized-head", self.oversized_head),
+            ("--bad-chunk", self.bad_chunk),
         ]
     }
 
@@ -221,7 +253,7 @@ impl Faults {
         let sum: f64 = self.shares().iter().map(|(_, s)| s).sum();
         if sum > 1.0 + 1e-9 {
             return Err(MockError::Invalid {
-                setting: "--error-5xx/--error-429/--reset/--stall/--truncate",
+                setting: "--error-5xx/--error-429/--reset/--stall/--truncate/--oversized-head/--bad-chunk",
                 reason: format!("fault shares are exclusive and must sum to at most 1 (got {sum})"),
             });
         }
@@ -241,6 +273,15 @@ mod tests {
         assert_eq!(json["asr"]["overhead"], "30ms");
         let back: MockModel = serde_json::from_value(json).unwrap();
         assert_eq!(back, m);
+    }
+
+    #[test]
+    fn the_huge_message_is_json_of_exactly_its_size() {
+        let m = huge_message("final", r#","final":true"#);
+        assert_eq!(m.len(), HUGE_MESSAGE_BYTES);
+        let v: serde_json::Value = serde_json::from_str(&m).expect("json");
+        assert_eq!(v["type"], "final");
+        assert_eq!(v["final"], true);
     }
 
     #[test]

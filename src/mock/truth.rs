@@ -28,6 +28,10 @@ pub enum FaultKind {
     Stall,
     /// Body ends early but cleanly.
     Truncate,
+    /// A response head over 64 KiB.
+    OversizedHead,
+    /// A first chunk size line that is not hex.
+    BadChunk,
 }
 
 impl FaultKind {
@@ -39,7 +43,18 @@ impl FaultKind {
             FaultKind::Reset => "reset",
             FaultKind::Stall => "stall",
             FaultKind::Truncate => "truncate",
+            FaultKind::OversizedHead => "oversized_head",
+            FaultKind::BadChunk => "bad_chunk",
         }
+    }
+
+    /// Whether a 200 with this fault is no usable response (not counted in
+    /// [`Truth::ok`]).
+    pub fn spoils_response(self) -> bool {
+        matches!(
+            self,
+            FaultKind::Reset | FaultKind::OversizedHead | FaultKind::BadChunk
+        )
     }
 }
 
@@ -53,7 +68,8 @@ pub struct Truth {
     /// Speech requests received (every `POST /v1/audio/speech`).
     pub requests: u64,
     /// Requests answered 200 whose body was fully handed over (including
-    /// `stall` and `truncate` faults, which are HTTP-level successes).
+    /// `stall` and `truncate` faults, which are HTTP-level successes; not
+    /// `reset`, `oversized_head` or `bad_chunk`).
     pub ok: u64,
     /// Requests answered 400.
     pub bad_request: u64,
@@ -147,7 +163,7 @@ impl TruthLog {
         }
         match r.status {
             _ if r.client_aborted => self.client_aborted += 1,
-            200 if r.fault != Some(FaultKind::Reset) => self.ok += 1,
+            200 if !r.fault.is_some_and(FaultKind::spoils_response) => self.ok += 1,
             400 => self.bad_request += 1,
             503 => self.rejected_503 += 1,
             _ => {}

@@ -21,6 +21,7 @@ use tokio::time::Instant;
 
 use super::body::{ChannelBody, Item, CHANNEL_FRAMES};
 use super::faults::{draw_fault, draw_overhead};
+use super::model::OVERSIZED_HEAD_BYTES;
 use super::plan::{parse, Framing, Plan, WAV_HEADER_LEN};
 use super::queue::{admit, InFlight, Pool};
 use super::truth::{FaultKind, RequestTruth};
@@ -119,11 +120,14 @@ pub(crate) async fn speech(State(shared): State<Arc<Shared>>, req: Request) -> R
     let cold = shared.cold_delay(admitted);
     rec.cold_start_us = micros(cold);
     let plan = Plan::new(&shared.model, speech, fault, cold + overhead);
-    if fault == Some(FaultKind::Error5xx) {
-        // The error comes when the first audio would have: a failed inference.
+    if let Some(f @ (FaultKind::Error5xx | FaultKind::OversizedHead)) = fault {
+        // The answer comes when the first audio would have: a failed inference.
         let _ = wait_work(&shared, admitted, plan.lead, None).await;
         shared.touch(Instant::now());
         drop((permit, in_flight));
+        if f == FaultKind::OversizedHead {
+            return oversized_head(&shared, rec);
+        }
         return reject(
             &shared,
             rec,
@@ -137,7 +141,11 @@ pub(crate) async fn speech(State(shared): State<Arc<Shared>>, req: Request) -> R
     rec.chunks = plan.audio_frames();
 
     let (tx, rx) = mpsc::channel(CHANNEL_FRAMES);
-    let mut resp = Response::new(Body::new(ChannelBody::new(rx, plan.exact_len())));
+    // A known length would be sent as content-length: the fault needs chunks.
+    let exact_len = plan
+        .exact_len()
+        .filter(|_| fault != Some(FaultKind::BadChunk));
+    let mut resp = Response::new(Body::new(ChannelBody::new(rx, exact_len)));
     let headers = resp.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
@@ -161,6 +169,21 @@ pub(crate) async fn speech(State(shared): State<Arc<Shared>>, req: Request) -> R
         tx,
     };
     tokio::spawn(producer.run(permit, in_flight));
+    resp
+}
+
+/// The `oversized_head` fault: a 200 with a padding header of
+/// [`OVERSIZED_HEAD_BYTES`], recorded as answered.
+fn oversized_head(shared: &Shared, rec: RequestTruth) -> Response {
+    let mut resp = reject(shared, rec, StatusCode::OK, "mock fault: oversized head");
+    let headers = resp.headers_mut();
+    headers.insert(
+        "x-mock-fault",
+        HeaderValue::from_static(FaultKind::OversizedHead.as_str()),
+    );
+    if let Ok(padding) = HeaderValue::from_bytes(&vec![b'a'; OVERSIZED_HEAD_BYTES]) {
+        headers.insert("x-mock-padding", padding);
+    }
     resp
 }
 

@@ -40,7 +40,8 @@
 //! default), `{"type":"interrupted"}` is sent: the caller's cue to drop the
 //! audio it has queued. An end of speech detected while the agent still
 //! speaks interrupts it at once. Sessions over `max_sessions` are accepted, then
-//! closed with code 1013. Faults, one seeded draw per turn: `close` drops
+//! closed with code 1013. Faults, one seeded draw per turn (`huge_message`
+//! sends a transcript of 16 MiB + 1 bytes instead of the real one): `close` drops
 //! the TCP connection without a close frame at `d + response_delay`;
 //! `silent` sends nothing for the turn; `malformed` sends
 //! `this is not json` instead of the transcript.
@@ -393,6 +394,8 @@ impl Session {
         }
         let transcript = if fault == Some(AgentFaultKind::Malformed) {
             Utf8Bytes::from_static("this is not json")
+        } else if fault == Some(AgentFaultKind::HugeMessage) {
+            Utf8Bytes::from(super::model::huge_message("transcript", r#","final":true"#))
         } else {
             Utf8Bytes::from(format!(
                 r#"{{"type":"transcript","text":{},"final":true}}"#,

@@ -27,7 +27,8 @@
 //! session: `ws_abrupt_close` drops the TCP connection without a close frame
 //! right after the first partial (or at `end` if none was sent);
 //! `ws_never_answer` reads everything and sends nothing until the client
-//! closes.
+//! closes; `ws_huge_message` sends a final of 16 MiB + 1 bytes (over the
+//! clients' message limit) instead of the real one.
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
@@ -88,6 +89,8 @@ pub(crate) async fn transcribe(
             Some(AsrFaultKind::WsAbruptClose)
         } else if u < f.ws_abrupt_close + f.ws_never_answer {
             Some(AsrFaultKind::WsNeverAnswer)
+        } else if u < f.ws_abrupt_close + f.ws_never_answer + f.ws_huge_message {
+            Some(AsrFaultKind::WsHugeMessage)
         } else {
             None
         }
@@ -134,6 +137,8 @@ pub(crate) async fn transcribe(
 enum Out {
     Partial(String),
     Final(String),
+    /// The `ws_huge_message` fault, in place of the final.
+    Huge,
 }
 
 struct Session {
@@ -234,6 +239,12 @@ impl Session {
                     .get_or_insert(micros(now.saturating_duration_since(first)));
                 (self.rec.fault == Some(AsrFaultKind::WsAbruptClose)).then_some(WsEnd::AbruptClose)
             }
+            Out::Huge => {
+                let msg = super::model::huge_message("final", "");
+                // The client drops the connection on reading the frame header.
+                let _ = socket.send(Message::Text(Utf8Bytes::from(msg))).await;
+                None
+            }
             Out::Final(text) => {
                 let msg = serde_json::json!({"type": "final", "text": text});
                 if send_json(socket, msg).await.is_err() {
@@ -330,6 +341,12 @@ impl Session {
             return;
         }
         self.end_at = Some(now);
+        if self.rec.fault == Some(AsrFaultKind::WsHugeMessage) {
+            let at = now + self.shared.model.asr.final_delay;
+            self.pending.retain(|(due, _)| *due <= at);
+            self.pending.push_back((at, Out::Huge));
+            return;
+        }
         if self.rec.fault.is_some() {
             self.abort_now = self.rec.fault == Some(AsrFaultKind::WsAbruptClose);
             return;

@@ -120,17 +120,20 @@ impl WsAgent {
     /// connect timeout (a server that never upgrades must not hang a call).
     pub async fn open(&self) -> Result<ClientWs, ProtocolError> {
         let t = &self.target;
-        tokio::time::timeout(t.connect_timeout, connect(&t.url, &t.headers))
-            .await
-            .unwrap_or_else(|_| {
-                Err(ProtocolError::new(
-                    ErrorKind::Timeout,
-                    format!(
-                        "no WebSocket connection within {} (TCP connect and upgrade)",
-                        humantime::format_duration(t.connect_timeout)
-                    ),
-                ))
-            })
+        tokio::time::timeout(
+            t.connect_timeout,
+            connect(&t.url, &t.headers, t.max_message_bytes),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            Err(ProtocolError::new(
+                ErrorKind::Timeout,
+                format!(
+                    "no WebSocket connection within {} (TCP connect and upgrade)",
+                    humantime::format_duration(t.connect_timeout)
+                ),
+            ))
+        })
     }
 
     /// Hold the conversation `talk` on `ws` (opened by [`WsAgent::open`]),

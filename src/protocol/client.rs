@@ -257,12 +257,40 @@ fn clone_request(req: &Request<Full<Bytes>>) -> Request<Full<Bytes>> {
 
 fn request_error(conn: &mut OwnedConn, e: hyper::Error) -> ProtocolError {
     conn.reset();
-    let kind = if e.is_timeout() {
-        ErrorKind::Timeout
-    } else {
-        ErrorKind::Reset
-    };
-    ProtocolError::new(kind, chain(&e))
+    hyper_failure(&e)
+}
+
+/// A failure hyper reported (of a request or of reading its body), in its
+/// class and with its causes as the detail.
+pub fn hyper_failure(e: &hyper::Error) -> ProtocolError {
+    ProtocolError::new(hyper_error_kind(e), chain(e))
+}
+
+/// The class of a failure hyper reports, for a request or its body: a
+/// response it could not parse (head, a head over its limit, a bad chunk
+/// size line) is [`ErrorKind::Protocol`], as in the lean client; a timeout
+/// is a timeout; anything else ended the exchange early.
+fn hyper_error_kind(e: &hyper::Error) -> ErrorKind {
+    if e.is_parse() {
+        return ErrorKind::Protocol;
+    }
+    if e.is_timeout() {
+        return ErrorKind::Timeout;
+    }
+    // Body framing errors come as an I/O error of these kinds inside.
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            if matches!(
+                io.kind(),
+                std::io::ErrorKind::InvalidData | std::io::ErrorKind::InvalidInput
+            ) {
+                return ErrorKind::Protocol;
+            }
+        }
+        src = s.source();
+    }
+    ErrorKind::Reset
 }
 
 /// An error and its sources, as one line.
@@ -281,7 +309,9 @@ fn classify_pool_error(e: hyper_util::client::legacy::Error) -> ProtocolError {
     let kind = if e.is_connect() {
         ErrorKind::Connect
     } else {
-        ErrorKind::Reset
+        std::error::Error::source(&e)
+            .and_then(|s| s.downcast_ref::<hyper::Error>())
+            .map_or(ErrorKind::Reset, hyper_error_kind)
     };
     ProtocolError::new(kind, chain(&e))
 }

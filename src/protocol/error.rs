@@ -17,6 +17,16 @@ pub enum ErrorKind {
     Http(u16),
     /// The connection was closed or reset before the response was complete.
     Reset,
+    /// The response broke the protocol or one of voxload's size limits: an
+    /// unparsable HTTP head or one over 64 KiB, a bad chunk size line, an
+    /// SSE event or NDJSON line over 16 MiB, a WebSocket message over
+    /// `--ws-max-message` or an invalid WebSocket frame. Not [`Reset`]
+    /// (the server did answer) nor [`Decode`] (the framing itself, not the
+    /// content inside it, is wrong).
+    ///
+    /// [`Reset`]: ErrorKind::Reset
+    /// [`Decode`]: ErrorKind::Decode
+    Protocol,
     /// The server closed the WebSocket (with this close code) before the answer was complete.
     WsClosed(u16),
     /// The response could not be parsed (bad SSE/NDJSON/JSON/base64/audio header).
@@ -46,6 +56,7 @@ impl ErrorKind {
             ErrorKind::Timeout => "timeout".into(),
             ErrorKind::Http(s) => format!("http_{s}"),
             ErrorKind::Reset => "reset".into(),
+            ErrorKind::Protocol => "protocol".into(),
             ErrorKind::WsClosed(code) => format!("ws_close_{code}"),
             ErrorKind::Decode => "decode".into(),
             ErrorKind::Truncated => "truncated".into(),

@@ -13,7 +13,7 @@ use hyper::header::{HeaderName, HeaderValue, RETRY_AFTER};
 use hyper::{Method, Request, Uri};
 use serde::{Deserialize, Serialize};
 
-use super::client::HttpClient;
+use super::client::{hyper_failure, HttpClient};
 use super::target::{
     asked_wait, is_secret_header, json_path, redact_header, with_content_type, TargetError,
 };
@@ -191,14 +191,14 @@ impl HttpAsr {
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|e| {
                 probe.finished_at = Some(Instant::now());
-                ProtocolError::new(ErrorKind::Reset, e.to_string())
+                hyper_failure(&e)
             })?;
             if let Ok(data) = frame.into_data() {
                 buf.extend_from_slice(&data);
                 if buf.len() > MAX_RESPONSE_BYTES {
                     return Err(ProtocolError::new(
-                        ErrorKind::Decode,
-                        "response larger than 8 MiB",
+                        ErrorKind::Protocol,
+                        format!("response body longer than {MAX_RESPONSE_BYTES} bytes"),
                     ));
                 }
             }

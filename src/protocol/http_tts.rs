@@ -9,14 +9,15 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use base64::Engine as _;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::header::{HeaderName, HeaderValue, RETRY_AFTER};
 use hyper::{Method, Request, Uri};
 use serde::{Deserialize, Serialize};
 
 use super::client::h1::{self, Head};
-use super::client::{H1Target, HttpClient, OwnedConn};
+use super::client::{hyper_failure, H1Target, HttpClient, OwnedConn};
+use super::framing::{sse_data, Separator, Splitter};
 use super::target::{
     asked_wait, header_values, json_path, parse_http_uri, redact_header, with_content_type,
     TargetError,
@@ -283,7 +284,7 @@ impl HttpTts {
                 None => break,
                 Some(Err(e)) => {
                     probe.finished_at = Some(Instant::now());
-                    return Err(ProtocolError::new(ErrorKind::Reset, e.to_string()));
+                    return Err(hyper_failure(&e));
                 }
                 Some(Ok(frame)) => {
                     let at = Instant::now();
@@ -404,53 +405,40 @@ impl h1::Receiver for Answer<'_, '_> {
 struct AudioReader<'t> {
     target: &'t TtsTarget,
     audio: StreamAudio,
-    /// Partial SSE event / NDJSON line carried to the next read.
-    pending: BytesMut,
+    /// SSE events / NDJSON lines, split across reads (`None` for raw audio).
+    messages: Option<Splitter>,
 }
 
 impl<'t> AudioReader<'t> {
     fn new(target: &'t TtsTarget) -> Self {
+        let messages = match target.framing {
+            Framing::Raw => None,
+            Framing::Sse => Some(Splitter::new(Separator::BlankLine)),
+            Framing::Ndjson => Some(Splitter::new(Separator::Newline)),
+        };
         Self {
             target,
             audio: StreamAudio::new(target.format),
-            pending: BytesMut::new(),
+            messages,
         }
     }
 
     fn feed(&mut self, data: &[u8], at: Instant, probe: &mut Probe) -> Result<(), ProtocolError> {
-        match self.target.framing {
-            Framing::Raw => {
-                probe.capture_audio(data);
-                let pushed = self.audio.push(data).map_err(decode_error)?;
-                probe.chunk(at, pushed.bytes, pushed.duration);
-                Ok(())
-            }
-            Framing::Sse | Framing::Ndjson => {
-                self.pending.extend_from_slice(data);
-                while let Some(msg) = self.next_message() {
-                    self.message(&msg, at, probe)?;
-                }
-                Ok(())
-            }
-        }
-    }
-
-    /// Split off the next complete SSE event (blank line) or NDJSON line.
-    fn next_message(&mut self) -> Option<Bytes> {
-        let buf = &self.pending[..];
-        let (end, sep) = match self.target.framing {
-            Framing::Sse => {
-                let lf = find(buf, b"\n\n").map(|i| (i, 2));
-                let crlf = find(buf, b"\r\n\r\n").map(|i| (i, 4));
-                match (lf, crlf) {
-                    (Some(a), Some(b)) => Some(if a.0 < b.0 { a } else { b }),
-                    (a, b) => a.or(b),
-                }?
-            }
-            _ => (buf.iter().position(|b| *b == b'\n')?, 1),
+        let Some(messages) = self.messages.as_mut() else {
+            probe.capture_audio(data);
+            let pushed = self.audio.push(data).map_err(decode_error)?;
+            probe.chunk(at, pushed.bytes, pushed.duration);
+            return Ok(());
         };
-        let msg = self.pending.split_to(end + sep).freeze();
-        Some(msg.slice(..end))
+        messages.extend(data);
+        while let Some(msg) = self
+            .messages
+            .as_mut()
+            .map_or(Ok(None), Splitter::next_message)?
+        {
+            self.message(&msg, at, probe)?;
+        }
+        Ok(())
     }
 
     /// Extract the audio of one message, if it has any.
@@ -486,8 +474,8 @@ impl<'t> AudioReader<'t> {
     }
 
     fn finish(mut self, probe: &mut Probe) -> Result<(), ProtocolError> {
-        if self.target.framing != Framing::Raw {
-            let rest = std::mem::take(&mut self.pending);
+        if let Some(mut messages) = self.messages.take() {
+            let rest = messages.finish()?;
             let at = probe.finished_at.unwrap_or_else(Instant::now);
             self.message(&rest, at, probe)?;
         }
@@ -522,21 +510,6 @@ async fn read_excerpt(body: &mut hyper::body::Incoming) -> String {
     String::from_utf8_lossy(&buf).trim().to_string()
 }
 
-/// The concatenated `data:` lines of one SSE event.
-fn sse_data(event: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for line in event.split(|b| *b == b'\n') {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if let Some(rest) = line.strip_prefix(b"data:") {
-            if !out.is_empty() {
-                out.push(b'\n');
-            }
-            out.extend_from_slice(rest.strip_prefix(b" ").unwrap_or(rest));
-        }
-    }
-    out
-}
-
 fn trim_ascii(b: &[u8]) -> &[u8] {
     let start = b
         .iter()
@@ -547,10 +520,6 @@ fn trim_ascii(b: &[u8]) -> &[u8] {
         .rposition(|c| !c.is_ascii_whitespace())
         .map_or(start, |i| i + 1);
     &b[start..end]
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 /// Fill a body template for one job.
@@ -663,11 +632,5 @@ mod tests {
         assert_eq!(v["modelId"], "m1");
         assert_eq!(v["maxTokens"], 400);
         assert_eq!(v["note"], "voice=alloy");
-    }
-
-    #[test]
-    fn sse_data_joins_data_lines() {
-        assert_eq!(sse_data(b"event: x\ndata: {\"a\":1}\r\n"), b"{\"a\":1}");
-        assert_eq!(sse_data(b"data: a\ndata: b"), b"a\nb");
     }
 }

@@ -6,6 +6,7 @@
 pub mod adapter;
 pub mod client;
 pub mod error;
+pub mod framing;
 pub mod http_asr;
 pub mod http_tts;
 pub mod kind;
@@ -16,6 +17,9 @@ pub mod ws_agent;
 pub mod ws_agent_session;
 pub mod ws_asr;
 pub mod ws_pacer;
+
+#[cfg(test)]
+mod message_props;
 
 pub use adapter::{Adapter, Target};
 pub use client::{HttpClient, OwnedConn};

@@ -299,14 +299,30 @@ pub fn pcm_frame_bytes(sample_rate: u32, frame: std::time::Duration) -> usize {
     samples.max(1) * 2
 }
 
-/// Open a WebSocket to `url` with extra handshake `headers`.
+/// The largest WebSocket message accepted by default (`--ws-max-message`):
+/// 16 MiB, tungstenite's own frame limit. A longer message fails the call
+/// as [`ErrorKind::Protocol`] as soon as its frame header is read, before
+/// any of it is buffered.
+pub const DEFAULT_MAX_MESSAGE: usize = 16 << 20;
+
+/// [`DEFAULT_MAX_MESSAGE`], for targets read from files written before the option.
+pub fn default_max_message() -> usize {
+    DEFAULT_MAX_MESSAGE
+}
+
+/// Open a WebSocket to `url` with extra handshake `headers`, accepting
+/// messages (and frames) of at most `max_message` bytes.
 ///
 /// Small buffers: tungstenite's 128 KiB defaults cost ~160 KiB per session,
 /// which thousands of concurrent callers cannot afford; frames are a few
 /// hundred bytes, and a 4 KiB read takes a 100 ms answer chunk in one go
 /// (8 KiB cost 3 KiB more per session, measured). No Nagle: a frame must
 /// leave when it is due.
-pub async fn connect(url: &str, headers: &[(String, String)]) -> Result<ClientWs, ProtocolError> {
+pub async fn connect(
+    url: &str,
+    headers: &[(String, String)],
+    max_message: usize,
+) -> Result<ClientWs, ProtocolError> {
     let mut request = url
         .into_client_request()
         .map_err(|e| ProtocolError::new(ErrorKind::Connect, e.to_string()))?;
@@ -319,7 +335,9 @@ pub async fn connect(url: &str, headers: &[(String, String)]) -> Result<ClientWs
     }
     let config = WebSocketConfig::default()
         .read_buffer_size(4 * 1024)
-        .write_buffer_size(0);
+        .write_buffer_size(0)
+        .max_message_size(Some(max_message))
+        .max_frame_size(Some(max_message));
     let uri = request.uri();
     let host = uri
         .host()
@@ -345,6 +363,30 @@ pub async fn connect(url: &str, headers: &[(String, String)]) -> Result<ClientWs
     .await
     .map_err(classify_connect)?;
     Ok(ws)
+}
+
+/// A failed read of an open WebSocket: what the server sent broke the
+/// protocol or the size limit ([`ErrorKind::Protocol`]), or the connection
+/// went away ([`ErrorKind::Reset`]).
+pub fn read_error(e: WsError) -> ProtocolError {
+    use tokio_tungstenite::tungstenite::error::{CapacityError, ProtocolError as Violation};
+    match e {
+        // A TCP close without a close frame is the connection going away.
+        WsError::Protocol(Violation::ResetWithoutClosingHandshake) => {
+            ProtocolError::new(ErrorKind::Reset, "connection closed without a close frame")
+        }
+        WsError::Capacity(CapacityError::MessageTooLong { size, max_size }) => ProtocolError::new(
+            ErrorKind::Protocol,
+            format!(
+                "WebSocket message of {size} bytes over the {} limit (--ws-max-message)",
+                crate::units::format_bytes(max_size as u64)
+            ),
+        ),
+        WsError::Capacity(_) | WsError::Protocol(_) | WsError::Utf8(_) => {
+            ProtocolError::new(ErrorKind::Protocol, format!("invalid WebSocket data: {e}"))
+        }
+        other => ProtocolError::new(ErrorKind::Reset, other.to_string()),
+    }
 }
 
 /// A failed handshake: an HTTP refusal keeps its status and body excerpt.

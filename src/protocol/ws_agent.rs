@@ -60,6 +60,10 @@ pub struct AgentTarget {
     /// utterance ended.
     #[serde(with = "crate::units::serde_duration")]
     pub barge_in_quiet: Duration,
+    /// The largest message (and frame) accepted from the server, bytes
+    /// (`--ws-max-message`); a longer one fails as `protocol`.
+    #[serde(default = "super::ws::default_max_message")]
+    pub max_message_bytes: usize,
 }
 
 /// Which agent messages mean what. A text message is JSON; its type is read
@@ -195,7 +199,7 @@ impl MessageRules {
 
 /// Bytes a standard base64 string decodes to, without decoding it: only
 /// the length matters for audio seconds.
-fn base64_decoded_len(b64: &str) -> usize {
+pub(super) fn base64_decoded_len(b64: &str) -> usize {
     let s = b64.trim_end();
     let pad = s.bytes().rev().take_while(|&b| b == b'=').count();
     (s.len() / 4 * 3 + (s.len() % 4).saturating_sub(1)).saturating_sub(pad)

@@ -37,7 +37,7 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::WebSocketStream;
 
-use super::ws::HandOff;
+use super::ws::{read_error, HandOff};
 use super::ws_agent::{AgentMessage, AgentTarget};
 use super::ws_pacer::{PacedWs, Pacer, Progress, Track, WsEvent};
 use super::{ErrorKind, ProtocolError};
@@ -411,7 +411,7 @@ impl<F: FnMut(TurnTimes)> State<'_, F> {
                 return Flow::Stop;
             }
             Err(e) => {
-                self.fail(ProtocolError::new(ErrorKind::Reset, e.to_string()), None);
+                self.fail(read_error(e), None);
                 return Flow::Stop;
             }
         };

@@ -28,6 +28,7 @@ fn target() -> AgentTarget {
         response_idle: Duration::from_millis(500),
         response_timeout: Duration::from_secs(5),
         barge_in_quiet: Duration::from_millis(100),
+        max_message_bytes: crate::protocol::ws::DEFAULT_MAX_MESSAGE,
     }
 }
 

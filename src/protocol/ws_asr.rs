@@ -16,7 +16,7 @@ use tokio_tungstenite::WebSocketStream;
 
 use super::target::{json_path, TargetError};
 pub use super::ws::FrameEncoding;
-use super::ws::{connect, pcm_frame_bytes, HandOff};
+use super::ws::{connect, pcm_frame_bytes, read_error, HandOff};
 use super::ws_pacer::{PacedWs, Pacer, Track, WsEvent};
 use super::{ErrorKind, ProtocolError};
 
@@ -49,6 +49,10 @@ pub struct WsAsrTarget {
     pub final_type: String,
     /// Dotted path of a boolean "is final" flag, for servers that use one.
     pub final_flag_path: Option<String>,
+    /// The largest message (and frame) accepted from the server, bytes
+    /// (`--ws-max-message`); a longer one fails as `protocol`.
+    #[serde(default = "super::ws::default_max_message")]
+    pub max_message_bytes: usize,
 }
 
 impl WsAsrTarget {
@@ -125,7 +129,7 @@ impl WsAsr {
         times: &mut StreamTimes,
     ) -> Result<String, ProtocolError> {
         let target = &self.target;
-        let ws = connect(&target.url, &target.headers).await?;
+        let ws = connect(&target.url, &target.headers, target.max_message_bytes).await?;
         times.connected_at = Some(Instant::now());
         run_session(ws, &self.pacer, pcm, target, language, times).await
     }
@@ -133,13 +137,13 @@ impl WsAsr {
 
 /// What a server message is.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Heard {
+pub(super) enum Heard {
     Partial,
     Final(String),
     Other,
 }
 
-fn classify(text: &str, t: &WsAsrTarget) -> Result<Heard, ProtocolError> {
+pub(super) fn classify(text: &str, t: &WsAsrTarget) -> Result<Heard, ProtocolError> {
     let v: serde_json::Value = serde_json::from_str(text).map_err(|e| {
         ProtocolError::new(
             ErrorKind::Decode,
@@ -208,10 +212,7 @@ pub async fn run_session<T: AsyncRead + AsyncWrite + HandOff + Unpin>(
     ws.play(track);
     let mut finals: Vec<String> = Vec::new();
     loop {
-        let event = ws
-            .next_event()
-            .await
-            .map_err(|e| ProtocolError::new(ErrorKind::Reset, e.to_string()))?;
+        let event = ws.next_event().await.map_err(read_error)?;
         let msg = match event {
             WsEvent::Played(played) => {
                 // The end of the caller's audio: the last frame and the end message.
@@ -288,6 +289,7 @@ mod tests {
             type_path: Some("type".into()),
             final_type: "final".into(),
             final_flag_path: None,
+            max_message_bytes: crate::protocol::ws::DEFAULT_MAX_MESSAGE,
         }
     }
 

@@ -18,7 +18,7 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 
 use super::player::put_message;
 use super::*;
-use crate::protocol::ws::{connect, FrameEncoding, HandOff, SessionIo};
+use crate::protocol::ws::{connect, FrameEncoding, HandOff, SessionIo, DEFAULT_MAX_MESSAGE};
 
 /// Test pipes have no descriptor to hand off: frames go from the task.
 impl HandOff for DuplexStream {
@@ -91,7 +91,7 @@ async fn tcp(
             .await
             .expect("handshake")
     };
-    let (client, server) = tokio::join!(connect(&url, &[]), accept);
+    let (client, server) = tokio::join!(connect(&url, &[], DEFAULT_MAX_MESSAGE), accept);
     let ws = PacedWs::new(
         client.expect("connect"),
         pacer,

@@ -223,7 +223,8 @@ pub enum Failure {
         /// Whether any response byte had arrived.
         answered: bool,
     },
-    /// The response is not valid HTTP/1.1.
+    /// The response is not valid HTTP/1.1 or breaks a size limit
+    /// (counted as [`ErrorKind::Protocol`]).
     Malformed(String),
     /// The receiver rejected what arrived.
     Receiver(ProtocolError),
@@ -260,9 +261,10 @@ impl Failure {
                     "connection closed before a response"
                 },
             ),
-            Failure::Malformed(what) => {
-                ProtocolError::new(ErrorKind::Reset, format!("invalid HTTP response: {what}"))
-            }
+            Failure::Malformed(what) => ProtocolError::new(
+                ErrorKind::Protocol,
+                format!("invalid HTTP response: {what}"),
+            ),
         }
     }
 }

@@ -3,7 +3,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-use super::parse::{find_byte, parse_head, Chunked, Framing, Parsed};
+use super::parse::{find_byte, parse_head, Chunked, Framing, Parsed, Parser};
 use super::*;
 use crate::protocol::client::{H1Target, HttpClient, OwnedConn};
 
@@ -432,4 +432,123 @@ async fn failures_before_and_during_a_response() {
         .await
         .expect_err("nothing listens on port 1");
     assert_eq!(refused.into_error().kind, ErrorKind::Connect);
+}
+
+#[tokio::test]
+async fn malformed_answers_are_protocol_errors_in_both_clients() {
+    const BAD_CHUNK: &[u8] =
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\nzz\r\nde\r\n0\r\n\r\n";
+    let (port, _srv) = server(vec![
+        vec![Some((0, BAD_CHUNK))],
+        vec![Some((0, b"HTTP/1.1 2xx OK\r\n\r\n"))],
+        vec![Some((0, BAD_CHUNK))],
+    ])
+    .await;
+    let client = HttpClient::new(Duration::from_secs(2));
+    let t = target(port);
+    for detail in ["bad chunk size line", "bad status line"] {
+        let mut got = Got::default();
+        let e = client
+            .exchange(&t, None, b"", &mut got)
+            .await
+            .expect_err("malformed")
+            .into_error();
+        assert_eq!(e.kind, ErrorKind::Protocol, "{e:?}");
+        assert!(e.detail.contains(detail), "{e:?}");
+    }
+    // hyper (TLS targets, ASR uploads) classifies its body errors the same way.
+    let req = hyper::Request::post(format!("http://127.0.0.1:{port}/speak"))
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .expect("request");
+    let resp = client.request(req).await.expect("head");
+    let mut body = resp.into_body();
+    let e = loop {
+        use http_body_util::BodyExt as _;
+        match body.frame().await {
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => break crate::protocol::client::hyper_failure(&e),
+            None => panic!("the bad chunk must fail the body"),
+        }
+    };
+    assert_eq!(e.kind, ErrorKind::Protocol, "{e:?}");
+    assert!(e.detail.contains("chunk size"), "{e:?}");
+}
+
+/// Found by the property tests: each used to be accepted or to panic.
+#[test]
+fn heads_the_property_tests_found() {
+    for bad in [
+        // A minor version below '0' made a debug build panic (underflow).
+        &b"HTTP/1.\x01 200 OK\r\n\r\n"[..],
+        // Lines not naming a framing field were never checked.
+        b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\n: empty name\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nx-name : v\r\n\r\n",
+    ] {
+        assert!(
+            parse_head(bad).is_err(),
+            "{:?}",
+            String::from_utf8_lossy(bad)
+        );
+    }
+}
+
+/// A read full of informational heads is walked in a loop: it used to
+/// recurse once per head, and a megabyte of `100 Continue` overflowed the
+/// stack.
+#[test]
+fn many_informational_heads_in_one_read_do_not_recurse() {
+    let mut wire = b"HTTP/1.1 100 Continue\r\n\r\n".repeat(40_000);
+    wire.extend_from_slice(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+    let mut parser = Parser::default();
+    let mut got = Got::default();
+    let done = parser
+        .feed(&mut wire, Instant::now(), &mut got)
+        .expect("valid")
+        .expect("complete");
+    assert!(done.reusable);
+    assert_eq!(
+        (got.status, got.reads.concat()),
+        (Some(200), b"ok".to_vec())
+    );
+}
+
+/// A head split over reads fits as long as the head itself does: the body
+/// after it in the same read does not count (it was refused once the head
+/// start and the next read together passed 64 KiB).
+#[test]
+fn the_head_limit_counts_the_head_not_the_read() {
+    let head = b"HTTP/1.1 200 OK\r\ncontent-length: 70000\r\n\r\n";
+    let body = vec![b'a'; 70_000];
+    let mut parser = Parser::default();
+    let mut got = Got::default();
+    let at = Instant::now();
+    assert!(parser
+        .feed(&mut head[..10].to_vec(), at, &mut got)
+        .expect("start")
+        .is_none());
+    let mut rest = [&head[10..], &body[..]].concat();
+    let done = parser
+        .feed(&mut rest, at, &mut got)
+        .expect("fits")
+        .expect("complete");
+    assert!(done.reusable);
+    assert_eq!(got.reads.concat().len(), 70_000);
+}
+
+/// Chunk extensions and trailers are bounded: 16 KiB per chunk pass (an
+/// extension's bytes after `;`, or trailer lines with their `\r`), one byte
+/// more fails, wherever the reads are cut.
+#[test]
+fn chunk_metadata_is_bounded() {
+    for (len, ok) in [(16 * 1024, true), (16 * 1024 + 1, false)] {
+        let ext = [&b"3;"[..], &vec![b'x'; len], b"\r\nabc\r\n0\r\n\r\n"].concat();
+        let trailer = [&b"0\r\n"[..], &vec![b'x'; len - 1], b"\r\n\r\n"].concat();
+        for body in [ext, trailer] {
+            for cut in [1, 100, len / 2, len, body.len() - 1] {
+                let r = decode_pieces(&[&body[..cut], &body[cut..]]);
+                assert_eq!(r.is_ok(), ok, "{len} at {cut}: {r:?}");
+            }
+        }
+    }
 }

@@ -22,17 +22,37 @@ pub(super) enum Framing {
 }
 
 /// The response parser of one exchange.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct Parser {
     /// `None` while the head is still arriving.
     body: Option<Framing>,
-    /// A head split over several reads, so far.
+    /// A head split over several reads, so far (less than `max_head`
+    /// bytes, plus at most one read while it is parsed).
     partial: Vec<u8>,
     keep_alive: bool,
     pub(super) answered: bool,
+    /// The longest head accepted ([`MAX_HEAD`]; tests use less).
+    max_head: usize,
+}
+
+impl Default for Parser {
+    fn default() -> Self {
+        Self::with_max_head(MAX_HEAD)
+    }
 }
 
 impl Parser {
+    /// A parser that refuses heads longer than `max_head` bytes.
+    pub(super) fn with_max_head(max_head: usize) -> Self {
+        Self {
+            body: None,
+            partial: Vec::new(),
+            keep_alive: false,
+            answered: false,
+            max_head,
+        }
+    }
+
     /// Take one read's bytes; `Some` once the response is complete.
     pub(super) fn feed<R: Receiver>(
         &mut self,
@@ -41,50 +61,66 @@ impl Parser {
         rx: &mut R,
     ) -> Result<Option<Done>, Failure> {
         self.answered = true;
-        if self.body.is_some() {
-            return self.body(data, at, rx);
-        }
         if self.partial.is_empty() {
-            let Some((parsed, end)) = parse_head(data).map_err(Failure::Malformed)? else {
-                return self.keep_partial(data);
-            };
-            let (head, rest) = data.split_at_mut(end);
-            self.head(parsed, head, at, rx)?;
-            return self.feed_rest(rest, at, rx);
+            return self.heads_then_body(data, at, rx);
         }
-        self.keep_partial(data)?;
-        let Some((parsed, end)) = parse_head(&self.partial).map_err(Failure::Malformed)? else {
-            return Ok(None);
-        };
         let mut buf = std::mem::take(&mut self.partial);
-        let (head, rest) = buf.split_at_mut(end);
-        self.head(parsed, head, at, rx)?;
-        self.feed_rest(rest, at, rx)
+        buf.extend_from_slice(data);
+        match self.next_head(&buf, at, rx)? {
+            Some(end) => self.heads_then_body(&mut buf[end..], at, rx),
+            None => {
+                self.partial = buf;
+                Ok(None)
+            }
+        }
     }
 
-    /// After a head: the bytes behind it (body, or the next head after a 1xx).
-    fn feed_rest<R: Receiver>(
+    /// Bytes that start at a head (or are body, once the final head is
+    /// read): informational heads are skipped in a loop, so a read full of
+    /// `100 Continue` heads costs no stack.
+    fn heads_then_body<R: Receiver>(
         &mut self,
-        rest: &mut [u8],
+        mut data: &mut [u8],
         at: Instant,
         rx: &mut R,
     ) -> Result<Option<Done>, Failure> {
-        match self.body {
-            Some(_) => self.body(rest, at, rx),
-            None if rest.is_empty() => Ok(None),
-            None => self.feed(rest, at, rx),
+        loop {
+            if self.body.is_some() {
+                return self.body(data, at, rx);
+            }
+            if data.is_empty() {
+                return Ok(None);
+            }
+            let Some(end) = self.next_head(data, at, rx)? else {
+                // Shorter than `max_head`, or `next_head` would have failed.
+                self.partial.extend_from_slice(data);
+                return Ok(None);
+            };
+            data = &mut std::mem::take(&mut data)[end..];
         }
     }
 
-    /// Keep the start of a head that continues in the next read.
-    fn keep_partial(&mut self, data: &[u8]) -> Result<Option<Done>, Failure> {
-        if self.partial.len() + data.len() > MAX_HEAD {
-            return Err(Failure::Malformed(format!(
-                "response head longer than {MAX_HEAD} bytes"
-            )));
+    /// Parse the head at the start of `buf` and act on it: its length, or
+    /// `None` while it is incomplete. Only its first `max_head` bytes are
+    /// looked at, so the result is the same however the bytes were split.
+    fn next_head<R: Receiver>(
+        &mut self,
+        buf: &[u8],
+        at: Instant,
+        rx: &mut R,
+    ) -> Result<Option<usize>, Failure> {
+        let window = &buf[..buf.len().min(self.max_head)];
+        match parse_head(window).map_err(Failure::Malformed)? {
+            Some((parsed, end)) => {
+                self.head(parsed, &buf[..end], at, rx)?;
+                Ok(Some(end))
+            }
+            None if buf.len() >= self.max_head => Err(Failure::Malformed(format!(
+                "response head longer than {} bytes",
+                self.max_head
+            ))),
+            None => Ok(None),
         }
-        self.partial.extend_from_slice(data);
-        Ok(None)
     }
 
     /// A complete head: informational ones are skipped, the final one goes
@@ -263,20 +299,21 @@ struct Fields {
 }
 
 impl Fields {
-    /// One `name: value` line. Only the three framing fields are looked
-    /// at beyond their name.
+    /// One `name: value` line: a name without whitespace, then `:`. Only
+    /// the three framing fields are looked at beyond that.
     fn field(&mut self, line: &[u8]) -> Result<(), String> {
-        match line.first() {
-            // Obsolete line folding (a continuation line) is refused, as hyper does.
-            Some(b' ' | b'\t') => return Err("folded header line".into()),
-            // Every other field is skipped unread: only content-length,
-            // connection and transfer-encoding are acted on.
-            Some(b'c' | b'C' | b't' | b'T') => {}
-            _ => return Ok(()),
+        // Obsolete line folding (a continuation line) is refused, as hyper does.
+        if let Some(b' ' | b'\t') = line.first() {
+            return Err("folded header line".into());
         }
         let colon = find_byte(line, b':').ok_or("header line without ':'")?;
-        if line[colon - 1].is_ascii_whitespace() {
+        if colon == 0 || line[colon - 1].is_ascii_whitespace() {
             return Err("invalid header name".into());
+        }
+        // Every other field is skipped unread: only content-length,
+        // connection and transfer-encoding are acted on.
+        if !matches!(line[0], b'c' | b'C' | b't' | b'T') {
+            return Ok(());
         }
         let (name, value) = (&line[..colon], &line[colon + 1..]);
         match name.len() {
@@ -319,7 +356,8 @@ fn parse_status_line(line: &[u8]) -> Option<(u8, u16)> {
         return None;
     }
     let status = code.iter().fold(0u16, |n, d| n * 10 + u16::from(d - b'0'));
-    (minor.is_ascii_digit() && status >= 100).then_some((minor - b'0', status))
+    // `then`, not `then_some`: the subtraction must wait for the digit check.
+    (minor.is_ascii_digit() && status >= 100).then(|| (minor - b'0', status))
 }
 
 fn parse_decimal(v: &[u8]) -> Option<u64> {
@@ -410,11 +448,11 @@ impl Chunked {
 
     /// One framing byte.
     fn step(&mut self, b: u8) -> Result<(), String> {
-        let bad = |what: &str| Err(format!("invalid chunked body: {what}"));
+        let size_line = |what: &str| Err(format!("bad chunk size line: {what}"));
         self.step = match (self.step, b) {
             (Step::Size, b) if b.is_ascii_hexdigit() => {
                 if self.size > u64::MAX >> 4 {
-                    return bad("chunk size too large");
+                    return size_line("size does not fit in 64 bits");
                 }
                 let d = (b as char).to_digit(16).unwrap_or(0);
                 self.size = self.size << 4 | u64::from(d);
@@ -426,7 +464,7 @@ impl Chunked {
             (Step::Size | Step::SizeWs | Step::Ext, b'\r') => Step::SizeLf,
             (Step::Size | Step::SizeWs | Step::Ext | Step::SizeLf, b'\n') => {
                 if self.digits == 0 {
-                    return bad("missing chunk size");
+                    return size_line("no hex digits");
                 }
                 if self.size == 0 {
                     Step::TrailerStart
@@ -443,7 +481,9 @@ impl Chunked {
             (Step::TrailerStart | Step::EndLf, b'\n') => Step::Done,
             (Step::Trailer, b'\n') => Step::TrailerStart,
             (Step::Ext | Step::TrailerStart | Step::Trailer, _) if self.meta >= MAX_CHUNK_META => {
-                return bad("chunk extension or trailer too long");
+                return Err(format!(
+                    "chunk extension or trailer longer than {MAX_CHUNK_META} bytes"
+                ));
             }
             (Step::Ext, _) => {
                 self.meta += 1;
@@ -453,9 +493,16 @@ impl Chunked {
                 self.meta += 1;
                 Step::Trailer
             }
-            (Step::DataCr | Step::DataLf, _) => return bad("data longer than its chunk size"),
-            _ => return bad("unexpected byte in chunk framing"),
+            (Step::DataCr | Step::DataLf, _) => {
+                return Err("chunk data longer than its size line says".into())
+            }
+            (Step::EndLf, b) => return Err(format!("bad end of chunked body: byte {b:#04x}")),
+            (_, b) => return size_line(&format!("unexpected byte {b:#04x}")),
         };
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[path = "parse_props.rs"]
+mod props;
