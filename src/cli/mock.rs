@@ -346,10 +346,7 @@ pub async fn run_mock(args: MockArgs) -> anyhow::Result<()> {
     let truth = served.context("mock server failed")?;
     eprintln!(
         "voxload mock: {} speech requests ({} ok), {} transcriptions, {} agent sessions",
-        truth.requests,
-        truth.ok,
-        truth.asr.requests,
-        truth.agent.sessions
+        truth.requests, truth.ok, truth.asr.requests, truth.agent.sessions
     );
     if let Some(path) = &args.truth_out {
         let json = serde_json::to_vec_pretty(&truth).context("truth as JSON")?;

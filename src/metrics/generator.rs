@@ -9,8 +9,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::StageSummary;
-
 /// Schedule lag p99 past which open-loop sends were late (the timerfd
 /// driver keeps it under 100 µs on an idle core).
 pub const MAX_SCHEDULE_LAG_P99_MS: f64 = 1.0;
@@ -48,22 +46,38 @@ impl GeneratorCpu {
     }
 }
 
+/// What a stage says about the generator (read from its summary by
+/// `StageSummary::generator_warnings`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Signs {
+    /// `schedule_lag` p99, ms.
+    pub schedule_lag_p99_ms: Option<f64>,
+    /// `frame_lag_p99` p99, ms.
+    pub frame_lag_p99_ms: Option<f64>,
+    /// Its CPU over the stage.
+    pub cpu: Option<GeneratorCpu>,
+    /// Arrivals dropped at the in-flight cap.
+    pub dropped: u64,
+}
+
 /// Each way the generator limited a stage, one line naming the figure,
 /// its value and the limit (empty when it kept up).
-pub fn warnings(s: &StageSummary) -> Vec<String> {
+pub fn warnings(s: Signs) -> Vec<String> {
     let mut out = Vec::new();
-    let p99 = |name: &str| s.metrics.get(name).map(|p| p.p99);
-    if let Some(lag) = p99("schedule_lag").filter(|&l| l > MAX_SCHEDULE_LAG_P99_MS) {
+    if let Some(lag) = s
+        .schedule_lag_p99_ms
+        .filter(|&l| l > MAX_SCHEDULE_LAG_P99_MS)
+    {
         out.push(format!(
             "generator behind its schedule: schedule_lag p99 {lag:.2} ms > {MAX_SCHEDULE_LAG_P99_MS} ms (sends were late; latency from the schedule includes it)"
         ));
     }
-    if let Some(lag) = p99("frame_lag_p99").filter(|&l| l > MAX_FRAME_LAG_P99_MS) {
+    if let Some(lag) = s.frame_lag_p99_ms.filter(|&l| l > MAX_FRAME_LAG_P99_MS) {
         out.push(format!(
             "generator not real time: frame_lag_p99 p99 {lag:.2} ms > {MAX_FRAME_LAG_P99_MS} ms (audio frames left late)"
         ));
     }
-    if let Some(cpu) = s.generator_cpu.filter(|c| c.share > MAX_CPU_SHARE) {
+    if let Some(cpu) = s.cpu.filter(|c| c.share > MAX_CPU_SHARE) {
         out.push(format!(
             "generator CPU at {:.0} % of its {} cores (> {:.0} %): it may have throttled the load",
             cpu.share * 100.0,
@@ -83,40 +97,27 @@ pub fn warnings(s: &StageSummary) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::stats::Percentiles;
-    use crate::metrics::Unit;
-
-    fn pct(p99: f64) -> Percentiles {
-        Percentiles {
-            unit: Unit::Micros,
-            count: 100,
-            min: 0.0,
-            mean: p99 / 2.0,
-            p50: p99 / 2.0,
-            p90: p99,
-            p95: p99,
-            p99,
-            max: p99,
-        }
-    }
 
     #[test]
     fn each_limit_passed_is_one_warning_naming_its_figure() {
-        let mut s = crate::metrics::StageStats::new(&[]).summary(std::time::Duration::from_secs(1));
-        assert!(warnings(&s).is_empty(), "an idle stage kept up");
-        s.metrics.insert("schedule_lag".into(), pct(0.9));
-        s.metrics.insert("frame_lag_p99".into(), pct(1.5));
-        s.generator_cpu = Some(GeneratorCpu::new(1.7, 1.0, 2));
         assert!(
-            warnings(&s).is_empty(),
-            "under every limit: {:?}",
-            warnings(&s)
+            warnings(Signs::default()).is_empty(),
+            "an idle stage kept up"
         );
-        s.metrics.insert("schedule_lag".into(), pct(3.0));
-        s.metrics.insert("frame_lag_p99".into(), pct(166.0));
-        s.generator_cpu = Some(GeneratorCpu::new(1.9, 1.0, 2));
-        s.dropped = 7;
-        let w = warnings(&s);
+        let under = Signs {
+            schedule_lag_p99_ms: Some(0.9),
+            frame_lag_p99_ms: Some(1.5),
+            cpu: Some(GeneratorCpu::new(1.7, 1.0, 2)),
+            dropped: 0,
+        };
+        assert!(warnings(under).is_empty(), "{:?}", warnings(under));
+        let over = Signs {
+            schedule_lag_p99_ms: Some(3.0),
+            frame_lag_p99_ms: Some(166.0),
+            cpu: Some(GeneratorCpu::new(1.9, 1.0, 2)),
+            dropped: 7,
+        };
+        let w = warnings(over);
         assert_eq!(w.len(), 4, "{w:?}");
         assert!(w[0].contains("schedule_lag p99 3.00 ms"), "{w:?}");
         assert!(w[1].contains("frame_lag_p99 p99 166.00 ms"), "{w:?}");

@@ -20,7 +20,7 @@ use hdrhistogram::serialization::{Deserializer as HdrDeserializer, Serializer as
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::metrics::generator::GeneratorCpu;
+use crate::metrics::generator::{self, GeneratorCpu};
 use crate::metrics::outage::{Outage, Outages};
 use crate::metrics::RequestRecord;
 use crate::protocol::ErrorKind;
@@ -667,6 +667,19 @@ pub struct StageSummary {
     pub generator_cpu: Option<GeneratorCpu>,
     /// Distribution of every metric with samples, keyed by [`Metric::name`].
     pub metrics: BTreeMap<String, Percentiles>,
+}
+
+impl StageSummary {
+    /// Each way the generator limited this stage (see [`generator`]).
+    pub fn generator_warnings(&self) -> Vec<String> {
+        let p99 = |name: &str| self.metrics.get(name).map(|p| p.p99);
+        generator::warnings(generator::Signs {
+            schedule_lag_p99_ms: p99(Metric::ScheduleLag.name().as_str()),
+            frame_lag_p99_ms: p99(Metric::FrameLagP99.name().as_str()),
+            cpu: self.generator_cpu,
+            dropped: self.dropped,
+        })
+    }
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use super::executor::AnyExecutor;
 use super::jsonl::JsonlWriter;
 use super::sink::{RunSink, ScenarioSink};
 use super::{host, RunError, RunOptions};
-use crate::metrics::generator::{self, GeneratorCpu};
+use crate::metrics::generator::GeneratorCpu;
 use crate::metrics::slo::{evaluate_all, Slo};
 use crate::metrics::stats::StageStats;
 use crate::metrics::timeline::TimelineRow;
@@ -410,7 +410,7 @@ fn stage_result(
         (stats, summary)
     });
     summary.generator_cpu = Some(cpu);
-    let warnings = generator::warnings(&summary);
+    let warnings = summary.generator_warnings();
     let offered_rps = match spec.workload {
         Workload::Open { .. } => {
             let arrivals = o.issued + o.dropped;
