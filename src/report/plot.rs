@@ -108,3 +108,76 @@ fn encode_png(rgb: &[u8], (w, h): (u32, u32)) -> Result<Vec<u8>, png::EncodingEr
     writer.finish()?;
     Ok(bytes)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::figures::{Figure, Mark, Panel, Series, XAxis};
+    use super::*;
+
+    /// The box (left, top, right, bottom) of each label's `<text>`, from
+    /// its anchor point and alignment, for a label `w` × `h` px.
+    fn label_boxes(svg: &str, labels: &[&str], (w, h): (f64, f64)) -> Vec<[f64; 4]> {
+        labels
+            .iter()
+            .filter_map(|l| {
+                let end = svg.find(&format!("\n{l}\n</text>"))?;
+                let tag = &svg[svg[..end].rfind("<text")?..end];
+                let attr = |name: &str| -> Option<&str> {
+                    let at = tag.find(&format!(" {name}=\""))? + name.len() + 3;
+                    tag[at..].split('"').next()
+                };
+                let (x, y): (f64, f64) = (attr("x")?.parse().ok()?, attr("y")?.parse().ok()?);
+                let left = if attr("text-anchor") == Some("end") {
+                    x - w
+                } else {
+                    x
+                };
+                // Top-aligned text is shifted down by its ascent (dy).
+                let top = if attr("dy").is_some_and(|d| d.starts_with("0.7")) {
+                    y
+                } else {
+                    y - h
+                };
+                Some([left, top, left + w, top + h])
+            })
+            .collect()
+    }
+
+    #[test]
+    fn labels_of_points_close_together_do_not_overlap() {
+        // Three stages whose achieved rates and WERs nearly coincide.
+        let points = [(1.0, 10.0), (1.001, 10.05), (1.002, 10.0)];
+        let labels = ["c=1", "c=2", "c=3"];
+        let fig = Figure {
+            stem: "t".into(),
+            title: "t".into(),
+            grid: (1, 1),
+            size: (600, 400),
+            panels: vec![Panel {
+                title: "p".into(),
+                x: XAxis::Value("x".into()),
+                y_label: "WER (%)".into(),
+                series: vec![Series {
+                    name: "s".into(),
+                    mark: Mark::Line,
+                    colour: (0, 0, 0),
+                    points: points.to_vec(),
+                }],
+                point_labels: points
+                    .iter()
+                    .zip(labels)
+                    .map(|(&(x, y), l)| (x, y, l.to_string()))
+                    .collect(),
+            }],
+        };
+        let svg = render_svg(&fig).expect("renders");
+        let boxes = label_boxes(&svg, &labels, (16.0, 10.0));
+        assert_eq!(boxes.len(), 3, "every label has a free corner: {boxes:?}");
+        for (i, a) in boxes.iter().enumerate() {
+            for b in &boxes[i + 1..] {
+                let apart = a[2] <= b[0] || b[2] <= a[0] || a[3] <= b[1] || b[3] <= a[1];
+                assert!(apart, "labels at {a:?} and {b:?} overlap");
+            }
+        }
+    }
+}
