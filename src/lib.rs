@@ -51,6 +51,9 @@ pub mod report;
 pub mod result;
 pub mod runner;
 pub mod shutdown;
+#[cfg(test)]
+#[allow(dead_code)] // some helpers serve only tests/ (through `#[path]`)
+mod timing_tests;
 pub mod units;
 pub mod workload;
 

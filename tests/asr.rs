@@ -7,6 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use common::timing::{on_schedule_ms, LATE};
 use voxload::cli::corpus::{run_corpus, CorpusArgs};
 use voxload::cli::tts::TargetArgs;
 use voxload::config::asr::AsrOptions;
@@ -153,7 +154,7 @@ async fn http_wer_e2e_and_rtf_match_the_mock() {
     );
     assert!(client >= server, "client {client} µs < server {server} µs");
     assert!(
-        client - server < 15_000.0,
+        client - server <= LATE.as_secs_f64() * 1e6,
         "client {client} µs vs server {server} µs"
     );
 }
@@ -184,22 +185,29 @@ async fn streaming_partials_and_final_match_the_mock() {
     );
     let (result, records) = run(&mock, dir.path(), o).await;
     assert_eq!(result.stages[0].summary.wer_pooled, Some(0.0));
+    let ms = Duration::from_millis;
+    let late_ms = LATE.as_secs_f64() * 1e3;
     for r in &records {
         assert!(r.ok(), "{r:?}");
         // Final: 100 ms after the end of audio (the mock's final_delay), anchored at
         // the end of speech, not at the start of the session.
         let final_ms = r.final_us.expect("final") as f64 / 1000.0;
-        assert!((100.0..130.0).contains(&final_ms), "final {final_ms} ms");
+        on_schedule_ms(final_ms, ms(100), LATE, "final");
         // First partial: the 10th 20 ms frame completes 200 ms of audio 180 ms after
-        // the first frame; +50 ms lag ⇒ 230 ms.
+        // the first frame was due; +50 ms lag ⇒ 230 ms. Counted from when the
+        // first frame left, which is late by at most the largest frame lag.
         let first_ms = r.first_partial_us.expect("partial") as f64 / 1000.0;
+        let lag_ms = r.frame_lag_max_us.expect("frame lag") as f64 / 1000.0;
         assert!(
-            (220.0..265.0).contains(&first_ms),
+            first_ms + lag_ms + 1.0 >= 230.0,
             "first partial {first_ms} ms"
         );
+        assert!(first_ms <= 230.0 + late_ms, "first partial {first_ms} ms");
+        // Every 200 ms of audio; each partial may come late, so their
+        // mean interval may be off either way.
         let gap_ms = r.partial_interval_mean_us.expect("partial gaps") as f64 / 1000.0;
         assert!(
-            (190.0..215.0).contains(&gap_ms),
+            (gap_ms - 200.0).abs() <= late_ms,
             "partial interval {gap_ms} ms"
         );
         assert!(r.connect_us.is_some());
@@ -243,8 +251,8 @@ async fn frames_keep_real_time_over_a_60_second_stream() {
     );
     // Jitter goals (p99 ≤ 2 ms) are measured in BENCHMARKS.md on a pinned core;
     // here, on a possibly busy machine, only gross lateness is an error.
-    let p99_ms = r.frame_lag_p99_us.expect("lag p99") as f64 / 1000.0;
-    assert!(p99_ms < 50.0, "p99 frame lag {p99_ms} ms");
+    let p99 = Duration::from_micros(r.frame_lag_p99_us.expect("lag p99"));
+    assert!(p99 <= LATE, "p99 frame lag {p99:?}");
     // A busy machine may delay a single frame; it must not delay the rest.
     let max_ms = r.frame_lag_max_us.expect("lag") as f64 / 1000.0;
     assert!(max_ms < 500.0, "max frame lag {max_ms} ms");

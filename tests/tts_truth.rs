@@ -5,6 +5,7 @@ mod common;
 
 use std::time::Duration;
 
+use common::timing::{on_schedule_ms, LATE};
 use common::{median, one_text, run_against, Opts};
 use voxload::config::tts::{TtsEndpointOptions, TtsOptions};
 use voxload::config::WorkloadOptions;
@@ -89,20 +90,16 @@ async fn streaming_ttfa_e2e_audio_and_chunks_match_the_server_truth() {
             .collect(),
     );
     // The model says: 40 ms overhead + one 100 ms chunk at 6× = 56.7 ms.
+    let due = Duration::from_micros(56_667);
+    on_schedule_ms(server_ttfa / 1e3, due, LATE, "server ttfa");
+    // The client's figures are the server's plus loopback and parsing.
+    let late_us = LATE.as_secs_f64() * 1e6;
     assert!(
-        (server_ttfa - 56_667.0).abs() < 5_000.0,
-        "server ttfa {server_ttfa}"
-    );
-    assert!(
-        client_ttfa >= server_ttfa - 500.0,
+        client_ttfa >= server_ttfa - 500.0 && client_ttfa - server_ttfa <= late_us,
         "{client_ttfa} vs {server_ttfa}"
     );
     assert!(
-        client_ttfa - server_ttfa < 5_000.0,
-        "{client_ttfa} vs {server_ttfa}"
-    );
-    assert!(
-        client_e2e - server_e2e < 5_000.0 && client_e2e >= server_e2e - 500.0,
+        client_e2e >= server_e2e - 500.0 && client_e2e - server_e2e <= late_us,
         "{client_e2e} vs {server_e2e}"
     );
     // Audio arrives 6× faster than real time: no stalls, nothing to pre-buffer.
@@ -129,14 +126,21 @@ async fn stalls_and_prebuffer_match_a_server_slower_than_real_time() {
     for r in &ran.records {
         assert!(r.ok(), "{r:?}");
         // 19 separate stalls when every chunk is read as it arrives. On a busy
-        // machine a late read can merge chunks: fewer, longer stalls, same total.
-        let count = r.stall_count.expect("stall count");
-        assert!((15..=19).contains(&count), "{r:?}");
+        // machine a late read leaves audio queued that covers the next gaps:
+        // fewer, longer stalls, same total. None is longer than the longest
+        // wait between chunks.
+        let count = u64::from(r.stall_count.expect("stall count"));
+        let longest = r.inter_chunk_max_us.expect("gaps");
+        let fewest = r.stall_us.expect("stall time").div_ceil(longest);
+        assert!((fewest..=19).contains(&count), "{r:?}");
+        // The total runs from the first chunk's arrival to the last's: each
+        // may be late, so it may be off either way.
+        let late_ms = LATE.as_secs_f64() * 1e3;
         let stall_ms = r.stall_us.expect("stall time") as f64 / 1000.0;
         let prebuffer_ms = r.prebuffer_needed_us.expect("prebuffer") as f64 / 1000.0;
-        assert!((stall_ms - 475.0).abs() < 40.0, "stall {stall_ms} ms");
+        assert!((stall_ms - 475.0).abs() <= late_ms, "stall {stall_ms} ms");
         assert!(
-            (prebuffer_ms - 475.0).abs() < 40.0,
+            (prebuffer_ms - 475.0).abs() <= late_ms,
             "prebuffer {prebuffer_ms} ms"
         );
     }

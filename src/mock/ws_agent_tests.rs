@@ -3,6 +3,8 @@
 //! arrives, while the test body paces caller frames from absolute deadlines.
 //! Each test checks the client's view against the model and against the
 //! agent's own truth record (both clocks are this process's `Instant`).
+//! Every instant is checked against the schedule it follows (the end of
+//! speech, the barge-in onset), late by at most `LATE` (crate::timing_tests).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -18,16 +20,11 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use super::asr_tests::pcm_bytes;
 use super::*;
+use crate::timing_tests::{on_schedule_at, on_schedule_us, LATE};
 
 type Sink = SplitSink<WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>, Message>;
 
 const FRAME: Duration = Duration::from_millis(20);
-
-/// Tolerance for the agent's own timers (1 ms tokio timer tick plus
-/// scheduling on a busy 2-core machine running tests in parallel).
-const SERVER_SLACK: Duration = Duration::from_millis(5);
-/// Tolerance for client-measured intervals (adds loopback and the reader task).
-const CLIENT_SLACK: Duration = Duration::from_millis(10);
 
 #[derive(Debug, Clone, PartialEq)]
 enum Got {
@@ -197,21 +194,6 @@ fn us(mock: &MockHandle, at: Instant) -> u64 {
     micros(at.saturating_duration_since(mock.shared.started))
 }
 
-/// Assert `actual` is in `expected ..= expected + slack` (with 1 ms of
-/// slack below, for instants read on different threads).
-#[track_caller]
-fn near(actual: Duration, expected: Duration, slack: Duration, what: &str) {
-    assert!(
-        actual + ms(1) >= expected && actual <= expected + slack,
-        "{what}: {actual:?}, expected {expected:?} (+{slack:?})"
-    );
-}
-
-#[track_caller]
-fn near_us(actual: u64, expected: Duration, slack: Duration, what: &str) {
-    near(Duration::from_micros(actual), expected, slack, what);
-}
-
 /// The first `n` finished turns (waits up to 3 s for them).
 async fn turns(mock: &MockHandle, n: usize) -> Vec<AgentTurnTruth> {
     let deadline = Instant::now() + Duration::from_secs(3);
@@ -251,7 +233,8 @@ async fn explicit_end_of_speech_is_answered_at_the_model_times() {
         got[0].1,
         Got::Json(serde_json::json!({"type": "transcript", "text": "hi there", "final": true}))
     );
-    near(got[0].0 - eos, ms(100), CLIENT_SLACK, "transcript");
+    // Due from the end of speech as the agent read it, just after `eos`.
+    on_schedule_at(got[0].0, eos, ms(100), LATE, "transcript");
     let audio: Vec<_> = got.iter().filter(|(_, g)| g.kind() == "audio").collect();
     let bytes: usize = audio.iter().map(|(_, g)| g.audio_bytes()).sum();
     assert_eq!(
@@ -259,15 +242,11 @@ async fn explicit_end_of_speech_is_answered_at_the_model_times() {
         600 * 16 * 2,
         "exactly response_audio of PCM16 at 16 kHz"
     );
-    near(audio[0].0 - eos, ms(400), CLIENT_SLACK, "first audio");
-    // speed 2: a 40 ms chunk every 20 ms, from the first chunk's deadline.
+    // speed 2: a 40 ms chunk every 20 ms from the first's deadline, 400 ms
+    // after the end of speech (not from the first chunk as it happened).
     for (i, (at, _)) in audio.iter().enumerate() {
-        let offset = *at - audio[0].0;
-        let due = FRAME * i as u32;
-        assert!(
-            offset + ms(5) >= due && offset <= due + ms(5),
-            "chunk {i} at {offset:?}, due {due:?}"
-        );
+        let due = ms(400) + FRAME * i as u32;
+        on_schedule_at(*at, eos, due, LATE, &format!("chunk {i}"));
     }
 
     let t = &turns(&mock, 1).await[0];
@@ -281,34 +260,16 @@ async fn explicit_end_of_speech_is_answered_at_the_model_times() {
         ),
         (EndOfSpeech::Explicit, None, "hi there", 15, 600_000)
     );
-    // Detection is the end_of_speech arrival, just after the client wrote it.
-    near_us(
-        t.speech_end_us - us(&mock, eos).min(t.speech_end_us),
-        ms(0),
-        ms(3),
-        "arrival",
-    );
-    near_us(
-        t.transcript_us.unwrap() - t.speech_end_us,
-        ms(100),
-        SERVER_SLACK,
-        "transcript",
-    );
-    let first = t.first_audio_us.unwrap();
-    near_us(
-        first - t.speech_end_us,
-        ms(400),
-        SERVER_SLACK,
-        "first audio",
-    );
+    // Detection is the end_of_speech arrival, after the client wrote it.
+    let end = t.speech_end_us;
+    on_schedule_us(end, us(&mock, eos), ms(0), LATE, "arrival");
+    let transcript = t.transcript_us.unwrap();
+    on_schedule_us(transcript, end, ms(100), LATE, "transcript");
+    on_schedule_us(t.first_audio_us.unwrap(), end, ms(400), LATE, "first");
     // 14 chunks of 20 ms after the first, on the response's own schedule
     // (from the end of speech, not from the first chunk as it happened).
-    near_us(
-        t.last_audio_us.unwrap() - t.speech_end_us,
-        ms(400 + 280),
-        SERVER_SLACK,
-        "14 chunks later",
-    );
+    let last = t.last_audio_us.unwrap();
+    on_schedule_us(last, end, ms(400 + 280), LATE, "14 chunks later");
     assert!(t.response_end_us.unwrap() >= t.last_audio_us.unwrap());
     assert!(t.last_speech_us.unwrap() < t.speech_end_us);
     assert_eq!((t.barge_in_us, t.interrupted_us), (None, None));
@@ -344,45 +305,39 @@ async fn energy_vad_ends_the_turn_after_vad_silence_of_noise() {
     let mut c = Client::connect(mock.addr).await;
     let mut frames = speech("hello");
     let n_speech = frames.len();
+    let noise = noise(45);
+    // 300 ms of noise is 15 frames: 14 leave the turn open however long
+    // the agent waits, and the 15th frame's arrival ends it.
+    frames.extend_from_slice(&noise[..14]);
+    let start = Instant::now();
+    c.stream(&frames, start).await;
+    assert_eq!(c.within(ms(200)).await, [], "14 frames are not enough");
+    let fifteenth = Instant::now();
+    c.stream(&noise[14..15], fifteenth).await;
+    let mut got = c.until(is("transcript")).await;
     // Noise keeps coming through the whole response: it must not barge in.
-    frames.extend(noise(45));
-    let sent = c.stream(&frames, Instant::now()).await;
-    let got = c.until(is("response_end")).await;
+    c.stream(&noise[15..], Instant::now()).await;
+    got.extend(c.until(is("response_end")).await);
     let mut expected = vec!["transcript", "response_text"];
     expected.extend(["audio"; 8]);
     expected.push("response_end");
     assert_eq!(kinds(&got), expected);
-    assert_eq!(got[0].1.kind(), "transcript");
     let Got::Json(transcript) = &got[0].1 else {
         unreachable!()
     };
     assert_eq!(transcript["text"], "hello");
     let bytes: usize = got.iter().map(|(_, g)| g.audio_bytes()).sum();
     assert_eq!(bytes, 300 * 16 * 2);
-    let last_speech = sent[n_speech - 1];
-    near(
-        got[0].0 - last_speech,
-        ms(400),
-        CLIENT_SLACK,
-        "transcript after speech",
-    );
+    on_schedule_at(got[0].0, fifteenth, ms(100), LATE, "transcript");
 
     let t = &turns(&mock, 1).await[0];
     assert_eq!(t.detected_by, EndOfSpeech::Energy);
-    // 300 ms of noise is 15 frames: the 15th noise frame's arrival ends the turn.
-    let completing = us(&mock, sent[n_speech + 14]);
-    near_us(
-        t.speech_end_us - completing.min(t.speech_end_us),
-        ms(0),
-        ms(3),
-        "arrival",
-    );
-    // Both frames were paced by the client, so allow its jitter either way.
-    let silence = Duration::from_micros(t.speech_end_us - t.last_speech_us.unwrap());
-    assert!(
-        silence.abs_diff(ms(300)) <= SERVER_SLACK,
-        "vad_silence after the last speech frame: {silence:?}"
-    );
+    let end = t.speech_end_us;
+    on_schedule_us(end, us(&mock, fifteenth), ms(0), LATE, "15th arrival");
+    // The last speech frame arrived on its schedule (frame n − 1 of 20 ms).
+    let last_speech = t.last_speech_us.unwrap();
+    let due = FRAME * (n_speech as u32 - 1);
+    on_schedule_us(last_speech, us(&mock, start), due, LATE, "last speech");
     assert_eq!(
         (t.barge_in_us, t.interrupted_us, t.audio_us),
         (None, None, 300_000)
@@ -403,7 +358,8 @@ async fn barge_in_stops_audio_then_the_next_turn_is_answered() {
     let first = c.until(is("audio")).await;
     let first_audio = first.last().unwrap().0;
     // Talk over the response 200 ms into it, then end the new utterance.
-    let sent = c.stream(&speech("next"), first_audio + ms(200)).await;
+    let onset_due = first_audio + ms(200);
+    let sent = c.stream(&speech("next"), onset_due).await;
     let onset = sent[0];
     let eos2 = c.end_of_speech().await;
     let got = c.until(is("response_end")).await;
@@ -417,13 +373,8 @@ async fn barge_in_stops_audio_then_the_next_turn_is_answered() {
         before.iter().all(|(_, g)| g.kind() == "audio"),
         "{before:?}"
     );
-    // From the onset as scheduled (its first frame may leave a little late).
-    near(
-        after[0].0 - (first_audio + ms(200)),
-        ms(150),
-        CLIENT_SLACK,
-        "interrupted after onset",
-    );
+    // From the onset as scheduled (its first frame may leave late).
+    on_schedule_at(after[0].0, onset_due, ms(150), LATE, "interrupted");
     let leaked: Vec<_> = before.iter().filter(|(at, _)| *at > onset).collect();
     assert!(before.iter().all(|(at, _)| *at <= after[0].0));
     let mut expected = vec!["interrupted", "transcript", "response_text"];
@@ -434,38 +385,24 @@ async fn barge_in_stops_audio_then_the_next_turn_is_answered() {
         after[1].1,
         Got::Json(serde_json::json!({"type": "transcript", "text": "next", "final": true}))
     );
-    near(
-        after[3].0 - eos2,
-        ms(400),
-        CLIENT_SLACK,
-        "second turn's first audio",
-    );
+    on_schedule_at(after[3].0, eos2, ms(400), LATE, "second first audio");
 
     let t = turns(&mock, 2).await;
     let (t0, t1) = (&t[0], &t[1]);
-    near_us(
-        t0.barge_in_us.unwrap() - us(&mock, onset).min(t0.barge_in_us.unwrap()),
-        ms(0),
-        ms(3),
-        "onset",
-    );
+    let barge = t0.barge_in_us.unwrap();
+    on_schedule_us(barge, us(&mock, onset), ms(0), LATE, "onset arrival");
     let stopped = t0.audio_stopped_us.unwrap();
-    near_us(
-        stopped - t0.barge_in_us.unwrap(),
-        ms(150),
-        SERVER_SLACK,
-        "barge_stop_delay",
-    );
+    on_schedule_us(stopped, barge, ms(150), LATE, "barge_stop_delay");
     assert!(t0.interrupted_us.unwrap() >= stopped);
     assert!(t0.last_audio_us.unwrap() <= stopped);
     assert_eq!(t0.response_end_us, None);
-    // Chunks every 40 ms from the first until the stop, ~350 ms in.
+    // Sent: the chunks due before the stop, however late either ran.
+    // Chunk k is due 400 + 40k ms after the end of speech, the stop 150 ms
+    // after the barge-in (both instants the agent scheduled from).
     let audio_before = before.len() as u64 + 1;
     assert_eq!(t0.chunks, audio_before);
-    assert_eq!(
-        t0.chunks,
-        1 + (stopped - t0.first_audio_us.unwrap()) / 40_000
-    );
+    let stop_in = barge + 150_000 - (t0.speech_end_us + 400_000);
+    assert_eq!(t0.chunks, stop_in.div_ceil(40_000), "{t0:?}");
     assert_eq!(t0.audio_us, t0.chunks * 40_000);
     assert!(!leaked.is_empty(), "chunks sent between onset and stop");
     assert_eq!(
@@ -541,12 +478,7 @@ async fn fault_close_drops_tcp_without_a_close_frame_at_response_start() {
     );
     let empty = serde_json::json!({"type": "transcript", "text": "", "final": true});
     assert_eq!(got[0].1, Got::Json(empty), "not decoded without transcribe");
-    near(
-        got[1].0 - eos,
-        ms(400),
-        CLIENT_SLACK,
-        "dropped at response start",
-    );
+    on_schedule_at(got[1].0, eos, ms(400), LATE, "dropped at response start");
     let t = &turns(&mock, 1).await[0];
     assert_eq!(
         (t.fault, t.first_audio_us),
@@ -585,7 +517,7 @@ async fn fault_malformed_sends_non_json_instead_of_the_transcript() {
     let eos = c.end_of_speech().await;
     let got = c.until(is("response_end")).await;
     assert_eq!(got[0].1, Got::Text("this is not json".into()));
-    near(got[0].0 - eos, ms(100), CLIENT_SLACK, "at transcript time");
+    on_schedule_at(got[0].0, eos, ms(100), LATE, "at transcript time");
     let mut expected = vec!["not_json", "response_text"];
     expected.extend(["audio"; 5]);
     expected.push("response_end");
@@ -662,46 +594,36 @@ async fn burst_sends_the_whole_answer_at_once_and_is_barged_while_it_would_play(
     expected.push("response_end");
     assert_eq!(kinds(&got), expected);
     let first_audio = got[2].0;
-    near(first_audio - eos, ms(400), CLIENT_SLACK, "first audio");
-    // All of it, not 1 s of real-time pacing.
-    let end = got.last().unwrap().0;
-    near(end - first_audio, ms(0), CLIENT_SLACK, "whole answer");
+    // All of it due at once, not over 1 s of real-time pacing.
+    for (i, (at, _)) in got[2..].iter().enumerate() {
+        on_schedule_at(*at, eos, ms(400), LATE, &format!("message {}", i + 2));
+    }
     let bytes: usize = got.iter().map(|(_, g)| g.audio_bytes()).sum();
     assert_eq!(bytes, 1_000 * 16 * 2);
     // Speak over it 300 ms in: it still plays at the caller, so this is a
     // barge-in, and `interrupted` (the cue to drop the queue) follows.
-    let sent = c.stream(&speech("next"), first_audio + ms(300)).await;
+    let onset_due = first_audio + ms(300);
+    let sent = c.stream(&speech("next"), onset_due).await;
     let onset = sent[0];
     c.end_of_speech().await;
     let after = c.until(is("response_end")).await;
     assert_eq!(after[0].1.kind(), "interrupted", "{:?}", kinds(&after));
-    near(
-        after[0].0 - (first_audio + ms(300)),
-        ms(150),
-        CLIENT_SLACK,
-        "interrupted after onset",
-    );
+    on_schedule_at(after[0].0, onset_due, ms(150), LATE, "interrupted");
 
     let t = turns(&mock, 2).await;
     let t0 = &t[0];
     let (first, last) = (t0.first_audio_us.unwrap(), t0.last_audio_us.unwrap());
-    near_us(last - first, ms(0), SERVER_SLACK, "sent at once");
+    let end = t0.speech_end_us;
+    on_schedule_us(first, end, ms(400), LATE, "first chunk");
+    on_schedule_us(last, end, ms(400), LATE, "last chunk, sent at once");
     assert_eq!((t0.chunks, t0.audio_us), (25, 1_000_000));
     assert!(t0.response_end_us.unwrap() >= last);
-    near_us(
-        t0.speaking_until_us.unwrap() - first,
-        ms(1_000),
-        ms(1),
-        "speaks until played",
-    );
+    // Defined from the first chunk as sent: it plays for 1 s from there.
+    assert_eq!(t0.speaking_until_us.unwrap() - first, 1_000_000);
     let barge = t0.barge_in_us.unwrap();
-    near_us(barge - us(&mock, onset).min(barge), ms(0), ms(3), "onset");
-    near_us(
-        t0.interrupted_us.unwrap() - barge,
-        ms(150),
-        SERVER_SLACK,
-        "barge_stop_delay",
-    );
+    on_schedule_us(barge, us(&mock, onset), ms(0), LATE, "onset arrival");
+    let interrupted = t0.interrupted_us.unwrap();
+    on_schedule_us(interrupted, barge, ms(150), LATE, "barge_stop_delay");
     // Nothing was left to stop sending.
     assert_eq!(t0.audio_stopped_us, None);
     assert_eq!(t[1].transcript, "next");
@@ -725,12 +647,7 @@ async fn without_interrupt_message_barge_in_only_stops_the_sending() {
     assert!(got.iter().all(|(_, g)| g.kind() == "audio"), "{got:?}");
     let t = &turns(&mock, 1).await[0];
     let stopped = t.audio_stopped_us.unwrap();
-    near_us(
-        stopped - t.barge_in_us.unwrap(),
-        ms(150),
-        SERVER_SLACK,
-        "stop",
-    );
+    on_schedule_us(stopped, t.barge_in_us.unwrap(), ms(150), LATE, "stop");
     assert!(t.last_audio_us.unwrap() <= stopped && t.chunks < 25);
     assert_eq!((t.interrupted_us, t.response_end_us), (None, None));
 

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use super::*;
 use crate::protocol::ws::FrameEncoding;
 use crate::protocol::ws_agent::MessageRules;
+use crate::timing_tests::{on_schedule, on_schedule_at, LATE};
 use tokio::sync::mpsc;
 
 const FRAME: Duration = Duration::from_millis(20);
@@ -74,9 +75,12 @@ async fn agent(
                     let start = tokio::time::Instant::now();
                     for i in 0..s.chunks {
                         let pace = if s.burst { 0 } else { i as u32 };
-                        tokio::time::sleep_until(start + FRAME * pace).await;
+                        let due = start + FRAME * pace;
+                        tokio::time::sleep_until(due).await;
+                        // A chunk due before the stop goes out however late
+                        // this task wakes (as the mock agent's schedule does).
                         let halt = *stop.lock().unwrap();
-                        if halt.is_some_and(|h| tokio::time::Instant::now() >= h) {
+                        if halt.is_some_and(|h| due >= h) {
                             let _ = tx.send(Ok(Message::text(r#"{"type":"interrupted"}"#)));
                             answering.store(false, std::sync::atomic::Ordering::SeqCst);
                             return;
@@ -175,6 +179,12 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
+/// The latest any of `lags` (µs) left: how far apart two frames of one
+/// clock may be measured from their deadlines' distance.
+fn max_lag(lags: &[u32]) -> Duration {
+    Duration::from_micros(lags.iter().copied().max().map_or(0, u64::from))
+}
+
 #[tokio::test]
 async fn latency_is_anchored_at_the_end_of_speech_and_turns_follow_playback() {
     let s = Script {
@@ -192,25 +202,25 @@ async fn latency_is_anchored_at_the_end_of_speech_and_turns_follow_playback() {
         assert!(turn.error.is_none(), "{:?}", turn.error);
         let eos = turn.speech_ended.expect("end of speech");
         let spoke = eos - turn.speech_started.expect("speech start");
-        // n frames: the last leaves (n − 1) × 20 ms after the first.
-        let want = 20.0 * ([10.0, 5.0][i] - 1.0);
-        assert!((ms(spoke) - want).abs() < 15.0, "turn {i} spoke {spoke:?}");
+        // n frames: the last is due (n − 1) × 20 ms after the first; each
+        // left its deadline late by one of the turn's lags.
+        let want = FRAME * ([10, 5][i] - 1);
+        let lag = max_lag(&turn.frame_lag_us);
+        assert!(spoke.abs_diff(want) <= lag, "turn {i} spoke {spoke:?}");
         // The transcript comes `delay` after the end of speech, audio right after.
-        let first = turn.first_message.expect("first message") - eos;
-        assert!((ms(first) - 150.0).abs() < 25.0, "turn {i}: {first:?}");
+        let first = turn.first_message.expect("first message");
+        on_schedule_at(first, eos, Duration::from_millis(150), LATE, "transcript");
         assert!(turn.first_audio.expect("audio") >= turn.first_message.expect("msg"));
         assert_eq!(turn.audio.len(), 10);
         assert!(turn.end_message && turn.response_end.is_some());
         assert!(!turn.frame_lag_us.is_empty());
     }
-    // Turn 2 starts after turn 1's audio finished playing, plus the pause.
+    // Turn 2 starts after turn 1's audio finished playing, plus the pause,
+    // in the next frame slot.
     let played = playback_end(&got[0].audio).expect("audio");
     let next = got[1].speech_started.expect("turn 2");
-    assert!(
-        next >= played + Duration::from_millis(50),
-        "{next:?} vs {played:?}"
-    );
-    assert!(ms(next - played) < 90.0);
+    let pause = Duration::from_millis(50);
+    on_schedule_at(next, played, pause, FRAME + LATE, "turn 2");
 }
 
 #[tokio::test]
@@ -227,25 +237,28 @@ async fn barge_in_measures_the_leak_window_and_the_next_turn_goes_on() {
     let got = talk(&target(), &turns, &barge, s).await;
     assert_eq!(got.len(), 3, "{got:?}");
     let b = got[0].barge.as_ref().expect("turn 1 was barged");
+    let ms = Duration::from_millis;
     let onset = b.onset.expect("onset");
-    let into_answer = onset - got[0].first_audio.expect("audio");
-    assert!((ms(into_answer) - 200.0).abs() < 30.0, "{into_answer:?}");
-    // The agent stops 120 ms after hearing the caller: audio leaked for ~120 ms.
+    // Due 200 ms into the answer, in the next frame slot.
+    let first = got[0].first_audio.expect("audio");
+    on_schedule_at(onset, first, ms(200), FRAME + LATE, "onset");
+    // The agent hears the onset, then sends the chunks due in the next
+    // 120 ms: the last is due 100–120 ms after it (and arrives after).
     let last = b.leaked.last().expect("some audio leaked").0;
-    let silence = ms(last - onset);
-    assert!(
-        (80.0..170.0).contains(&silence),
-        "time to silence {silence} ms"
-    );
+    on_schedule_at(last, onset, ms(100), FRAME + LATE, "time to silence");
+    // At least the 6 chunks due in those 120 ms leak, and those still on
+    // their way at the onset.
     let leaked: Duration = b.leaked.iter().map(|(_, d)| *d).sum();
-    assert!((100.0..=180.0).contains(&ms(leaked)), "leaked {leaked:?}");
-    let event = b.interrupted_at.expect("interrupted") - onset;
-    assert!((ms(event) - 120.0).abs() < 40.0, "{event:?}");
+    on_schedule(leaked, ms(120), FRAME + LATE, "leaked");
+    // `interrupted` when the first chunk due after the stop would be.
+    let event = b.interrupted_at.expect("interrupted");
+    on_schedule_at(event, onset, ms(120), FRAME + LATE, "interrupted");
     assert_eq!(b.utterance_end, got[1].speech_ended);
     // The leak window is the interrupting utterance: 20 frames, the last
-    // 19 × 20 ms after the first.
-    let window = ms(b.utterance_end.expect("end") - onset);
-    assert!((370.0..420.0).contains(&window), "window {window} ms");
+    // due 19 × 20 ms after the first (each left late by one of its lags).
+    let window = b.utterance_end.expect("end") - onset;
+    let lag = max_lag(&got[1].frame_lag_us);
+    assert!(window.abs_diff(FRAME * 19) <= lag, "window {window:?}");
     // Its frames are the interrupting turn's; the interrupted turn keeps its
     // own (5 of speech, then noise until the barge-in ~300 ms later).
     assert!(
@@ -315,14 +328,15 @@ async fn a_barge_in_over_an_answer_sent_at_once_finds_it_still_playing() {
     let b = got[0].barge.as_ref().expect("turn 1 was barged");
     assert!(b.after_response, "the whole answer had arrived");
     assert!(b.leaked.is_empty() && b.interrupted_at.is_none());
+    let ms = Duration::from_millis;
     let onset = b.onset.expect("onset");
     let first = got[0].first_audio.expect("audio");
-    assert!((ms(onset - first) - 200.0).abs() < 30.0);
-    // The player, started at the first audio, still had ~800 ms to play
-    // at the onset: what `metrics` counts as leaked (the scripted agent
-    // sends no interruption message once it has sent everything).
-    let queued = playback_end(&got[0].audio).expect("audio") - onset;
-    assert!((ms(queued) - 800.0).abs() < 30.0, "queued {queued:?}");
+    on_schedule_at(onset, first, ms(200), FRAME + LATE, "onset");
+    // The player, started at the first audio, plays 1 s of it, so ~800 ms
+    // were still queued at the onset: what `metrics` counts as leaked (the
+    // scripted agent sends no interruption message once it sent everything).
+    let played = playback_end(&got[0].audio).expect("audio");
+    on_schedule_at(played, first, ms(1_000), LATE, "played until");
 }
 
 #[tokio::test]
@@ -351,7 +365,8 @@ async fn a_planned_barge_in_after_the_answer_played_is_marked_untested() {
     assert!(b.after_response && b.leaked.is_empty());
     assert!(playback_end(&got[0].audio).expect("audio") < onset);
     let first = got[0].first_audio.expect("audio");
-    assert!((ms(onset - first) - 200.0).abs() < 30.0);
+    let due = Duration::from_millis(200);
+    on_schedule_at(onset, first, due, FRAME + LATE, "onset");
 }
 
 #[test]

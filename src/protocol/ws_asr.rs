@@ -275,6 +275,7 @@ impl<T: HandOff> Drop for KeepLags<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::timing_tests::{on_schedule_at, LATE};
 
     fn target() -> WsAsrTarget {
         WsAsrTarget {
@@ -403,17 +404,8 @@ mod tests {
         // lateness, the last 9 × 20 ms = 180 ms after that. The end of the
         // audio is never early and, on a busy machine, a little late.
         let first_due = started - Duration::from_micros(u64::from(times.frame_lag_us[0]));
-        let last_due = first_due + Duration::from_millis(180);
-        assert!(
-            ended >= last_due,
-            "ended {:?} before the last frame was due",
-            last_due - ended
-        );
-        assert!(
-            ended - last_due < Duration::from_millis(50),
-            "{:?} late",
-            ended - last_due
-        );
+        let last_due = Duration::from_millis(180);
+        on_schedule_at(ended, first_due, last_due, LATE, "end of audio");
         assert!(times.final_at.is_some());
     }
 
@@ -433,12 +425,13 @@ mod tests {
         let pacer = Pacer::new();
         let session = run_session(client(near).await, &pacer, &pcm, &t, None, &mut times);
         let _ = tokio::time::timeout(Duration::from_millis(300), session).await;
-        let partial = times
-            .partials
-            .first()
-            .expect("partial")
-            .duration_since(begun);
-        assert!(partial < Duration::from_millis(70), "{partial:?}");
+        // Sent 50 ms in, read while the frames went out: before the last
+        // of them was even due (180 ms after the first, which left after
+        // `begun`), however late the read.
+        let partial = *times.partials.first().expect("partial");
+        let due = Duration::from_millis(50);
+        let last_frame_due = Duration::from_millis(180);
+        on_schedule_at(partial, begun, due, last_frame_due - due, "partial");
         assert_eq!(times.frame_lag_us.len(), 10);
     }
 }

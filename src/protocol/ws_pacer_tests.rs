@@ -19,6 +19,7 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use super::player::put_message;
 use super::*;
 use crate::protocol::ws::{connect, FrameEncoding, HandOff, SessionIo, DEFAULT_MAX_MESSAGE};
+use crate::timing_tests::{on_schedule_at, LATE};
 
 /// Test pipes have no descriptor to hand off: frames go from the task.
 impl HandOff for DuplexStream {
@@ -166,6 +167,11 @@ async fn frames_decode_as_the_messages_they_carry() {
     assert_eq!(got[lens.len() + 2], Message::Close(Some(close)));
 }
 
+/// A frame's lateness, µs, as a duration.
+fn lag(lags: &[u32], k: usize) -> Duration {
+    Duration::from_micros(u64::from(lags[k]))
+}
+
 /// Play 10 frames then an end message; the server sees them in order at
 /// 20 ms spacing, and the session hears about it once.
 async fn plays_on_deadlines<T>(
@@ -181,32 +187,40 @@ async fn plays_on_deadlines<T>(
         .map(|i| (i / 7) as u8)
         .collect::<Vec<_>>()
         .into();
+    let asked = Instant::now();
     ws.play(Track::once(pcm.clone()).then(Message::text("end")));
     let played = match ws.next_event().await.expect("event") {
         WsEvent::Played(p) => p,
         other => panic!("{other:?}"),
     };
     assert_eq!(played.frames, 10);
-    // Frame 9 is due 180 ms after frame 0; each leaves within a few ms of
-    // its deadline (loose bounds: the test machine may be busy).
-    let span = played.last.expect("last") - played.first.expect("first");
-    let (lo, hi) = (
-        FRAME * 9 - Duration::from_millis(5),
-        FRAME * 9 + Duration::from_millis(15),
-    );
-    assert!(span > lo && span < hi, "{span:?}");
     let lags = ws.take_lags();
     assert_eq!(lags.len(), 10);
-    assert!(lags.iter().all(|&l| l < 15_000), "{lags:?}");
+    // A frame left when it was due plus its lateness: the deadlines read
+    // back are 20 ms apart to the µs however late the frames left, and the
+    // clock started on the grid within a frame of `play`.
+    let origin = played.first.expect("first") - lag(&lags, 0);
+    let last_due = played.last.expect("last") - lag(&lags, 9);
+    let span = last_due.duration_since(origin);
+    assert!(
+        span.abs_diff(FRAME * 9) <= Duration::from_micros(2),
+        "{span:?}"
+    );
+    on_schedule_at(origin, asked, Duration::ZERO, FRAME + GRID + LATE, "origin");
+    assert!(
+        lags.iter().all(|&l| u128::from(l) <= LATE.as_micros()),
+        "{lags:?}"
+    );
     ws.close(None).await.expect("close");
     let heard = server.await.expect("server");
     let frames = binary(&heard);
     let audio: Vec<u8> = frames.iter().flat_map(|(_, b)| b.to_vec()).collect();
     assert_eq!(audio, pcm.to_vec());
     assert_eq!(heard[10].1, Message::text("end"));
-    for w in frames.windows(2) {
-        let gap = w[1].0 - w[0].0;
-        assert!(gap > Duration::from_millis(10), "{gap:?}");
+    // The server's own clock: frame k arrives at its deadline or after.
+    for (k, (at, _)) in frames.iter().enumerate() {
+        let due = FRAME * k as u32;
+        on_schedule_at(*at, origin, due, LATE, &format!("frame {k} at the server"));
     }
 }
 
@@ -260,10 +274,7 @@ async fn wake_ups_are_never_early() {
         .await;
         woken.push(Instant::now() - at);
     }
-    assert!(
-        woken.iter().all(|late| *late < Duration::from_millis(20)),
-        "{woken:?}"
-    );
+    assert!(woken.iter().all(|late| *late <= LATE), "{woken:?}");
 }
 
 /// A message arriving mid-track is reported at once, and a new track
@@ -286,33 +297,46 @@ async fn barges_in<T>(
         WsEvent::Message(m) if m == Message::text("your turn") => Instant::now(),
         other => panic!("{other:?}"),
     };
-    let after = heard_at - began;
-    assert!(
-        after < Duration::from_millis(140),
-        "message read {after:?} in"
-    );
+    // Sent 110 ms after the server began, read at once.
+    let ms = Duration::from_millis;
+    on_schedule_at(heard_at, began, ms(110), LATE, "message read");
     let noise = ws
         .play(Track::once(speech(3, 2)))
         .expect("noise was playing");
-    assert!(noise.frames >= 5, "{noise:?}");
-    match ws.next_event().await.expect("event") {
+    let switched = Instant::now();
+    // Slots 0, 1, … from within a frame of `began`: never one before it
+    // was due, and those due a LATE before the message all left.
+    let due_by = |t: Instant| (t.duration_since(began).as_millis() / 20) as u64;
+    let (least, most) = (due_by(heard_at - LATE - FRAME - GRID), due_by(switched) + 1);
+    assert!((least..=most).contains(&noise.frames), "{noise:?}");
+    let speech_first = match ws.next_event().await.expect("event") {
         WsEvent::Played(p) => {
             assert_eq!(p.frames, 3);
-            let first = p.first.expect("first") - heard_at;
-            assert!(first <= FRAME + Duration::from_millis(5), "{first:?}");
+            p.first.expect("first")
         }
         other => panic!("{other:?}"),
-    }
+    };
+    // The speech takes the next slot: due within a frame of the switch.
+    let lags = ws.take_lags();
+    let sent = lags.len();
+    assert_eq!(sent as u64, noise.frames + 3, "{lags:?}");
+    let origin = noise.first.expect("noise") - lag(&lags, 0);
+    let speech_due = speech_first - lag(&lags, sent - 3);
+    assert!(
+        speech_due <= switched + FRAME,
+        "{:?}",
+        speech_due - switched
+    );
     ws.close(None).await.expect("close");
     let frames = binary(&server.await.expect("server"));
     let kinds: Vec<u8> = frames.iter().map(|(_, b)| b[0]).collect();
     let switch = kinds.iter().position(|&k| k == 2).expect("speech");
     assert!(kinds[..switch].iter().all(|&k| k == 1), "{kinds:?}");
     assert_eq!(&kinds[switch..], &[2, 2, 2], "{kinds:?}");
-    // One clock: the speech continues the noise's 20 ms rhythm.
-    for w in frames.windows(2) {
-        let gap = w[1].0 - w[0].0;
-        assert!(gap > Duration::from_millis(10), "{gap:?}");
+    // One clock: frame k, noise or speech, arrives at slot k's deadline or after.
+    for (k, (at, _)) in frames.iter().enumerate() {
+        let due = FRAME * k as u32;
+        on_schedule_at(*at, origin, due, LATE, &format!("frame {k} at the server"));
     }
 }
 
@@ -370,7 +394,10 @@ async fn a_stalled_reader_delays_frames_without_losing_or_reordering_them() {
     assert_eq!(lags.len(), 8);
     // Frames 0–1 fit; frame 2 left when the reader made room (~150 ms,
     // due at 40 ms), and the frames after it followed back to back.
-    assert!(lags[..2].iter().all(|&l| l < 20_000), "{lags:?}");
+    assert!(
+        lags[..2].iter().all(|&l| u128::from(l) <= LATE.as_micros()),
+        "{lags:?}"
+    );
     assert!(lags[2] > 80_000, "{lags:?}");
 }
 

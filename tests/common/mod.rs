@@ -11,6 +11,10 @@ use voxload::result::RunResult;
 use voxload::runner::{self, RunOptions as Presentation};
 use voxload::workload::Stop;
 
+/// Timing checks against a schedule (shared with the unit tests).
+#[path = "../../src/timing_tests.rs"]
+pub mod timing;
+
 /// A TTS run's options, as the flags of `voxload tts` set them.
 #[derive(Debug, Clone, Default)]
 pub struct Opts {
