@@ -1,16 +1,12 @@
 //! Bad input gives a clear error naming the file, line or flag, and a
 //! non-zero exit — never a panic. Runs the built binary.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
-fn voxload(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_voxload"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("binary runs")
-}
+use std::path::Path;
+use std::process::Output;
+
+use common::voxload;
 
 /// Exit code, stderr; and no panic message anywhere.
 fn failed(out: &Output) -> (i32, String) {

@@ -3,8 +3,11 @@
 //! stdout and stderr, on success and on failure. Runs the built binary
 //! against the mock in this process.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
+
+use common::voxload;
 
 const SECRETS: [&str; 4] = [
     "sk-url-secret",
@@ -12,14 +15,6 @@ const SECRETS: [&str; 4] = [
     "pw-url-secret",
     "sk-header-secret",
 ];
-
-fn voxload(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_voxload"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("binary runs")
-}
 
 /// Every file under `dir`, recursively, with its text.
 fn files(dir: &Path) -> Vec<(String, String)> {

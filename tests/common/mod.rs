@@ -93,3 +93,12 @@ pub fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(|a, b| a.total_cmp(b));
     xs[xs.len() / 2]
 }
+
+/// Run the built binary with `args` in `dir`, to completion.
+pub fn voxload(args: &[&str], dir: &Path) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_voxload"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("binary runs")
+}
