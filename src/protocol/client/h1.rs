@@ -68,16 +68,8 @@ impl RequestHead {
         p.extend_from_slice(b"POST ");
         p.extend_from_slice(path_and_query.as_bytes());
         p.extend_from_slice(b" HTTP/1.1\r\n");
-        if !headers
-            .iter()
-            .any(|(n, _)| n == hyper::header::CONTENT_TYPE)
-        {
-            p.extend_from_slice(b"content-type: ");
-            p.extend_from_slice(content_type.as_bytes());
-            p.extend_from_slice(b"\r\n");
-        }
         let mut has_host = false;
-        for (n, v) in headers {
+        for (n, v) in crate::protocol::target::with_content_type(headers, content_type) {
             if n == hyper::header::CONTENT_LENGTH || n == hyper::header::TRANSFER_ENCODING {
                 continue;
             }
