@@ -742,6 +742,48 @@ async fn a_server_that_never_upgrades_fails_the_call_at_the_connect_timeout() {
     assert!(detail.contains("no WebSocket connection"), "{detail}");
 }
 
+/// A 429 refusing the WebSocket upgrade carries `Retry-After: 1`: the call
+/// fails as `http_429` with the wait in its record, and with
+/// `--honor-retry-after` the user's next call starts no earlier than a
+/// second later (the HTTP adapters' rule, now for handshakes too).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handshake_refused_with_retry_after_is_waited_for_when_asked() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        // The preflight connects too, then the three calls.
+        for mut conn in listener.incoming().take(8).flatten() {
+            let mut head = [0u8; 4096];
+            let _ = conn.read(&mut head);
+            let _ = conn.write_all(
+                b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\nContent-Length: 4\r\n\r\nbusy",
+            );
+        }
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mock = mock::spawn(model(AgentModel::default()))
+        .await
+        .expect("mock");
+    let mut o = options(&mock, dir.path(), 3, "1");
+    o.agent.url = Some(format!("ws://127.0.0.1:{port}/v1/agent"));
+    o.run.honor_retry_after = Some(true);
+    let (_, records) = run(o).await;
+    assert_eq!(records.len(), 3, "{records:?}");
+    for r in &records {
+        assert_eq!(r.error, Some(ErrorKind::Http(429)), "{r:?}");
+        assert_eq!(r.retry_after_us, Some(1_000_000), "{r:?}");
+    }
+    for pair in records.windows(2) {
+        // A sleep never ends early; 2 ms covers reading the clocks.
+        let gap = pair[1].start_us.saturating_sub(pair[0].end_us);
+        assert!(
+            gap >= 998_000,
+            "next call {gap} µs after a Retry-After of 1 s"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn locust_csv_rows_are_turns_timed_to_first_audio() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -29,13 +29,18 @@ pub struct AgentArgs {
 
 /// `voxload agent`.
 pub async fn run_agent(args: AgentArgs) -> anyhow::Result<i32> {
-    let mut agent = args.agent.clone();
-    if args.no_noise {
-        agent.noise = Some(false);
-    }
-    let protocol = ProtocolOptions::Agent(agent);
+    let protocol = protocol(&args);
     let plan = args
         .run
         .plan(args.config.as_deref(), Some(Service::Agent), Some(protocol))?;
     super::run::execute(plan, args.run.quiet).await
+}
+
+/// The agent options these flags set.
+pub fn protocol(args: &AgentArgs) -> ProtocolOptions {
+    let mut agent = args.agent.clone();
+    if args.no_noise {
+        agent.noise = Some(false);
+    }
+    ProtocolOptions::Agent(agent)
 }

@@ -5,6 +5,7 @@
 
 pub mod agent;
 pub mod asr;
+pub mod capacity;
 pub mod corpus;
 pub mod demo;
 pub mod mock;
@@ -67,6 +68,8 @@ pub enum Command {
     Asr(Box<asr::AsrArgs>),
     /// Load-test a voice agent over WebSocket: multi-turn calls in real time, barge-in.
     Agent(Box<agent::AgentArgs>),
+    /// Find the highest load at which every --slo holds (95 % confidence): tts, asr, agent or a FILE.
+    Capacity(Box<capacity::CapacityArgs>),
     /// Render texts through a TTS endpoint into audio files and a manifest.jsonl.
     Corpus(Box<corpus::CorpusArgs>),
     /// Serve the embedded mock speech server.
@@ -100,6 +103,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Corpus(args) => corpus::run_corpus(*args).await,
         Command::Asr(args) => asr::run_asr(*args).await,
         Command::Agent(args) => agent::run_agent(*args).await,
+        Command::Capacity(args) => capacity::run_capacity(*args).await,
         Command::Mock(args) => mock::run_mock(*args).await.map(|()| EXIT_OK),
         Command::Sample(args) => sample::run_sample(*args).await,
         Command::Texts(args) => texts(args),

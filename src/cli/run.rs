@@ -50,7 +50,18 @@ impl RunArgs {
         service: Option<Service>,
         protocol: Option<ProtocolOptions>,
     ) -> anyhow::Result<RunPlan> {
-        let options = match (config, protocol) {
+        let options = self.options(config, service, protocol)?;
+        Ok(RunPlan::build(options, &|name| std::env::var(name).ok())?)
+    }
+
+    /// The options [`RunArgs::plan`] builds its plan from.
+    pub fn options(
+        &self,
+        config: Option<&Path>,
+        service: Option<Service>,
+        protocol: Option<ProtocolOptions>,
+    ) -> anyhow::Result<RunOptions> {
+        Ok(match (config, protocol) {
             (Some(path), protocol) => RunOptions::read(path, service)?.with_flags(
                 &self.common,
                 &self.workload,
@@ -60,8 +71,7 @@ impl RunArgs {
                 RunOptions::single(self.common.clone(), self.workload.clone(), protocol)
             }
             (None, None) => anyhow::bail!("a scenario file is needed"),
-        };
-        Ok(RunPlan::build(options, &|name| std::env::var(name).ok())?)
+        })
     }
 }
 
@@ -83,12 +93,17 @@ pub async fn execute(plan: RunPlan, quiet: bool) -> anyhow::Result<i32> {
 }
 
 /// Print the summary and choose the exit code: interrupted, thresholds failed, or ok.
-fn finish(result: &RunResult, out: &Path, stop: &Stop) -> i32 {
+pub fn finish(result: &RunResult, out: &Path, stop: &Stop) -> i32 {
     println!("{}", crate::report::terminal::summary(result));
     println!("results: {}", out.display());
     if stop.arrivals.is_cancelled() {
         crate::shutdown::EXIT_INTERRUPTED
-    } else if result.slo.iter().any(|r| !r.passed) {
+    } else if result.slo.iter().any(|r| !r.passed)
+        || result
+            .capacity
+            .as_ref()
+            .is_some_and(|c| !c.meets_requirement())
+    {
         EXIT_THRESHOLDS
     } else {
         EXIT_OK

@@ -50,13 +50,18 @@ pub struct TtsArgs {
 
 /// `voxload tts`.
 pub async fn run_tts(args: TtsArgs) -> anyhow::Result<i32> {
-    let mut tts = args.tts.clone();
-    if let Some(path) = &args.vendor {
-        tts.endpoint.load_vendor(path)?;
-    }
-    let protocol = ProtocolOptions::Tts(tts);
+    let protocol = protocol(&args)?;
     let plan = args
         .run
         .plan(args.config.as_deref(), Some(Service::Tts), Some(protocol))?;
     super::run::execute(plan, args.run.quiet).await
+}
+
+/// The TTS options these flags set, the vendor file read.
+pub fn protocol(args: &TtsArgs) -> anyhow::Result<ProtocolOptions> {
+    let mut tts = args.tts.clone();
+    if let Some(path) = &args.vendor {
+        tts.endpoint.load_vendor(path)?;
+    }
+    Ok(ProtocolOptions::Tts(tts))
 }

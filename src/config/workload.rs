@@ -70,8 +70,9 @@ pub struct WorkloadOptions {
     /// [default: 100ms..5s].
     #[arg(long, value_name = "BASE..CAP")]
     pub retry_backoff: Option<RetryBackoff>,
-    /// Closed loop: after a 429 or 503 with Retry-After, a user waits as
-    /// long as it asks (at most 60 s).
+    /// Closed loop: after a 429 or 503 with Retry-After (an HTTP answer or
+    /// a refused WebSocket upgrade), a user waits as long as it asks (at
+    /// most 60 s).
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL", hide_possible_values = true)]
     pub honor_retry_after: Option<bool>,
 }

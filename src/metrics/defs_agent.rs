@@ -170,6 +170,7 @@ pub fn measure_turn(t: &TurnTimes, c: &TurnContext) -> RequestRecord {
         ));
     }
     r.error = error.as_ref().map(|e| e.kind);
+    r.retry_after_us = error.as_ref().and_then(|e| e.retry_after).map(micros);
     r.error_detail = error.map(|e| e.detail);
     r
 }

@@ -50,6 +50,7 @@ fn base(o: &AsrOutcome<'_>, sent: Option<Instant>, end: Option<Instant>) -> Requ
         audio_us: Some(micros(o.audio)),
         error: o.failure.map(|f| f.kind),
         error_detail: o.failure.map(|f| f.detail.clone()),
+        retry_after_us: o.failure.and_then(|f| f.retry_after).map(micros),
         ..RequestRecord::default()
     };
     if let Some(e2e) = e2e.filter(|_| o.failure.is_none()) {
@@ -76,7 +77,7 @@ fn base(o: &AsrOutcome<'_>, sent: Option<Instant>, end: Option<Instant>) -> Requ
 pub fn measure_http(o: &AsrOutcome<'_>, probe: &Probe) -> RequestRecord {
     let mut r = base(o, probe.sent_at, probe.finished_at);
     r.status = probe.status;
-    r.retry_after_us = probe.retry_after.map(micros);
+    r.retry_after_us = probe.retry_after.map(micros).or(r.retry_after_us);
     r.ttfb_us = probe
         .headers_at
         .map(|t| micros(t.saturating_duration_since(o.origin)));

@@ -1,5 +1,6 @@
 //! *Measure*: the exact metric definitions, stage statistics and timeline.
 
+pub mod confidence;
 pub mod defs;
 pub mod defs_agent;
 pub mod defs_asr;
@@ -10,7 +11,9 @@ pub mod record;
 mod record_json;
 pub mod registry;
 pub mod slo;
+pub mod slo_confident;
 pub mod stats;
+pub mod summary;
 pub mod timeline;
 pub mod wer;
 

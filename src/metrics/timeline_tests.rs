@@ -114,7 +114,7 @@ fn old_seconds_are_packed_without_changing_rows() {
     let packed_count = packed
         .seconds
         .values()
-        .filter(|s| matches!(s.hists[1], Some(Hist::Packed(_))))
+        .filter(|s| matches!(s.hists[1], Some(Hist::Packed { .. })))
         .count();
     assert_eq!(packed_count, 16, "seconds 0..=15 are packed, 16..=19 live");
     assert_eq!(packed.rows(), merged.rows());

@@ -92,6 +92,10 @@ pub struct ProtocolError {
     pub kind: ErrorKind,
     /// At most a few hundred characters of context.
     pub detail: String,
+    /// The wait a refusal asked for (`Retry-After` on a 429 or 503), kept
+    /// where the answer carrying it is gone before a record is built: a
+    /// WebSocket handshake's.
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl ProtocolError {
@@ -101,7 +105,11 @@ impl ProtocolError {
         if detail.chars().count() > DETAIL_MAX {
             detail = detail.chars().take(DETAIL_MAX).collect::<String>() + "…";
         }
-        Self { kind, detail }
+        Self {
+            kind,
+            detail,
+            retry_after: None,
+        }
     }
 }
 

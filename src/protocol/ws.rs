@@ -389,7 +389,8 @@ pub fn read_error(e: WsError) -> ProtocolError {
     }
 }
 
-/// A failed handshake: an HTTP refusal keeps its status and body excerpt.
+/// A failed handshake: an HTTP refusal keeps its status, body excerpt and
+/// the wait a 429 or 503 asked for.
 fn classify_connect(e: WsError) -> ProtocolError {
     match e {
         WsError::Http(resp) => {
@@ -409,7 +410,14 @@ fn classify_connect(e: WsError) -> ProtocolError {
             } else {
                 format!("the server refused the WebSocket upgrade with HTTP {status}{hint}: {body}")
             };
-            ProtocolError::new(ErrorKind::Http(status), detail)
+            let retry_after = resp.headers().get(hyper::header::RETRY_AFTER);
+            ProtocolError {
+                retry_after: crate::protocol::target::asked_wait(
+                    status,
+                    retry_after.map(|v| v.as_bytes()),
+                ),
+                ..ProtocolError::new(ErrorKind::Http(status), detail)
+            }
         }
         other => ProtocolError::new(ErrorKind::Connect, other.to_string()),
     }

@@ -22,20 +22,18 @@
 
 #[path = "compare_gate.rs"]
 pub mod gate;
-#[path = "compare_stats.rs"]
-pub mod stats;
 
 use std::fmt::Write as _;
 
 use serde::Serialize;
 
 use super::fmt;
+use crate::metrics::confidence::{quantile_ci, two_proportion, welch, Interval};
 use crate::metrics::metric::{Metric, Unit};
 use crate::metrics::registry::{Better, StageMetric};
 use crate::metrics::slo::Stat;
 use crate::result::{RunResult, StageResult};
 pub use gate::{Gate, GateError, GateResult};
-use stats::{quantile_ci, two_proportion, welch, Interval};
 
 /// Statistics compared per metric, in table order.
 pub const STATS: [Stat; 5] = [Stat::P50, Stat::P90, Stat::P95, Stat::P99, Stat::Mean];

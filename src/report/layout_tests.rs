@@ -90,6 +90,7 @@ fn agent_run(name: &str, labels: &[&str], slow_ms: u64) -> RunResult {
         timeline: Vec::new(),
         windows: Vec::new(),
         slo: Vec::new(),
+        capacity: None,
     }
 }
 

@@ -86,6 +86,9 @@ pub fn summary(run: &RunResult) -> String {
     if !run.slo.is_empty() {
         slo_section(&mut out, run);
     }
+    if let Some(c) = &run.capacity {
+        capacity_section(&mut out, c);
+    }
     let limited: Vec<String> = run
         .stages
         .iter()
@@ -100,6 +103,62 @@ pub fn summary(run: &RunResult) -> String {
         );
     }
     out
+}
+
+/// Every probe of a capacity search with its bounds, then the verdict.
+fn capacity_section(out: &mut String, c: &crate::result::capacity::CapacityResult) {
+    let _ = writeln!(
+        out,
+        "\ncapacity search over {} (each probe: every SLO's 95 % bound inside its limit; \
+         at least {} successful samples)",
+        match c.over {
+            crate::workload::search::Over::Rate => "open-loop rate",
+            crate::workload::search::Over::Concurrency => "users",
+        },
+        c.min_samples
+    );
+    for p in &c.probes {
+        let slos: Vec<String> = p
+            .slo
+            .iter()
+            .map(|v| {
+                let bound = v.bound.map_or("no bound".to_string(), |b| {
+                    format!("bound {}", fmt_bound(b))
+                });
+                format!(
+                    "{} {} ({bound})",
+                    v.slo,
+                    if v.passed { "ok" } else { "FAIL" }
+                )
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "  stage {:>2} {:<8} {:>14}  {}  {}",
+            p.stage + 1,
+            format!("{:?}", p.phase).to_lowercase(),
+            c.over.show(p.level),
+            if p.passed { "pass" } else { "FAIL" },
+            slos.join(", ")
+        );
+    }
+    let _ = writeln!(out, "{}", c.verdict());
+    if let Some(least) = c.require {
+        let _ = writeln!(
+            out,
+            "require {}: {}",
+            c.over.show(least),
+            if c.meets_requirement() {
+                "met"
+            } else {
+                "NOT MET"
+            }
+        );
+    }
+}
+
+fn fmt_bound(v: f64) -> String {
+    crate::workload::search::round_level(v).to_string()
 }
 
 fn stage_block(out: &mut String, run: &RunResult, section: &Section<'_>, s: &StageResult) {
@@ -415,6 +474,10 @@ fn sweep_table(out: &mut String, run: &RunResult, section: &Section<'_>) {
     }
     let _ = writeln!(out);
     render_columns(out, &cols);
+    if run.capacity.is_some() {
+        // A capacity search states its own answer, by its SLOs.
+        return;
+    }
     let prefix = section.prefix();
     let (done, _) = rate_units(section, run);
     match best_level(run, stages) {

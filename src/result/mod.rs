@@ -9,6 +9,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod capacity;
+
 use crate::metrics::slo::{SloResult, StageView};
 use crate::metrics::stats::{StageStats, StageSummary};
 use crate::metrics::timeline::{Timeline, TimelineRow};
@@ -163,6 +165,9 @@ pub struct RunResult {
     /// SLO thresholds evaluated per stage (empty when none were given).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub slo: Vec<SloResult>,
+    /// What a capacity search found (`voxload capacity`); its probes are the stages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<capacity::CapacityResult>,
 }
 
 /// One scenario's part of a run: its stages and timeline, for reports

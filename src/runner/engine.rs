@@ -38,14 +38,44 @@ pub struct RunFrame {
     pub seed: u64,
     /// The scenarios as results show them.
     pub scenarios: Vec<ScenarioInfo>,
-    /// Per scenario, its stages (all of equal count).
-    pub stages: Vec<Vec<StageSpec>>,
     /// Thresholds evaluated after each stage.
     pub slo: Vec<Slo>,
     /// The plan, serialized with secrets redacted.
     pub config: serde_json::Value,
     /// Definitions stated in the result.
     pub notes: Vec<String>,
+}
+
+/// Where a run's stages come from: the plan's fixed list, or a search that
+/// chooses each stage from the results of the ones before (capacity).
+pub trait StageSource: Send {
+    /// Every scenario's spec of stage `index` (in plan order), given the
+    /// result so far; `None` ends the run.
+    fn next(&mut self, index: usize, so_far: &RunResult) -> Option<Vec<StageSpec>>;
+
+    /// Add what the source learned to the finished result (once, before
+    /// the result files are written).
+    fn finish(&mut self, _result: &mut RunResult) {}
+
+    /// Idle time before stage `index` (> 0): lets the target release what
+    /// the stage before held, so a stage measures its own load.
+    fn pause_before(&self, _index: usize) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
+}
+
+/// The plan's stages: per scenario, its list (all of equal length).
+pub struct FixedStages(pub Vec<Vec<StageSpec>>);
+
+impl StageSource for FixedStages {
+    fn next(&mut self, index: usize, _: &RunResult) -> Option<Vec<StageSpec>> {
+        let specs: Vec<StageSpec> = self
+            .0
+            .iter()
+            .filter_map(|s| s.get(index).cloned())
+            .collect();
+        (!specs.is_empty() && specs.len() == self.0.len()).then_some(specs)
+    }
 }
 
 /// A results folder opened for writing, with its sink and clock.
@@ -204,6 +234,7 @@ fn stage_label(specs: &[&StageSpec], index: usize) -> String {
 /// executor, in plan order), writing results as they come.
 pub async fn drive(
     frame: RunFrame,
+    source: &mut dyn StageSource,
     session: Session,
     scenarios: Vec<AnyExecutor<ScenarioSink>>,
     stop: Stop,
@@ -241,6 +272,7 @@ pub async fn drive(
         timeline: Vec::new(),
         windows: Vec::new(),
         slo: Vec::new(),
+        capacity: None,
     };
     let backstop_done = CancellationToken::new();
     let backstop = {
@@ -249,13 +281,23 @@ pub async fn drive(
     };
     // Ends the flusher however this function returns.
     let _backstop_guard = backstop_done.clone().drop_guard();
-    let stage_count = frame.stages.first().map_or(0, Vec::len);
-    for index in 0..stage_count {
+    for index in 0.. {
         if stop.arrivals.is_cancelled() {
             break;
         }
+        let Some(specs) = source.next(index, &result) else {
+            break;
+        };
+        let pause = source.pause_before(index);
+        if index > 0 && !pause.is_zero() {
+            tokio::select! {
+                () = tokio::time::sleep(pause) => {}
+                () = stop.arrivals.cancelled() => break,
+            }
+        }
+        let specs: Vec<&StageSpec> = specs.iter().collect();
         sink.live.reset();
-        let specs: Vec<&StageSpec> = frame.stages.iter().filter_map(|s| s.get(index)).collect();
+        sink.open_stage(index);
         let live_done = CancellationToken::new();
         let progress = {
             let (sink, done, tags) = (sink.clone(), live_done.clone(), tags.clone());
@@ -341,6 +383,7 @@ pub async fn drive(
         RunStatus::Complete
     };
     drop(scenarios);
+    source.finish(&mut result);
     backstop_done.cancel();
     let _ = backstop.await;
     (result.timeline, result.windows) = timeline(&sink, &tags);

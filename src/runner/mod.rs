@@ -3,7 +3,8 @@
 //! `result.json` after each stage) so that a crash, a failing target or
 //! Ctrl-C leaves valid partial results.
 //!
-//! - [`run`]: the one entry point, whatever the plan holds.
+//! - [`run`]: the one entry point, whatever the plan holds; [`run_with`]
+//!   takes its stages from a [`engine::StageSource`] ([`capacity`]'s search).
 //! - [`executor`]: the one executor (stamping, timeouts, cancellation);
 //!   [`tts`], [`asr`] and [`agent`] say what each protocol's arrivals send
 //!   and how they are measured.
@@ -12,6 +13,7 @@
 
 pub mod agent;
 pub mod asr;
+pub mod capacity;
 pub mod describe;
 pub mod engine;
 pub mod executor;
@@ -160,6 +162,18 @@ pub async fn run(
     stop: Stop,
     opts: RunOptions,
 ) -> Result<(RunResult, PathBuf), RunError> {
+    let mut stages = engine::FixedStages(plan.scenarios.iter().map(|s| s.stages.clone()).collect());
+    run_with(plan, &mut stages, stop, opts).await
+}
+
+/// Run a plan whose stages come from `source` (the plan's own stages
+/// serve only the open-file check: give the busiest one).
+pub async fn run_with(
+    plan: RunPlan,
+    source: &mut dyn engine::StageSource,
+    stop: Stop,
+    opts: RunOptions,
+) -> Result<(RunResult, PathBuf), RunError> {
     let (sockets, wanted) = sockets_held(&plan);
     host::ensure_open_files(sockets, wanted)?;
     let mut checked: Vec<&str> = Vec::new();
@@ -207,12 +221,11 @@ pub async fn run(
             .iter()
             .map(|s| describe::info(s, mixed))
             .collect(),
-        stages: plan.scenarios.iter().map(|s| s.stages.clone()).collect(),
         slo: plan.common.slo.clone(),
         config: serde_json::to_value(&plan).unwrap_or_else(
             |e| serde_json::json!({ "error": format!("the plan could not be recorded: {e}") }),
         ),
         notes: describe::notes(&plan),
     };
-    engine::drive(frame, session, scenarios, stop, opts).await
+    engine::drive(frame, source, session, scenarios, stop, opts).await
 }

@@ -59,6 +59,8 @@ pub struct RunSink {
     pub live: LiveCounters,
     jsonl: JsonlWriter,
     run_start: Instant,
+    /// Per scenario, its chunk numbers (a stage opened later needs them).
+    chunk_ks: Vec<Vec<u32>>,
 }
 
 /// The [`StageSink`] of one scenario: its records go to its own
@@ -89,7 +91,19 @@ impl RunSink {
             live: LiveCounters::default(),
             jsonl,
             run_start,
+            chunk_ks: chunk_ks.to_vec(),
         }
+    }
+
+    /// Make room for stage `index`'s statistics: a run whose stages are
+    /// chosen as it goes (a capacity search) has more than it was opened with.
+    pub fn open_stage(&self, index: usize) {
+        self.with_aggregate(|agg| {
+            while agg.stats.len() <= index {
+                agg.stats
+                    .push(self.chunk_ks.iter().map(|ks| StageStats::new(ks)).collect());
+            }
+        });
     }
 
     /// The sink of scenario `scenario` (its index in the plan).

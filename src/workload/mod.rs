@@ -4,6 +4,7 @@
 pub mod backoff;
 pub mod driver;
 pub mod schedule;
+pub mod search;
 pub mod stage;
 pub mod timer;
 

@@ -186,5 +186,6 @@ pub fn run(name: &str, specs: &[StageSpec]) -> RunResult {
         timeline: timeline.rows(),
         windows: Vec::new(),
         slo: Vec::new(),
+        capacity: None,
     }
 }

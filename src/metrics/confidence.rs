@@ -1,6 +1,8 @@
-//! The statistics behind `compare`: 95 % intervals for quantiles (order
-//! statistics), means (Welch) and proportions (two-proportion z-test), read
-//! from HDR histograms. Pure functions, pinned by worked examples below.
+//! 95 % intervals read from HDR histograms and counts: quantiles (order
+//! statistics), means (Student t, Welch) and proportions (Wilson score,
+//! two-proportion z-test). `compare` uses them to call a change
+//! significant, capacity search to pass a level only when a threshold holds
+//! with 95 % confidence. Pure functions, pinned by worked examples below.
 
 use hdrhistogram::Histogram;
 use serde::Serialize;
@@ -146,6 +148,63 @@ pub fn two_proportion(ok1: u64, n1: u64, ok2: u64, n2: u64) -> Option<(Interval,
     Some((ci, p))
 }
 
+/// The fewest samples whose 95 % interval of the `q` quantile is bounded
+/// on the side a threshold needs: above (`upper`, for `p95 < limit`) or
+/// below (for `p50 > limit`). With fewer, [`quantile_ci`] leaves that side
+/// open and no threshold can be shown to hold: p95 needs 73 samples above,
+/// p99 needs 381, p50 needs 4.
+pub fn min_samples(q: f64, upper: bool) -> u64 {
+    (1..=10_000_000u64)
+        .find(|&n| {
+            let nf = n as f64;
+            let half = Z95 * (nf * q * (1.0 - q)).sqrt();
+            if upper {
+                (nf * q + half).ceil() <= nf
+            } else {
+                (nf * q - half).floor() >= 1.0
+            }
+        })
+        .unwrap_or(u64::MAX)
+}
+
+/// Student-t 95 % interval of the mean of the samples in `h`, in display
+/// units; `None` with fewer than 2 samples.
+pub fn mean_ci(h: &Histogram<u64>, unit: Unit) -> Option<Interval> {
+    let n = h.len() as f64;
+    if n < 2.0 {
+        return None;
+    }
+    // hdrhistogram's stdev divides by n; the sample one by n − 1.
+    let sd = unit.display(h.stdev()) * (n / (n - 1.0)).sqrt();
+    let half = t975(n - 1.0) * sd / n.sqrt();
+    let mean = unit.display(h.mean());
+    Some(Interval::new(mean - half, mean + half))
+}
+
+/// Wilson score 95 % interval of the share `k / n`, in percent; `None`
+/// without trials. Unlike the Wald interval it stays inside 0..=100 and is
+/// not empty at 0 failures: 0 of 300 still allows up to 1.26 %.
+pub fn wilson(k: u64, n: u64) -> Option<Interval> {
+    if n == 0 {
+        return None;
+    }
+    let (k, n) = (k.min(n) as f64, n as f64);
+    let p = k / n;
+    let z2 = Z95 * Z95;
+    let centre = (p + z2 / (2.0 * n)) / (1.0 + z2 / n);
+    let half = Z95 / (1.0 + z2 / n) * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
+    // At k = 0 the lower bound is exactly 0 (rounding would leave 1e-17).
+    let lo = if k == 0.0 {
+        0.0
+    } else {
+        (centre - half) * 100.0
+    };
+    Some(Interval::new(
+        lo.max(0.0),
+        ((centre + half) * 100.0).min(100.0),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,6 +215,52 @@ mod tests {
             h.record(v).expect("record");
         }
         h
+    }
+
+    #[test]
+    fn sample_minimums_are_the_first_counts_with_a_bounded_side() {
+        // p95: nq + 1.96·√(nq(1−q)) ≤ n first holds at n = 73 (69.35 + 3.62 = 72.97).
+        assert_eq!(min_samples(0.95, true), 73);
+        assert_eq!(min_samples(0.99, true), 381);
+        assert_eq!(min_samples(0.50, true), 4);
+        assert_eq!(min_samples(0.95, false), 2);
+        // The rule is quantile_ci's own: one sample fewer leaves the side open.
+        for (q, upper) in [(0.95, true), (0.99, true), (0.5, true), (0.5, false)] {
+            let n = min_samples(q, upper);
+            let side = |n: u64| {
+                let ci = quantile_ci(&hist(1..=n), q, Unit::Count);
+                if upper {
+                    ci.hi
+                } else {
+                    ci.lo
+                }
+            };
+            assert!(
+                side(n).is_some() && side(n - 1).is_none(),
+                "q {q} upper {upper} n {n}"
+            );
+        }
+    }
+
+    #[test]
+    fn wilson_intervals_match_worked_values() {
+        // 0 of 300: [0, 1.264 %] (= z²/(n + z²)); 10 of 100: [5.52 %, 17.44 %].
+        let ci = wilson(0, 300).expect("trials");
+        assert_eq!(ci.lo, Some(0.0));
+        assert!((ci.hi.expect("hi") - 1.2643).abs() < 0.001, "{ci:?}");
+        let ci = wilson(10, 100).expect("trials");
+        assert!((ci.lo.expect("lo") - 5.52).abs() < 0.01, "{ci:?}");
+        assert!((ci.hi.expect("hi") - 17.44).abs() < 0.01, "{ci:?}");
+        assert_eq!(wilson(0, 0), None);
+    }
+
+    #[test]
+    fn mean_interval_is_t_times_the_standard_error() {
+        // 1..=10: mean 5.5, sample sd 3.0277, t(9) = 2.262 → ±2.166.
+        let ci = mean_ci(&hist(1..=10), Unit::Count).expect("samples");
+        assert!((ci.lo.expect("lo") - 3.334).abs() < 0.01, "{ci:?}");
+        assert!((ci.hi.expect("hi") - 7.666).abs() < 0.01, "{ci:?}");
+        assert_eq!(mean_ci(&hist([5]), Unit::Count), None);
     }
 
     #[test]
