@@ -10,6 +10,26 @@ use voxload::mock::{self, AgentModel, MockModel};
 use voxload::result::RunResult;
 use voxload::workload::search::{Ending, Over};
 
+/// Run `voxload capacity ARGS --out out --name cap -q` in `dir` off the
+/// test's runtime (the mock serves on it); the exit code and stdout.
+async fn search(dir: &std::path::Path, args: &[&str]) -> (Option<i32>, String) {
+    let mut args: Vec<String> = std::iter::once("capacity")
+        .chain(args.iter().copied())
+        .map(String::from)
+        .collect();
+    args.extend(["--out", "out", "--name", "cap", "-q"].map(String::from));
+    let dir = dir.to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        voxload(&args, &dir)
+    })
+    .await
+    .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    (out.status.code(), format!("{stdout}\n{stderr}"))
+}
+
 fn result(dir: &std::path::Path) -> RunResult {
     let text = std::fs::read_to_string(dir.join("out/cap/result.json")).expect("result.json");
     serde_json::from_str(&text).expect("valid result")
@@ -38,49 +58,32 @@ async fn tts_rate_search_finds_the_slots_over_service_time_knee() {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("one.txt"), format!("{text}\n")).expect("texts");
     let url = server.url();
-    let out = tokio::task::spawn_blocking({
-        let dir = dir.path().to_path_buf();
-        move || {
-            voxload(
-                &[
-                    "capacity",
-                    "tts",
-                    "--url",
-                    &url,
-                    "--texts",
-                    "one.txt",
-                    "--texts-format",
-                    "lines",
-                    "--slo",
-                    "errors<5%",
-                    "--slo",
-                    "ttfa.p95<100ms",
-                    "--start",
-                    "20",
-                    "-d",
-                    "1s",
-                    "--max-probe",
-                    "20s",
-                    "--require",
-                    "1000rps",
-                    "--out",
-                    "out",
-                    "--name",
-                    "cap",
-                    "-q",
-                ],
-                &dir,
-            )
-        }
-    })
-    .await
-    .expect("runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(3),
-        "--require over the answer: {stdout}"
-    );
+    let (code, stdout) = search(
+        dir.path(),
+        &[
+            "tts",
+            "--url",
+            &url,
+            "--texts",
+            "one.txt",
+            "--texts-format",
+            "lines",
+            "--slo",
+            "errors<5%",
+            "--slo",
+            "ttfa.p95<100ms",
+            "--start",
+            "20",
+            "-d",
+            "1s",
+            "--max-probe",
+            "20s",
+            "--require",
+            "1000rps",
+        ],
+    )
+    .await;
+    assert_eq!(code, Some(3), "--require over the answer: {stdout}");
     assert!(stdout.contains("require 1000 req/s: NOT MET"), "{stdout}");
     let r = result(dir.path());
     let c = r.capacity.as_ref().expect("capacity in result.json");
@@ -113,6 +116,19 @@ async fn tts_rate_search_finds_the_slots_over_service_time_knee() {
             p.level
         );
     }
+    for file in [
+        "capacity.svg",
+        "capacity.png",
+        "load_latency.svg",
+        "report.html",
+    ] {
+        assert!(dir.path().join("out/cap").join(file).exists(), "{file}");
+    }
+    let html = std::fs::read_to_string(dir.path().join("out/cap/report.html")).expect("html");
+    assert!(
+        html.contains(&format!("capacity {lo} req/s")),
+        "the verdict in the report"
+    );
     let binding = c.binding().expect("a binding SLO");
     assert_eq!(binding.slo, "errors<5%", "the knee is where 503s start");
 }
@@ -142,52 +158,34 @@ async fn agent_concurrency_search_finds_the_session_limit() {
     )
     .expect("script");
     let url = format!("{}/v1/agent", server.url().replacen("http://", "ws://", 1));
-    let out = tokio::task::spawn_blocking({
-        let dir = dir.path().to_path_buf();
-        move || {
-            voxload(
-                &[
-                    "capacity",
-                    "agent",
-                    "--url",
-                    &url,
-                    "-c",
-                    "calls.toml",
-                    "--end-of-speech-message",
-                    r#"{"type":"end_of_speech"}"#,
-                    "--pause",
-                    "100ms",
-                    "--think-time",
-                    "300ms",
-                    "--over",
-                    "concurrency",
-                    "--start",
-                    "2",
-                    "--slo",
-                    "errors<20%",
-                    "-d",
-                    "1s",
-                    "--max-probe",
-                    "15s",
-                    "--out",
-                    "out",
-                    "--name",
-                    "cap",
-                    "-q",
-                ],
-                &dir,
-            )
-        }
-    })
-    .await
-    .expect("runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (code, stdout) = search(
+        dir.path(),
+        &[
+            "agent",
+            "--url",
+            &url,
+            "-c",
+            "calls.toml",
+            "--end-of-speech-message",
+            r#"{"type":"end_of_speech"}"#,
+            "--pause",
+            "100ms",
+            "--think-time",
+            "300ms",
+            "--over",
+            "concurrency",
+            "--start",
+            "2",
+            "--slo",
+            "errors<20%",
+            "-d",
+            "1s",
+            "--max-probe",
+            "15s",
+        ],
+    )
+    .await;
+    assert_eq!(code, Some(0), "{stdout}");
     let c = result(dir.path()).capacity.expect("capacity");
     assert_eq!(c.over, Over::Concurrency);
     assert_eq!((c.answer, c.first_failure), (Some(3.0), Some(4.0)), "{c:?}");

@@ -161,7 +161,7 @@ pub async fn run_capacity(args: CapacityArgs) -> anyhow::Result<i32> {
     let (plan, source) = search_plan(options, search)?;
     let stop = Stop::default();
     crate::shutdown::install(stop.clone(), plan.common.grace);
-    eprintln!("{}", describe::banner(&plan));
+    eprintln!("{}", describe::banner_of(&plan, "capacity search"));
     eprintln!(
         "capacity search over {}: from {} up to {}, ×{} until a level fails, then bisect to {}%; \
          a level passes when every SLO's 95 % bound is inside its limit, so each probe runs until \

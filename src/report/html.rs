@@ -74,6 +74,7 @@ pub fn render(run: &RunResult) -> Result<String, String> {
     config(&mut h, run);
     stages(&mut h, run);
     slo(&mut h, run);
+    capacity(&mut h, run);
     charts(&mut h, run)?;
     percentiles(&mut h, run);
     errors(&mut h, run);
@@ -289,6 +290,47 @@ fn slo(h: &mut String, run: &RunResult) {
                 None => r.label.clone(),
             }),
             r.observed.map_or_else(|| "—".into(), |v| format!("{v:.4}")),
+        );
+    }
+    let _ = writeln!(h, "</tbody></table>");
+}
+
+/// A capacity search: its verdict, then every probe with each SLO's bound.
+fn capacity(h: &mut String, run: &RunResult) {
+    let Some(c) = &run.capacity else {
+        return;
+    };
+    let _ = writeln!(
+        h,
+        "<h2 id=\"capacity\">Capacity</h2>\n<p><strong>{}</strong></p>\n<table><thead><tr>\
+         <th class=\"text\">stage</th><th class=\"text\">phase</th><th>level</th>\
+         <th class=\"text\">SLO bounds (95 %)</th><th>result</th></tr></thead><tbody>",
+        escape(&c.verdict())
+    );
+    for p in &c.probes {
+        let bounds: Vec<String> = p
+            .slo
+            .iter()
+            .map(|v| {
+                let bound = v
+                    .bound
+                    .map_or_else(|| "no bound".into(), |b| format!("{b:.4}"));
+                format!("{} {bound}", v.slo)
+            })
+            .collect();
+        let (verdict, class) = if p.passed {
+            ("pass", "pass")
+        } else {
+            ("FAIL", "fail")
+        };
+        let _ = writeln!(
+            h,
+            "<tr><td class=\"text\">{}</td><td class=\"text\">{:?}</td><td>{}</td>\
+             <td class=\"text\"><code>{}</code></td><td class=\"{class}\">{verdict}</td></tr>",
+            p.stage + 1,
+            p.phase,
+            escape(&c.over.show(p.level)),
+            escape(&bounds.join(", ")),
         );
     }
     let _ = writeln!(h, "</tbody></table>");

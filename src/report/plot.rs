@@ -2,7 +2,8 @@
 //! latency metrics per stage, TTS or ASR), `plot_p50`, `load_latency`
 //! (latency against offered and achieved rate), `timeline` (per-second rate,
 //! errors, p95), `stalls` (TTS playback stalls and the pre-buffer they need)
-//! and `wer_load` (ASR word error rate against load).
+//! `wer_load` (ASR word error rate against load) and `capacity` (a
+//! capacity search's SLOs against load, with limits and the answer).
 //!
 //! What each chart shows is decided in [`figures`]; [`draw`] renders it on
 //! either backend. Text uses an embedded DejaVu Sans subset (see
@@ -19,6 +20,7 @@ use plotters::style::{register_font, FontStyle};
 use super::{write_atomic, ReportError, ReportWriter};
 use crate::result::RunResult;
 
+pub mod capacity;
 pub mod draw;
 pub mod figures;
 pub mod text;

@@ -135,12 +135,16 @@ pub fn notes(plan: &RunPlan) -> Vec<String> {
 /// what it sends.
 pub fn banner(plan: &RunPlan) -> String {
     let stages = plan.stage_count();
-    let mut out = format!(
-        "voxload: {} ({} stage{}",
-        plan.common.name,
-        stages,
-        if stages == 1 { "" } else { "s" }
-    );
+    banner_of(
+        plan,
+        &format!("{} stage{}", stages, if stages == 1 { "" } else { "s" }),
+    )
+}
+
+/// [`banner`] for a run whose stages are chosen as it goes: `what` says
+/// what they are (`capacity search`).
+pub fn banner_of(plan: &RunPlan, what: &str) -> String {
+    let mut out = format!("voxload: {} ({what}", plan.common.name);
     if plan.is_mixed() {
         out.push_str(&format!(", {} scenarios)", plan.scenarios.len()));
     } else {

@@ -24,7 +24,7 @@ const PERCENTILE_COLOURS: [Rgb; 4] = [
 ];
 
 /// Distinct colours for unrelated series (Tableau 10).
-const PALETTE: [Rgb; 6] = [
+pub(super) const PALETTE: [Rgb; 6] = [
     (31, 119, 180),
     (255, 127, 14),
     (44, 160, 44),
@@ -136,6 +136,7 @@ pub fn figures(run: &RunResult) -> Vec<Figure> {
             ]
         })
         .flatten()
+        .chain(super::capacity::capacity(run))
         .collect()
 }
 
