@@ -138,7 +138,8 @@ impl CapacitySource {
             .collect()
     }
 
-    /// Record the verdict of the probe that ran as stage `index`.
+    /// Record the verdict of the probe that ran as stage `index` (an
+    /// interrupted one has none).
     fn conclude(&mut self, index: usize, so_far: &RunResult) {
         let Some((level, phase)) = self.search.next_probe() else {
             return;
@@ -187,10 +188,7 @@ fn round_up(x: f64) -> f64 {
 }
 
 impl StageSource for CapacitySource {
-    fn next(&mut self, index: usize, so_far: &RunResult) -> Option<Vec<StageSpec>> {
-        if index > 0 {
-            self.conclude(index - 1, so_far);
-        }
+    fn next(&mut self, index: usize, _: &RunResult) -> Option<Vec<StageSpec>> {
         let (level, _) = self.search.next_probe()?;
         match self.spec_at(index, level) {
             Ok(spec) => Some(vec![spec]),
@@ -205,16 +203,15 @@ impl StageSource for CapacitySource {
         self.length.gap
     }
 
+    fn after_stage(&mut self, index: usize, result: &mut RunResult) {
+        self.conclude(index, result);
+        result.capacity = Some(self.outcome());
+    }
+
     fn finish(&mut self, result: &mut RunResult) {
-        // The last probe, when the run was not stopped during it.
-        if let Some(last) = result.stages.last() {
-            if !self.probes.iter().any(|p| p.stage == last.index) {
-                self.conclude(last.index, result);
-                // Its verdict may end the search (it always does when the
-                // run ended by itself); ask so the ending is set.
-                let _ = self.search.next_probe();
-            }
-        }
+        // The last verdict may have ended the search (it has, when the run
+        // ended by itself): ask, so the ending is set.
+        let _ = self.search.next_probe();
         result.capacity = Some(self.outcome());
     }
 }

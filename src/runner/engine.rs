@@ -53,8 +53,13 @@ pub trait StageSource: Send {
     /// result so far; `None` ends the run.
     fn next(&mut self, index: usize, so_far: &RunResult) -> Option<Vec<StageSpec>>;
 
-    /// Add what the source learned to the finished result (once, before
-    /// the result files are written).
+    /// Stage `index` has ended (perhaps interrupted) and is in `result`:
+    /// add what the source learned, before `result.json` is written, so a
+    /// crash later keeps it.
+    fn after_stage(&mut self, _index: usize, _result: &mut RunResult) {}
+
+    /// The run is over: add what the source learned to the result (once,
+    /// before the result files are written).
     fn finish(&mut self, _result: &mut RunResult) {}
 
     /// Idle time before stage `index` (> 0): lets the target release what
@@ -372,6 +377,7 @@ pub async fn drive(
             .map(|(s, (_, kind))| s.view(Some(*kind)));
         let verdicts = evaluate_all(&frame.slo, views);
         result.slo.extend(verdicts);
+        source.after_stage(index, &mut result);
         (result.timeline, result.windows) = timeline(&sink, &tags);
         result.written_at = now_rfc3339();
         // After every stage, so a crash later keeps the stages done so far.
