@@ -20,9 +20,11 @@
 //!   record timestamps into a probe and know no percentiles.
 //! - [`metrics`] — *measure*: the metric definitions (one function each),
 //!   the [`metrics::registry`] every report and SLO reads, HDR histograms
-//!   per stage, the per-second timeline, SLOs.
+//!   per stage, the per-second timeline, SLOs (and whether one holds with
+//!   95 % confidence, [`metrics::slo_confident`]).
 //! - [`workload`] — *when* requests start: arrival schedules (constant,
-//!   gamma), closed-loop users, and the one driver that runs a stage.
+//!   gamma), closed-loop users, the one driver that runs a stage, and the
+//!   capacity search that picks the next level ([`workload::search`]).
 //! - [`result`] — what a run leaves: [`result::RunResult`], its stages,
 //!   scenarios and timeline, the schema of `result.json`.
 //! - [`mock`] — the embedded mock speech server with a known, configurable model.
@@ -30,8 +32,9 @@
 //!   [`config::RunPlan`] of scenarios that the engine runs.
 //! - [`report`] — *tell*: terminal table, CSVs, plots, HTML, compare, live
 //!   progress. Reads results and the registry only, never the plan.
-//! - [`runner`] — runs a plan: every scenario's stages through the one
-//!   executor, records to `requests.jsonl` and statistics as they come.
+//! - [`runner`] — runs a plan: every scenario's stages (fixed, or chosen
+//!   by [`runner::capacity`]) through the one executor, records to
+//!   `requests.jsonl` and statistics as they come.
 //! - [`shutdown`] — Ctrl-C and SIGTERM: drain, then stop.
 //! - [`cli`] — subcommands and the `run` entry point. clap derives also
 //!   declare the options in `config` (a flag and its file key are one
