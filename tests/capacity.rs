@@ -133,6 +133,57 @@ async fn tts_rate_search_finds_the_slots_over_service_time_knee() {
     assert_eq!(binding.slo, "errors<5%", "the knee is where 503s start");
 }
 
+/// Two slots and a long queue: past slots ÷ service time the queue grows
+/// for the whole probe and time to first audio with it, so a TTFA SLO has
+/// its knee there (a level just over it may pass while its backlog is
+/// still short: at most the resolution above).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tts_rate_search_with_a_queue_finds_the_knee_by_time_to_first_audio() {
+    let model = MockModel {
+        slots: 2,
+        queue: 10_000,
+        speed: 100.0,
+        overhead: Duration::from_millis(10),
+        seed: Some(1),
+        ..MockModel::default()
+    };
+    let text = "please read me my account bal";
+    let knee = 2.0 / (0.010 + text.len() as f64 / 15.0 / 100.0);
+    let server = mock::spawn(model).await.expect("mock");
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("one.txt"), format!("{text}\n")).expect("texts");
+    let url = server.url();
+    let (code, stdout) = search(
+        dir.path(),
+        &[
+            "tts",
+            "--url",
+            &url,
+            "--texts",
+            "one.txt",
+            "--texts-format",
+            "lines",
+            "--slo",
+            "ttfa.p95<60ms",
+            "--start",
+            "20",
+            "-d",
+            "1s",
+            "--max-probe",
+            "20s",
+        ],
+    )
+    .await;
+    assert_eq!(code, Some(0), "{stdout}");
+    let c = result(dir.path()).capacity.expect("capacity");
+    let lo = c.answer.expect("answer");
+    assert!(
+        (0.8 * knee..=1.06 * knee).contains(&lo),
+        "capacity {lo} req/s against the model's knee {knee:.1}: {stdout}"
+    );
+    assert_eq!(c.binding().map(|b| b.slo.as_str()), Some("ttfa.p95<60ms"));
+}
+
 /// A mock agent that takes 3 sessions and closes the fourth with 1013:
 /// searched over users, capacity is exactly 3. Users think 300 ms between
 /// calls: one that reconnects within microseconds of hanging up can find
