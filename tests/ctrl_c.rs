@@ -127,15 +127,23 @@ async fn second_ctrl_c_exits_at_once_with_valid_jsonl() {
     // Ctrl-C would take long; the second must not wait for it.
     let server = half_stalling_mock(3).await;
     let dir = tempfile::tempdir().expect("tempdir");
+    // One short text: an unstalled response takes ~0.1 s, so every one
+    // of them is over long before the second Ctrl-C, even on a busy
+    // machine. (With the bundled texts, up to 1.3 s at this speed: a
+    // response begun just before the first Ctrl-C could still be ending
+    // at the second, counted by the mock but never received; seen once
+    // in CI.)
+    let texts = common::one_text(dir.path(), "A short sentence to speak.");
+    let texts = texts.to_string_lossy().to_string();
     let mut child = start(
         &server.url(),
         dir.path(),
-        &["--grace", "60s", "--concurrency", "16"],
+        &["--grace", "60s", "--concurrency", "16", "--texts", &texts],
     );
     let out = dir.path().join("run");
     wait_for_lines(&out.join("requests.jsonl"), 3).await;
     interrupt(&child);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
     interrupt(&child);
     let started = Instant::now();
     let code = tokio::task::spawn_blocking(move || wait(&mut child, Duration::from_secs(10)))

@@ -414,6 +414,7 @@ fn asr_run() -> RunResult {
             summary: stats.summary(wall),
             stats,
             warnings: Vec::new(),
+            saturated: None,
         });
     }
     run.timeline = timeline.rows();

@@ -39,6 +39,11 @@ pub struct CommonOptions {
     /// success rate is at least this [default: 0.95].
     #[arg(long, value_name = "FRACTION")]
     pub min_success: Option<f64>,
+    /// Sweeps: end at the first stage marked saturated (open loop: completions
+    /// fall behind arrivals; closed loop: more users, no more throughput,
+    /// rising latency) instead of going on past the knee.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL", hide_possible_values = true)]
+    pub stop_on_saturation: Option<bool>,
 }
 
 /// Validate `--min-success` (a fraction in 0..=1).

@@ -37,6 +37,9 @@ pub struct CommonPlan {
     /// SLO thresholds checked on every stage they apply to; any failure makes the exit code 3.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub slo: Vec<Slo>,
+    /// End a sweep at its first saturated stage.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stop_on_saturation: bool,
 }
 
 /// What a scenario sends, by service.
@@ -173,6 +176,7 @@ impl RunPlan {
                 grace: o.common.grace.unwrap_or(DEFAULT_GRACE),
                 min_success: min_success(o.common.min_success)?,
                 slo,
+                stop_on_saturation: o.common.stop_on_saturation.unwrap_or(false),
             },
             scenarios,
         })

@@ -10,6 +10,7 @@ pub mod outage;
 pub mod record;
 mod record_json;
 pub mod registry;
+pub mod saturation;
 pub mod slo;
 pub mod slo_confident;
 pub mod stats;

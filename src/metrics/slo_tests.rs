@@ -53,6 +53,7 @@ fn stage() -> StageResult {
         summary,
         stats,
         warnings: Vec::new(),
+        saturated: None,
     }
 }
 

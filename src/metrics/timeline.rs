@@ -254,6 +254,14 @@ impl Timeline {
         }
     }
 
+    /// Requests that ended in the seconds `from..to` (none when `to <= from`).
+    pub fn completed_between(&self, from: u64, to: u64) -> u64 {
+        if to <= from {
+            return 0;
+        }
+        self.seconds.range(from..to).map(|(_, s)| s.completed).sum()
+    }
+
     /// p50 and p95 (ms) of `metric` over the seconds `from..=to`: the
     /// window a live view shows. `None` without samples or for a metric
     /// the timeline does not keep.

@@ -127,3 +127,16 @@ fn old_seconds_are_packed_without_changing_rows() {
     let back: Timeline = serde_json::from_str(&json).expect("deserialize");
     assert_eq!(back.rows(), packed.rows());
 }
+
+#[test]
+fn completions_are_counted_by_the_second_they_ended_in() {
+    let mut t = Timeline::new();
+    for end_ms in [900, 1_200, 1_900, 2_500] {
+        t.record(&req(end_ms, 50, 100));
+    }
+    assert_eq!(t.completed_between(0, 1), 1);
+    assert_eq!(t.completed_between(1, 3), 3);
+    // An empty or reversed range counts nothing (a probe too short to judge).
+    assert_eq!(t.completed_between(2, 2), 0);
+    assert_eq!(t.completed_between(3, 1), 0);
+}

@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use super::fmt::bare;
-use super::plot::{self, figures};
+use super::plot;
 use super::{write_atomic, ReportError, ReportWriter};
 use crate::metrics::registry::ordered;
 use crate::metrics::stats::Percentiles;
@@ -340,7 +340,7 @@ fn capacity(h: &mut String, run: &RunResult) {
 /// not need it, and the report then holds no URL but the target's.
 fn charts(h: &mut String, run: &RunResult) -> Result<(), String> {
     let _ = writeln!(h, "<h2 id=\"charts\">Charts</h2>");
-    let figs = figures(run);
+    let figs = plot::all(run);
     if figs.is_empty() {
         let _ = writeln!(h, "<p>No data to chart (no successful request).</p>");
     }

@@ -58,6 +58,7 @@ fn agent_run(name: &str, labels: &[&str], slow_ms: u64) -> RunResult {
                 summary: stats.summary(wall),
                 stats,
                 warnings: Vec::new(),
+                saturated: None,
             }
         })
         .collect();

@@ -27,6 +27,14 @@ pub mod text;
 
 pub use figures::{figures, Figure};
 
+/// Every figure the run has data for: its stages' ([`figures`]), then a
+/// capacity search's.
+pub fn all(run: &RunResult) -> Vec<Figure> {
+    let mut figs = figures(run);
+    figs.extend(capacity::capacity(run));
+    figs
+}
+
 /// The embedded font (DejaVu Sans, Bitstream Vera license; see `assets/fonts/LICENSE`).
 const FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans-subset.ttf");
 
@@ -51,7 +59,7 @@ pub struct PlotWriter;
 
 impl ReportWriter for PlotWriter {
     fn write(&self, run: &RunResult, out: &Path) -> Result<(), ReportError> {
-        for fig in figures(run) {
+        for fig in all(run) {
             let png = out.join(format!("{}.png", fig.stem));
             write_atomic(&png, &render_png(&fig).map_err(|e| failed(&png, e))?)?;
             let svg = out.join(format!("{}.svg", fig.stem));

@@ -232,6 +232,9 @@ fn stage_block(out: &mut String, run: &RunResult, section: &Section<'_>, s: &Sta
     for w in &s.warnings {
         let _ = writeln!(out, "  WARNING {w}");
     }
+    if let Some(why) = &s.saturated {
+        let _ = writeln!(out, "  SATURATED: {why}");
+    }
     for e in &m.errors {
         let example = e
             .example
@@ -455,8 +458,13 @@ fn sweep_table(out: &mut String, run: &RunResult, section: &Section<'_>) {
                 .map(|p| value(f(p), p.unit))
                 .unwrap_or_else(|| "-".into())
         };
+        let label = section.stage_label(s);
         let mut cells = vec![
-            section.stage_label(s),
+            if s.saturated.is_some() {
+                format!("{label} SATURATED")
+            } else {
+                label
+            },
             format!("{:.2}", m.achieved_rps),
             format!("{:.1}", m.success_rate.unwrap_or(0.0) * 100.0),
         ];

@@ -339,6 +339,10 @@ pub struct StageResult {
     /// silently.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// Why the stage is past what the target can take (see
+    /// [`crate::metrics::saturation`]); absent when it is not, or cannot tell.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saturated: Option<String>,
 }
 
 impl StageResult {

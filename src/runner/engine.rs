@@ -13,6 +13,8 @@ use super::jsonl::JsonlWriter;
 use super::sink::{RunSink, ScenarioSink};
 use super::{host, RunError, RunOptions};
 use crate::metrics::generator::GeneratorCpu;
+use crate::metrics::metric::Metric;
+use crate::metrics::saturation;
 use crate::metrics::slo::{evaluate_all, Slo};
 use crate::metrics::stats::StageStats;
 use crate::metrics::timeline::TimelineRow;
@@ -70,16 +72,24 @@ pub trait StageSource: Send {
 }
 
 /// The plan's stages: per scenario, its list (all of equal length).
-pub struct FixedStages(pub Vec<Vec<StageSpec>>);
+pub struct FixedStages {
+    /// Per scenario, its stages.
+    pub stages: Vec<Vec<StageSpec>>,
+    /// End at the first stage marked saturated (`--stop-on-saturation`).
+    pub stop_on_saturation: bool,
+}
 
 impl StageSource for FixedStages {
-    fn next(&mut self, index: usize, _: &RunResult) -> Option<Vec<StageSpec>> {
+    fn next(&mut self, index: usize, so_far: &RunResult) -> Option<Vec<StageSpec>> {
+        if self.stop_on_saturation && so_far.stages.iter().any(|s| s.saturated.is_some()) {
+            return None;
+        }
         let specs: Vec<StageSpec> = self
-            .0
+            .stages
             .iter()
             .filter_map(|s| s.get(index).cloned())
             .collect();
-        (!specs.is_empty() && specs.len() == self.0.len()).then_some(specs)
+        (!specs.is_empty() && specs.len() == self.stages.len()).then_some(specs)
     }
 }
 
@@ -371,6 +381,19 @@ pub async fn drive(
                 .stages
                 .push(stage_result(index, j, tag, spec, outcome, cpu, &sink));
         }
+        for j in first..result.stages.len() {
+            if result.stages[j].saturated.is_some() {
+                continue;
+            }
+            let this = &result.stages[j];
+            let prev = result.stages[..first]
+                .iter()
+                .rev()
+                .find(|p| p.scenario == this.scenario);
+            let kind = tags[j - first].1;
+            let why = prev.and_then(|p| closed_saturation(p, this, kind));
+            result.stages[j].saturated = why;
+        }
         let views = result.stages[first..]
             .iter()
             .zip(&tags)
@@ -472,6 +495,28 @@ fn stage_result(
         }
         Workload::Closed { .. } => None,
     };
+    let saturated = offered_rps.and_then(|offered| {
+        // Whole seconds of the arrival window's second half: by then a
+        // target that keeps up completes as fast as requests arrive.
+        // Requests slower than half the window even unloaded leave nothing
+        // to read.
+        let (start, end) = (sink.offset(o.started), sink.offset(o.arrivals_ended));
+        let half = (end - start) / 2;
+        let fastest_ms = [Metric::E2e, Metric::Turn]
+            .iter()
+            .find_map(|m| summary.metrics.get(&m.name()).map(|p| p.min))?;
+        if fastest_ms / 1e3 > half.as_secs_f64() {
+            return None;
+        }
+        let from = (start + half).as_secs_f64().ceil() as u64;
+        let to = end.as_secs();
+        let completed = sink.with_aggregate(|a| {
+            a.timelines
+                .get(scenario)
+                .map_or(0, |t| t.completed_between(from, to))
+        });
+        saturation::open_loop(offered, completed, to.saturating_sub(from))
+    });
     StageResult {
         index,
         label: spec.label.clone(),
@@ -484,5 +529,20 @@ fn stage_result(
         summary,
         stats,
         warnings,
+        saturated,
     }
+}
+
+/// Closed loop: `this` against the previous stage of its scenario.
+fn closed_saturation(prev: &StageResult, this: &StageResult, kind: Kind) -> Option<String> {
+    let (metric, what) = crate::metrics::registry::live_metric(kind);
+    let level = |s: &StageResult| match s.workload {
+        Workload::Closed { concurrency, .. } => Some(saturation::ClosedLevel {
+            users: concurrency,
+            rps: s.summary.achieved_rps,
+            p50_ms: s.summary.metrics.get(&metric.name())?.p50,
+        }),
+        Workload::Open { .. } => None,
+    };
+    saturation::closed_loop(level(prev)?, level(this)?, what)
 }

@@ -162,7 +162,10 @@ pub async fn run(
     stop: Stop,
     opts: RunOptions,
 ) -> Result<(RunResult, PathBuf), RunError> {
-    let mut stages = engine::FixedStages(plan.scenarios.iter().map(|s| s.stages.clone()).collect());
+    let mut stages = engine::FixedStages {
+        stages: plan.scenarios.iter().map(|s| s.stages.clone()).collect(),
+        stop_on_saturation: plan.common.stop_on_saturation,
+    };
     run_with(plan, &mut stages, stop, opts).await
 }
 

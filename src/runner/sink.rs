@@ -114,6 +114,11 @@ impl RunSink {
         })
     }
 
+    /// An instant on the run clock (the timeline's).
+    pub fn offset(&self, at: Instant) -> std::time::Duration {
+        at.saturating_duration_since(self.run_start)
+    }
+
     /// The run-clock second now (the timeline's clock).
     pub fn run_second(&self) -> u64 {
         self.run_start.elapsed().as_secs()

@@ -152,6 +152,7 @@ pub fn run(name: &str, specs: &[StageSpec]) -> RunResult {
             summary: stats.summary(wall),
             stats,
             warnings: Vec::new(),
+            saturated: None,
         });
     }
     RunResult {

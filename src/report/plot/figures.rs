@@ -111,8 +111,8 @@ struct View<'a> {
     timeline: Vec<&'a TimelineRow>,
 }
 
-/// Every figure the run has data for, in a stable order (scenario by
-/// scenario in a run of several).
+/// Every figure of the run's stages it has data for, in a stable order
+/// (scenario by scenario in a run of several); [`super::all`] adds the rest.
 pub fn figures(run: &RunResult) -> Vec<Figure> {
     run.sections()
         .into_iter()
@@ -136,7 +136,6 @@ pub fn figures(run: &RunResult) -> Vec<Figure> {
             ]
         })
         .flatten()
-        .chain(super::capacity::capacity(run))
         .collect()
 }
 
