@@ -317,7 +317,7 @@ fn p50(run: &View<'_>) -> Option<Figure> {
 
 /// `load_latency`: TTFA (TTS) or final (streaming ASR), and e2e, p50/p95
 /// against achieved rate (solid) and, in open loop, offered rate (dashed):
-/// where latency bends is saturation.
+/// where latency bends is saturation, and stages marked saturated say so.
 fn load_latency(run: &View<'_>) -> Option<Figure> {
     let panels: Vec<Panel> = [
         Metric::Ttfa,
@@ -334,12 +334,25 @@ fn load_latency(run: &View<'_>) -> Option<Figure> {
         } else {
             "requests per second achieved"
         };
+        // Saturated stages are named at their p95 point (achieved rate).
+        let point_labels = run
+            .stages
+            .iter()
+            .filter(|s| s.saturated.is_some())
+            .filter_map(|s| {
+                Some((
+                    s.summary.achieved_rps,
+                    metric(s, m)?.p95,
+                    "saturated".into(),
+                ))
+            })
+            .collect();
         Panel {
             title: format!("{} against request rate", metric_title(m, false)),
             x: XAxis::Value(x.into()),
             y_label: "ms".into(),
             series,
-            point_labels: Vec::new(),
+            point_labels,
         }
     })
     .collect();
