@@ -39,6 +39,12 @@ pub struct CommonOptions {
     /// success rate is at least this [default: 0.95].
     #[arg(long, value_name = "FRACTION")]
     pub min_success: Option<f64>,
+    /// Goodput: a request (turn) is good when it succeeds and meets every
+    /// criterion on its own value, e.g. 'ttfa<300ms', 'rtf<1' (repeatable);
+    /// each stage then reports goodput (share) and goodput_rps, gateable
+    /// with --slo 'goodput>90%'.
+    #[arg(long, value_name = "EXPR")]
+    pub goodput: Option<Vec<String>>,
     /// Sweeps: end at the first stage marked saturated (open loop: completions
     /// fall behind arrivals; closed loop: more users, no more throughput,
     /// rising latency) instead of going on past the knee.

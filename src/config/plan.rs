@@ -37,6 +37,9 @@ pub struct CommonPlan {
     /// SLO thresholds checked on every stage they apply to; any failure makes the exit code 3.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub slo: Vec<Slo>,
+    /// Per-request goodput criteria (`--goodput`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub goodput: Vec<crate::metrics::goodput::Criterion>,
     /// End a sweep at its first saturated stage.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub stop_on_saturation: bool,
@@ -158,6 +161,25 @@ impl RunPlan {
             s.check(&kinds)
                 .map_err(|e| invalid("--slo", e.to_string()))?;
         }
+        let goodput = o
+            .common
+            .goodput
+            .iter()
+            .flatten()
+            .map(|e| {
+                e.parse::<crate::metrics::goodput::Criterion>()
+                    .map_err(|e| invalid("--goodput", format!("'{}': {}", e.expr, e.why)))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if let Some(c) = goodput
+            .iter()
+            .find(|c| !scenarios.iter().any(|s| c.applies_to(s.kind())))
+        {
+            return Err(invalid(
+                "--goodput",
+                format!("'{c}': {} cannot be measured on this run", c.metric),
+            ));
+        }
         let prefix = match RunKind::of(scenarios.iter().map(|s| s.kind().service())) {
             RunKind::Mixed => "run",
             k => k.name(),
@@ -177,6 +199,7 @@ impl RunPlan {
                 min_success: min_success(o.common.min_success)?,
                 slo,
                 stop_on_saturation: o.common.stop_on_saturation.unwrap_or(false),
+                goodput,
             },
             scenarios,
         })

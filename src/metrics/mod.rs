@@ -5,6 +5,7 @@ pub mod defs;
 pub mod defs_agent;
 pub mod defs_asr;
 pub mod generator;
+pub mod goodput;
 pub mod metric;
 pub mod outage;
 pub mod record;

@@ -127,6 +127,10 @@ pub struct RequestRecord {
     /// there was nothing to interrupt; the barge-in figures are absent.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub barge_in_untested: bool,
+    /// With `--goodput`: whether the request succeeded and met every
+    /// criterion that applies to its scenario.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub good: Option<bool>,
     /// ASR: word errors (substitutions + deletions + insertions) against the reference.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub word_errors: Option<u32>,

@@ -135,6 +135,11 @@ impl RequestRecord {
             o.key(k!("barge_in_untested"));
             o.out.extend_from_slice(b"true");
         }
+        if let Some(good) = self.good {
+            o.key(k!("good"));
+            o.out
+                .extend_from_slice(if good { b"true" } else { b"false" });
+        }
         o.opt_u64(k!("word_errors"), self.word_errors.map(u64::from));
         o.opt_u64(k!("ref_words"), self.ref_words.map(u64::from));
         o.opt_f64(k!("wer"), self.wer);
@@ -200,6 +205,7 @@ mod tests {
             barge_in_leak_us: Some(35),
             barge_in_event_us: Some(36),
             barge_in_untested: true,
+            good: Some(false),
             word_errors: Some(23),
             ref_words: Some(24),
             wer: Some(23.0 / 24.0),

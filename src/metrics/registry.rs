@@ -432,6 +432,10 @@ pub enum StageMetric {
     BargeInUntested,
     /// The generator's CPU time ÷ (wall time × its usable cores).
     GeneratorCpu,
+    /// With `--goodput`: share of requests that succeeded and met every criterion.
+    Goodput,
+    /// With `--goodput`: good requests per wall second.
+    GoodputRps,
 }
 
 /// Everything known about one stage-level figure.
@@ -466,7 +470,7 @@ const fn stage_def(
 }
 
 /// Every stage-level figure.
-pub const STAGE_METRICS: [StageMetricDef; 10] = [
+pub const STAGE_METRICS: [StageMetricDef; 12] = [
     stage_def(
         StageMetric::Errors,
         "errors",
@@ -537,6 +541,20 @@ pub const STAGE_METRICS: [StageMetricDef; 10] = [
         Better::Lower,
         Kinds::ALL,
     ),
+    stage_def(
+        StageMetric::Goodput,
+        "goodput",
+        Unit::Percent,
+        Better::Higher,
+        Kinds::ALL,
+    ),
+    stage_def(
+        StageMetric::GoodputRps,
+        "goodput_rps",
+        Unit::PerSecond,
+        Better::Higher,
+        Kinds::ALL,
+    ),
 ];
 
 impl StageMetric {
@@ -598,6 +616,10 @@ impl StageMetric {
                 s.generator_cpu.map(|c| c.share),
                 "no CPU reading of the generator (a result from before it was kept)",
             ),
+            StageMetric::Goodput => pct(s.goodput, "no goodput (give --goodput criteria)"),
+            StageMetric::GoodputRps => s
+                .goodput_rps
+                .ok_or_else(|| "no goodput (give --goodput criteria)".to_string()),
         }
     }
 }

@@ -9,7 +9,7 @@
 //!   300 ms, `ttfa.p50>10ms` its *lower* bound over 10 ms;
 //! - means: the Student-t interval ([`mean_ci`]);
 //! - shares of independent trials (`errors`, `success`, `dropped`,
-//!   `stalled`, `connected`, `barge_in_untested`): the Wilson interval
+//!   `stalled`, `connected`, `barge_in_untested`, `goodput`): the Wilson interval
 //!   ([`wilson`]): 0 failures in 100 requests does not show `errors<1%`;
 //! - everything else (min, max, rates, pooled WER, generator CPU): the
 //!   observed value, which has no interval from one stage.
@@ -53,10 +53,12 @@ fn trials(figure: StageMetric, c: &StageCounters) -> Option<(u64, u64)> {
         StageMetric::Stalled => Some((c.stalled_requests, c.requests_with_stall_info)),
         StageMetric::Connected => Some((c.calls_connected, c.calls)),
         StageMetric::BargeInUntested => Some((c.barge_in_untested, c.barge_ins)),
+        StageMetric::Goodput => Some((c.good, c.goodput_judged)),
         StageMetric::Rps
         | StageMetric::AudioPerWall
         | StageMetric::WerPooled
-        | StageMetric::GeneratorCpu => None,
+        | StageMetric::GeneratorCpu
+        | StageMetric::GoodputRps => None,
     }
 }
 

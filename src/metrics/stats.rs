@@ -105,6 +105,12 @@ pub struct StageCounters {
     /// Voice agent: of those, untested (nothing left to interrupt).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub barge_in_untested: u64,
+    /// With `--goodput`: requests judged (ok or failed).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub goodput_judged: u64,
+    /// Of those, good: succeeded and met every criterion.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub good: u64,
     /// Earliest `start_us` of a counted request (µs since run start).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_start_us: Option<u64>,
@@ -271,6 +277,10 @@ impl StageStats {
         }
         c.barge_ins += u64::from(r.barge_in_untested || r.barge_in_leak_us.is_some());
         c.barge_in_untested += u64::from(r.barge_in_untested);
+        if let Some(good) = r.good {
+            c.goodput_judged += 1;
+            c.good += u64::from(good);
+        }
         if let Some(lag) = r.schedule_lag_us {
             record_value(self.hists.slot_entry(LAG_SLOT), lag);
         }
@@ -334,6 +344,8 @@ impl StageStats {
         a.calls_connected += b.calls_connected;
         a.barge_ins += b.barge_ins;
         a.barge_in_untested += b.barge_in_untested;
+        a.goodput_judged += b.goodput_judged;
+        a.good += b.good;
         a.first_start_us = min_opt(a.first_start_us, b.first_start_us);
         a.last_end_us = a.last_end_us.max(b.last_end_us);
         for (kind, e) in &other.errors {
@@ -409,6 +421,8 @@ impl StageStats {
             connect_success: ratio(c.calls_connected, c.calls),
             barge_ins: c.barge_ins,
             barge_in_untested: c.barge_in_untested,
+            goodput: ratio(c.good, c.goodput_judged),
+            goodput_rps: (c.goodput_judged > 0).then(|| per_wall(c.good as f64)),
             errors,
             outages: self.outages.list(),
             generator_cpu: None,

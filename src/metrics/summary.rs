@@ -116,6 +116,13 @@ pub struct StageSummary {
     /// barge-in histograms.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub barge_in_untested: u64,
+    /// With `--goodput`: the share of requests that succeeded and met every
+    /// criterion.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub goodput: Option<f64>,
+    /// With `--goodput`: good requests per wall second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub goodput_rps: Option<f64>,
     /// Failures by class, most frequent first.
     pub errors: Vec<ErrorRow>,
     /// When the target was down (connection-level failures in a row).

@@ -215,6 +215,13 @@ fn stage_block(out: &mut String, run: &RunResult, section: &Section<'_>, s: &Sta
     if let Some(wer) = m.wer_pooled {
         let _ = write!(rates, "  WER {:.2}% (pooled)", wer * 100.0);
     }
+    if let (Some(share), Some(rate)) = (m.goodput, m.goodput_rps) {
+        let _ = write!(
+            rates,
+            "  goodput {:.1}% ({rate:.2} {done}/s)",
+            share * 100.0
+        );
+    }
     let _ = writeln!(out, "{rates}");
     if !m.metrics.is_empty() {
         metric_row(out, TABLE_HEADER);

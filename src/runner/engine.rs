@@ -108,7 +108,12 @@ pub struct Session {
 impl Session {
     /// Create a fresh results folder under `out_dir` (never overwriting one)
     /// and open `requests.jsonl`; `chunk_ks` has one entry per scenario.
-    pub fn open(out_dir: &Path, stages: usize, chunk_ks: &[Vec<u32>]) -> Result<Self, RunError> {
+    pub fn open(
+        out_dir: &Path,
+        stages: usize,
+        chunk_ks: &[Vec<u32>],
+        goodput: Vec<Vec<crate::metrics::goodput::Criterion>>,
+    ) -> Result<Self, RunError> {
         let out = fresh_dir(out_dir);
         std::fs::create_dir_all(&out).map_err(|source| RunError::OutDir {
             path: out.clone(),
@@ -121,7 +126,7 @@ impl Session {
         let epoch_us = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, micros);
-        let sink = Arc::new(RunSink::new(stages, chunk_ks, jsonl, run_start));
+        let sink = Arc::new(RunSink::new(stages, chunk_ks, goodput, jsonl, run_start));
         Ok(Self {
             out,
             sink,

@@ -195,7 +195,20 @@ pub async fn run_with(
             Inputs::Asr(_) | Inputs::Agent(_) => Vec::new(),
         })
         .collect();
-    let session = Session::open(&plan.common.out_dir, plan.stage_count(), &chunk_ks)?;
+    let goodput = plan
+        .scenarios
+        .iter()
+        .map(|s| {
+            let kind = s.kind();
+            plan.common
+                .goodput
+                .iter()
+                .filter(|c| c.applies_to(kind))
+                .cloned()
+                .collect()
+        })
+        .collect();
+    let session = Session::open(&plan.common.out_dir, plan.stage_count(), &chunk_ks, goodput)?;
     let client = HttpClient::new(CONNECT_TIMEOUT);
     let mut pacer = None;
     let mixed = plan.is_mixed();

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use super::jsonl::JsonlWriter;
+use crate::metrics::goodput::{self, Criterion};
 use crate::metrics::stats::StageStats;
 use crate::metrics::timeline::Timeline;
 use crate::metrics::RequestRecord;
@@ -61,6 +62,8 @@ pub struct RunSink {
     run_start: Instant,
     /// Per scenario, its chunk numbers (a stage opened later needs them).
     chunk_ks: Vec<Vec<u32>>,
+    /// Per scenario, the `--goodput` criteria that apply to it.
+    goodput: Vec<Vec<Criterion>>,
 }
 
 /// The [`StageSink`] of one scenario: its records go to its own
@@ -73,11 +76,13 @@ pub struct ScenarioSink {
 
 impl RunSink {
     /// A sink for `stages` stages of scenarios whose configured chunk
-    /// numbers are `chunk_ks` (one entry per scenario), timing relative to
-    /// `run_start`.
+    /// numbers are `chunk_ks` and whose records are judged by the
+    /// `goodput` criteria (one entry each per scenario; empty criteria: no
+    /// goodput), timing relative to `run_start`.
     pub fn new(
         stages: usize,
         chunk_ks: &[Vec<u32>],
+        goodput: Vec<Vec<Criterion>>,
         jsonl: JsonlWriter,
         run_start: Instant,
     ) -> Self {
@@ -92,6 +97,7 @@ impl RunSink {
             jsonl,
             run_start,
             chunk_ks: chunk_ks.to_vec(),
+            goodput,
         }
     }
 
@@ -145,7 +151,10 @@ impl RunSink {
         (aggregate, lines)
     }
 
-    fn add(&self, scenario: usize, record: RequestRecord) {
+    fn add(&self, scenario: usize, mut record: RequestRecord) {
+        if let Some(criteria) = self.goodput.get(scenario).filter(|c| !c.is_empty()) {
+            record.good = Some(goodput::is_good(criteria, &record));
+        }
         self.jsonl.write(&record);
         if !record.ok() {
             self.live.failed.fetch_add(1, Ordering::Relaxed);
