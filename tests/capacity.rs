@@ -30,6 +30,43 @@ async fn search(dir: &std::path::Path, args: &[&str]) -> (Option<i32>, String) {
     (out.status.code(), format!("{stdout}\n{stderr}"))
 }
 
+/// `voxload capacity tts` against `url` with [`knee_mock`]'s text, from
+/// 20 req/s, probes of 1 to 20 s, plus `extra`.
+async fn tts_search(url: &str, dir: &std::path::Path, extra: &[&str]) -> (Option<i32>, String) {
+    let mut args = vec![
+        "tts",
+        "--url",
+        url,
+        "--texts",
+        "one.txt",
+        "--texts-format",
+        "lines",
+        "--start",
+        "20",
+        "-d",
+        "1s",
+        "--max-probe",
+        "20s",
+    ];
+    args.extend_from_slice(extra);
+    search(dir, &args).await
+}
+
+/// The two-slot mock with `queue` places, a folder holding its text as
+/// `one.txt`, and its knee.
+async fn knee_mock(queue: usize) -> (voxload::mock::MockHandle, tempfile::TempDir, f64) {
+    let server = mock::spawn(common::two_slot_mock(queue))
+        .await
+        .expect("mock");
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("one.txt"),
+        format!("{}\n", common::KNEE_TEXT),
+    )
+    .expect("texts");
+    (server, dir, common::two_slot_knee())
+}
+
 fn result(dir: &std::path::Path) -> RunResult {
     let text = std::fs::read_to_string(dir.join("out/cap/result.json")).expect("result.json");
     serde_json::from_str(&text).expect("valid result")
@@ -42,42 +79,16 @@ fn result(dir: &std::path::Path) -> RunResult {
 /// it (never above: an answer over the knee would be a lie).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tts_rate_search_finds_the_slots_over_service_time_knee() {
-    let model = MockModel {
-        slots: 2,
-        queue: 0,
-        speed: 100.0,
-        overhead: Duration::from_millis(10),
-        seed: Some(1),
-        ..MockModel::default()
-    };
-    // 29 characters at 15 per second: 1.933 s of audio, made in 19.3 ms.
-    let text = "please read me my account bal";
-    let service_s = 0.010 + text.len() as f64 / 15.0 / 100.0;
-    let knee = 2.0 / service_s;
-    let server = mock::spawn(model).await.expect("mock");
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(dir.path().join("one.txt"), format!("{text}\n")).expect("texts");
+    let (server, dir, knee) = knee_mock(0).await;
     let url = server.url();
-    let (code, stdout) = search(
+    let (code, stdout) = tts_search(
+        &url,
         dir.path(),
         &[
-            "tts",
-            "--url",
-            &url,
-            "--texts",
-            "one.txt",
-            "--texts-format",
-            "lines",
             "--slo",
             "errors<5%",
             "--slo",
             "ttfa.p95<100ms",
-            "--start",
-            "20",
-            "-d",
-            "1s",
-            "--max-probe",
-            "20s",
             "--require",
             "1000rps",
         ],
@@ -139,41 +150,9 @@ async fn tts_rate_search_finds_the_slots_over_service_time_knee() {
 /// still short: at most the resolution above).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tts_rate_search_with_a_queue_finds_the_knee_by_time_to_first_audio() {
-    let model = MockModel {
-        slots: 2,
-        queue: 10_000,
-        speed: 100.0,
-        overhead: Duration::from_millis(10),
-        seed: Some(1),
-        ..MockModel::default()
-    };
-    let text = "please read me my account bal";
-    let knee = 2.0 / (0.010 + text.len() as f64 / 15.0 / 100.0);
-    let server = mock::spawn(model).await.expect("mock");
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(dir.path().join("one.txt"), format!("{text}\n")).expect("texts");
+    let (server, dir, knee) = knee_mock(10_000).await;
     let url = server.url();
-    let (code, stdout) = search(
-        dir.path(),
-        &[
-            "tts",
-            "--url",
-            &url,
-            "--texts",
-            "one.txt",
-            "--texts-format",
-            "lines",
-            "--slo",
-            "ttfa.p95<60ms",
-            "--start",
-            "20",
-            "-d",
-            "1s",
-            "--max-probe",
-            "20s",
-        ],
-    )
-    .await;
+    let (code, stdout) = tts_search(&url, dir.path(), &["--slo", "ttfa.p95<60ms"]).await;
     assert_eq!(code, Some(0), "{stdout}");
     let c = result(dir.path()).capacity.expect("capacity");
     let lo = c.answer.expect("answer");

@@ -5,24 +5,24 @@ mod common;
 
 use std::time::Duration;
 
-use common::{one_text, run_against, Opts};
+use common::{one_text, run_against, two_slot_mock, Opts, KNEE_TEXT};
 use voxload::config::tts::TtsOptions;
 use voxload::config::{CommonOptions, WorkloadOptions};
-use voxload::mock::MockModel;
 
-/// Two slots, a long queue, 29.3 ms per request: the knee is 68 req/s.
-fn model() -> MockModel {
-    MockModel {
-        slots: 2,
-        queue: 10_000,
-        speed: 100.0,
-        overhead: Duration::from_millis(10),
-        seed: Some(1),
-        ..MockModel::default()
-    }
+/// A sweep of `run` against the two-slot mock with a long queue (its
+/// knee: 68 req/s).
+async fn sweep(run: WorkloadOptions, common: CommonOptions) -> common::Ran {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opts = Opts {
+        tts: TtsOptions {
+            texts: Some(one_text(dir.path(), KNEE_TEXT)),
+            ..TtsOptions::default()
+        },
+        run,
+        common,
+    };
+    run_against(two_slot_mock(10_000), opts).await
 }
-
-const TEXT: &str = "please read me my account bal";
 
 /// Per stage, the server's queue wait of its last tenth of requests, ms
 /// (stages ran one after another, so their requests are consecutive).
@@ -42,21 +42,13 @@ fn late_waits_ms(issued: &[u64], truth: &voxload::mock::Truth) -> Vec<f64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn open_loop_stages_past_the_knee_are_marked_where_the_queue_grows() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let opts = Opts {
-        tts: TtsOptions {
-            texts: Some(one_text(dir.path(), TEXT)),
-            ..TtsOptions::default()
-        },
-        run: WorkloadOptions {
-            rate: Some("30,50,90,120".parse().expect("levels")),
-            // The rule reads whole seconds of each window's second half.
-            duration: Some(Duration::from_secs(6)),
-            ..WorkloadOptions::default()
-        },
-        ..Opts::default()
+    let run = WorkloadOptions {
+        rate: Some("30,50,90,120".parse().expect("levels")),
+        // The rule reads whole seconds of each window's second half.
+        duration: Some(Duration::from_secs(6)),
+        ..WorkloadOptions::default()
     };
-    let ran = run_against(model(), opts).await;
+    let ran = sweep(run, CommonOptions::default()).await;
     let truth = ran.mock.truth().await;
     let issued: Vec<u64> = ran.result.stages.iter().map(|s| s.issued).collect();
     assert_eq!(truth.requests, issued.iter().sum::<u64>());
@@ -96,23 +88,16 @@ async fn open_loop_stages_past_the_knee_are_marked_where_the_queue_grows() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn closed_loop_users_past_the_slots_are_marked_and_the_sweep_can_stop_there() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let opts = Opts {
-        tts: TtsOptions {
-            texts: Some(one_text(dir.path(), TEXT)),
-            ..TtsOptions::default()
-        },
-        run: WorkloadOptions {
-            concurrency: Some("1,2,4,8".parse().expect("levels")),
-            duration: Some(Duration::from_secs(2)),
-            ..WorkloadOptions::default()
-        },
-        common: CommonOptions {
-            stop_on_saturation: Some(true),
-            ..CommonOptions::default()
-        },
+    let run = WorkloadOptions {
+        concurrency: Some("1,2,4,8".parse().expect("levels")),
+        duration: Some(Duration::from_secs(2)),
+        ..WorkloadOptions::default()
     };
-    let ran = run_against(model(), opts).await;
+    let common = CommonOptions {
+        stop_on_saturation: Some(true),
+        ..CommonOptions::default()
+    };
+    let ran = sweep(run, common).await;
     let labels: Vec<&str> = ran.result.stages.iter().map(|s| s.label.as_str()).collect();
     // 1 → 2 users doubles throughput; 2 → 4 queues behind the 2 slots.
     assert_eq!(labels, ["c=1", "c=2", "c=4"], "stops at the first mark");

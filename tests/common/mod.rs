@@ -102,3 +102,24 @@ pub fn voxload(args: &[&str], dir: &Path) -> std::process::Output {
         .output()
         .expect("binary runs")
 }
+
+/// A text of 29 characters: at the mock's 15 per second, 1.933 s of audio.
+pub const KNEE_TEXT: &str = "please read me my account bal";
+
+/// A TTS mock with two slots and `queue` waiting places that makes
+/// [`KNEE_TEXT`] in 10 ms + 19.3 ms: its knee is [`two_slot_knee`].
+pub fn two_slot_mock(queue: usize) -> MockModel {
+    MockModel {
+        slots: 2,
+        queue,
+        speed: 100.0,
+        overhead: std::time::Duration::from_millis(10),
+        seed: Some(1),
+        ..MockModel::default()
+    }
+}
+
+/// Requests per second [`two_slot_mock`] can serve: slots ÷ service time.
+pub fn two_slot_knee() -> f64 {
+    2.0 / (0.010 + KNEE_TEXT.len() as f64 / 15.0 / 100.0)
+}
