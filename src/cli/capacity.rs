@@ -162,21 +162,19 @@ pub async fn run_capacity(args: CapacityArgs) -> anyhow::Result<i32> {
     let stop = Stop::default();
     crate::shutdown::install(stop.clone(), plan.common.grace);
     eprintln!("{}", describe::banner_of(&plan, "capacity search"));
+    let (over, length) = source.describe();
     eprintln!(
         "capacity search over {}: from {} up to {}, ×{} until a level fails, then bisect to {}%; \
          a level passes when every SLO's 95 % bound is inside its limit, so each probe runs until \
          about {} successful samples ({}–{})",
-        match search.over {
-            OverArg::Rate => "open-loop rate",
-            OverArg::Concurrency => "users",
-        },
+        over.noun(),
         source.start(),
         search.max,
         search.growth,
         search.resolution * 100.0,
         source.min_samples(),
-        humantime::format_duration(run.workload.duration.unwrap_or(DEFAULT_PROBE)),
-        humantime::format_duration(search.max_probe),
+        humantime::format_duration(length.min),
+        humantime::format_duration(length.max),
     );
     let mut source = source;
     let quiet = run.quiet;

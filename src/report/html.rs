@@ -275,11 +275,7 @@ fn slo(h: &mut String, run: &RunResult) {
          <th class=\"text\">stage</th><th>observed</th><th>result</th></tr></thead><tbody>"
     );
     for r in &run.slo {
-        let (verdict, class) = if r.passed {
-            ("pass", "pass")
-        } else {
-            ("FAIL", "fail")
-        };
+        let (verdict, class) = verdict(r.passed);
         let _ = writeln!(
             h,
             "<tr><td class=\"text\"><code>{}</code></td><td class=\"text\">{}</td><td>{}</td>\
@@ -293,6 +289,15 @@ fn slo(h: &mut String, run: &RunResult) {
         );
     }
     let _ = writeln!(h, "</tbody></table>");
+}
+
+/// A result cell's text and CSS class: `pass` or `FAIL`.
+fn verdict(passed: bool) -> (&'static str, &'static str) {
+    if passed {
+        ("pass", "pass")
+    } else {
+        ("FAIL", "fail")
+    }
 }
 
 /// A capacity search: its verdict, then every probe with each SLO's bound.
@@ -318,11 +323,7 @@ fn capacity(h: &mut String, run: &RunResult) {
                 format!("{} {bound}", v.slo)
             })
             .collect();
-        let (verdict, class) = if p.passed {
-            ("pass", "pass")
-        } else {
-            ("FAIL", "fail")
-        };
+        let (verdict, class) = verdict(p.passed);
         let _ = writeln!(
             h,
             "<tr><td class=\"text\">{}</td><td class=\"text\">{:?}</td><td>{}</td>\

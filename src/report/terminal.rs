@@ -111,10 +111,7 @@ fn capacity_section(out: &mut String, c: &crate::result::capacity::CapacityResul
         out,
         "\ncapacity search over {} (each probe: every SLO's 95 % bound inside its limit; \
          at least {} successful samples)",
-        match c.over {
-            crate::workload::search::Over::Rate => "open-loop rate",
-            crate::workload::search::Over::Concurrency => "users",
-        },
+        c.over.noun(),
         c.min_samples
     );
     for p in &c.probes {

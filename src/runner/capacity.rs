@@ -80,6 +80,11 @@ impl CapacitySource {
         self.search.spec().start
     }
 
+    /// What is searched, and how long each probe may run.
+    pub fn describe(&self) -> (Over, ProbeLength) {
+        (self.search.spec().over, self.length)
+    }
+
     /// The successful samples the strictest SLO needs per probe.
     pub fn min_samples(&self) -> u64 {
         self.min_samples

@@ -381,23 +381,10 @@ pub async fn drive(
         );
         let first = result.stages.len();
         for (j, (outcome, spec)) in outcomes.iter().zip(&specs).enumerate() {
-            let tag = tags[j].0.clone();
-            result
-                .stages
-                .push(stage_result(index, j, tag, spec, outcome, cpu, &sink));
-        }
-        for j in first..result.stages.len() {
-            if result.stages[j].saturated.is_some() {
-                continue;
-            }
-            let this = &result.stages[j];
-            let prev = result.stages[..first]
-                .iter()
-                .rev()
-                .find(|p| p.scenario == this.scenario);
-            let kind = tags[j - first].1;
-            let why = prev.and_then(|p| closed_saturation(p, this, kind));
-            result.stages[j].saturated = why;
+            let (tag, kind) = tags[j].clone();
+            let before = result.stages.iter().rev().find(|p| p.scenario == tag);
+            let stage = stage_result(index, j, tag, kind, spec, outcome, cpu, &sink, before);
+            result.stages.push(stage);
         }
         let views = result.stages[first..]
             .iter()
@@ -468,14 +455,19 @@ async fn flush_every(period: std::time::Duration, sink: &RunSink, done: Cancella
     }
 }
 
+/// The result of stage `index` of scenario `scenario`; `before` is the
+/// scenario's previous stage (closed-loop saturation compares with it).
+#[allow(clippy::too_many_arguments)]
 fn stage_result(
     index: usize,
     scenario: usize,
     tag: Option<String>,
+    kind: Kind,
     spec: &StageSpec,
     o: &StageOutcome,
     cpu: GeneratorCpu,
     sink: &RunSink,
+    before: Option<&StageResult>,
 ) -> StageResult {
     let wall = o.finished.saturating_duration_since(o.started);
     let (stats, mut summary) = sink.with_aggregate(|a| {
@@ -500,28 +492,10 @@ fn stage_result(
         }
         Workload::Closed { .. } => None,
     };
-    let saturated = offered_rps.and_then(|offered| {
-        // Whole seconds of the arrival window's second half: by then a
-        // target that keeps up completes as fast as requests arrive.
-        // Requests slower than half the window even unloaded leave nothing
-        // to read.
-        let (start, end) = (sink.offset(o.started), sink.offset(o.arrivals_ended));
-        let half = (end - start) / 2;
-        let fastest_ms = [Metric::E2e, Metric::Turn]
-            .iter()
-            .find_map(|m| summary.metrics.get(&m.name()).map(|p| p.min))?;
-        if fastest_ms / 1e3 > half.as_secs_f64() {
-            return None;
-        }
-        let from = (start + half).as_secs_f64().ceil() as u64;
-        let to = end.as_secs();
-        let completed = sink.with_aggregate(|a| {
-            a.timelines
-                .get(scenario)
-                .map_or(0, |t| t.completed_between(from, to))
-        });
-        saturation::open_loop(offered, completed, to.saturating_sub(from))
-    });
+    let saturated = match offered_rps {
+        Some(offered) => open_saturation(offered, o, &summary, sink, scenario),
+        None => before.and_then(|b| closed_saturation(b, &spec.workload, &summary, kind)),
+    };
     StageResult {
         index,
         label: spec.label.clone(),
@@ -538,16 +512,55 @@ fn stage_result(
     }
 }
 
-/// Closed loop: `this` against the previous stage of its scenario.
-fn closed_saturation(prev: &StageResult, this: &StageResult, kind: Kind) -> Option<String> {
+/// Open loop: the completions of the whole seconds of the arrival
+/// window's second half, when a target that keeps up completes as fast
+/// as requests arrive. Requests slower than half the window even at
+/// their fastest leave nothing to read.
+fn open_saturation(
+    offered: f64,
+    o: &StageOutcome,
+    summary: &crate::metrics::StageSummary,
+    sink: &RunSink,
+    scenario: usize,
+) -> Option<String> {
+    let (start, end) = (sink.offset(o.started), sink.offset(o.arrivals_ended));
+    let half = (end - start) / 2;
+    let fastest_ms = [Metric::E2e, Metric::Turn]
+        .iter()
+        .find_map(|m| summary.metrics.get(&m.name()).map(|p| p.min))?;
+    if fastest_ms / 1e3 > half.as_secs_f64() {
+        return None;
+    }
+    let from = (start + half).as_secs_f64().ceil() as u64;
+    let to = end.as_secs();
+    let completed = sink.with_aggregate(|a| {
+        a.timelines
+            .get(scenario)
+            .map_or(0, |t| t.completed_between(from, to))
+    });
+    saturation::open_loop(offered, completed, to.saturating_sub(from))
+}
+
+/// Closed loop: this stage (`workload`, `summary`) against the previous
+/// one of its scenario.
+fn closed_saturation(
+    before: &StageResult,
+    workload: &Workload,
+    summary: &crate::metrics::StageSummary,
+    kind: Kind,
+) -> Option<String> {
     let (metric, what) = crate::metrics::registry::live_metric(kind);
-    let level = |s: &StageResult| match s.workload {
+    let level = |workload: &Workload, summary: &crate::metrics::StageSummary| match workload {
         Workload::Closed { concurrency, .. } => Some(saturation::ClosedLevel {
-            users: concurrency,
-            rps: s.summary.achieved_rps,
-            p50_ms: s.summary.metrics.get(&metric.name())?.p50,
+            users: *concurrency,
+            rps: summary.achieved_rps,
+            p50_ms: summary.metrics.get(&metric.name())?.p50,
         }),
         Workload::Open { .. } => None,
     };
-    saturation::closed_loop(level(prev)?, level(this)?, what)
+    saturation::closed_loop(
+        level(&before.workload, &before.summary)?,
+        level(workload, summary)?,
+        what,
+    )
 }

@@ -27,6 +27,14 @@ pub enum Over {
 }
 
 impl Over {
+    /// What is searched over, in words: `open-loop rate`, `users`.
+    pub fn noun(&self) -> &'static str {
+        match self {
+            Over::Rate => "open-loop rate",
+            Over::Concurrency => "users",
+        }
+    }
+
     /// How a level reads: `6.2 req/s`, `40 users`.
     pub fn show(&self, level: f64) -> String {
         match self {
