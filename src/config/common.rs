@@ -50,6 +50,110 @@ pub struct CommonOptions {
     /// rising latency) instead of going on past the knee.
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL", hide_possible_values = true)]
     pub stop_on_saturation: Option<bool>,
+    /// A request that starts after this much idle time (nothing in flight)
+    /// is tagged `cold` in requests.jsonl, and cold requests get their own
+    /// row [default: 60s, or the shortest --idle-gap if shorter].
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    #[serde(default, with = "crate::units::serde_duration::option")]
+    pub cold_after: Option<Duration>,
+    /// Cold-start test: after the stages, go idle this long, then send
+    /// --cold-probes requests one after another and compare them with the
+    /// warm stage before (repeatable: warm traffic, idle, probes, for each).
+    #[arg(long, value_name = "DURATION")]
+    pub idle_gap: Option<Vec<String>>,
+    /// Requests sent one at a time after each --idle-gap [default: 5].
+    #[arg(long, value_name = "N")]
+    pub cold_probes: Option<u64>,
+    /// A health URL (GET; any 2xx is ready) polled after each --idle-gap
+    /// while the probes run, to time how long the target takes to be ready.
+    #[arg(long, value_name = "URL")]
+    pub ready_url: Option<String>,
+}
+
+/// Default `--cold-after`: long enough that a run's own pauses (probe
+/// gaps, think time) do not count, short enough for scale-to-zero timeouts.
+pub const DEFAULT_COLD_AFTER: Duration = Duration::from_secs(60);
+
+/// Default `--cold-probes`: the first request after idle and the next few.
+pub const DEFAULT_COLD_PROBES: u64 = 5;
+
+/// Validate `--idle-gap`s, `--cold-after`, `--cold-probes` and `--ready-url`.
+pub(crate) fn cold_starts(o: &CommonOptions) -> Result<ColdStarts, ConfigError> {
+    let gaps = o
+        .idle_gap
+        .iter()
+        .flatten()
+        .map(|g| match parse_duration(g) {
+            Ok(d) if !d.is_zero() => Ok(d),
+            Ok(_) => Err(invalid("--idle-gap", format!("'{g}' must be above 0"))),
+            Err(e) => Err(invalid("--idle-gap", format!("'{g}': {e}"))),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let after = match o.cold_after {
+        Some(d) if d.is_zero() => return Err(invalid("--cold-after", "must be above 0")),
+        Some(d) => d,
+        None => gaps
+            .iter()
+            .copied()
+            .min()
+            .map_or(DEFAULT_COLD_AFTER, |g| g.min(DEFAULT_COLD_AFTER)),
+    };
+    let probes = o.cold_probes.unwrap_or(DEFAULT_COLD_PROBES);
+    if probes == 0 {
+        return Err(invalid("--cold-probes", "must be at least 1"));
+    }
+    if gaps.is_empty() && o.cold_probes.is_some() {
+        return Err(invalid(
+            "--cold-probes",
+            "probes follow an --idle-gap; give one (e.g. --idle-gap 5m)",
+        ));
+    }
+    if let Some(u) = &o.ready_url {
+        crate::protocol::target::parse_http_uri(u)
+            .map_err(|e| invalid("--ready-url", e.to_string()))?;
+    }
+    Ok(ColdStarts {
+        after,
+        gaps,
+        probes,
+        ready_url: o.ready_url.clone(),
+    })
+}
+
+/// Cold starts: which requests are cold, and the idle gaps a cold-start
+/// test goes through.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ColdStarts {
+    /// A request after this much idle time is cold.
+    #[serde(with = "crate::units::serde_duration")]
+    pub after: Duration,
+    /// After the stages, for each gap: idle this long, then probes.
+    #[serde(skip_serializing_if = "Vec::is_empty", with = "duration_list")]
+    pub gaps: Vec<Duration>,
+    /// Probes after each gap, one at a time.
+    pub probes: u64,
+    /// Polled after each gap until it answers 2xx.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "redacted_url"
+    )]
+    pub ready_url: Option<String>,
+}
+
+fn redacted_url<S: serde::Serializer>(url: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    match url {
+        Some(u) => crate::protocol::target::serialize_url_redacted(u, s),
+        None => s.serialize_none(),
+    }
+}
+
+/// Serialize durations as the same strings the options take.
+mod duration_list {
+    use std::time::Duration;
+
+    pub fn serialize<S: serde::Serializer>(v: &[Duration], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(v.iter().map(|d| humantime::format_duration(*d).to_string()))
+    }
 }
 
 /// Validate `--min-success` (a fraction in 0..=1).

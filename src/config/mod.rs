@@ -23,7 +23,7 @@ pub mod target;
 pub mod tts;
 pub mod workload;
 
-pub use common::CommonOptions;
+pub use common::{ColdStarts, CommonOptions};
 pub use error::ConfigError;
 pub use plan::{Inputs, RunPlan, Scenario};
 pub use scenario::{ProtocolOptions, RunOptions, ScenarioOptions};

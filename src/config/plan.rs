@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::agent::AgentInputs;
 use super::asr::AsrInputs;
-use super::common::{min_success, run_name, DEFAULT_GRACE};
+use super::common::{cold_starts, min_success, run_name, ColdStarts, DEFAULT_GRACE};
 use super::error::{invalid, ConfigError};
 use super::overlay::overlay;
 use super::scenario::{ProtocolOptions, RunOptions, ScenarioOptions};
@@ -43,6 +43,8 @@ pub struct CommonPlan {
     /// End a sweep at its first saturated stage.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub stop_on_saturation: bool,
+    /// Which requests are cold, and the cold-start test's idle gaps.
+    pub cold: ColdStarts,
 }
 
 /// What a scenario sends, by service.
@@ -200,6 +202,7 @@ impl RunPlan {
                 slo,
                 stop_on_saturation: o.common.stop_on_saturation.unwrap_or(false),
                 goodput,
+                cold: cold_starts(&o.common)?,
             },
             scenarios,
         })

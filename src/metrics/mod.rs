@@ -1,5 +1,6 @@
 //! *Measure*: the exact metric definitions, stage statistics and timeline.
 
+pub mod cold;
 pub mod confidence;
 pub mod defs;
 pub mod defs_agent;

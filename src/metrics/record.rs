@@ -18,6 +18,10 @@ pub struct RequestRecord {
     /// Warm-up requests are written but excluded from statistics.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub warmup: bool,
+    /// It started after an idle period of at least `--cold-after` (see
+    /// [`crate::metrics::cold`]); a conversation's first turn only.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cold: bool,
     /// The scenario, in a run of several (shared: one string per scenario).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scenario: Option<std::sync::Arc<str>>,

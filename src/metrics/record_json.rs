@@ -78,6 +78,10 @@ impl RequestRecord {
             o.key(k!("warmup"));
             o.out.extend_from_slice(b"true");
         }
+        if self.cold {
+            o.key(k!("cold"));
+            o.out.extend_from_slice(b"true");
+        }
         o.opt_str(k!("scenario"), self.scenario.as_deref());
         o.u64(k!("start_us"), self.start_us);
         o.u64(k!("end_us"), self.end_us);
@@ -169,6 +173,7 @@ mod tests {
             stage: 2,
             seq: 77,
             warmup: true,
+            cold: true,
             scenario: Some("tts-2".into()),
             start_us: 1,
             end_us: 2,

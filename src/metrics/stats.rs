@@ -145,6 +145,9 @@ pub struct StageStats {
     pub errors: BTreeMap<ErrorKind, ErrorSummary>,
     /// When the target was down.
     pub outages: Outages,
+    /// The cold requests among these (`--cold-after`), counted again on
+    /// their own so they get their own row; `None` when there were none.
+    pub cold: Option<Box<StageStats>>,
     hists: Hists,
 }
 
@@ -250,8 +253,18 @@ impl StageStats {
             counters: StageCounters::default(),
             errors: BTreeMap::new(),
             outages: Outages::default(),
+            cold: None,
             hists: Hists::new(),
         }
+    }
+
+    /// Count a cold request again in the cold requests' own statistics
+    /// (it is counted with the stage's by [`StageStats::record`]).
+    pub fn record_cold(&mut self, r: &RequestRecord) {
+        let chunk_ks = &self.chunk_ks;
+        self.cold
+            .get_or_insert_with(|| Box::new(StageStats::new(chunk_ks)))
+            .record(r);
     }
 
     fn add(&mut self, m: Metric, v: u64) {
@@ -356,6 +369,12 @@ impl StageStats {
             }
         }
         self.outages.merge(&other.outages);
+        if let Some(cold) = &other.cold {
+            match &mut self.cold {
+                Some(mine) => mine.merge(cold),
+                None => self.cold = Some(cold.clone()),
+            }
+        }
         for (m, h) in other.hists.iter() {
             add_histogram(self.hists.entry(m), h);
         }
@@ -426,6 +445,7 @@ impl StageStats {
             errors,
             outages: self.outages.list(),
             generator_cpu: None,
+            cold: self.cold.as_ref().map(|c| Box::new(c.summary(wall))),
             metrics: self
                 .hists
                 .iter()
@@ -486,6 +506,7 @@ impl StageStats {
             counters,
             errors,
             outages: Outages::default(),
+            cold: None,
             hists,
         })
     }
@@ -521,6 +542,8 @@ struct SavedStageStats {
     #[serde(default, skip_serializing_if = "is_default")]
     outages: Outages,
     histograms: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cold: Option<Box<StageStats>>,
 }
 
 fn is_default<T: Default + PartialEq>(v: &T) -> bool {
@@ -543,6 +566,7 @@ impl Serialize for StageStats {
                 .collect(),
             outages: self.outages.clone(),
             histograms: self.histograms().map_err(serde::ser::Error::custom)?,
+            cold: self.cold.clone(),
         };
         saved.serialize(s)
     }
@@ -566,6 +590,7 @@ impl<'de> Deserialize<'de> for StageStats {
             StageStats::from_serialized(&saved.chunk_ks, saved.counters, errors, &saved.histograms)
                 .map_err(serde::de::Error::custom)?;
         stats.outages = saved.outages;
+        stats.cold = saved.cold;
         Ok(stats)
     }
 }

@@ -132,6 +132,9 @@ pub struct StageSummary {
     /// scenario of a stage shares it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub generator_cpu: Option<GeneratorCpu>,
+    /// The cold requests' own summary (`--cold-after`), when there were any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cold: Option<Box<StageSummary>>,
     /// Distribution of every metric with samples, keyed by [`Metric::name`].
     pub metrics: BTreeMap<String, Percentiles>,
 }

@@ -374,8 +374,22 @@ impl Drop for MockHandle {
     }
 }
 
-async fn health() -> Json<serde_json::Value> {
-    Json(serde_json::json!({"status": "ok"}))
+/// `200 ok` when the model is loaded; `503 cold` (unloaded after idling,
+/// or not loaded yet) or `503 loading` with cold starts configured.
+async fn health(State(shared): State<Arc<Shared>>) -> (StatusCode, Json<serde_json::Value>) {
+    let now = tokio::time::Instant::now();
+    if shared.is_warm(now) {
+        return (StatusCode::OK, Json(serde_json::json!({"status": "ok"})));
+    }
+    let status = if shared.cold_loading(now) {
+        "loading"
+    } else {
+        "cold"
+    };
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(serde_json::json!({ "status": status })),
+    )
 }
 
 async fn get_truth(State(shared): State<Arc<Shared>>) -> Json<Truth> {

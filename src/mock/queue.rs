@@ -143,6 +143,32 @@ impl Shared {
         delay
     }
 
+    /// Whether the model is loaded at `now`: always without cold starts;
+    /// with them, not while loading and not after `idle_before_cold` with
+    /// nothing running (the health endpoint says so, like a server that
+    /// unloads its model or scales to zero).
+    pub(crate) fn is_warm(&self, now: Instant) -> bool {
+        let Some(idle) = self.model.idle_before_cold else {
+            return true;
+        };
+        let busy = self.model.slots > self.slots.available_permits();
+        let st = self.lock();
+        let w = &st.warmth;
+        match w.ready_at {
+            Some(ready) if ready > now => false,
+            _ => {
+                busy || w
+                    .last_active
+                    .is_some_and(|t| now.saturating_duration_since(t) < idle)
+            }
+        }
+    }
+
+    /// Whether a cold start is in progress at `now`.
+    pub(crate) fn cold_loading(&self, now: Instant) -> bool {
+        self.lock().warmth.ready_at.is_some_and(|r| r > now)
+    }
+
     /// Note that a synthesis ended at `now` (idle time counts from here).
     pub(crate) fn touch(&self, now: Instant) {
         let mut st = self.lock();

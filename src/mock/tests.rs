@@ -506,17 +506,31 @@ async fn model_stall_window_delays_first_audio() {
 #[tokio::test]
 async fn cold_start_is_paid_once_then_warm() {
     let model = MockModel {
-        cold_start: Duration::from_millis(100),
+        cold_start: Duration::from_millis(300),
         idle_before_cold: Some(Duration::from_secs(10)),
         ..fast()
     };
     let mock = spawn(model).await.unwrap();
-    for _ in 0..2 {
-        speech(mock.addr, serde_json::json!({"input": text(3)})).await;
-    }
+    let health = || async { http(mock.addr, "GET", "/health", "").await };
+    // Not loaded before the first request: the health URL says so.
+    let r = health().await;
+    assert_eq!((r.status, r.json()["status"].clone()), (503, "cold".into()));
+    let first = {
+        let addr = mock.addr;
+        tokio::spawn(async move { speech(addr, serde_json::json!({"input": text(3)})).await })
+    };
+    tokio::time::sleep(Duration::from_millis(40)).await;
+    let r = health().await;
+    assert_eq!(
+        (r.status, r.json()["status"].clone()),
+        (503, "loading".into())
+    );
+    first.await.unwrap();
+    assert_eq!(health().await.status, 200);
+    speech(mock.addr, serde_json::json!({"input": text(3)})).await;
     let truth = mock.truth().await;
-    assert_eq!(truth.recent[0].cold_start_us, 100_000);
-    assert!(truth.recent[0].first_audio_us.unwrap() >= 105_000);
+    assert_eq!(truth.recent[0].cold_start_us, 300_000);
+    assert!(truth.recent[0].first_audio_us.unwrap() >= 305_000);
     assert_eq!(truth.recent[1].cold_start_us, 0);
 }
 

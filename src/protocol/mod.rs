@@ -11,6 +11,7 @@ pub mod http_asr;
 pub mod http_tts;
 pub mod kind;
 pub mod probe;
+pub mod ready;
 pub mod target;
 pub mod ws;
 pub mod ws_agent;

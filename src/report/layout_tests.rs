@@ -92,6 +92,7 @@ fn agent_run(name: &str, labels: &[&str], slow_ms: u64) -> RunResult {
         windows: Vec::new(),
         slo: Vec::new(),
         capacity: None,
+        cold_start: None,
     }
 }
 

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod cold_start;
 pub mod compare;
 pub mod csv;
 pub mod fmt;

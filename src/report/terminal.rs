@@ -89,6 +89,9 @@ pub fn summary(run: &RunResult) -> String {
     if let Some(c) = &run.capacity {
         capacity_section(&mut out, c);
     }
+    if let Some(c) = &run.cold_start {
+        out.push_str(&super::cold_start::section(c));
+    }
     let limited: Vec<String> = run
         .stages
         .iter()
@@ -222,13 +225,15 @@ fn stage_block(out: &mut String, run: &RunResult, section: &Section<'_>, s: &Sta
     let _ = writeln!(out, "{rates}");
     if !m.metrics.is_empty() {
         metric_row(out, TABLE_HEADER);
-        for metric in ordered(m.metrics.keys().map(String::as_str)) {
-            let name = metric.name();
-            match m.metrics.get(&name) {
-                Some(p) if metric.def().headline => percentiles_row(out, &name, p),
-                _ => {}
-            }
-        }
+        headline_rows(out, m, "");
+    }
+    if let Some(cold) = &m.cold {
+        let _ = writeln!(
+            out,
+            "  cold: {} requests after --cold-after idle, ok {}, failed {} (counted above too)",
+            cold.requests, cold.ok, cold.failed
+        );
+        headline_rows(out, cold, "cold ");
     }
     for o in &m.outages {
         let _ = writeln!(out, "  {}", outage_line(o));
@@ -246,6 +251,17 @@ fn stage_block(out: &mut String, run: &RunResult, section: &Section<'_>, s: &Sta
             .map(|x| format!(" — {x}"))
             .unwrap_or_default();
         let _ = writeln!(out, "  error {:<14} ×{}{example}", e.label, e.count);
+    }
+}
+
+/// A row per headline metric with samples, its name after `prefix`.
+fn headline_rows(out: &mut String, m: &crate::metrics::StageSummary, prefix: &str) {
+    for metric in ordered(m.metrics.keys().map(String::as_str)) {
+        let name = metric.name();
+        match m.metrics.get(&name) {
+            Some(p) if metric.def().headline => percentiles_row(out, &format!("{prefix}{name}"), p),
+            _ => {}
+        }
     }
 }
 

@@ -10,6 +10,7 @@
 use serde::{Deserialize, Serialize};
 
 pub mod capacity;
+pub mod cold;
 
 use crate::metrics::slo::{SloResult, StageView};
 use crate::metrics::stats::{StageStats, StageSummary};
@@ -168,6 +169,9 @@ pub struct RunResult {
     /// What a capacity search found (`voxload capacity`); its probes are the stages.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capacity: Option<capacity::CapacityResult>,
+    /// What a cold-start test found (`--idle-gap`); its probes are stages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cold_start: Option<cold::ColdStartResult>,
 }
 
 /// One scenario's part of a run: its stages and timeline, for reports

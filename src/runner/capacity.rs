@@ -5,6 +5,8 @@
 
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
+
 use crate::config::levels::Levels;
 use crate::config::{ConfigError, WorkloadOptions};
 use crate::metrics::slo::Slo;
@@ -204,8 +206,14 @@ impl StageSource for CapacitySource {
         }
     }
 
-    fn pause_before(&self, _index: usize) -> Duration {
-        self.length.gap
+    fn before_stage(&mut self, index: usize) -> BoxFuture<'_, Result<(), String>> {
+        let gap = self.length.gap;
+        Box::pin(async move {
+            if index > 0 && !gap.is_zero() {
+                tokio::time::sleep(gap).await;
+            }
+            Ok(())
+        })
     }
 
     fn after_stage(&mut self, index: usize, result: &mut RunResult) {

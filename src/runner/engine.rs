@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use futures_util::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 
 use super::executor::AnyExecutor;
@@ -64,10 +65,13 @@ pub trait StageSource: Send {
     /// before the result files are written).
     fn finish(&mut self, _result: &mut RunResult) {}
 
-    /// Idle time before stage `index` (> 0): lets the target release what
-    /// the stage before held, so a stage measures its own load.
-    fn pause_before(&self, _index: usize) -> std::time::Duration {
-        std::time::Duration::ZERO
+    /// What must happen before stage `index` starts: idle time that lets
+    /// the target release what the stage before held (or go cold), a
+    /// command that scales it, a wait until it is ready. An error ends the
+    /// run there, with the stages so far written (the source says why in
+    /// its own part of the result).
+    fn before_stage(&mut self, _index: usize) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(std::future::ready(Ok(())))
     }
 }
 
@@ -107,12 +111,14 @@ pub struct Session {
 
 impl Session {
     /// Create a fresh results folder under `out_dir` (never overwriting one)
-    /// and open `requests.jsonl`; `chunk_ks` has one entry per scenario.
+    /// and open `requests.jsonl`; `chunk_ks` and `goodput` have one entry
+    /// per scenario; requests after `cold_after` of idle time are cold.
     pub fn open(
         out_dir: &Path,
         stages: usize,
         chunk_ks: &[Vec<u32>],
         goodput: Vec<Vec<crate::metrics::goodput::Criterion>>,
+        cold_after: std::time::Duration,
     ) -> Result<Self, RunError> {
         let out = fresh_dir(out_dir);
         std::fs::create_dir_all(&out).map_err(|source| RunError::OutDir {
@@ -126,7 +132,9 @@ impl Session {
         let epoch_us = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, micros);
-        let sink = Arc::new(RunSink::new(stages, chunk_ks, goodput, jsonl, run_start));
+        let sink = Arc::new(RunSink::new(
+            stages, chunk_ks, goodput, cold_after, jsonl, run_start,
+        ));
         Ok(Self {
             out,
             sink,
@@ -293,6 +301,7 @@ pub async fn drive(
         windows: Vec::new(),
         slo: Vec::new(),
         capacity: None,
+        cold_start: None,
     };
     let backstop_done = CancellationToken::new();
     let backstop = {
@@ -308,12 +317,13 @@ pub async fn drive(
         let Some(specs) = source.next(index, &result) else {
             break;
         };
-        let pause = source.pause_before(index);
-        if index > 0 && !pause.is_zero() {
-            tokio::select! {
-                () = tokio::time::sleep(pause) => {}
-                () = stop.arrivals.cancelled() => break,
-            }
+        let prepared = tokio::select! {
+            r = source.before_stage(index) => r,
+            () = stop.arrivals.cancelled() => break,
+        };
+        if let Err(why) = prepared {
+            eprintln!("the run ends before stage {}: {why}", index + 1);
+            break;
         }
         let specs: Vec<&StageSpec> = specs.iter().collect();
         sink.live.reset();

@@ -14,6 +14,7 @@
 pub mod agent;
 pub mod asr;
 pub mod capacity;
+pub mod cold;
 pub mod describe;
 pub mod engine;
 pub mod executor;
@@ -162,11 +163,17 @@ pub async fn run(
     stop: Stop,
     opts: RunOptions,
 ) -> Result<(RunResult, PathBuf), RunError> {
-    let mut stages = engine::FixedStages {
+    let stages = engine::FixedStages {
         stages: plan.scenarios.iter().map(|s| s.stages.clone()).collect(),
         stop_on_saturation: plan.common.stop_on_saturation,
     };
-    run_with(plan, &mut stages, stop, opts).await
+    if plan.common.cold.gaps.is_empty() {
+        let mut stages = stages;
+        return run_with(plan, &mut stages, stop, opts).await;
+    }
+    let kinds: Vec<Kind> = plan.scenarios.iter().map(|s| s.kind()).collect();
+    let mut test = cold::ColdStartSource::new(stages, plan.common.cold.clone(), &kinds);
+    run_with(plan, &mut test, stop, opts).await
 }
 
 /// Run a plan whose stages come from `source` (the plan's own stages
@@ -208,7 +215,13 @@ pub async fn run_with(
                 .collect()
         })
         .collect();
-    let session = Session::open(&plan.common.out_dir, plan.stage_count(), &chunk_ks, goodput)?;
+    let session = Session::open(
+        &plan.common.out_dir,
+        plan.stage_count(),
+        &chunk_ks,
+        goodput,
+        plan.common.cold.after,
+    )?;
     let client = HttpClient::new(CONNECT_TIMEOUT);
     let mut pacer = None;
     let mixed = plan.is_mixed();

@@ -6,11 +6,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use super::jsonl::JsonlWriter;
+use crate::metrics::cold::IdleTracker;
 use crate::metrics::goodput::{self, Criterion};
 use crate::metrics::stats::StageStats;
 use crate::metrics::timeline::Timeline;
 use crate::metrics::RequestRecord;
-use crate::workload::StageSink;
+use crate::workload::{Arrival, StageSink};
 
 /// Counters the live view reads without locking.
 #[derive(Debug, Default)]
@@ -64,6 +65,8 @@ pub struct RunSink {
     chunk_ks: Vec<Vec<u32>>,
     /// Per scenario, the `--goodput` criteria that apply to it.
     goodput: Vec<Vec<Criterion>>,
+    /// Per scenario, what was in flight when (cold requests, `--cold-after`).
+    idle: Vec<Mutex<IdleTracker>>,
 }
 
 /// The [`StageSink`] of one scenario: its records go to its own
@@ -78,11 +81,13 @@ impl RunSink {
     /// A sink for `stages` stages of scenarios whose configured chunk
     /// numbers are `chunk_ks` and whose records are judged by the
     /// `goodput` criteria (one entry each per scenario; empty criteria: no
-    /// goodput), timing relative to `run_start`.
+    /// goodput), timing relative to `run_start`; a request after
+    /// `cold_after` of idle time is tagged cold.
     pub fn new(
         stages: usize,
         chunk_ks: &[Vec<u32>],
         goodput: Vec<Vec<Criterion>>,
+        cold_after: std::time::Duration,
         jsonl: JsonlWriter,
         run_start: Instant,
     ) -> Self {
@@ -98,7 +103,18 @@ impl RunSink {
             run_start,
             chunk_ks: chunk_ks.to_vec(),
             goodput,
+            idle: chunk_ks
+                .iter()
+                .map(|_| Mutex::new(IdleTracker::new(cold_after)))
+                .collect(),
         }
+    }
+
+    /// Run `f` on scenario `scenario`'s idle tracker.
+    fn with_idle<T>(&self, scenario: usize, f: impl FnOnce(&mut IdleTracker) -> T) -> Option<T> {
+        let lock = self.idle.get(scenario)?;
+        let mut guard = lock.lock().unwrap_or_else(|p| p.into_inner());
+        Some(f(&mut guard))
     }
 
     /// Make room for stage `index`'s statistics: a run whose stages are
@@ -155,6 +171,9 @@ impl RunSink {
         if let Some(criteria) = self.goodput.get(scenario).filter(|c| !c.is_empty()) {
             record.good = Some(goodput::is_good(criteria, &record));
         }
+        record.cold = self
+            .with_idle(scenario, |idle| idle.take_cold(record.stage, record.seq))
+            .unwrap_or(false);
         self.jsonl.write(&record);
         if !record.ok() {
             self.live.failed.fetch_add(1, Ordering::Relaxed);
@@ -166,6 +185,9 @@ impl RunSink {
                 .and_then(|s| s.get_mut(scenario))
             {
                 stats.record(&record);
+                if record.cold {
+                    stats.record_cold(&record);
+                }
             }
             if let Some(timeline) = agg.timelines.get_mut(scenario) {
                 if !record.warmup {
@@ -182,6 +204,14 @@ impl StageSink for ScenarioSink {
     fn record(&self, record: RequestRecord) {
         self.run.live.done.fetch_add(1, Ordering::Relaxed);
         self.run.add(self.scenario, record);
+        self.run
+            .with_idle(self.scenario, |idle| idle.end(Instant::now()));
+    }
+
+    fn started(&self, arrival: &Arrival) {
+        self.run.with_idle(self.scenario, |idle| {
+            idle.start(Instant::now(), arrival.stage, arrival.seq)
+        });
     }
 
     fn record_part(&self, record: RequestRecord) {

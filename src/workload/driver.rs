@@ -60,6 +60,9 @@ pub trait StageSink: Send + Sync + 'static {
     }
     /// An arrival was dropped because `max_in_flight` requests were running.
     fn dropped(&self, stage: usize, at: Instant);
+    /// `arrival` is about to be sent: lets the sink know what was in flight
+    /// when each request began (which requests follow an idle period).
+    fn started(&self, _arrival: &Arrival) {}
 }
 
 /// The stop of a run in steps: `arrivals` ends new requests and lets
@@ -187,6 +190,7 @@ impl<E: Executor, S: StageSink> Ctx<E, S> {
     /// result; returns how it ended, for a closed-loop user's backoff.
     async fn fire(exec: &E, sink: &S, abort: &CancellationToken, arrival: Arrival) -> Outcome {
         let started = arrival.intended_at.unwrap_or_else(Instant::now);
+        sink.started(&arrival);
         let record = tokio::select! {
             biased;
             record = exec.execute(arrival) => record,

@@ -188,5 +188,6 @@ pub fn run(name: &str, specs: &[StageSpec]) -> RunResult {
         windows: Vec::new(),
         slo: Vec::new(),
         capacity: None,
+        cold_start: None,
     }
 }
