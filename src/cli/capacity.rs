@@ -130,6 +130,50 @@ fn parse_level(s: &str) -> Result<f64, String> {
 
 /// Run a capacity search; returns the exit code.
 pub async fn run_capacity(args: CapacityArgs) -> anyhow::Result<i32> {
+    let (plan, mut source, quiet) = prepare(&args)?;
+    let stop = Stop::default();
+    crate::shutdown::install(stop.clone(), plan.common.grace);
+    eprintln!("{}", describe::banner_of(&plan, "capacity search"));
+    eprintln!("{}", announce(&source, args.search_args()));
+    let (result, out) =
+        crate::runner::run_with(plan, &mut source, stop.clone(), Presentation { quiet })
+            .await
+            .context("capacity search failed")?;
+    Ok(super::run::finish(&result, &out, &stop))
+}
+
+impl CapacityArgs {
+    /// The search options, wherever they were given.
+    pub fn search_args(&self) -> &SearchArgs {
+        match &self.what {
+            Some(CapacityCommand::Tts(c)) => &c.search,
+            Some(CapacityCommand::Asr(c)) => &c.search,
+            Some(CapacityCommand::Agent(c)) => &c.search,
+            None => &self.search,
+        }
+    }
+}
+
+/// The line that says how the search goes.
+pub fn announce(source: &CapacitySource, search: &SearchArgs) -> String {
+    let (over, length) = source.describe();
+    format!(
+        "capacity search over {}: from {} up to {}, ×{} until a level fails, then bisect to {}%; \
+         a level passes when every SLO's 95 % bound is inside its limit, so each probe runs until \
+         about {} successful samples ({}–{})",
+        over.noun(),
+        source.start(),
+        search.max,
+        search.growth,
+        search.resolution * 100.0,
+        source.min_samples(),
+        humantime::format_duration(length.min),
+        humantime::format_duration(length.max),
+    )
+}
+
+/// The plan, the search and whether to stay quiet, from the command line.
+pub fn prepare(args: &CapacityArgs) -> anyhow::Result<(RunPlan, CapacitySource, bool)> {
     let (run, config, service, protocol, search) = match &args.what {
         Some(CapacityCommand::Tts(c)) => (
             &c.args.run,
@@ -159,30 +203,7 @@ pub async fn run_capacity(args: CapacityArgs) -> anyhow::Result<i32> {
     };
     let options = run.options(config.as_deref(), service, protocol)?;
     let (plan, source) = search_plan(options, search)?;
-    let stop = Stop::default();
-    crate::shutdown::install(stop.clone(), plan.common.grace);
-    eprintln!("{}", describe::banner_of(&plan, "capacity search"));
-    let (over, length) = source.describe();
-    eprintln!(
-        "capacity search over {}: from {} up to {}, ×{} until a level fails, then bisect to {}%; \
-         a level passes when every SLO's 95 % bound is inside its limit, so each probe runs until \
-         about {} successful samples ({}–{})",
-        over.noun(),
-        source.start(),
-        search.max,
-        search.growth,
-        search.resolution * 100.0,
-        source.min_samples(),
-        humantime::format_duration(length.min),
-        humantime::format_duration(length.max),
-    );
-    let mut source = source;
-    let quiet = run.quiet;
-    let (result, out) =
-        crate::runner::run_with(plan, &mut source, stop.clone(), Presentation { quiet })
-            .await
-            .context("capacity search failed")?;
-    Ok(super::run::finish(&result, &out, &stop))
+    Ok((plan, source, run.quiet))
 }
 
 /// The plan (built at the highest level, so the open-file check sees the

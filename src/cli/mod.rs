@@ -12,6 +12,7 @@ pub mod mock;
 pub mod report;
 pub mod run;
 pub mod sample;
+pub mod scale;
 pub mod tts;
 
 use std::path::PathBuf;
@@ -70,6 +71,8 @@ pub enum Command {
     Agent(Box<agent::AgentArgs>),
     /// Find the highest load at which every --slo holds (95 % confidence): tts, asr, agent or a FILE.
     Capacity(Box<capacity::CapacityArgs>),
+    /// Run the same stages or capacity search at each worker count (your --scale-cmd scales the target) and report scaling efficiency.
+    Scale(Box<scale::ScaleArgs>),
     /// Render texts through a TTS endpoint into audio files and a manifest.jsonl.
     Corpus(Box<corpus::CorpusArgs>),
     /// Serve the embedded mock speech server.
@@ -104,6 +107,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Asr(args) => asr::run_asr(*args).await,
         Command::Agent(args) => agent::run_agent(*args).await,
         Command::Capacity(args) => capacity::run_capacity(*args).await,
+        Command::Scale(args) => scale::run_scale(*args).await,
         Command::Mock(args) => mock::run_mock(*args).await.map(|()| EXIT_OK),
         Command::Sample(args) => sample::run_sample(*args).await,
         Command::Texts(args) => texts(args),

@@ -108,6 +108,12 @@ pub(crate) fn cold_starts(o: &CommonOptions) -> Result<ColdStarts, ConfigError> 
             "probes follow an --idle-gap; give one (e.g. --idle-gap 5m)",
         ));
     }
+    if o.ready_url.is_some() && gaps.is_empty() {
+        return Err(invalid(
+            "--ready-url",
+            "is polled after an --idle-gap; give one (e.g. --idle-gap 5m), or for a scaling test use `voxload scale --ready-url URL …`",
+        ));
+    }
     if let Some(u) = &o.ready_url {
         crate::protocol::target::parse_http_uri(u)
             .map_err(|e| invalid("--ready-url", e.to_string()))?;

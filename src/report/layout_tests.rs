@@ -93,6 +93,7 @@ fn agent_run(name: &str, labels: &[&str], slow_ms: u64) -> RunResult {
         slo: Vec::new(),
         capacity: None,
         cold_start: None,
+        scale: None,
     }
 }
 

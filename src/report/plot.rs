@@ -23,6 +23,7 @@ use crate::result::RunResult;
 pub mod capacity;
 pub mod draw;
 pub mod figures;
+pub mod scale;
 pub mod text;
 
 pub use figures::{figures, Figure};
@@ -32,6 +33,7 @@ pub use figures::{figures, Figure};
 pub fn all(run: &RunResult) -> Vec<Figure> {
     let mut figs = figures(run);
     figs.extend(capacity::capacity(run));
+    figs.extend(scale::scale(run));
     figs
 }
 

@@ -92,6 +92,9 @@ pub fn summary(run: &RunResult) -> String {
     if let Some(c) = &run.cold_start {
         out.push_str(&super::cold_start::section(c));
     }
+    if let Some(s) = &run.scale {
+        out.push_str(&super::scale::section(s));
+    }
     let limited: Vec<String> = run
         .stages
         .iter()

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod capacity;
 pub mod cold;
+pub mod scale;
 
 use crate::metrics::slo::{SloResult, StageView};
 use crate::metrics::stats::{StageStats, StageSummary};
@@ -172,6 +173,9 @@ pub struct RunResult {
     /// What a cold-start test found (`--idle-gap`); its probes are stages.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cold_start: Option<cold::ColdStartResult>,
+    /// What a scaling test found (`voxload scale`); its runs are the stages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale: Option<scale::ScaleResult>,
 }
 
 /// One scenario's part of a run: its stages and timeline, for reports

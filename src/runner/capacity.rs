@@ -34,6 +34,7 @@ const SAMPLE_MARGIN: f64 = 1.25;
 
 /// The stages of a capacity search: every probe's spec comes from the
 /// scenario's workload options with the level and length filled in.
+#[derive(Clone)]
 pub struct CapacitySource {
     search: Search,
     slo: Vec<Slo>,

@@ -217,10 +217,7 @@ impl ColdStartSource {
 impl StageSource for ColdStartSource {
     fn next(&mut self, index: usize, so_far: &RunResult) -> Option<Vec<StageSpec>> {
         match *self.steps.get(index)? {
-            Step::Warm { stage, .. } => {
-                let specs = self.fixed.next(stage, so_far)?;
-                Some(specs)
-            }
+            Step::Warm { stage, .. } => self.fixed.at(stage, so_far),
             Step::Probe { gap, k } => Some(
                 (0..self.fixed.stages.len())
                     .map(|_| self.probe(gap, k))

@@ -75,25 +75,50 @@ pub trait StageSource: Send {
     }
 }
 
-/// The plan's stages: per scenario, its list (all of equal length).
+/// The plan's stages: per scenario, its list (all of equal length),
+/// served in order.
+#[derive(Clone)]
 pub struct FixedStages {
     /// Per scenario, its stages.
     pub stages: Vec<Vec<StageSpec>>,
     /// End at the first stage marked saturated (`--stop-on-saturation`).
     pub stop_on_saturation: bool,
+    /// Stages served so far (the next one's position in the lists).
+    pub served: usize,
 }
 
-impl StageSource for FixedStages {
-    fn next(&mut self, index: usize, so_far: &RunResult) -> Option<Vec<StageSpec>> {
+impl FixedStages {
+    /// The plan's stages, from the first.
+    pub fn new(stages: Vec<Vec<StageSpec>>, stop_on_saturation: bool) -> Self {
+        Self {
+            stages,
+            stop_on_saturation,
+            served: 0,
+        }
+    }
+
+    /// Every scenario's stage at position `at` of the lists, unless a
+    /// saturated stage in `so_far` ends the sweep.
+    pub fn at(&self, at: usize, so_far: &RunResult) -> Option<Vec<StageSpec>> {
         if self.stop_on_saturation && so_far.stages.iter().any(|s| s.saturated.is_some()) {
             return None;
         }
         let specs: Vec<StageSpec> = self
             .stages
             .iter()
-            .filter_map(|s| s.get(index).cloned())
+            .filter_map(|s| s.get(at).cloned())
             .collect();
         (!specs.is_empty() && specs.len() == self.stages.len()).then_some(specs)
+    }
+}
+
+impl StageSource for FixedStages {
+    /// The next stage in the lists, whatever the run's stage index (a
+    /// scaling test runs the lists again at each worker count).
+    fn next(&mut self, _index: usize, so_far: &RunResult) -> Option<Vec<StageSpec>> {
+        let specs = self.at(self.served, so_far)?;
+        self.served += 1;
+        Some(specs)
     }
 }
 
@@ -302,6 +327,7 @@ pub async fn drive(
         slo: Vec::new(),
         capacity: None,
         cold_start: None,
+        scale: None,
     };
     let backstop_done = CancellationToken::new();
     let backstop = {

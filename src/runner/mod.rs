@@ -20,6 +20,7 @@ pub mod engine;
 pub mod executor;
 mod host;
 pub mod jsonl;
+pub mod scale;
 pub mod sink;
 pub mod tts;
 
@@ -163,10 +164,10 @@ pub async fn run(
     stop: Stop,
     opts: RunOptions,
 ) -> Result<(RunResult, PathBuf), RunError> {
-    let stages = engine::FixedStages {
-        stages: plan.scenarios.iter().map(|s| s.stages.clone()).collect(),
-        stop_on_saturation: plan.common.stop_on_saturation,
-    };
+    let stages = engine::FixedStages::new(
+        plan.scenarios.iter().map(|s| s.stages.clone()).collect(),
+        plan.common.stop_on_saturation,
+    );
     if plan.common.cold.gaps.is_empty() {
         let mut stages = stages;
         return run_with(plan, &mut stages, stop, opts).await;

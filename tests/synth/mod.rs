@@ -189,5 +189,6 @@ pub fn run(name: &str, specs: &[StageSpec]) -> RunResult {
         slo: Vec::new(),
         capacity: None,
         cold_start: None,
+        scale: None,
     }
 }
