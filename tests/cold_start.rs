@@ -118,6 +118,8 @@ async fn the_first_request_after_idle_pays_the_mocks_cold_start() {
     assert!(text.contains("cold starts"), "{text}");
     assert!(text.contains("warm again at probe 2"), "{text}");
     assert!(text.contains("cold ttfa"), "{text}");
+    let html = std::fs::read_to_string(ran.out.join("report.html")).expect("report.html");
+    assert!(html.contains("<h2 id=\"cold\">Cold starts</h2>"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -167,6 +167,8 @@ fn each_count_serves_its_slots_and_efficiency_matches_the_model() {
     }
     assert!(stdout.contains("scaling (highest throughput"), "{stdout}");
     assert!(d.join("s").join("scaling.svg").exists());
+    let html = std::fs::read_to_string(d.join("s").join("report.html")).expect("report.html");
+    assert!(html.contains("<h2 id=\"scaling\">Scaling</h2>") && html.contains("chart-scaling"));
 
     // A scale command that fails at 2 workers: the run ends there, with
     // exit 1, the first count kept and the failure said.

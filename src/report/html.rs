@@ -75,6 +75,17 @@ pub fn render(run: &RunResult) -> Result<String, String> {
     stages(&mut h, run);
     slo(&mut h, run);
     capacity(&mut h, run);
+    if let Some(c) = &run.cold_start {
+        text_section(
+            &mut h,
+            "cold",
+            "Cold starts",
+            &super::cold_start::section(c),
+        );
+    }
+    if let Some(s) = &run.scale {
+        text_section(&mut h, "scaling", "Scaling", &super::scale::section(s));
+    }
     charts(&mut h, run)?;
     percentiles(&mut h, run);
     errors(&mut h, run);
@@ -335,6 +346,15 @@ fn capacity(h: &mut String, run: &RunResult) {
         );
     }
     let _ = writeln!(h, "</tbody></table>");
+}
+
+/// A section shown as the summary prints it (its rows are aligned text).
+fn text_section(h: &mut String, id: &str, title: &str, text: &str) {
+    let _ = writeln!(
+        h,
+        "<h2 id=\"{id}\">{title}</h2>\n<pre>{}</pre>",
+        escape(text.trim_start_matches('\n'))
+    );
 }
 
 /// The charts as inline SVG. The `xmlns` attribute is dropped: HTML does
