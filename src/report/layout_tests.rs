@@ -165,6 +165,26 @@ fn agent_sweep_table_separates_long_headers_and_lines_up_rows() {
 }
 
 #[test]
+fn the_best_level_is_not_a_saturated_one_when_another_qualifies() {
+    let mut run = agent_run("agent", &["c=1", "c=2", "c=4"], 0);
+    for (s, rps) in run.stages.iter_mut().zip([1.0, 2.0, 2.05]) {
+        s.summary.achieved_rps = rps;
+    }
+    let best = |run: &RunResult| {
+        let stages: Vec<&StageResult> = run.stages.iter().collect();
+        terminal::best_level(run, &stages).map(|(s, _)| s.label.clone())
+    };
+    assert_eq!(best(&run).as_deref(), Some("c=4"));
+    run.stages[2].saturated = Some("more users, no more throughput".into());
+    assert_eq!(best(&run).as_deref(), Some("c=2"));
+    assert!(terminal::summary(&run).contains("best level: c=2 — 2.00 turns/s"));
+    // Every stage saturated: the highest still counts.
+    run.stages[0].saturated = Some("x".into());
+    run.stages[1].saturated = Some("x".into());
+    assert_eq!(best(&run).as_deref(), Some("c=4"));
+}
+
+#[test]
 fn compare_table_separates_long_metric_names_and_lines_up_rows() {
     let labels = ["c=1", "c=4"];
     let (base, new) = (

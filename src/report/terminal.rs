@@ -345,16 +345,22 @@ fn slo_section(out: &mut String, run: &RunResult) {
 
 /// The sweep's best level (seed 004's search): the highest achieved
 /// throughput among `stages` whose success rate is at least the run's
-/// `min_success`. `None` when no stage qualifies.
+/// `min_success`, not saturated when any such stage is not (past the
+/// knee, throughput stays high while latency runs away). `None` when no
+/// stage qualifies.
 pub fn best_level<'a>(
     run: &RunResult,
     stages: &[&'a StageResult],
 ) -> Option<(&'a StageResult, f64)> {
     let threshold = run.min_success;
-    stages
+    let kept: Vec<&StageResult> = stages
         .iter()
         .copied()
         .filter(|s| s.summary.requests > 0 && s.summary.success_rate.unwrap_or(0.0) >= threshold)
+        .collect();
+    let unsaturated = kept.iter().any(|s| s.saturated.is_none());
+    kept.into_iter()
+        .filter(|s| !unsaturated || s.saturated.is_none())
         .max_by(|a, b| a.summary.achieved_rps.total_cmp(&b.summary.achieved_rps))
         .map(|s| (s, threshold))
 }
@@ -505,8 +511,8 @@ fn sweep_table(out: &mut String, run: &RunResult, section: &Section<'_>) {
     }
     let _ = writeln!(out);
     render_columns(out, &cols);
-    if run.capacity.is_some() {
-        // A capacity search states its own answer, by its SLOs.
+    if run.capacity.is_some() || run.cold_start.is_some() || run.scale.is_some() {
+        // A capacity search, a cold-start or a scaling test states its own answer.
         return;
     }
     let prefix = section.prefix();
@@ -515,11 +521,16 @@ fn sweep_table(out: &mut String, run: &RunResult, section: &Section<'_>) {
         Some((s, threshold)) => {
             let _ = writeln!(
                 out,
-                "{prefix}best level: {} — {:.2} {done}/s with {:.1}% success (highest throughput keeping success ≥ {:.0}%)",
+                "{prefix}best level: {} — {:.2} {done}/s with {:.1}% success (highest throughput keeping success ≥ {:.0}%{})",
                 s.label,
                 s.summary.achieved_rps,
                 s.summary.success_rate.unwrap_or(0.0) * 100.0,
-                threshold * 100.0
+                threshold * 100.0,
+                if stages.iter().any(|s| s.saturated.is_some()) {
+                    ", not saturated"
+                } else {
+                    ""
+                }
             );
         }
         None => {
