@@ -163,6 +163,68 @@ async fn tts_rate_search_with_a_queue_finds_the_knee_by_time_to_first_audio() {
     assert_eq!(c.binding().map(|b| b.slo.as_str()), Some("ttfa.p95<60ms"));
 }
 
+/// HTTP ASR with two slots and no queue: a transcription holds a slot for
+/// 20 ms + its audio ÷ 20 once its upload is read, and one that finds both
+/// busy is refused with 503. The knee is 2 ÷ that hold time, taken from the
+/// mock's own record of every request it processed (its decoding runs
+/// inside the hold; on a loaded machine it can stretch it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn asr_rate_search_finds_the_slots_over_processing_time_knee() {
+    let model = MockModel {
+        asr: voxload::mock::AsrModel {
+            slots: 2,
+            queue: 0,
+            overhead: Duration::from_millis(20),
+            rtfx: 20.0,
+            seed: Some(1),
+            ..voxload::mock::AsrModel::default()
+        },
+        ..MockModel::default()
+    };
+    let server = mock::spawn(model).await.expect("mock");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("{}/v1/audio/transcriptions", server.url());
+    let (code, stdout) = search(
+        dir.path(),
+        &[
+            "asr",
+            "--url",
+            &url,
+            "--text",
+            "please read",
+            "--slo",
+            "errors<5%",
+            "--start",
+            "20",
+            "-d",
+            "1s",
+            "--max-probe",
+            "20s",
+        ],
+    )
+    .await;
+    assert_eq!(code, Some(0), "{stdout}");
+    let truth = server.truth().await.asr;
+    let held: Vec<f64> = truth
+        .recent
+        .iter()
+        .filter(|r| r.status == 200)
+        .map(|r| r.processing_us as f64 / 1e6)
+        .collect();
+    assert!(held.len() > 500, "{} transcriptions", held.len());
+    let knee = 2.0 / (held.iter().sum::<f64>() / held.len() as f64);
+    // Never above the model's 2 ÷ (20 ms + 0.733 s of audio ÷ 20) = 35.3.
+    assert!((25.0..=35.4).contains(&knee), "knee {knee:.1} req/s");
+    let c = result(dir.path()).capacity.expect("capacity");
+    assert_eq!(c.ending, Some(Ending::Found), "{c:?}");
+    let lo = c.answer.expect("answer");
+    assert!(
+        (0.8 * knee..=1.02 * knee).contains(&lo),
+        "capacity {lo} req/s against the mock's knee {knee:.1}: {stdout}"
+    );
+    assert_eq!(c.binding().map(|b| b.slo.as_str()), Some("errors<5%"));
+}
+
 /// A mock agent that takes 3 sessions and closes the fourth with 1013:
 /// searched over users, capacity is exactly 3. Users think 300 ms between
 /// calls: one that reconnects within microseconds of hanging up can find
