@@ -217,7 +217,7 @@ impl ColdStartSource {
 impl StageSource for ColdStartSource {
     fn next(&mut self, index: usize, so_far: &RunResult) -> Option<Vec<StageSpec>> {
         match *self.steps.get(index)? {
-            Step::Warm { stage, .. } => self.fixed.at(stage, so_far),
+            Step::Warm { stage, .. } => self.fixed.at(stage, so_far, 0),
             Step::Probe { gap, k } => Some(
                 (0..self.fixed.stages.len())
                     .map(|_| self.probe(gap, k))

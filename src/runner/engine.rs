@@ -85,6 +85,9 @@ pub struct FixedStages {
     pub stop_on_saturation: bool,
     /// Stages served so far (the next one's position in the lists).
     pub served: usize,
+    /// The run's index of the first stage served (a scaling test serves
+    /// the lists again at each count; saturation ends only its own sweep).
+    pub first: Option<usize>,
 }
 
 impl FixedStages {
@@ -94,13 +97,18 @@ impl FixedStages {
             stages,
             stop_on_saturation,
             served: 0,
+            first: None,
         }
     }
 
     /// Every scenario's stage at position `at` of the lists, unless a
-    /// saturated stage in `so_far` ends the sweep.
-    pub fn at(&self, at: usize, so_far: &RunResult) -> Option<Vec<StageSpec>> {
-        if self.stop_on_saturation && so_far.stages.iter().any(|s| s.saturated.is_some()) {
+    /// saturated stage of `so_far` from index `since` on ends the sweep.
+    pub fn at(&self, at: usize, so_far: &RunResult, since: usize) -> Option<Vec<StageSpec>> {
+        let saturated = so_far
+            .stages
+            .iter()
+            .any(|s| s.index >= since && s.saturated.is_some());
+        if self.stop_on_saturation && saturated {
             return None;
         }
         let specs: Vec<StageSpec> = self
@@ -115,8 +123,9 @@ impl FixedStages {
 impl StageSource for FixedStages {
     /// The next stage in the lists, whatever the run's stage index (a
     /// scaling test runs the lists again at each worker count).
-    fn next(&mut self, _index: usize, so_far: &RunResult) -> Option<Vec<StageSpec>> {
-        let specs = self.at(self.served, so_far)?;
+    fn next(&mut self, index: usize, so_far: &RunResult) -> Option<Vec<StageSpec>> {
+        let since = *self.first.get_or_insert(index);
+        let specs = self.at(self.served, so_far, since)?;
         self.served += 1;
         Some(specs)
     }
