@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{invalid, positive, ConfigError};
 use super::file::read_file;
+use super::judge::{JudgeOptions, JudgePlan};
 use super::target::{headers_with_key, with_default_path, ApiKey, HeaderOptions};
 use crate::audio::AudioFormat;
 use crate::input::{SampleFormat, TextSamples};
@@ -113,6 +114,10 @@ pub struct TtsOptions {
     /// Do not count silent, empty or too-short audio as failures.
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL", hide_possible_values = true)]
     pub no_sanity: Option<bool>,
+    #[command(flatten)]
+    #[serde(flatten)]
+    #[allow(missing_docs)]
+    pub judge: JudgeOptions,
 }
 
 /// What TTS requests send, and how they are measured.
@@ -134,6 +139,9 @@ pub struct TtsInputs {
     /// Per-request timeout.
     #[serde(with = "crate::units::serde_duration")]
     pub timeout: Duration,
+    /// The quality judge (`--judge-asr`), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub judge: Option<JudgePlan>,
 }
 
 impl TtsOptions {
@@ -182,6 +190,7 @@ impl TtsOptions {
             ..SanityConfig::default()
         };
         let timeout = positive(self.endpoint.timeout, DEFAULT_TIMEOUT, "--timeout")?;
+        let judge = self.judge.build(timeout, env)?;
         let inputs = TtsInputs {
             voices,
             texts_count: texts.len(),
@@ -190,6 +199,7 @@ impl TtsOptions {
             random_prefix: self.random_prefix.unwrap_or(false),
             measure,
             timeout,
+            judge,
         };
         Ok((target, inputs))
     }

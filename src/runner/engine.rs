@@ -379,6 +379,12 @@ pub async fn drive(
             stage_start.elapsed().as_secs_f64(),
             host::usable_cores(),
         );
+        // The stage's judge requests (--judge-asr), after its wall time and
+        // CPU were read, so their wait counts in neither.
+        tokio::select! {
+            () = sink.settle_judges(index) => {}
+            () = stop.exit.cancelled() => {}
+        }
         let first = result.stages.len();
         for (j, (outcome, spec)) in outcomes.iter().zip(&specs).enumerate() {
             let (tag, kind) = tags[j].clone();

@@ -6,7 +6,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use super::jsonl::JsonlWriter;
+use super::judge::JudgeSink;
+use super::judge_book::JudgeBook;
 use crate::metrics::goodput::{self, Criterion};
+use crate::metrics::judge::JudgeRecord;
 use crate::metrics::stats::StageStats;
 use crate::metrics::timeline::Timeline;
 use crate::metrics::RequestRecord;
@@ -64,6 +67,8 @@ pub struct RunSink {
     chunk_ks: Vec<Vec<u32>>,
     /// Per scenario, the `--goodput` criteria that apply to it.
     goodput: Vec<Vec<Criterion>>,
+    /// The TTS quality judges' pending requests and `judge.jsonl`.
+    pub judges: JudgeBook,
 }
 
 /// The [`StageSink`] of one scenario: its records go to its own
@@ -98,7 +103,28 @@ impl RunSink {
             run_start,
             chunk_ks: chunk_ks.to_vec(),
             goodput,
+            judges: JudgeBook::default(),
         }
+    }
+
+    /// Wait (bounded by `--judge-wait`) for stage `index`'s judge requests,
+    /// then count what is still running as unfinished: after this the
+    /// stage's judge figures are final. At once for a run without judges.
+    pub async fn settle_judges(&self, index: usize) {
+        self.judges
+            .settle(index, |scenario, n| {
+                self.with_stats(index, scenario, |s| s.record_judge_missed(0, n));
+            })
+            .await;
+    }
+
+    /// Run `f` on the statistics of `scenario` in `stage`, if they exist.
+    fn with_stats(&self, stage: usize, scenario: usize, f: impl FnOnce(&mut StageStats)) {
+        self.with_aggregate(|agg| {
+            if let Some(stats) = agg.stats.get_mut(stage).and_then(|s| s.get_mut(scenario)) {
+                f(stats);
+            }
+        });
     }
 
     /// Make room for stage `index`'s statistics: a run whose stages are
@@ -174,6 +200,26 @@ impl RunSink {
                 }
                 timeline.record(&record);
             }
+        });
+    }
+}
+
+impl JudgeSink for ScenarioSink {
+    fn judge_queued(&self, stage: usize) {
+        self.run.judges.queued(stage, self.scenario);
+    }
+
+    fn judge_skipped(&self, stage: usize) {
+        let run = &self.run;
+        run.judges.skipped(stage, self.scenario, || {
+            run.with_stats(stage, self.scenario, |s| s.record_judge_missed(1, 0));
+        });
+    }
+
+    fn judged(&self, record: JudgeRecord) {
+        let run = &self.run;
+        run.judges.answered(self.scenario, record, |r| {
+            run.with_stats(r.stage, self.scenario, |s| s.record_judge(r));
         });
     }
 }
