@@ -17,6 +17,9 @@ use serde::{Deserialize, Serialize};
 use super::wer::{word_errors, Normalization};
 use crate::protocol::{ErrorKind, ProtocolError};
 
+/// The judge's definitions, stated in every result of a run with one.
+pub const JUDGE_NOTE: &str = "judge (--judge-asr): a seeded share of the successful TTS requests with audio is transcribed by the judge after the request ended, off the measured path; judge_wer per judged request against the text sent (normalized as ASR WER), judge_wer_pooled = all word errors / all reference words of the stage's judged requests; judge_failed (the judge's own failures) are not TTS errors; judge_skipped = chosen samples dropped because the judge's queue was full; judge_unfinished = judge requests still running when the stage's wait ended (that wait is not in the stage's wall time)";
+
 /// One judged TTS request, as `judge.jsonl` holds it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct JudgeRecord {
@@ -117,5 +120,52 @@ mod tests {
         assert_eq!((r.ref_words, r.word_errors), (None, None));
         let line = serde_json::to_string(&r).expect("serialize");
         assert!(!line.contains("late"), "{line}");
+    }
+
+    #[test]
+    fn judge_counts_merge_exactly_and_survive_a_save() {
+        use crate::metrics::StageStats;
+        let judged = |errors: u32, wer: f64| JudgeRecord {
+            word_errors: Some(errors),
+            ref_words: Some(4),
+            wer: Some(wer),
+            ..JudgeRecord::default()
+        };
+        let mut a = StageStats::new(&[]);
+        a.record_judge(&judged(1, 0.25));
+        a.record_judge(&JudgeRecord {
+            error: Some(ErrorKind::Timeout),
+            ..JudgeRecord::default()
+        });
+        a.record_judge_missed(2, 1);
+        let mut b = StageStats::new(&[]);
+        b.record_judge(&judged(3, 0.75));
+        a.merge(&b);
+        let s = a.summary(std::time::Duration::from_secs(1));
+        assert_eq!(
+            (
+                s.judged,
+                s.judge_failed,
+                s.judge_skipped,
+                s.judge_unfinished
+            ),
+            (2, 1, 2, 1)
+        );
+        // Pooled: (1 + 3) ÷ (4 + 4); a failed judge request adds nothing.
+        assert_eq!(s.judge_wer_pooled, Some(0.5));
+        assert_eq!(s.metrics.get("judge_wer").map(|p| p.count), Some(2));
+        assert_eq!(s.requests, 0, "judge answers are no TTS requests");
+        let json = serde_json::to_string(&a).expect("save");
+        let back: StageStats = serde_json::from_str(&json).expect("load");
+        assert_eq!(back, a);
+        // A stage saved before the judge existed loads, without judge figures.
+        let old = serde_json::json!({
+            "chunk_ks": [], "errors": [], "histograms": {},
+            "counters": {"requests": 1, "ok": 1, "failed": 0, "dropped": 0, "warmup": 0,
+                "stalled_requests": 0, "requests_with_stall_info": 0, "audio_us_total": 5},
+        });
+        let old: StageStats = serde_json::from_value(old).expect("old stage");
+        let s = old.summary(std::time::Duration::from_secs(1));
+        assert_eq!((s.judged, s.judge_wer_pooled), (0, None));
     }
 }

@@ -380,11 +380,15 @@ pub async fn drive(
             host::usable_cores(),
         );
         // The stage's judge requests (--judge-asr), after its wall time and
-        // CPU were read, so their wait counts in neither.
-        tokio::select! {
-            () = sink.settle_judges(index) => {}
-            () = stop.exit.cancelled() => {}
-        }
+        // CPU were read, so their wait counts in neither; abandoned with
+        // the requests in flight (SIGTERM, the end of the grace, Ctrl-C twice).
+        let cut = async {
+            tokio::select! {
+                () = stop.abort.cancelled() => {}
+                () = stop.exit.cancelled() => {}
+            }
+        };
+        sink.settle_judges(index, cut).await;
         let first = result.stages.len();
         for (j, (outcome, spec)) in outcomes.iter().zip(&specs).enumerate() {
             let (tag, kind) = tags[j].clone();

@@ -90,15 +90,21 @@ impl JudgeBook {
         self.changed.notify_waiters();
     }
 
-    /// Wait (up to the longest enabled wait) until `stage` has no pending
-    /// judge request, then settle it: `unfinished(scenario, n)` runs for
-    /// what is still pending, under the lock. Returns at once when the run
-    /// has no judge.
-    pub async fn settle(&self, stage: usize, mut unfinished: impl FnMut(usize, u64)) {
+    /// Wait (up to the longest enabled wait, or until `cut` completes)
+    /// until `stage` has no pending judge request, then settle it:
+    /// `unfinished(scenario, n)` runs for what is still pending, under the
+    /// lock. Returns at once when the run has no judge.
+    pub async fn settle(
+        &self,
+        stage: usize,
+        cut: impl std::future::Future<Output = ()>,
+        mut unfinished: impl FnMut(usize, u64),
+    ) {
         let Some(wait) = self.lock().wait else {
             return;
         };
         let deadline = tokio::time::Instant::now() + wait;
+        tokio::pin!(cut);
         loop {
             let changed = self.changed.notified();
             tokio::pin!(changed);
@@ -107,8 +113,13 @@ impl JudgeBook {
             if self.pending_in(stage) == 0 {
                 break;
             }
-            if tokio::time::timeout_at(deadline, changed).await.is_err() {
-                break;
+            tokio::select! {
+                r = tokio::time::timeout_at(deadline, changed) => {
+                    if r.is_err() {
+                        break;
+                    }
+                }
+                () = &mut cut => break,
             }
         }
         let mut st = self.lock();
@@ -186,7 +197,8 @@ mod tests {
         let path = dir.path().join("judge.jsonl");
         let book = std::sync::Arc::new(JudgeBook::default());
         // No judge: settling returns at once.
-        book.settle(0, |_, _| panic!("nothing pending")).await;
+        book.settle(0, std::future::pending(), |_, _| panic!("nothing pending"))
+            .await;
         book.enable(&path, Duration::from_millis(200))
             .expect("open");
         book.queued(1, 0);
@@ -199,13 +211,19 @@ mod tests {
             })
         };
         let mut left = Vec::new();
-        book.settle(1, |s, n| left.push((s, n))).await;
+        book.settle(1, std::future::pending(), |s, n| left.push((s, n)))
+            .await;
         answering.await.expect("task");
         // One answered within the wait, one never: unfinished.
         assert_eq!(left, vec![(0, 1)]);
         let mut counted = false;
         book.answered(0, answer(1), |_| counted = true);
         assert!(!counted, "a late answer is not in the stage's figures");
+        // Cut short (Ctrl-C after the grace, SIGTERM): settled at once.
+        book.queued(2, 0);
+        let mut left = Vec::new();
+        book.settle(2, async {}, |s, n| left.push((s, n))).await;
+        assert_eq!(left, vec![(0, 1)]);
         let text = std::fs::read_to_string(&path).expect("log");
         let lines: Vec<JudgeRecord> = text
             .lines()

@@ -162,7 +162,7 @@ fn sockets_held(plan: &RunPlan) -> (u64, u64) {
 /// A TTS scenario's quality judge (`--judge-asr`), if it has one.
 fn judge_plan(s: &crate::config::Scenario) -> Option<&crate::config::judge::JudgePlan> {
     match &s.inputs {
-        Inputs::Tts(t) => t.judge.as_ref(),
+        Inputs::Tts(t) => t.judge.as_deref(),
         Inputs::Asr(_) | Inputs::Agent(_) => None,
     }
 }

@@ -107,12 +107,13 @@ impl RunSink {
         }
     }
 
-    /// Wait (bounded by `--judge-wait`) for stage `index`'s judge requests,
-    /// then count what is still running as unfinished: after this the
-    /// stage's judge figures are final. At once for a run without judges.
-    pub async fn settle_judges(&self, index: usize) {
+    /// Wait (bounded by `--judge-wait`, cut short when `cut` completes) for
+    /// stage `index`'s judge requests, then count what is still running as
+    /// unfinished: after this the stage's judge figures are final. At once
+    /// for a run without judges.
+    pub async fn settle_judges(&self, index: usize, cut: impl std::future::Future<Output = ()>) {
         self.judges
-            .settle(index, |scenario, n| {
+            .settle(index, cut, |scenario, n| {
                 self.with_stats(index, scenario, |s| s.record_judge_missed(0, n));
             })
             .await;
