@@ -220,8 +220,8 @@ pub async fn run_with(
                 .collect()
         })
         .collect();
-    for plan in plan.scenarios.iter().filter_map(judge_plan) {
-        preflight(&plan.target.url).await?;
+    for judge in plan.scenarios.iter().filter_map(judge_plan) {
+        preflight(&judge.target.url).await?;
     }
     let session = Session::open(&plan.common.out_dir, plan.stage_count(), &chunk_ks, goodput)?;
     let client = HttpClient::new(CONNECT_TIMEOUT);

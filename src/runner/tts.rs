@@ -122,6 +122,7 @@ impl TtsJobs {
         };
         // Only a request to be judged keeps its audio bytes.
         let judge = (self.judge.as_ref()).filter(|j| !a.warmup && j.chosen(a.stage, a.seq));
+        let built = built.filter(|_| judge.is_some());
         let mut probe = match judge {
             Some(_) => Probe::keeping_audio(),
             None => Probe::new(),
