@@ -278,3 +278,80 @@ fn scenario_files_say_how_to_run_them() {
         "{err}"
     );
 }
+
+#[test]
+fn judge_flags_are_checked_and_only_tts_has_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tts = |extra: &[&str]| {
+        let mut args = vec!["tts", "--url", "http://127.0.0.1:1", "-q"];
+        args.extend_from_slice(extra);
+        failed(&voxload(&args, dir.path()))
+    };
+    for share in ["0", "1.5", "-0.2"] {
+        let share = format!("--judge-share={share}");
+        let (code, err) = tts(&["--judge-asr", "http://127.0.0.1:1", &share]);
+        assert_eq!(code, 1, "{err}");
+        assert!(
+            err.contains("--judge-share") && err.contains("(0, 1]"),
+            "{err}"
+        );
+    }
+    let (code, err) = tts(&["--judge-asr", "ftp://127.0.0.1/asr"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("--judge-asr") && err.contains("http"), "{err}");
+    // A bad URL is named without its password.
+    let (code, err) = tts(&["--judge-asr", "http://me:hunter2@127.0.0.1:99999"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("--judge-asr") && !err.contains("hunter2"),
+        "{err}"
+    );
+    let (code, err) = tts(&["--judge-share", "0.5"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("--judge-share") && err.contains("needs --judge-asr"),
+        "{err}"
+    );
+    let (code, err) = tts(&[
+        "--judge-asr",
+        "http://127.0.0.1:1",
+        "--judge-concurrency",
+        "0",
+    ]);
+    assert_eq!(code, 1);
+    assert!(err.contains("--judge-concurrency"), "{err}");
+    let (code, err) = tts(&["--slo", "judge_wer_pooled<5%"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("judge_wer_pooled") && err.contains("--judge-asr"),
+        "{err}"
+    );
+    // The judge listens to synthesized speech: asr and agent do not offer it.
+    for cmd in [
+        vec!["asr", "--url", "http://127.0.0.1:1", "--text", "hi"],
+        vec!["agent", "--url", "ws://127.0.0.1:1/v1/agent"],
+    ] {
+        let mut args = cmd.clone();
+        args.extend(["--judge-asr", "http://127.0.0.1:1"]);
+        let (code, err) = failed(&voxload(&args, dir.path()));
+        assert_eq!(code, 2, "{err}");
+        assert!(err.contains("--judge-asr"), "{err}");
+    }
+    // A scenario file sets them as keys; bad values are named the same way.
+    std::fs::write(
+        dir.path().join("s.toml"),
+        "url = \"http://127.0.0.1:1\"\njudge_asr = \"http://127.0.0.1:1\"\njudge_share = 2.0\n",
+    )
+    .expect("write");
+    let (code, err) = failed(&voxload(&["tts", "--config", "s.toml"], dir.path()));
+    assert_eq!(code, 1);
+    assert!(err.contains("--judge-share"), "{err}");
+    std::fs::write(
+        dir.path().join("s.toml"),
+        "url = \"http://127.0.0.1:1\"\njudge_asr = \"http://127.0.0.1:1\"\njudge_share = \"lots\"\n",
+    )
+    .expect("write");
+    let (code, err) = failed(&voxload(&["tts", "--config", "s.toml"], dir.path()));
+    assert_eq!(code, 1);
+    assert!(err.contains("s.toml") && err.contains("line 3"), "{err}");
+}

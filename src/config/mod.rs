@@ -15,6 +15,7 @@ pub mod asr;
 pub mod common;
 pub mod error;
 mod file;
+pub mod judge;
 pub mod levels;
 pub mod overlay;
 pub mod plan;

@@ -163,6 +163,7 @@ impl RunPlan {
             s.check(&kinds)
                 .map_err(|e| invalid("--slo", e.to_string()))?;
         }
+        check_judge_slos(&slo, &scenarios, mixed)?;
         let goodput = o
             .common
             .goodput
@@ -207,6 +208,30 @@ impl RunPlan {
             scenarios,
         })
     }
+}
+
+/// Refuse a `judge_wer_pooled` threshold that no scenario it holds for can
+/// measure (none has `--judge-asr`): a clear error before any request,
+/// rather than a threshold failing on every stage.
+fn check_judge_slos(slo: &[Slo], scenarios: &[Scenario], mixed: bool) -> Result<(), ConfigError> {
+    use crate::metrics::registry::StageMetric;
+    use crate::metrics::slo::Subject;
+    let judged = |s: &Scenario| matches!(&s.inputs, Inputs::Tts(t) if t.judge.is_some());
+    for t in slo.iter() {
+        if t.subject != Subject::Stage(StageMetric::JudgeWerPooled) {
+            continue;
+        }
+        let mut held = scenarios
+            .iter()
+            .filter(|s| t.scenario.is_none() || (mixed && t.scenario.as_deref() == Some(&s.name)));
+        if !held.any(judged) {
+            return Err(invalid(
+                "--slo",
+                format!("'{t}': needs --judge-asr URL (an ASR endpoint that judges the speech)"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Each scenario's name: as given, else its kind (`tts`, `tts-2`, …);

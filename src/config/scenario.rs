@@ -259,6 +259,7 @@ impl File<'_> {
         Ok(match service {
             Service::Tts => {
                 self.parse::<TtsEndpointOptions>(doc)?;
+                self.parse::<super::judge::JudgeOptions>(doc)?;
                 ProtocolOptions::Tts(self.parse(doc)?)
             }
             Service::Asr => ProtocolOptions::Asr(self.parse(doc)?),

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{invalid, positive, ConfigError};
 use super::file::read_file;
+use super::judge::{JudgeOptions, JudgePlan};
 use super::target::{headers_with_key, with_default_path, ApiKey, HeaderOptions};
 use crate::audio::AudioFormat;
 use crate::input::{SampleFormat, TextSamples};
@@ -113,6 +114,10 @@ pub struct TtsOptions {
     /// Do not count silent, empty or too-short audio as failures.
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL", hide_possible_values = true)]
     pub no_sanity: Option<bool>,
+    #[command(flatten)]
+    #[serde(flatten)]
+    #[allow(missing_docs)]
+    pub judge: JudgeOptions,
 }
 
 /// What TTS requests send, and how they are measured.
@@ -134,6 +139,9 @@ pub struct TtsInputs {
     /// Per-request timeout.
     #[serde(with = "crate::units::serde_duration")]
     pub timeout: Duration,
+    /// The quality judge (`--judge-asr`), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub judge: Option<Box<JudgePlan>>,
 }
 
 impl TtsOptions {
@@ -182,6 +190,7 @@ impl TtsOptions {
             ..SanityConfig::default()
         };
         let timeout = positive(self.endpoint.timeout, DEFAULT_TIMEOUT, "--timeout")?;
+        let judge = self.judge.build(timeout, env)?.map(Box::new);
         let inputs = TtsInputs {
             voices,
             texts_count: texts.len(),
@@ -190,6 +199,7 @@ impl TtsOptions {
             random_prefix: self.random_prefix.unwrap_or(false),
             measure,
             timeout,
+            judge,
         };
         Ok((target, inputs))
     }
@@ -494,6 +504,43 @@ mod tests {
         }
         let e = o.build(&no_env).expect_err("undefined").to_string();
         assert!(e.contains("speed"), "{e}");
+    }
+
+    #[test]
+    fn a_scenario_file_sets_the_judge_and_flags_override_it() {
+        use crate::config::judge::JudgeOptions;
+        use crate::config::{
+            CommonOptions, Inputs, ProtocolOptions, RunOptions, RunPlan, WorkloadOptions,
+        };
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("s.toml");
+        std::fs::write(
+            &path,
+            "url = \"http://h:1\"\njudge_asr = \"http://h:2\"\njudge_share = 0.5\njudge_wait = \"5s\"\n",
+        )
+        .expect("write");
+        let read = RunOptions::read(&path, Some(crate::protocol::Service::Tts)).expect("read");
+        let flags = ProtocolOptions::Tts(TtsOptions {
+            judge: JudgeOptions {
+                judge_share: Some(1.0),
+                ..Default::default()
+            },
+            ..Default::default()
+        });
+        let merged = read
+            .with_flags(
+                &CommonOptions::default(),
+                &WorkloadOptions::default(),
+                Some(&flags),
+            )
+            .expect("flags");
+        let plan = RunPlan::build(merged, &no_env).expect("plan");
+        let Inputs::Tts(inputs) = &plan.scenarios[0].inputs else {
+            panic!("a TTS scenario");
+        };
+        let judge = inputs.judge.as_ref().expect("judge from the file");
+        assert_eq!(judge.target.url, "http://h:2/v1/audio/transcriptions");
+        assert_eq!((judge.share, judge.wait), (1.0, Duration::from_secs(5)));
     }
 
     #[test]

@@ -63,6 +63,10 @@ pub enum Metric {
     FrameLagP99,
     /// ASR word error rate per request (the stage also pools it).
     Wer,
+    /// TTS with `--judge-asr`: word error rate of a judged request's audio
+    /// as the judge heard it (the stage also pools it). Not read from
+    /// records: the judge's answers come after them.
+    JudgeWer,
     /// Voice agent: end of speech → first agent message.
     AgentFirstMessage,
     /// Voice agent: end of speech → first agent audio.
@@ -208,6 +212,7 @@ impl Metric {
             Metric::FrameLagMax => r.frame_lag_max_us,
             Metric::FrameLagP99 => r.frame_lag_p99_us,
             Metric::Wer => r.wer.and_then(scale_ratio),
+            Metric::JudgeWer => None,
             Metric::AgentFirstMessage => r.agent_first_message_us,
             Metric::AgentFirstAudio => r.agent_first_audio_us,
             Metric::AgentTranscript => r.agent_transcript_us,
@@ -220,7 +225,7 @@ impl Metric {
 }
 
 /// A ratio in millionths; `None` for NaN, infinite or negative input.
-fn scale_ratio(x: f64) -> Option<u64> {
+pub(crate) fn scale_ratio(x: f64) -> Option<u64> {
     // `as` saturates above u64::MAX, which a finite ratio × 1e6 cannot reach in practice.
     (x.is_finite() && x >= 0.0).then(|| (x * RATIO_SCALE).round() as u64)
 }
@@ -253,7 +258,7 @@ mod tests {
         for m in Metric::all(&[1, 4, 12]) {
             assert_eq!(Metric::parse(&m.name()), Some(m), "{m}");
         }
-        assert_eq!(Metric::all(&[1, 4]).len(), 31);
+        assert_eq!(Metric::all(&[1, 4]).len(), 32);
         assert_eq!(Metric::parse("audio"), Some(Metric::AudioDuration));
         for bad in [
             "chunk",

@@ -7,6 +7,7 @@ pub mod defs_agent;
 pub mod defs_asr;
 pub mod generator;
 pub mod goodput;
+pub mod judge;
 pub mod metric;
 pub mod outage;
 pub mod record;

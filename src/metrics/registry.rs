@@ -109,7 +109,7 @@ use Unit::{Count, Micros, Ratio};
 /// Every per-request metric, in display order: TTS, then voice agents,
 /// then audio and playback, barge-in, streaming ASR, and last the
 /// generator's own health.
-pub const METRICS: [MetricDef; 30] = [
+pub const METRICS: [MetricDef; 31] = [
     def(Metric::Ttfb, "ttfb", Micros, "TTFB", Kinds::HTTP),
     def(Metric::Ttfa, "ttfa", Micros, "TTFA", Kinds::TTS),
     def(Metric::Chunk(0), "chunk", Micros, "chunk", Kinds::TTS),
@@ -254,6 +254,13 @@ pub const METRICS: [MetricDef; 30] = [
         Kinds::WS_ASR,
     ),
     def(Metric::Wer, "wer", Ratio, "wer", Kinds::ASR),
+    def(
+        Metric::JudgeWer,
+        "judge_wer",
+        Ratio,
+        "judge WER (per judged request)",
+        Kinds::TTS,
+    ),
     def(
         Metric::FrameLagMax,
         "frame_lag_max",
@@ -436,6 +443,9 @@ pub enum StageMetric {
     Goodput,
     /// With `--goodput`: good requests per wall second.
     GoodputRps,
+    /// With `--judge-asr`: all word errors ÷ all reference words of the
+    /// stage's judged TTS requests.
+    JudgeWerPooled,
 }
 
 /// Everything known about one stage-level figure.
@@ -470,7 +480,7 @@ const fn stage_def(
 }
 
 /// Every stage-level figure.
-pub const STAGE_METRICS: [StageMetricDef; 12] = [
+pub const STAGE_METRICS: [StageMetricDef; 13] = [
     stage_def(
         StageMetric::Errors,
         "errors",
@@ -555,6 +565,13 @@ pub const STAGE_METRICS: [StageMetricDef; 12] = [
         Better::Higher,
         Kinds::ALL,
     ),
+    stage_def(
+        StageMetric::JudgeWerPooled,
+        "judge_wer_pooled",
+        Unit::Percent,
+        Better::Lower,
+        Kinds::TTS,
+    ),
 ];
 
 impl StageMetric {
@@ -620,6 +637,10 @@ impl StageMetric {
             StageMetric::GoodputRps => s
                 .goodput_rps
                 .ok_or_else(|| "no goodput (give --goodput criteria)".to_string()),
+            StageMetric::JudgeWerPooled => pct(
+                s.judge_wer_pooled,
+                "no judged requests (needs --judge-asr and successful TTS requests with audio)",
+            ),
         }
     }
 }

@@ -42,17 +42,18 @@ fn display_order_puts_configured_chunks_after_ttfa() {
         ]
     );
     assert_eq!(order.last(), Some(&Metric::ScheduleLag));
-    assert_eq!(order.len(), 32);
+    assert_eq!(order.len(), 33);
 }
 
 #[test]
 fn the_slots_of_stage_statistics_are_the_registry_rows() {
     // Stage statistics keep one fixed slot per metric read from every
-    // record: every row but the chunks and schedule lag, none left out.
+    // record: every row but the chunks, schedule lag and the judge's WER
+    // (the judge answers after the record is written), none left out.
     let mut rows: Vec<Metric> = METRICS
         .iter()
         .map(|d| d.metric)
-        .filter(|m| !matches!(m, Metric::Chunk(_) | Metric::ScheduleLag))
+        .filter(|m| !matches!(m, Metric::Chunk(_) | Metric::ScheduleLag | Metric::JudgeWer))
         .collect();
     let mut slots = Metric::PER_REQUEST.to_vec();
     rows.sort();

@@ -10,11 +10,11 @@
 //! OP     := < | <= | > | >=
 //! UNIT   := us | ms | s                         required for durations, refused for ratios/counts
 //! STAGE  := errors | success (success_rate) | dropped | stalled | rps | audio_per_wall
-//!         | wer_pooled | connected
+//!         | wer_pooled | connected | judge_wer_pooled
 //! ```
 //!
 //! Shares (`errors`, `success`, `dropped`, `stalled`, `wer_pooled`,
-//! `connected`) take a percentage (`1%`) or a fraction in 0..=1 (`0.01`, as
+//! `connected`, `judge_wer_pooled`) take a percentage (`1%`) or a fraction in 0..=1 (`0.01`, as
 //! in k6); a bare number above 1 is refused, because `errors<5` is ambiguous.
 //!
 //! `tts:ttfa.p95<300ms` holds only for the scenario named `tts`; without a

@@ -11,7 +11,7 @@
 //! - shares of independent trials (`errors`, `success`, `dropped`,
 //!   `stalled`, `connected`, `barge_in_untested`, `goodput`): the Wilson interval
 //!   ([`wilson`]): 0 failures in 100 requests does not show `errors<1%`;
-//! - everything else (min, max, rates, pooled WER, generator CPU): the
+//! - everything else (min, max, rates, pooled WER and judge WER, generator CPU): the
 //!   observed value, which has no interval from one stage.
 //!
 //! Too few samples to bound the needed side fails the threshold and says
@@ -58,7 +58,8 @@ fn trials(figure: StageMetric, c: &StageCounters) -> Option<(u64, u64)> {
         | StageMetric::AudioPerWall
         | StageMetric::WerPooled
         | StageMetric::GeneratorCpu
-        | StageMetric::GoodputRps => None,
+        | StageMetric::GoodputRps
+        | StageMetric::JudgeWerPooled => None,
     }
 }
 

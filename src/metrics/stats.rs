@@ -20,6 +20,7 @@ use hdrhistogram::serialization::{Deserializer as HdrDeserializer, Serializer as
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::metrics::judge::JudgeRecord;
 use crate::metrics::outage::Outages;
 use crate::metrics::RequestRecord;
 use crate::protocol::ErrorKind;
@@ -111,6 +112,24 @@ pub struct StageCounters {
     /// Of those, good: succeeded and met every criterion.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub good: u64,
+    /// With `--judge-asr`: TTS requests whose audio the judge transcribed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub judged: u64,
+    /// Judge requests that failed (not TTS errors).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub judge_failed: u64,
+    /// Chosen samples not judged because the judge's queue was full.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub judge_skipped: u64,
+    /// Judge requests still running when the stage's wait for them ended.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub judge_unfinished: u64,
+    /// Word errors over judged requests (the pooled judge WER's numerator).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub judge_word_errors: u64,
+    /// Reference words over judged requests (its denominator).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub judge_ref_words: u64,
     /// Earliest `start_us` of a counted request (µs since run start).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_start_us: Option<u64>,
@@ -334,6 +353,29 @@ impl StageStats {
         self.counters.dropped += n;
     }
 
+    /// Count one judge answer (see [`crate::metrics::judge`]): a failure,
+    /// or a judged request with its word errors.
+    pub fn record_judge(&mut self, j: &JudgeRecord) {
+        let c = &mut self.counters;
+        if !j.ok() {
+            c.judge_failed += 1;
+            return;
+        }
+        c.judged += 1;
+        c.judge_word_errors += u64::from(j.word_errors.unwrap_or(0));
+        c.judge_ref_words += u64::from(j.ref_words.unwrap_or(0));
+        if let Some(v) = j.wer.and_then(crate::metrics::metric::scale_ratio) {
+            self.add(Metric::JudgeWer, v);
+        }
+    }
+
+    /// Count chosen samples the judge skipped (queue full) and judge
+    /// requests left unfinished at the stage's end.
+    pub fn record_judge_missed(&mut self, skipped: u64, unfinished: u64) {
+        self.counters.judge_skipped += skipped;
+        self.counters.judge_unfinished += unfinished;
+    }
+
     /// Add another stage's statistics (another worker, or another run of the
     /// same stage). Exact: histograms are added bucket by bucket.
     pub fn merge(&mut self, other: &StageStats) {
@@ -359,6 +401,12 @@ impl StageStats {
         a.barge_in_untested += b.barge_in_untested;
         a.goodput_judged += b.goodput_judged;
         a.good += b.good;
+        a.judged += b.judged;
+        a.judge_failed += b.judge_failed;
+        a.judge_skipped += b.judge_skipped;
+        a.judge_unfinished += b.judge_unfinished;
+        a.judge_word_errors += b.judge_word_errors;
+        a.judge_ref_words += b.judge_ref_words;
         a.first_start_us = min_opt(a.first_start_us, b.first_start_us);
         a.last_end_us = a.last_end_us.max(b.last_end_us);
         for (kind, e) in &other.errors {
@@ -442,6 +490,11 @@ impl StageStats {
             barge_in_untested: c.barge_in_untested,
             goodput: ratio(c.good, c.goodput_judged),
             goodput_rps: (c.goodput_judged > 0).then(|| per_wall(c.good as f64)),
+            judged: c.judged,
+            judge_failed: c.judge_failed,
+            judge_skipped: c.judge_skipped,
+            judge_unfinished: c.judge_unfinished,
+            judge_wer_pooled: ratio(c.judge_word_errors, c.judge_ref_words),
             errors,
             outages: self.outages.list(),
             generator_cpu: None,

@@ -123,6 +123,22 @@ pub struct StageSummary {
     /// With `--goodput`: good requests per wall second.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub goodput_rps: Option<f64>,
+    /// With `--judge-asr`: TTS requests whose audio the judge transcribed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub judged: u64,
+    /// Judge requests that failed (not TTS errors).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub judge_failed: u64,
+    /// Chosen samples skipped because the judge's queue was full.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub judge_skipped: u64,
+    /// Judge requests still running when the stage's wait for them ended.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub judge_unfinished: u64,
+    /// All word errors ÷ all reference words over the judged requests: the
+    /// word error rate of the synthesized speech.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge_wer_pooled: Option<f64>,
     /// Failures by class, most frequent first.
     pub errors: Vec<ErrorRow>,
     /// When the target was down (connection-level failures in a row).

@@ -43,6 +43,10 @@ pub struct Probe {
     pub audio: Option<AudioSummary>,
     /// Extra detail for `voxload sample`; `None` (and free) in load runs.
     pub capture: Option<Capture>,
+    /// Every unwrapped audio byte, for a request whose audio is to be
+    /// judged afterwards (`--judge-asr`); `None`, so nothing is copied,
+    /// for every other request.
+    pub kept_audio: Option<Vec<u8>>,
 }
 
 /// What `voxload sample` shows beyond timings.
@@ -73,11 +77,24 @@ impl Probe {
             retry_after: None,
             audio: None,
             capture: None,
+            kept_audio: None,
         }
     }
 
-    /// Keep the first audio bytes when capturing.
+    /// A probe that keeps the response's audio bytes in [`Probe::kept_audio`].
+    pub fn keeping_audio() -> Self {
+        Self {
+            kept_audio: Some(Vec::new()),
+            ..Self::new()
+        }
+    }
+
+    /// Keep the first audio bytes when capturing, and all of them when
+    /// keeping the audio.
     pub fn capture_audio(&mut self, bytes: &[u8]) {
+        if let Some(kept) = self.kept_audio.as_mut() {
+            kept.extend_from_slice(bytes);
+        }
         if let Some(c) = self.capture.as_mut() {
             let room = CAPTURE_AUDIO_HEAD.saturating_sub(c.audio_head.len());
             c.audio_head

@@ -8,7 +8,7 @@ use std::path::Path;
 use super::fmt::{share, value};
 use super::{write_atomic, ReportError, ReportWriter};
 use crate::metrics::outage::Outage;
-use crate::metrics::registry::ordered;
+use crate::metrics::registry::{ordered, StageMetric};
 use crate::metrics::stats::Percentiles;
 use crate::metrics::{Metric, Unit};
 use crate::result::{RunResult, RunStatus, Section, StageResult};
@@ -226,6 +226,9 @@ fn stage_block(out: &mut String, run: &RunResult, section: &Section<'_>, s: &Sta
         );
     }
     let _ = writeln!(out, "{rates}");
+    if let Some(line) = judge_line(m) {
+        let _ = writeln!(out, "{line}");
+    }
     if !m.metrics.is_empty() {
         metric_row(out, TABLE_HEADER);
         headline_rows(out, m, "");
@@ -266,6 +269,24 @@ fn headline_rows(out: &mut String, m: &crate::metrics::StageSummary, prefix: &st
             _ => {}
         }
     }
+}
+
+/// The TTS quality judge's figures of a stage (`--judge-asr`), if it had one:
+/// `  judge: 40 judged  judge_wer_pooled 3.21%  failed 0  skipped 2  unfinished 0`.
+fn judge_line(m: &crate::metrics::StageSummary) -> Option<String> {
+    let counted = m.judged + m.judge_failed + m.judge_skipped + m.judge_unfinished;
+    (counted > 0).then(|| {
+        format!(
+            "  judge: {} judged  {} {}  failed {}  skipped {}  unfinished {}",
+            m.judged,
+            StageMetric::JudgeWerPooled.name(),
+            m.judge_wer_pooled
+                .map_or_else(|| "-".to_string(), |w| format!("{:.2}%", w * 100.0)),
+            m.judge_failed,
+            m.judge_skipped,
+            m.judge_unfinished
+        )
+    })
 }
 
 /// When the target was down, in run time: `target down 12.3 s → 18.0 s
@@ -479,6 +500,10 @@ fn sweep_table(out: &mut String, run: &RunResult, section: &Section<'_>) {
         cols.push(Column::new("rtf p50", 8, false));
         cols.push(Column::new(if asr { "WER" } else { "stalled" }, 9, false));
     }
+    let judged = !agent && stages.iter().any(|s| s.summary.judge_wer_pooled.is_some());
+    if judged {
+        cols.push(Column::new(StageMetric::JudgeWerPooled.name(), 17, false));
+    }
     for s in stages {
         let m = &s.summary;
         let get = |metric: Metric, f: Stat| {
@@ -504,6 +529,9 @@ fn sweep_table(out: &mut String, run: &RunResult, section: &Section<'_>) {
         if !agent {
             cells.push(get(Metric::Rtf, |p| p.p50));
             cells.push(share(if asr { m.wer_pooled } else { m.stalled_share }));
+        }
+        if judged {
+            cells.push(share(m.judge_wer_pooled));
         }
         for (col, cell) in cols.iter_mut().zip(cells) {
             col.cells.push(cell);

@@ -2,7 +2,9 @@
 //! keeps for reports (so reports never read the plan), the definitions
 //! stated once per result, and the line printed when a run starts.
 
+use crate::config::judge::JudgePlan;
 use crate::config::{Inputs, RunPlan, Scenario};
+use crate::metrics::judge::JUDGE_NOTE;
 use crate::metrics::registry;
 use crate::protocol::http_asr::Upload;
 use crate::protocol::http_tts::BodyTemplate;
@@ -80,6 +82,9 @@ pub fn info(s: &Scenario, mixed: bool) -> ScenarioInfo {
                 format!("{}, {}", i.texts_source, i.texts_count),
             ));
             facts.push(fact("timeout", duration(i.timeout)));
+            if let Some(j) = &i.judge {
+                facts.push(fact("judge", judge(j)));
+            }
         }
         Inputs::Asr(i) => {
             facts.push(fact(
@@ -118,6 +123,16 @@ pub fn info(s: &Scenario, mixed: bool) -> ScenarioInfo {
     }
 }
 
+/// The quality judge of a TTS scenario, in a few words.
+fn judge(j: &JudgePlan) -> String {
+    format!(
+        "{} ({:.0}% of requests, {} at once)",
+        redact_url(&j.target.url),
+        j.share * 100.0,
+        j.concurrency
+    )
+}
+
 /// The definitions every result of `plan` states, once each.
 pub fn notes(plan: &RunPlan) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
@@ -127,6 +142,13 @@ pub fn notes(plan: &RunPlan) -> Vec<String> {
                 out.push((*n).to_string());
             }
         }
+    }
+    let judged = plan
+        .scenarios
+        .iter()
+        .any(|s| matches!(&s.inputs, Inputs::Tts(i) if i.judge.is_some()));
+    if judged {
+        out.push(JUDGE_NOTE.to_string());
     }
     out
 }
@@ -152,7 +174,13 @@ pub fn banner_of(plan: &RunPlan, what: &str) -> String {
     }
     for s in &plan.scenarios {
         let what = match &s.inputs {
-            Inputs::Tts(i) => format!("texts: {} × {}", i.texts_count, i.texts_source),
+            Inputs::Tts(i) => {
+                let mut what = format!("texts: {} × {}", i.texts_count, i.texts_source);
+                if let Some(j) = &i.judge {
+                    what.push_str(&format!("; judge: {}", judge(j)));
+                }
+                what
+            }
             Inputs::Asr(i) => format!("{} audio files, {:.1} s of audio", i.files, i.audio_s_total),
             Inputs::Agent(i) => {
                 let scripts: Vec<String> = i

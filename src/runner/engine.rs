@@ -424,6 +424,16 @@ pub async fn drive(
             stage_start.elapsed().as_secs_f64(),
             host::usable_cores(),
         );
+        // The stage's judge requests (--judge-asr), after its wall time and
+        // CPU were read, so their wait counts in neither; abandoned with
+        // the requests in flight (SIGTERM, the end of the grace, Ctrl-C twice).
+        let cut = async {
+            tokio::select! {
+                () = stop.abort.cancelled() => {}
+                () = stop.exit.cancelled() => {}
+            }
+        };
+        sink.settle_judges(index, cut).await;
         let first = result.stages.len();
         for (j, (outcome, spec)) in outcomes.iter().zip(&specs).enumerate() {
             let (tag, kind) = tags[j].clone();

@@ -17,6 +17,7 @@ use futures_util::FutureExt as _;
 
 use super::agent::AgentJobs;
 use super::asr::AsrJobs;
+use super::judge::Judge;
 use super::tts::TtsJobs;
 use super::RunError;
 use crate::config::{Inputs, Scenario};
@@ -159,7 +160,8 @@ where
 impl<S: StageSink> AnyExecutor<S> {
     /// Prepare every input of `scenario` for `adapter` (bodies, uploads,
     /// PCM), so the load loop only sends. Its records go to `sink`, timed
-    /// from `run_start`; `tag` names the scenario in a run of several.
+    /// from `run_start`; `tag` names the scenario in a run of several; a
+    /// TTS scenario's `judge` gets a share of its audio.
     pub fn new(
         scenario: &Scenario,
         adapter: Adapter,
@@ -167,6 +169,7 @@ impl<S: StageSink> AnyExecutor<S> {
         tag: Option<Arc<str>>,
         sink: Arc<S>,
         run_start: Instant,
+        judge: Option<Judge>,
     ) -> Result<Self, RunError> {
         macro_rules! exec {
             ($variant:ident, $adapter:expr, $jobs:expr) => {
@@ -183,7 +186,8 @@ impl<S: StageSink> AnyExecutor<S> {
         }
         Ok(match (adapter, &scenario.inputs) {
             (Adapter::HttpTts(tts), Inputs::Tts(inputs)) => {
-                let jobs = TtsJobs::new(&tts, inputs.clone(), &scenario.stages, seed);
+                let jobs =
+                    TtsJobs::new(&tts, inputs.clone(), &scenario.stages, seed).with_judge(judge);
                 exec!(HttpTts, tts, jobs)
             }
             (Adapter::HttpAsr(http), Inputs::Asr(inputs)) => {

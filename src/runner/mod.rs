@@ -10,6 +10,8 @@
 //!   and how they are measured.
 //! - [`engine`]: stages × scenarios, live progress, SLOs, result files.
 //! - [`sink`], [`jsonl`]: where records go.
+//! - [`judge`], [`judge_book`]: the TTS quality judge (`--judge-asr`) and
+//!   its bookkeeping.
 
 pub mod agent;
 pub mod asr;
@@ -20,6 +22,8 @@ pub mod engine;
 pub mod executor;
 mod host;
 pub mod jsonl;
+pub mod judge;
+pub mod judge_book;
 pub mod scale;
 pub mod sink;
 pub mod tts;
@@ -157,6 +161,14 @@ fn sockets_held(plan: &RunPlan) -> (u64, u64) {
     })
 }
 
+/// A TTS scenario's quality judge (`--judge-asr`), if it has one.
+fn judge_plan(s: &crate::config::Scenario) -> Option<&crate::config::judge::JudgePlan> {
+    match &s.inputs {
+        Inputs::Tts(t) => t.judge.as_deref(),
+        Inputs::Asr(_) | Inputs::Agent(_) => None,
+    }
+}
+
 /// Run a plan to the end (or until `stop`), writing every result file.
 /// Returns the result and the folder it was written to.
 pub async fn run(
@@ -216,6 +228,9 @@ pub async fn run_with(
                 .collect()
         })
         .collect();
+    for judge in plan.scenarios.iter().filter_map(judge_plan) {
+        preflight(&judge.target.url).await?;
+    }
     let session = Session::open(
         &plan.common.out_dir,
         plan.stage_count(),
@@ -224,14 +239,33 @@ pub async fn run_with(
         plan.common.cold.after,
     )?;
     let client = HttpClient::new(CONNECT_TIMEOUT);
+    // The judges' own client: their requests never take the TTS requests'
+    // pooled connections.
+    let judge_client = HttpClient::new(CONNECT_TIMEOUT);
     let mut pacer = None;
     let mixed = plan.is_mixed();
     let mut scenarios = Vec::with_capacity(plan.scenarios.len());
     for (j, s) in plan.scenarios.iter().enumerate() {
         let adapter = Adapter::new(&s.target, &client, &mut pacer)?;
-        let tag = mixed.then(|| Arc::from(s.name.as_str()));
+        let tag: Option<Arc<str>> = mixed.then(|| Arc::from(s.name.as_str()));
         let sink = session.sink.scenario(j);
         let seed = plan.common.seed ^ ((j as u64) << 40);
+        let judge = match judge_plan(s) {
+            Some(p) => {
+                let path = session.out.join("judge.jsonl");
+                (session.sink.judges.enable(&path, p.wait))
+                    .map_err(|source| RunError::OutDir { path, source })?;
+                let to: Arc<dyn judge::JudgeSink> = sink.clone();
+                Some(judge::Judge::start(
+                    p,
+                    seed,
+                    tag.clone(),
+                    to,
+                    judge_client.clone(),
+                )?)
+            }
+            None => None,
+        };
         scenarios.push(AnyExecutor::new(
             s,
             adapter,
@@ -239,6 +273,7 @@ pub async fn run_with(
             tag,
             sink,
             session.run_start,
+            judge,
         )?);
     }
     let frame = RunFrame {

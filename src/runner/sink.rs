@@ -6,8 +6,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use super::jsonl::JsonlWriter;
+use super::judge::JudgeSink;
+use super::judge_book::JudgeBook;
 use crate::metrics::cold::IdleTracker;
 use crate::metrics::goodput::{self, Criterion};
+use crate::metrics::judge::JudgeRecord;
 use crate::metrics::stats::StageStats;
 use crate::metrics::timeline::Timeline;
 use crate::metrics::RequestRecord;
@@ -67,6 +70,8 @@ pub struct RunSink {
     goodput: Vec<Vec<Criterion>>,
     /// Per scenario, what was in flight when (cold requests, `--cold-after`).
     idle: Vec<Mutex<IdleTracker>>,
+    /// The TTS quality judges' pending requests and `judge.jsonl`.
+    pub judges: JudgeBook,
 }
 
 /// The [`StageSink`] of one scenario: its records go to its own
@@ -107,6 +112,7 @@ impl RunSink {
                 .iter()
                 .map(|_| Mutex::new(IdleTracker::new(cold_after)))
                 .collect(),
+            judges: JudgeBook::default(),
         }
     }
 
@@ -115,6 +121,27 @@ impl RunSink {
         let lock = self.idle.get(scenario)?;
         let mut guard = lock.lock().unwrap_or_else(|p| p.into_inner());
         Some(f(&mut guard))
+    }
+
+    /// Wait (bounded by `--judge-wait`, cut short when `cut` completes) for
+    /// stage `index`'s judge requests, then count what is still running as
+    /// unfinished: after this the stage's judge figures are final. At once
+    /// for a run without judges.
+    pub async fn settle_judges(&self, index: usize, cut: impl std::future::Future<Output = ()>) {
+        self.judges
+            .settle(index, cut, |scenario, n| {
+                self.with_stats(index, scenario, |s| s.record_judge_missed(0, n));
+            })
+            .await;
+    }
+
+    /// Run `f` on the statistics of `scenario` in `stage`, if they exist.
+    fn with_stats(&self, stage: usize, scenario: usize, f: impl FnOnce(&mut StageStats)) {
+        self.with_aggregate(|agg| {
+            if let Some(stats) = agg.stats.get_mut(stage).and_then(|s| s.get_mut(scenario)) {
+                f(stats);
+            }
+        });
     }
 
     /// Make room for stage `index`'s statistics: a run whose stages are
@@ -196,6 +223,26 @@ impl RunSink {
                 }
                 timeline.record(&record);
             }
+        });
+    }
+}
+
+impl JudgeSink for ScenarioSink {
+    fn judge_queued(&self, stage: usize) {
+        self.run.judges.queued(stage, self.scenario);
+    }
+
+    fn judge_skipped(&self, stage: usize) {
+        let run = &self.run;
+        run.judges.skipped(stage, self.scenario, || {
+            run.with_stats(stage, self.scenario, |s| s.record_judge_missed(1, 0));
+        });
+    }
+
+    fn judged(&self, record: JudgeRecord) {
+        let run = &self.run;
+        run.judges.answered(self.scenario, record, |r| {
+            run.with_stats(r.stage, self.scenario, |s| s.record_judge(r));
         });
     }
 }

@@ -9,6 +9,7 @@ use rand::rngs::SmallRng;
 use rand::SeedableRng;
 
 use super::executor::{within, Done};
+use super::judge::{Judge, Sample};
 use crate::config::tts::TtsInputs;
 use crate::metrics::defs::measure;
 use crate::protocol::http_tts::{HttpTts, TtsJob};
@@ -31,6 +32,8 @@ pub struct TtsJobs {
     /// The voices as shared strings, so a record's label is a reference
     /// count, not a copy.
     voice_labels: Vec<Arc<str>>,
+    /// The quality judge (`--judge-asr`), if any.
+    judge: Option<Judge>,
 }
 
 impl TtsJobs {
@@ -72,7 +75,14 @@ impl TtsJobs {
             conns: (0..users)
                 .map(|_| Mutex::new(OwnedConn::default()))
                 .collect(),
+            judge: None,
         }
+    }
+
+    /// Hand the audio of a share of the requests to `judge`.
+    pub fn with_judge(mut self, judge: Option<Judge>) -> Self {
+        self.judge = judge;
+        self
     }
 
     /// Text and voice indices for an arrival: samples in order, so each
@@ -98,8 +108,8 @@ impl TtsJobs {
         let (ti, vi) = self.pick(a);
         let voice = &self.inputs.voices[vi];
         let base = &self.inputs.texts[ti];
-        let (body, chars) = match self.bodies.get(ti * self.inputs.voices.len() + vi) {
-            Some((body, chars)) => (body.clone(), *chars),
+        let (body, chars, built) = match self.bodies.get(ti * self.inputs.voices.len() + vi) {
+            Some((body, chars)) => (body.clone(), *chars, None),
             None => {
                 let text = if self.inputs.random_prefix {
                     self.prefixed(a, base)
@@ -107,10 +117,16 @@ impl TtsJobs {
                     base.clone()
                 };
                 let body = adapter.body(&TtsJob { text: &text, voice });
-                (body, text.chars().count())
+                (body, text.chars().count(), Some(text))
             }
         };
-        let mut probe = Probe::new();
+        // Only a request to be judged keeps its audio bytes.
+        let judge = (self.judge.as_ref()).filter(|j| !a.warmup && j.chosen(a.stage, a.seq));
+        let built = built.filter(|_| judge.is_some());
+        let mut probe = match judge {
+            Some(_) => Probe::keeping_audio(),
+            None => Probe::new(),
+        };
         // Take the user's connection out for the request (each user is
         // sequential, so the lock is never contended) and put it back after.
         let slot = a.user.and_then(|u| self.conns.get(u));
@@ -136,6 +152,18 @@ impl TtsJobs {
             &self.inputs.measure,
         );
         record.voice = self.voice_labels.get(vi).cloned();
+        if let Some(judge) = judge {
+            let audio = probe.kept_audio.take().filter(|b| !b.is_empty());
+            if let Some(audio) = audio.filter(|_| record.ok() && record.audio_us > Some(0)) {
+                judge.submit(Sample {
+                    stage: a.stage,
+                    seq: a.seq,
+                    text: built.unwrap_or_else(|| base.clone()),
+                    audio,
+                    format: adapter.target().format,
+                });
+            }
+        }
         Done {
             record,
             origin,
