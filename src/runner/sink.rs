@@ -69,7 +69,7 @@ pub struct RunSink {
     /// Per scenario, the `--goodput` criteria that apply to it.
     goodput: Vec<Vec<Criterion>>,
     /// Per scenario, what was in flight when (cold requests, `--cold-after`).
-    idle: Vec<Mutex<IdleTracker>>,
+    idle: Vec<IdleTracker>,
     /// The TTS quality judges' pending requests and `judge.jsonl`.
     pub judges: JudgeBook,
 }
@@ -110,17 +110,15 @@ impl RunSink {
             goodput,
             idle: chunk_ks
                 .iter()
-                .map(|_| Mutex::new(IdleTracker::new(cold_after)))
+                .map(|_| IdleTracker::new(cold_after, run_start))
                 .collect(),
             judges: JudgeBook::default(),
         }
     }
 
     /// Run `f` on scenario `scenario`'s idle tracker.
-    fn with_idle<T>(&self, scenario: usize, f: impl FnOnce(&mut IdleTracker) -> T) -> Option<T> {
-        let lock = self.idle.get(scenario)?;
-        let mut guard = lock.lock().unwrap_or_else(|p| p.into_inner());
-        Some(f(&mut guard))
+    fn with_idle<T>(&self, scenario: usize, f: impl FnOnce(&IdleTracker) -> T) -> Option<T> {
+        self.idle.get(scenario).map(f)
     }
 
     /// Wait (bounded by `--judge-wait`, cut short when `cut` completes) for
