@@ -114,6 +114,16 @@ pub mod serde_duration {
         })
     }
 
+    /// A list of durations, each as humantime text.
+    pub mod list {
+        use super::*;
+
+        /// Serialize each duration as humantime text.
+        pub fn serialize<S: Serializer>(v: &[Duration], s: S) -> Result<S::Ok, S::Error> {
+            s.collect_seq(v.iter().map(|d| humantime::format_duration(*d).to_string()))
+        }
+    }
+
     /// The same for `Option<Duration>`.
     pub mod option {
         use super::*;

@@ -134,7 +134,7 @@ pub struct ColdStarts {
     #[serde(with = "crate::units::serde_duration")]
     pub after: Duration,
     /// After the stages, for each gap: idle this long, then probes.
-    #[serde(skip_serializing_if = "Vec::is_empty", with = "duration_list")]
+    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "crate::units::serde_duration::list::serialize")]
     pub gaps: Vec<Duration>,
     /// Probes after each gap, one at a time.
     pub probes: u64,
@@ -150,15 +150,6 @@ fn redacted_url<S: serde::Serializer>(url: &Option<String>, s: S) -> Result<S::O
     match url {
         Some(u) => crate::protocol::target::serialize_url_redacted(u, s),
         None => s.serialize_none(),
-    }
-}
-
-/// Serialize durations as the same strings the options take.
-mod duration_list {
-    use std::time::Duration;
-
-    pub fn serialize<S: serde::Serializer>(v: &[Duration], s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(v.iter().map(|d| humantime::format_duration(*d).to_string()))
     }
 }
 

@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::StageResult;
+use crate::protocol::ready::Readiness;
 
 /// A probe is warm again when its latency is within this share above the
 /// warm stage's p50 (a single request is never exactly the median).
@@ -61,6 +62,24 @@ pub struct ReadyRow {
     /// Without a 2xx: what the last poll got.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last: Option<String>,
+}
+
+impl ReadyRow {
+    /// The row of a wait that has ended.
+    pub fn of(r: &Readiness) -> Self {
+        match r {
+            Readiness::Ready { after, polls } => Self {
+                after_s: Some(after.as_secs_f64()),
+                polls: *polls,
+                last: None,
+            },
+            Readiness::NotReady { polls, last, .. } => Self {
+                after_s: None,
+                polls: *polls,
+                last: Some(last.clone()),
+            },
+        }
+    }
 }
 
 impl ColdGap {

@@ -219,13 +219,13 @@ impl StageSource for CapacitySource {
 
     fn after_stage(&mut self, index: usize, result: &mut RunResult) {
         self.conclude(index, result);
+        // This verdict may have ended the search: ask, so the ending is
+        // set in the outcome (asking again gives the same answer).
+        let _ = self.search.next_probe();
         result.capacity = Some(self.outcome());
     }
 
     fn finish(&mut self, result: &mut RunResult) {
-        // The last verdict may have ended the search (it has, when the run
-        // ended by itself): ask, so the ending is set.
-        let _ = self.search.next_probe();
         result.capacity = Some(self.outcome());
     }
 }

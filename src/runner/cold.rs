@@ -158,16 +158,7 @@ impl ColdStartSource {
         let poll = self.ready.get(gap)?.as_ref()?;
         let st = poll.state.lock().unwrap_or_else(|p| p.into_inner());
         Some(match st.outcome.as_ref() {
-            Some(Readiness::Ready { after, polls }) => ReadyRow {
-                after_s: Some(after.as_secs_f64()),
-                polls: *polls,
-                last: None,
-            },
-            Some(Readiness::NotReady { polls, last, .. }) => ReadyRow {
-                after_s: None,
-                polls: *polls,
-                last: Some(last.clone()),
-            },
+            Some(ended) => ReadyRow::of(ended),
             None => ReadyRow {
                 after_s: None,
                 polls: st.polls,

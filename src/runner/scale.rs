@@ -104,19 +104,13 @@ impl ScaleSource {
                     |_, _| {},
                 )
                 .await;
-                match waited {
-                    Readiness::Ready { after, polls } => Some(ReadyRow {
-                        after_s: Some(after.as_secs_f64()),
-                        polls,
-                        last: None,
-                    }),
-                    Readiness::NotReady { waited, last, .. } => {
-                        return Err(format!(
-                            "the target was not ready {} after scaling to {n} workers (last poll: {last})",
-                            humantime::format_duration(Duration::from_secs(waited.as_secs()))
-                        ));
-                    }
+                if let Readiness::NotReady { waited, last, .. } = &waited {
+                    return Err(format!(
+                        "the target was not ready {} after scaling to {n} workers (last poll: {last})",
+                        humantime::format_duration(Duration::from_secs(waited.as_secs()))
+                    ));
                 }
+                Some(ReadyRow::of(&waited))
             }
             None => None,
         };
@@ -228,14 +222,8 @@ impl StageSource for ScaleSource {
                 }
                 return Some(specs);
             }
-            // This count is done: a search's ending is set by its finish.
-            if self.capacity && !self.pending {
-                let mut end = so_far.clone();
-                self.inner.finish(&mut end);
-                if let Some(step) = self.result.steps.last_mut() {
-                    step.capacity = end.capacity;
-                }
-            }
+            // This count is done (a search's outcome, ending included, was
+            // taken after its last stage).
             self.step += 1;
             self.workers()?;
             self.inner = (self.make)();
@@ -269,12 +257,14 @@ impl StageSource for ScaleSource {
     }
 
     fn finish(&mut self, result: &mut RunResult) {
-        if self.capacity && self.step < self.spec.workers.len() && !self.pending {
+        // The count that was running when the run ended.
+        if self.step < self.spec.workers.len() && !self.pending {
             self.inner.finish(result);
-            if let (Some(step), Some(c)) = (self.result.steps.last_mut(), result.capacity.take()) {
-                step.capacity = Some(c);
-            }
         }
+        if let (Some(step), Some(c)) = (self.result.steps.last_mut(), result.capacity.take()) {
+            step.capacity = Some(c);
+        }
+        // Each count's search is in its step, not at the top.
         result.capacity = None;
         self.refresh(result);
         result.scale = Some(self.result.clone());
