@@ -29,11 +29,14 @@ pub struct AgentArgs {
 
 /// `voxload agent`.
 pub async fn run_agent(args: AgentArgs) -> anyhow::Result<i32> {
-    let protocol = protocol(&args);
-    let plan = args
-        .run
-        .plan(args.config.as_deref(), Some(Service::Agent), Some(protocol))?;
-    super::run::execute(plan, args.run.quiet).await
+    super::run::execute(plan(&args)?, args.run.quiet).await
+}
+
+/// The plan these flags (and their scenario file) make.
+pub fn plan(args: &AgentArgs) -> anyhow::Result<crate::config::RunPlan> {
+    let protocol = protocol(args);
+    args.run
+        .plan(args.config.as_deref(), Some(Service::Agent), Some(protocol))
 }
 
 /// The agent options these flags set.

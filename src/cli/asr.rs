@@ -25,9 +25,12 @@ pub struct AsrArgs {
 
 /// `voxload asr`.
 pub async fn run_asr(args: AsrArgs) -> anyhow::Result<i32> {
+    super::run::execute(plan(&args)?, args.run.quiet).await
+}
+
+/// The plan these flags (and their scenario file) make.
+pub fn plan(args: &AsrArgs) -> anyhow::Result<crate::config::RunPlan> {
     let protocol = ProtocolOptions::Asr(args.asr.clone());
-    let plan = args
-        .run
-        .plan(args.config.as_deref(), Some(Service::Asr), Some(protocol))?;
-    super::run::execute(plan, args.run.quiet).await
+    args.run
+        .plan(args.config.as_deref(), Some(Service::Asr), Some(protocol))
 }

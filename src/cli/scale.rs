@@ -8,7 +8,6 @@ use anyhow::{bail, Context as _};
 use clap::{Args, Subcommand};
 
 use crate::config::RunPlan;
-use crate::protocol::Service;
 use crate::runner::engine::{FixedStages, StageSource};
 use crate::runner::scale::{MakeSource, ScaleSource, ScaleSpec};
 use crate::runner::{describe, RunOptions as Presentation};
@@ -79,8 +78,9 @@ fn spec(args: &ScaleArgs) -> anyhow::Result<ScaleSpec> {
     })
 }
 
-/// A plan's fixed stages, afresh at each count.
-fn fixed(plan: &RunPlan) -> anyhow::Result<MakeSource> {
+/// A plan's fixed stages, afresh at each count: the parts
+/// [`run_scale`] runs.
+fn fixed(plan: RunPlan, quiet: bool) -> anyhow::Result<(MakeSource, bool, bool, RunPlan)> {
     if !plan.common.cold.gaps.is_empty() {
         bail!("--idle-gap cannot run inside scale: run the cold-start test at one worker count");
     }
@@ -88,41 +88,18 @@ fn fixed(plan: &RunPlan) -> anyhow::Result<MakeSource> {
         plan.scenarios.iter().map(|s| s.stages.clone()).collect(),
         plan.common.stop_on_saturation,
     );
-    Ok(Box::new(move || {
-        Box::new(stages.clone()) as Box<dyn StageSource>
-    }))
+    let make: MakeSource = Box::new(move || Box::new(stages.clone()) as Box<dyn StageSource>);
+    Ok((make, false, quiet, plan))
 }
 
 /// Run a scaling test; returns the exit code.
 pub async fn run_scale(args: ScaleArgs) -> anyhow::Result<i32> {
     let spec = spec(&args)?;
     let (make, capacity, quiet, plan): (MakeSource, bool, bool, RunPlan) = match &args.what {
-        ScaleCommand::Tts(a) => {
-            let plan = a.run.plan(
-                a.config.as_deref(),
-                Some(Service::Tts),
-                Some(super::tts::protocol(a)?),
-            )?;
-            (fixed(&plan)?, false, a.run.quiet, plan)
-        }
-        ScaleCommand::Asr(a) => {
-            let protocol = crate::config::ProtocolOptions::Asr(a.asr.clone());
-            let plan = a
-                .run
-                .plan(a.config.as_deref(), Some(Service::Asr), Some(protocol))?;
-            (fixed(&plan)?, false, a.run.quiet, plan)
-        }
-        ScaleCommand::Agent(a) => {
-            let protocol = super::agent::protocol(a);
-            let plan = a
-                .run
-                .plan(a.config.as_deref(), Some(Service::Agent), Some(protocol))?;
-            (fixed(&plan)?, false, a.run.quiet, plan)
-        }
-        ScaleCommand::Run(a) => {
-            let plan = a.run.plan(Some(&a.file), None, None)?;
-            (fixed(&plan)?, false, a.run.quiet, plan)
-        }
+        ScaleCommand::Tts(a) => fixed(super::tts::plan(a)?, a.run.quiet)?,
+        ScaleCommand::Asr(a) => fixed(super::asr::plan(a)?, a.run.quiet)?,
+        ScaleCommand::Agent(a) => fixed(super::agent::plan(a)?, a.run.quiet)?,
+        ScaleCommand::Run(a) => fixed(a.run.plan(Some(&a.file), None, None)?, a.run.quiet)?,
         ScaleCommand::Capacity(a) => {
             let (plan, search, quiet) = super::capacity::prepare(a)?;
             eprintln!("{}", super::capacity::announce(&search, a.search_args()));

@@ -50,11 +50,14 @@ pub struct TtsArgs {
 
 /// `voxload tts`.
 pub async fn run_tts(args: TtsArgs) -> anyhow::Result<i32> {
-    let protocol = protocol(&args)?;
-    let plan = args
-        .run
-        .plan(args.config.as_deref(), Some(Service::Tts), Some(protocol))?;
-    super::run::execute(plan, args.run.quiet).await
+    super::run::execute(plan(&args)?, args.run.quiet).await
+}
+
+/// The plan these flags (and their scenario file) make.
+pub fn plan(args: &TtsArgs) -> anyhow::Result<crate::config::RunPlan> {
+    let protocol = protocol(args)?;
+    args.run
+        .plan(args.config.as_deref(), Some(Service::Tts), Some(protocol))
 }
 
 /// The TTS options these flags set, the vendor file read.

@@ -134,7 +134,10 @@ pub struct ColdStarts {
     #[serde(with = "crate::units::serde_duration")]
     pub after: Duration,
     /// After the stages, for each gap: idle this long, then probes.
-    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "crate::units::serde_duration::list::serialize")]
+    #[serde(
+        skip_serializing_if = "Vec::is_empty",
+        serialize_with = "crate::units::serde_duration::list::serialize"
+    )]
     pub gaps: Vec<Duration>,
     /// Probes after each gap, one at a time.
     pub probes: u64,
