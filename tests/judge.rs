@@ -100,14 +100,18 @@ async fn the_judged_wer_is_the_errors_the_mock_injected() {
     seqs.sort_unstable();
     assert_eq!(seqs, chosen, "judged the chosen requests");
     assert!(ran.records.iter().all(|r| r.ok()), "every TTS request ok");
-    assert_eq!(c.judged, chosen.len() as u64);
+    assert_eq!(c.judge.judged, chosen.len() as u64);
     assert_eq!(
-        (c.judge_failed, c.judge_skipped, c.judge_unfinished),
+        (
+            c.judge.judge_failed,
+            c.judge.judge_skipped,
+            c.judge.judge_unfinished
+        ),
         (0, 0, 0)
     );
     // Ground truth: what the mock's ASR substituted, request by request.
     let truth = ran.mock.truth().await.asr;
-    assert_eq!(truth.ok, c.judged, "one ASR request per judged one");
+    assert_eq!(truth.ok, c.judge.judged, "one ASR request per judged one");
     assert!(truth.substituted > 0, "the mock injected errors: {truth:?}");
     assert_eq!(c.judge_word_errors, truth.substituted);
     assert_eq!(c.judge_ref_words, truth.words);
@@ -137,7 +141,7 @@ async fn the_judged_wer_is_the_errors_the_mock_injected() {
     })
     .await;
     let s = &clean.result.stages[0];
-    assert_eq!(s.stats.counters.judged, 20);
+    assert_eq!(s.stats.counters.judge.judged, 20);
     assert_eq!(s.summary.judge_wer_pooled, Some(0.0));
 }
 
@@ -159,7 +163,7 @@ async fn truncated_speech_is_heard_as_missing_words() {
     // Raw PCM cut to half its audio is no TTS error: only listening tells.
     assert!(cut.records.iter().all(|r| r.ok()), "{:?}", cut.records);
     assert_eq!(cut.mock.truth().await.faults.values().sum::<u64>(), 16);
-    assert_eq!(s.stats.counters.judged, 16);
+    assert_eq!(s.stats.counters.judge.judged, 16);
     let cut_wer = s.summary.judge_wer_pooled.expect("cut");
     // Half of each text's characters are gone: about half its words.
     assert_eq!(clean_wer, 0.0);
@@ -184,7 +188,7 @@ async fn the_judge_never_moves_the_tts_schedule() {
     .await;
     let stage = &ran.result.stages[0];
     assert_eq!(stage.summary.dropped, 0, "no arrival dropped");
-    assert_eq!(stage.stats.counters.judged, n, "every request judged");
+    assert_eq!(stage.stats.counters.judge.judged, n, "every request judged");
     let mut records = ran.records.clone();
     records.sort_by_key(|r| r.seq);
     let first = records[0].start_us;
@@ -327,5 +331,5 @@ async fn capacity_searches_with_a_judge_wer_slo() {
         .stages
         .iter()
         .all(|s| s.summary.judge_wer_pooled == Some(0.0)));
-    assert!(run.stages.iter().all(|s| s.summary.judged > 0));
+    assert!(run.stages.iter().all(|s| s.summary.judge.judged > 0));
 }

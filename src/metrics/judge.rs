@@ -20,6 +20,44 @@ use crate::protocol::{ErrorKind, ProtocolError};
 /// The judge's definitions, stated in every result of a run with one.
 pub const JUDGE_NOTE: &str = "judge (--judge-asr): a seeded share of the successful TTS requests with audio is transcribed by the judge after the request ended, off the measured path; judge_wer per judged request against the text sent (normalized as ASR WER), judge_wer_pooled = all word errors / all reference words of the stage's judged requests; judge_failed (the judge's own failures) are not TTS errors; judge_skipped = chosen samples dropped because the judge's queue was full; judge_unfinished = judge requests still running when the stage's wait ended (that wait is not in the stage's wall time)";
 
+/// How a stage's judge requests ended: counted in its statistics, shown
+/// as they are in its summary (flattened into both, so the keys stay
+/// `judged`, `judge_failed`, … in result.json).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JudgeCounts {
+    /// TTS requests whose audio the judge transcribed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub judged: u64,
+    /// Judge requests that failed (not TTS errors).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub judge_failed: u64,
+    /// Chosen samples not judged because the judge's queue was full.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub judge_skipped: u64,
+    /// Judge requests still running when the stage's wait for them ended.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub judge_unfinished: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+impl JudgeCounts {
+    /// Add another stage's counts (a merge).
+    pub fn add(&mut self, o: &Self) {
+        self.judged += o.judged;
+        self.judge_failed += o.judge_failed;
+        self.judge_skipped += o.judge_skipped;
+        self.judge_unfinished += o.judge_unfinished;
+    }
+
+    /// Samples chosen for the judge, however they ended.
+    pub fn chosen(&self) -> u64 {
+        self.judged + self.judge_failed + self.judge_skipped + self.judge_unfinished
+    }
+}
+
 /// One judged TTS request, as `judge.jsonl` holds it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct JudgeRecord {
@@ -144,10 +182,10 @@ mod tests {
         let s = a.summary(std::time::Duration::from_secs(1));
         assert_eq!(
             (
-                s.judged,
-                s.judge_failed,
-                s.judge_skipped,
-                s.judge_unfinished
+                s.judge.judged,
+                s.judge.judge_failed,
+                s.judge.judge_skipped,
+                s.judge.judge_unfinished
             ),
             (2, 1, 2, 1)
         );
@@ -166,6 +204,6 @@ mod tests {
         });
         let old: StageStats = serde_json::from_value(old).expect("old stage");
         let s = old.summary(std::time::Duration::from_secs(1));
-        assert_eq!((s.judged, s.judge_wer_pooled), (0, None));
+        assert_eq!((s.judge.judged, s.judge_wer_pooled), (0, None));
     }
 }

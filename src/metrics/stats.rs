@@ -20,7 +20,7 @@ use hdrhistogram::serialization::{Deserializer as HdrDeserializer, Serializer as
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::metrics::judge::JudgeRecord;
+use crate::metrics::judge::{JudgeCounts, JudgeRecord};
 use crate::metrics::outage::Outages;
 use crate::metrics::RequestRecord;
 use crate::protocol::ErrorKind;
@@ -112,18 +112,9 @@ pub struct StageCounters {
     /// Of those, good: succeeded and met every criterion.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub good: u64,
-    /// With `--judge-asr`: TTS requests whose audio the judge transcribed.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub judged: u64,
-    /// Judge requests that failed (not TTS errors).
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub judge_failed: u64,
-    /// Chosen samples not judged because the judge's queue was full.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub judge_skipped: u64,
-    /// Judge requests still running when the stage's wait for them ended.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub judge_unfinished: u64,
+    /// With `--judge-asr`: how the stage's judge requests ended.
+    #[serde(flatten)]
+    pub judge: JudgeCounts,
     /// Word errors over judged requests (the pooled judge WER's numerator).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub judge_word_errors: u64,
@@ -358,10 +349,10 @@ impl StageStats {
     pub fn record_judge(&mut self, j: &JudgeRecord) {
         let c = &mut self.counters;
         if !j.ok() {
-            c.judge_failed += 1;
+            c.judge.judge_failed += 1;
             return;
         }
-        c.judged += 1;
+        c.judge.judged += 1;
         c.judge_word_errors += u64::from(j.word_errors.unwrap_or(0));
         c.judge_ref_words += u64::from(j.ref_words.unwrap_or(0));
         if let Some(v) = j.wer.and_then(crate::metrics::metric::scale_ratio) {
@@ -372,8 +363,8 @@ impl StageStats {
     /// Count chosen samples the judge skipped (queue full) and judge
     /// requests left unfinished at the stage's end.
     pub fn record_judge_missed(&mut self, skipped: u64, unfinished: u64) {
-        self.counters.judge_skipped += skipped;
-        self.counters.judge_unfinished += unfinished;
+        self.counters.judge.judge_skipped += skipped;
+        self.counters.judge.judge_unfinished += unfinished;
     }
 
     /// Add another stage's statistics (another worker, or another run of the
@@ -401,10 +392,7 @@ impl StageStats {
         a.barge_in_untested += b.barge_in_untested;
         a.goodput_judged += b.goodput_judged;
         a.good += b.good;
-        a.judged += b.judged;
-        a.judge_failed += b.judge_failed;
-        a.judge_skipped += b.judge_skipped;
-        a.judge_unfinished += b.judge_unfinished;
+        a.judge.add(&b.judge);
         a.judge_word_errors += b.judge_word_errors;
         a.judge_ref_words += b.judge_ref_words;
         a.first_start_us = min_opt(a.first_start_us, b.first_start_us);
@@ -490,10 +478,7 @@ impl StageStats {
             barge_in_untested: c.barge_in_untested,
             goodput: ratio(c.good, c.goodput_judged),
             goodput_rps: (c.goodput_judged > 0).then(|| per_wall(c.good as f64)),
-            judged: c.judged,
-            judge_failed: c.judge_failed,
-            judge_skipped: c.judge_skipped,
-            judge_unfinished: c.judge_unfinished,
+            judge: c.judge,
             judge_wer_pooled: ratio(c.judge_word_errors, c.judge_ref_words),
             errors,
             outages: self.outages.list(),

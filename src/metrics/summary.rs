@@ -8,6 +8,7 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use crate::metrics::generator::{self, GeneratorCpu};
+use crate::metrics::judge::JudgeCounts;
 use crate::metrics::metric::{Metric, Unit};
 use crate::metrics::outage::Outage;
 use crate::protocol::ErrorKind;
@@ -123,18 +124,9 @@ pub struct StageSummary {
     /// With `--goodput`: good requests per wall second.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub goodput_rps: Option<f64>,
-    /// With `--judge-asr`: TTS requests whose audio the judge transcribed.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub judged: u64,
-    /// Judge requests that failed (not TTS errors).
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub judge_failed: u64,
-    /// Chosen samples skipped because the judge's queue was full.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub judge_skipped: u64,
-    /// Judge requests still running when the stage's wait for them ended.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub judge_unfinished: u64,
+    /// With `--judge-asr`: how the stage's judge requests ended.
+    #[serde(flatten)]
+    pub judge: JudgeCounts,
     /// All word errors ÷ all reference words over the judged requests: the
     /// word error rate of the synthesized speech.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -274,17 +274,17 @@ fn headline_rows(out: &mut String, m: &crate::metrics::StageSummary, prefix: &st
 /// The TTS quality judge's figures of a stage (`--judge-asr`), if it had one:
 /// `  judge: 40 judged  judge_wer_pooled 3.21%  failed 0  skipped 2  unfinished 0`.
 fn judge_line(m: &crate::metrics::StageSummary) -> Option<String> {
-    let counted = m.judged + m.judge_failed + m.judge_skipped + m.judge_unfinished;
-    (counted > 0).then(|| {
+    let j = &m.judge;
+    (j.chosen() > 0).then(|| {
         format!(
             "  judge: {} judged  {} {}  failed {}  skipped {}  unfinished {}",
-            m.judged,
+            j.judged,
             StageMetric::JudgeWerPooled.name(),
             m.judge_wer_pooled
                 .map_or_else(|| "-".to_string(), |w| format!("{:.2}%", w * 100.0)),
-            m.judge_failed,
-            m.judge_skipped,
-            m.judge_unfinished
+            j.judge_failed,
+            j.judge_skipped,
+            j.judge_unfinished
         )
     })
 }
