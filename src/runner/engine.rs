@@ -84,10 +84,10 @@ pub struct FixedStages {
     /// End at the first stage marked saturated (`--stop-on-saturation`).
     pub stop_on_saturation: bool,
     /// Stages served so far (the next one's position in the lists).
-    pub served: usize,
+    served: usize,
     /// The run's index of the first stage served (a scaling test serves
     /// the lists again at each count; saturation ends only its own sweep).
-    pub first: Option<usize>,
+    first: Option<usize>,
 }
 
 impl FixedStages {
