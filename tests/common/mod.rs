@@ -123,3 +123,24 @@ pub fn two_slot_mock(queue: usize) -> MockModel {
 pub fn two_slot_knee() -> f64 {
     2.0 / (0.010 + KNEE_TEXT.len() as f64 / 15.0 / 100.0)
 }
+
+/// Whether an external program a test needs (Prometheus, Chromium, Slurm)
+/// is installed. In CI (`VOXLOAD_CI=1`, set by `.ci/run`, which installs
+/// them) a missing one fails the test, so nothing is skipped silently
+/// there; elsewhere the test says what it skips and passes.
+pub fn external(program: &str, how: &str) -> bool {
+    let found = if program.contains('/') {
+        Path::new(program).exists()
+    } else {
+        std::env::var_os("PATH")
+            .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
+    };
+    if !found {
+        assert!(
+            std::env::var_os("VOXLOAD_CI").is_none(),
+            "{program} is not installed, and CI needs it ({how})"
+        );
+        eprintln!("note: {program} is not installed; skipping this check ({how})");
+    }
+    found
+}
