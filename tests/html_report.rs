@@ -406,6 +406,7 @@ fn asr_run() -> RunResult {
                 seed: 1,
                 max_in_flight: None,
                 raw_arrivals: false,
+                phase: 0.0,
             },
             issued: 60,
             offered_rps: Some(rate),

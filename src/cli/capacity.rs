@@ -255,6 +255,12 @@ fn search_plan(
     }
     options.workload.duration = Some(min);
     let mut plan = RunPlan::build(options, &|name| std::env::var(name).ok())?;
+    if plan.common.shard.is_some() {
+        bail!(
+            "--shard: a capacity search chooses each probe from the results before it, which one \
+             shard cannot see; search unsharded, then run the level it finds with --shard"
+        );
+    }
     let slo = std::mem::take(&mut plan.common.slo);
     if slo.is_empty() {
         bail!("capacity needs at least one --slo to hold (e.g. --slo 'ttfa.p95<300ms' --slo 'errors<1%')");

@@ -8,6 +8,7 @@ pub mod asr;
 pub mod capacity;
 pub mod corpus;
 pub mod demo;
+pub mod merge;
 pub mod mock;
 pub mod report;
 pub mod run;
@@ -85,6 +86,8 @@ pub enum Command {
     Report(report::ReportArgs),
     /// Compare two runs metric by metric, with confidence intervals.
     Compare(report::CompareArgs),
+    /// Merge the shards of a sharded run (--shard) into one result, exactly; SLOs judged on the whole.
+    Merge(merge::MergeArgs),
 }
 
 /// `voxload texts`.
@@ -113,6 +116,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Texts(args) => texts(args),
         Command::Report(args) => report::run_report(args).await,
         Command::Compare(args) => report::run_compare(args).await,
+        Command::Merge(args) => merge::run_merge(args).await,
     }
 }
 

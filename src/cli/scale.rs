@@ -108,6 +108,9 @@ pub async fn run_scale(args: ScaleArgs) -> anyhow::Result<i32> {
             (make, true, quiet, plan)
         }
     };
+    if plan.common.shard.is_some() {
+        anyhow::bail!("--shard: a scaling test restarts the target between counts, which shards cannot share; run it unsharded");
+    }
     let metric = plan
         .scenarios
         .first()

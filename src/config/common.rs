@@ -68,6 +68,28 @@ pub struct CommonOptions {
     /// while the probes run, to time how long the target takes to be ready.
     #[arg(long, value_name = "URL")]
     pub ready_url: Option<String>,
+    /// Sharded run: this process is shard I of N (e.g. 2/8) and takes its
+    /// share of every rate and user count; merge the shards' folders with
+    /// `voxload merge` [default: from a Slurm array or Kubernetes Indexed Job].
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<super::shard::Shard>,
+    /// Sharded run: how many shards (for a Kubernetes Indexed Job, whose
+    /// pods know only their JOB_COMPLETION_INDEX; or set VOXLOAD_SHARDS).
+    #[arg(long, value_name = "N")]
+    pub shards: Option<u32>,
+    /// Sharded run: every shard starts at this UTC time, e.g. 2026-12-01T10:00:00Z.
+    #[arg(long, value_name = "TIME", conflicts_with = "start_file")]
+    pub start_at: Option<String>,
+    /// Sharded run: a file on storage every shard sees; the first to
+    /// arrive writes a start time 10 s ahead, the others read it.
+    #[arg(long, value_name = "FILE")]
+    pub start_file: Option<PathBuf>,
+    /// Sharded run with a start time: stage k begins on every shard at
+    /// start + the durations of the stages before + this gap after each,
+    /// time for a stage's last requests to end [default: 5s].
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    #[serde(default, with = "crate::units::serde_duration::option")]
+    pub stage_gap: Option<Duration>,
 }
 
 /// Default `--cold-after`: long enough that a run's own pauses (probe

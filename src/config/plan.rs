@@ -13,6 +13,7 @@ use super::common::{cold_starts, min_success, run_name, ColdStarts, DEFAULT_GRAC
 use super::error::{invalid, ConfigError};
 use super::overlay::overlay;
 use super::scenario::{ProtocolOptions, RunOptions, ScenarioOptions};
+use super::shard::{self, Shard, ShardPlan, ShardSource, StartAt};
 use super::tts::TtsInputs;
 use super::workload::WorkloadOptions;
 use crate::metrics::slo::{is_scenario_name, parse_all, Slo};
@@ -45,6 +46,9 @@ pub struct CommonPlan {
     pub stop_on_saturation: bool,
     /// Which requests are cold, and the cold-start test's idle gaps.
     pub cold: ColdStarts,
+    /// This process's part of a sharded run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardPlan>,
 }
 
 /// What a scenario sends, by service.
@@ -122,6 +126,7 @@ impl RunPlan {
         }
         let slo = parse_all(&slo_exprs).map_err(|e| invalid("--slo", e.to_string()))?;
         let seed = o.common.seed.unwrap_or(1);
+        let shard = shard::detect(o.common.shard, o.common.shards, env)?;
         let workloads = scenario_workloads(&o.workload, &o.scenarios, &names)?;
         let mut scenarios = Vec::with_capacity(o.scenarios.len());
         for (i, ((s, name), workload)) in o.scenarios.iter().zip(&names).zip(workloads).enumerate()
@@ -187,13 +192,20 @@ impl RunPlan {
             RunKind::Mixed => "run",
             k => k.name(),
         };
+        if shard.is_some() && o.common.name.is_none() {
+            return Err(invalid(
+                "--name",
+                "a sharded run needs one: every shard writes into OUT/NAME/shard-I-of-N, \
+                 which `voxload merge OUT/NAME` reads",
+            ));
+        }
         let name = run_name(o.common.name.as_deref(), prefix)?;
         let out_root = o
             .common
             .out
             .clone()
             .unwrap_or_else(|| PathBuf::from("results"));
-        Ok(RunPlan {
+        let plan = RunPlan {
             common: CommonPlan {
                 out_dir: out_root.join(&name),
                 name,
@@ -204,9 +216,63 @@ impl RunPlan {
                 stop_on_saturation: o.common.stop_on_saturation.unwrap_or(false),
                 goodput,
                 cold: cold_starts(&o.common)?,
+                shard: None,
             },
             scenarios,
-        })
+        };
+        let start = shard::start(&o.common)?;
+        match shard {
+            None if start.is_some() => Err(invalid(
+                if o.common.start_at.is_some() { "--start-at" } else { "--start-file" },
+                "starts the shards of a sharded run together; give --shard I/N (or run as an array task)",
+            )),
+            None if o.common.stage_gap.is_some() => Err(invalid(
+                "--stage-gap",
+                "spaces the stages of shards started together; give --shard I/N and --start-at or --start-file",
+            )),
+            None => Ok(plan),
+            Some((part, source)) => plan.sharded(part, source, start, o.common.stage_gap),
+        }
+    }
+
+    /// This plan as shard `part` runs it: its share of every stage, its
+    /// own seeds, its own folder under the run's.
+    fn sharded(
+        mut self,
+        part: Shard,
+        source: ShardSource,
+        start: Option<StartAt>,
+        stage_gap: Option<Duration>,
+    ) -> Result<Self, ConfigError> {
+        if !self.common.cold.gaps.is_empty() {
+            return Err(invalid(
+                "--idle-gap",
+                "a cold-start test sends single probes; run it unsharded",
+            ));
+        }
+        if stage_gap.is_some() && start.is_none() {
+            return Err(invalid(
+                "--stage-gap",
+                "spaces stages of shards started together; give --start-at or --start-file",
+            ));
+        }
+        // Every shard of one run computes the same digest of the whole plan.
+        let whole = serde_json::to_string(&self).unwrap_or_default();
+        let run_seed = self.common.seed;
+        self.common.seed = part.seed(run_seed);
+        for s in &mut self.scenarios {
+            s.stages = s.stages.iter().map(|st| part.stage(st)).collect();
+        }
+        self.common.out_dir = self.common.out_dir.join(part.folder());
+        self.common.shard = Some(ShardPlan {
+            shard: part,
+            source,
+            run_seed,
+            plan_digest: shard::digest(&whole),
+            start,
+            stage_gap: stage_gap.unwrap_or(shard::DEFAULT_STAGE_GAP),
+        });
+        Ok(self)
     }
 }
 

@@ -193,6 +193,7 @@ impl WorkloadOptions {
                         seed: seed.wrapping_add(i as u64),
                         max_in_flight: Some(self.max_in_flight.unwrap_or(DEFAULT_MAX_IN_FLIGHT)),
                         raw_arrivals: self.raw_arrivals.unwrap_or(false),
+                        phase: 0.0,
                     };
                     stage(format!("rate={}/s", level_text(r)), workload)
                 })

@@ -98,6 +98,15 @@ impl Outages {
         all
     }
 
+    /// The same outages on a clock whose zero is `by_us` earlier (a
+    /// shard's, merged onto the run's).
+    pub fn shift(&mut self, by_us: u64) {
+        for o in self.ended.iter_mut().chain(self.current.as_mut()) {
+            o.from_us += by_us;
+            o.to_us += by_us;
+        }
+    }
+
     /// Add another worker's outages of the same stage: overlapping spans
     /// become one, so a target down for every worker is one outage.
     pub fn merge(&mut self, other: &Outages) {

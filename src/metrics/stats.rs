@@ -416,6 +416,18 @@ impl StageStats {
         }
     }
 
+    /// The same statistics on a clock whose zero is `by_us` earlier: a
+    /// shard's instants on the merged run's clock (durations are unchanged).
+    pub fn shift_clock(&mut self, by_us: u64) {
+        let c = &mut self.counters;
+        c.first_start_us = c.first_start_us.map(|t| t + by_us);
+        c.last_end_us = c.last_end_us.map(|t| t + by_us);
+        self.outages.shift(by_us);
+        if let Some(cold) = self.cold.as_mut() {
+            cold.shift_clock(by_us);
+        }
+    }
+
     /// The histogram of a metric, if it has any samples.
     pub fn histogram(&self, m: &Metric) -> Option<&Histogram<u64>> {
         self.hists.get(m)

@@ -235,6 +235,17 @@ impl Timeline {
         self.seconds.entry(second).or_default().started += 1;
     }
 
+    /// The same seconds `by` later: a shard's timeline on the clock of a
+    /// run that started `by` seconds before it.
+    pub fn shift(&mut self, by: u64) {
+        if by == 0 {
+            return;
+        }
+        let seconds = std::mem::take(&mut self.seconds);
+        self.seconds = seconds.into_iter().map(|(s, v)| (s + by, v)).collect();
+        self.packed_below += by;
+    }
+
     /// Add another timeline second by second (same clock assumed: for
     /// runs with different epochs, shift one first).
     pub fn merge(&mut self, other: &Timeline) {

@@ -104,6 +104,7 @@ fn header(h: &mut String, run: &RunResult) {
         RunStatus::Complete => ("complete", "complete"),
         RunStatus::Interrupted => ("interrupted (partial results)", "interrupted"),
         RunStatus::InProgress => ("in progress (partial results)", "in_progress"),
+        RunStatus::Partial => ("partial: shards missing", "interrupted"),
     };
     let env = &run.environment;
     let _ = writeln!(

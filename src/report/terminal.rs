@@ -58,6 +58,7 @@ pub fn summary(run: &RunResult) -> String {
         RunStatus::Complete => "complete",
         RunStatus::Interrupted => "INTERRUPTED (partial results)",
         RunStatus::InProgress => "in progress",
+        RunStatus::Partial => "PARTIAL (shards missing)",
     };
     let _ = writeln!(out, "voxload {} — run '{}' ({status})", run.kind, run.name);
     let sections = run.sections();

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod capacity;
 pub mod cold;
+pub mod merge;
 pub mod scale;
 
 use crate::metrics::slo::{SloResult, StageView};
@@ -114,6 +115,49 @@ pub enum RunStatus {
     Complete,
     /// Stopped early (Ctrl-C); stages hold what was measured.
     Interrupted,
+    /// Merged from some of a run's shards: the others were missing.
+    Partial,
+}
+
+/// Which shard of a sharded run a result is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShardInfo {
+    /// This shard, `I/N`.
+    pub shard: crate::workload::shard::Shard,
+    /// The whole run's seed (the result's `seed` is the shard's own).
+    pub run_seed: u64,
+    /// The same for every shard of one run: `merge` refuses others.
+    pub plan_digest: String,
+    /// The shards' common start (RFC 3339), when they had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_at: Option<String>,
+}
+
+/// What a merged result was merged from (`voxload merge`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MergedFrom {
+    /// How many shards the run had.
+    pub count: u32,
+    /// The shards merged, in index order.
+    pub shards: Vec<MergedShard>,
+    /// Indices of the shards that were not given (the result is partial).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<u32>,
+}
+
+/// One shard of a merged result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MergedShard {
+    /// Its index, from 1.
+    pub index: u32,
+    /// The folder it was read from, as given.
+    pub folder: String,
+    /// Its own seed.
+    pub seed: Option<u64>,
+    /// Whether it finished.
+    pub status: RunStatus,
+    /// Its clock's zero, µs since the Unix epoch.
+    pub epoch_us: u64,
 }
 
 /// A whole run.
@@ -176,6 +220,12 @@ pub struct RunResult {
     /// What a scaling test found (`voxload scale`); its runs are the stages.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scale: Option<scale::ScaleResult>,
+    /// The shard of a sharded run this result is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardInfo>,
+    /// The shards this result was merged from (`voxload merge`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged_from: Option<MergedFrom>,
 }
 
 /// One scenario's part of a run: its stages and timeline, for reports

@@ -47,6 +47,8 @@ pub struct RunFrame {
     pub config: serde_json::Value,
     /// Definitions stated in the result.
     pub notes: Vec<String>,
+    /// The shard of a sharded run this process is.
+    pub shard: Option<crate::result::ShardInfo>,
 }
 
 /// Where a run's stages come from: the plan's fixed list, or a search that
@@ -147,12 +149,15 @@ impl Session {
     /// Create a fresh results folder under `out_dir` (never overwriting one)
     /// and open `requests.jsonl`; `chunk_ks` and `goodput` have one entry
     /// per scenario; requests after `cold_after` of idle time are cold.
+    /// The run clock's zero is now, or `start` (the shards of a run share
+    /// it, so their records and seconds line up exactly).
     pub fn open(
         out_dir: &Path,
         stages: usize,
         chunk_ks: &[Vec<u32>],
         goodput: Vec<Vec<crate::metrics::goodput::Criterion>>,
         cold_after: std::time::Duration,
+        start: Option<SystemTime>,
     ) -> Result<Self, RunError> {
         let out = fresh_dir(out_dir);
         std::fs::create_dir_all(&out).map_err(|source| RunError::OutDir {
@@ -162,10 +167,18 @@ impl Session {
         let path = out.join("requests.jsonl");
         let jsonl =
             JsonlWriter::create(&path).map_err(|source| RunError::OutDir { path, source })?;
-        let run_start = Instant::now();
-        let epoch_us = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, micros);
+        let (now, wall) = (Instant::now(), SystemTime::now());
+        let (run_start, epoch) = match start {
+            Some(t) => {
+                let at = match t.duration_since(wall) {
+                    Ok(ahead) => now + ahead,
+                    Err(behind) => now.checked_sub(behind.duration()).unwrap_or(now),
+                };
+                (at, t)
+            }
+            None => (now, wall),
+        };
+        let epoch_us = epoch.duration_since(UNIX_EPOCH).map_or(0, micros);
         let sink = Arc::new(RunSink::new(
             stages, chunk_ks, goodput, cold_after, jsonl, run_start,
         ));
@@ -337,6 +350,8 @@ pub async fn drive(
         capacity: None,
         cold_start: None,
         scale: None,
+        shard: frame.shard.clone(),
+        merged_from: None,
     };
     let backstop_done = CancellationToken::new();
     let backstop = {
@@ -536,12 +551,14 @@ fn stage_result(
     summary.generator_cpu = Some(cpu);
     let warnings = summary.generator_warnings();
     let offered_rps = match spec.workload {
-        Workload::Open { .. } => {
+        Workload::Open { rate, phase, .. } => {
             let arrivals = o.issued + o.dropped;
+            // The window opens at the first arrival: `phase` of a gap in.
             let window = o
                 .arrivals_ended
                 .saturating_duration_since(o.started)
-                .as_secs_f64();
+                .as_secs_f64()
+                - phase / rate;
             // n arrivals starting at offset 0 span n − 1 gaps.
             (arrivals > 1 && window > 0.0).then(|| (arrivals - 1) as f64 / window)
         }

@@ -25,6 +25,7 @@ pub mod jsonl;
 pub mod judge;
 pub mod judge_book;
 pub mod scale;
+pub mod shard;
 pub mod sink;
 pub mod tts;
 
@@ -90,6 +91,14 @@ pub enum RunError {
         sockets: u64,
         /// The most files the process may open.
         limit: u64,
+    },
+    /// The shards' start file could not be written or read.
+    #[error("start file {path}: {reason}")]
+    StartFile {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
     },
     /// A stage's driver task failed.
     #[error("internal: a stage failed: {0}")]
@@ -231,12 +240,21 @@ pub async fn run_with(
     for judge in plan.scenarios.iter().filter_map(judge_plan) {
         preflight(&judge.target.url).await?;
     }
+    let shard = plan.common.shard.as_ref();
+    let start = match shard.and_then(|s| s.start.as_ref()) {
+        Some(at) => Some(shard::start_time(at).await?),
+        None => None,
+    };
+    if let Some(s) = shard {
+        eprintln!("{}", shard::announce(s, start));
+    }
     let session = Session::open(
         &plan.common.out_dir,
         plan.stage_count(),
         &chunk_ks,
         goodput,
         plan.common.cold.after,
+        start,
     )?;
     let client = HttpClient::new(CONNECT_TIMEOUT);
     // The judges' own client: their requests never take the TTS requests'
@@ -291,6 +309,18 @@ pub async fn run_with(
             |e| serde_json::json!({ "error": format!("the plan could not be recorded: {e}") }),
         ),
         notes: describe::notes(&plan),
+        shard: shard.map(|s| crate::result::ShardInfo {
+            shard: s.shard,
+            run_seed: s.run_seed,
+            plan_digest: s.plan_digest.clone(),
+            start_at: start.map(|t| humantime::format_rfc3339_millis(t).to_string()),
+        }),
     };
-    engine::drive(frame, source, session, scenarios, stop, opts).await
+    match (start, shard) {
+        (Some(t), Some(s)) => {
+            let mut aligned = shard::Aligned::new(source, t, s.stage_gap);
+            engine::drive(frame, &mut aligned, session, scenarios, stop, opts).await
+        }
+        _ => engine::drive(frame, source, session, scenarios, stop, opts).await,
+    }
 }

@@ -121,6 +121,7 @@ pub async fn run_stage<E: Executor, S: StageSink>(
             seed,
             max_in_flight,
             raw_arrivals,
+            phase,
         } => {
             let schedule: Box<dyn Schedule> = match burstiness {
                 Some(b) => {
@@ -130,7 +131,7 @@ pub async fn run_stage<E: Executor, S: StageSink>(
                         _ => Box::new(gamma),
                     }
                 }
-                None => Box::new(Constant::new(*rate)),
+                None => Box::new(Constant::new(*rate).with_phase(*phase)),
             };
             let schedule = Bounded::new(schedule, spec.requests, spec.duration);
             open_loop(&ctx, schedule, started, *max_in_flight).await

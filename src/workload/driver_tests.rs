@@ -142,6 +142,7 @@ async fn open_loop_drops_arrivals_over_the_cap_and_never_delays_them() {
             seed: 1,
             max_in_flight: Some(2),
             raw_arrivals: false,
+            phase: 0.0,
         },
         requests: None,
         duration: Some(Duration::from_millis(500)),

@@ -5,6 +5,7 @@ pub mod backoff;
 pub mod driver;
 pub mod schedule;
 pub mod search;
+pub mod shard;
 pub mod stage;
 pub mod timer;
 

@@ -32,18 +32,28 @@ impl Schedule for Box<dyn Schedule> {
 pub struct Constant {
     rate: f64,
     next: u64,
+    phase: f64,
 }
 
 impl Constant {
     /// `rate` arrivals per second (must be > 0 and finite; checked by the plan).
     pub fn new(rate: f64) -> Self {
-        Self { rate, next: 0 }
+        Self {
+            rate,
+            next: 0,
+            phase: 0.0,
+        }
+    }
+
+    /// The same arrivals `phase` of a gap later: `(i + phase) / rate`.
+    pub fn with_phase(self, phase: f64) -> Self {
+        Self { phase, ..self }
     }
 }
 
 impl Schedule for Constant {
     fn next_offset(&mut self) -> Option<Duration> {
-        let at = Duration::try_from_secs_f64(self.next as f64 / self.rate).ok()?;
+        let at = Duration::try_from_secs_f64((self.next as f64 + self.phase) / self.rate).ok()?;
         self.next += 1;
         Some(at)
     }

@@ -24,6 +24,11 @@ pub enum Workload {
         /// otherwise they are rescaled to realize it exactly.
         #[serde(default = "raw_before_rescaling")]
         raw_arrivals: bool,
+        /// Evenly spaced arrivals: arrival *i* comes at `(i + phase) /
+        /// rate`, a fraction of a gap late, so the shards of a run
+        /// interleave theirs into one even grid (0 for a run of one).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        phase: f64,
     },
     /// Closed loop: `concurrency` users, each sending its next request when the last ends.
     Closed {
@@ -38,6 +43,10 @@ pub enum Workload {
         #[serde(default = "RetryPolicy::off")]
         retry: RetryPolicy,
     },
+}
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
 }
 
 /// Results written before rescaling existed drew raw gaps.

@@ -144,6 +144,7 @@ pub fn run(name: &str, specs: &[StageSpec]) -> RunResult {
                 seed: spec.seed,
                 max_in_flight: None,
                 raw_arrivals: false,
+                phase: 0.0,
             },
             issued: spec.requests,
             offered_rps: Some(spec.rate),
@@ -190,5 +191,7 @@ pub fn run(name: &str, specs: &[StageSpec]) -> RunResult {
         capacity: None,
         cold_start: None,
         scale: None,
+        shard: None,
+        merged_from: None,
     }
 }
