@@ -6,10 +6,13 @@
 #   VOXLOAD=/path/voxload bench/merge.sh   this binary, no build
 #   SHARDS=16 SECONDS_LONG=600 bench/merge.sh
 #
-# The shards are made from one real shard: a 20 s run against the embedded
-# mock (its per-second windows are what grows with run length), whose
-# windows are repeated over SECONDS_LONG seconds, then copied to SHARDS folders as shards 1..SHARDS. Every shard then holds
-# 3,600 seconds of windows with their histograms, as a real hour does.
+# The shards are made from one real run: 20 s at 20 req/s against the
+# embedded mock. Its per-second windows (what grows with run length) are
+# repeated over SECONDS_LONG seconds, and the result copied to SHARDS folders
+# as shards 1..SHARDS: every shard then holds 3,600 seconds of windows with
+# their histograms (about 20 samples each), as a real hour at 20 req/s per
+# shard does. Its stage statistics stay the 20 s run's (HDR histograms do
+# not grow with the number of samples).
 # Traffic only to 127.0.0.1; the one load run is bounded (20 s).
 set -euo pipefail
 
@@ -33,22 +36,22 @@ mock=$!
 trap 'kill $mock 2>/dev/null || true' EXIT
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
 
-say "one real shard: 20 s at 20 req/s against the mock"
+say "one real run: 20 s at 20 req/s against the mock"
 "$VOXLOAD" tts --url "http://127.0.0.1:$port/v1/audio/speech" --rate 20 --duration 20s \
-  --name seed --out runs --shard "1/$SHARDS" --quiet >seed.log 2>&1
+  --name seed --out runs --quiet >seed.log 2>&1
 
 say "making $SHARDS shards of $SECONDS_LONG s each"
 python3 - "$SHARDS" "$SECONDS_LONG" <<'EOF'
 import json, os, sys
 shards, seconds = int(sys.argv[1]), int(sys.argv[2])
-src = json.load(open(f"runs/seed/shard-1-of-{shards}/result.json"))
+src = json.load(open("runs/seed/result.json"))
 for w in src["windows"]:
     real = [s for s in w["seconds"] if s.get("hists")]
     w["seconds"] = [dict(real[i % len(real)], second=i) for i in range(seconds)]
 rows = [r for r in src["timeline"] if r.get("completed")]
 src["timeline"] = [dict(rows[i % len(rows)], second=i) for i in range(seconds)]
 for i in range(1, shards + 1):
-    src["shard"]["shard"] = f"{i}/{shards}"
+    src["shard"] = {"shard": f"{i}/{shards}", "run_seed": 1, "plan_digest": "bench"}
     d = f"hour/shard-{i}-of-{shards}"
     os.makedirs(d, exist_ok=True)
     with open(f"{d}/result.json", "w") as f:

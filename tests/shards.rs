@@ -405,3 +405,121 @@ fn bad_shard_flags_name_the_flag() {
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("--start-at") && err.contains("noon"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_file_starts_every_shard_and_stage_together() {
+    let mock = voxload::mock::spawn(voxload::mock::MockModel::default())
+        .await
+        .expect("mock");
+    let dir = tempfile::tempdir().expect("tmp");
+    let url = format!("{}/v1/audio/speech", mock.url());
+    let start_file = dir.path().join("soak.start");
+    let children: Vec<Child> = (1..=2)
+        .map(|i| {
+            Command::new(bin())
+                .args(["tts", "--url", &url, "--rate", "4,8", "--duration", "2s"])
+                .args(["--name", "soak", "--out", "results", "--quiet"])
+                .args(["--shard", &format!("{i}/2"), "--stage-gap", "1s"])
+                .arg("--start-file")
+                .arg(&start_file)
+                .current_dir(dir.path())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("shard starts")
+        })
+        .collect();
+    let outputs: Vec<Output> = tokio::task::spawn_blocking(move || {
+        children
+            .into_iter()
+            .map(|c| wait_bounded(c, Duration::from_secs(60)))
+            .collect()
+    })
+    .await
+    .expect("joined");
+    for o in &outputs {
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    // The first shard wrote the start, the other read it: one clock.
+    let text = std::fs::read_to_string(&start_file).expect("the start file");
+    let start = humantime::parse_rfc3339(text.trim()).expect("an RFC 3339 time");
+    let epoch_us = start
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_micros() as u64;
+    let mut by_stage: [Vec<u64>; 2] = [Vec::new(), Vec::new()];
+    for i in 1..=2 {
+        let folder = dir.path().join(format!("results/soak/shard-{i}-of-2"));
+        assert_eq!(read(&folder).epoch_us, epoch_us);
+        for r in common::read_records(&folder.join("requests.jsonl")) {
+            by_stage[r.stage].push(r.start_us + r.schedule_lag_us.unwrap_or(0));
+        }
+    }
+    // Stage 1 (4/s) from the start; stage 2 (8/s) at 2 s + 1 s gap, on
+    // both shards, whenever each finished draining stage 1.
+    for (stage, (rate, begins)) in [(4.0, 0.0), (8.0, 3.0)].into_iter().enumerate() {
+        let starts = &mut by_stage[stage];
+        starts.sort_unstable();
+        assert_eq!(starts.len(), (rate * 2.0) as usize, "stage {}", stage + 1);
+        for (k, at) in starts.iter().enumerate() {
+            let due = Duration::from_secs_f64(begins + k as f64 / rate);
+            on_schedule_us(
+                *at,
+                0,
+                due,
+                LATE,
+                &format!("stage {} arrival {k}", stage + 1),
+            );
+        }
+    }
+}
+
+#[test]
+fn shards_on_later_clocks_line_up_on_the_earliest() {
+    use voxload::result::merge::{merge, ShardRun};
+    // Shard 2's clock started 2 s after shard 1's: its second s is the
+    // run's second s + 2, and its instants 2,000,000 µs later.
+    let (one, rec1) = synthetic_shard(1, 2, &[]);
+    let (mut two, rec2) = synthetic_shard(2, 2, &[]);
+    two.epoch_us = one.epoch_us + 2_000_000;
+    let mut pooled = Timeline::new();
+    let mut stats = StageStats::new(&[1, 4]);
+    for r in rec1
+        .iter()
+        .cloned()
+        .chain(rec2.iter().cloned().map(|mut r| {
+            r.start_us += 2_000_000;
+            r.end_us += 2_000_000;
+            r
+        }))
+    {
+        pooled.record_started(r.start_us / 1_000_000);
+        pooled.record(&r);
+        stats.record(&r);
+    }
+    let shard = |run: &RunResult, name: &str| ShardRun {
+        folder: name.into(),
+        run: run.clone(),
+    };
+    // Either order: the earlier clock wins, whichever comes first.
+    for order in [[&one, &two], [&two, &one]] {
+        let merged = merge(order.map(|r| shard(r, "s"))).expect("merges");
+        assert_eq!(merged.epoch_us, one.epoch_us);
+        assert_eq!(merged.windows[0].seconds.rows(), pooled.rows());
+        let c = &merged.stages[0].stats.counters;
+        assert_eq!(
+            (c.first_start_us, c.last_end_us),
+            (stats.counters.first_start_us, stats.counters.last_end_us)
+        );
+        let from = merged.merged_from.expect("merged");
+        assert_eq!(
+            from.shards.iter().map(|s| s.index).collect::<Vec<_>>(),
+            vec![1, 2]
+        );
+    }
+}

@@ -30,24 +30,25 @@ pub struct MergeArgs {
 /// result is written, marked partial), else 3 when an SLO fails.
 pub async fn run_merge(args: MergeArgs) -> anyhow::Result<i32> {
     let folders = shard_folders(&args.shards, &args.out)?;
-    let mut shards = Vec::with_capacity(folders.len());
+    let given = folders.len();
+    // One shard in memory at a time beside the sums.
+    let mut merger = merge::Merger::new();
+    let mut exprs: Vec<String> = Vec::new();
     for folder in folders {
         let run = json::read(&folder)?;
-        shards.push(ShardRun {
-            folder: folder.display().to_string(),
-            run,
-        });
-    }
-    let mut exprs: Vec<String> = Vec::new();
-    for r in shards.iter().flat_map(|s| &s.run.slo) {
-        if !exprs.contains(&r.slo) {
-            exprs.push(r.slo.clone());
+        for r in &run.slo {
+            if !exprs.contains(&r.slo) {
+                exprs.push(r.slo.clone());
+            }
         }
+        let folder = folder.display().to_string();
+        merger
+            .add(ShardRun { folder, run })
+            .context("cannot merge")?;
     }
     exprs.extend(args.slo.iter().cloned());
     let slos = crate::metrics::slo::parse_all(&exprs).context("invalid --slo")?;
-    let given = shards.len();
-    let mut run = merge::merge(shards).context("cannot merge")?;
+    let mut run = merger.finish().context("cannot merge")?;
     run.slo = crate::metrics::slo::evaluate_all(&slos, run.views());
     run.written_at = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
     std::fs::create_dir_all(&args.out)

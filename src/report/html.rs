@@ -117,6 +117,9 @@ fn header(h: &mut String, run: &RunResult) {
         escape(&env.arch),
         env.cpus
     );
+    if let Some(line) = super::terminal::shard_line(run) {
+        let _ = writeln!(h, "<p class=\"meta\">{}</p>", escape(&line));
+    }
 }
 
 fn config(h: &mut String, run: &RunResult) {

@@ -51,6 +51,29 @@ fn rate_units(section: &Section<'_>, run: &RunResult) -> (&'static str, &'static
     }
 }
 
+/// Which part of a sharded run this is: one shard, or the merge of some.
+pub fn shard_line(run: &RunResult) -> Option<String> {
+    if let Some(s) = &run.shard {
+        return Some(format!(
+            "shard {} of a sharded run: its share of every rate and user count (merge the shards with `voxload merge`)",
+            s.shard
+        ));
+    }
+    let m = run.merged_from.as_ref()?;
+    let missing = match m.missing.as_slice() {
+        [] => String::new(),
+        list => {
+            let list: Vec<String> = list.iter().map(u32::to_string).collect();
+            format!(" — missing: {}", list.join(", "))
+        }
+    };
+    Some(format!(
+        "merged from {} of {} shards (exact sums){missing}",
+        m.shards.len(),
+        m.count
+    ))
+}
+
 /// The whole summary as text.
 pub fn summary(run: &RunResult) -> String {
     let mut out = String::new();
@@ -61,6 +84,9 @@ pub fn summary(run: &RunResult) -> String {
         RunStatus::Partial => "PARTIAL (shards missing)",
     };
     let _ = writeln!(out, "voxload {} — run '{}' ({status})", run.kind, run.name);
+    if let Some(line) = shard_line(run) {
+        let _ = writeln!(out, "{line}");
+    }
     let sections = run.sections();
     for s in &sections {
         match (s.name, s.url) {

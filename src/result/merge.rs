@@ -1,12 +1,12 @@
 //! One result from the shards of a sharded run: histograms and counts
 //! added bucket by bucket (never percentiles averaged), timelines summed
 //! second by second on the shards' common clock, every statistic
-//! recomputed from the sums. SLOs are the caller's: they are judged on
-//! the merged result like on any other.
+//! recomputed from the sums. Shards are added one at a time, so merging
+//! many holds one in memory beside the sums. SLOs are the caller's: they
+//! are judged on the merged result like on any other.
 
-use std::collections::BTreeMap;
-
-use super::{MergedFrom, MergedShard, RunResult, RunStatus, StageResult, Windows};
+use super::{MergedFrom, MergedShard, RunResult, RunStatus, ShardInfo, StageResult, Windows};
+use crate::metrics::generator::GeneratorCpu;
 use crate::metrics::timeline::Timeline;
 
 /// Why shards cannot be merged.
@@ -64,254 +64,277 @@ pub struct ShardRun {
     pub run: RunResult,
 }
 
-/// Merge the shards of one run. Missing shards are listed in the result,
-/// whose status is then [`RunStatus::Partial`]; the caller says so.
-pub fn merge(mut shards: Vec<ShardRun>) -> Result<RunResult, MergeError> {
-    for s in &shards {
-        if s.run.shard.is_none() {
-            return Err(MergeError::NotShard {
-                folder: s.folder.clone(),
-            });
-        }
+/// The sums so far of a stage (of one scenario) across shards.
+struct StageSum {
+    /// The first part's result, its statistics the sum so far.
+    result: StageResult,
+    parts: usize,
+    offered: Option<f64>,
+    /// CPU seconds and cores of the parts, while every part has them.
+    cpu: Option<(f64, usize)>,
+}
+
+/// Shards added one at a time; [`Merger::finish`] gives the merged run.
+#[derive(Default)]
+pub struct Merger {
+    /// The lowest-index shard's result so far, without stages or windows
+    /// (the merged result's header), and its folder.
+    base: Option<ShardRun>,
+    /// Facts every shard must share, from the first shard added.
+    first: Option<(String, [(&'static str, String); 5])>,
+    /// Every shard added, in the order added.
+    shards: Vec<MergedShard>,
+    stages: Vec<((usize, Option<String>), StageSum)>,
+    windows: Vec<(Option<String>, Timeline)>,
+    /// The clock the sums are on: the earliest shard's so far.
+    epoch_us: Option<u64>,
+    started_at: Option<String>,
+    cpus: usize,
+}
+
+/// The shard info of a result that must have one.
+fn info<'a>(s: &'a ShardRun) -> Result<&'a ShardInfo, MergeError> {
+    s.run.shard.as_ref().ok_or_else(|| MergeError::NotShard {
+        folder: s.folder.clone(),
+    })
+}
+
+/// What shards of one run share: schema, version, name, count, plan.
+fn facts(r: &RunResult, i: &ShardInfo) -> [(&'static str, String); 5] {
+    [
+        ("the schema version", r.schema_version.to_string()),
+        ("the voxload version", r.voxload_version.clone()),
+        ("the run name", r.name.clone()),
+        ("the shard count", i.shard.count.to_string()),
+        ("the plan (its digest)", i.plan_digest.clone()),
+    ]
+}
+
+impl Merger {
+    /// Nothing merged yet.
+    pub fn new() -> Self {
+        Self::default()
     }
-    shards.sort_by_key(|s| s.run.shard.as_ref().map_or(0, |i| i.shard.index));
-    let first = shards.first().ok_or(MergeError::Empty)?;
-    check_same(first, &shards)?;
-    for pair in shards.windows(2) {
-        let index = |s: &ShardRun| s.run.shard.as_ref().map_or(0, |i| i.shard.index);
-        if index(&pair[0]) == index(&pair[1]) {
+
+    /// Add one shard's result.
+    pub fn add(&mut self, shard: ShardRun) -> Result<(), MergeError> {
+        let i = info(&shard)?.clone();
+        let mine = facts(&shard.run, &i);
+        match &self.first {
+            None => self.first = Some((shard.folder.clone(), mine)),
+            Some((first, ours)) => {
+                for ((what, theirs), (_, ours)) in mine.into_iter().zip(ours) {
+                    if &theirs != ours {
+                        return Err(MergeError::Mismatch {
+                            folder: shard.folder.clone(),
+                            first: first.clone(),
+                            what,
+                            theirs,
+                            ours: ours.clone(),
+                        });
+                    }
+                }
+            }
+        }
+        if let Some(twin) = self.shards.iter().find(|s| s.index == i.shard.index) {
             return Err(MergeError::Duplicate {
-                index: index(&pair[0]),
-                a: pair[0].folder.clone(),
-                b: pair[1].folder.clone(),
+                index: i.shard.index,
+                a: twin.folder.clone(),
+                b: shard.folder.clone(),
             });
         }
-    }
-    for s in &shards {
         let unsupported = [
-            ("capacity search", s.run.capacity.is_some()),
-            ("cold-start test", s.run.cold_start.is_some()),
-            ("scaling test", s.run.scale.is_some()),
+            ("capacity search", shard.run.capacity.is_some()),
+            ("cold-start test", shard.run.cold_start.is_some()),
+            ("scaling test", shard.run.scale.is_some()),
         ];
         if let Some((what, _)) = unsupported.iter().find(|(_, has)| *has) {
             return Err(MergeError::Unsupported {
-                folder: s.folder.clone(),
+                folder: shard.folder.clone(),
                 what,
             });
         }
-    }
-    let base = &first.run;
-    let count = base.shard.as_ref().map_or(1, |i| i.shard.count);
-    let epoch_us = shards.iter().map(|s| s.run.epoch_us).min().unwrap_or(0);
-    let present: Vec<u32> = shards
-        .iter()
-        .filter_map(|s| s.run.shard.as_ref().map(|i| i.shard.index))
-        .collect();
-    let missing: Vec<u32> = (1..=count).filter(|i| !present.contains(i)).collect();
-    let mut merged = base.clone();
-    merged.stages = merge_stages(&shards, epoch_us);
-    merged.windows = merge_windows(&shards, epoch_us);
-    merged.timeline = merged
-        .windows
-        .iter()
-        .flat_map(|w| {
-            w.seconds.rows().into_iter().map(|mut r| {
-                r.scenario.clone_from(&w.scenario);
-                r
-            })
-        })
-        .collect();
-    merged.epoch_us = epoch_us;
-    merged.seed = base.shard.as_ref().map(|i| i.run_seed);
-    merged.started_at = shards
-        .iter()
-        .map(|s| s.run.started_at.clone())
-        .min()
-        .unwrap_or_default();
-    merged.status = if !missing.is_empty() {
-        RunStatus::Partial
-    } else if shards
-        .iter()
-        .any(|s| s.run.status == RunStatus::Interrupted)
-    {
-        RunStatus::Interrupted
-    } else if shards.iter().any(|s| s.run.status == RunStatus::InProgress) {
-        RunStatus::InProgress
-    } else {
-        RunStatus::Complete
-    };
-    merged.environment.cpus = shards.iter().map(|s| s.run.environment.cpus).sum();
-    merged.notes.push(format!(
-        "Merged from {} of {count} shards: counts and histograms are their exact sums; \
-         rates add up; a stage's wall time is its longest shard's.",
-        shards.len()
-    ));
-    merged.slo = Vec::new();
-    merged.shard = None;
-    merged.merged_from = Some(MergedFrom {
-        count,
-        shards: shards
-            .iter()
-            .map(|s| MergedShard {
-                index: s.run.shard.as_ref().map_or(0, |i| i.shard.index),
-                folder: s.folder.clone(),
-                seed: s.run.seed,
-                status: s.run.status,
-                epoch_us: s.run.epoch_us,
-            })
-            .collect(),
-        missing,
-    });
-    Ok(merged)
-}
-
-/// Refuse shards of another run: another plan, count, version or schema.
-fn check_same(first: &ShardRun, shards: &[ShardRun]) -> Result<(), MergeError> {
-    let facts = |r: &RunResult| -> [(&'static str, String); 5] {
-        let info = r.shard.as_ref();
-        [
-            ("the schema version", r.schema_version.to_string()),
-            ("the voxload version", r.voxload_version.clone()),
-            ("the run name", r.name.clone()),
-            (
-                "the shard count",
-                info.map_or(String::new(), |i| i.shard.count.to_string()),
-            ),
-            (
-                "the plan (its digest)",
-                info.map_or(String::new(), |i| i.plan_digest.clone()),
-            ),
-        ]
-    };
-    let ours = facts(&first.run);
-    for s in shards {
-        for ((what, theirs), (_, mine)) in facts(&s.run).into_iter().zip(&ours) {
-            if &theirs != mine {
-                return Err(MergeError::Mismatch {
-                    folder: s.folder.clone(),
-                    first: first.folder.clone(),
-                    what,
-                    theirs,
-                    ours: mine.clone(),
-                });
-            }
+        let ShardRun { folder, mut run } = shard;
+        // One clock: the earliest epoch; whatever is later moves later.
+        let epoch = *self.epoch_us.get_or_insert(run.epoch_us);
+        if run.epoch_us < epoch {
+            self.shift_sums(epoch - run.epoch_us);
+            self.epoch_us = Some(run.epoch_us);
         }
-    }
-    Ok(())
-}
-
-/// `by` µs later, when a shard's clock started after the run's.
-fn shift_of(run: &RunResult, epoch_us: u64) -> u64 {
-    run.epoch_us.saturating_sub(epoch_us)
-}
-
-/// Every stage of every scenario that any shard ran, in the order the
-/// first shard (or the first that has it) lists them.
-fn merge_stages(shards: &[ShardRun], epoch_us: u64) -> Vec<StageResult> {
-    let mut order: Vec<(usize, Option<String>)> = Vec::new();
-    for s in shards {
-        for st in &s.run.stages {
-            let key = (st.index, st.scenario.clone());
-            if !order.contains(&key) {
-                order.push(key);
-            }
+        let by_us = run.epoch_us - self.epoch_us.unwrap_or(run.epoch_us);
+        for st in std::mem::take(&mut run.stages) {
+            self.add_stage(st, by_us, &i);
         }
-    }
-    order.sort_by_key(|(index, _)| *index);
-    order
-        .into_iter()
-        .filter_map(|(index, scenario)| {
-            let parts: Vec<(&ShardRun, &StageResult)> = shards
-                .iter()
-                .filter_map(|s| {
-                    let st = s
-                        .run
-                        .stages
-                        .iter()
-                        .find(|st| st.index == index && st.scenario == scenario)?;
-                    Some((s, st))
-                })
-                .collect();
-            merge_stage(&parts, shards.len(), epoch_us)
-        })
-        .collect()
-}
-
-/// One stage from its shards' parts.
-fn merge_stage(
-    parts: &[(&ShardRun, &StageResult)],
-    shards: usize,
-    epoch_us: u64,
-) -> Option<StageResult> {
-    let (_, first) = parts.first()?;
-    let mut out = (*first).clone();
-    out.warnings = Vec::new();
-    out.saturated = None;
-    out.stats.shift_clock(shift_of(&parts[0].0.run, epoch_us));
-    for (s, st) in &parts[1..] {
-        let mut stats = st.stats.clone();
-        stats.shift_clock(shift_of(&s.run, epoch_us));
-        out.stats.merge(&stats);
-    }
-    out.issued = parts.iter().map(|(_, st)| st.issued).sum();
-    let offered: Vec<f64> = parts.iter().filter_map(|(_, st)| st.offered_rps).collect();
-    out.offered_rps = (!offered.is_empty()).then(|| offered.iter().sum());
-    out.wall_s = parts.iter().map(|(_, st)| st.wall_s).fold(0.0, f64::max);
-    out.interrupted = parts.iter().any(|(_, st)| st.interrupted);
-    out.summary = out
-        .stats
-        .summary(std::time::Duration::from_secs_f64(out.wall_s.max(0.0)));
-    let cpu: Vec<_> = parts
-        .iter()
-        .filter_map(|(_, st)| st.summary.generator_cpu)
-        .collect();
-    if cpu.len() == parts.len() && !cpu.is_empty() {
-        let cpu_s = cpu.iter().map(|c| c.cpu_s).sum();
-        let cores = cpu.iter().map(|c| c.cores).sum();
-        out.summary.generator_cpu = Some(crate::metrics::generator::GeneratorCpu::new(
-            cpu_s, out.wall_s, cores,
-        ));
-    }
-    for (s, st) in parts {
-        let who = s
-            .run
-            .shard
-            .as_ref()
-            .map_or_else(|| s.folder.clone(), |i| format!("shard {}", i.shard));
-        out.warnings
-            .extend(st.warnings.iter().map(|w| format!("{who}: {w}")));
-        if out.saturated.is_none() {
-            out.saturated = st.saturated.as_ref().map(|why| format!("{who}: {why}"));
-        }
-    }
-    if parts.len() < shards {
-        out.warnings.push(format!(
-            "only {} of the {shards} shards given ran this stage",
-            parts.len()
-        ));
-    }
-    Some(out)
-}
-
-/// Each scenario's seconds, summed across shards on the run's clock.
-fn merge_windows(shards: &[ShardRun], epoch_us: u64) -> Vec<Windows> {
-    let mut by_scenario: BTreeMap<Option<String>, (usize, Timeline)> = BTreeMap::new();
-    for s in shards {
         // Whole seconds: shards started together share their seconds exactly.
-        let by = (shift_of(&s.run, epoch_us) + 500_000) / 1_000_000;
-        for (i, w) in s.run.windows.iter().enumerate() {
-            let mut t = w.seconds.clone();
-            t.shift(by);
-            let entry = by_scenario
-                .entry(w.scenario.clone())
-                .or_insert_with(|| (i, Timeline::new()));
-            entry.1.merge(&t);
+        let by_s = (by_us + 500_000) / 1_000_000;
+        for mut w in std::mem::take(&mut run.windows) {
+            w.seconds.shift(by_s);
+            match self.windows.iter_mut().find(|(s, _)| *s == w.scenario) {
+                Some((_, t)) => t.merge(&w.seconds),
+                None => self.windows.push((w.scenario, w.seconds)),
+            }
+        }
+        self.shards.push(MergedShard {
+            index: i.shard.index,
+            folder: folder.clone(),
+            seed: run.seed,
+            status: run.status,
+            epoch_us: run.epoch_us,
+        });
+        self.cpus += run.environment.cpus;
+        if self.started_at.as_ref().is_none_or(|s| run.started_at < *s) {
+            self.started_at = Some(run.started_at.clone());
+        }
+        run.timeline = Vec::new();
+        let lower = self
+            .base
+            .as_ref()
+            .and_then(|b| b.run.shard.as_ref())
+            .is_none_or(|b| i.shard.index < b.shard.index);
+        if lower {
+            self.base = Some(ShardRun { folder, run });
+        }
+        Ok(())
+    }
+
+    /// Move everything summed so far `by_us` later (a shard with an
+    /// earlier clock arrived).
+    fn shift_sums(&mut self, by_us: u64) {
+        for (_, sum) in &mut self.stages {
+            sum.result.stats.shift_clock(by_us);
+        }
+        let by_s = (by_us + 500_000) / 1_000_000;
+        for (_, t) in &mut self.windows {
+            t.shift(by_s);
         }
     }
-    let mut out: Vec<(usize, Windows)> = by_scenario
-        .into_iter()
-        .map(|(scenario, (i, seconds))| (i, Windows { scenario, seconds }))
-        .collect();
-    out.sort_by_key(|(i, _)| *i);
-    out.into_iter().map(|(_, w)| w).collect()
+
+    fn add_stage(&mut self, mut st: StageResult, by_us: u64, i: &ShardInfo) {
+        st.stats.shift_clock(by_us);
+        let who = format!("shard {}", i.shard);
+        let warnings: Vec<String> = st.warnings.iter().map(|w| format!("{who}: {w}")).collect();
+        let saturated = st.saturated.as_ref().map(|why| format!("{who}: {why}"));
+        let cpu = st.summary.generator_cpu.map(|c| (c.cpu_s, c.cores));
+        let key = (st.index, st.scenario.clone());
+        let Some((_, sum)) = self.stages.iter_mut().find(|(k, _)| *k == key) else {
+            let offered = st.offered_rps;
+            st.warnings = warnings;
+            st.saturated = saturated;
+            let sum = StageSum {
+                result: st,
+                parts: 1,
+                offered,
+                cpu,
+            };
+            self.stages.push((key, sum));
+            return;
+        };
+        let r = &mut sum.result;
+        r.stats.merge(&st.stats);
+        r.issued += st.issued;
+        r.wall_s = r.wall_s.max(st.wall_s);
+        r.interrupted |= st.interrupted;
+        r.warnings.extend(warnings);
+        if r.saturated.is_none() {
+            r.saturated = saturated;
+        }
+        sum.offered = match (sum.offered, st.offered_rps) {
+            (Some(a), Some(b)) => Some(a + b),
+            (a, b) => a.or(b),
+        };
+        sum.cpu = sum.cpu.zip(cpu).map(|(a, b)| (a.0 + b.0, a.1 + b.1));
+        sum.parts += 1;
+    }
+
+    /// The merged run. Missing shards are listed in it, and its status is
+    /// then [`RunStatus::Partial`]; the caller says so.
+    pub fn finish(self) -> Result<RunResult, MergeError> {
+        let ShardRun {
+            run: mut merged, ..
+        } = self.base.ok_or(MergeError::Empty)?;
+        let count = merged.shard.as_ref().map_or(1, |i| i.shard.count);
+        let given = self.shards.len();
+        let mut stages: Vec<StageResult> = self
+            .stages
+            .into_iter()
+            .map(|(_, sum)| finish_stage(sum, given))
+            .collect();
+        stages.sort_by_key(|s| s.index);
+        merged.stages = stages;
+        merged.windows = self
+            .windows
+            .into_iter()
+            .map(|(scenario, seconds)| Windows { scenario, seconds })
+            .collect();
+        merged.timeline = merged
+            .windows
+            .iter()
+            .flat_map(|w| {
+                w.seconds.rows().into_iter().map(|mut r| {
+                    r.scenario.clone_from(&w.scenario);
+                    r
+                })
+            })
+            .collect();
+        let mut shards = self.shards;
+        shards.sort_by_key(|s| s.index);
+        let missing: Vec<u32> = (1..=count)
+            .filter(|i| !shards.iter().any(|s| s.index == *i))
+            .collect();
+        merged.epoch_us = self.epoch_us.unwrap_or(merged.epoch_us);
+        merged.seed = merged.shard.as_ref().map(|i| i.run_seed);
+        merged.started_at = self.started_at.unwrap_or_default();
+        let any = |status| shards.iter().any(|s| s.status == status);
+        merged.status = if !missing.is_empty() {
+            RunStatus::Partial
+        } else if any(RunStatus::Interrupted) {
+            RunStatus::Interrupted
+        } else if any(RunStatus::InProgress) {
+            RunStatus::InProgress
+        } else {
+            RunStatus::Complete
+        };
+        merged.environment.cpus = self.cpus;
+        merged.notes.push(format!(
+            "Merged from {given} of {count} shards: counts and histograms are their exact sums; \
+             rates add up; a stage's wall time is its longest shard's."
+        ));
+        merged.slo = Vec::new();
+        merged.shard = None;
+        merged.merged_from = Some(MergedFrom {
+            count,
+            shards,
+            missing,
+        });
+        Ok(merged)
+    }
+}
+
+/// A stage's sums as its result: statistics recomputed over the longest
+/// shard's wall time.
+fn finish_stage(sum: StageSum, shards: usize) -> StageResult {
+    let mut r = sum.result;
+    r.offered_rps = sum.offered;
+    r.summary = r
+        .stats
+        .summary(std::time::Duration::from_secs_f64(r.wall_s.max(0.0)));
+    r.summary.generator_cpu = sum
+        .cpu
+        .map(|(cpu_s, cores)| GeneratorCpu::new(cpu_s, r.wall_s, cores));
+    if sum.parts < shards {
+        r.warnings.push(format!(
+            "only {} of the {shards} shards given ran this stage",
+            sum.parts
+        ));
+    }
+    r
+}
+
+/// Merge the shards of one run (see [`Merger`]).
+pub fn merge(shards: impl IntoIterator<Item = ShardRun>) -> Result<RunResult, MergeError> {
+    let mut m = Merger::new();
+    for s in shards {
+        m.add(s)?;
+    }
+    m.finish()
 }
