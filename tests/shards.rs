@@ -523,3 +523,28 @@ fn shards_on_later_clocks_line_up_on_the_earliest() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_start_long_past_is_refused_before_any_request() {
+    let mock = voxload::mock::spawn(voxload::mock::MockModel::default())
+        .await
+        .expect("mock");
+    let dir = tempfile::tempdir().expect("tmp");
+    let stale = dir.path().join("old.start");
+    std::fs::write(&stale, "2026-01-01T00:00:00Z\n").expect("write");
+    let url = format!("{}/v1/audio/speech", mock.url());
+    let out = Command::new(bin())
+        .args(["tts", "--url", &url, "-n", "1"])
+        .args(["--name", "x", "--shard", "1/2", "--start-file"])
+        .arg(&stale)
+        .current_dir(dir.path())
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("old.start") && err.contains("delete it"),
+        "{err}"
+    );
+    assert_eq!(mock.truth().await.requests, 0, "nothing was sent");
+}

@@ -100,6 +100,16 @@ pub enum RunError {
         /// What went wrong.
         reason: String,
     },
+    /// The shards' common start is long past.
+    #[error("{what} says the shards started {ago_s} s ago: {fix}")]
+    StartPassed {
+        /// `--start-at`, or the start file.
+        what: String,
+        /// How long ago.
+        ago_s: u64,
+        /// What to do.
+        fix: &'static str,
+    },
     /// A stage's driver task failed.
     #[error("internal: a stage failed: {0}")]
     Internal(String),

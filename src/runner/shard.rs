@@ -21,9 +21,35 @@ const LATE: Duration = Duration::from_millis(100);
 /// How long a shard waits for a start file another shard is writing.
 const START_FILE_WAIT: Duration = Duration::from_secs(10);
 
+/// How long after the common start a shard may still join: it starts at
+/// once, late (and says so). Past this, the start is a mistake — an old
+/// start file, a wrong date — and the run is refused.
+pub const MAX_LATE_START: Duration = Duration::from_secs(60);
+
 /// The wall time every shard starts at: the plan's, or the start file's
 /// (written by whichever shard comes first).
 pub async fn start_time(start: &StartAt) -> Result<SystemTime, RunError> {
+    let t = read_start(start).await?;
+    match SystemTime::now().duration_since(t) {
+        Ok(late) if late > MAX_LATE_START => {
+            let (what, fix) = match start {
+                StartAt::At(_) => ("--start-at".to_string(), "give a time ahead"),
+                StartAt::File { path, .. } => (
+                    format!("the start file {}", path.display()),
+                    "it is left from an earlier run: delete it, or give each run its own",
+                ),
+            };
+            Err(RunError::StartPassed {
+                what,
+                ago_s: late.as_secs(),
+                fix,
+            })
+        }
+        _ => Ok(t),
+    }
+}
+
+async fn read_start(start: &StartAt) -> Result<SystemTime, RunError> {
     match start {
         StartAt::At(t) => Ok(*t),
         StartAt::File { path, lead } => {
