@@ -39,6 +39,38 @@ fn wait_bounded(mut child: Child, limit: Duration) -> Output {
     child.wait_with_output().expect("output")
 }
 
+/// Run `shards` shard processes of `voxload tts --url URL --name soak`
+/// in `dir`, shard `i` with `args(i)` too, each bounded to 60 s.
+async fn run_shards(
+    dir: &Path,
+    shards: u32,
+    args: impl Fn(u32) -> Vec<String>,
+    url: &str,
+) -> Vec<Output> {
+    let children: Vec<Child> = (1..=shards)
+        .map(|i| {
+            Command::new(bin())
+                .args([
+                    "tts", "--url", url, "--name", "soak", "--out", "results", "--quiet",
+                ])
+                .args(args(i))
+                .current_dir(dir)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("shard starts")
+        })
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        children
+            .into_iter()
+            .map(|c| wait_bounded(c, Duration::from_secs(60)))
+            .collect()
+    })
+    .await
+    .expect("joined")
+}
+
 fn merge(args: &[&str], dir: &Path) -> Output {
     Command::new(bin())
         .arg("merge")
@@ -60,33 +92,19 @@ async fn eight_shards_add_up_to_the_asked_rate_on_one_schedule() {
     let start = SystemTime::now() + Duration::from_secs(4);
     let start_text = humantime::format_rfc3339_seconds(start).to_string();
     let start = humantime::parse_rfc3339(&start_text).expect("own time");
-    let children: Vec<Child> = (1..=shards)
-        .map(|i| {
-            Command::new(bin())
-                .args(["tts", "--url", &url, "--rate", "40", "--duration", "5s"])
-                .args(["--name", "soak", "--out", "results", "--quiet"])
-                .args([
-                    "--shard",
-                    &format!("{i}/{shards}"),
-                    "--start-at",
-                    &start_text,
-                ])
-                .args(["--slo", "rps<30"])
-                .current_dir(dir.path())
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .expect("shard starts")
-        })
-        .collect();
-    let outputs: Vec<Output> = tokio::task::spawn_blocking(move || {
-        children
-            .into_iter()
-            .map(|c| wait_bounded(c, Duration::from_secs(60)))
-            .collect()
-    })
-    .await
-    .expect("joined");
+    let outputs = run_shards(
+        dir.path(),
+        shards,
+        |i| {
+            let shard = format!("{i}/{shards}");
+            let args = ["--rate", "40", "--duration", "5s", "--shard", &shard];
+            let mut v: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+            v.extend(["--start-at", &start_text, "--slo", "rps<30"].map(String::from));
+            v
+        },
+        &url,
+    )
+    .await;
     for (i, o) in outputs.iter().enumerate() {
         // Each shard does 5 req/s: its own rps<30 holds.
         assert_eq!(
@@ -414,29 +432,20 @@ async fn a_start_file_starts_every_shard_and_stage_together() {
     let dir = tempfile::tempdir().expect("tmp");
     let url = format!("{}/v1/audio/speech", mock.url());
     let start_file = dir.path().join("soak.start");
-    let children: Vec<Child> = (1..=2)
-        .map(|i| {
-            Command::new(bin())
-                .args(["tts", "--url", &url, "--rate", "4,8", "--duration", "2s"])
-                .args(["--name", "soak", "--out", "results", "--quiet"])
-                .args(["--shard", &format!("{i}/2"), "--stage-gap", "1s"])
-                .arg("--start-file")
-                .arg(&start_file)
-                .current_dir(dir.path())
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .expect("shard starts")
-        })
-        .collect();
-    let outputs: Vec<Output> = tokio::task::spawn_blocking(move || {
-        children
-            .into_iter()
-            .map(|c| wait_bounded(c, Duration::from_secs(60)))
-            .collect()
-    })
-    .await
-    .expect("joined");
+    let file = start_file.display().to_string();
+    let outputs = run_shards(
+        dir.path(),
+        2,
+        |i| {
+            let shard = format!("{i}/2");
+            let args = ["--rate", "4,8", "--duration", "2s", "--shard", &shard];
+            let mut v: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+            v.extend(["--stage-gap", "1s", "--start-file", &file].map(String::from));
+            v
+        },
+        &url,
+    )
+    .await;
     for o in &outputs {
         assert_eq!(
             o.status.code(),
