@@ -9,7 +9,7 @@ mod synth;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use common::timing::{on_schedule_us, LATE};
 use voxload::metrics::slo::SloResult;
@@ -24,19 +24,6 @@ fn bin() -> &'static str {
 fn read(dir: &Path) -> RunResult {
     let text = std::fs::read_to_string(dir.join("result.json")).expect("result.json");
     serde_json::from_str(&text).expect("valid result")
-}
-
-/// Wait for a child, killing it after `limit` so no test can hang.
-fn wait_bounded(mut child: Child, limit: Duration) -> Output {
-    let until = Instant::now() + limit;
-    while child.try_wait().expect("wait").is_none() {
-        if Instant::now() > until {
-            let _ = child.kill();
-            panic!("a shard did not finish within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child.wait_with_output().expect("output")
 }
 
 /// Run `shards` shard processes of `voxload tts --url URL --name soak`
@@ -64,7 +51,7 @@ async fn run_shards(
     tokio::task::spawn_blocking(move || {
         children
             .into_iter()
-            .map(|c| wait_bounded(c, Duration::from_secs(60)))
+            .map(|c| common::wait_bounded(c, Duration::from_secs(60), "a shard"))
             .collect()
     })
     .await

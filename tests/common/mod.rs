@@ -103,6 +103,29 @@ pub fn voxload(args: &[&str], dir: &Path) -> std::process::Output {
         .expect("binary runs")
 }
 
+/// Wait for a child, killing it after `limit` so no test can hang;
+/// `what` names it in the panic.
+pub fn wait_bounded(
+    mut child: std::process::Child,
+    limit: std::time::Duration,
+    what: &str,
+) -> std::process::Output {
+    let until = std::time::Instant::now() + limit;
+    while child.try_wait().expect("wait").is_none() {
+        if std::time::Instant::now() > until {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("output");
+            panic!(
+                "{what} did not finish within {limit:?}; its output:\n{}\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.wait_with_output().expect("output")
+}
+
 /// A text of 29 characters: at the mock's 15 per second, 1.933 s of audio.
 pub const KNEE_TEXT: &str = "please read me my account bal";
 
@@ -135,12 +158,23 @@ pub fn external(program: &str, how: &str) -> bool {
         std::env::var_os("PATH")
             .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
     };
-    if !found {
+    needed(found, &format!("{program} is not installed"), how)
+}
+
+/// Whether a service a test needs (a Slurm cluster's daemons) is up, by
+/// the rule of [`external`]: `.ci/run` starts it, so in CI a service that
+/// is `down` fails the test; elsewhere the test says what it skips.
+pub fn external_up(up: bool, down: &str, how: &str) -> bool {
+    needed(up, down, how)
+}
+
+fn needed(ok: bool, problem: &str, how: &str) -> bool {
+    if !ok {
         assert!(
             std::env::var_os("VOXLOAD_CI").is_none(),
-            "{program} is not installed, and CI needs it ({how})"
+            "{problem}, and CI needs it ({how})"
         );
-        eprintln!("note: {program} is not installed; skipping this check ({how})");
+        eprintln!("note: {problem}; skipping this check ({how})");
     }
-    found
+    ok
 }
