@@ -29,8 +29,7 @@ fn deploy() -> PathBuf {
 
 fn read(dir: &Path) -> RunResult {
     let path = dir.join("result.json");
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).expect("valid result")
 }
 
@@ -61,7 +60,9 @@ impl Mock {
             .expect("mock starts");
         let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
         let mut line = String::new();
-        stdout.read_line(&mut line).expect("mock prints its address");
+        stdout
+            .read_line(&mut line)
+            .expect("mock prints its address");
         let url = line
             .split_whitespace()
             .find(|w| w.starts_with("http://127.0.0.1:"))
@@ -109,7 +110,10 @@ fn requests(run: &RunResult) -> u64 {
 /// Every file under `dir` that holds `needle`.
 fn files_holding(dir: &Path, needle: &str) -> Vec<PathBuf> {
     let mut found = Vec::new();
-    for entry in std::fs::read_dir(dir).expect("readable").filter_map(Result::ok) {
+    for entry in std::fs::read_dir(dir)
+        .expect("readable")
+        .filter_map(Result::ok)
+    {
         let path = entry.path();
         if path.is_dir() {
             found.extend(files_holding(&path, needle));
@@ -203,8 +207,9 @@ fn env_values(c: &Value) -> BTreeMap<String, String> {
 
 /// Kubernetes' `$(VAR)` expansion of an argument from the container's env.
 fn expand(arg: &str, env: &BTreeMap<String, String>) -> String {
-    env.iter()
-        .fold(arg.to_string(), |a, (k, v)| a.replace(&format!("$({k})"), v))
+    env.iter().fold(arg.to_string(), |a, (k, v)| {
+        a.replace(&format!("$({k})"), v)
+    })
 }
 
 #[test]
@@ -237,7 +242,11 @@ fn kubernetes_manifests_validate_against_the_schema() {
         .arg(bad.path().join("job.yaml"))
         .output()
         .expect("kubernetes-validate runs");
-    assert!(!out.status.success(), "a misspelt field passed: {}", text(&out));
+    assert!(
+        !out.status.success(),
+        "a misspelt field passed: {}",
+        text(&out)
+    );
 }
 
 #[test]
@@ -253,7 +262,10 @@ fn kubernetes_manifests_agree_with_each_other_and_the_image() {
     let c = container(&job);
     let args = strings(&c["args"]);
     // The image's entrypoint is voxload: the shard pods give only its arguments.
-    assert!(c.get("command").is_none(), "no command: the entrypoint runs");
+    assert!(
+        c.get("command").is_none(),
+        "no command: the entrypoint runs"
+    );
     assert!(
         ["tts", "asr", "agent", "run"].contains(&args[0].as_str()),
         "{args:?}"
@@ -269,7 +281,10 @@ fn kubernetes_manifests_agree_with_each_other_and_the_image() {
     assert_eq!(menv["RUN_DIR"], format!("{out}/{name}"));
     let script = strings(&m["args"]).join("\n");
     assert_eq!(strings(&m["command"]), ["/bin/sh", "-c"]);
-    assert!(script.contains("exec voxload merge \"$RUN_DIR\""), "{script}");
+    assert!(
+        script.contains("exec voxload merge \"$RUN_DIR\""),
+        "{script}"
+    );
     // Both mount the one claim where the arguments write.
     for j in [&job, &merge] {
         let volumes = pod(j)["volumes"].as_array().expect("volumes");
@@ -294,7 +309,10 @@ fn kubernetes_manifests_agree_with_each_other_and_the_image() {
         .iter()
         .find(|e| e["name"] == key_var)
         .unwrap_or_else(|| panic!("{key_var} is in the env"));
-    assert!(key["valueFrom"]["secretKeyRef"]["name"].is_string(), "{key}");
+    assert!(
+        key["valueFrom"]["secretKeyRef"]["name"].is_string(),
+        "{key}"
+    );
     for a in args.iter().chain(env_values(c).values()) {
         let lower = a.to_lowercase();
         assert!(
@@ -362,7 +380,10 @@ fn kubernetes_pods_run_as_the_indexed_job_runs_them() {
     // 4 req/s for 3 s per shard.
     let (rate, seconds) = (4 * n, 3);
     let mut run_args: Vec<String> = args.iter().map(|a| on_volume(&expand(a, &env))).collect();
-    for (f, v) in [("--rate", rate.to_string()), ("--duration", format!("{seconds}s"))] {
+    for (f, v) in [
+        ("--rate", rate.to_string()),
+        ("--duration", format!("{seconds}s")),
+    ] {
         let i = run_args.iter().position(|a| a == f).expect("the flag") + 1;
         run_args[i] = v;
     }
@@ -372,7 +393,11 @@ fn kubernetes_pods_run_as_the_indexed_job_runs_them() {
     );
     let secret = "sk-deploy-test-0f3a9c1e77";
     let scrubbed = |cmd: &mut Command| {
-        for v in ["SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT", "SLURM_ARRAY_TASK_MIN"] {
+        for v in [
+            "SLURM_ARRAY_TASK_ID",
+            "SLURM_ARRAY_TASK_COUNT",
+            "SLURM_ARRAY_TASK_MIN",
+        ] {
             cmd.env_remove(v);
         }
         cmd.env_remove("VOXLOAD_SHARDS");
@@ -401,10 +426,9 @@ fn kubernetes_pods_run_as_the_indexed_job_runs_them() {
     menv.insert("WAIT_SECONDS".into(), "90".into());
     menv.insert("POLL_SECONDS".into(), "1".into());
     let bin_dir = Path::new(bin()).parent().expect("a folder");
-    let path = std::env::join_paths(
-        std::iter::once(bin_dir.to_path_buf())
-            .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
-    )
+    let path = std::env::join_paths(std::iter::once(bin_dir.to_path_buf()).chain(
+        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
+    ))
     .expect("PATH");
     let command = strings(&m["command"]);
     let merger = Command::new(&command[0])
@@ -447,7 +471,10 @@ fn kubernetes_pods_run_as_the_indexed_job_runs_them() {
     assert_eq!(sum, u64::from(rate) * seconds, "rate × duration");
     assert_eq!(merged.stages[0].summary.ok, truth.ok);
     let slos: Vec<&str> = merged.slo.iter().map(|s| s.slo.as_str()).collect();
-    for expr in menv["MERGE_ARGS"].split_whitespace().filter(|a| *a != "--slo") {
+    for expr in menv["MERGE_ARGS"]
+        .split_whitespace()
+        .filter(|a| *a != "--slo")
+    {
         assert!(slos.contains(&expr), "{expr} judged: {slos:?}");
     }
     assert!(merged.slo.iter().all(|s| s.passed));
@@ -550,7 +577,12 @@ fn slurm_array_and_its_merge_add_up_to_the_mock_truth() {
         .args(["-n", &n.to_string(), "-b", bin(), "-s", "errors<1%", "-o"])
         .arg(&out)
         .args([name, "--", "tts", "--url", &mock.url])
-        .args(["--rate", &rate.to_string(), "--duration", &format!("{seconds}s")])
+        .args([
+            "--rate",
+            &rate.to_string(),
+            "--duration",
+            &format!("{seconds}s"),
+        ])
         .current_dir(dir.path())
         .output()
         .expect("submit.sh runs");
@@ -580,8 +612,14 @@ fn slurm_array_and_its_merge_add_up_to_the_mock_truth() {
         [("COMPLETED".to_string(), "0:0".to_string())],
         "{merge_log}"
     );
-    assert!(merge_log.contains(&format!("merged {n} shards")), "{merge_log}");
-    assert!(out.join(format!("{name}.start")).is_file(), "the start file");
+    assert!(
+        merge_log.contains(&format!("merged {n} shards")),
+        "{merge_log}"
+    );
+    assert!(
+        out.join(format!("{name}.start")).is_file(),
+        "the start file"
+    );
 
     let mut sum = 0;
     let mut epochs = Vec::new();
