@@ -422,8 +422,6 @@ fn kubernetes_pods_run_as_the_indexed_job_runs_them() {
     let m = container(&merge);
     let mut menv = env_values(m);
     let run_dir = on_volume(&menv["RUN_DIR"]);
-    menv.insert("RUN_DIR".into(), run_dir.clone());
-    menv.insert("WAIT_SECONDS".into(), "90".into());
     menv.insert("POLL_SECONDS".into(), "1".into());
     let bin_dir = Path::new(bin()).parent().expect("a folder");
     let path = std::env::join_paths(std::iter::once(bin_dir.to_path_buf()).chain(
@@ -431,16 +429,21 @@ fn kubernetes_pods_run_as_the_indexed_job_runs_them() {
     ))
     .expect("PATH");
     let command = strings(&m["command"]);
-    let merger = Command::new(&command[0])
-        .args(&command[1..])
-        .args(strings(&m["args"]))
-        .envs(&menv)
-        .env("PATH", path)
-        .current_dir(dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("merge starts");
+    let merge_job = |run_dir: &str, wait_s: &str| {
+        Command::new(&command[0])
+            .args(&command[1..])
+            .args(strings(&m["args"]))
+            .envs(&menv)
+            .env("RUN_DIR", run_dir)
+            .env("WAIT_SECONDS", wait_s)
+            .env("PATH", &path)
+            .current_dir(dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("merge starts")
+    };
+    let merger = merge_job(&run_dir, "90");
     let limit = Duration::from_secs(90);
     for (i, pod) in pods.into_iter().enumerate() {
         let o = common::wait_bounded(pod, limit, "a shard pod");
@@ -480,6 +483,46 @@ fn kubernetes_pods_run_as_the_indexed_job_runs_them() {
     assert!(merged.slo.iter().all(|s| s.passed));
     let leaked = files_holding(dir.path(), secret);
     assert!(leaked.is_empty(), "the API key is in {leaked:?}");
+
+    // The merge Job waits only for finished shards, and only so long: with
+    // shard 1 still running and shard N gone, it merges what there is
+    // after WAIT_SECONDS, marked partial, and fails (exit 1).
+    let later = results.join("later");
+    for i in 1..n {
+        let from = run_dir.join(format!("shard-{i}-of-{n}"));
+        let to = later.join(format!("shard-{i}-of-{n}"));
+        std::fs::create_dir_all(&to).expect("copy");
+        std::fs::copy(from.join("result.json"), to.join("result.json")).expect("copy");
+    }
+    let first = later.join(format!("shard-1-of-{n}/result.json"));
+    let json = std::fs::read_to_string(&first).expect("result.json");
+    assert!(
+        json.contains("\"status\": \"complete\""),
+        "the status the script reads"
+    );
+    std::fs::write(
+        &first,
+        json.replace("\"status\": \"complete\"", "\"status\": \"in_progress\""),
+    )
+    .expect("write");
+    let started = Instant::now();
+    let o = common::wait_bounded(
+        merge_job(&later.to_string_lossy(), "2"),
+        limit,
+        "the merge job",
+    );
+    let said = text(&o);
+    assert_eq!(o.status.code(), Some(1), "partial: {said}");
+    assert!(
+        said.contains(&format!("{} of {n} shards finished", n - 2)),
+        "{said}"
+    );
+    assert!(said.contains("merging the shards there are"), "{said}");
+    assert!(started.elapsed() >= Duration::from_secs(2), "it waited");
+    let partial = read(&later.join("merged"));
+    assert_eq!(partial.status, RunStatus::Partial);
+    let from = partial.merged_from.as_ref().expect("merged");
+    assert_eq!(from.missing, [n], "shard {n} is missing");
 }
 
 // --------------------------------------------------------------------- Slurm
@@ -658,4 +701,53 @@ fn slurm_array_and_its_merge_add_up_to_the_mock_truth() {
         "{:?}",
         merged.slo
     );
+}
+
+/// A shard that fails (here: a flag voxload does not know, exit 2) fails
+/// its array task, and the merge job is cancelled for good rather than
+/// left pending (`--kill-on-invalid-dep`).
+#[test]
+fn slurm_merge_is_cancelled_when_a_shard_fails() {
+    let how = "a Slurm cluster: bash deploy/slurm/setup-local.sh (.ci/run runs it)";
+    if !common::external("sbatch", how) {
+        return;
+    }
+    let up = run("scontrol", &["ping"]).contains("is UP");
+    if !common::external_up(up, "slurmctld does not answer `scontrol ping`", how) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = dir.path().join("results");
+    let o = Command::new("bash")
+        .arg(deploy().join("slurm/submit.sh"))
+        .args(["-n", "2", "-b", bin(), "-o"])
+        .arg(&out)
+        .args(["broken", "--", "tts", "--url", "http://127.0.0.1:9"])
+        .arg("--no-such-flag")
+        .current_dir(dir.path())
+        .output()
+        .expect("submit.sh runs");
+    let said = text(&o);
+    assert!(o.status.success(), "submit.sh: {said}");
+    let id = |what: &str| {
+        said.lines()
+            .find_map(|l| l.strip_prefix(what))
+            .unwrap_or_else(|| panic!("no '{what}' in {said}"))
+            .trim()
+            .to_string()
+    };
+    let (array, merge) = (id("array "), id("merge "));
+    let jobs = Jobs(vec![array.clone(), merge.clone()]);
+    wait_for_jobs(&jobs, Duration::from_secs(120), &out.join("broken"));
+    let tasks = job_states(&array);
+    assert_eq!(tasks.len(), 2, "{tasks:?}");
+    for (state, exit) in &tasks {
+        assert_eq!((state.as_str(), exit.as_str()), ("FAILED", "2:0"));
+    }
+    let show = run("scontrol", &["show", "job", &merge]);
+    assert!(
+        show.contains("JobState=CANCELLED") && show.contains("DependencyNeverSatisfied"),
+        "{show}"
+    );
+    assert!(!out.join("broken/merged").exists(), "nothing merged");
 }
