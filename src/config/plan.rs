@@ -45,6 +45,9 @@ pub struct CommonPlan {
     pub stop_on_saturation: bool,
     /// Which requests are cold, and the cold-start test's idle gaps.
     pub cold: ColdStarts,
+    /// The target's own metrics to scrape (`--scrape`), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scrape: Option<super::scrape::ScrapePlan>,
 }
 
 /// What a scenario sends, by service.
@@ -204,6 +207,7 @@ impl RunPlan {
                 stop_on_saturation: o.common.stop_on_saturation.unwrap_or(false),
                 goodput,
                 cold: cold_starts(&o.common)?,
+                scrape: super::scrape::scrape_plan(&o.common)?,
             },
             scenarios,
         })

@@ -94,6 +94,7 @@ fn agent_run(name: &str, labels: &[&str], slow_ms: u64) -> RunResult {
         capacity: None,
         cold_start: None,
         scale: None,
+        target_metrics: Vec::new(),
     }
 }
 

@@ -13,6 +13,7 @@ pub mod capacity;
 pub mod cold;
 pub mod scale;
 
+use crate::metrics::scraped::TargetMetrics;
 use crate::metrics::slo::{SloResult, StageView};
 use crate::metrics::stats::{StageStats, StageSummary};
 use crate::metrics::timeline::{Timeline, TimelineRow};
@@ -176,6 +177,10 @@ pub struct RunResult {
     /// What a scaling test found (`voxload scale`); its runs are the stages.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scale: Option<scale::ScaleResult>,
+    /// The target's own metrics (`--scrape`): one entry per scrape URL, in
+    /// the order given (a merge of shards keys them by `url`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub target_metrics: Vec<TargetMetrics>,
 }
 
 /// One scenario's part of a run: its stages and timeline, for reports

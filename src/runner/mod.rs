@@ -25,6 +25,7 @@ pub mod jsonl;
 pub mod judge;
 pub mod judge_book;
 pub mod scale;
+pub mod scrape;
 pub mod sink;
 pub mod tts;
 
@@ -292,5 +293,6 @@ pub async fn run_with(
         ),
         notes: describe::notes(&plan),
     };
-    engine::drive(frame, source, session, scenarios, stop, opts).await
+    let scrapes = scrape::Scrapes::start(plan.common.scrape.as_ref(), session.run_start);
+    engine::drive(frame, source, session, scenarios, scrapes, stop, opts).await
 }

@@ -190,5 +190,6 @@ pub fn run(name: &str, specs: &[StageSpec]) -> RunResult {
         capacity: None,
         cold_start: None,
         scale: None,
+        target_metrics: Vec::new(),
     }
 }
