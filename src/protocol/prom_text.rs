@@ -113,6 +113,10 @@ fn sample(line: &str) -> Result<Sample, String> {
         .find(|c: char| c == '{' || c == ' ' || c == '\t')
         .unwrap_or(line.len());
     let name = &line[..end];
+    if name.is_empty() {
+        let start: String = line.chars().take(40).collect();
+        return Err(format!("'{start}' is not a sample (no metric name)"));
+    }
     if !is_metric_name(name) {
         return Err(format!("'{name}' is not a metric name"));
     }
