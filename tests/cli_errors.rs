@@ -370,7 +370,11 @@ fn scrape_flags_are_checked_before_the_run_naming_the_flag() {
         (&["--scrape-every", "0s"][..], "--scrape-every", "above 0"),
         (&["--scrape-series", ""][..], "--scrape-series", "empty"),
         (&["--scrape-series", " , "][..], "--scrape-series", "empty"),
-        (&["--scrape-series", "a,b-c"][..], "--scrape-series", "'b-c'"),
+        (
+            &["--scrape-series", "a,b-c"][..],
+            "--scrape-series",
+            "'b-c'",
+        ),
     ] {
         let (code, err) = run(&tts, &[&ok_url[..], extra].concat());
         assert_eq!(code, 1, "{extra:?}: {err}");
@@ -385,7 +389,10 @@ fn scrape_flags_are_checked_before_the_run_naming_the_flag() {
     assert!(!err.contains("hunter2"), "{err}");
     let (code, err) = run(&tts, &["--scrape-every", "1s"]);
     assert_eq!(code, 1, "{err}");
-    assert!(err.contains("--scrape-every") && err.contains("--scrape "), "{err}");
+    assert!(
+        err.contains("--scrape-every") && err.contains("--scrape "),
+        "{err}"
+    );
     // Every run command has them (run-wide options), parsed by clap first.
     let (code, err) = run(
         &["asr", "--url", "http://127.0.0.1:1", "--text", "hi"],

@@ -109,9 +109,7 @@ pub fn parse(text: &str) -> Result<Exposition, ParseError> {
 
 /// One sample line (trimmed, not a comment).
 fn sample(line: &str) -> Result<Sample, String> {
-    let end = line
-        .find(|c: char| c == '{' || c == ' ' || c == '\t')
-        .unwrap_or(line.len());
+    let end = line.find(['{', ' ', '\t']).unwrap_or(line.len());
     let name = &line[..end];
     if name.is_empty() {
         let start: String = line.chars().take(40).collect();
