@@ -90,6 +90,23 @@ pub struct CommonOptions {
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     #[serde(default, with = "crate::units::serde_duration::option")]
     pub stage_gap: Option<Duration>,
+    /// The target's own metrics: a Prometheus text endpoint (e.g.
+    /// http://HOST:8000/metrics) scraped every --scrape-every from the
+    /// run's start, its series saved beside the client's figures
+    /// (repeatable). A failed scrape is a warning, counted in result.json.
+    #[arg(long, value_name = "URL")]
+    pub scrape: Option<Vec<String>>,
+    /// How often --scrape URLs are read, on a fixed grid from the run's
+    /// start [default: 5s]; each scrape gets at most 80 % of it (10 s at most).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    #[serde(default, with = "crate::units::serde_duration::option")]
+    pub scrape_every: Option<Duration>,
+    /// Metric names kept from --scrape, comma-separated (every label set of
+    /// each; a histogram's name keeps its _sum and _count), or `all` (up to
+    /// 500 series) [default: well-known series of vLLM, Triton, TGI,
+    /// SGLang, process memory and CPU, and the mock].
+    #[arg(long, value_name = "NAMES")]
+    pub scrape_series: Option<String>,
 }
 
 /// Default `--cold-after`: long enough that a run's own pauses (probe

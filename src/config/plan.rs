@@ -49,6 +49,9 @@ pub struct CommonPlan {
     /// This process's part of a sharded run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shard: Option<ShardPlan>,
+    /// The target's own metrics to scrape (`--scrape`), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scrape: Option<super::scrape::ScrapePlan>,
 }
 
 /// What a scenario sends, by service.
@@ -217,6 +220,7 @@ impl RunPlan {
                 goodput,
                 cold: cold_starts(&o.common)?,
                 shard: None,
+                scrape: super::scrape::scrape_plan(&o.common)?,
             },
             scenarios,
         };

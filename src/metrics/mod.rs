@@ -14,6 +14,7 @@ pub mod record;
 mod record_json;
 pub mod registry;
 pub mod saturation;
+pub mod scraped;
 pub mod slo;
 pub mod slo_confident;
 pub mod stats;

@@ -13,6 +13,7 @@ pub mod live;
 pub mod locust;
 pub mod plot;
 pub mod scale;
+pub mod target;
 pub mod terminal;
 
 #[cfg(test)]

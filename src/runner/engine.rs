@@ -312,6 +312,7 @@ pub async fn drive(
     source: &mut dyn StageSource,
     session: Session,
     scenarios: Vec<AnyExecutor<ScenarioSink>>,
+    mut scrapes: super::scrape::Scrapes,
     stop: Stop,
     opts: RunOptions,
 ) -> Result<(RunResult, PathBuf), RunError> {
@@ -352,6 +353,7 @@ pub async fn drive(
         scale: None,
         shard: frame.shard.clone(),
         merged_from: None,
+        target_metrics: Vec::new(),
     };
     let backstop_done = CancellationToken::new();
     let backstop = {
@@ -464,6 +466,7 @@ pub async fn drive(
         result.slo.extend(verdicts);
         source.after_stage(index, &mut result);
         (result.timeline, result.windows) = timeline(&sink, &tags);
+        result.target_metrics = scrapes.snapshot();
         result.written_at = now_rfc3339();
         // After every stage, so a crash later keeps the stages done so far.
         crate::report::json::JsonWriter.write_to(&result, &out)?;
@@ -473,6 +476,8 @@ pub async fn drive(
     } else {
         RunStatus::Complete
     };
+    // The target's metrics end with the stages.
+    result.target_metrics = scrapes.finish().await;
     drop(scenarios);
     source.finish(&mut result);
     backstop_done.cancel();

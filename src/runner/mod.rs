@@ -25,6 +25,7 @@ pub mod jsonl;
 pub mod judge;
 pub mod judge_book;
 pub mod scale;
+pub mod scrape;
 pub mod shard;
 pub mod sink;
 pub mod tts;
@@ -326,11 +327,12 @@ pub async fn run_with(
             start_at: start.map(|t| humantime::format_rfc3339_millis(t).to_string()),
         }),
     };
+    let scrapes = scrape::Scrapes::start(plan.common.scrape.as_ref(), session.run_start);
     match (start, shard) {
         (Some(t), Some(s)) => {
             let mut aligned = shard::Aligned::new(source, t, s.stage_gap);
-            engine::drive(frame, &mut aligned, session, scenarios, stop, opts).await
+            engine::drive(frame, &mut aligned, session, scenarios, scrapes, stop, opts).await
         }
-        _ => engine::drive(frame, source, session, scenarios, stop, opts).await,
+        _ => engine::drive(frame, source, session, scenarios, scrapes, stop, opts).await,
     }
 }
