@@ -207,12 +207,16 @@ pub async fn run_with(
             checked.push(url);
         }
     }
-    let chunk_ks: Vec<Vec<u32>> = plan
+    let metas: Vec<sink::ScenarioMeta> = plan
         .scenarios
         .iter()
-        .map(|s| match &s.inputs {
-            Inputs::Tts(t) => t.measure.chunk_ks.clone(),
-            Inputs::Asr(_) | Inputs::Agent(_) => Vec::new(),
+        .map(|s| sink::ScenarioMeta {
+            name: s.name.clone(),
+            kind: s.kind(),
+            chunk_ks: match &s.inputs {
+                Inputs::Tts(t) => t.measure.chunk_ks.clone(),
+                Inputs::Asr(_) | Inputs::Agent(_) => Vec::new(),
+            },
         })
         .collect();
     let goodput = plan
@@ -231,10 +235,16 @@ pub async fn run_with(
     for judge in plan.scenarios.iter().filter_map(judge_plan) {
         preflight(&judge.target.url).await?;
     }
+    let info = crate::metrics::live::RunInfo {
+        name: plan.common.name.clone(),
+        kind: plan.kind().name().to_string(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+    };
     let session = Session::open(
+        info,
         &plan.common.out_dir,
         plan.stage_count(),
-        &chunk_ks,
+        &metas,
         goodput,
         plan.common.cold.after,
     )?;
