@@ -9,7 +9,9 @@ use serde::Serialize;
 
 use super::agent::AgentInputs;
 use super::asr::AsrInputs;
-use super::common::{cold_starts, min_success, run_name, ColdStarts, DEFAULT_GRACE};
+use super::common::{
+    cold_starts, min_success, prometheus, run_name, ColdStarts, PrometheusPlan, DEFAULT_GRACE,
+};
 use super::error::{invalid, ConfigError};
 use super::overlay::overlay;
 use super::scenario::{ProtocolOptions, RunOptions, ScenarioOptions};
@@ -45,6 +47,9 @@ pub struct CommonPlan {
     pub stop_on_saturation: bool,
     /// Which requests are cold, and the cold-start test's idle gaps.
     pub cold: ColdStarts,
+    /// The live metrics endpoint (`--prometheus`), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prometheus: Option<PrometheusPlan>,
 }
 
 /// What a scenario sends, by service.
@@ -204,6 +209,7 @@ impl RunPlan {
                 stop_on_saturation: o.common.stop_on_saturation.unwrap_or(false),
                 goodput,
                 cold: cold_starts(&o.common)?,
+                prometheus: prometheus(&o.common)?,
             },
             scenarios,
         })
