@@ -24,6 +24,7 @@ mod host;
 pub mod jsonl;
 pub mod judge;
 pub mod judge_book;
+pub mod prometheus;
 pub mod scale;
 pub mod sink;
 pub mod tts;
@@ -94,6 +95,14 @@ pub enum RunError {
     /// A stage's driver task failed.
     #[error("internal: a stage failed: {0}")]
     Internal(String),
+    /// The live metrics endpoint cannot listen at its address.
+    #[error("--prometheus {addr}: cannot listen there: {source}")]
+    Prometheus {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
 }
 
 /// How a run presents itself.
@@ -199,6 +208,11 @@ pub async fn run_with(
 ) -> Result<(RunResult, PathBuf), RunError> {
     let (sockets, wanted) = sockets_held(&plan);
     host::ensure_open_files(sockets, wanted)?;
+    // Bound first: a port in use ends the run before anything is sent.
+    let bound = match &plan.common.prometheus {
+        Some(p) => Some(prometheus::bind(p).await?),
+        None => None,
+    };
     let mut checked: Vec<&str> = Vec::new();
     for s in &plan.scenarios {
         let url = s.target.url();
@@ -248,6 +262,7 @@ pub async fn run_with(
         goodput,
         plan.common.cold.after,
     )?;
+    let exporter = bound.map(|b| b.serve(&session.sink));
     let client = HttpClient::new(CONNECT_TIMEOUT);
     // The judges' own client: their requests never take the TTS requests'
     // pooled connections.
@@ -302,5 +317,12 @@ pub async fn run_with(
         ),
         notes: describe::notes(&plan),
     };
-    engine::drive(frame, source, session, scenarios, stop, opts).await
+    let ran = engine::drive(frame, source, session, scenarios, stop.clone(), opts).await;
+    if let Some(exporter) = exporter {
+        match &ran {
+            Ok(_) => exporter.finish(&stop).await,
+            Err(_) => exporter.close().await,
+        }
+    }
+    ran
 }

@@ -2,7 +2,7 @@
 //! state per scenario, and `requests.jsonl`.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use super::jsonl::JsonlWriter;
@@ -58,6 +58,9 @@ pub struct RunSink {
     started: Vec<AtomicU64>,
     /// The run has ended: the live state holds its final numbers.
     ended: AtomicBool,
+    /// The final numbers, kept for readers that outlive the sink (a last
+    /// Prometheus scrape after the run).
+    final_view: Arc<OnceLock<LiveView>>,
     /// The run, as live readers label it.
     info: RunInfo,
     /// The plan's scenarios.
@@ -111,6 +114,7 @@ impl RunSink {
             }),
             started: scenarios.iter().map(|_| AtomicU64::new(0)).collect(),
             ended: AtomicBool::new(false),
+            final_view: Arc::default(),
             info,
             meta: scenarios.to_vec(),
             jsonl,
@@ -141,9 +145,16 @@ impl RunSink {
         });
     }
 
-    /// The run has ended: live readers see its final numbers.
+    /// The run has ended: live readers see its final numbers, also
+    /// through [`RunSink::final_view`] once the sink is gone.
     pub fn end_live(&self) {
         self.ended.store(true, Ordering::Release);
+        let _ = self.final_view.set(self.live_view());
+    }
+
+    /// Where the run's final live view appears when it ends.
+    pub fn final_view(&self) -> Arc<OnceLock<LiveView>> {
+        self.final_view.clone()
     }
 
     fn started_now(&self) -> Vec<u64> {
