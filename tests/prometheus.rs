@@ -387,3 +387,151 @@ fn the_grafana_dashboard_asks_for_families_the_exporter_has() {
         );
     }
 }
+
+/// The binary's run of `n` requests at 20/s against `url` with
+/// `--prometheus 127.0.0.1:port` and a long linger, its stderr lines sent
+/// to the returned channel as they come.
+fn linger_run(url: &str, port: u16, out: &Path) -> (Child, std::sync::mpsc::Receiver<String>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_voxload"))
+        .args(["tts", "--url", url, "--rate", "20", "-n", "5", "-q"])
+        .args(["--prometheus", &format!("127.0.0.1:{port}")])
+        .args(["--prometheus-linger", "60s", "--name", "linger"])
+        .arg("--out")
+        .arg(out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("voxload runs");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead as _;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    (child, rx)
+}
+
+/// Wait (≤ 30 s) for the line saying the run ended and the endpoint lingers.
+fn wait_for_linger(rx: &std::sync::mpsc::Receiver<String>) {
+    let end = Instant::now() + Duration::from_secs(30);
+    let mut seen = Vec::new();
+    while Instant::now() < end {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) {
+            if line.contains("until scraped") {
+                return;
+            }
+            seen.push(line);
+        }
+    }
+    panic!("no linger line within 30 s: {seen:?}");
+}
+
+/// Exit code within `limit`, or fail.
+fn exit_within(child: &mut Child, limit: Duration) -> Option<i32> {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if let Ok(Some(status)) = child.try_wait() {
+            return status.code();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    panic!("voxload did not exit within {limit:?}");
+}
+
+/// After the run the endpoint stays up (60 s linger) until one scrape has
+/// read the final numbers, then the process exits at once; in another run
+/// Ctrl-C ends the wait at once. Both exit 0: the runs were complete.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_endpoint_lingers_until_the_final_scrape_or_ctrl_c() {
+    let mock = mock::spawn(MockModel {
+        speed: 50.0,
+        seed: Some(3),
+        ..MockModel::default()
+    })
+    .await
+    .expect("mock starts");
+    let url = mock.url();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let port = free_port();
+        let (mut child, rx) = linger_run(&url, port, &out.join("a"));
+        wait_for_linger(&rx);
+        std::thread::sleep(Duration::from_millis(500));
+        assert!(
+            child.try_wait().expect("status").is_none(),
+            "exited without a final scrape"
+        );
+        let (status, body) = get(port, "/metrics").expect("final scrape");
+        assert_eq!(status, 200);
+        assert!(body.contains("\nvoxload_run_finished 1\n"), "{body}");
+        assert!(
+            body.contains("voxload_requests_ok_total{scenario=\"tts\"} 5\n"),
+            "{body}"
+        );
+        assert_eq!(exit_within(&mut child, Duration::from_secs(3)), Some(0));
+
+        let (mut child, rx) = linger_run(&url, free_port(), &out.join("b"));
+        wait_for_linger(&rx);
+        let ok = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(ok.success());
+        assert_eq!(exit_within(&mut child, Duration::from_secs(3)), Some(0));
+        let result = std::fs::read_to_string(out.join("b/linger/result.json")).expect("result");
+        assert!(result.contains("\"status\": \"complete\""), "{result}");
+    })
+    .await
+    .expect("runs");
+}
+
+/// `--prometheus nonsense` and an address in use: exit 1 naming the flag,
+/// before any request reaches the target.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_address_is_an_error_before_any_request() {
+    let mock = mock::spawn(MockModel::default())
+        .await
+        .expect("mock starts");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let in_use = taken.local_addr().expect("addr").to_string();
+    for (addr, says) in [
+        ("nonsense", "'nonsense' is not an address"),
+        (in_use.as_str(), "cannot listen there"),
+    ] {
+        let args: Vec<String> = [
+            "tts",
+            "--url",
+            &mock.url(),
+            "-n",
+            "3",
+            "-q",
+            "--prometheus",
+            addr,
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+        let path = dir.path().to_path_buf();
+        let run = tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            common::voxload(&args, &path)
+        })
+        .await
+        .expect("runs");
+        let err = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(1), "{err}");
+        assert!(err.contains("--prometheus") && err.contains(says), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    assert_eq!(mock.truth().await.requests, 0);
+    assert!(!dir.path().join("results").exists());
+    drop(taken);
+}
