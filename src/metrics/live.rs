@@ -146,6 +146,17 @@ impl LiveCounts {
         }
     }
 
+    /// Add `other`'s counts (several scenarios together).
+    pub fn add(&mut self, other: &LiveCounts) {
+        self.ended += other.ended;
+        self.parts += other.parts;
+        self.warmup += other.warmup;
+        self.warmup_failed += other.warmup_failed;
+        self.ok += other.ok;
+        self.failed += other.failed;
+        self.dropped += other.dropped;
+    }
+
     /// Measured records (`ok + failed`): `result.json`'s `requests`.
     pub fn measured(&self) -> u64 {
         self.ok + self.failed

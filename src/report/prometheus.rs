@@ -42,7 +42,7 @@ pub fn histogram_name(m: &Metric) -> String {
 /// with `_bucket`, `_sum` and `_count`), for checking what refers to them
 /// (the Grafana dashboard).
 pub fn family_names() -> Vec<String> {
-    let mut names: Vec<String> = FAMILIES.iter().map(|(n, _, _)| n.to_string()).collect();
+    let mut names: Vec<String> = FAMILIES.iter().map(|f| f.name.to_string()).collect();
     for d in crate::metrics::registry::METRICS.iter() {
         if d.metric == Metric::JudgeWer {
             continue;
@@ -55,149 +55,162 @@ pub fn family_names() -> Vec<String> {
     names
 }
 
-/// The families besides the histograms: name, type, help.
-const FAMILIES: [(&str, &str, &str); 13] = [
-    (
-        "voxload_run_info",
-        "gauge",
-        "The run: voxload version, what it tests (tts, asr, agent, mixed) and its name; always 1.",
-    ),
-    (
-        "voxload_run_finished",
-        "gauge",
-        "1 once the run has ended and these are its final numbers, else 0.",
-    ),
-    (
-        "voxload_stage_index",
-        "gauge",
-        "Index of the running stage (0-based, as in result.json); the last one after the run.",
-    ),
-    (
-        "voxload_stage_info",
-        "gauge",
-        "The running stage's label per scenario (rate=5/s, c=8); always 1.",
-    ),
-    (
-        "voxload_requests_started_total",
-        "counter",
-        "Requests sent, warm-up included (voice agents: calls).",
-    ),
-    (
-        "voxload_requests_finished_total",
-        "counter",
-        "Requests that ended, warm-up included (voice agents: calls).",
-    ),
-    (
-        "voxload_requests_ok_total",
-        "counter",
-        "Measured requests that succeeded, warm-up excluded (voice agents: turns), as result.json counts them.",
-    ),
-    (
-        "voxload_requests_failed_total",
-        "counter",
-        "Measured requests that failed, by error class, warm-up excluded (voice agents: turns).",
-    ),
-    (
-        "voxload_warmup_requests_total",
-        "counter",
-        "Warm-up requests (voice agents: turns), excluded from every other measure.",
-    ),
-    (
-        "voxload_arrivals_dropped_total",
-        "counter",
-        "Open-loop arrivals dropped because --max-in-flight requests were running (never sent).",
-    ),
-    (
-        "voxload_requests_in_flight",
-        "gauge",
-        "Requests sent and not ended (voice agents: calls).",
-    ),
-    (
-        "voxload_offered_requests_per_second",
-        "gauge",
-        "Arrivals per second in the running stage so far, dropped ones included.",
-    ),
-    (
-        "voxload_achieved_requests_per_second",
-        "gauge",
-        "Measured requests (voice agents: turns) completed per second in the running stage so far.",
-    ),
+/// A sample's value.
+enum Value {
+    /// A count (exact integer).
+    Count(u64),
+    /// A rate.
+    Real(f64),
+}
+
+/// A family's samples: labels and value each.
+type Samples = Vec<(Vec<(&'static str, String)>, Value)>;
+
+/// A counter or gauge family and how its samples are read from a view.
+struct Family {
+    name: &'static str,
+    /// `counter` or `gauge`.
+    kind: &'static str,
+    help: &'static str,
+    samples: fn(&LiveView) -> Samples,
+}
+
+/// One sample per scenario, labelled with its name, where `f` has a value.
+fn per_scenario(view: &LiveView, f: impl Fn(&ScenarioView) -> Option<Value>) -> Samples {
+    view.scenarios
+        .iter()
+        .filter_map(|s| Some((vec![("scenario", s.name.clone())], f(s)?)))
+        .collect()
+}
+
+/// The families besides the histograms, in exposition order.
+const FAMILIES: [Family; 13] = [
+    Family {
+        name: "voxload_run_info",
+        kind: "gauge",
+        help: "The run: voxload version, what it tests (tts, asr, agent, mixed) and its name; always 1.",
+        samples: |v| {
+            let labels = vec![
+                ("version", v.run.version.clone()),
+                ("kind", v.run.kind.clone()),
+                ("name", v.run.name.clone()),
+            ];
+            vec![(labels, Value::Count(1))]
+        },
+    },
+    Family {
+        name: "voxload_run_finished",
+        kind: "gauge",
+        help: "1 once the run has ended and these are its final numbers, else 0.",
+        samples: |v| vec![(vec![], Value::Count(u64::from(v.finished)))],
+    },
+    Family {
+        name: "voxload_stage_index",
+        kind: "gauge",
+        help: "Index of the running stage (0-based, as in result.json); the last one after the run.",
+        samples: |v| {
+            v.stage
+                .iter()
+                .map(|st| (vec![], Value::Count(st.index as u64)))
+                .collect()
+        },
+    },
+    Family {
+        name: "voxload_stage_info",
+        kind: "gauge",
+        help: "The running stage's label per scenario (rate=5/s, c=8); always 1.",
+        samples: |v| {
+            let labels = v.stage.iter().flat_map(|st| &st.labels);
+            v.scenarios
+                .iter()
+                .zip(labels)
+                .map(|(s, label)| {
+                    let labels = vec![("scenario", s.name.clone()), ("stage", label.clone())];
+                    (labels, Value::Count(1))
+                })
+                .collect()
+        },
+    },
+    Family {
+        name: "voxload_requests_started_total",
+        kind: "counter",
+        help: "Requests sent, warm-up included (voice agents: calls).",
+        samples: |v| per_scenario(v, |s| Some(Value::Count(s.started))),
+    },
+    Family {
+        name: "voxload_requests_finished_total",
+        kind: "counter",
+        help: "Requests that ended, warm-up included (voice agents: calls).",
+        samples: |v| per_scenario(v, |s| Some(Value::Count(s.live.counts.ended))),
+    },
+    Family {
+        name: "voxload_requests_ok_total",
+        kind: "counter",
+        help: "Measured requests that succeeded, warm-up excluded (voice agents: turns), as result.json counts them.",
+        samples: |v| per_scenario(v, |s| Some(Value::Count(s.live.counts.ok))),
+    },
+    Family {
+        name: "voxload_requests_failed_total",
+        kind: "counter",
+        help: "Measured requests that failed, by error class, warm-up excluded (voice agents: turns).",
+        samples: |v| {
+            let mut out = Samples::new();
+            for s in &v.scenarios {
+                for (kind, n) in &s.live.errors {
+                    let labels = vec![("scenario", s.name.clone()), ("class", kind.label())];
+                    out.push((labels, Value::Count(*n)));
+                }
+            }
+            out
+        },
+    },
+    Family {
+        name: "voxload_warmup_requests_total",
+        kind: "counter",
+        help: "Warm-up requests (voice agents: turns), excluded from every other measure.",
+        samples: |v| per_scenario(v, |s| Some(Value::Count(s.live.counts.warmup))),
+    },
+    Family {
+        name: "voxload_arrivals_dropped_total",
+        kind: "counter",
+        help: "Open-loop arrivals dropped because --max-in-flight requests were running (never sent).",
+        samples: |v| per_scenario(v, |s| Some(Value::Count(s.live.counts.dropped))),
+    },
+    Family {
+        name: "voxload_requests_in_flight",
+        kind: "gauge",
+        help: "Requests sent and not ended (voice agents: calls).",
+        samples: |v| per_scenario(v, |s| Some(Value::Count(s.in_flight()))),
+    },
+    Family {
+        name: "voxload_offered_requests_per_second",
+        kind: "gauge",
+        help: "Arrivals per second in the running stage so far, dropped ones included.",
+        samples: |v| per_scenario(v, |s| s.offered_rps.map(Value::Real)),
+    },
+    Family {
+        name: "voxload_achieved_requests_per_second",
+        kind: "gauge",
+        help: "Measured requests (voice agents: turns) completed per second in the running stage so far.",
+        samples: |v| per_scenario(v, |s| s.achieved_rps.map(Value::Real)),
+    },
 ];
 
 /// The exposition text of `view`.
 pub fn render(view: &LiveView) -> String {
     let mut out = Text::default();
-    for (name, kind, help) in FAMILIES {
-        out.family(name, kind, help);
-        match name {
-            "voxload_run_info" => out.sample(
-                name,
-                &[
-                    ("version", &view.run.version),
-                    ("kind", &view.run.kind),
-                    ("name", &view.run.name),
-                ],
-                1,
-            ),
-            "voxload_run_finished" => out.sample(name, &[], u64::from(view.finished)),
-            "voxload_stage_index" => {
-                if let Some(stage) = &view.stage {
-                    out.sample(name, &[], stage.index as u64);
-                }
-            }
-            "voxload_stage_info" => {
-                for (s, label) in view
-                    .scenarios
-                    .iter()
-                    .zip(view.stage.iter().flat_map(|st| &st.labels))
-                {
-                    out.sample(name, &[("scenario", &s.name), ("stage", label)], 1);
-                }
-            }
-            "voxload_requests_failed_total" => {
-                for s in &view.scenarios {
-                    for (kind, n) in &s.live.errors {
-                        out.sample(name, &[("scenario", &s.name), ("class", &kind.label())], *n);
-                    }
-                }
-            }
-            _ => {
-                for s in &view.scenarios {
-                    per_scenario(&mut out, name, s);
-                }
+    for family in &FAMILIES {
+        out.family(family.name, family.kind, family.help);
+        for (labels, value) in (family.samples)(view) {
+            let labels: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            match value {
+                Value::Count(n) => out.sample(family.name, &labels, n),
+                Value::Real(x) => out.sample_f64(family.name, &labels, x),
             }
         }
     }
     histograms(&mut out, view);
     out.0
-}
-
-/// One scenario's sample of a counter or gauge family.
-fn per_scenario(out: &mut Text, name: &str, s: &ScenarioView) {
-    let c = &s.live.counts;
-    let labels = [("scenario", s.name.as_str())];
-    let count = match name {
-        "voxload_requests_started_total" => s.started,
-        "voxload_requests_finished_total" => c.ended,
-        "voxload_requests_ok_total" => c.ok,
-        "voxload_warmup_requests_total" => c.warmup,
-        "voxload_arrivals_dropped_total" => c.dropped,
-        "voxload_requests_in_flight" => s.in_flight(),
-        "voxload_offered_requests_per_second" => {
-            if let Some(r) = s.offered_rps {
-                out.sample_f64(name, &labels, r);
-            }
-            return;
-        }
-        "voxload_achieved_requests_per_second" => {
-            if let Some(r) = s.achieved_rps {
-                out.sample_f64(name, &labels, r);
-            }
-            return;
-        }
-        _ => return,
-    };
-    out.sample(name, &labels, count);
 }
 
 /// Every histogram family, each once with the samples of every scenario

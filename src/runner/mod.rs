@@ -12,6 +12,7 @@
 //! - [`sink`], [`jsonl`]: where records go.
 //! - [`judge`], [`judge_book`]: the TTS quality judge (`--judge-asr`) and
 //!   its bookkeeping.
+//! - [`prometheus`]: the live metrics endpoint (`--prometheus`).
 
 pub mod agent;
 pub mod asr;

@@ -160,7 +160,7 @@ impl RunSink {
     fn started_now(&self) -> Vec<u64> {
         self.started
             .iter()
-            .map(|s| s.load(Ordering::Acquire))
+            .map(|s| s.load(Ordering::Relaxed))
             .collect()
     }
 
@@ -170,14 +170,7 @@ impl RunSink {
             let mut sum = LiveCounts::default();
             for (i, l) in agg.live.iter().enumerate() {
                 let base = agg.stage.as_ref().and_then(|s| s.base.get(i));
-                let c = base.map_or(l.counts, |b| l.counts.since(b));
-                sum.ended += c.ended;
-                sum.parts += c.parts;
-                sum.warmup += c.warmup;
-                sum.warmup_failed += c.warmup_failed;
-                sum.ok += c.ok;
-                sum.failed += c.failed;
-                sum.dropped += c.dropped;
+                sum.add(&base.map_or(l.counts, |b| l.counts.since(b)));
             }
             sum
         })
@@ -366,7 +359,9 @@ impl StageSink for ScenarioSink {
 
     fn started(&self, arrival: &Arrival) {
         if let Some(n) = self.run.started.get(self.scenario) {
-            n.fetch_add(1, Ordering::AcqRel);
+            // Relaxed: a reader sees it through the lock the request's
+            // record takes later.
+            n.fetch_add(1, Ordering::Relaxed);
         }
         self.run.with_idle(self.scenario, |idle| {
             idle.start(Instant::now(), arrival.stage, arrival.seq)
