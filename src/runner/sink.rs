@@ -392,3 +392,90 @@ impl StageSink for ScenarioSink {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sink(dir: &std::path::Path) -> Arc<RunSink> {
+        let jsonl = JsonlWriter::create(&dir.join("requests.jsonl")).expect("jsonl");
+        let meta = ScenarioMeta {
+            name: "tts".into(),
+            kind: Kind::HttpTts,
+            chunk_ks: vec![1],
+        };
+        let idle = std::time::Duration::from_secs(60);
+        let info = RunInfo::default();
+        Arc::new(RunSink::new(
+            info,
+            2,
+            &[meta],
+            vec![Vec::new()],
+            idle,
+            jsonl,
+            Instant::now(),
+        ))
+    }
+
+    fn arrival(stage: usize, seq: u64) -> Arrival {
+        Arrival {
+            stage,
+            seq,
+            intended_at: None,
+            warmup: false,
+            user: None,
+        }
+    }
+
+    /// The live state counts the whole run; the terminal's per-stage counts
+    /// start again at each stage; in flight is started − ended.
+    #[test]
+    fn live_state_counts_the_run_and_the_running_stage() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let run = sink(dir.path());
+        let s = run.scenario(0);
+        run.begin_stage(0, vec!["rate=1/s".into()]);
+        for seq in 0..3 {
+            s.started(&arrival(0, seq));
+            let failed = seq == 2;
+            s.record(RequestRecord {
+                stage: 0,
+                seq,
+                e2e_us: Some(1_000),
+                error: failed.then_some(crate::protocol::ErrorKind::Timeout),
+                ..RequestRecord::default()
+            });
+        }
+        s.dropped(0, Instant::now());
+        run.begin_stage(1, vec!["rate=2/s".into()]);
+        s.started(&arrival(1, 0));
+        s.started(&arrival(1, 1));
+        s.record(RequestRecord {
+            stage: 1,
+            e2e_us: Some(2_000),
+            ..RequestRecord::default()
+        });
+        let stage = run.stage_counts();
+        assert_eq!(
+            (stage.ended, stage.ok, stage.failed, stage.dropped),
+            (1, 1, 0, 0)
+        );
+        let view = run.live_view();
+        let tts = &view.scenarios[0];
+        assert_eq!(tts.started, 5);
+        assert_eq!(tts.in_flight(), 1);
+        let c = tts.live.counts;
+        assert_eq!((c.ended, c.ok, c.failed, c.dropped), (4, 3, 1, 1));
+        assert_eq!(view.stage.as_ref().map(|st| st.index), Some(1));
+        assert!(!view.finished);
+        // The same counts as the stages' statistics, summed.
+        let stats = run.with_aggregate(|a| {
+            let (x, y) = (&a.stats[0][0].counters, &a.stats[1][0].counters);
+            (x.ok + y.ok, x.failed + y.failed, x.dropped + y.dropped)
+        });
+        assert_eq!(stats, (c.ok, c.failed, c.dropped));
+        run.end_live();
+        let last = run.final_view().get().cloned().expect("final view");
+        assert!(last.finished && last.scenarios[0].live.counts.ok == 3);
+    }
+}
