@@ -107,6 +107,72 @@ pub struct CommonOptions {
     /// SGLang, process memory and CPU, and the mock].
     #[arg(long, value_name = "NAMES")]
     pub scrape_series: Option<String>,
+    /// Serve live metrics for Prometheus at http://ADDR/metrics for the
+    /// whole run: HOST:PORT (e.g. 127.0.0.1:9464), or a port alone for
+    /// 127.0.0.1.
+    #[arg(long, value_name = "ADDR")]
+    pub prometheus: Option<String>,
+    /// After the run, keep serving --prometheus until it has been scraped
+    /// once more (its final counts), at most this long; Ctrl-C ends the
+    /// wait [default: 15s, Prometheus's default scrape interval].
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    #[serde(default, with = "crate::units::serde_duration::option")]
+    pub prometheus_linger: Option<Duration>,
+}
+
+/// Default `--prometheus-linger`: Prometheus's default scrape interval, so
+/// a server scraping at its default reads the final counts.
+pub const DEFAULT_PROMETHEUS_LINGER: Duration = Duration::from_secs(15);
+
+/// The live metrics endpoint (`--prometheus`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct PrometheusPlan {
+    /// Where `/metrics` is served.
+    pub addr: std::net::SocketAddr,
+    /// After the run, the longest wait for a final scrape.
+    #[serde(with = "crate::units::serde_duration")]
+    pub linger: Duration,
+}
+
+/// Validate `--prometheus` and `--prometheus-linger`.
+pub(crate) fn prometheus(o: &CommonOptions) -> Result<Option<PrometheusPlan>, ConfigError> {
+    let Some(text) = o.prometheus.as_deref() else {
+        if o.prometheus_linger.is_some() {
+            return Err(invalid(
+                "--prometheus-linger",
+                "is how long --prometheus is served after the run; give --prometheus ADDR too",
+            ));
+        }
+        return Ok(None);
+    };
+    let addr = parse_listen_addr(text).ok_or_else(|| {
+        invalid(
+            "--prometheus",
+            format!(
+                "'{text}' is not an address to listen on: give HOST:PORT with an IP address \
+                 (e.g. 127.0.0.1:9464, [::1]:9464, 0.0.0.0:9464), localhost:PORT or a port"
+            ),
+        )
+    })?;
+    Ok(Some(PrometheusPlan {
+        addr,
+        linger: o.prometheus_linger.unwrap_or(DEFAULT_PROMETHEUS_LINGER),
+    }))
+}
+
+/// `IP:PORT`, `[IPv6]:PORT`, `localhost:PORT` or `PORT` (on 127.0.0.1).
+fn parse_listen_addr(text: &str) -> Option<std::net::SocketAddr> {
+    use std::net::{Ipv4Addr, SocketAddr};
+    let text = text.trim();
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Some(addr);
+    }
+    let port = match text.strip_prefix("localhost:") {
+        Some(port) => port,
+        None => text,
+    };
+    let port: u16 = port.parse().ok()?;
+    Some(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
 }
 
 /// Default `--cold-after`: long enough that a run's own pauses (probe
@@ -241,6 +307,38 @@ mod tests {
             .expect_err("percent, not fraction")
             .to_string();
         assert!(e.contains("--min-success") && e.contains("0.95"), "{e}");
+    }
+
+    #[test]
+    fn prometheus_addresses() {
+        let of = |addr: &str| CommonOptions {
+            prometheus: Some(addr.into()),
+            ..CommonOptions::default()
+        };
+        let addr = |a: &str| {
+            prometheus(&of(a))
+                .ok()
+                .flatten()
+                .map(|p| p.addr.to_string())
+        };
+        assert_eq!(addr("127.0.0.1:9464").as_deref(), Some("127.0.0.1:9464"));
+        assert_eq!(addr("[::1]:9464").as_deref(), Some("[::1]:9464"));
+        assert_eq!(addr("localhost:9464").as_deref(), Some("127.0.0.1:9464"));
+        assert_eq!(addr("9464").as_deref(), Some("127.0.0.1:9464"));
+        for bad in ["nonsense", "127.0.0.1", "127.0.0.1:99999", "host:9464", ""] {
+            let e = prometheus(&of(bad)).expect_err(bad).to_string();
+            assert!(e.contains("--prometheus") && e.contains(bad), "{e}");
+        }
+        let p = prometheus(&of("9464")).ok().flatten().expect("plan");
+        assert_eq!(p.linger, DEFAULT_PROMETHEUS_LINGER);
+        let lone = CommonOptions {
+            prometheus_linger: Some(Duration::from_secs(1)),
+            ..CommonOptions::default()
+        };
+        let e = prometheus(&lone)
+            .expect_err("needs --prometheus")
+            .to_string();
+        assert!(e.contains("--prometheus-linger"), "{e}");
     }
 
     #[test]

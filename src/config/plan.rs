@@ -9,7 +9,9 @@ use serde::Serialize;
 
 use super::agent::AgentInputs;
 use super::asr::AsrInputs;
-use super::common::{cold_starts, min_success, run_name, ColdStarts, DEFAULT_GRACE};
+use super::common::{
+    cold_starts, min_success, prometheus, run_name, ColdStarts, PrometheusPlan, DEFAULT_GRACE,
+};
 use super::error::{invalid, ConfigError};
 use super::overlay::overlay;
 use super::scenario::{ProtocolOptions, RunOptions, ScenarioOptions};
@@ -52,6 +54,9 @@ pub struct CommonPlan {
     /// The target's own metrics to scrape (`--scrape`), if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scrape: Option<super::scrape::ScrapePlan>,
+    /// The live metrics endpoint (`--prometheus`), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prometheus: Option<PrometheusPlan>,
 }
 
 /// What a scenario sends, by service.
@@ -221,6 +226,7 @@ impl RunPlan {
                 cold: cold_starts(&o.common)?,
                 shard: None,
                 scrape: super::scrape::scrape_plan(&o.common)?,
+                prometheus: prometheus(&o.common)?,
             },
             scenarios,
         };

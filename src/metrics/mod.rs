@@ -8,6 +8,7 @@ pub mod defs_asr;
 pub mod generator;
 pub mod goodput;
 pub mod judge;
+pub mod live;
 pub mod metric;
 pub mod outage;
 pub mod record;

@@ -12,6 +12,7 @@ pub mod json;
 pub mod live;
 pub mod locust;
 pub mod plot;
+pub mod prometheus;
 pub mod scale;
 pub mod target;
 pub mod terminal;

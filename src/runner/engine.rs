@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::executor::AnyExecutor;
 use super::jsonl::JsonlWriter;
-use super::sink::{RunSink, ScenarioSink};
+use super::sink::{RunSink, ScenarioMeta, ScenarioSink};
 use super::{host, RunError, RunOptions};
 use crate::metrics::generator::GeneratorCpu;
 use crate::metrics::metric::Metric;
@@ -147,14 +147,15 @@ pub struct Session {
 
 impl Session {
     /// Create a fresh results folder under `out_dir` (never overwriting one)
-    /// and open `requests.jsonl`; `chunk_ks` and `goodput` have one entry
-    /// per scenario; requests after `cold_after` of idle time are cold.
-    /// The run clock's zero is now, or `start` (the shards of a run share
-    /// it, so their records and seconds line up exactly).
+    /// and open `requests.jsonl` for run `info`; `scenarios` and `goodput`
+    /// have one entry per scenario; requests after `cold_after` of idle
+    /// time are cold. The run clock's zero is now, or `start` (the shards
+    /// of a run share it, so their records and seconds line up exactly).
     pub fn open(
+        info: crate::metrics::live::RunInfo,
         out_dir: &Path,
         stages: usize,
-        chunk_ks: &[Vec<u32>],
+        scenarios: &[ScenarioMeta],
         goodput: Vec<Vec<crate::metrics::goodput::Criterion>>,
         cold_after: std::time::Duration,
         start: Option<SystemTime>,
@@ -180,7 +181,7 @@ impl Session {
         };
         let epoch_us = epoch.duration_since(UNIX_EPOCH).map_or(0, micros);
         let sink = Arc::new(RunSink::new(
-            stages, chunk_ks, goodput, cold_after, jsonl, run_start,
+            info, stages, scenarios, goodput, cold_after, jsonl, run_start,
         ));
         Ok(Self {
             out,
@@ -241,8 +242,7 @@ impl Live<'_> {
 
 impl LiveSource for Live<'_> {
     fn snapshot(&self) -> LiveSnapshot {
-        use std::sync::atomic::Ordering::Relaxed;
-        let live = &self.sink.live;
+        let live = self.sink.stage_counts();
         let now = self.sink.run_second();
         let from = self.since.max(now.saturating_sub(LIVE_WINDOW_S - 1));
         // The same per-second windows the timeline saves.
@@ -270,10 +270,10 @@ impl LiveSource for Live<'_> {
             (latency, down)
         });
         LiveSnapshot {
-            done: live.done.load(Relaxed),
-            parts: live.parts.load(Relaxed),
-            failed: live.failed.load(Relaxed),
-            dropped: live.dropped.load(Relaxed),
+            done: live.ended,
+            parts: live.parts,
+            failed: live.failed_records(),
+            dropped: live.dropped,
             latency,
             down_since_s: down_since_us.map(|us| us as f64 / 1e6),
             generator_cpu: self.cpu_share(),
@@ -378,7 +378,7 @@ pub async fn drive(
             break;
         }
         let specs: Vec<&StageSpec> = specs.iter().collect();
-        sink.live.reset();
+        sink.begin_stage(index, specs.iter().map(|s| s.label.clone()).collect());
         sink.open_stage(index);
         let live_done = CancellationToken::new();
         let progress = {
@@ -479,6 +479,7 @@ pub async fn drive(
     // The target's metrics end with the stages.
     result.target_metrics = scrapes.finish().await;
     drop(scenarios);
+    sink.end_live();
     source.finish(&mut result);
     backstop_done.cancel();
     let _ = backstop.await;

@@ -12,6 +12,7 @@
 //! - [`sink`], [`jsonl`]: where records go.
 //! - [`judge`], [`judge_book`]: the TTS quality judge (`--judge-asr`) and
 //!   its bookkeeping.
+//! - [`prometheus`]: the live metrics endpoint (`--prometheus`).
 
 pub mod agent;
 pub mod asr;
@@ -24,6 +25,7 @@ mod host;
 pub mod jsonl;
 pub mod judge;
 pub mod judge_book;
+pub mod prometheus;
 pub mod scale;
 pub mod scrape;
 pub mod shard;
@@ -114,6 +116,14 @@ pub enum RunError {
     /// A stage's driver task failed.
     #[error("internal: a stage failed: {0}")]
     Internal(String),
+    /// The live metrics endpoint cannot listen at its address.
+    #[error("--prometheus {addr}: cannot listen there: {source}")]
+    Prometheus {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
 }
 
 /// How a run presents itself.
@@ -219,6 +229,11 @@ pub async fn run_with(
 ) -> Result<(RunResult, PathBuf), RunError> {
     let (sockets, wanted) = sockets_held(&plan);
     host::ensure_open_files(sockets, wanted)?;
+    // Bound first: a port in use ends the run before anything is sent.
+    let bound = match &plan.common.prometheus {
+        Some(p) => Some(prometheus::bind(p).await?),
+        None => None,
+    };
     let mut checked: Vec<&str> = Vec::new();
     for s in &plan.scenarios {
         let url = s.target.url();
@@ -227,12 +242,16 @@ pub async fn run_with(
             checked.push(url);
         }
     }
-    let chunk_ks: Vec<Vec<u32>> = plan
+    let metas: Vec<sink::ScenarioMeta> = plan
         .scenarios
         .iter()
-        .map(|s| match &s.inputs {
-            Inputs::Tts(t) => t.measure.chunk_ks.clone(),
-            Inputs::Asr(_) | Inputs::Agent(_) => Vec::new(),
+        .map(|s| sink::ScenarioMeta {
+            name: s.name.clone(),
+            kind: s.kind(),
+            chunk_ks: match &s.inputs {
+                Inputs::Tts(t) => t.measure.chunk_ks.clone(),
+                Inputs::Asr(_) | Inputs::Agent(_) => Vec::new(),
+            },
         })
         .collect();
     let goodput = plan
@@ -259,14 +278,22 @@ pub async fn run_with(
     if let Some(s) = shard {
         eprintln!("{}", shard::announce(s, start));
     }
+    let info = crate::metrics::live::RunInfo {
+        name: plan.common.name.clone(),
+        kind: plan.kind().name().to_string(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        shard: shard.map(|s| s.shard.to_string()),
+    };
     let session = Session::open(
+        info,
         &plan.common.out_dir,
         plan.stage_count(),
-        &chunk_ks,
+        &metas,
         goodput,
         plan.common.cold.after,
         start,
     )?;
+    let exporter = bound.map(|b| b.serve(&session.sink));
     let client = HttpClient::new(CONNECT_TIMEOUT);
     // The judges' own client: their requests never take the TTS requests'
     // pooled connections.
@@ -328,11 +355,38 @@ pub async fn run_with(
         }),
     };
     let scrapes = scrape::Scrapes::start(plan.common.scrape.as_ref(), session.run_start);
-    match (start, shard) {
+    let ran = match (start, shard) {
         (Some(t), Some(s)) => {
             let mut aligned = shard::Aligned::new(source, t, s.stage_gap);
-            engine::drive(frame, &mut aligned, session, scenarios, scrapes, stop, opts).await
+            engine::drive(
+                frame,
+                &mut aligned,
+                session,
+                scenarios,
+                scrapes,
+                stop.clone(),
+                opts,
+            )
+            .await
         }
-        _ => engine::drive(frame, source, session, scenarios, scrapes, stop, opts).await,
+        _ => {
+            engine::drive(
+                frame,
+                source,
+                session,
+                scenarios,
+                scrapes,
+                stop.clone(),
+                opts,
+            )
+            .await
+        }
+    };
+    if let Some(exporter) = exporter {
+        match &ran {
+            Ok(_) => exporter.finish(&stop).await,
+            Err(_) => exporter.close().await,
+        }
     }
+    ran
 }
