@@ -96,7 +96,9 @@ pub async fn execute(plan: RunPlan, quiet: bool) -> anyhow::Result<i32> {
 pub fn finish(result: &RunResult, out: &Path, stop: &Stop) -> i32 {
     println!("{}", crate::report::terminal::summary(result));
     println!("results: {}", out.display());
-    if stop.arrivals.is_cancelled() {
+    // The run's own verdict: a Ctrl-C while the dashboard lingers after a
+    // complete run does not make it interrupted.
+    if result.status == crate::result::RunStatus::Interrupted || stop.exit.is_cancelled() {
         crate::shutdown::EXIT_INTERRUPTED
     } else if result.slo.iter().any(|r| !r.passed)
         || result

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::agent::AgentInputs;
 use super::asr::AsrInputs;
-use super::common::{cold_starts, min_success, run_name, ColdStarts, DEFAULT_GRACE};
+use super::common::{cold_starts, min_success, run_name, web_addr, ColdStarts, DEFAULT_GRACE};
 use super::error::{invalid, ConfigError};
 use super::overlay::overlay;
 use super::scenario::{ProtocolOptions, RunOptions, ScenarioOptions};
@@ -49,6 +49,9 @@ pub struct CommonPlan {
     /// This process's part of a sharded run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shard: Option<ShardPlan>,
+    /// Where the live dashboard listens (`--web`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub web: Option<std::net::SocketAddr>,
 }
 
 /// What a scenario sends, by service.
@@ -217,6 +220,7 @@ impl RunPlan {
                 goodput,
                 cold: cold_starts(&o.common)?,
                 shard: None,
+                web: web_addr(o.common.web.as_deref())?,
             },
             scenarios,
         };

@@ -9,6 +9,7 @@
 //!   [`tts`], [`asr`] and [`agent`] say what each protocol's arrivals send
 //!   and how they are measured.
 //! - [`engine`]: stages × scenarios, live progress, SLOs, result files.
+//! - [`live`]: what the live views read; [`web`]: the dashboard's server.
 //! - [`sink`], [`jsonl`]: where records go.
 //! - [`judge`], [`judge_book`]: the TTS quality judge (`--judge-asr`) and
 //!   its bookkeeping.
@@ -24,10 +25,12 @@ mod host;
 pub mod jsonl;
 pub mod judge;
 pub mod judge_book;
+pub mod live;
 pub mod scale;
 pub mod shard;
 pub mod sink;
 pub mod tts;
+pub mod web;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -99,6 +102,14 @@ pub enum RunError {
         path: PathBuf,
         /// What went wrong.
         reason: String,
+    },
+    /// The dashboard's address cannot be listened on (taken, not local).
+    #[error("--web {addr}: cannot listen there: {source}")]
+    Web {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
     },
     /// A stage's driver task failed.
     #[error("internal: a stage failed: {0}")]
@@ -208,6 +219,11 @@ pub async fn run_with(
 ) -> Result<(RunResult, PathBuf), RunError> {
     let (sockets, wanted) = sockets_held(&plan);
     host::ensure_open_files(sockets, wanted)?;
+    // Before anything is sent: a taken port ends the run here.
+    let web = match plan.common.web {
+        Some(addr) => Some(web::bind(addr, plan.common.grace).await?),
+        None => None,
+    };
     let mut checked: Vec<&str> = Vec::new();
     for s in &plan.scenarios {
         let url = s.target.url();
@@ -319,8 +335,8 @@ pub async fn run_with(
     match (start, shard) {
         (Some(t), Some(s)) => {
             let mut aligned = shard::Aligned::new(source, t, s.stage_gap);
-            engine::drive(frame, &mut aligned, session, scenarios, stop, opts).await
+            engine::drive(frame, &mut aligned, session, scenarios, stop, opts, web).await
         }
-        _ => engine::drive(frame, source, session, scenarios, stop, opts).await,
+        _ => engine::drive(frame, source, session, scenarios, stop, opts, web).await,
     }
 }

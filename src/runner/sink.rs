@@ -39,6 +39,33 @@ impl LiveCounters {
     }
 }
 
+/// One scenario's counters for the live views (`--web`, the terminal
+/// table), read without locking; over the whole run, warm-up included.
+#[derive(Debug, Default)]
+pub struct ScenarioCounters {
+    /// Requests (workload arrivals) sent.
+    pub sent: AtomicU64,
+    /// Requests finished (sent − ended are in flight).
+    pub ended: AtomicU64,
+    /// Arrivals dropped at the in-flight cap.
+    pub dropped: AtomicU64,
+}
+
+impl ScenarioCounters {
+    /// Requests sent and not finished yet.
+    pub fn in_flight(&self) -> u64 {
+        // Ended first: a request ending between the two reads is not
+        // counted as ended but not sent.
+        let ended = self.ended.load(Ordering::Relaxed);
+        self.sent.load(Ordering::Relaxed).saturating_sub(ended)
+    }
+
+    /// Arrivals so far: sent or dropped.
+    pub fn arrivals(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed) + self.dropped.load(Ordering::Relaxed)
+    }
+}
+
 /// Aggregated results, guarded by one short-held lock.
 #[derive(Debug)]
 pub struct Aggregate {
@@ -62,6 +89,8 @@ pub struct RunSink {
     pub aggregate: Mutex<Aggregate>,
     /// Lock-free counters for the live view.
     pub live: LiveCounters,
+    /// Per scenario, lock-free counters for the live views.
+    pub scenario_live: Vec<ScenarioCounters>,
     jsonl: JsonlWriter,
     run_start: Instant,
     /// Per scenario, its chunk numbers (a stage opened later needs them).
@@ -104,6 +133,7 @@ impl RunSink {
                 timelines: chunk_ks.iter().map(|_| Timeline::new()).collect(),
             }),
             live: LiveCounters::default(),
+            scenario_live: chunk_ks.iter().map(|_| ScenarioCounters::default()).collect(),
             jsonl,
             run_start,
             chunk_ks: chunk_ks.to_vec(),
@@ -159,6 +189,16 @@ impl RunSink {
             run: self.clone(),
             scenario,
         })
+    }
+
+    /// Scenario `scenario`'s live counters, if it exists.
+    fn counters(&self, scenario: usize) -> Option<&ScenarioCounters> {
+        self.scenario_live.get(scenario)
+    }
+
+    /// The instant the run clock counts from.
+    pub fn run_start(&self) -> Instant {
+        self.run_start
     }
 
     /// An instant on the run clock (the timeline's).
@@ -249,11 +289,17 @@ impl StageSink for ScenarioSink {
     fn record(&self, record: RequestRecord) {
         self.run.live.done.fetch_add(1, Ordering::Relaxed);
         self.run.add(self.scenario, record);
+        if let Some(c) = self.run.counters(self.scenario) {
+            c.ended.fetch_add(1, Ordering::Relaxed);
+        }
         self.run
             .with_idle(self.scenario, |idle| idle.end(Instant::now()));
     }
 
     fn started(&self, arrival: &Arrival) {
+        if let Some(c) = self.run.counters(self.scenario) {
+            c.sent.fetch_add(1, Ordering::Relaxed);
+        }
         self.run.with_idle(self.scenario, |idle| {
             idle.start(Instant::now(), arrival.stage, arrival.seq)
         });
@@ -267,6 +313,9 @@ impl StageSink for ScenarioSink {
     fn dropped(&self, stage: usize, at: Instant) {
         let run = &self.run;
         run.live.dropped.fetch_add(1, Ordering::Relaxed);
+        if let Some(c) = run.counters(self.scenario) {
+            c.dropped.fetch_add(1, Ordering::Relaxed);
+        }
         let second = at.saturating_duration_since(run.run_start).as_secs();
         run.with_aggregate(|agg| {
             if let Some(stats) = agg

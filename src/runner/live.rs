@@ -1,0 +1,543 @@
+//! The run's one live source, which the terminal table and the web
+//! dashboard both read: the sink's counters and windows now, the stage
+//! running, and a row per whole second of the run per scenario.
+//!
+//! A sampler wakes just after each run-clock second ends and turns it into
+//! a row: arrivals and drops from the sink's per-scenario atomics
+//! (differences since the last row), failures by class from the stage
+//! statistics (likewise), and completions and p50/p95 from the timeline's
+//! own second (so they equal `result.json`'s timeline rows). Nothing here
+//! runs on a request's path; the sampler and the views take the sink's
+//! lock as briefly as its writers do.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+use super::host;
+use super::sink::RunSink;
+use crate::metrics::generator::GeneratorCpu;
+use crate::metrics::metric::Metric;
+use crate::metrics::registry::live_metric;
+use crate::protocol::{ErrorKind, Kind};
+use crate::report::live::{
+    ErrorCount, LiveSecond, LiveSnapshot, LiveSource, LiveStage, RunState, ScenarioLive,
+    StageBound, LIVE_VERSION,
+};
+use crate::result::RunStatus;
+use crate::workload::Stop;
+
+/// How far back the live rates and latencies reach: the last seconds, so
+/// they show the server now, not the stage's average.
+pub const LIVE_WINDOW_S: u64 = 10;
+
+/// Per-second rows kept per scenario (15 minutes): the charts' reach, and
+/// a bound on memory however long the run.
+pub const HISTORY_S: usize = 900;
+
+/// How long after a second ends its row is taken: records of requests
+/// that ended just before reach the sink in microseconds.
+const SAMPLE_AFTER: Duration = Duration::from_millis(50);
+
+/// A stage starting this close after a second began counts that second
+/// as its own for the rates.
+const WHOLE_ENOUGH: Duration = Duration::from_millis(50);
+
+/// A scenario as the views name it.
+struct Tag {
+    name: String,
+    kind: Kind,
+    metric: Metric,
+    label: &'static str,
+}
+
+/// The stage running.
+struct StageNow {
+    index: usize,
+    label: String,
+    bound: StageBound,
+    started: Instant,
+    /// The run-clock second it began in.
+    since: u64,
+    /// The first second the rates count (the first it fills, near enough).
+    first_whole: u64,
+    /// Requests finished in the run before it (every scenario's).
+    ended_before: u64,
+}
+
+/// Run totals at the last row, per scenario.
+#[derive(Default, Clone)]
+struct Totals {
+    arrivals: u64,
+    dropped: u64,
+    errors: BTreeMap<ErrorKind, u64>,
+}
+
+#[derive(Default)]
+struct State {
+    stage: Option<StageNow>,
+    rows: Vec<VecDeque<LiveSecond>>,
+    last: Vec<Totals>,
+    /// The first second without a row.
+    next_second: u64,
+    /// The generator's CPU share over the last second.
+    cpu: Option<f64>,
+    /// CPU seconds at the last row, and when.
+    cpu_mark: Option<(Instant, f64)>,
+    /// Once the run is over: its last snapshot, with every row.
+    finished: Option<LiveSnapshot>,
+}
+
+/// The live state of one run.
+pub struct LiveRun {
+    name: String,
+    tags: Vec<Tag>,
+    mixed: bool,
+    stop: Stop,
+    run_start: Instant,
+    /// The sink, until the run is over (then the last snapshot stands, and
+    /// the engine may take the sink back to close `requests.jsonl`).
+    sink: Mutex<Option<Arc<RunSink>>>,
+    state: Mutex<State>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl LiveRun {
+    /// The live state of run `name`, whose scenarios are `scenarios`
+    /// (each with its name in a run of several, and its protocol).
+    pub fn new(
+        name: &str,
+        scenarios: &[(Option<String>, Kind)],
+        sink: Arc<RunSink>,
+        stop: Stop,
+    ) -> Self {
+        let tags: Vec<Tag> = scenarios
+            .iter()
+            .map(|(name, kind)| {
+                let (metric, label) = live_metric(*kind);
+                Tag {
+                    name: name
+                        .clone()
+                        .unwrap_or_else(|| kind.service().name().to_string()),
+                    kind: *kind,
+                    metric,
+                    label,
+                }
+            })
+            .collect();
+        let state = State {
+            rows: tags.iter().map(|_| VecDeque::new()).collect(),
+            last: vec![Totals::default(); tags.len()],
+            next_second: sink.run_second(),
+            cpu_mark: Some((Instant::now(), host::process_cpu_s())),
+            ..State::default()
+        };
+        Self {
+            name: name.to_string(),
+            mixed: tags.len() > 1,
+            tags,
+            stop,
+            run_start: sink.run_start(),
+            sink: Mutex::new(Some(sink)),
+            state: Mutex::new(state),
+        }
+    }
+
+    fn sink(&self) -> Option<Arc<RunSink>> {
+        lock(&self.sink).clone()
+    }
+
+    /// Stage `index` begins now.
+    pub fn begin_stage(&self, index: usize, label: String, bound: StageBound) {
+        let Some(sink) = self.sink() else { return };
+        let started = Instant::now();
+        let offset = sink.offset(started);
+        let since = offset.as_secs();
+        let into = offset - Duration::from_secs(since);
+        let ended_before = sink
+            .scenario_live
+            .iter()
+            .map(|c| c.ended.load(std::sync::atomic::Ordering::Relaxed))
+            .sum();
+        lock(&self.state).stage = Some(StageNow {
+            index,
+            label,
+            bound,
+            started,
+            since,
+            first_whole: if into < WHOLE_ENOUGH { since } else { since + 1 },
+            ended_before,
+        });
+    }
+
+    /// Take a row after every run-clock second until `done`: its arrivals
+    /// read as it ends (they happen now), its records a moment later
+    /// (they are placed by the instant they ended, and reach the sink
+    /// just after it).
+    pub async fn sample(self: Arc<Self>, done: CancellationToken) {
+        loop {
+            let next = lock(&self.state).next_second;
+            let end = self.run_start + Duration::from_secs(next + 1);
+            tokio::select! {
+                () = tokio::time::sleep_until(end.into()) => {}
+                () = done.cancelled() => return,
+            }
+            let Some(sink) = self.sink() else { return };
+            let arrivals = arrivals(&sink);
+            tokio::select! {
+                () = tokio::time::sleep_until((end + SAMPLE_AFTER).into()) => {}
+                () = done.cancelled() => return,
+            }
+            let mut st = lock(&self.state);
+            self.rows_until(&sink, &mut st, sink.offset(end).as_secs(), &arrivals);
+        }
+    }
+
+    /// Rows for every second before `end` without one; `arrivals` are
+    /// each scenario's arrivals and drops so far (read when `end` began).
+    fn rows_until(&self, sink: &RunSink, st: &mut State, end: u64, arrivals: &[(u64, u64)]) {
+        if st.next_second >= end {
+            return;
+        }
+        while st.next_second < end {
+            let second = st.next_second;
+            self.row(sink, st, second, arrivals);
+            st.next_second += 1;
+        }
+        let (now, cpu) = (Instant::now(), host::process_cpu_s());
+        if let Some((at, was)) = st.cpu_mark {
+            let wall = now.saturating_duration_since(at).as_secs_f64();
+            st.cpu = (wall > 0.05)
+                .then(|| GeneratorCpu::new(cpu - was, wall, host::usable_cores()).share);
+        }
+        st.cpu_mark = Some((now, cpu));
+    }
+
+    /// Second `second`'s row of every scenario.
+    fn row(&self, sink: &RunSink, st: &mut State, second: u64, arrivals: &[(u64, u64)]) {
+        let stage = st.stage.as_ref().map_or(0, |s| s.index);
+        let measured: Vec<(u64, Option<(f64, f64)>, BTreeMap<ErrorKind, u64>)> =
+            sink.with_aggregate(|agg| {
+                self.tags
+                    .iter()
+                    .enumerate()
+                    .map(|(j, tag)| {
+                        let mut errors: BTreeMap<ErrorKind, u64> = BTreeMap::new();
+                        for stats in agg.stats.iter().filter_map(|s| s.get(j)) {
+                            for (kind, e) in &stats.errors {
+                                *errors.entry(*kind).or_default() += e.count;
+                            }
+                        }
+                        let timeline = agg.timelines.get(j);
+                        let achieved =
+                            timeline.map_or(0, |t| t.completed_between(second, second + 1));
+                        let latency = timeline.and_then(|t| t.window(tag.metric, second, second));
+                        (achieved, latency, errors)
+                    })
+                    .collect()
+            });
+        for (j, (achieved, latency, errors)) in measured.into_iter().enumerate() {
+            let Some(&(arrivals, dropped)) = arrivals.get(j) else {
+                continue;
+            };
+            let now = Totals {
+                arrivals,
+                dropped,
+                errors,
+            };
+            let last = &st.last[j];
+            let new_errors: BTreeMap<String, u64> = now
+                .errors
+                .iter()
+                .filter_map(|(kind, n)| {
+                    let d = n.saturating_sub(last.errors.get(kind).copied().unwrap_or(0));
+                    (d > 0).then(|| (kind.label(), d))
+                })
+                .collect();
+            let row = LiveSecond {
+                second,
+                stage,
+                offered: now.arrivals.saturating_sub(last.arrivals),
+                achieved,
+                failed: new_errors.values().sum(),
+                dropped: now.dropped.saturating_sub(last.dropped),
+                errors: new_errors,
+                p50_ms: latency.map(|l| l.0),
+                p95_ms: latency.map(|l| l.1),
+            };
+            let rows = &mut st.rows[j];
+            rows.push_back(row);
+            if rows.len() > HISTORY_S {
+                rows.pop_front();
+            }
+            st.last[j] = now;
+        }
+    }
+
+    /// No request runs any more: the last rows (the current second's,
+    /// partial, as the saved timeline has it) are taken, the last snapshot
+    /// is kept for the views that still ask, and the sink is let go.
+    pub fn finish(&self) {
+        let Some(sink) = self.sink() else { return };
+        {
+            let arrivals = arrivals(&sink);
+            let mut st = lock(&self.state);
+            self.rows_until(&sink, &mut st, sink.run_second() + 1, &arrivals);
+        }
+        let mut last = self.now(&sink, Some(0));
+        last.state = RunState::Finished;
+        lock(&self.state).finished = Some(last);
+        *lock(&self.sink) = None;
+    }
+
+    /// The result files are written, in `out`, with `status`.
+    pub fn written(&self, status: RunStatus, out: &Path) {
+        if let Some(last) = lock(&self.state).finished.as_mut() {
+            last.status = Some(status);
+            last.results = Some(out.display().to_string());
+        }
+    }
+
+    /// The snapshot now, from `sink`.
+    fn now(&self, sink: &RunSink, seconds_from: Option<u64>) -> LiveSnapshot {
+        let now_s = sink.run_second();
+        struct Copied {
+            stage: Option<LiveStage>,
+            stage_index: usize,
+            since: u64,
+            rates: Vec<(Option<f64>, Option<f64>, u64)>,
+            rows: Vec<Vec<LiveSecond>>,
+            cpu: Option<f64>,
+        }
+        let copied = {
+            let st = lock(&self.state);
+            let ended: u64 = sink
+                .scenario_live
+                .iter()
+                .map(|c| c.ended.load(std::sync::atomic::Ordering::Relaxed))
+                .sum();
+            let stage = st.stage.as_ref().map(|s| stage_view(s, ended));
+            let (index, first_whole) = st.stage.as_ref().map_or((0, 0), |s| (s.index, s.first_whole));
+            let rates = st
+                .rows
+                .iter()
+                .map(|rows| window_rates(rows, index, first_whole))
+                .collect();
+            let rows = st
+                .rows
+                .iter()
+                .map(|rows| match seconds_from {
+                    Some(from) => rows.iter().filter(|r| r.second >= from).cloned().collect(),
+                    None => Vec::new(),
+                })
+                .collect();
+            Copied {
+                stage,
+                stage_index: index,
+                since: st.stage.as_ref().map_or(0, |s| s.since),
+                rates,
+                rows,
+                cpu: st.cpu,
+            }
+        };
+        let from = copied
+            .since
+            .max(now_s.saturating_sub(LIVE_WINDOW_S - 1));
+        let (per, down_since_us) = sink.with_aggregate(|agg| {
+            let down = agg.stats.get(copied.stage_index).and_then(|scenarios| {
+                scenarios
+                    .iter()
+                    .filter_map(|s| s.outages.down_since_us())
+                    .min()
+            });
+            let per: Vec<_> = self
+                .tags
+                .iter()
+                .enumerate()
+                .map(|(j, tag)| {
+                    let stats = agg.stage(copied.stage_index, j);
+                    let counters = stats.map(|s| s.counters.clone()).unwrap_or_default();
+                    let mut errors: Vec<ErrorCount> = stats
+                        .map(|s| {
+                            s.errors
+                                .iter()
+                                .map(|(k, e)| ErrorCount {
+                                    class: k.label(),
+                                    count: e.count,
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    errors.sort_by(|a, b| b.count.cmp(&a.count).then(a.class.cmp(&b.class)));
+                    let latency = agg
+                        .timelines
+                        .get(j)
+                        .and_then(|t| t.window(tag.metric, from, now_s));
+                    (counters, errors, latency)
+                })
+                .collect();
+            (per, down)
+        });
+        let scenarios = self
+            .tags
+            .iter()
+            .zip(per)
+            .zip(copied.rates)
+            .zip(copied.rows)
+            .enumerate()
+            .map(|(j, (((tag, (c, errors, latency)), (offered, achieved, window)), rows))| {
+                ScenarioLive {
+                    name: tag.name.clone(),
+                    kind: tag.kind,
+                    metric: tag.metric.name(),
+                    metric_label: tag.label.to_string(),
+                    unit: match tag.kind {
+                        Kind::WsAgent => "turn",
+                        _ => "request",
+                    },
+                    requests: c.requests,
+                    ok: c.ok,
+                    failed: c.failed,
+                    dropped: c.dropped,
+                    warmup: c.warmup,
+                    in_flight: sink.scenario_live.get(j).map_or(0, |c| c.in_flight()),
+                    offered_rps: offered,
+                    achieved_rps: achieved,
+                    window_s: window,
+                    p50_ms: latency.map(|l| l.0),
+                    p95_ms: latency.map(|l| l.1),
+                    errors,
+                    seconds: rows,
+                }
+            })
+            .collect();
+        LiveSnapshot {
+            version: LIVE_VERSION,
+            run: self.name.clone(),
+            state: if self.stop.arrivals.is_cancelled() {
+                RunState::Stopping
+            } else {
+                RunState::Running
+            },
+            status: None,
+            results: None,
+            elapsed_s: Instant::now()
+                .saturating_duration_since(self.run_start)
+                .as_secs_f64(),
+            stage: copied.stage,
+            down_since_s: down_since_us.map(|us| us as f64 / 1e6),
+            generator_cpu: copied.cpu,
+            mixed: self.mixed,
+            scenarios,
+        }
+    }
+}
+
+/// Each scenario's arrivals and drops so far.
+fn arrivals(sink: &RunSink) -> Vec<(u64, u64)> {
+    sink.scenario_live
+        .iter()
+        .map(|c| {
+            let dropped = c.dropped.load(std::sync::atomic::Ordering::Relaxed);
+            (c.arrivals(), dropped)
+        })
+        .collect()
+}
+
+/// The stage as the views show it; `ended` is the run's finished requests.
+fn stage_view(s: &StageNow, ended: u64) -> LiveStage {
+    let elapsed = s.started.elapsed();
+    let (duration_s, left_s, requests) = match s.bound {
+        StageBound::Duration(d) => (
+            Some(d.as_secs_f64()),
+            Some(d.saturating_sub(elapsed).as_secs_f64()),
+            None,
+        ),
+        StageBound::Requests(n) => (None, None, Some(n)),
+    };
+    LiveStage {
+        index: s.index,
+        label: s.label.clone(),
+        elapsed_s: elapsed.as_secs_f64(),
+        duration_s,
+        left_s,
+        requests,
+        done: ended.saturating_sub(s.ended_before),
+    }
+}
+
+/// Offered and achieved per second over the stage's last whole seconds
+/// (up to [`LIVE_WINDOW_S`]), and how many seconds that is.
+fn window_rates(
+    rows: &VecDeque<LiveSecond>,
+    stage: usize,
+    first_whole: u64,
+) -> (Option<f64>, Option<f64>, u64) {
+    let recent: Vec<&LiveSecond> = rows
+        .iter()
+        .rev()
+        .take_while(|r| r.stage == stage && r.second >= first_whole)
+        .take(LIVE_WINDOW_S as usize)
+        .collect();
+    if recent.is_empty() {
+        return (None, None, 0);
+    }
+    let n = recent.len() as f64;
+    let offered = recent.iter().map(|r| r.offered).sum::<u64>() as f64 / n;
+    let achieved = recent.iter().map(|r| r.achieved).sum::<u64>() as f64 / n;
+    (Some(offered), Some(achieved), recent.len() as u64)
+}
+
+impl LiveSource for LiveRun {
+    fn snapshot(&self, seconds_from: Option<u64>) -> LiveSnapshot {
+        let sink = self.sink();
+        if let Some(sink) = sink {
+            return self.now(&sink, seconds_from);
+        }
+        let st = lock(&self.state);
+        let mut last = st.finished.clone().unwrap_or_default();
+        for s in &mut last.scenarios {
+            match seconds_from {
+                Some(from) => s.seconds.retain(|r| r.second >= from),
+                None => s.seconds.clear(),
+            }
+        }
+        last
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(second: u64, stage: usize, offered: u64, achieved: u64) -> LiveSecond {
+        LiveSecond {
+            second,
+            stage,
+            offered,
+            achieved,
+            ..LiveSecond::default()
+        }
+    }
+
+    #[test]
+    fn rates_cover_the_stage_s_last_whole_seconds() {
+        let mut rows: VecDeque<LiveSecond> = (0..5).map(|s| row(s, 0, 100, 90)).collect();
+        rows.extend((5..20).map(|s| row(s, 1, 10 + s % 2, 10)));
+        // Stage 1 began in second 5, late in it: its rates start at 6.
+        let (offered, achieved, n) = window_rates(&rows, 1, 6);
+        assert_eq!(n, 10, "the last 10 of seconds 6..20");
+        assert_eq!(offered, Some(10.5));
+        assert_eq!(achieved, Some(10.0));
+        let (offered, _, n) = window_rates(&rows, 1, 18);
+        assert_eq!((offered, n), (Some(10.5), 2));
+        assert_eq!(window_rates(&rows, 1, 20), (None, None, 0), "none yet");
+        assert_eq!(window_rates(&rows, 2, 0), (None, None, 0), "not this stage's");
+    }
+}
