@@ -118,7 +118,12 @@ async fn live_numbers_agree_with_the_result_and_the_mock() {
     // Credentials in the URL: the live JSON must never carry them.
     let addr = server.url().trim_start_matches("http://").to_string();
     let url = format!("http://user:pw-web-secret@{addr}/v1/audio/speech?api_key=sk-web-secret");
-    let mut child = start(&url, port, dir.path(), &["--rate", "10", "--duration", "8s"]);
+    let mut child = start(
+        &url,
+        port,
+        dir.path(),
+        &["--rate", "10", "--duration", "8s"],
+    );
 
     let mut snaps: Vec<Value> = Vec::new();
     let mut bodies = String::new();
@@ -133,13 +138,19 @@ async fn live_numbers_agree_with_the_result_and_the_mock() {
     }
     let code = wait_exit(&mut child, Duration::from_secs(1)).await;
     assert_eq!(code, Some(0), "a complete run exits 0");
-    assert!(!bodies.contains("web-secret"), "a credential reached /api/live");
+    assert!(
+        !bodies.contains("web-secret"),
+        "a credential reached /api/live"
+    );
 
     let result = read_result(dir.path());
     let stage = &result.stages[0];
     let sum = &stage.summary;
-    let final_errors: BTreeMap<String, u64> =
-        sum.errors.iter().map(|e| (e.label.clone(), e.count)).collect();
+    let final_errors: BTreeMap<String, u64> = sum
+        .errors
+        .iter()
+        .map(|e| (e.label.clone(), e.count))
+        .collect();
     assert!(sum.failed > 0, "the seeded mock fails some requests");
     let truth = server.truth().await;
     assert_eq!(
@@ -149,7 +160,11 @@ async fn live_numbers_agree_with_the_result_and_the_mock() {
     );
 
     let running: Vec<&Value> = snaps.iter().filter(|s| s["state"] == "running").collect();
-    assert!(running.len() >= 8, "{} snapshots while running", running.len());
+    assert!(
+        running.len() >= 8,
+        "{} snapshots while running",
+        running.len()
+    );
     let mut last_requests = 0;
     for s in &snaps {
         assert_eq!(s["version"], 1);
@@ -163,7 +178,11 @@ async fn live_numbers_agree_with_the_result_and_the_mock() {
         let requests = u(&c["requests"]);
         assert!(requests >= last_requests, "counts only grow");
         last_requests = requests;
-        assert!(requests <= sum.requests, "{requests} > final {}", sum.requests);
+        assert!(
+            requests <= sum.requests,
+            "{requests} > final {}",
+            sum.requests
+        );
         assert!(u(&c["ok"]) <= sum.ok && u(&c["failed"]) <= sum.failed);
         assert_eq!(u(&c["ok"]) + u(&c["failed"]), requests);
         assert!(u(&c["in_flight"]) <= 10, "at 10/s with fast answers: {c}");
@@ -187,7 +206,10 @@ async fn live_numbers_agree_with_the_result_and_the_mock() {
     // The final state, served after the run: per-second rows equal the
     // saved timeline, and they add up to the stage's counts.
     let last = snaps.last().expect("snapshots");
-    assert_eq!(last["state"], "finished", "the dashboard lingers after the run");
+    assert_eq!(
+        last["state"], "finished",
+        "the dashboard lingers after the run"
+    );
     assert_eq!(last["status"], "complete");
     let results = last["results"].as_str().expect("results folder");
     assert!(results.ends_with("run"), "{results}");
@@ -206,22 +228,32 @@ async fn live_numbers_agree_with_the_result_and_the_mock() {
         );
         let p50 = saved.and_then(|t| t.p50_ms(voxload::metrics::Metric::Ttfa));
         assert_eq!(r["p50_ms"].as_f64(), p50, "second {second}");
+        // Arrivals by their scheduled second, as the timeline places starts.
+        assert_eq!(
+            u(&r["offered"]),
+            saved.map_or(0, |t| t.started + t.dropped),
+            "second {second}"
+        );
         offered += u(&r["offered"]);
         failed += u(&r["failed"]);
         for (class, n) in r["errors"].as_object().into_iter().flatten() {
             *by_class.entry(class.clone()).or_default() += u(n);
         }
     }
-    assert_eq!(offered, stage.issued + sum.dropped, "every arrival in some second");
+    assert_eq!(
+        offered,
+        stage.issued + sum.dropped,
+        "every arrival in some second"
+    );
     assert_eq!(failed, sum.failed);
     assert_eq!(by_class, final_errors);
-    let timed: Vec<&Value> = rows
-        .iter()
-        .filter(|r| (1..=6).contains(&u(&r["second"])))
-        .collect();
-    for r in timed {
+    for r in rows.iter().filter(|r| (1..=6).contains(&u(&r["second"]))) {
         let n = u(&r["offered"]);
-        assert!((9..=11).contains(&n), "second {}: {n} arrivals at 10/s", r["second"]);
+        assert!(
+            (9..=11).contains(&n),
+            "second {}: {n} arrivals at 10/s",
+            r["second"]
+        );
     }
 }
 
@@ -244,11 +276,17 @@ async fn a_taken_port_or_a_bad_address_stops_the_run_before_any_request() {
     let out = run(format!("127.0.0.1:{port}"));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains(&format!("--web 127.0.0.1:{port}")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("--web 127.0.0.1:{port}")),
+        "{stderr}"
+    );
     let out = run("127.0.0.1".into());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("--web") && stderr.contains("8089"), "{stderr}");
+    assert!(
+        stderr.contains("--web") && stderr.contains("8089"),
+        "{stderr}"
+    );
     assert_eq!(server.truth().await.requests, 0, "no load was sent");
     drop(taken);
 }
@@ -258,7 +296,12 @@ async fn stop_without_its_header_is_refused() {
     let server = mock::spawn(MockModel::default()).await.expect("mock");
     let port = free_port();
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut child = start(&server.url(), port, dir.path(), &["--rate", "5", "--duration", "30s"]);
+    let mut child = start(
+        &server.url(),
+        port,
+        dir.path(),
+        &["--rate", "5", "--duration", "30s"],
+    );
     let end = Instant::now() + Duration::from_secs(20);
     while live(port).await.is_none() {
         assert!(Instant::now() < end, "the dashboard never answered");
@@ -309,7 +352,8 @@ async fn chromium_shows_the_run_and_its_stop_button_ends_it() {
     let mut page = devtools::Browser::start(chromium).await;
     page.navigate(&format!("http://127.0.0.1:{port}/")).await;
     let card = r#"document.querySelector('[data-scenario="tts"]')"#;
-    let requests = format!(r#"Number({card}?.querySelector('[data-field="requests"]').textContent)"#);
+    let requests =
+        format!(r#"Number({card}?.querySelector('[data-field="requests"]').textContent)"#);
     let achieved_points = format!(
         r#"({card}?.querySelector('polyline[data-series="achieved"]')?.getAttribute('points') || '').split(' ').filter(Boolean).length"#
     );
@@ -335,6 +379,22 @@ async fn chromium_shows_the_run_and_its_stop_button_ends_it() {
     assert_eq!(shown["state"], "running");
     assert_eq!(shown["p50"], "ttfa p50");
 
+    if let Some(keep) = std::env::var_os("VOXLOAD_TEST_ARTIFACTS") {
+        let shot = page
+            .call(
+                "Page.captureScreenshot",
+                serde_json::json!({ "format": "png" }),
+            )
+            .await;
+        let png = base64::Engine::decode(
+            &base64::engine::general_purpose::STANDARD,
+            shot["data"].as_str().expect("png data"),
+        )
+        .expect("base64");
+        std::fs::create_dir_all(&keep).expect("artifact dir");
+        std::fs::write(Path::new(&keep).join("dashboard.png"), png).expect("write png");
+    }
+
     page.eval("document.getElementById('stop').click()").await;
     // The run stops, writes its results, and the page shows the final
     // state while the dashboard lingers.
@@ -343,19 +403,28 @@ async fn chromium_shows_the_run_and_its_stop_button_ends_it() {
         Duration::from_secs(20),
     )
     .await;
-    let note = page.eval("document.getElementById('note').textContent").await;
+    let note = page
+        .eval("document.getElementById('note').textContent")
+        .await;
     assert!(
         note.as_str().is_some_and(|n| n.contains("results in")),
         "{note}"
     );
     let complaints = page.complaints();
-    assert!(complaints.is_empty(), "the page complained: {complaints:#?}");
+    assert!(
+        complaints.is_empty(),
+        "the page complained: {complaints:#?}"
+    );
     let code = wait_exit(&mut child, Duration::from_secs(20)).await;
     assert_eq!(code, Some(130), "the Stop button interrupts like Ctrl-C");
     let result = read_result(dir.path());
     assert_eq!(result.status, RunStatus::Interrupted);
     let stage = &result.stages[0];
-    assert!(stage.interrupted && stage.wall_s < 50.0, "ended early: {}", stage.wall_s);
+    assert!(
+        stage.interrupted && stage.wall_s < 50.0,
+        "ended early: {}",
+        stage.wall_s
+    );
     assert!(stage.summary.requests >= u(&c["requests"]));
     assert_eq!(server.truth().await.requests, stage.summary.requests);
 }

@@ -191,7 +191,12 @@ pub(crate) fn web_addr(v: Option<&str>) -> Result<Option<SocketAddr>, ConfigErro
     let Some(v) = v.map(str::trim) else {
         return Ok(None);
     };
-    let bad = |why: &str| invalid("--web", format!("'{v}' {why} (e.g. 127.0.0.1:8089 or 8089)"));
+    let bad = |why: &str| {
+        invalid(
+            "--web",
+            format!("'{v}' {why} (e.g. 127.0.0.1:8089 or 8089)"),
+        )
+    };
     if let Ok(port) = v.parse::<u16>() {
         return Ok(Some(SocketAddr::from((Ipv4Addr::LOCALHOST, port))));
     }
@@ -255,7 +260,10 @@ mod tests {
     #[test]
     fn web_takes_an_address_or_a_port() {
         let at = |v| web_addr(Some(v)).map_err(|e| e.to_string());
-        assert_eq!(at("8089"), Ok(Some("127.0.0.1:8089".parse().expect("addr"))));
+        assert_eq!(
+            at("8089"),
+            Ok(Some("127.0.0.1:8089".parse().expect("addr")))
+        );
         assert_eq!(
             at("localhost:9000"),
             Ok(Some("127.0.0.1:9000".parse().expect("addr")))

@@ -142,7 +142,8 @@ pub struct LiveSecond {
     pub second: u64,
     /// The stage running at its end.
     pub stage: usize,
-    /// Arrivals in it (sent or dropped, warm-up included).
+    /// Arrivals whose time origin is in it (the scheduled start in open
+    /// loop, as the timeline's `started`), sent or dropped, warm-up included.
     pub offered: u64,
     /// Records that ended in it (warm-up excluded): the timeline's `completed`.
     pub achieved: u64,

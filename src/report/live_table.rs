@@ -51,7 +51,7 @@ pub fn table(s: &LiveSnapshot, width: usize) -> Vec<String> {
     );
     let mut header = format!("{:<name_w$}  {:<metric_w$}", "scenario", "latency");
     for (title, w) in NUMERIC {
-        header.push_str(&format!(" {title:>w$}"));
+        header.push_str(&format!("  {title:>w$}"));
     }
     header.push_str("  errors");
     let mut lines = vec![status(s), header];
@@ -63,7 +63,7 @@ pub fn table(s: &LiveSnapshot, width: usize) -> Vec<String> {
             clip(&c.metric_label, metric_w)
         );
         for ((_, w), cell) in NUMERIC.iter().zip(&cells) {
-            row.push_str(&format!(" {cell:>w$}", w = *w));
+            row.push_str(&format!("  {cell:>w$}", w = *w));
         }
         row.push_str("  ");
         row.push_str(&errors(c));
@@ -99,9 +99,10 @@ fn status(s: &LiveSnapshot) -> String {
                     d,
                     st.left_s.unwrap_or(0.0)
                 )),
-                (None, Some(n)) => {
-                    t.push_str(&format!(" | {}/{} requests, {:.0}s", st.done, n, st.elapsed_s))
-                }
+                (None, Some(n)) => t.push_str(&format!(
+                    " | {}/{} requests, {:.0}s",
+                    st.done, n, st.elapsed_s
+                )),
                 (None, None) => t.push_str(&format!(" | {:.0}s", st.elapsed_s)),
             }
             t
@@ -320,10 +321,7 @@ mod tests {
         ]);
         let lines = table(&s, 200);
         assert_eq!(lines.len(), 4, "status, header, one row per scenario");
-        assert_eq!(
-            lines[0],
-            "stage 2 rate=10 | 12s of 30s, 18s left | cpu 12%"
-        );
+        assert_eq!(lines[0], "stage 2 rate=10 | 12s of 30s, 18s left | cpu 12%");
         let header = &lines[1];
         for row in &lines[2..] {
             for (title, value) in [
@@ -340,7 +338,11 @@ mod tests {
             }
             assert!(row.ends_with("  http_503 1, timeout 1"), "{row}");
         }
-        assert!(lines[3].starts_with("agent     first audio "), "{}", lines[3]);
+        assert!(
+            lines[3].starts_with("agent     first audio "),
+            "{}",
+            lines[3]
+        );
     }
 
     #[test]
@@ -348,7 +350,10 @@ mod tests {
         let s = snapshot(vec![scenario("a-very-long-scenario-name-indeed", "ttfa")]);
         let lines = table(&s, 40);
         assert!(lines.iter().all(|l| l.chars().count() <= 40), "{lines:?}");
-        assert!(lines[2].starts_with("a-very-long-scenario"), "names clip at 20");
+        assert!(
+            lines[2].starts_with("a-very-long-scenario"),
+            "names clip at 20"
+        );
         let first = redraw(0, &lines);
         assert!(!first.contains('\x1b'), "nothing to move over at first");
         assert_eq!(first.matches('\n').count(), 3);
@@ -371,7 +376,11 @@ mod tests {
         let header = &lines[1];
         let end = column_end(header, "offered/s");
         assert_eq!(&lines[2][end - 2..end], " -");
-        assert!(lines[2].ends_with("http_503 1, timeout 1 +4 more"), "{}", lines[2]);
+        assert!(
+            lines[2].ends_with("http_503 1, timeout 1 +4 more"),
+            "{}",
+            lines[2]
+        );
     }
 
     #[test]

@@ -116,7 +116,11 @@ async fn stop(State(d): State<Dashboard>, headers: HeaderMap) -> Response {
     let (name, value) = STOP_HEADER;
     if headers.get(name).and_then(|v| v.to_str().ok()) != Some(value) {
         let why = format!("POST /api/stop needs the header {name}: {value}");
-        return (StatusCode::FORBIDDEN, Json(serde_json::json!({ "error": why }))).into_response();
+        return (
+            StatusCode::FORBIDDEN,
+            Json(serde_json::json!({ "error": why })),
+        )
+            .into_response();
     }
     let answer = (d.stop)();
     (

@@ -93,7 +93,7 @@ pub struct Merger {
 }
 
 /// The shard info of a result that must have one.
-fn info<'a>(s: &'a ShardRun) -> Result<&'a ShardInfo, MergeError> {
+fn info(s: &ShardRun) -> Result<&ShardInfo, MergeError> {
     s.run.shard.as_ref().ok_or_else(|| MergeError::NotShard {
         folder: s.folder.clone(),
     })

@@ -3,10 +3,11 @@
 //! running, and a row per whole second of the run per scenario.
 //!
 //! A sampler wakes just after each run-clock second ends and turns it into
-//! a row: arrivals and drops from the sink's per-scenario atomics
-//! (differences since the last row), failures by class from the stage
-//! statistics (likewise), and completions and p50/p95 from the timeline's
-//! own second (so they equal `result.json`'s timeline rows). Nothing here
+//! a row: arrivals and drops from the sink's per-scenario atomics, counted
+//! by second (so arrivals are placed by their time origin, as the
+//! timeline's `started`), failures by class from the stage statistics
+//! (differences since the last row), and completions and p50/p95 from the
+//! timeline's own second (so they equal `result.json`'s timeline rows). Nothing here
 //! runs on a request's path; the sampler and the views take the sink's
 //! lock as briefly as its writers do.
 
@@ -46,6 +47,10 @@ const SAMPLE_AFTER: Duration = Duration::from_millis(50);
 /// as its own for the rates.
 const WHOLE_ENOUGH: Duration = Duration::from_millis(50);
 
+/// One scenario's second, read under the sink's lock: records ended in
+/// it, their p50 and p95, and the run's failures by class so far.
+type Measured = (u64, Option<(f64, f64)>, BTreeMap<ErrorKind, u64>);
+
 /// A scenario as the views name it.
 struct Tag {
     name: String,
@@ -68,19 +73,12 @@ struct StageNow {
     ended_before: u64,
 }
 
-/// Run totals at the last row, per scenario.
-#[derive(Default, Clone)]
-struct Totals {
-    arrivals: u64,
-    dropped: u64,
-    errors: BTreeMap<ErrorKind, u64>,
-}
-
 #[derive(Default)]
 struct State {
     stage: Option<StageNow>,
     rows: Vec<VecDeque<LiveSecond>>,
-    last: Vec<Totals>,
+    /// Per scenario, the run's failures by class at the last row.
+    last: Vec<BTreeMap<ErrorKind, u64>>,
     /// The first second without a row.
     next_second: u64,
     /// The generator's CPU share over the last second.
@@ -133,7 +131,7 @@ impl LiveRun {
             .collect();
         let state = State {
             rows: tags.iter().map(|_| VecDeque::new()).collect(),
-            last: vec![Totals::default(); tags.len()],
+            last: vec![BTreeMap::new(); tags.len()],
             next_second: sink.run_second(),
             cpu_mark: Some((Instant::now(), host::process_cpu_s())),
             ..State::default()
@@ -171,43 +169,40 @@ impl LiveRun {
             bound,
             started,
             since,
-            first_whole: if into < WHOLE_ENOUGH { since } else { since + 1 },
+            first_whole: if into < WHOLE_ENOUGH {
+                since
+            } else {
+                since + 1
+            },
             ended_before,
         });
     }
 
-    /// Take a row after every run-clock second until `done`: its arrivals
-    /// read as it ends (they happen now), its records a moment later
-    /// (they are placed by the instant they ended, and reach the sink
-    /// just after it).
+    /// Take a row after every run-clock second until `done`, a moment
+    /// after it ends: its records are placed by the instant they ended
+    /// and reach the sink just after.
     pub async fn sample(self: Arc<Self>, done: CancellationToken) {
         loop {
             let next = lock(&self.state).next_second;
-            let end = self.run_start + Duration::from_secs(next + 1);
+            let at = self.run_start + Duration::from_secs(next + 1) + SAMPLE_AFTER;
             tokio::select! {
-                () = tokio::time::sleep_until(end.into()) => {}
+                () = tokio::time::sleep_until(at.into()) => {}
                 () = done.cancelled() => return,
             }
             let Some(sink) = self.sink() else { return };
-            let arrivals = arrivals(&sink);
-            tokio::select! {
-                () = tokio::time::sleep_until((end + SAMPLE_AFTER).into()) => {}
-                () = done.cancelled() => return,
-            }
             let mut st = lock(&self.state);
-            self.rows_until(&sink, &mut st, sink.offset(end).as_secs(), &arrivals);
+            self.rows_until(&sink, &mut st, next + 1);
         }
     }
 
-    /// Rows for every second before `end` without one; `arrivals` are
-    /// each scenario's arrivals and drops so far (read when `end` began).
-    fn rows_until(&self, sink: &RunSink, st: &mut State, end: u64, arrivals: &[(u64, u64)]) {
+    /// Rows for every second before `end` without one.
+    fn rows_until(&self, sink: &RunSink, st: &mut State, end: u64) {
         if st.next_second >= end {
             return;
         }
         while st.next_second < end {
             let second = st.next_second;
-            self.row(sink, st, second, arrivals);
+            self.row(sink, st, second);
             st.next_second += 1;
         }
         let (now, cpu) = (Instant::now(), host::process_cpu_s());
@@ -220,53 +215,46 @@ impl LiveRun {
     }
 
     /// Second `second`'s row of every scenario.
-    fn row(&self, sink: &RunSink, st: &mut State, second: u64, arrivals: &[(u64, u64)]) {
+    fn row(&self, sink: &RunSink, st: &mut State, second: u64) {
         let stage = st.stage.as_ref().map_or(0, |s| s.index);
-        let measured: Vec<(u64, Option<(f64, f64)>, BTreeMap<ErrorKind, u64>)> =
-            sink.with_aggregate(|agg| {
-                self.tags
-                    .iter()
-                    .enumerate()
-                    .map(|(j, tag)| {
-                        let mut errors: BTreeMap<ErrorKind, u64> = BTreeMap::new();
-                        for stats in agg.stats.iter().filter_map(|s| s.get(j)) {
-                            for (kind, e) in &stats.errors {
-                                *errors.entry(*kind).or_default() += e.count;
-                            }
+        let measured: Vec<Measured> = sink.with_aggregate(|agg| {
+            self.tags
+                .iter()
+                .enumerate()
+                .map(|(j, tag)| {
+                    let mut errors: BTreeMap<ErrorKind, u64> = BTreeMap::new();
+                    for stats in agg.stats.iter().filter_map(|s| s.get(j)) {
+                        for (kind, e) in &stats.errors {
+                            *errors.entry(*kind).or_default() += e.count;
                         }
-                        let timeline = agg.timelines.get(j);
-                        let achieved =
-                            timeline.map_or(0, |t| t.completed_between(second, second + 1));
-                        let latency = timeline.and_then(|t| t.window(tag.metric, second, second));
-                        (achieved, latency, errors)
-                    })
-                    .collect()
-            });
+                    }
+                    let timeline = agg.timelines.get(j);
+                    let achieved = timeline.map_or(0, |t| t.completed_between(second, second + 1));
+                    let latency = timeline.and_then(|t| t.window(tag.metric, second, second));
+                    (achieved, latency, errors)
+                })
+                .collect()
+        });
         for (j, (achieved, latency, errors)) in measured.into_iter().enumerate() {
-            let Some(&(arrivals, dropped)) = arrivals.get(j) else {
+            let Some(counters) = sink.scenario_live.get(j) else {
                 continue;
             };
-            let now = Totals {
-                arrivals,
-                dropped,
-                errors,
-            };
+            let (offered, dropped) = counters.take_second(second);
             let last = &st.last[j];
-            let new_errors: BTreeMap<String, u64> = now
-                .errors
+            let new_errors: BTreeMap<String, u64> = errors
                 .iter()
                 .filter_map(|(kind, n)| {
-                    let d = n.saturating_sub(last.errors.get(kind).copied().unwrap_or(0));
+                    let d = n.saturating_sub(last.get(kind).copied().unwrap_or(0));
                     (d > 0).then(|| (kind.label(), d))
                 })
                 .collect();
             let row = LiveSecond {
                 second,
                 stage,
-                offered: now.arrivals.saturating_sub(last.arrivals),
+                offered,
                 achieved,
                 failed: new_errors.values().sum(),
-                dropped: now.dropped.saturating_sub(last.dropped),
+                dropped,
                 errors: new_errors,
                 p50_ms: latency.map(|l| l.0),
                 p95_ms: latency.map(|l| l.1),
@@ -276,7 +264,7 @@ impl LiveRun {
             if rows.len() > HISTORY_S {
                 rows.pop_front();
             }
-            st.last[j] = now;
+            st.last[j] = errors;
         }
     }
 
@@ -286,9 +274,8 @@ impl LiveRun {
     pub fn finish(&self) {
         let Some(sink) = self.sink() else { return };
         {
-            let arrivals = arrivals(&sink);
             let mut st = lock(&self.state);
-            self.rows_until(&sink, &mut st, sink.run_second() + 1, &arrivals);
+            self.rows_until(&sink, &mut st, sink.run_second() + 1);
         }
         let mut last = self.now(&sink, Some(0));
         last.state = RunState::Finished;
@@ -323,7 +310,10 @@ impl LiveRun {
                 .map(|c| c.ended.load(std::sync::atomic::Ordering::Relaxed))
                 .sum();
             let stage = st.stage.as_ref().map(|s| stage_view(s, ended));
-            let (index, first_whole) = st.stage.as_ref().map_or((0, 0), |s| (s.index, s.first_whole));
+            let (index, first_whole) = st
+                .stage
+                .as_ref()
+                .map_or((0, 0), |s| (s.index, s.first_whole));
             let rates = st
                 .rows
                 .iter()
@@ -346,9 +336,7 @@ impl LiveRun {
                 cpu: st.cpu,
             }
         };
-        let from = copied
-            .since
-            .max(now_s.saturating_sub(LIVE_WINDOW_S - 1));
+        let from = copied.since.max(now_s.saturating_sub(LIVE_WINDOW_S - 1));
         let (per, down_since_us) = sink.with_aggregate(|agg| {
             let down = agg.stats.get(copied.stage_index).and_then(|scenarios| {
                 scenarios
@@ -391,31 +379,33 @@ impl LiveRun {
             .zip(copied.rates)
             .zip(copied.rows)
             .enumerate()
-            .map(|(j, (((tag, (c, errors, latency)), (offered, achieved, window)), rows))| {
-                ScenarioLive {
-                    name: tag.name.clone(),
-                    kind: tag.kind,
-                    metric: tag.metric.name(),
-                    metric_label: tag.label.to_string(),
-                    unit: match tag.kind {
-                        Kind::WsAgent => "turn",
-                        _ => "request",
-                    },
-                    requests: c.requests,
-                    ok: c.ok,
-                    failed: c.failed,
-                    dropped: c.dropped,
-                    warmup: c.warmup,
-                    in_flight: sink.scenario_live.get(j).map_or(0, |c| c.in_flight()),
-                    offered_rps: offered,
-                    achieved_rps: achieved,
-                    window_s: window,
-                    p50_ms: latency.map(|l| l.0),
-                    p95_ms: latency.map(|l| l.1),
-                    errors,
-                    seconds: rows,
-                }
-            })
+            .map(
+                |(j, (((tag, (c, errors, latency)), (offered, achieved, window)), rows))| {
+                    ScenarioLive {
+                        name: tag.name.clone(),
+                        kind: tag.kind,
+                        metric: tag.metric.name(),
+                        metric_label: tag.label.to_string(),
+                        unit: match tag.kind {
+                            Kind::WsAgent => "turn",
+                            _ => "request",
+                        },
+                        requests: c.requests,
+                        ok: c.ok,
+                        failed: c.failed,
+                        dropped: c.dropped,
+                        warmup: c.warmup,
+                        in_flight: sink.scenario_live.get(j).map_or(0, |c| c.in_flight()),
+                        offered_rps: offered,
+                        achieved_rps: achieved,
+                        window_s: window,
+                        p50_ms: latency.map(|l| l.0),
+                        p95_ms: latency.map(|l| l.1),
+                        errors,
+                        seconds: rows,
+                    }
+                },
+            )
             .collect();
         LiveSnapshot {
             version: LIVE_VERSION,
@@ -437,17 +427,6 @@ impl LiveRun {
             scenarios,
         }
     }
-}
-
-/// Each scenario's arrivals and drops so far.
-fn arrivals(sink: &RunSink) -> Vec<(u64, u64)> {
-    sink.scenario_live
-        .iter()
-        .map(|c| {
-            let dropped = c.dropped.load(std::sync::atomic::Ordering::Relaxed);
-            (c.arrivals(), dropped)
-        })
-        .collect()
 }
 
 /// The stage as the views show it; `ended` is the run's finished requests.
@@ -538,6 +517,10 @@ mod tests {
         let (offered, _, n) = window_rates(&rows, 1, 18);
         assert_eq!((offered, n), (Some(10.5), 2));
         assert_eq!(window_rates(&rows, 1, 20), (None, None, 0), "none yet");
-        assert_eq!(window_rates(&rows, 2, 0), (None, None, 0), "not this stage's");
+        assert_eq!(
+            window_rates(&rows, 2, 0),
+            (None, None, 0),
+            "not this stage's"
+        );
     }
 }

@@ -39,6 +39,11 @@ impl LiveCounters {
     }
 }
 
+/// Run-clock seconds the live counters keep apart: a second's arrivals
+/// are read (and its slot emptied) just after it ends, long before the
+/// slot serves again.
+pub const SECOND_SLOTS: usize = 4;
+
 /// One scenario's counters for the live views (`--web`, the terminal
 /// table), read without locking; over the whole run, warm-up included.
 #[derive(Debug, Default)]
@@ -49,20 +54,35 @@ pub struct ScenarioCounters {
     pub ended: AtomicU64,
     /// Arrivals dropped at the in-flight cap.
     pub dropped: AtomicU64,
+    /// Arrivals (sent or dropped) by the run-clock second of their time
+    /// origin (the scheduled start in open loop, as the timeline's
+    /// `started`), in slot `second % SECOND_SLOTS`.
+    pub arrivals_by_second: [AtomicU64; SECOND_SLOTS],
+    /// Drops by the second they happened in, likewise.
+    pub dropped_by_second: [AtomicU64; SECOND_SLOTS],
 }
 
 impl ScenarioCounters {
+    /// Second `second`'s arrivals and drops, emptying their slots for
+    /// second `second + SECOND_SLOTS`.
+    pub fn take_second(&self, second: u64) -> (u64, u64) {
+        let slot = (second % SECOND_SLOTS as u64) as usize;
+        (
+            self.arrivals_by_second[slot].swap(0, Ordering::Relaxed),
+            self.dropped_by_second[slot].swap(0, Ordering::Relaxed),
+        )
+    }
+
+    fn count(slots: &[AtomicU64; SECOND_SLOTS], second: u64) {
+        slots[(second % SECOND_SLOTS as u64) as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Requests sent and not finished yet.
     pub fn in_flight(&self) -> u64 {
         // Ended first: a request ending between the two reads is not
         // counted as ended but not sent.
         let ended = self.ended.load(Ordering::Relaxed);
         self.sent.load(Ordering::Relaxed).saturating_sub(ended)
-    }
-
-    /// Arrivals so far: sent or dropped.
-    pub fn arrivals(&self) -> u64 {
-        self.sent.load(Ordering::Relaxed) + self.dropped.load(Ordering::Relaxed)
     }
 }
 
@@ -133,7 +153,10 @@ impl RunSink {
                 timelines: chunk_ks.iter().map(|_| Timeline::new()).collect(),
             }),
             live: LiveCounters::default(),
-            scenario_live: chunk_ks.iter().map(|_| ScenarioCounters::default()).collect(),
+            scenario_live: chunk_ks
+                .iter()
+                .map(|_| ScenarioCounters::default())
+                .collect(),
             jsonl,
             run_start,
             chunk_ks: chunk_ks.to_vec(),
@@ -299,6 +322,8 @@ impl StageSink for ScenarioSink {
     fn started(&self, arrival: &Arrival) {
         if let Some(c) = self.run.counters(self.scenario) {
             c.sent.fetch_add(1, Ordering::Relaxed);
+            let origin = arrival.intended_at.unwrap_or_else(Instant::now);
+            ScenarioCounters::count(&c.arrivals_by_second, self.run.offset(origin).as_secs());
         }
         self.run.with_idle(self.scenario, |idle| {
             idle.start(Instant::now(), arrival.stage, arrival.seq)
@@ -313,10 +338,12 @@ impl StageSink for ScenarioSink {
     fn dropped(&self, stage: usize, at: Instant) {
         let run = &self.run;
         run.live.dropped.fetch_add(1, Ordering::Relaxed);
+        let second = at.saturating_duration_since(run.run_start).as_secs();
         if let Some(c) = run.counters(self.scenario) {
             c.dropped.fetch_add(1, Ordering::Relaxed);
+            ScenarioCounters::count(&c.arrivals_by_second, second);
+            ScenarioCounters::count(&c.dropped_by_second, second);
         }
-        let second = at.saturating_duration_since(run.run_start).as_secs();
         run.with_aggregate(|agg| {
             if let Some(stats) = agg
                 .stats

@@ -12,9 +12,8 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
-type Ws = tokio_tungstenite::WebSocketStream<
-    tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
->;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// How long one command may take to be answered.
 const ANSWER_WITHIN: Duration = Duration::from_secs(15);
@@ -65,7 +64,10 @@ impl Browser {
             if let (Some(port), Some(path)) = (lines.next(), lines.next()) {
                 break (port.to_string(), path.to_string());
             }
-            assert!(Instant::now() < end, "chromium opened no DevTools port in 30 s");
+            assert!(
+                Instant::now() < end,
+                "chromium opened no DevTools port in 30 s"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         };
         let url = format!("ws://127.0.0.1:{port}{path}");
@@ -169,11 +171,17 @@ impl Browser {
             .iter()
             .filter(|e| match e["method"].as_str() {
                 Some("Runtime.consoleAPICalled") => {
-                    matches!(e["params"]["type"].as_str(), Some("error" | "warning" | "assert"))
+                    matches!(
+                        e["params"]["type"].as_str(),
+                        Some("error" | "warning" | "assert")
+                    )
                 }
                 Some("Runtime.exceptionThrown") => true,
                 Some("Log.entryAdded") => {
-                    matches!(e["params"]["entry"]["level"].as_str(), Some("error" | "warning"))
+                    matches!(
+                        e["params"]["entry"]["level"].as_str(),
+                        Some("error" | "warning")
+                    )
                 }
                 _ => false,
             })

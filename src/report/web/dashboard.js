@@ -39,22 +39,32 @@ function svgEl(name, attrs) {
 function niceMax(v) {
   if (!(v > 0)) return 1;
   const p = Math.pow(10, Math.floor(Math.log10(v)));
-  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= v) return m * p;
+  for (const m of [1, 2, 4, 5, 8, 10]) if (m * p >= v) return m * p;
   return 10 * p;
+}
+
+// Grid lines for an axis up to `max` (a niceMax): 5 steps of a 1 or 5,
+// 4 of a 2, 4 or 8, so every label is a round number.
+function steps(max) {
+  const m = max / Math.pow(10, Math.floor(Math.log10(max)));
+  return [1, 5, 10].some((x) => Math.abs(m - x) < 1e-9) ? 5 : 4;
 }
 
 // Axes, grid and legend of a chart over seconds [x0, x1] and values [0, ymax];
 // returns the functions that place a point.
 function frame(svg, x0, x1, ymax, legend) {
   while (svg.firstChild) svg.removeChild(svg.firstChild);
-  const W = 600, H = 200, L = 46, R = 8, T = 18, B = 22;
+  const W = 480, H = 220, L = 44, R = 8, T = 22, B = 24;
   const sx = (x) => L + (x1 > x0 ? (x - x0) / (x1 - x0) : 0.5) * (W - L - R);
   const sy = (y) => T + (1 - y / ymax) * (H - T - B);
-  for (let i = 0; i <= 4; i++) {
-    const y = (ymax * i) / 4;
+  const n = steps(ymax);
+  const step = ymax / n;
+  const decimals = step >= 1 ? 0 : step >= 0.1 ? 1 : 2;
+  for (let i = 0; i <= n; i++) {
+    const y = step * i;
     svg.appendChild(svgEl("line", { x1: L, x2: W - R, y1: sy(y), y2: sy(y), class: i ? "grid" : "axis" }));
     const label = svgEl("text", { x: L - 4, y: sy(y) + 4, "text-anchor": "end" });
-    text(label, ymax >= 10 ? y.toFixed(0) : y.toFixed(1));
+    text(label, y.toFixed(decimals));
     svg.appendChild(label);
   }
   const ticks = Math.min(6, Math.max(1, x1 - x0));
@@ -66,11 +76,11 @@ function frame(svg, x0, x1, ymax, legend) {
   }
   let lx = L;
   legend.forEach(([name, color]) => {
-    svg.appendChild(svgEl("rect", { x: lx, y: 4, width: 10, height: 10, fill: color }));
-    const t = svgEl("text", { x: lx + 14, y: 13 });
+    svg.appendChild(svgEl("rect", { x: lx, y: 5, width: 11, height: 11, fill: color }));
+    const t = svgEl("text", { x: lx + 15, y: 15 });
     text(t, name);
     svg.appendChild(t);
-    lx += 24 + 7 * name.length;
+    lx += 26 + 7.5 * name.length;
   });
   return { sx, sy, step: (W - L - R) / Math.max(1, x1 - x0 + 1) };
 }
