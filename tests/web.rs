@@ -428,3 +428,51 @@ async fn chromium_shows_the_run_and_its_stop_button_ends_it() {
     assert!(stage.summary.requests >= u(&c["requests"]));
     assert_eq!(server.truth().await.requests, stage.summary.requests);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_ends_the_lingering_dashboard_at_once() {
+    let server = mock::spawn(MockModel {
+        speed: 200.0,
+        ..MockModel::default()
+    })
+    .await
+    .expect("mock");
+    let port = free_port();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = start(
+        &server.url(),
+        port,
+        dir.path(),
+        &["--rate", "5", "--duration", "2s"],
+    );
+    // Watch until the run is over and its results are written.
+    let end = Instant::now() + Duration::from_secs(30);
+    loop {
+        assert!(Instant::now() < end, "no final state in 30 s");
+        if let Some(s) = live(port).await {
+            if s["status"] == "complete" {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(exited(&mut child).is_none(), "the dashboard lingers");
+    let sent = Instant::now();
+    let ok = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(ok.success());
+    let code = wait_exit(&mut child, Duration::from_secs(3)).await;
+    assert!(
+        sent.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        sent.elapsed()
+    );
+    assert_eq!(
+        code,
+        Some(0),
+        "the run was complete: Ctrl-C after it changes nothing"
+    );
+    assert_eq!(read_result(dir.path()).status, RunStatus::Complete);
+}

@@ -1,17 +1,13 @@
-//! Live views of a running run: what they show ([`LiveSnapshot`], which is
-//! also the JSON of the dashboard's `GET /api/live`, see docs/live.md) and
-//! the terminal's view of it — a table per scenario redrawn in place on a
-//! terminal, plain lines every few seconds otherwise (CI logs). Views poll
-//! a [`LiveSource`] on a timer and never block the engine.
+//! What the live views of a running run show: [`LiveSnapshot`], which is
+//! also the JSON of the dashboard's `GET /api/live` (docs/live.md). Views
+//! (the terminal's, [`super::live_table`]; the dashboard, [`super::web`])
+//! poll a [`LiveSource`] on a timer and never block the engine.
 
 use std::collections::BTreeMap;
-use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 use serde::Serialize;
-use tokio_util::sync::CancellationToken;
 
-use super::live_table;
 use crate::protocol::Kind;
 use crate::result::RunStatus;
 
@@ -175,50 +171,4 @@ pub enum StageBound {
     Requests(u64),
     /// A length of time.
     Duration(Duration),
-}
-
-/// How often a terminal's table is redrawn.
-const TTY_TICK: Duration = Duration::from_millis(250);
-
-/// How often plain lines are written when stderr is not a terminal.
-const PLAIN_TICK: Duration = Duration::from_secs(5);
-
-/// Show the running stage on stderr until `done` is cancelled: a table
-/// redrawn in place on a terminal, plain lines every few seconds
-/// otherwise; nothing when `quiet`.
-pub async fn show(source: &dyn LiveSource, quiet: bool, done: CancellationToken) {
-    if quiet {
-        done.cancelled().await;
-        return;
-    }
-    let tty = std::io::stderr().is_terminal();
-    let tick = if tty { TTY_TICK } else { PLAIN_TICK };
-    let mut drawn = 0;
-    loop {
-        let finished = tokio::select! {
-            () = tokio::time::sleep(tick) => false,
-            () = done.cancelled() => true,
-        };
-        let snap = source.snapshot(None);
-        let mut err = std::io::stderr().lock();
-        if tty {
-            let out = if finished {
-                live_table::clear(drawn)
-            } else {
-                let lines = live_table::table(&snap, live_table::terminal_width());
-                let out = live_table::redraw(drawn, &lines);
-                drawn = lines.len();
-                out
-            };
-            let _ = err.write_all(out.as_bytes());
-        } else if !finished {
-            for line in live_table::plain(&snap) {
-                let _ = writeln!(err, "{line}");
-            }
-        }
-        let _ = err.flush();
-        if finished {
-            break;
-        }
-    }
 }

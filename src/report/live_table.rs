@@ -1,11 +1,16 @@
-//! The terminal's live view, as text: a table with a row per scenario
-//! (stage, offered and achieved rate, in flight, counts, errors, p50/p95
-//! of the headline latency) redrawn in place, and the same columns as
-//! plain lines for logs. Pure functions of a [`LiveSnapshot`], so they
-//! are tested without a terminal.
+//! The terminal's live view: a table with a row per scenario (stage,
+//! offered and achieved rate, in flight, counts, errors, p50/p95 of the
+//! headline latency) redrawn in place on a terminal, and the same columns
+//! as plain lines every few seconds otherwise (CI logs). The text comes
+//! from pure functions of a [`LiveSnapshot`], tested without a terminal.
+
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
 
 use super::fmt;
-use super::live::{LiveSnapshot, RunState, ScenarioLive};
+use super::live::{LiveSnapshot, LiveSource, RunState, ScenarioLive};
 use crate::metrics::Unit;
 
 /// Width assumed when the terminal's is unknown.
@@ -247,6 +252,52 @@ pub fn plain(s: &LiveSnapshot) -> Vec<String> {
             l
         })
         .collect()
+}
+
+/// How often a terminal's table is redrawn.
+const TTY_TICK: Duration = Duration::from_millis(250);
+
+/// How often plain lines are written when stderr is not a terminal.
+const PLAIN_TICK: Duration = Duration::from_secs(5);
+
+/// Show the running stage on stderr until `done` is cancelled: a table
+/// redrawn in place on a terminal, plain lines every few seconds
+/// otherwise; nothing when `quiet`.
+pub async fn show(source: &dyn LiveSource, quiet: bool, done: CancellationToken) {
+    if quiet {
+        done.cancelled().await;
+        return;
+    }
+    let tty = std::io::stderr().is_terminal();
+    let tick = if tty { TTY_TICK } else { PLAIN_TICK };
+    let mut drawn = 0;
+    loop {
+        let finished = tokio::select! {
+            () = tokio::time::sleep(tick) => false,
+            () = done.cancelled() => true,
+        };
+        let snap = source.snapshot(None);
+        let mut err = std::io::stderr().lock();
+        if tty {
+            let out = if finished {
+                clear(drawn)
+            } else {
+                let lines = table(&snap, terminal_width());
+                let out = redraw(drawn, &lines);
+                drawn = lines.len();
+                out
+            };
+            let _ = err.write_all(out.as_bytes());
+        } else if !finished {
+            for line in plain(&snap) {
+                let _ = writeln!(err, "{line}");
+            }
+        }
+        let _ = err.flush();
+        if finished {
+            break;
+        }
+    }
 }
 
 #[cfg(test)]

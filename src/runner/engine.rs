@@ -22,7 +22,8 @@ use crate::metrics::stats::StageStats;
 use crate::metrics::timeline::TimelineRow;
 use crate::protocol::Kind;
 use crate::report::default_writers;
-use crate::report::live::{self, StageBound};
+use crate::report::live::StageBound;
+use crate::report::live_table;
 use crate::result::{
     Environment, RunKind, RunResult, RunStatus, ScenarioInfo, StageResult, Windows,
 };
@@ -318,7 +319,7 @@ pub async fn drive(
         let live_done = CancellationToken::new();
         let progress = {
             let (live, done, quiet) = (live.clone(), live_done.clone(), opts.quiet);
-            tokio::spawn(async move { live::show(&*live, quiet, done).await })
+            tokio::spawn(async move { live_table::show(&*live, quiet, done).await })
         };
         // Every scenario's stage at once, each in its own task.
         let (cpu_start, stage_start) = (host::process_cpu_s(), Instant::now());
