@@ -23,6 +23,7 @@ use super::sink::RunSink;
 use crate::metrics::generator::GeneratorCpu;
 use crate::metrics::metric::Metric;
 use crate::metrics::registry::live_metric;
+use crate::metrics::stats::{ErrorRow, StageCounters, StageStats};
 use crate::protocol::{ErrorKind, Kind};
 use crate::report::live::{
     ErrorCount, LiveSecond, LiveSnapshot, LiveSource, LiveStage, RunState, ScenarioLive,
@@ -294,118 +295,55 @@ impl LiveRun {
     /// The snapshot now, from `sink`.
     fn now(&self, sink: &RunSink, seconds_from: Option<u64>) -> LiveSnapshot {
         let now_s = sink.run_second();
-        struct Copied {
-            stage: Option<LiveStage>,
-            stage_index: usize,
-            since: u64,
-            rates: Vec<(Option<f64>, Option<f64>, u64)>,
-            rows: Vec<Vec<LiveSecond>>,
-            cpu: Option<f64>,
-        }
-        let copied = {
-            let st = lock(&self.state);
-            let ended: u64 = sink
-                .scenario_live
-                .iter()
-                .map(|c| c.ended.load(std::sync::atomic::Ordering::Relaxed))
-                .sum();
-            let stage = st.stage.as_ref().map(|s| stage_view(s, ended));
-            let (index, first_whole) = st
-                .stage
-                .as_ref()
-                .map_or((0, 0), |s| (s.index, s.first_whole));
-            let rates = st
-                .rows
-                .iter()
-                .map(|rows| window_rates(rows, index, first_whole))
-                .collect();
-            let rows = st
-                .rows
-                .iter()
-                .map(|rows| match seconds_from {
-                    Some(from) => rows.iter().filter(|r| r.second >= from).cloned().collect(),
-                    None => Vec::new(),
-                })
-                .collect();
-            Copied {
-                stage,
-                stage_index: index,
-                since: st.stage.as_ref().map_or(0, |s| s.since),
-                rates,
-                rows,
-                cpu: st.cpu,
-            }
-        };
-        let from = copied.since.max(now_s.saturating_sub(LIVE_WINDOW_S - 1));
-        let (per, down_since_us) = sink.with_aggregate(|agg| {
-            let down = agg.stats.get(copied.stage_index).and_then(|scenarios| {
-                scenarios
-                    .iter()
-                    .filter_map(|s| s.outages.down_since_us())
-                    .min()
-            });
-            let per: Vec<_> = self
-                .tags
-                .iter()
-                .enumerate()
+        let kept = self.kept(sink, seconds_from);
+        // The latency window: the stage's last seconds, the current one included.
+        let from = kept.since.max(now_s.saturating_sub(LIVE_WINDOW_S - 1));
+        let (measured, down_since_us) = sink.with_aggregate(|agg| {
+            let stage = agg.stats.get(kept.stage_index);
+            let down = stage.and_then(|s| s.iter().filter_map(|s| s.outages.down_since_us()).min());
+            let measured: Vec<StageSoFar> = (self.tags.iter().enumerate())
                 .map(|(j, tag)| {
-                    let stats = agg.stage(copied.stage_index, j);
-                    let counters = stats.map(|s| s.counters.clone()).unwrap_or_default();
-                    let mut errors: Vec<ErrorCount> = stats
-                        .map(|s| {
-                            s.errors
-                                .iter()
-                                .map(|(k, e)| ErrorCount {
-                                    class: k.label(),
-                                    count: e.count,
-                                })
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    errors.sort_by(|a, b| b.count.cmp(&a.count).then(a.class.cmp(&b.class)));
-                    let latency = agg
-                        .timelines
-                        .get(j)
-                        .and_then(|t| t.window(tag.metric, from, now_s));
-                    (counters, errors, latency)
+                    let stats = stage.and_then(|s| s.get(j));
+                    StageSoFar {
+                        counters: stats.map(|s| s.counters.clone()).unwrap_or_default(),
+                        errors: stats.map(StageStats::error_rows).unwrap_or_default(),
+                        latency: (agg.timelines.get(j))
+                            .and_then(|t| t.window(tag.metric, from, now_s)),
+                    }
                 })
                 .collect();
-            (per, down)
+            (measured, down)
         });
-        let scenarios = self
-            .tags
-            .iter()
-            .zip(per)
-            .zip(copied.rates)
-            .zip(copied.rows)
-            .enumerate()
-            .map(
-                |(j, (((tag, (c, errors, latency)), (offered, achieved, window)), rows))| {
-                    ScenarioLive {
-                        name: tag.name.clone(),
-                        kind: tag.kind,
-                        metric: tag.metric.name(),
-                        metric_label: tag.label.to_string(),
-                        unit: match tag.kind {
-                            Kind::WsAgent => "turn",
-                            _ => "request",
-                        },
-                        requests: c.requests,
-                        ok: c.ok,
-                        failed: c.failed,
-                        dropped: c.dropped,
-                        warmup: c.warmup,
-                        in_flight: sink.scenario_live.get(j).map_or(0, |c| c.in_flight()),
-                        offered_rps: offered,
-                        achieved_rps: achieved,
-                        window_s: window,
-                        p50_ms: latency.map(|l| l.0),
-                        p95_ms: latency.map(|l| l.1),
-                        errors,
-                        seconds: rows,
-                    }
+        let scenarios = (self.tags.iter().zip(measured).zip(kept.scenarios))
+            .zip(&sink.scenario_live)
+            .map(|(((tag, m), k), counters)| ScenarioLive {
+                name: tag.name.clone(),
+                kind: tag.kind,
+                metric: tag.metric.name(),
+                metric_label: tag.label.to_string(),
+                unit: match tag.kind {
+                    Kind::WsAgent => "turn",
+                    Kind::HttpTts | Kind::HttpAsr | Kind::WsAsr => "request",
                 },
-            )
+                requests: m.counters.requests,
+                ok: m.counters.ok,
+                failed: m.counters.failed,
+                dropped: m.counters.dropped,
+                warmup: m.counters.warmup,
+                in_flight: counters.in_flight(),
+                offered_rps: k.rates.offered,
+                achieved_rps: k.rates.achieved,
+                window_s: k.rates.seconds,
+                p50_ms: m.latency.map(|l| l.0),
+                p95_ms: m.latency.map(|l| l.1),
+                errors: (m.errors.into_iter())
+                    .map(|e| ErrorCount {
+                        class: e.label,
+                        count: e.count,
+                    })
+                    .collect(),
+                seconds: k.rows,
+            })
             .collect();
         LiveSnapshot {
             version: LIVE_VERSION,
@@ -420,13 +358,71 @@ impl LiveRun {
             elapsed_s: Instant::now()
                 .saturating_duration_since(self.run_start)
                 .as_secs_f64(),
-            stage: copied.stage,
+            stage: kept.stage,
             down_since_s: down_since_us.map(|us| us as f64 / 1e6),
-            generator_cpu: copied.cpu,
+            generator_cpu: kept.cpu,
             mixed: self.mixed,
             scenarios,
         }
     }
+
+    /// What the sampler kept that a snapshot shows: the stage, each
+    /// scenario's recent rates and its rows from `seconds_from` on.
+    fn kept(&self, sink: &RunSink, seconds_from: Option<u64>) -> Kept {
+        let ended: u64 = (sink.scenario_live.iter())
+            .map(|c| c.ended.load(std::sync::atomic::Ordering::Relaxed))
+            .sum();
+        let st = lock(&self.state);
+        let (index, since, first_whole) =
+            (st.stage.as_ref()).map_or((0, 0, 0), |s| (s.index, s.since, s.first_whole));
+        let scenarios = (st.rows.iter())
+            .map(|rows| KeptScenario {
+                rates: window_rates(rows, index, first_whole),
+                rows: match seconds_from {
+                    Some(from) => rows.iter().filter(|r| r.second >= from).cloned().collect(),
+                    None => Vec::new(),
+                },
+            })
+            .collect();
+        Kept {
+            stage: st.stage.as_ref().map(|s| stage_view(s, ended)),
+            stage_index: index,
+            since,
+            cpu: st.cpu,
+            scenarios,
+        }
+    }
+}
+
+/// A scenario's stage so far, read under the sink's lock.
+struct StageSoFar {
+    counters: StageCounters,
+    errors: Vec<ErrorRow>,
+    latency: Option<(f64, f64)>,
+}
+
+/// What a snapshot takes from the sampler's state.
+struct Kept {
+    stage: Option<LiveStage>,
+    stage_index: usize,
+    /// The run-clock second the stage began in.
+    since: u64,
+    cpu: Option<f64>,
+    scenarios: Vec<KeptScenario>,
+}
+
+struct KeptScenario {
+    rates: Rates,
+    rows: Vec<LiveSecond>,
+}
+
+/// Offered and achieved per second over a stage's last whole seconds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Rates {
+    offered: Option<f64>,
+    achieved: Option<f64>,
+    /// How many seconds they cover.
+    seconds: u64,
 }
 
 /// The stage as the views show it; `ended` is the run's finished requests.
@@ -451,26 +447,24 @@ fn stage_view(s: &StageNow, ended: u64) -> LiveStage {
     }
 }
 
-/// Offered and achieved per second over the stage's last whole seconds
-/// (up to [`LIVE_WINDOW_S`]), and how many seconds that is.
-fn window_rates(
-    rows: &VecDeque<LiveSecond>,
-    stage: usize,
-    first_whole: u64,
-) -> (Option<f64>, Option<f64>, u64) {
+/// The rates over stage `stage`'s last whole seconds (from `first_whole`,
+/// up to [`LIVE_WINDOW_S`]).
+fn window_rates(rows: &VecDeque<LiveSecond>, stage: usize, first_whole: u64) -> Rates {
     let recent: Vec<&LiveSecond> = rows
         .iter()
         .rev()
         .take_while(|r| r.stage == stage && r.second >= first_whole)
         .take(LIVE_WINDOW_S as usize)
         .collect();
-    if recent.is_empty() {
-        return (None, None, 0);
-    }
     let n = recent.len() as f64;
-    let offered = recent.iter().map(|r| r.offered).sum::<u64>() as f64 / n;
-    let achieved = recent.iter().map(|r| r.achieved).sum::<u64>() as f64 / n;
-    (Some(offered), Some(achieved), recent.len() as u64)
+    let mean = |f: fn(&LiveSecond) -> u64| {
+        (!recent.is_empty()).then(|| recent.iter().map(|r| f(r)).sum::<u64>() as f64 / n)
+    };
+    Rates {
+        offered: mean(|r| r.offered),
+        achieved: mean(|r| r.achieved),
+        seconds: recent.len() as u64,
+    }
 }
 
 impl LiveSource for LiveRun {
@@ -510,17 +504,18 @@ mod tests {
         let mut rows: VecDeque<LiveSecond> = (0..5).map(|s| row(s, 0, 100, 90)).collect();
         rows.extend((5..20).map(|s| row(s, 1, 10 + s % 2, 10)));
         // Stage 1 began in second 5, late in it: its rates start at 6.
-        let (offered, achieved, n) = window_rates(&rows, 1, 6);
-        assert_eq!(n, 10, "the last 10 of seconds 6..20");
-        assert_eq!(offered, Some(10.5));
-        assert_eq!(achieved, Some(10.0));
-        let (offered, _, n) = window_rates(&rows, 1, 18);
-        assert_eq!((offered, n), (Some(10.5), 2));
-        assert_eq!(window_rates(&rows, 1, 20), (None, None, 0), "none yet");
-        assert_eq!(
-            window_rates(&rows, 2, 0),
-            (None, None, 0),
-            "not this stage's"
-        );
+        let r = window_rates(&rows, 1, 6);
+        assert_eq!(r.seconds, 10, "the last 10 of seconds 6..20");
+        assert_eq!(r.offered, Some(10.5));
+        assert_eq!(r.achieved, Some(10.0));
+        let r = window_rates(&rows, 1, 18);
+        assert_eq!((r.offered, r.seconds), (Some(10.5), 2));
+        let none = Rates {
+            offered: None,
+            achieved: None,
+            seconds: 0,
+        };
+        assert_eq!(window_rates(&rows, 1, 20), none, "none yet");
+        assert_eq!(window_rates(&rows, 2, 0), none, "not this stage's");
     }
 }
