@@ -34,6 +34,12 @@ pub async fn bind(addr: SocketAddr, grace: Duration) -> Result<Bound, RunError> 
         .await
         .map_err(|source| RunError::Web { addr, source })?;
     let addr = listener.local_addr().unwrap_or(addr);
+    if !addr.ip().is_loopback() {
+        eprintln!(
+            "warning: --web {addr} can be reached from other machines, and its Stop button \
+             stops the run; 127.0.0.1 keeps it on this one"
+        );
+    }
     Ok(Bound {
         listener,
         addr,
