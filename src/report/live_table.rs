@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::fmt;
-use super::live::{LiveSnapshot, LiveSource, RunState, ScenarioLive};
+use super::live::{LiveSnapshot, LiveSource, LiveStage, RunState, ScenarioLive};
 use crate::metrics::Unit;
 
 /// Width assumed when the terminal's is unknown.
@@ -96,13 +96,17 @@ fn cells(c: &ScenarioLive) -> [String; 8] {
 fn status(s: &LiveSnapshot) -> String {
     let mut out = match &s.stage {
         Some(st) => {
-            let mut t = format!("stage {} {}", st.index + 1, st.label);
+            let mut t = stage_name(st);
             match (st.duration_s, st.requests) {
-                (Some(d), _) => t.push_str(&format!(
+                (Some(d), _) if st.left_s.is_some_and(|l| l > 0.0) => t.push_str(&format!(
                     " | {:.0}s of {:.0}s, {:.0}s left",
                     st.elapsed_s,
                     d,
                     st.left_s.unwrap_or(0.0)
+                )),
+                (Some(d), _) => t.push_str(&format!(
+                    " | {:.0}s of {:.0}s, finishing the requests in flight",
+                    st.elapsed_s, d
                 )),
                 (None, Some(n)) => t.push_str(&format!(
                     " | {}/{} requests, {:.0}s",
@@ -129,6 +133,17 @@ fn status(s: &LiveSnapshot) -> String {
         RunState::Finished => out.push_str(" | finished"),
     }
     out
+}
+
+/// `stage 2 rate=10/s`, or `stage 2` when that is its label (scenarios
+/// with different labels).
+fn stage_name(st: &LiveStage) -> String {
+    let number = format!("stage {}", st.index + 1);
+    if st.label == number {
+        number
+    } else {
+        format!("{number} {}", st.label)
+    }
 }
 
 /// The widest of `values` and `title`, capped at [`NAME_MAX`].
@@ -304,7 +319,7 @@ pub async fn show(source: &dyn LiveSource, quiet: bool, done: CancellationToken)
 mod tests {
     use super::*;
     use crate::protocol::Kind;
-    use crate::report::live::{ErrorCount, LiveStage};
+    use crate::report::live::ErrorCount;
 
     fn scenario(name: &str, metric: &str) -> ScenarioLive {
         ScenarioLive {
@@ -393,6 +408,28 @@ mod tests {
             lines[3].starts_with("agent     first audio "),
             "{}",
             lines[3]
+        );
+    }
+
+    #[test]
+    fn the_status_line_says_how_far_the_stage_is() {
+        let mut s = snapshot(vec![scenario("tts", "ttfa")]);
+        let stage = s.stage.as_mut().expect("stage");
+        stage.label = "stage 2".into();
+        stage.elapsed_s = 31.4;
+        stage.left_s = Some(0.0);
+        s.generator_cpu = Some(0.95);
+        assert_eq!(
+            status(&s),
+            "stage 2 | 31s of 30s, finishing the requests in flight | cpu 95% GENERATOR SATURATED"
+        );
+        let stage = s.stage.as_mut().expect("stage");
+        (stage.duration_s, stage.requests, stage.done) = (None, Some(500), 120);
+        s.generator_cpu = None;
+        s.state = RunState::Stopping;
+        assert_eq!(
+            status(&s),
+            "stage 2 | 120/500 requests, 31s | STOPPING: finishing the requests in flight"
         );
     }
 

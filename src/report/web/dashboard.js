@@ -186,9 +186,13 @@ function render(snap) {
   state.className = "state " + snap.state;
   const st = snap.stage;
   if (st) {
-    text($("stage"), "stage " + (st.index + 1) + ": " + st.label);
+    const number = "stage " + (st.index + 1);
+    text($("stage"), st.label === number ? number : number + ": " + st.label);
     let p = st.elapsed_s.toFixed(0) + " s";
-    if (st.duration_s !== null) p += " of " + st.duration_s.toFixed(0) + " s, " + st.left_s.toFixed(0) + " s left";
+    if (st.duration_s !== null) {
+      p += " of " + st.duration_s.toFixed(0) + " s, ";
+      p += st.left_s > 0 ? st.left_s.toFixed(0) + " s left" : "finishing the requests in flight";
+    }
     else if (st.requests !== null) p = st.done + " / " + st.requests + " requests, " + p;
     text($("progress"), p);
   }
