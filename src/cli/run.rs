@@ -96,8 +96,8 @@ pub async fn execute(plan: RunPlan, quiet: bool) -> anyhow::Result<i32> {
 pub fn finish(result: &RunResult, out: &Path) -> i32 {
     println!("{}", crate::report::terminal::summary(result));
     println!("results: {}", out.display());
-    // The run's own status: a Ctrl-C after it ended (while --prometheus
-    // waits for its last scrape) does not make a finished run interrupted.
+    // The run's own verdict: a Ctrl-C while the dashboard or --prometheus lingers after a
+    // complete run does not make it interrupted.
     if result.status == crate::result::RunStatus::Interrupted {
         crate::shutdown::EXIT_INTERRUPTED
     } else if result.slo.iter().any(|r| !r.passed)

@@ -2,6 +2,7 @@
 //! time and gates — shared by every run command and the top level of a
 //! scenario file.
 
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -118,6 +119,11 @@ pub struct CommonOptions {
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     #[serde(default, with = "crate::units::serde_duration::option")]
     pub prometheus_linger: Option<Duration>,
+    /// Serve a live dashboard of the run at this address, e.g. 127.0.0.1:8089
+    /// (or a bare port: on 127.0.0.1): charts per scenario, the stage, and a
+    /// Stop button that acts like Ctrl-C; its numbers at GET /api/live.
+    #[arg(long, value_name = "ADDR")]
+    pub web: Option<String>,
 }
 
 /// Default `--prometheus-linger`: Prometheus's default scrape interval, so
@@ -161,8 +167,7 @@ pub(crate) fn prometheus(o: &CommonOptions) -> Result<Option<PrometheusPlan>, Co
 }
 
 /// `IP:PORT`, `[IPv6]:PORT`, `localhost:PORT` or `PORT` (on 127.0.0.1).
-fn parse_listen_addr(text: &str) -> Option<std::net::SocketAddr> {
-    use std::net::{Ipv4Addr, SocketAddr};
+fn parse_listen_addr(text: &str) -> Option<SocketAddr> {
     let text = text.trim();
     if let Ok(addr) = text.parse::<SocketAddr>() {
         return Some(addr);
@@ -261,6 +266,21 @@ fn redacted_url<S: serde::Serializer>(url: &Option<String>, s: S) -> Result<S::O
     }
 }
 
+/// Validate `--web`: `HOST:PORT` with an IP address or `localhost`, or a
+/// bare port (on 127.0.0.1). Whether the port is free is learnt when the
+/// run binds it, before any request.
+pub(crate) fn web_addr(v: Option<&str>) -> Result<Option<SocketAddr>, ConfigError> {
+    let Some(v) = v.map(str::trim) else {
+        return Ok(None);
+    };
+    parse_listen_addr(v).map(Some).ok_or_else(|| {
+        invalid(
+            "--web",
+            format!("'{v}' is not an address and port to listen on (e.g. 127.0.0.1:8089 or 8089)"),
+        )
+    })
+}
+
 /// Validate `--min-success` (a fraction in 0..=1).
 pub(crate) fn min_success(v: Option<f64>) -> Result<f64, ConfigError> {
     match v {
@@ -339,6 +359,25 @@ mod tests {
             .expect_err("needs --prometheus")
             .to_string();
         assert!(e.contains("--prometheus-linger"), "{e}");
+    }
+
+    #[test]
+    fn web_takes_an_address_or_a_port() {
+        let at = |v| web_addr(Some(v)).map_err(|e| e.to_string());
+        assert_eq!(
+            at("8089"),
+            Ok(Some("127.0.0.1:8089".parse().expect("addr")))
+        );
+        assert_eq!(
+            at("localhost:9000"),
+            Ok(Some("127.0.0.1:9000".parse().expect("addr")))
+        );
+        assert_eq!(at("[::1]:0"), Ok(Some("[::1]:0".parse().expect("addr"))));
+        assert_eq!(web_addr(None).ok(), Some(None));
+        for bad in ["", "127.0.0.1", "host:80", "localhost:x", "127.0.0.1:99999"] {
+            let e = at(bad).expect_err(bad);
+            assert!(e.contains("--web") && e.contains("8089"), "{bad}: {e}");
+        }
     }
 
     #[test]

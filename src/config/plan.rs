@@ -10,7 +10,8 @@ use serde::Serialize;
 use super::agent::AgentInputs;
 use super::asr::AsrInputs;
 use super::common::{
-    cold_starts, min_success, prometheus, run_name, ColdStarts, PrometheusPlan, DEFAULT_GRACE,
+    cold_starts, min_success, prometheus, run_name, web_addr, ColdStarts, PrometheusPlan,
+    DEFAULT_GRACE,
 };
 use super::error::{invalid, ConfigError};
 use super::overlay::overlay;
@@ -57,6 +58,9 @@ pub struct CommonPlan {
     /// The live metrics endpoint (`--prometheus`), if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prometheus: Option<PrometheusPlan>,
+    /// Where the live dashboard listens (`--web`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub web: Option<std::net::SocketAddr>,
 }
 
 /// What a scenario sends, by service.
@@ -227,6 +231,7 @@ impl RunPlan {
                 shard: None,
                 scrape: super::scrape::scrape_plan(&o.common)?,
                 prometheus: prometheus(&o.common)?,
+                web: web_addr(o.common.web.as_deref())?,
             },
             scenarios,
         };

@@ -9,6 +9,7 @@
 //!   [`tts`], [`asr`] and [`agent`] say what each protocol's arrivals send
 //!   and how they are measured.
 //! - [`engine`]: stages × scenarios, live progress, SLOs, result files.
+//! - [`live`]: what the live views read; [`web`]: the dashboard's server.
 //! - [`sink`], [`jsonl`]: where records go.
 //! - [`judge`], [`judge_book`]: the TTS quality judge (`--judge-asr`) and
 //!   its bookkeeping.
@@ -25,12 +26,14 @@ mod host;
 pub mod jsonl;
 pub mod judge;
 pub mod judge_book;
+pub mod live;
 pub mod prometheus;
 pub mod scale;
 pub mod scrape;
 pub mod shard;
 pub mod sink;
 pub mod tts;
+pub mod web;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -112,6 +115,14 @@ pub enum RunError {
         ago_s: u64,
         /// What to do.
         fix: &'static str,
+    },
+    /// The dashboard's address cannot be listened on (taken, not local).
+    #[error("--web {addr}: cannot listen there: {source}")]
+    Web {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
     },
     /// A stage's driver task failed.
     #[error("internal: a stage failed: {0}")]
@@ -234,6 +245,10 @@ pub async fn run_with(
         Some(p) => Some(prometheus::bind(p).await?),
         None => None,
     };
+    let web = match plan.common.web {
+        Some(addr) => Some(web::bind(addr, plan.common.grace).await?),
+        None => None,
+    };
     let mut checked: Vec<&str> = Vec::new();
     for s in &plan.scenarios {
         let url = s.target.url();
@@ -354,7 +369,10 @@ pub async fn run_with(
             start_at: start.map(|t| humantime::format_rfc3339_millis(t).to_string()),
         }),
     };
-    let scrapes = scrape::Scrapes::start(plan.common.scrape.as_ref(), session.run_start);
+    let beside = engine::Beside {
+        scrapes: scrape::Scrapes::start(plan.common.scrape.as_ref(), session.run_start),
+        web,
+    };
     let ran = match (start, shard) {
         (Some(t), Some(s)) => {
             let mut aligned = shard::Aligned::new(source, t, s.stage_gap);
@@ -363,7 +381,7 @@ pub async fn run_with(
                 &mut aligned,
                 session,
                 scenarios,
-                scrapes,
+                beside,
                 stop.clone(),
                 opts,
             )
@@ -375,7 +393,7 @@ pub async fn run_with(
                 source,
                 session,
                 scenarios,
-                scrapes,
+                beside,
                 stop.clone(),
                 opts,
             )

@@ -29,6 +29,53 @@ pub struct ScenarioMeta {
     pub chunk_ks: Vec<u32>,
 }
 
+/// Run-clock seconds the live counters keep apart: a second's arrivals
+/// are read (and its slot emptied) just after it ends, long before the
+/// slot serves again.
+pub const SECOND_SLOTS: usize = 4;
+
+/// One scenario's counters for the live views (`--web`, the terminal
+/// table), read without locking; over the whole run, warm-up included.
+#[derive(Debug, Default)]
+pub struct ScenarioCounters {
+    /// Requests (workload arrivals) sent.
+    pub sent: AtomicU64,
+    /// Requests finished (sent − ended are in flight).
+    pub ended: AtomicU64,
+    /// Arrivals dropped at the in-flight cap.
+    pub dropped: AtomicU64,
+    /// Arrivals (sent or dropped) by the run-clock second of their time
+    /// origin (the scheduled start in open loop, as the timeline's
+    /// `started`), in slot `second % SECOND_SLOTS`.
+    pub arrivals_by_second: [AtomicU64; SECOND_SLOTS],
+    /// Drops by the second they happened in, likewise.
+    pub dropped_by_second: [AtomicU64; SECOND_SLOTS],
+}
+
+impl ScenarioCounters {
+    /// Second `second`'s arrivals and drops, emptying their slots for
+    /// second `second + SECOND_SLOTS`.
+    pub fn take_second(&self, second: u64) -> (u64, u64) {
+        let slot = (second % SECOND_SLOTS as u64) as usize;
+        (
+            self.arrivals_by_second[slot].swap(0, Ordering::Relaxed),
+            self.dropped_by_second[slot].swap(0, Ordering::Relaxed),
+        )
+    }
+
+    fn count(slots: &[AtomicU64; SECOND_SLOTS], second: u64) {
+        slots[(second % SECOND_SLOTS as u64) as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Requests sent and not finished yet.
+    pub fn in_flight(&self) -> u64 {
+        // Ended first: a request ending between the two reads is not
+        // counted as ended but not sent.
+        let ended = self.ended.load(Ordering::Relaxed);
+        self.sent.load(Ordering::Relaxed).saturating_sub(ended)
+    }
+}
+
 /// Aggregated results, guarded by one short-held lock.
 #[derive(Debug)]
 pub struct Aggregate {
@@ -54,8 +101,6 @@ impl Aggregate {
 pub struct RunSink {
     /// Statistics so far.
     pub aggregate: Mutex<Aggregate>,
-    /// Per scenario, arrivals sent (warm-up included).
-    started: Vec<AtomicU64>,
     /// The run has ended: the live state holds its final numbers.
     ended: AtomicBool,
     /// The final numbers, kept for readers that outlive the sink (a last
@@ -65,6 +110,9 @@ pub struct RunSink {
     info: RunInfo,
     /// The plan's scenarios.
     meta: Vec<ScenarioMeta>,
+    /// Per scenario, lock-free counters for the live views (arrivals
+    /// sent are the live state's `started`).
+    pub scenario_live: Vec<ScenarioCounters>,
     jsonl: JsonlWriter,
     run_start: Instant,
     /// Per scenario, its chunk numbers (a stage opened later needs them).
@@ -112,11 +160,14 @@ impl RunSink {
                     .collect(),
                 stage: None,
             }),
-            started: scenarios.iter().map(|_| AtomicU64::new(0)).collect(),
             ended: AtomicBool::new(false),
             final_view: Arc::default(),
             info,
             meta: scenarios.to_vec(),
+            scenario_live: scenarios
+                .iter()
+                .map(|_| ScenarioCounters::default())
+                .collect(),
             jsonl,
             run_start,
             goodput,
@@ -158,9 +209,11 @@ impl RunSink {
     }
 
     fn started_now(&self) -> Vec<u64> {
-        self.started
+        // Relaxed: a reader sees them through the lock the requests'
+        // records take later.
+        self.scenario_live
             .iter()
-            .map(|s| s.load(Ordering::Relaxed))
+            .map(|c| c.sent.load(Ordering::Relaxed))
             .collect()
     }
 
@@ -266,6 +319,16 @@ impl RunSink {
         })
     }
 
+    /// Scenario `scenario`'s live counters, if it exists.
+    fn counters(&self, scenario: usize) -> Option<&ScenarioCounters> {
+        self.scenario_live.get(scenario)
+    }
+
+    /// The instant the run clock counts from.
+    pub fn run_start(&self) -> Instant {
+        self.run_start
+    }
+
     /// An instant on the run clock (the timeline's).
     pub fn offset(&self, at: Instant) -> std::time::Duration {
         at.saturating_duration_since(self.run_start)
@@ -353,15 +416,18 @@ impl JudgeSink for ScenarioSink {
 impl StageSink for ScenarioSink {
     fn record(&self, record: RequestRecord) {
         self.run.add(self.scenario, record, false);
+        if let Some(c) = self.run.counters(self.scenario) {
+            c.ended.fetch_add(1, Ordering::Relaxed);
+        }
         self.run
             .with_idle(self.scenario, |idle| idle.end(Instant::now()));
     }
 
     fn started(&self, arrival: &Arrival) {
-        if let Some(n) = self.run.started.get(self.scenario) {
-            // Relaxed: a reader sees it through the lock the request's
-            // record takes later.
-            n.fetch_add(1, Ordering::Relaxed);
+        if let Some(c) = self.run.counters(self.scenario) {
+            c.sent.fetch_add(1, Ordering::Relaxed);
+            let origin = arrival.intended_at.unwrap_or_else(Instant::now);
+            ScenarioCounters::count(&c.arrivals_by_second, self.run.offset(origin).as_secs());
         }
         self.run.with_idle(self.scenario, |idle| {
             idle.start(Instant::now(), arrival.stage, arrival.seq)
@@ -375,6 +441,11 @@ impl StageSink for ScenarioSink {
     fn dropped(&self, stage: usize, at: Instant) {
         let run = &self.run;
         let second = at.saturating_duration_since(run.run_start).as_secs();
+        if let Some(c) = run.counters(self.scenario) {
+            c.dropped.fetch_add(1, Ordering::Relaxed);
+            ScenarioCounters::count(&c.arrivals_by_second, second);
+            ScenarioCounters::count(&c.dropped_by_second, second);
+        }
         run.with_aggregate(|agg| {
             if let Some(live) = agg.live.get_mut(self.scenario) {
                 live.dropped(1);
