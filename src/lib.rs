@@ -20,7 +20,8 @@
 //!   record timestamps into a probe and know no percentiles.
 //! - [`metrics`] — *measure*: the metric definitions (one function each),
 //!   the [`metrics::registry`] every report and SLO reads, HDR histograms
-//!   per stage, the per-second timeline, SLOs (and whether one holds with
+//!   per stage, the per-second timeline, the run's live state every live
+//!   reader shares ([`metrics::live`]), SLOs (and whether one holds with
 //!   95 % confidence, [`metrics::slo_confident`]).
 //! - [`workload`] — *when* requests start: arrival schedules (constant,
 //!   gamma), closed-loop users, the one driver that runs a stage, and the
@@ -31,10 +32,12 @@
 //! - [`config`] — flags and TOML scenario files → the validated
 //!   [`config::RunPlan`] of scenarios that the engine runs.
 //! - [`report`] — *tell*: terminal table, CSVs, plots, HTML, compare, live
-//!   progress. Reads results and the registry only, never the plan.
+//!   progress, the Prometheus exposition. Reads results and metrics only,
+//!   never the plan.
 //! - [`runner`] — runs a plan: every scenario's stages (fixed, or chosen
 //!   by [`runner::capacity`]) through the one executor, records to
-//!   `requests.jsonl` and statistics as they come.
+//!   `requests.jsonl` and statistics as they come; serves `--prometheus`
+//!   ([`runner::prometheus`]).
 //! - [`shutdown`] — Ctrl-C and SIGTERM: drain, then stop.
 //! - [`cli`] — subcommands and the `run` entry point. clap derives also
 //!   declare the options in `config` (a flag and its file key are one

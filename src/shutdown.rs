@@ -4,6 +4,8 @@
 //! abandons in-flight requests at once. Either way every result file is
 //! written as usual. A second signal of either kind stops waiting: the
 //! results measured so far are written at once and the process exits.
+//! The dashboard's Stop button (`--web`) is a first Ctrl-C: after it, one
+//! signal exits.
 //!
 //! Results survive all of it: `requests.jsonl` only ever holds whole lines,
 //! the lines still pending are written first, and `result.json` and the
@@ -25,6 +27,8 @@ const EXIT_WAIT: Duration = Duration::from_secs(5);
 enum Signal {
     Interrupt,
     Terminate,
+    /// Not a signal: arrivals were stopped from elsewhere (the dashboard).
+    Stopped,
 }
 
 /// Ctrl-C and SIGTERM as one stream of signals.
@@ -63,19 +67,21 @@ pub fn install(stop: Stop, grace: Duration) {
     // Registered now, before the run starts, so an early signal is not missed.
     let mut signals = Signals::new();
     tokio::spawn(async move {
-        match signals.next().await {
+        // The dashboard's Stop button (`--web`) is the first step too:
+        // the next signal is then the second.
+        let first = tokio::select! {
+            s = signals.next() => s,
+            () = stop.arrivals.cancelled() => Some(Signal::Stopped),
+        };
+        match first {
             None => return,
+            Some(Signal::Stopped) => {}
             Some(Signal::Interrupt) => {
                 eprintln!(
                     "\nCtrl-C: no new requests; waiting up to {} for those in flight (Ctrl-C again to quit now)",
                     humantime::format_duration(grace)
                 );
-                stop.arrivals.cancel();
-                let abort = stop.abort.clone();
-                tokio::spawn(async move {
-                    tokio::time::sleep(grace).await;
-                    abort.cancel();
-                });
+                stop.drain(grace);
             }
             Some(Signal::Terminate) => {
                 eprintln!("\nSIGTERM: stopping now; writing the results measured so far");

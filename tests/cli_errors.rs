@@ -355,3 +355,64 @@ fn judge_flags_are_checked_and_only_tts_has_them() {
     assert_eq!(code, 1);
     assert!(err.contains("s.toml") && err.contains("line 3"), "{err}");
 }
+
+#[test]
+fn scrape_flags_are_checked_before_the_run_naming_the_flag() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = |cmd: &[&str], extra: &[&str]| {
+        let mut args = cmd.to_vec();
+        args.extend(extra);
+        failed(&voxload(&args, dir.path()))
+    };
+    let tts = ["tts", "--url", "http://127.0.0.1:1"];
+    let ok_url = ["--scrape", "http://127.0.0.1:1/metrics"];
+    for (extra, flag, what) in [
+        (&["--scrape-every", "0s"][..], "--scrape-every", "above 0"),
+        (&["--scrape-series", ""][..], "--scrape-series", "empty"),
+        (&["--scrape-series", " , "][..], "--scrape-series", "empty"),
+        (
+            &["--scrape-series", "a,b-c"][..],
+            "--scrape-series",
+            "'b-c'",
+        ),
+    ] {
+        let (code, err) = run(&tts, &[&ok_url[..], extra].concat());
+        assert_eq!(code, 1, "{extra:?}: {err}");
+        assert!(err.contains(flag) && err.contains(what), "{extra:?}: {err}");
+    }
+    let (code, err) = run(&tts, &["--scrape", "ftp://127.0.0.1/metrics"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("--scrape") && err.contains("http://"), "{err}");
+    // A credential in a refused URL is not echoed.
+    let (code, err) = run(&tts, &["--scrape", "ftp://me:hunter2@127.0.0.1/metrics"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+    let (code, err) = run(&tts, &["--scrape-every", "1s"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("--scrape-every") && err.contains("--scrape "),
+        "{err}"
+    );
+    // Every run command has them (run-wide options), parsed by clap first.
+    let (code, err) = run(
+        &["asr", "--url", "http://127.0.0.1:1", "--text", "hi"],
+        &[&ok_url[..], &["--scrape-every", "soon"]].concat(),
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--scrape-every"), "{err}");
+    let (code, err) = run(
+        &["agent", "--url", "ws://127.0.0.1:1/v1/agent"],
+        &[&ok_url[..], &["--scrape-every", "0s"]].concat(),
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("--scrape-every"), "{err}");
+    // As file keys, named the same way.
+    std::fs::write(
+        dir.path().join("s.toml"),
+        "url = \"http://127.0.0.1:1\"\nscrape = [\"http://127.0.0.1:1/metrics\"]\nscrape_every = \"0s\"\n",
+    )
+    .expect("write");
+    let (code, err) = failed(&voxload(&["tts", "--config", "s.toml"], dir.path()));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("--scrape-every"), "{err}");
+}

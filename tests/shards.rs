@@ -544,3 +544,40 @@ async fn a_start_long_past_is_refused_before_any_request() {
     );
     assert_eq!(mock.truth().await.requests, 0, "nothing was sent");
 }
+
+#[test]
+fn the_targets_metrics_are_the_lowest_shards_on_the_merged_clock() {
+    use std::collections::BTreeMap;
+    use voxload::metrics::scraped::{ScrapedSeries, SeriesKind, TargetMetrics};
+    use voxload::result::merge::{merge, ShardRun};
+    // Shard 1 started 2 s after shard 2: its scrape at its second 1 is the
+    // run's second 3.
+    let (mut one, _) = synthetic_shard(1, 2, &[]);
+    let (two, _) = synthetic_shard(2, 2, &[]);
+    one.epoch_us = two.epoch_us + 2_000_000;
+    one.target_metrics = vec![TargetMetrics {
+        url: "http://127.0.0.1:8000/metrics".into(),
+        every_s: 1.0,
+        scrapes: 1,
+        failures: BTreeMap::new(),
+        missed: 0,
+        left_out: 0,
+        series: vec![ScrapedSeries {
+            name: "voxmock_queue_waiting".into(),
+            labels: BTreeMap::new(),
+            kind: SeriesKind::Gauge,
+            points: vec![[1.0, 7.0]],
+        }],
+    }];
+    let runs = [one, two].map(|run| ShardRun {
+        folder: "s".into(),
+        run,
+    });
+    let merged = merge(runs).expect("merges");
+    let points: Vec<[f64; 2]> = merged
+        .target_metrics
+        .iter()
+        .flat_map(|t| t.series.iter().flat_map(|s| s.points.clone()))
+        .collect();
+    assert_eq!(points, vec![[3.0, 7.0]]);
+}

@@ -139,7 +139,7 @@ pub async fn run_capacity(args: CapacityArgs) -> anyhow::Result<i32> {
         crate::runner::run_with(plan, &mut source, stop.clone(), Presentation { quiet })
             .await
             .context("capacity search failed")?;
-    Ok(super::run::finish(&result, &out, &stop))
+    Ok(super::run::finish(&result, &out))
 }
 
 impl CapacityArgs {

@@ -89,14 +89,16 @@ pub async fn execute(plan: RunPlan, quiet: bool) -> anyhow::Result<i32> {
     let (result, out) = crate::runner::run(plan, stop.clone(), Presentation { quiet })
         .await
         .context("run failed")?;
-    Ok(finish(&result, &out, &stop))
+    Ok(finish(&result, &out))
 }
 
 /// Print the summary and choose the exit code: interrupted, thresholds failed, or ok.
-pub fn finish(result: &RunResult, out: &Path, stop: &Stop) -> i32 {
+pub fn finish(result: &RunResult, out: &Path) -> i32 {
     println!("{}", crate::report::terminal::summary(result));
     println!("results: {}", out.display());
-    if stop.arrivals.is_cancelled() {
+    // The run's own verdict: a Ctrl-C while the dashboard or --prometheus lingers after a
+    // complete run does not make it interrupted.
+    if result.status == crate::result::RunStatus::Interrupted {
         crate::shutdown::EXIT_INTERRUPTED
     } else if result.slo.iter().any(|r| !r.passed)
         || result

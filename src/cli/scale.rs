@@ -131,7 +131,7 @@ pub async fn run_scale(args: ScaleArgs) -> anyhow::Result<i32> {
         crate::runner::run_with(plan, &mut source, stop.clone(), Presentation { quiet })
             .await
             .context("scaling test failed")?;
-    let code = super::run::finish(&result, &out, &stop);
+    let code = super::run::finish(&result, &out);
     match result.scale.as_ref().and_then(|s| s.error.as_deref()) {
         Some(why) => {
             eprintln!("error: {why}");

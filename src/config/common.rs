@@ -2,6 +2,7 @@
 //! time and gates — shared by every run command and the top level of a
 //! scenario file.
 
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -90,6 +91,93 @@ pub struct CommonOptions {
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     #[serde(default, with = "crate::units::serde_duration::option")]
     pub stage_gap: Option<Duration>,
+    /// The target's own metrics: a Prometheus text endpoint (e.g.
+    /// http://HOST:8000/metrics) scraped every --scrape-every from the
+    /// run's start, its series saved beside the client's figures
+    /// (repeatable). A failed scrape is a warning, counted in result.json.
+    #[arg(long, value_name = "URL")]
+    pub scrape: Option<Vec<String>>,
+    /// How often --scrape URLs are read, on a fixed grid from the run's
+    /// start [default: 5s]; each scrape gets at most 80 % of it (10 s at most).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    #[serde(default, with = "crate::units::serde_duration::option")]
+    pub scrape_every: Option<Duration>,
+    /// Metric names kept from --scrape, comma-separated (every label set of
+    /// each; a histogram's name keeps its _sum and _count), or `all` (up to
+    /// 500 series) [default: well-known series of vLLM, Triton, TGI,
+    /// SGLang, process memory and CPU, and the mock].
+    #[arg(long, value_name = "NAMES")]
+    pub scrape_series: Option<String>,
+    /// Serve live metrics for Prometheus at http://ADDR/metrics for the
+    /// whole run: HOST:PORT (e.g. 127.0.0.1:9464), or a port alone for
+    /// 127.0.0.1.
+    #[arg(long, value_name = "ADDR")]
+    pub prometheus: Option<String>,
+    /// After the run, keep serving --prometheus until it has been scraped
+    /// once more (its final counts), at most this long; Ctrl-C ends the
+    /// wait [default: 15s, Prometheus's default scrape interval].
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    #[serde(default, with = "crate::units::serde_duration::option")]
+    pub prometheus_linger: Option<Duration>,
+    /// Serve a live dashboard of the run at this address, e.g. 127.0.0.1:8089
+    /// (or a bare port: on 127.0.0.1): charts per scenario, the stage, and a
+    /// Stop button that acts like Ctrl-C; its numbers at GET /api/live.
+    #[arg(long, value_name = "ADDR")]
+    pub web: Option<String>,
+}
+
+/// Default `--prometheus-linger`: Prometheus's default scrape interval, so
+/// a server scraping at its default reads the final counts.
+pub const DEFAULT_PROMETHEUS_LINGER: Duration = Duration::from_secs(15);
+
+/// The live metrics endpoint (`--prometheus`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct PrometheusPlan {
+    /// Where `/metrics` is served.
+    pub addr: std::net::SocketAddr,
+    /// After the run, the longest wait for a final scrape.
+    #[serde(with = "crate::units::serde_duration")]
+    pub linger: Duration,
+}
+
+/// Validate `--prometheus` and `--prometheus-linger`.
+pub(crate) fn prometheus(o: &CommonOptions) -> Result<Option<PrometheusPlan>, ConfigError> {
+    let Some(text) = o.prometheus.as_deref() else {
+        if o.prometheus_linger.is_some() {
+            return Err(invalid(
+                "--prometheus-linger",
+                "is how long --prometheus is served after the run; give --prometheus ADDR too",
+            ));
+        }
+        return Ok(None);
+    };
+    let addr = parse_listen_addr(text).ok_or_else(|| {
+        invalid(
+            "--prometheus",
+            format!(
+                "'{text}' is not an address to listen on: give HOST:PORT with an IP address \
+                 (e.g. 127.0.0.1:9464, [::1]:9464, 0.0.0.0:9464), localhost:PORT or a port"
+            ),
+        )
+    })?;
+    Ok(Some(PrometheusPlan {
+        addr,
+        linger: o.prometheus_linger.unwrap_or(DEFAULT_PROMETHEUS_LINGER),
+    }))
+}
+
+/// `IP:PORT`, `[IPv6]:PORT`, `localhost:PORT` or `PORT` (on 127.0.0.1).
+fn parse_listen_addr(text: &str) -> Option<SocketAddr> {
+    let text = text.trim();
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Some(addr);
+    }
+    let port = match text.strip_prefix("localhost:") {
+        Some(port) => port,
+        None => text,
+    };
+    let port: u16 = port.parse().ok()?;
+    Some(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
 }
 
 /// Default `--cold-after`: long enough that a run's own pauses (probe
@@ -178,6 +266,21 @@ fn redacted_url<S: serde::Serializer>(url: &Option<String>, s: S) -> Result<S::O
     }
 }
 
+/// Validate `--web`: `HOST:PORT` with an IP address or `localhost`, or a
+/// bare port (on 127.0.0.1). Whether the port is free is learnt when the
+/// run binds it, before any request.
+pub(crate) fn web_addr(v: Option<&str>) -> Result<Option<SocketAddr>, ConfigError> {
+    let Some(v) = v.map(str::trim) else {
+        return Ok(None);
+    };
+    parse_listen_addr(v).map(Some).ok_or_else(|| {
+        invalid(
+            "--web",
+            format!("'{v}' is not an address and port to listen on (e.g. 127.0.0.1:8089 or 8089)"),
+        )
+    })
+}
+
 /// Validate `--min-success` (a fraction in 0..=1).
 pub(crate) fn min_success(v: Option<f64>) -> Result<f64, ConfigError> {
     match v {
@@ -224,6 +327,57 @@ mod tests {
             .expect_err("percent, not fraction")
             .to_string();
         assert!(e.contains("--min-success") && e.contains("0.95"), "{e}");
+    }
+
+    #[test]
+    fn prometheus_addresses() {
+        let of = |addr: &str| CommonOptions {
+            prometheus: Some(addr.into()),
+            ..CommonOptions::default()
+        };
+        let addr = |a: &str| {
+            prometheus(&of(a))
+                .ok()
+                .flatten()
+                .map(|p| p.addr.to_string())
+        };
+        assert_eq!(addr("127.0.0.1:9464").as_deref(), Some("127.0.0.1:9464"));
+        assert_eq!(addr("[::1]:9464").as_deref(), Some("[::1]:9464"));
+        assert_eq!(addr("localhost:9464").as_deref(), Some("127.0.0.1:9464"));
+        assert_eq!(addr("9464").as_deref(), Some("127.0.0.1:9464"));
+        for bad in ["nonsense", "127.0.0.1", "127.0.0.1:99999", "host:9464", ""] {
+            let e = prometheus(&of(bad)).expect_err(bad).to_string();
+            assert!(e.contains("--prometheus") && e.contains(bad), "{e}");
+        }
+        let p = prometheus(&of("9464")).ok().flatten().expect("plan");
+        assert_eq!(p.linger, DEFAULT_PROMETHEUS_LINGER);
+        let lone = CommonOptions {
+            prometheus_linger: Some(Duration::from_secs(1)),
+            ..CommonOptions::default()
+        };
+        let e = prometheus(&lone)
+            .expect_err("needs --prometheus")
+            .to_string();
+        assert!(e.contains("--prometheus-linger"), "{e}");
+    }
+
+    #[test]
+    fn web_takes_an_address_or_a_port() {
+        let at = |v| web_addr(Some(v)).map_err(|e| e.to_string());
+        assert_eq!(
+            at("8089"),
+            Ok(Some("127.0.0.1:8089".parse().expect("addr")))
+        );
+        assert_eq!(
+            at("localhost:9000"),
+            Ok(Some("127.0.0.1:9000".parse().expect("addr")))
+        );
+        assert_eq!(at("[::1]:0"), Ok(Some("[::1]:0".parse().expect("addr"))));
+        assert_eq!(web_addr(None).ok(), Some(None));
+        for bad in ["", "127.0.0.1", "host:80", "localhost:x", "127.0.0.1:99999"] {
+            let e = at(bad).expect_err(bad);
+            assert!(e.contains("--web") && e.contains("8089"), "{bad}: {e}");
+        }
     }
 
     #[test]

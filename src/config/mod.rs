@@ -20,6 +20,7 @@ pub mod levels;
 pub mod overlay;
 pub mod plan;
 pub mod scenario;
+pub mod scrape;
 pub mod shard;
 pub mod target;
 pub mod tts;

@@ -9,7 +9,10 @@ use serde::Serialize;
 
 use super::agent::AgentInputs;
 use super::asr::AsrInputs;
-use super::common::{cold_starts, min_success, run_name, ColdStarts, DEFAULT_GRACE};
+use super::common::{
+    cold_starts, min_success, prometheus, run_name, web_addr, ColdStarts, PrometheusPlan,
+    DEFAULT_GRACE,
+};
 use super::error::{invalid, ConfigError};
 use super::overlay::overlay;
 use super::scenario::{ProtocolOptions, RunOptions, ScenarioOptions};
@@ -49,6 +52,15 @@ pub struct CommonPlan {
     /// This process's part of a sharded run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shard: Option<ShardPlan>,
+    /// The target's own metrics to scrape (`--scrape`), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scrape: Option<super::scrape::ScrapePlan>,
+    /// The live metrics endpoint (`--prometheus`), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prometheus: Option<PrometheusPlan>,
+    /// Where the live dashboard listens (`--web`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub web: Option<std::net::SocketAddr>,
 }
 
 /// What a scenario sends, by service.
@@ -217,6 +229,9 @@ impl RunPlan {
                 goodput,
                 cold: cold_starts(&o.common)?,
                 shard: None,
+                scrape: super::scrape::scrape_plan(&o.common)?,
+                prometheus: prometheus(&o.common)?,
+                web: web_addr(o.common.web.as_deref())?,
             },
             scenarios,
         };

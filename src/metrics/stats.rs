@@ -455,11 +455,9 @@ impl StageStats {
             .collect()
     }
 
-    /// The stage summary over `wall` time (the stage's duration).
-    pub fn summary(&self, wall: Duration) -> StageSummary {
-        let c = &self.counters;
-        let wall_s = wall.as_secs_f64();
-        let per_wall = |x: f64| if wall_s > 0.0 { x / wall_s } else { 0.0 };
+    /// The failures by class, most first (the summary's order, which the
+    /// live views show too).
+    pub fn error_rows(&self) -> Vec<ErrorRow> {
         let mut errors: Vec<ErrorRow> = self
             .errors
             .iter()
@@ -471,6 +469,15 @@ impl StageStats {
             })
             .collect();
         errors.sort_by(|a, b| b.count.cmp(&a.count).then(a.kind.cmp(&b.kind)));
+        errors
+    }
+
+    /// The stage summary over `wall` time (the stage's duration).
+    pub fn summary(&self, wall: Duration) -> StageSummary {
+        let c = &self.counters;
+        let wall_s = wall.as_secs_f64();
+        let per_wall = |x: f64| if wall_s > 0.0 { x / wall_s } else { 0.0 };
+        let errors = self.error_rows();
         StageSummary {
             requests: c.requests,
             ok: c.ok,

@@ -22,6 +22,8 @@
 //!   `{"type":"response_text","text":…}` and paced audio chunks (binary),
 //!   then `{"type":"response_end"}`; caller speech during a response stops
 //!   it with `{"type":"interrupted"}`. Over capacity: close 1013.
+//! - `GET /metrics`: the mock's in-flight, queue, slot and request
+//!   counts in Prometheus text format (see `metrics`), for `--scrape`.
 //! - `GET /mock/truth` → [`Truth`]; `POST /mock/reset-truth` clears it.
 //! - `POST /mock/stall?ms=N`: pause every response, in flight or new, for N ms.
 //!
@@ -55,6 +57,7 @@ mod asr_model;
 mod asr_truth;
 mod body;
 mod faults;
+mod metrics;
 mod model;
 mod plan;
 mod queue;
@@ -288,6 +291,7 @@ fn router(shared: Arc<Shared>) -> Router {
         )
         .route("/v1/realtime/transcribe", get(ws_asr::transcribe))
         .route("/v1/agent", get(ws_agent::agent))
+        .route("/metrics", get(metrics::metrics))
         .route("/mock/truth", get(get_truth))
         .route("/mock/reset-truth", post(reset_truth))
         .route("/mock/stall", post(stall_now))

@@ -83,6 +83,9 @@ pub struct Truth {
     pub max_in_flight: u64,
     /// Speech requests open now, counting queued ones.
     pub in_flight_now: u64,
+    /// `GET /metrics` answers served.
+    #[serde(default)]
+    pub metrics_served: u64,
     /// The last [`RECENT_CAPACITY`] finished requests, oldest first.
     pub recent: Vec<RequestTruth>,
     /// Transcription (HTTP and WebSocket) truth; the fields above are TTS only.
@@ -141,6 +144,7 @@ pub(crate) struct TruthLog {
     pub(crate) faults: BTreeMap<FaultKind, u64>,
     pub(crate) max_in_flight: u64,
     pub(crate) in_flight: u64,
+    pub(crate) metrics_served: u64,
     recent: VecDeque<RequestTruth>,
 }
 
@@ -196,6 +200,7 @@ impl TruthLog {
             faults: self.faults.clone(),
             max_in_flight: self.max_in_flight,
             in_flight_now: self.in_flight,
+            metrics_served: self.metrics_served,
             recent: self.recent.iter().cloned().collect(),
             asr: AsrTruth::default(),
             agent: AgentTruth::default(),

@@ -48,6 +48,25 @@ pub fn signed(v: f64, unit: Unit) -> String {
     }
 }
 
+/// A number of no known unit (a scraped series), compact: whole numbers
+/// below a million as they are (`4`, `1027`), larger ones with an SI
+/// prefix (`150.3M`), fractions to three significant places (`0.452`).
+pub fn compact(v: f64) -> String {
+    let a = v.abs();
+    for (scale, prefix) in [(1e12, "T"), (1e9, "G"), (1e6, "M")] {
+        if a >= scale {
+            return format!("{:.1}{prefix}", v / scale);
+        }
+    }
+    match a {
+        _ if v.fract() == 0.0 => format!("{v:.0}"),
+        a if a >= 100.0 => format!("{v:.0}"),
+        a if a >= 10.0 => format!("{v:.1}"),
+        a if a >= 1.0 => format!("{v:.2}"),
+        _ => format!("{v:.3}"),
+    }
+}
+
 /// A share in 0..=1 as a percentage with one decimal (`97.5%`), or `-`.
 pub fn share(v: Option<f64>) -> String {
     v.map_or_else(|| "-".into(), |x| format!("{:.1}%", x * 100.0))
@@ -71,5 +90,12 @@ mod tests {
         assert_eq!(signed(-12.0, Unit::Micros), "-12.0ms");
         assert_eq!(signed(0.5, Unit::Percent), "+0.50pp");
         assert_eq!(share(Some(0.975)), "97.5%");
+        let c: Vec<String> = [4.0, 1027.0, 1.503e8, 2.5e9, 0.4521, 12.34, 250.6, -3.0]
+            .map(compact)
+            .to_vec();
+        assert_eq!(
+            c,
+            ["4", "1027", "150.3M", "2.5G", "0.452", "12.3", "251", "-3"]
+        );
     }
 }

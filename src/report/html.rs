@@ -86,6 +86,14 @@ pub fn render(run: &RunResult) -> Result<String, String> {
     if let Some(s) = &run.scale {
         text_section(&mut h, "scaling", "Scaling", &super::scale::section(s));
     }
+    if !run.target_metrics.is_empty() {
+        text_section(
+            &mut h,
+            "target",
+            "Target metrics",
+            &super::target::section(&run.target_metrics),
+        );
+    }
     charts(&mut h, run)?;
     percentiles(&mut h, run);
     errors(&mut h, run);

@@ -96,6 +96,7 @@ fn agent_run(name: &str, labels: &[&str], slow_ms: u64) -> RunResult {
         scale: None,
         shard: None,
         merged_from: None,
+        target_metrics: Vec::new(),
     }
 }
 

@@ -1,146 +1,174 @@
-//! Live progress while a stage runs. Reads snapshots on a timer and never
-//! blocks the engine: a progress bar on a terminal, a plain line every few
-//! seconds otherwise (CI logs).
+//! What the live views of a running run show: [`LiveSnapshot`], which is
+//! also the JSON of the dashboard's `GET /api/live` (docs/live.md). Views
+//! (the terminal's, [`super::live_table`]; the dashboard, [`super::web`])
+//! poll a [`LiveSource`] on a timer and never block the engine.
 
-use std::io::IsTerminal;
-use std::time::{Duration, Instant};
+use std::collections::BTreeMap;
+use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use tokio_util::sync::CancellationToken;
+use serde::Serialize;
 
-/// What the live view shows about the running stage.
-#[derive(Debug, Clone, Default)]
+use crate::protocol::Kind;
+use crate::result::RunStatus;
+
+/// Version of the JSON shape of [`LiveSnapshot`]: a field renamed or
+/// removed raises it; fields are only added within a version.
+pub const LIVE_VERSION: u32 = 1;
+
+/// Where the run is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunState {
+    /// Requests are being sent.
+    #[default]
+    Running,
+    /// Stopped from outside (Ctrl-C, the Stop button): no new requests,
+    /// those in flight finishing within `--grace`.
+    Stopping,
+    /// No request runs any more; `status` and `results` appear once the
+    /// result files are written.
+    Finished,
+}
+
+/// What the live views show of a run now.
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct LiveSnapshot {
-    /// Requests finished (warm-up included).
-    pub done: u64,
-    /// Records of parts of requests still running (earlier turns of a conversation).
-    pub parts: u64,
-    /// Records (requests and parts) that failed.
-    pub failed: u64,
-    /// Arrivals dropped.
-    pub dropped: u64,
-    /// Per scenario with samples in the last seconds: its lead latency
-    /// (`ttfa`, `first audio`, `e2e`, named with the scenario in a run of
-    /// several) with its p50 and p95 over those seconds, ms (±1 %: the
-    /// timeline's windows).
-    pub latency: Vec<(String, f64, f64)>,
-    /// The run has several scenarios: requests and turns are counted together.
-    pub mixed: bool,
+    /// [`LIVE_VERSION`].
+    pub version: u32,
+    /// The run's name.
+    pub run: String,
+    /// Running, stopping, finished.
+    pub state: RunState,
+    /// Once finished: complete or interrupted, as `result.json` says.
+    pub status: Option<RunStatus>,
+    /// Once finished: the results folder.
+    pub results: Option<String>,
+    /// Seconds on the run clock (the timeline's).
+    pub elapsed_s: f64,
+    /// The stage running (the last one, once finished).
+    pub stage: Option<LiveStage>,
     /// The target has not answered since this run-clock second (connection
     /// failures in a row; see `metrics::outage`).
     pub down_since_s: Option<f64>,
-    /// The generator's CPU since the last snapshot, as a share of its cores.
+    /// The generator's CPU over the last second, as a share of its cores.
     pub generator_cpu: Option<f64>,
+    /// The run has several scenarios (each then has its own name).
+    pub mixed: bool,
+    /// Every scenario, in plan order.
+    pub scenarios: Vec<ScenarioLive>,
 }
 
-/// Something the live view can poll.
+/// The stage running.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LiveStage {
+    /// Its index in the run, from 0.
+    pub index: usize,
+    /// Its label (`rate=10`, `c=4`), or `stage N` when scenarios differ.
+    pub label: String,
+    /// Seconds since it began.
+    pub elapsed_s: f64,
+    /// A timed stage: its length, s.
+    pub duration_s: Option<f64>,
+    /// A timed stage: seconds left.
+    pub left_s: Option<f64>,
+    /// A counted stage: its requests (every scenario's).
+    pub requests: Option<u64>,
+    /// Requests (conversations) finished in this stage, warm-up included.
+    pub done: u64,
+}
+
+/// One scenario now.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScenarioLive {
+    /// Its name (its service's in a run of one).
+    pub name: String,
+    /// Its protocol.
+    pub kind: Kind,
+    /// Its headline latency's registry name (`ttfa`, `agent_first_audio`, `e2e`).
+    pub metric: String,
+    /// How the views call it (`ttfa`, `first audio`, `e2e`).
+    pub metric_label: String,
+    /// What a record is: `request`, or `turn` for voice agents (whose
+    /// achieved rate counts turns, as the summary does).
+    pub unit: &'static str,
+    /// This stage's records (warm-up excluded), as its result counts them.
+    pub requests: u64,
+    /// Of which succeeded.
+    pub ok: u64,
+    /// Of which failed.
+    pub failed: u64,
+    /// This stage's arrivals dropped at the in-flight cap.
+    pub dropped: u64,
+    /// This stage's warm-up records.
+    pub warmup: u64,
+    /// Requests (conversations) sent and not finished.
+    pub in_flight: u64,
+    /// Arrivals per second (sent or dropped, warm-up included), over the
+    /// last `window_s` whole seconds of the stage; `None` before the first.
+    pub offered_rps: Option<f64>,
+    /// Records finished per second over the same seconds (the timeline's
+    /// `completed`).
+    pub achieved_rps: Option<f64>,
+    /// Whole seconds the rates cover (up to 10).
+    pub window_s: u64,
+    /// p50 of the headline latency over the stage's last 10 seconds, ms (±1 %).
+    pub p50_ms: Option<f64>,
+    /// p95 of the same, ms.
+    pub p95_ms: Option<f64>,
+    /// This stage's failures by class, most first.
+    pub errors: Vec<ErrorCount>,
+    /// Per whole second of the run (the last 15 minutes at most), the
+    /// seconds asked for (`?since=`).
+    pub seconds: Vec<LiveSecond>,
+}
+
+/// Failures of one class.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ErrorCount {
+    /// The class, as `result.json` names it (`http_503`, `timeout`, …).
+    pub class: String,
+    /// How many.
+    pub count: u64,
+}
+
+/// One whole second of the run clock for one scenario.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct LiveSecond {
+    /// The second: it covers `[second, second + 1)` on the run clock.
+    pub second: u64,
+    /// The stage running at its end.
+    pub stage: usize,
+    /// Arrivals whose time origin is in it (the scheduled start in open
+    /// loop, as the timeline's `started`), sent or dropped, warm-up included.
+    pub offered: u64,
+    /// Records that ended in it (warm-up excluded): the timeline's `completed`.
+    pub achieved: u64,
+    /// Failures recorded in it (warm-up excluded).
+    pub failed: u64,
+    /// Arrivals dropped in it.
+    pub dropped: u64,
+    /// The failures by class (only classes that occurred).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub errors: BTreeMap<String, u64>,
+    /// p50 of the headline latency of the successful records that ended in
+    /// it, ms (±1 %).
+    pub p50_ms: Option<f64>,
+    /// p95 of the same, ms.
+    pub p95_ms: Option<f64>,
+}
+
+/// Something the live views can poll.
 pub trait LiveSource: Send + Sync {
-    /// The running stage's numbers now.
-    fn snapshot(&self) -> LiveSnapshot;
+    /// The run now; per-second rows from run-clock second `seconds_from`
+    /// on (`None`: no rows, for views that show none).
+    fn snapshot(&self, seconds_from: Option<u64>) -> LiveSnapshot;
 }
 
-/// How the stage ends, for the bar's length.
+/// How a stage ends, for its progress.
 #[derive(Debug, Clone, Copy)]
 pub enum StageBound {
     /// A count of requests.
     Requests(u64),
     /// A length of time.
     Duration(Duration),
-}
-
-/// Show progress for one stage until `done` is cancelled.
-pub async fn show(
-    source: &dyn LiveSource,
-    label: &str,
-    bound: StageBound,
-    quiet: bool,
-    done: CancellationToken,
-) {
-    if quiet {
-        done.cancelled().await;
-        return;
-    }
-    let tty = std::io::stderr().is_terminal();
-    let started = Instant::now();
-    // Progress is arrivals of a count-bound stage, seconds of a timed one.
-    let (len, unit) = match bound {
-        StageBound::Requests(n) => (n, ""),
-        StageBound::Duration(d) => (d.as_secs().max(1), "s"),
-    };
-    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
-    let template = format!("{{prefix:>14}} [{{bar:28}}] {{pos}}/{{len}}{unit} {{msg}}");
-    bar.set_style(
-        ProgressStyle::with_template(&template)
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    bar.set_prefix(label.to_string());
-    let tick = if tty {
-        Duration::from_millis(200)
-    } else {
-        Duration::from_secs(5)
-    };
-    loop {
-        let finished = tokio::select! {
-            () = tokio::time::sleep(tick) => false,
-            () = done.cancelled() => true,
-        };
-        let snap = source.snapshot();
-        let elapsed = started.elapsed();
-        let pos = match bound {
-            StageBound::Requests(_) => snap.done,
-            StageBound::Duration(_) => elapsed.as_secs().min(len),
-        };
-        let msg = line(&snap, elapsed);
-        if tty {
-            bar.set_position(pos);
-            bar.set_message(msg);
-        } else if !finished {
-            eprintln!("{label:>14} {pos}/{len}{unit} {msg}");
-        }
-        if finished {
-            break;
-        }
-    }
-    if tty {
-        bar.finish_and_clear();
-    }
-}
-
-/// One line of live numbers.
-pub fn line(s: &LiveSnapshot, elapsed: Duration) -> String {
-    let records = s.done + s.parts;
-    // Voice agents record turns as parts: their rate is turns, like the
-    // summary's; a mixed run counts requests and turns together.
-    let (count, unit) = match (s.parts > 0, s.mixed) {
-        (_, true) => (records, "records/s"),
-        (true, false) => (records, "turns/s"),
-        (false, false) => (s.done, "req/s"),
-    };
-    let rate = count as f64 / elapsed.as_secs_f64().max(1e-3);
-    let mut msg = String::new();
-    if let Some(since) = s.down_since_s {
-        msg.push_str(&format!("TARGET DOWN since {since:.1}s | "));
-    }
-    msg.push_str(&format!(
-        "ok {} fail {}",
-        records - s.failed.min(records),
-        s.failed
-    ));
-    if s.dropped > 0 {
-        msg.push_str(&format!(" drop {}", s.dropped));
-    }
-    msg.push_str(&format!(" | {rate:.1} {unit}"));
-    if let Some(cpu) = s.generator_cpu {
-        let saturated = if cpu > crate::metrics::generator::MAX_CPU_SHARE {
-            " GENERATOR SATURATED"
-        } else {
-            ""
-        };
-        msg.push_str(&format!(" | cpu {:.0}%{saturated}", cpu * 100.0));
-    }
-    for (name, p50, p95) in &s.latency {
-        msg.push_str(&format!(" | {name} p50 {p50:.0}ms p95 {p95:.0}ms"));
-    }
-    msg
 }

@@ -10,10 +10,14 @@ pub mod fmt;
 pub mod html;
 pub mod json;
 pub mod live;
+pub mod live_table;
 pub mod locust;
 pub mod plot;
+pub mod prometheus;
 pub mod scale;
+pub mod target;
 pub mod terminal;
+pub mod web;
 
 #[cfg(test)]
 mod layout_tests;

@@ -122,6 +122,7 @@ pub fn summary(run: &RunResult) -> String {
     if let Some(s) = &run.scale {
         out.push_str(&super::scale::section(s));
     }
+    out.push_str(&super::target::section(&run.target_metrics));
     let limited: Vec<String> = run
         .stages
         .iter()

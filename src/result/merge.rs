@@ -1,7 +1,8 @@
 //! One result from the shards of a sharded run: histograms and counts
 //! added bucket by bucket (never percentiles averaged), timelines summed
 //! second by second on the shards' common clock, every statistic
-//! recomputed from the sums. Shards are added one at a time, so merging
+//! recomputed from the sums; the target's own metrics (`--scrape`, the
+//! same URLs on every shard) are the lowest shard's. Shards are added one at a time, so merging
 //! many holds one in memory beside the sums. SLOs are the caller's: they
 //! are judged on the merged result like on any other.
 
@@ -281,7 +282,19 @@ impl Merger {
         let missing: Vec<u32> = (1..=count)
             .filter(|i| !shards.iter().any(|s| s.index == *i))
             .collect();
-        merged.epoch_us = self.epoch_us.unwrap_or(merged.epoch_us);
+        // The target's metrics are the lowest shard's (every shard scraped
+        // the same URLs), moved onto the merged clock.
+        let epoch_us = self.epoch_us.unwrap_or(merged.epoch_us);
+        let later_s = merged.epoch_us.saturating_sub(epoch_us) as f64 / 1e6;
+        for point in merged
+            .target_metrics
+            .iter_mut()
+            .flat_map(|t| &mut t.series)
+            .flat_map(|s| &mut s.points)
+        {
+            point[0] += later_s;
+        }
+        merged.epoch_us = epoch_us;
         merged.seed = merged.shard.as_ref().map(|i| i.run_seed);
         merged.started_at = self.started_at.unwrap_or_default();
         let any = |status| shards.iter().any(|s| s.status == status);

@@ -14,6 +14,7 @@ pub mod cold;
 pub mod merge;
 pub mod scale;
 
+use crate::metrics::scraped::TargetMetrics;
 use crate::metrics::slo::{SloResult, StageView};
 use crate::metrics::stats::{StageStats, StageSummary};
 use crate::metrics::timeline::{Timeline, TimelineRow};
@@ -226,6 +227,10 @@ pub struct RunResult {
     /// The shards this result was merged from (`voxload merge`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merged_from: Option<MergedFrom>,
+    /// The target's own metrics (`--scrape`): one entry per scrape URL, in
+    /// the order given (a merge of shards keys them by `url`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub target_metrics: Vec<TargetMetrics>,
 }
 
 /// One scenario's part of a run: its stages and timeline, for reports

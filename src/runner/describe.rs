@@ -150,8 +150,14 @@ pub fn notes(plan: &RunPlan) -> Vec<String> {
     if judged {
         out.push(JUDGE_NOTE.to_string());
     }
+    if plan.common.scrape.is_some() {
+        out.push(SCRAPE_NOTE.to_string());
+    }
     out
 }
+
+/// What `target_metrics` holds, stated in results that have it.
+const SCRAPE_NOTE: &str = "target_metrics: the target's own Prometheus series (--scrape), scraped on a grid of --scrape-every from the run's start; a point's time is when its scrape was sent (run-clock seconds), its value what the server answered; counters are saved as scraped and shown as rates per second; failed scrapes are counted by kind, never ending the run";
 
 /// One line per scenario, printed when a run starts: where it goes and
 /// what it sends.
@@ -204,6 +210,14 @@ pub fn banner_of(plan: &RunPlan, what: &str) -> String {
         out.push_str(&format!(
             "\n  {name}→ {} ({what})",
             redact_url(s.target.url())
+        ));
+    }
+    if let Some(p) = &plan.common.scrape {
+        let urls: Vec<String> = p.urls.iter().map(|u| redact_url(u).into_owned()).collect();
+        out.push_str(&format!(
+            "\n  scraping {} every {}",
+            urls.join(", "),
+            humantime::format_duration(p.every)
         ));
     }
     out

@@ -11,7 +11,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::executor::AnyExecutor;
 use super::jsonl::JsonlWriter;
-use super::sink::{RunSink, ScenarioSink};
+use super::live::LiveRun;
+use super::sink::{RunSink, ScenarioMeta, ScenarioSink};
 use super::{host, RunError, RunOptions};
 use crate::metrics::generator::GeneratorCpu;
 use crate::metrics::metric::Metric;
@@ -21,7 +22,8 @@ use crate::metrics::stats::StageStats;
 use crate::metrics::timeline::TimelineRow;
 use crate::protocol::Kind;
 use crate::report::default_writers;
-use crate::report::live::{self, LiveSnapshot, LiveSource, StageBound};
+use crate::report::live::StageBound;
+use crate::report::live_table;
 use crate::result::{
     Environment, RunKind, RunResult, RunStatus, ScenarioInfo, StageResult, Windows,
 };
@@ -147,14 +149,15 @@ pub struct Session {
 
 impl Session {
     /// Create a fresh results folder under `out_dir` (never overwriting one)
-    /// and open `requests.jsonl`; `chunk_ks` and `goodput` have one entry
-    /// per scenario; requests after `cold_after` of idle time are cold.
-    /// The run clock's zero is now, or `start` (the shards of a run share
-    /// it, so their records and seconds line up exactly).
+    /// and open `requests.jsonl` for run `info`; `scenarios` and `goodput`
+    /// have one entry per scenario; requests after `cold_after` of idle
+    /// time are cold. The run clock's zero is now, or `start` (the shards
+    /// of a run share it, so their records and seconds line up exactly).
     pub fn open(
+        info: crate::metrics::live::RunInfo,
         out_dir: &Path,
         stages: usize,
-        chunk_ks: &[Vec<u32>],
+        scenarios: &[ScenarioMeta],
         goodput: Vec<Vec<crate::metrics::goodput::Criterion>>,
         cold_after: std::time::Duration,
         start: Option<SystemTime>,
@@ -180,7 +183,7 @@ impl Session {
         };
         let epoch_us = epoch.duration_since(UNIX_EPOCH).map_or(0, micros);
         let sink = Arc::new(RunSink::new(
-            stages, chunk_ks, goodput, cold_after, jsonl, run_start,
+            info, stages, scenarios, goodput, cold_after, jsonl, run_start,
         ));
         Ok(Self {
             out,
@@ -210,78 +213,6 @@ fn fresh_dir(base: &std::path::Path) -> PathBuf {
         .unwrap_or_else(|| base.to_path_buf())
 }
 
-/// How far back the live view's latencies reach: the last seconds of
-/// the timeline, so they show the server now, not the stage's average.
-const LIVE_WINDOW_S: u64 = 10;
-
-/// The live view's source: the run's sink, with each scenario's lead metric.
-struct Live<'a> {
-    sink: &'a RunSink,
-    /// Per scenario: its name in a run of several, and its protocol.
-    scenarios: &'a [(Option<String>, Kind)],
-    /// The running stage's index.
-    stage: usize,
-    /// The process's CPU seconds at the last snapshot, and when.
-    cpu: std::sync::Mutex<(Instant, f64)>,
-    /// The run-clock second the stage began in (its windows start there).
-    since: u64,
-}
-
-impl Live<'_> {
-    /// The generator's CPU share since the last call.
-    fn cpu_share(&self) -> Option<f64> {
-        let mut last = self.cpu.lock().unwrap_or_else(|p| p.into_inner());
-        let (now, cpu) = (Instant::now(), host::process_cpu_s());
-        let wall = now.saturating_duration_since(last.0).as_secs_f64();
-        let share = GeneratorCpu::new(cpu - last.1, wall, host::usable_cores()).share;
-        *last = (now, cpu);
-        (wall > 0.05).then_some(share)
-    }
-}
-
-impl LiveSource for Live<'_> {
-    fn snapshot(&self) -> LiveSnapshot {
-        use std::sync::atomic::Ordering::Relaxed;
-        let live = &self.sink.live;
-        let now = self.sink.run_second();
-        let from = self.since.max(now.saturating_sub(LIVE_WINDOW_S - 1));
-        // The same per-second windows the timeline saves.
-        let (latency, down_since_us) = self.sink.with_aggregate(|agg| {
-            let down = agg.stats.get(self.stage).and_then(|scenarios| {
-                scenarios
-                    .iter()
-                    .filter_map(|s| s.outages.down_since_us())
-                    .min()
-            });
-            let latency = self
-                .scenarios
-                .iter()
-                .zip(&agg.timelines)
-                .filter_map(|((name, kind), timeline)| {
-                    let (metric, what) = crate::metrics::registry::live_metric(*kind);
-                    let (p50, p95) = timeline.window(metric, from, now)?;
-                    let label = match name {
-                        Some(n) => format!("{n} {what}"),
-                        None => what.to_string(),
-                    };
-                    Some((label, p50, p95))
-                })
-                .collect();
-            (latency, down)
-        });
-        LiveSnapshot {
-            done: live.done.load(Relaxed),
-            parts: live.parts.load(Relaxed),
-            failed: live.failed.load(Relaxed),
-            dropped: live.dropped.load(Relaxed),
-            latency,
-            down_since_s: down_since_us.map(|us| us as f64 / 1e6),
-            generator_cpu: self.cpu_share(),
-            mixed: self.scenarios.len() > 1,
-        }
-    }
-}
-
 /// How a stage ends, for the progress bar: the requests of every scenario
 /// if all are counted, else the longest duration.
 fn stage_bound(specs: &[&StageSpec]) -> StageBound {
@@ -305,6 +236,14 @@ fn stage_label(specs: &[&StageSpec], index: usize) -> String {
     }
 }
 
+/// What runs beside a run's stages, for the whole run.
+pub struct Beside {
+    /// Scrapes of the target's own metrics (`--scrape`).
+    pub scrapes: super::scrape::Scrapes,
+    /// The live dashboard (`--web`), bound.
+    pub web: Option<super::web::Bound>,
+}
+
 /// Run every stage of `frame` through `scenarios` (each scenario's
 /// executor, in plan order), writing results as they come.
 pub async fn drive(
@@ -312,9 +251,11 @@ pub async fn drive(
     source: &mut dyn StageSource,
     session: Session,
     scenarios: Vec<AnyExecutor<ScenarioSink>>,
+    beside: Beside,
     stop: Stop,
     opts: RunOptions,
 ) -> Result<(RunResult, PathBuf), RunError> {
+    let Beside { mut scrapes, web } = beside;
     let Session {
         out,
         sink,
@@ -352,6 +293,7 @@ pub async fn drive(
         scale: None,
         shard: frame.shard.clone(),
         merged_from: None,
+        target_metrics: Vec::new(),
     };
     let backstop_done = CancellationToken::new();
     let backstop = {
@@ -360,6 +302,12 @@ pub async fn drive(
     };
     // Ends the flusher however this function returns.
     let _backstop_guard = backstop_done.clone().drop_guard();
+    // What the live views read: the terminal's table, the dashboard.
+    let live = Arc::new(LiveRun::new(&frame.name, &tags, sink.clone(), stop.clone()));
+    let sampler_done = CancellationToken::new();
+    let _sampler_guard = sampler_done.clone().drop_guard();
+    let sampler = tokio::spawn(live.clone().sample(sampler_done.clone()));
+    let server = web.map(|w| w.serve(live.clone(), stop.clone()));
     for index in 0.. {
         if stop.arrivals.is_cancelled() {
             break;
@@ -376,23 +324,13 @@ pub async fn drive(
             break;
         }
         let specs: Vec<&StageSpec> = specs.iter().collect();
-        sink.live.reset();
+        sink.begin_stage(index, specs.iter().map(|s| s.label.clone()).collect());
         sink.open_stage(index);
+        live.begin_stage(index, stage_label(&specs, index), stage_bound(&specs));
         let live_done = CancellationToken::new();
         let progress = {
-            let (sink, done, tags) = (sink.clone(), live_done.clone(), tags.clone());
-            let (label, bound) = (stage_label(&specs, index), stage_bound(&specs));
-            let quiet = opts.quiet;
-            tokio::spawn(async move {
-                let source = Live {
-                    stage: index,
-                    cpu: std::sync::Mutex::new((Instant::now(), host::process_cpu_s())),
-                    since: sink.run_second(),
-                    sink: &sink,
-                    scenarios: &tags,
-                };
-                live::show(&source, &label, bound, quiet, done).await
-            })
+            let (live, done, quiet) = (live.clone(), live_done.clone(), opts.quiet);
+            tokio::spawn(async move { live_table::show(&*live, quiet, done).await })
         };
         // Every scenario's stage at once, each in its own task.
         let (cpu_start, stage_start) = (host::process_cpu_s(), Instant::now());
@@ -464,6 +402,7 @@ pub async fn drive(
         result.slo.extend(verdicts);
         source.after_stage(index, &mut result);
         (result.timeline, result.windows) = timeline(&sink, &tags);
+        result.target_metrics = scrapes.snapshot();
         result.written_at = now_rfc3339();
         // After every stage, so a crash later keeps the stages done so far.
         crate::report::json::JsonWriter.write_to(&result, &out)?;
@@ -473,11 +412,17 @@ pub async fn drive(
     } else {
         RunStatus::Complete
     };
+    // The target's metrics end with the stages.
+    result.target_metrics = scrapes.finish().await;
     drop(scenarios);
+    sink.end_live();
     source.finish(&mut result);
     backstop_done.cancel();
     let _ = backstop.await;
     (result.timeline, result.windows) = timeline(&sink, &tags);
+    sampler_done.cancel();
+    let _ = sampler.await;
+    live.finish();
     match Arc::try_unwrap(sink) {
         Ok(sink) => {
             if let Err(e) = sink.finish().1 {
@@ -490,6 +435,10 @@ pub async fn drive(
     result.written_at = now_rfc3339();
     for w in &default_writers() {
         w.write(&result, &out)?;
+    }
+    live.written(result.status, &out);
+    if let Some(server) = server {
+        server.linger(&stop).await;
     }
     Ok((result, out))
 }

@@ -9,9 +9,11 @@
 //!   [`tts`], [`asr`] and [`agent`] say what each protocol's arrivals send
 //!   and how they are measured.
 //! - [`engine`]: stages × scenarios, live progress, SLOs, result files.
+//! - [`live`]: what the live views read; [`web`]: the dashboard's server.
 //! - [`sink`], [`jsonl`]: where records go.
 //! - [`judge`], [`judge_book`]: the TTS quality judge (`--judge-asr`) and
 //!   its bookkeeping.
+//! - [`prometheus`]: the live metrics endpoint (`--prometheus`).
 
 pub mod agent;
 pub mod asr;
@@ -24,10 +26,14 @@ mod host;
 pub mod jsonl;
 pub mod judge;
 pub mod judge_book;
+pub mod live;
+pub mod prometheus;
 pub mod scale;
+pub mod scrape;
 pub mod shard;
 pub mod sink;
 pub mod tts;
+pub mod web;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -110,9 +116,25 @@ pub enum RunError {
         /// What to do.
         fix: &'static str,
     },
+    /// The dashboard's address cannot be listened on (taken, not local).
+    #[error("--web {addr}: cannot listen there: {source}")]
+    Web {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
     /// A stage's driver task failed.
     #[error("internal: a stage failed: {0}")]
     Internal(String),
+    /// The live metrics endpoint cannot listen at its address.
+    #[error("--prometheus {addr}: cannot listen there: {source}")]
+    Prometheus {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
 }
 
 /// How a run presents itself.
@@ -218,6 +240,15 @@ pub async fn run_with(
 ) -> Result<(RunResult, PathBuf), RunError> {
     let (sockets, wanted) = sockets_held(&plan);
     host::ensure_open_files(sockets, wanted)?;
+    // Bound first: a port in use ends the run before anything is sent.
+    let bound = match &plan.common.prometheus {
+        Some(p) => Some(prometheus::bind(p).await?),
+        None => None,
+    };
+    let web = match plan.common.web {
+        Some(addr) => Some(web::bind(addr, plan.common.grace).await?),
+        None => None,
+    };
     let mut checked: Vec<&str> = Vec::new();
     for s in &plan.scenarios {
         let url = s.target.url();
@@ -226,12 +257,16 @@ pub async fn run_with(
             checked.push(url);
         }
     }
-    let chunk_ks: Vec<Vec<u32>> = plan
+    let metas: Vec<sink::ScenarioMeta> = plan
         .scenarios
         .iter()
-        .map(|s| match &s.inputs {
-            Inputs::Tts(t) => t.measure.chunk_ks.clone(),
-            Inputs::Asr(_) | Inputs::Agent(_) => Vec::new(),
+        .map(|s| sink::ScenarioMeta {
+            name: s.name.clone(),
+            kind: s.kind(),
+            chunk_ks: match &s.inputs {
+                Inputs::Tts(t) => t.measure.chunk_ks.clone(),
+                Inputs::Asr(_) | Inputs::Agent(_) => Vec::new(),
+            },
         })
         .collect();
     let goodput = plan
@@ -258,14 +293,22 @@ pub async fn run_with(
     if let Some(s) = shard {
         eprintln!("{}", shard::announce(s, start));
     }
+    let info = crate::metrics::live::RunInfo {
+        name: plan.common.name.clone(),
+        kind: plan.kind().name().to_string(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        shard: shard.map(|s| s.shard.to_string()),
+    };
     let session = Session::open(
+        info,
         &plan.common.out_dir,
         plan.stage_count(),
-        &chunk_ks,
+        &metas,
         goodput,
         plan.common.cold.after,
         start,
     )?;
+    let exporter = bound.map(|b| b.serve(&session.sink));
     let client = HttpClient::new(CONNECT_TIMEOUT);
     // The judges' own client: their requests never take the TTS requests'
     // pooled connections.
@@ -326,11 +369,42 @@ pub async fn run_with(
             start_at: start.map(|t| humantime::format_rfc3339_millis(t).to_string()),
         }),
     };
-    match (start, shard) {
+    let beside = engine::Beside {
+        scrapes: scrape::Scrapes::start(plan.common.scrape.as_ref(), session.run_start),
+        web,
+    };
+    let ran = match (start, shard) {
         (Some(t), Some(s)) => {
             let mut aligned = shard::Aligned::new(source, t, s.stage_gap);
-            engine::drive(frame, &mut aligned, session, scenarios, stop, opts).await
+            engine::drive(
+                frame,
+                &mut aligned,
+                session,
+                scenarios,
+                beside,
+                stop.clone(),
+                opts,
+            )
+            .await
         }
-        _ => engine::drive(frame, source, session, scenarios, stop, opts).await,
+        _ => {
+            engine::drive(
+                frame,
+                source,
+                session,
+                scenarios,
+                beside,
+                stop.clone(),
+                opts,
+            )
+            .await
+        }
+    };
+    if let Some(exporter) = exporter {
+        match &ran {
+            Ok(_) => exporter.finish(&stop).await,
+            Err(_) => exporter.close().await,
+        }
     }
+    ran
 }

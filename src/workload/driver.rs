@@ -79,6 +79,24 @@ pub struct Stop {
     pub exit: CancellationToken,
 }
 
+impl Stop {
+    /// The first step from outside the run (the first Ctrl-C, the
+    /// dashboard's Stop button): no new arrivals, and requests in flight
+    /// abandoned after `grace`. Returns false if arrivals had already stopped.
+    pub fn drain(&self, grace: Duration) -> bool {
+        if self.arrivals.is_cancelled() {
+            return false;
+        }
+        self.arrivals.cancel();
+        let abort = self.abort.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(grace).await;
+            abort.cancel();
+        });
+        true
+    }
+}
+
 /// What happened in a stage, for rate and wall-time statistics.
 #[derive(Debug, Clone, Copy)]
 pub struct StageOutcome {

@@ -193,5 +193,6 @@ pub fn run(name: &str, specs: &[StageSpec]) -> RunResult {
         scale: None,
         shard: None,
         merged_from: None,
+        target_metrics: Vec::new(),
     }
 }

@@ -7,6 +7,7 @@
 //! information no stall chart.
 
 use crate::metrics::registry::TIMELINE;
+use crate::metrics::scraped::{SeriesKind, TargetMetrics};
 use crate::metrics::stats::Percentiles;
 use crate::metrics::timeline::TimelineRow;
 use crate::metrics::{Metric, Unit};
@@ -109,6 +110,8 @@ struct View<'a> {
     suffix: String,
     stages: Vec<&'a StageResult>,
     timeline: Vec<&'a TimelineRow>,
+    /// The target's own metrics (`--scrape`), run-wide.
+    target: &'a [TargetMetrics],
 }
 
 /// Every figure of the run's stages it has data for, in a stable order
@@ -125,6 +128,7 @@ pub fn figures(run: &RunResult) -> Vec<Figure> {
                 suffix: section.name.map(|n| format!("_{n}")).unwrap_or_default(),
                 stages: section.stages,
                 timeline: section.timeline,
+                target: &run.target_metrics,
             };
             [
                 percentiles_2x2(&view),
@@ -394,7 +398,7 @@ fn rate_series(run: &View<'_>, m: Metric) -> Vec<Series> {
 
 /// `timeline`: completions, failures and drops per second, and p95 of each
 /// latency the timeline keeps per second (gaps where a second had no
-/// successful request).
+/// successful request), then the target's own metrics (`--scrape`).
 fn timeline(run: &View<'_>) -> Option<Figure> {
     let rows = &run.timeline;
     if rows.is_empty() {
@@ -458,6 +462,7 @@ fn timeline(run: &View<'_>) -> Option<Figure> {
             point_labels: Vec::new(),
         });
     }
+    panels.extend(target_panels(run.target));
     Some(Figure {
         stem: format!("timeline{}", run.suffix),
         title: format!("{} — timeline", run.name),
@@ -465,6 +470,62 @@ fn timeline(run: &View<'_>) -> Option<Figure> {
         size: (1200, 350 * panels.len() as u32 + 50),
         panels,
     })
+}
+
+/// Most panels of the target's own metrics under a timeline.
+const MAX_TARGET_PANELS: usize = 6;
+
+/// The target's own metrics beside the timeline: a panel per metric name
+/// of each scrape URL (one line per label set, at most six), gauges as
+/// they are and counters as rates per second.
+fn target_panels(sources: &[TargetMetrics]) -> Vec<Panel> {
+    let mut panels: Vec<Panel> = Vec::new();
+    let mut keys: Vec<(usize, &str)> = Vec::new();
+    for (i, t) in sources.iter().enumerate() {
+        for s in &t.series {
+            let key = (i, s.name.as_str());
+            let at = match keys.iter().position(|k| *k == key) {
+                Some(at) => at,
+                None if panels.len() >= MAX_TARGET_PANELS => continue,
+                None => {
+                    let (title, y_label) = match s.kind {
+                        SeriesKind::Counter => (format!("{} per second", s.name), "per second"),
+                        SeriesKind::Gauge => (s.name.clone(), "value"),
+                    };
+                    let from = match sources.len() {
+                        1 => String::new(),
+                        _ => format!(" ({})", t.url),
+                    };
+                    keys.push(key);
+                    panels.push(Panel {
+                        title: format!("target: {title}{from}"),
+                        x: XAxis::Value("seconds since start".into()),
+                        y_label: y_label.into(),
+                        series: Vec::new(),
+                        point_labels: Vec::new(),
+                    });
+                    panels.len() - 1
+                }
+            };
+            let panel = &mut panels[at];
+            let Some(&colour) = PALETTE.get(panel.series.len()) else {
+                continue;
+            };
+            let display = s.display_name();
+            panel.series.push(Series {
+                name: display
+                    .strip_prefix(s.name.as_str())
+                    .filter(|l| !l.is_empty())
+                    .unwrap_or(&s.name)
+                    .to_string(),
+                mark: Mark::Trace,
+                colour,
+                points: s.plotted(),
+            });
+        }
+    }
+    panels.retain(|p| p.series.iter().any(|s| !s.points.is_empty()));
+    panels
 }
 
 /// `stalls` (TTS): share of requests whose playback stalled, and the
