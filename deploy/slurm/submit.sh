@@ -20,7 +20,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 usage() {
-  sed -n 's/^#   //p' "$0" | head -n1 >&2
+  echo "usage: $(sed -n 's/^#   //p' "$0" | head -n1)" >&2
   exit 1
 }
 
