@@ -631,14 +631,7 @@ fn slurm_array_and_its_merge_add_up_to_the_mock_truth() {
         .expect("submit.sh runs");
     let said = text(&o);
     assert!(o.status.success(), "submit.sh: {said}");
-    let id = |what: &str| {
-        said.lines()
-            .find_map(|l| l.strip_prefix(what))
-            .unwrap_or_else(|| panic!("no '{what}' in {said}"))
-            .trim()
-            .to_string()
-    };
-    let (array, merge) = (id("array "), id("merge "));
+    let (array, merge) = job_ids(&said);
     let jobs = Jobs(vec![array.clone(), merge.clone()]);
     let run_dir = out.join(name);
     wait_for_jobs(&jobs, Duration::from_secs(180), &run_dir);
@@ -729,14 +722,7 @@ fn slurm_merge_is_cancelled_when_a_shard_fails() {
         .expect("submit.sh runs");
     let said = text(&o);
     assert!(o.status.success(), "submit.sh: {said}");
-    let id = |what: &str| {
-        said.lines()
-            .find_map(|l| l.strip_prefix(what))
-            .unwrap_or_else(|| panic!("no '{what}' in {said}"))
-            .trim()
-            .to_string()
-    };
-    let (array, merge) = (id("array "), id("merge "));
+    let (array, merge) = job_ids(&said);
     let jobs = Jobs(vec![array.clone(), merge.clone()]);
     wait_for_jobs(&jobs, Duration::from_secs(120), &out.join("broken"));
     let tasks = job_states(&array);
@@ -750,4 +736,16 @@ fn slurm_merge_is_cancelled_when_a_shard_fails() {
         "{show}"
     );
     assert!(!out.join("broken/merged").exists(), "nothing merged");
+}
+
+/// The array's and the merge job's ids, as submit.sh prints them.
+fn job_ids(said: &str) -> (String, String) {
+    let id = |what: &str| {
+        said.lines()
+            .find_map(|l| l.strip_prefix(what))
+            .unwrap_or_else(|| panic!("no '{what}' in {said}"))
+            .trim()
+            .to_string()
+    };
+    (id("array "), id("merge "))
 }

@@ -373,33 +373,25 @@ pub async fn run_with(
         scrapes: scrape::Scrapes::start(plan.common.scrape.as_ref(), session.run_start),
         web,
     };
-    let ran = match (start, shard) {
+    // Shards started together begin each stage at its common time.
+    let mut aligned;
+    let source: &mut dyn engine::StageSource = match (start, shard) {
         (Some(t), Some(s)) => {
-            let mut aligned = shard::Aligned::new(source, t, s.stage_gap);
-            engine::drive(
-                frame,
-                &mut aligned,
-                session,
-                scenarios,
-                beside,
-                stop.clone(),
-                opts,
-            )
-            .await
+            aligned = shard::Aligned::new(source, t, s.stage_gap);
+            &mut aligned
         }
-        _ => {
-            engine::drive(
-                frame,
-                source,
-                session,
-                scenarios,
-                beside,
-                stop.clone(),
-                opts,
-            )
-            .await
-        }
+        _ => source,
     };
+    let ran = engine::drive(
+        frame,
+        source,
+        session,
+        scenarios,
+        beside,
+        stop.clone(),
+        opts,
+    )
+    .await;
     if let Some(exporter) = exporter {
         match &ran {
             Ok(_) => exporter.finish(&stop).await,
