@@ -10,6 +10,7 @@ pub mod corpus;
 pub mod demo;
 pub mod merge;
 pub mod mock;
+pub mod presets;
 pub mod report;
 pub mod run;
 pub mod sample;
@@ -80,6 +81,8 @@ pub enum Command {
     Mock(Box<mock::MockArgs>),
     /// Send one request and show what came back (status, headers, chunks, audio).
     Sample(Box<sample::SampleArgs>),
+    /// List the built-in protocol presets (OpenAI Realtime, …), or print one: `voxload presets NAME`.
+    Presets(presets::PresetsArgs),
     /// Show length statistics of a text samples file.
     Texts(TextsArgs),
     /// Regenerate summary, CSV, plots and HTML from a results folder.
@@ -114,6 +117,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Mock(args) => mock::run_mock(*args).await.map(|()| EXIT_OK),
         Command::Sample(args) => sample::run_sample(*args).await,
         Command::Texts(args) => texts(args),
+        Command::Presets(args) => presets::run_presets(&args),
         Command::Report(args) => report::run_report(args).await,
         Command::Compare(args) => report::run_compare(args).await,
         Command::Merge(args) => merge::run_merge(args).await,

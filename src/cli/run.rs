@@ -25,6 +25,9 @@ pub struct RunArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub common: CommonOptions,
+    /// Start from a built-in preset's protocol options (a file's keys and flags override it); `voxload presets` lists them.
+    #[arg(long, value_name = "NAME")]
+    pub preset: Option<String>,
     /// No live progress.
     #[arg(long, short = 'q')]
     pub quiet: bool,
@@ -61,7 +64,7 @@ impl RunArgs {
         service: Option<Service>,
         protocol: Option<ProtocolOptions>,
     ) -> anyhow::Result<RunOptions> {
-        Ok(match (config, protocol) {
+        let options = match (config, protocol) {
             (Some(path), protocol) => RunOptions::read(path, service)?.with_flags(
                 &self.common,
                 &self.workload,
@@ -71,7 +74,8 @@ impl RunArgs {
                 RunOptions::single(self.common.clone(), self.workload.clone(), protocol)
             }
             (None, None) => anyhow::bail!("a scenario file is needed"),
-        })
+        };
+        Ok(options.with_preset(self.preset.as_deref())?)
     }
 }
 

@@ -91,6 +91,27 @@ pub struct AgentOptions {
     /// Type(s) of the interruption message [default: interrupted].
     #[arg(long, value_delimiter = ',')]
     pub interrupt_types: Option<Vec<String>>,
+    /// Type(s) by which the agent says it found the end of the caller's speech, e.g. input_audio_buffer.speech_stopped [default: none].
+    #[arg(long, value_delimiter = ',')]
+    pub endpoint_types: Option<Vec<String>>,
+    /// Type(s) announcing that a response began, e.g. response.created [default: none].
+    #[arg(long, value_delimiter = ',')]
+    pub response_start_types: Option<Vec<String>>,
+    /// Type(s) of error events: each fails its turn, counted by code [default: none].
+    #[arg(long, value_delimiter = ',')]
+    pub error_types: Option<Vec<String>>,
+    /// Dotted path of the code in error events [default: error.code].
+    #[arg(long)]
+    pub error_code_path: Option<String>,
+    /// Error codes that fail nothing (e.g. response_cancel_not_active) [default: none].
+    #[arg(long, value_delimiter = ',')]
+    pub benign_errors: Option<Vec<String>>,
+    /// Dotted path of the answer's item id in audio messages, for {{item_id}} [default: none].
+    #[arg(long)]
+    pub item_id_path: Option<String>,
+    /// Send this when the agent's interruption message comes during a barge-in (repeat for several, in order); {{item_id}}, {{audio_end_ms}} = answer audio played [default: none].
+    #[arg(long, value_name = "JSON")]
+    pub barge_in_message: Option<Vec<String>>,
     /// Sample rate of the agent's 16-bit mono PCM, for audio seconds [default: 16000].
     #[arg(long)]
     pub agent_sample_rate: Option<u32>,
@@ -262,6 +283,14 @@ fn load_script(s: &ScriptOptions, rate: u32) -> Result<Script, ConfigError> {
     })
 }
 
+/// A barge-in template with sample values in its placeholders, to check it is JSON.
+fn fill_probe(template: &str) -> String {
+    template
+        .replace("{{item_id}}", "item")
+        .replace("{{audio_end_ms}}", "0")
+        .replace("{{sample_rate}}", "16000")
+}
+
 fn list(v: Option<Vec<String>>, default: &[String]) -> Vec<String> {
     v.unwrap_or_else(|| default.to_vec())
 }
@@ -287,7 +316,23 @@ impl AgentOptions {
             text_types: list(o.text_types.clone(), &d.text_types),
             end_types: list(o.end_types.clone(), &d.end_types),
             interrupt_types: list(o.interrupt_types.clone(), &d.interrupt_types),
+            endpoint_types: list(o.endpoint_types.clone(), &d.endpoint_types),
+            response_start_types: list(o.response_start_types.clone(), &d.response_start_types),
+            error_types: list(o.error_types.clone(), &d.error_types),
+            error_code_path: o.error_code_path.clone().unwrap_or(d.error_code_path),
+            benign_errors: list(o.benign_errors.clone(), &d.benign_errors),
+            item_id_path: o.item_id_path.clone().or(d.item_id_path),
         };
+        let barge_in_messages = o.barge_in_message.clone().unwrap_or_default();
+        if let Some(m) = barge_in_messages
+            .iter()
+            .find(|m| serde_json::from_str::<serde_json::Value>(&fill_probe(m)).is_err())
+        {
+            return Err(invalid(
+                "--barge-in-message",
+                format!("not JSON once filled in: {m}"),
+            ));
+        }
         let sample_rate = o.sample_rate.unwrap_or(16_000);
         let agent_sample_rate = o.agent_sample_rate.unwrap_or(16_000);
         if sample_rate == 0 {
@@ -307,6 +352,7 @@ impl AgentOptions {
                 Some(r#"{"type":"start","sample_rate":{{sample_rate}}}"#),
             ),
             end_of_speech_message: template(o.end_of_speech_message.clone(), None),
+            barge_in_messages,
             noise_between_turns: o.noise.unwrap_or(true),
             rules,
             agent_sample_rate,

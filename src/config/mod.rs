@@ -19,6 +19,7 @@ pub mod judge;
 pub mod levels;
 pub mod overlay;
 pub mod plan;
+pub mod preset;
 pub mod scenario;
 pub mod scrape;
 pub mod shard;

@@ -80,6 +80,9 @@ pub enum Inputs {
 pub struct Scenario {
     /// Its name, unique in the run.
     pub name: String,
+    /// The preset its protocol options start from, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preset: Option<String>,
     /// Its stages: stage *i* of every scenario runs at the same time.
     pub stages: Vec<StageSpec>,
     /// Where its requests go.
@@ -148,10 +151,12 @@ impl RunPlan {
             let stages = workload
                 .stages(seed.wrapping_add((i as u64) << 32))
                 .map_err(|e| e.in_scenario(tag))?;
+            let protocol = s.with_preset().map_err(|e| e.in_scenario(tag))?;
             let (target, inputs) =
-                build_protocol(&s.protocol, env).map_err(|e| e.in_scenario(tag))?;
+                build_protocol(&protocol, env).map_err(|e| e.in_scenario(tag))?;
             scenarios.push(Scenario {
                 name: name.clone(),
+                preset: s.preset.clone(),
                 stages,
                 target,
                 inputs,

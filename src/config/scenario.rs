@@ -105,6 +105,9 @@ pub struct ScenarioOptions {
     pub name: Option<String>,
     /// Its share of the shared rate, users and request count.
     pub weight: Option<f64>,
+    /// The built-in preset under its protocol options (`--preset`, or
+    /// `preset = "…"` in a file).
+    pub preset: Option<String>,
     /// Thresholds for this scenario alone.
     pub slo: Option<Vec<String>>,
     /// Workload keys of its own, over the shared ones.
@@ -114,11 +117,23 @@ pub struct ScenarioOptions {
 }
 
 impl ScenarioOptions {
+    /// Its protocol options over its preset's (the preset is the lowest layer).
+    pub fn with_preset(&self) -> Result<ProtocolOptions, ConfigError> {
+        match &self.preset {
+            Some(name) => {
+                let base = super::preset::find(name)?.options(self.protocol.service())?;
+                base.overlay(&self.protocol)
+            }
+            None => Ok(self.protocol.clone()),
+        }
+    }
+
     /// A scenario made of these protocol options alone.
     pub fn of(protocol: ProtocolOptions) -> Self {
         Self {
             name: None,
             weight: None,
+            preset: None,
             slo: None,
             workload: WorkloadOptions::default(),
             protocol,
@@ -208,6 +223,24 @@ impl RunOptions {
         }
         Ok(self)
     }
+
+    /// Put preset `name` (`--preset`) under the one scenario's options,
+    /// instead of any preset its file names.
+    pub fn with_preset(mut self, name: Option<&str>) -> Result<Self, ConfigError> {
+        let Some(name) = name else {
+            return Ok(self);
+        };
+        match self.scenarios.as_mut_slice() {
+            [one] => one.preset = Some(name.to_string()),
+            _ => {
+                return Err(invalid(
+                    "--preset",
+                    "the file holds several scenarios: set preset = \"…\" in each [[scenario]] block instead",
+                ))
+            }
+        }
+        Ok(self)
+    }
 }
 
 /// Keys of a one-scenario file besides its common, workload and protocol keys.
@@ -215,12 +248,15 @@ impl RunOptions {
 struct SingleMeta {
     /// `tts`, `asr` or `agent`; needed by `voxload run`, checked by the others.
     kind: Option<String>,
+    /// A built-in preset under the file's protocol keys.
+    preset: Option<String>,
 }
 
 /// Keys of a `[[scenario]]` block besides its workload and protocol keys.
 #[derive(Debug, Default, Deserialize, Serialize)]
 struct BlockMeta {
     kind: Option<String>,
+    preset: Option<String>,
     name: Option<String>,
     weight: Option<f64>,
     slo: Option<Vec<String>>,
@@ -285,7 +321,7 @@ impl File<'_> {
     }
 
     /// A file that is one scenario.
-    fn single(&self, service: Option<Service>) -> Result<RunOptions, ConfigError> {
+    pub(super) fn single(&self, service: Option<Service>) -> Result<RunOptions, ConfigError> {
         let meta: SingleMeta = self.parse(self.text)?;
         let service = match (meta.kind.as_deref(), service) {
             (Some(kind), _) => parse_kind(kind).map_err(|m| self.error(m))?,
@@ -296,14 +332,16 @@ impl File<'_> {
                 ))
             }
         };
-        let mut known = keys_of::<CommonOptions>(&["kind"]);
+        let mut known = keys_of::<CommonOptions>(&["kind", "preset"]);
         known.extend(keys_of::<WorkloadOptions>(&[]));
         known.extend(protocol_keys(service));
         self.known_keys(self.text, &known, "")?;
         let common = self.parse(self.text)?;
         let workload = self.parse(self.text)?;
         let protocol = self.protocol(self.text, service)?;
-        Ok(RunOptions::single(common, workload, protocol))
+        let mut options = RunOptions::single(common, workload, protocol);
+        options.scenarios[0].preset = meta.preset;
+        Ok(options)
     }
 
     /// A file of `[[scenario]]` blocks.
@@ -335,12 +373,14 @@ impl File<'_> {
                     )))
                 }
             };
-            let mut known = keys_of::<WorkloadOptions>(&["kind", "name", "weight", "slo"]);
+            let mut known =
+                keys_of::<WorkloadOptions>(&["kind", "name", "weight", "slo", "preset"]);
             known.extend(protocol_keys(service));
             self.known_keys(&doc, &known, "")?;
             scenarios.push(ScenarioOptions {
                 name: meta.name,
                 weight: meta.weight,
+                preset: meta.preset,
                 slo: meta.slo,
                 workload: self.parse(&doc)?,
                 protocol: self.protocol(&doc, service)?,

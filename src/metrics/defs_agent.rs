@@ -7,6 +7,10 @@
 //! - `agent_first_message`, `agent_first_audio`, `agent_transcript`: end of
 //!   speech → the first agent message / audio / final transcript of the
 //!   caller after it (the breakdown of where the time goes);
+//! - `agent_endpoint`, `agent_response_start` (protocols that announce
+//!   them, e.g. OpenAI Realtime's `speech_stopped` and `response.created`):
+//!   end of speech → the agent's endpoint event / its response's start, so
+//!   VAD wait, transcription and generation can be told apart;
 //! - `audio`: seconds of agent audio in the response;
 //! - `turn`: the caller's first frame → end of the response;
 //! - `connect` (first turn of a conversation only): the WebSocket handshake,
@@ -121,6 +125,8 @@ pub fn measure_turn(t: &TurnTimes, c: &TurnContext) -> RequestRecord {
         agent_first_message_us: after(eos, t.first_message),
         agent_first_audio_us: after(eos, t.first_audio),
         agent_transcript_us: after(eos, t.transcript),
+        agent_endpoint_us: after(eos, t.endpoint),
+        agent_response_start_us: after(eos, t.response_start),
         turn_us: after(t.speech_started, t.response_end),
         audio_us: (!t.audio.is_empty())
             .then(|| micros(t.audio.iter().map(|(_, d)| *d).sum::<Duration>())),
@@ -275,6 +281,7 @@ mod tests {
                 .map(|ms| (t0 + Duration::from_millis(*ms), chunk))
                 .collect(),
             interrupted_at: at(t0, 5110),
+            played: None,
         };
         let t = TurnTimes {
             index: 1,
@@ -356,6 +363,7 @@ mod tests {
                 utterance_end: at(t0, 2600),
                 leaked: vec![],
                 interrupted_at,
+                played: None,
             }),
             ..TurnTimes::default()
         }

@@ -73,6 +73,10 @@ pub enum Metric {
     AgentFirstAudio,
     /// Voice agent: end of speech → the agent's final transcript of the caller.
     AgentTranscript,
+    /// Voice agent: end of speech → the agent's endpoint event.
+    AgentEndpoint,
+    /// Voice agent: end of speech → the agent announcing its response.
+    AgentResponseStart,
     /// Voice agent: caller's first frame → end of the agent's response.
     Turn,
     /// Barge-in: caller starts speaking over the agent → the caller's player goes silent.
@@ -151,7 +155,7 @@ impl Unit {
 impl Metric {
     /// Every metric read straight from a record except `Chunk(k)` (one per
     /// recorded k) and `ScheduleLag` (taken from failed requests too).
-    pub const PER_REQUEST: [Metric; 28] = [
+    pub const PER_REQUEST: [Metric; 30] = [
         Metric::Ttfb,
         Metric::Ttfa,
         Metric::InterChunkMean,
@@ -176,6 +180,8 @@ impl Metric {
         Metric::AgentFirstMessage,
         Metric::AgentFirstAudio,
         Metric::AgentTranscript,
+        Metric::AgentEndpoint,
+        Metric::AgentResponseStart,
         Metric::Turn,
         Metric::BargeInSilence,
         Metric::BargeInLeak,
@@ -216,6 +222,8 @@ impl Metric {
             Metric::AgentFirstMessage => r.agent_first_message_us,
             Metric::AgentFirstAudio => r.agent_first_audio_us,
             Metric::AgentTranscript => r.agent_transcript_us,
+            Metric::AgentEndpoint => r.agent_endpoint_us,
+            Metric::AgentResponseStart => r.agent_response_start_us,
             Metric::Turn => r.turn_us,
             Metric::BargeInSilence => r.barge_in_silence_us,
             Metric::BargeInLeak => r.barge_in_leak_us,
@@ -258,7 +266,7 @@ mod tests {
         for m in Metric::all(&[1, 4, 12]) {
             assert_eq!(Metric::parse(&m.name()), Some(m), "{m}");
         }
-        assert_eq!(Metric::all(&[1, 4]).len(), 32);
+        assert_eq!(Metric::all(&[1, 4]).len(), 34);
         assert_eq!(Metric::parse("audio"), Some(Metric::AudioDuration));
         for bad in [
             "chunk",

@@ -112,6 +112,14 @@ pub struct RequestRecord {
     /// Voice agent: end of the caller's speech → the agent's final transcript of it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub agent_transcript_us: Option<u64>,
+    /// Voice agent: end of the caller's speech → the agent saying it found
+    /// the end of speech (its VAD's endpoint event, e.g. `speech_stopped`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent_endpoint_us: Option<u64>,
+    /// Voice agent: end of the caller's speech → the agent announcing its
+    /// response (e.g. `response.created`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent_response_start_us: Option<u64>,
     /// Voice agent: first frame of the caller's utterance → end of the agent's response.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub turn_us: Option<u64>,

@@ -131,6 +131,8 @@ impl RequestRecord {
         o.opt_u64(k!("agent_first_message_us"), self.agent_first_message_us);
         o.opt_u64(k!("agent_first_audio_us"), self.agent_first_audio_us);
         o.opt_u64(k!("agent_transcript_us"), self.agent_transcript_us);
+        o.opt_u64(k!("agent_endpoint_us"), self.agent_endpoint_us);
+        o.opt_u64(k!("agent_response_start_us"), self.agent_response_start_us);
         o.opt_u64(k!("turn_us"), self.turn_us);
         o.opt_u64(k!("barge_in_silence_us"), self.barge_in_silence_us);
         o.opt_u64(k!("barge_in_leak_us"), self.barge_in_leak_us);
@@ -205,6 +207,8 @@ mod tests {
             agent_first_message_us: Some(30),
             agent_first_audio_us: Some(31),
             agent_transcript_us: Some(32),
+            agent_endpoint_us: Some(33),
+            agent_response_start_us: Some(34),
             turn_us: Some(33),
             barge_in_silence_us: Some(34),
             barge_in_leak_us: Some(35),

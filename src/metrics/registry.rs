@@ -109,7 +109,7 @@ use Unit::{Count, Micros, Ratio};
 /// Every per-request metric, in display order: TTS, then voice agents,
 /// then audio and playback, barge-in, streaming ASR, and last the
 /// generator's own health.
-pub const METRICS: [MetricDef; 31] = [
+pub const METRICS: [MetricDef; 33] = [
     def(Metric::Ttfb, "ttfb", Micros, "TTFB", Kinds::HTTP),
     def(Metric::Ttfa, "ttfa", Micros, "TTFA", Kinds::TTS),
     def(Metric::Chunk(0), "chunk", Micros, "chunk", Kinds::TTS),
@@ -156,6 +156,20 @@ pub const METRICS: [MetricDef; 31] = [
         "agent_transcript",
         Micros,
         "agent transcript after end of speech",
+        Kinds::AGENT,
+    ),
+    def(
+        Metric::AgentEndpoint,
+        "agent_endpoint",
+        Micros,
+        "agent endpoint event after end of speech",
+        Kinds::AGENT,
+    ),
+    def(
+        Metric::AgentResponseStart,
+        "agent_response_start",
+        Micros,
+        "agent response start after end of speech",
         Kinds::AGENT,
     ),
     def(Metric::Turn, "turn", Micros, "turn", Kinds::AGENT),
@@ -369,7 +383,7 @@ pub fn notes(kind: Kind) -> &'static [&'static str] {
         ],
         Kind::WsAgent => &[
             "durations in ms; one record per turn; a workload request is one conversation",
-            "agent_first_message, agent_first_audio and agent_transcript are measured from the end of the caller's speech (last speech frame, or the end-of-speech message, sent)",
+            "agent_first_message, agent_first_audio, agent_transcript, agent_endpoint and agent_response_start are measured from the end of the caller's speech (last speech frame, or the end-of-speech message, sent)",
             "turn = caller's first frame to the end of the agent's response; audio = agent audio seconds in the response",
             "barge-in: from the first frame of the caller's interrupting utterance, against the caller's player (real time from the answer's first audio; an interruption message drops what it has queued); barge_in_silence = until the player went silent (no quiet window added); barge_in_leak = answer audio it played from the onset on, queued or arriving; barge_in_untested = planned barge-ins with nothing left to interrupt (answer over and played), left out of the barge-in figures",
             "connect and schedule_lag are on the first turn of each conversation",

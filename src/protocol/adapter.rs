@@ -19,6 +19,8 @@ use super::{ErrorKind, HttpClient, Kind, ProtocolError};
 /// Where a scenario's requests go, and how the answers are read.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "protocol", rename_all = "snake_case")]
+// One per scenario, built once: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Target {
     /// TTS over HTTP.
     HttpTts(TtsTarget),

@@ -40,6 +40,9 @@ pub enum ErrorKind {
     SilentAudio,
     /// Sanity: far less audio than the text implies.
     ShortAudio,
+    /// The server sent an error event (a JSON message of an error type,
+    /// e.g. OpenAI Realtime's `error`) with this code.
+    ServerEvent(EventCode),
     /// Voice agent: the agent's answer kept playing at the caller (audio it
     /// kept sending, or had queued and did not drop) while the caller spoke
     /// over it (barge-in), until the caller's utterance ended.
@@ -58,6 +61,7 @@ impl ErrorKind {
             ErrorKind::Reset => "reset".into(),
             ErrorKind::Protocol => "protocol".into(),
             ErrorKind::WsClosed(code) => format!("ws_close_{code}"),
+            ErrorKind::ServerEvent(code) => format!("event_{code}"),
             ErrorKind::Decode => "decode".into(),
             ErrorKind::Truncated => "truncated".into(),
             ErrorKind::NoAudio => "no_audio".into(),
@@ -80,6 +84,72 @@ impl ErrorKind {
             self,
             ErrorKind::NoAudio | ErrorKind::SilentAudio | ErrorKind::ShortAudio
         )
+    }
+}
+
+/// An error event's code, as a server sent it, kept inline so that
+/// [`ErrorKind`] stays `Copy` and hashable without an allocation per
+/// failure. Longer codes are cut at [`EventCode::MAX`] bytes (on a
+/// character boundary); characters outside `[A-Za-z0-9_.-]` become `_`,
+/// so a code is safe in a table, a CSV column and an SLO name.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EventCode {
+    len: u8,
+    bytes: [u8; EventCode::MAX],
+}
+
+impl EventCode {
+    /// Longest code kept, bytes.
+    pub const MAX: usize = 40;
+
+    /// The code `raw`, cleaned as described on the type; an empty code is `unknown`.
+    pub fn new(raw: &str) -> Self {
+        let raw = if raw.is_empty() { "unknown" } else { raw };
+        let mut bytes = [0u8; Self::MAX];
+        let mut len = 0;
+        for c in raw.chars() {
+            if len == Self::MAX {
+                break;
+            }
+            let ok = c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-');
+            bytes[len] = if ok { c as u8 } else { b'_' };
+            len += 1;
+        }
+        Self {
+            len: len as u8,
+            bytes,
+        }
+    }
+
+    /// The code.
+    pub fn as_str(&self) -> &str {
+        // Only ASCII is ever stored.
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or("unknown")
+    }
+}
+
+impl std::fmt::Display for EventCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Debug for EventCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.as_str())
+    }
+}
+
+impl Serialize for EventCode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for EventCode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = std::borrow::Cow::<'de, str>::deserialize(d)?;
+        Ok(Self::new(&s))
     }
 }
 
@@ -115,3 +185,26 @@ impl ProtocolError {
 
 /// Longest detail kept per error, so a huge HTML error page cannot bloat results.
 pub const DETAIL_MAX: usize = 200;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_codes_are_cleaned_cut_and_round_trip_through_json() {
+        assert_eq!(
+            EventCode::new("rate_limit_exceeded").as_str(),
+            "rate_limit_exceeded"
+        );
+        assert_eq!(EventCode::new("bad code/é").as_str(), "bad_code__");
+        assert_eq!(EventCode::new("").as_str(), "unknown");
+        let long = "x".repeat(100);
+        assert_eq!(EventCode::new(&long).as_str().len(), EventCode::MAX);
+        let kind = ErrorKind::ServerEvent(EventCode::new("invalid_value"));
+        assert_eq!(kind.label(), "event_invalid_value");
+        let json = serde_json::to_string(&kind).expect("serializes");
+        assert_eq!(json, r#"{"class":"server_event","status":"invalid_value"}"#);
+        let back: ErrorKind = serde_json::from_str(&json).expect("parses");
+        assert_eq!(back, kind);
+    }
+}

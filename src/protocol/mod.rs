@@ -26,6 +26,6 @@ mod message_props;
 
 pub use adapter::{Adapter, Target};
 pub use client::{HttpClient, OwnedConn};
-pub use error::{ErrorKind, ProtocolError};
+pub use error::{ErrorKind, EventCode, ProtocolError};
 pub use kind::{Kind, Service};
 pub use probe::{AudioChunk, Capture, Probe};

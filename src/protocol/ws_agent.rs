@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::target::{json_path, TargetError};
 use super::ws::{pcm_frame_bytes, FrameEncoding};
-use super::{ErrorKind, ProtocolError};
+use super::{ErrorKind, EventCode, ProtocolError};
 
 /// A voice-agent endpoint, how the caller talks to it, and how to read it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -35,6 +35,14 @@ pub struct AgentTarget {
     /// Sent right after each utterance's last frame; `None` relies on the
     /// agent detecting the end of speech from the audio.
     pub end_of_speech_message: Option<String>,
+    /// Sent, in order, when the agent's interruption message arrives while
+    /// the caller speaks over its answer: what a real client does once it
+    /// stops its player (OpenAI: `response.cancel`, then
+    /// `conversation.item.truncate`). `{{item_id}}` is the answer's item
+    /// and `{{audio_end_ms}}` the answer audio the caller's player had
+    /// played by then.
+    #[serde(default)]
+    pub barge_in_messages: Vec<String>,
     /// Between utterances, keep streaming low-level noise frames (a live
     /// microphone) instead of going quiet on the wire.
     pub noise_between_turns: bool,
@@ -87,6 +95,31 @@ pub struct MessageRules {
     pub end_types: Vec<String>,
     /// Types that announce the agent stopped because the caller spoke.
     pub interrupt_types: Vec<String>,
+    /// Types by which the agent says it found the end of the caller's
+    /// speech (OpenAI's `input_audio_buffer.speech_stopped`).
+    #[serde(default)]
+    pub endpoint_types: Vec<String>,
+    /// Types that announce a response has begun (OpenAI's `response.created`).
+    #[serde(default)]
+    pub response_start_types: Vec<String>,
+    /// Types of error events: each fails its turn, counted by its code.
+    #[serde(default)]
+    pub error_types: Vec<String>,
+    /// Dotted path of the code in an error event.
+    #[serde(default = "default_error_code_path")]
+    pub error_code_path: String,
+    /// Error codes that fail nothing (e.g. a cancel that came after the
+    /// response had already ended): such an event is just a message.
+    #[serde(default)]
+    pub benign_errors: Vec<String>,
+    /// Dotted path of the response item's id in audio messages, for
+    /// `{{item_id}}` in the barge-in messages; `None`: no id is read.
+    #[serde(default)]
+    pub item_id_path: Option<String>,
+}
+
+fn default_error_code_path() -> String {
+    "error.code".into()
 }
 
 impl Default for MessageRules {
@@ -102,6 +135,12 @@ impl Default for MessageRules {
             text_types: one("response_text"),
             end_types: one("response_end"),
             interrupt_types: one("interrupted"),
+            endpoint_types: Vec::new(),
+            response_start_types: Vec::new(),
+            error_types: Vec::new(),
+            error_code_path: default_error_code_path(),
+            benign_errors: Vec::new(),
+            item_id_path: None,
         }
     }
 }
@@ -111,6 +150,12 @@ impl Default for MessageRules {
 pub enum AgentMessage {
     /// Audio: this many bytes of 16-bit PCM.
     Audio(usize),
+    /// The agent found the end of the caller's speech.
+    Endpoint,
+    /// A response has begun.
+    ResponseStart,
+    /// An error event with this code (not a benign one).
+    Error(EventCode),
     /// A final transcript of the caller.
     Transcript,
     /// Anything else that counts as the agent speaking up (text, partials,
@@ -156,11 +201,37 @@ impl AgentTarget {
     pub fn fill(&self, template: &str) -> String {
         template.replace("{{sample_rate}}", &self.sample_rate.to_string())
     }
+
+    /// Fill a barge-in message template: the answer's item id (inside a
+    /// JSON string, escaped; empty if none was read) and the audio played.
+    pub fn fill_barge_in(&self, template: &str, item_id: Option<&str>, played: Duration) -> String {
+        let id = serde_json::Value::String(item_id.unwrap_or("").to_string()).to_string();
+        let id = &id[1..id.len() - 1];
+        self.fill(template)
+            .replace("{{item_id}}", id)
+            .replace("{{audio_end_ms}}", &played.as_millis().to_string())
+    }
+}
+
+/// A classified text message, and the response item it belongs to when
+/// the rules read one (audio messages only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Classified {
+    /// What it is.
+    pub message: AgentMessage,
+    /// The response item's id (at `item_id_path`).
+    pub item_id: Option<String>,
 }
 
 impl MessageRules {
     /// Classify a text message; non-JSON is a decode failure of the turn.
     pub fn classify_text(&self, text: &str) -> Result<AgentMessage, ProtocolError> {
+        self.read_text(text).map(|c| c.message)
+    }
+
+    /// Classify a text message and read its item id; non-JSON is a decode
+    /// failure of the turn.
+    pub fn read_text(&self, text: &str) -> Result<Classified, ProtocolError> {
         let v: serde_json::Value = serde_json::from_str(text).map_err(|e| {
             let excerpt: String = text.chars().take(60).collect();
             ProtocolError::new(
@@ -168,16 +239,43 @@ impl MessageRules {
                 format!("agent message is not JSON ({e}): {excerpt}"),
             )
         })?;
+        let only = |message| Classified {
+            message,
+            item_id: None,
+        };
         let Some(kind) = json_path(&v, &self.type_path).and_then(|t| t.as_str()) else {
-            return Ok(AgentMessage::Other);
+            return Ok(only(AgentMessage::Other));
         };
         let is = |list: &[String]| list.iter().any(|t| t == kind);
-        Ok(if is(&self.audio_types) {
+        if is(&self.audio_types) {
             let b64 = json_path(&v, &self.audio_path)
                 .and_then(|a| a.as_str())
                 .unwrap_or("");
-            AgentMessage::Audio(base64_decoded_len(b64))
-        } else if is(&self.transcript_types) {
+            let item_id = self.item_id_path.as_ref().and_then(|p| {
+                json_path(&v, p).and_then(|id| match id {
+                    serde_json::Value::String(s) => Some(s.clone()),
+                    serde_json::Value::Number(n) => Some(n.to_string()),
+                    _ => None,
+                })
+            });
+            return Ok(Classified {
+                message: AgentMessage::Audio(base64_decoded_len(b64)),
+                item_id,
+            });
+        }
+        if is(&self.error_types) {
+            let code = match json_path(&v, &self.error_code_path) {
+                Some(serde_json::Value::String(s)) => s.clone(),
+                Some(serde_json::Value::Number(n)) => n.to_string(),
+                _ => String::new(),
+            };
+            let benign = self.benign_errors.contains(&code);
+            return Ok(only(match benign {
+                true => AgentMessage::Other,
+                false => AgentMessage::Error(EventCode::new(&code)),
+            }));
+        }
+        Ok(only(if is(&self.transcript_types) {
             let is_final = match &self.transcript_final_path {
                 Some(p) => json_path(&v, p).and_then(|f| f.as_bool()).unwrap_or(false),
                 None => true,
@@ -191,9 +289,13 @@ impl MessageRules {
             AgentMessage::End
         } else if is(&self.interrupt_types) {
             AgentMessage::Interrupted
+        } else if is(&self.endpoint_types) {
+            AgentMessage::Endpoint
+        } else if is(&self.response_start_types) {
+            AgentMessage::ResponseStart
         } else {
             AgentMessage::Other
-        })
+        }))
     }
 }
 
@@ -261,5 +363,78 @@ mod tests {
                 .ok(),
             Some(AgentMessage::Transcript)
         );
+    }
+
+    #[test]
+    fn events_of_a_realtime_api_are_read_with_their_ids_and_codes() {
+        let r = MessageRules {
+            audio_types: vec!["response.output_audio.delta".into()],
+            audio_path: "delta".into(),
+            endpoint_types: vec!["input_audio_buffer.speech_stopped".into()],
+            response_start_types: vec!["response.created".into()],
+            error_types: vec!["error".into()],
+            benign_errors: vec!["response_cancel_not_active".into()],
+            item_id_path: Some("item_id".into()),
+            ..MessageRules::default()
+        };
+        let delta = r#"{"type":"response.output_audio.delta","item_id":"item_7","delta":"AAAA"}"#;
+        assert_eq!(
+            r.read_text(delta).ok(),
+            Some(Classified {
+                message: AgentMessage::Audio(3),
+                item_id: Some("item_7".into()),
+            })
+        );
+        let stopped = r#"{"type":"input_audio_buffer.speech_stopped","audio_end_ms":900}"#;
+        assert_eq!(r.classify_text(stopped).ok(), Some(AgentMessage::Endpoint));
+        let created = r#"{"type":"response.created","response":{"id":"r"}}"#;
+        assert_eq!(
+            r.classify_text(created).ok(),
+            Some(AgentMessage::ResponseStart)
+        );
+        let err =
+            r#"{"type":"error","error":{"type":"invalid_request_error","code":"invalid_value"}}"#;
+        assert_eq!(
+            r.classify_text(err).ok(),
+            Some(AgentMessage::Error(EventCode::new("invalid_value")))
+        );
+        let benign = r#"{"type":"error","error":{"code":"response_cancel_not_active"}}"#;
+        assert_eq!(r.classify_text(benign).ok(), Some(AgentMessage::Other));
+        let no_code = r#"{"type":"error","error":"Invalid audio data"}"#;
+        assert_eq!(
+            r.classify_text(no_code).ok(),
+            Some(AgentMessage::Error(EventCode::new("unknown")))
+        );
+    }
+
+    #[test]
+    fn barge_in_templates_get_the_item_and_the_audio_played() {
+        let t = AgentTarget {
+            url: "ws://127.0.0.1:9/v1/realtime".into(),
+            headers: vec![],
+            sample_rate: 24_000,
+            frame: Duration::from_millis(20),
+            frames: FrameEncoding::Binary,
+            start_message: None,
+            end_of_speech_message: None,
+            barge_in_messages: vec![],
+            noise_between_turns: true,
+            rules: MessageRules::default(),
+            agent_sample_rate: 24_000,
+            connect_timeout: Duration::from_secs(1),
+            answer_timeout: Duration::from_secs(1),
+            response_idle: Duration::from_secs(1),
+            response_timeout: Duration::from_secs(1),
+            barge_in_quiet: Duration::from_millis(100),
+            max_message_bytes: super::super::ws::DEFAULT_MAX_MESSAGE,
+        };
+        let m = t.fill_barge_in(
+            r#"{"item_id":"{{item_id}}","audio_end_ms":{{audio_end_ms}}}"#,
+            Some("it\"em"),
+            Duration::from_micros(1_340_900),
+        );
+        assert_eq!(m, r#"{"item_id":"it\"em","audio_end_ms":1340}"#);
+        let v: serde_json::Value = serde_json::from_str(&m).expect("still JSON");
+        assert_eq!(v["item_id"], "it\"em");
     }
 }

@@ -71,6 +71,12 @@ pub struct TurnTimes {
     pub first_audio: Option<Instant>,
     /// The agent's final transcript of the caller.
     pub transcript: Option<Instant>,
+    /// The agent said it found the end of the caller's speech.
+    pub endpoint: Option<Instant>,
+    /// The agent announced its response had begun.
+    pub response_start: Option<Instant>,
+    /// The id of the response item the agent's audio belongs to (first one read).
+    pub item_id: Option<String>,
     /// Agent audio of the response: arrival and duration of each message.
     pub audio: Vec<(Instant, Duration)>,
     /// End of the response: the end message's arrival, or the last message before an idle gap.
@@ -103,6 +109,9 @@ pub struct BargeTimes {
     pub leaked: Vec<(Instant, Duration)>,
     /// The agent's interruption message.
     pub interrupted_at: Option<Instant>,
+    /// Answer audio the caller's player had played when the interruption
+    /// message came and the barge-in messages went out (it stops there).
+    pub played: Option<Duration>,
 }
 
 /// Where the conversation is.
@@ -133,6 +142,8 @@ struct State<'c, F> {
     /// Lateness of the frames sent since the previous turn's response
     /// ended (or was interrupted), µs: the current turn's so far.
     lags: Vec<u32>,
+    /// Caller messages to send as soon as the current event is handled.
+    outbox: Vec<String>,
     on_turn: F,
 }
 
@@ -350,8 +361,21 @@ impl<F: FnMut(TurnTimes)> State<'_, F> {
         }
     }
 
-    /// One agent message.
-    fn on_message(&mut self, m: AgentMessage, at: Instant, t: &AgentTarget) -> Option<Done> {
+    /// One agent message (`item_id`: the response item it names, if read).
+    fn on_message(
+        &mut self,
+        m: AgentMessage,
+        item_id: Option<String>,
+        at: Instant,
+        t: &AgentTarget,
+    ) -> Option<Done> {
+        if let AgentMessage::Error(code) = m {
+            let e = ProtocolError::new(
+                ErrorKind::ServerEvent(code),
+                format!("the agent sent an error event ({code})"),
+            );
+            return Some(self.fail(e, None));
+        }
         if let Some(prev) = self.barged.as_mut() {
             if let Some(b) = prev.barge.as_mut() {
                 match m {
@@ -361,10 +385,24 @@ impl<F: FnMut(TurnTimes)> State<'_, F> {
                         b.leaked.push((at, t.agent_audio(n)));
                     }
                     AgentMessage::Audio(n) => prev.audio.push((at, t.agent_audio(n))),
-                    AgentMessage::Interrupted => {
-                        b.interrupted_at.get_or_insert(at);
+                    AgentMessage::Interrupted if b.interrupted_at.is_none() => {
+                        b.interrupted_at = Some(at);
+                        if !t.barge_in_messages.is_empty() {
+                            let heard = prev.audio.iter().chain(&b.leaked);
+                            let played = played_by(heard, at);
+                            b.played = Some(played);
+                            let id = prev.item_id.as_deref();
+                            self.outbox.extend(
+                                t.barge_in_messages
+                                    .iter()
+                                    .map(|m| t.fill_barge_in(m, id, played)),
+                            );
+                        }
                     }
                     _ => {}
+                }
+                if prev.item_id.is_none() {
+                    prev.item_id = item_id;
                 }
             }
             return None;
@@ -378,10 +416,25 @@ impl<F: FnMut(TurnTimes)> State<'_, F> {
             AgentMessage::Audio(n) => {
                 self.cur.first_audio.get_or_insert(at);
                 self.cur.audio.push((at, t.agent_audio(n)));
+                if self.cur.item_id.is_none() {
+                    self.cur.item_id = item_id;
+                }
             }
             AgentMessage::Transcript => {
                 self.cur.transcript.get_or_insert(at);
             }
+            AgentMessage::Endpoint => {
+                self.cur.endpoint.get_or_insert(at);
+            }
+            AgentMessage::ResponseStart => {
+                self.cur.response_start.get_or_insert(at);
+            }
+            AgentMessage::Error(_) => {}
+            // Where responses announce their start, an end before this
+            // turn's start is an earlier (interrupted) response's late end.
+            AgentMessage::End
+                if !t.rules.response_start_types.is_empty()
+                    && self.cur.response_start.is_none() => {}
             AgentMessage::End => {
                 self.cur.end_message = true;
                 return self.response_over(at);
@@ -415,10 +468,10 @@ impl<F: FnMut(TurnTimes)> State<'_, F> {
                 return Flow::Stop;
             }
         };
-        let message = match msg {
-            Message::Binary(b) => AgentMessage::Audio(b.len()),
-            Message::Text(text) => match t.rules.classify_text(text.as_str()) {
-                Ok(m) => m,
+        let (message, item_id) = match msg {
+            Message::Binary(b) => (AgentMessage::Audio(b.len()), None),
+            Message::Text(text) => match t.rules.read_text(text.as_str()) {
+                Ok(c) => (c.message, c.item_id),
                 Err(e) => {
                     self.fail(e, None);
                     return Flow::Close;
@@ -437,7 +490,7 @@ impl<F: FnMut(TurnTimes)> State<'_, F> {
             _ => return Flow::Go,
         };
         self.interruption_onset(onset);
-        Flow::after(self.on_message(message, at, t))
+        Flow::after(self.on_message(message, item_id, at, t))
     }
 }
 
@@ -468,6 +521,25 @@ pub fn playback_end(audio: &[(Instant, Duration)]) -> Option<Instant> {
     Some(iter.fold(first + d, |t, &(at, d)| t.max(at) + d))
 }
 
+/// How much of the audio arriving as `(arrival, duration)` had played by
+/// `at`, with the player of [`playback_end`].
+pub fn played_by<'a>(
+    audio: impl IntoIterator<Item = &'a (Instant, Duration)>,
+    at: Instant,
+) -> Duration {
+    let mut played = Duration::ZERO;
+    let mut free: Option<Instant> = None;
+    for &(arrival, d) in audio {
+        let start = free.map_or(arrival, |f| f.max(arrival));
+        if at <= start {
+            break;
+        }
+        played += d.min(at - start);
+        free = Some(start + d);
+    }
+    played
+}
+
 /// Run one conversation on an open WebSocket, its frames timed by `pacer`
 /// (one per run, shared by its calls), handing each turn's times to
 /// `on_turn` as soon as the turn is over (so a long conversation's early
@@ -492,6 +564,7 @@ pub async fn converse<T>(
         last_message: None,
         handed_over: false,
         lags: Vec::new(),
+        outbox: Vec::new(),
         on_turn,
     };
     if talk.turns.is_empty() {
@@ -558,6 +631,15 @@ pub async fn converse<T>(
             }
             Some(e) => st.heard(e, now, || ws.progress().and_then(|p| p.first), t),
         };
+        // (Messages due when the conversation just ended are not sent.)
+        for text in std::mem::take(&mut st.outbox) {
+            if flow == Flow::Go {
+                if let Err(e) = ws.send(&Message::text(text)) {
+                    st.fail(send_err(e), None);
+                    return;
+                }
+            }
+        }
         match flow {
             Flow::Go => {}
             Flow::Stop => return,

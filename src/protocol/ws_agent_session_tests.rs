@@ -21,6 +21,7 @@ fn target() -> AgentTarget {
         frames: FrameEncoding::Binary,
         start_message: Some(r#"{"type":"start"}"#.into()),
         end_of_speech_message: Some(r#"{"type":"end_of_speech"}"#.into()),
+        barge_in_messages: vec![],
         noise_between_turns: true,
         rules: MessageRules::default(),
         agent_sample_rate: 16_000,
@@ -379,4 +380,22 @@ fn playback_waits_for_late_audio() {
     let early = [(t0, d), (t0 + Duration::from_millis(10), d)];
     assert_eq!(playback_end(&early), Some(t0 + Duration::from_millis(200)));
     assert_eq!(playback_end(&[]), None);
+}
+
+#[test]
+fn played_audio_follows_the_player_that_waits_when_dry() {
+    let t0 = Instant::now();
+    let at = |ms: u64| t0 + Duration::from_millis(ms);
+    let d = Duration::from_millis;
+    // 100 ms at 0, 100 ms at 50 (queued: plays 100..200), 100 ms at 400 (dry 200..400).
+    let audio = [(at(0), d(100)), (at(50), d(100)), (at(400), d(100))];
+    assert_eq!(played_by(&audio, at(0)), d(0));
+    assert_eq!(played_by(&audio, at(60)), d(60));
+    assert_eq!(played_by(&audio, at(150)), d(150));
+    assert_eq!(played_by(&audio, at(300)), d(200));
+    assert_eq!(played_by(&audio, at(450)), d(250));
+    assert_eq!(played_by(&audio, at(900)), d(300));
+    assert_eq!(played_by(&[], at(900)), d(0));
+    // The player's end agrees with playback_end.
+    assert_eq!(playback_end(&audio), Some(at(500)));
 }

@@ -1,0 +1,132 @@
+//! Presets: the message shapes of a real voice stack (OpenAI Realtime, a
+//! vendor's TTS or STT socket), shipped in the binary as scenario files.
+//!
+//! A preset is the lowest layer of a scenario's options: the scenario file
+//! and then flags replace any of its keys (`voxload presets NAME` prints
+//! it, so a user can see what they override). It only holds protocol keys
+//! — where requests go and how their messages look — never a workload.
+
+use std::path::Path;
+
+use super::error::{invalid, ConfigError};
+use super::file::File;
+use super::scenario::ProtocolOptions;
+use crate::protocol::Service;
+
+/// One built-in preset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Preset {
+    /// Its name, as `--preset` takes it.
+    pub name: &'static str,
+    /// The command it is for.
+    pub service: Service,
+    /// One line: what it speaks.
+    pub summary: &'static str,
+    /// The scenario file, as printed by `voxload presets NAME`.
+    pub text: &'static str,
+}
+
+/// Every preset, in the order `voxload presets` lists them.
+pub const PRESETS: &[Preset] = &[
+    Preset {
+        name: "openai-realtime",
+        service: Service::Agent,
+        summary: "OpenAI Realtime API (GA events), PCM 24 kHz, server VAD, truncate on barge-in",
+        text: include_str!("../../presets/openai-realtime.toml"),
+    },
+    Preset {
+        name: "openai-realtime-beta",
+        service: Service::Agent,
+        summary: "OpenAI Realtime beta event names (vLLM-Omni, Kyutai Unmute, older servers)",
+        text: include_str!("../../presets/openai-realtime-beta.toml"),
+    },
+];
+
+/// The preset called `name`; an error lists the known ones.
+pub fn find(name: &str) -> Result<&'static Preset, ConfigError> {
+    PRESETS.iter().find(|p| p.name == name).ok_or_else(|| {
+        let known: Vec<&str> = PRESETS.iter().map(|p| p.name).collect();
+        invalid(
+            "--preset",
+            format!("no preset '{name}' (known: {})", known.join(", ")),
+        )
+    })
+}
+
+impl Preset {
+    /// Its protocol options, for a scenario of `service`: a preset for
+    /// another command is an error naming the command it is for.
+    pub fn options(&self, service: Service) -> Result<ProtocolOptions, ConfigError> {
+        if self.service != service {
+            return Err(invalid(
+                "--preset",
+                format!(
+                    "'{}' is a {} preset: run it with `voxload {}`, not in a {service} scenario",
+                    self.name, self.service, self.service
+                ),
+            ));
+        }
+        let path = format!("(preset {})", self.name);
+        let file = File {
+            path: Path::new(&path),
+            text: self.text,
+        };
+        let options = file.single(Some(self.service))?;
+        match options.scenarios.into_iter().next() {
+            Some(s) => Ok(s.protocol),
+            None => Err(file.error("holds no scenario".into())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{CommonOptions, WorkloadOptions};
+
+    #[test]
+    fn every_preset_is_a_protocol_only_scenario_of_its_service() {
+        for p in PRESETS {
+            let path = format!("(preset {})", p.name);
+            let file = File {
+                path: Path::new(&path),
+                text: p.text,
+            };
+            let o = file.single(Some(p.service)).expect(p.name);
+            assert_eq!(
+                o.common,
+                CommonOptions::default(),
+                "{}: no common keys",
+                p.name
+            );
+            assert_eq!(
+                o.workload,
+                WorkloadOptions::default(),
+                "{}: no workload",
+                p.name
+            );
+            let protocol = p.options(p.service).expect(p.name);
+            assert_eq!(protocol.service(), p.service, "{}", p.name);
+            assert!(
+                p.text.contains(&format!("kind = \"{}\"", p.service)),
+                "{}: names its kind",
+                p.name
+            );
+        }
+    }
+
+    #[test]
+    fn an_unknown_preset_or_another_service_is_refused_by_name() {
+        let e = find("openai-realtim").expect_err("typo").to_string();
+        assert!(
+            e.contains("--preset") && e.contains("openai-realtime,"),
+            "{e}"
+        );
+        let p = find("openai-realtime").expect("known");
+        let e = p
+            .options(Service::Tts)
+            .expect_err("agent preset")
+            .to_string();
+        assert!(e.contains("voxload agent"), "{e}");
+    }
+}
