@@ -110,7 +110,7 @@ async fn answer_latency_is_anchored_at_the_end_of_speech() {
 
     // Explicit end of speech: the agent starts its clock at our message.
     let mut o = options(&mock, dir.path(), 2, "2");
-    o.agent.end_of_speech_message = Some(r#"{"type":"end_of_speech"}"#.into());
+    o.agent.end_of_speech_message = Some(vec![r#"{"type":"end_of_speech"}"#.into()]);
     let (result, records) = run(o.clone()).await;
     assert_eq!(records.len(), 4, "2 calls × 2 turns");
     assert!(records.iter().all(RequestRecord::ok), "{records:?}");
@@ -208,7 +208,7 @@ async fn barge_in_time_to_silence_matches_the_agents_stop_delay() {
     )]);
     o.agent.barge_in = Some(1.0);
     o.agent.barge_in_after = Some(Duration::from_millis(400));
-    o.agent.end_of_speech_message = Some(r#"{"type":"end_of_speech"}"#.into());
+    o.agent.end_of_speech_message = Some(vec![r#"{"type":"end_of_speech"}"#.into()]);
     let (_, records) = run(o).await;
     assert_eq!(records.len(), 6, "{records:?}");
     assert!(records.iter().all(RequestRecord::ok), "{records:?}");
@@ -281,7 +281,7 @@ async fn barge_in_over_bursts(interrupt_message: bool) -> (Vec<RequestRecord>, m
     )]);
     o.agent.barge_in = Some(1.0);
     o.agent.barge_in_after = Some(Duration::from_millis(400));
-    o.agent.end_of_speech_message = Some(r#"{"type":"end_of_speech"}"#.into());
+    o.agent.end_of_speech_message = Some(vec![r#"{"type":"end_of_speech"}"#.into()]);
     let (_, records) = run(o).await;
     assert_eq!(records.len(), 6, "{records:?}");
     (records, mock.truth().await.agent)
@@ -406,7 +406,7 @@ async fn a_barge_in_after_the_answer_played_is_untested_not_perfect() {
         o.agent.barge_in = Some(1.0);
         o.agent.barge_in_after = Some(Duration::from_millis(500));
         o.agent.pause = Some(Duration::from_millis(pause));
-        o.agent.end_of_speech_message = Some(r#"{"type":"end_of_speech"}"#.into());
+        o.agent.end_of_speech_message = Some(vec![r#"{"type":"end_of_speech"}"#.into()]);
         let (result, records) = run(o).await;
         assert_eq!(records.len(), 3, "{records:?}");
         assert!(records.iter().all(RequestRecord::ok), "{records:?}");
@@ -446,8 +446,8 @@ async fn a_long_utterance_is_paced_without_drift() {
     let long = "the quick brown fox jumps over the lazy dog ".repeat(7);
     let long = &long[..300];
     o.agent.script = Some(vec![script("monologue", &[long])]);
-    o.agent.end_of_speech_message = Some(r#"{"type":"end_of_speech"}"#.into());
-    o.agent.start_message = Some(String::new());
+    o.agent.end_of_speech_message = Some(vec![r#"{"type":"end_of_speech"}"#.into()]);
+    o.agent.start_message = Some(vec![String::new()]);
     let (_, records) = run(o).await;
     assert_eq!(records.len(), 1);
     assert!(records[0].ok(), "{:?}", records[0]);
@@ -481,7 +481,7 @@ async fn faults_are_counted_in_their_class_and_the_run_completes() {
     .await
     .expect("mock");
     let mut o = options(&mock, dir.path(), 24, "3");
-    o.agent.end_of_speech_message = Some(r#"{"type":"end_of_speech"}"#.into());
+    o.agent.end_of_speech_message = Some(vec![r#"{"type":"end_of_speech"}"#.into()]);
     o.agent.answer_timeout = Some(Duration::from_millis(500));
     o.agent.pause = Some(Duration::ZERO);
     let (result, records) = run(o).await;
@@ -551,7 +551,7 @@ async fn a_message_over_the_limit_is_a_protocol_error() {
         .await
         .expect("mock");
         let mut o = options(&mock, dir.path(), 1, "1");
-        o.agent.end_of_speech_message = Some(r#"{"type":"end_of_speech"}"#.into());
+        o.agent.end_of_speech_message = Some(vec![r#"{"type":"end_of_speech"}"#.into()]);
         o.agent.ws_max_message = limit;
         let (_, records) = run(o).await;
         assert_eq!(records.len(), 1, "the call ends at its first turn");
@@ -574,7 +574,7 @@ async fn calls_over_the_agents_capacity_are_turned_away_with_1013() {
     .await
     .expect("mock");
     let mut o = options(&mock, dir.path(), 2, "2");
-    o.agent.end_of_speech_message = Some(r#"{"type":"end_of_speech"}"#.into());
+    o.agent.end_of_speech_message = Some(vec![r#"{"type":"end_of_speech"}"#.into()]);
     let (_, records) = run(o).await;
     let truth = mock.truth().await.agent;
     let rejected = records
@@ -609,7 +609,7 @@ async fn base64_json_frames_both_ways_in_open_loop() {
     o.run.concurrency = None;
     o.run.rate = "4".parse().ok();
     o.agent.frame_encoding = Some(r#"{"type":"audio","audio":"{{audio}}"}"#.into());
-    o.agent.end_of_speech_message = Some(r#"{"type":"end_of_speech"}"#.into());
+    o.agent.end_of_speech_message = Some(vec![r#"{"type":"end_of_speech"}"#.into()]);
     let (result, records) = run(o).await;
     assert_eq!(records.len(), 6, "3 calls × 2 turns: {records:?}");
     assert!(records.iter().all(RequestRecord::ok), "{records:?}");
@@ -794,7 +794,7 @@ async fn locust_csv_rows_are_turns_timed_to_first_audio() {
     .await
     .expect("mock");
     let mut o = options(&mock, dir.path(), 2, "2");
-    o.agent.end_of_speech_message = Some(r#"{"type":"end_of_speech"}"#.into());
+    o.agent.end_of_speech_message = Some(vec![r#"{"type":"end_of_speech"}"#.into()]);
     let (_, out) = common::run_plan(plan(o), Default::default()).await;
     let csv = std::fs::read_to_string(out.join("locust_stats.csv")).expect("csv");
     let row: Vec<&str> = csv

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::asr::parse_frame_encoding;
 use super::error::{invalid, positive, ws_max_message, ConfigError};
-use super::target::{template, HeaderOptions};
+use super::target::{templates, HeaderOptions};
 use crate::audio::convert::to_pcm16_mono;
 use crate::audio::voice::Voice;
 use crate::input::{AudioSet, TEST_VOICE_CPS};
@@ -58,12 +58,14 @@ pub struct AgentOptions {
     /// Caller frames: binary, or a JSON template with {{audio}} for base64 PCM [default: binary].
     #[arg(long)]
     pub frame_encoding: Option<String>,
-    /// Start message template ({{sample_rate}}); '' for none [default: {"type":"start","sample_rate":…}].
+    /// Start message template ({{sample_rate}}), repeat for several in order; '' for none [default: {"type":"start","sample_rate":…}].
     #[arg(long, value_name = "JSON")]
-    pub start_message: Option<String>,
-    /// Send this message after each utterance (e.g. '{"type":"end_of_speech"}') [default: none, the agent detects silence].
+    #[serde(default, deserialize_with = "super::target::one_or_many")]
+    pub start_message: Option<Vec<String>>,
+    /// Send this message after each utterance (e.g. '{"type":"end_of_speech"}'), repeat for several in order [default: none, the agent detects silence].
     #[arg(long, value_name = "JSON")]
-    pub end_of_speech_message: Option<String>,
+    #[serde(default, deserialize_with = "super::target::one_or_many")]
+    pub end_of_speech_message: Option<Vec<String>>,
     /// Stream low-level noise between utterances [default: true] (the flag is `--no-noise`).
     #[arg(skip)]
     pub noise: Option<bool>,
@@ -347,11 +349,11 @@ impl AgentOptions {
             sample_rate,
             frame: positive(o.frame, Duration::from_millis(20), "--frame")?,
             frames,
-            start_message: template(
+            start_messages: templates(
                 o.start_message.clone(),
                 Some(r#"{"type":"start","sample_rate":{{sample_rate}}}"#),
             ),
-            end_of_speech_message: template(o.end_of_speech_message.clone(), None),
+            end_of_speech_messages: templates(o.end_of_speech_message.clone(), None),
             barge_in_messages,
             noise_between_turns: o.noise.unwrap_or(true),
             rules,

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::error::{invalid, positive, ws_max_message, ConfigError};
-use super::target::{template, with_default_path, HeaderOptions};
+use super::target::{templates, with_default_path, HeaderOptions};
 use super::tts::DEFAULT_TIMEOUT;
 use crate::input::AudioSet;
 use crate::metrics::wer::{Normalization, Numbers};
@@ -75,12 +75,14 @@ pub struct AsrOptions {
     /// Streaming: sample rate of the 16-bit mono PCM sent (and of spoken texts) [default: 16000].
     #[arg(long)]
     pub sample_rate: Option<u32>,
-    /// Streaming: start message template ({{sample_rate}}, {{language}}); '' for none.
+    /// Streaming: start message template ({{sample_rate}}, {{language}}), repeat for several in order; '' for none.
     #[arg(long)]
-    pub start_message: Option<String>,
-    /// Streaming: end-of-audio message template; '' for none [default: {"type":"end"}].
+    #[serde(default, deserialize_with = "super::target::one_or_many")]
+    pub start_message: Option<Vec<String>>,
+    /// Streaming: end-of-audio message template, repeat for several; '' for none [default: {"type":"end"}].
     #[arg(long)]
-    pub end_message: Option<String>,
+    #[serde(default, deserialize_with = "super::target::one_or_many")]
+    pub end_message: Option<Vec<String>>,
     /// Streaming: binary, or a JSON template with {{audio}} for base64 frames [default: binary].
     #[arg(long)]
     pub frame_encoding: Option<String>,
@@ -336,12 +338,12 @@ fn ws_target(
         headers,
         sample_rate,
         frame: positive(o.frame, Duration::from_millis(20), "--frame")?,
-        start_message: template(
+        start_messages: templates(
             o.start_message.clone(),
             Some(r#"{"type":"start","sample_rate":{{sample_rate}},"language":"{{language}}"}"#),
         ),
         frames,
-        end_message: template(o.end_message.clone(), Some(r#"{"type":"end"}"#)),
+        end_messages: templates(o.end_message.clone(), Some(r#"{"type":"end"}"#)),
         text_path: o.text_path.clone().unwrap_or_else(|| "text".into()),
         type_path: Some(o.type_path.clone().unwrap_or_else(|| "type".into())),
         final_type: o.final_type.clone().unwrap_or_else(|| "final".into()),

@@ -256,3 +256,23 @@ fn a_preset_is_the_lowest_layer_under_the_file_and_the_flags() {
         .to_string();
     assert!(e.contains("voxload agent"), "{e}");
 }
+
+#[test]
+fn a_message_template_key_takes_one_string_or_a_list() {
+    let one =
+        "kind = \"agent\"\nurl = \"ws://h:1\"\nend_of_speech_message = '{\"type\":\"commit\"}'\n";
+    let many = "kind = \"agent\"\nurl = \"ws://h:1\"\nend_of_speech_message = ['{\"type\":\"commit\"}', '{\"type\":\"go\"}']\n";
+    for (text, want) in [(one, 1), (many, 2)] {
+        let o = read(text, Some(Service::Agent)).expect("valid");
+        let ProtocolOptions::Agent(a) = &o.scenarios[0].protocol else {
+            panic!("agent")
+        };
+        assert_eq!(a.end_of_speech_message.as_ref().map(Vec::len), Some(want));
+    }
+    let e = read(
+        "kind = \"agent\"\nurl = \"ws://h:1\"\nstart_message = 3\n",
+        None,
+    )
+    .expect_err("a number");
+    assert!(e.contains("s.toml") && e.contains("line 3"), "{e}");
+}

@@ -123,13 +123,31 @@ pub(crate) fn with_default_path(url: &str, path: &str) -> String {
     }
 }
 
-/// A message template option: `""` means "send nothing".
-pub(crate) fn template(value: Option<String>, default: Option<&str>) -> Option<String> {
+/// A message template option that may hold several messages, sent in
+/// order: unset is `default`, and `""` sends nothing.
+pub(crate) fn templates(value: Option<Vec<String>>, default: Option<&str>) -> Vec<String> {
     match value {
-        Some(v) if v.trim().is_empty() => None,
-        Some(v) => Some(v),
-        None => default.map(str::to_string),
+        Some(v) => v.into_iter().filter(|m| !m.trim().is_empty()).collect(),
+        None => default.map(str::to_string).into_iter().collect(),
     }
+}
+
+/// A file key that takes one template (a string) or several (a list).
+pub(crate) fn one_or_many<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Vec<String>>, D::Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(
+        <Option<OneOrMany> as serde::Deserialize>::deserialize(d)?.map(|v| match v {
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v,
+        }),
+    )
 }
 
 #[cfg(test)]

@@ -30,11 +30,11 @@ pub struct AgentTarget {
     pub frame: Duration,
     /// How caller frames are sent.
     pub frames: FrameEncoding,
-    /// Sent once after connecting (`{{sample_rate}}` filled); `None` sends nothing.
-    pub start_message: Option<String>,
+    /// Sent in order after connecting (`{{sample_rate}}` filled).
+    pub start_messages: Vec<String>,
     /// Sent right after each utterance's last frame; `None` relies on the
     /// agent detecting the end of speech from the audio.
-    pub end_of_speech_message: Option<String>,
+    pub end_of_speech_messages: Vec<String>,
     /// Sent, in order, when the agent's interruption message arrives while
     /// the caller speaks over its answer: what a real client does once it
     /// stops its player (OpenAI: `response.cancel`, then
@@ -415,8 +415,8 @@ mod tests {
             sample_rate: 24_000,
             frame: Duration::from_millis(20),
             frames: FrameEncoding::Binary,
-            start_message: None,
-            end_of_speech_message: None,
+            start_messages: vec![],
+            end_of_speech_messages: vec![],
             barge_in_messages: vec![],
             noise_between_turns: true,
             rules: MessageRules::default(),

@@ -230,10 +230,9 @@ impl<F: FnMut(TurnTimes)> State<'_, F> {
     /// replaces the noise at the next frame slot).
     fn utterance(&self, t: &AgentTarget) -> Track {
         let track = Track::once(self.talk.turns[self.cur.index].clone());
-        match &t.end_of_speech_message {
-            Some(eos) => track.then(Message::text(t.fill(eos))),
-            None => track,
-        }
+        t.end_of_speech_messages
+            .iter()
+            .fold(track, |track, eos| track.then(Message::text(t.fill(eos))))
     }
 
     /// Begin the next turn's utterance; the current turn, if barged, waits
@@ -572,7 +571,7 @@ pub async fn converse<T>(
     }
     let mut ws = PacedWs::new(ws, pacer, &t.frames, t.frame_bytes(), t.frame);
     let send_err = |e: WsError| ProtocolError::new(ErrorKind::Reset, format!("send failed: {e}"));
-    if let Some(start) = &t.start_message {
+    for start in &t.start_messages {
         if let Err(e) = ws.send(&Message::text(t.fill(start))) {
             st.fail(send_err(e), None);
             return;

@@ -34,12 +34,12 @@ pub struct WsAsrTarget {
     /// Audio per frame.
     #[serde(with = "crate::units::serde_duration")]
     pub frame: Duration,
-    /// Sent once after connecting; `{{sample_rate}}`, `{{language}}` are filled.
-    pub start_message: Option<String>,
+    /// Sent in order after connecting; `{{sample_rate}}`, `{{language}}` are filled.
+    pub start_messages: Vec<String>,
     /// Frame encoding.
     pub frames: FrameEncoding,
-    /// Sent after the last frame (e.g. `{"type":"end"}`); `None` sends nothing.
-    pub end_message: Option<String>,
+    /// Sent in order after the last frame (e.g. `{"type":"end"}`).
+    pub end_messages: Vec<String>,
     /// Dotted path of the transcript text in server messages.
     pub text_path: String,
     /// Dotted path of the message type (`None`: every text message with text is a partial
@@ -200,13 +200,13 @@ pub async fn run_session<T: AsyncRead + AsyncWrite + HandOff + Unpin>(
     };
     let ws = &mut guard.ws;
     let send_err = |e: WsError| ProtocolError::new(ErrorKind::Reset, format!("send failed: {e}"));
-    if let Some(start) = &t.start_message {
+    for start in &t.start_messages {
         ws.send(&Message::text(fill(start, t, language)))
             .map_err(send_err)?;
     }
     ws.reserve_lags(pcm.len().div_ceil(t.frame_bytes()));
     let mut track = Track::once(pcm.clone());
-    if let Some(end) = &t.end_message {
+    for end in &t.end_messages {
         track = track.then(Message::text(fill(end, t, language)));
     }
     ws.play(track);
@@ -283,9 +283,9 @@ mod tests {
             headers: vec![],
             sample_rate: 16_000,
             frame: Duration::from_millis(20),
-            start_message: Some(r#"{"type":"start","sample_rate":{{sample_rate}}}"#.into()),
+            start_messages: vec![r#"{"type":"start","sample_rate":{{sample_rate}}}"#.into()],
             frames: FrameEncoding::Binary,
-            end_message: Some(r#"{"type":"end"}"#.into()),
+            end_messages: vec![r#"{"type":"end"}"#.into()],
             text_path: "text".into(),
             type_path: Some("type".into()),
             final_type: "final".into(),

@@ -20,7 +20,7 @@ use crate::protocol::ws::{put_frame, FrameEncoder, OpCode};
 pub struct Track {
     pcm: Bytes,
     looped: bool,
-    then: Option<Message>,
+    then: Vec<Message>,
 }
 
 impl Track {
@@ -29,7 +29,7 @@ impl Track {
         Self {
             pcm,
             looped: false,
-            then: None,
+            then: Vec::new(),
         }
     }
 
@@ -39,14 +39,14 @@ impl Track {
         Self {
             pcm,
             looped: true,
-            then: None,
+            then: Vec::new(),
         }
     }
 
     /// Send `msg` (text or binary) right after the last frame, e.g. an
     /// end-of-audio message.
     pub fn then(mut self, msg: Message) -> Self {
-        self.then = Some(msg);
+        self.then.push(msg);
         self
     }
 
@@ -188,7 +188,7 @@ impl Player {
             return;
         }
         if let Some((track, mut progress)) = self.track.take() {
-            if let Some(msg) = &track.then {
+            for msg in &track.then {
                 let mask = self.mask();
                 put_message(buf, msg, mask);
                 progress.last = Some(at);
