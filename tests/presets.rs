@@ -1,0 +1,191 @@
+//! Presets: what `--preset NAME` sends is pinned, so a preset cannot drift
+//! from the protocol its docs page describes. A recording server takes the
+//! first messages of a session verbatim (audio reduced to its length) and
+//! they are compared with tests/golden/presets/NAME.txt; after checking a
+//! change is intended, rewrite them with `UPDATE_GOLDEN=1 cargo test --test presets`.
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use base64::Engine as _;
+use futures_util::StreamExt;
+use tokio::net::TcpListener;
+use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
+use tokio_tungstenite::tungstenite::Message;
+
+/// Text messages of a session the golden files keep.
+const FIRST: usize = 4;
+
+/// Accept one WebSocket, return the handshake's path, the headers named
+/// in `headers` and its first [`FIRST`] text messages, normalized.
+// (tungstenite's handshake callback returns its large error type by value.)
+#[allow(clippy::result_large_err)]
+async fn record(listener: TcpListener, headers: &'static [&'static str]) -> Vec<String> {
+    // (voxload first checks the port is open: connections that never
+    // upgrade are skipped.)
+    let (ws, mut seen) = loop {
+        let (tcp, _) = listener.accept().await.expect("accept");
+        let mut seen = Vec::new();
+        let upgraded = tokio_tungstenite::accept_hdr_async(tcp, |req: &Request, resp: Response| {
+            seen.push(format!("GET {}", req.uri()));
+            for h in headers {
+                for v in req.headers().get_all(*h) {
+                    seen.push(format!("header {h}: {}", v.to_str().unwrap_or("?")));
+                }
+            }
+            Ok(resp)
+        })
+        .await;
+        if let Ok(ws) = upgraded {
+            break (ws, seen);
+        }
+    };
+    let (_tx, mut rx) = ws.split();
+    let mut texts = 0;
+    while texts < FIRST {
+        match tokio::time::timeout(Duration::from_secs(10), rx.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) => {
+                seen.push(normalize(t.as_str()));
+                texts += 1;
+            }
+            Ok(Some(Ok(_))) => {}
+            _ => break,
+        }
+    }
+    seen
+}
+
+/// The message as sorted JSON, base64 audio replaced by its byte count.
+fn normalize(text: &str) -> String {
+    let Ok(mut v) = serde_json::from_str::<serde_json::Value>(text) else {
+        return format!("NOT JSON: {text}");
+    };
+    if let Some(audio) = v.get_mut("audio") {
+        if let Some(b64) = audio.as_str() {
+            let n = base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .map(|b| b.len().to_string())
+                .unwrap_or_else(|_| "bad base64".into());
+            *audio = serde_json::Value::String(format!("<{n} bytes>"));
+        }
+    }
+    v.to_string()
+}
+
+fn golden(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/golden/presets/{name}.txt"))
+}
+
+async fn check(preset: &str, command: &str, headers: &'static [&'static str]) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let recorder = tokio::spawn(record(listener, headers));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("ws://127.0.0.1:{port}/v1/realtime?model=m");
+    let out = dir.path().to_str().expect("utf-8").to_string();
+    let args: Vec<String> = [
+        command,
+        "--preset",
+        preset,
+        "--url",
+        &url,
+        "--concurrency",
+        "1",
+        "-n",
+        "1",
+        "--answer-timeout",
+        "1s",
+        "--name",
+        "golden",
+        "--out",
+        &out,
+        "-q",
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect();
+    let child = tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        common::voxload(&args, std::path::Path::new("/"))
+    });
+    let seen = tokio::time::timeout(Duration::from_secs(60), recorder)
+        .await
+        .expect("recorded in time")
+        .expect("recorder");
+    let output = child.await.expect("joins");
+    assert!(
+        output.status.code().is_some(),
+        "voxload ran to an end: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let got = seen.join("\n") + "\n";
+    let path = golden(preset);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, &got).expect("update golden file");
+        return;
+    }
+    let want = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (create it with UPDATE_GOLDEN=1)", path.display()));
+    assert_eq!(
+        got,
+        want,
+        "{preset}: first messages differ from {}",
+        path.display()
+    );
+}
+
+#[tokio::test]
+async fn openai_realtime_sends_the_ga_session_update_then_24khz_appends() {
+    check(
+        "openai-realtime",
+        "agent",
+        &["authorization", "openai-beta"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn openai_realtime_beta_sends_its_header_and_the_flat_session() {
+    check(
+        "openai-realtime-beta",
+        "agent",
+        &["authorization", "openai-beta"],
+    )
+    .await;
+}
+
+#[test]
+fn presets_lists_every_preset_and_prints_one_that_reads_as_a_scenario() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let list = common::voxload(&["presets"], dir.path());
+    assert!(list.status.success());
+    let text = String::from_utf8_lossy(&list.stdout);
+    for p in voxload::config::preset::PRESETS {
+        assert!(text.contains(p.name), "{} listed:\n{text}", p.name);
+    }
+    let one = common::voxload(&["presets", "openai-realtime"], dir.path());
+    assert!(one.status.success());
+    let file = dir.path().join("rt.toml");
+    std::fs::write(&file, &one.stdout).expect("write");
+    // The printed preset is a scenario file `voxload run` reads (it fails
+    // only for want of a URL).
+    let run = common::voxload(
+        &["run", file.to_str().expect("utf-8"), "--name", "x"],
+        dir.path(),
+    );
+    assert_eq!(run.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(err.contains("missing --url"), "{err}");
+    let bad = common::voxload(
+        &["agent", "--preset", "nope", "--url", "ws://127.0.0.1:9"],
+        dir.path(),
+    );
+    assert_eq!(bad.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("--preset") && err.contains("openai-realtime"),
+        "{err}"
+    );
+}
