@@ -377,3 +377,110 @@ fn bad_audio_files_are_named_in_the_error() {
         );
     }
 }
+
+/// `--preset vllm-realtime` against the mock speaking vLLM's socket.
+fn vllm(mock: &MockHandle, manifest: &Path) -> AsrOptions {
+    AsrOptions {
+        url: Some(format!(
+            "ws://{}/v1/realtime/transcribe?dialect=vllm",
+            mock.addr
+        )),
+        audio: Some(vec![manifest.to_path_buf()]),
+        model: Some("mistralai/Voxtral-Mini-4B-Realtime-2602".into()),
+        ..AsrOptions::default()
+    }
+}
+
+async fn run_preset(
+    dir: &Path,
+    preset: &str,
+    (o, run): (AsrOptions, WorkloadOptions),
+) -> (RunResult, Vec<RequestRecord>) {
+    let common = CommonOptions {
+        out: Some(dir.join("results")),
+        name: Some("asr".into()),
+        ..CommonOptions::default()
+    };
+    let options = RunOptions::single(common, run, ProtocolOptions::Asr(o))
+        .with_preset(Some(preset))
+        .expect("one scenario");
+    let plan = RunPlan::build(options, &|_| None).expect("valid plan");
+    let (result, out) = common::run_plan(plan, Default::default()).await;
+    let records = common::read_records(&out.join("requests.jsonl"));
+    std::fs::remove_dir_all(&out).expect("clean");
+    (result, records)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_vllm_realtime_preset_matches_the_mock_speaking_vllm() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mock = mock::spawn(model(AsrModel {
+        partial_every: Duration::from_millis(200),
+        partial_lag: Duration::from_millis(50),
+        final_delay: Duration::from_millis(100),
+        ..AsrModel::default()
+    }))
+    .await
+    .expect("mock");
+    let manifest = corpus(&mock, dir.path(), TEXTS).await;
+    let workload = WorkloadOptions {
+        concurrency: Some("2".parse().expect("levels")),
+        requests: Some(4),
+        ..WorkloadOptions::default()
+    };
+    let (result, records) = run_preset(
+        dir.path(),
+        "vllm-realtime",
+        (vllm(&mock, &manifest), workload.clone()),
+    )
+    .await;
+    assert_eq!(records.len(), 4);
+    // The deltas and the final were read: the whole transcript, no errors.
+    assert_eq!(result.stages[0].summary.wer_pooled, Some(0.0));
+    let late_ms = LATE.as_secs_f64() * 1e3;
+    for r in &records {
+        assert!(r.ok(), "{r:?}");
+        // The final commit → transcription.done: the mock's final_delay.
+        let final_ms = r.final_us.expect("final") as f64 / 1000.0;
+        on_schedule_ms(final_ms, Duration::from_millis(100), LATE, "final");
+        // First delta: 200 ms of audio, due 180 ms after the first frame, + 50 ms lag.
+        let first_ms = r.first_partial_us.expect("a delta") as f64 / 1000.0;
+        assert!(first_ms <= 230.0 + late_ms, "first delta {first_ms} ms");
+    }
+    let truth = mock.truth().await.asr;
+    assert_eq!(truth.ws_recent.len(), 4);
+    for s in &truth.ws_recent {
+        // session.update named the model; the commit started generation, so deltas went out.
+        assert_eq!(
+            s.model.as_deref(),
+            Some("mistralai/Voxtral-Mini-4B-Realtime-2602")
+        );
+        assert!(s.partials > 0, "{s:?}");
+        assert_eq!(s.end, voxload::mock::WsEnd::Final, "{s:?}");
+    }
+
+    // An event the server does not know is answered with an error event,
+    // which fails the request by its code (never a hang).
+    let mut bad = vllm(&mock, &manifest);
+    bad.end_message = Some(vec![r#"{"type":"input_audio_buffer.finish"}"#.into()]);
+    let (result, records) = run_preset(dir.path(), "vllm-realtime", (bad, workload)).await;
+    assert_eq!(records.len(), 4);
+    let kind = ErrorKind::ServerEvent(voxload::protocol::EventCode::new("unknown_event"));
+    assert!(records.iter().all(|r| r.error == Some(kind)), "{records:?}");
+    assert_eq!(result.stages[0].summary.failed, 4);
+
+    // Without --model the preset's session.update cannot be filled.
+    let mut no_model = vllm(&mock, &manifest);
+    no_model.model = None;
+    let options = RunOptions::single(
+        CommonOptions::default(),
+        WorkloadOptions::default(),
+        ProtocolOptions::Asr(no_model),
+    )
+    .with_preset(Some("vllm-realtime"))
+    .expect("one scenario");
+    let e = RunPlan::build(options, &|_| None)
+        .expect_err("needs a model")
+        .to_string();
+    assert!(e.contains("--model"), "{e}");
+}

@@ -78,7 +78,7 @@ fn golden(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/golden/presets/{name}.txt"))
 }
 
-async fn check(preset: &str, command: &str, headers: &'static [&'static str]) {
+async fn check(preset: &str, command: &str, headers: &'static [&'static str], extra: &[&str]) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let port = listener.local_addr().expect("addr").port();
     let recorder = tokio::spawn(record(listener, headers));
@@ -95,8 +95,6 @@ async fn check(preset: &str, command: &str, headers: &'static [&'static str]) {
         "1",
         "-n",
         "1",
-        "--answer-timeout",
-        "1s",
         "--name",
         "golden",
         "--out",
@@ -104,17 +102,28 @@ async fn check(preset: &str, command: &str, headers: &'static [&'static str]) {
         "-q",
     ]
     .iter()
+    .chain(extra)
     .map(|a| a.to_string())
     .collect();
     let child = tokio::task::spawn_blocking(move || {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         common::voxload(&args, std::path::Path::new("/"))
     });
-    let seen = tokio::time::timeout(Duration::from_secs(60), recorder)
+    // voxload's own timeouts bound its run; the recorder is done once it
+    // has its messages or the socket closes.
+    let output = tokio::time::timeout(Duration::from_secs(60), child)
         .await
-        .expect("recorded in time")
+        .expect("voxload ended in time")
+        .expect("joins");
+    let seen = tokio::time::timeout(Duration::from_secs(5), recorder)
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "voxload never connected: {}",
+                String::from_utf8_lossy(&output.stderr)
+            )
+        })
         .expect("recorder");
-    let output = child.await.expect("joins");
     assert!(
         output.status.code().is_some(),
         "voxload ran to an end: {}",
@@ -142,6 +151,7 @@ async fn openai_realtime_sends_the_ga_session_update_then_24khz_appends() {
         "openai-realtime",
         "agent",
         &["authorization", "openai-beta"],
+        &["--answer-timeout", "1s"],
     )
     .await;
 }
@@ -152,8 +162,22 @@ async fn openai_realtime_beta_sends_its_header_and_the_flat_session() {
         "openai-realtime-beta",
         "agent",
         &["authorization", "openai-beta"],
+        &["--answer-timeout", "1s"],
     )
     .await;
+}
+
+#[tokio::test]
+async fn vllm_realtime_names_the_model_then_commits_before_any_audio() {
+    let extra = [
+        "--model",
+        "mistralai/Voxtral-Mini-4B-Realtime-2602",
+        "--timeout",
+        "2s",
+        "--text",
+        "hello there",
+    ];
+    check("vllm-realtime", "asr", &["authorization"], &extra).await;
 }
 
 #[test]

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::asr::parse_frame_encoding;
 use super::error::{invalid, positive, ws_max_message, ConfigError};
-use super::target::{templates, HeaderOptions};
+use super::target::{templates, ErrorEventOptions, HeaderOptions};
 use crate::audio::convert::to_pcm16_mono;
 use crate::audio::voice::Voice;
 use crate::input::{AudioSet, TEST_VOICE_CPS};
@@ -99,15 +99,10 @@ pub struct AgentOptions {
     /// Type(s) announcing that a response began, e.g. response.created [default: none].
     #[arg(long, value_delimiter = ',')]
     pub response_start_types: Option<Vec<String>>,
-    /// Type(s) of error events: each fails its turn, counted by code [default: none].
-    #[arg(long, value_delimiter = ',')]
-    pub error_types: Option<Vec<String>>,
-    /// Dotted path of the code in error events [default: error.code].
-    #[arg(long)]
-    pub error_code_path: Option<String>,
-    /// Error codes that fail nothing (e.g. response_cancel_not_active) [default: none].
-    #[arg(long, value_delimiter = ',')]
-    pub benign_errors: Option<Vec<String>>,
+    #[command(flatten)]
+    #[serde(flatten)]
+    #[allow(missing_docs)]
+    pub errors: ErrorEventOptions,
     /// Dotted path of the answer's item id in audio messages, for {{item_id}} [default: none].
     #[arg(long)]
     pub item_id_path: Option<String>,
@@ -320,9 +315,7 @@ impl AgentOptions {
             interrupt_types: list(o.interrupt_types.clone(), &d.interrupt_types),
             endpoint_types: list(o.endpoint_types.clone(), &d.endpoint_types),
             response_start_types: list(o.response_start_types.clone(), &d.response_start_types),
-            error_types: list(o.error_types.clone(), &d.error_types),
-            error_code_path: o.error_code_path.clone().unwrap_or(d.error_code_path),
-            benign_errors: list(o.benign_errors.clone(), &d.benign_errors),
+            errors: o.errors.build(),
             item_id_path: o.item_id_path.clone().or(d.item_id_path),
         };
         let barge_in_messages = o.barge_in_message.clone().unwrap_or_default();

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::error::{invalid, positive, ws_max_message, ConfigError};
-use super::target::{templates, with_default_path, HeaderOptions};
+use super::target::{templates, with_default_path, ErrorEventOptions, HeaderOptions};
 use super::tts::DEFAULT_TIMEOUT;
 use crate::input::AudioSet;
 use crate::metrics::wer::{Normalization, Numbers};
@@ -33,7 +33,7 @@ pub struct AsrOptions {
     /// speech (render texts with `voxload corpus`).
     #[arg(long = "text", value_name = "TEXT")]
     pub texts: Option<Vec<String>>,
-    /// Model (multipart field `model`) [default: whisper-1].
+    /// Model (multipart field `model`; {{model}} in streaming messages) [default: whisper-1 over HTTP].
     #[arg(long)]
     pub model: Option<String>,
     /// Language for files without one in the manifest.
@@ -86,15 +86,20 @@ pub struct AsrOptions {
     /// Streaming: binary, or a JSON template with {{audio}} for base64 frames [default: binary].
     #[arg(long)]
     pub frame_encoding: Option<String>,
-    /// Streaming: dotted path of the transcript in server messages [default: text].
-    #[arg(long)]
-    pub text_path: Option<String>,
+    /// Streaming: dotted path(s) of the transcript in server messages, the first present wins (e.g. text,delta) [default: text].
+    #[arg(long, value_delimiter = ',')]
+    #[serde(default, deserialize_with = "super::target::one_or_many")]
+    pub text_path: Option<Vec<String>>,
     /// Streaming: dotted path of the message type [default: type].
     #[arg(long)]
     pub type_path: Option<String>,
     /// Streaming: type value of the final transcript [default: final].
     #[arg(long)]
     pub final_type: Option<String>,
+    #[command(flatten)]
+    #[serde(flatten)]
+    #[allow(missing_docs)]
+    pub errors: ErrorEventOptions,
     /// Streaming: dotted path of a boolean "is final" flag, instead of a type.
     #[arg(long)]
     pub final_flag_path: Option<String>,
@@ -344,12 +349,24 @@ fn ws_target(
         ),
         frames,
         end_messages: templates(o.end_message.clone(), Some(r#"{"type":"end"}"#)),
-        text_path: o.text_path.clone().unwrap_or_else(|| "text".into()),
+        text_paths: o.text_path.clone().unwrap_or_else(|| vec!["text".into()]),
+        model: o.model.clone().unwrap_or_default(),
+        errors: o.errors.build(),
         type_path: Some(o.type_path.clone().unwrap_or_else(|| "type".into())),
         final_type: o.final_type.clone().unwrap_or_else(|| "final".into()),
         final_flag_path: o.final_flag_path.clone(),
         max_message_bytes: ws_max_message(o.ws_max_message)?,
     };
+    let names_model = target
+        .start_messages
+        .iter()
+        .chain(&target.end_messages)
+        .any(|m| m.contains("{{model}}"));
+    if names_model && target.model.is_empty() {
+        return Err(ConfigError::Missing(
+            "--model (the streaming messages name the model: {{model}})",
+        ));
+    }
     target
         .validate()
         .map_err(|e| invalid("--url", e.to_string()))?;

@@ -40,6 +40,12 @@ pub const PRESETS: &[Preset] = &[
         summary: "OpenAI Realtime beta event names (vLLM-Omni, Kyutai Unmute, older servers)",
         text: include_str!("../../presets/openai-realtime-beta.toml"),
     },
+    Preset {
+        name: "vllm-realtime",
+        service: Service::Asr,
+        summary: "vLLM realtime transcription (transcription.delta/done), PCM 16 kHz base64",
+        text: include_str!("../../presets/vllm-realtime.toml"),
+    },
 ];
 
 /// The preset called `name`; an error lists the known ones.

@@ -27,6 +27,33 @@ impl HeaderOptions {
     }
 }
 
+/// Error events of a WebSocket protocol: one declaration of the flags and
+/// keys for every adapter that reads JSON messages.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize, clap::Args)]
+pub struct ErrorEventOptions {
+    /// Type(s) of error events: each fails its request or turn, counted by code (event_CODE) [default: none].
+    #[arg(long, value_delimiter = ',')]
+    pub error_types: Option<Vec<String>>,
+    /// Dotted path of the code in error events [default: error.code].
+    #[arg(long)]
+    pub error_code_path: Option<String>,
+    /// Error codes that fail nothing (e.g. response_cancel_not_active) [default: none].
+    #[arg(long, value_delimiter = ',')]
+    pub benign_errors: Option<Vec<String>>,
+}
+
+impl ErrorEventOptions {
+    /// The rules these options set.
+    pub fn build(&self) -> crate::protocol::events::ErrorEvents {
+        let d = crate::protocol::events::ErrorEvents::default();
+        crate::protocol::events::ErrorEvents {
+            error_types: self.error_types.clone().unwrap_or(d.error_types),
+            error_code_path: self.error_code_path.clone().unwrap_or(d.error_code_path),
+            benign_errors: self.benign_errors.clone().unwrap_or(d.benign_errors),
+        }
+    }
+}
+
 /// `Name: value` strings into pairs.
 pub fn parse_headers(raw: &[String]) -> Result<Vec<(String, String)>, ConfigError> {
     raw.iter()

@@ -145,6 +145,9 @@ pub struct WsSessionTruth {
     pub fault: Option<AsrFaultKind>,
     /// How the session ended.
     pub end: WsEnd,
+    /// `?dialect=vllm`: the model named in `session.update`, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
 }
 
 /// Running counters behind [`AsrTruth`].

@@ -21,6 +21,24 @@
 //! - `{"type":"error","message":"…"}` for a message it cannot use (the
 //!   session goes on).
 //!
+//! With `?dialect=vllm` it speaks vLLM's realtime transcription socket
+//! instead (the `vllm-realtime` preset), on the same model and clocks:
+//!
+//! - on accept: `{"type":"session.created","id":"sess-…","created":…}`;
+//! - client: `{"type":"session.update","model":"…"}` (recorded, not
+//!   checked), `{"type":"input_audio_buffer.commit"}` (starts generation:
+//!   audio appended before it is transcribed, but partials only go out
+//!   once generation has started), `{"type":"input_audio_buffer.append",
+//!   "audio":"<base64 pcm16>"}`, and `{"type":"input_audio_buffer.commit",
+//!   "final":true}` (end of audio);
+//! - server: each partial as `{"type":"transcription.delta","delta":"…"}`
+//!   holding only the text new since the last one (none is sent when
+//!   nothing is new), the final as `{"type":"transcription.done",
+//!   "text":"…","usage":{…}}`, and no close frame (vLLM leaves closing to
+//!   the client);
+//! - errors as `{"type":"error","error":"<message>","code":"<code>"}` with
+//!   `invalid_json`, `invalid_audio` or `unknown_event`.
+//!
 //! A client that closes without `end` gets no final; the server just closes.
 //! Each session holds an ASR slot; with none free the upgrade is refused
 //! with HTTP 503 (sessions do not queue). Faults, one seeded draw per
@@ -58,6 +76,30 @@ const CLOSE_WAIT: Duration = Duration::from_secs(1);
 #[derive(Deserialize)]
 pub(crate) struct WsQuery {
     sample_rate: Option<u32>,
+    dialect: Option<String>,
+}
+
+/// Which socket protocol a session speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dialect {
+    /// The mock's own (`start`, `audio`, `end`; `partial`, `final`).
+    Voxload,
+    /// vLLM's realtime transcription.
+    Vllm,
+}
+
+/// A client message the session cannot use: the code (vLLM's error
+/// events carry one) and what is wrong.
+struct Refused {
+    code: &'static str,
+    message: String,
+}
+
+fn refused(code: &'static str, message: impl Into<String>) -> Refused {
+    Refused {
+        code,
+        message: message.into(),
+    }
 }
 
 /// A client control message.
@@ -67,6 +109,11 @@ struct Control {
     kind: String,
     sample_rate: Option<u32>,
     audio: Option<String>,
+    /// vLLM: `input_audio_buffer.commit` with `final: true` ends the audio.
+    #[serde(rename = "final")]
+    is_final: Option<bool>,
+    /// vLLM: the model in `session.update`.
+    model: Option<String>,
 }
 
 /// The upgrade handler: take an ASR slot or refuse with 503.
@@ -95,6 +142,10 @@ pub(crate) async fn transcribe(
             None
         }
     };
+    let dialect = match q.dialect.as_deref() {
+        Some("vllm") => Dialect::Vllm,
+        _ => Dialect::Voxload,
+    };
     let rate = q
         .sample_rate
         .filter(|r| (1_000..=192_000).contains(r))
@@ -114,8 +165,12 @@ pub(crate) async fn transcribe(
             error_rate: 0.0,
             fault,
             end: WsEnd::ClientClosed,
+            model: None,
         },
         shared,
+        dialect,
+        generating: dialect == Dialect::Voxload,
+        sent_text: 0,
         rate,
         decoder: None,
         samples: 0,
@@ -144,6 +199,11 @@ enum Out {
 struct Session {
     shared: Arc<Shared>,
     rec: WsSessionTruth,
+    dialect: Dialect,
+    /// vLLM: a first commit has started generation (partials go out).
+    generating: bool,
+    /// vLLM: bytes of the transcript already sent as deltas.
+    sent_text: usize,
     rate: u32,
     /// Created at the first audio, with the rate then in force.
     decoder: Option<Decoder>,
@@ -186,6 +246,16 @@ impl Session {
 
     async fn serve(&mut self, socket: &mut WebSocket) -> WsEnd {
         let shutdown = self.shared.shutdown.clone();
+        if self.dialect == Dialect::Vllm {
+            let created = serde_json::json!({
+                "type": "session.created",
+                "id": format!("sess-{}", self.rec.id),
+                "created": 1_760_000_000u64 + self.rec.id,
+            });
+            if send_json(socket, created).await.is_err() {
+                return WsEnd::Error;
+            }
+        }
         loop {
             let due = self.pending.front().map(|(at, _)| *at);
             tokio::select! {
@@ -203,7 +273,11 @@ impl Session {
                         Some(Ok(Message::Binary(b))) => self.audio(&b, now),
                         Some(Ok(Message::Text(t))) => {
                             if let Err(e) = self.control(t.as_str(), now) {
-                                if !self.silent() && send_json(socket, serde_json::json!({"type": "error", "message": e})).await.is_err() {
+                                let msg = match self.dialect {
+                                    Dialect::Voxload => serde_json::json!({"type": "error", "message": e.message}),
+                                    Dialect::Vllm => serde_json::json!({"type": "error", "error": e.message, "code": e.code}),
+                                };
+                                if !self.silent() && send_json(socket, msg).await.is_err() {
                                     return WsEnd::Error;
                                 }
                             }
@@ -228,7 +302,17 @@ impl Session {
         let now = Instant::now();
         match out {
             Out::Partial(text) => {
-                let msg = serde_json::json!({"type": "partial", "text": text});
+                let msg = match self.dialect {
+                    Dialect::Voxload => serde_json::json!({"type": "partial", "text": text}),
+                    Dialect::Vllm => {
+                        let new = text.get(self.sent_text..).unwrap_or(&text);
+                        if new.is_empty() {
+                            return None;
+                        }
+                        self.sent_text = text.len();
+                        serde_json::json!({"type": "transcription.delta", "delta": new})
+                    }
+                };
                 if send_json(socket, msg).await.is_err() {
                     return Some(WsEnd::Error);
                 }
@@ -246,12 +330,24 @@ impl Session {
                 None
             }
             Out::Final(text) => {
-                let msg = serde_json::json!({"type": "final", "text": text});
+                let words = text.split_whitespace().count();
+                let msg = match self.dialect {
+                    Dialect::Voxload => serde_json::json!({"type": "final", "text": text}),
+                    Dialect::Vllm => serde_json::json!({
+                        "type": "transcription.done",
+                        "text": text,
+                        "usage": {"prompt_tokens": 0, "completion_tokens": words, "total_tokens": words},
+                    }),
+                };
                 if send_json(socket, msg).await.is_err() {
                     return Some(WsEnd::Error);
                 }
                 let end = self.end_at.unwrap_or(now);
                 self.rec.final_us = Some(micros(now.saturating_duration_since(end)));
+                if self.dialect == Dialect::Vllm {
+                    // vLLM leaves the close to the client.
+                    return Some(WsEnd::Final);
+                }
                 let close = Message::Close(Some(CloseFrame {
                     code: 1000,
                     reason: Utf8Bytes::from_static(""),
@@ -263,39 +359,72 @@ impl Session {
     }
 
     /// A text message: start, audio or end.
-    fn control(&mut self, text: &str, now: Instant) -> Result<(), String> {
-        let c: Control =
-            serde_json::from_str(text).map_err(|e| format!("invalid JSON message: {e}"))?;
+    fn control(&mut self, text: &str, now: Instant) -> Result<(), Refused> {
+        let c: Control = serde_json::from_str(text)
+            .map_err(|e| refused("invalid_json", format!("invalid JSON message: {e}")))?;
+        if self.dialect == Dialect::Vllm {
+            return self.vllm_control(c, now);
+        }
+        let bad = |m: String| refused("invalid_event", m);
         match c.kind.as_str() {
             "start" => {
                 if let Some(rate) = c.sample_rate {
                     if !(1_000..=192_000).contains(&rate) {
-                        return Err(format!("sample_rate must be 1000..=192000 (got {rate})"));
+                        return Err(bad(format!(
+                            "sample_rate must be 1000..=192000 (got {rate})"
+                        )));
                     }
                     if self.decoder.is_some() {
-                        return Err("start after audio: sample_rate ignored".into());
+                        return Err(bad("start after audio: sample_rate ignored".into()));
                     }
                     self.rate = rate;
                     self.rec.sample_rate = rate;
                 }
                 Ok(())
             }
-            "audio" => {
-                let b64 = c.audio.ok_or("audio message without 'audio'")?;
-                let pcm = base64::engine::general_purpose::STANDARD
-                    .decode(b64.as_bytes())
-                    .map_err(|e| format!("'audio' is not base64: {e}"))?;
-                self.audio(&pcm, now);
-                Ok(())
-            }
+            "audio" => self.b64_audio(c.audio, now),
             "end" => {
                 self.end(now);
                 Ok(())
             }
-            other => Err(format!(
-                "unknown message type '{other}' (use start, audio or end)"
+            other => Err(refused(
+                "unknown_event",
+                format!("unknown message type '{other}' (use start, audio or end)"),
             )),
         }
+    }
+
+    /// vLLM's client events.
+    fn vllm_control(&mut self, c: Control, now: Instant) -> Result<(), Refused> {
+        match c.kind.as_str() {
+            "session.update" => {
+                self.rec.model = c.model.or(self.rec.model.take());
+                Ok(())
+            }
+            "input_audio_buffer.append" => self.b64_audio(c.audio, now),
+            "input_audio_buffer.commit" if c.is_final == Some(true) => {
+                self.end(now);
+                Ok(())
+            }
+            "input_audio_buffer.commit" => {
+                self.generating = true;
+                Ok(())
+            }
+            other => Err(refused(
+                "unknown_event",
+                format!("Unknown event type: {other}"),
+            )),
+        }
+    }
+
+    /// Base64 audio from a JSON message.
+    fn b64_audio(&mut self, b64: Option<String>, now: Instant) -> Result<(), Refused> {
+        let b64 = b64.ok_or_else(|| refused("invalid_audio", "audio message without 'audio'"))?;
+        let pcm = base64::engine::general_purpose::STANDARD
+            .decode(b64.as_bytes())
+            .map_err(|e| refused("invalid_audio", format!("'audio' is not base64: {e}")))?;
+        self.audio(&pcm, now);
+        Ok(())
     }
 
     /// An audio frame arrived at `now`.
@@ -327,7 +456,7 @@ impl Session {
         let asr = &self.shared.model.asr;
         let every = asr.partial_every.as_secs_f64() * f64::from(rate);
         let crossed = (self.samples as f64 / every) as u64;
-        if crossed > self.partials_scheduled {
+        if crossed > self.partials_scheduled && self.generating {
             self.partials_scheduled = crossed;
             let text = decoder.text().to_owned();
             self.pending

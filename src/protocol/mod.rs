@@ -6,6 +6,7 @@
 pub mod adapter;
 pub mod client;
 pub mod error;
+pub mod events;
 pub mod framing;
 pub mod http_asr;
 pub mod http_tts;

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::events::ErrorEvents;
 use super::target::{json_path, TargetError};
 use super::ws::{pcm_frame_bytes, FrameEncoding};
 use super::{ErrorKind, EventCode, ProtocolError};
@@ -102,24 +103,13 @@ pub struct MessageRules {
     /// Types that announce a response has begun (OpenAI's `response.created`).
     #[serde(default)]
     pub response_start_types: Vec<String>,
-    /// Types of error events: each fails its turn, counted by its code.
-    #[serde(default)]
-    pub error_types: Vec<String>,
-    /// Dotted path of the code in an error event.
-    #[serde(default = "default_error_code_path")]
-    pub error_code_path: String,
-    /// Error codes that fail nothing (e.g. a cancel that came after the
-    /// response had already ended): such an event is just a message.
-    #[serde(default)]
-    pub benign_errors: Vec<String>,
+    /// Error events: each fails its turn, counted by its code.
+    #[serde(flatten)]
+    pub errors: ErrorEvents,
     /// Dotted path of the response item's id in audio messages, for
     /// `{{item_id}}` in the barge-in messages; `None`: no id is read.
     #[serde(default)]
     pub item_id_path: Option<String>,
-}
-
-fn default_error_code_path() -> String {
-    "error.code".into()
 }
 
 impl Default for MessageRules {
@@ -137,9 +127,7 @@ impl Default for MessageRules {
             interrupt_types: one("interrupted"),
             endpoint_types: Vec::new(),
             response_start_types: Vec::new(),
-            error_types: Vec::new(),
-            error_code_path: default_error_code_path(),
-            benign_errors: Vec::new(),
+            errors: ErrorEvents::default(),
             item_id_path: None,
         }
     }
@@ -263,16 +251,10 @@ impl MessageRules {
                 item_id,
             });
         }
-        if is(&self.error_types) {
-            let code = match json_path(&v, &self.error_code_path) {
-                Some(serde_json::Value::String(s)) => s.clone(),
-                Some(serde_json::Value::Number(n)) => n.to_string(),
-                _ => String::new(),
-            };
-            let benign = self.benign_errors.contains(&code);
-            return Ok(only(match benign {
-                true => AgentMessage::Other,
-                false => AgentMessage::Error(EventCode::new(&code)),
+        if self.errors.is_error_type(kind) {
+            return Ok(only(match self.errors.code(kind, &v) {
+                Some(code) => AgentMessage::Error(code),
+                None => AgentMessage::Other,
             }));
         }
         Ok(only(if is(&self.transcript_types) {
@@ -372,8 +354,11 @@ mod tests {
             audio_path: "delta".into(),
             endpoint_types: vec!["input_audio_buffer.speech_stopped".into()],
             response_start_types: vec!["response.created".into()],
-            error_types: vec!["error".into()],
-            benign_errors: vec!["response_cancel_not_active".into()],
+            errors: ErrorEvents {
+                error_types: vec!["error".into()],
+                benign_errors: vec!["response_cancel_not_active".into()],
+                ..ErrorEvents::default()
+            },
             item_id_path: Some("item_id".into()),
             ..MessageRules::default()
         };

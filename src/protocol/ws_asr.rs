@@ -14,11 +14,12 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::WebSocketStream;
 
+use super::events::ErrorEvents;
 use super::target::{json_path, TargetError};
 pub use super::ws::FrameEncoding;
 use super::ws::{connect, pcm_frame_bytes, read_error, HandOff};
 use super::ws_pacer::{PacedWs, Pacer, Track, WsEvent};
-use super::{ErrorKind, ProtocolError};
+use super::{ErrorKind, EventCode, ProtocolError};
 
 /// A streaming ASR endpoint and its message shapes.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -40,8 +41,15 @@ pub struct WsAsrTarget {
     pub frames: FrameEncoding,
     /// Sent in order after the last frame (e.g. `{"type":"end"}`).
     pub end_messages: Vec<String>,
-    /// Dotted path of the transcript text in server messages.
-    pub text_path: String,
+    /// Dotted paths of the transcript text in server messages, tried in
+    /// order (a final's `text`, a partial's `delta`).
+    pub text_paths: Vec<String>,
+    /// The model, for `{{model}}` in the messages (empty if none).
+    #[serde(default)]
+    pub model: String,
+    /// Error events: each fails the request, counted by its code.
+    #[serde(flatten, default)]
+    pub errors: ErrorEvents,
     /// Dotted path of the message type (`None`: every text message with text is a partial
     /// unless `final_flag_path` says final).
     pub type_path: Option<String>,
@@ -140,6 +148,7 @@ impl WsAsr {
 pub(super) enum Heard {
     Partial,
     Final(String),
+    Error(EventCode),
     Other,
 }
 
@@ -150,8 +159,23 @@ pub(super) fn classify(text: &str, t: &WsAsrTarget) -> Result<Heard, ProtocolErr
             format!("server message is not JSON: {e}"),
         )
     })?;
-    let transcript = json_path(&v, &t.text_path)
+    if let Some(kind) = t
+        .type_path
+        .as_deref()
+        .and_then(|tp| json_path(&v, tp))
         .and_then(|x| x.as_str())
+    {
+        if let Some(code) = t.errors.code(kind, &v) {
+            return Ok(Heard::Error(code));
+        }
+        if t.errors.is_error_type(kind) {
+            return Ok(Heard::Other);
+        }
+    }
+    let transcript = t
+        .text_paths
+        .iter()
+        .find_map(|p| json_path(&v, p).and_then(|x| x.as_str()))
         .map(str::to_string);
     let is_final = match (&t.type_path, &t.final_flag_path) {
         (_, Some(flag)) => json_path(&v, flag)
@@ -164,8 +188,9 @@ pub(super) fn classify(text: &str, t: &WsAsrTarget) -> Result<Heard, ProtocolErr
     };
     Ok(match (transcript, is_final) {
         (Some(text), true) => Heard::Final(text),
-        (Some(_), false) => Heard::Partial,
-        (None, _) => Heard::Other,
+        // A partial that says nothing is not one (no first partial yet).
+        (Some(text), false) if !text.trim().is_empty() => Heard::Partial,
+        _ => Heard::Other,
     })
 }
 
@@ -173,6 +198,7 @@ fn fill(template: &str, t: &WsAsrTarget, language: Option<&str>) -> String {
     template
         .replace("{{sample_rate}}", &t.sample_rate.to_string())
         .replace("{{language}}", language.unwrap_or(""))
+        .replace("{{model}}", &t.model)
 }
 
 /// The session: start message, frames at `audio_start + i × frame` (absolute
@@ -245,6 +271,12 @@ pub async fn run_session<T: AsyncRead + AsyncWrite + HandOff + Unpin>(
                         return Ok(finals.join(" "));
                     }
                 }
+                Heard::Error(code) => {
+                    return Err(ProtocolError::new(
+                        ErrorKind::ServerEvent(code),
+                        format!("the server sent an error event ({code})"),
+                    ))
+                }
                 Heard::Other => {}
             },
             Message::Close(frame) => {
@@ -286,7 +318,9 @@ mod tests {
             start_messages: vec![r#"{"type":"start","sample_rate":{{sample_rate}}}"#.into()],
             frames: FrameEncoding::Binary,
             end_messages: vec![r#"{"type":"end"}"#.into()],
-            text_path: "text".into(),
+            text_paths: vec!["text".into()],
+            model: String::new(),
+            errors: ErrorEvents::default(),
             type_path: Some("type".into()),
             final_type: "final".into(),
             final_flag_path: None,
