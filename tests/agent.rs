@@ -809,3 +809,44 @@ async fn locust_csv_rows_are_turns_timed_to_first_audio() {
     let median: f64 = row[4].parse().expect("median");
     on_schedule_ms(median, Duration::from_millis(200), LATE, &csv);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn turns_record_what_the_agent_heard_and_said_and_score_what_it_heard() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let agent = AgentModel {
+        transcribe: true,
+        response_audio: Duration::from_millis(400),
+        ..AgentModel::default()
+    };
+    let mock = mock::spawn(model(agent.clone())).await.expect("mock");
+    let mut o = options(&mock, dir.path(), 2, "2");
+    o.agent.end_of_speech_message = Some(vec![r#"{"type":"end_of_speech"}"#.into()]);
+    let (result, records) = run(o).await;
+    assert_eq!(records.len(), 4);
+    let truth = mock.truth().await.agent;
+    let mut heard: Vec<String> = records
+        .iter()
+        .map(|r| r.transcript.clone().expect("a transcript"))
+        .collect();
+    let mut sent: Vec<String> = truth
+        .recent_turns
+        .iter()
+        .map(|t| t.transcript.clone())
+        .collect();
+    heard.sort();
+    sent.sort();
+    // What the mock decoded is what the records hold, and it is what the caller said.
+    assert_eq!(heard, sent);
+    for r in &records {
+        assert!(r.ok(), "{r:?}");
+        assert_eq!(r.wer, Some(0.0), "{r:?}");
+        assert!(r.ref_words >= Some(2), "{r:?}");
+        let reply = r.reply.as_deref().expect("a reply");
+        // The mock says its phrase for as many characters as its audio lasts
+        // (15 per second: 6 in 400 ms).
+        assert_eq!(reply, "sure, ", "{r:?}");
+        // 400 ms of 16-bit PCM at 16 kHz.
+        assert_eq!(r.audio_bytes, 400 * 16 * 2);
+    }
+    assert_eq!(result.stages[0].summary.wer_pooled, Some(0.0));
+}

@@ -14,7 +14,7 @@ use crate::config::asr::AsrOptions;
 use crate::config::common::default_name;
 use crate::config::tts::{TtsEndpointOptions, TtsOptions};
 use crate::config::{CommonOptions, ProtocolOptions, RunOptions, RunPlan, WorkloadOptions};
-use crate::mock::{self, AsrModel, MockModel};
+use crate::mock::{self, AgentModel, AsrModel, MockModel};
 
 /// `voxload demo`.
 #[derive(Debug, Clone, Args)]
@@ -64,6 +64,12 @@ pub fn demo_model() -> MockModel {
             word_error_per_load: 0.03,
             seed: Some(7),
             ..AsrModel::default()
+        },
+        // The agent decodes the callers' speech, so its transcripts are
+        // scored (agent-side WER) against what the callers said.
+        agent: AgentModel {
+            transcribe: true,
+            ..AgentModel::default()
         },
         ..MockModel::default()
     }

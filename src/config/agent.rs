@@ -87,6 +87,10 @@ pub struct AgentOptions {
     /// Type(s) of agent text messages [default: response_text].
     #[arg(long, value_delimiter = ',')]
     pub text_types: Option<Vec<String>>,
+    /// Dotted path(s) of the text in transcript and text messages, the first present wins [default: transcript,text,delta].
+    #[arg(long, value_delimiter = ',')]
+    #[serde(default, deserialize_with = "super::target::one_or_many")]
+    pub text_path: Option<Vec<String>>,
     /// Type(s) that end a response [default: response_end].
     #[arg(long, value_delimiter = ',')]
     pub end_types: Option<Vec<String>>,
@@ -177,6 +181,9 @@ pub struct Script {
     pub sources: Vec<String>,
     /// Seconds of caller speech per turn.
     pub speech_s: Vec<f64>,
+    /// What each turn says, when known (its text, or the reference beside
+    /// its audio): the agent's transcript of it is scored against this.
+    pub references: Vec<Option<String>>,
     /// Caller PCM per turn (16-bit mono at the target's sample rate).
     #[serde(skip)]
     pub turns: Vec<Bytes>,
@@ -243,13 +250,14 @@ fn load_script(s: &ScriptOptions, rate: u32) -> Result<Script, ConfigError> {
                     .into(),
             )),
         };
-    let (mut turns, mut sources) = (Vec::new(), Vec::new());
+    let (mut turns, mut sources, mut references) = (Vec::new(), Vec::new(), Vec::new());
     if let Some(inputs) = files {
         let set = AudioSet::load(&inputs).map_err(|e| bad(e.to_string()))?;
         for item in set.items() {
             let pcm = to_pcm16_mono(&item.bytes, Some(item.format), rate)
                 .map_err(|e| bad(format!("cannot convert {}: {e}", item.path.display())))?;
             sources.push(item.path.display().to_string());
+            references.push(item.reference.clone());
             turns.push(Bytes::from(pcm));
         }
     } else {
@@ -261,6 +269,7 @@ fn load_script(s: &ScriptOptions, rate: u32) -> Result<Script, ConfigError> {
                 .flat_map(|s| s.to_le_bytes())
                 .collect();
             sources.push(format!("text: {t}"));
+            references.push(Some(t.clone()));
             turns.push(Bytes::from(pcm));
         }
     }
@@ -276,6 +285,7 @@ fn load_script(s: &ScriptOptions, rate: u32) -> Result<Script, ConfigError> {
         weight,
         sources,
         speech_s,
+        references,
         turns,
     })
 }
@@ -311,6 +321,7 @@ impl AgentOptions {
             transcript_types: list(o.transcript_types.clone(), &d.transcript_types),
             transcript_final_path: o.transcript_final_path.clone(),
             text_types: list(o.text_types.clone(), &d.text_types),
+            text_paths: list(o.text_path.clone(), &d.text_paths),
             end_types: list(o.end_types.clone(), &d.end_types),
             interrupt_types: list(o.interrupt_types.clone(), &d.interrupt_types),
             endpoint_types: list(o.endpoint_types.clone(), &d.endpoint_types),

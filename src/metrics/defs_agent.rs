@@ -131,6 +131,9 @@ pub fn measure_turn(t: &TurnTimes, c: &TurnContext) -> RequestRecord {
         audio_us: (!t.audio.is_empty())
             .then(|| micros(t.audio.iter().map(|(_, d)| *d).sum::<Duration>())),
         chunks: t.audio.len() as u32,
+        audio_bytes: t.audio_bytes,
+        transcript: t.heard.clone(),
+        reply: t.said.clone(),
         ws_close: t.close_code,
         turn: Some(t.index as u32 + 1),
         ..RequestRecord::default()

@@ -152,9 +152,13 @@ pub struct RequestRecord {
     /// ASR: word_errors ÷ ref_words.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub wer: Option<f64>,
-    /// ASR: the (final) transcript as received.
+    /// ASR: the (final) transcript as received. Voice agent: the agent's
+    /// transcript of the caller (what it heard), scored against the turn's text.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub transcript: Option<String>,
+    /// Voice agent: the agent's text reply (what it said), as received.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reply: Option<String>,
     /// WebSocket close code, when the server closed the connection.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ws_close: Option<u16>,

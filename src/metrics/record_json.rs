@@ -150,6 +150,7 @@ impl RequestRecord {
         o.opt_u64(k!("ref_words"), self.ref_words.map(u64::from));
         o.opt_f64(k!("wer"), self.wer);
         o.opt_str(k!("transcript"), self.transcript.as_deref());
+        o.opt_str(k!("reply"), self.reply.as_deref());
         o.opt_u64(k!("ws_close"), self.ws_close.map(u64::from));
         if let Some(e) = &self.error {
             o.key(k!("error"));
@@ -219,6 +220,7 @@ mod tests {
             ref_words: Some(24),
             wer: Some(23.0 / 24.0),
             transcript: Some("quote \" and \\ and\nnewline ü".into()),
+            reply: Some("a reply \u{1}".into()),
             ws_close: Some(1011),
             error: Some(ErrorKind::Http(503)),
             error_detail: Some("{\"error\":\"queue full\"}".into()),

@@ -90,8 +90,13 @@ pub struct MessageRules {
     /// Dotted path of a boolean "final" flag on transcripts; `None`: every
     /// transcript message counts as final.
     pub transcript_final_path: Option<String>,
-    /// Types of the agent's own text (counted as messages, nothing more).
+    /// Types of the agent's own text: its reply, kept in the turn's record
+    /// (pieces joined as they come, so deltas make the whole reply).
     pub text_types: Vec<String>,
+    /// Dotted paths of the text in transcript and text messages, the first
+    /// present wins (`transcript`, `text`, `delta`).
+    #[serde(default = "default_text_paths")]
+    pub text_paths: Vec<String>,
     /// Types that end a response.
     pub end_types: Vec<String>,
     /// Types that announce the agent stopped because the caller spoke.
@@ -112,6 +117,10 @@ pub struct MessageRules {
     pub item_id_path: Option<String>,
 }
 
+fn default_text_paths() -> Vec<String> {
+    ["transcript", "text", "delta"].map(String::from).to_vec()
+}
+
 impl Default for MessageRules {
     /// The shapes `voxload mock` speaks.
     fn default() -> Self {
@@ -123,6 +132,7 @@ impl Default for MessageRules {
             transcript_types: one("transcript"),
             transcript_final_path: None,
             text_types: one("response_text"),
+            text_paths: default_text_paths(),
             end_types: one("response_end"),
             interrupt_types: one("interrupted"),
             endpoint_types: Vec::new(),
@@ -146,6 +156,8 @@ pub enum AgentMessage {
     Error(EventCode),
     /// A final transcript of the caller.
     Transcript,
+    /// A piece of the agent's own text reply.
+    Reply,
     /// Anything else that counts as the agent speaking up (text, partials,
     /// unknown types).
     Other,
@@ -209,6 +221,8 @@ pub struct Classified {
     pub message: AgentMessage,
     /// The response item's id (at `item_id_path`).
     pub item_id: Option<String>,
+    /// A transcript's or reply's text (at the first of `text_paths` present).
+    pub text: Option<String>,
 }
 
 impl MessageRules {
@@ -230,6 +244,7 @@ impl MessageRules {
         let only = |message| Classified {
             message,
             item_id: None,
+            text: None,
         };
         let Some(kind) = json_path(&v, &self.type_path).and_then(|t| t.as_str()) else {
             return Ok(only(AgentMessage::Other));
@@ -249,6 +264,7 @@ impl MessageRules {
             return Ok(Classified {
                 message: AgentMessage::Audio(base64_decoded_len(b64)),
                 item_id,
+                text: None,
             });
         }
         if self.errors.is_error_type(kind) {
@@ -257,17 +273,32 @@ impl MessageRules {
                 None => AgentMessage::Other,
             }));
         }
-        Ok(only(if is(&self.transcript_types) {
+        let text = || {
+            self.text_paths
+                .iter()
+                .find_map(|p| json_path(&v, p).and_then(|x| x.as_str()))
+                .map(str::to_string)
+        };
+        if is(&self.transcript_types) {
             let is_final = match &self.transcript_final_path {
                 Some(p) => json_path(&v, p).and_then(|f| f.as_bool()).unwrap_or(false),
                 None => true,
             };
             if is_final {
-                AgentMessage::Transcript
-            } else {
-                AgentMessage::Other
+                return Ok(Classified {
+                    text: text(),
+                    ..only(AgentMessage::Transcript)
+                });
             }
-        } else if is(&self.end_types) {
+            return Ok(only(AgentMessage::Other));
+        }
+        if is(&self.text_types) {
+            return Ok(Classified {
+                text: text(),
+                ..only(AgentMessage::Reply)
+            });
+        }
+        Ok(only(if is(&self.end_types) {
             AgentMessage::End
         } else if is(&self.interrupt_types) {
             AgentMessage::Interrupted
@@ -318,7 +349,7 @@ mod tests {
             ),
             (
                 r#"{"type":"response_text","text":"x"}"#,
-                AgentMessage::Other,
+                AgentMessage::Reply,
             ),
             (r#"{"type":"response_end"}"#, AgentMessage::End),
             (r#"{"type":"interrupted"}"#, AgentMessage::Interrupted),
@@ -368,6 +399,7 @@ mod tests {
             Some(Classified {
                 message: AgentMessage::Audio(3),
                 item_id: Some("item_7".into()),
+                text: None,
             })
         );
         let stopped = r#"{"type":"input_audio_buffer.speech_stopped","audio_end_ms":900}"#;

@@ -77,8 +77,14 @@ pub struct TurnTimes {
     pub response_start: Option<Instant>,
     /// The id of the response item the agent's audio belongs to (first one read).
     pub item_id: Option<String>,
+    /// What the agent heard: its final transcript(s) of the caller, joined by spaces.
+    pub heard: Option<String>,
+    /// What the agent said in text: its reply pieces, joined as they came.
+    pub said: Option<String>,
     /// Agent audio of the response: arrival and duration of each message.
     pub audio: Vec<(Instant, Duration)>,
+    /// Bytes of agent audio in the response (as sent: PCM or encoded).
+    pub audio_bytes: u64,
     /// End of the response: the end message's arrival, or the last message before an idle gap.
     pub response_end: Option<Instant>,
     /// The response ended with an end-of-response message.
@@ -365,6 +371,7 @@ impl<F: FnMut(TurnTimes)> State<'_, F> {
         &mut self,
         m: AgentMessage,
         item_id: Option<String>,
+        text: Option<String>,
         at: Instant,
         t: &AgentTarget,
     ) -> Option<Done> {
@@ -383,7 +390,10 @@ impl<F: FnMut(TurnTimes)> State<'_, F> {
                     AgentMessage::Audio(n) if b.onset.is_some_and(|o| at >= o) => {
                         b.leaked.push((at, t.agent_audio(n)));
                     }
-                    AgentMessage::Audio(n) => prev.audio.push((at, t.agent_audio(n))),
+                    AgentMessage::Audio(n) => {
+                        prev.audio.push((at, t.agent_audio(n)));
+                        prev.audio_bytes += n as u64;
+                    }
                     AgentMessage::Interrupted if b.interrupted_at.is_none() => {
                         b.interrupted_at = Some(at);
                         if !t.barge_in_messages.is_empty() {
@@ -415,12 +425,28 @@ impl<F: FnMut(TurnTimes)> State<'_, F> {
             AgentMessage::Audio(n) => {
                 self.cur.first_audio.get_or_insert(at);
                 self.cur.audio.push((at, t.agent_audio(n)));
+                self.cur.audio_bytes += n as u64;
                 if self.cur.item_id.is_none() {
                     self.cur.item_id = item_id;
                 }
             }
             AgentMessage::Transcript => {
                 self.cur.transcript.get_or_insert(at);
+                if let Some(text) = text {
+                    let heard = self.cur.heard.get_or_insert_with(String::new);
+                    if !heard.is_empty() && !text.is_empty() {
+                        heard.push(' ');
+                    }
+                    heard.push_str(&text);
+                }
+            }
+            AgentMessage::Reply => {
+                if let Some(text) = text {
+                    self.cur
+                        .said
+                        .get_or_insert_with(String::new)
+                        .push_str(&text);
+                }
             }
             AgentMessage::Endpoint => {
                 self.cur.endpoint.get_or_insert(at);
@@ -467,10 +493,10 @@ impl<F: FnMut(TurnTimes)> State<'_, F> {
                 return Flow::Stop;
             }
         };
-        let (message, item_id) = match msg {
-            Message::Binary(b) => (AgentMessage::Audio(b.len()), None),
+        let (message, item_id, text) = match msg {
+            Message::Binary(b) => (AgentMessage::Audio(b.len()), None, None),
             Message::Text(text) => match t.rules.read_text(text.as_str()) {
-                Ok(c) => (c.message, c.item_id),
+                Ok(c) => (c.message, c.item_id, c.text),
                 Err(e) => {
                     self.fail(e, None);
                     return Flow::Close;
@@ -489,7 +515,7 @@ impl<F: FnMut(TurnTimes)> State<'_, F> {
             _ => return Flow::Go,
         };
         self.interruption_onset(onset);
-        Flow::after(self.on_message(message, item_id, at, t))
+        Flow::after(self.on_message(message, item_id, text, at, t))
     }
 }
 

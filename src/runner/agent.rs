@@ -18,6 +18,7 @@ use rand::{Rng, SeedableRng};
 use super::executor::{within, Done};
 use crate::config::agent::{AgentInputs, Script};
 use crate::metrics::defs_agent::{measure_turn, TurnContext};
+use crate::metrics::wer::{word_errors, Normalization};
 use crate::protocol::adapter::WsAgent;
 use crate::protocol::ws_agent::AgentTarget;
 use crate::protocol::ws_agent_session::{Conversation, TurnTimes};
@@ -103,6 +104,16 @@ impl AgentJobs {
     fn turn(&self, a: &Arrival, script: &Script, t: &TurnTimes, c: &TurnContext) -> Done {
         let mut record = measure_turn(t, c);
         record.script = Some(script.name.clone());
+        let reference = script.references.get(t.index).and_then(Option::as_deref);
+        if let (Some(reference), Some(heard), None) = (reference, &record.transcript, &record.error)
+        {
+            let we = word_errors(reference, heard, &Normalization::default());
+            if we.ref_words > 0 {
+                record.word_errors = Some(we.errors());
+                record.ref_words = Some(we.ref_words);
+                record.wer = we.wer();
+            }
+        }
         let origin = if t.index == 0 {
             a.intended_at.unwrap_or(c.started)
         } else {
