@@ -850,3 +850,172 @@ async fn turns_record_what_the_agent_heard_and_said_and_score_what_it_heard() {
     }
     assert_eq!(result.stages[0].summary.wer_pooled, Some(0.0));
 }
+
+fn realtime_url(mock: &MockHandle, query: &str) -> String {
+    format!(
+        "{}/v1/realtime{query}",
+        mock.url().replacen("http://", "ws://", 1)
+    )
+}
+
+/// `o` with `preset` under its agent options, run.
+async fn run_preset(o: Opts, preset: &str) -> (RunResult, Vec<RequestRecord>) {
+    let options = RunOptions::single(o.common, o.run, ProtocolOptions::Agent(o.agent))
+        .with_preset(Some(preset))
+        .expect("one scenario");
+    let plan = RunPlan::build(options, &|_| None).expect("valid plan");
+    let (result, out) = common::run_plan(plan, Default::default()).await;
+    let records = common::read_records(&out.join("requests.jsonl"));
+    std::fs::remove_dir_all(&out).expect("clean");
+    (result, records)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openai_realtime_preset_is_timed_and_truncates_what_it_played() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let agent = AgentModel {
+        transcribe: true,
+        response_delay: Duration::from_millis(400),
+        transcript_delay: Duration::from_millis(150),
+        vad_silence: Duration::from_millis(240),
+        response_audio: Duration::from_millis(1_200),
+        barge_stop_delay: Duration::from_millis(300),
+        ..AgentModel::default()
+    };
+    let mock = mock::spawn(model(agent.clone())).await.expect("mock");
+    let mut o = options(&mock, dir.path(), 2, "2");
+    o.agent.url = Some(realtime_url(&mock, "?model=gpt-realtime"));
+    o.agent.script = Some(vec![script(
+        "three",
+        &["hello there", "what is my balance", "thanks a lot"],
+    )]);
+    // Barge into every answer but the last, 400 ms into its audio.
+    o.agent.barge_in = Some(1.0);
+    o.agent.barge_in_after = Some(Duration::from_millis(400));
+    let (result, records) = run_preset(o.clone(), "openai-realtime").await;
+    assert_eq!(records.len(), 6, "2 calls × 3 turns: {records:?}");
+    assert!(records.iter().all(RequestRecord::ok), "{records:?}");
+    assert_eq!(result.stages[0].summary.wer_pooled, Some(0.0));
+    let truth = mock.truth().await.agent;
+    // The server's VAD: our end of speech → its speech_stopped is the mock's
+    // last speech frame → detection (vad_silence of noise), and the
+    // response starts there too.
+    let vad_ms = common::median(
+        truth
+            .recent_turns
+            .iter()
+            .filter_map(|t| Some((t.speech_end_us - t.last_speech_us?) as f64 / 1e3))
+            .collect(),
+    );
+    let endpoint = common::median(records.iter().map(|r| ms(r.agent_endpoint_us)).collect());
+    on_schedule_ms(
+        endpoint,
+        Duration::from_secs_f64(vad_ms / 1e3),
+        LATE,
+        "speech_stopped",
+    );
+    let started = common::median(
+        records
+            .iter()
+            .map(|r| ms(r.agent_response_start_us))
+            .collect(),
+    );
+    on_schedule_ms(
+        started,
+        Duration::from_secs_f64(vad_ms / 1e3),
+        LATE,
+        "response.created",
+    );
+    let first = common::median(records.iter().map(|r| ms(r.agent_first_audio_us)).collect());
+    let due = Duration::from_secs_f64(vad_ms / 1e3) + agent.response_delay;
+    on_schedule_ms(first, due, LATE, "first audio delta");
+    let heard = common::median(records.iter().map(|r| ms(r.agent_transcript_us)).collect());
+    let due = Duration::from_secs_f64(vad_ms / 1e3) + agent.transcript_delay;
+    on_schedule_ms(heard, due, LATE, "transcription completed");
+    for r in &records {
+        // 24 kHz PCM: the audio seconds are read at the preset's rate.
+        assert_eq!(r.audio_bytes % 2, 0);
+        let audio_s = r.audio_us.expect("audio") as f64 / 1e6;
+        assert!(
+            (r.audio_bytes as f64 / 48_000.0 - audio_s).abs() < 1e-3,
+            "{r:?}"
+        );
+    }
+    // Each barged answer: the caller cancelled while it was still going and
+    // truncated it to what its player had played — the audio sent from the
+    // first delta to the barge-in onset (sent in real time), within a chunk
+    // and the slack.
+    let sessions: Vec<_> = truth
+        .recent_sessions
+        .iter()
+        .filter_map(|s| s.realtime.clone())
+        .collect();
+    assert_eq!(sessions.len(), 2);
+    let barged: Vec<_> = truth
+        .recent_turns
+        .iter()
+        .filter(|t| t.barge_in_us.is_some())
+        .collect();
+    assert_eq!(barged.len(), 4, "two per call");
+    for s in &sessions {
+        assert_eq!(s.dialect, "ga");
+        assert_eq!(s.updates, 1);
+        assert_eq!(s.truncates.len(), 2, "{s:?}");
+        assert!(s.cancels.iter().all(|(_, active)| *active), "{s:?}");
+        assert!(s.errors.is_empty(), "{s:?}");
+        for tr in &s.truncates {
+            let turn = barged
+                .iter()
+                .find(|t| t.first_audio_us == tr.first_audio_us)
+                .expect("the barged turn");
+            let played_ms = (turn.barge_in_us.expect("onset") - turn.first_audio_us.expect("audio"))
+                as f64
+                / 1e3;
+            let slack = LATE.as_secs_f64() * 1e3 + 20.0;
+            assert!(
+                (tr.audio_end_ms as f64 - played_ms).abs() <= slack,
+                "truncated to {} ms, played {played_ms} ms",
+                tr.audio_end_ms
+            );
+            assert!(tr.audio_end_ms <= tr.sent_audio_ms, "{tr:?}");
+            assert!(tr.item_id.ends_with("_a"), "the answer's item: {tr:?}");
+        }
+    }
+
+    // The beta names, chosen by the preset's OpenAI-Beta header.
+    let mut beta = o.clone();
+    beta.agent.url = Some(realtime_url(&mock, ""));
+    beta.agent.barge_in = Some(0.0);
+    let (_, records) = run_preset(beta, "openai-realtime-beta").await;
+    assert_eq!(records.len(), 6);
+    assert!(records.iter().all(RequestRecord::ok), "{records:?}");
+    assert!(records.iter().all(|r| r.agent_endpoint_us.is_some()));
+    let truth = mock.truth().await.agent;
+    let betas = truth
+        .recent_sessions
+        .iter()
+        .filter(|s| s.realtime.as_ref().is_some_and(|r| r.dialect == "beta"))
+        .count();
+    assert_eq!(betas, 2);
+
+    // An event the server does not know is answered with an error event,
+    // which fails the turn by its code, at once (no timeout).
+    let mut bad = o;
+    bad.agent.barge_in = Some(0.0);
+    bad.run.requests = Some(1);
+    bad.run.concurrency = "1".parse().ok();
+    bad.agent.start_message = Some(vec![r#"{"type":"session.upgrade"}"#.into()]);
+    let (_, records) = run_preset(bad, "openai-realtime").await;
+    assert_eq!(records.len(), 1, "{records:?}");
+    let kind = ErrorKind::ServerEvent(voxload::protocol::EventCode::new("unknown_event"));
+    assert_eq!(records[0].error, Some(kind), "{records:?}");
+    let truth = mock.truth().await.agent;
+    let last = truth
+        .recent_sessions
+        .last()
+        .and_then(|s| s.realtime.clone());
+    assert_eq!(
+        last.map(|r| r.errors),
+        Some(vec!["unknown_event".to_string()])
+    );
+}

@@ -297,7 +297,10 @@ pub async fn run_mock(args: MockArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot read the address bound for {addr}"))?;
     println!("voxload mock listening on http://{local}");
     println!("  POST /v1/audio/speech   GET /mock/truth   POST /mock/reset-truth   POST /mock/stall?ms=N");
-    println!("  POST /v1/audio/transcriptions[/raw]   WS /v1/realtime/transcribe   WS /v1/agent");
+    println!("  POST /v1/audio/transcriptions[/raw]   WS /v1/realtime/transcribe[?dialect=vllm]   WS /v1/agent");
+    println!(
+        "  WS /v1/realtime[?dialect=beta] (OpenAI Realtime API, presets openai-realtime[-beta])"
+    );
     println!(
         "  model: {}× real time, {} overhead, {} chunks, {} slots + {} queue (Ctrl-C to stop)",
         model.speed,

@@ -94,6 +94,42 @@ pub struct AgentSessionTruth {
     pub turns: u64,
     /// How the session ended.
     pub end: AgentEnd,
+    /// `/v1/realtime` sessions: what the client asked of the realtime API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub realtime: Option<RealtimeTruth>,
+}
+
+/// What a realtime client did in one session besides streaming audio.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RealtimeTruth {
+    /// `ga` or `beta`.
+    pub dialect: String,
+    /// `session.update` messages received (accepted or refused).
+    pub updates: u64,
+    /// Each `response.cancel` arrived (µs on the truth clock), and whether an
+    /// answer was still going then.
+    pub cancels: Vec<(u64, bool)>,
+    /// Each `conversation.item.truncate` of an answer's item.
+    pub truncates: Vec<TruncateTruth>,
+    /// Codes of the `error` events sent, in order.
+    pub errors: Vec<String>,
+}
+
+/// One `conversation.item.truncate` of an answer's item.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TruncateTruth {
+    /// The item, and the turn it answered.
+    pub item_id: String,
+    /// Turn index in the session.
+    pub turn: u64,
+    /// What the client said it played, ms.
+    pub audio_end_ms: u64,
+    /// The truncate arrived.
+    pub at_us: u64,
+    /// Answer audio sent for the item by then, ms.
+    pub sent_audio_ms: u64,
+    /// The item's first audio chunk was sent.
+    pub first_audio_us: Option<u64>,
 }
 
 /// One caller turn and the agent's answer to it. Optional times are `None`

@@ -12,6 +12,7 @@ use tokio::time::Instant;
 
 use super::agent_model::AgentModel;
 use super::agent_truth::{AgentEnd, AgentFaultKind, AgentTurnTruth};
+use super::realtime::Realtime;
 use super::{micros, Shared};
 use crate::audio::voice::{symbols, Voice};
 
@@ -22,6 +23,12 @@ pub(crate) struct Reply {
     text_msg: Utf8Bytes,
     /// One message per chunk, binary or JSON.
     chunks: Vec<Message>,
+    /// Each chunk's PCM (for dialects that wrap it in their own message).
+    pcm: Vec<bytes::Bytes>,
+    /// The reply text.
+    text: String,
+    /// The PCM's sample rate.
+    rate: u32,
     /// Samples per chunk (the last may be shorter) and in total.
     chunk_samples: usize,
     total_samples: usize,
@@ -48,10 +55,14 @@ impl Reply {
         let pcm = pcm.freeze();
         let chunk_samples = m.chunk_samples().max(1);
         let b64 = base64::engine::general_purpose::STANDARD;
-        let chunks = (0..total_samples)
+        let pcm_chunks: Vec<bytes::Bytes> = (0..total_samples)
             .step_by(chunk_samples)
-            .map(|s| {
-                let bytes = pcm.slice(s * 2..(s + chunk_samples).min(total_samples) * 2);
+            .map(|s| pcm.slice(s * 2..(s + chunk_samples).min(total_samples) * 2))
+            .collect();
+        let chunks = pcm_chunks
+            .iter()
+            .cloned()
+            .map(|bytes| {
                 if m.json_audio {
                     let msg = format!(r#"{{"type":"audio","audio":"{}"}}"#, b64.encode(&bytes));
                     Message::Text(Utf8Bytes::from(msg))
@@ -63,9 +74,12 @@ impl Reply {
         Self {
             text_msg: Utf8Bytes::from(format!(
                 r#"{{"type":"response_text","text":{}}}"#,
-                serde_json::Value::String(text)
+                serde_json::Value::String(text.clone())
             )),
             chunks,
+            pcm: pcm_chunks,
+            text,
+            rate,
             chunk_samples,
             total_samples,
         }
@@ -158,14 +172,18 @@ impl Turn {
         action: Action,
         socket: &mut WebSocket,
         shared: &Shared,
+        wire: Option<&Realtime>,
     ) -> Ended {
-        let reply = &shared.agent_reply;
+        let reply = match wire {
+            Some(_) => &shared.agent_reply_realtime,
+            None => &shared.agent_reply,
+        };
         match action {
             Action::Stop => {
                 if self.responding {
                     self.rec.audio_stopped_us = Some(shared.at_us(Instant::now()));
                 }
-                interrupt(socket, self, shared).await
+                interrupt(socket, self, shared, wire, "turn_detected").await
             }
             Action::Played => {
                 self.playing_until = None;
@@ -185,10 +203,19 @@ impl Turn {
                     self.responding = false;
                     return Ok(());
                 };
+                let turn = self.rec.turn;
                 if i == 0 {
-                    send(socket, Message::Text(reply.text_msg.clone())).await?;
+                    let text = match wire {
+                        Some(w) => w.reply_text(turn, &reply.text),
+                        None => Message::Text(reply.text_msg.clone()),
+                    };
+                    send(socket, text).await?;
                 }
-                send(socket, chunk.clone()).await?;
+                let chunk = match wire {
+                    Some(w) => w.audio_delta(turn, &reply.pcm[i]),
+                    None => chunk.clone(),
+                };
+                send(socket, chunk).await?;
                 let now = Instant::now();
                 self.first_sent.get_or_insert(now);
                 let sent = shared.at_us(now);
@@ -196,7 +223,7 @@ impl Turn {
                 self.rec.last_audio_us = Some(sent);
                 self.rec.chunks += 1;
                 self.samples_sent += reply.samples_in_chunk(i);
-                let rate = f64::from(shared.model.agent.sample_rate_out);
+                let rate = f64::from(reply.rate);
                 self.rec.audio_us =
                     micros(Duration::from_secs_f64(self.samples_sent as f64 / rate));
                 self.next_chunk += 1;
@@ -210,7 +237,14 @@ impl Turn {
                     } else {
                         self.stop_at = None;
                     }
-                    send(socket, text_static(r#"{"type":"response_end"}"#)).await?;
+                    match wire {
+                        Some(w) => {
+                            for m in w.completed(turn) {
+                                send(socket, m).await?;
+                            }
+                        }
+                        None => send(socket, text_static(r#"{"type":"response_end"}"#)).await?,
+                    }
                     self.rec.response_end_us = Some(shared.at_us(Instant::now()));
                 }
                 Ok(())
@@ -230,12 +264,28 @@ impl Shared {
 }
 
 /// Barge-in took effect: drop the turn's pending output, and send
-/// `interrupted` (with `interrupt_message`).
-pub(super) async fn interrupt(socket: &mut WebSocket, turn: &mut Turn, shared: &Shared) -> Ended {
+/// `interrupted` (with `interrupt_message`), or on the realtime wire a
+/// cancelled `response.done` saying why (`reason`).
+pub(super) async fn interrupt(
+    socket: &mut WebSocket,
+    turn: &mut Turn,
+    shared: &Shared,
+    wire: Option<&Realtime>,
+    reason: &str,
+) -> Ended {
     turn.responding = false;
     turn.playing_until = None;
     turn.stop_at = None;
     turn.transcript_at = None;
+    if let Some(w) = wire {
+        send(
+            socket,
+            w.response_done(turn.rec.turn, "cancelled", Some(reason)),
+        )
+        .await?;
+        turn.rec.interrupted_us = Some(shared.at_us(Instant::now()));
+        return Ok(());
+    }
     if !shared.model.agent.interrupt_message {
         return Ok(());
     }

@@ -13,7 +13,8 @@
 //!   the true text of audio its TTS made, and WER is testable end to end.
 //! - `POST /v1/audio/transcriptions` (multipart) and
 //!   `POST /v1/audio/transcriptions/raw` (audio body): HTTP ASR (see `asr`).
-//! - `GET /v1/realtime/transcribe`: streaming ASR over WebSocket (see `ws_asr`).
+//! - `GET /v1/realtime/transcribe`: streaming ASR over WebSocket (see
+//!   `ws_asr`); `?dialect=vllm` speaks vLLM's realtime transcription socket.
 //! - `GET /v1/agent`: a voice agent over WebSocket (see `ws_agent`). The
 //!   caller streams 16 kHz PCM16 (binary, or `{"type":"audio","audio":b64}`)
 //!   and may send `{"type":"end_of_speech"}`; else energy VAD ends the turn
@@ -22,6 +23,9 @@
 //!   `{"type":"response_text","text":…}` and paced audio chunks (binary),
 //!   then `{"type":"response_end"}`; caller speech during a response stops
 //!   it with `{"type":"interrupted"}`. Over capacity: close 1013.
+//! - `GET /v1/realtime`: the same agent speaking the OpenAI Realtime API
+//!   (GA, or beta with `?dialect=beta` / `OpenAI-Beta: realtime=v1`; see
+//!   `realtime`), recording the client's cancels and truncations.
 //! - `GET /metrics`: the mock's in-flight, queue, slot and request
 //!   counts in Prometheus text format (see `metrics`), for `--scrape`.
 //! - `GET /mock/truth` → [`Truth`]; `POST /mock/reset-truth` clears it.
@@ -61,6 +65,7 @@ mod metrics;
 mod model;
 mod plan;
 mod queue;
+mod realtime;
 mod stall;
 mod truth;
 mod tts;
@@ -82,6 +87,7 @@ pub use crate::audio::voice::{decode_text, Voice, SYMBOLS, UNKNOWN_CHAR};
 pub use agent_model::{AgentFaults, AgentModel};
 pub use agent_truth::{
     AgentEnd, AgentFaultKind, AgentSessionTruth, AgentTruth, AgentTurnTruth, EndOfSpeech,
+    RealtimeTruth, TruncateTruth,
 };
 pub use asr::{SUBSTITUTE, SUBSTITUTE_ALT};
 pub use asr_model::{AsrFaults, AsrModel};
@@ -143,6 +149,8 @@ pub(crate) struct Shared {
     pub(crate) voice: crate::audio::voice::Voice,
     /// The voice agent's response, built once (see `ws_agent`).
     pub(crate) agent_reply: agent_turn::Reply,
+    /// The same at the realtime API's 24 kHz.
+    pub(crate) agent_reply_realtime: agent_turn::Reply,
     pub(crate) started: Instant,
     pub(crate) slots: Arc<Semaphore>,
     /// ASR slots: HTTP transcriptions and WebSocket sessions.
@@ -183,6 +191,11 @@ impl Shared {
         model.validate()?;
         let voice = crate::audio::voice::Voice::new(model.sample_rate, model.chars_per_second);
         let agent_reply = agent_turn::Reply::new(&model.agent, model.chars_per_second);
+        let realtime_model = AgentModel {
+            sample_rate_out: realtime::REALTIME_RATE,
+            ..model.agent.clone()
+        };
+        let agent_reply_realtime = agent_turn::Reply::new(&realtime_model, model.chars_per_second);
         // "Server start" is when it is ready, so `stall_all` offsets don't
         // shrink by the time taken to generate the tones.
         let started = Instant::now();
@@ -202,6 +215,7 @@ impl Shared {
             asr_slots: Arc::new(Semaphore::new(model.asr.slots)),
             voice,
             agent_reply,
+            agent_reply_realtime,
             started,
             next_id: AtomicU64::new(1),
             shutdown,
@@ -291,6 +305,7 @@ fn router(shared: Arc<Shared>) -> Router {
         )
         .route("/v1/realtime/transcribe", get(ws_asr::transcribe))
         .route("/v1/agent", get(ws_agent::agent))
+        .route("/v1/realtime", get(ws_agent::realtime))
         .route("/metrics", get(metrics::metrics))
         .route("/mock/truth", get(get_truth))
         .route("/mock/reset-truth", post(reset_truth))

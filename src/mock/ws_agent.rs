@@ -55,16 +55,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::State;
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use base64::Engine as _;
 use serde::Deserialize;
 use tokio::time::Instant;
 
 use super::agent_truth::{
-    AgentEnd, AgentFaultKind, AgentSessionTruth, AgentTurnTruth, EndOfSpeech,
+    AgentEnd, AgentFaultKind, AgentSessionTruth, AgentTurnTruth, EndOfSpeech, RealtimeTruth,
+    TruncateTruth,
 };
-use super::agent_turn::{draw_fault, interrupt, is_speech, Ended, Turn};
+use super::agent_turn::{draw_fault, interrupt, is_speech, send, Ended, Turn};
+use super::realtime::{self, ClientEvent, Realtime, REALTIME_RATE};
 use super::upload::DEFAULT_PCM_RATE;
 use super::{micros, Shared};
 use crate::audio::voice::Decoder;
@@ -97,8 +100,34 @@ impl Drop for Admitted {
     }
 }
 
+/// `/v1/realtime`: `?dialect=beta` (or the beta header) picks the beta names.
+#[derive(Deserialize)]
+pub(crate) struct RealtimeQuery {
+    dialect: Option<String>,
+}
+
+/// The upgrade handler of `/v1/realtime`: the same agent on the realtime API's wire.
+pub(crate) async fn realtime(
+    State(shared): State<Arc<Shared>>,
+    Query(q): Query<RealtimeQuery>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let beta = q.dialect.as_deref() == Some("beta")
+        || headers
+            .get("openai-beta")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("realtime=v1"));
+    open(shared, ws, Some(beta))
+}
+
 /// The upgrade handler: admit, or accept and close with 1013 over capacity.
 pub(crate) async fn agent(State(shared): State<Arc<Shared>>, ws: WebSocketUpgrade) -> Response {
+    open(shared, ws, None)
+}
+
+/// Admit a session (`realtime`: on that wire, beta or not).
+fn open(shared: Arc<Shared>, ws: WebSocketUpgrade, realtime: Option<bool>) -> Response {
     let accepted = Instant::now();
     let ws = ws.read_buffer_size(READ_BUFFER);
     let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
@@ -107,13 +136,26 @@ pub(crate) async fn agent(State(shared): State<Arc<Shared>>, ws: WebSocketUpgrad
         return ws.on_upgrade(reject);
     }
     let admitted = Admitted(Arc::clone(&shared));
+    let rate = match realtime {
+        Some(_) => REALTIME_RATE,
+        None => DEFAULT_PCM_RATE,
+    };
     let decoder = shared
         .model
         .agent
         .transcribe
-        .then(|| Decoder::new(DEFAULT_PCM_RATE, shared.model.chars_per_second));
+        .then(|| Decoder::new(rate, shared.model.chars_per_second));
+    let wire = realtime.map(|beta| Realtime::new(beta, id));
+    let rt_truth = wire.as_ref().map(|w| RealtimeTruth {
+        dialect: w.dialect().into(),
+        ..RealtimeTruth::default()
+    });
     let session = Session {
         id,
+        rate,
+        wire,
+        rt_truth,
+        answers: Vec::new(),
         accepted,
         shared,
         frames: 0,
@@ -157,6 +199,13 @@ struct Vad {
 struct Session {
     shared: Arc<Shared>,
     id: u64,
+    /// The caller's sample rate.
+    rate: u32,
+    /// The realtime API's wire, on `/v1/realtime`.
+    wire: Option<Realtime>,
+    rt_truth: Option<RealtimeTruth>,
+    /// Per turn: answer samples sent and its first chunk's send time (µs).
+    answers: Vec<(usize, Option<u64>)>,
     accepted: Instant,
     frames: u64,
     /// Caller samples received (16 kHz).
@@ -181,10 +230,11 @@ impl Session {
             ended_us: self.us(now),
             frames: self.frames,
             caller_audio_us: micros(Duration::from_secs_f64(
-                self.samples as f64 / f64::from(DEFAULT_PCM_RATE),
+                self.samples as f64 / f64::from(self.rate),
             )),
             turns: self.turns,
             end,
+            realtime: self.rt_truth.take(),
         };
         let turn = self.turn.take();
         {
@@ -207,6 +257,11 @@ impl Session {
         let sleep = tokio::time::sleep_until(Instant::now());
         tokio::pin!(cancelled, sleep);
         let mut armed: Option<Instant> = None;
+        if let Some(w) = &self.wire {
+            if send(socket, w.session_created()).await.is_err() {
+                return AgentEnd::Error;
+            }
+        }
         loop {
             let due = self.next_due();
             if due != armed {
@@ -259,7 +314,8 @@ impl Session {
                 self.turn = Some(turn);
                 break;
             };
-            let acted = turn.act(action, socket, &shared).await;
+            let acted = turn.act(action, socket, &shared, self.wire.as_ref()).await;
+            self.note_answer(&turn);
             if turn.done() {
                 shared.lock().agent_truth.finish_turn(turn.rec);
             } else {
@@ -271,8 +327,149 @@ impl Session {
         Ok(())
     }
 
+    /// Keep what truncation checks need of `turn`'s answer.
+    fn note_answer(&mut self, turn: &Turn) {
+        let i = turn.rec.turn as usize;
+        if self.answers.len() <= i {
+            self.answers.resize(i + 1, (0, None));
+        }
+        self.answers[i] = (turn.samples_sent, turn.rec.first_audio_us);
+    }
+
+    /// A realtime API error event, recorded.
+    async fn rt_error(&mut self, socket: &mut WebSocket, code: &str, message: &str) -> Ended {
+        let Some(w) = &self.wire else {
+            return Ok(());
+        };
+        let msg = w.error(code, message);
+        if let Some(t) = self.rt_truth.as_mut() {
+            t.errors.push(code.to_string());
+        }
+        send(socket, msg).await
+    }
+
+    /// A client event of the realtime API.
+    async fn realtime_control(
+        &mut self,
+        socket: &mut WebSocket,
+        text: &str,
+        now: Instant,
+    ) -> Ended {
+        let shared = Arc::clone(&self.shared);
+        match realtime::parse(text) {
+            ClientEvent::Update(rate) => {
+                if let Some(t) = self.rt_truth.as_mut() {
+                    t.updates += 1;
+                }
+                match rate {
+                    Ok(rate) => {
+                        self.rate = rate;
+                        match &self.wire {
+                            Some(w) => send(socket, w.session_updated()).await,
+                            None => Ok(()),
+                        }
+                    }
+                    Err(why) => self.rt_error(socket, "invalid_value", &why).await,
+                }
+            }
+            ClientEvent::Append(Some(pcm)) => self.audio(socket, &pcm, now).await,
+            ClientEvent::Append(None) => {
+                self.rt_error(socket, "invalid_audio", "audio is not base64")
+                    .await
+            }
+            ClientEvent::Commit => {
+                if !self.vad.speech_seen {
+                    return self
+                        .rt_error(
+                            socket,
+                            "input_audio_buffer_commit_empty",
+                            "nothing to commit",
+                        )
+                        .await;
+                }
+                self.explicit = true;
+                self.end_of_speech(socket, EndOfSpeech::Explicit, now).await
+            }
+            ClientEvent::Cancel => {
+                let active = self.turn.as_ref().is_some_and(Turn::speaking);
+                if let Some(t) = self.rt_truth.as_mut() {
+                    t.cancels.push((shared.at_us(now), active));
+                }
+                if !active {
+                    return self
+                        .rt_error(socket, "response_cancel_not_active", "no active response")
+                        .await;
+                }
+                let Some(mut turn) = self.turn.take() else {
+                    return Ok(());
+                };
+                if turn.responding {
+                    turn.rec.audio_stopped_us = Some(shared.at_us(now));
+                }
+                let sent = interrupt(
+                    socket,
+                    &mut turn,
+                    &shared,
+                    self.wire.as_ref(),
+                    "client_cancelled",
+                )
+                .await;
+                self.note_answer(&turn);
+                if turn.done() {
+                    shared.lock().agent_truth.finish_turn(turn.rec);
+                } else {
+                    self.turn = Some(turn);
+                }
+                sent
+            }
+            ClientEvent::Truncate {
+                item,
+                content_index,
+                audio_end_ms,
+            } => {
+                let found = self.wire.as_ref().and_then(|w| {
+                    (0..self.answers.len()).find(|&i| w.answer_item(i as u64) == item)
+                });
+                let Some(i) = found else {
+                    return self
+                        .rt_error(socket, "item_not_found", "no such item")
+                        .await;
+                };
+                let (samples, first_audio_us) = self.answers[i];
+                let sent_ms = samples as u64 * 1000 / u64::from(REALTIME_RATE);
+                if audio_end_ms > sent_ms {
+                    let why = format!("audio_end_ms {audio_end_ms} is past the {sent_ms} ms sent");
+                    return self.rt_error(socket, "invalid_value", &why).await;
+                }
+                if let Some(t) = self.rt_truth.as_mut() {
+                    t.truncates.push(TruncateTruth {
+                        item_id: item.clone(),
+                        turn: i as u64,
+                        audio_end_ms,
+                        at_us: shared.at_us(now),
+                        sent_audio_ms: sent_ms,
+                        first_audio_us,
+                    });
+                }
+                match &self.wire {
+                    Some(w) => send(socket, w.truncated(&item, content_index, audio_end_ms)).await,
+                    None => Ok(()),
+                }
+            }
+            ClientEvent::CreateResponse => Ok(()),
+            ClientEvent::Unknown(kind) => {
+                let why = format!("unknown event type '{kind}'");
+                self.rt_error(socket, "unknown_event", &why).await
+            }
+            ClientEvent::NotJson => self.rt_error(socket, "invalid_json", "not JSON").await,
+        }
+    }
+
     /// A text message: audio, end of speech, or anything else (ignored).
     async fn control(&mut self, socket: &mut WebSocket, text: &str, now: Instant) -> Ended {
+        if self.wire.is_some() {
+            return self.realtime_control(socket, text, now).await;
+        }
         let Ok(c) = serde_json::from_str::<Control>(text) else {
             return Ok(());
         };
@@ -311,6 +508,10 @@ impl Session {
         }
         let model = &self.shared.model.agent;
         if is_speech(pcm, model.speech_rms) {
+            if let (Some(w), false) = (&self.wire, self.vad.speech_seen) {
+                let ms = self.samples * 1000 / u64::from(self.rate);
+                send(socket, w.speech_started(self.turns, ms)).await?;
+            }
             self.vad.speech_seen = true;
             self.vad.silence = 0;
             self.vad.last_speech = Some(now);
@@ -325,7 +526,7 @@ impl Session {
         }
         if self.vad.speech_seen && !self.explicit {
             self.vad.silence += n;
-            let window = crate::audio::generate::samples_in(model.vad_silence, DEFAULT_PCM_RATE);
+            let window = crate::audio::generate::samples_in(model.vad_silence, self.rate);
             if self.vad.silence >= window as u64 {
                 self.end_of_speech(socket, EndOfSpeech::Energy, now).await?;
                 self.vad.closed_by_energy = true;
@@ -350,7 +551,15 @@ impl Session {
                 if old.responding {
                     old.rec.audio_stopped_us = Some(now_us);
                 }
-                let sent = interrupt(socket, &mut old, &shared).await;
+                let sent = interrupt(
+                    socket,
+                    &mut old,
+                    &shared,
+                    self.wire.as_ref(),
+                    "turn_detected",
+                )
+                .await;
+                self.note_answer(&old);
                 shared.lock().agent_truth.finish_turn(old.rec);
                 sent?;
             } else {
@@ -359,11 +568,8 @@ impl Session {
         }
         let model = &shared.model.agent;
         let text = match self.decoder.as_mut() {
-            Some(d) => std::mem::replace(
-                d,
-                Decoder::new(DEFAULT_PCM_RATE, shared.model.chars_per_second),
-            )
-            .into_text(),
+            Some(d) => std::mem::replace(d, Decoder::new(self.rate, shared.model.chars_per_second))
+                .into_text(),
             None => String::new(),
         };
         let fault = draw_fault(&shared);
@@ -396,12 +602,21 @@ impl Session {
             Utf8Bytes::from_static("this is not json")
         } else if fault == Some(AgentFaultKind::HugeMessage) {
             Utf8Bytes::from(super::model::huge_message("transcript", r#","final":true"#))
+        } else if let Some(w) = &self.wire {
+            w.transcript(rec.turn, &rec.transcript)
         } else {
             Utf8Bytes::from(format!(
                 r#"{{"type":"transcript","text":{},"final":true}}"#,
                 serde_json::Value::String(rec.transcript.clone())
             ))
         };
+        if let Some(w) = &self.wire {
+            let heard_ms = self.samples * 1000 / u64::from(self.rate);
+            let vad = how == EndOfSpeech::Energy;
+            for m in w.detected(rec.turn, heard_ms, vad) {
+                send(socket, m).await?;
+            }
+        }
         self.turn = Some(Turn {
             rec,
             transcript_at: Some(now + model.transcript_delay),
