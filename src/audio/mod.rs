@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 mod compressed;
 pub mod convert;
 mod detect;
+pub mod g711;
 pub mod generate;
 mod ogg;
 pub mod silence;

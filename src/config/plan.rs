@@ -151,7 +151,7 @@ impl RunPlan {
             let stages = workload
                 .stages(seed.wrapping_add((i as u64) << 32))
                 .map_err(|e| e.in_scenario(tag))?;
-            let protocol = s.with_preset().map_err(|e| e.in_scenario(tag))?;
+            let protocol = super::preset::expand(s).map_err(|e| e.in_scenario(tag))?;
             let (target, inputs) =
                 build_protocol(&protocol, env).map_err(|e| e.in_scenario(tag))?;
             scenarios.push(Scenario {

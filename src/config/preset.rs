@@ -10,7 +10,7 @@ use std::path::Path;
 
 use super::error::{invalid, ConfigError};
 use super::file::File;
-use super::scenario::ProtocolOptions;
+use super::scenario::{ProtocolOptions, ScenarioOptions};
 use crate::protocol::Service;
 
 /// One built-in preset.
@@ -59,6 +59,17 @@ pub fn find(name: &str) -> Result<&'static Preset, ConfigError> {
     })
 }
 
+/// `scenario`'s protocol options over its preset's (the preset is the lowest layer).
+pub fn expand(scenario: &ScenarioOptions) -> Result<ProtocolOptions, ConfigError> {
+    match &scenario.preset {
+        Some(name) => {
+            let base = find(name)?.options(scenario.protocol.service())?;
+            base.overlay(&scenario.protocol)
+        }
+        None => Ok(scenario.protocol.clone()),
+    }
+}
+
 impl Preset {
     /// Its protocol options, for a scenario of `service`: a preset for
     /// another command is an error naming the command it is for.
@@ -88,7 +99,8 @@ impl Preset {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{CommonOptions, WorkloadOptions};
+    use crate::config::agent::AgentOptions;
+    use crate::config::{CommonOptions, RunOptions, WorkloadOptions};
 
     #[test]
     fn every_preset_is_a_protocol_only_scenario_of_its_service() {
@@ -132,6 +144,59 @@ mod tests {
         let e = p
             .options(Service::Tts)
             .expect_err("agent preset")
+            .to_string();
+        assert!(e.contains("voxload agent"), "{e}");
+    }
+
+    fn read(text: &str, service: Option<Service>) -> Result<RunOptions, String> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("s.toml");
+        std::fs::write(&path, text).expect("write");
+        RunOptions::read(&path, service).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_preset_is_the_lowest_layer_under_the_file_and_the_flags() {
+        let text = "kind = \"agent\"\npreset = \"openai-realtime\"\nurl = \"ws://127.0.0.1:1/v1/realtime\"\nsample_rate = 16000\nend_types = [\"done\"]\n";
+        let o = read(text, Some(Service::Agent)).expect("valid");
+        assert_eq!(o.scenarios[0].preset.as_deref(), Some("openai-realtime"));
+        let flags = ProtocolOptions::Agent(AgentOptions {
+            end_types: Some(vec!["flag_done".into()]),
+            ..AgentOptions::default()
+        });
+        let o = o
+            .with_flags(
+                &CommonOptions::default(),
+                &WorkloadOptions::default(),
+                Some(&flags),
+            )
+            .expect("merges");
+        let ProtocolOptions::Agent(a) = expand(&o.scenarios[0]).expect("preset") else {
+            panic!("agent")
+        };
+        // The preset's keys, unless the file or a flag sets them.
+        assert_eq!(
+            a.audio_types,
+            Some(vec!["response.output_audio.delta".into()])
+        );
+        assert_eq!(a.agent_sample_rate, Some(24_000));
+        assert_eq!(a.sample_rate, Some(16_000), "the file's");
+        assert_eq!(a.end_types, Some(vec!["flag_done".into()]), "the flag's");
+        assert_eq!(a.url.as_deref(), Some("ws://127.0.0.1:1/v1/realtime"));
+        // --preset replaces the file's preset; a bad name is refused by flag.
+        let o = o.with_preset(Some("nope")).expect("set");
+        let e = expand(&o.scenarios[0]).expect_err("unknown").to_string();
+        assert!(
+            e.contains("--preset") && e.contains("no preset 'nope'"),
+            "{e}"
+        );
+        let e = read(
+            "kind = \"tts\"\npreset = \"openai-realtime\"\nurl = \"http://x\"\n",
+            None,
+        )
+        .expect("reads");
+        let e = expand(&e.scenarios[0])
+            .expect_err("agent preset in a tts scenario")
             .to_string();
         assert!(e.contains("voxload agent"), "{e}");
     }

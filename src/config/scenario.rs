@@ -117,17 +117,6 @@ pub struct ScenarioOptions {
 }
 
 impl ScenarioOptions {
-    /// Its protocol options over its preset's (the preset is the lowest layer).
-    pub fn with_preset(&self) -> Result<ProtocolOptions, ConfigError> {
-        match &self.preset {
-            Some(name) => {
-                let base = super::preset::find(name)?.options(self.protocol.service())?;
-                base.overlay(&self.protocol)
-            }
-            None => Ok(self.protocol.clone()),
-        }
-    }
-
     /// A scenario made of these protocol options alone.
     pub fn of(protocol: ProtocolOptions) -> Self {
         Self {

@@ -208,56 +208,6 @@ fn key_line_finds_keys_tables_and_quoted_keys_not_prefixes() {
 }
 
 #[test]
-fn a_preset_is_the_lowest_layer_under_the_file_and_the_flags() {
-    let text = "kind = \"agent\"\npreset = \"openai-realtime\"\nurl = \"ws://127.0.0.1:1/v1/realtime\"\nsample_rate = 16000\nend_types = [\"done\"]\n";
-    let o = read(text, Some(Service::Agent)).expect("valid");
-    assert_eq!(o.scenarios[0].preset.as_deref(), Some("openai-realtime"));
-    let flags = ProtocolOptions::Agent(AgentOptions {
-        end_types: Some(vec!["flag_done".into()]),
-        ..AgentOptions::default()
-    });
-    let o = o
-        .with_flags(
-            &CommonOptions::default(),
-            &WorkloadOptions::default(),
-            Some(&flags),
-        )
-        .expect("merges");
-    let ProtocolOptions::Agent(a) = o.scenarios[0].with_preset().expect("preset") else {
-        panic!("agent")
-    };
-    // The preset's keys, unless the file or a flag sets them.
-    assert_eq!(
-        a.audio_types,
-        Some(vec!["response.output_audio.delta".into()])
-    );
-    assert_eq!(a.agent_sample_rate, Some(24_000));
-    assert_eq!(a.sample_rate, Some(16_000), "the file's");
-    assert_eq!(a.end_types, Some(vec!["flag_done".into()]), "the flag's");
-    assert_eq!(a.url.as_deref(), Some("ws://127.0.0.1:1/v1/realtime"));
-    // --preset replaces the file's preset; a bad name is refused by flag.
-    let o = o.with_preset(Some("nope")).expect("set");
-    let e = o.scenarios[0]
-        .with_preset()
-        .expect_err("unknown")
-        .to_string();
-    assert!(
-        e.contains("--preset") && e.contains("no preset 'nope'"),
-        "{e}"
-    );
-    let e = read(
-        "kind = \"tts\"\npreset = \"openai-realtime\"\nurl = \"http://x\"\n",
-        None,
-    )
-    .expect("reads")
-    .scenarios[0]
-        .with_preset()
-        .expect_err("agent preset in a tts scenario")
-        .to_string();
-    assert!(e.contains("voxload agent"), "{e}");
-}
-
-#[test]
 fn a_message_template_key_takes_one_string_or_a_list() {
     let one =
         "kind = \"agent\"\nurl = \"ws://h:1\"\nend_of_speech_message = '{\"type\":\"commit\"}'\n";
