@@ -1019,3 +1019,104 @@ async fn the_openai_realtime_preset_is_timed_and_truncates_what_it_played() {
         Some(vec!["unknown_event".to_string()])
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_twilio_preset_speaks_mulaw_echoes_marks_and_hears_clear_as_barge_in() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let agent = AgentModel {
+        transcribe: true,
+        response_delay: Duration::from_millis(300),
+        vad_silence: Duration::from_millis(240),
+        response_audio: Duration::from_millis(1_000),
+        barge_stop_delay: Duration::from_millis(250),
+        ..AgentModel::default()
+    };
+    let mock = mock::spawn(model(agent.clone())).await.expect("mock");
+    let mut o = options(&mock, dir.path(), 2, "2");
+    o.agent.url = Some(format!(
+        "{}/v1/twilio",
+        mock.url().replacen("http://", "ws://", 1)
+    ));
+    let texts = ["hello there", "what is my balance", "thanks a lot"];
+    o.agent.script = Some(vec![script("three", &texts)]);
+    // Barge into every answer but the last, 300 ms into its audio.
+    o.agent.barge_in = Some(1.0);
+    o.agent.barge_in_after = Some(Duration::from_millis(300));
+    let (_, records) = run_preset(o, "twilio").await;
+    assert_eq!(records.len(), 6, "2 calls × 3 turns: {records:?}");
+    assert!(records.iter().all(RequestRecord::ok), "{records:?}");
+    let truth = mock.truth().await.agent;
+    let sessions: Vec<_> = truth
+        .recent_sessions
+        .iter()
+        .filter_map(|s| s.realtime.clone())
+        .collect();
+    assert_eq!(sessions.len(), 2);
+    for s in &sessions {
+        assert_eq!((s.dialect.as_str(), s.codec.as_str()), ("twilio", "mulaw"));
+        assert_eq!(s.updates, 1, "one start: {s:?}");
+        assert!(s.errors.is_empty(), "{s:?}");
+        assert!(s.stopped, "the caller hung up with stop: {s:?}");
+        // Every frame numbered on its 20 ms slot, from chunk 1 and 0 ms.
+        assert!(s.media > 100, "{s:?}");
+        assert_eq!(s.misnumbered_media, 0, "{s:?}");
+    }
+    // μ-law round trip: the mock decoded the caller's G.711 audio back to
+    // the script's words, every turn.
+    assert_eq!(truth.recent_turns.len(), 6);
+    for t in &truth.recent_turns {
+        let said = texts[t.turn as usize];
+        assert_eq!(t.transcript, said, "turn {}: {t:?}", t.turn);
+    }
+    // Answer latency against the mock's own VAD and response delay.
+    let vad_ms = common::median(
+        truth
+            .recent_turns
+            .iter()
+            .filter_map(|t| Some((t.speech_end_us - t.last_speech_us?) as f64 / 1e3))
+            .collect(),
+    );
+    let first = common::median(records.iter().map(|r| ms(r.agent_first_audio_us)).collect());
+    let due = Duration::from_secs_f64(vad_ms / 1e3) + agent.response_delay;
+    on_schedule_ms(first, due, LATE, "first media");
+    for r in &records {
+        // μ-law at 8 kHz: a byte a sample.
+        let audio_s = r.audio_us.expect("audio") as f64 / 1e6;
+        assert!(
+            (r.audio_bytes as f64 / 8_000.0 - audio_s).abs() < 1e-3,
+            "{r:?}"
+        );
+    }
+    // Barge-in: the bot's clear came barge_stop_delay after the onset.
+    let barged: Vec<&RequestRecord> = records
+        .iter()
+        .filter(|r| r.barge_in_event_us.is_some())
+        .collect();
+    assert_eq!(barged.len(), 4, "two per call: {records:?}");
+    let event = common::median(barged.iter().map(|r| ms(r.barge_in_event_us)).collect());
+    on_schedule_ms(event, agent.barge_stop_delay, LATE, "clear after the onset");
+    // The finished answer's mark is echoed once its audio has played: its
+    // first chunk plus the answer's length (chunks come in real time).
+    for call in &truth.recent_sessions {
+        let s = call.realtime.as_ref().expect("twilio");
+        assert_eq!(
+            s.marks.len(),
+            1,
+            "only the unbarged answer ends in a mark: {s:?}"
+        );
+        let (name, at_us) = &s.marks[0];
+        assert_eq!(name, "turn-2");
+        let answer = truth
+            .recent_turns
+            .iter()
+            .find(|t| t.session == call.id && t.turn == 2)
+            .expect("the answered turn");
+        let played_ms = (at_us - answer.first_audio_us.expect("audio")) as f64 / 1e3;
+        on_schedule_ms(
+            played_ms,
+            agent.response_audio,
+            LATE,
+            "mark echoed after playback",
+        );
+    }
+}

@@ -484,3 +484,54 @@ async fn the_vllm_realtime_preset_matches_the_mock_speaking_vllm() {
         .to_string();
     assert!(e.contains("--model"), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn g711_streams_at_8khz_round_trip_to_the_words_spoken() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mock = mock::spawn(model(AsrModel::default())).await.expect("mock");
+    let texts = vec![
+        "hello there, how are you".to_string(),
+        "my account number is 4521".to_string(),
+    ];
+    for codec in ["mulaw", "alaw"] {
+        let o = AsrOptions {
+            url: Some(format!(
+                "ws://{}/v1/realtime/transcribe?codec={codec}",
+                mock.addr
+            )),
+            texts: Some(texts.clone()),
+            sample_rate: Some(8_000),
+            codec: Some(codec.into()),
+            ..AsrOptions::default()
+        };
+        let run_o = WorkloadOptions {
+            concurrency: Some("2".parse().expect("levels")),
+            requests: Some(2),
+            ..WorkloadOptions::default()
+        };
+        let (result, records) = run(&mock, dir.path(), (o, run_o)).await;
+        assert_eq!(records.len(), 2);
+        assert!(records.iter().all(RequestRecord::ok), "{records:?}");
+        // The test voice survives G.711 at 8 kHz: every word heard.
+        assert_eq!(result.stages[0].summary.wer_pooled, Some(0.0), "{codec}");
+        let truth = mock.truth().await.asr;
+        for s in truth.ws_recent.iter().rev().take(2) {
+            // 20 ms frames of one byte a sample, and the audio's true length.
+            assert_eq!(s.sample_rate, 8_000);
+            let frames_audio_us = s.frames * 20_000;
+            assert!(
+                s.audio_us <= frames_audio_us && s.audio_us + 20_000 > frames_audio_us,
+                "{codec}: {s:?}"
+            );
+        }
+    }
+    // A codec the tool does not know is refused by name.
+    let o = AsrOptions {
+        url: Some(format!("ws://{}/v1/realtime/transcribe", mock.addr)),
+        texts: Some(texts),
+        codec: Some("opus".into()),
+        ..AsrOptions::default()
+    };
+    let e = o.build(&|_| None).expect_err("unknown codec").to_string();
+    assert!(e.contains("--codec") && e.contains("mulaw"), "{e}");
+}

@@ -62,7 +62,12 @@ fn normalize(text: &str) -> String {
     let Ok(mut v) = serde_json::from_str::<serde_json::Value>(text) else {
         return format!("NOT JSON: {text}");
     };
-    if let Some(audio) = v.get_mut("audio") {
+    let path = if v.get("audio").is_some() {
+        "/audio"
+    } else {
+        "/media/payload"
+    };
+    if let Some(audio) = v.pointer_mut(path) {
         if let Some(b64) = audio.as_str() {
             let n = base64::engine::general_purpose::STANDARD
                 .decode(b64)
@@ -71,7 +76,23 @@ fn normalize(text: &str) -> String {
             *audio = serde_json::Value::String(format!("<{n} bytes>"));
         }
     }
+    session_ids(&mut v);
     v.to_string()
+}
+
+/// Per-call ids (`MZ`/`CA` and 32 hex digits) as `MZ<id>`: they are random.
+fn session_ids(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::String(s) => {
+            let hex = s.get(2..).unwrap_or("");
+            if s.len() == 34 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                *s = format!("{}<id>", &s[..2]);
+            }
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(session_ids),
+        serde_json::Value::Object(o) => o.values_mut().for_each(session_ids),
+        _ => {}
+    }
 }
 
 fn golden(name: &str) -> PathBuf {
@@ -162,6 +183,17 @@ async fn openai_realtime_beta_sends_its_header_and_the_flat_session() {
         "openai-realtime-beta",
         "agent",
         &["authorization", "openai-beta"],
+        &["--answer-timeout", "1s"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn twilio_connects_starts_then_numbers_its_mulaw_media() {
+    check(
+        "twilio",
+        "agent",
+        &["authorization"],
         &["--answer-timeout", "1s"],
     )
     .await;

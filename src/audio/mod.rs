@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub mod codec;
 mod compressed;
 pub mod convert;
 mod detect;

@@ -301,6 +301,7 @@ pub async fn run_mock(args: MockArgs) -> anyhow::Result<()> {
     println!(
         "  WS /v1/realtime[?dialect=beta] (OpenAI Realtime API, presets openai-realtime[-beta])"
     );
+    println!("  WS /v1/twilio (Twilio Media Streams, mu-law 8 kHz, preset twilio)");
     println!(
         "  model: {}× real time, {} overhead, {} chunks, {} slots + {} queue (Ctrl-C to stop)",
         model.speed,

@@ -14,7 +14,8 @@ use serde::{Deserialize, Serialize};
 
 use super::asr::parse_frame_encoding;
 use super::error::{invalid, positive, ws_max_message, ConfigError};
-use super::target::{templates, ErrorEventOptions, HeaderOptions};
+use super::target::{parse_codec, templates, ErrorEventOptions, HeaderOptions};
+use crate::audio::codec::Codec;
 use crate::audio::convert::to_pcm16_mono;
 use crate::audio::voice::Voice;
 use crate::input::{AudioSet, TEST_VOICE_CPS};
@@ -48,9 +49,12 @@ pub struct AgentOptions {
     #[serde(flatten)]
     #[allow(missing_docs)]
     pub headers: HeaderOptions,
-    /// Sample rate of the caller's 16-bit mono PCM [default: 16000].
+    /// Sample rate of the caller's audio [default: 16000].
     #[arg(long)]
     pub sample_rate: Option<u32>,
+    /// Sample encoding both ways: pcm16, mulaw or alaw (G.711 telephony) [default: pcm16].
+    #[arg(long)]
+    pub codec: Option<String>,
     /// Caller audio per frame [default: 20ms].
     #[arg(long, value_parser = parse_duration)]
     #[serde(default, with = "crate::units::serde_duration::option")]
@@ -113,7 +117,20 @@ pub struct AgentOptions {
     /// Send this when the agent's interruption message comes during a barge-in (repeat for several, in order); {{item_id}}, {{audio_end_ms}} = answer audio played [default: none].
     #[arg(long, value_name = "JSON")]
     pub barge_in_message: Option<Vec<String>>,
-    /// Sample rate of the agent's 16-bit mono PCM, for audio seconds [default: 16000].
+    /// Send this before hanging up (e.g. Twilio's stop event), repeat for several in order; {{session_id}} [default: none].
+    #[arg(long, value_name = "JSON")]
+    #[serde(default, deserialize_with = "super::target::one_or_many")]
+    pub end_message: Option<Vec<String>>,
+    /// Type(s) of playback marks the agent sends (Twilio: mark) [default: none].
+    #[arg(long, value_delimiter = ',')]
+    pub mark_types: Option<Vec<String>>,
+    /// Dotted path of a mark's name [default: mark.name].
+    #[arg(long)]
+    pub mark_name_path: Option<String>,
+    /// Echo each mark with this once the audio before it has played, or at once when the agent clears playback; {{mark}} = its name [default: none].
+    #[arg(long, value_name = "JSON")]
+    pub mark_echo_message: Option<String>,
+    /// Sample rate of the agent's audio, for audio seconds [default: 16000].
     #[arg(long)]
     pub agent_sample_rate: Option<u32>,
     /// A call fails if the WebSocket is not open (TCP connect and upgrade) within this [default: 10s].
@@ -234,7 +251,7 @@ pub fn default_scripts() -> Vec<ScriptOptions> {
     ]
 }
 
-fn load_script(s: &ScriptOptions, rate: u32) -> Result<Script, ConfigError> {
+fn load_script(s: &ScriptOptions, rate: u32, codec: Codec) -> Result<Script, ConfigError> {
     let bad = |reason: String| invalid("script", format!("'{}': {reason}", s.name));
     let weight = s.weight.unwrap_or(1.0);
     if !(weight.is_finite() && weight > 0.0) {
@@ -258,7 +275,7 @@ fn load_script(s: &ScriptOptions, rate: u32) -> Result<Script, ConfigError> {
                 .map_err(|e| bad(format!("cannot convert {}: {e}", item.path.display())))?;
             sources.push(item.path.display().to_string());
             references.push(item.reference.clone());
-            turns.push(Bytes::from(pcm));
+            turns.push(Bytes::from(codec.encode(&pcm)));
         }
     } else {
         let voice = Voice::new(rate, TEST_VOICE_CPS);
@@ -270,7 +287,7 @@ fn load_script(s: &ScriptOptions, rate: u32) -> Result<Script, ConfigError> {
                 .collect();
             sources.push(format!("text: {t}"));
             references.push(Some(t.clone()));
-            turns.push(Bytes::from(pcm));
+            turns.push(Bytes::from(codec.encode(&pcm)));
         }
     }
     if let Some(i) = turns.iter().position(|t| t.is_empty()) {
@@ -278,7 +295,7 @@ fn load_script(s: &ScriptOptions, rate: u32) -> Result<Script, ConfigError> {
     }
     let speech_s = turns
         .iter()
-        .map(|t| t.len() as f64 / 2.0 / f64::from(rate))
+        .map(|t| codec.duration(t.len(), rate).as_secs_f64())
         .collect();
     Ok(Script {
         name: s.name.clone(),
@@ -296,6 +313,8 @@ fn fill_probe(template: &str) -> String {
         .replace("{{item_id}}", "item")
         .replace("{{audio_end_ms}}", "0")
         .replace("{{sample_rate}}", "16000")
+        .replace("{{session_id}}", "0")
+        .replace("{{mark}}", "m")
 }
 
 fn list(v: Option<Vec<String>>, default: &[String]) -> Vec<String> {
@@ -328,7 +347,19 @@ impl AgentOptions {
             response_start_types: list(o.response_start_types.clone(), &d.response_start_types),
             errors: o.errors.build(),
             item_id_path: o.item_id_path.clone().or(d.item_id_path),
+            mark_types: list(o.mark_types.clone(), &d.mark_types),
+            mark_name_path: o.mark_name_path.clone().unwrap_or(d.mark_name_path),
         };
+        let mark_echo_message = o.mark_echo_message.clone().filter(|m| !m.is_empty());
+        if let Some(m) = mark_echo_message
+            .as_deref()
+            .filter(|m| serde_json::from_str::<serde_json::Value>(&fill_probe(m)).is_err())
+        {
+            return Err(invalid(
+                "--mark-echo-message",
+                format!("not JSON once filled in: {m}"),
+            ));
+        }
         let barge_in_messages = o.barge_in_message.clone().unwrap_or_default();
         if let Some(m) = barge_in_messages
             .iter()
@@ -340,6 +371,7 @@ impl AgentOptions {
             ));
         }
         let sample_rate = o.sample_rate.unwrap_or(16_000);
+        let codec = parse_codec(o.codec.as_deref())?;
         let agent_sample_rate = o.agent_sample_rate.unwrap_or(16_000);
         if sample_rate == 0 {
             return Err(invalid("--sample-rate", "must be greater than 0"));
@@ -351,6 +383,7 @@ impl AgentOptions {
             url,
             headers,
             sample_rate,
+            codec,
             frame: positive(o.frame, Duration::from_millis(20), "--frame")?,
             frames,
             start_messages: templates(
@@ -359,6 +392,8 @@ impl AgentOptions {
             ),
             end_of_speech_messages: templates(o.end_of_speech_message.clone(), None),
             barge_in_messages,
+            end_messages: templates(o.end_message.clone(), None),
+            mark_echo_message,
             noise_between_turns: o.noise.unwrap_or(true),
             rules,
             agent_sample_rate,
@@ -393,7 +428,7 @@ impl AgentOptions {
         }
         let scripts = script_opts
             .iter()
-            .map(|s| load_script(s, sample_rate))
+            .map(|s| load_script(s, sample_rate, codec))
             .collect::<Result<Vec<_>, _>>()?;
         let inputs = AgentInputs {
             scripts,

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::error::{invalid, positive, ws_max_message, ConfigError};
-use super::target::{templates, with_default_path, ErrorEventOptions, HeaderOptions};
+use super::target::{parse_codec, templates, with_default_path, ErrorEventOptions, HeaderOptions};
 use super::tts::DEFAULT_TIMEOUT;
 use crate::input::AudioSet;
 use crate::metrics::wer::{Normalization, Numbers};
@@ -72,9 +72,12 @@ pub struct AsrOptions {
     #[arg(long, value_parser = parse_duration)]
     #[serde(default, with = "crate::units::serde_duration::option")]
     pub frame: Option<Duration>,
-    /// Streaming: sample rate of the 16-bit mono PCM sent (and of spoken texts) [default: 16000].
+    /// Streaming: sample rate of the audio sent (and of spoken texts) [default: 16000].
     #[arg(long)]
     pub sample_rate: Option<u32>,
+    /// Streaming: sample encoding: pcm16, mulaw or alaw (G.711, e.g. 8 kHz telephony) [default: pcm16].
+    #[arg(long)]
+    pub codec: Option<String>,
     /// Streaming: start message template ({{sample_rate}}, {{language}}), repeat for several in order; '' for none.
     #[arg(long)]
     #[serde(default, deserialize_with = "super::target::one_or_many")]
@@ -195,7 +198,13 @@ impl AsrOptions {
         if ws && convert != Convert::None {
             return Err(ConfigError::Conflict(
                 "--convert",
-                "a ws:// URL (streams are always 16-bit mono PCM at --sample-rate)",
+                "a ws:// URL (streams are always mono at --sample-rate, in --codec)",
+            ));
+        }
+        if !ws && o.codec.is_some() {
+            return Err(ConfigError::Conflict(
+                "--codec",
+                "an http:// URL (uploads are files; see --convert)",
             ));
         }
         let target = if ws {
@@ -342,6 +351,7 @@ fn ws_target(
         url,
         headers,
         sample_rate,
+        codec: parse_codec(o.codec.as_deref())?,
         frame: positive(o.frame, Duration::from_millis(20), "--frame")?,
         start_messages: templates(
             o.start_message.clone(),

@@ -41,6 +41,12 @@ pub const PRESETS: &[Preset] = &[
         text: include_str!("../../presets/openai-realtime-beta.toml"),
     },
     Preset {
+        name: "twilio",
+        service: Service::Agent,
+        summary: "Twilio Media Streams (voxload plays the phone line): mu-law 8 kHz, marks, clear",
+        text: include_str!("../../presets/twilio.toml"),
+    },
+    Preset {
         name: "vllm-realtime",
         service: Service::Asr,
         summary: "vLLM realtime transcription (transcription.delta/done), PCM 16 kHz base64",

@@ -2,6 +2,7 @@
 //! (`Name: value`, an API key from the environment) and message templates.
 
 use super::error::{invalid, ConfigError};
+use crate::audio::codec::Codec;
 use crate::protocol::target::redact_header;
 
 /// Headers and the API key of any target: one declaration for every
@@ -175,6 +176,23 @@ pub(crate) fn one_or_many<'de, D: serde::Deserializer<'de>>(
             OneOrMany::Many(v) => v,
         }),
     )
+}
+
+/// A `--codec` value: a [`Codec`] name or alias; the error lists them.
+pub(crate) fn parse_codec(value: Option<&str>) -> Result<Codec, ConfigError> {
+    let Some(v) = value else {
+        return Ok(Codec::Pcm16);
+    };
+    Codec::parse(v).ok_or_else(|| {
+        let names: Vec<&str> = Codec::ALL.iter().map(|c| c.name()).collect();
+        invalid(
+            "--codec",
+            format!(
+                "unknown codec '{v}' (known: {}, or pcmu/pcma/ulaw)",
+                names.join(", ")
+            ),
+        )
+    })
 }
 
 #[cfg(test)]

@@ -111,8 +111,25 @@ pub struct RealtimeTruth {
     pub cancels: Vec<(u64, bool)>,
     /// Each `conversation.item.truncate` of an answer's item.
     pub truncates: Vec<TruncateTruth>,
-    /// Codes of the `error` events sent, in order.
+    /// Codes of the `error` events sent, in order (Twilio, which has no
+    /// error event: of the errors the mock found).
     pub errors: Vec<String>,
+    /// The session's audio codec once set up (`pcm16`, `mulaw`, `alaw`).
+    #[serde(default)]
+    pub codec: String,
+    /// Twilio: each mark echoed by the client (its name, µs on the truth clock).
+    #[serde(default)]
+    pub marks: Vec<(String, u64)>,
+    /// Twilio: the client sent `stop`.
+    #[serde(default)]
+    pub stopped: bool,
+    /// Twilio: `media` frames received, and those whose `chunk` or
+    /// `timestamp` did not follow the 20 ms grid from 1 and 0.
+    #[serde(default)]
+    pub media: u64,
+    /// See `media`.
+    #[serde(default)]
+    pub misnumbered_media: u64,
 }
 
 /// One `conversation.item.truncate` of an answer's item.

@@ -175,6 +175,7 @@ impl Turn {
         wire: Option<&Realtime>,
     ) -> Ended {
         let reply = match wire {
+            Some(w) if w.rate == super::twilio::TWILIO_RATE => &shared.agent_reply_8k,
             Some(_) => &shared.agent_reply_realtime,
             None => &shared.agent_reply,
         };
@@ -207,7 +208,7 @@ impl Turn {
                 if i == 0 {
                     let text = match wire {
                         Some(w) => w.reply_text(turn, &reply.text),
-                        None => Message::Text(reply.text_msg.clone()),
+                        None => Some(Message::Text(reply.text_msg.clone())),
                     };
                     send(socket, text).await?;
                 }
@@ -278,11 +279,7 @@ pub(super) async fn interrupt(
     turn.stop_at = None;
     turn.transcript_at = None;
     if let Some(w) = wire {
-        send(
-            socket,
-            w.response_done(turn.rec.turn, "cancelled", Some(reason)),
-        )
-        .await?;
+        send(socket, w.cancelled(turn.rec.turn, reason)).await?;
         turn.rec.interrupted_us = Some(shared.at_us(Instant::now()));
         return Ok(());
     }
@@ -336,8 +333,12 @@ fn text_static(s: &'static str) -> Message {
     Message::Text(Utf8Bytes::from_static(s))
 }
 
-pub(super) async fn send(socket: &mut WebSocket, msg: Message) -> Ended {
-    socket.send(msg).await.map_err(|_| AgentEnd::Error)
+/// Send `msg` (nothing, where a wire has no such message).
+pub(super) async fn send(socket: &mut WebSocket, msg: impl Into<Option<Message>>) -> Ended {
+    match msg.into() {
+        Some(msg) => socket.send(msg).await.map_err(|_| AgentEnd::Error),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]

@@ -26,6 +26,8 @@
 //! - `GET /v1/realtime`: the same agent speaking the OpenAI Realtime API
 //!   (GA, or beta with `?dialect=beta` / `OpenAI-Beta: realtime=v1`; see
 //!   `realtime`), recording the client's cancels and truncations.
+//! - `GET /v1/twilio`: the same agent as a phone bot behind Twilio Media
+//!   Streams (μ-law 8 kHz; see `twilio`), recording the client's marks.
 //! - `GET /metrics`: the mock's in-flight, queue, slot and request
 //!   counts in Prometheus text format (see `metrics`), for `--scrape`.
 //! - `GET /mock/truth` → [`Truth`]; `POST /mock/reset-truth` clears it.
@@ -69,8 +71,10 @@ mod realtime;
 mod stall;
 mod truth;
 mod tts;
+mod twilio;
 mod upload;
 mod wire;
+mod wire_event;
 mod ws_agent;
 mod ws_asr;
 
@@ -151,6 +155,8 @@ pub(crate) struct Shared {
     pub(crate) agent_reply: agent_turn::Reply,
     /// The same at the realtime API's 24 kHz.
     pub(crate) agent_reply_realtime: agent_turn::Reply,
+    /// The same at telephony's 8 kHz (Twilio, G.711 realtime sessions).
+    pub(crate) agent_reply_8k: agent_turn::Reply,
     pub(crate) started: Instant,
     pub(crate) slots: Arc<Semaphore>,
     /// ASR slots: HTTP transcriptions and WebSocket sessions.
@@ -196,6 +202,11 @@ impl Shared {
             ..model.agent.clone()
         };
         let agent_reply_realtime = agent_turn::Reply::new(&realtime_model, model.chars_per_second);
+        let phone_model = AgentModel {
+            sample_rate_out: twilio::TWILIO_RATE,
+            ..model.agent.clone()
+        };
+        let agent_reply_8k = agent_turn::Reply::new(&phone_model, model.chars_per_second);
         // "Server start" is when it is ready, so `stall_all` offsets don't
         // shrink by the time taken to generate the tones.
         let started = Instant::now();
@@ -216,6 +227,7 @@ impl Shared {
             voice,
             agent_reply,
             agent_reply_realtime,
+            agent_reply_8k,
             started,
             next_id: AtomicU64::new(1),
             shutdown,
@@ -306,6 +318,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/realtime/transcribe", get(ws_asr::transcribe))
         .route("/v1/agent", get(ws_agent::agent))
         .route("/v1/realtime", get(ws_agent::realtime))
+        .route("/v1/twilio", get(ws_agent::twilio))
         .route("/metrics", get(metrics::metrics))
         .route("/mock/truth", get(get_truth))
         .route("/mock/reset-truth", post(reset_truth))

@@ -45,40 +45,93 @@
 //!   `response.audio.done`), `response.done` (`completed`) and
 //!   `rate_limits.updated`.
 //!
+//! `session.update` may instead ask for G.711 (`audio/pcmu`, `audio/pcma`;
+//! beta `g711_ulaw`, `g711_alaw`): the session then runs at 8 kHz, the
+//! caller's audio is decoded and the answer encoded in that law.
+//!
 //! Ids are stable per session and turn: `item_<session>_<turn>_u` (the
 //! caller's), `item_<session>_<turn>_a` (the answer's), `resp_<session>_<turn>`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::extract::ws::{Message, Utf8Bytes};
+
+use super::twilio::{TwilioWire, TWILIO_RATE};
+pub(super) use super::wire_event::ClientEvent;
+use crate::audio::codec::Codec;
 use base64::Engine as _;
 use serde_json::{json, Value};
 
-/// One realtime session's wire: its dialect, rate and event counter.
+/// Which wire a session speaks besides the mock's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Dialect {
+    /// The OpenAI Realtime API, GA event names.
+    Ga,
+    /// Its beta event names.
+    Beta,
+    /// Twilio Media Streams (see [`super::twilio`]).
+    Twilio,
+}
+
+/// One session's wire: its dialect, audio format and event counter.
 pub(super) struct Realtime {
+    dialect: Dialect,
     beta: bool,
     session: u64,
     events: AtomicU64,
+    /// The session's rate and codec, both ways (set by the client's
+    /// session update or Twilio's `start`).
+    pub(super) rate: u32,
+    pub(super) codec: Codec,
+    pub(super) twilio: TwilioWire,
 }
 
 /// PCM rates a realtime session takes (the API's only PCM rate).
 pub(super) const REALTIME_RATE: u32 = 24_000;
 
+/// The rate of the realtime API's G.711 formats (`audio/pcmu`, `audio/pcma`).
+const G711_RATE: u32 = 8_000;
+
 impl Realtime {
-    pub(super) fn new(beta: bool, session: u64) -> Self {
+    pub(super) fn new(dialect: Dialect, session: u64) -> Self {
+        let (rate, codec) = match dialect {
+            Dialect::Twilio => (TWILIO_RATE, Codec::Mulaw),
+            Dialect::Ga | Dialect::Beta => (REALTIME_RATE, Codec::Pcm16),
+        };
         Self {
-            beta,
+            dialect,
+            beta: dialect == Dialect::Beta,
             session,
             events: AtomicU64::new(0),
+            rate,
+            codec,
+            twilio: TwilioWire::default(),
         }
     }
 
     /// The dialect's name, for truth.
     pub(super) fn dialect(&self) -> &'static str {
-        if self.beta {
-            "beta"
-        } else {
-            "ga"
+        match self.dialect {
+            Dialect::Ga => "ga",
+            Dialect::Beta => "beta",
+            Dialect::Twilio => "twilio",
+        }
+    }
+
+    fn is_twilio(&self) -> bool {
+        self.dialect == Dialect::Twilio
+    }
+
+    /// The wire has transcripts and text (a phone line has neither).
+    pub(super) fn has_text(&self) -> bool {
+        !self.is_twilio()
+    }
+
+    /// Read one client message.
+    pub(super) fn parse(&mut self, text: &str) -> ClientEvent {
+        match self.dialect {
+            Dialect::Twilio => self.twilio.parse(text),
+            Dialect::Ga | Dialect::Beta => parse(text),
         }
     }
 
@@ -101,20 +154,24 @@ impl Realtime {
         format!("resp_{}_{turn}", self.session)
     }
 
-    pub(super) fn session_created(&self) -> Message {
-        self.event(
+    pub(super) fn session_created(&self) -> Option<Message> {
+        (!self.is_twilio()).then(|| {
+            self.event(
             json!({"type": "session.created", "session": {"id": format!("sess_{}", self.session)}}),
         )
+        })
     }
 
-    pub(super) fn session_updated(&self) -> Message {
-        self.event(
+    pub(super) fn session_updated(&self) -> Option<Message> {
+        (!self.is_twilio()).then(|| {
+            self.event(
             json!({"type": "session.updated", "session": {"id": format!("sess_{}", self.session)}}),
         )
+        })
     }
 
-    pub(super) fn speech_started(&self, turn: u64, audio_ms: u64) -> Message {
-        self.event(json!({"type": "input_audio_buffer.speech_started", "audio_start_ms": audio_ms, "item_id": self.user_item(turn)}))
+    pub(super) fn speech_started(&self, turn: u64, audio_ms: u64) -> Option<Message> {
+        (!self.is_twilio()).then(|| self.event(json!({"type": "input_audio_buffer.speech_started", "audio_start_ms": audio_ms, "item_id": self.user_item(turn)})))
     }
 
     /// What goes out at the end of speech: stopped (server VAD only),
@@ -127,6 +184,9 @@ impl Realtime {
             "conversation.item.added"
         };
         let mut out = Vec::with_capacity(4);
+        if self.is_twilio() {
+            return out;
+        }
         if vad {
             out.push(self.event(json!({"type": "input_audio_buffer.speech_stopped", "audio_end_ms": audio_ms, "item_id": item})));
         }
@@ -146,27 +206,39 @@ impl Realtime {
         }
     }
 
-    pub(super) fn reply_text(&self, turn: u64, text: &str) -> Message {
+    pub(super) fn reply_text(&self, turn: u64, text: &str) -> Option<Message> {
+        if self.is_twilio() {
+            return None;
+        }
         let kind = if self.beta {
             "response.audio_transcript.delta"
         } else {
             "response.output_audio_transcript.delta"
         };
-        self.event(json!({"type": kind, "response_id": self.response(turn), "item_id": self.answer_item(turn), "delta": text}))
+        Some(self.event(json!({"type": kind, "response_id": self.response(turn), "item_id": self.answer_item(turn), "delta": text})))
     }
 
+    /// One answer chunk (16-bit PCM at the session's rate), in the
+    /// session's codec.
     pub(super) fn audio_delta(&self, turn: u64, pcm: &[u8]) -> Message {
+        let encoded = self.codec.encode(pcm);
+        if self.is_twilio() {
+            return self.twilio.media(&encoded);
+        }
         let kind = if self.beta {
             "response.audio.delta"
         } else {
             "response.output_audio.delta"
         };
-        let b64 = base64::engine::general_purpose::STANDARD.encode(pcm);
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&encoded);
         self.event(json!({"type": kind, "response_id": self.response(turn), "item_id": self.answer_item(turn), "output_index": 0, "content_index": 0, "delta": b64}))
     }
 
     /// The end of a completed answer.
     pub(super) fn completed(&self, turn: u64) -> Vec<Message> {
+        if self.is_twilio() {
+            return vec![self.twilio.mark(turn)];
+        }
         let done = if self.beta {
             "response.audio.done"
         } else {
@@ -179,6 +251,15 @@ impl Realtime {
         ]
     }
 
+    /// An answer stopped because the caller spoke (`reason`): a cancelled
+    /// `response.done`, or Twilio's `clear`.
+    pub(super) fn cancelled(&self, turn: u64, reason: &str) -> Message {
+        if self.is_twilio() {
+            return self.twilio.clear();
+        }
+        self.response_done(turn, "cancelled", Some(reason))
+    }
+
     pub(super) fn response_done(&self, turn: u64, status: &str, reason: Option<&str>) -> Message {
         let details = reason.map(|r| json!({"type": status, "reason": r}));
         self.event(json!({"type": "response.done", "response": {"id": self.response(turn), "status": status, "status_details": details}}))
@@ -188,26 +269,9 @@ impl Realtime {
         self.event(json!({"type": "conversation.item.truncated", "item_id": item, "content_index": content_index, "audio_end_ms": audio_end_ms}))
     }
 
-    pub(super) fn error(&self, code: &str, message: &str) -> Message {
-        self.event(json!({"type": "error", "error": {"type": "invalid_request_error", "code": code, "message": message}}))
+    pub(super) fn error(&self, code: &str, message: &str) -> Option<Message> {
+        (!self.is_twilio()).then(|| self.event(json!({"type": "error", "error": {"type": "invalid_request_error", "code": code, "message": message}})))
     }
-}
-
-/// A client event the session reads.
-pub(super) enum ClientEvent {
-    /// `session.update` with this input rate (`Err`: a format the mock refuses).
-    Update(Result<u32, String>),
-    Append(Option<Vec<u8>>),
-    Commit,
-    Cancel,
-    Truncate {
-        item: String,
-        content_index: u64,
-        audio_end_ms: u64,
-    },
-    CreateResponse,
-    Unknown(String),
-    NotJson,
 }
 
 /// Read one client text message.
@@ -243,21 +307,25 @@ pub(super) fn parse(text: &str) -> ClientEvent {
     }
 }
 
-/// The input rate a session update asks for (GA nested or beta flat);
-/// unset is 24 kHz PCM.
-fn input_rate(session: &Value) -> Result<u32, String> {
+/// The input format a session update asks for (GA nested or beta flat):
+/// PCM at 24 kHz, or G.711 at 8 kHz; unset is 24 kHz PCM.
+fn input_rate(session: &Value) -> Result<(u32, Codec), String> {
     if let Some(f) = session.pointer("/audio/input/format") {
         let kind = f.get("type").and_then(Value::as_str).unwrap_or("audio/pcm");
         let rate = f.get("rate").and_then(Value::as_u64).unwrap_or(24_000);
         return match (kind, rate) {
-            ("audio/pcm", 24_000) => Ok(REALTIME_RATE),
+            ("audio/pcm", 24_000) => Ok((REALTIME_RATE, Codec::Pcm16)),
             ("audio/pcm", r) => Err(format!("audio/pcm is 24000 Hz only (got {r})")),
-            (k, _) => Err(format!("the mock speaks audio/pcm only (got {k})")),
+            ("audio/pcmu", _) => Ok((G711_RATE, Codec::Mulaw)),
+            ("audio/pcma", _) => Ok((G711_RATE, Codec::Alaw)),
+            (k, _) => Err(format!("unsupported format {k}")),
         };
     }
     match session.get("input_audio_format").and_then(Value::as_str) {
-        None | Some("pcm16") => Ok(REALTIME_RATE),
-        Some(other) => Err(format!("the mock speaks pcm16 only (got {other})")),
+        None | Some("pcm16") => Ok((REALTIME_RATE, Codec::Pcm16)),
+        Some("g711_ulaw") => Ok((G711_RATE, Codec::Mulaw)),
+        Some("g711_alaw") => Ok((G711_RATE, Codec::Alaw)),
+        Some(other) => Err(format!("unsupported format {other}")),
     }
 }
 
@@ -268,18 +336,29 @@ mod tests {
     #[test]
     fn session_updates_of_both_dialects_set_the_rate_or_are_refused() {
         let ga = r#"{"type":"session.update","session":{"type":"realtime","audio":{"input":{"format":{"type":"audio/pcm","rate":24000}}}}}"#;
-        assert!(matches!(parse(ga), ClientEvent::Update(Ok(24_000))));
+        assert!(matches!(
+            parse(ga),
+            ClientEvent::Update(Ok((24_000, Codec::Pcm16)))
+        ));
+        let pcmu = r#"{"type":"session.update","session":{"audio":{"input":{"format":{"type":"audio/pcmu"}}}}}"#;
+        assert!(matches!(
+            parse(pcmu),
+            ClientEvent::Update(Ok((8_000, Codec::Mulaw)))
+        ));
         let bad = r#"{"type":"session.update","session":{"audio":{"input":{"format":{"type":"audio/pcm","rate":16000}}}}}"#;
         assert!(matches!(parse(bad), ClientEvent::Update(Err(_))));
         let beta = r#"{"type":"session.update","session":{"input_audio_format":"pcm16"}}"#;
-        assert!(matches!(parse(beta), ClientEvent::Update(Ok(24_000))));
+        assert!(matches!(
+            parse(beta),
+            ClientEvent::Update(Ok((24_000, Codec::Pcm16)))
+        ));
         assert!(matches!(parse("nope"), ClientEvent::NotJson));
         assert!(matches!(parse(r#"{"type":"x.y"}"#), ClientEvent::Unknown(k) if k == "x.y"));
     }
 
     #[test]
     fn events_carry_ids_and_the_dialects_names() {
-        let ga = Realtime::new(false, 7);
+        let ga = Realtime::new(Dialect::Ga, 7);
         let Message::Text(t) = ga.audio_delta(2, &[0, 0]) else {
             panic!("text")
         };
@@ -288,7 +367,7 @@ mod tests {
         assert_eq!(v["item_id"], "item_7_2_a");
         assert_eq!(v["delta"], "AAA=");
         assert_eq!(v["event_id"], "event_7_1");
-        let beta = Realtime::new(true, 7);
+        let beta = Realtime::new(Dialect::Beta, 7);
         let Message::Text(t) = beta.audio_delta(2, &[0, 0]) else {
             panic!("text")
         };

@@ -67,9 +67,10 @@ use super::agent_truth::{
     TruncateTruth,
 };
 use super::agent_turn::{draw_fault, interrupt, is_speech, send, Ended, Turn};
-use super::realtime::{self, ClientEvent, Realtime, REALTIME_RATE};
+use super::realtime::{self, ClientEvent, Dialect, Realtime, REALTIME_RATE};
 use super::upload::DEFAULT_PCM_RATE;
 use super::{micros, Shared};
+use crate::audio::codec::Codec;
 use crate::audio::voice::Decoder;
 
 /// How long to wait for the client's close reply after a 1013 close.
@@ -118,7 +119,13 @@ pub(crate) async fn realtime(
             .get("openai-beta")
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.contains("realtime=v1"));
-    open(shared, ws, Some(beta))
+    let dialect = if beta { Dialect::Beta } else { Dialect::Ga };
+    open(shared, ws, Some(dialect))
+}
+
+/// The upgrade handler of `/v1/twilio`: the same agent behind a phone line.
+pub(crate) async fn twilio(State(shared): State<Arc<Shared>>, ws: WebSocketUpgrade) -> Response {
+    open(shared, ws, Some(Dialect::Twilio))
 }
 
 /// The upgrade handler: admit, or accept and close with 1013 over capacity.
@@ -126,8 +133,8 @@ pub(crate) async fn agent(State(shared): State<Arc<Shared>>, ws: WebSocketUpgrad
     open(shared, ws, None)
 }
 
-/// Admit a session (`realtime`: on that wire, beta or not).
-fn open(shared: Arc<Shared>, ws: WebSocketUpgrade, realtime: Option<bool>) -> Response {
+/// Admit a session (`realtime`: on that wire instead of the mock's own).
+fn open(shared: Arc<Shared>, ws: WebSocketUpgrade, realtime: Option<Dialect>) -> Response {
     let accepted = Instant::now();
     let ws = ws.read_buffer_size(READ_BUFFER);
     let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
@@ -136,16 +143,13 @@ fn open(shared: Arc<Shared>, ws: WebSocketUpgrade, realtime: Option<bool>) -> Re
         return ws.on_upgrade(reject);
     }
     let admitted = Admitted(Arc::clone(&shared));
-    let rate = match realtime {
-        Some(_) => REALTIME_RATE,
-        None => DEFAULT_PCM_RATE,
-    };
+    let wire = realtime.map(|dialect| Realtime::new(dialect, id));
+    let rate = wire.as_ref().map_or(DEFAULT_PCM_RATE, |w| w.rate);
     let decoder = shared
         .model
         .agent
         .transcribe
         .then(|| Decoder::new(rate, shared.model.chars_per_second));
-    let wire = realtime.map(|beta| Realtime::new(beta, id));
     let rt_truth = wire.as_ref().map(|w| RealtimeTruth {
         dialect: w.dialect().into(),
         ..RealtimeTruth::default()
@@ -234,7 +238,14 @@ impl Session {
             )),
             turns: self.turns,
             end,
-            realtime: self.rt_truth.take(),
+            realtime: self.rt_truth.take().map(|mut t| {
+                if let Some(w) = &self.wire {
+                    t.codec = w.codec.name().into();
+                    t.media = w.twilio.media;
+                    t.misnumbered_media = w.twilio.misnumbered;
+                }
+                t
+            }),
         };
         let turn = self.turn.take();
         {
@@ -356,16 +367,27 @@ impl Session {
         now: Instant,
     ) -> Ended {
         let shared = Arc::clone(&self.shared);
-        match realtime::parse(text) {
-            ClientEvent::Update(rate) => {
+        let event = match self.wire.as_mut() {
+            Some(w) => w.parse(text),
+            None => realtime::parse(text),
+        };
+        match event {
+            ClientEvent::Update(format) => {
                 if let Some(t) = self.rt_truth.as_mut() {
                     t.updates += 1;
                 }
-                match rate {
-                    Ok(rate) => {
+                match format {
+                    Ok((rate, codec)) => {
+                        if rate != self.rate && self.samples == 0 {
+                            let cps = shared.model.chars_per_second;
+                            self.decoder = self.decoder.take().map(|_| Decoder::new(rate, cps));
+                        }
                         self.rate = rate;
-                        match &self.wire {
-                            Some(w) => send(socket, w.session_updated()).await,
+                        match self.wire.as_mut() {
+                            Some(w) => {
+                                (w.rate, w.codec) = (rate, codec);
+                                send(socket, w.session_updated()).await
+                            }
                             None => Ok(()),
                         }
                     }
@@ -436,7 +458,8 @@ impl Session {
                         .await;
                 };
                 let (samples, first_audio_us) = self.answers[i];
-                let sent_ms = samples as u64 * 1000 / u64::from(REALTIME_RATE);
+                let out_rate = self.wire.as_ref().map_or(REALTIME_RATE, |w| w.rate);
+                let sent_ms = samples as u64 * 1000 / u64::from(out_rate);
                 if audio_end_ms > sent_ms {
                     let why = format!("audio_end_ms {audio_end_ms} is past the {sent_ms} ms sent");
                     return self.rt_error(socket, "invalid_value", &why).await;
@@ -457,6 +480,18 @@ impl Session {
                 }
             }
             ClientEvent::CreateResponse => Ok(()),
+            ClientEvent::Mark(name) => {
+                if let Some(t) = self.rt_truth.as_mut() {
+                    t.marks.push((name, shared.at_us(now)));
+                }
+                Ok(())
+            }
+            ClientEvent::Stop => {
+                if let Some(t) = self.rt_truth.as_mut() {
+                    t.stopped = true;
+                }
+                Ok(())
+            }
             ClientEvent::Unknown(kind) => {
                 let why = format!("unknown event type '{kind}'");
                 self.rt_error(socket, "unknown_event", &why).await
@@ -497,8 +532,16 @@ impl Session {
     }
 
     /// A caller audio frame arrived at `now`.
-    async fn audio(&mut self, socket: &mut WebSocket, pcm: &[u8], now: Instant) -> Ended {
+    async fn audio(&mut self, socket: &mut WebSocket, wire: &[u8], now: Instant) -> Ended {
         self.frames += 1;
+        let decoded;
+        let pcm = match self.wire.as_ref().map(|w| w.codec) {
+            Some(codec) if codec != Codec::Pcm16 => {
+                decoded = codec.decode(wire);
+                &decoded[..]
+            }
+            _ => wire,
+        };
         let pcm = super::sample_aligned(&mut self.odd_byte, pcm);
         let pcm = &pcm[..];
         let n = (pcm.len() / 2) as u64;
@@ -619,7 +662,8 @@ impl Session {
         }
         self.turn = Some(Turn {
             rec,
-            transcript_at: Some(now + model.transcript_delay),
+            transcript_at: (self.wire.as_ref().is_none_or(Realtime::has_text))
+                .then(|| now + model.transcript_delay),
             transcript,
             first_audio: now + model.response_delay,
             responding: true,

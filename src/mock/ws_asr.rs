@@ -5,8 +5,9 @@
 //! - optional start, before any audio:
 //!   `{"type":"start","sample_rate":16000,"language":"en"}` (`sample_rate`
 //!   defaults to the `?sample_rate=` query parameter, else 16000);
-//! - audio: binary frames of 16-bit little-endian mono PCM, or
-//!   `{"type":"audio","audio":"<base64 pcm16>"}`, in any sizes;
+//! - audio: binary frames of 16-bit little-endian mono PCM (or G.711 with
+//!   `?codec=mulaw` / `alaw`), or `{"type":"audio","audio":"<base64>"}`,
+//!   in any sizes;
 //! - end of audio: `{"type":"end"}`.
 //!
 //! Server → client:
@@ -68,6 +69,7 @@ use super::queue::{InFlight, Pool};
 use super::tts::error_response;
 use super::upload::DEFAULT_PCM_RATE;
 use super::{micros, Shared};
+use crate::audio::codec::Codec;
 use crate::audio::voice::Decoder;
 
 /// How long to wait for the client's close reply after ours.
@@ -77,6 +79,8 @@ const CLOSE_WAIT: Duration = Duration::from_secs(1);
 pub(crate) struct WsQuery {
     sample_rate: Option<u32>,
     dialect: Option<String>,
+    /// `mulaw` or `alaw` (any [`Codec`] name or alias): G.711 audio.
+    codec: Option<String>,
 }
 
 /// Which socket protocol a session speaks.
@@ -172,6 +176,11 @@ pub(crate) async fn transcribe(
         generating: dialect == Dialect::Voxload,
         sent_text: 0,
         rate,
+        codec: q
+            .codec
+            .as_deref()
+            .and_then(Codec::parse)
+            .unwrap_or_default(),
         decoder: None,
         samples: 0,
         odd_byte: None,
@@ -205,6 +214,8 @@ struct Session {
     /// vLLM: bytes of the transcript already sent as deltas.
     sent_text: usize,
     rate: u32,
+    /// How the client's samples are encoded (`?codec=`; 16-bit PCM by default).
+    codec: Codec,
     /// Created at the first audio, with the rate then in force.
     decoder: Option<Decoder>,
     samples: u64,
@@ -428,10 +439,17 @@ impl Session {
     }
 
     /// An audio frame arrived at `now`.
-    fn audio(&mut self, pcm: &[u8], now: Instant) {
+    fn audio(&mut self, wire: &[u8], now: Instant) {
         if self.end_at.is_some() {
             return;
         }
+        let decoded;
+        let pcm = if self.codec == Codec::Pcm16 {
+            wire
+        } else {
+            decoded = self.codec.decode(wire);
+            &decoded[..]
+        };
         self.rec.frames += 1;
         if let Some(last) = self.last_frame {
             let gap = micros(now.saturating_duration_since(last));

@@ -63,6 +63,7 @@ fn asr_target(text_path: String, type_path: Option<String>, flag: Option<String>
         url: "ws://127.0.0.1:9/x".into(),
         headers: vec![],
         sample_rate: 16_000,
+        codec: Default::default(),
         frame: std::time::Duration::from_millis(20),
         start_messages: vec![],
         frames: FrameEncoding::Binary,

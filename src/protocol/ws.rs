@@ -186,6 +186,71 @@ pub enum FrameEncoder {
         /// The template's text around each `{{audio}}`.
         parts: Vec<String>,
     },
+    /// Text frames whose template also numbers them (`{{chunk}}`,
+    /// `{{chunk+K}}`, `{{timestamp}}`), as telephony media streams do.
+    Counted {
+        /// The template, cut at each placeholder.
+        pieces: Vec<Piece>,
+    },
+}
+
+/// One piece of a counted frame template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Piece {
+    /// Literal text.
+    Text(String),
+    /// The base64 audio (`{{audio}}`).
+    Audio,
+    /// The frame's number on this connection, from 1, plus an offset
+    /// (`{{chunk}}`, `{{chunk+1}}`: Twilio's `chunk` and `sequenceNumber`).
+    Chunk(u64),
+    /// Milliseconds of the frame's slot since the stream's first frame
+    /// (`{{timestamp}}`: its place on the absolute schedule, not when it left).
+    Timestamp,
+}
+
+/// Where a frame is in its stream: what counted templates print.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FrameAt {
+    /// 1 for the connection's first frame.
+    pub number: u64,
+    /// Its slot's offset from the stream's first slot, ms.
+    pub ms: u64,
+}
+
+/// A template cut at its placeholders; `None` if it only holds `{{audio}}`.
+fn counted_pieces(template: &str) -> Option<Vec<Piece>> {
+    if !template.contains("{{chunk") && !template.contains("{{timestamp}}") {
+        return None;
+    }
+    let mut pieces = Vec::new();
+    let mut rest = template;
+    while let Some(open) = rest.find("{{") {
+        let Some(len) = rest[open..].find("}}") else {
+            break;
+        };
+        let name = &rest[open + 2..open + len];
+        let piece = match name {
+            "audio" => Some(Piece::Audio),
+            "timestamp" => Some(Piece::Timestamp),
+            "chunk" => Some(Piece::Chunk(0)),
+            _ => name
+                .strip_prefix("chunk+")
+                .and_then(|k| k.trim().parse().ok())
+                .map(Piece::Chunk),
+        };
+        let Some(piece) = piece else {
+            pieces.push(Piece::Text(rest[..open + 2].to_string()));
+            rest = &rest[open + 2..];
+            continue;
+        };
+        pieces.push(Piece::Text(rest[..open].to_string()));
+        pieces.push(piece);
+        rest = &rest[open + len + 2..];
+    }
+    pieces.push(Piece::Text(rest.to_string()));
+    pieces.retain(|p| !matches!(p, Piece::Text(t) if t.is_empty()));
+    Some(pieces)
 }
 
 impl FrameEncoding {
@@ -193,20 +258,50 @@ impl FrameEncoding {
     pub fn encoder(&self) -> FrameEncoder {
         match self {
             Self::Binary => FrameEncoder::Binary,
-            Self::Json { template } => FrameEncoder::Json {
-                parts: template.split("{{audio}}").map(str::to_string).collect(),
+            Self::Json { template } => match counted_pieces(template) {
+                Some(pieces) => FrameEncoder::Counted { pieces },
+                None => FrameEncoder::Json {
+                    parts: template.split("{{audio}}").map(str::to_string).collect(),
+                },
+            },
+        }
+    }
+
+    /// This encoding with `fill` applied to its template (a connection's
+    /// own values, such as its session id).
+    pub fn filled(&self, fill: impl Fn(&str) -> String) -> Self {
+        match self {
+            Self::Binary => Self::Binary,
+            Self::Json { template } => Self::Json {
+                template: fill(template),
             },
         }
     }
 }
 
 impl FrameEncoder {
-    /// Append one masked client frame carrying `pcm` to `out` (see [`put_frame`]).
-    pub fn put(&self, out: &mut Vec<u8>, pcm: &[u8], mask: [u8; 4]) {
+    /// Append one masked client frame carrying `pcm` to `out` (see
+    /// [`put_frame`]); `at` numbers it for counted templates.
+    pub fn put(&self, out: &mut Vec<u8>, pcm: &[u8], mask: [u8; 4], at: FrameAt) {
         match self {
             Self::Binary => put_frame(out, OpCode::Binary, pcm.len(), mask, |p| {
                 p.extend_from_slice(pcm)
             }),
+            Self::Counted { pieces } => {
+                let b64 = base64::engine::general_purpose::STANDARD;
+                let mut text = String::with_capacity(256 + pcm.len() * 4 / 3);
+                for piece in pieces {
+                    match piece {
+                        Piece::Text(t) => text.push_str(t),
+                        Piece::Audio => b64.encode_string(pcm, &mut text),
+                        Piece::Chunk(k) => text.push_str(&(at.number + k).to_string()),
+                        Piece::Timestamp => text.push_str(&at.ms.to_string()),
+                    }
+                }
+                put_frame(out, OpCode::Text, text.len(), mask, |p| {
+                    p.extend_from_slice(text.as_bytes())
+                })
+            }
             Self::Json { parts } => {
                 let b64 = base64::engine::general_purpose::STANDARD;
                 let b64_len = pcm.len().div_ceil(3) * 4;
@@ -291,12 +386,6 @@ pub fn apply_mask(buf: &mut [u8], mask: [u8; 4]) {
     for (i, byte) in chunks.into_remainder().iter_mut().enumerate() {
         *byte ^= mask[i % 4];
     }
-}
-
-/// Bytes of 16-bit mono PCM in one frame of `frame` at `sample_rate`.
-pub fn pcm_frame_bytes(sample_rate: u32, frame: std::time::Duration) -> usize {
-    let samples = (u128::from(sample_rate) * frame.as_nanos() / 1_000_000_000) as usize;
-    samples.max(1) * 2
 }
 
 /// The largest WebSocket message accepted by default (`--ws-max-message`):

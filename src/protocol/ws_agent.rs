@@ -12,8 +12,9 @@ use serde::{Deserialize, Serialize};
 
 use super::events::ErrorEvents;
 use super::target::{json_path, TargetError};
-use super::ws::{pcm_frame_bytes, FrameEncoding};
+use super::ws::FrameEncoding;
 use super::{ErrorKind, EventCode, ProtocolError};
+use crate::audio::codec::Codec;
 
 /// A voice-agent endpoint, how the caller talks to it, and how to read it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -24,8 +25,12 @@ pub struct AgentTarget {
     /// Extra handshake headers (secret values redacted on output).
     #[serde(serialize_with = "super::target::serialize_headers_redacted")]
     pub headers: Vec<(String, String)>,
-    /// Sample rate of the caller's 16-bit mono PCM.
+    /// Sample rate of the caller's audio.
     pub sample_rate: u32,
+    /// How the samples are encoded, both ways: the caller's frames and the
+    /// agent's audio (16-bit PCM, or G.711 for telephony).
+    #[serde(default)]
+    pub codec: Codec,
     /// Caller audio per frame.
     #[serde(with = "crate::units::serde_duration")]
     pub frame: Duration,
@@ -44,12 +49,20 @@ pub struct AgentTarget {
     /// played by then.
     #[serde(default)]
     pub barge_in_messages: Vec<String>,
+    /// Sent, in order, before the caller hangs up (Twilio's `stop`).
+    #[serde(default)]
+    pub end_messages: Vec<String>,
+    /// Sent back for each playback mark once the answer audio before it
+    /// has played, or at once when the agent clears playback (`{{mark}}`
+    /// is its name): how Twilio tells a bot what the caller heard.
+    #[serde(default)]
+    pub mark_echo_message: Option<String>,
     /// Between utterances, keep streaming low-level noise frames (a live
     /// microphone) instead of going quiet on the wire.
     pub noise_between_turns: bool,
     /// How agent messages are classified.
     pub rules: MessageRules,
-    /// Sample rate of the agent's 16-bit mono PCM audio (for audio seconds).
+    /// Sample rate of the agent's audio (for audio seconds).
     pub agent_sample_rate: u32,
     /// A call fails if its WebSocket is not open (TCP connect and upgrade) within this.
     #[serde(with = "crate::units::serde_duration")]
@@ -115,6 +128,17 @@ pub struct MessageRules {
     /// `{{item_id}}` in the barge-in messages; `None`: no id is read.
     #[serde(default)]
     pub item_id_path: Option<String>,
+    /// Types of playback marks (Twilio's `mark`): the caller echoes each
+    /// once the audio before it has played (see `mark_echo_message`).
+    #[serde(default)]
+    pub mark_types: Vec<String>,
+    /// Dotted path of a mark's name.
+    #[serde(default = "default_mark_name_path")]
+    pub mark_name_path: String,
+}
+
+fn default_mark_name_path() -> String {
+    "mark.name".into()
 }
 
 fn default_text_paths() -> Vec<String> {
@@ -139,6 +163,8 @@ impl Default for MessageRules {
             response_start_types: Vec::new(),
             errors: ErrorEvents::default(),
             item_id_path: None,
+            mark_types: Vec::new(),
+            mark_name_path: default_mark_name_path(),
         }
     }
 }
@@ -165,18 +191,19 @@ pub enum AgentMessage {
     End,
     /// The agent stopped because the caller spoke.
     Interrupted,
+    /// A playback mark (its name is the classified text).
+    Mark,
 }
 
 impl AgentTarget {
-    /// Bytes of caller PCM in one frame.
+    /// Bytes of caller audio in one frame.
     pub fn frame_bytes(&self) -> usize {
-        pcm_frame_bytes(self.sample_rate, self.frame)
+        self.codec.frame_bytes(self.sample_rate, self.frame)
     }
 
-    /// Seconds of agent audio in `bytes` of its 16-bit mono PCM.
+    /// Seconds of agent audio in `bytes` of it.
     pub fn agent_audio(&self, bytes: usize) -> Duration {
-        let rate = u64::from(self.agent_sample_rate.max(1));
-        Duration::from_nanos((bytes as u64 / 2) * 1_000_000_000 / rate)
+        self.codec.duration(bytes, self.agent_sample_rate)
     }
 
     /// Check the URL scheme and durations early, so a typo is a config error.
@@ -197,20 +224,42 @@ impl AgentTarget {
         Ok(())
     }
 
-    /// Fill a caller message template.
-    pub fn fill(&self, template: &str) -> String {
-        template.replace("{{sample_rate}}", &self.sample_rate.to_string())
+    /// Fill a caller message template: `{{sample_rate}}`, and the call's
+    /// own 32-hex-digit `{{session_id}}` (telephony stream and call ids).
+    pub fn fill(&self, template: &str, session_id: &str) -> String {
+        template
+            .replace("{{sample_rate}}", &self.sample_rate.to_string())
+            .replace("{{session_id}}", session_id)
     }
 
     /// Fill a barge-in message template: the answer's item id (inside a
     /// JSON string, escaped; empty if none was read) and the audio played.
-    pub fn fill_barge_in(&self, template: &str, item_id: Option<&str>, played: Duration) -> String {
-        let id = serde_json::Value::String(item_id.unwrap_or("").to_string()).to_string();
-        let id = &id[1..id.len() - 1];
-        self.fill(template)
-            .replace("{{item_id}}", id)
+    pub fn fill_barge_in(
+        &self,
+        template: &str,
+        session_id: &str,
+        item_id: Option<&str>,
+        played: Duration,
+    ) -> String {
+        self.fill(template, session_id)
+            .replace("{{item_id}}", &json_string_body(item_id.unwrap_or("")))
             .replace("{{audio_end_ms}}", &played.as_millis().to_string())
     }
+
+    /// The echo of playback mark `name`, if the target echoes marks.
+    pub fn mark_echo(&self, session_id: &str, name: &str) -> Option<String> {
+        let template = self.mark_echo_message.as_deref()?;
+        Some(
+            self.fill(template, session_id)
+                .replace("{{mark}}", &json_string_body(name)),
+        )
+    }
+}
+
+/// `s` as the inside of a JSON string (escaped, without the quotes).
+fn json_string_body(s: &str) -> String {
+    let quoted = serde_json::Value::String(s.to_string()).to_string();
+    quoted[1..quoted.len() - 1].to_string()
 }
 
 /// A classified text message, and the response item it belongs to when
@@ -265,6 +314,13 @@ impl MessageRules {
                 message: AgentMessage::Audio(base64_decoded_len(b64)),
                 item_id,
                 text: None,
+            });
+        }
+        if is(&self.mark_types) {
+            let name = json_path(&v, &self.mark_name_path).and_then(|n| n.as_str());
+            return Ok(Classified {
+                text: Some(name.unwrap_or("").to_string()),
+                ..only(AgentMessage::Mark)
             });
         }
         if self.errors.is_error_type(kind) {
@@ -430,11 +486,14 @@ mod tests {
             url: "ws://127.0.0.1:9/v1/realtime".into(),
             headers: vec![],
             sample_rate: 24_000,
+            codec: Default::default(),
             frame: Duration::from_millis(20),
             frames: FrameEncoding::Binary,
             start_messages: vec![],
             end_of_speech_messages: vec![],
             barge_in_messages: vec![],
+            end_messages: vec![],
+            mark_echo_message: None,
             noise_between_turns: true,
             rules: MessageRules::default(),
             agent_sample_rate: 24_000,
@@ -446,12 +505,60 @@ mod tests {
             max_message_bytes: super::super::ws::DEFAULT_MAX_MESSAGE,
         };
         let m = t.fill_barge_in(
-            r#"{"item_id":"{{item_id}}","audio_end_ms":{{audio_end_ms}}}"#,
+            r#"{"item_id":"{{item_id}}","audio_end_ms":{{audio_end_ms}},"s":"MZ{{session_id}}"}"#,
+            "ab12",
             Some("it\"em"),
             Duration::from_micros(1_340_900),
         );
-        assert_eq!(m, r#"{"item_id":"it\"em","audio_end_ms":1340}"#);
+        assert_eq!(
+            m,
+            r#"{"item_id":"it\"em","audio_end_ms":1340,"s":"MZab12"}"#
+        );
         let v: serde_json::Value = serde_json::from_str(&m).expect("still JSON");
         assert_eq!(v["item_id"], "it\"em");
+        assert_eq!(t.mark_echo("ab12", "r1"), None, "no echo template");
+        let t = AgentTarget {
+            mark_echo_message: Some(
+                r#"{"event":"mark","streamSid":"MZ{{session_id}}","mark":{"name":"{{mark}}"}}"#
+                    .into(),
+            ),
+            ..t
+        };
+        assert_eq!(
+            t.mark_echo("ab12", "r\"1").as_deref(),
+            Some(r#"{"event":"mark","streamSid":"MZab12","mark":{"name":"r\"1"}}"#)
+        );
+    }
+
+    #[test]
+    fn marks_are_read_with_their_names_where_the_rules_name_them() {
+        let twilio = MessageRules {
+            type_path: "event".into(),
+            audio_types: vec!["media".into()],
+            audio_path: "media.payload".into(),
+            interrupt_types: vec!["clear".into()],
+            mark_types: vec!["mark".into()],
+            ..MessageRules::default()
+        };
+        let c = twilio
+            .read_text(r#"{"event":"mark","streamSid":"MZ1","mark":{"name":"turn-3"}}"#)
+            .expect("json");
+        assert_eq!(c.message, AgentMessage::Mark);
+        assert_eq!(c.text.as_deref(), Some("turn-3"));
+        let c = twilio
+            .read_text(r#"{"event":"media","media":{"payload":"/////w=="}}"#)
+            .expect("json");
+        assert_eq!(c.message, AgentMessage::Audio(4));
+        assert_eq!(
+            twilio.classify_text(r#"{"event":"clear"}"#).ok(),
+            Some(AgentMessage::Interrupted)
+        );
+        // Without mark types a mark is just another message.
+        assert_eq!(
+            MessageRules::default()
+                .classify_text(r#"{"type":"mark","mark":{"name":"x"}}"#)
+                .ok(),
+            Some(AgentMessage::Other)
+        );
     }
 }

@@ -150,6 +150,13 @@ struct State<'c, F> {
     lags: Vec<u32>,
     /// Caller messages to send as soon as the current event is handled.
     outbox: Vec<String>,
+    /// The call's id, for `{{session_id}}` in the caller's messages.
+    session_id: String,
+    /// When the caller's player will have played every agent audio so far
+    /// (the agent clearing playback empties it).
+    playing_until: Option<Instant>,
+    /// Playback marks to echo, with when (in arrival order, so due in order).
+    marks: Vec<(Instant, String)>,
     on_turn: F,
 }
 
@@ -212,8 +219,21 @@ impl<F: FnMut(TurnTimes)> State<'_, F> {
 
     /// The earliest instant at which [`on_time`](Self::on_time) has
     /// something to do.
+    /// Echo the playback marks due by `now`.
+    fn release_marks(&mut self, now: Instant, t: &AgentTarget) {
+        let due = self.marks.partition_point(|(at, _)| *at <= now);
+        for (_, name) in self.marks.drain(..due) {
+            if let Some(echo) = t.mark_echo(&self.session_id, &name) {
+                self.outbox.push(echo);
+            }
+        }
+    }
+
     fn next_deadline(&self, t: &AgentTarget) -> Option<Instant> {
         let mut next = self.barge_due();
+        if let Some(&(due, _)) = self.marks.first() {
+            next = Some(next.map_or(due, |n| n.min(due)));
+        }
         let mut at = |d: Instant| next = Some(next.map_or(d, |n: Instant| n.min(d)));
         match self.phase {
             Phase::Speaking => {}
@@ -236,9 +256,9 @@ impl<F: FnMut(TurnTimes)> State<'_, F> {
     /// replaces the noise at the next frame slot).
     fn utterance(&self, t: &AgentTarget) -> Track {
         let track = Track::once(self.talk.turns[self.cur.index].clone());
-        t.end_of_speech_messages
-            .iter()
-            .fold(track, |track, eos| track.then(Message::text(t.fill(eos))))
+        t.end_of_speech_messages.iter().fold(track, |track, eos| {
+            track.then(Message::text(t.fill(eos, &self.session_id)))
+        })
     }
 
     /// Begin the next turn's utterance; the current turn, if barged, waits
@@ -323,6 +343,7 @@ impl<F: FnMut(TurnTimes)> State<'_, F> {
 
     /// State changes due by `now` (timeouts, the barge-in, the pause's end).
     fn on_time(&mut self, now: Instant, t: &AgentTarget) -> Option<Done> {
+        self.release_marks(now, t);
         if self.barge_due().is_some_and(|due| now >= due) {
             if self.cur.response_end.is_none() {
                 // Still answering: the response so far is what it is.
@@ -375,6 +396,26 @@ impl<F: FnMut(TurnTimes)> State<'_, F> {
         at: Instant,
         t: &AgentTarget,
     ) -> Option<Done> {
+        match m {
+            AgentMessage::Audio(n) => {
+                let playing = self.playing_until.map_or(at, |p| p.max(at));
+                self.playing_until = Some(playing + t.agent_audio(n));
+            }
+            AgentMessage::Mark => {
+                let due = self.playing_until.map_or(at, |p| p.max(at));
+                self.marks.push((due, text.unwrap_or_default()));
+                return None;
+            }
+            // Cleared playback: nothing queued plays, every mark is passed.
+            AgentMessage::Interrupted => {
+                self.playing_until = None;
+                for (due, _) in &mut self.marks {
+                    *due = at;
+                }
+                self.release_marks(at, t);
+            }
+            _ => {}
+        }
         if let AgentMessage::Error(code) = m {
             let e = ProtocolError::new(
                 ErrorKind::ServerEvent(code),
@@ -404,7 +445,7 @@ impl<F: FnMut(TurnTimes)> State<'_, F> {
                             self.outbox.extend(
                                 t.barge_in_messages
                                     .iter()
-                                    .map(|m| t.fill_barge_in(m, id, played)),
+                                    .map(|m| t.fill_barge_in(m, &self.session_id, id, played)),
                             );
                         }
                     }
@@ -464,7 +505,7 @@ impl<F: FnMut(TurnTimes)> State<'_, F> {
                 self.cur.end_message = true;
                 return self.response_over(at);
             }
-            AgentMessage::Interrupted | AgentMessage::Other => {}
+            AgentMessage::Interrupted | AgentMessage::Other | AgentMessage::Mark => {}
         }
         None
     }
@@ -590,15 +631,19 @@ pub async fn converse<T>(
         handed_over: false,
         lags: Vec::new(),
         outbox: Vec::new(),
+        session_id: format!("{:032x}", rand::random::<u128>()),
+        playing_until: None,
+        marks: Vec::new(),
         on_turn,
     };
     if talk.turns.is_empty() {
         return;
     }
-    let mut ws = PacedWs::new(ws, pacer, &t.frames, t.frame_bytes(), t.frame);
+    let frames = t.frames.filled(|s| t.fill(s, &st.session_id));
+    let mut ws = PacedWs::new(ws, pacer, &frames, t.frame_bytes(), t.frame);
     let send_err = |e: WsError| ProtocolError::new(ErrorKind::Reset, format!("send failed: {e}"));
     for start in &t.start_messages {
-        if let Err(e) = ws.send(&Message::text(t.fill(start))) {
+        if let Err(e) = ws.send(&Message::text(t.fill(start, &st.session_id))) {
             st.fail(send_err(e), None);
             return;
         }
@@ -669,6 +714,11 @@ pub async fn converse<T>(
             Flow::Go => {}
             Flow::Stop => return,
             Flow::Close => {
+                // The caller hangs up: its goodbye (Twilio's `stop`), then
+                // the close; the connection may already be gone.
+                for end in &t.end_messages {
+                    let _ = ws.send(&Message::text(t.fill(end, &st.session_id)));
+                }
                 let frame = CloseFrame {
                     code: CloseCode::Normal,
                     reason: "done".into(),

@@ -17,9 +17,10 @@ use tokio_tungstenite::WebSocketStream;
 use super::events::ErrorEvents;
 use super::target::{json_path, TargetError};
 pub use super::ws::FrameEncoding;
-use super::ws::{connect, pcm_frame_bytes, read_error, HandOff};
+use super::ws::{connect, read_error, HandOff};
 use super::ws_pacer::{PacedWs, Pacer, Track, WsEvent};
 use super::{ErrorKind, EventCode, ProtocolError};
+use crate::audio::codec::Codec;
 
 /// A streaming ASR endpoint and its message shapes.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -30,8 +31,11 @@ pub struct WsAsrTarget {
     /// Extra handshake headers (secret values redacted on output).
     #[serde(serialize_with = "super::target::serialize_headers_redacted")]
     pub headers: Vec<(String, String)>,
-    /// Sample rate of the 16-bit mono PCM sent.
+    /// Sample rate of the audio sent.
     pub sample_rate: u32,
+    /// How its samples are encoded (16-bit PCM, or G.711 for telephony).
+    #[serde(default)]
+    pub codec: Codec,
     /// Audio per frame.
     #[serde(with = "crate::units::serde_duration")]
     pub frame: Duration,
@@ -64,9 +68,9 @@ pub struct WsAsrTarget {
 }
 
 impl WsAsrTarget {
-    /// Bytes of 16-bit mono PCM in one frame.
+    /// Bytes of audio in one frame.
     pub fn frame_bytes(&self) -> usize {
-        pcm_frame_bytes(self.sample_rate, self.frame)
+        self.codec.frame_bytes(self.sample_rate, self.frame)
     }
 
     /// Check the URL scheme early, so a typo is a config error.
@@ -314,6 +318,7 @@ mod tests {
             url: "ws://127.0.0.1:9/x".into(),
             headers: vec![],
             sample_rate: 16_000,
+            codec: Default::default(),
             frame: Duration::from_millis(20),
             start_messages: vec![r#"{"type":"start","sample_rate":{{sample_rate}}}"#.into()],
             frames: FrameEncoding::Binary,

@@ -18,7 +18,9 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 
 use super::player::put_message;
 use super::*;
-use crate::protocol::ws::{connect, FrameEncoding, HandOff, SessionIo, DEFAULT_MAX_MESSAGE};
+use crate::protocol::ws::{
+    connect, FrameAt, FrameEncoding, HandOff, SessionIo, DEFAULT_MAX_MESSAGE,
+};
 use crate::timing_tests::{on_schedule_at, LATE};
 
 /// Test pipes have no descriptor to hand off: frames go from the task.
@@ -128,11 +130,23 @@ async fn frames_decode_as_the_messages_they_carry() {
     let mut wire = Vec::new();
     for (i, &n) in lens.iter().enumerate() {
         let pcm: Vec<u8> = (0..n).map(|k| (k * 7 + i) as u8).collect();
-        FrameEncoding::Binary
-            .encoder()
-            .put(&mut wire, &pcm, [1, 2, 3, 4 + i as u8]);
+        FrameEncoding::Binary.encoder().put(
+            &mut wire,
+            &pcm,
+            [1, 2, 3, 4 + i as u8],
+            FrameAt::default(),
+        );
     }
-    json.encoder().put(&mut wire, &[1, 2, 3, 4], [9, 8, 7, 6]);
+    json.encoder()
+        .put(&mut wire, &[1, 2, 3, 4], [9, 8, 7, 6], FrameAt::default());
+    // A telephony media template numbers its frames.
+    let twilio = FrameEncoding::Json {
+        template: r#"{"seq":"{{chunk+1}}","chunk":"{{chunk}}","ts":"{{timestamp}}","p":"{{audio}}","x":"{{other}}"}"#.into(),
+    };
+    let at = FrameAt { number: 3, ms: 40 };
+    twilio
+        .encoder()
+        .put(&mut wire, &[1, 2, 3, 4], [4, 3, 2, 1], at);
     put_message(&mut wire, &Message::Ping(Bytes::from_static(b"hi")), [5; 4]);
     let close = CloseFrame {
         code: CloseCode::Normal,
@@ -151,7 +165,7 @@ async fn frames_decode_as_the_messages_they_carry() {
     };
     let (heard, _near) = tokio::join!(serve(server, async { vec![] }), writer);
     let got: Vec<Message> = heard.into_iter().map(|(_, m)| m).collect();
-    assert_eq!(got.len(), lens.len() + 3, "{got:?}");
+    assert_eq!(got.len(), lens.len() + 4, "{got:?}");
     for (i, &n) in lens.iter().enumerate() {
         let pcm: Vec<u8> = (0..n).map(|k| (k * 7 + i) as u8).collect();
         assert_eq!(got[i], Message::binary(pcm), "length {n}");
@@ -162,9 +176,13 @@ async fn frames_decode_as_the_messages_they_carry() {
     );
     assert_eq!(
         got[lens.len() + 1],
+        Message::text(r#"{"seq":"4","chunk":"3","ts":"40","p":"AQIDBA==","x":"{{other}}"}"#)
+    );
+    assert_eq!(
+        got[lens.len() + 2],
         Message::Ping(Bytes::from_static(b"hi"))
     );
-    assert_eq!(got[lens.len() + 2], Message::Close(Some(close)));
+    assert_eq!(got[lens.len() + 3], Message::Close(Some(close)));
 }
 
 /// A frame's lateness, µs, as a duration.

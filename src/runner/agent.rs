@@ -16,6 +16,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use super::executor::{within, Done};
+use crate::audio::codec::Codec;
 use crate::config::agent::{AgentInputs, Script};
 use crate::metrics::defs_agent::{measure_turn, TurnContext};
 use crate::metrics::wer::{word_errors, Normalization};
@@ -39,17 +40,16 @@ pub struct AgentJobs {
     barge_in_quiet: Duration,
 }
 
-/// One frame of deterministic low-level noise.
-fn noise_frame(bytes: usize) -> Bytes {
+/// One frame of deterministic low-level noise, `samples` long, in `codec`.
+fn noise_frame(samples: usize, codec: Codec) -> Bytes {
     let mut rng = SmallRng::seed_from_u64(0x6e6f697365);
-    let samples = bytes / 2;
     let pcm: Vec<u8> = (0..samples)
         .flat_map(|_| {
             rng.random_range(-NOISE_AMPLITUDE..=NOISE_AMPLITUDE)
                 .to_le_bytes()
         })
         .collect();
-    Bytes::from(pcm)
+    Bytes::from(codec.encode(&pcm))
 }
 
 impl AgentJobs {
@@ -66,7 +66,10 @@ impl AgentJobs {
             })
             .collect();
         Self {
-            noise: noise_frame(target.frame_bytes()),
+            noise: noise_frame(
+                target.frame_bytes() / target.codec.bytes_per_sample(),
+                target.codec,
+            ),
             inputs,
             cumulative,
             seed,
@@ -252,9 +255,16 @@ mod tests {
 
     #[test]
     fn noise_is_quiet_and_deterministic() {
-        let a = noise_frame(640);
-        assert_eq!(a, noise_frame(640));
+        let a = noise_frame(320, Codec::Pcm16);
+        assert_eq!(a, noise_frame(320, Codec::Pcm16));
         assert_eq!(a.len(), 640);
+        // G.711: one byte a sample, and as quiet once decoded.
+        let m = noise_frame(160, Codec::Mulaw);
+        assert_eq!(m.len(), 160);
+        let decoded = Codec::Mulaw.decode(&m);
+        assert!(decoded
+            .chunks_exact(2)
+            .all(|b| i16::from_le_bytes([b[0], b[1]]).abs() <= 2 * NOISE_AMPLITUDE));
         let peak = a
             .chunks_exact(2)
             .map(|b| i16::from_le_bytes([b[0], b[1]]).unsigned_abs())

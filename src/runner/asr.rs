@@ -132,7 +132,7 @@ impl AsrJobs<PreparedUpload> {
 }
 
 impl AsrJobs<Bytes> {
-    /// Convert every input to the stream's PCM before the run.
+    /// Convert every input to the stream's audio (rate, then codec) before the run.
     pub fn pcm(inputs: AsrInputs, ws: &WsAsr) -> Result<Self, PrepareError> {
         let rate = ws.target().sample_rate;
         let items = inputs.audio.items();
@@ -142,7 +142,7 @@ impl AsrJobs<Bytes> {
             let bytes = to_pcm16_mono(&item.bytes, Some(item.format), rate)
                 .map_err(|source| prepare_error(item, source))?;
             sent_audio.push(pcm_duration(bytes.len(), rate));
-            payloads.push(Bytes::from(bytes));
+            payloads.push(Bytes::from(ws.target().codec.encode(&bytes)));
         }
         Ok(Self {
             inputs,

@@ -62,14 +62,24 @@ pub fn info(s: &Scenario, mixed: bool) -> ScenarioInfo {
         Target::WsAsr(t) => {
             facts.push(fact(
                 "stream",
-                format!("{} Hz PCM in {} frames", t.sample_rate, duration(t.frame)),
+                format!(
+                    "{} Hz {} in {} frames",
+                    t.sample_rate,
+                    t.codec,
+                    duration(t.frame)
+                ),
             ));
             facts.push(fact("headers", headers(&t.headers)));
         }
         Target::WsAgent(t) => {
             facts.push(fact(
                 "caller audio",
-                format!("{} Hz PCM in {} frames", t.sample_rate, duration(t.frame)),
+                format!(
+                    "{} Hz {} in {} frames",
+                    t.sample_rate,
+                    t.codec,
+                    duration(t.frame)
+                ),
             ));
             facts.push(fact("headers", headers(&t.headers)));
         }

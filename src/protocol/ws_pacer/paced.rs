@@ -141,6 +141,7 @@ impl<T: AsyncRead + AsyncWrite + HandOff + Unpin> PacedWs<T> {
                 rng,
                 origin: None,
                 next_slot: 0,
+                frames_sent: 0,
                 track: None,
                 out: Vec::new(),
                 written: 0,

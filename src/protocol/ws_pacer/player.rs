@@ -13,7 +13,7 @@ use rand::RngCore;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::{Job, Shared, RETRY};
-use crate::protocol::ws::{put_frame, FrameEncoder, OpCode};
+use crate::protocol::ws::{put_frame, FrameAt, FrameEncoder, OpCode};
 
 /// Audio to play on a session's frame clock.
 #[derive(Debug, Clone)]
@@ -91,6 +91,8 @@ pub(super) struct Player {
     pub(super) origin: Option<Instant>,
     /// The next slot of the clock not yet used.
     pub(super) next_slot: u64,
+    /// Frames written on this connection (numbers counted templates).
+    pub(super) frames_sent: u64,
     pub(super) track: Option<(Track, Progress)>,
     /// Frames and messages not yet taken by the socket (`out[written..]`).
     pub(super) out: Vec<u8>,
@@ -257,7 +259,12 @@ impl Player {
             scratch.clear();
             let mask = self.rng.next_u32().to_ne_bytes();
             let pcm = track.frame(progress.frames, self.frame_bytes);
-            self.encoder.put(scratch, pcm, mask);
+            self.frames_sent += 1;
+            let at = FrameAt {
+                number: self.frames_sent,
+                ms: self.frame_ns.saturating_mul(self.next_slot) / 1_000_000,
+            };
+            self.encoder.put(scratch, pcm, mask, at);
             // Lateness: when the frame is handed to the socket (just below).
             let at = Instant::now();
             self.next_slot += 1;
