@@ -279,13 +279,19 @@ pub fn render(template: &str, vars: &[(&str, &str)]) -> String {
 #[derive(Debug, Clone)]
 pub struct WsTts {
     target: WsTtsTarget,
+    /// Numbers the requests' contexts (`{{context_id}}`), so they are
+    /// unique per run and the same from run to run.
+    contexts: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl WsTts {
     /// Validate the target.
     pub fn new(target: WsTtsTarget) -> Result<Self, TargetError> {
         target.validate()?;
-        Ok(Self { target })
+        Ok(Self {
+            target,
+            contexts: Default::default(),
+        })
     }
 
     /// The validated target.
@@ -318,7 +324,8 @@ impl WsTts {
             ))
         })?;
         probe.headers_at = Some(Instant::now());
-        let context = format!("voxload-{}", start.elapsed().as_nanos());
+        let n = (self.contexts).fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let context = format!("voxload-{n}");
         let vars = |text: &str| -> [(&str, String); 4] {
             [
                 ("text", text.to_string()),
