@@ -302,6 +302,9 @@ pub async fn run_mock(args: MockArgs) -> anyhow::Result<()> {
         "  WS /v1/realtime[?dialect=beta] (OpenAI Realtime API, presets openai-realtime[-beta])"
     );
     println!(
+        "  WS /v1/text-to-speech/{{voice}}/stream-input   WS /tts/websocket   WS /v1/speak (TTS presets elevenlabs, cartesia, deepgram-speak; ?fail=error|close4000)"
+    );
+    println!(
         "  model: {}× real time, {} overhead, {} chunks, {} slots + {} queue (Ctrl-C to stop)",
         model.speed,
         humantime::format_duration(model.overhead),

@@ -323,7 +323,8 @@ impl WsTts {
                 "no WebSocket connection within the connect timeout",
             ))
         })?;
-        probe.headers_at = Some(Instant::now());
+        // No `headers_at`: a WebSocket answer has no response head, and
+        // the upgrade is before the clocks' origin (the first text).
         let n = (self.contexts).fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let context = format!("voxload-{n}");
         let vars = |text: &str| -> [(&str, String); 4] {
