@@ -100,11 +100,22 @@ fn golden(name: &str) -> PathBuf {
 }
 
 async fn check(preset: &str, command: &str, headers: &'static [&'static str], extra: &[&str]) {
+    check_at(preset, command, "/v1/realtime?model=m", headers, extra).await;
+}
+
+/// [`check`] with the handshake going to `path`.
+async fn check_at(
+    preset: &str,
+    command: &str,
+    path: &str,
+    headers: &'static [&'static str],
+    extra: &[&str],
+) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let port = listener.local_addr().expect("addr").port();
     let recorder = tokio::spawn(record(listener, headers));
     let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("ws://127.0.0.1:{port}/v1/realtime?model=m");
+    let url = format!("ws://127.0.0.1:{port}{path}");
     let out = dir.path().to_str().expect("utf-8").to_string();
     let args: Vec<String> = [
         command,
@@ -210,6 +221,66 @@ async fn vllm_realtime_names_the_model_then_commits_before_any_audio() {
         "hello there",
     ];
     check("vllm-realtime", "asr", &["authorization"], &extra).await;
+}
+
+/// TTS over WebSocket: the first bundled text goes out word by word at
+/// 40 tok/s.
+const TTS_WS: [&str; 6] = [
+    "--text-stream",
+    "40tok/s",
+    "--voice",
+    "v1",
+    "--timeout",
+    "2s",
+];
+
+#[tokio::test]
+async fn elevenlabs_sends_the_space_init_then_words_then_the_empty_text() {
+    check_at(
+        "elevenlabs",
+        "tts",
+        "/v1/text-to-speech/{{voice}}/stream-input?model_id={{model}}&output_format=pcm_16000",
+        &["xi-api-key"],
+        &[
+            &TTS_WS[..],
+            &[
+                "--model",
+                "eleven_flash_v2_5",
+                "-H",
+                "xi-api-key: sk-golden",
+            ],
+        ]
+        .concat(),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn cartesia_sends_transcript_pieces_in_one_context_then_continue_false() {
+    check_at(
+        "cartesia",
+        "tts",
+        "/tts/websocket",
+        &["x-api-key", "cartesia-version"],
+        &[
+            &TTS_WS[..],
+            &["--model", "sonic-3", "-H", "Cartesia-Version: 2026-08-14"],
+        ]
+        .concat(),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn deepgram_speak_sends_speak_per_word_then_flush() {
+    check_at(
+        "deepgram-speak",
+        "tts",
+        "/v1/speak?model=aura-2-thalia-en&encoding=linear16&sample_rate=24000",
+        &["authorization"],
+        &TTS_WS,
+    )
+    .await;
 }
 
 #[test]

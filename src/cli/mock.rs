@@ -303,6 +303,9 @@ pub async fn run_mock(args: MockArgs) -> anyhow::Result<()> {
     );
     println!("  WS /v1/twilio (Twilio Media Streams, mu-law 8 kHz, preset twilio)");
     println!(
+        "  WS /v1/text-to-speech/{{voice}}/stream-input   WS /tts/websocket   WS /v1/speak (TTS presets elevenlabs, cartesia, deepgram-speak; ?fail=error|close4000)"
+    );
+    println!(
         "  model: {}× real time, {} overhead, {} chunks, {} slots + {} queue (Ctrl-C to stop)",
         model.speed,
         humantime::format_duration(model.overhead),

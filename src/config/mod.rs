@@ -25,6 +25,7 @@ pub mod scrape;
 pub mod shard;
 pub mod target;
 pub mod tts;
+pub mod tts_ws;
 pub mod workload;
 
 pub use common::{ColdStarts, CommonOptions};

@@ -408,8 +408,8 @@ fn build_protocol(
 ) -> Result<(Target, Inputs), ConfigError> {
     Ok(match o {
         ProtocolOptions::Tts(t) => {
-            let (target, inputs) = t.build(env)?;
-            (Target::HttpTts(target), Inputs::Tts(inputs))
+            let (target, inputs) = t.build_any(env)?;
+            (target, Inputs::Tts(inputs))
         }
         ProtocolOptions::Asr(a) => {
             let (target, inputs) = a.build(env)?;

@@ -52,6 +52,24 @@ pub const PRESETS: &[Preset] = &[
         summary: "vLLM realtime transcription (transcription.delta/done), PCM 16 kHz base64",
         text: include_str!("../../presets/vllm-realtime.toml"),
     },
+    Preset {
+        name: "elevenlabs",
+        service: Service::Tts,
+        summary: "ElevenLabs stream-input over WebSocket: text pieces, base64 audio, isFinal",
+        text: include_str!("../../presets/elevenlabs.toml"),
+    },
+    Preset {
+        name: "cartesia",
+        service: Service::Tts,
+        summary: "Cartesia TTS WebSocket: transcript pieces with continue, base64 chunks, done",
+        text: include_str!("../../presets/cartesia.toml"),
+    },
+    Preset {
+        name: "deepgram-speak",
+        service: Service::Tts,
+        summary: "Deepgram /v1/speak: Speak, Flush, binary audio frames, Flushed",
+        text: include_str!("../../presets/deepgram-speak.toml"),
+    },
 ];
 
 /// The preset called `name`; an error lists the known ones.

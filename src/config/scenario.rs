@@ -45,6 +45,8 @@ use crate::protocol::Service;
 
 /// The protocol options of one scenario, by service.
 #[derive(Debug, Clone, PartialEq)]
+// One per scenario, read once: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum ProtocolOptions {
     /// A TTS scenario.
     Tts(TtsOptions),

@@ -19,6 +19,7 @@ use crate::audio::AudioFormat;
 use crate::input::{SampleFormat, TextSamples};
 use crate::metrics::defs::{MeasureConfig, SanityConfig};
 use crate::protocol::http_tts::{placeholders, BodyTemplate, Framing, TtsTarget};
+use crate::protocol::Target;
 use crate::units::parse_duration;
 
 /// Default per-request timeout.
@@ -86,6 +87,10 @@ pub struct TtsEndpointOptions {
     /// A templated vendor target (`[target]` in a file; `--target FILE` reads one).
     #[arg(skip)]
     pub target: Option<TargetOptions>,
+    #[command(flatten)]
+    #[serde(flatten)]
+    #[allow(missing_docs)]
+    pub ws: super::tts_ws::WsTtsOptions,
 }
 
 /// Every option of a TTS scenario.
@@ -159,6 +164,20 @@ impl TtsOptions {
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<(TtsTarget, TtsInputs), ConfigError> {
         let target = self.endpoint.target(env)?;
+        Ok((target, self.inputs(env)?))
+    }
+
+    /// Like [`TtsOptions::build`], over HTTP or WebSocket by the URL's scheme.
+    pub fn build_any(
+        &self,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<(Target, TtsInputs), ConfigError> {
+        let target = self.endpoint.any_target(env)?;
+        Ok((target, self.inputs(env)?))
+    }
+
+    /// The texts, voices and measurement settings of the scenario.
+    fn inputs(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<TtsInputs, ConfigError> {
         let (texts, texts_source) = match &self.texts {
             Some(path) => {
                 let format = match &self.texts_format {
@@ -201,7 +220,7 @@ impl TtsOptions {
             timeout,
             judge,
         };
-        Ok((target, inputs))
+        Ok(inputs)
     }
 }
 
@@ -210,6 +229,23 @@ impl TtsEndpointOptions {
     pub fn load_vendor(&mut self, path: &Path) -> Result<(), ConfigError> {
         self.target = Some(read_vendor(path)?);
         Ok(())
+    }
+
+    /// The target: over WebSocket for a `ws://` or `wss://` URL (message
+    /// rules from [`super::tts_ws::WsTtsOptions`]), else over HTTP.
+    pub fn any_target(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<Target, ConfigError> {
+        let url = self
+            .url
+            .clone()
+            .or(self.target.as_ref().and_then(|t| t.url.clone()));
+        let Some(url) = url.filter(|u| u.starts_with("ws://") || u.starts_with("wss://")) else {
+            return Ok(Target::HttpTts(self.target(env)?));
+        };
+        let format = self.format.clone().unwrap_or_else(|| "pcm".into());
+        let format = AudioFormat::parse(&format).map_err(|e| invalid("--format", e.to_string()))?;
+        let headers = self.headers.resolve(env)?;
+        let model = self.model.clone().unwrap_or_default();
+        Ok(Target::WsTts(self.ws.target(url, headers, model, format)?))
     }
 
     /// The target: OpenAI-compatible from `--url`, or templated from `[target]`.

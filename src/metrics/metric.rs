@@ -67,6 +67,12 @@ pub enum Metric {
     /// as the judge heard it (the stage also pools it). Not read from
     /// records: the judge's answers come after them.
     JudgeWer,
+    /// TTS over WebSocket: first text message sent → first audio.
+    TextFirstAudio,
+    /// TTS over WebSocket: last text (flush) sent → first audio after it.
+    FlushFirstAudio,
+    /// TTS over WebSocket: last text (flush) sent → the final message.
+    FlushFinal,
     /// Voice agent: end of speech → first agent message.
     AgentFirstMessage,
     /// Voice agent: end of speech → first agent audio.
@@ -155,7 +161,7 @@ impl Unit {
 impl Metric {
     /// Every metric read straight from a record except `Chunk(k)` (one per
     /// recorded k) and `ScheduleLag` (taken from failed requests too).
-    pub const PER_REQUEST: [Metric; 30] = [
+    pub const PER_REQUEST: [Metric; 33] = [
         Metric::Ttfb,
         Metric::Ttfa,
         Metric::InterChunkMean,
@@ -177,6 +183,9 @@ impl Metric {
         Metric::FrameLagMax,
         Metric::FrameLagP99,
         Metric::Wer,
+        Metric::TextFirstAudio,
+        Metric::FlushFirstAudio,
+        Metric::FlushFinal,
         Metric::AgentFirstMessage,
         Metric::AgentFirstAudio,
         Metric::AgentTranscript,
@@ -219,6 +228,9 @@ impl Metric {
             Metric::FrameLagP99 => r.frame_lag_p99_us,
             Metric::Wer => r.wer.and_then(scale_ratio),
             Metric::JudgeWer => None,
+            Metric::TextFirstAudio => r.text_first_audio_us,
+            Metric::FlushFirstAudio => r.flush_first_audio_us,
+            Metric::FlushFinal => r.flush_final_us,
             Metric::AgentFirstMessage => r.agent_first_message_us,
             Metric::AgentFirstAudio => r.agent_first_audio_us,
             Metric::AgentTranscript => r.agent_transcript_us,
@@ -266,7 +278,7 @@ mod tests {
         for m in Metric::all(&[1, 4, 12]) {
             assert_eq!(Metric::parse(&m.name()), Some(m), "{m}");
         }
-        assert_eq!(Metric::all(&[1, 4]).len(), 34);
+        assert_eq!(Metric::all(&[1, 4]).len(), 37);
         assert_eq!(Metric::parse("audio"), Some(Metric::AudioDuration));
         for bad in [
             "chunk",

@@ -5,6 +5,7 @@ pub mod confidence;
 pub mod defs;
 pub mod defs_agent;
 pub mod defs_asr;
+pub mod defs_tts_ws;
 pub mod generator;
 pub mod goodput;
 pub mod judge;

@@ -103,6 +103,15 @@ pub struct RequestRecord {
     /// Real-time audio sending: 99th percentile of frame lateness in this request.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub frame_lag_p99_us: Option<u64>,
+    /// TTS over WebSocket: first text message sent → first audio.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text_first_audio_us: Option<u64>,
+    /// TTS over WebSocket: last text (or flush) sent → first audio after it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flush_first_audio_us: Option<u64>,
+    /// TTS over WebSocket: last text (or flush) sent → the final message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flush_final_us: Option<u64>,
     /// Voice agent: end of the caller's speech → the agent's first message.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub agent_first_message_us: Option<u64>,

@@ -128,6 +128,9 @@ impl RequestRecord {
         );
         o.opt_u64(k!("frame_lag_max_us"), self.frame_lag_max_us);
         o.opt_u64(k!("frame_lag_p99_us"), self.frame_lag_p99_us);
+        o.opt_u64(k!("text_first_audio_us"), self.text_first_audio_us);
+        o.opt_u64(k!("flush_first_audio_us"), self.flush_first_audio_us);
+        o.opt_u64(k!("flush_final_us"), self.flush_final_us);
         o.opt_u64(k!("agent_first_message_us"), self.agent_first_message_us);
         o.opt_u64(k!("agent_first_audio_us"), self.agent_first_audio_us);
         o.opt_u64(k!("agent_transcript_us"), self.agent_transcript_us);
@@ -205,6 +208,9 @@ mod tests {
             partial_interval_mean_us: Some(20),
             frame_lag_max_us: Some(21),
             frame_lag_p99_us: Some(22),
+            text_first_audio_us: Some(27),
+            flush_first_audio_us: Some(28),
+            flush_final_us: Some(29),
             agent_first_message_us: Some(30),
             agent_first_audio_us: Some(31),
             agent_transcript_us: Some(32),

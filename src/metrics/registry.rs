@@ -28,9 +28,11 @@ pub struct Kinds(u8);
 
 impl Kinds {
     /// Every protocol.
-    pub const ALL: Kinds = Kinds(0b1111);
-    /// TTS over HTTP.
-    pub const TTS: Kinds = Kinds::of(Kind::HttpTts);
+    pub const ALL: Kinds = Kinds(0b11111);
+    /// TTS, HTTP or WebSocket.
+    pub const TTS: Kinds = Kinds(Kinds::of(Kind::HttpTts).0 | Kinds::of(Kind::WsTts).0);
+    /// TTS over WebSocket (its text-stream clocks).
+    pub const WS_TTS: Kinds = Kinds::of(Kind::WsTts);
     /// ASR, HTTP or WebSocket.
     pub const ASR: Kinds = Kinds(Kinds::of(Kind::HttpAsr).0 | Kinds::of(Kind::WsAsr).0);
     /// Streaming ASR over WebSocket.
@@ -40,7 +42,7 @@ impl Kinds {
     /// Protocols with one HTTP request per arrival.
     pub const HTTP: Kinds = Kinds(Kinds::of(Kind::HttpTts).0 | Kinds::of(Kind::HttpAsr).0);
     /// Protocols whose requests have an end-to-end time (all but agents).
-    pub const REQUEST: Kinds = Kinds(Kinds::HTTP.0 | Kinds::WS_ASR.0);
+    pub const REQUEST: Kinds = Kinds(Kinds::HTTP.0 | Kinds::WS_ASR.0 | Kinds::WS_TTS.0);
     /// Protocols that stream real-time audio frames.
     pub const STREAMING: Kinds = Kinds(Kinds::WS_ASR.0 | Kinds::AGENT.0);
 
@@ -109,7 +111,7 @@ use Unit::{Count, Micros, Ratio};
 /// Every per-request metric, in display order: TTS, then voice agents,
 /// then audio and playback, barge-in, streaming ASR, and last the
 /// generator's own health.
-pub const METRICS: [MetricDef; 33] = [
+pub const METRICS: [MetricDef; 36] = [
     def(Metric::Ttfb, "ttfb", Micros, "TTFB", Kinds::HTTP),
     def(Metric::Ttfa, "ttfa", Micros, "TTFA", Kinds::TTS),
     def(Metric::Chunk(0), "chunk", Micros, "chunk", Kinds::TTS),
@@ -137,6 +139,27 @@ pub const METRICS: [MetricDef; 33] = [
         Kinds::REQUEST,
     )
     .hidden(),
+    def(
+        Metric::TextFirstAudio,
+        "ttfa_text",
+        Micros,
+        "first audio after the first text sent",
+        Kinds::WS_TTS,
+    ),
+    def(
+        Metric::FlushFirstAudio,
+        "ttfa_flush",
+        Micros,
+        "first audio after the flush (last text sent)",
+        Kinds::WS_TTS,
+    ),
+    def(
+        Metric::FlushFinal,
+        "flush_final",
+        Micros,
+        "final audio after the flush (last text sent)",
+        Kinds::WS_TTS,
+    ),
     def(
         Metric::AgentFirstMessage,
         "agent_first_message",
@@ -359,7 +382,7 @@ pub fn in_order(chunk_ks: &[u32]) -> Vec<Metric> {
 /// the first thing a listener (or caller) waits for.
 pub fn live_metric(kind: Kind) -> (Metric, &'static str) {
     match kind {
-        Kind::HttpTts => (Metric::Ttfa, "ttfa"),
+        Kind::HttpTts | Kind::WsTts => (Metric::Ttfa, "ttfa"),
         Kind::WsAgent => (Metric::AgentFirstAudio, "first audio"),
         Kind::HttpAsr | Kind::WsAsr => (Metric::E2e, "e2e"),
     }
@@ -369,6 +392,12 @@ pub fn live_metric(kind: Kind) -> (Metric, &'static str) {
 /// knows what was measured.
 pub fn notes(kind: Kind) -> &'static [&'static str] {
     match kind {
+        Kind::WsTts => &[
+            "durations in ms; ttfa, chunks, e2e, rtf and stalls as for HTTP TTS, from the scheduled start in open loop and from the first text sent in closed loop (the connect is not in them)",
+            "a chunk is one WebSocket message with audio",
+            "ttfa_text = first text message sent → first audio; ttfa_flush = last text (or flush message) sent → first audio after it; flush_final = last text (or flush) sent → the final message",
+            "text streamed with --text-stream: whitespace-split words sent at absolute deadlines from the request's start",
+        ],
         Kind::HttpTts => &[
             "durations in ms; latencies are measured from the scheduled start in open loop (no coordinated omission) and from the actual send in closed loop",
             "a chunk is one SSE event or NDJSON line, or one transport read for raw audio bodies",

@@ -77,6 +77,8 @@ mod wire;
 mod wire_event;
 mod ws_agent;
 mod ws_asr;
+mod ws_tts;
+pub mod ws_tts_truth;
 
 #[cfg(test)]
 mod asr_tests;
@@ -182,6 +184,8 @@ pub(crate) struct MockState {
     /// Voice-agent fault choice, seeded by `agent.seed`.
     pub(crate) agent_rng: StdRng,
     pub(crate) agent_truth: agent_truth::AgentTruthLog,
+    /// WebSocket TTS sessions, the last [`ws_tts_truth::WS_TTS_RECENT`].
+    pub(crate) ws_tts_truth: Vec<ws_tts_truth::WsTtsTruth>,
 }
 
 impl MockState {
@@ -189,6 +193,7 @@ impl MockState {
         self.truth.reset();
         self.asr_truth.reset();
         self.agent_truth.reset();
+        self.ws_tts_truth.clear();
     }
 }
 
@@ -242,6 +247,7 @@ impl Shared {
                 asr_truth: asr_truth::AsrTruthLog::default(),
                 agent_rng,
                 agent_truth: agent_truth::AgentTruthLog::default(),
+                ws_tts_truth: Vec::new(),
             }),
             model,
         }))
@@ -259,6 +265,7 @@ impl Shared {
         let mut truth = st.truth.snapshot(&self.model, uptime_us);
         truth.asr = st.asr_truth.snapshot();
         truth.agent = st.agent_truth.snapshot();
+        truth.tts_ws.clone_from(&st.ws_tts_truth);
         truth
     }
 
@@ -317,6 +324,12 @@ fn router(shared: Arc<Shared>) -> Router {
         )
         .route("/v1/realtime/transcribe", get(ws_asr::transcribe))
         .route("/v1/agent", get(ws_agent::agent))
+        .route(
+            "/v1/text-to-speech/{voice}/stream-input",
+            get(ws_tts::elevenlabs),
+        )
+        .route("/tts/websocket", get(ws_tts::cartesia))
+        .route("/v1/speak", get(ws_tts::deepgram))
         .route("/v1/realtime", get(ws_agent::realtime))
         .route("/v1/twilio", get(ws_agent::twilio))
         .route("/metrics", get(metrics::metrics))

@@ -94,6 +94,9 @@ pub struct Truth {
     /// Voice-agent (`/v1/agent`) truth.
     #[serde(default)]
     pub agent: AgentTruth,
+    /// WebSocket TTS sessions (ElevenLabs, Cartesia, Deepgram dialects), oldest first.
+    #[serde(default)]
+    pub tts_ws: Vec<super::ws_tts_truth::WsTtsTruth>,
 }
 
 /// One finished speech request. Offsets (`*_us`) are microseconds from the
@@ -204,6 +207,7 @@ impl TruthLog {
             recent: self.recent.iter().cloned().collect(),
             asr: AsrTruth::default(),
             agent: AgentTruth::default(),
+            tts_ws: Vec::new(),
         }
     }
 }

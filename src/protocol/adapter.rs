@@ -14,6 +14,7 @@ use super::ws_agent::AgentTarget;
 use super::ws_agent_session::{converse, Conversation, TurnTimes};
 use super::ws_asr::{WsAsr, WsAsrTarget};
 use super::ws_pacer::Pacer;
+use super::ws_tts::{WsTts, WsTtsTarget};
 use super::{ErrorKind, HttpClient, Kind, ProtocolError};
 
 /// Where a scenario's requests go, and how the answers are read.
@@ -30,6 +31,8 @@ pub enum Target {
     WsAsr(WsAsrTarget),
     /// A voice agent over WebSocket.
     WsAgent(AgentTarget),
+    /// TTS over WebSocket.
+    WsTts(WsTtsTarget),
 }
 
 impl Target {
@@ -40,6 +43,7 @@ impl Target {
             Target::HttpAsr(_) => Kind::HttpAsr,
             Target::WsAsr(_) => Kind::WsAsr,
             Target::WsAgent(_) => Kind::WsAgent,
+            Target::WsTts(_) => Kind::WsTts,
         }
     }
 
@@ -50,6 +54,7 @@ impl Target {
             Target::HttpAsr(t) => &t.url,
             Target::WsAsr(t) => &t.url,
             Target::WsAgent(t) => &t.url,
+            Target::WsTts(t) => &t.url,
         }
     }
 }
@@ -66,6 +71,8 @@ pub enum Adapter {
     WsAsr(WsAsr),
     /// A voice agent over WebSocket.
     WsAgent(WsAgent),
+    /// TTS over WebSocket.
+    WsTts(WsTts),
 }
 
 impl Adapter {
@@ -82,6 +89,7 @@ impl Adapter {
             Target::HttpAsr(t) => Adapter::HttpAsr(HttpAsr::new(t.clone(), client.clone())?),
             Target::WsAsr(t) => Adapter::WsAsr(WsAsr::new(t.clone(), pacer())?),
             Target::WsAgent(t) => Adapter::WsAgent(WsAgent::new(t.clone(), pacer())?),
+            Target::WsTts(t) => Adapter::WsTts(WsTts::new(t.clone())?),
         })
     }
 
@@ -92,6 +100,7 @@ impl Adapter {
             Adapter::HttpAsr(_) => Kind::HttpAsr,
             Adapter::WsAsr(_) => Kind::WsAsr,
             Adapter::WsAgent(_) => Kind::WsAgent,
+            Adapter::WsTts(_) => Kind::WsTts,
         }
     }
 }

@@ -485,7 +485,7 @@ impl<'t> AudioReader<'t> {
     }
 }
 
-fn decode_error(e: crate::audio::AudioError) -> ProtocolError {
+pub(super) fn decode_error(e: crate::audio::AudioError) -> ProtocolError {
     let kind = match e {
         crate::audio::AudioError::Truncated { .. } => ErrorKind::Truncated,
         _ => ErrorKind::Decode,

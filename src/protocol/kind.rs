@@ -18,6 +18,8 @@ pub enum Kind {
     WsAsr,
     /// A voice agent over WebSocket: multi-turn calls in real time.
     WsAgent,
+    /// TTS over WebSocket: text in messages (whole or streamed), audio back.
+    WsTts,
 }
 
 /// What a protocol tests: the command that runs it alone (`voxload tts`, …).
@@ -34,12 +36,18 @@ pub enum Service {
 
 impl Kind {
     /// Every protocol.
-    pub const ALL: [Kind; 4] = [Kind::HttpTts, Kind::HttpAsr, Kind::WsAsr, Kind::WsAgent];
+    pub const ALL: [Kind; 5] = [
+        Kind::HttpTts,
+        Kind::HttpAsr,
+        Kind::WsAsr,
+        Kind::WsAgent,
+        Kind::WsTts,
+    ];
 
     /// The service this protocol tests.
     pub fn service(&self) -> Service {
         match self {
-            Kind::HttpTts => Service::Tts,
+            Kind::HttpTts | Kind::WsTts => Service::Tts,
             Kind::HttpAsr | Kind::WsAsr => Service::Asr,
             Kind::WsAgent => Service::Agent,
         }
@@ -49,17 +57,18 @@ impl Kind {
     pub fn method(&self) -> &'static str {
         match self {
             Kind::HttpTts | Kind::HttpAsr => "POST",
-            Kind::WsAsr | Kind::WsAgent => "WS",
+            Kind::WsAsr | Kind::WsAgent | Kind::WsTts => "WS",
         }
     }
 
-    /// Stable name, as serialized: `http_tts`, `http_asr`, `ws_asr`, `ws_agent`.
+    /// Stable name, as serialized: `http_tts`, `http_asr`, `ws_asr`, `ws_agent`, `ws_tts`.
     pub fn name(&self) -> &'static str {
         match self {
             Kind::HttpTts => "http_tts",
             Kind::HttpAsr => "http_asr",
             Kind::WsAsr => "ws_asr",
             Kind::WsAgent => "ws_agent",
+            Kind::WsTts => "ws_tts",
         }
     }
 }

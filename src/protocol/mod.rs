@@ -21,6 +21,7 @@ pub mod ws_agent;
 pub mod ws_agent_session;
 pub mod ws_asr;
 pub mod ws_pacer;
+pub mod ws_tts;
 
 #[cfg(test)]
 mod message_props;

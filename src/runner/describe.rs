@@ -71,6 +71,11 @@ pub fn info(s: &Scenario, mixed: bool) -> ScenarioInfo {
             ));
             facts.push(fact("headers", headers(&t.headers)));
         }
+        Target::WsTts(t) => {
+            facts.push(fact("format", t.format.to_string()));
+            facts.push(fact("text messages", t.text_messages.join(" ")));
+            facts.push(fact("headers", headers(&t.headers)));
+        }
         Target::WsAgent(t) => {
             facts.push(fact(
                 "caller audio",

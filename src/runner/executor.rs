@@ -26,6 +26,7 @@ use crate::protocol::adapter::WsAgent;
 use crate::protocol::http_asr::{HttpAsr, PreparedUpload};
 use crate::protocol::http_tts::HttpTts;
 use crate::protocol::ws_asr::WsAsr;
+use crate::protocol::ws_tts::WsTts;
 use crate::protocol::{Adapter, ErrorKind, ProtocolError};
 use crate::units::micros;
 use crate::workload::driver::cancelled_record;
@@ -71,6 +72,16 @@ impl Call for Bound<HttpTts, TtsJobs> {
         _: &'a (dyn Fn(Done) + Sync),
     ) -> impl Future<Output = Done> + Send + 'a {
         self.jobs.speak(&self.adapter, a)
+    }
+}
+
+impl Call for Bound<WsTts, TtsJobs> {
+    fn call<'a>(
+        &'a self,
+        a: &'a Arrival,
+        _: &'a (dyn Fn(Done) + Sync),
+    ) -> impl Future<Output = Done> + Send + 'a {
+        self.jobs.speak_ws(&self.adapter, a)
     }
 }
 
@@ -130,6 +141,8 @@ pub enum AnyExecutor<S> {
     WsAsr(Arc<ScenarioExecutor<Bound<WsAsr, AsrJobs<Bytes>>, S>>),
     /// A voice agent over WebSocket.
     WsAgent(Arc<ScenarioExecutor<Bound<WsAgent, AgentJobs>, S>>),
+    /// TTS over WebSocket.
+    WsTts(Arc<ScenarioExecutor<Bound<WsTts, TtsJobs>, S>>),
 }
 
 /// `fut` bounded by `limit`; running out is a timeout failure that says
@@ -190,6 +203,10 @@ impl<S: StageSink> AnyExecutor<S> {
                     TtsJobs::new(&tts, inputs.clone(), &scenario.stages, seed).with_judge(judge);
                 exec!(HttpTts, tts, jobs)
             }
+            (Adapter::WsTts(ws), Inputs::Tts(inputs)) => {
+                let jobs = TtsJobs::for_ws(inputs.clone(), seed);
+                exec!(WsTts, ws, jobs)
+            }
             (Adapter::HttpAsr(http), Inputs::Asr(inputs)) => {
                 let jobs = AsrJobs::uploads(inputs.clone(), &http)?;
                 exec!(HttpAsr, http, jobs)
@@ -227,6 +244,7 @@ impl<S: StageSink> AnyExecutor<S> {
             AnyExecutor::HttpAsr(e) => spawn(e, index, spec, stop),
             AnyExecutor::WsAsr(e) => spawn(e, index, spec, stop),
             AnyExecutor::WsAgent(e) => spawn(e, index, spec, stop),
+            AnyExecutor::WsTts(e) => spawn(e, index, spec, stop),
         }
     }
 }

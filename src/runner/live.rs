@@ -323,7 +323,7 @@ impl LiveRun {
                 metric_label: tag.label.to_string(),
                 unit: match tag.kind {
                     Kind::WsAgent => "turn",
-                    Kind::HttpTts | Kind::HttpAsr | Kind::WsAsr => "request",
+                    Kind::HttpTts | Kind::HttpAsr | Kind::WsAsr | Kind::WsTts => "request",
                 },
                 requests: m.counters.requests,
                 ok: m.counters.ok,

@@ -13,6 +13,7 @@ use super::judge::{Judge, Sample};
 use crate::config::tts::TtsInputs;
 use crate::metrics::defs::measure;
 use crate::protocol::http_tts::{HttpTts, TtsJob};
+use crate::protocol::ws_tts::{TextTimes, WsTts};
 use crate::protocol::{OwnedConn, Probe};
 use crate::workload::{Arrival, StageSpec};
 
@@ -79,6 +80,24 @@ impl TtsJobs {
         }
     }
 
+    /// Prepare `inputs` for a WebSocket target: no prebuilt bodies and no
+    /// per-user HTTP connections (each request opens its own socket).
+    pub fn for_ws(inputs: TtsInputs, seed: u64) -> Self {
+        let voice_labels = inputs
+            .voices
+            .iter()
+            .map(|v| Arc::from(v.as_str()))
+            .collect();
+        Self {
+            inputs,
+            seed,
+            bodies: Vec::new(),
+            voice_labels,
+            conns: Vec::new(),
+            judge: None,
+        }
+    }
+
     /// Hand the audio of a share of the requests to `judge`.
     pub fn with_judge(mut self, judge: Option<Judge>) -> Self {
         self.judge = judge;
@@ -101,6 +120,43 @@ impl TtsJobs {
         let seed = self.seed ^ ((a.stage as u64) << 48) ^ a.seq;
         let mut rng = SmallRng::seed_from_u64(seed);
         format!("{}{base}", crate::input::random_prefix(&mut rng))
+    }
+
+    /// Send arrival `a`'s text over a WebSocket and measure the answer
+    /// with the same definitions as HTTP TTS, plus the text-stream clocks.
+    pub async fn speak_ws(&self, adapter: &WsTts, a: &Arrival) -> Done {
+        let (ti, vi) = self.pick(a);
+        let voice = &self.inputs.voices[vi];
+        let base = &self.inputs.texts[ti];
+        let text = if self.inputs.random_prefix {
+            self.prefixed(a, base)
+        } else {
+            base.clone()
+        };
+        let mut probe = Probe::new();
+        let mut times = TextTimes::default();
+        // Text deadlines count from the scheduled start (open loop) or now.
+        let start = a.intended_at.unwrap_or_else(Instant::now);
+        let job = TtsJob { text: &text, voice };
+        let send = adapter.execute(&job, start, &mut probe, &mut times);
+        let result = within(self.inputs.timeout, "response", send).await;
+        let end = Instant::now();
+        let origin = a.intended_at.or(probe.sent_at).unwrap_or(end);
+        let mut record = measure(
+            origin,
+            a.intended_at,
+            &probe,
+            result.err().as_ref(),
+            text.chars().count() as u32,
+            &self.inputs.measure,
+        );
+        crate::metrics::defs_tts_ws::text_clocks(&mut record, &probe, &times);
+        record.voice = self.voice_labels.get(vi).cloned();
+        Done {
+            record,
+            origin,
+            end,
+        }
     }
 
     /// Send arrival `a`'s text and measure the answer.
