@@ -103,6 +103,12 @@ pub struct AsrOptions {
     /// Streaming: dotted path of a boolean "is final" flag, instead of a type.
     #[arg(long)]
     pub final_flag_path: Option<String>,
+    /// Streaming: type(s) of the message that ends the session (e.g. Metadata); with them
+    /// a final is one segment, the transcript is the finals joined [default: none, the
+    /// first final after the audio ends the session].
+    #[arg(long, value_delimiter = ',')]
+    #[serde(default, deserialize_with = "super::target::one_or_many")]
+    pub done_type: Option<Vec<String>>,
     /// Streaming: Largest message accepted from the server, e.g. 16MiB, 64KiB or bytes
     /// (a longer one fails as `protocol`) [default: 16MiB].
     #[arg(long, value_parser = parse_bytes)]
@@ -355,6 +361,7 @@ fn ws_target(
         type_path: Some(o.type_path.clone().unwrap_or_else(|| "type".into())),
         final_type: o.final_type.clone().unwrap_or_else(|| "final".into()),
         final_flag_path: o.final_flag_path.clone(),
+        done_types: o.done_type.clone().unwrap_or_default(),
         max_message_bytes: ws_max_message(o.ws_max_message)?,
     };
     let names_model = target

@@ -73,6 +73,7 @@ mod upload;
 mod wire;
 mod ws_agent;
 mod ws_asr;
+mod ws_asr_dialect;
 
 #[cfg(test)]
 mod asr_tests;
