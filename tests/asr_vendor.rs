@@ -147,6 +147,28 @@ async fn deepgram_listen_finalizes_then_closes_the_stream() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keepalive_goes_out_periodically_while_the_final_is_awaited() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mock = mock().await;
+    let manifest = corpus(&mock, dir.path()).await;
+    let url = format!("ws://{}/v1/realtime/transcribe?dialect=deepgram", mock.addr);
+    let mut o = options(url, &manifest);
+    o.keepalive_message = Some(r#"{"type":"KeepAlive"}"#.into());
+    o.keepalive_every = Some(Duration::from_millis(30));
+    let (_, records) = run_preset(dir.path(), "deepgram-listen", o).await;
+    assert!(records.iter().all(RequestRecord::ok), "{records:?}");
+    let truth = mock.truth().await.asr;
+    for s in &truth.ws_recent {
+        // The end messages first, then keep-alives every 30 ms until the
+        // final (100 ms later): 3 due, at least 2 however late the timer.
+        assert_eq!(s.controls[..2], ["Finalize", "CloseStream"], "{s:?}");
+        let keepalives = &s.controls[2..];
+        assert!(keepalives.iter().all(|c| c == "KeepAlive"), "{s:?}");
+        assert!((2..=4).contains(&keepalives.len()), "{s:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn assemblyai_terminates_and_reads_the_end_of_turn() {
     check(
         "assemblyai",

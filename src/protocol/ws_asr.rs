@@ -65,10 +65,25 @@ pub struct WsAsrTarget {
     /// vendors send several finals per stream.
     #[serde(default)]
     pub done_types: Vec<String>,
+    /// A message sent periodically once the audio has ended, until the
+    /// session ends (Deepgram closes a stream that gets nothing for 10 s;
+    /// voxload's audio has no pauses, so waiting for the end is the idle time).
+    #[serde(default)]
+    pub keepalive: Option<KeepAlive>,
     /// The largest message (and frame) accepted from the server, bytes
     /// (`--ws-max-message`); a longer one fails as `protocol`.
     #[serde(default = "super::ws::default_max_message")]
     pub max_message_bytes: usize,
+}
+
+/// A periodic keep-alive message (Deepgram `{"type":"KeepAlive"}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeepAlive {
+    /// The message (a template, like the start and end messages).
+    pub message: String,
+    /// The period, from the end of the audio.
+    #[serde(with = "crate::units::serde_duration")]
+    pub every: Duration,
 }
 
 impl WsAsrTarget {
@@ -255,13 +270,34 @@ pub async fn run_session<T: AsyncRead + AsyncWrite + HandOff + Unpin>(
     }
     ws.play(track);
     let mut finals: Vec<String> = Vec::new();
+    let mut keepalive_due: Option<Instant> = None;
     loop {
-        let event = ws.next_event().await.map_err(read_error)?;
-        let msg = match event {
+        let event = match (&t.keepalive, keepalive_due) {
+            (Some(k), Some(due)) => {
+                let timer = tokio::time::sleep_until(due.into());
+                tokio::select! {
+                    e = ws.next_event() => Some(e),
+                    () = timer => {
+                        keepalive_due = Some(due + k.every);
+                        None
+                    }
+                }
+            }
+            _ => Some(ws.next_event().await),
+        };
+        let Some(event) = event else {
+            if let Some(k) = &t.keepalive {
+                ws.send(&Message::text(fill(&k.message, t, language)))
+                    .map_err(send_err)?;
+            }
+            continue;
+        };
+        let msg = match event.map_err(read_error)? {
             WsEvent::Played(played) => {
                 // The end of the caller's audio: the last frame and the end message.
                 times.audio_started = played.first;
                 times.audio_ended = Some(played.last.unwrap_or_else(Instant::now));
+                keepalive_due = t.keepalive.as_ref().map(|k| Instant::now() + k.every);
                 continue;
             }
             WsEvent::Ended => {
@@ -364,6 +400,7 @@ mod tests {
             final_type: "final".into(),
             final_flag_path: None,
             done_types: vec![],
+            keepalive: None,
             max_message_bytes: crate::protocol::ws::DEFAULT_MAX_MESSAGE,
         }
     }
