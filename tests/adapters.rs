@@ -133,6 +133,7 @@ async fn result_json_round_trips_and_keeps_histograms() {
                         "X-Trace: on".into(),
                     ]),
                     api_key_env: None,
+                    api_key_prefix: None,
                 },
                 ..TtsEndpointOptions::default()
             },

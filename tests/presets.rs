@@ -43,12 +43,17 @@ async fn record(listener: TcpListener, headers: &'static [&'static str]) -> Vec<
         }
     };
     let (_tx, mut rx) = ws.split();
-    let mut texts = 0;
+    let (mut texts, mut binary) = (0, false);
     while texts < FIRST {
         match tokio::time::timeout(Duration::from_secs(10), rx.next()).await {
             Ok(Some(Ok(Message::Text(t)))) => {
                 seen.push(normalize(t.as_str()));
                 texts += 1;
+            }
+            // Binary audio (Deepgram, AssemblyAI): the first frame's size.
+            Ok(Some(Ok(Message::Binary(b)))) if !binary => {
+                seen.push(format!("binary <{} bytes>", b.len()));
+                binary = true;
             }
             Ok(Some(Ok(_))) => {}
             _ => break,
@@ -279,6 +284,34 @@ async fn deepgram_speak_sends_speak_per_word_then_flush() {
         "/v1/speak?model=aura-2-thalia-en&encoding=linear16&sample_rate=24000",
         &["authorization"],
         &TTS_WS,
+    )
+    .await;
+}
+
+/// The key comes from an environment variable cargo always sets for tests
+/// (`CARGO_PKG_NAME` = voxload), so the golden files show its header.
+const KEY: [&str; 2] = ["--api-key-env", "CARGO_PKG_NAME"];
+
+#[tokio::test]
+async fn deepgram_listen_sends_binary_pcm_then_finalize_and_closestream_with_a_token() {
+    let extra = [KEY[0], KEY[1], "--timeout", "2s", "--text", "hello there"];
+    check("deepgram-listen", "asr", &["authorization"], &extra).await;
+}
+
+#[tokio::test]
+async fn assemblyai_sends_50ms_binary_frames_then_terminate_with_the_bare_key() {
+    let extra = [KEY[0], KEY[1], "--timeout", "2s", "--text", "hello there"];
+    check("assemblyai", "asr", &["authorization"], &extra).await;
+}
+
+#[tokio::test]
+async fn openai_realtime_transcribe_sends_a_transcription_session_then_24khz_appends() {
+    let extra = [KEY[0], KEY[1], "--timeout", "2s", "--text", "hello there"];
+    check(
+        "openai-realtime-transcribe",
+        "asr",
+        &["authorization"],
+        &extra,
     )
     .await;
 }

@@ -297,7 +297,7 @@ pub async fn run_mock(args: MockArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot read the address bound for {addr}"))?;
     println!("voxload mock listening on http://{local}");
     println!("  POST /v1/audio/speech   GET /mock/truth   POST /mock/reset-truth   POST /mock/stall?ms=N");
-    println!("  POST /v1/audio/transcriptions[/raw]   WS /v1/realtime/transcribe[?dialect=vllm]   WS /v1/agent");
+    println!("  POST /v1/audio/transcriptions[/raw]   WS /v1/realtime/transcribe[?dialect=vllm|deepgram|assemblyai|openai]   WS /v1/agent");
     println!(
         "  WS /v1/realtime[?dialect=beta] (OpenAI Realtime API, presets openai-realtime[-beta])"
     );

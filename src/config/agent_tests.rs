@@ -117,6 +117,7 @@ fn the_api_key_never_reaches_the_recorded_config() {
         headers: HeaderOptions {
             api_key_env: Some("KEY".into()),
             header: Some(vec!["X-Api-Key: hunter2-header".into()]),
+            api_key_prefix: None,
         },
         ..AgentOptions::default()
     };

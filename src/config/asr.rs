@@ -15,7 +15,7 @@ use super::tts::DEFAULT_TIMEOUT;
 use crate::input::AudioSet;
 use crate::metrics::wer::{Normalization, Numbers};
 use crate::protocol::http_asr::{AsrTarget, Upload};
-use crate::protocol::ws_asr::{FrameEncoding, WsAsrTarget};
+use crate::protocol::ws_asr::{FrameEncoding, KeepAlive, WsAsrTarget};
 use crate::protocol::Target;
 use crate::units::{parse_bytes, parse_duration};
 
@@ -106,6 +106,20 @@ pub struct AsrOptions {
     /// Streaming: dotted path of a boolean "is final" flag, instead of a type.
     #[arg(long)]
     pub final_flag_path: Option<String>,
+    /// Streaming: type(s) of the message that ends the session (e.g. Metadata); with them
+    /// a final is one segment, the transcript is the finals joined [default: none, the
+    /// first final after the audio ends the session].
+    #[arg(long, value_delimiter = ',')]
+    #[serde(default, deserialize_with = "super::target::one_or_many")]
+    pub done_type: Option<Vec<String>>,
+    /// Streaming: a keep-alive message sent every --keepalive-every from the end of the
+    /// audio until the session ends (e.g. {"type":"KeepAlive"}) [default: none].
+    #[arg(long)]
+    pub keepalive_message: Option<String>,
+    /// Streaming: period of --keepalive-message [default: 5s].
+    #[arg(long, value_parser = parse_duration)]
+    #[serde(default, with = "crate::units::serde_duration::option")]
+    pub keepalive_every: Option<Duration>,
     /// Streaming: Largest message accepted from the server, e.g. 16MiB, 64KiB or bytes
     /// (a longer one fails as `protocol`) [default: 16MiB].
     #[arg(long, value_parser = parse_bytes)]
@@ -340,6 +354,29 @@ pub(crate) fn parse_frame_encoding(spec: Option<&str>) -> Result<FrameEncoding, 
     })
 }
 
+/// The keep-alive: a message, and a period only with one.
+fn keepalive(o: &AsrOptions) -> Result<Option<KeepAlive>, ConfigError> {
+    let every = positive(
+        o.keepalive_every,
+        Duration::from_secs(5),
+        "--keepalive-every",
+    )?;
+    match (
+        o.keepalive_message.as_deref().filter(|m| !m.is_empty()),
+        o.keepalive_every,
+    ) {
+        (Some(m), _) => Ok(Some(KeepAlive {
+            message: m.to_string(),
+            every,
+        })),
+        (None, Some(_)) => Err(invalid(
+            "--keepalive-every",
+            "needs --keepalive-message (what to send)".to_string(),
+        )),
+        (None, None) => Ok(None),
+    }
+}
+
 fn ws_target(
     o: &AsrOptions,
     url: String,
@@ -365,6 +402,8 @@ fn ws_target(
         type_path: Some(o.type_path.clone().unwrap_or_else(|| "type".into())),
         final_type: o.final_type.clone().unwrap_or_else(|| "final".into()),
         final_flag_path: o.final_flag_path.clone(),
+        done_types: o.done_type.clone().unwrap_or_default(),
+        keepalive: keepalive(o)?,
         max_message_bytes: ws_max_message(o.ws_max_message)?,
     };
     let names_model = target

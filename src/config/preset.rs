@@ -70,6 +70,24 @@ pub const PRESETS: &[Preset] = &[
         summary: "Deepgram /v1/speak: Speak, Flush, binary audio frames, Flushed",
         text: include_str!("../../presets/deepgram-speak.toml"),
     },
+    Preset {
+        name: "deepgram-listen",
+        service: Service::Asr,
+        summary: "Deepgram /v1/listen: binary linear16, is_final segments, Finalize + CloseStream",
+        text: include_str!("../../presets/deepgram-listen.toml"),
+    },
+    Preset {
+        name: "assemblyai",
+        service: Service::Asr,
+        summary: "AssemblyAI Universal-Streaming v3: binary PCM, Turn end_of_turn, Terminate",
+        text: include_str!("../../presets/assemblyai.toml"),
+    },
+    Preset {
+        name: "openai-realtime-transcribe",
+        service: Service::Asr,
+        summary: "OpenAI Realtime transcription session (GA), PCM 24 kHz base64, server VAD",
+        text: include_str!("../../presets/openai-realtime-transcribe.toml"),
+    },
 ];
 
 /// The preset called `name`; an error lists the known ones.

@@ -15,6 +15,10 @@ pub struct HeaderOptions {
     /// Read the API key from this environment variable (sent as `Authorization: Bearer KEY`).
     #[arg(long, value_name = "NAME")]
     pub api_key_env: Option<String>,
+    /// Text before the key in `Authorization` (Deepgram `Token `, AssemblyAI none)
+    /// [default: `Bearer `]: vendors differ, the header is the same.
+    #[arg(long, value_name = "TEXT")]
+    pub api_key_prefix: Option<String>,
 }
 
 impl HeaderOptions {
@@ -23,7 +27,10 @@ impl HeaderOptions {
         &self,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Vec<(String, String)>, ConfigError> {
-        let key = self.api_key_env.as_deref().map(ApiKey::bearer);
+        let key = self.api_key_env.as_deref().map(|var| ApiKey {
+            prefix: self.api_key_prefix.as_deref().unwrap_or("Bearer "),
+            ..ApiKey::bearer(var)
+        });
         headers_with_key(self.header.as_deref(), key, env)
     }
 }
@@ -212,6 +219,7 @@ mod tests {
         let opts = |header: &[&str], key: Option<&str>| HeaderOptions {
             header: Some(header.iter().map(|h| h.to_string()).collect()),
             api_key_env: key.map(str::to_string),
+            api_key_prefix: None,
         };
         let sent = opts(&["X-Trace: 1"], Some("KEY"))
             .resolve(&env)
@@ -242,5 +250,14 @@ mod tests {
             .resolve(&env)
             .expect("valid");
         assert_eq!(sent.len(), 1);
+        // Deepgram's `Token KEY`, AssemblyAI's bare key.
+        for (prefix, want) in [("Token ", "Token sk-123"), ("", "sk-123")] {
+            let o = HeaderOptions {
+                api_key_prefix: Some(prefix.into()),
+                ..opts(&[], Some("KEY"))
+            };
+            let sent = o.resolve(&env).expect("valid");
+            assert_eq!(sent, vec![("Authorization".into(), want.into())]);
+        }
     }
 }

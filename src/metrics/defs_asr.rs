@@ -5,6 +5,8 @@
 //! - Streaming: `connect` = handshake done; `first_partial` from the first
 //!   audio frame sent; `final` from the end of the audio (last frame or end
 //!   message sent) — the latency a caller feels after they stop speaking;
+//!   `ttfs` from the same instant to the first final segment after it
+//!   (with done types the session's end comes later, and that is `final`);
 //!   `e2e` = final transcript from the origin; `partial_interval` = mean gap
 //!   between partials; `frame_lag_max`/`frame_lag_p99` = lateness of frame
 //!   sends against their real-time deadlines.
@@ -93,6 +95,10 @@ pub fn measure_stream(o: &AsrOutcome<'_>, sent: Option<Instant>, t: &StreamTimes
         .audio_started
         .and_then(|s| t.partials.iter().find(|p| **p >= s).map(|p| since(s, *p)));
     r.final_us = t.audio_ended.zip(t.final_at).map(|(e, f)| since(e, f));
+    r.ttfs_us = t
+        .audio_ended
+        .zip(t.final_segment_at)
+        .map(|(e, f)| since(e, f));
     if t.partials.len() >= 2 {
         let (first, last) = (t.partials[0], t.partials[t.partials.len() - 1]);
         let gaps = (t.partials.len() - 1) as u32;
@@ -132,6 +138,8 @@ mod tests {
             audio_ended: Some(at(1010)),
             partials: vec![at(300), at(500), at(700)],
             final_at: Some(at(1210)),
+            // A segment came 150 ms before the session's end: TTFS 50 ms.
+            final_segment_at: Some(at(1060)),
             frame_lag_us: (0..100).collect(),
             close_code: None,
         };
@@ -149,6 +157,7 @@ mod tests {
         assert_eq!(r.connect_us, Some(5_000));
         assert_eq!(r.first_partial_us, Some(290_000));
         assert_eq!(r.final_us, Some(200_000));
+        assert_eq!(r.ttfs_us, Some(50_000));
         assert_eq!(r.e2e_us, Some(1_210_000));
         assert_eq!(r.partial_interval_mean_us, Some(200_000));
         // lags 0..=99 µs: max 99, nearest-rank p99 = the 99th value = 98.

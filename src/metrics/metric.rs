@@ -55,6 +55,8 @@ pub enum Metric {
     FirstPartial,
     /// Streaming ASR: final transcript after the end of audio.
     Final,
+    /// Streaming ASR: first final segment after the last audio frame (TTFS).
+    Ttfs,
     /// Streaming ASR: mean gap between partials per request.
     PartialInterval,
     /// Worst frame send lateness per request.
@@ -161,7 +163,7 @@ impl Unit {
 impl Metric {
     /// Every metric read straight from a record except `Chunk(k)` (one per
     /// recorded k) and `ScheduleLag` (taken from failed requests too).
-    pub const PER_REQUEST: [Metric; 33] = [
+    pub const PER_REQUEST: [Metric; 34] = [
         Metric::Ttfb,
         Metric::Ttfa,
         Metric::InterChunkMean,
@@ -179,6 +181,7 @@ impl Metric {
         Metric::Connect,
         Metric::FirstPartial,
         Metric::Final,
+        Metric::Ttfs,
         Metric::PartialInterval,
         Metric::FrameLagMax,
         Metric::FrameLagP99,
@@ -223,6 +226,7 @@ impl Metric {
             Metric::Connect => r.connect_us,
             Metric::FirstPartial => r.first_partial_us,
             Metric::Final => r.final_us,
+            Metric::Ttfs => r.ttfs_us,
             Metric::PartialInterval => r.partial_interval_mean_us,
             Metric::FrameLagMax => r.frame_lag_max_us,
             Metric::FrameLagP99 => r.frame_lag_p99_us,
@@ -278,7 +282,7 @@ mod tests {
         for m in Metric::all(&[1, 4, 12]) {
             assert_eq!(Metric::parse(&m.name()), Some(m), "{m}");
         }
-        assert_eq!(Metric::all(&[1, 4]).len(), 37);
+        assert_eq!(Metric::all(&[1, 4]).len(), 38);
         assert_eq!(Metric::parse("audio"), Some(Metric::AudioDuration));
         for bad in [
             "chunk",

@@ -94,6 +94,10 @@ pub struct RequestRecord {
     /// Streaming ASR: final transcript, measured from the end of the audio (last frame or end message sent).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub final_us: Option<u64>,
+    /// Streaming ASR: the first final segment after the last audio frame
+    /// was sent (TTFS); before `final_us` when the session ends later.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ttfs_us: Option<u64>,
     /// Streaming ASR: mean gap between partial transcripts.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub partial_interval_mean_us: Option<u64>,

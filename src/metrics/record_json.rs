@@ -122,6 +122,7 @@ impl RequestRecord {
         o.opt_u64(k!("connect_us"), self.connect_us);
         o.opt_u64(k!("first_partial_us"), self.first_partial_us);
         o.opt_u64(k!("final_us"), self.final_us);
+        o.opt_u64(k!("ttfs_us"), self.ttfs_us);
         o.opt_u64(
             k!("partial_interval_mean_us"),
             self.partial_interval_mean_us,
@@ -205,6 +206,7 @@ mod tests {
             connect_us: Some(17),
             first_partial_us: Some(18),
             final_us: Some(19),
+            ttfs_us: Some(191),
             partial_interval_mean_us: Some(20),
             frame_lag_max_us: Some(21),
             frame_lag_p99_us: Some(22),

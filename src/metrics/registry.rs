@@ -111,7 +111,7 @@ use Unit::{Count, Micros, Ratio};
 /// Every per-request metric, in display order: TTS, then voice agents,
 /// then audio and playback, barge-in, streaming ASR, and last the
 /// generator's own health.
-pub const METRICS: [MetricDef; 36] = [
+pub const METRICS: [MetricDef; 37] = [
     def(Metric::Ttfb, "ttfb", Micros, "TTFB", Kinds::HTTP),
     def(Metric::Ttfa, "ttfa", Micros, "TTFA", Kinds::TTS),
     def(Metric::Chunk(0), "chunk", Micros, "chunk", Kinds::TTS),
@@ -284,6 +284,13 @@ pub const METRICS: [MetricDef; 36] = [
         Kinds::WS_ASR,
     ),
     def(
+        Metric::Ttfs,
+        "ttfs",
+        Micros,
+        "TTFS (first final segment after audio end)",
+        Kinds::WS_ASR,
+    ),
+    def(
         Metric::PartialInterval,
         "partial_interval",
         Micros,
@@ -408,6 +415,7 @@ pub fn notes(kind: Kind) -> &'static [&'static str] {
             "durations in ms; latencies from the scheduled start in open loop, from the actual start in closed loop",
             "audio = input audio sent; rtf = e2e / audio; rtfx = audio / e2e",
             "streaming: first_partial is measured from the first audio frame sent, final from the end of the audio",
+            "ttfs = last audio frame sent to the first final segment after it (is_final, end_of_turn, completed); final = to the whole transcript (the session's done message, with done types)",
             "wer per request against the normalized reference; the stage's wer_pooled = all word errors / all reference words",
         ],
         Kind::WsAgent => &[

@@ -112,6 +112,8 @@ pub enum WsEnd {
     Error,
     /// The server shut down.
     Shutdown,
+    /// `?close_code=` closed the session with that code instead of a final.
+    Closed,
 }
 
 /// One finished WebSocket streaming session. Offsets are from the instants
@@ -148,6 +150,14 @@ pub struct WsSessionTruth {
     /// `?dialect=vllm`: the model named in `session.update`, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
+    /// Vendor dialects: the control messages received, in order
+    /// (`KeepAlive`, `Finalize`, `CloseStream`, `Terminate`, `session.update`,
+    /// `input_audio_buffer.commit`), so a test sees how the client ended.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub controls: Vec<String>,
+    /// `?close_code=`: the code the session was closed with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub close_code: Option<u16>,
 }
 
 /// Running counters behind [`AsrTruth`].

@@ -77,6 +77,7 @@ mod wire;
 mod wire_event;
 mod ws_agent;
 mod ws_asr;
+mod ws_asr_dialect;
 mod ws_tts;
 pub mod ws_tts_truth;
 

@@ -40,6 +40,18 @@
 //! - errors as `{"type":"error","error":"<message>","code":"<code>"}` with
 //!   `invalid_json`, `invalid_audio` or `unknown_event`.
 //!
+//! `?dialect=deepgram`, `?dialect=assemblyai` and `?dialect=openai` speak
+//! the vendors' sockets (the `deepgram-listen`, `assemblyai` and
+//! `openai-realtime-transcribe` presets; shapes in [`super::ws_asr_dialect`]),
+//! on the same model and clocks: the end of the audio is the first of
+//! `Finalize`/`CloseStream`, `Terminate` or `input_audio_buffer.commit`
+//! (the mock runs no VAD), every control message is recorded in the truth
+//! (`controls`), and unknown ones get the dialect's error event
+//! (`unknown_event`). Deepgram's final is `Results` (`is_final`) then
+//! `Metadata` and a close 1000; AssemblyAI's a `Turn` (`end_of_turn`) then
+//! `Termination` and a close; OpenAI's `…transcription.completed`, no close.
+//! `?close_code=4000` closes with that code instead of the final.
+//!
 //! A client that closes without `end` gets no final; the server just closes.
 //! Each session holds an ASR slot; with none free the upgrade is refused
 //! with HTTP 503 (sessions do not queue). Faults, one seeded draw per
@@ -68,6 +80,7 @@ use super::asr_truth::{AsrFaultKind, WsEnd, WsSessionTruth};
 use super::queue::{InFlight, Pool};
 use super::tts::error_response;
 use super::upload::DEFAULT_PCM_RATE;
+use super::ws_asr_dialect::{Control as VendorControl, Dialect};
 use super::{micros, Shared};
 use crate::audio::codec::Codec;
 use crate::audio::voice::Decoder;
@@ -81,15 +94,9 @@ pub(crate) struct WsQuery {
     dialect: Option<String>,
     /// `mulaw` or `alaw` (any [`Codec`] name or alias): G.711 audio.
     codec: Option<String>,
-}
-
-/// Which socket protocol a session speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Dialect {
-    /// The mock's own (`start`, `audio`, `end`; `partial`, `final`).
-    Voxload,
-    /// vLLM's realtime transcription.
-    Vllm,
+    /// Instead of the final, close with this code (e.g. 4000: a vendor's
+    /// application error), recorded in the truth.
+    close_code: Option<u16>,
 }
 
 /// A client message the session cannot use: the code (vLLM's error
@@ -146,10 +153,7 @@ pub(crate) async fn transcribe(
             None
         }
     };
-    let dialect = match q.dialect.as_deref() {
-        Some("vllm") => Dialect::Vllm,
-        _ => Dialect::Voxload,
-    };
+    let dialect = Dialect::parse(q.dialect.as_deref());
     let rate = q
         .sample_rate
         .filter(|r| (1_000..=192_000).contains(r))
@@ -170,10 +174,13 @@ pub(crate) async fn transcribe(
             fault,
             end: WsEnd::ClientClosed,
             model: None,
+            controls: Vec::new(),
+            close_code: None,
         },
         shared,
         dialect,
-        generating: dialect == Dialect::Voxload,
+        generating: dialect != Dialect::Vllm,
+        close_code: q.close_code.filter(|c| (1000..5000).contains(c)),
         sent_text: 0,
         rate,
         codec: q
@@ -203,6 +210,10 @@ enum Out {
     Final(String),
     /// The `ws_huge_message` fault, in place of the final.
     Huge,
+    /// A reply to a control message.
+    Json(serde_json::Value),
+    /// `?close_code=`: a close frame with this code, in place of the final.
+    Close(u16),
 }
 
 struct Session {
@@ -228,6 +239,8 @@ struct Session {
     pending: VecDeque<(Instant, Out)>,
     /// The abrupt-close fault fires now (end of audio before any partial).
     abort_now: bool,
+    /// `?close_code=`.
+    close_code: Option<u16>,
 }
 
 impl Session {
@@ -238,7 +251,7 @@ impl Session {
         in_flight: InFlight,
     ) {
         self.rec.end = self.serve(&mut socket).await;
-        if self.rec.end == WsEnd::Final {
+        if matches!(self.rec.end, WsEnd::Final | WsEnd::Closed) {
             // Let the client's close reply arrive so the close is clean.
             let _ = tokio::time::timeout(CLOSE_WAIT, async {
                 while let Some(Ok(_)) = socket.recv().await {}
@@ -257,13 +270,8 @@ impl Session {
 
     async fn serve(&mut self, socket: &mut WebSocket) -> WsEnd {
         let shutdown = self.shared.shutdown.clone();
-        if self.dialect == Dialect::Vllm {
-            let created = serde_json::json!({
-                "type": "session.created",
-                "id": format!("sess-{}", self.rec.id),
-                "created": 1_760_000_000u64 + self.rec.id,
-            });
-            if send_json(socket, created).await.is_err() {
+        if let Some(greeting) = self.dialect.greeting(self.rec.id) {
+            if send_json(socket, greeting).await.is_err() {
                 return WsEnd::Error;
             }
         }
@@ -284,10 +292,7 @@ impl Session {
                         Some(Ok(Message::Binary(b))) => self.audio(&b, now),
                         Some(Ok(Message::Text(t))) => {
                             if let Err(e) = self.control(t.as_str(), now) {
-                                let msg = match self.dialect {
-                                    Dialect::Voxload => serde_json::json!({"type": "error", "message": e.message}),
-                                    Dialect::Vllm => serde_json::json!({"type": "error", "error": e.message, "code": e.code}),
-                                };
+                                let msg = self.dialect.error(e.code, &e.message);
                                 if !self.silent() && send_json(socket, msg).await.is_err() {
                                     return WsEnd::Error;
                                 }
@@ -313,16 +318,15 @@ impl Session {
         let now = Instant::now();
         match out {
             Out::Partial(text) => {
-                let msg = match self.dialect {
-                    Dialect::Voxload => serde_json::json!({"type": "partial", "text": text}),
-                    Dialect::Vllm => {
-                        let new = text.get(self.sent_text..).unwrap_or(&text);
-                        if new.is_empty() {
-                            return None;
-                        }
-                        self.sent_text = text.len();
-                        serde_json::json!({"type": "transcription.delta", "delta": new})
+                let msg = if self.dialect.deltas() {
+                    let new = text.get(self.sent_text..).unwrap_or(&text);
+                    if new.is_empty() {
+                        return None;
                     }
+                    self.sent_text = text.len();
+                    self.dialect.partial(new)
+                } else {
+                    self.dialect.partial(&text)
                 };
                 if send_json(socket, msg).await.is_err() {
                     return Some(WsEnd::Error);
@@ -340,23 +344,33 @@ impl Session {
                 let _ = socket.send(Message::Text(Utf8Bytes::from(msg))).await;
                 None
             }
+            Out::Json(msg) => send_json(socket, msg)
+                .await
+                .is_err()
+                .then_some(WsEnd::Error),
+            Out::Close(code) => {
+                self.rec.close_code = Some(code);
+                let close = Message::Close(Some(CloseFrame {
+                    code,
+                    reason: Utf8Bytes::from_static("mock close_code"),
+                }));
+                let _ = socket.send(close).await;
+                Some(WsEnd::Closed)
+            }
             Out::Final(text) => {
-                let words = text.split_whitespace().count();
-                let msg = match self.dialect {
-                    Dialect::Voxload => serde_json::json!({"type": "final", "text": text}),
-                    Dialect::Vllm => serde_json::json!({
-                        "type": "transcription.done",
-                        "text": text,
-                        "usage": {"prompt_tokens": 0, "completion_tokens": words, "total_tokens": words},
-                    }),
-                };
-                if send_json(socket, msg).await.is_err() {
-                    return Some(WsEnd::Error);
-                }
+                let audio_s = self.samples as f64 / f64::from(self.rate);
                 let end = self.end_at.unwrap_or(now);
-                self.rec.final_us = Some(micros(now.saturating_duration_since(end)));
-                if self.dialect == Dialect::Vllm {
-                    // vLLM leaves the close to the client.
+                // The final (the first message) is what the truth times.
+                for (i, msg) in self.dialect.finals(&text, audio_s).into_iter().enumerate() {
+                    if send_json(socket, msg).await.is_err() {
+                        return Some(WsEnd::Error);
+                    }
+                    if i == 0 {
+                        self.rec.final_us = Some(micros(now.saturating_duration_since(end)));
+                    }
+                }
+                if !self.dialect.closes() {
+                    // vLLM and OpenAI leave the close to the client.
                     return Some(WsEnd::Final);
                 }
                 let close = Message::Close(Some(CloseFrame {
@@ -375,6 +389,9 @@ impl Session {
             .map_err(|e| refused("invalid_json", format!("invalid JSON message: {e}")))?;
         if self.dialect == Dialect::Vllm {
             return self.vllm_control(c, now);
+        }
+        if self.dialect != Dialect::Voxload {
+            return self.vendor_control(c, now);
         }
         let bad = |m: String| refused("invalid_event", m);
         match c.kind.as_str() {
@@ -425,6 +442,32 @@ impl Session {
                 "unknown_event",
                 format!("Unknown event type: {other}"),
             )),
+        }
+    }
+
+    /// Deepgram's, AssemblyAI's and OpenAI's client events, each recorded.
+    fn vendor_control(&mut self, c: Control, now: Instant) -> Result<(), Refused> {
+        let Some(what) = self.dialect.control(&c.kind) else {
+            return Err(refused(
+                "unknown_event",
+                format!("Unknown event type: {}", c.kind),
+            ));
+        };
+        if what != VendorControl::Audio {
+            self.rec.controls.push(c.kind.clone());
+        }
+        match what {
+            VendorControl::Note => Ok(()),
+            VendorControl::End => {
+                self.end(now);
+                Ok(())
+            }
+            VendorControl::Reply(kind) => {
+                self.pending
+                    .push_front((now, Out::Json(serde_json::json!({"type": kind}))));
+                Ok(())
+            }
+            VendorControl::Audio => self.b64_audio(c.audio, now),
         }
     }
 
@@ -492,6 +535,12 @@ impl Session {
             let at = now + self.shared.model.asr.final_delay;
             self.pending.retain(|(due, _)| *due <= at);
             self.pending.push_back((at, Out::Huge));
+            return;
+        }
+        if let Some(code) = self.close_code {
+            let at = now + self.shared.model.asr.final_delay;
+            self.pending.retain(|(due, _)| *due <= at);
+            self.pending.push_back((at, Out::Close(code)));
             return;
         }
         if self.rec.fault.is_some() {

@@ -74,6 +74,8 @@ fn asr_target(text_path: String, type_path: Option<String>, flag: Option<String>
         type_path,
         final_type: "final".into(),
         final_flag_path: flag,
+        done_types: vec![],
+        keepalive: None,
         max_message_bytes: super::ws::DEFAULT_MAX_MESSAGE,
     }
 }

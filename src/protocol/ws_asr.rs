@@ -61,10 +61,33 @@ pub struct WsAsrTarget {
     pub final_type: String,
     /// Dotted path of a boolean "is final" flag, for servers that use one.
     pub final_flag_path: Option<String>,
+    /// Types of the message that ends the session (Deepgram `Metadata`,
+    /// AssemblyAI `Termination`). Empty: the first final after the end of
+    /// the audio ends it. Otherwise a final is one fixed segment, the
+    /// transcript is the finals joined, and the session ends at a done
+    /// message or at the server's normal close after the end of the audio:
+    /// vendors send several finals per stream.
+    #[serde(default)]
+    pub done_types: Vec<String>,
+    /// A message sent periodically once the audio has ended, until the
+    /// session ends (Deepgram closes a stream that gets nothing for 10 s;
+    /// voxload's audio has no pauses, so waiting for the end is the idle time).
+    #[serde(default)]
+    pub keepalive: Option<KeepAlive>,
     /// The largest message (and frame) accepted from the server, bytes
     /// (`--ws-max-message`); a longer one fails as `protocol`.
     #[serde(default = "super::ws::default_max_message")]
     pub max_message_bytes: usize,
+}
+
+/// A periodic keep-alive message (Deepgram `{"type":"KeepAlive"}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeepAlive {
+    /// The message (a template, like the start and end messages).
+    pub message: String,
+    /// The period, from the end of the audio.
+    #[serde(with = "crate::units::serde_duration")]
+    pub every: Duration,
 }
 
 impl WsAsrTarget {
@@ -105,8 +128,14 @@ pub struct StreamTimes {
     pub audio_ended: Option<Instant>,
     /// Arrival of each partial transcript.
     pub partials: Vec<Instant>,
-    /// Arrival of the final transcript.
+    /// Arrival of the final transcript: the first final after the end of
+    /// the audio or, with done types, the end of the session (done message
+    /// or normal close), when the whole transcript is in.
     pub final_at: Option<Instant>,
+    /// Arrival of the first final segment (`is_final`, `end_of_turn`,
+    /// `completed`) after the end of the audio: the end-of-speech clock
+    /// (TTFS), which with done types comes before the session's end.
+    pub final_segment_at: Option<Instant>,
     /// Lateness of each frame against its deadline, µs.
     pub frame_lag_us: Vec<u32>,
     /// Close code sent by the server, if it closed.
@@ -152,6 +181,7 @@ impl WsAsr {
 pub(super) enum Heard {
     Partial,
     Final(String),
+    Done,
     Error(EventCode),
     Other,
 }
@@ -174,6 +204,9 @@ pub(super) fn classify(text: &str, t: &WsAsrTarget) -> Result<Heard, ProtocolErr
         }
         if t.errors.is_error_type(kind) {
             return Ok(Heard::Other);
+        }
+        if t.done_types.iter().any(|d| d == kind) {
+            return Ok(Heard::Done);
         }
     }
     let transcript = t
@@ -241,13 +274,34 @@ pub async fn run_session<T: AsyncRead + AsyncWrite + HandOff + Unpin>(
     }
     ws.play(track);
     let mut finals: Vec<String> = Vec::new();
+    let mut keepalive_due: Option<Instant> = None;
     loop {
-        let event = ws.next_event().await.map_err(read_error)?;
-        let msg = match event {
+        let event = match (&t.keepalive, keepalive_due) {
+            (Some(k), Some(due)) => {
+                let timer = tokio::time::sleep_until(due.into());
+                tokio::select! {
+                    e = ws.next_event() => Some(e),
+                    () = timer => {
+                        keepalive_due = Some(due + k.every);
+                        None
+                    }
+                }
+            }
+            _ => Some(ws.next_event().await),
+        };
+        let Some(event) = event else {
+            if let Some(k) = &t.keepalive {
+                ws.send(&Message::text(fill(&k.message, t, language)))
+                    .map_err(send_err)?;
+            }
+            continue;
+        };
+        let msg = match event.map_err(read_error)? {
             WsEvent::Played(played) => {
                 // The end of the caller's audio: the last frame and the end message.
                 times.audio_started = played.first;
                 times.audio_ended = Some(played.last.unwrap_or_else(Instant::now));
+                keepalive_due = t.keepalive.as_ref().map(|k| Instant::now() + k.every);
                 continue;
             }
             WsEvent::Ended => {
@@ -263,8 +317,13 @@ pub async fn run_session<T: AsyncRead + AsyncWrite + HandOff + Unpin>(
             Message::Text(text) => match classify(text.as_str(), t)? {
                 Heard::Partial => times.partials.push(at),
                 Heard::Final(text) => {
-                    finals.push(text);
-                    if times.audio_ended.is_some() {
+                    if !text.trim().is_empty() {
+                        finals.push(text.trim().to_string());
+                    }
+                    if times.audio_ended.is_some() && times.final_segment_at.is_none() {
+                        times.final_segment_at = Some(at);
+                    }
+                    if t.done_types.is_empty() && times.audio_ended.is_some() {
                         times.final_at = Some(at);
                         let _ = ws
                             .close(Some(CloseFrame {
@@ -274,6 +333,16 @@ pub async fn run_session<T: AsyncRead + AsyncWrite + HandOff + Unpin>(
                             .await;
                         return Ok(finals.join(" "));
                     }
+                }
+                Heard::Done => {
+                    times.final_at = Some(at);
+                    let _ = ws
+                        .close(Some(CloseFrame {
+                            code: CloseCode::Normal,
+                            reason: "done".into(),
+                        }))
+                        .await;
+                    return Ok(finals.join(" "));
                 }
                 Heard::Error(code) => {
                     return Err(ProtocolError::new(
@@ -286,6 +355,12 @@ pub async fn run_session<T: AsyncRead + AsyncWrite + HandOff + Unpin>(
             Message::Close(frame) => {
                 let code = frame.map(|f| u16::from(f.code)).unwrap_or(1005);
                 times.close_code = Some(code);
+                // With done types, a normal close after the end of the
+                // audio ends the stream (Deepgram after CloseStream).
+                if code == 1000 && !t.done_types.is_empty() && times.audio_ended.is_some() {
+                    times.final_at = Some(at);
+                    return Ok(finals.join(" "));
+                }
                 return Err(ProtocolError::new(
                     ErrorKind::WsClosed(code),
                     "server closed before the final transcript",
@@ -329,6 +404,8 @@ mod tests {
             type_path: Some("type".into()),
             final_type: "final".into(),
             final_flag_path: None,
+            done_types: vec![],
+            keepalive: None,
             max_message_bytes: crate::protocol::ws::DEFAULT_MAX_MESSAGE,
         }
     }
@@ -354,11 +431,131 @@ mod tests {
         assert!(classify("not json", &t).is_err());
     }
 
+    /// Deepgram's rules: `is_final` segments, `Metadata` the session's end.
+    fn segments() -> WsAsrTarget {
+        WsAsrTarget {
+            final_flag_path: Some("is_final".into()),
+            text_paths: vec!["channel.alternatives.0.transcript".into()],
+            done_types: vec!["Metadata".into()],
+            errors: ErrorEvents {
+                error_types: vec!["Error".into()],
+                error_code_path: "err_code".into(),
+                ..ErrorEvents::default()
+            },
+            end_messages: vec![r#"{"type":"Finalize"}"#.into()],
+            start_messages: vec![],
+            ..target()
+        }
+    }
+
+    #[test]
+    fn a_done_type_is_the_session_end_and_a_flag_final_a_segment() {
+        let t = segments();
+        let results = |text: &str, fin: bool| {
+            format!(
+                r#"{{"type":"Results","is_final":{fin},"channel":{{"alternatives":[{{"transcript":"{text}"}}]}}}}"#
+            )
+        };
+        assert_eq!(
+            classify(&results("he", false), &t).ok(),
+            Some(Heard::Partial)
+        );
+        assert_eq!(classify(&results("", false), &t).ok(), Some(Heard::Other));
+        assert_eq!(
+            classify(&results("hello there", true), &t).ok(),
+            Some(Heard::Final("hello there".into()))
+        );
+        assert_eq!(
+            classify(r#"{"type":"Metadata","duration":1.0}"#, &t).ok(),
+            Some(Heard::Done)
+        );
+        assert_eq!(
+            classify(r#"{"type":"Error","err_code":"DATA-0000"}"#, &t).ok(),
+            Some(Heard::Error(EventCode::new("DATA-0000")))
+        );
+        // Unknown events are other messages: counted by nobody, hang nothing.
+        assert_eq!(
+            classify(r#"{"type":"Surprise"}"#, &t).ok(),
+            Some(Heard::Other)
+        );
+    }
+
+    #[tokio::test]
+    async fn with_done_types_the_finals_are_joined_until_the_done_message() {
+        let t = segments();
+        let pcm = bytes::Bytes::from(vec![0u8; t.frame_bytes() * 5]);
+        let (near, far) = tokio::io::duplex(64 * 1024);
+        // Two segments (one empty) after the audio, then the end.
+        let server = server(
+            far,
+            &[
+                r#"{"type":"Results","is_final":true,"channel":{"alternatives":[{"transcript":"hello"}]}}"#,
+                r#"{"type":"Results","is_final":true,"channel":{"alternatives":[{"transcript":""}]}}"#,
+                r#"{"type":"Results","is_final":true,"channel":{"alternatives":[{"transcript":"there"}]}}"#,
+                r#"{"type":"Metadata","duration":0.1}"#,
+            ],
+            Duration::from_millis(250),
+        );
+        let mut times = StreamTimes::default();
+        let text = run_session(
+            client(near).await,
+            &Pacer::new(),
+            &pcm,
+            &t,
+            None,
+            &mut times,
+        )
+        .await
+        .expect("session completes");
+        assert_eq!(text, "hello there");
+        let (segment, done) = (
+            times.final_segment_at.expect("segment"),
+            times.final_at.expect("done"),
+        );
+        assert!(segment <= done);
+        assert!(times.audio_ended.expect("ended") <= segment);
+        let got = server.await.expect("server");
+        assert!(got
+            .iter()
+            .any(|m| *m == Message::text(r#"{"type":"Finalize"}"#)));
+    }
+
+    #[tokio::test]
+    async fn an_application_close_code_fails_the_session_with_that_code() {
+        use futures_util::SinkExt;
+        use tokio_tungstenite::tungstenite::protocol::Role;
+        let t = segments();
+        let pcm = bytes::Bytes::from(vec![0u8; t.frame_bytes() * 3]);
+        let (near, far) = tokio::io::duplex(64 * 1024);
+        let _server = tokio::spawn(async move {
+            let mut ws = WebSocketStream::from_raw_socket(far, Role::Server, None).await;
+            let frame = CloseFrame {
+                code: CloseCode::from(4000),
+                reason: "bad".into(),
+            };
+            let _ = ws.send(Message::Close(Some(frame))).await;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        });
+        let mut times = StreamTimes::default();
+        let e = run_session(
+            client(near).await,
+            &Pacer::new(),
+            &pcm,
+            &t,
+            None,
+            &mut times,
+        )
+        .await
+        .expect_err("closed");
+        assert_eq!(e.kind, ErrorKind::WsClosed(4000));
+        assert_eq!(times.close_code, Some(4000));
+    }
+
     /// A WebSocket server on the far end of an in-memory pipe: records
     /// every message and sends `reply` `after` the session began.
     fn server(
         io: tokio::io::DuplexStream,
-        reply: &'static str,
+        replies: &'static [&'static str],
         after: Duration,
     ) -> tokio::task::JoinHandle<Vec<Message>> {
         use futures_util::{SinkExt, StreamExt};
@@ -382,7 +579,9 @@ mod tests {
                     },
                     () = &mut reply_at, if !replied => {
                         replied = true;
-                        ws.send(Message::text(reply)).await.expect("reply");
+                        for reply in replies {
+                            ws.send(Message::text(*reply)).await.expect("reply");
+                        }
                     }
                 }
             }
@@ -407,7 +606,7 @@ mod tests {
         let (near, far) = tokio::io::duplex(64 * 1024);
         let server = server(
             far,
-            r#"{"type":"final","text":"hello"}"#,
+            &[r#"{"type":"final","text":"hello"}"#],
             Duration::from_millis(300),
         );
         let mut times = StreamTimes::default();
@@ -455,7 +654,7 @@ mod tests {
         let (near, far) = tokio::io::duplex(64 * 1024);
         let _server = server(
             far,
-            r#"{"type":"partial","text":"he"}"#,
+            &[r#"{"type":"partial","text":"he"}"#],
             Duration::from_millis(50),
         );
         let mut times = StreamTimes::default();
