@@ -459,14 +459,7 @@ impl<'t> AudioReader<'t> {
             // Control messages (done, usage, timestamps) carry no audio.
             return Ok(());
         };
-        let audio = base64::engine::general_purpose::STANDARD
-            .decode(b64)
-            .map_err(|e| {
-                ProtocolError::new(
-                    ErrorKind::Decode,
-                    format!("audio at '{path}' is not base64: {e}"),
-                )
-            })?;
+        let audio = base64_audio(b64, path)?;
         probe.capture_audio(&audio);
         let pushed = self.audio.push_message(&audio).map_err(decode_error)?;
         probe.chunk(at, pushed.bytes, pushed.duration);
@@ -483,6 +476,19 @@ impl<'t> AudioReader<'t> {
         probe.audio = Some(summary);
         Ok(())
     }
+}
+
+/// The base64 audio a JSON message holds at `path`, decoded; bad base64
+/// is a decode failure naming the path.
+pub(super) fn base64_audio(b64: &str, path: &str) -> Result<Vec<u8>, ProtocolError> {
+    base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .map_err(|e| {
+            ProtocolError::new(
+                ErrorKind::Decode,
+                format!("audio at '{path}' is not base64: {e}"),
+            )
+        })
 }
 
 pub(super) fn decode_error(e: crate::audio::AudioError) -> ProtocolError {

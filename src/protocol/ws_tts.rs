@@ -11,13 +11,12 @@
 
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
 use futures_util::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use tokio_tungstenite::tungstenite::Message;
 
 use super::events::ErrorEvents;
-use super::http_tts::{decode_error, TtsJob};
+use super::http_tts::{base64_audio, decode_error, TtsJob};
 use super::target::{json_path, TargetError};
 use super::ws::{connect, read_error};
 use super::{ErrorKind, Probe, ProtocolError};
@@ -227,15 +226,7 @@ impl WsTtsTarget {
         if let WsAudio::Base64 { path } = &self.audio {
             if let Some(b64) = json_path(value, path).and_then(|v| v.as_str()) {
                 if !b64.is_empty() {
-                    let audio = base64::engine::general_purpose::STANDARD
-                        .decode(b64)
-                        .map_err(|e| {
-                            ProtocolError::new(
-                                ErrorKind::Decode,
-                                format!("audio at '{path}' is not base64: {e}"),
-                            )
-                        })?;
-                    return Ok(Reading::Audio(audio, is_final));
+                    return Ok(Reading::Audio(base64_audio(b64, path)?, is_final));
                 }
             }
         }

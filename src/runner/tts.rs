@@ -63,20 +63,12 @@ impl TtsJobs {
             .filter_map(StageSpec::active_users)
             .max()
             .unwrap_or(0);
-        let voice_labels = inputs
-            .voices
-            .iter()
-            .map(|v| Arc::from(v.as_str()))
-            .collect();
         Self {
-            inputs,
-            seed,
             bodies,
-            voice_labels,
             conns: (0..users)
                 .map(|_| Mutex::new(OwnedConn::default()))
                 .collect(),
-            judge: None,
+            ..Self::for_ws(inputs, seed)
         }
     }
 
