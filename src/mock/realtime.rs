@@ -76,7 +76,6 @@ pub(super) enum Dialect {
 /// One session's wire: its dialect, audio format and event counter.
 pub(super) struct Realtime {
     dialect: Dialect,
-    beta: bool,
     session: u64,
     events: AtomicU64,
     /// The session's rate and codec, both ways (set by the client's
@@ -100,7 +99,6 @@ impl Realtime {
         };
         Self {
             dialect,
-            beta: dialect == Dialect::Beta,
             session,
             events: AtomicU64::new(0),
             rate,
@@ -116,6 +114,10 @@ impl Realtime {
             Dialect::Beta => "beta",
             Dialect::Twilio => "twilio",
         }
+    }
+
+    fn is_beta(&self) -> bool {
+        self.dialect == Dialect::Beta
     }
 
     fn is_twilio(&self) -> bool {
@@ -178,7 +180,7 @@ impl Realtime {
     /// committed, the user item, and the response's start.
     pub(super) fn detected(&self, turn: u64, audio_ms: u64, vad: bool) -> Vec<Message> {
         let item = self.user_item(turn);
-        let added = if self.beta {
+        let added = if self.is_beta() {
             "conversation.item.created"
         } else {
             "conversation.item.added"
@@ -210,7 +212,7 @@ impl Realtime {
         if self.is_twilio() {
             return None;
         }
-        let kind = if self.beta {
+        let kind = if self.is_beta() {
             "response.audio_transcript.delta"
         } else {
             "response.output_audio_transcript.delta"
@@ -225,7 +227,7 @@ impl Realtime {
         if self.is_twilio() {
             return self.twilio.media(&encoded);
         }
-        let kind = if self.beta {
+        let kind = if self.is_beta() {
             "response.audio.delta"
         } else {
             "response.output_audio.delta"
@@ -239,7 +241,7 @@ impl Realtime {
         if self.is_twilio() {
             return vec![self.twilio.mark(turn)];
         }
-        let done = if self.beta {
+        let done = if self.is_beta() {
             "response.audio.done"
         } else {
             "response.output_audio.done"
