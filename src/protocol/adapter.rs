@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::http_asr::{AsrTarget, HttpAsr};
 use super::http_tts::{HttpTts, TtsTarget};
 use super::target::TargetError;
+use super::trace::Tracer;
 use super::ws::{connect, ClientWs};
 use super::ws_agent::AgentTarget;
 use super::ws_agent_session::{converse, Conversation, TurnTimes};
@@ -93,6 +94,18 @@ impl Adapter {
         })
     }
 
+    /// This adapter recording its exchanges in `tracer` (`voxload
+    /// sample`); HTTP TTS shows its exchange through its probe's capture.
+    pub fn traced(self, tracer: Tracer) -> Self {
+        match self {
+            Adapter::HttpTts(a) => Adapter::HttpTts(a),
+            Adapter::HttpAsr(a) => Adapter::HttpAsr(a.traced(tracer)),
+            Adapter::WsAsr(a) => Adapter::WsAsr(a.traced(tracer)),
+            Adapter::WsAgent(a) => Adapter::WsAgent(a.traced(tracer)),
+            Adapter::WsTts(a) => Adapter::WsTts(a.traced(tracer)),
+        }
+    }
+
     /// Its protocol.
     pub fn kind(&self) -> Kind {
         match self {
@@ -112,6 +125,7 @@ impl Adapter {
 pub struct WsAgent {
     target: AgentTarget,
     pacer: Pacer,
+    tracer: Tracer,
 }
 
 impl WsAgent {
@@ -119,7 +133,16 @@ impl WsAgent {
     /// run, shared by its sessions).
     pub fn new(target: AgentTarget, pacer: Pacer) -> Result<Self, TargetError> {
         target.validate()?;
-        Ok(Self { target, pacer })
+        Ok(Self {
+            target,
+            pacer,
+            tracer: Tracer::off(),
+        })
+    }
+
+    /// Record every call's messages in `tracer` (`voxload sample`).
+    pub fn traced(self, tracer: Tracer) -> Self {
+        Self { tracer, ..self }
     }
 
     /// The validated target.
@@ -131,7 +154,12 @@ impl WsAgent {
     /// connect timeout (a server that never upgrades must not hang a call).
     pub async fn open(&self) -> Result<ClientWs, ProtocolError> {
         let t = &self.target;
-        tokio::time::timeout(
+        self.tracer.with(|tr| {
+            let now = std::time::Instant::now();
+            tr.start(now);
+            tr.note(now, format!("connect {}", super::target::redact_url(&t.url)));
+        });
+        let ws = tokio::time::timeout(
             t.connect_timeout,
             connect(&t.url, &t.headers, t.max_message_bytes),
         )
@@ -144,7 +172,12 @@ impl WsAgent {
                     humantime::format_duration(t.connect_timeout)
                 ),
             ))
-        })
+        });
+        self.tracer.with(|tr| match &ws {
+            Ok(_) => tr.note(std::time::Instant::now(), "WebSocket open"),
+            Err(e) => tr.note(std::time::Instant::now(), format!("connect failed: {e}")),
+        });
+        ws
     }
 
     /// Hold the conversation `talk` on `ws` (opened by [`WsAgent::open`]),
@@ -156,6 +189,6 @@ impl WsAgent {
         talk: Conversation<'a>,
         on_turn: impl FnMut(TurnTimes) + 'a,
     ) -> impl std::future::Future<Output = ()> + 'a {
-        converse(ws, &self.pacer, &self.target, talk, on_turn)
+        converse(ws, &self.pacer, &self.target, talk, on_turn, &self.tracer)
     }
 }

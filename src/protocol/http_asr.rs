@@ -17,6 +17,7 @@ use super::client::{hyper_failure, HttpClient};
 use super::target::{
     asked_wait, is_secret_header, json_path, redact_header, with_content_type, TargetError,
 };
+use super::trace::{Tracer, Verdict};
 use super::{ErrorKind, Probe, ProtocolError};
 
 /// Largest response body read (a transcript is small; a runaway body is an error).
@@ -74,6 +75,7 @@ pub struct HttpAsr {
     uri: Uri,
     headers: Vec<(HeaderName, HeaderValue)>,
     client: HttpClient,
+    tracer: Tracer,
 }
 
 /// A MIME type for an uploaded file, from its format.
@@ -101,7 +103,13 @@ impl HttpAsr {
             uri,
             headers,
             client,
+            tracer: Tracer::off(),
         })
+    }
+
+    /// Record every request in `tracer` (`voxload sample`).
+    pub fn traced(self, tracer: Tracer) -> Self {
+        Self { tracer, ..self }
     }
 
     /// The validated target.
@@ -177,10 +185,34 @@ impl HttpAsr {
         let req = req
             .body(Full::new(upload.body.clone()))
             .map_err(|e| ProtocolError::new(ErrorKind::Connect, e.to_string()))?;
-        probe.sent_at = Some(Instant::now());
-        let resp = self.client.request(req).await?;
+        let trace = &self.tracer;
+        let sent_at = Instant::now();
+        probe.sent_at = Some(sent_at);
+        trace.with(|tr| {
+            tr.start(sent_at);
+            let url = super::target::redact_url(&self.target.url);
+            tr.note(sent_at, format!("> POST {url}"));
+            for (n, v) in with_content_type(&self.headers, &upload.content_type) {
+                let v = String::from_utf8_lossy(v.as_bytes());
+                tr.note(sent_at, format!("> {n}: {}", redact_header(n.as_str(), &v)));
+            }
+            tr.note(sent_at, format!("> body: {} bytes", upload.body.len()));
+        });
+        let resp = self
+            .client
+            .request(req)
+            .await
+            .inspect_err(|e| trace.with(|tr| tr.note(Instant::now(), format!("{e}"))))?;
         probe.headers_at = Some(Instant::now());
         let status = resp.status();
+        trace.with(|tr| {
+            let at = probe.headers_at.unwrap_or(sent_at);
+            tr.note(at, format!("< status {}", status.as_u16()));
+            for (n, v) in resp.headers() {
+                let v = String::from_utf8_lossy(v.as_bytes());
+                tr.note(at, format!("< {n}: {}", redact_header(n.as_str(), &v)));
+            }
+        });
         probe.status = Some(status.as_u16());
         probe.retry_after = asked_wait(
             status.as_u16(),
@@ -208,12 +240,22 @@ impl HttpAsr {
             let excerpt = String::from_utf8_lossy(&buf[..buf.len().min(512)])
                 .trim()
                 .to_string();
-            return Err(ProtocolError::new(
-                ErrorKind::Http(status.as_u16()),
-                excerpt,
-            ));
+            let e = ProtocolError::new(ErrorKind::Http(status.as_u16()), excerpt);
+            trace.with(|tr| {
+                let at = probe.finished_at.unwrap_or(sent_at);
+                tr.received_bytes(at, &buf, Verdict::Failed(e.to_string()));
+            });
+            return Err(e);
         }
-        transcript_from(&buf, &self.target.transcript_path).map(|text| Transcript { text })
+        let text = transcript_from(&buf, &self.target.transcript_path);
+        trace.with(|tr| {
+            let verdict = match &text {
+                Ok(t) => Verdict::Final(t.clone()),
+                Err(e) => Verdict::Failed(e.detail.clone()),
+            };
+            tr.received_bytes(probe.finished_at.unwrap_or(sent_at), &buf, verdict);
+        });
+        text.map(|text| Transcript { text })
     }
 }
 

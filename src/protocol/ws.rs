@@ -135,6 +135,14 @@ impl AsyncWrite for SessionIo {
     }
 }
 
+/// Bytes a standard base64 string decodes to, without decoding it: only
+/// the length matters for audio seconds.
+pub fn base64_decoded_len(b64: &str) -> usize {
+    let s = b64.trim_end();
+    let pad = s.bytes().rev().take_while(|&b| b == b'=').count();
+    (s.len() / 4 * 3 + (s.len() % 4).saturating_sub(1)).saturating_sub(pad)
+}
+
 /// How audio frames are sent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]

@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use super::events::ErrorEvents;
 use super::target::{json_path, TargetError};
+use super::trace::{list, unknown_type, Ignored};
+pub(super) use super::ws::base64_decoded_len;
 use super::ws::FrameEncoding;
 use super::{ErrorKind, EventCode, ProtocolError};
 use crate::audio::codec::Codec;
@@ -185,8 +187,8 @@ pub enum AgentMessage {
     /// A piece of the agent's own text reply.
     Reply,
     /// Anything else that counts as the agent speaking up (text, partials,
-    /// unknown types).
-    Other,
+    /// unknown types), and why the rules found nothing more in it.
+    Other(Ignored),
     /// End of the response.
     End,
     /// The agent stopped because the caller spoke.
@@ -296,7 +298,7 @@ impl MessageRules {
             text: None,
         };
         let Some(kind) = json_path(&v, &self.type_path).and_then(|t| t.as_str()) else {
-            return Ok(only(AgentMessage::Other));
+            return Ok(only(AgentMessage::Other(Ignored::NoType)));
         };
         let is = |list: &[String]| list.iter().any(|t| t == kind);
         if is(&self.audio_types) {
@@ -326,7 +328,7 @@ impl MessageRules {
         if self.errors.is_error_type(kind) {
             return Ok(only(match self.errors.code(kind, &v) {
                 Some(code) => AgentMessage::Error(code),
-                None => AgentMessage::Other,
+                None => AgentMessage::Other(Ignored::BenignError),
             }));
         }
         let text = || {
@@ -346,7 +348,7 @@ impl MessageRules {
                     ..only(AgentMessage::Transcript)
                 });
             }
-            return Ok(only(AgentMessage::Other));
+            return Ok(only(AgentMessage::Other(Ignored::NotFinal)));
         }
         if is(&self.text_types) {
             return Ok(Classified {
@@ -363,18 +365,52 @@ impl MessageRules {
         } else if is(&self.response_start_types) {
             AgentMessage::ResponseStart
         } else {
-            AgentMessage::Other
+            AgentMessage::Other(Ignored::UnknownType)
         }))
+    }
+
+    /// Why the text message `text` was ignored (`why`, from
+    /// [`MessageRules::read_text`]), naming the paths and lists checked so
+    /// the rule to fix is plain. Only `voxload sample` asks.
+    pub fn explain(&self, why: Ignored, text: &str) -> String {
+        let v: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+        let kind = json_path(&v, &self.type_path)
+            .and_then(|t| t.as_str())
+            .unwrap_or("");
+        match why {
+            Ignored::NoType => format!("no string at type path '{}'", self.type_path),
+            Ignored::NotFinal => {
+                let path = self.transcript_final_path.as_deref().unwrap_or("");
+                let flag = match json_path(&v, path) {
+                    Some(serde_json::Value::Bool(b)) => b.to_string(),
+                    Some(_) => "not a boolean".into(),
+                    None => "missing".into(),
+                };
+                format!("transcript not final (final flag at '{path}' is {flag})")
+            }
+            Ignored::BenignError => format!(
+                "error '{kind}' with a benign code ({})",
+                list("benign_errors", &self.errors.benign_errors)
+            ),
+            Ignored::UnknownType => unknown_type(
+                kind,
+                &[
+                    ("audio_types", &self.audio_types),
+                    ("transcript_types", &self.transcript_types),
+                    ("text_types", &self.text_types),
+                    ("end_types", &self.end_types),
+                    ("interrupt_types", &self.interrupt_types),
+                    ("endpoint_types", &self.endpoint_types),
+                    ("response_start_types", &self.response_start_types),
+                    ("mark_types", &self.mark_types),
+                    ("error_types", &self.errors.error_types),
+                ],
+            ),
+            other => format!("{other:?}"),
+        }
     }
 }
 
-/// Bytes a standard base64 string decodes to, without decoding it: only
-/// the length matters for audio seconds.
-pub(super) fn base64_decoded_len(b64: &str) -> usize {
-    let s = b64.trim_end();
-    let pad = s.bytes().rev().take_while(|&b| b == b'=').count();
-    (s.len() / 4 * 3 + (s.len() % 4).saturating_sub(1)).saturating_sub(pad)
-}
 
 #[cfg(test)]
 mod tests {
@@ -409,7 +445,11 @@ mod tests {
             ),
             (r#"{"type":"response_end"}"#, AgentMessage::End),
             (r#"{"type":"interrupted"}"#, AgentMessage::Interrupted),
-            (r#"{"kind":"x"}"#, AgentMessage::Other),
+            (r#"{"kind":"x"}"#, AgentMessage::Other(Ignored::NoType)),
+            (
+                r#"{"type":"response.audio.delta"}"#,
+                AgentMessage::Other(Ignored::UnknownType),
+            ),
         ] {
             assert_eq!(r.classify_text(msg).ok(), Some(want), "{msg}");
         }
@@ -424,7 +464,21 @@ mod tests {
             flagged
                 .classify_text(r#"{"type":"transcript","final":false}"#)
                 .ok(),
-            Some(AgentMessage::Other)
+            Some(AgentMessage::Other(Ignored::NotFinal))
+        );
+        assert_eq!(
+            flagged.explain(Ignored::NotFinal, r#"{"type":"transcript","final":false}"#),
+            "transcript not final (final flag at 'final' is false)"
+        );
+        assert_eq!(
+            r.explain(Ignored::NoType, r#"{"kind":"x"}"#),
+            "no string at type path 'type'"
+        );
+        assert_eq!(
+            r.explain(Ignored::UnknownType, r#"{"type":"response.audio.delta"}"#),
+            "type 'response.audio.delta' is in none of audio_types [audio], \
+             transcript_types [transcript], text_types [response_text], end_types [response_end], \
+             interrupt_types [interrupted]"
         );
         assert_eq!(
             flagged
@@ -472,7 +526,10 @@ mod tests {
             Some(AgentMessage::Error(EventCode::new("invalid_value")))
         );
         let benign = r#"{"type":"error","error":{"code":"response_cancel_not_active"}}"#;
-        assert_eq!(r.classify_text(benign).ok(), Some(AgentMessage::Other));
+        assert_eq!(
+            r.classify_text(benign).ok(),
+            Some(AgentMessage::Other(Ignored::BenignError))
+        );
         let no_code = r#"{"type":"error","error":"Invalid audio data"}"#;
         assert_eq!(
             r.classify_text(no_code).ok(),
@@ -558,7 +615,7 @@ mod tests {
             MessageRules::default()
                 .classify_text(r#"{"type":"mark","mark":{"name":"x"}}"#)
                 .ok(),
-            Some(AgentMessage::Other)
+            Some(AgentMessage::Other(Ignored::UnknownType))
         );
     }
 }

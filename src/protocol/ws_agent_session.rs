@@ -37,6 +37,7 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::WebSocketStream;
 
+use super::trace::{Tracer, Verdict};
 use super::ws::{read_error, HandOff};
 use super::ws_agent::{AgentMessage, AgentTarget};
 use super::ws_pacer::{PacedWs, Pacer, Progress, Track, WsEvent};
@@ -505,7 +506,7 @@ impl<F: FnMut(TurnTimes)> State<'_, F> {
                 self.cur.end_message = true;
                 return self.response_over(at);
             }
-            AgentMessage::Interrupted | AgentMessage::Other | AgentMessage::Mark => {}
+            AgentMessage::Interrupted | AgentMessage::Other(_) | AgentMessage::Mark => {}
         }
         None
     }
@@ -518,6 +519,7 @@ impl<F: FnMut(TurnTimes)> State<'_, F> {
         at: Instant,
         onset: impl FnOnce() -> Option<Instant>,
         t: &AgentTarget,
+        trace: &Tracer,
     ) -> Flow {
         let msg = match event {
             Ok(WsEvent::Message(msg)) => msg,
@@ -534,18 +536,20 @@ impl<F: FnMut(TurnTimes)> State<'_, F> {
                 return Flow::Stop;
             }
         };
-        let (message, item_id, text) = match msg {
+        let (message, item_id, text) = match &msg {
             Message::Binary(b) => (AgentMessage::Audio(b.len()), None, None),
             Message::Text(text) => match t.rules.read_text(text.as_str()) {
                 Ok(c) => (c.message, c.item_id, c.text),
                 Err(e) => {
+                    trace.with(|tr| tr.received(at, &msg, Verdict::Failed(e.detail.clone())));
                     self.fail(e, None);
                     return Flow::Close;
                 }
             },
             Message::Close(frame) => {
                 // The close handshake is answered by the socket.
-                let code = frame.map(|f| u16::from(f.code)).unwrap_or(1005);
+                let code = frame.as_ref().map(|f| u16::from(f.code)).unwrap_or(1005);
+                trace.with(|tr| tr.received(at, &msg, Verdict::Close(code)));
                 let e = ProtocolError::new(
                     ErrorKind::WsClosed(code),
                     "the agent closed the conversation",
@@ -553,10 +557,65 @@ impl<F: FnMut(TurnTimes)> State<'_, F> {
                 self.fail(e, Some(code));
                 return Flow::Stop;
             }
-            _ => return Flow::Go,
+            _ => {
+                let why = "ping or pong (answered by the socket)".to_string();
+                trace.with(|tr| tr.received(at, &msg, Verdict::Ignored(why)));
+                return Flow::Go;
+            }
         };
+        trace.with(|tr| {
+            let verdict = verdict(message, text.as_deref(), &msg, t);
+            tr.received_aside(at, &msg, verdict, self.not_counted(message));
+        });
         self.interruption_onset(onset);
         Flow::after(self.on_message(message, item_id, text, at, t))
+    }
+}
+
+impl<F> State<'_, F> {
+    /// Why a message of a response would not count where the
+    /// conversation is (`voxload sample` shows it beside the message).
+    fn not_counted(&self, m: AgentMessage) -> Option<&'static str> {
+        let of_response = matches!(
+            m,
+            AgentMessage::Audio(_)
+                | AgentMessage::Transcript
+                | AgentMessage::Reply
+                | AgentMessage::End
+                | AgentMessage::Endpoint
+                | AgentMessage::ResponseStart
+        );
+        if !of_response || self.barged.is_some() {
+            return None;
+        }
+        match self.phase {
+            Phase::Waiting => None,
+            Phase::Speaking => Some("not counted: before the end of the caller's speech"),
+            Phase::Pausing { .. } => Some("not counted: after the response ended"),
+        }
+    }
+}
+
+/// What the rules made of agent message `msg`, for the trace.
+fn verdict(m: AgentMessage, text: Option<&str>, msg: &Message, t: &AgentTarget) -> Verdict {
+    let text = || text.unwrap_or("").to_string();
+    match m {
+        AgentMessage::Audio(n) => Verdict::Audio(n),
+        AgentMessage::Endpoint => Verdict::Endpoint,
+        AgentMessage::ResponseStart => Verdict::ResponseStart,
+        AgentMessage::Error(code) => Verdict::Error(code.as_str().to_string()),
+        AgentMessage::Transcript => Verdict::Transcript(text()),
+        AgentMessage::Reply => Verdict::Reply(text()),
+        AgentMessage::End => Verdict::End,
+        AgentMessage::Interrupted => Verdict::Interruption,
+        AgentMessage::Mark => Verdict::Mark(text()),
+        AgentMessage::Other(why) => {
+            let raw = match msg {
+                Message::Text(s) => s.as_str(),
+                _ => "",
+            };
+            Verdict::Ignored(t.rules.explain(why, raw))
+        }
     }
 }
 
@@ -576,6 +635,25 @@ impl Flow {
             Some(Done) => Flow::Close,
             None => Flow::Go,
         }
+    }
+}
+
+/// Record the utterance just played: its frames (one shown), then the
+/// end-of-speech messages that followed its last frame.
+fn played<F>(
+    tr: &mut super::trace::Trace,
+    st: &State<'_, F>,
+    p: Progress,
+    now: Instant,
+    t: &AgentTarget,
+    frames: &super::ws::FrameEncoding,
+) {
+    let pcm = &st.talk.turns[st.cur.index];
+    let one = pcm.slice(..t.frame_bytes().min(pcm.len()));
+    let last = p.last.unwrap_or(now);
+    tr.frames(p.first.unwrap_or(last), p.last, p.frames, &frames.message(one));
+    for eos in &t.end_of_speech_messages {
+        tr.sent(last, &Message::text(t.fill(eos, &st.session_id)));
     }
 }
 
@@ -619,6 +697,7 @@ pub async fn converse<T>(
     t: &AgentTarget,
     talk: Conversation<'_>,
     on_turn: impl FnMut(TurnTimes),
+    trace: &Tracer,
 ) where
     T: AsyncRead + AsyncWrite + HandOff + Unpin,
 {
@@ -642,11 +721,14 @@ pub async fn converse<T>(
     let frames = t.frames.filled(|s| t.fill(s, &st.session_id));
     let mut ws = PacedWs::new(ws, pacer, &frames, t.frame_bytes(), t.frame);
     let send_err = |e: WsError| ProtocolError::new(ErrorKind::Reset, format!("send failed: {e}"));
+    let sent = |msg: &Message| trace.with(|tr| tr.sent(Instant::now(), msg));
     for start in &t.start_messages {
-        if let Err(e) = ws.send(&Message::text(t.fill(start, &st.session_id))) {
+        let msg = Message::text(t.fill(start, &st.session_id));
+        if let Err(e) = ws.send(&msg) {
             st.fail(send_err(e), None);
             return;
         }
+        sent(&msg);
     }
     let noise = t
         .noise_between_turns
@@ -687,27 +769,36 @@ pub async fn converse<T>(
                         None | Some(Ok(WsEvent::Played(_))) => break,
                         Some(e) => {
                             let onset = || ws.progress().and_then(|p| p.first);
-                            flow = st.heard(e, Instant::now(), onset, t);
+                            flow = st.heard(e, Instant::now(), onset, t, trace);
                         }
                     }
                 }
                 if flow == Flow::Go {
+                    if st.phase == Phase::Speaking {
+                        trace.with(|tr| played(tr, &st, p, now, t, &frames));
+                    }
                     st.on_played(p, now);
                     if let Some(noise) = noise.as_ref().filter(|_| st.phase == Phase::Waiting) {
                         ws.play(noise.clone());
+                        trace.with(|tr| {
+                            let what = "noise frames between utterances from here (not shown)";
+                            tr.note(Instant::now(), what);
+                        });
                     }
                 }
                 flow
             }
-            Some(e) => st.heard(e, now, || ws.progress().and_then(|p| p.first), t),
+            Some(e) => st.heard(e, now, || ws.progress().and_then(|p| p.first), t, trace),
         };
         // (Messages due when the conversation just ended are not sent.)
         for text in std::mem::take(&mut st.outbox) {
             if flow == Flow::Go {
-                if let Err(e) = ws.send(&Message::text(text)) {
+                let msg = Message::text(text);
+                if let Err(e) = ws.send(&msg) {
                     st.fail(send_err(e), None);
                     return;
                 }
+                sent(&msg);
             }
         }
         match flow {
@@ -717,12 +808,15 @@ pub async fn converse<T>(
                 // The caller hangs up: its goodbye (Twilio's `stop`), then
                 // the close; the connection may already be gone.
                 for end in &t.end_messages {
-                    let _ = ws.send(&Message::text(t.fill(end, &st.session_id)));
+                    let msg = Message::text(t.fill(end, &st.session_id));
+                    let _ = ws.send(&msg);
+                    sent(&msg);
                 }
                 let frame = CloseFrame {
                     code: CloseCode::Normal,
                     reason: "done".into(),
                 };
+                sent(&Message::Close(Some(frame.clone())));
                 // The connection may already be gone, which is fine.
                 let _ = ws.close(Some(frame)).await;
                 return;

@@ -170,9 +170,15 @@ async fn talk_paused(
         noise: &noise,
     };
     let mut got = Vec::new();
-    converse(client, &Pacer::new(), t, talk, |turn: TurnTimes| {
-        got.push(turn)
-    })
+    let trace = crate::protocol::trace::Tracer::off();
+    converse(
+        client,
+        &Pacer::new(),
+        t,
+        talk,
+        |turn: TurnTimes| got.push(turn),
+        &trace,
+    )
     .await;
     agent.abort();
     server.abort();

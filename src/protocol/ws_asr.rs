@@ -16,6 +16,7 @@ use tokio_tungstenite::WebSocketStream;
 
 use super::events::ErrorEvents;
 use super::target::{json_path, TargetError};
+use super::trace::{list, Ignored, Tracer, Verdict};
 pub use super::ws::FrameEncoding;
 use super::ws::{connect, read_error, HandOff};
 use super::ws_pacer::{PacedWs, Pacer, Track, WsEvent};
@@ -147,6 +148,7 @@ pub struct StreamTimes {
 pub struct WsAsr {
     target: WsAsrTarget,
     pacer: Pacer,
+    tracer: Tracer,
 }
 
 impl WsAsr {
@@ -154,7 +156,16 @@ impl WsAsr {
     /// by its sessions).
     pub fn new(target: WsAsrTarget, pacer: Pacer) -> Result<Self, TargetError> {
         target.validate()?;
-        Ok(Self { target, pacer })
+        Ok(Self {
+            target,
+            pacer,
+            tracer: Tracer::off(),
+        })
+    }
+
+    /// Record every session's messages in `tracer` (`voxload sample`).
+    pub fn traced(self, tracer: Tracer) -> Self {
+        Self { tracer, ..self }
     }
 
     /// The validated target.
@@ -170,9 +181,18 @@ impl WsAsr {
         times: &mut StreamTimes,
     ) -> Result<String, ProtocolError> {
         let target = &self.target;
-        let ws = connect(&target.url, &target.headers, target.max_message_bytes).await?;
+        let trace = &self.tracer;
+        trace.with(|tr| {
+            let now = Instant::now();
+            tr.start(now);
+            tr.note(now, format!("connect {}", super::target::redact_url(&target.url)));
+        });
+        let ws = connect(&target.url, &target.headers, target.max_message_bytes)
+            .await
+            .inspect_err(|e| trace.with(|tr| tr.note(Instant::now(), format!("{e}"))))?;
         times.connected_at = Some(Instant::now());
-        run_session(ws, &self.pacer, pcm, target, language, times).await
+        trace.with(|tr| tr.note(Instant::now(), "WebSocket open"));
+        run_session(ws, &self.pacer, pcm, target, language, times, trace).await
     }
 }
 
@@ -183,7 +203,7 @@ pub(super) enum Heard {
     Final(String),
     Done,
     Error(EventCode),
-    Other,
+    Other(Ignored),
 }
 
 pub(super) fn classify(text: &str, t: &WsAsrTarget) -> Result<Heard, ProtocolError> {
@@ -203,7 +223,7 @@ pub(super) fn classify(text: &str, t: &WsAsrTarget) -> Result<Heard, ProtocolErr
             return Ok(Heard::Error(code));
         }
         if t.errors.is_error_type(kind) {
-            return Ok(Heard::Other);
+            return Ok(Heard::Other(Ignored::BenignError));
         }
         if t.done_types.iter().any(|d| d == kind) {
             return Ok(Heard::Done);
@@ -227,8 +247,57 @@ pub(super) fn classify(text: &str, t: &WsAsrTarget) -> Result<Heard, ProtocolErr
         (Some(text), true) => Heard::Final(text),
         // A partial that says nothing is not one (no first partial yet).
         (Some(text), false) if !text.trim().is_empty() => Heard::Partial,
-        _ => Heard::Other,
+        (Some(_), false) => Heard::Other(Ignored::EmptyPartial),
+        (None, _) => Heard::Other(match &t.type_path {
+            None => Ignored::NoText,
+            Some(tp) if json_path(&v, tp).and_then(|x| x.as_str()).is_none() => Ignored::NoType,
+            Some(_) => Ignored::UnknownType,
+        }),
     })
+}
+
+/// Why server message `text` was ignored (`why`, from [`classify`]),
+/// naming the paths and lists checked. Only `voxload sample` asks.
+pub(super) fn explain(why: Ignored, text: &str, t: &WsAsrTarget) -> String {
+    let v: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+    let tp = t.type_path.as_deref().unwrap_or("");
+    let kind = json_path(&v, tp).and_then(|x| x.as_str()).unwrap_or("");
+    let texts = list("text_paths", &t.text_paths);
+    match why {
+        Ignored::EmptyPartial => "partial with empty text".into(),
+        Ignored::NoText => format!("no string at {texts}"),
+        Ignored::NoType => format!("no string at type path '{tp}', and none at {texts}"),
+        Ignored::UnknownType => format!(
+            "type '{kind}' has no string at {texts} and is in none of {}, {}",
+            list("done_types", &t.done_types),
+            list("error_types", &t.errors.error_types)
+        ),
+        Ignored::BenignError => format!(
+            "error '{kind}' with a benign code ({})",
+            list("benign_errors", &t.errors.benign_errors)
+        ),
+        other => format!("{other:?}"),
+    }
+}
+
+/// What [`classify`] made of `text`, for the trace (the text read again:
+/// a partial's is not kept in a load run).
+fn verdict(heard: &Heard, text: &str, t: &WsAsrTarget) -> Verdict {
+    match heard {
+        Heard::Partial => {
+            let v: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+            let said = t
+                .text_paths
+                .iter()
+                .find_map(|p| json_path(&v, p).and_then(|x| x.as_str()))
+                .unwrap_or("");
+            Verdict::Partial(said.to_string())
+        }
+        Heard::Final(said) => Verdict::Final(said.clone()),
+        Heard::Done => Verdict::Done,
+        Heard::Error(code) => Verdict::Error(code.as_str().to_string()),
+        Heard::Other(why) => Verdict::Ignored(explain(*why, text, t)),
+    }
 }
 
 fn fill(template: &str, t: &WsAsrTarget, language: Option<&str>) -> String {
@@ -253,8 +322,10 @@ pub async fn run_session<T: AsyncRead + AsyncWrite + HandOff + Unpin>(
     t: &WsAsrTarget,
     language: Option<&str>,
     times: &mut StreamTimes,
+    trace: &Tracer,
 ) -> Result<String, ProtocolError> {
     let ws = PacedWs::new(ws, pacer, &t.frames, t.frame_bytes(), t.frame);
+    let sent = |msg: &Message| trace.with(|tr| tr.sent(Instant::now(), msg));
     // Frame lateness reaches `times` however the session ends, even when
     // the caller's timeout drops it.
     let mut guard = KeepLags {
@@ -264,8 +335,9 @@ pub async fn run_session<T: AsyncRead + AsyncWrite + HandOff + Unpin>(
     let ws = &mut guard.ws;
     let send_err = |e: WsError| ProtocolError::new(ErrorKind::Reset, format!("send failed: {e}"));
     for start in &t.start_messages {
-        ws.send(&Message::text(fill(start, t, language)))
-            .map_err(send_err)?;
+        let msg = Message::text(fill(start, t, language));
+        ws.send(&msg).map_err(send_err)?;
+        sent(&msg);
     }
     ws.reserve_lags(pcm.len().div_ceil(t.frame_bytes()));
     let mut track = Track::once(pcm.clone());
@@ -291,8 +363,9 @@ pub async fn run_session<T: AsyncRead + AsyncWrite + HandOff + Unpin>(
         };
         let Some(event) = event else {
             if let Some(k) = &t.keepalive {
-                ws.send(&Message::text(fill(&k.message, t, language)))
-                    .map_err(send_err)?;
+                let msg = Message::text(fill(&k.message, t, language));
+                ws.send(&msg).map_err(send_err)?;
+                sent(&msg);
             }
             continue;
         };
@@ -301,6 +374,15 @@ pub async fn run_session<T: AsyncRead + AsyncWrite + HandOff + Unpin>(
                 // The end of the caller's audio: the last frame and the end message.
                 times.audio_started = played.first;
                 times.audio_ended = Some(played.last.unwrap_or_else(Instant::now));
+                trace.with(|tr| {
+                    let last = played.last.unwrap_or_else(Instant::now);
+                    let one = pcm.slice(..t.frame_bytes().min(pcm.len()));
+                    let first = played.first.unwrap_or(last);
+                    tr.frames(first, played.last, played.frames, &t.frames.message(one));
+                    for end in &t.end_messages {
+                        tr.sent(last, &Message::text(fill(end, t, language)));
+                    }
+                });
                 keepalive_due = t.keepalive.as_ref().map(|k| Instant::now() + k.every);
                 continue;
             }
@@ -313,6 +395,9 @@ pub async fn run_session<T: AsyncRead + AsyncWrite + HandOff + Unpin>(
             WsEvent::Message(msg) => msg,
         };
         let at = Instant::now();
+        if trace.is_on() {
+            trace_received(trace, at, &msg, t);
+        }
         match msg {
             Message::Text(text) => match classify(text.as_str(), t)? {
                 Heard::Partial => times.partials.push(at),
@@ -350,7 +435,7 @@ pub async fn run_session<T: AsyncRead + AsyncWrite + HandOff + Unpin>(
                         format!("the server sent an error event ({code})"),
                     ))
                 }
-                Heard::Other => {}
+                Heard::Other(_) => {}
             },
             Message::Close(frame) => {
                 let code = frame.map(|f| u16::from(f.code)).unwrap_or(1005);
@@ -369,6 +454,20 @@ pub async fn run_session<T: AsyncRead + AsyncWrite + HandOff + Unpin>(
             _ => {}
         }
     }
+}
+
+/// Record a received message and what the rules made of it.
+fn trace_received(trace: &Tracer, at: Instant, msg: &Message, t: &WsAsrTarget) {
+    let verdict = match msg {
+        Message::Text(text) => match classify(text.as_str(), t) {
+            Ok(heard) => verdict(&heard, text.as_str(), t),
+            Err(e) => Verdict::Failed(e.detail),
+        },
+        Message::Close(frame) => Verdict::Close(frame.as_ref().map_or(1005, |f| u16::from(f.code))),
+        Message::Binary(_) => Verdict::Ignored("binary message (transcripts are JSON text)".into()),
+        _ => Verdict::Ignored("ping or pong (answered by the socket)".into()),
+    };
+    trace.with(|tr| tr.received(at, msg, verdict));
 }
 
 /// Moves the frames' lateness into the session's times when dropped.
@@ -421,7 +520,15 @@ mod tests {
             classify(r#"{"type":"final","text":"a b"}"#, &t).ok(),
             Some(Heard::Final("a b".into()))
         );
-        assert_eq!(classify(r#"{"type":"ping"}"#, &t).ok(), Some(Heard::Other));
+        assert_eq!(
+            classify(r#"{"type":"ping"}"#, &t).ok(),
+            Some(Heard::Other(Ignored::UnknownType))
+        );
+        assert_eq!(
+            explain(Ignored::UnknownType, r#"{"type":"ping"}"#, &t),
+            "type 'ping' has no string at text_paths [text] and is in none of done_types [], \
+             error_types []"
+        );
         let mut f = target();
         f.final_flag_path = Some("is_final".into());
         assert_eq!(
@@ -460,7 +567,10 @@ mod tests {
             classify(&results("he", false), &t).ok(),
             Some(Heard::Partial)
         );
-        assert_eq!(classify(&results("", false), &t).ok(), Some(Heard::Other));
+        assert_eq!(
+            classify(&results("", false), &t).ok(),
+            Some(Heard::Other(Ignored::EmptyPartial))
+        );
         assert_eq!(
             classify(&results("hello there", true), &t).ok(),
             Some(Heard::Final("hello there".into()))
@@ -476,7 +586,7 @@ mod tests {
         // Unknown events are other messages: counted by nobody, hang nothing.
         assert_eq!(
             classify(r#"{"type":"Surprise"}"#, &t).ok(),
-            Some(Heard::Other)
+            Some(Heard::Other(Ignored::UnknownType))
         );
     }
 
@@ -504,6 +614,7 @@ mod tests {
             &t,
             None,
             &mut times,
+            &Tracer::off(),
         )
         .await
         .expect("session completes");
@@ -544,6 +655,7 @@ mod tests {
             &t,
             None,
             &mut times,
+            &Tracer::off(),
         )
         .await
         .expect_err("closed");
@@ -617,6 +729,7 @@ mod tests {
             &t,
             Some("en"),
             &mut times,
+            &Tracer::off(),
         )
         .await
         .expect("session completes");
@@ -661,7 +774,8 @@ mod tests {
         let begun = Instant::now();
         // No final comes: the session runs until the timeout.
         let pacer = Pacer::new();
-        let session = run_session(client(near).await, &pacer, &pcm, &t, None, &mut times);
+        let off = Tracer::off();
+        let session = run_session(client(near).await, &pacer, &pcm, &t, None, &mut times, &off);
         let _ = tokio::time::timeout(Duration::from_millis(300), session).await;
         // Sent 50 ms in, read while the frames went out: before the last
         // of them was even due (180 ms after the first, which left after

@@ -18,6 +18,7 @@ use tokio_tungstenite::tungstenite::Message;
 use super::events::ErrorEvents;
 use super::http_tts::{base64_audio, decode_error, TtsJob};
 use super::target::{json_path, TargetError};
+use super::trace::{list, Ignored, Tracer, Verdict};
 use super::ws::{connect, read_error};
 use super::{ErrorKind, Probe, ProtocolError};
 use crate::audio::{AudioFormat, StreamAudio};
@@ -156,8 +157,8 @@ pub enum Reading {
     Final,
     /// An error event: fails the request.
     Error(ProtocolError),
-    /// Anything else (alignment, metadata).
-    Other,
+    /// Anything else (alignment, metadata), and why it was nothing more.
+    Other(Ignored),
 }
 
 impl WsTtsTarget {
@@ -233,8 +234,50 @@ impl WsTtsTarget {
         Ok(if is_final {
             Reading::Final
         } else {
-            Reading::Other
+            Reading::Other(Ignored::NoAudio)
         })
+    }
+
+    /// Why JSON message `value` was ignored (`why`, from [`WsTtsTarget::read`]),
+    /// naming the paths and lists checked. Only `voxload sample` asks.
+    pub fn explain(&self, why: Ignored, value: &serde_json::Value) -> String {
+        let audio = match &self.audio {
+            WsAudio::Base64 { path } => format!("'{path}'"),
+            WsAudio::Binary => "binary frames".into(),
+        };
+        match why {
+            Ignored::NoAudio => {
+                let kind = self
+                    .type_path
+                    .as_deref()
+                    .and_then(|p| json_path(value, p))
+                    .and_then(|v| v.as_str());
+                let kind = match (&self.type_path, kind) {
+                    (None, _) => "no type path".to_string(),
+                    (Some(p), None) => format!("no string at type path '{p}'"),
+                    (Some(_), Some(k)) => format!(
+                        "type '{k}' is in none of {}",
+                        list("final_types", &self.final_types)
+                    ),
+                };
+                let flag = match &self.final_flag_path {
+                    None => String::new(),
+                    Some(p) => {
+                        let v = match json_path(value, p) {
+                            Some(serde_json::Value::Bool(b)) => b.to_string(),
+                            Some(_) => "not a boolean".into(),
+                            None => "missing".into(),
+                        };
+                        format!(" (final flag at '{p}' is {v})")
+                    }
+                };
+                format!("no audio at {audio}, and {kind}{flag}")
+            }
+            Ignored::Binary => {
+                format!("binary message, but the audio is read from JSON at {audio}")
+            }
+            other => format!("{other:?}"),
+        }
     }
 }
 
@@ -270,6 +313,7 @@ pub fn render(template: &str, vars: &[(&str, &str)]) -> String {
 #[derive(Debug, Clone)]
 pub struct WsTts {
     target: WsTtsTarget,
+    tracer: Tracer,
     /// Numbers the requests' contexts (`{{context_id}}`), so they are
     /// unique per run and the same from run to run.
     contexts: std::sync::Arc<std::sync::atomic::AtomicU64>,
@@ -281,8 +325,14 @@ impl WsTts {
         target.validate()?;
         Ok(Self {
             target,
+            tracer: Tracer::off(),
             contexts: Default::default(),
         })
+    }
+
+    /// Record every request's messages in `tracer` (`voxload sample`).
+    pub fn traced(self, tracer: Tracer) -> Self {
+        Self { tracer, ..self }
     }
 
     /// The validated target.
@@ -302,7 +352,13 @@ impl WsTts {
         times: &mut TextTimes,
     ) -> Result<(), ProtocolError> {
         let t = &self.target;
+        let trace = &self.tracer;
         let url = self.target.url_for(job.voice);
+        trace.with(|tr| {
+            let now = Instant::now();
+            tr.start(now);
+            tr.note(now, format!("connect {}", super::target::redact_url(&url)));
+        });
         let mut ws = tokio::time::timeout(
             t.connect_timeout,
             connect(&url, &t.headers, t.max_message_bytes),
@@ -313,7 +369,9 @@ impl WsTts {
                 ErrorKind::Timeout,
                 "no WebSocket connection within the connect timeout",
             ))
-        })?;
+        })
+        .inspect_err(|e| trace.with(|tr| tr.note(Instant::now(), format!("{e}"))))?;
+        trace.with(|tr| tr.note(Instant::now(), "WebSocket open"));
         // No `headers_at`: a WebSocket answer has no response head, and
         // the upgrade is before the clocks' origin (the first text).
         let n = (self.contexts).fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -332,15 +390,20 @@ impl WsTts {
             Message::text(render(template, &refs))
         };
         let send_err = |e| read_error(e);
+        let sent = |m: &Message| trace.with(|tr| tr.sent(Instant::now(), m));
         for m in &t.start_messages {
-            ws.send(msg(m, "")).await.map_err(send_err)?;
+            let m = msg(m, "");
+            ws.send(m.clone()).await.map_err(send_err)?;
+            sent(&m);
         }
         let mut due = t.text_stream.schedule(job.text).into_iter().peekable();
         let mut flushed = due.peek().is_none();
         if flushed {
             // No words: the flush alone asks for the (empty) answer.
             for m in &t.flush_messages {
-                ws.send(msg(m, "")).await.map_err(send_err)?;
+                let m = msg(m, "");
+                ws.send(m.clone()).await.map_err(send_err)?;
+                sent(&m);
             }
             let now = Instant::now();
             probe.sent_at = Some(now);
@@ -364,18 +427,31 @@ impl WsTts {
                         Some(Err(e)) => return Err(read_error(e)),
                         Some(Ok(m)) => m,
                     };
-                    let reading = match message {
-                        Message::Binary(b) if t.audio == WsAudio::Binary => Reading::Audio(b.to_vec(), false),
+                    let reading = match &message {
+                        Message::Binary(b) if t.audio == WsAudio::Binary => Ok(Reading::Audio(b.to_vec(), false)),
                         Message::Text(s) => match serde_json::from_str(s.as_str()) {
-                            Ok(v) => t.read(&v)?,
-                            Err(e) => return Err(ProtocolError::new(ErrorKind::Decode, format!("message is not JSON: {e}"))),
+                            Ok(v) => {
+                                let r = t.read(&v);
+                                trace.with(|tr| tr.received(at, &message, verdict(&r, t, &v)));
+                                r
+                            }
+                            Err(e) => {
+                                let e = ProtocolError::new(ErrorKind::Decode, format!("message is not JSON: {e}"));
+                                trace.with(|tr| tr.received(at, &message, Verdict::Failed(e.detail.clone())));
+                                Err(e)
+                            }
                         },
                         Message::Close(frame) => {
-                            let code = frame.map_or(1005, |f| u16::from(f.code));
-                            return Err(ProtocolError::new(ErrorKind::WsClosed(code), "closed before the final audio"));
+                            let code = frame.as_ref().map_or(1005, |f| u16::from(f.code));
+                            Err(ProtocolError::new(ErrorKind::WsClosed(code), "closed before the final audio"))
                         }
-                        _ => Reading::Other,
+                        Message::Binary(_) => Ok(Reading::Other(Ignored::Binary)),
+                        _ => Ok(Reading::Other(Ignored::Control)),
                     };
+                    if !matches!(message, Message::Text(_)) {
+                        trace.with(|tr| tr.received(at, &message, other_verdict(&reading, t)));
+                    }
+                    let reading = reading?;
                     let done = match reading {
                         Reading::Audio(bytes, last) => {
                             probe.capture_audio(&bytes);
@@ -385,7 +461,7 @@ impl WsTts {
                         }
                         Reading::Final => true,
                         Reading::Error(e) => return Err(e),
-                        Reading::Other => false,
+                        Reading::Other(_) => false,
                     };
                     if done && flushed {
                         times.final_at = Some(at);
@@ -396,7 +472,9 @@ impl WsTts {
                 () = sleep => {
                     if let Some((_, piece)) = due.next() {
                         for m in &t.text_messages {
-                            ws.send(msg(m, &piece)).await.map_err(send_err)?;
+                            let m = msg(m, &piece);
+                            ws.send(m.clone()).await.map_err(send_err)?;
+                            sent(&m);
                         }
                         let now = Instant::now();
                         times.first_text_at.get_or_insert(now);
@@ -404,7 +482,9 @@ impl WsTts {
                         times.flush_at = Some(now);
                         if due.peek().is_none() {
                             for m in &t.flush_messages {
-                                ws.send(msg(m, "")).await.map_err(send_err)?;
+                                let m = msg(m, "");
+                                ws.send(m.clone()).await.map_err(send_err)?;
+                                sent(&m);
                             }
                             times.flush_at = Some(Instant::now());
                             flushed = true;
@@ -415,11 +495,45 @@ impl WsTts {
         }
         for m in &t.close_messages {
             // The answer is complete: a failed goodbye fails nothing.
-            let _ = ws.send(msg(m, "")).await;
+            let m = msg(m, "");
+            let _ = ws.send(m.clone()).await;
+            sent(&m);
         }
         let _ = ws.close(None).await;
+        sent(&Message::Close(None));
         probe.audio = Some(audio.finish().map_err(decode_error)?);
         Ok(())
+    }
+}
+
+/// What a JSON message's reading was, for the trace.
+fn verdict(
+    r: &Result<Reading, ProtocolError>,
+    t: &WsTtsTarget,
+    value: &serde_json::Value,
+) -> Verdict {
+    match r {
+        Ok(Reading::Audio(bytes, _)) => Verdict::Audio(bytes.len()),
+        Ok(Reading::Final) => Verdict::Done,
+        Ok(Reading::Error(e)) => Verdict::Error(e.kind.label()),
+        Ok(Reading::Other(why)) => Verdict::Ignored(t.explain(*why, value)),
+        Err(e) => Verdict::Failed(e.detail.clone()),
+    }
+}
+
+/// What a non-text message's reading was, for the trace.
+fn other_verdict(r: &Result<Reading, ProtocolError>, t: &WsTtsTarget) -> Verdict {
+    match r {
+        Ok(Reading::Audio(bytes, _)) => Verdict::Audio(bytes.len()),
+        Ok(Reading::Other(Ignored::Control)) => {
+            Verdict::Ignored("ping or pong (answered by the socket)".into())
+        }
+        Ok(Reading::Other(why)) => Verdict::Ignored(t.explain(*why, &serde_json::Value::Null)),
+        Ok(_) => Verdict::Done,
+        Err(e) => match e.kind {
+            ErrorKind::WsClosed(code) => Verdict::Close(code),
+            _ => Verdict::Failed(e.detail.clone()),
+        },
     }
 }
 

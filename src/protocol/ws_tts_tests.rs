@@ -1,6 +1,7 @@
 use std::time::Duration;
 
 use super::*;
+use crate::protocol::trace::Ignored;
 
 fn target(audio: WsAudio) -> WsTtsTarget {
     WsTtsTarget {
@@ -87,7 +88,12 @@ fn base64_audio_final_flag_and_error_events() {
     assert_eq!(
         t.read(&serde_json::json!({"audio": null, "isFinal": null}))
             .unwrap(),
-        Reading::Other
+        Reading::Other(Ignored::NoAudio)
+    );
+    assert_eq!(
+        t.explain(Ignored::NoAudio, &serde_json::json!({"type": "meta"})),
+        "no audio at 'audio', and type 'meta' is in none of final_types [done] \
+         (final flag at 'isFinal' is missing)"
     );
     let bad = serde_json::json!({"audio": "!!not base64"});
     assert_eq!(t.read(&bad).unwrap_err().kind, ErrorKind::Decode);
