@@ -1,127 +1,230 @@
-//! `voxload sample`: one request, shown in full (seed 001's `--sample`),
-//! with secrets redacted. The first thing to run against a new server.
+//! `voxload sample`: one exchange with a target, shown in full — every
+//! message with its time and what the current rules make of it (or why
+//! they ignored it), secrets redacted, audio elided — then the record a run
+//! would write. The first thing to run against a new server: a wrong type
+//! path shows here as `ignored:` lines naming the path, not as timeouts in
+//! a load run.
+//!
+//! `voxload sample tts|asr|agent …` takes every option of the run command
+//! (presets and scenario files too) and builds the same plan; the exchange
+//! is the run's own code for one arrival, with the adapter's trace on.
+//! `voxload sample --url … --text …` (no subcommand) is TTS.
 
-use std::time::Instant;
+mod http_tts;
+mod show;
 
-use clap::Args;
+use std::sync::{Arc, Mutex, PoisonError};
 
-use super::tts::TargetArgs;
+use anyhow::{bail, Context as _};
+use clap::{Args, Subcommand};
+
+use super::agent::AgentArgs;
+use super::asr::AsrArgs;
+use super::tts::{TargetArgs, TtsArgs};
 use crate::config::tts::TtsOptions;
-use crate::metrics::defs::measure;
-use crate::protocol::http_tts::{HttpTts, TtsJob};
-use crate::protocol::{Capture, HttpClient, Probe};
+use crate::config::{Inputs, RunPlan, Scenario};
+use crate::metrics::RequestRecord;
+use crate::protocol::target::{is_secret_header, redact_header, redact_url};
+use crate::protocol::trace::Tracer;
+use crate::protocol::{Adapter, HttpClient, Target};
+use crate::runner::agent::AgentJobs;
+use crate::runner::asr::AsrJobs;
+use crate::runner::executor::Done;
+use crate::runner::tts::TtsJobs;
+use crate::workload::Arrival;
+
+/// The text of `voxload sample --url …` without `--text`.
+const DEFAULT_TEXT: &str =
+    "Hello! This is a short sample from voxload, checking time to first audio.";
 
 /// `voxload sample`.
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct SampleArgs {
+    #[command(subcommand)]
+    #[allow(missing_docs)]
+    pub what: Option<SampleCommand>,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub target: TargetArgs,
     /// Text to synthesize.
-    #[arg(
-        long,
-        default_value = "Hello! This is a short sample from voxload, checking time to first audio."
-    )]
+    #[arg(long, default_value = DEFAULT_TEXT)]
     pub text: String,
 }
 
-fn ms(origin: Instant, at: Instant) -> f64 {
-    at.saturating_duration_since(origin).as_secs_f64() * 1000.0
+/// What is sampled.
+#[derive(Debug, Subcommand)]
+pub enum SampleCommand {
+    /// One TTS request, HTTP or WebSocket (every `voxload tts` option, and --text).
+    Tts(Box<SampleTtsArgs>),
+    /// One ASR request or stream of the first input file (every `voxload asr` option).
+    Asr(Box<AsrArgs>),
+    /// One call of the first script, all its turns (every `voxload agent` option).
+    Agent(Box<AgentArgs>),
 }
 
-/// Send one request and print everything about it.
+/// `voxload sample tts`: the run command's options and the text.
+#[derive(Debug, Args)]
+pub struct SampleTtsArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub tts: TtsArgs,
+    /// Text to synthesize [default: the first of --texts].
+    #[arg(long)]
+    pub text: Option<String>,
+}
+
+/// Run one exchange and print everything about it; exit 0 if it succeeded.
 pub async fn run_sample(args: SampleArgs) -> anyhow::Result<i32> {
-    let opts = TtsOptions {
-        endpoint: args.target.endpoint()?,
-        ..TtsOptions::default()
-    };
-    let (target, inputs) = opts.build(&|n| std::env::var(n).ok())?;
-    let tts = HttpTts::new(target, HttpClient::new(crate::runner::CONNECT_TIMEOUT))?;
-    let voice = inputs.voices.first().cloned().unwrap_or_default();
-    let job = TtsJob {
-        text: &args.text,
-        voice: &voice,
-    };
-    println!(
-        "POST {}",
-        crate::protocol::target::redact_url(&tts.target().url)
-    );
-    for (n, v) in tts.sent_headers() {
-        let v = String::from_utf8_lossy(v.as_bytes());
-        println!(
-            "> {n}: {}",
-            crate::protocol::target::redact_header(n.as_str(), &v)
-        );
-    }
-    println!("> body: {}", String::from_utf8_lossy(&tts.body(&job)));
-    let mut probe = Probe::new();
-    probe.capture = Some(Capture::default());
-    let result = tokio::time::timeout(inputs.timeout, tts.execute(&job, &mut probe)).await;
-    let origin = probe.sent_at.unwrap_or_else(Instant::now);
-    if let Some(status) = probe.status {
-        println!("< status {status}");
-    }
-    if let Some(c) = &probe.capture {
-        for (n, v) in &c.headers {
-            println!("< {n}: {v}");
+    let (plan, text) = match &args.what {
+        Some(SampleCommand::Tts(a)) => (super::tts::plan(&a.tts)?, a.text.clone()),
+        Some(SampleCommand::Asr(a)) => (super::asr::plan(a)?, None),
+        Some(SampleCommand::Agent(a)) => (super::agent::plan(a)?, None),
+        None => {
+            let tts = TtsArgs {
+                vendor: args.target.vendor.clone(),
+                tts: TtsOptions {
+                    endpoint: args.target.endpoint.clone(),
+                    ..TtsOptions::default()
+                },
+                ..TtsArgs::default()
+            };
+            (super::tts::plan(&tts)?, Some(args.text.clone()))
         }
-        if let Some(f) = crate::audio::detect_format(&c.audio_head) {
-            println!("detected audio format: {f}");
-        }
-    }
-    let failure = match result {
-        Ok(Ok(())) => None,
-        Ok(Err(e)) => Some(e),
-        Err(_) => Some(crate::protocol::ProtocolError::new(
-            crate::protocol::ErrorKind::Timeout,
-            "timed out",
-        )),
     };
-    if let Some(h) = probe.headers_at {
-        println!("headers after {:.1} ms", ms(origin, h));
-    }
-    println!("{} audio chunks:", probe.chunks.len());
-    for (i, c) in probe.chunks.iter().enumerate().take(20) {
-        let audio = c
-            .audio
-            .map(|d| format!(", {:.1} ms audio", d.as_secs_f64() * 1000.0))
-            .unwrap_or_default();
-        println!(
-            "  #{:<3} at {:>8.1} ms  {:>7} bytes{audio}",
-            i + 1,
-            ms(origin, c.at),
-            c.bytes
-        );
-    }
-    if probe.chunks.len() > 20 {
-        println!("  … {} more", probe.chunks.len() - 20);
-    }
-    if let Some(a) = &probe.audio {
-        let dur = a
-            .duration
-            .map(|d| format!("{:.3} s", d.as_secs_f64()))
-            .unwrap_or_else(|| "unknown".into());
-        println!(
-            "audio: {dur}, {} bytes, {} Hz, {} ch",
-            a.bytes,
-            a.sample_rate.map_or("?".into(), |r| r.to_string()),
-            a.channels.map_or("?".into(), |c| c.to_string())
-        );
-    }
-    let record = measure(
-        origin,
-        None,
-        &probe,
-        failure.as_ref(),
-        args.text.chars().count() as u32,
-        &inputs.measure,
-    );
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&record).unwrap_or_default()
-    );
-    Ok(match &record.error {
-        None => super::EXIT_OK,
-        Some(_) => super::EXIT_ERROR,
+    let ok = sample(plan, text).await?;
+    Ok(if ok {
+        super::EXIT_OK
+    } else {
+        super::EXIT_ERROR
     })
+}
+
+/// One exchange with the plan's first scenario; whether it succeeded.
+async fn sample(plan: RunPlan, text: Option<String>) -> anyhow::Result<bool> {
+    let Some(scenario) = plan.scenarios.into_iter().next() else {
+        bail!("the plan has no scenario");
+    };
+    let tracer = Tracer::on(secrets(&scenario.target));
+    show_target(&scenario);
+    let client = HttpClient::new(crate::runner::CONNECT_TIMEOUT);
+    let mut pacer = None;
+    let adapter = Adapter::new(&scenario.target, &client, &mut pacer)
+        .context("invalid target")?
+        .traced(tracer.clone());
+    let arrival = Arrival {
+        stage: 0,
+        seq: 0,
+        intended_at: None,
+        warmup: false,
+        user: None,
+    };
+    let seed = plan.common.seed;
+    // Each kind's run code for one arrival, and how its audio is read.
+    let (records, assumed): (Vec<RequestRecord>, Option<String>) =
+        match (adapter, scenario.inputs) {
+            (Adapter::HttpTts(tts), Inputs::Tts(inputs)) => {
+                // Its exchange is the probe's capture: status, headers, chunks.
+                return http_tts::sample(&tts, &inputs, text.as_deref()).await;
+            }
+            (Adapter::WsTts(ws), Inputs::Tts(mut inputs)) => {
+                if let Some(text) = text {
+                    inputs.texts = Arc::new(vec![text]);
+                }
+                let format = ws.target().format;
+                let done = TtsJobs::for_ws(inputs, seed).speak_ws(&ws, &arrival).await;
+                (vec![done.record], Some(format!("as {format}")))
+            }
+            (Adapter::HttpAsr(http), Inputs::Asr(mut inputs)) => {
+                inputs.audio = inputs.audio.first_only();
+                let jobs = AsrJobs::uploads(inputs, &http)?;
+                (vec![jobs.upload(&http, &arrival).await.record], None)
+            }
+            (Adapter::WsAsr(ws), Inputs::Asr(mut inputs)) => {
+                inputs.audio = inputs.audio.first_only();
+                let jobs = AsrJobs::pcm(inputs, &ws)?;
+                (vec![jobs.stream(&ws, &arrival).await.record], None)
+            }
+            (Adapter::WsAgent(agent), Inputs::Agent(mut inputs)) => {
+                inputs.scripts.truncate(1);
+                let t = agent.target();
+                let assumed = format!(
+                    "as {} at {} Hz (agent_sample_rate)",
+                    t.codec.name(),
+                    t.agent_sample_rate
+                );
+                let jobs = AgentJobs::new(inputs, t, seed);
+                // Every turn but the last is handed on as it ends.
+                let turns: Mutex<Vec<RequestRecord>> = Mutex::new(Vec::new());
+                let keep = |d: Done| {
+                    turns
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .push(d.record)
+                };
+                let last = jobs.call(&agent, &arrival, &keep).await;
+                let mut records = turns.into_inner().unwrap_or_else(PoisonError::into_inner);
+                records.push(last.record);
+                (records, Some(assumed))
+            }
+            (adapter, _) => bail!("the scenario's inputs do not fit a {} target", adapter.kind()),
+        };
+    show::print_exchange(&tracer.snapshot());
+    if let Some(assumed) = &assumed {
+        for r in &records {
+            audio_facts(assumed, r);
+        }
+    }
+    Ok(show::print_records(&records))
+}
+
+/// The audio a record measured and how it was read (`assumed`: the format
+/// or rate the target's configuration says). A warning about a rate the
+/// server declares that differs from the assumed one belongs here.
+fn audio_facts(assumed: &str, r: &RequestRecord) {
+    let secs = r
+        .audio_us
+        .map_or("unknown".into(), |u| format!("{:.3} s", u as f64 / 1e6));
+    let turn = r.turn.map_or(String::new(), |t| format!("turn {t}: "));
+    println!(
+        "{turn}audio: {secs}, {} bytes in {} chunks, read {assumed}",
+        r.audio_bytes, r.chunks
+    );
+}
+
+/// Where the exchange goes, secrets redacted.
+fn show_target(s: &Scenario) {
+    let how = match &s.target {
+        Target::HttpTts(_) | Target::HttpAsr(_) => "HTTP",
+        _ => "WebSocket",
+    };
+    let preset = s
+        .preset
+        .as_deref()
+        .map_or(String::new(), |p| format!(" (preset {p})"));
+    println!(
+        "{} {how} {}{preset}",
+        s.kind().service(),
+        redact_url(s.target.url())
+    );
+    if !matches!(s.target, Target::HttpTts(_) | Target::HttpAsr(_)) {
+        for (n, v) in s.target.headers() {
+            println!("> {n}: {}", redact_header(n, v));
+        }
+    }
+}
+
+/// The values no line may show: secret headers' values, and the key
+/// after a scheme word (`Bearer KEY`, `Token KEY`).
+fn secrets(t: &Target) -> Vec<String> {
+    let mut out = Vec::new();
+    for (n, v) in t.headers() {
+        if is_secret_header(n) {
+            out.push(v.clone());
+            if let Some((_, key)) = v.split_once(' ') {
+                out.push(key.trim().to_string());
+            }
+        }
+    }
+    out
 }

@@ -139,6 +139,14 @@ impl AudioSet {
         &self.items
     }
 
+    /// Only the first item (`voxload sample` sends one file; converting
+    /// the rest would be wasted).
+    pub fn first_only(&self) -> AudioSet {
+        AudioSet {
+            items: self.items.iter().take(1).cloned().collect(),
+        }
+    }
+
     /// Number of files.
     pub fn len(&self) -> usize {
         self.items.len()

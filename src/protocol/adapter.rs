@@ -48,6 +48,17 @@ impl Target {
         }
     }
 
+    /// The extra request (or handshake) headers, secrets unredacted.
+    pub fn headers(&self) -> &[(String, String)] {
+        match self {
+            Target::HttpTts(t) => &t.headers,
+            Target::HttpAsr(t) => &t.headers,
+            Target::WsAsr(t) => &t.headers,
+            Target::WsAgent(t) => &t.headers,
+            Target::WsTts(t) => &t.headers,
+        }
+    }
+
     /// The URL requests go to.
     pub fn url(&self) -> &str {
         match self {

@@ -348,14 +348,13 @@ impl Tracer {
 }
 
 /// At least this many base64 characters make a string a payload to elide.
-const MIN_BASE64: usize = 24;
+/// (Ids and words are shorter, or hold `_`, `-` or spaces; silence is all `A`.)
+const MIN_BASE64: usize = 32;
 
 fn looks_base64(s: &str) -> bool {
     s.len() >= MIN_BASE64
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
-        // Words run together are not audio: real payloads mix in digits or symbols.
-        && s.bytes().any(|b| b.is_ascii_digit() || matches!(b, b'+' | b'/' | b'='))
 }
 
 /// JSON-ish `text` with every long base64 string literal replaced by
@@ -413,7 +412,7 @@ pub fn shorten(text: &str, max: usize) -> String {
 /// A list of rule values as `name [a, b]`, for an [`Ignored`] explanation
 /// (at most a few values each, so a line stays short).
 pub fn list(name: &str, values: &[String]) -> String {
-    const SHOWN: usize = 4;
+    const SHOWN: usize = 2;
     let mut shown: Vec<&str> = values.iter().take(SHOWN).map(String::as_str).collect();
     let more = values.len().saturating_sub(SHOWN);
     let more = if more > 0 {
@@ -451,7 +450,7 @@ mod tests {
             r#"{"type":"response.output_audio.delta","delta":"<base64 120 bytes>","n":3}"#
         );
         // Ordinary strings, escapes and non-JSON pass through.
-        let plain = r#"{"text":"say \"hi\" now","x":"abcdefghijklmnopqrstuvwxyzabcdef"}"#;
+        let plain = r#"{"text":"say \"hi\" now","id":"item_0123456789_0123456789_0123456789"}"#;
         assert_eq!(elide(plain), plain);
         assert_eq!(elide("not json"), "not json");
     }
