@@ -121,54 +121,57 @@ async fn sample(plan: RunPlan, text: Option<String>) -> anyhow::Result<bool> {
     };
     let seed = plan.common.seed;
     // Each kind's run code for one arrival, and how its audio is read.
-    let (records, assumed): (Vec<RequestRecord>, Option<String>) =
-        match (adapter, scenario.inputs) {
-            (Adapter::HttpTts(tts), Inputs::Tts(inputs)) => {
-                // Its exchange is the probe's capture: status, headers, chunks.
-                return http_tts::sample(&tts, &inputs, text.as_deref()).await;
+    let (records, assumed): (Vec<RequestRecord>, Option<String>) = match (adapter, scenario.inputs)
+    {
+        (Adapter::HttpTts(tts), Inputs::Tts(inputs)) => {
+            // Its exchange is the probe's capture: status, headers, chunks.
+            return http_tts::sample(&tts, &inputs, text.as_deref()).await;
+        }
+        (Adapter::WsTts(ws), Inputs::Tts(mut inputs)) => {
+            if let Some(text) = text {
+                inputs.texts = Arc::new(vec![text]);
             }
-            (Adapter::WsTts(ws), Inputs::Tts(mut inputs)) => {
-                if let Some(text) = text {
-                    inputs.texts = Arc::new(vec![text]);
-                }
-                let format = ws.target().format;
-                let done = TtsJobs::for_ws(inputs, seed).speak_ws(&ws, &arrival).await;
-                (vec![done.record], Some(format!("as {format}")))
-            }
-            (Adapter::HttpAsr(http), Inputs::Asr(mut inputs)) => {
-                inputs.audio = inputs.audio.first_only();
-                let jobs = AsrJobs::uploads(inputs, &http)?;
-                (vec![jobs.upload(&http, &arrival).await.record], None)
-            }
-            (Adapter::WsAsr(ws), Inputs::Asr(mut inputs)) => {
-                inputs.audio = inputs.audio.first_only();
-                let jobs = AsrJobs::pcm(inputs, &ws)?;
-                (vec![jobs.stream(&ws, &arrival).await.record], None)
-            }
-            (Adapter::WsAgent(agent), Inputs::Agent(mut inputs)) => {
-                inputs.scripts.truncate(1);
-                let t = agent.target();
-                let assumed = format!(
-                    "as {} at {} Hz (agent_sample_rate)",
-                    t.codec.name(),
-                    t.agent_sample_rate
-                );
-                let jobs = AgentJobs::new(inputs, t, seed);
-                // Every turn but the last is handed on as it ends.
-                let turns: Mutex<Vec<RequestRecord>> = Mutex::new(Vec::new());
-                let keep = |d: Done| {
-                    turns
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .push(d.record)
-                };
-                let last = jobs.call(&agent, &arrival, &keep).await;
-                let mut records = turns.into_inner().unwrap_or_else(PoisonError::into_inner);
-                records.push(last.record);
-                (records, Some(assumed))
-            }
-            (adapter, _) => bail!("the scenario's inputs do not fit a {} target", adapter.kind()),
-        };
+            let format = ws.target().format;
+            let done = TtsJobs::for_ws(inputs, seed).speak_ws(&ws, &arrival).await;
+            (vec![done.record], Some(format!("as {format}")))
+        }
+        (Adapter::HttpAsr(http), Inputs::Asr(mut inputs)) => {
+            inputs.audio = inputs.audio.first_only();
+            let jobs = AsrJobs::uploads(inputs, &http)?;
+            (vec![jobs.upload(&http, &arrival).await.record], None)
+        }
+        (Adapter::WsAsr(ws), Inputs::Asr(mut inputs)) => {
+            inputs.audio = inputs.audio.first_only();
+            let jobs = AsrJobs::pcm(inputs, &ws)?;
+            (vec![jobs.stream(&ws, &arrival).await.record], None)
+        }
+        (Adapter::WsAgent(agent), Inputs::Agent(mut inputs)) => {
+            inputs.scripts.truncate(1);
+            let t = agent.target();
+            let assumed = format!(
+                "as {} at {} Hz (agent_sample_rate)",
+                t.codec.name(),
+                t.agent_sample_rate
+            );
+            let jobs = AgentJobs::new(inputs, t, seed);
+            // Every turn but the last is handed on as it ends.
+            let turns: Mutex<Vec<RequestRecord>> = Mutex::new(Vec::new());
+            let keep = |d: Done| {
+                turns
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(d.record)
+            };
+            let last = jobs.call(&agent, &arrival, &keep).await;
+            let mut records = turns.into_inner().unwrap_or_else(PoisonError::into_inner);
+            records.push(last.record);
+            (records, Some(assumed))
+        }
+        (adapter, _) => bail!(
+            "the scenario's inputs do not fit a {} target",
+            adapter.kind()
+        ),
+    };
     show::print_exchange(&tracer.snapshot());
     if let Some(assumed) = &assumed {
         for r in &records {

@@ -168,7 +168,10 @@ impl WsAgent {
         self.tracer.with(|tr| {
             let now = std::time::Instant::now();
             tr.start(now);
-            tr.note(now, format!("connect {}", super::target::redact_url(&t.url)));
+            tr.note(
+                now,
+                format!("connect {}", super::target::redact_url(&t.url)),
+            );
         });
         let ws = tokio::time::timeout(
             t.connect_timeout,

@@ -158,5 +158,8 @@ fn final_needs_text_and_mark() {
         classify(r#"{"type":"final","text":"a"}"#, &t).ok(),
         Some(Heard::Final("a".into()))
     );
-    assert_eq!(classify(r#"{"type":"final"}"#, &t).ok(), Some(Heard::Other(crate::protocol::trace::Ignored::UnknownType)));
+    assert_eq!(
+        classify(r#"{"type":"final"}"#, &t).ok(),
+        Some(Heard::Other(crate::protocol::trace::Ignored::UnknownType))
+    );
 }

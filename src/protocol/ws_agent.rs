@@ -411,7 +411,6 @@ impl MessageRules {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -651,7 +651,12 @@ fn played<F>(
     let pcm = &st.talk.turns[st.cur.index];
     let one = pcm.slice(..t.frame_bytes().min(pcm.len()));
     let last = p.last.unwrap_or(now);
-    tr.frames(p.first.unwrap_or(last), p.last, p.frames, &frames.message(one));
+    tr.frames(
+        p.first.unwrap_or(last),
+        p.last,
+        p.frames,
+        &frames.message(one),
+    );
     for eos in &t.end_of_speech_messages {
         tr.sent(last, &Message::text(t.fill(eos, &st.session_id)));
     }

@@ -185,7 +185,10 @@ impl WsAsr {
         trace.with(|tr| {
             let now = Instant::now();
             tr.start(now);
-            tr.note(now, format!("connect {}", super::target::redact_url(&target.url)));
+            tr.note(
+                now,
+                format!("connect {}", super::target::redact_url(&target.url)),
+            );
         });
         let ws = connect(&target.url, &target.headers, target.max_message_bytes)
             .await

@@ -1,0 +1,449 @@
+//! `voxload sample tts|asr|agent`: one exchange against the mock, every
+//! message shown with what the current rules made of it, checked against
+//! the mock's own truth — and a wrong rule shown as `ignored:` lines that
+//! name it, failing in bounded time. All traffic to 127.0.0.1.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use voxload::mock::{self, AgentModel, MockHandle, MockModel};
+
+/// What one `voxload sample` run printed.
+struct Sampled {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+    took: Duration,
+}
+
+impl Sampled {
+    /// Lines of received messages the rules read as `verdict` (a prefix).
+    fn received(&self, verdict: &str) -> Vec<&str> {
+        let mark = format!("→ {verdict}");
+        self.stdout
+            .lines()
+            .filter(|l| l.starts_with('<') && l.contains(&mark))
+            .collect()
+    }
+
+    /// Bytes of every line classified as audio.
+    fn audio_bytes(&self) -> usize {
+        self.received("audio ")
+            .iter()
+            .map(|l| {
+                let tail = &l[l.rfind("→ audio ").expect("audio verdict") + "→ audio ".len()..];
+                tail.trim_end_matches(" B")
+                    .split(' ')
+                    .next()
+                    .and_then(|n| n.parse::<usize>().ok())
+                    .expect("audio byte count")
+            })
+            .sum()
+    }
+
+    /// The quoted texts of lines with `verdict` (`final`, `transcript`).
+    fn texts(&self, verdict: &str) -> Vec<String> {
+        self.received(&format!("{verdict} \""))
+            .iter()
+            .map(|l| {
+                let at = l.rfind(&format!("→ {verdict} ")).expect("verdict");
+                let quoted = &l[at + "→ ".len() + verdict.len() + 1..];
+                serde_json::from_str::<String>(quoted).expect("a quoted text")
+            })
+            .collect()
+    }
+
+    fn all(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+}
+
+/// Run `voxload sample ARGS` (with `env` set) in `dir`, bounded.
+async fn sample(args: &[&str], env: &[(&str, &str)], dir: &Path) -> Sampled {
+    let args: Vec<String> = std::iter::once("sample")
+        .chain(args.iter().copied())
+        .map(str::to_string)
+        .collect();
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let dir = dir.to_path_buf();
+    let started = Instant::now();
+    let out = tokio::task::spawn_blocking(move || {
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_voxload"))
+            .args(&args)
+            .envs(env)
+            .current_dir(&dir)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("binary runs");
+        common::wait_bounded(child, Duration::from_secs(60), "voxload sample")
+    })
+    .await
+    .expect("joins");
+    Sampled {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        took: started.elapsed(),
+    }
+}
+
+fn ws(mock: &MockHandle, path: &str) -> String {
+    format!("ws://{}{path}", mock.addr)
+}
+
+/// A mock agent that transcribes the test voice and answers briefly.
+async fn agent_mock() -> MockHandle {
+    mock::spawn(MockModel {
+        agent: AgentModel {
+            transcribe: true,
+            seed: Some(3),
+            response_audio: Duration::from_millis(400),
+            ..AgentModel::default()
+        },
+        ..MockModel::default()
+    })
+    .await
+    .expect("mock")
+}
+
+/// A scenario file with one script of `texts`.
+fn script(dir: &Path, texts: &[&str]) -> String {
+    let path = dir.join("agent.toml");
+    let texts: Vec<String> = texts.iter().map(|t| format!("{t:?}")).collect();
+    let toml = format!(
+        "[[script]]\nname = \"short\"\ntexts = [{}]\n",
+        texts.join(", ")
+    );
+    std::fs::write(&path, toml).expect("write scenario");
+    path.to_str().expect("utf-8").to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_openai_realtime_call_shows_every_event_against_the_truth() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mock = agent_mock().await;
+    let config = script(dir.path(), &["hello there", "thank you"]);
+    let url = ws(&mock, "/v1/realtime");
+    let s = sample(
+        &[
+            "agent",
+            "--preset",
+            "openai-realtime",
+            "--url",
+            &url,
+            "-c",
+            &config,
+            "--pause",
+            "100ms",
+        ],
+        &[],
+        dir.path(),
+    )
+    .await;
+    assert_eq!(s.code, Some(0), "{}", s.all());
+    // The first message sent is the session's set-up.
+    let first_sent = s.stdout.lines().find(|l| l.starts_with('>')).expect("sent");
+    assert!(
+        first_sent.contains(r#""type":"session.update""#),
+        "{first_sent}"
+    );
+    // Caller frames are summarised, their audio elided.
+    assert!(
+        s.stdout
+            .contains(r#"{"type":"input_audio_buffer.append","audio":"<base64 "#),
+        "{}",
+        s.stdout
+    );
+    let truth = mock.truth().await.agent;
+    assert_eq!(truth.turns, 2, "{truth:?}");
+    // Every audio delta the mock sent is a line classified as audio, and
+    // their bytes are its audio: 24 kHz 16-bit PCM.
+    let chunks: u64 = truth.recent_turns.iter().map(|t| t.chunks).sum();
+    assert_eq!(s.received("audio ").len() as u64, chunks, "{}", s.stdout);
+    let audio_us: u64 = truth.recent_turns.iter().map(|t| t.audio_us).sum();
+    assert_eq!(s.audio_bytes() as u64, audio_us * 48 / 1000, "{}", s.stdout);
+    // The agent's transcripts of the caller: the words the script spoke.
+    let mut heard = s.texts("transcript");
+    assert_eq!(heard, ["hello there", "thank you"], "{}", s.stdout);
+    let mut said: Vec<String> = truth
+        .recent_turns
+        .iter()
+        .map(|t| t.transcript.clone())
+        .collect();
+    heard.sort();
+    said.sort();
+    assert_eq!(heard, said, "{}", s.stdout);
+    assert_eq!(s.received("end of response").len(), 2, "{}", s.stdout);
+    // Events no rule names are shown with the lists checked.
+    assert!(
+        s.stdout.contains("→ ignored: type 'session.created' is in none of audio_types [response.output_audio.delta]"),
+        "{}",
+        s.stdout
+    );
+    // One record per turn, as requests.jsonl has them.
+    assert_eq!(s.stdout.matches("\"turn\":").count(), 2, "{}", s.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_type_path_is_named_on_every_message_and_fails_in_time() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mock = agent_mock().await;
+    let config = script(dir.path(), &["hello there"]);
+    let url = ws(&mock, "/v1/realtime");
+    let s = sample(
+        &[
+            "agent",
+            "--preset",
+            "openai-realtime",
+            "--url",
+            &url,
+            "-c",
+            &config,
+            "--type-path",
+            "kind",
+            "--answer-timeout",
+            "1s",
+        ],
+        &[],
+        dir.path(),
+    )
+    .await;
+    assert_eq!(s.code, Some(1), "{}", s.all());
+    let ignored = s.received("ignored: no string at type path 'kind'");
+    assert!(ignored.len() >= 3, "{}", s.stdout);
+    assert!(s.received("audio").is_empty(), "{}", s.stdout);
+    assert!(
+        s.stderr
+            .contains("failed: timeout: no agent audio within 1s"),
+        "{}",
+        s.all()
+    );
+    // One utterance, the answer timeout, and the goodbye: well bounded.
+    assert!(s.took < Duration::from_secs(20), "{:?}", s.took);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_misspelt_audio_type_is_shown_beside_the_lists_checked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mock = agent_mock().await;
+    let config = script(dir.path(), &["hello there"]);
+    let url = ws(&mock, "/v1/realtime");
+    let s = sample(
+        &[
+            "agent",
+            "--preset",
+            "openai-realtime",
+            "--url",
+            &url,
+            "-c",
+            &config,
+            "--audio-types",
+            "response.audio.delta",
+            "--answer-timeout",
+            "1s",
+        ],
+        &[],
+        dir.path(),
+    )
+    .await;
+    assert_eq!(s.code, Some(1), "{}", s.all());
+    let why = "ignored: type 'response.output_audio.delta' is in none of \
+               audio_types [response.audio.delta], transcript_types";
+    assert!(!s.received(why).is_empty(), "{}", s.stdout);
+    assert!(s.stderr.contains("failed: timeout"), "{}", s.all());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deepgram_stream_shows_partials_and_finals() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mock = mock::spawn(MockModel::default()).await.expect("mock");
+    let url = ws(&mock, "/v1/realtime/transcribe?dialect=deepgram");
+    let text = "the quick brown fox";
+    let s = sample(
+        &[
+            "asr",
+            "--preset",
+            "deepgram-listen",
+            "--url",
+            &url,
+            "--text",
+            text,
+        ],
+        &[],
+        dir.path(),
+    )
+    .await;
+    assert_eq!(s.code, Some(0), "{}", s.all());
+    let truth = mock.truth().await.asr;
+    let session = truth.ws_recent.first().expect("a session");
+    assert!(session.partials > 0, "{session:?}");
+    assert_eq!(
+        s.received("partial \"").len() as u64,
+        session.partials,
+        "{}",
+        s.stdout
+    );
+    assert_eq!(s.texts("final").join(" "), text, "{}", s.stdout);
+    assert_eq!(s.received("done").len(), 1, "{}", s.stdout);
+    // The end messages follow the last frame.
+    assert!(
+        s.stdout.contains(r#"B  {"type":"CloseStream"}"#),
+        "{}",
+        s.stdout
+    );
+    assert!(
+        s.stdout.contains(&format!("\"transcript\": \"{text}\"")),
+        "{}",
+        s.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_upload_shows_status_and_transcript() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mock = mock::spawn(MockModel::default()).await.expect("mock");
+    let url = format!("{}/v1/audio/transcriptions", mock.url());
+    let s = sample(
+        &["asr", "--url", &url, "--text", "hello world"],
+        &[],
+        dir.path(),
+    )
+    .await;
+    assert_eq!(s.code, Some(0), "{}", s.all());
+    assert!(s.stdout.contains("< status 200"), "{}", s.stdout);
+    assert_eq!(s.texts("final"), ["hello world"], "{}", s.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_tts_presets_show_every_audio_chunk() {
+    let cases = [
+        (
+            "elevenlabs",
+            "/v1/text-to-speech/{{voice}}/stream-input?output_format=pcm_16000",
+        ),
+        ("cartesia", "/tts/websocket"),
+        (
+            "deepgram-speak",
+            "/v1/speak?encoding=linear16&sample_rate=24000",
+        ),
+    ];
+    for (preset, path) in cases {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mock = mock::spawn(MockModel::default()).await.expect("mock");
+        let url = ws(&mock, path);
+        let s = sample(
+            &[
+                "tts",
+                "--preset",
+                preset,
+                "--url",
+                &url,
+                "--text",
+                "Hello there, how are you?",
+            ],
+            &[],
+            dir.path(),
+        )
+        .await;
+        assert_eq!(s.code, Some(0), "{preset}: {}", s.all());
+        let truth = mock.truth().await;
+        let t = truth.tts_ws.first().expect("a request");
+        assert_eq!(
+            s.received("audio ").len(),
+            t.chunks,
+            "{preset}: {}",
+            s.stdout
+        );
+        assert!(
+            !s.received("done").is_empty() || preset == "deepgram-speak",
+            "{preset}: {}",
+            s.stdout
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_plain_form_still_samples_http_tts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mock = mock::spawn(MockModel::default()).await.expect("mock");
+    let url = mock.url();
+    let s = sample(
+        &["--url", &url, "--format", "wav", "--text", "Hi there"],
+        &[],
+        dir.path(),
+    )
+    .await;
+    assert_eq!(s.code, Some(0), "{}", s.all());
+    for want in [
+        "< status 200",
+        "detected audio format: wav",
+        "audio chunks:",
+        "\"ttfa_us\"",
+    ] {
+        assert!(s.stdout.contains(want), "{want}: {}", s.stdout);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_key_never_shows() {
+    const KEY: &str = "sk-voxload-sample-secret-4f2a9c";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mock = agent_mock().await;
+    let config = script(dir.path(), &["hello there"]);
+    let env = [("VOXLOAD_SAMPLE_KEY", KEY)];
+    let url = ws(&mock, "/v1/realtime");
+    let agent = sample(
+        &[
+            "agent",
+            "--preset",
+            "openai-realtime",
+            "--url",
+            &url,
+            "-c",
+            &config,
+            "--api-key-env",
+            "VOXLOAD_SAMPLE_KEY",
+        ],
+        &env,
+        dir.path(),
+    )
+    .await;
+    assert_eq!(agent.code, Some(0), "{}", agent.all());
+    let http = format!("{}/v1/audio/transcriptions", mock.url());
+    let upload = sample(
+        &[
+            "asr",
+            "--url",
+            &http,
+            "--text",
+            "hello",
+            "--api-key-env",
+            "VOXLOAD_SAMPLE_KEY",
+        ],
+        &env,
+        dir.path(),
+    )
+    .await;
+    assert_eq!(upload.code, Some(0), "{}", upload.all());
+    for s in [&agent, &upload] {
+        assert!(!s.all().contains(KEY), "the key leaked:\n{}", s.all());
+        assert!(
+            !s.all().contains("4f2a9c"),
+            "part of the key leaked:\n{}",
+            s.all()
+        );
+        assert!(
+            s.stdout
+                .to_ascii_lowercase()
+                .contains("authorization: <redacted>"),
+            "{}",
+            s.stdout
+        );
+    }
+}
