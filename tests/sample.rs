@@ -254,7 +254,7 @@ async fn a_misspelt_audio_type_is_shown_beside_the_lists_checked() {
     .await;
     assert_eq!(s.code, Some(1), "{}", s.all());
     let why = "ignored: type 'response.output_audio.delta' is in none of \
-               audio_types [response.audio.delta], transcript_types";
+               audio_types [response.audio.delta]";
     assert!(!s.received(why).is_empty(), "{}", s.stdout);
     assert!(s.stderr.contains("failed: timeout"), "{}", s.all());
 }

@@ -79,7 +79,7 @@ pub enum Command {
     Corpus(Box<corpus::CorpusArgs>),
     /// Serve the embedded mock speech server.
     Mock(Box<mock::MockArgs>),
-    /// Send one request and show what came back (status, headers, chunks, audio).
+    /// One exchange shown in full, each message with how the rules read it: sample tts|asr|agent [options], or --url for TTS.
     Sample(Box<sample::SampleArgs>),
     /// List the built-in protocol presets (OpenAI Realtime, …), or print one: `voxload presets NAME`.
     Presets(presets::PresetsArgs),

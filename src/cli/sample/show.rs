@@ -42,6 +42,8 @@ pub fn lines(trace: &Trace) -> Vec<String> {
         return Vec::new();
     };
     let mut out = Vec::with_capacity(events.len() + 1);
+    // The lists an unknown type was checked against, once shown in full.
+    let mut lists_shown = std::collections::HashSet::new();
     for e in events {
         let t = ms(origin, e.at);
         out.push(match &e.what {
@@ -59,7 +61,7 @@ pub fn lines(trace: &Trace) -> Vec<String> {
                 let mut line = format!("{arrow} {t:>9.1} ms {size:>7} B  {excerpt}");
                 if let Some(v) = v {
                     line.push_str("  → ");
-                    line.push_str(&verdict(v));
+                    line.push_str(&once(verdict(v), &mut lists_shown));
                 }
                 if let Some(aside) = aside {
                     line.push_str(&format!(" ({aside})"));
@@ -90,6 +92,22 @@ pub fn lines(trace: &Trace) -> Vec<String> {
         ));
     }
     out
+}
+
+/// `text` with the lists after "is in none of" cut to the first (the
+/// audio types, the likeliest to be wrong) when they were already shown:
+/// the first unknown type names them all, the next ones their type.
+fn once(text: String, shown: &mut std::collections::HashSet<String>) -> String {
+    const NONE_OF: &str = " is in none of ";
+    let Some(at) = text.find(NONE_OF) else {
+        return text;
+    };
+    let lists = &text[at + NONE_OF.len()..];
+    if shown.insert(lists.to_string()) {
+        return text;
+    }
+    let first = lists.find("], ").map_or(lists, |end| &lists[..=end]);
+    format!("{}{NONE_OF}{first} or the other lists above", &text[..at])
 }
 
 /// Counts of what was received, for the summary line.
