@@ -391,6 +391,33 @@ async fn the_plain_form_still_samples_http_tts() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sse_events_are_shown_with_how_the_audio_path_reads_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mock = mock::spawn(MockModel::default()).await.expect("mock");
+    let url = mock.url();
+    let args = [
+        "--url", &url, "--sse", "--format", "pcm", "--text", "Hi there",
+    ];
+    let s = sample(&args, &[], dir.path()).await;
+    assert_eq!(s.code, Some(0), "{}", s.all());
+    let chunks: usize = s
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_suffix(" audio chunks:"))
+        .and_then(|n| n.parse().ok())
+        .expect("a chunk count");
+    assert!(chunks > 0, "{}", s.stdout);
+    // Every chunk is an event read as audio; the closing event has none.
+    assert_eq!(s.received("audio ").len(), chunks, "{}", s.stdout);
+    assert!(
+        !s.received("ignored: no string at audio path 'audio'")
+            .is_empty(),
+        "{}",
+        s.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_api_key_never_shows() {
     const KEY: &str = "sk-voxload-sample-secret-4f2a9c";
     let dir = tempfile::tempdir().expect("tempdir");

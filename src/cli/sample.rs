@@ -124,8 +124,9 @@ async fn sample(plan: RunPlan, text: Option<String>) -> anyhow::Result<bool> {
     let (records, assumed): (Vec<RequestRecord>, Option<String>) = match (adapter, scenario.inputs)
     {
         (Adapter::HttpTts(tts), Inputs::Tts(inputs)) => {
-            // Its exchange is the probe's capture: status, headers, chunks.
-            return http_tts::sample(&tts, &inputs, text.as_deref()).await;
+            // Its exchange is the probe's capture (status, headers, chunks)
+            // and the trace of its SSE events or NDJSON lines.
+            return http_tts::sample(&tts, &inputs, text.as_deref(), &tracer).await;
         }
         (Adapter::WsTts(ws), Inputs::Tts(mut inputs)) => {
             if let Some(text) = text {

@@ -106,10 +106,11 @@ impl Adapter {
     }
 
     /// This adapter recording its exchanges in `tracer` (`voxload
-    /// sample`); HTTP TTS shows its exchange through its probe's capture.
+    /// sample`; HTTP TTS records its SSE events or NDJSON lines, and shows
+    /// the rest through its probe's capture).
     pub fn traced(self, tracer: Tracer) -> Self {
         match self {
-            Adapter::HttpTts(a) => Adapter::HttpTts(a),
+            Adapter::HttpTts(a) => Adapter::HttpTts(a.traced(tracer)),
             Adapter::HttpAsr(a) => Adapter::HttpAsr(a.traced(tracer)),
             Adapter::WsAsr(a) => Adapter::WsAsr(a.traced(tracer)),
             Adapter::WsAgent(a) => Adapter::WsAgent(a.traced(tracer)),

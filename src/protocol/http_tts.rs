@@ -22,6 +22,7 @@ use super::target::{
     asked_wait, header_values, json_path, parse_http_uri, redact_header, with_content_type,
     TargetError,
 };
+use super::trace::{Tracer, Verdict};
 use super::{ErrorKind, Probe, ProtocolError};
 use crate::audio::{AudioFormat, StreamAudio};
 
@@ -142,6 +143,8 @@ pub struct HttpTts {
     client: HttpClient,
     /// Plain `http://` targets use the lean HTTP/1.1 client.
     h1: Option<H1Target>,
+    /// Records each SSE event or NDJSON line (`voxload sample`); off in runs.
+    tracer: Tracer,
 }
 
 impl HttpTts {
@@ -161,7 +164,14 @@ impl HttpTts {
             headers,
             client,
             h1,
+            tracer: Tracer::off(),
         })
+    }
+
+    /// Record each SSE event or NDJSON line of every answer in `tracer`
+    /// (`voxload sample`; raw audio is shown by the probe's chunks).
+    pub fn traced(self, tracer: Tracer) -> Self {
+        Self { tracer, ..self }
     }
 
     /// The validated target.
@@ -278,7 +288,7 @@ impl HttpTts {
                 excerpt,
             ));
         }
-        let mut reader = AudioReader::new(&self.target);
+        let mut reader = AudioReader::new(&self.target, &self.tracer);
         loop {
             match body.frame().await {
                 None => break,
@@ -311,7 +321,7 @@ impl HttpTts {
     ) -> Result<(), ProtocolError> {
         probe.sent_at = Some(Instant::now());
         let mut answer = Answer {
-            reader: AudioReader::new(&self.target),
+            reader: AudioReader::new(&self.target, &self.tracer),
             probe,
             excerpt: None,
         };
@@ -404,13 +414,14 @@ impl h1::Receiver for Answer<'_, '_> {
 /// Turns body bytes into audio chunks, whatever the framing.
 struct AudioReader<'t> {
     target: &'t TtsTarget,
+    tracer: &'t Tracer,
     audio: StreamAudio,
     /// SSE events / NDJSON lines, split across reads (`None` for raw audio).
     messages: Option<Splitter>,
 }
 
 impl<'t> AudioReader<'t> {
-    fn new(target: &'t TtsTarget) -> Self {
+    fn new(target: &'t TtsTarget, tracer: &'t Tracer) -> Self {
         let messages = match target.framing {
             Framing::Raw => None,
             Framing::Sse => Some(Splitter::new(Separator::BlankLine)),
@@ -418,6 +429,7 @@ impl<'t> AudioReader<'t> {
         };
         Self {
             target,
+            tracer,
             audio: StreamAudio::new(target.format),
             messages,
         }
@@ -448,18 +460,31 @@ impl<'t> AudioReader<'t> {
             _ => msg.to_vec(),
         };
         let trimmed = trim_ascii(&json);
-        if trimmed.is_empty() || trimmed == b"[DONE]" {
+        let trace = |verdict: Verdict| {
+            self.tracer
+                .with(|tr| tr.received_bytes(at, trim_ascii(msg), verdict))
+        };
+        if trimmed.is_empty() {
             return Ok(());
         }
-        let value: serde_json::Value = serde_json::from_slice(trimmed).map_err(|e| {
-            ProtocolError::new(ErrorKind::Decode, format!("message is not JSON: {e}"))
-        })?;
+        if trimmed == b"[DONE]" {
+            trace(Verdict::Done);
+            return Ok(());
+        }
+        let value: serde_json::Value = serde_json::from_slice(trimmed)
+            .map_err(|e| ProtocolError::new(ErrorKind::Decode, format!("message is not JSON: {e}")))
+            .inspect_err(|e| trace(Verdict::Failed(e.detail.clone())))?;
         let path = self.target.audio_path.as_deref().unwrap_or("audio");
         let Some(b64) = json_path(&value, path).and_then(|v| v.as_str()) else {
             // Control messages (done, usage, timestamps) carry no audio.
+            trace(Verdict::Ignored(format!(
+                "no string at audio path '{path}'"
+            )));
             return Ok(());
         };
-        let audio = base64_audio(b64, path)?;
+        let audio =
+            base64_audio(b64, path).inspect_err(|e| trace(Verdict::Failed(e.detail.clone())))?;
+        trace(Verdict::Audio(audio.len()));
         probe.capture_audio(&audio);
         let pushed = self.audio.push_message(&audio).map_err(decode_error)?;
         probe.chunk(at, pushed.bytes, pushed.duration);

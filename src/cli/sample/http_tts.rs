@@ -4,11 +4,12 @@
 
 use std::time::Instant;
 
-use super::show::{ms, print_records};
+use super::show::{ms, print_exchange, print_records};
 use crate::config::tts::TtsInputs;
 use crate::metrics::defs::measure;
 use crate::protocol::http_tts::{HttpTts, TtsJob};
 use crate::protocol::target::{redact_header, redact_url};
+use crate::protocol::trace::Tracer;
 use crate::protocol::{Capture, ErrorKind, Probe, ProtocolError};
 
 /// Chunks listed one a line; the rest are counted.
@@ -16,7 +17,12 @@ const SHOWN_CHUNKS: usize = 20;
 
 /// Send one request of `text` (default: the first of the inputs) and print
 /// everything about it; whether it succeeded.
-pub async fn sample(tts: &HttpTts, inputs: &TtsInputs, text: Option<&str>) -> anyhow::Result<bool> {
+pub async fn sample(
+    tts: &HttpTts,
+    inputs: &TtsInputs,
+    text: Option<&str>,
+    tracer: &Tracer,
+) -> anyhow::Result<bool> {
     let text = text
         .map(str::to_string)
         .or_else(|| inputs.texts.first().cloned())
@@ -70,6 +76,13 @@ pub async fn sample(tts: &HttpTts, inputs: &TtsInputs, text: Option<&str>) -> an
     }
     if probe.chunks.len() > SHOWN_CHUNKS {
         println!("  … {} more", probe.chunks.len() - SHOWN_CHUNKS);
+    }
+    // SSE events and NDJSON lines, each with how the rules read it.
+    tracer.with(|t| t.start(origin));
+    let trace = tracer.snapshot();
+    if !trace.events.is_empty() {
+        println!("messages:");
+        print_exchange(&trace);
     }
     // The audio facts: what the stream turned out to be. A warning about a
     // rate the server declares that differs from the assumed one belongs here.

@@ -184,3 +184,51 @@ pub fn print_records(records: &[RequestRecord]) -> bool {
     }
     ok
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::trace::Tracer;
+    use tokio_tungstenite::tungstenite::Message;
+
+    #[test]
+    fn lines_are_in_time_order_with_their_verdicts() {
+        let tracer = Tracer::on([]);
+        let t0 = Instant::now();
+        let later = t0 + std::time::Duration::from_millis(12);
+        tracer.with(|t| {
+            t.start(t0);
+            t.received(
+                later,
+                &Message::text(r#"{"type":"x"}"#),
+                Verdict::Ignored("why".into()),
+            );
+            t.sent(t0, &Message::text(r#"{"type":"start"}"#));
+        });
+        let got = lines(&tracer.snapshot());
+        assert_eq!(
+            got,
+            [
+                r#">       0.0 ms      16 B  {"type":"start"}"#,
+                r#"<      12.0 ms      12 B  {"type":"x"}  → ignored: why"#,
+            ]
+        );
+        let t = tally(&tracer.snapshot());
+        assert_eq!((t.received, t.ignored, t.audio), (1, 1, 0));
+    }
+
+    #[test]
+    fn the_lists_checked_are_named_in_full_once() {
+        let mut shown = std::collections::HashSet::new();
+        let why = |k: &str| format!("type '{k}' is in none of audio_types [a], end_types [e]");
+        assert_eq!(once(why("p"), &mut shown), why("p"));
+        assert_eq!(
+            once(why("q"), &mut shown),
+            "type 'q' is in none of audio_types [a] or the other lists above"
+        );
+        assert_eq!(
+            once("no string at type path 'kind'".into(), &mut shown),
+            "no string at type path 'kind'"
+        );
+    }
+}
