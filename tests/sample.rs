@@ -191,6 +191,41 @@ async fn an_openai_realtime_call_shows_every_event_against_the_truth() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_twilio_call_shows_its_numbered_frames_and_the_echoed_mark() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mock = agent_mock().await;
+    let config = script(dir.path(), &["hello there"]);
+    let url = ws(&mock, "/v1/twilio");
+    let s = sample(
+        &["agent", "--preset", "twilio", "--url", &url, "-c", &config],
+        &[],
+        dir.path(),
+    )
+    .await;
+    assert_eq!(s.code, Some(0), "{}", s.all());
+    // The first media frame as the pacer numbers it, its μ-law elided.
+    assert!(
+        s.stdout
+            .contains(r#""chunk":"1","timestamp":"0","payload":"<base64 160 bytes>"}"#),
+        "{}",
+        s.stdout
+    );
+    let marks = s.received("mark \"");
+    assert_eq!(marks.len(), 1, "{}", s.stdout);
+    // Echoed once the audio before it had played.
+    assert!(
+        s.stdout
+            .lines()
+            .any(|l| l.starts_with('>') && l.contains(r#""event":"mark""#)),
+        "{}",
+        s.stdout
+    );
+    let truth = mock.truth().await.agent;
+    let chunks: u64 = truth.recent_turns.iter().map(|t| t.chunks).sum();
+    assert_eq!(s.received("audio ").len() as u64, chunks, "{}", s.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_type_path_is_named_on_every_message_and_fails_in_time() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mock = agent_mock().await;

@@ -348,8 +348,10 @@ impl Tracer {
 }
 
 /// At least this many base64 characters make a string a payload to elide.
-/// (Ids and words are shorter, or hold `_`, `-` or spaces; silence is all `A`.)
-const MIN_BASE64: usize = 32;
+/// (Ids, hashes and words are shorter, or hold `_`, `-` or spaces — a
+/// Twilio `MZ…` id is 34 characters; silence is all `A`; 60 bytes of audio
+/// are 80.)
+const MIN_BASE64: usize = 80;
 
 fn looks_base64(s: &str) -> bool {
     s.len() >= MIN_BASE64

@@ -296,16 +296,7 @@ impl FrameEncoder {
                 p.extend_from_slice(pcm)
             }),
             Self::Counted { pieces } => {
-                let b64 = base64::engine::general_purpose::STANDARD;
-                let mut text = String::with_capacity(256 + pcm.len() * 4 / 3);
-                for piece in pieces {
-                    match piece {
-                        Piece::Text(t) => text.push_str(t),
-                        Piece::Audio => b64.encode_string(pcm, &mut text),
-                        Piece::Chunk(k) => text.push_str(&(at.number + k).to_string()),
-                        Piece::Timestamp => text.push_str(&at.ms.to_string()),
-                    }
-                }
+                let text = counted_text(pieces, pcm, at);
                 put_frame(out, OpCode::Text, text.len(), mask, |p| {
                     p.extend_from_slice(text.as_bytes())
                 })
@@ -326,6 +317,36 @@ impl FrameEncoder {
                     }
                 })
             }
+        }
+    }
+}
+
+/// A counted template's text for the frame `at` carrying `pcm`.
+fn counted_text(pieces: &[Piece], pcm: &[u8], at: FrameAt) -> String {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut text = String::with_capacity(256 + pcm.len() * 4 / 3);
+    for piece in pieces {
+        match piece {
+            Piece::Text(t) => text.push_str(t),
+            Piece::Audio => b64.encode_string(pcm, &mut text),
+            Piece::Chunk(k) => text.push_str(&(at.number + k).to_string()),
+            Piece::Timestamp => text.push_str(&at.ms.to_string()),
+        }
+    }
+    text
+}
+
+impl FrameEncoding {
+    /// The message carrying a stream's first frame, `pcm`, numbered as a
+    /// counted template numbers it: what `voxload sample` shows of the
+    /// frames the pacer writes.
+    pub fn first_message(&self, pcm: bytes::Bytes) -> Message {
+        match self.encoder() {
+            FrameEncoder::Counted { pieces } => {
+                let first = FrameAt { number: 1, ms: 0 };
+                Message::text(counted_text(&pieces, &pcm, first))
+            }
+            _ => self.message(pcm),
         }
     }
 }
@@ -517,5 +538,26 @@ fn classify_connect(e: WsError) -> ProtocolError {
             }
         }
         other => ProtocolError::new(ErrorKind::Connect, other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_frame_shown_is_numbered_as_the_pacer_numbers_it() {
+        let counted = FrameEncoding::Json {
+            template:
+                r#"{"seq":"{{chunk+1}}","chunk":"{{chunk}}","ts":"{{timestamp}}","p":"{{audio}}"}"#
+                    .into(),
+        };
+        let msg = counted.first_message(bytes::Bytes::from_static(&[0, 0, 0]));
+        assert_eq!(
+            msg,
+            Message::text(r#"{"seq":"2","chunk":"1","ts":"0","p":"AAAA"}"#)
+        );
+        let plain = FrameEncoding::Binary.first_message(bytes::Bytes::from_static(&[1, 2]));
+        assert_eq!(plain, Message::binary(vec![1u8, 2]));
     }
 }

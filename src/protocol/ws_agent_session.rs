@@ -655,7 +655,7 @@ fn played<F>(
         p.first.unwrap_or(last),
         p.last,
         p.frames,
-        &frames.message(one),
+        &frames.first_message(one),
     );
     for eos in &t.end_of_speech_messages {
         tr.sent(last, &Message::text(t.fill(eos, &st.session_id)));

@@ -381,7 +381,12 @@ pub async fn run_session<T: AsyncRead + AsyncWrite + HandOff + Unpin>(
                     let last = played.last.unwrap_or_else(Instant::now);
                     let one = pcm.slice(..t.frame_bytes().min(pcm.len()));
                     let first = played.first.unwrap_or(last);
-                    tr.frames(first, played.last, played.frames, &t.frames.message(one));
+                    tr.frames(
+                        first,
+                        played.last,
+                        played.frames,
+                        &t.frames.first_message(one),
+                    );
                     for end in &t.end_messages {
                         tr.sent(last, &Message::text(fill(end, t, language)));
                     }
