@@ -460,31 +460,30 @@ impl<'t> AudioReader<'t> {
             _ => msg.to_vec(),
         };
         let trimmed = trim_ascii(&json);
-        let trace = |verdict: Verdict| {
+        // (The verdict is built only when tracing: load runs pay nothing.)
+        let trace = |verdict: &dyn Fn() -> Verdict| {
             self.tracer
-                .with(|tr| tr.received_bytes(at, trim_ascii(msg), verdict))
+                .with(|tr| tr.received_bytes(at, trim_ascii(msg), verdict()))
         };
         if trimmed.is_empty() {
             return Ok(());
         }
         if trimmed == b"[DONE]" {
-            trace(Verdict::Done);
+            trace(&|| Verdict::Done);
             return Ok(());
         }
         let value: serde_json::Value = serde_json::from_slice(trimmed)
             .map_err(|e| ProtocolError::new(ErrorKind::Decode, format!("message is not JSON: {e}")))
-            .inspect_err(|e| trace(Verdict::Failed(e.detail.clone())))?;
+            .inspect_err(|e| trace(&|| Verdict::Failed(e.detail.clone())))?;
         let path = self.target.audio_path.as_deref().unwrap_or("audio");
         let Some(b64) = json_path(&value, path).and_then(|v| v.as_str()) else {
             // Control messages (done, usage, timestamps) carry no audio.
-            trace(Verdict::Ignored(format!(
-                "no string at audio path '{path}'"
-            )));
+            trace(&|| Verdict::Ignored(format!("no string at audio path '{path}'")));
             return Ok(());
         };
-        let audio =
-            base64_audio(b64, path).inspect_err(|e| trace(Verdict::Failed(e.detail.clone())))?;
-        trace(Verdict::Audio(audio.len()));
+        let audio = base64_audio(b64, path)
+            .inspect_err(|e| trace(&|| Verdict::Failed(e.detail.clone())))?;
+        trace(&|| Verdict::Audio(audio.len()));
         probe.capture_audio(&audio);
         let pushed = self.audio.push_message(&audio).map_err(decode_error)?;
         probe.chunk(at, pushed.bytes, pushed.duration);

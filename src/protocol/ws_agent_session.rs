@@ -558,8 +558,8 @@ impl<F: FnMut(TurnTimes)> State<'_, F> {
                 return Flow::Stop;
             }
             _ => {
-                let why = "ping or pong (answered by the socket)".to_string();
-                trace.with(|tr| tr.received(at, &msg, Verdict::Ignored(why)));
+                let why = || "ping or pong (answered by the socket)".to_string();
+                trace.with(|tr| tr.received(at, &msg, Verdict::Ignored(why())));
                 return Flow::Go;
             }
         };
