@@ -102,9 +102,13 @@ pub async fn run_sample(args: SampleArgs) -> anyhow::Result<i32> {
 
 /// One exchange with the plan's first scenario; whether it succeeded.
 async fn sample(plan: RunPlan, text: Option<String>) -> anyhow::Result<bool> {
+    let count = plan.scenarios.len();
     let Some(scenario) = plan.scenarios.into_iter().next() else {
         bail!("the plan has no scenario");
     };
+    if count > 1 {
+        println!("scenario '{}', the first of {count}", scenario.name);
+    }
     let tracer = Tracer::on(secrets(&scenario.target));
     show_target(&scenario);
     let client = HttpClient::new(crate::runner::CONNECT_TIMEOUT);

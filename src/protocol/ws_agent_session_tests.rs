@@ -5,6 +5,7 @@
 use std::sync::{Arc, Mutex};
 
 use super::*;
+use crate::protocol::trace::{Direction, Tracer, What};
 use crate::protocol::ws::FrameEncoding;
 use crate::protocol::ws_agent::MessageRules;
 use crate::timing_tests::{on_schedule, on_schedule_at, LATE};
@@ -128,6 +129,18 @@ async fn talk_paused(
     s: Script,
     pause: Duration,
 ) -> Vec<TurnTimes> {
+    talk_traced(t, turns, barge, s, pause, &Tracer::off()).await
+}
+
+/// [`talk_paused`], recording the conversation in `trace`.
+async fn talk_traced(
+    t: &AgentTarget,
+    turns: &[Bytes],
+    barge: &[Option<Duration>],
+    s: Script,
+    pause: Duration,
+    trace: &Tracer,
+) -> Vec<TurnTimes> {
     use futures_util::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::protocol::Role;
     let (to_agent, from_caller) = mpsc::unbounded_channel::<Message>();
@@ -170,14 +183,13 @@ async fn talk_paused(
         noise: &noise,
     };
     let mut got = Vec::new();
-    let trace = crate::protocol::trace::Tracer::off();
     converse(
         client,
         &Pacer::new(),
         t,
         talk,
         |turn: TurnTimes| got.push(turn),
-        &trace,
+        trace,
     )
     .await;
     agent.abort();
@@ -296,6 +308,73 @@ async fn a_malformed_message_fails_the_turn_and_ends_the_conversation() {
     assert_eq!(got.len(), 1);
     let e = got[0].error.as_ref().expect("failed");
     assert_eq!(e.kind, ErrorKind::Decode);
+}
+
+#[tokio::test]
+async fn a_traced_conversation_records_every_message_with_its_reading() {
+    let s = Script {
+        delay: Duration::from_millis(50),
+        chunks: 3,
+        stop_after: Duration::ZERO,
+        malformed: false,
+        burst: false,
+    };
+    let trace = Tracer::on([]);
+    let turns = [speech(3), speech(2)];
+    let pause = Duration::from_millis(50);
+    let got = talk_traced(&target(), &turns, &[None, None], s, pause, &trace).await;
+    assert_eq!(got.len(), 2);
+    assert!(got.iter().all(|t| t.error.is_none()), "{got:?}");
+    let mut events = trace.snapshot().events;
+    events.sort_by_key(|e| e.at);
+    let sent: Vec<&str> = events
+        .iter()
+        .filter_map(|e| match &e.what {
+            What::Message {
+                dir: Direction::Sent,
+                excerpt,
+                ..
+            } => Some(excerpt.as_str()),
+            _ => None,
+        })
+        .collect();
+    // The start message, then each utterance's end of speech after its frames.
+    assert_eq!(
+        sent.iter().filter(|m| m.contains("end_of_speech")).count(),
+        2,
+        "{sent:?}"
+    );
+    assert_eq!(sent.first(), Some(&r#"{"type":"start"}"#), "{sent:?}");
+    let frames: Vec<u64> = events
+        .iter()
+        .filter_map(|e| match e.what {
+            What::Frames { count, .. } => Some(count),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(frames, [3, 2]);
+    let verdicts: Vec<&Verdict> = events
+        .iter()
+        .filter_map(|e| match &e.what {
+            What::Message {
+                dir: Direction::Received,
+                verdict: Some(v),
+                ..
+            } => Some(v),
+            _ => None,
+        })
+        .collect();
+    let per_turn = [
+        Verdict::Transcript("hi".into()),
+        Verdict::Audio(640),
+        Verdict::Audio(640),
+        Verdict::Audio(640),
+        Verdict::End,
+    ];
+    let want: Vec<&Verdict> = per_turn.iter().chain(&per_turn).collect();
+    assert_eq!(verdicts, want);
+    // Nothing is recorded with the tracer off.
+    assert!(Tracer::off().snapshot().events.is_empty());
 }
 
 #[tokio::test]
