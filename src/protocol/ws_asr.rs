@@ -418,23 +418,15 @@ pub async fn run_session<T: AsyncRead + AsyncWrite + HandOff + Unpin>(
                     }
                     if t.done_types.is_empty() && times.audio_ended.is_some() {
                         times.final_at = Some(at);
-                        let _ = ws
-                            .close(Some(CloseFrame {
-                                code: CloseCode::Normal,
-                                reason: "done".into(),
-                            }))
-                            .await;
+                        let _ = ws.close(Some(done_frame())).await;
+                        sent(&Message::Close(Some(done_frame())));
                         return Ok(finals.join(" "));
                     }
                 }
                 Heard::Done => {
                     times.final_at = Some(at);
-                    let _ = ws
-                        .close(Some(CloseFrame {
-                            code: CloseCode::Normal,
-                            reason: "done".into(),
-                        }))
-                        .await;
+                    let _ = ws.close(Some(done_frame())).await;
+                    sent(&Message::Close(Some(done_frame())));
                     return Ok(finals.join(" "));
                 }
                 Heard::Error(code) => {
@@ -461,6 +453,14 @@ pub async fn run_session<T: AsyncRead + AsyncWrite + HandOff + Unpin>(
             }
             _ => {}
         }
+    }
+}
+
+/// The close frame of a session that got its transcript.
+fn done_frame() -> CloseFrame {
+    CloseFrame {
+        code: CloseCode::Normal,
+        reason: "done".into(),
     }
 }
 
