@@ -459,7 +459,7 @@ async fn an_api_key_never_shows() {
     let mock = agent_mock().await;
     let config = script(dir.path(), &["hello there"]);
     let env = [("VOXLOAD_SAMPLE_KEY", KEY)];
-    let url = ws(&mock, "/v1/realtime");
+    let url = ws(&mock, &format!("/v1/realtime?api_key={KEY}"));
     let agent = sample(
         &[
             "agent",

@@ -222,10 +222,27 @@ fn show_target(s: &Scenario) {
     }
 }
 
-/// The values no line may show: secret headers' values, and the key
-/// after a scheme word (`Bearer KEY`, `Token KEY`).
+/// The values no line may show: secret headers' values, the key after a
+/// scheme word (`Bearer KEY`, `Token KEY`), and the URL's credentials
+/// (those [`redact_url`] hides), wherever a message might echo them.
 fn secrets(t: &Target) -> Vec<String> {
-    let mut out = Vec::new();
+    let url = t.url();
+    let redacted = redact_url(url);
+    let mut out: Vec<String> = url
+        .split_once('?')
+        .map(|(_, q)| q.split('#').next().unwrap_or(""))
+        .unwrap_or("")
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .filter(|(n, _)| redacted.contains(&format!("{n}=<redacted>")))
+        .map(|(_, v)| v.to_string())
+        .collect();
+    if let Some((_, rest)) = url.split_once("://") {
+        let authority = rest.split('/').next().unwrap_or("");
+        if let Some((user, _)) = authority.rsplit_once('@') {
+            out.extend(user.split_once(':').map(|(_, pw)| pw.to_string()));
+        }
+    }
     for (n, v) in t.headers() {
         if is_secret_header(n) {
             out.push(v.clone());
