@@ -134,6 +134,8 @@ pub fn measure_turn(t: &TurnTimes, c: &TurnContext) -> RequestRecord {
         audio_bytes: t.audio_bytes,
         transcript: t.heard.clone(),
         reply: t.said.clone(),
+        end_status: t.end_status.clone(),
+        kept_message: t.kept.clone(),
         ws_close: t.close_code,
         turn: Some(t.index as u32 + 1),
         ..RequestRecord::default()
