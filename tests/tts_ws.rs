@@ -174,7 +174,7 @@ async fn error_events_and_close_4000_are_classified_and_counted() {
         (
             "elevenlabs",
             "/v1/text-to-speech/v1/stream-input?output_format=pcm_16000&fail=error",
-            "ws_close_1008",
+            "event_input_timeout_exceeded",
         ),
     ];
     for (preset, path, label) in cases {

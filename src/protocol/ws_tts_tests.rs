@@ -23,6 +23,7 @@ fn target(audio: WsAudio) -> WsTtsTarget {
             error_types: vec!["error".into()],
             error_code_path: "error".into(),
             benign_errors: vec![],
+            error_path: None,
         },
         text_stream: TextStream::Whole,
         connect_timeout: Duration::from_secs(1),
