@@ -858,6 +858,19 @@ fn realtime_url(mock: &MockHandle, query: &str) -> String {
     )
 }
 
+/// A mock agent on `/v1/realtime{query}`, and 2 calls (2 at a time) of
+/// three turns to it.
+async fn realtime_calls(agent: &AgentModel, dir: &Path, query: &str) -> (MockHandle, Opts) {
+    let mock = mock::spawn(model(agent.clone())).await.expect("mock");
+    let mut o = options(&mock, dir, 2, "2");
+    o.agent.url = Some(realtime_url(&mock, query));
+    o.agent.script = Some(vec![script(
+        "three",
+        &["hello there", "what is my balance", "thanks a lot"],
+    )]);
+    (mock, o)
+}
+
 /// `o` with `preset` under its agent options, run.
 async fn run_preset(o: Opts, preset: &str) -> (RunResult, Vec<RequestRecord>) {
     let options = RunOptions::single(o.common, o.run, ProtocolOptions::Agent(o.agent))
@@ -882,13 +895,7 @@ async fn the_openai_realtime_preset_is_timed_and_truncates_what_it_played() {
         barge_stop_delay: Duration::from_millis(300),
         ..AgentModel::default()
     };
-    let mock = mock::spawn(model(agent.clone())).await.expect("mock");
-    let mut o = options(&mock, dir.path(), 2, "2");
-    o.agent.url = Some(realtime_url(&mock, "?model=gpt-realtime"));
-    o.agent.script = Some(vec![script(
-        "three",
-        &["hello there", "what is my balance", "thanks a lot"],
-    )]);
+    let (mock, mut o) = realtime_calls(&agent, dir.path(), "?model=gpt-realtime").await;
     // Barge into every answer but the last, 400 ms into its audio.
     o.agent.barge_in = Some(1.0);
     o.agent.barge_in_after = Some(Duration::from_millis(400));
@@ -1136,13 +1143,8 @@ async fn manual_turns_commit_and_ask_and_response_status_and_rate_limits_are_rea
         response_audio: Duration::from_millis(400),
         ..AgentModel::default()
     };
-    let mock = mock::spawn(model(agent.clone())).await.expect("mock");
-    let mut o = options(&mock, dir.path(), 2, "2");
-    o.agent.url = Some(realtime_url(&mock, "?model=gpt-realtime&fail_every=3"));
-    o.agent.script = Some(vec![script(
-        "three",
-        &["hello there", "what is my balance", "thanks a lot"],
-    )]);
+    let (mock, mut o) =
+        realtime_calls(&agent, dir.path(), "?model=gpt-realtime&fail_every=3").await;
     o.agent.start_message = Some(vec![r#"{"type":"session.update","session":{"type":"realtime","output_modalities":["audio"],"audio":{"input":{"format":{"type":"audio/pcm","rate":24000},"turn_detection":null,"transcription":{"model":"gpt-4o-mini-transcribe"}}}}}"#.into()]);
     o.agent.end_of_speech_message = Some(vec![
         r#"{"type":"input_audio_buffer.commit"}"#.into(),
