@@ -873,14 +873,8 @@ async fn realtime_calls(agent: &AgentModel, dir: &Path, query: &str) -> (MockHan
 
 /// `o` with `preset` under its agent options, run.
 async fn run_preset(o: Opts, preset: &str) -> (RunResult, Vec<RequestRecord>) {
-    let options = RunOptions::single(o.common, o.run, ProtocolOptions::Agent(o.agent))
-        .with_preset(Some(preset))
-        .expect("one scenario");
-    let plan = RunPlan::build(options, &|_| None).expect("valid plan");
-    let (result, out) = common::run_plan(plan, Default::default()).await;
-    let records = common::read_records(&out.join("requests.jsonl"));
-    std::fs::remove_dir_all(&out).expect("clean");
-    (result, records)
+    let options = RunOptions::single(o.common, o.run, ProtocolOptions::Agent(o.agent));
+    common::run_with_preset(options, preset).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -29,44 +29,6 @@ pub struct ErrorEvents {
     pub error_path: Option<String>,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn typed_and_untyped_errors_are_read_by_their_code() {
-        let typed = ErrorEvents {
-            error_types: vec!["error".into()],
-            benign_errors: vec!["harmless".into()],
-            ..ErrorEvents::default()
-        };
-        let v = |s: &str| serde_json::from_str::<serde_json::Value>(s).expect("json");
-        let e = v(r#"{"type":"error","error":{"code":"rate_limit_exceeded"}}"#);
-        assert_eq!(
-            typed.code("error", &e),
-            Some(EventCode::new("rate_limit_exceeded"))
-        );
-        assert_eq!(
-            typed.code("error", &v(r#"{"type":"error"}"#)),
-            Some(EventCode::new(""))
-        );
-        let benign = v(r#"{"type":"error","error":{"code":"harmless"}}"#);
-        assert_eq!(typed.code("error", &benign), None);
-        assert_eq!(typed.code("audio", &e), None, "not an error type");
-        let untyped = ErrorEvents {
-            error_path: Some("error".into()),
-            ..ErrorEvents::default()
-        };
-        let eleven = v(r#"{"message":"…","error":"input_timeout_exceeded","code":1008}"#);
-        assert_eq!(
-            untyped.code("", &eleven),
-            Some(EventCode::new("input_timeout_exceeded"))
-        );
-        assert_eq!(untyped.code("", &v(r#"{"audio":"AAAA"}"#)), None);
-        assert_eq!(untyped.code("", &v(r#"{"error":null}"#)), None);
-    }
-}
-
 fn default_code_path() -> String {
     "error.code".into()
 }
@@ -104,5 +66,43 @@ impl ErrorEvents {
     /// untyped errors at `error_path` are not types).
     pub fn is_error_type(&self, kind: &str) -> bool {
         self.error_types.iter().any(|t| t == kind)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typed_and_untyped_errors_are_read_by_their_code() {
+        let typed = ErrorEvents {
+            error_types: vec!["error".into()],
+            benign_errors: vec!["harmless".into()],
+            ..ErrorEvents::default()
+        };
+        let v = |s: &str| serde_json::from_str::<serde_json::Value>(s).expect("json");
+        let e = v(r#"{"type":"error","error":{"code":"rate_limit_exceeded"}}"#);
+        assert_eq!(
+            typed.code("error", &e),
+            Some(EventCode::new("rate_limit_exceeded"))
+        );
+        assert_eq!(
+            typed.code("error", &v(r#"{"type":"error"}"#)),
+            Some(EventCode::new(""))
+        );
+        let benign = v(r#"{"type":"error","error":{"code":"harmless"}}"#);
+        assert_eq!(typed.code("error", &benign), None);
+        assert_eq!(typed.code("audio", &e), None, "not an error type");
+        let untyped = ErrorEvents {
+            error_path: Some("error".into()),
+            ..ErrorEvents::default()
+        };
+        let eleven = v(r#"{"message":"…","error":"input_timeout_exceeded","code":1008}"#);
+        assert_eq!(
+            untyped.code("", &eleven),
+            Some(EventCode::new("input_timeout_exceeded"))
+        );
+        assert_eq!(untyped.code("", &v(r#"{"audio":"AAAA"}"#)), None);
+        assert_eq!(untyped.code("", &v(r#"{"error":null}"#)), None);
     }
 }
