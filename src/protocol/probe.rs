@@ -6,6 +6,7 @@
 
 use std::time::{Duration, Instant};
 
+use crate::audio::rate::DeclaredRate;
 use crate::audio::AudioSummary;
 
 /// One application-level audio chunk as it arrived.
@@ -41,6 +42,10 @@ pub struct Probe {
     pub retry_after: Option<Duration>,
     /// What the decoded audio stream turned out to be (set at the end).
     pub audio: Option<AudioSummary>,
+    /// A sample rate the server declared that the audio was measured at
+    /// (raw PCM only: a header, the URL, a message); `None` when nothing
+    /// was declared or the audio carries its own (WAV, compressed).
+    pub declared: Option<DeclaredRate>,
     /// Extra detail for `voxload sample`; `None` (and free) in load runs.
     pub capture: Option<Capture>,
     /// Every unwrapped audio byte, for a request whose audio is to be
@@ -76,6 +81,7 @@ impl Probe {
             status: None,
             retry_after: None,
             audio: None,
+            declared: None,
             capture: None,
             kept_audio: None,
         }

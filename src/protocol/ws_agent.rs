@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::events::ErrorEvents;
-use super::target::{json_path, TargetError};
+use super::target::{json_path, rate_at, TargetError};
 use super::ws::FrameEncoding;
 use super::{ErrorKind, EventCode, ProtocolError};
 use crate::audio::codec::Codec;
@@ -62,7 +62,8 @@ pub struct AgentTarget {
     pub noise_between_turns: bool,
     /// How agent messages are classified.
     pub rules: MessageRules,
-    /// Sample rate of the agent's audio (for audio seconds).
+    /// Sample rate of the agent's audio (for audio seconds), unless the
+    /// agent announces another (`rules.rate_path`).
     pub agent_sample_rate: u32,
     /// A call fails if its WebSocket is not open (TCP connect and upgrade) within this.
     #[serde(with = "crate::units::serde_duration")]
@@ -135,6 +136,12 @@ pub struct MessageRules {
     /// Dotted path of a mark's name.
     #[serde(default = "default_mark_name_path")]
     pub mark_name_path: String,
+    /// Dotted path of the agent audio's sample rate in any server message
+    /// (OpenAI GA: `session.audio.output.format.rate` in `session.created`
+    /// and `session.updated`); once announced, it is the call's rate for
+    /// audio seconds instead of `agent_sample_rate`. `None`: not read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_path: Option<String>,
 }
 
 fn default_mark_name_path() -> String {
@@ -165,6 +172,7 @@ impl Default for MessageRules {
             item_id_path: None,
             mark_types: Vec::new(),
             mark_name_path: default_mark_name_path(),
+            rate_path: None,
         }
     }
 }
@@ -199,11 +207,6 @@ impl AgentTarget {
     /// Bytes of caller audio in one frame.
     pub fn frame_bytes(&self) -> usize {
         self.codec.frame_bytes(self.sample_rate, self.frame)
-    }
-
-    /// Seconds of agent audio in `bytes` of it.
-    pub fn agent_audio(&self, bytes: usize) -> Duration {
-        self.codec.duration(bytes, self.agent_sample_rate)
     }
 
     /// Check the URL scheme and durations early, so a typo is a config error.
@@ -272,6 +275,9 @@ pub struct Classified {
     pub item_id: Option<String>,
     /// A transcript's or reply's text (at the first of `text_paths` present).
     pub text: Option<String>,
+    /// The agent audio's sample rate, when the message announces one (at
+    /// `rate_path`, whatever the message's type).
+    pub rate: Option<u32>,
 }
 
 impl MessageRules {
@@ -290,71 +296,79 @@ impl MessageRules {
                 format!("agent message is not JSON ({e}): {excerpt}"),
             )
         })?;
+        let mut c = self.classify_value(&v);
+        c.rate = rate_at(&v, self.rate_path.as_deref());
+        Ok(c)
+    }
+
+    /// What a parsed message is (its rate aside).
+    fn classify_value(&self, v: &serde_json::Value) -> Classified {
         let only = |message| Classified {
             message,
             item_id: None,
             text: None,
+            rate: None,
         };
-        let Some(kind) = json_path(&v, &self.type_path).and_then(|t| t.as_str()) else {
-            return Ok(only(AgentMessage::Other));
+        let Some(kind) = json_path(v, &self.type_path).and_then(|t| t.as_str()) else {
+            return only(AgentMessage::Other);
         };
         let is = |list: &[String]| list.iter().any(|t| t == kind);
         if is(&self.audio_types) {
-            let b64 = json_path(&v, &self.audio_path)
+            let b64 = json_path(v, &self.audio_path)
                 .and_then(|a| a.as_str())
                 .unwrap_or("");
             let item_id = self.item_id_path.as_ref().and_then(|p| {
-                json_path(&v, p).and_then(|id| match id {
+                json_path(v, p).and_then(|id| match id {
                     serde_json::Value::String(s) => Some(s.clone()),
                     serde_json::Value::Number(n) => Some(n.to_string()),
                     _ => None,
                 })
             });
-            return Ok(Classified {
+            return Classified {
                 message: AgentMessage::Audio(base64_decoded_len(b64)),
                 item_id,
-                text: None,
-            });
+                ..only(AgentMessage::Other)
+            };
         }
         if is(&self.mark_types) {
-            let name = json_path(&v, &self.mark_name_path).and_then(|n| n.as_str());
-            return Ok(Classified {
+            let name = json_path(v, &self.mark_name_path).and_then(|n| n.as_str());
+            return Classified {
                 text: Some(name.unwrap_or("").to_string()),
                 ..only(AgentMessage::Mark)
-            });
+            };
         }
         if self.errors.is_error_type(kind) {
-            return Ok(only(match self.errors.code(kind, &v) {
+            return only(match self.errors.code(kind, v) {
                 Some(code) => AgentMessage::Error(code),
                 None => AgentMessage::Other,
-            }));
+            });
         }
         let text = || {
             self.text_paths
                 .iter()
-                .find_map(|p| json_path(&v, p).and_then(|x| x.as_str()))
+                .find_map(|p| json_path(v, p).and_then(|x| x.as_str()))
                 .map(str::to_string)
         };
         if is(&self.transcript_types) {
             let is_final = match &self.transcript_final_path {
-                Some(p) => json_path(&v, p).and_then(|f| f.as_bool()).unwrap_or(false),
+                Some(p) => json_path(v, p).and_then(|f| f.as_bool()).unwrap_or(false),
                 None => true,
             };
             if is_final {
-                return Ok(Classified {
+                return Classified {
                     text: text(),
                     ..only(AgentMessage::Transcript)
-                });
+                };
             }
-            return Ok(only(AgentMessage::Other));
+            return only(AgentMessage::Other);
         }
         if is(&self.text_types) {
-            return Ok(Classified {
+            return Classified {
                 text: text(),
                 ..only(AgentMessage::Reply)
-            });
+            };
         }
-        Ok(only(if is(&self.end_types) {
+        only(if is(&self.end_types) {
             AgentMessage::End
         } else if is(&self.interrupt_types) {
             AgentMessage::Interrupted
@@ -364,7 +378,7 @@ impl MessageRules {
             AgentMessage::ResponseStart
         } else {
             AgentMessage::Other
-        }))
+        })
     }
 }
 
@@ -456,6 +470,7 @@ mod tests {
                 message: AgentMessage::Audio(3),
                 item_id: Some("item_7".into()),
                 text: None,
+                rate: None,
             })
         );
         let stopped = r#"{"type":"input_audio_buffer.speech_stopped","audio_end_ms":900}"#;
