@@ -398,4 +398,36 @@ mod tests {
         };
         assert!(t.as_str().contains(r#""type":"response.audio.delta""#));
     }
+
+    #[test]
+    fn session_events_state_the_formats_in_the_ga_shape() {
+        let text = |m: Option<Message>| match m {
+            Some(Message::Text(t)) => serde_json::from_str::<Value>(t.as_str()).expect("json"),
+            other => panic!("a text message, got {other:?}"),
+        };
+        let mut ga = Realtime::new(Dialect::Ga, 7);
+        let v = text(ga.session_created());
+        assert_eq!(v["type"], "session.created");
+        assert_eq!(
+            v.pointer("/session/audio/output/format"),
+            Some(&json!({"type": "audio/pcm", "rate": 24_000}))
+        );
+        (ga.rate, ga.codec) = (G711_RATE, Codec::Mulaw);
+        let v = text(ga.session_updated());
+        assert_eq!(v["type"], "session.updated");
+        assert_eq!(
+            v.pointer("/session/audio/output/format"),
+            Some(&json!({"type": "audio/pcmu"})),
+            "G.711 formats carry no rate"
+        );
+        let beta = Realtime::new(Dialect::Beta, 7);
+        let v = text(beta.session_created());
+        assert_eq!(
+            v.pointer("/session/output_audio_format"),
+            Some(&json!("pcm16"))
+        );
+        assert!(Realtime::new(Dialect::Twilio, 7)
+            .session_created()
+            .is_none());
+    }
 }

@@ -111,6 +111,13 @@ impl Probe {
         }
     }
 
+    /// The warning for audio configured as `format` that the server
+    /// declared at another rate (see [`crate::audio::rate::format_mismatch`]);
+    /// `None` when nothing was declared or the rates agree.
+    pub fn rate_warning(&self, format: crate::audio::AudioFormat) -> Option<String> {
+        crate::audio::rate::format_mismatch(format, self.declared.as_ref())
+    }
+
     /// Record an audio chunk arriving now-ish (the caller passes the instant
     /// it read the bytes, so parsing time is not charged to the server).
     pub fn chunk(&mut self, at: Instant, bytes: usize, audio: Option<Duration>) {

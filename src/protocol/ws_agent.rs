@@ -449,6 +449,33 @@ mod tests {
     }
 
     #[test]
+    fn an_announced_rate_is_read_from_any_message_at_the_rate_path() {
+        let r = MessageRules {
+            rate_path: Some("session.audio.output.format.rate".into()),
+            ..MessageRules::default()
+        };
+        let created = r#"{"type":"session.created","session":{"audio":{"output":{"format":{"type":"audio/pcm","rate":22050}}}}}"#;
+        let c = r.read_text(created).expect("json");
+        assert_eq!((c.message, c.rate), (AgentMessage::Other, Some(22_050)));
+        // Any type, even audio; garbage or no field: nothing announced.
+        let audio = r#"{"type":"audio","audio":"AAAA","session":{"audio":{"output":{"format":{"rate":"16000"}}}}}"#;
+        let c = r.read_text(audio).expect("json");
+        assert_eq!((c.message, c.rate), (AgentMessage::Audio(3), Some(16_000)));
+        for none in [
+            r#"{"type":"session.created","session":{"audio":{"output":{"format":{"rate":-1}}}}}"#,
+            r#"{"type":"session.created","session":{"audio":{"output":{"format":{"rate":"fast"}}}}}"#,
+            r#"{"type":"session.created","session":{"audio":{"output":{"format":{"type":"audio/pcmu"}}}}}"#,
+            r#"{"type":"session.created","session":[1,2]}"#,
+            r#"[]"#,
+        ] {
+            assert_eq!(r.read_text(none).expect("json").rate, None, "{none}");
+        }
+        // Without a path, nothing is read.
+        let plain = MessageRules::default().read_text(created).expect("json");
+        assert_eq!(plain.rate, None);
+    }
+
+    #[test]
     fn events_of_a_realtime_api_are_read_with_their_ids_and_codes() {
         let r = MessageRules {
             audio_types: vec!["response.output_audio.delta".into()],

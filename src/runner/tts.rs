@@ -10,7 +10,6 @@ use rand::SeedableRng;
 
 use super::executor::{within, Done, FirstWarning};
 use super::judge::{Judge, Sample};
-use crate::audio::rate::format_mismatch;
 use crate::config::tts::TtsInputs;
 use crate::metrics::defs::measure;
 use crate::protocol::http_tts::{HttpTts, TtsJob};
@@ -152,8 +151,7 @@ impl TtsJobs {
             &self.inputs.measure,
         );
         crate::metrics::defs_tts_ws::text_clocks(&mut record, &probe, &times);
-        (self.rate_warning)
-            .note(|| format_mismatch(adapter.target().format, probe.declared.as_ref()));
+        (self.rate_warning).note(|| probe.rate_warning(adapter.target().format));
         record.voice = self.voice_labels.get(vi).cloned();
         Done {
             record,
@@ -212,7 +210,7 @@ impl TtsJobs {
         );
         record.voice = self.voice_labels.get(vi).cloned();
         let format = adapter.target().format;
-        (self.rate_warning).note(|| format_mismatch(format, probe.declared.as_ref()));
+        (self.rate_warning).note(|| probe.rate_warning(format));
         if let Some(judge) = judge {
             let audio = probe.kept_audio.take().filter(|b| !b.is_empty());
             if let Some(audio) = audio.filter(|_| record.ok() && record.audio_us > Some(0)) {
