@@ -118,6 +118,17 @@ impl Probe {
         crate::audio::rate::format_mismatch(format, self.declared.as_ref())
     }
 
+    /// The format the audio was measured as: `configured`, at the rate the
+    /// server declared for raw PCM (what decoding the kept bytes needs).
+    pub fn measured_format(
+        &self,
+        configured: crate::audio::AudioFormat,
+    ) -> crate::audio::AudioFormat {
+        self.declared
+            .as_ref()
+            .map_or(configured, |d| d.applied_to(configured))
+    }
+
     /// Record an audio chunk arriving now-ish (the caller passes the instant
     /// it read the bytes, so parsing time is not charged to the server).
     pub fn chunk(&mut self, at: Instant, bytes: usize, audio: Option<Duration>) {

@@ -219,10 +219,7 @@ impl TtsJobs {
                     seq: a.seq,
                     text: built.unwrap_or_else(|| base.clone()),
                     audio,
-                    format: probe
-                        .declared
-                        .as_ref()
-                        .map_or(format, |d| d.applied_to(format)),
+                    format: probe.measured_format(format),
                 });
             }
         }
