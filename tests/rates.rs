@@ -326,3 +326,86 @@ async fn a_websocket_url_declares_the_rate_its_query_asks_for() {
         "{w}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_message_declares_the_rate_at_the_rate_path() {
+    use base64::Engine as _;
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use voxload::protocol::http_tts::TtsJob;
+    use voxload::protocol::ws_tts::WsTts;
+    use voxload::protocol::Probe;
+
+    // A server that states its format first, then sends 1 s of 22,050 Hz
+    // PCM in two messages and ends.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.expect("accept");
+        let mut ws = tokio_tungstenite::accept_async(tcp).await.expect("upgrade");
+        // Wait for the text, then answer.
+        while let Some(Ok(m)) = ws.next().await {
+            if m.is_text() {
+                break;
+            }
+        }
+        let half = base64::engine::general_purpose::STANDARD.encode(vec![0x10u8; 22_050]);
+        for m in [
+            r#"{"type":"metadata","format":{"sample_rate":22050}}"#.to_string(),
+            format!(r#"{{"type":"chunk","data":"{half}"}}"#),
+            format!(r#"{{"type":"chunk","data":"{half}"}}"#),
+            r#"{"type":"done"}"#.to_string(),
+        ] {
+            ws.send(Message::text(m)).await.expect("send");
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(2), ws.next()).await;
+    });
+    let ws = WsTtsOptions {
+        ws_audio: Some("data".into()),
+        final_types: Some(vec!["done".into()]),
+        ws_rate_path: Some("format.sample_rate".into()),
+        ..WsTtsOptions::default()
+    };
+    let target = ws
+        .target(
+            format!("ws://{addr}/tts"),
+            vec![],
+            String::new(),
+            voxload::audio::AudioFormat::Pcm {
+                sample_rate: 16_000,
+                channels: 1,
+            },
+        )
+        .expect("target");
+    let tts = WsTts::new(target).expect("valid");
+    let mut probe = Probe::new();
+    let mut times = Default::default();
+    let job = TtsJob {
+        text: "hello",
+        voice: "v",
+    };
+    let sent = tokio::time::timeout(
+        Duration::from_secs(10),
+        tts.execute(&job, std::time::Instant::now(), &mut probe, &mut times),
+    )
+    .await
+    .expect("bounded");
+    sent.expect("answered");
+    server.await.expect("server");
+    let audio = probe.audio.as_ref().expect("audio");
+    assert_eq!(
+        audio.duration,
+        Some(Duration::from_secs(1)),
+        "1 s at 22,050 Hz"
+    );
+    assert_eq!(
+        (audio.sample_rate, audio.rate_source),
+        (Some(TRUE_RATE), Some(RateSource::Message))
+    );
+    let w = probe
+        .rate_warning(tts.target().format)
+        .expect("16 kHz was configured");
+    assert!(w.contains("format.sample_rate in a server message"), "{w}");
+}
