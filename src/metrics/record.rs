@@ -181,6 +181,14 @@ pub struct RequestRecord {
     /// Voice agent: the agent's text reply (what it said), as received.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reply: Option<String>,
+    /// Voice agent: the status its end-of-response message gave
+    /// (OpenAI: `completed`, `cancelled`, `incomplete`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_status: Option<String>,
+    /// Voice agent: the latest message of a kept type the call had received
+    /// when this turn was written (OpenAI's `rate_limits.updated`), as JSON text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kept_message: Option<String>,
     /// WebSocket close code, when the server closed the connection.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ws_close: Option<u16>,

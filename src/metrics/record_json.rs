@@ -157,6 +157,8 @@ impl RequestRecord {
         o.opt_f64(k!("wer"), self.wer);
         o.opt_str(k!("transcript"), self.transcript.as_deref());
         o.opt_str(k!("reply"), self.reply.as_deref());
+        o.opt_str(k!("end_status"), self.end_status.as_deref());
+        o.opt_str(k!("kept_message"), self.kept_message.as_deref());
         o.opt_u64(k!("ws_close"), self.ws_close.map(u64::from));
         if let Some(e) = &self.error {
             o.key(k!("error"));
@@ -233,6 +235,8 @@ mod tests {
             wer: Some(23.0 / 24.0),
             transcript: Some("quote \" and \\ and\nnewline ü".into()),
             reply: Some("a reply \u{1}".into()),
+            end_status: Some("completed".into()),
+            kept_message: Some(r#"{"type":"rate_limits.updated"}"#.into()),
             ws_close: Some(1011),
             error: Some(ErrorKind::Http(503)),
             error_detail: Some("{\"error\":\"queue full\"}".into()),

@@ -103,6 +103,7 @@ pub use model::{
     Faults, MockModel, RateDeclaration, StallWindow, HUGE_MESSAGE_BYTES, MAX_AUDIO_LIMIT,
     OVERSIZED_HEAD_BYTES,
 };
+pub use realtime::{rate_limit_left, RATE_LIMIT};
 pub use truth::{FaultKind, RequestTruth, Truth, RECENT_CAPACITY};
 
 /// Caller PCM (16-bit) realigned on sample boundaries across WebSocket

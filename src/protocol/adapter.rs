@@ -70,7 +70,7 @@ pub enum Adapter {
     /// Streaming ASR over WebSocket.
     WsAsr(WsAsr),
     /// A voice agent over WebSocket.
-    WsAgent(WsAgent),
+    WsAgent(Box<WsAgent>),
     /// TTS over WebSocket.
     WsTts(WsTts),
 }
@@ -88,7 +88,7 @@ impl Adapter {
             Target::HttpTts(t) => Adapter::HttpTts(HttpTts::new(t.clone(), client.clone())?),
             Target::HttpAsr(t) => Adapter::HttpAsr(HttpAsr::new(t.clone(), client.clone())?),
             Target::WsAsr(t) => Adapter::WsAsr(WsAsr::new(t.clone(), pacer())?),
-            Target::WsAgent(t) => Adapter::WsAgent(WsAgent::new(t.clone(), pacer())?),
+            Target::WsAgent(t) => Adapter::WsAgent(Box::new(WsAgent::new(t.clone(), pacer())?)),
             Target::WsTts(t) => Adapter::WsTts(WsTts::new(t.clone())?),
         })
     }

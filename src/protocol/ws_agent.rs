@@ -142,6 +142,19 @@ pub struct MessageRules {
     /// audio seconds instead of `agent_sample_rate`. `None`: not read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_path: Option<String>,
+    /// Dotted path of a status in end-of-response messages (OpenAI's
+    /// `response.status`), kept in the turn's record; `None`: not read.
+    #[serde(default)]
+    pub end_status_path: Option<String>,
+    /// Statuses at `end_status_path` that fail the turn (OpenAI: `failed`),
+    /// counted as the event code `response_<status>`: a response the server
+    /// gave up on is not an answer, though it ends like one.
+    #[serde(default)]
+    pub end_failed_statuses: Vec<String>,
+    /// Types of messages kept verbatim in the turn records (OpenAI's
+    /// `rate_limits.updated`): what the server says about its own state.
+    #[serde(default)]
+    pub keep_types: Vec<String>,
 }
 
 fn default_mark_name_path() -> String {
@@ -173,6 +186,9 @@ impl Default for MessageRules {
             mark_types: Vec::new(),
             mark_name_path: default_mark_name_path(),
             rate_path: None,
+            end_status_path: None,
+            end_failed_statuses: Vec::new(),
+            keep_types: Vec::new(),
         }
     }
 }
@@ -201,6 +217,8 @@ pub enum AgentMessage {
     Interrupted,
     /// A playback mark (its name is the classified text).
     Mark,
+    /// A message of a kept type (the message itself is the classified text).
+    Kept,
 }
 
 impl AgentTarget {
@@ -273,7 +291,8 @@ pub struct Classified {
     pub message: AgentMessage,
     /// The response item's id (at `item_id_path`).
     pub item_id: Option<String>,
-    /// A transcript's or reply's text (at the first of `text_paths` present).
+    /// A transcript's or reply's text (at the first of `text_paths` present),
+    /// an end's status, a mark's name, or a kept message as it came.
     pub text: Option<String>,
     /// The agent audio's sample rate, when the message announces one (at
     /// `rate_path`, whatever the message's type).
@@ -368,9 +387,28 @@ impl MessageRules {
                 ..only(AgentMessage::Reply)
             };
         }
-        only(if is(&self.end_types) {
-            AgentMessage::End
-        } else if is(&self.interrupt_types) {
+        if is(&self.end_types) {
+            let status = self
+                .end_status_path
+                .as_ref()
+                .and_then(|p| json_path(v, p))
+                .and_then(|s| s.as_str());
+            if let Some(s) = status.filter(|s| self.end_failed_statuses.iter().any(|f| f == s)) {
+                let code = EventCode::new(&format!("response_{s}"));
+                return only(AgentMessage::Error(code));
+            }
+            return Classified {
+                text: status.map(str::to_string),
+                ..only(AgentMessage::End)
+            };
+        }
+        if is(&self.keep_types) {
+            return Classified {
+                text: Some(v.to_string()),
+                ..only(AgentMessage::Kept)
+            };
+        }
+        only(if is(&self.interrupt_types) {
             AgentMessage::Interrupted
         } else if is(&self.endpoint_types) {
             AgentMessage::Endpoint

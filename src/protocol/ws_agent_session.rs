@@ -64,7 +64,7 @@ pub struct TurnTimes {
     pub index: usize,
     /// First frame of the caller's utterance sent.
     pub speech_started: Option<Instant>,
-    /// End of speech: last speech frame (or the end-of-speech message) sent.
+    /// End of speech: the utterance's last frame sent (its end-of-speech messages follow at once).
     pub speech_ended: Option<Instant>,
     /// First agent message after the end of speech.
     pub first_message: Option<Instant>,
@@ -94,6 +94,12 @@ pub struct TurnTimes {
     pub response_end: Option<Instant>,
     /// The response ended with an end-of-response message.
     pub end_message: bool,
+    /// That message's status (at the rules' `end_status_path`).
+    pub end_status: Option<String>,
+    /// The latest message of a kept type received on the call before this
+    /// turn was handed over (OpenAI's `rate_limits.updated` comes after its
+    /// response's end, so a turn holds the one its previous answer brought).
+    pub kept: Option<String>,
     /// Lateness of each caller frame sent during this turn, µs.
     pub frame_lag_us: Vec<u32>,
     /// The caller spoke over this turn's response.
@@ -164,6 +170,8 @@ struct State<'c, F> {
     marks: Vec<(Instant, String)>,
     /// The agent audio's rate: announced by the agent, else configured.
     rate: (u32, RateSource),
+    /// The latest message of a kept type on this call.
+    kept: Option<String>,
     on_turn: F,
 }
 
@@ -178,6 +186,7 @@ impl<F: FnMut(TurnTimes)> State<'_, F> {
     /// Hand a finished turn over.
     fn hand(&mut self, mut turn: TurnTimes) {
         turn.sample_rate.get_or_insert(self.rate);
+        turn.kept.clone_from(&self.kept);
         (self.on_turn)(turn);
     }
 
@@ -261,12 +270,11 @@ impl<F: FnMut(TurnTimes)> State<'_, F> {
     }
 
     /// The current track is the utterance of the turn being spoken (it
-    /// replaces the noise at the next frame slot).
-    fn utterance(&self, t: &AgentTarget) -> Track {
-        let track = Track::once(self.talk.turns[self.cur.index].clone());
-        t.end_of_speech_messages.iter().fold(track, |track, eos| {
-            track.then(Message::text(t.fill(eos, &self.session_id)))
-        })
+    /// replaces the noise at the next frame slot). Its end-of-speech
+    /// messages are not on the track: they leave once its end is seen (see
+    /// [`State::on_played`]).
+    fn utterance(&self) -> Track {
+        Track::once(self.talk.turns[self.cur.index].clone())
     }
 
     /// Begin the next turn's utterance; the current turn, if barged, waits
@@ -300,9 +308,13 @@ impl<F: FnMut(TurnTimes)> State<'_, F> {
         self.last_message = None;
     }
 
-    /// The utterance (and its end-of-speech message) went out: the end of
-    /// speech, and the end of a barge-in's leak window.
-    fn on_played(&mut self, p: Progress, now: Instant) {
+    /// The utterance went out: the end of speech, and the end of a
+    /// barge-in's leak window. Its end-of-speech messages go now, after the
+    /// turn waits for its answer: a server answering them at once (manual
+    /// turns: `commit`, `response.create`) is heard as this turn's answer,
+    /// not as talk while the caller spoke (which it would be were they
+    /// sent with the last frame and answered before its end was seen).
+    fn on_played(&mut self, p: Progress, now: Instant, t: &AgentTarget) {
         if self.phase != Phase::Speaking {
             return;
         }
@@ -311,6 +323,8 @@ impl<F: FnMut(TurnTimes)> State<'_, F> {
         self.cur.speech_started = p.first.or(Some(ended));
         self.cur.speech_ended = Some(ended);
         self.phase = Phase::Waiting;
+        let eos = t.end_of_speech_messages.iter();
+        self.outbox.extend(eos.map(|m| t.fill(m, &self.session_id)));
         if let Some(mut b) = self.barged.take() {
             if let Some(bt) = b.barge.as_mut() {
                 bt.onset = bt.onset.or(p.first);
@@ -416,6 +430,11 @@ impl<F: FnMut(TurnTimes)> State<'_, F> {
                 self.marks.push((due, text.unwrap_or_default()));
                 return None;
             }
+            // Not the agent speaking: the server's state, whenever it comes.
+            AgentMessage::Kept => {
+                self.kept = text;
+                return None;
+            }
             // Cleared playback: nothing queued plays, every mark is passed.
             AgentMessage::Interrupted => {
                 self.playing_until = None;
@@ -513,9 +532,13 @@ impl<F: FnMut(TurnTimes)> State<'_, F> {
                     && self.cur.response_start.is_none() => {}
             AgentMessage::End => {
                 self.cur.end_message = true;
+                self.cur.end_status = text;
                 return self.response_over(at);
             }
-            AgentMessage::Interrupted | AgentMessage::Other | AgentMessage::Mark => {}
+            AgentMessage::Interrupted
+            | AgentMessage::Other
+            | AgentMessage::Mark
+            | AgentMessage::Kept => {}
         }
         None
     }
@@ -650,6 +673,7 @@ pub async fn converse<T>(
         playing_until: None,
         marks: Vec::new(),
         rate: (t.agent_sample_rate, RateSource::Assumed),
+        kept: None,
         on_turn,
     };
     if talk.turns.is_empty() {
@@ -673,7 +697,7 @@ pub async fn converse<T>(
     tokio::pin!(timer);
     loop {
         if st.phase == Phase::Speaking && spoken != Some(st.cur.index) {
-            ws.play(st.utterance(t));
+            ws.play(st.utterance());
             spoken = Some(st.cur.index);
         }
         let wake = st.next_deadline(t);
@@ -708,7 +732,7 @@ pub async fn converse<T>(
                     }
                 }
                 if flow == Flow::Go {
-                    st.on_played(p, now);
+                    st.on_played(p, now, t);
                     if let Some(noise) = noise.as_ref().filter(|_| st.phase == Phase::Waiting) {
                         ws.play(noise.clone());
                     }

@@ -258,7 +258,7 @@ impl<S: StageSink> AnyExecutor<S> {
             }
             (Adapter::WsAgent(agent), Inputs::Agent(inputs)) => {
                 let jobs = AgentJobs::new(inputs.clone(), agent.target(), seed);
-                exec!(WsAgent, agent, jobs)
+                exec!(WsAgent, *agent, jobs)
             }
             (adapter, _) => return Err(RunError::Mismatch(adapter.kind())),
         })
