@@ -377,7 +377,8 @@ impl WsTts {
                         Message::Binary(b) if t.audio == WsAudio::Binary => Reading::Audio(b.to_vec(), false),
                         Message::Text(s) => match serde_json::from_str(s.as_str()) {
                             Ok(v) => {
-                                if let Some(r) = rate_at(&v, t.rate_path.as_deref()) {
+                                let known = probe.declared.as_ref().map(|d| d.rate);
+                                if let Some(r) = rate_at(&v, t.rate_path.as_deref()).filter(|r| known != Some(*r)) {
                                     let by = t.rate_path.clone().unwrap_or_default().into();
                                     let d = DeclaredRate { rate: r, channels: None, source: RateSource::Message, by };
                                     declare(&mut audio, d, probe);
