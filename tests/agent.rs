@@ -896,6 +896,18 @@ async fn the_openai_realtime_preset_is_timed_and_truncates_what_it_played() {
     let (result, records) = run_preset(o.clone(), "openai-realtime").await;
     assert_eq!(records.len(), 6, "2 calls × 3 turns: {records:?}");
     assert!(records.iter().all(RequestRecord::ok), "{records:?}");
+    // The session states its rate (GA `session.audio.output.format.rate`),
+    // and the preset reads it: 24 kHz, as configured, so nothing to warn of.
+    let rated = |r: &&RequestRecord| r.audio_bytes > 0;
+    assert!(
+        records
+            .iter()
+            .filter(rated)
+            .all(|r| r.sample_rate == Some(24_000)
+                && r.rate_source == Some(voxload::audio::rate::RateSource::Message)),
+        "{records:?}"
+    );
+    assert!(result.warnings.is_empty(), "{:?}", result.warnings);
     assert_eq!(result.stages[0].summary.wer_pooled, Some(0.0));
     let truth = mock.truth().await.agent;
     // The server's VAD: our end of speech → its speech_stopped is the mock's

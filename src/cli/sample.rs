@@ -108,6 +108,9 @@ pub async fn run_sample(args: SampleArgs) -> anyhow::Result<i32> {
             a.channels.map_or("?".into(), |c| c.to_string())
         );
     }
+    if let Some(w) = probe.rate_warning(tts.target().format) {
+        eprintln!("warning: {w}");
+    }
     let record = measure(
         origin,
         None,

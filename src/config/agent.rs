@@ -142,6 +142,9 @@ pub struct AgentOptions {
     /// Sample rate of the agent's audio, for audio seconds [default: 16000].
     #[arg(long)]
     pub agent_sample_rate: Option<u32>,
+    /// Dotted JSON path of the agent audio's rate in server messages (OpenAI: session.audio.output.format.rate); once announced it replaces --agent-sample-rate for the call [default: none].
+    #[arg(long, value_name = "PATH")]
+    pub agent_rate_path: Option<String>,
     /// A call fails if the WebSocket is not open (TCP connect and upgrade) within this [default: 10s].
     #[arg(long, value_parser = parse_duration)]
     #[serde(default, with = "crate::units::serde_duration::option")]
@@ -361,6 +364,7 @@ impl AgentOptions {
             end_status_path: o.end_status_path.clone().or(d.end_status_path),
             end_failed_statuses: list(o.end_failed_statuses.clone(), &d.end_failed_statuses),
             keep_types: list(o.keep_types.clone(), &d.keep_types),
+            rate_path: o.agent_rate_path.clone().filter(|p| !p.trim().is_empty()),
         };
         let mark_echo_message = o.mark_echo_message.clone().filter(|m| !m.is_empty());
         if let Some(m) = mark_echo_message

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::audio::rate::RateSource;
 use crate::protocol::ErrorKind;
 
 /// Every measured number of one request. A metric the request never reached
@@ -64,6 +65,14 @@ pub struct RequestRecord {
     /// for ASR the input audio sent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub audio_us: Option<u64>,
+    /// Samples per second the audio seconds were computed at (raw PCM,
+    /// WAV, decoded audio; a voice agent's answer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample_rate: Option<u32>,
+    /// Where `sample_rate` came from: `header`, `url` or `message` (the
+    /// server declared it), `wav`, `decoded`, or `assumed` (configured).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_source: Option<RateSource>,
     /// e2e ÷ audio duration (lower is better).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rtf: Option<f64>,

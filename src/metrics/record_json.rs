@@ -112,6 +112,8 @@ impl RequestRecord {
         o.u64(k!("chunks"), u64::from(self.chunks));
         o.u64(k!("audio_bytes"), self.audio_bytes);
         o.opt_u64(k!("audio_us"), self.audio_us);
+        o.opt_u64(k!("sample_rate"), self.sample_rate.map(u64::from));
+        o.opt_str(k!("rate_source"), self.rate_source.map(|s| s.name()));
         o.opt_f64(k!("rtf"), self.rtf);
         o.opt_f64(k!("rtfx"), self.rtfx);
         o.opt_u64(k!("stall_count"), self.stall_count.map(u64::from));
@@ -198,6 +200,8 @@ mod tests {
             chunks: 9,
             audio_bytes: 10,
             audio_us: Some(11),
+            sample_rate: Some(22_050),
+            rate_source: Some(crate::audio::rate::RateSource::Header),
             rtf: Some(0.1 + 0.2),
             rtfx: Some(1e-7),
             stall_count: Some(12),

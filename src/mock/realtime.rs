@@ -34,7 +34,11 @@
 //!   `error` `invalid_json`.
 //!
 //! Server → client, on the `/v1/agent` schedule (`d` = end of speech detected):
-//! - on accept, `session.created`;
+//! - on accept, `session.created` (and after an update `session.updated`)
+//!   with the session's formats: GA `session.audio.{input,output}.format`
+//!   (`{"type":"audio/pcm","rate":24000}`, the rate a client reads with
+//!   `--agent-rate-path session.audio.output.format.rate`), beta
+//!   `input_audio_format`/`output_audio_format`;
 //! - (with a VAD) the first speech frame of each utterance:
 //!   `input_audio_buffer.speech_started` (also the barge-in cue: the answer
 //!   then stops `barge_stop_delay` later with `response.done` `cancelled`,
@@ -244,19 +248,38 @@ impl Realtime {
     }
 
     pub(super) fn session_created(&self) -> Option<Message> {
-        (!self.is_twilio()).then(|| {
-            self.event(
-            json!({"type": "session.created", "session": {"id": format!("sess_{}", self.session)}}),
-        )
-        })
+        self.session_event("session.created")
     }
 
     pub(super) fn session_updated(&self) -> Option<Message> {
-        (!self.is_twilio()).then(|| {
-            self.event(
-            json!({"type": "session.updated", "session": {"id": format!("sess_{}", self.session)}}),
-        )
-        })
+        self.session_event("session.updated")
+    }
+
+    /// `session.created` / `session.updated` with the session as it is: GA
+    /// states its audio formats both ways (`session.audio.output.format`
+    /// `{"type":"audio/pcm","rate":24000}`, or `audio/pcmu`/`audio/pcma`
+    /// without a rate); beta its `output_audio_format` name.
+    fn session_event(&self, kind: &str) -> Option<Message> {
+        if self.is_twilio() {
+            return None;
+        }
+        let id = format!("sess_{}", self.session);
+        let session = if self.is_beta() {
+            let name = match self.codec {
+                Codec::Mulaw => "g711_ulaw",
+                Codec::Alaw => "g711_alaw",
+                Codec::Pcm16 => "pcm16",
+            };
+            json!({"id": id, "input_audio_format": name, "output_audio_format": name})
+        } else {
+            let format = match self.codec {
+                Codec::Mulaw => json!({"type": "audio/pcmu"}),
+                Codec::Alaw => json!({"type": "audio/pcma"}),
+                Codec::Pcm16 => json!({"type": "audio/pcm", "rate": self.rate}),
+            };
+            json!({"id": id, "type": "realtime", "audio": {"input": {"format": format}, "output": {"format": format}}})
+        };
+        Some(self.event(json!({"type": kind, "session": session})))
     }
 
     pub(super) fn speech_started(&self, turn: u64, audio_ms: u64) -> Option<Message> {
@@ -479,5 +502,37 @@ mod tests {
             panic!("text")
         };
         assert!(t.as_str().contains(r#""type":"response.audio.delta""#));
+    }
+
+    #[test]
+    fn session_events_state_the_formats_in_the_ga_shape() {
+        let text = |m: Option<Message>| match m {
+            Some(Message::Text(t)) => serde_json::from_str::<Value>(t.as_str()).expect("json"),
+            other => panic!("a text message, got {other:?}"),
+        };
+        let mut ga = Realtime::new(Dialect::Ga, 7);
+        let v = text(ga.session_created());
+        assert_eq!(v["type"], "session.created");
+        assert_eq!(
+            v.pointer("/session/audio/output/format"),
+            Some(&json!({"type": "audio/pcm", "rate": 24_000}))
+        );
+        (ga.rate, ga.codec) = (G711_RATE, Codec::Mulaw);
+        let v = text(ga.session_updated());
+        assert_eq!(v["type"], "session.updated");
+        assert_eq!(
+            v.pointer("/session/audio/output/format"),
+            Some(&json!({"type": "audio/pcmu"})),
+            "G.711 formats carry no rate"
+        );
+        let beta = Realtime::new(Dialect::Beta, 7);
+        let v = text(beta.session_created());
+        assert_eq!(
+            v.pointer("/session/output_audio_format"),
+            Some(&json!("pcm16"))
+        );
+        assert!(Realtime::new(Dialect::Twilio, 7)
+            .session_created()
+            .is_none());
     }
 }

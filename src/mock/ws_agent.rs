@@ -10,8 +10,10 @@
 //! - optional `{"type":"end_of_speech"}`: the caller's utterance ended now;
 //! - any other JSON, and text that is not JSON, is ignored.
 //!
-//! Server → client, per caller turn, all from the instant `d` end of speech
-//! was detected:
+//! Server → client: with `announce_rate`, on accept
+//! `{"type":"session.created","session":{"audio":{"output":{"format":
+//! {"type":"audio/pcm","rate":<sample_rate_out>}}}}}` (OpenAI GA's shape);
+//! then per caller turn, all from the instant `d` end of speech was detected:
 //!
 //! 1. end of speech: the `end_of_speech` message's arrival, or (energy VAD)
 //!    the arrival of the frame that completes `vad_silence` of consecutive
@@ -279,10 +281,17 @@ impl Session {
         let sleep = tokio::time::sleep_until(Instant::now());
         tokio::pin!(cancelled, sleep);
         let mut armed: Option<Instant> = None;
-        if let Some(w) = &self.wire {
-            if send(socket, w.session_created()).await.is_err() {
-                return AgentEnd::Error;
+        let hello = match &self.wire {
+            Some(w) => w.session_created(),
+            None if self.shared.model.agent.announce_rate => {
+                let rate = self.shared.model.agent.sample_rate_out;
+                let v = serde_json::json!({"type": "session.created", "session": {"audio": {"output": {"format": {"type": "audio/pcm", "rate": rate}}}}});
+                Some(Message::Text(v.to_string().into()))
             }
+            None => None,
+        };
+        if send(socket, hello).await.is_err() {
+            return AgentEnd::Error;
         }
         loop {
             let due = self.next_due();

@@ -41,6 +41,7 @@ use super::ws::{read_error, HandOff};
 use super::ws_agent::{AgentMessage, AgentTarget};
 use super::ws_pacer::{PacedWs, Pacer, Progress, Track, WsEvent};
 use super::{ErrorKind, ProtocolError};
+use crate::audio::rate::RateSource;
 
 /// What one conversation says.
 #[derive(Debug, Clone, Copy)]
@@ -85,6 +86,10 @@ pub struct TurnTimes {
     pub audio: Vec<(Instant, Duration)>,
     /// Bytes of agent audio in the response (as sent: PCM or encoded).
     pub audio_bytes: u64,
+    /// The sample rate `audio`'s durations were computed at, and where it
+    /// came from: announced by the agent (`rate_path`) or assumed
+    /// (`agent_sample_rate`). Set when the turn is handed over.
+    pub sample_rate: Option<(u32, RateSource)>,
     /// End of the response: the end message's arrival, or the last message before an idle gap.
     pub response_end: Option<Instant>,
     /// The response ended with an end-of-response message.
@@ -163,6 +168,8 @@ struct State<'c, F> {
     playing_until: Option<Instant>,
     /// Playback marks to echo, with when (in arrival order, so due in order).
     marks: Vec<(Instant, String)>,
+    /// The agent audio's rate: announced by the agent, else configured.
+    rate: (u32, RateSource),
     /// The latest message of a kept type on this call.
     kept: Option<String>,
     on_turn: F,
@@ -178,6 +185,7 @@ fn new_turn(index: usize) -> TurnTimes {
 impl<F: FnMut(TurnTimes)> State<'_, F> {
     /// Hand a finished turn over.
     fn hand(&mut self, mut turn: TurnTimes) {
+        turn.sample_rate.get_or_insert(self.rate);
         turn.kept.clone_from(&self.kept);
         (self.on_turn)(turn);
     }
@@ -410,10 +418,12 @@ impl<F: FnMut(TurnTimes)> State<'_, F> {
         at: Instant,
         t: &AgentTarget,
     ) -> Option<Done> {
+        let rate = self.rate.0;
+        let agent_audio = |n: usize| t.codec.duration(n, rate);
         match m {
             AgentMessage::Audio(n) => {
                 let playing = self.playing_until.map_or(at, |p| p.max(at));
-                self.playing_until = Some(playing + t.agent_audio(n));
+                self.playing_until = Some(playing + agent_audio(n));
             }
             AgentMessage::Mark => {
                 let due = self.playing_until.map_or(at, |p| p.max(at));
@@ -448,10 +458,10 @@ impl<F: FnMut(TurnTimes)> State<'_, F> {
                     // Audio before the caller's first interrupting frame
                     // left is still the answer; after it, leaked.
                     AgentMessage::Audio(n) if b.onset.is_some_and(|o| at >= o) => {
-                        b.leaked.push((at, t.agent_audio(n)));
+                        b.leaked.push((at, agent_audio(n)));
                     }
                     AgentMessage::Audio(n) => {
-                        prev.audio.push((at, t.agent_audio(n)));
+                        prev.audio.push((at, agent_audio(n)));
                         prev.audio_bytes += n as u64;
                     }
                     AgentMessage::Interrupted if b.interrupted_at.is_none() => {
@@ -484,7 +494,7 @@ impl<F: FnMut(TurnTimes)> State<'_, F> {
         match m {
             AgentMessage::Audio(n) => {
                 self.cur.first_audio.get_or_insert(at);
-                self.cur.audio.push((at, t.agent_audio(n)));
+                self.cur.audio.push((at, agent_audio(n)));
                 self.cur.audio_bytes += n as u64;
                 if self.cur.item_id.is_none() {
                     self.cur.item_id = item_id;
@@ -560,7 +570,12 @@ impl<F: FnMut(TurnTimes)> State<'_, F> {
         let (message, item_id, text) = match msg {
             Message::Binary(b) => (AgentMessage::Audio(b.len()), None, None),
             Message::Text(text) => match t.rules.read_text(text.as_str()) {
-                Ok(c) => (c.message, c.item_id, c.text),
+                Ok(c) => {
+                    if let Some(rate) = c.rate {
+                        self.rate = (rate, RateSource::Message);
+                    }
+                    (c.message, c.item_id, c.text)
+                }
                 Err(e) => {
                     self.fail(e, None);
                     return Flow::Close;
@@ -657,6 +672,7 @@ pub async fn converse<T>(
         session_id: format!("{:032x}", rand::random::<u128>()),
         playing_until: None,
         marks: Vec::new(),
+        rate: (t.agent_sample_rate, RateSource::Assumed),
         kept: None,
         on_turn,
     };

@@ -19,6 +19,7 @@ fn target(audio: WsAudio) -> WsTtsTarget {
         type_path: Some("type".into()),
         final_types: vec!["done".into()],
         final_flag_path: Some("isFinal".into()),
+        rate_path: None,
         errors: ErrorEvents {
             error_types: vec!["error".into()],
             error_code_path: "error".into(),
