@@ -858,16 +858,23 @@ fn realtime_url(mock: &MockHandle, query: &str) -> String {
     )
 }
 
+/// A mock agent on `/v1/realtime{query}`, and 2 calls (2 at a time) of
+/// three turns to it.
+async fn realtime_calls(agent: &AgentModel, dir: &Path, query: &str) -> (MockHandle, Opts) {
+    let mock = mock::spawn(model(agent.clone())).await.expect("mock");
+    let mut o = options(&mock, dir, 2, "2");
+    o.agent.url = Some(realtime_url(&mock, query));
+    o.agent.script = Some(vec![script(
+        "three",
+        &["hello there", "what is my balance", "thanks a lot"],
+    )]);
+    (mock, o)
+}
+
 /// `o` with `preset` under its agent options, run.
 async fn run_preset(o: Opts, preset: &str) -> (RunResult, Vec<RequestRecord>) {
-    let options = RunOptions::single(o.common, o.run, ProtocolOptions::Agent(o.agent))
-        .with_preset(Some(preset))
-        .expect("one scenario");
-    let plan = RunPlan::build(options, &|_| None).expect("valid plan");
-    let (result, out) = common::run_plan(plan, Default::default()).await;
-    let records = common::read_records(&out.join("requests.jsonl"));
-    std::fs::remove_dir_all(&out).expect("clean");
-    (result, records)
+    let options = RunOptions::single(o.common, o.run, ProtocolOptions::Agent(o.agent));
+    common::run_with_preset(options, preset).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -882,19 +889,25 @@ async fn the_openai_realtime_preset_is_timed_and_truncates_what_it_played() {
         barge_stop_delay: Duration::from_millis(300),
         ..AgentModel::default()
     };
-    let mock = mock::spawn(model(agent.clone())).await.expect("mock");
-    let mut o = options(&mock, dir.path(), 2, "2");
-    o.agent.url = Some(realtime_url(&mock, "?model=gpt-realtime"));
-    o.agent.script = Some(vec![script(
-        "three",
-        &["hello there", "what is my balance", "thanks a lot"],
-    )]);
+    let (mock, mut o) = realtime_calls(&agent, dir.path(), "?model=gpt-realtime").await;
     // Barge into every answer but the last, 400 ms into its audio.
     o.agent.barge_in = Some(1.0);
     o.agent.barge_in_after = Some(Duration::from_millis(400));
     let (result, records) = run_preset(o.clone(), "openai-realtime").await;
     assert_eq!(records.len(), 6, "2 calls × 3 turns: {records:?}");
     assert!(records.iter().all(RequestRecord::ok), "{records:?}");
+    // The session states its rate (GA `session.audio.output.format.rate`),
+    // and the preset reads it: 24 kHz, as configured, so nothing to warn of.
+    let rated = |r: &&RequestRecord| r.audio_bytes > 0;
+    assert!(
+        records
+            .iter()
+            .filter(rated)
+            .all(|r| r.sample_rate == Some(24_000)
+                && r.rate_source == Some(voxload::audio::rate::RateSource::Message)),
+        "{records:?}"
+    );
+    assert!(result.warnings.is_empty(), "{:?}", result.warnings);
     assert_eq!(result.stages[0].summary.wer_pooled, Some(0.0));
     let truth = mock.truth().await.agent;
     // The server's VAD: our end of speech → its speech_stopped is the mock's
@@ -1119,4 +1132,165 @@ async fn the_twilio_preset_speaks_mulaw_echoes_marks_and_hears_clear_as_barge_in
             "mark echoed after playback",
         );
     }
+}
+
+/// Manual turn detection (`turn_detection: null`): no VAD events; the
+/// caller commits each utterance and asks for its answer, which the mock
+/// starts `response_delay` after `response.create`. Every third answer
+/// ends `failed` (`?fail_every=3`), which fails its turn by status, and
+/// `rate_limits.updated` is kept: turn k holds the one answer k − 1 brought.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manual_turns_commit_and_ask_and_response_status_and_rate_limits_are_read() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let agent = AgentModel {
+        transcribe: true,
+        response_delay: Duration::from_millis(300),
+        transcript_delay: Duration::from_millis(100),
+        response_audio: Duration::from_millis(400),
+        ..AgentModel::default()
+    };
+    let (mock, mut o) =
+        realtime_calls(&agent, dir.path(), "?model=gpt-realtime&fail_every=3").await;
+    o.agent.start_message = Some(vec![r#"{"type":"session.update","session":{"type":"realtime","output_modalities":["audio"],"audio":{"input":{"format":{"type":"audio/pcm","rate":24000},"turn_detection":null,"transcription":{"model":"gpt-4o-mini-transcribe"}}}}}"#.into()]);
+    o.agent.end_of_speech_message = Some(vec![
+        r#"{"type":"input_audio_buffer.commit"}"#.into(),
+        r#"{"type":"response.create"}"#.into(),
+    ]);
+    let (_, records) = run_preset(o, "openai-realtime").await;
+    assert_eq!(records.len(), 6, "2 calls × 3 turns: {records:?}");
+    let failed = ErrorKind::ServerEvent(voxload::protocol::EventCode::new("response_failed"));
+    for r in &records {
+        let turn = r.turn.expect("turn");
+        if turn == 3 {
+            assert_eq!(r.error, Some(failed), "{r:?}");
+        } else {
+            assert!(r.ok(), "{r:?}");
+            assert_eq!(r.end_status.as_deref(), Some("completed"), "{r:?}");
+        }
+        // No VAD: the server never says it found the end of speech.
+        assert_eq!(r.agent_endpoint_us, None, "{r:?}");
+        let left = r.kept_message.as_deref().map(|m| {
+            let v: serde_json::Value = serde_json::from_str(m).expect("kept JSON");
+            v.pointer("/rate_limits/0/remaining")
+                .and_then(serde_json::Value::as_u64)
+                .expect("remaining")
+        });
+        let want = (turn > 1).then(|| mock::rate_limit_left(u64::from(turn) - 2));
+        assert_eq!(left, want, "turn {turn}: {r:?}");
+    }
+    // The answer starts response_delay after the ask, which leaves with the
+    // commit right at the end of speech.
+    let first = common::median(
+        records
+            .iter()
+            .filter(|r| r.ok())
+            .map(|r| ms(r.agent_first_audio_us))
+            .collect(),
+    );
+    on_schedule_ms(first, agent.response_delay, LATE, "first audio after ask");
+    let truth = mock.truth().await.agent;
+    let sessions: Vec<_> = truth
+        .recent_sessions
+        .iter()
+        .filter_map(|s| s.realtime.clone())
+        .collect();
+    assert_eq!(sessions.len(), 2);
+    for s in &sessions {
+        assert_eq!(s.turn_detection, "none", "{s:?}");
+        assert_eq!(s.commits.len(), 3, "{s:?}");
+        assert_eq!(s.response_creates.len(), 3, "{s:?}");
+        assert!(s.errors.is_empty(), "{s:?}");
+    }
+    let statuses: Vec<_> = truth
+        .recent_turns
+        .iter()
+        .map(|t| (t.turn, t.response_status.clone()))
+        .collect();
+    for (turn, status) in &statuses {
+        let want = if turn % 3 == 2 { "failed" } else { "completed" };
+        assert_eq!(status.as_deref(), Some(want), "{statuses:?}");
+    }
+}
+
+/// Turns given by flag, as a user without a scenario file gives them:
+/// `--turn-text` in the test voice, and `--turn` WAV files (here 22.05 kHz
+/// renders of the same voice, resampled to the caller's rate). The mock's
+/// decoder hears each turn's words, in order, and the records are one
+/// script of as many turns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn turns_given_by_flag_are_spoken_in_order() {
+    let mock = mock::spawn(model(AgentModel {
+        transcribe: true,
+        ..AgentModel::default()
+    }))
+    .await
+    .expect("mock");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let texts = ["hello there", "what is my balance"];
+    let rate = 22_050;
+    let voice = voxload::mock::Voice::new(rate, voxload::input::TEST_VOICE_CPS);
+    let mut files = Vec::new();
+    for (i, text) in texts.iter().enumerate() {
+        let pcm = voice.render(text);
+        let len = (pcm.len() * 2) as u32;
+        let mut wav = voxload::audio::wav::header(rate, 1, 16, Some(len)).to_vec();
+        wav.extend(pcm.iter().flat_map(|s| s.to_le_bytes()));
+        let name = format!("turn{i}.wav");
+        std::fs::write(dir.path().join(&name), wav).expect("wav");
+        files.push(name);
+    }
+    let url = agent_url(&mock);
+    let files = files.join(",");
+    for (turns, name) in [
+        (
+            vec!["--turn-text", texts[0], "--turn-text", texts[1]],
+            "texts",
+        ),
+        (vec!["--turn", files.as_str()], "files"),
+    ] {
+        let mut args = vec!["agent", "--url", &url, "-n", "1", "--concurrency", "1"];
+        args.extend(turns);
+        args.extend(["--out", "out", "--name", name, "-q"]);
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let cwd = dir.path().to_path_buf();
+        let out = tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            common::voxload(&args, &cwd)
+        })
+        .await
+        .expect("runs");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let records =
+            common::read_records(&dir.path().join("out").join(name).join("requests.jsonl"));
+        assert_eq!(records.len(), 2, "{name}: {records:?}");
+        for (r, text) in records.iter().zip(texts) {
+            assert!(r.ok(), "{r:?}");
+            assert_eq!(r.script.as_deref(), Some("turns"));
+            assert_eq!(r.transcript.as_deref(), Some(text), "{name}: {r:?}");
+        }
+    }
+    // Two ways of giving turns at once is refused, naming the flags.
+    let out = common::voxload(
+        &[
+            "agent",
+            "--url",
+            &url,
+            "--turn-text",
+            "hi",
+            "--turn",
+            "a.wav",
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--turn") && err.contains("--turn-text"),
+        "{err}"
+    );
 }

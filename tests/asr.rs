@@ -8,10 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::timing::{on_schedule_ms, LATE};
-use voxload::cli::corpus::{run_corpus, CorpusArgs};
-use voxload::cli::tts::TargetArgs;
 use voxload::config::asr::AsrOptions;
-use voxload::config::tts::TtsEndpointOptions;
 use voxload::config::{CommonOptions, ProtocolOptions, RunOptions, RunPlan, WorkloadOptions};
 use voxload::metrics::RequestRecord;
 use voxload::mock::{self, AsrFaults, AsrModel, MockHandle, MockModel};
@@ -26,27 +23,7 @@ const TEXTS: &str = "the quick brown fox jumps over the lazy dog\n\
 
 /// Render `texts` through the mock's TTS into a 16 kHz corpus.
 async fn corpus(mock: &MockHandle, dir: &Path, texts: &str) -> PathBuf {
-    let texts_path = dir.join("texts.txt");
-    std::fs::write(&texts_path, texts).expect("write texts");
-    let out = dir.join("corpus");
-    let args = CorpusArgs {
-        target: TargetArgs {
-            vendor: None,
-            endpoint: TtsEndpointOptions {
-                url: Some(mock.url()),
-                format: Some("wav".into()),
-                ..TtsEndpointOptions::default()
-            },
-        },
-        texts: Some(texts_path),
-        texts_format: None,
-        out: out.clone(),
-        sample_rate: Some(16_000),
-        limit: None,
-        concurrency: 4,
-    };
-    assert_eq!(run_corpus(args).await.expect("corpus"), 0);
-    out.join("manifest.jsonl")
+    common::mock_corpus(mock, dir, texts, 4).await
 }
 
 async fn run(
@@ -401,14 +378,8 @@ async fn run_preset(
         name: Some("asr".into()),
         ..CommonOptions::default()
     };
-    let options = RunOptions::single(common, run, ProtocolOptions::Asr(o))
-        .with_preset(Some(preset))
-        .expect("one scenario");
-    let plan = RunPlan::build(options, &|_| None).expect("valid plan");
-    let (result, out) = common::run_plan(plan, Default::default()).await;
-    let records = common::read_records(&out.join("requests.jsonl"));
-    std::fs::remove_dir_all(&out).expect("clean");
-    (result, records)
+    let options = RunOptions::single(common, run, ProtocolOptions::Asr(o));
+    common::run_with_preset(options, preset).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

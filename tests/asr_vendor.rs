@@ -9,11 +9,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::timing::{on_schedule_ms, LATE};
-use voxload::cli::corpus::{run_corpus, CorpusArgs};
-use voxload::cli::tts::TargetArgs;
 use voxload::config::asr::AsrOptions;
-use voxload::config::tts::TtsEndpointOptions;
-use voxload::config::{CommonOptions, ProtocolOptions, RunOptions, RunPlan, WorkloadOptions};
+use voxload::config::{CommonOptions, ProtocolOptions, RunOptions, WorkloadOptions};
 use voxload::metrics::RequestRecord;
 use voxload::mock::{self, AsrModel, MockHandle, MockModel, WsEnd};
 use voxload::protocol::ErrorKind;
@@ -27,27 +24,7 @@ const TEXTS: &str = "the quick brown fox jumps over the lazy dog\n\
 const FINAL_DELAY: Duration = Duration::from_millis(100);
 
 async fn corpus(mock: &MockHandle, dir: &Path) -> PathBuf {
-    let texts_path = dir.join("texts.txt");
-    std::fs::write(&texts_path, TEXTS).expect("write texts");
-    let out = dir.join("corpus");
-    let args = CorpusArgs {
-        target: TargetArgs {
-            vendor: None,
-            endpoint: TtsEndpointOptions {
-                url: Some(mock.url()),
-                format: Some("wav".into()),
-                ..TtsEndpointOptions::default()
-            },
-        },
-        texts: Some(texts_path),
-        texts_format: None,
-        out: out.clone(),
-        sample_rate: Some(16_000),
-        limit: None,
-        concurrency: 2,
-    };
-    assert_eq!(run_corpus(args).await.expect("corpus"), 0);
-    out.join("manifest.jsonl")
+    common::mock_corpus(mock, dir, TEXTS, 2).await
 }
 
 async fn mock() -> MockHandle {
@@ -84,14 +61,8 @@ async fn run_preset(dir: &Path, preset: &str, o: AsrOptions) -> (RunResult, Vec<
         name: Some("asr".into()),
         ..CommonOptions::default()
     };
-    let options = RunOptions::single(common, workload, ProtocolOptions::Asr(o))
-        .with_preset(Some(preset))
-        .expect("one scenario");
-    let plan = RunPlan::build(options, &|_| None).expect("valid plan");
-    let (result, out) = common::run_plan(plan, Default::default()).await;
-    let records = common::read_records(&out.join("requests.jsonl"));
-    std::fs::remove_dir_all(&out).expect("clean");
-    (result, records)
+    let options = RunOptions::single(common, workload, ProtocolOptions::Asr(o));
+    common::run_with_preset(options, preset).await
 }
 
 /// Every request ok, WER 0, TTFS and final at the mock's final delay, and

@@ -173,10 +173,14 @@ async fn truncated_speech_is_heard_as_missing_words() {
 /// Judge requests that take 400 ms on the mock, every request judged,
 /// at most 2 TTS requests in flight: a judge awaited in the request's task
 /// would keep ~10 in flight and drop arrivals; waited for in the stage's
-/// wall time, it would add its 400 ms there.
+/// wall time, it would add its 400 ms there. The TTS answers take at most
+/// 5 ms + 2.9 s ÷ 200 = 19 ms, a fifth of the 100 ms two slots allow at
+/// 20 req/s: the judge's decoding on a loaded 2-core machine must not
+/// push them over (at 50× real time, 62 ms, it did in CI).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_judge_never_moves_the_tts_schedule() {
     let mut model = mock_model(0.0, 0.0);
+    model.speed = 200.0;
     model.asr.overhead = Duration::from_millis(400);
     let (rate, n) = (20.0, 30u64);
     let (ran, _dir) = run(model, |url, dir| {

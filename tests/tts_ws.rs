@@ -12,7 +12,7 @@ use std::time::Duration;
 use common::timing::LATE;
 use voxload::config::tts::{TtsEndpointOptions, TtsOptions};
 use voxload::config::tts_ws::WsTtsOptions;
-use voxload::config::{CommonOptions, ProtocolOptions, RunOptions, RunPlan, WorkloadOptions};
+use voxload::config::{CommonOptions, ProtocolOptions, RunOptions, WorkloadOptions};
 use voxload::metrics::record::RequestRecord;
 use voxload::mock::{MockHandle, MockModel};
 
@@ -58,14 +58,8 @@ async fn run_preset(
         name: Some("ws".into()),
         ..CommonOptions::default()
     };
-    let options = RunOptions::single(common, run, ProtocolOptions::Tts(tts))
-        .with_preset(Some(preset))
-        .expect("one scenario");
-    let plan = RunPlan::build(options, &|_| None).expect("valid plan");
-    let (_result, out) = common::run_plan(plan, Default::default()).await;
-    let records = common::read_records(&out.join("requests.jsonl"));
-    std::fs::remove_dir_all(&out).expect("clean");
-    records
+    let options = RunOptions::single(common, run, ProtocolOptions::Tts(tts));
+    common::run_with_preset(options, preset).await.1
 }
 
 fn near(client_us: u64, server_us: u64, what: &str) {
@@ -174,7 +168,7 @@ async fn error_events_and_close_4000_are_classified_and_counted() {
         (
             "elevenlabs",
             "/v1/text-to-speech/v1/stream-input?output_format=pcm_16000&fail=error",
-            "ws_close_1008",
+            "event_input_timeout_exceeded",
         ),
     ];
     for (preset, path, label) in cases {

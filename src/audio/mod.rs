@@ -16,6 +16,7 @@ mod detect;
 pub mod g711;
 pub mod generate;
 mod ogg;
+pub mod rate;
 pub mod silence;
 pub mod stream;
 pub mod voice;
@@ -119,8 +120,12 @@ pub struct AudioSummary {
     pub duration: Option<Duration>,
     /// Encoded audio bytes seen (headers excluded where known).
     pub bytes: u64,
-    /// Sample rate learnt from the stream.
+    /// Sample rate the duration was computed at.
     pub sample_rate: Option<u32>,
+    /// Where that rate came from (declared by the server, the WAV header,
+    /// decoding, or assumed from the configuration).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_source: Option<rate::RateSource>,
     /// Channels learnt from the stream.
     pub channels: Option<u16>,
     /// Audio time of the first sample above the silence threshold.

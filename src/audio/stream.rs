@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use super::compressed;
 use super::ogg::{OggOpusScanner, OPUS_RATE};
+use super::rate::{DeclaredRate, RateSource};
 use super::silence::{frames_to_duration, SilenceDetector, DEFAULT_THRESHOLD_DBFS};
 use super::wav::{PcmSpec, SampleEncoding, WavParser, WavStep};
 use super::{AudioError, AudioFormat, AudioSummary};
@@ -48,6 +49,8 @@ pub struct StreamAudio {
     bytes: u64,
     /// Set by the first failing push; later calls return it again.
     failed: Option<AudioError>,
+    /// Raw PCM: where its rate came from (assumed until declared).
+    rate_source: RateSource,
 }
 
 #[derive(Debug)]
@@ -107,11 +110,37 @@ impl StreamAudio {
                 threshold_dbfs,
             },
         };
+        let rate_source = match format {
+            AudioFormat::Pcm { .. } => RateSource::Assumed,
+            AudioFormat::Wav => RateSource::Wav,
+            AudioFormat::Mp3 | AudioFormat::Opus | AudioFormat::Flac => RateSource::Decoded,
+        };
         Self {
             kind,
             bytes: 0,
             failed: None,
+            rate_source,
         }
+    }
+
+    /// The server declared a rate (and perhaps channels) for raw PCM: count
+    /// at it from now on instead of the configured one. Audio already
+    /// counted keeps its duration (adapters declare before the first
+    /// audio byte whenever the declaration comes first). Returns whether
+    /// it applied: WAV and compressed streams carry their own rate, so a
+    /// declaration changes nothing there.
+    pub fn declare(&mut self, declared: &DeclaredRate) -> bool {
+        let Kind::Linear { wav: None, pcm } = &mut self.kind else {
+            return false;
+        };
+        let Some(spec) = pcm.spec else { return false };
+        pcm.set_spec(PcmSpec {
+            sample_rate: declared.rate,
+            channels: declared.channels.unwrap_or(spec.channels).max(1),
+            encoding: spec.encoding,
+        });
+        self.rate_source = declared.source;
+        true
     }
 
     /// Feed raw transport bytes of a continuous stream (a raw HTTP body).
@@ -157,10 +186,12 @@ impl StreamAudio {
             return Err(e);
         }
         let bytes = self.bytes;
+        let rate_source = Some(self.rate_source);
         let empty = |rate: Option<u32>, channels: Option<u16>| AudioSummary {
             duration: Some(Duration::ZERO),
             bytes: 0,
             sample_rate: rate,
+            rate_source: rate.and(rate_source),
             channels,
             first_voiced: None,
             samples_inspected: false,
@@ -190,6 +221,7 @@ impl StreamAudio {
                     duration: Some(pcm.total()),
                     bytes,
                     sample_rate: Some(spec.sample_rate),
+                    rate_source,
                     channels: Some(spec.channels),
                     first_voiced: pcm.first_voiced,
                     samples_inspected: pcm.inspected,
@@ -204,6 +236,7 @@ impl StreamAudio {
                     duration: Some(frames_to_duration(samples, OPUS_RATE)),
                     bytes,
                     sample_rate: Some(OPUS_RATE),
+                    rate_source,
                     channels: Some(channels),
                     first_voiced: None,
                     samples_inspected: false,
@@ -223,6 +256,7 @@ impl StreamAudio {
                         duration: None,
                         bytes,
                         sample_rate: None,
+                        rate_source: None,
                         channels: None,
                         first_voiced: None,
                         samples_inspected: false,
@@ -233,6 +267,7 @@ impl StreamAudio {
                     duration: Some(d.duration),
                     bytes,
                     sample_rate: Some(d.sample_rate),
+                    rate_source,
                     channels: Some(d.channels),
                     first_voiced: d.first_voiced,
                     samples_inspected: d.samples_inspected,

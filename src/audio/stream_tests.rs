@@ -504,3 +504,45 @@ fn random_bytes_never_panic() {
         let _ = s.finish();
     }
 }
+
+#[test]
+fn a_declared_rate_replaces_the_configured_one_for_raw_pcm_only() {
+    use crate::audio::rate::{DeclaredRate, RateSource};
+    let declared = DeclaredRate {
+        rate: 22_050,
+        channels: Some(1),
+        source: RateSource::Header,
+        by: "x-sample-rate".into(),
+    };
+    let pcm24 = AudioFormat::Pcm {
+        sample_rate: 24_000,
+        channels: 1,
+    };
+    // One second at 22,050 Hz: 24 kHz would call it 0.91875 s.
+    let one_second = vec![0u8; 22_050 * 2];
+    let mut s = StreamAudio::new(pcm24);
+    assert!(s.declare(&declared));
+    let pushed = s.push(&one_second).expect("pcm");
+    assert_eq!(pushed.duration, Some(Duration::from_secs(1)));
+    let sum = s.finish().expect("pcm");
+    assert_eq!(sum.duration, Some(Duration::from_secs(1)));
+    assert_eq!(
+        (sum.sample_rate, sum.rate_source),
+        (Some(22_050), Some(RateSource::Header))
+    );
+    // Nothing declared: the configured rate, said to be assumed.
+    let mut s = StreamAudio::new(pcm24);
+    s.push(&one_second).expect("pcm");
+    let sum = s.finish().expect("pcm");
+    assert_eq!(sum.duration, Some(Duration::from_micros(918_750)));
+    assert_eq!(sum.rate_source, Some(RateSource::Assumed));
+    // WAV carries its own rate: a declaration does not apply.
+    let mut s = StreamAudio::new(AudioFormat::Wav);
+    assert!(!s.declare(&declared));
+    s.push(&wav::header(24_000, 1, 16, Some(24_000 * 2)))
+        .expect("header");
+    s.push(&vec![0u8; 24_000 * 2]).expect("data");
+    let sum = s.finish().expect("wav");
+    assert_eq!(sum.duration, Some(Duration::from_secs(1)));
+    assert_eq!(sum.rate_source, Some(RateSource::Wav));
+}

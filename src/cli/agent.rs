@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::run::RunArgs;
-use crate::config::agent::AgentOptions;
+use crate::config::agent::{AgentOptions, ScriptOptions};
 use crate::config::ProtocolOptions;
 use crate::protocol::Service;
 
@@ -19,6 +19,15 @@ pub struct AgentArgs {
     /// Send nothing between utterances instead of low-level noise frames.
     #[arg(long)]
     pub no_noise: bool,
+    /// The caller's turns as audio files, one per turn in order (repeat or comma-separate): one script instead of the file's [[script]].
+    #[arg(long = "turn", value_name = "AUDIO", value_delimiter = ',', conflicts_with_all = ["turn_text", "manifest"])]
+    pub turns: Vec<PathBuf>,
+    /// The caller's turns as texts in the built-in test voice (repeat for more turns; the mock understands it, a real agent needs --turn audio).
+    #[arg(long = "turn-text", value_name = "TEXT", conflicts_with = "manifest")]
+    pub turn_text: Vec<String>,
+    /// The caller's turns from a `voxload corpus` manifest.jsonl, its lines in order (references give the agent-side WER).
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub agent: AgentOptions,
@@ -45,5 +54,25 @@ pub fn protocol(args: &AgentArgs) -> ProtocolOptions {
     if args.no_noise {
         agent.noise = Some(false);
     }
+    if let Some(script) = flag_script(args) {
+        agent.script = Some(vec![script]);
+    }
     ProtocolOptions::Agent(agent)
+}
+
+fn nonempty<T: Clone>(v: &[T]) -> Option<Vec<T>> {
+    (!v.is_empty()).then(|| v.to_vec())
+}
+
+/// The one conversation `--turn`, `--turn-text` or `--manifest` give, if any.
+fn flag_script(args: &AgentArgs) -> Option<ScriptOptions> {
+    let script = ScriptOptions {
+        name: "turns".into(),
+        turns: nonempty(&args.turns),
+        texts: nonempty(&args.turn_text),
+        manifest: args.manifest.clone(),
+        ..ScriptOptions::default()
+    };
+    let given = script.turns.is_some() || script.texts.is_some() || script.manifest.is_some();
+    given.then_some(script)
 }

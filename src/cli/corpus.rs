@@ -74,8 +74,9 @@ async fn render(
     tts.execute(&TtsJob { text, voice }, &mut probe)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let format = probe.measured_format(tts.target().format);
     let bytes = probe.capture.map(|c| c.audio).unwrap_or_default();
-    let decoded = decode(&bytes, Some(tts.target().format)).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let decoded = decode(&bytes, Some(format)).map_err(|e| anyhow::anyhow!("{e}"))?;
     let mono = to_mono(&decoded);
     let out_rate = rate.unwrap_or(decoded.sample_rate);
     let samples = if out_rate == decoded.sample_rate {

@@ -11,8 +11,15 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::mock::{
-    self, AgentFaults, AgentModel, AsrFaults, AsrModel, Faults, MockError, MockModel, StallWindow,
+    self, AgentFaults, AgentModel, AsrFaults, AsrModel, Faults, MockError, MockModel,
+    RateDeclaration, StallWindow,
 };
+
+/// `--declare-rate`: `none`, `header` or `content-type`.
+fn parse_rate_declaration(s: &str) -> Result<RateDeclaration, String> {
+    RateDeclaration::parse(s)
+        .ok_or_else(|| format!("expected none, header or content-type, got '{s}'"))
+}
 
 /// Serve a mock OpenAI-compatible TTS and ASR server with a known latency model.
 #[derive(Debug, Clone, clap::Args)]
@@ -44,6 +51,9 @@ pub struct MockArgs {
     /// Output sample rate (16-bit mono PCM or WAV).
     #[arg(long, default_value_t = 24_000)]
     pub sample_rate: u32,
+    /// How raw PCM answers declare --sample-rate: none, header (x-sample-rate) or content-type (audio/L16; rate=N).
+    #[arg(long, default_value = "none", value_parser = parse_rate_declaration)]
+    pub declare_rate: RateDeclaration,
     /// Silence before the tone in every response (tests "first voiced audio").
     #[arg(long, default_value = "0ms")]
     pub leading_silence: HumanDuration,
@@ -159,6 +169,9 @@ pub struct MockArgs {
     /// Voice agent: sample rate of the response audio (16-bit mono PCM).
     #[arg(long, default_value_t = 16_000)]
     pub agent_sample_rate: u32,
+    /// Voice agent (/v1/agent): announce --agent-sample-rate on accept (session.created, OpenAI GA shape).
+    #[arg(long)]
+    pub agent_announce_rate: bool,
     /// Voice agent: audio per response chunk (one message each).
     #[arg(long, default_value = "40ms")]
     pub agent_chunk: HumanDuration,
@@ -214,6 +227,7 @@ impl MockArgs {
         };
         let model = MockModel {
             sample_rate: self.sample_rate,
+            declare_rate: self.declare_rate,
             chars_per_second: self.chars_per_second,
             speed: self.speed,
             chunk: *self.chunk,
@@ -263,6 +277,7 @@ impl MockArgs {
                 speech_rms: self.agent_speech_rms,
                 response_audio: *self.agent_response_audio,
                 sample_rate_out: self.agent_sample_rate,
+                announce_rate: self.agent_announce_rate,
                 chunk: *self.agent_chunk,
                 speed: self.agent_speed,
                 burst: self.agent_burst,

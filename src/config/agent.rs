@@ -98,6 +98,15 @@ pub struct AgentOptions {
     /// Type(s) that end a response [default: response_end].
     #[arg(long, value_delimiter = ',')]
     pub end_types: Option<Vec<String>>,
+    /// Dotted path of the status in end-of-response messages, kept in each turn's record (OpenAI: response.status) [default: none].
+    #[arg(long)]
+    pub end_status_path: Option<String>,
+    /// Status(es) at --end-status-path that fail the turn, counted as event_response_<status> (OpenAI: failed) [default: none].
+    #[arg(long, value_delimiter = ',')]
+    pub end_failed_statuses: Option<Vec<String>>,
+    /// Type(s) of server messages kept verbatim in the turn records as kept_message (OpenAI: rate_limits.updated) [default: none].
+    #[arg(long, value_delimiter = ',')]
+    pub keep_types: Option<Vec<String>>,
     /// Type(s) of the interruption message [default: interrupted].
     #[arg(long, value_delimiter = ',')]
     pub interrupt_types: Option<Vec<String>>,
@@ -133,6 +142,9 @@ pub struct AgentOptions {
     /// Sample rate of the agent's audio, for audio seconds [default: 16000].
     #[arg(long)]
     pub agent_sample_rate: Option<u32>,
+    /// Dotted JSON path of the agent audio's rate in server messages (OpenAI: session.audio.output.format.rate); once announced it replaces --agent-sample-rate for the call [default: none].
+    #[arg(long, value_name = "PATH")]
+    pub agent_rate_path: Option<String>,
     /// A call fails if the WebSocket is not open (TCP connect and upgrade) within this [default: 10s].
     #[arg(long, value_parser = parse_duration)]
     #[serde(default, with = "crate::units::serde_duration::option")]
@@ -349,6 +361,10 @@ impl AgentOptions {
             item_id_path: o.item_id_path.clone().or(d.item_id_path),
             mark_types: list(o.mark_types.clone(), &d.mark_types),
             mark_name_path: o.mark_name_path.clone().unwrap_or(d.mark_name_path),
+            end_status_path: o.end_status_path.clone().or(d.end_status_path),
+            end_failed_statuses: list(o.end_failed_statuses.clone(), &d.end_failed_statuses),
+            keep_types: list(o.keep_types.clone(), &d.keep_types),
+            rate_path: o.agent_rate_path.clone().filter(|p| !p.trim().is_empty()),
         };
         let mark_echo_message = o.mark_echo_message.clone().filter(|m| !m.is_empty());
         if let Some(m) = mark_echo_message

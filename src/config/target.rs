@@ -48,6 +48,9 @@ pub struct ErrorEventOptions {
     /// Error codes that fail nothing (e.g. response_cancel_not_active) [default: none].
     #[arg(long, value_delimiter = ',')]
     pub benign_errors: Option<Vec<String>>,
+    /// Dotted path that marks untyped error messages: one with a value there is an error, that value its code (ElevenLabs: error) [default: none].
+    #[arg(long)]
+    pub error_path: Option<String>,
 }
 
 impl ErrorEventOptions {
@@ -58,6 +61,7 @@ impl ErrorEventOptions {
             error_types: self.error_types.clone().unwrap_or(d.error_types),
             error_code_path: self.error_code_path.clone().unwrap_or(d.error_code_path),
             benign_errors: self.benign_errors.clone().unwrap_or(d.benign_errors),
+            error_path: self.error_path.clone().or(d.error_path),
         }
     }
 }

@@ -44,6 +44,9 @@ pub struct WsTtsOptions {
     /// WebSocket: dotted path of a boolean "final" flag (e.g. isFinal).
     #[arg(long = "final-flag")]
     pub final_flag: Option<String>,
+    /// WebSocket: dotted JSON path of the audio's sample rate in server messages (raw PCM); the URL's output_format=pcm_N or sample_rate=N is read without it [default: none].
+    #[arg(long = "ws-rate-path", value_name = "PATH")]
+    pub ws_rate_path: Option<String>,
     /// WebSocket: `whole` (default) or a token rate like `40tok/s`: words sent at absolute deadlines.
     #[arg(long = "text-stream")]
     pub text_stream: Option<String>,
@@ -94,6 +97,7 @@ impl WsTtsOptions {
             type_path: Some(self.ws_type_path.clone().unwrap_or_else(|| "type".into())),
             final_types: self.final_types.clone().unwrap_or_default(),
             final_flag_path: self.final_flag.clone(),
+            rate_path: self.ws_rate_path.clone().filter(|p| !p.trim().is_empty()),
             errors: self.errors.build(),
             text_stream,
             connect_timeout: positive(

@@ -337,6 +337,8 @@ pub fn measure(
             .map(|a| a.bytes)
             .unwrap_or_else(|| probe.chunks.iter().map(|c| u64::from(c.bytes)).sum()),
         audio_us: audio_dur.map(micros),
+        sample_rate: audio.and_then(|a| a.sample_rate),
+        rate_source: audio.and_then(|a| a.rate_source),
         ..RequestRecord::default()
     };
 

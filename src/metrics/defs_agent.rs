@@ -132,8 +132,12 @@ pub fn measure_turn(t: &TurnTimes, c: &TurnContext) -> RequestRecord {
             .then(|| micros(t.audio.iter().map(|(_, d)| *d).sum::<Duration>())),
         chunks: t.audio.len() as u32,
         audio_bytes: t.audio_bytes,
+        sample_rate: t.sample_rate.filter(|_| !t.audio.is_empty()).map(|r| r.0),
+        rate_source: t.sample_rate.filter(|_| !t.audio.is_empty()).map(|r| r.1),
         transcript: t.heard.clone(),
         reply: t.said.clone(),
+        end_status: t.end_status.clone(),
+        kept_message: t.kept.clone(),
         ws_close: t.close_code,
         turn: Some(t.index as u32 + 1),
         ..RequestRecord::default()

@@ -175,6 +175,7 @@ fn summary(duration_ms: Option<u64>, voiced_ms: Option<u64>, inspected: bool) ->
         duration: duration_ms.map(ms),
         bytes: 1000,
         sample_rate: Some(24_000),
+        rate_source: None,
         channels: Some(1),
         first_voiced: voiced_ms.map(ms),
         samples_inspected: inspected,

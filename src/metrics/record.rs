@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::audio::rate::RateSource;
 use crate::protocol::ErrorKind;
 
 /// Every measured number of one request. A metric the request never reached
@@ -64,6 +65,14 @@ pub struct RequestRecord {
     /// for ASR the input audio sent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub audio_us: Option<u64>,
+    /// Samples per second the audio seconds were computed at (raw PCM,
+    /// WAV, decoded audio; a voice agent's answer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample_rate: Option<u32>,
+    /// Where `sample_rate` came from: `header`, `url` or `message` (the
+    /// server declared it), `wav`, `decoded`, or `assumed` (configured).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_source: Option<RateSource>,
     /// e2e ÷ audio duration (lower is better).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rtf: Option<f64>,
@@ -172,6 +181,14 @@ pub struct RequestRecord {
     /// Voice agent: the agent's text reply (what it said), as received.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reply: Option<String>,
+    /// Voice agent: the status its end-of-response message gave
+    /// (OpenAI: `completed`, `cancelled`, `incomplete`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_status: Option<String>,
+    /// Voice agent: the latest message of a kept type the call had received
+    /// when this turn was written (OpenAI's `rate_limits.updated`), as JSON text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kept_message: Option<String>,
     /// WebSocket close code, when the server closed the connection.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ws_close: Option<u16>,

@@ -112,6 +112,8 @@ impl RequestRecord {
         o.u64(k!("chunks"), u64::from(self.chunks));
         o.u64(k!("audio_bytes"), self.audio_bytes);
         o.opt_u64(k!("audio_us"), self.audio_us);
+        o.opt_u64(k!("sample_rate"), self.sample_rate.map(u64::from));
+        o.opt_str(k!("rate_source"), self.rate_source.map(|s| s.name()));
         o.opt_f64(k!("rtf"), self.rtf);
         o.opt_f64(k!("rtfx"), self.rtfx);
         o.opt_u64(k!("stall_count"), self.stall_count.map(u64::from));
@@ -155,6 +157,8 @@ impl RequestRecord {
         o.opt_f64(k!("wer"), self.wer);
         o.opt_str(k!("transcript"), self.transcript.as_deref());
         o.opt_str(k!("reply"), self.reply.as_deref());
+        o.opt_str(k!("end_status"), self.end_status.as_deref());
+        o.opt_str(k!("kept_message"), self.kept_message.as_deref());
         o.opt_u64(k!("ws_close"), self.ws_close.map(u64::from));
         if let Some(e) = &self.error {
             o.key(k!("error"));
@@ -196,6 +200,8 @@ mod tests {
             chunks: 9,
             audio_bytes: 10,
             audio_us: Some(11),
+            sample_rate: Some(22_050),
+            rate_source: Some(crate::audio::rate::RateSource::Header),
             rtf: Some(0.1 + 0.2),
             rtfx: Some(1e-7),
             stall_count: Some(12),
@@ -229,6 +235,8 @@ mod tests {
             wer: Some(23.0 / 24.0),
             transcript: Some("quote \" and \\ and\nnewline ü".into()),
             reply: Some("a reply \u{1}".into()),
+            end_status: Some("completed".into()),
+            kept_message: Some(r#"{"type":"rate_limits.updated"}"#.into()),
             ws_close: Some(1011),
             error: Some(ErrorKind::Http(503)),
             error_detail: Some("{\"error\":\"queue full\"}".into()),

@@ -404,12 +404,14 @@ pub fn notes(kind: Kind) -> &'static [&'static str] {
             "a chunk is one WebSocket message with audio",
             "ttfa_text = first text message sent → first audio; ttfa_flush = last text (or flush message) sent → first audio after it; flush_final = last text (or flush) sent → the final message",
             "text streamed with --text-stream: whitespace-split words sent at absolute deadlines from the request's start",
+            RATE_NOTE,
         ],
         Kind::HttpTts => &[
             "durations in ms; latencies are measured from the scheduled start in open loop (no coordinated omission) and from the actual send in closed loop",
             "a chunk is one SSE event or NDJSON line, or one transport read for raw audio bodies",
             "latency histograms hold successful requests; schedule_lag holds all sent requests",
             "stalls: playback starts at first audio plus the pre-buffer and runs in real time; a stall is waiting for audio that has not arrived",
+            RATE_NOTE,
         ],
         Kind::HttpAsr | Kind::WsAsr => &[
             "durations in ms; latencies from the scheduled start in open loop, from the actual start in closed loop",
@@ -424,9 +426,13 @@ pub fn notes(kind: Kind) -> &'static [&'static str] {
             "turn = caller's first frame to the end of the agent's response; audio = agent audio seconds in the response",
             "barge-in: from the first frame of the caller's interrupting utterance, against the caller's player (real time from the answer's first audio; an interruption message drops what it has queued); barge_in_silence = until the player went silent (no quiet window added); barge_in_leak = answer audio it played from the onset on, queued or arriving; barge_in_untested = planned barge-ins with nothing left to interrupt (answer over and played), left out of the barge-in figures",
             "connect and schedule_lag are on the first turn of each conversation",
+            RATE_NOTE,
         ],
     }
 }
+
+/// How audio seconds of raw PCM get their rate (docs/metrics.md "Sample rates").
+const RATE_NOTE: &str = "audio seconds of raw PCM use the sample rate the server declares (a header, the URL, a message) over the configured one; each record says which (sample_rate, rate_source)";
 
 /// What the registry says of each metric.
 impl Metric {

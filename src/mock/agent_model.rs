@@ -44,6 +44,12 @@ pub struct AgentModel {
     pub response_audio: Duration,
     /// Sample rate of the response audio.
     pub sample_rate_out: u32,
+    /// `/v1/agent`: announce `sample_rate_out` on accept, in the OpenAI GA
+    /// shape (`{"type":"session.created","session":{"audio":{"output":
+    /// {"format":{"type":"audio/pcm","rate":N}}}}}`), for clients that read
+    /// the rate (`--agent-rate-path session.audio.output.format.rate`)
+    /// rather than assume it.
+    pub announce_rate: bool,
     /// Audio per response chunk (one WebSocket message each).
     #[serde(with = "crate::units::serde_duration")]
     pub chunk: Duration,
@@ -91,6 +97,7 @@ impl Default for AgentModel {
             speech_rms: 500.0,
             response_audio: Duration::from_millis(1_500),
             sample_rate_out: 16_000,
+            announce_rate: false,
             chunk: Duration::from_millis(40),
             speed: 1.0,
             burst: false,

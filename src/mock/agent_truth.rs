@@ -130,6 +130,16 @@ pub struct RealtimeTruth {
     /// See `media`.
     #[serde(default)]
     pub misnumbered_media: u64,
+    /// The session's turn detection once set: `server_vad`, `semantic_vad`
+    /// or `none` (manual); empty if no update said.
+    #[serde(default)]
+    pub turn_detection: String,
+    /// Each `input_audio_buffer.commit` arrived (µs on the truth clock).
+    #[serde(default)]
+    pub commits: Vec<u64>,
+    /// Each `response.create` arrived (µs on the truth clock).
+    #[serde(default)]
+    pub response_creates: Vec<u64>,
 }
 
 /// One `conversation.item.truncate` of an answer's item.
@@ -194,6 +204,10 @@ pub struct AgentTurnTruth {
     pub audio_stopped_us: Option<u64>,
     /// `interrupted` was sent (never without `interrupt_message`).
     pub interrupted_us: Option<u64>,
+    /// Realtime: the status the answer's `response.done` gave when it ran
+    /// to its end (`completed`, or `failed` with `?fail_every`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_status: Option<String>,
 }
 
 /// Running counters behind [`AgentTruth`].

@@ -100,8 +100,11 @@ pub(super) struct Turn {
     pub(super) transcript_at: Option<Instant>,
     /// The transcript message (or the `malformed` text).
     pub(super) transcript: Utf8Bytes,
-    /// `d + response_delay`.
+    /// `d + response_delay` (manual turns: `response.create` + `response_delay`).
     pub(super) first_audio: Instant,
+    /// A manual turn waiting for `response.create`: `first_audio` is
+    /// [`UNANSWERED`] away until it comes.
+    pub(super) awaiting_create: bool,
     /// Between detection and `response_end` (chunks still to send).
     pub(super) responding: bool,
     pub(super) next_chunk: usize,
@@ -114,6 +117,9 @@ pub(super) struct Turn {
     /// Barge-in onset + `barge_stop_delay`.
     pub(super) stop_at: Option<Instant>,
 }
+
+/// How far off a manual turn's answer stands until the client asks for it.
+pub(super) const UNANSWERED: Duration = Duration::from_secs(24 * 3600);
 
 /// The next thing a turn does; variant order is the tie-break order.
 #[derive(Clone, Copy)]
@@ -240,6 +246,7 @@ impl Turn {
                     }
                     match wire {
                         Some(w) => {
+                            self.rec.response_status = Some(w.final_status(turn).into());
                             for m in w.completed(turn) {
                                 send(socket, m).await?;
                             }

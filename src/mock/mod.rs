@@ -100,8 +100,10 @@ pub use asr::{SUBSTITUTE, SUBSTITUTE_ALT};
 pub use asr_model::{AsrFaults, AsrModel};
 pub use asr_truth::{AsrEndpoint, AsrFaultKind, AsrRequestTruth, AsrTruth, WsEnd, WsSessionTruth};
 pub use model::{
-    Faults, MockModel, StallWindow, HUGE_MESSAGE_BYTES, MAX_AUDIO_LIMIT, OVERSIZED_HEAD_BYTES,
+    Faults, MockModel, RateDeclaration, StallWindow, HUGE_MESSAGE_BYTES, MAX_AUDIO_LIMIT,
+    OVERSIZED_HEAD_BYTES,
 };
+pub use realtime::{rate_limit_left, RATE_LIMIT};
 pub use truth::{FaultKind, RequestTruth, Truth, RECENT_CAPACITY};
 
 /// Caller PCM (16-bit) realigned on sample boundaries across WebSocket

@@ -14,6 +14,32 @@ use super::{AgentModel, AsrModel, MockError};
 /// 48 kHz is 55 MB).
 pub const MAX_AUDIO_LIMIT: Duration = Duration::from_secs(600);
 
+/// How a raw PCM answer declares its sample rate, as servers in the field do.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RateDeclaration {
+    /// Not at all (`Content-Type: audio/pcm`): the client must know it.
+    #[default]
+    None,
+    /// An `x-sample-rate: N` header.
+    Header,
+    /// `Content-Type: audio/L16; rate=N; channels=1` (RFC 2586's shape;
+    /// the samples stay little-endian, as Gemini sends them).
+    ContentType,
+}
+
+impl RateDeclaration {
+    /// Parse `none`, `header` or `content-type`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "none" => Some(Self::None),
+            "header" | "x-sample-rate" => Some(Self::Header),
+            "content-type" | "l16" => Some(Self::ContentType),
+            _ => None,
+        }
+    }
+}
+
 /// How the mock synthesizes: a realistic, fast streaming TTS by default.
 ///
 /// Timing of one request (all offsets from the moment the handler got it):
@@ -26,6 +52,8 @@ pub const MAX_AUDIO_LIMIT: Duration = Duration::from_secs(600);
 pub struct MockModel {
     /// Output sample rate of the 16-bit mono PCM (OpenAI `pcm` is 24 kHz).
     pub sample_rate: u32,
+    /// How raw PCM answers declare `sample_rate` (WAV has its header).
+    pub declare_rate: RateDeclaration,
     /// Speaking rate: input characters per second of audio. Sets how much
     /// audio a text implies, which is what RTF tests compare against.
     pub chars_per_second: f64,
@@ -77,6 +105,7 @@ impl Default for MockModel {
     fn default() -> Self {
         Self {
             sample_rate: 24_000,
+            declare_rate: RateDeclaration::None,
             chars_per_second: 15.0,
             speed: 4.0,
             chunk: Duration::from_millis(100),

@@ -213,6 +213,11 @@ impl Plan {
         known.then(|| (header + self.sent * 2) as u64)
     }
 
+    /// The body is raw PCM (no header declares its rate).
+    pub(crate) fn is_raw_pcm(&self) -> bool {
+        (self.framing, self.container) == (Framing::Audio, Container::Pcm)
+    }
+
     pub(crate) fn content_type(&self) -> &'static str {
         match (self.framing, self.container) {
             (Framing::Audio, Container::Wav) => "audio/wav",

@@ -7,7 +7,10 @@
 //! - `session.update`: the input format (GA `session.audio.input.format`
 //!   `{"type":"audio/pcm","rate":24000}`; beta `input_audio_format:
 //!   "pcm16"`) sets the caller's rate; any other format or rate is an
-//!   `error` (`invalid_value`). Answered with `session.updated`.
+//!   `error` (`invalid_value`). Its `turn_detection` (GA under
+//!   `audio.input`, beta flat) picks server VAD, semantic VAD (the same
+//!   energy VAD here) or, when `null`, manual turns. Answered with
+//!   `session.updated`.
 //! - `input_audio_buffer.append {"audio":"<base64 pcm16>"}`: caller audio
 //!   (bad base64: `error` `invalid_audio`);
 //! - `input_audio_buffer.commit`: the caller's end of speech now (as
@@ -21,13 +24,22 @@
 //!   answered with `conversation.item.truncated`; an unknown item is
 //!   `error` `item_not_found`, `audio_end_ms` past the audio sent is
 //!   `error` `invalid_value`;
-//! - `response.create` is accepted and ignored (server VAD answers every
-//!   turn); anything else is `error` `unknown_event`, text that is not
-//!   JSON `error` `invalid_json`.
+//! - `response.create`: with manual turns, the committed turn is answered
+//!   from now on the usual schedule (`response.created` now, audio after
+//!   `response_delay`); while an answer is still going, `error`
+//!   `conversation_already_has_active_response`. With a VAD every turn is
+//!   answered anyway and it is ignored. Arrivals of commits and creates are
+//!   recorded;
+//! - anything else is `error` `unknown_event`, text that is not JSON
+//!   `error` `invalid_json`.
 //!
 //! Server → client, on the `/v1/agent` schedule (`d` = end of speech detected):
-//! - on accept, `session.created`;
-//! - the first speech frame of each utterance:
+//! - on accept, `session.created` (and after an update `session.updated`)
+//!   with the session's formats: GA `session.audio.{input,output}.format`
+//!   (`{"type":"audio/pcm","rate":24000}`, the rate a client reads with
+//!   `--agent-rate-path session.audio.output.format.rate`), beta
+//!   `input_audio_format`/`output_audio_format`;
+//! - (with a VAD) the first speech frame of each utterance:
 //!   `input_audio_buffer.speech_started` (also the barge-in cue: the answer
 //!   then stops `barge_stop_delay` later with `response.done` `cancelled`,
 //!   reason `turn_detected`);
@@ -42,8 +54,10 @@
 //!   `response.output_audio_transcript.delta` (beta
 //!   `response.audio_transcript.delta`) holding the reply text;
 //! - after the last: `response.output_audio.done` (beta
-//!   `response.audio.done`), `response.done` (`completed`) and
-//!   `rate_limits.updated`.
+//!   `response.audio.done`), `response.done` (`completed`; `failed` on
+//!   every Nth answer of a session with `?fail_every=N`) and
+//!   `rate_limits.updated` (`requests` remaining: one fewer per answer,
+//!   [`rate_limit_left`]).
 //!
 //! `session.update` may instead ask for G.711 (`audio/pcmu`, `audio/pcma`;
 //! beta `g711_ulaw`, `g711_alaw`): the session then runs at 8 kHz, the
@@ -83,6 +97,58 @@ pub(super) struct Realtime {
     pub(super) rate: u32,
     pub(super) codec: Codec,
     pub(super) twilio: TwilioWire,
+    /// How the session finds the end of the caller's turns (set by
+    /// `session.update`).
+    pub(super) detection: TurnDetection,
+    /// `?fail_every=N`: every Nth response of the session ends `failed`.
+    pub(super) fail_every: Option<u64>,
+}
+
+/// A realtime session's `turn_detection`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(super) enum TurnDetection {
+    /// `server_vad` (the default): energy VAD, answers every turn.
+    #[default]
+    ServerVad,
+    /// `semantic_vad`: the mock's energy VAD stands in for the model's.
+    SemanticVad,
+    /// `null`: no VAD events; a turn ends at `input_audio_buffer.commit`
+    /// and is answered only on `response.create`.
+    Manual,
+}
+
+impl TurnDetection {
+    /// The API's name for it, for truth.
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            TurnDetection::ServerVad => "server_vad",
+            TurnDetection::SemanticVad => "semantic_vad",
+            TurnDetection::Manual => "none",
+        }
+    }
+
+    /// What a session update says (GA nested, beta flat); `None`: nothing
+    /// about it, the session keeps its mode.
+    fn of_update(session: &Value) -> Option<Self> {
+        let d = session
+            .pointer("/audio/input/turn_detection")
+            .or_else(|| session.get("turn_detection"))?;
+        Some(match d.get("type").and_then(Value::as_str) {
+            _ if d.is_null() => TurnDetection::Manual,
+            Some("semantic_vad") => TurnDetection::SemanticVad,
+            _ => TurnDetection::ServerVad,
+        })
+    }
+}
+
+/// The `requests` limit `rate_limits.updated` reports.
+pub const RATE_LIMIT: u64 = 1000;
+
+/// Requests left by `rate_limits.updated` after answer `turn` (0-based) of
+/// a session: one fewer per answer, so a client's kept copy tells which
+/// answer it came after.
+pub fn rate_limit_left(turn: u64) -> u64 {
+    RATE_LIMIT.saturating_sub(turn + 1)
 }
 
 /// PCM rates a realtime session takes (the API's only PCM rate).
@@ -104,6 +170,8 @@ impl Realtime {
             rate,
             codec,
             twilio: TwilioWire::default(),
+            detection: TurnDetection::default(),
+            fail_every: None,
         }
     }
 
@@ -133,7 +201,30 @@ impl Realtime {
     pub(super) fn parse(&mut self, text: &str) -> ClientEvent {
         match self.dialect {
             Dialect::Twilio => self.twilio.parse(text),
-            Dialect::Ga | Dialect::Beta => parse(text),
+            Dialect::Ga | Dialect::Beta => {
+                let event = parse(text);
+                if matches!(event, ClientEvent::Update(Ok(_))) {
+                    let v: Value = serde_json::from_str(text).unwrap_or_default();
+                    if let Some(d) = TurnDetection::of_update(&v["session"]) {
+                        self.detection = d;
+                    }
+                }
+                event
+            }
+        }
+    }
+
+    /// Turns end only when the client commits, and are answered only when it asks.
+    pub(super) fn manual(&self) -> bool {
+        self.detection == TurnDetection::Manual
+    }
+
+    /// How response `turn` ends when it runs to its end: `failed` on every
+    /// `fail_every`-th, else `completed`.
+    pub(super) fn final_status(&self, turn: u64) -> &'static str {
+        match self.fail_every {
+            Some(n) if n > 0 && (turn + 1) % n == 0 => "failed",
+            _ => "completed",
         }
     }
 
@@ -157,19 +248,38 @@ impl Realtime {
     }
 
     pub(super) fn session_created(&self) -> Option<Message> {
-        (!self.is_twilio()).then(|| {
-            self.event(
-            json!({"type": "session.created", "session": {"id": format!("sess_{}", self.session)}}),
-        )
-        })
+        self.session_event("session.created")
     }
 
     pub(super) fn session_updated(&self) -> Option<Message> {
-        (!self.is_twilio()).then(|| {
-            self.event(
-            json!({"type": "session.updated", "session": {"id": format!("sess_{}", self.session)}}),
-        )
-        })
+        self.session_event("session.updated")
+    }
+
+    /// `session.created` / `session.updated` with the session as it is: GA
+    /// states its audio formats both ways (`session.audio.output.format`
+    /// `{"type":"audio/pcm","rate":24000}`, or `audio/pcmu`/`audio/pcma`
+    /// without a rate); beta its `output_audio_format` name.
+    fn session_event(&self, kind: &str) -> Option<Message> {
+        if self.is_twilio() {
+            return None;
+        }
+        let id = format!("sess_{}", self.session);
+        let session = if self.is_beta() {
+            let name = match self.codec {
+                Codec::Mulaw => "g711_ulaw",
+                Codec::Alaw => "g711_alaw",
+                Codec::Pcm16 => "pcm16",
+            };
+            json!({"id": id, "input_audio_format": name, "output_audio_format": name})
+        } else {
+            let format = match self.codec {
+                Codec::Mulaw => json!({"type": "audio/pcmu"}),
+                Codec::Alaw => json!({"type": "audio/pcma"}),
+                Codec::Pcm16 => json!({"type": "audio/pcm", "rate": self.rate}),
+            };
+            json!({"id": id, "type": "realtime", "audio": {"input": {"format": format}, "output": {"format": format}}})
+        };
+        Some(self.event(json!({"type": kind, "session": session})))
     }
 
     pub(super) fn speech_started(&self, turn: u64, audio_ms: u64) -> Option<Message> {
@@ -179,6 +289,20 @@ impl Realtime {
     /// What goes out at the end of speech: stopped (server VAD only),
     /// committed, the user item, and the response's start.
     pub(super) fn detected(&self, turn: u64, audio_ms: u64, vad: bool) -> Vec<Message> {
+        let mut out = self.committed(turn, audio_ms, vad);
+        if !self.manual() && !self.is_twilio() {
+            out.push(self.response_created(turn));
+        }
+        out
+    }
+
+    /// `response.created` of turn `turn`'s answer.
+    pub(super) fn response_created(&self, turn: u64) -> Message {
+        self.event(json!({"type": "response.created", "response": {"id": self.response(turn), "status": "in_progress"}}))
+    }
+
+    /// The end of the caller's speech (`vad`: found by the VAD) and its item.
+    fn committed(&self, turn: u64, audio_ms: u64, vad: bool) -> Vec<Message> {
         let item = self.user_item(turn);
         let added = if self.is_beta() {
             "conversation.item.created"
@@ -196,7 +320,6 @@ impl Realtime {
         out.push(self.event(
             json!({"type": added, "item": {"id": item, "type": "message", "role": "user"}}),
         ));
-        out.push(self.event(json!({"type": "response.created", "response": {"id": self.response(turn), "status": "in_progress"}})));
         out
     }
 
@@ -248,8 +371,8 @@ impl Realtime {
         };
         vec![
             self.event(json!({"type": done, "response_id": self.response(turn), "item_id": self.answer_item(turn)})),
-            self.response_done(turn, "completed", None),
-            self.event(json!({"type": "rate_limits.updated", "rate_limits": [{"name": "requests", "limit": 1000, "remaining": 999, "reset_seconds": 60.0}]})),
+            self.response_done(turn, self.final_status(turn), None),
+            self.event(json!({"type": "rate_limits.updated", "rate_limits": [{"name": "requests", "limit": RATE_LIMIT, "remaining": rate_limit_left(turn), "reset_seconds": 60.0}]})),
         ]
     }
 
@@ -263,7 +386,12 @@ impl Realtime {
     }
 
     pub(super) fn response_done(&self, turn: u64, status: &str, reason: Option<&str>) -> Message {
-        let details = reason.map(|r| json!({"type": status, "reason": r}));
+        let details = match (status, reason) {
+            ("failed", _) => Some(
+                json!({"type": "failed", "error": {"type": "server_error", "code": "server_error"}}),
+            ),
+            (_, r) => r.map(|r| json!({"type": status, "reason": r})),
+        };
         self.event(json!({"type": "response.done", "response": {"id": self.response(turn), "status": status, "status_details": details}}))
     }
 
@@ -374,5 +502,37 @@ mod tests {
             panic!("text")
         };
         assert!(t.as_str().contains(r#""type":"response.audio.delta""#));
+    }
+
+    #[test]
+    fn session_events_state_the_formats_in_the_ga_shape() {
+        let text = |m: Option<Message>| match m {
+            Some(Message::Text(t)) => serde_json::from_str::<Value>(t.as_str()).expect("json"),
+            other => panic!("a text message, got {other:?}"),
+        };
+        let mut ga = Realtime::new(Dialect::Ga, 7);
+        let v = text(ga.session_created());
+        assert_eq!(v["type"], "session.created");
+        assert_eq!(
+            v.pointer("/session/audio/output/format"),
+            Some(&json!({"type": "audio/pcm", "rate": 24_000}))
+        );
+        (ga.rate, ga.codec) = (G711_RATE, Codec::Mulaw);
+        let v = text(ga.session_updated());
+        assert_eq!(v["type"], "session.updated");
+        assert_eq!(
+            v.pointer("/session/audio/output/format"),
+            Some(&json!({"type": "audio/pcmu"})),
+            "G.711 formats carry no rate"
+        );
+        let beta = Realtime::new(Dialect::Beta, 7);
+        let v = text(beta.session_created());
+        assert_eq!(
+            v.pointer("/session/output_audio_format"),
+            Some(&json!("pcm16"))
+        );
+        assert!(Realtime::new(Dialect::Twilio, 7)
+            .session_created()
+            .is_none());
     }
 }

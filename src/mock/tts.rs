@@ -21,7 +21,7 @@ use tokio::time::Instant;
 
 use super::body::{ChannelBody, Item, CHANNEL_FRAMES};
 use super::faults::{draw_fault, draw_overhead};
-use super::model::OVERSIZED_HEAD_BYTES;
+use super::model::{RateDeclaration, OVERSIZED_HEAD_BYTES};
 use super::plan::{parse, Framing, Plan, WAV_HEADER_LEN};
 use super::queue::{admit, InFlight, Pool};
 use super::truth::{FaultKind, RequestTruth};
@@ -151,6 +151,21 @@ pub(crate) async fn speech(State(shared): State<Arc<Shared>>, req: Request) -> R
         header::CONTENT_TYPE,
         HeaderValue::from_static(plan.content_type()),
     );
+    if plan.is_raw_pcm() {
+        let rate = plan.sample_rate;
+        match shared.model.declare_rate {
+            RateDeclaration::None => {}
+            RateDeclaration::Header => {
+                headers.insert("x-sample-rate", HeaderValue::from(rate));
+            }
+            RateDeclaration::ContentType => {
+                let ct = format!("audio/L16; rate={rate}; channels=1");
+                if let Ok(v) = HeaderValue::from_str(&ct) {
+                    headers.insert(header::CONTENT_TYPE, v);
+                }
+            }
+        }
+    }
     if plan.framing == Framing::Sse {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     }

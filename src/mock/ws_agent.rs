@@ -10,8 +10,10 @@
 //! - optional `{"type":"end_of_speech"}`: the caller's utterance ended now;
 //! - any other JSON, and text that is not JSON, is ignored.
 //!
-//! Server → client, per caller turn, all from the instant `d` end of speech
-//! was detected:
+//! Server → client: with `announce_rate`, on accept
+//! `{"type":"session.created","session":{"audio":{"output":{"format":
+//! {"type":"audio/pcm","rate":<sample_rate_out>}}}}}` (OpenAI GA's shape);
+//! then per caller turn, all from the instant `d` end of speech was detected:
 //!
 //! 1. end of speech: the `end_of_speech` message's arrival, or (energy VAD)
 //!    the arrival of the frame that completes `vad_silence` of consecutive
@@ -66,7 +68,7 @@ use super::agent_truth::{
     AgentEnd, AgentFaultKind, AgentSessionTruth, AgentTurnTruth, EndOfSpeech, RealtimeTruth,
     TruncateTruth,
 };
-use super::agent_turn::{draw_fault, interrupt, is_speech, send, Ended, Turn};
+use super::agent_turn::{draw_fault, interrupt, is_speech, send, Ended, Turn, UNANSWERED};
 use super::realtime::{self, ClientEvent, Dialect, Realtime, REALTIME_RATE};
 use super::upload::DEFAULT_PCM_RATE;
 use super::{micros, Shared};
@@ -101,10 +103,12 @@ impl Drop for Admitted {
     }
 }
 
-/// `/v1/realtime`: `?dialect=beta` (or the beta header) picks the beta names.
+/// `/v1/realtime`: `?dialect=beta` (or the beta header) picks the beta
+/// names; `?fail_every=N` ends every Nth answer of a session `failed`.
 #[derive(Deserialize)]
 pub(crate) struct RealtimeQuery {
     dialect: Option<String>,
+    fail_every: Option<u64>,
 }
 
 /// The upgrade handler of `/v1/realtime`: the same agent on the realtime API's wire.
@@ -120,21 +124,26 @@ pub(crate) async fn realtime(
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.contains("realtime=v1"));
     let dialect = if beta { Dialect::Beta } else { Dialect::Ga };
-    open(shared, ws, Some(dialect))
+    open(shared, ws, Some(dialect), q.fail_every)
 }
 
 /// The upgrade handler of `/v1/twilio`: the same agent behind a phone line.
 pub(crate) async fn twilio(State(shared): State<Arc<Shared>>, ws: WebSocketUpgrade) -> Response {
-    open(shared, ws, Some(Dialect::Twilio))
+    open(shared, ws, Some(Dialect::Twilio), None)
 }
 
 /// The upgrade handler: admit, or accept and close with 1013 over capacity.
 pub(crate) async fn agent(State(shared): State<Arc<Shared>>, ws: WebSocketUpgrade) -> Response {
-    open(shared, ws, None)
+    open(shared, ws, None, None)
 }
 
 /// Admit a session (`realtime`: on that wire instead of the mock's own).
-fn open(shared: Arc<Shared>, ws: WebSocketUpgrade, realtime: Option<Dialect>) -> Response {
+fn open(
+    shared: Arc<Shared>,
+    ws: WebSocketUpgrade,
+    realtime: Option<Dialect>,
+    fail_every: Option<u64>,
+) -> Response {
     let accepted = Instant::now();
     let ws = ws.read_buffer_size(READ_BUFFER);
     let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
@@ -143,7 +152,11 @@ fn open(shared: Arc<Shared>, ws: WebSocketUpgrade, realtime: Option<Dialect>) ->
         return ws.on_upgrade(reject);
     }
     let admitted = Admitted(Arc::clone(&shared));
-    let wire = realtime.map(|dialect| Realtime::new(dialect, id));
+    let wire = realtime.map(|dialect| {
+        let mut w = Realtime::new(dialect, id);
+        w.fail_every = fail_every;
+        w
+    });
     let rate = wire.as_ref().map_or(DEFAULT_PCM_RATE, |w| w.rate);
     let decoder = shared
         .model
@@ -268,10 +281,17 @@ impl Session {
         let sleep = tokio::time::sleep_until(Instant::now());
         tokio::pin!(cancelled, sleep);
         let mut armed: Option<Instant> = None;
-        if let Some(w) = &self.wire {
-            if send(socket, w.session_created()).await.is_err() {
-                return AgentEnd::Error;
+        let hello = match &self.wire {
+            Some(w) => w.session_created(),
+            None if self.shared.model.agent.announce_rate => {
+                let rate = self.shared.model.agent.sample_rate_out;
+                let v = serde_json::json!({"type": "session.created", "session": {"audio": {"output": {"format": {"type": "audio/pcm", "rate": rate}}}}});
+                Some(Message::Text(v.to_string().into()))
             }
+            None => None,
+        };
+        if send(socket, hello).await.is_err() {
+            return AgentEnd::Error;
         }
         loop {
             let due = self.next_due();
@@ -348,6 +368,32 @@ impl Session {
     }
 
     /// A realtime API error event, recorded.
+    /// `response.create`: a manual turn's answer starts `response_delay`
+    /// from now; with server VAD every turn is answered anyway.
+    async fn create_response(&mut self, socket: &mut WebSocket, now: Instant) -> Ended {
+        let shared = Arc::clone(&self.shared);
+        if let Some(t) = self.rt_truth.as_mut() {
+            t.response_creates.push(shared.at_us(now));
+        }
+        let Some(w) = self.wire.as_ref().filter(|w| w.manual()) else {
+            return Ok(());
+        };
+        match self.turn.as_mut() {
+            Some(turn) if turn.awaiting_create => {
+                turn.awaiting_create = false;
+                turn.first_audio = now + shared.model.agent.response_delay;
+                send(socket, w.response_created(turn.rec.turn)).await
+            }
+            Some(turn) if turn.speaking() => {
+                let why = "a response is in progress";
+                self.rt_error(socket, "conversation_already_has_active_response", why)
+                    .await
+            }
+            // Nothing committed to answer: the mock has no conversation to go on.
+            _ => Ok(()),
+        }
+    }
+
     async fn rt_error(&mut self, socket: &mut WebSocket, code: &str, message: &str) -> Ended {
         let Some(w) = &self.wire else {
             return Ok(());
@@ -386,6 +432,9 @@ impl Session {
                         match self.wire.as_mut() {
                             Some(w) => {
                                 (w.rate, w.codec) = (rate, codec);
+                                if let Some(t) = self.rt_truth.as_mut() {
+                                    t.turn_detection = w.detection.name().into();
+                                }
                                 send(socket, w.session_updated()).await
                             }
                             None => Ok(()),
@@ -408,6 +457,9 @@ impl Session {
                             "nothing to commit",
                         )
                         .await;
+                }
+                if let Some(t) = self.rt_truth.as_mut() {
+                    t.commits.push(shared.at_us(now));
                 }
                 self.explicit = true;
                 self.end_of_speech(socket, EndOfSpeech::Explicit, now).await
@@ -479,7 +531,7 @@ impl Session {
                     None => Ok(()),
                 }
             }
-            ClientEvent::CreateResponse => Ok(()),
+            ClientEvent::CreateResponse => self.create_response(socket, now).await,
             ClientEvent::Mark(name) => {
                 if let Some(t) = self.rt_truth.as_mut() {
                     t.marks.push((name, shared.at_us(now)));
@@ -551,7 +603,8 @@ impl Session {
         }
         let model = &self.shared.model.agent;
         if is_speech(pcm, model.speech_rms) {
-            if let (Some(w), false) = (&self.wire, self.vad.speech_seen) {
+            let vad_events = self.wire.as_ref().filter(|w| !w.manual());
+            if let (Some(w), false) = (vad_events, self.vad.speech_seen) {
                 let ms = self.samples * 1000 / u64::from(self.rate);
                 send(socket, w.speech_started(self.turns, ms)).await?;
             }
@@ -567,7 +620,8 @@ impl Session {
             }
             return Ok(());
         }
-        if self.vad.speech_seen && !self.explicit {
+        let manual = self.wire.as_ref().is_some_and(Realtime::manual);
+        if self.vad.speech_seen && !self.explicit && !manual {
             self.vad.silence += n;
             let window = crate::audio::generate::samples_in(model.vad_silence, self.rate);
             if self.vad.silence >= window as u64 {
@@ -635,6 +689,7 @@ impl Session {
             barge_in_us: None,
             audio_stopped_us: None,
             interrupted_us: None,
+            response_status: None,
         };
         self.turns += 1;
         if fault == Some(AgentFaultKind::Silent) {
@@ -653,6 +708,7 @@ impl Session {
                 serde_json::Value::String(rec.transcript.clone())
             ))
         };
+        let manual = self.wire.as_ref().is_some_and(Realtime::manual);
         if let Some(w) = &self.wire {
             let heard_ms = self.samples * 1000 / u64::from(self.rate);
             let vad = how == EndOfSpeech::Energy;
@@ -665,7 +721,13 @@ impl Session {
             transcript_at: (self.wire.as_ref().is_none_or(Realtime::has_text))
                 .then(|| now + model.transcript_delay),
             transcript,
-            first_audio: now + model.response_delay,
+            first_audio: now
+                + if manual {
+                    UNANSWERED
+                } else {
+                    model.response_delay
+                },
+            awaiting_create: manual,
             responding: true,
             next_chunk: 0,
             samples_sent: 0,

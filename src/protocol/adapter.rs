@@ -82,7 +82,7 @@ pub enum Adapter {
     /// Streaming ASR over WebSocket.
     WsAsr(WsAsr),
     /// A voice agent over WebSocket.
-    WsAgent(WsAgent),
+    WsAgent(Box<WsAgent>),
     /// TTS over WebSocket.
     WsTts(WsTts),
 }
@@ -100,7 +100,7 @@ impl Adapter {
             Target::HttpTts(t) => Adapter::HttpTts(HttpTts::new(t.clone(), client.clone())?),
             Target::HttpAsr(t) => Adapter::HttpAsr(HttpAsr::new(t.clone(), client.clone())?),
             Target::WsAsr(t) => Adapter::WsAsr(WsAsr::new(t.clone(), pacer())?),
-            Target::WsAgent(t) => Adapter::WsAgent(WsAgent::new(t.clone(), pacer())?),
+            Target::WsAgent(t) => Adapter::WsAgent(Box::new(WsAgent::new(t.clone(), pacer())?)),
             Target::WsTts(t) => Adapter::WsTts(WsTts::new(t.clone())?),
         })
     }
@@ -113,7 +113,7 @@ impl Adapter {
             Adapter::HttpTts(a) => Adapter::HttpTts(a.traced(tracer)),
             Adapter::HttpAsr(a) => Adapter::HttpAsr(a.traced(tracer)),
             Adapter::WsAsr(a) => Adapter::WsAsr(a.traced(tracer)),
-            Adapter::WsAgent(a) => Adapter::WsAgent(a.traced(tracer)),
+            Adapter::WsAgent(a) => Adapter::WsAgent(Box::new(a.traced(tracer))),
             Adapter::WsTts(a) => Adapter::WsTts(a.traced(tracer)),
         }
     }

@@ -22,6 +22,11 @@ pub struct ErrorEvents {
     /// response had already ended): such an event is just a message.
     #[serde(default)]
     pub benign_errors: Vec<String>,
+    /// For protocols whose errors have no type (ElevenLabs:
+    /// `{"error":"input_timeout_exceeded","message":…}`): any message with
+    /// a value at this path is an error event, and that value its code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_path: Option<String>,
 }
 
 fn default_code_path() -> String {
@@ -34,6 +39,7 @@ impl Default for ErrorEvents {
             error_types: Vec::new(),
             error_code_path: default_code_path(),
             benign_errors: Vec::new(),
+            error_path: None,
         }
     }
 }
@@ -42,10 +48,13 @@ impl ErrorEvents {
     /// The code of `message` (of type `kind`) if it is an error event that
     /// is not benign; a missing code is `unknown`.
     pub fn code(&self, kind: &str, message: &serde_json::Value) -> Option<EventCode> {
-        if !self.error_types.iter().any(|t| t == kind) {
-            return None;
-        }
-        let code = match json_path(message, &self.error_code_path) {
+        let found = if self.error_types.iter().any(|t| t == kind) {
+            json_path(message, &self.error_code_path)
+        } else {
+            let path = self.error_path.as_deref()?;
+            Some(json_path(message, path).filter(|v| !v.is_null())?)
+        };
+        let code = match found {
             Some(serde_json::Value::String(s)) => s.clone(),
             Some(serde_json::Value::Number(n)) => n.to_string(),
             _ => String::new(),
@@ -53,8 +62,47 @@ impl ErrorEvents {
         (!self.benign_errors.contains(&code)).then(|| EventCode::new(&code))
     }
 
-    /// Whether `kind` is an error type at all (benign ones included).
+    /// Whether `kind` is an error type at all (benign ones included;
+    /// untyped errors at `error_path` are not types).
     pub fn is_error_type(&self, kind: &str) -> bool {
         self.error_types.iter().any(|t| t == kind)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typed_and_untyped_errors_are_read_by_their_code() {
+        let typed = ErrorEvents {
+            error_types: vec!["error".into()],
+            benign_errors: vec!["harmless".into()],
+            ..ErrorEvents::default()
+        };
+        let v = |s: &str| serde_json::from_str::<serde_json::Value>(s).expect("json");
+        let e = v(r#"{"type":"error","error":{"code":"rate_limit_exceeded"}}"#);
+        assert_eq!(
+            typed.code("error", &e),
+            Some(EventCode::new("rate_limit_exceeded"))
+        );
+        assert_eq!(
+            typed.code("error", &v(r#"{"type":"error"}"#)),
+            Some(EventCode::new(""))
+        );
+        let benign = v(r#"{"type":"error","error":{"code":"harmless"}}"#);
+        assert_eq!(typed.code("error", &benign), None);
+        assert_eq!(typed.code("audio", &e), None, "not an error type");
+        let untyped = ErrorEvents {
+            error_path: Some("error".into()),
+            ..ErrorEvents::default()
+        };
+        let eleven = v(r#"{"message":"…","error":"input_timeout_exceeded","code":1008}"#);
+        assert_eq!(
+            untyped.code("", &eleven),
+            Some(EventCode::new("input_timeout_exceeded"))
+        );
+        assert_eq!(untyped.code("", &v(r#"{"audio":"AAAA"}"#)), None);
+        assert_eq!(untyped.code("", &v(r#"{"error":null}"#)), None);
     }
 }

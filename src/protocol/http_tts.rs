@@ -24,6 +24,7 @@ use super::target::{
 };
 use super::trace::{Tracer, Verdict};
 use super::{ErrorKind, Probe, ProtocolError};
+use crate::audio::rate::{self, DeclaredRate};
 use crate::audio::{AudioFormat, StreamAudio};
 
 /// How the response body carries audio.
@@ -263,6 +264,13 @@ impl HttpTts {
             None => self.client.request(req).await?,
         };
         probe.headers_at = Some(Instant::now());
+        let mut reader = AudioReader::new(&self.target, &self.tracer);
+        let declared = rate::from_headers(
+            resp.headers()
+                .iter()
+                .map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes())),
+        );
+        reader.declare(declared, probe);
         let status = resp.status();
         probe.status = Some(status.as_u16());
         probe.retry_after = asked_wait(
@@ -288,7 +296,6 @@ impl HttpTts {
                 excerpt,
             ));
         }
-        let mut reader = AudioReader::new(&self.target, &self.tracer);
         loop {
             match body.frame().await {
                 None => break,
@@ -371,6 +378,8 @@ impl h1::Receiver for Answer<'_, '_> {
     fn head(&mut self, at: Instant, head: &Head<'_>) -> Result<(), ProtocolError> {
         self.probe.headers_at = Some(at);
         self.probe.status = Some(head.status);
+        self.reader
+            .declare(rate::from_headers(head.headers()), self.probe);
         self.probe.retry_after = asked_wait(
             head.status,
             head.headers()
@@ -432,6 +441,16 @@ impl<'t> AudioReader<'t> {
             tracer,
             audio: StreamAudio::new(target.format),
             messages,
+        }
+    }
+
+    /// The response head declared a rate: raw PCM is counted at it (and
+    /// the probe says so); WAV and compressed audio keep their own.
+    fn declare(&mut self, declared: Option<DeclaredRate>, probe: &mut Probe) {
+        if let Some(d) = declared {
+            if self.audio.declare(&d) {
+                probe.declared = Some(d);
+            }
         }
     }
 

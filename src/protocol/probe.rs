@@ -6,6 +6,7 @@
 
 use std::time::{Duration, Instant};
 
+use crate::audio::rate::DeclaredRate;
 use crate::audio::AudioSummary;
 
 /// One application-level audio chunk as it arrived.
@@ -41,6 +42,10 @@ pub struct Probe {
     pub retry_after: Option<Duration>,
     /// What the decoded audio stream turned out to be (set at the end).
     pub audio: Option<AudioSummary>,
+    /// A sample rate the server declared that the audio was measured at
+    /// (raw PCM only: a header, the URL, a message); `None` when nothing
+    /// was declared or the audio carries its own (WAV, compressed).
+    pub declared: Option<DeclaredRate>,
     /// Extra detail for `voxload sample`; `None` (and free) in load runs.
     pub capture: Option<Capture>,
     /// Every unwrapped audio byte, for a request whose audio is to be
@@ -76,6 +81,7 @@ impl Probe {
             status: None,
             retry_after: None,
             audio: None,
+            declared: None,
             capture: None,
             kept_audio: None,
         }
@@ -103,6 +109,24 @@ impl Probe {
                 c.audio.extend_from_slice(bytes);
             }
         }
+    }
+
+    /// The warning for audio configured as `format` that the server
+    /// declared at another rate (see [`crate::audio::rate::format_mismatch`]);
+    /// `None` when nothing was declared or the rates agree.
+    pub fn rate_warning(&self, format: crate::audio::AudioFormat) -> Option<String> {
+        crate::audio::rate::format_mismatch(format, self.declared.as_ref())
+    }
+
+    /// The format the audio was measured as: `configured`, at the rate the
+    /// server declared for raw PCM (what decoding the kept bytes needs).
+    pub fn measured_format(
+        &self,
+        configured: crate::audio::AudioFormat,
+    ) -> crate::audio::AudioFormat {
+        self.declared
+            .as_ref()
+            .map_or(configured, |d| d.applied_to(configured))
     }
 
     /// Record an audio chunk arriving now-ish (the caller passes the instant

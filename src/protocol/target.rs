@@ -273,6 +273,15 @@ pub fn json_path<'v>(value: &'v serde_json::Value, path: &str) -> Option<&'v ser
         })
 }
 
+/// The sample rate a server message announces at `path` (a number or a
+/// numeric string; see [`crate::audio::rate::from_json`]); `None` without
+/// a path, a field, or a plausible rate. The one reader of announced rates
+/// for every WebSocket protocol.
+pub fn rate_at(value: &serde_json::Value, path: Option<&str>) -> Option<u32> {
+    path.and_then(|p| json_path(value, p))
+        .and_then(crate::audio::rate::from_json)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

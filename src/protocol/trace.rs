@@ -72,6 +72,8 @@ pub enum Verdict {
     ResponseStart,
     /// A playback mark with this name.
     Mark(String),
+    /// Kept as it came in the turn's record (`keep_types`).
+    Kept,
     /// An error event with this code: fails the exchange.
     Error(String),
     /// The server closed with this code.

@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::events::ErrorEvents;
-use super::target::{json_path, TargetError};
+use super::target::{json_path, rate_at, TargetError};
 use super::trace::{list, unknown_type, Ignored};
 pub(super) use super::ws::base64_decoded_len;
 use super::ws::FrameEncoding;
@@ -64,7 +64,8 @@ pub struct AgentTarget {
     pub noise_between_turns: bool,
     /// How agent messages are classified.
     pub rules: MessageRules,
-    /// Sample rate of the agent's audio (for audio seconds).
+    /// Sample rate of the agent's audio (for audio seconds), unless the
+    /// agent announces another (`rules.rate_path`).
     pub agent_sample_rate: u32,
     /// A call fails if its WebSocket is not open (TCP connect and upgrade) within this.
     #[serde(with = "crate::units::serde_duration")]
@@ -137,6 +138,25 @@ pub struct MessageRules {
     /// Dotted path of a mark's name.
     #[serde(default = "default_mark_name_path")]
     pub mark_name_path: String,
+    /// Dotted path of the agent audio's sample rate in any server message
+    /// (OpenAI GA: `session.audio.output.format.rate` in `session.created`
+    /// and `session.updated`); once announced, it is the call's rate for
+    /// audio seconds instead of `agent_sample_rate`. `None`: not read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_path: Option<String>,
+    /// Dotted path of a status in end-of-response messages (OpenAI's
+    /// `response.status`), kept in the turn's record; `None`: not read.
+    #[serde(default)]
+    pub end_status_path: Option<String>,
+    /// Statuses at `end_status_path` that fail the turn (OpenAI: `failed`),
+    /// counted as the event code `response_<status>`: a response the server
+    /// gave up on is not an answer, though it ends like one.
+    #[serde(default)]
+    pub end_failed_statuses: Vec<String>,
+    /// Types of messages kept verbatim in the turn records (OpenAI's
+    /// `rate_limits.updated`): what the server says about its own state.
+    #[serde(default)]
+    pub keep_types: Vec<String>,
 }
 
 fn default_mark_name_path() -> String {
@@ -167,6 +187,10 @@ impl Default for MessageRules {
             item_id_path: None,
             mark_types: Vec::new(),
             mark_name_path: default_mark_name_path(),
+            rate_path: None,
+            end_status_path: None,
+            end_failed_statuses: Vec::new(),
+            keep_types: Vec::new(),
         }
     }
 }
@@ -195,17 +219,14 @@ pub enum AgentMessage {
     Interrupted,
     /// A playback mark (its name is the classified text).
     Mark,
+    /// A message of a kept type (the message itself is the classified text).
+    Kept,
 }
 
 impl AgentTarget {
     /// Bytes of caller audio in one frame.
     pub fn frame_bytes(&self) -> usize {
         self.codec.frame_bytes(self.sample_rate, self.frame)
-    }
-
-    /// Seconds of agent audio in `bytes` of it.
-    pub fn agent_audio(&self, bytes: usize) -> Duration {
-        self.codec.duration(bytes, self.agent_sample_rate)
     }
 
     /// Check the URL scheme and durations early, so a typo is a config error.
@@ -272,8 +293,12 @@ pub struct Classified {
     pub message: AgentMessage,
     /// The response item's id (at `item_id_path`).
     pub item_id: Option<String>,
-    /// A transcript's or reply's text (at the first of `text_paths` present).
+    /// A transcript's or reply's text (at the first of `text_paths` present),
+    /// an end's status, a mark's name, or a kept message as it came.
     pub text: Option<String>,
+    /// The agent audio's sample rate, when the message announces one (at
+    /// `rate_path`, whatever the message's type).
+    pub rate: Option<u32>,
 }
 
 impl MessageRules {
@@ -292,73 +317,100 @@ impl MessageRules {
                 format!("agent message is not JSON ({e}): {excerpt}"),
             )
         })?;
+        let mut c = self.classify_value(&v);
+        c.rate = rate_at(&v, self.rate_path.as_deref());
+        Ok(c)
+    }
+
+    /// What a parsed message is (its rate aside).
+    fn classify_value(&self, v: &serde_json::Value) -> Classified {
         let only = |message| Classified {
             message,
             item_id: None,
             text: None,
+            rate: None,
         };
-        let Some(kind) = json_path(&v, &self.type_path).and_then(|t| t.as_str()) else {
-            return Ok(only(AgentMessage::Other(Ignored::NoType)));
+        let Some(kind) = json_path(v, &self.type_path).and_then(|t| t.as_str()) else {
+            return only(AgentMessage::Other(Ignored::NoType));
         };
         let is = |list: &[String]| list.iter().any(|t| t == kind);
         if is(&self.audio_types) {
-            let b64 = json_path(&v, &self.audio_path)
+            let b64 = json_path(v, &self.audio_path)
                 .and_then(|a| a.as_str())
                 .unwrap_or("");
             let item_id = self.item_id_path.as_ref().and_then(|p| {
-                json_path(&v, p).and_then(|id| match id {
+                json_path(v, p).and_then(|id| match id {
                     serde_json::Value::String(s) => Some(s.clone()),
                     serde_json::Value::Number(n) => Some(n.to_string()),
                     _ => None,
                 })
             });
-            return Ok(Classified {
+            return Classified {
                 message: AgentMessage::Audio(base64_decoded_len(b64)),
                 item_id,
-                text: None,
-            });
+                ..only(AgentMessage::Other(Ignored::UnknownType))
+            };
         }
         if is(&self.mark_types) {
-            let name = json_path(&v, &self.mark_name_path).and_then(|n| n.as_str());
-            return Ok(Classified {
+            let name = json_path(v, &self.mark_name_path).and_then(|n| n.as_str());
+            return Classified {
                 text: Some(name.unwrap_or("").to_string()),
                 ..only(AgentMessage::Mark)
-            });
+            };
         }
         if self.errors.is_error_type(kind) {
-            return Ok(only(match self.errors.code(kind, &v) {
+            return only(match self.errors.code(kind, v) {
                 Some(code) => AgentMessage::Error(code),
                 None => AgentMessage::Other(Ignored::BenignError),
-            }));
+            });
         }
         let text = || {
             self.text_paths
                 .iter()
-                .find_map(|p| json_path(&v, p).and_then(|x| x.as_str()))
+                .find_map(|p| json_path(v, p).and_then(|x| x.as_str()))
                 .map(str::to_string)
         };
         if is(&self.transcript_types) {
             let is_final = match &self.transcript_final_path {
-                Some(p) => json_path(&v, p).and_then(|f| f.as_bool()).unwrap_or(false),
+                Some(p) => json_path(v, p).and_then(|f| f.as_bool()).unwrap_or(false),
                 None => true,
             };
             if is_final {
-                return Ok(Classified {
+                return Classified {
                     text: text(),
                     ..only(AgentMessage::Transcript)
-                });
+                };
             }
-            return Ok(only(AgentMessage::Other(Ignored::NotFinal)));
+            return only(AgentMessage::Other(Ignored::NotFinal));
         }
         if is(&self.text_types) {
-            return Ok(Classified {
+            return Classified {
                 text: text(),
                 ..only(AgentMessage::Reply)
-            });
+            };
         }
-        Ok(only(if is(&self.end_types) {
-            AgentMessage::End
-        } else if is(&self.interrupt_types) {
+        if is(&self.end_types) {
+            let status = self
+                .end_status_path
+                .as_ref()
+                .and_then(|p| json_path(v, p))
+                .and_then(|s| s.as_str());
+            if let Some(s) = status.filter(|s| self.end_failed_statuses.iter().any(|f| f == s)) {
+                let code = EventCode::new(&format!("response_{s}"));
+                return only(AgentMessage::Error(code));
+            }
+            return Classified {
+                text: status.map(str::to_string),
+                ..only(AgentMessage::End)
+            };
+        }
+        if is(&self.keep_types) {
+            return Classified {
+                text: Some(v.to_string()),
+                ..only(AgentMessage::Kept)
+            };
+        }
+        only(if is(&self.interrupt_types) {
             AgentMessage::Interrupted
         } else if is(&self.endpoint_types) {
             AgentMessage::Endpoint
@@ -366,7 +418,7 @@ impl MessageRules {
             AgentMessage::ResponseStart
         } else {
             AgentMessage::Other(Ignored::UnknownType)
-        }))
+        })
     }
 
     /// Why the text message `text` was ignored (`why`, from
@@ -399,6 +451,7 @@ impl MessageRules {
                     ("transcript_types", &self.transcript_types),
                     ("text_types", &self.text_types),
                     ("end_types", &self.end_types),
+                    ("keep_types", &self.keep_types),
                     ("interrupt_types", &self.interrupt_types),
                     ("endpoint_types", &self.endpoint_types),
                     ("response_start_types", &self.response_start_types),
@@ -488,6 +541,36 @@ mod tests {
     }
 
     #[test]
+    fn an_announced_rate_is_read_from_any_message_at_the_rate_path() {
+        let r = MessageRules {
+            rate_path: Some("session.audio.output.format.rate".into()),
+            ..MessageRules::default()
+        };
+        let created = r#"{"type":"session.created","session":{"audio":{"output":{"format":{"type":"audio/pcm","rate":22050}}}}}"#;
+        let c = r.read_text(created).expect("json");
+        assert_eq!(
+            (c.message, c.rate),
+            (AgentMessage::Other(Ignored::UnknownType), Some(22_050))
+        );
+        // Any type, even audio; garbage or no field: nothing announced.
+        let audio = r#"{"type":"audio","audio":"AAAA","session":{"audio":{"output":{"format":{"rate":"16000"}}}}}"#;
+        let c = r.read_text(audio).expect("json");
+        assert_eq!((c.message, c.rate), (AgentMessage::Audio(3), Some(16_000)));
+        for none in [
+            r#"{"type":"session.created","session":{"audio":{"output":{"format":{"rate":-1}}}}}"#,
+            r#"{"type":"session.created","session":{"audio":{"output":{"format":{"rate":"fast"}}}}}"#,
+            r#"{"type":"session.created","session":{"audio":{"output":{"format":{"type":"audio/pcmu"}}}}}"#,
+            r#"{"type":"session.created","session":[1,2]}"#,
+            r#"[]"#,
+        ] {
+            assert_eq!(r.read_text(none).expect("json").rate, None, "{none}");
+        }
+        // Without a path, nothing is read.
+        let plain = MessageRules::default().read_text(created).expect("json");
+        assert_eq!(plain.rate, None);
+    }
+
+    #[test]
     fn events_of_a_realtime_api_are_read_with_their_ids_and_codes() {
         let r = MessageRules {
             audio_types: vec!["response.output_audio.delta".into()],
@@ -509,6 +592,7 @@ mod tests {
                 message: AgentMessage::Audio(3),
                 item_id: Some("item_7".into()),
                 text: None,
+                rate: None,
             })
         );
         let stopped = r#"{"type":"input_audio_buffer.speech_stopped","audio_end_ms":900}"#;

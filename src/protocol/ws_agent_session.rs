@@ -42,6 +42,7 @@ use super::ws::{read_error, HandOff};
 use super::ws_agent::{AgentMessage, AgentTarget};
 use super::ws_pacer::{PacedWs, Pacer, Progress, Track, WsEvent};
 use super::{ErrorKind, ProtocolError};
+use crate::audio::rate::RateSource;
 
 /// What one conversation says.
 #[derive(Debug, Clone, Copy)]
@@ -64,7 +65,7 @@ pub struct TurnTimes {
     pub index: usize,
     /// First frame of the caller's utterance sent.
     pub speech_started: Option<Instant>,
-    /// End of speech: last speech frame (or the end-of-speech message) sent.
+    /// End of speech: the utterance's last frame sent (its end-of-speech messages follow at once).
     pub speech_ended: Option<Instant>,
     /// First agent message after the end of speech.
     pub first_message: Option<Instant>,
@@ -86,10 +87,20 @@ pub struct TurnTimes {
     pub audio: Vec<(Instant, Duration)>,
     /// Bytes of agent audio in the response (as sent: PCM or encoded).
     pub audio_bytes: u64,
+    /// The sample rate `audio`'s durations were computed at, and where it
+    /// came from: announced by the agent (`rate_path`) or assumed
+    /// (`agent_sample_rate`). Set when the turn is handed over.
+    pub sample_rate: Option<(u32, RateSource)>,
     /// End of the response: the end message's arrival, or the last message before an idle gap.
     pub response_end: Option<Instant>,
     /// The response ended with an end-of-response message.
     pub end_message: bool,
+    /// That message's status (at the rules' `end_status_path`).
+    pub end_status: Option<String>,
+    /// The latest message of a kept type received on the call before this
+    /// turn was handed over (OpenAI's `rate_limits.updated` comes after its
+    /// response's end, so a turn holds the one its previous answer brought).
+    pub kept: Option<String>,
     /// Lateness of each caller frame sent during this turn, µs.
     pub frame_lag_us: Vec<u32>,
     /// The caller spoke over this turn's response.
@@ -158,6 +169,10 @@ struct State<'c, F> {
     playing_until: Option<Instant>,
     /// Playback marks to echo, with when (in arrival order, so due in order).
     marks: Vec<(Instant, String)>,
+    /// The agent audio's rate: announced by the agent, else configured.
+    rate: (u32, RateSource),
+    /// The latest message of a kept type on this call.
+    kept: Option<String>,
     on_turn: F,
 }
 
@@ -170,7 +185,9 @@ fn new_turn(index: usize) -> TurnTimes {
 
 impl<F: FnMut(TurnTimes)> State<'_, F> {
     /// Hand a finished turn over.
-    fn hand(&mut self, turn: TurnTimes) {
+    fn hand(&mut self, mut turn: TurnTimes) {
+        turn.sample_rate.get_or_insert(self.rate);
+        turn.kept.clone_from(&self.kept);
         (self.on_turn)(turn);
     }
 
@@ -254,12 +271,11 @@ impl<F: FnMut(TurnTimes)> State<'_, F> {
     }
 
     /// The current track is the utterance of the turn being spoken (it
-    /// replaces the noise at the next frame slot).
-    fn utterance(&self, t: &AgentTarget) -> Track {
-        let track = Track::once(self.talk.turns[self.cur.index].clone());
-        t.end_of_speech_messages.iter().fold(track, |track, eos| {
-            track.then(Message::text(t.fill(eos, &self.session_id)))
-        })
+    /// replaces the noise at the next frame slot). Its end-of-speech
+    /// messages are not on the track: they leave once its end is seen (see
+    /// [`State::on_played`]).
+    fn utterance(&self) -> Track {
+        Track::once(self.talk.turns[self.cur.index].clone())
     }
 
     /// Begin the next turn's utterance; the current turn, if barged, waits
@@ -293,9 +309,13 @@ impl<F: FnMut(TurnTimes)> State<'_, F> {
         self.last_message = None;
     }
 
-    /// The utterance (and its end-of-speech message) went out: the end of
-    /// speech, and the end of a barge-in's leak window.
-    fn on_played(&mut self, p: Progress, now: Instant) {
+    /// The utterance went out: the end of speech, and the end of a
+    /// barge-in's leak window. Its end-of-speech messages go now, after the
+    /// turn waits for its answer: a server answering them at once (manual
+    /// turns: `commit`, `response.create`) is heard as this turn's answer,
+    /// not as talk while the caller spoke (which it would be were they
+    /// sent with the last frame and answered before its end was seen).
+    fn on_played(&mut self, p: Progress, now: Instant, t: &AgentTarget) {
         if self.phase != Phase::Speaking {
             return;
         }
@@ -304,6 +324,8 @@ impl<F: FnMut(TurnTimes)> State<'_, F> {
         self.cur.speech_started = p.first.or(Some(ended));
         self.cur.speech_ended = Some(ended);
         self.phase = Phase::Waiting;
+        let eos = t.end_of_speech_messages.iter();
+        self.outbox.extend(eos.map(|m| t.fill(m, &self.session_id)));
         if let Some(mut b) = self.barged.take() {
             if let Some(bt) = b.barge.as_mut() {
                 bt.onset = bt.onset.or(p.first);
@@ -397,14 +419,21 @@ impl<F: FnMut(TurnTimes)> State<'_, F> {
         at: Instant,
         t: &AgentTarget,
     ) -> Option<Done> {
+        let rate = self.rate.0;
+        let agent_audio = |n: usize| t.codec.duration(n, rate);
         match m {
             AgentMessage::Audio(n) => {
                 let playing = self.playing_until.map_or(at, |p| p.max(at));
-                self.playing_until = Some(playing + t.agent_audio(n));
+                self.playing_until = Some(playing + agent_audio(n));
             }
             AgentMessage::Mark => {
                 let due = self.playing_until.map_or(at, |p| p.max(at));
                 self.marks.push((due, text.unwrap_or_default()));
+                return None;
+            }
+            // Not the agent speaking: the server's state, whenever it comes.
+            AgentMessage::Kept => {
+                self.kept = text;
                 return None;
             }
             // Cleared playback: nothing queued plays, every mark is passed.
@@ -430,10 +459,10 @@ impl<F: FnMut(TurnTimes)> State<'_, F> {
                     // Audio before the caller's first interrupting frame
                     // left is still the answer; after it, leaked.
                     AgentMessage::Audio(n) if b.onset.is_some_and(|o| at >= o) => {
-                        b.leaked.push((at, t.agent_audio(n)));
+                        b.leaked.push((at, agent_audio(n)));
                     }
                     AgentMessage::Audio(n) => {
-                        prev.audio.push((at, t.agent_audio(n)));
+                        prev.audio.push((at, agent_audio(n)));
                         prev.audio_bytes += n as u64;
                     }
                     AgentMessage::Interrupted if b.interrupted_at.is_none() => {
@@ -466,7 +495,7 @@ impl<F: FnMut(TurnTimes)> State<'_, F> {
         match m {
             AgentMessage::Audio(n) => {
                 self.cur.first_audio.get_or_insert(at);
-                self.cur.audio.push((at, t.agent_audio(n)));
+                self.cur.audio.push((at, agent_audio(n)));
                 self.cur.audio_bytes += n as u64;
                 if self.cur.item_id.is_none() {
                     self.cur.item_id = item_id;
@@ -504,9 +533,13 @@ impl<F: FnMut(TurnTimes)> State<'_, F> {
                     && self.cur.response_start.is_none() => {}
             AgentMessage::End => {
                 self.cur.end_message = true;
+                self.cur.end_status = text;
                 return self.response_over(at);
             }
-            AgentMessage::Interrupted | AgentMessage::Other(_) | AgentMessage::Mark => {}
+            AgentMessage::Interrupted
+            | AgentMessage::Other(_)
+            | AgentMessage::Mark
+            | AgentMessage::Kept => {}
         }
         None
     }
@@ -539,7 +572,12 @@ impl<F: FnMut(TurnTimes)> State<'_, F> {
         let (message, item_id, text) = match &msg {
             Message::Binary(b) => (AgentMessage::Audio(b.len()), None, None),
             Message::Text(text) => match t.rules.read_text(text.as_str()) {
-                Ok(c) => (c.message, c.item_id, c.text),
+                Ok(c) => {
+                    if let Some(rate) = c.rate {
+                        self.rate = (rate, RateSource::Message);
+                    }
+                    (c.message, c.item_id, c.text)
+                }
                 Err(e) => {
                     trace.with(|tr| tr.received(at, &msg, Verdict::Failed(e.detail.clone())));
                     self.fail(e, None);
@@ -609,6 +647,7 @@ fn verdict(m: AgentMessage, text: Option<&str>, msg: &Message, t: &AgentTarget) 
         AgentMessage::End => Verdict::End,
         AgentMessage::Interrupted => Verdict::Interruption,
         AgentMessage::Mark => Verdict::Mark(text()),
+        AgentMessage::Kept => Verdict::Kept,
         AgentMessage::Other(why) => {
             let raw = match msg {
                 Message::Text(s) => s.as_str(),
@@ -638,8 +677,8 @@ impl Flow {
     }
 }
 
-/// Record the utterance just played: its frames (one shown), then the
-/// end-of-speech messages that followed its last frame.
+/// Record the utterance just played: its frames (one shown; its
+/// end-of-speech messages are sent, and recorded, from the outbox).
 fn played<F>(
     tr: &mut super::trace::Trace,
     st: &State<'_, F>,
@@ -657,9 +696,6 @@ fn played<F>(
         p.frames,
         &frames.first_message(one),
     );
-    for eos in &t.end_of_speech_messages {
-        tr.sent(last, &Message::text(t.fill(eos, &st.session_id)));
-    }
 }
 
 /// When audio arriving as `(arrival, duration)` would finish playing, if
@@ -718,6 +754,8 @@ pub async fn converse<T>(
         session_id: format!("{:032x}", rand::random::<u128>()),
         playing_until: None,
         marks: Vec::new(),
+        rate: (t.agent_sample_rate, RateSource::Assumed),
+        kept: None,
         on_turn,
     };
     if talk.turns.is_empty() {
@@ -744,7 +782,7 @@ pub async fn converse<T>(
     tokio::pin!(timer);
     loop {
         if st.phase == Phase::Speaking && spoken != Some(st.cur.index) {
-            ws.play(st.utterance(t));
+            ws.play(st.utterance());
             spoken = Some(st.cur.index);
         }
         let wake = st.next_deadline(t);
@@ -782,7 +820,7 @@ pub async fn converse<T>(
                     if st.phase == Phase::Speaking {
                         trace.with(|tr| played(tr, &st, p, now, t, &frames));
                     }
-                    st.on_played(p, now);
+                    st.on_played(p, now, t);
                     if let Some(noise) = noise.as_ref().filter(|_| st.phase == Phase::Waiting) {
                         ws.play(noise.clone());
                         trace.with(|tr| {

@@ -17,10 +17,11 @@ use tokio_tungstenite::tungstenite::Message;
 
 use super::events::ErrorEvents;
 use super::http_tts::{base64_audio, decode_error, TtsJob};
-use super::target::{json_path, TargetError};
+use super::target::{json_path, rate_at, TargetError};
 use super::trace::{list, Ignored, Tracer, Verdict};
 use super::ws::{connect, read_error};
 use super::{ErrorKind, Probe, ProtocolError};
+use crate::audio::rate::{self, DeclaredRate, RateSource};
 use crate::audio::{AudioFormat, StreamAudio};
 
 /// Where the server puts the audio.
@@ -124,6 +125,11 @@ pub struct WsTtsTarget {
     pub final_types: Vec<String>,
     /// Dotted path of a boolean "final" flag (`isFinal`).
     pub final_flag_path: Option<String>,
+    /// Dotted path of the audio's sample rate in server messages; once
+    /// announced it is the answer's rate (raw PCM). The URL's own
+    /// `output_format=pcm_N` / `sample_rate=N` are read without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_path: Option<String>,
     /// Error events: each fails the request, counted by its code.
     #[serde(flatten, default)]
     pub errors: ErrorEvents,
@@ -410,6 +416,9 @@ impl WsTts {
             times.flush_at = Some(now);
         }
         let mut audio = StreamAudio::new(t.format);
+        if let Some(d) = rate::from_url_query(&url) {
+            declare(&mut audio, d, probe);
+        }
         loop {
             let next_due = due.peek().map(|(at, _)| start + *at);
             let sleep = async {
@@ -431,6 +440,12 @@ impl WsTts {
                         Message::Binary(b) if t.audio == WsAudio::Binary => Ok(Reading::Audio(b.to_vec(), false)),
                         Message::Text(s) => match serde_json::from_str(s.as_str()) {
                             Ok(v) => {
+                                let known = probe.declared.as_ref().map(|d| d.rate);
+                                if let Some(r) = rate_at(&v, t.rate_path.as_deref()).filter(|r| known != Some(*r)) {
+                                    let by = t.rate_path.clone().unwrap_or_default().into();
+                                    let d = DeclaredRate { rate: r, channels: None, source: RateSource::Message, by };
+                                    declare(&mut audio, d, probe);
+                                }
                                 let r = t.read(&v);
                                 trace.with(|tr| tr.received(at, &message, verdict(&r, t, &v)));
                                 r
@@ -534,6 +549,16 @@ fn other_verdict(r: &Result<Reading, ProtocolError>, t: &WsTtsTarget) -> Verdict
             ErrorKind::WsClosed(code) => Verdict::Close(code),
             _ => Verdict::Failed(e.detail.clone()),
         },
+    }
+}
+
+/// Count raw PCM at a declared rate from now on, and say so in the probe
+/// (unless the same rate was declared already); WAV and compressed audio
+/// keep their own.
+fn declare(audio: &mut StreamAudio, d: DeclaredRate, probe: &mut Probe) {
+    let known = probe.declared.as_ref().map(|p| (p.rate, p.channels));
+    if known != Some((d.rate, d.channels)) && audio.declare(&d) {
+        probe.declared = Some(d);
     }
 }
 

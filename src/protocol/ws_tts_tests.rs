@@ -20,10 +20,12 @@ fn target(audio: WsAudio) -> WsTtsTarget {
         type_path: Some("type".into()),
         final_types: vec!["done".into()],
         final_flag_path: Some("isFinal".into()),
+        rate_path: None,
         errors: ErrorEvents {
             error_types: vec!["error".into()],
             error_code_path: "error".into(),
             benign_errors: vec![],
+            error_path: None,
         },
         text_stream: TextStream::Whole,
         connect_timeout: Duration::from_secs(1),

@@ -97,6 +97,7 @@ fn agent_run(name: &str, labels: &[&str], slow_ms: u64) -> RunResult {
         shard: None,
         merged_from: None,
         target_metrics: Vec::new(),
+        warnings: Vec::new(),
     }
 }
 

@@ -91,6 +91,8 @@ pub struct Merger {
     epoch_us: Option<u64>,
     started_at: Option<String>,
     cpus: usize,
+    /// Every shard's run warnings, each once.
+    warnings: Vec<String>,
 }
 
 /// The shard info of a result that must have one.
@@ -185,6 +187,11 @@ impl Merger {
         self.cpus += run.environment.cpus;
         if self.started_at.as_ref().is_none_or(|s| run.started_at < *s) {
             self.started_at = Some(run.started_at.clone());
+        }
+        for w in std::mem::take(&mut run.warnings) {
+            if !self.warnings.contains(&w) {
+                self.warnings.push(w);
+            }
         }
         run.timeline = Vec::new();
         let lower = self
@@ -313,6 +320,7 @@ impl Merger {
              rates add up; a stage's wall time is its longest shard's."
         ));
         merged.slo = Vec::new();
+        merged.warnings = self.warnings;
         merged.shard = None;
         merged.merged_from = Some(MergedFrom {
             count,

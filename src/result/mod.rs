@@ -231,6 +231,11 @@ pub struct RunResult {
     /// the order given (a merge of shards keys them by `url`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub target_metrics: Vec<TargetMetrics>,
+    /// Things about the whole run a reader must not miss, each once (a
+    /// server that declared a sample rate other than the configured one);
+    /// also printed to stderr at the end of the run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// One scenario's part of a run: its stages and timeline, for reports

@@ -15,8 +15,9 @@ use bytes::Bytes;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use super::executor::{within, Done};
+use super::executor::{within, Done, FirstWarning};
 use crate::audio::codec::Codec;
+use crate::audio::rate::{mismatch_warning, DeclaredRate, RateSource};
 use crate::config::agent::{AgentInputs, Script};
 use crate::metrics::defs_agent::{measure_turn, TurnContext};
 use crate::metrics::wer::{word_errors, Normalization};
@@ -38,6 +39,11 @@ pub struct AgentJobs {
     noise: Bytes,
     seed: u64,
     barge_in_quiet: Duration,
+    /// The configured agent audio rate and the path an announced one is
+    /// read at, for the warning when they disagree.
+    agent_rate: u32,
+    rate_path: Option<String>,
+    rate_warning: FirstWarning,
 }
 
 /// One frame of deterministic low-level noise, `samples` long, in `codec`.
@@ -74,7 +80,16 @@ impl AgentJobs {
             cumulative,
             seed,
             barge_in_quiet: target.barge_in_quiet,
+            agent_rate: target.agent_sample_rate,
+            rate_path: target.rules.rate_path.clone(),
+            rate_warning: FirstWarning::default(),
         }
+    }
+
+    /// What the end of the run must say (an announced rate other than the
+    /// configured one).
+    pub fn warnings(&self) -> Vec<String> {
+        self.rate_warning.get()
     }
 
     /// The script and barge-in plan of one arrival: drawn from the seed,
@@ -106,6 +121,18 @@ impl AgentJobs {
     /// A finished turn's record, labelled with its conversation.
     fn turn(&self, a: &Arrival, script: &Script, t: &TurnTimes, c: &TurnContext) -> Done {
         let mut record = measure_turn(t, c);
+        self.rate_warning.note(|| match t.sample_rate {
+            Some((rate, RateSource::Message)) => {
+                let declared = DeclaredRate {
+                    rate,
+                    channels: None,
+                    source: RateSource::Message,
+                    by: self.rate_path.clone().unwrap_or_default().into(),
+                };
+                mismatch_warning(self.agent_rate, &declared)
+            }
+            _ => None,
+        });
         record.script = Some(script.name.clone());
         let reference = script.references.get(t.index).and_then(Option::as_deref);
         if let (Some(reference), Some(heard), None) = (reference, &record.transcript, &record.error)

@@ -294,6 +294,7 @@ pub async fn drive(
         shard: frame.shard.clone(),
         merged_from: None,
         target_metrics: Vec::new(),
+        warnings: Vec::new(),
     };
     let backstop_done = CancellationToken::new();
     let backstop = {
@@ -414,6 +415,17 @@ pub async fn drive(
     };
     // The target's metrics end with the stages.
     result.target_metrics = scrapes.finish().await;
+    for (exec, (tag, _)) in scenarios.iter().zip(&tags) {
+        for w in exec.warnings() {
+            let w = match tag {
+                Some(name) => format!("{name}: {w}"),
+                None => w,
+            };
+            if !result.warnings.contains(&w) {
+                result.warnings.push(w);
+            }
+        }
+    }
     drop(scenarios);
     sink.end_live();
     source.finish(&mut result);
@@ -437,6 +449,9 @@ pub async fn drive(
         w.write(&result, &out)?;
     }
     live.written(result.status, &out);
+    for w in &result.warnings {
+        eprintln!("warning: {w}");
+    }
     if let Some(server) = server {
         server.linger(&stop).await;
     }

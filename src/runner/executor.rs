@@ -57,6 +57,35 @@ pub trait Call: Send + Sync + 'static {
     fn script(&self, _a: &Arrival) -> Option<String> {
         None
     }
+
+    /// What the run's end must say about this scenario's calls so far
+    /// (a declared sample rate other than the configured one), each once.
+    fn warnings(&self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// The first warning of a scenario's calls: noted once, however many
+/// calls would say the same (a server declaring another sample rate says
+/// so on every answer).
+#[derive(Debug, Default)]
+pub struct FirstWarning(std::sync::OnceLock<String>);
+
+impl FirstWarning {
+    /// Keep what `make` says, unless a warning is kept already (then
+    /// `make` is not called).
+    pub fn note(&self, make: impl FnOnce() -> Option<String>) {
+        if self.0.get().is_none() {
+            if let Some(w) = make() {
+                let _ = self.0.set(w);
+            }
+        }
+    }
+
+    /// The warning kept, if any.
+    pub fn get(&self) -> Vec<String> {
+        self.0.get().cloned().into_iter().collect()
+    }
 }
 
 /// An adapter bound to what its arrivals send.
@@ -73,6 +102,10 @@ impl Call for Bound<HttpTts, TtsJobs> {
     ) -> impl Future<Output = Done> + Send + 'a {
         self.jobs.speak(&self.adapter, a)
     }
+
+    fn warnings(&self) -> Vec<String> {
+        self.jobs.warnings()
+    }
 }
 
 impl Call for Bound<WsTts, TtsJobs> {
@@ -82,6 +115,10 @@ impl Call for Bound<WsTts, TtsJobs> {
         _: &'a (dyn Fn(Done) + Sync),
     ) -> impl Future<Output = Done> + Send + 'a {
         self.jobs.speak_ws(&self.adapter, a)
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        self.jobs.warnings()
     }
 }
 
@@ -116,6 +153,10 @@ impl Call for Bound<WsAgent, AgentJobs> {
 
     fn script(&self, a: &Arrival) -> Option<String> {
         Some(self.jobs.script_name(a))
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        self.jobs.warnings()
     }
 }
 
@@ -217,7 +258,7 @@ impl<S: StageSink> AnyExecutor<S> {
             }
             (Adapter::WsAgent(agent), Inputs::Agent(inputs)) => {
                 let jobs = AgentJobs::new(inputs.clone(), agent.target(), seed);
-                exec!(WsAgent, agent, jobs)
+                exec!(WsAgent, *agent, jobs)
             }
             (adapter, _) => return Err(RunError::Mismatch(adapter.kind())),
         })
@@ -245,6 +286,19 @@ impl<S: StageSink> AnyExecutor<S> {
             AnyExecutor::WsAsr(e) => spawn(e, index, spec, stop),
             AnyExecutor::WsAgent(e) => spawn(e, index, spec, stop),
             AnyExecutor::WsTts(e) => spawn(e, index, spec, stop),
+        }
+    }
+}
+
+impl<S: StageSink> AnyExecutor<S> {
+    /// The scenario's warnings for the end of the run (see [`Call::warnings`]).
+    pub fn warnings(&self) -> Vec<String> {
+        match self {
+            AnyExecutor::HttpTts(e) => e.call.warnings(),
+            AnyExecutor::HttpAsr(e) => e.call.warnings(),
+            AnyExecutor::WsAsr(e) => e.call.warnings(),
+            AnyExecutor::WsAgent(e) => e.call.warnings(),
+            AnyExecutor::WsTts(e) => e.call.warnings(),
         }
     }
 }

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
 
-use super::executor::{within, Done};
+use super::executor::{within, Done, FirstWarning};
 use super::judge::{Judge, Sample};
 use crate::config::tts::TtsInputs;
 use crate::metrics::defs::measure;
@@ -35,6 +35,8 @@ pub struct TtsJobs {
     voice_labels: Vec<Arc<str>>,
     /// The quality judge (`--judge-asr`), if any.
     judge: Option<Judge>,
+    /// A server that declared a sample rate other than the configured one.
+    rate_warning: FirstWarning,
 }
 
 impl TtsJobs {
@@ -87,7 +89,13 @@ impl TtsJobs {
             voice_labels,
             conns: Vec::new(),
             judge: None,
+            rate_warning: FirstWarning::default(),
         }
+    }
+
+    /// What the end of the run must say (a mismatched declared rate).
+    pub fn warnings(&self) -> Vec<String> {
+        self.rate_warning.get()
     }
 
     /// Hand the audio of a share of the requests to `judge`.
@@ -143,6 +151,7 @@ impl TtsJobs {
             &self.inputs.measure,
         );
         crate::metrics::defs_tts_ws::text_clocks(&mut record, &probe, &times);
+        (self.rate_warning).note(|| probe.rate_warning(adapter.target().format));
         record.voice = self.voice_labels.get(vi).cloned();
         Done {
             record,
@@ -200,6 +209,8 @@ impl TtsJobs {
             &self.inputs.measure,
         );
         record.voice = self.voice_labels.get(vi).cloned();
+        let format = adapter.target().format;
+        (self.rate_warning).note(|| probe.rate_warning(format));
         if let Some(judge) = judge {
             let audio = probe.kept_audio.take().filter(|b| !b.is_empty());
             if let Some(audio) = audio.filter(|_| record.ok() && record.audio_us > Some(0)) {
@@ -208,7 +219,7 @@ impl TtsJobs {
                     seq: a.seq,
                     text: built.unwrap_or_else(|| base.clone()),
                     audio,
-                    format: adapter.target().format,
+                    format: probe.measured_format(format),
                 });
             }
         }

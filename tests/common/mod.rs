@@ -33,6 +33,52 @@ pub async fn run_plan(plan: RunPlan, stop: Stop) -> (RunResult, PathBuf) {
         .expect("run completes")
 }
 
+/// Run `options` with `preset` under them, quietly, to its end: the result
+/// and every record (the output folder is removed).
+pub async fn run_with_preset(options: RunOptions, preset: &str) -> (RunResult, Vec<RequestRecord>) {
+    let options = options.with_preset(Some(preset)).expect("one scenario");
+    let plan = RunPlan::build(options, &|_| None).expect("valid plan");
+    let (result, out) = run_plan(plan, Stop::default()).await;
+    let records = read_records(&out.join("requests.jsonl"));
+    std::fs::remove_dir_all(&out).expect("clean");
+    (result, records)
+}
+
+/// Render `texts` (one per line) through the mock's TTS into 16 kHz WAVs
+/// in `dir/corpus`, `concurrency` at a time: the corpus manifest, whose
+/// references are the texts.
+pub async fn mock_corpus(
+    mock: &MockHandle,
+    dir: &Path,
+    texts: &str,
+    concurrency: usize,
+) -> PathBuf {
+    use voxload::cli::corpus::{run_corpus, CorpusArgs};
+    use voxload::cli::tts::TargetArgs;
+    use voxload::config::tts::TtsEndpointOptions;
+    let texts_path = dir.join("texts.txt");
+    std::fs::write(&texts_path, texts).expect("write texts");
+    let out = dir.join("corpus");
+    let args = CorpusArgs {
+        target: TargetArgs {
+            vendor: None,
+            endpoint: TtsEndpointOptions {
+                url: Some(mock.url()),
+                format: Some("wav".into()),
+                ..TtsEndpointOptions::default()
+            },
+        },
+        texts: Some(texts_path),
+        texts_format: None,
+        out: out.clone(),
+        sample_rate: Some(16_000),
+        limit: None,
+        concurrency,
+    };
+    assert_eq!(run_corpus(args).await.expect("corpus"), 0);
+    out.join("manifest.jsonl")
+}
+
 /// A finished run with its folder and the mock that served it.
 pub struct Ran {
     pub result: RunResult,

@@ -194,5 +194,6 @@ pub fn run(name: &str, specs: &[StageSpec]) -> RunResult {
         shard: None,
         merged_from: None,
         target_metrics: Vec::new(),
+        warnings: Vec::new(),
     }
 }

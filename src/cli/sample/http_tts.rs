@@ -98,6 +98,9 @@ pub async fn sample(
             a.channels.map_or("?".into(), |c| c.to_string())
         );
     }
+    if let Some(w) = probe.rate_warning(tts.target().format) {
+        eprintln!("warning: {w}");
+    }
     let record = measure(
         origin,
         None,

@@ -26,6 +26,7 @@ pub fn verdict(v: &Verdict) -> String {
         Verdict::Endpoint => "endpoint (the agent found the end of speech)".into(),
         Verdict::ResponseStart => "response start".into(),
         Verdict::Mark(n) => format!("mark {n:?}"),
+        Verdict::Kept => "kept in the turn's record".into(),
         Verdict::Error(code) => format!("error event code={code}"),
         Verdict::Close(code) => format!("close {code}"),
         Verdict::Ignored(why) => format!("ignored: {why}"),
