@@ -195,8 +195,8 @@ fn audio_facts(assumed: &str, r: &RequestRecord) {
         .map_or("unknown".into(), |u| format!("{:.3} s", u as f64 / 1e6));
     let turn = r.turn.map_or(String::new(), |t| format!("turn {t}: "));
     let rate = match (r.sample_rate, &r.rate_source) {
-        (Some(hz), Some(source)) => format!(" (counted at {hz} Hz, {})", source.name()),
-        (Some(hz), None) => format!(" (counted at {hz} Hz)"),
+        (Some(hz), Some(source)) => format!("; counted at {hz} Hz ({})", source.name()),
+        (Some(hz), None) => format!("; counted at {hz} Hz"),
         _ => String::new(),
     };
     println!(
