@@ -509,3 +509,56 @@ async fn an_api_key_never_shows() {
         );
     }
 }
+
+/// An agent that announces 22,050 Hz while 16 kHz is configured: the
+/// sample counts its audio at the announced rate, the mock's true 1 s,
+/// and says so in a warning naming both rates; told the true rate, it is
+/// silent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declared_rate_other_than_the_configured_one_is_warned_of() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mock = mock::spawn(MockModel {
+        agent: AgentModel {
+            sample_rate_out: 22_050,
+            announce_rate: true,
+            response_audio: Duration::from_millis(1_000),
+            seed: Some(3),
+            ..AgentModel::default()
+        },
+        ..MockModel::default()
+    })
+    .await
+    .expect("mock");
+    let url = ws(&mock, "/v1/agent");
+    let base = [
+        "agent",
+        "--url",
+        &url,
+        "--turn-text",
+        "hello there",
+        "--agent-rate-path",
+        "session.audio.output.format.rate",
+    ];
+    let s = sample(&base, &[], dir.path()).await;
+    assert_eq!(s.code, Some(0), "{}", s.all());
+    assert!(
+        s.stdout.contains("turn 1: audio: 1.000 s")
+            && s.stdout.contains("counted at 22050 Hz (message)"),
+        "{}",
+        s.stdout
+    );
+    let warning = s
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("warning:"))
+        .unwrap_or_else(|| panic!("a warning: {}", s.stdout));
+    assert!(
+        warning.contains("22050 Hz") && warning.contains("16000 Hz"),
+        "{warning}"
+    );
+    let mut told = base.to_vec();
+    told.extend(["--agent-sample-rate", "22050"]);
+    let s = sample(&told, &[], dir.path()).await;
+    assert_eq!(s.code, Some(0), "{}", s.all());
+    assert!(!s.stdout.contains("warning:"), "{}", s.stdout);
+}

@@ -21,6 +21,7 @@ use clap::{Args, Subcommand};
 use super::agent::AgentArgs;
 use super::asr::AsrArgs;
 use super::tts::{TargetArgs, TtsArgs};
+use crate::audio::rate::RateSource;
 use crate::config::tts::TtsOptions;
 use crate::config::{Inputs, RunPlan, Scenario};
 use crate::metrics::RequestRecord;
@@ -125,7 +126,7 @@ async fn sample(plan: RunPlan, text: Option<String>) -> anyhow::Result<bool> {
     };
     let seed = plan.common.seed;
     // Each kind's run code for one arrival, and how its audio is read.
-    let (records, assumed): (Vec<RequestRecord>, Option<String>) = match (adapter, scenario.inputs)
+    let (records, assumed): (Vec<RequestRecord>, Option<Assumed>) = match (adapter, scenario.inputs)
     {
         (Adapter::HttpTts(tts), Inputs::Tts(inputs)) => {
             // Its exchange is the probe's capture (status, headers, chunks)
@@ -138,7 +139,17 @@ async fn sample(plan: RunPlan, text: Option<String>) -> anyhow::Result<bool> {
             }
             let format = ws.target().format;
             let done = TtsJobs::for_ws(inputs, seed).speak_ws(&ws, &arrival).await;
-            (vec![done.record], Some(format!("as {format}")))
+            let rate = match format {
+                crate::audio::AudioFormat::Pcm { sample_rate, .. } => Some(sample_rate),
+                _ => None,
+            };
+            (
+                vec![done.record],
+                Some(Assumed {
+                    how: format!("as {format}"),
+                    rate,
+                }),
+            )
         }
         (Adapter::HttpAsr(http), Inputs::Asr(mut inputs)) => {
             inputs.audio = inputs.audio.first_only();
@@ -153,11 +164,14 @@ async fn sample(plan: RunPlan, text: Option<String>) -> anyhow::Result<bool> {
         (Adapter::WsAgent(agent), Inputs::Agent(mut inputs)) => {
             inputs.scripts.truncate(1);
             let t = agent.target();
-            let assumed = format!(
-                "as {} at {} Hz (agent_sample_rate)",
-                t.codec.name(),
-                t.agent_sample_rate
-            );
+            let assumed = Assumed {
+                how: format!(
+                    "as {} at {} Hz (agent_sample_rate)",
+                    t.codec.name(),
+                    t.agent_sample_rate
+                ),
+                rate: Some(t.agent_sample_rate),
+            };
             let jobs = AgentJobs::new(inputs, t, seed);
             // Every turn but the last is handed on as it ends.
             let turns: Mutex<Vec<RequestRecord>> = Mutex::new(Vec::new());
@@ -186,10 +200,16 @@ async fn sample(plan: RunPlan, text: Option<String>) -> anyhow::Result<bool> {
     Ok(show::print_records(&records))
 }
 
-/// The audio a record measured and how it was read (`assumed`: the format
-/// or rate the target's configuration says). A warning about a rate the
-/// server declares that differs from the assumed one belongs here.
-fn audio_facts(assumed: &str, r: &RequestRecord) {
+/// How a target's configuration says its audio is read: in words, and
+/// the rate of raw audio (none for formats that carry their own).
+struct Assumed {
+    how: String,
+    rate: Option<u32>,
+}
+
+/// The audio a record measured and how it was read, and a warning when
+/// the server declared a rate other than the configured one.
+fn audio_facts(assumed: &Assumed, r: &RequestRecord) {
     let secs = r
         .audio_us
         .map_or("unknown".into(), |u| format!("{:.3} s", u as f64 / 1e6));
@@ -200,9 +220,22 @@ fn audio_facts(assumed: &str, r: &RequestRecord) {
         _ => String::new(),
     };
     println!(
-        "{turn}audio: {secs}, {} bytes in {} chunks, configured {assumed}{rate}",
-        r.audio_bytes, r.chunks
+        "{turn}audio: {secs}, {} bytes in {} chunks, configured {}{rate}",
+        r.audio_bytes, r.chunks, assumed.how
     );
+    let declared = matches!(
+        r.rate_source,
+        Some(RateSource::Header | RateSource::Url | RateSource::Message)
+    );
+    if let (true, Some(hz), Some(configured)) = (declared, r.sample_rate, assumed.rate) {
+        if hz != configured {
+            println!(
+                "warning: the server declared {hz} Hz ({}) but {configured} Hz was configured: \
+                 counted at {hz} Hz (fix the configured rate to silence this)",
+                r.rate_source.map_or("", |s| s.name())
+            );
+        }
+    }
 }
 
 /// Where the exchange goes, secrets redacted.
