@@ -127,6 +127,7 @@ pub fn measure_turn(t: &TurnTimes, c: &TurnContext) -> RequestRecord {
         agent_transcript_us: after(eos, t.transcript),
         agent_endpoint_us: after(eos, t.endpoint),
         agent_response_start_us: after(eos, t.response_start),
+        agent_response_end_us: after(eos, t.response_end),
         turn_us: after(t.speech_started, t.response_end),
         audio_us: (!t.audio.is_empty())
             .then(|| micros(t.audio.iter().map(|(_, d)| *d).sum::<Duration>())),

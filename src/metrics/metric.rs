@@ -85,6 +85,10 @@ pub enum Metric {
     AgentEndpoint,
     /// Voice agent: end of speech → the agent announcing its response.
     AgentResponseStart,
+    /// Voice agent: end of speech → the end of the agent's response (its
+    /// end message, or its last message before an idle gap): the last step
+    /// of the turn's breakdown.
+    AgentResponseEnd,
     /// Voice agent: caller's first frame → end of the agent's response.
     Turn,
     /// Barge-in: caller starts speaking over the agent → the caller's player goes silent.
@@ -163,7 +167,7 @@ impl Unit {
 impl Metric {
     /// Every metric read straight from a record except `Chunk(k)` (one per
     /// recorded k) and `ScheduleLag` (taken from failed requests too).
-    pub const PER_REQUEST: [Metric; 34] = [
+    pub const PER_REQUEST: [Metric; 35] = [
         Metric::Ttfb,
         Metric::Ttfa,
         Metric::InterChunkMean,
@@ -194,6 +198,7 @@ impl Metric {
         Metric::AgentTranscript,
         Metric::AgentEndpoint,
         Metric::AgentResponseStart,
+        Metric::AgentResponseEnd,
         Metric::Turn,
         Metric::BargeInSilence,
         Metric::BargeInLeak,
@@ -240,6 +245,7 @@ impl Metric {
             Metric::AgentTranscript => r.agent_transcript_us,
             Metric::AgentEndpoint => r.agent_endpoint_us,
             Metric::AgentResponseStart => r.agent_response_start_us,
+            Metric::AgentResponseEnd => r.agent_response_end_us,
             Metric::Turn => r.turn_us,
             Metric::BargeInSilence => r.barge_in_silence_us,
             Metric::BargeInLeak => r.barge_in_leak_us,
@@ -282,7 +288,7 @@ mod tests {
         for m in Metric::all(&[1, 4, 12]) {
             assert_eq!(Metric::parse(&m.name()), Some(m), "{m}");
         }
-        assert_eq!(Metric::all(&[1, 4]).len(), 38);
+        assert_eq!(Metric::all(&[1, 4]).len(), 39);
         assert_eq!(Metric::parse("audio"), Some(Metric::AudioDuration));
         for bad in [
             "chunk",

@@ -142,6 +142,9 @@ pub struct RequestRecord {
     /// response (e.g. `response.created`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub agent_response_start_us: Option<u64>,
+    /// Voice agent: end of speech → end of the response, µs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent_response_end_us: Option<u64>,
     /// Voice agent: first frame of the caller's utterance → end of the agent's response.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub turn_us: Option<u64>,

@@ -139,6 +139,7 @@ impl RequestRecord {
         o.opt_u64(k!("agent_transcript_us"), self.agent_transcript_us);
         o.opt_u64(k!("agent_endpoint_us"), self.agent_endpoint_us);
         o.opt_u64(k!("agent_response_start_us"), self.agent_response_start_us);
+        o.opt_u64(k!("agent_response_end_us"), self.agent_response_end_us);
         o.opt_u64(k!("turn_us"), self.turn_us);
         o.opt_u64(k!("barge_in_silence_us"), self.barge_in_silence_us);
         o.opt_u64(k!("barge_in_leak_us"), self.barge_in_leak_us);
@@ -224,6 +225,7 @@ mod tests {
             agent_transcript_us: Some(32),
             agent_endpoint_us: Some(33),
             agent_response_start_us: Some(34),
+            agent_response_end_us: Some(35),
             turn_us: Some(33),
             barge_in_silence_us: Some(34),
             barge_in_leak_us: Some(35),

@@ -111,7 +111,7 @@ use Unit::{Count, Micros, Ratio};
 /// Every per-request metric, in display order: TTS, then voice agents,
 /// then audio and playback, barge-in, streaming ASR, and last the
 /// generator's own health.
-pub const METRICS: [MetricDef; 37] = [
+pub const METRICS: [MetricDef; 38] = [
     def(Metric::Ttfb, "ttfb", Micros, "TTFB", Kinds::HTTP),
     def(Metric::Ttfa, "ttfa", Micros, "TTFA", Kinds::TTS),
     def(Metric::Chunk(0), "chunk", Micros, "chunk", Kinds::TTS),
@@ -193,6 +193,13 @@ pub const METRICS: [MetricDef; 37] = [
         "agent_response_start",
         Micros,
         "agent response start after end of speech",
+        Kinds::AGENT,
+    ),
+    def(
+        Metric::AgentResponseEnd,
+        "agent_response_end",
+        Micros,
+        "agent response end after end of speech",
         Kinds::AGENT,
     ),
     def(Metric::Turn, "turn", Micros, "turn", Kinds::AGENT),
@@ -422,7 +429,7 @@ pub fn notes(kind: Kind) -> &'static [&'static str] {
         ],
         Kind::WsAgent => &[
             "durations in ms; one record per turn; a workload request is one conversation",
-            "agent_first_message, agent_first_audio, agent_transcript, agent_endpoint and agent_response_start are measured from the end of the caller's speech (last speech frame, or the end-of-speech message, sent)",
+            "agent_first_message, agent_first_audio, agent_transcript, agent_endpoint, agent_response_start and agent_response_end are measured from the end of the caller's speech (its last frame sent)",
             "turn = caller's first frame to the end of the agent's response; audio = agent audio seconds in the response",
             "barge-in: from the first frame of the caller's interrupting utterance, against the caller's player (real time from the answer's first audio; an interruption message drops what it has queued); barge_in_silence = until the player went silent (no quiet window added); barge_in_leak = answer audio it played from the onset on, queued or arriving; barge_in_untested = planned barge-ins with nothing left to interrupt (answer over and played), left out of the barge-in figures",
             "connect and schedule_lag are on the first turn of each conversation",
