@@ -225,30 +225,30 @@ async fn a_twilio_call_shows_its_numbered_frames_and_the_echoed_mark() {
     assert_eq!(s.received("audio ").len() as u64, chunks, "{}", s.stdout);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_wrong_type_path_is_named_on_every_message_and_fails_in_time() {
+/// A one-line OpenAI Realtime call sampled with `rule` replacing a
+/// preset rule and a 1 s answer timeout.
+async fn sample_realtime_with(rule: &[&str]) -> Sampled {
     let dir = tempfile::tempdir().expect("tempdir");
     let mock = agent_mock().await;
     let config = script(dir.path(), &["hello there"]);
     let url = ws(&mock, "/v1/realtime");
-    let s = sample(
-        &[
-            "agent",
-            "--preset",
-            "openai-realtime",
-            "--url",
-            &url,
-            "-c",
-            &config,
-            "--type-path",
-            "kind",
-            "--answer-timeout",
-            "1s",
-        ],
-        &[],
-        dir.path(),
-    )
-    .await;
+    let mut args = vec![
+        "agent",
+        "--preset",
+        "openai-realtime",
+        "--url",
+        &url,
+        "-c",
+        &config,
+    ];
+    args.extend_from_slice(rule);
+    args.extend(["--answer-timeout", "1s"]);
+    sample(&args, &[], dir.path()).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_type_path_is_named_on_every_message_and_fails_in_time() {
+    let s = sample_realtime_with(&["--type-path", "kind"]).await;
     assert_eq!(s.code, Some(1), "{}", s.all());
     let ignored = s.received("ignored: no string at type path 'kind'");
     assert!(ignored.len() >= 3, "{}", s.stdout);
@@ -265,28 +265,7 @@ async fn a_wrong_type_path_is_named_on_every_message_and_fails_in_time() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_misspelt_audio_type_is_shown_beside_the_lists_checked() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mock = agent_mock().await;
-    let config = script(dir.path(), &["hello there"]);
-    let url = ws(&mock, "/v1/realtime");
-    let s = sample(
-        &[
-            "agent",
-            "--preset",
-            "openai-realtime",
-            "--url",
-            &url,
-            "-c",
-            &config,
-            "--audio-types",
-            "response.audio.delta",
-            "--answer-timeout",
-            "1s",
-        ],
-        &[],
-        dir.path(),
-    )
-    .await;
+    let s = sample_realtime_with(&["--audio-types", "response.audio.delta"]).await;
     assert_eq!(s.code, Some(1), "{}", s.all());
     let why = "ignored: type 'response.output_audio.delta' is in none of \
                audio_types [response.audio.delta]";
