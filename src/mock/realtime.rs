@@ -202,9 +202,11 @@ impl Realtime {
         match self.dialect {
             Dialect::Twilio => self.twilio.parse(text),
             Dialect::Ga | Dialect::Beta => {
-                let event = parse(text);
+                let Ok(v) = serde_json::from_str::<Value>(text) else {
+                    return ClientEvent::NotJson;
+                };
+                let event = parse_value(&v);
                 if matches!(event, ClientEvent::Update(Ok(_))) {
-                    let v: Value = serde_json::from_str(text).unwrap_or_default();
                     if let Some(d) = TurnDetection::of_update(&v["session"]) {
                         self.detection = d;
                     }
@@ -406,9 +408,14 @@ impl Realtime {
 
 /// Read one client text message.
 pub(super) fn parse(text: &str) -> ClientEvent {
-    let Ok(v) = serde_json::from_str::<Value>(text) else {
-        return ClientEvent::NotJson;
-    };
+    match serde_json::from_str::<Value>(text) {
+        Ok(v) => parse_value(&v),
+        Err(_) => ClientEvent::NotJson,
+    }
+}
+
+/// [`parse`] of a message already read as JSON.
+fn parse_value(v: &Value) -> ClientEvent {
     let kind = v.get("type").and_then(Value::as_str).unwrap_or("");
     match kind {
         "session.update" | "transcription_session.update" => {
