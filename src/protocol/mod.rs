@@ -16,6 +16,7 @@ pub mod prom_text;
 pub mod ready;
 pub mod scrape;
 pub mod target;
+pub mod webrtc;
 pub mod ws;
 pub mod ws_agent;
 pub mod ws_agent_session;
