@@ -16,6 +16,7 @@ mod detect;
 pub mod g711;
 pub mod generate;
 mod ogg;
+pub mod opus;
 pub mod rate;
 pub mod silence;
 pub mod stream;

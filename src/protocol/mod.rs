@@ -17,6 +17,7 @@ pub mod ready;
 pub mod scrape;
 pub mod target;
 pub mod trace;
+pub mod webrtc;
 pub mod ws;
 pub mod ws_agent;
 pub mod ws_agent_session;

@@ -1,0 +1,401 @@
+//! Offer → answer over HTTP, non-trickle (the offer carries its candidates):
+//!
+//! - [`Signal::Pipecat`]: Pipecat's SmallWebRTC development runner. POST
+//!   JSON `{"sdp": OFFER, "type": "offer"}`, answered (200) with
+//!   `{"sdp": ANSWER, "type": "answer", "pc_id": ID}`.
+//! - [`Signal::Whip`]: WHIP (RFC 9725). POST the offer as
+//!   `application/sdp`, answered `201 Created` with the answer as the body
+//!   and a `Location` header naming the session, which is DELETEd at
+//!   hang-up ([`hang_up`]).
+//!
+//! Every failure is a [`SignalError`] naming the URL (credentials
+//! redacted) and, where the server answered, its status; every exchange is
+//! bounded by a timeout, so a server that never answers fails the call
+//! instead of hanging it.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE, LOCATION};
+use hyper::{Method, Request, StatusCode, Uri};
+use serde::{Deserialize, Serialize};
+
+use crate::protocol::target::{parse_http_uri, redact_url};
+use crate::protocol::{ErrorKind, HttpClient, ProtocolError};
+
+/// Largest signalling answer read (an SDP answer is a few KiB).
+pub const MAX_ANSWER_BYTES: usize = 256 * 1024;
+
+/// Which offer/answer exchange a target speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Signal {
+    /// Pipecat SmallWebRTC: JSON in, JSON out.
+    Pipecat,
+    /// WHIP: raw SDP in, 201 + `Location` out.
+    Whip,
+}
+
+impl Signal {
+    /// Its name, as `--signal` will take it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Signal::Pipecat => "pipecat",
+            Signal::Whip => "whip",
+        }
+    }
+}
+
+/// The peer's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    /// The answer SDP.
+    pub sdp: String,
+    /// Pipecat's peer-connection id, if it sent one.
+    pub pc_id: Option<String>,
+    /// WHIP: the session resource to DELETE at hang-up (absolute URL).
+    pub resource: Option<String>,
+    /// When the answer's body had been read (offer → answer time is this
+    /// minus the instant the exchange started).
+    pub at: Instant,
+}
+
+/// Why the offer/answer exchange (or the hang-up) failed. `url` is always
+/// shown redacted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignalError {
+    /// The URL is not an http(s) URL with a host.
+    #[error("invalid signalling URL '{url}': {reason}")]
+    BadUrl {
+        /// The URL, redacted.
+        url: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The request did not get through (connect refused, reset).
+    #[error("{what} {url}: {detail}")]
+    Request {
+        /// "offer to" or "hang-up of".
+        what: &'static str,
+        /// The URL, redacted.
+        url: String,
+        /// Its class.
+        kind: ErrorKind,
+        /// The client's message.
+        detail: String,
+    },
+    /// The server answered with a status other than the shape's success.
+    #[error("{what} {url}: HTTP {status} (expected {expected})")]
+    Status {
+        /// "offer to" or "hang-up of".
+        what: &'static str,
+        /// The URL, redacted.
+        url: String,
+        /// The status the server sent.
+        status: u16,
+        /// What the shape expects.
+        expected: &'static str,
+    },
+    /// The answer is not what the shape promises (not JSON with an SDP,
+    /// not SDP, no `Location`, over [`MAX_ANSWER_BYTES`]).
+    #[error("offer to {url}: HTTP {status}, but {reason}")]
+    BadAnswer {
+        /// The URL, redacted.
+        url: String,
+        /// The status the server sent.
+        status: u16,
+        /// What is wrong.
+        reason: String,
+    },
+    /// No complete answer within the timeout.
+    #[error("{what} {url}: no answer within {}", humantime::format_duration(*timeout))]
+    Timeout {
+        /// "offer to" or "hang-up of".
+        what: &'static str,
+        /// The URL, redacted.
+        url: String,
+        /// The timeout.
+        timeout: Duration,
+    },
+}
+
+impl SignalError {
+    /// The class a run counts this failure under.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            SignalError::BadUrl { .. } => ErrorKind::Connect,
+            SignalError::Request { kind, .. } => *kind,
+            SignalError::Status { status, .. } => ErrorKind::Http(*status),
+            SignalError::BadAnswer { .. } => ErrorKind::Decode,
+            SignalError::Timeout { .. } => ErrorKind::Timeout,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct PipecatOffer<'a> {
+    sdp: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
+#[derive(Deserialize)]
+struct PipecatAnswer {
+    sdp: String,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    pc_id: Option<String>,
+}
+
+/// Send `offer` (SDP) to `url` in the `signal` shape with extra `headers`
+/// (e.g. `Authorization`), and return the answer; at most `timeout` for
+/// the whole exchange.
+pub async fn exchange(
+    client: &HttpClient,
+    signal: Signal,
+    url: &str,
+    headers: &[(HeaderName, HeaderValue)],
+    offer: &str,
+    timeout: Duration,
+) -> Result<Answer, SignalError> {
+    let shown = redact_url(url).into_owned();
+    let uri = parse_http_uri(url).map_err(|e| SignalError::BadUrl {
+        url: shown.clone(),
+        reason: match e {
+            crate::protocol::target::TargetError::BadUrl { reason, .. } => reason,
+            other => other.to_string(),
+        },
+    })?;
+    let (content_type, body) = match signal {
+        Signal::Pipecat => (
+            "application/json",
+            serde_json::to_vec(&PipecatOffer {
+                sdp: offer,
+                kind: "offer",
+            })
+            .unwrap_or_default(),
+        ),
+        Signal::Whip => ("application/sdp", offer.as_bytes().to_vec()),
+    };
+    let req = request(Method::POST, &uri, headers, Some((content_type, body)));
+    let what = "offer to";
+    let fut = async {
+        let resp = client
+            .request(req)
+            .await
+            .map_err(|e| request_error(what, &shown, e))?;
+        let status = resp.status();
+        let location = resp
+            .headers()
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let expected = match signal {
+            Signal::Pipecat => StatusCode::OK,
+            Signal::Whip => StatusCode::CREATED,
+        };
+        let ok = match signal {
+            Signal::Pipecat => status.is_success(),
+            Signal::Whip => status == expected,
+        };
+        if !ok {
+            return Err(SignalError::Status {
+                what,
+                url: shown.clone(),
+                status: status.as_u16(),
+                expected: match signal {
+                    Signal::Pipecat => "2xx",
+                    Signal::Whip => "201",
+                },
+            });
+        }
+        let bad = |reason: String| SignalError::BadAnswer {
+            url: shown.clone(),
+            status: status.as_u16(),
+            reason,
+        };
+        let body = Limited::new(resp.into_body(), MAX_ANSWER_BYTES)
+            .collect()
+            .await
+            .map_err(|e| bad(format!("its body could not be read: {e}")))?
+            .to_bytes();
+        let at = Instant::now();
+        let answer = match signal {
+            Signal::Pipecat => {
+                let a: PipecatAnswer = serde_json::from_slice(&body)
+                    .map_err(|e| bad(format!("the body is not JSON {{\"sdp\", \"type\"}}: {e}")))?;
+                if a.kind.as_deref().is_some_and(|k| k != "answer") {
+                    return Err(bad(format!(
+                        "its type is {:?}, not \"answer\"",
+                        a.kind.unwrap_or_default()
+                    )));
+                }
+                Answer {
+                    sdp: a.sdp,
+                    pc_id: a.pc_id,
+                    resource: None,
+                    at,
+                }
+            }
+            Signal::Whip => {
+                let sdp = String::from_utf8(body.to_vec())
+                    .map_err(|_| bad("the body is not UTF-8 SDP".into()))?;
+                let location = location.ok_or_else(|| bad("it has no Location header".into()))?;
+                Answer {
+                    sdp,
+                    pc_id: None,
+                    resource: Some(resolve(&uri, &location)),
+                    at,
+                }
+            }
+        };
+        if !answer.sdp.trim_start().starts_with("v=0") {
+            return Err(bad(
+                "the answer is not SDP (it does not start with v=0)".into()
+            ));
+        }
+        Ok(answer)
+    };
+    tokio::time::timeout(timeout, fut)
+        .await
+        .unwrap_or_else(|_| {
+            Err(SignalError::Timeout {
+                what,
+                url: shown.clone(),
+                timeout,
+            })
+        })
+}
+
+/// End a WHIP session: DELETE its resource (any 2xx is fine), within
+/// `timeout`. Pipecat has no hang-up request (the peer connection closing
+/// is the hang-up), so there is nothing to do for an answer without a
+/// resource.
+pub async fn hang_up(
+    client: &HttpClient,
+    answer: &Answer,
+    headers: &[(HeaderName, HeaderValue)],
+    timeout: Duration,
+) -> Result<(), SignalError> {
+    let Some(resource) = answer.resource.as_deref() else {
+        return Ok(());
+    };
+    let what = "hang-up of";
+    let shown = redact_url(resource).into_owned();
+    let uri = parse_http_uri(resource).map_err(|e| SignalError::BadUrl {
+        url: shown.clone(),
+        reason: e.to_string(),
+    })?;
+    let req = request(Method::DELETE, &uri, headers, None);
+    let fut = async {
+        let resp = client
+            .request(req)
+            .await
+            .map_err(|e| request_error(what, &shown, e))?;
+        let status = resp.status();
+        // Read the (small) body so the connection can be reused.
+        let _ = Limited::new(resp.into_body(), MAX_ANSWER_BYTES)
+            .collect()
+            .await;
+        if status.is_success() {
+            Ok(())
+        } else {
+            Err(SignalError::Status {
+                what,
+                url: shown.clone(),
+                status: status.as_u16(),
+                expected: "2xx",
+            })
+        }
+    };
+    tokio::time::timeout(timeout, fut)
+        .await
+        .unwrap_or_else(|_| {
+            Err(SignalError::Timeout {
+                what,
+                url: shown.clone(),
+                timeout,
+            })
+        })
+}
+
+fn request(
+    method: Method,
+    uri: &Uri,
+    headers: &[(HeaderName, HeaderValue)],
+    body: Option<(&'static str, Vec<u8>)>,
+) -> Request<Full<Bytes>> {
+    let (content_type, body) = match body {
+        Some((t, b)) => (Some(t), Bytes::from(b)),
+        None => (None, Bytes::new()),
+    };
+    let mut req = Request::new(Full::new(body));
+    *req.method_mut() = method;
+    *req.uri_mut() = uri.clone();
+    let h = req.headers_mut();
+    if let Some(t) = content_type {
+        h.insert(CONTENT_TYPE, HeaderValue::from_static(t));
+    }
+    for (name, value) in headers {
+        h.append(name.clone(), value.clone());
+    }
+    req
+}
+
+fn request_error(what: &'static str, url: &str, e: ProtocolError) -> SignalError {
+    SignalError::Request {
+        what,
+        url: url.to_string(),
+        kind: e.kind,
+        detail: e.detail,
+    }
+}
+
+/// A `Location` value made absolute against the URL it answered.
+fn resolve(base: &Uri, location: &str) -> String {
+    if location.starts_with("http://") || location.starts_with("https://") {
+        return location.to_string();
+    }
+    let scheme = base.scheme_str().unwrap_or("http");
+    let authority = base.authority().map_or("", |a| a.as_str());
+    if location.starts_with('/') {
+        return format!("{scheme}://{authority}{location}");
+    }
+    let path = base.path();
+    let dir = &path[..path.rfind('/').map_or(0, |i| i + 1)];
+    format!("{scheme}://{authority}{dir}{location}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_resolve_against_the_offer_url() {
+        let base: Uri = "http://127.0.0.1:9/whip/endpoint?x=1".parse().expect("uri");
+        assert_eq!(
+            resolve(&base, "/whip/session/7"),
+            "http://127.0.0.1:9/whip/session/7"
+        );
+        assert_eq!(
+            resolve(&base, "session/7"),
+            "http://127.0.0.1:9/whip/session/7"
+        );
+        assert_eq!(resolve(&base, "https://x.test/s/1"), "https://x.test/s/1");
+    }
+
+    #[test]
+    fn errors_name_the_redacted_url_and_status() {
+        let e = SignalError::Status {
+            what: "offer to",
+            url: redact_url("http://u:secret@127.0.0.1:9/api/offer?token=abc").into_owned(),
+            status: 404,
+            expected: "2xx",
+        };
+        let s = e.to_string();
+        assert!(s.contains("HTTP 404"), "{s}");
+        assert!(!s.contains("secret") && !s.contains("abc"), "{s}");
+        assert_eq!(e.kind(), ErrorKind::Http(404));
+    }
+}
