@@ -1,7 +1,7 @@
 //! voxload: a load generator and benchmark for speech AI services.
 //!
 //! It drives TTS over HTTP, ASR over HTTP and WebSocket and voice agents
-//! over WebSocket — alone or several at once in one run — with closed- and
+//! over WebSocket and WebRTC — alone or several at once in one run — with closed- and
 //! open-loop workloads, measures speech-aware metrics with exact
 //! definitions (TTFA, RTF, playback stalls, WER, first audio after the end
 //! of speech, barge-in) without coordinated omission, and writes results
@@ -15,6 +15,9 @@
 //! - [`units`] — durations as text and µs: shared by every layer.
 //! - [`audio`] — decoding response streams, durations, silence, the test voice.
 //! - [`input`] — text samples and audio inputs, loaded and checked before a run.
+//! - [`rtc`] — a WebRTC peer (str0m) on one UDP socket, driven on
+//!   voxload's clock: the transport under WebRTC calls, and the mock's
+//!   WebRTC agent.
 //! - [`protocol`] — *what* is sent: the [`protocol::Target`] and
 //!   [`protocol::Adapter`] enums, one variant per wire protocol. Adapters
 //!   record timestamps into a probe and know no percentiles.
@@ -55,6 +58,7 @@ pub mod mock;
 pub mod protocol;
 pub mod report;
 pub mod result;
+pub mod rtc;
 pub mod runner;
 pub mod shutdown;
 #[cfg(test)]

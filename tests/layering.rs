@@ -20,11 +20,12 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("units", &[]),
     ("audio", &["units"]),
     ("input", &["audio", "units"]),
-    ("protocol", &["audio", "units"]),
+    ("rtc", &[]),
+    ("protocol", &["audio", "rtc", "units"]),
     ("metrics", &["audio", "protocol", "units"]),
     ("workload", &["metrics", "protocol", "units"]),
     ("result", &["metrics", "protocol", "workload", "units"]),
-    ("mock", &["audio", "units"]),
+    ("mock", &["audio", "rtc", "units"]),
     (
         "config",
         &[

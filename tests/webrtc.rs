@@ -19,11 +19,10 @@ use common::timing::{on_schedule_at, LATE};
 use tokio::sync::mpsc;
 use voxload::audio::opus::{encode_pcm16, OpusStreamDecoder, OpusTrack, FRAME, OPUS_RATE};
 use voxload::audio::voice::{decode_text, Voice};
-use voxload::protocol::webrtc::{
-    exchange, hang_up, play, CallLog, Peer, PeerError, Signal, SignalError,
-};
+use voxload::protocol::webrtc::{exchange, hang_up, play, CallLog, Signal, SignalError};
 use voxload::protocol::ws_pacer::Pacer;
 use voxload::protocol::{ErrorKind, HttpClient};
+use voxload::rtc::{Peer, PeerError, PeerEvent};
 
 /// The answerer starts its reply this long after the first caller packet
 /// arrived.
@@ -59,7 +58,9 @@ struct Answerer {
 impl Answerer {
     /// Answer `offer`, then run the call in its own task.
     async fn answer(self: &Arc<Self>, offer: &str) -> Result<String, PeerError> {
-        let mut peer = Peer::loopback().await?;
+        let mut peer = Peer::loopback()
+            .await?
+            .timed_by(Arc::new(self.pacer.clone()));
         let sdp = peer.answer(offer)?;
         tokio::spawn(agent(peer, self.clone()));
         Ok(sdp)
@@ -72,7 +73,7 @@ impl Answerer {
 async fn agent(mut peer: Peer, s: Arc<Answerer>) {
     let mut truth = AgentTruth::default();
     let result: Result<(), PeerError> = async {
-        peer.connect(CONNECT, Some(&s.pacer)).await?;
+        peer.connect(CONNECT).await?;
         let give_up = Instant::now() + AGENT_LIFE;
         let mut start: Option<Instant> = None;
         let mut k = 0usize;
@@ -82,9 +83,9 @@ async fn agent(mut peer: Peer, s: Arc<Answerer>) {
                 Some(d) if k < s.reply.packets.len() => d.min(give_up),
                 _ => give_up,
             };
-            peer.pump_until(wake, Some(&s.pacer), true).await?;
+            peer.pump_until(wake, true).await?;
             for e in peer.take_events() {
-                if let voxload::protocol::webrtc::PeerEvent::Audio { at, data, .. } = e {
+                if let PeerEvent::Audio { at, data, .. } = e {
                     truth.received.push((at, data));
                     start.get_or_insert(at + REPLY_DELAY);
                 }
@@ -103,12 +104,8 @@ async fn agent(mut peer: Peer, s: Arc<Answerer>) {
             }
         }
         // Let the last packets drain before the socket goes.
-        peer.pump_until(
-            Instant::now() + Duration::from_millis(300),
-            Some(&s.pacer),
-            false,
-        )
-        .await
+        peer.pump_until(Instant::now() + Duration::from_millis(300), false)
+            .await
     }
     .await;
     truth.error = result.err().map(|e| e.to_string());
@@ -240,7 +237,10 @@ async fn call_checks(signal: Signal, path: &str) {
     let client = HttpClient::new(Duration::from_secs(2));
     let pacer = Pacer::new();
 
-    let mut peer = Peer::loopback().await.expect("socket");
+    let mut peer = Peer::loopback()
+        .await
+        .expect("socket")
+        .timed_by(Arc::new(pacer.clone()));
     let (offer, pending) = peer.offer(None).expect("offer");
     assert!(offer.contains("opus/48000/2"), "{offer}");
     assert!(offer.contains("a=sendrecv"), "{offer}");
@@ -255,9 +255,7 @@ async fn call_checks(signal: Signal, path: &str) {
         .expect("answer");
     assert!(answer.at >= sent_at);
     peer.accept_answer(pending, &answer.sdp).expect("accept");
-    peer.connect(CONNECT, Some(&pacer))
-        .await
-        .expect("connected");
+    peer.connect(CONNECT).await.expect("connected");
     let times = peer.times();
     let (ice, dtls) = (
         times.ice_connected.expect("ice"),
@@ -272,17 +270,9 @@ async fn call_checks(signal: Signal, path: &str) {
         + server.state.reply.duration()
         + Duration::from_millis(500);
     let mut log = CallLog::default();
-    let rtp_end = play(
-        &mut peer,
-        &track.packets,
-        origin,
-        0,
-        listen,
-        Some(&pacer),
-        &mut log,
-    )
-    .await
-    .expect("call");
+    let rtp_end = play(&mut peer, &track.packets, origin, 0, listen, &mut log)
+        .await
+        .expect("call");
     assert_eq!(rtp_end, track.packets.len() as u64 * 960);
     hang_up(&client, &answer, &[], Duration::from_secs(2))
         .await
@@ -500,7 +490,7 @@ async fn a_peer_that_never_answers_ice_times_out() {
     caller.accept_answer(pending, &answer).expect("accept");
     let started = Instant::now();
     let timeout = Duration::from_millis(400);
-    let e = caller.connect(timeout, None).await.expect_err("no ICE");
+    let e = caller.connect(timeout).await.expect_err("no ICE");
     assert!(matches!(e, PeerError::ConnectTimeout(..)), "{e}");
     on_schedule_at(Instant::now(), started, timeout, LATE, "ICE timeout");
 }

@@ -172,7 +172,7 @@ async fn sample(plan: RunPlan, text: Option<String>) -> anyhow::Result<bool> {
                 ),
                 rate: Some(t.agent_sample_rate),
             };
-            let jobs = AgentJobs::new(inputs, t, seed);
+            let jobs = AgentJobs::new(inputs, &*agent, seed)?;
             // Every turn but the last is handed on as it ends.
             let turns: Mutex<Vec<RequestRecord>> = Mutex::new(Vec::new());
             let keep = |d: Done| {
@@ -181,7 +181,7 @@ async fn sample(plan: RunPlan, text: Option<String>) -> anyhow::Result<bool> {
                     .unwrap_or_else(PoisonError::into_inner)
                     .push(d.record)
             };
-            let last = jobs.call(&agent, &arrival, &keep).await;
+            let last = jobs.call(&*agent, &arrival, &keep).await;
             let mut records = turns.into_inner().unwrap_or_else(PoisonError::into_inner);
             records.push(last.record);
             (records, Some(assumed))

@@ -17,9 +17,14 @@ use super::error::{invalid, positive, ws_max_message, ConfigError};
 use super::target::{parse_codec, templates, ErrorEventOptions, HeaderOptions};
 use crate::audio::codec::Codec;
 use crate::audio::convert::to_pcm16_mono;
+use crate::audio::opus::OPUS_RATE;
 use crate::audio::voice::Voice;
 use crate::input::{AudioSet, TEST_VOICE_CPS};
+use crate::protocol::target::TargetError;
+use crate::protocol::webrtc::session::DEFAULT_AUDIBLE_DBFS;
+use crate::protocol::webrtc::{RtcAgentTarget, Signal};
 use crate::protocol::ws_agent::{AgentTarget, MessageRules};
+use crate::protocol::Target;
 use crate::units::{parse_bytes, parse_duration};
 
 /// One conversation script as written in a scenario.
@@ -42,9 +47,21 @@ pub struct ScriptOptions {
 /// Every option of a voice-agent scenario.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, clap::Args)]
 pub struct AgentOptions {
-    /// Agent WebSocket URL (ws:// or wss://).
+    /// Agent WebSocket URL (ws:// or wss://); with --transport webrtc, the signalling URL (http(s)://…/api/offer, a WHIP endpoint).
     #[arg(long)]
     pub url: Option<String>,
+    /// How calls travel: ws (WebSocket) or webrtc (Opus over RTP, messages on a data channel) [default: ws].
+    #[arg(long)]
+    pub transport: Option<String>,
+    /// WebRTC offer/answer exchange: pipecat (JSON POST, SmallWebRTC's /api/offer) or whip (SDP POST, DELETE at hang-up) [default: pipecat].
+    #[arg(long)]
+    pub signal: Option<String>,
+    /// WebRTC: an agent packet is speech from this level, dBFS RMS (agents send Opus silence between replies) [default: -40].
+    #[arg(long, allow_hyphen_values = true)]
+    pub audible_level: Option<f32>,
+    /// WebRTC: open a data channel with this label for the agent's messages (OpenAI: oai-events) [default: none].
+    #[arg(long)]
+    pub data_channel: Option<String>,
     #[command(flatten)]
     #[serde(flatten)]
     #[allow(missing_docs)]
@@ -339,7 +356,7 @@ impl AgentOptions {
     pub fn build(
         &self,
         env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<(AgentTarget, AgentInputs), ConfigError> {
+    ) -> Result<(Target, AgentInputs), ConfigError> {
         let o = self;
         let url = o.url.clone().ok_or(ConfigError::Missing("--url"))?;
         let headers = o.headers.resolve(env)?;
@@ -428,9 +445,7 @@ impl AgentOptions {
             barge_in_quiet: o.barge_in_quiet.unwrap_or(Duration::from_millis(200)),
             max_message_bytes: ws_max_message(o.ws_max_message)?,
         };
-        target
-            .validate()
-            .map_err(|e| invalid("--url", e.to_string()))?;
+        let target = self.carried(target)?;
         let barge_in = o.barge_in.unwrap_or(0.0);
         if !(0.0..=1.0).contains(&barge_in) {
             return Err(invalid(
@@ -453,6 +468,69 @@ impl AgentOptions {
             pause: o.pause.unwrap_or(Duration::from_millis(500)),
         };
         Ok((target, inputs))
+    }
+}
+
+impl AgentOptions {
+    /// The conversation's target on its transport (`--transport`),
+    /// validated.
+    fn carried(&self, agent: AgentTarget) -> Result<Target, ConfigError> {
+        let webrtc = match self.transport.as_deref().map(str::trim) {
+            None | Some("ws") | Some("websocket") => false,
+            Some("webrtc") => true,
+            Some(other) => {
+                return Err(invalid(
+                    "--transport",
+                    format!("'{other}': expected ws or webrtc"),
+                ))
+            }
+        };
+        if !webrtc {
+            for (set, flag) in [
+                (self.signal.is_some(), "--signal"),
+                (self.audible_level.is_some(), "--audible-level"),
+                (self.data_channel.is_some(), "--data-channel"),
+            ] {
+                if set {
+                    return Err(invalid(flag, "only for --transport webrtc"));
+                }
+            }
+            agent
+                .validate()
+                .map_err(|e| invalid("--url", e.to_string()))?;
+            return Ok(Target::WsAgent(agent));
+        }
+        let signal = match self.signal.as_deref().map(str::trim) {
+            None | Some("pipecat") => Signal::Pipecat,
+            Some("whip") => Signal::Whip,
+            Some(other) => {
+                return Err(invalid(
+                    "--signal",
+                    format!("'{other}': expected pipecat or whip"),
+                ))
+            }
+        };
+        if agent.codec != Codec::Pcm16 {
+            return Err(invalid(
+                "--codec",
+                "a WebRTC call sends Opus (the caller's files are read as PCM and encoded once)",
+            ));
+        }
+        let target = RtcAgentTarget {
+            agent: AgentTarget {
+                // Decoded agent audio: 16-bit PCM at Opus's 48 kHz.
+                agent_sample_rate: OPUS_RATE,
+                ..agent
+            },
+            signal,
+            channel: self.data_channel.clone().filter(|c| !c.trim().is_empty()),
+            audible_dbfs: self.audible_level.unwrap_or(DEFAULT_AUDIBLE_DBFS),
+        };
+        target.validate().map_err(|e| match e {
+            TargetError::BadLevel(_) => invalid("--audible-level", e.to_string()),
+            e => invalid("--url", e.to_string()),
+        })?;
+        Ok(Target::RtcAgent(target))
     }
 }
 

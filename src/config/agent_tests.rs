@@ -30,7 +30,7 @@ fn the_example_scenario_is_valid() {
     assert_eq!(inputs.scripts[1].weight, 2.0);
     assert_eq!(inputs.barge_in, 0.3);
     assert_eq!(run.common.slo.as_ref().map(Vec::len), Some(3));
-    assert!(target.noise_between_turns);
+    assert!(matches!(&target, Target::WsAgent(t) if t.noise_between_turns));
     // The test voice speaks 15 characters a second: 33 characters ≈ 2.2 s.
     let first = inputs.scripts[1].speech_s[0];
     assert!((first - 33.0 / 15.0).abs() < 0.01, "{first}");
@@ -111,6 +111,52 @@ fn bad_options_are_named() {
 }
 
 #[test]
+fn webrtc_calls_are_checked_and_named_by_flag() {
+    let rtc = |f: &dyn Fn(&mut AgentOptions)| {
+        let mut o = AgentOptions {
+            url: Some("http://127.0.0.1:9/api/offer".into()),
+            transport: Some("webrtc".into()),
+            ..AgentOptions::default()
+        };
+        f(&mut o);
+        o.build(&|_| None).map(|(t, _)| t)
+    };
+    let Ok(Target::RtcAgent(t)) = rtc(&|_| {}) else {
+        panic!("a WebRTC target");
+    };
+    assert_eq!(t.signal, Signal::Pipecat);
+    assert_eq!(t.audible_dbfs, DEFAULT_AUDIBLE_DBFS);
+    // Agent audio is decoded Opus: 48 kHz, whatever the caller's rate.
+    assert_eq!(
+        (t.agent.agent_sample_rate, t.agent.sample_rate),
+        (48_000, 16_000)
+    );
+    let Ok(Target::RtcAgent(t)) = rtc(&|o| {
+        o.signal = Some("whip".into());
+        o.audible_level = Some(-50.0);
+        o.data_channel = Some("oai-events".into());
+    }) else {
+        panic!("a WebRTC target");
+    };
+    assert_eq!(t.signal, Signal::Whip);
+    assert_eq!(t.audible_dbfs, -50.0);
+    assert_eq!(t.channel.as_deref(), Some("oai-events"));
+    let err = |f: &dyn Fn(&mut AgentOptions)| rtc(f).expect_err("invalid").to_string();
+    assert!(err(&|o| o.transport = Some("sip".into())).contains("--transport"));
+    assert!(err(&|o| o.signal = Some("livekit".into())).contains("--signal"));
+    assert!(err(&|o| o.audible_level = Some(3.0)).contains("--audible-level"));
+    assert!(err(&|o| o.codec = Some("mulaw".into())).contains("--codec"));
+    assert!(err(&|o| o.url = Some("ws://127.0.0.1:9/a".into())).contains("--url"));
+    // WebRTC flags on a WebSocket call are a mistake, not ignored.
+    assert!(err(&|o| {
+        o.transport = None;
+        o.url = Some("ws://127.0.0.1:9/a".into());
+        o.signal = Some("whip".into());
+    })
+    .contains("--signal"));
+}
+
+#[test]
 fn the_api_key_never_reaches_the_recorded_config() {
     let o = AgentOptions {
         url: Some("ws://127.0.0.1:9/a".into()),
@@ -123,7 +169,7 @@ fn the_api_key_never_reaches_the_recorded_config() {
     };
     let (target, _) = o.build(&|_| Some("sk-secret-agent".into())).expect("valid");
     assert!(target
-        .headers
+        .headers()
         .iter()
         .any(|(_, v)| v.contains("sk-secret-agent")));
     let json = serde_json::to_string(&target).expect("serialize");

@@ -417,7 +417,7 @@ fn build_protocol(
         }
         ProtocolOptions::Agent(a) => {
             let (target, inputs) = a.build(env)?;
-            (Target::WsAgent(target), Inputs::Agent(inputs))
+            (target, Inputs::Agent(inputs))
         }
     })
 }

@@ -28,7 +28,7 @@ pub struct Kinds(u8);
 
 impl Kinds {
     /// Every protocol.
-    pub const ALL: Kinds = Kinds(0b11111);
+    pub const ALL: Kinds = Kinds(0b11_1111);
     /// TTS, HTTP or WebSocket.
     pub const TTS: Kinds = Kinds(Kinds::of(Kind::HttpTts).0 | Kinds::of(Kind::WsTts).0);
     /// TTS over WebSocket (its text-stream clocks).
@@ -37,8 +37,8 @@ impl Kinds {
     pub const ASR: Kinds = Kinds(Kinds::of(Kind::HttpAsr).0 | Kinds::of(Kind::WsAsr).0);
     /// Streaming ASR over WebSocket.
     pub const WS_ASR: Kinds = Kinds::of(Kind::WsAsr);
-    /// Voice agents.
-    pub const AGENT: Kinds = Kinds::of(Kind::WsAgent);
+    /// Voice agents, over WebSocket or WebRTC.
+    pub const AGENT: Kinds = Kinds(Kinds::of(Kind::WsAgent).0 | Kinds::of(Kind::RtcAgent).0);
     /// Protocols with one HTTP request per arrival.
     pub const HTTP: Kinds = Kinds(Kinds::of(Kind::HttpTts).0 | Kinds::of(Kind::HttpAsr).0);
     /// Protocols whose requests have an end-to-end time (all but agents).
@@ -397,7 +397,7 @@ pub fn in_order(chunk_ks: &[u32]) -> Vec<Metric> {
 pub fn live_metric(kind: Kind) -> (Metric, &'static str) {
     match kind {
         Kind::HttpTts | Kind::WsTts => (Metric::Ttfa, "ttfa"),
-        Kind::WsAgent => (Metric::AgentFirstAudio, "first audio"),
+        Kind::WsAgent | Kind::RtcAgent => (Metric::AgentFirstAudio, "first audio"),
         Kind::HttpAsr | Kind::WsAsr => (Metric::E2e, "e2e"),
     }
 }
@@ -426,6 +426,12 @@ pub fn notes(kind: Kind) -> &'static [&'static str] {
             "streaming: first_partial is measured from the first audio frame sent, final from the end of the audio",
             "ttfs = last audio frame sent to the first final segment after it (is_final, end_of_turn, completed); final = to the whole transcript (the session's done message, with done types)",
             "wer per request against the normalized reference; the stage's wer_pooled = all word errors / all reference words",
+        ],
+        Kind::RtcAgent => &[
+            "durations in ms; one record per turn; a workload request is one call",
+            "as for WebSocket agents, from the end of the caller's speech (the send of its last Opus packet); agent audio counts only from packets whose decoded level reaches the audible level (agents send Opus silence between replies), and a response ends after response_idle of quiet",
+            "caller audio: Opus at 48 kHz in 20 ms packets on absolute deadlines, noise packets between utterances; frame_lag = each packet's send lateness",
+            "connect = offer sent → ICE and DTLS connected (the call can carry audio), on the first turn",
         ],
         Kind::WsAgent => &[
             "durations in ms; one record per turn; a workload request is one conversation",

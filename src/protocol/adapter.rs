@@ -4,12 +4,16 @@
 //! Everything above `protocol/` that must tell protocols apart matches on
 //! these two enums and nothing else.
 
+use bytes::Bytes;
 use serde::Serialize;
+
+use super::agent_call::AgentLine;
 
 use super::http_asr::{AsrTarget, HttpAsr};
 use super::http_tts::{HttpTts, TtsTarget};
 use super::target::TargetError;
 use super::trace::Tracer;
+use super::webrtc::{RtcAgent, RtcAgentTarget};
 use super::ws::{connect, ClientWs};
 use super::ws_agent::AgentTarget;
 use super::ws_agent_session::{converse, Conversation, TurnTimes};
@@ -34,6 +38,8 @@ pub enum Target {
     WsAgent(AgentTarget),
     /// TTS over WebSocket.
     WsTts(WsTtsTarget),
+    /// A voice agent over WebRTC.
+    RtcAgent(RtcAgentTarget),
 }
 
 impl Target {
@@ -45,6 +51,7 @@ impl Target {
             Target::WsAsr(_) => Kind::WsAsr,
             Target::WsAgent(_) => Kind::WsAgent,
             Target::WsTts(_) => Kind::WsTts,
+            Target::RtcAgent(_) => Kind::RtcAgent,
         }
     }
 
@@ -56,6 +63,7 @@ impl Target {
             Target::WsAsr(t) => &t.headers,
             Target::WsAgent(t) => &t.headers,
             Target::WsTts(t) => &t.headers,
+            Target::RtcAgent(t) => &t.agent.headers,
         }
     }
 
@@ -67,6 +75,7 @@ impl Target {
             Target::WsAsr(t) => &t.url,
             Target::WsAgent(t) => &t.url,
             Target::WsTts(t) => &t.url,
+            Target::RtcAgent(t) => &t.agent.url,
         }
     }
 }
@@ -85,6 +94,8 @@ pub enum Adapter {
     WsAgent(Box<WsAgent>),
     /// TTS over WebSocket.
     WsTts(WsTts),
+    /// A voice agent over WebRTC.
+    RtcAgent(Box<RtcAgent>),
 }
 
 impl Adapter {
@@ -102,6 +113,9 @@ impl Adapter {
             Target::WsAsr(t) => Adapter::WsAsr(WsAsr::new(t.clone(), pacer())?),
             Target::WsAgent(t) => Adapter::WsAgent(Box::new(WsAgent::new(t.clone(), pacer())?)),
             Target::WsTts(t) => Adapter::WsTts(WsTts::new(t.clone())?),
+            Target::RtcAgent(t) => {
+                Adapter::RtcAgent(Box::new(RtcAgent::new(t.clone(), pacer(), client.clone())?))
+            }
         })
     }
 
@@ -115,6 +129,8 @@ impl Adapter {
             Adapter::WsAsr(a) => Adapter::WsAsr(a.traced(tracer)),
             Adapter::WsAgent(a) => Adapter::WsAgent(Box::new(a.traced(tracer))),
             Adapter::WsTts(a) => Adapter::WsTts(a.traced(tracer)),
+            // (Not traced yet: `voxload sample agent` speaks WebSocket.)
+            a @ Adapter::RtcAgent(_) => a,
         }
     }
 
@@ -126,6 +142,7 @@ impl Adapter {
             Adapter::WsAsr(_) => Kind::WsAsr,
             Adapter::WsAgent(_) => Kind::WsAgent,
             Adapter::WsTts(_) => Kind::WsTts,
+            Adapter::RtcAgent(_) => Kind::RtcAgent,
         }
     }
 }
@@ -194,16 +211,32 @@ impl WsAgent {
         });
         ws
     }
+}
 
-    /// Hold the conversation `talk` on `ws` (opened by [`WsAgent::open`]),
-    /// handing each turn's timestamps to `on_turn` as it ends.
+impl AgentLine for WsAgent {
+    type Utterance = Bytes;
+    type Open = ClientWs;
+
+    fn agent(&self) -> &AgentTarget {
+        &self.target
+    }
+
+    /// Frames are slices of the audio as it is.
+    fn utterance(&self, audio: &Bytes) -> Result<Bytes, ProtocolError> {
+        Ok(audio.clone())
+    }
+
+    fn open(&self) -> impl std::future::Future<Output = Result<ClientWs, ProtocolError>> + Send {
+        WsAgent::open(self)
+    }
+
     /// (Not an `async fn`, which would hold its arguments twice.)
-    pub fn converse<'a>(
+    fn converse<'a>(
         &'a self,
         ws: ClientWs,
         talk: Conversation<'a>,
-        on_turn: impl FnMut(TurnTimes) + 'a,
-    ) -> impl std::future::Future<Output = ()> + 'a {
+        on_turn: &'a mut (dyn FnMut(TurnTimes) + Send),
+    ) -> impl std::future::Future<Output = ()> + Send + 'a {
         converse(ws, &self.pacer, &self.target, talk, on_turn, &self.tracer)
     }
 }

@@ -20,6 +20,9 @@ pub enum Kind {
     WsAgent,
     /// TTS over WebSocket: text in messages (whole or streamed), audio back.
     WsTts,
+    /// A voice agent over WebRTC: the same calls as [`Kind::WsAgent`],
+    /// Opus over RTP, messages on a data channel.
+    RtcAgent,
 }
 
 /// What a protocol tests: the command that runs it alone (`voxload tts`, …).
@@ -36,12 +39,13 @@ pub enum Service {
 
 impl Kind {
     /// Every protocol.
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 6] = [
         Kind::HttpTts,
         Kind::HttpAsr,
         Kind::WsAsr,
         Kind::WsAgent,
         Kind::WsTts,
+        Kind::RtcAgent,
     ];
 
     /// The service this protocol tests.
@@ -49,19 +53,21 @@ impl Kind {
         match self {
             Kind::HttpTts | Kind::WsTts => Service::Tts,
             Kind::HttpAsr | Kind::WsAsr => Service::Asr,
-            Kind::WsAgent => Service::Agent,
+            Kind::WsAgent | Kind::RtcAgent => Service::Agent,
         }
     }
 
-    /// The request method Locust-style tables show: `POST` or `WS`.
+    /// The request method Locust-style tables show: `POST`, `WS` or `RTC`.
     pub fn method(&self) -> &'static str {
         match self {
             Kind::HttpTts | Kind::HttpAsr => "POST",
             Kind::WsAsr | Kind::WsAgent | Kind::WsTts => "WS",
+            Kind::RtcAgent => "RTC",
         }
     }
 
-    /// Stable name, as serialized: `http_tts`, `http_asr`, `ws_asr`, `ws_agent`, `ws_tts`.
+    /// Stable name, as serialized: `http_tts`, `http_asr`, `ws_asr`,
+    /// `ws_agent`, `ws_tts`, `rtc_agent`.
     pub fn name(&self) -> &'static str {
         match self {
             Kind::HttpTts => "http_tts",
@@ -69,6 +75,7 @@ impl Kind {
             Kind::WsAsr => "ws_asr",
             Kind::WsAgent => "ws_agent",
             Kind::WsTts => "ws_tts",
+            Kind::RtcAgent => "rtc_agent",
         }
     }
 }

@@ -4,6 +4,7 @@
 //! configuration (see [`http_tts::TtsTarget`]), not new code.
 
 pub mod adapter;
+pub mod agent_call;
 pub mod client;
 pub mod error;
 pub mod events;

@@ -204,6 +204,9 @@ pub enum TargetError {
     /// SSE/NDJSON framing needs to know where the audio is.
     #[error("framing '{0}' needs audio_path (the JSON path of the base64 audio)")]
     MissingAudioPath(&'static str),
+    /// A level that is not a level below full scale.
+    #[error("the audible level must be a number of dBFS below 0, not {0}")]
+    BadLevel(f32),
 }
 
 /// Parse an http(s) URL with a host.

@@ -293,6 +293,13 @@ impl Pacer {
     }
 }
 
+/// A WebRTC peer's deadlines, met by the pacer's threads.
+impl crate::rtc::WakeAt for Pacer {
+    fn wake_at(&self, at: Instant, waker: &Waker) -> bool {
+        Pacer::wake_at(self, at, waker)
+    }
+}
+
 impl Shared {
     /// Where a new clock of `frame_ns` frames starts: at the least used
     /// phase among the grid instants from `earliest` (on the grid) to one

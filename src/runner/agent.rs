@@ -16,14 +16,13 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use super::executor::{within, Done, FirstWarning};
+use super::RunError;
 use crate::audio::codec::Codec;
 use crate::audio::rate::{mismatch_warning, DeclaredRate, RateSource};
 use crate::config::agent::{AgentInputs, Script};
 use crate::metrics::defs_agent::{measure_turn, TurnContext};
 use crate::metrics::wer::{word_errors, Normalization};
-use crate::protocol::adapter::WsAgent;
-use crate::protocol::ws_agent::AgentTarget;
-use crate::protocol::ws_agent_session::{Conversation, TurnTimes};
+use crate::protocol::agent_call::{AgentLine, Conversation, TurnTimes};
 use crate::protocol::{ErrorKind, ProtocolError};
 use crate::workload::Arrival;
 
@@ -31,12 +30,15 @@ use crate::workload::Arrival;
 /// microphone in a quiet room, well below any voice activity threshold.
 const NOISE_AMPLITUDE: i16 = 32;
 
-/// What a voice-agent scenario's arrivals say.
-pub struct AgentJobs {
+/// What a voice-agent scenario's arrivals say, `U` being one utterance as
+/// the agent's transport sends it ([`AgentLine::Utterance`]).
+pub struct AgentJobs<U = Bytes> {
     inputs: AgentInputs,
     /// Cumulative script weights, for a weighted choice.
     cumulative: Vec<f64>,
-    noise: Bytes,
+    /// Per script, its turns as sent.
+    turns: Vec<Vec<U>>,
+    noise: U,
     seed: u64,
     barge_in_quiet: Duration,
     /// The configured agent audio rate and the path an announced one is
@@ -58,10 +60,40 @@ fn noise_frame(samples: usize, codec: Codec) -> Bytes {
     Bytes::from(codec.encode(&pcm))
 }
 
-impl AgentJobs {
-    /// Prepare `inputs` for calls to `target`; `seed` drives the script and
-    /// barge-in choices.
-    pub fn new(inputs: AgentInputs, target: &AgentTarget, seed: u64) -> Self {
+impl<U: Send + Sync + 'static> AgentJobs<U> {
+    /// Prepare `inputs` for calls to `line` (each turn's audio made into
+    /// what it sends, once); `seed` drives the script and barge-in choices.
+    pub fn new<L: AgentLine<Utterance = U>>(
+        inputs: AgentInputs,
+        line: &L,
+        seed: u64,
+    ) -> Result<Self, RunError> {
+        let target = line.agent();
+        let turns = inputs
+            .scripts
+            .iter()
+            .map(|s| {
+                let made = s.turns.iter().enumerate().map(|(i, audio)| {
+                    line.utterance(audio).map_err(|e| RunError::Utterance {
+                        script: s.name.clone(),
+                        turn: i + 1,
+                        source_file: s.sources.get(i).cloned().unwrap_or_default(),
+                        reason: e.detail,
+                    })
+                });
+                made.collect::<Result<Vec<_>, _>>()
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let noise = noise_frame(
+            target.frame_bytes() / target.codec.bytes_per_sample(),
+            target.codec,
+        );
+        let noise = line.utterance(&noise).map_err(|e| RunError::Utterance {
+            script: "(noise between turns)".into(),
+            turn: 0,
+            source_file: String::new(),
+            reason: e.detail,
+        })?;
         let mut total = 0.0;
         let cumulative = inputs
             .scripts
@@ -71,11 +103,9 @@ impl AgentJobs {
                 total
             })
             .collect();
-        Self {
-            noise: noise_frame(
-                target.frame_bytes() / target.codec.bytes_per_sample(),
-                target.codec,
-            ),
+        Ok(Self {
+            turns,
+            noise,
             inputs,
             cumulative,
             seed,
@@ -83,7 +113,7 @@ impl AgentJobs {
             agent_rate: target.agent_sample_rate,
             rate_path: target.rules.rate_path.clone(),
             rate_warning: FirstWarning::default(),
-        }
+        })
     }
 
     /// What the end of the run must say (an announced rate other than the
@@ -94,7 +124,7 @@ impl AgentJobs {
 
     /// The script and barge-in plan of one arrival: drawn from the seed,
     /// the stage and the arrival's number, so a run is reproducible.
-    fn choose(&self, a: &Arrival) -> (&Script, Vec<Option<Duration>>) {
+    fn choose(&self, a: &Arrival) -> (usize, &Script, Vec<Option<Duration>>) {
         let mix = self.seed ^ ((a.stage as u64) << 48) ^ a.seq.wrapping_mul(0x9e37_79b9);
         let mut rng = SmallRng::seed_from_u64(mix);
         let total = self.cumulative.last().copied().unwrap_or(1.0);
@@ -110,12 +140,12 @@ impl AgentJobs {
                 (rng.random::<f64>() < self.inputs.barge_in).then_some(self.inputs.barge_in_after)
             })
             .collect();
-        (script, barge)
+        (i, script, barge)
     }
 
     /// The name of the script arrival `a` speaks.
     pub fn script_name(&self, a: &Arrival) -> String {
-        self.choose(a).0.name.clone()
+        self.choose(a).1.name.clone()
     }
 
     /// A finished turn's record, labelled with its conversation.
@@ -159,8 +189,13 @@ impl AgentJobs {
     /// Hold arrival `a`'s conversation with `agent`. Every turn but the
     /// one that ends the call goes to `part` as soon as it is over; that
     /// one is returned.
-    pub async fn call(&self, agent: &WsAgent, a: &Arrival, part: &(dyn Fn(Done) + Sync)) -> Done {
-        let (script, barge) = self.choose(a);
+    pub async fn call<L: AgentLine<Utterance = U>>(
+        &self,
+        agent: &L,
+        a: &Arrival,
+        part: &(dyn Fn(Done) + Sync),
+    ) -> Done {
+        let (chosen, script, barge) = self.choose(a);
         let mut ctx = TurnContext {
             started: Instant::now(),
             scheduled: a.intended_at,
@@ -188,27 +223,26 @@ impl AgentJobs {
             };
             ctx.connected_at = Some(Instant::now());
             let talk = Conversation {
-                turns: &script.turns,
+                turns: &self.turns[chosen],
                 barge_in: &barge,
                 pause: self.inputs.pause,
                 noise: &self.noise,
             };
             let ctx = ctx;
-            agent
-                .converse(ws, talk, |t: TurnTimes| {
-                    let ends_call = t.error.is_some() || t.index + 1 >= script.turns.len();
-                    let done = self.turn(a, script, &t, &ctx);
-                    *turns_done.lock().unwrap_or_else(|p| p.into_inner()) += 1;
-                    if ends_call {
-                        held.hold(done);
-                    } else {
-                        part(done);
-                    }
-                })
-                .await;
+            let mut on_turn = |t: TurnTimes| {
+                let ends_call = t.error.is_some() || t.index + 1 >= script.turns.len();
+                let done = self.turn(a, script, &t, &ctx);
+                *turns_done.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+                if ends_call {
+                    held.hold(done);
+                } else {
+                    part(done);
+                }
+            };
+            agent.converse(ws, talk, &mut on_turn).await;
             Ok(())
         };
-        let limit = self.inputs.session_limit(agent.target(), script);
+        let limit = self.inputs.session_limit(agent.agent(), script);
         if let Err(e) = within(limit, "conversation", call).await {
             // Bounded whatever the agent does; the open turn fails.
             let done = *turns_done.lock().unwrap_or_else(|p| p.into_inner());

@@ -88,6 +88,15 @@ pub fn info(s: &Scenario, mixed: bool) -> ScenarioInfo {
             ));
             facts.push(fact("headers", headers(&t.headers)));
         }
+        Target::RtcAgent(t) => {
+            facts.push(fact("signalling", t.signal.name().to_string()));
+            facts.push(fact(
+                "caller audio",
+                "Opus 48 kHz in 20 ms packets".to_string(),
+            ));
+            facts.push(fact("audible from", format!("{} dBFS", t.audible_dbfs)));
+            facts.push(fact("headers", headers(&t.agent.headers)));
+        }
     }
     match &s.inputs {
         Inputs::Tts(i) => {

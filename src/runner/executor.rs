@@ -20,11 +20,14 @@ use super::asr::AsrJobs;
 use super::judge::Judge;
 use super::tts::TtsJobs;
 use super::RunError;
+use crate::audio::opus::OpusTrack;
 use crate::config::{Inputs, Scenario};
 use crate::metrics::RequestRecord;
 use crate::protocol::adapter::WsAgent;
+use crate::protocol::agent_call::AgentLine;
 use crate::protocol::http_asr::{HttpAsr, PreparedUpload};
 use crate::protocol::http_tts::HttpTts;
+use crate::protocol::webrtc::RtcAgent;
 use crate::protocol::ws_asr::WsAsr;
 use crate::protocol::ws_tts::WsTts;
 use crate::protocol::{Adapter, ErrorKind, ProtocolError};
@@ -142,7 +145,7 @@ impl Call for Bound<WsAsr, AsrJobs<Bytes>> {
     }
 }
 
-impl Call for Bound<WsAgent, AgentJobs> {
+impl<L: AgentLine> Call for Bound<L, AgentJobs<L::Utterance>> {
     fn call<'a>(
         &'a self,
         a: &'a Arrival,
@@ -159,6 +162,9 @@ impl Call for Bound<WsAgent, AgentJobs> {
         self.jobs.warnings()
     }
 }
+
+/// A WebRTC agent's arrivals: their turns as Opus, encoded once.
+type RtcJobs = AgentJobs<Arc<OpusTrack>>;
 
 /// Executes one scenario's arrivals for one run: the one executor, generic
 /// over the protocol's [`Call`] so that each request's future is exactly
@@ -182,6 +188,8 @@ pub enum AnyExecutor<S> {
     WsAsr(Arc<ScenarioExecutor<Bound<WsAsr, AsrJobs<Bytes>>, S>>),
     /// A voice agent over WebSocket.
     WsAgent(Arc<ScenarioExecutor<Bound<WsAgent, AgentJobs>, S>>),
+    /// A voice agent over WebRTC.
+    RtcAgent(Arc<ScenarioExecutor<Bound<RtcAgent, RtcJobs>, S>>),
     /// TTS over WebSocket.
     WsTts(Arc<ScenarioExecutor<Bound<WsTts, TtsJobs>, S>>),
 }
@@ -257,8 +265,12 @@ impl<S: StageSink> AnyExecutor<S> {
                 exec!(WsAsr, ws, jobs)
             }
             (Adapter::WsAgent(agent), Inputs::Agent(inputs)) => {
-                let jobs = AgentJobs::new(inputs.clone(), agent.target(), seed);
+                let jobs = AgentJobs::new(inputs.clone(), &*agent, seed)?;
                 exec!(WsAgent, *agent, jobs)
+            }
+            (Adapter::RtcAgent(agent), Inputs::Agent(inputs)) => {
+                let jobs = AgentJobs::new(inputs.clone(), &*agent, seed)?;
+                exec!(RtcAgent, *agent, jobs)
             }
             (adapter, _) => return Err(RunError::Mismatch(adapter.kind())),
         })
@@ -285,6 +297,7 @@ impl<S: StageSink> AnyExecutor<S> {
             AnyExecutor::HttpAsr(e) => spawn(e, index, spec, stop),
             AnyExecutor::WsAsr(e) => spawn(e, index, spec, stop),
             AnyExecutor::WsAgent(e) => spawn(e, index, spec, stop),
+            AnyExecutor::RtcAgent(e) => spawn(e, index, spec, stop),
             AnyExecutor::WsTts(e) => spawn(e, index, spec, stop),
         }
     }
@@ -298,6 +311,7 @@ impl<S: StageSink> AnyExecutor<S> {
             AnyExecutor::HttpAsr(e) => e.call.warnings(),
             AnyExecutor::WsAsr(e) => e.call.warnings(),
             AnyExecutor::WsAgent(e) => e.call.warnings(),
+            AnyExecutor::RtcAgent(e) => e.call.warnings(),
             AnyExecutor::WsTts(e) => e.call.warnings(),
         }
     }

@@ -322,7 +322,7 @@ impl LiveRun {
                 metric: tag.metric.name(),
                 metric_label: tag.label.to_string(),
                 unit: match tag.kind {
-                    Kind::WsAgent => "turn",
+                    Kind::WsAgent | Kind::RtcAgent => "turn",
                     Kind::HttpTts | Kind::HttpAsr | Kind::WsAsr | Kind::WsTts => "request",
                 },
                 requests: m.counters.requests,

@@ -79,6 +79,19 @@ pub enum RunError {
     /// The target is not usable.
     #[error(transparent)]
     Target(#[from] TargetError),
+    /// A script's turn could not be made into what the call sends (Opus
+    /// for WebRTC).
+    #[error("script '{script}', turn {turn} ({source_file}): {reason}")]
+    Utterance {
+        /// The script's name.
+        script: String,
+        /// 1-based turn.
+        turn: usize,
+        /// Where its audio came from.
+        source_file: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// A result file could not be written.
     #[error(transparent)]
     Report(#[from] ReportError),

@@ -10,9 +10,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::peer::{Peer, PeerError, PeerEvent};
 use crate::audio::opus::{OpusPacket, OPUS_RATE};
-use crate::protocol::ws_pacer::Pacer;
+use crate::rtc::{Peer, PeerError, PeerEvent};
 
 /// One caller packet: when it was due and when it was handed to the socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,15 +83,15 @@ impl CallLog {
 /// `listen_until`, logging everything into `log`. Returns the RTP time
 /// after the last packet (where the next utterance continues).
 ///
-/// The peer must be connected ([`Peer::connect`]). With `pacer` threads
-/// the deadlines are met to the µs; without, to tokio's 1 ms timer.
+/// The peer must be connected ([`Peer::connect`]). Timed by a pacer
+/// ([`Peer::timed_by`]) the deadlines are met to the µs; without, to
+/// tokio's 1 ms timer.
 pub async fn play(
     peer: &mut Peer,
     packets: &[OpusPacket],
     origin: Instant,
     rtp_start: u64,
     listen_until: Instant,
-    pacer: Option<&Pacer>,
     log: &mut CallLog,
 ) -> Result<u64, PeerError> {
     log.sent.reserve(packets.len());
@@ -100,7 +99,7 @@ pub async fn play(
     let mut rtp = rtp_start;
     for p in packets {
         let deadline = origin + offset;
-        peer.pump_until(deadline, pacer, false).await?;
+        peer.pump_until(deadline, false).await?;
         peer.write_audio(deadline, rtp, &p.data)?;
         log.sent.push(SentPacket {
             deadline,
@@ -110,7 +109,7 @@ pub async fn play(
         offset += p.duration;
         rtp += rtp_units(p.duration);
     }
-    peer.pump_until(listen_until, pacer, false).await?;
+    peer.pump_until(listen_until, false).await?;
     log.absorb(peer);
     Ok(rtp)
 }

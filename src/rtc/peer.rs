@@ -28,8 +28,7 @@ use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcError};
 use tokio::net::UdpSocket;
 
-use super::deadline;
-use crate::protocol::ws_pacer::Pacer;
+use super::deadline::{self, WakeAt};
 
 /// Largest datagram read (WebRTC keeps packets under ~1,200 bytes).
 const RECV_BUF: usize = 2_048;
@@ -118,6 +117,8 @@ pub struct Peer {
     changed: bool,
     /// Datagrams the socket would not take at once (UDP: dropped, counted).
     send_dropped: u64,
+    /// Wakes the peer at its deadlines to the µs (else tokio's timer).
+    wake: Option<Arc<dyn WakeAt>>,
 }
 
 impl std::fmt::Debug for Peer {
@@ -163,7 +164,15 @@ impl Peer {
             ice: IceConnectionState::New,
             changed: false,
             send_dropped: 0,
+            wake: None,
         })
+    }
+
+    /// Meet deadlines with `wake` (the run's frame pacer) instead of
+    /// tokio's 1 ms timer.
+    pub fn timed_by(mut self, wake: Arc<dyn WakeAt>) -> Self {
+        self.wake = Some(wake);
+        self
     }
 
     /// The socket's address (the host candidate).
@@ -239,17 +248,13 @@ impl Peer {
     }
 
     /// Drive the peer until ICE and DTLS are up, for at most `timeout`.
-    pub async fn connect(
-        &mut self,
-        timeout: Duration,
-        pacer: Option<&Pacer>,
-    ) -> Result<(), PeerError> {
+    pub async fn connect(&mut self, timeout: Duration) -> Result<(), PeerError> {
         let give_up = Instant::now() + timeout;
         while self.times.dtls_connected.is_none() {
             if Instant::now() >= give_up {
                 return Err(PeerError::ConnectTimeout(timeout, ice_name(self.ice)));
             }
-            self.pump_until(give_up, pacer, true).await?;
+            self.pump_until(give_up, true).await?;
             if self.ice == IceConnectionState::Disconnected {
                 return Err(PeerError::Disconnected);
             }
@@ -259,13 +264,8 @@ impl Peer {
 
     /// Drive the peer (read datagrams, fire str0m's timeouts) until `at`,
     /// or, with `stop_on_event`, until an event is queued or ICE or DTLS
-    /// changed state. Returns at `at` to the µs when `pacer` has threads.
-    pub async fn pump_until(
-        &mut self,
-        at: Instant,
-        pacer: Option<&Pacer>,
-        stop_on_event: bool,
-    ) -> Result<(), PeerError> {
+    /// changed state. Returns at `at` to the µs when timed by a pacer.
+    pub async fn pump_until(&mut self, at: Instant, stop_on_event: bool) -> Result<(), PeerError> {
         loop {
             let now = Instant::now();
             if now >= self.timeout {
@@ -284,7 +284,7 @@ impl Peer {
                     ready?;
                     self.read_ready()?;
                 }
-                () = deadline::until(wake, pacer) => {}
+                () = deadline::until(wake, self.wake.as_deref()) => {}
             }
         }
     }

@@ -1,29 +1,35 @@
 //! Sleeping until an instant to the microsecond, for frame deadlines.
 //!
 //! Tokio's timer has 1 ms ticks and fires 0–2 ms late (see
-//! `workload/timer.rs`); the run's [`Pacer`] threads wake a waker at an
-//! instant to the µs ([`Pacer::wake_at`]), so a WebRTC call's frames use
-//! them, as WebSocket calls' frames do. Without a pacer thread this falls
-//! back to tokio's timer.
+//! `workload/timer.rs`); a run's frame pacer threads wake a waker at an
+//! instant to the µs, so a WebRTC call's frames use them, as WebSocket
+//! calls' frames do. They reach a peer as a [`WakeAt`] (the pacer lives
+//! above this module). Without one this falls back to tokio's timer.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
-use crate::protocol::ws_pacer::Pacer;
+/// Something that wakes a waker at an instant, to the µs (the run's frame
+/// pacer threads).
+pub trait WakeAt: Send + Sync {
+    /// Wake `waker` at `at` or later, never before; false when it cannot
+    /// (then another timer is used).
+    fn wake_at(&self, at: Instant, waker: &Waker) -> bool;
+}
 
 /// A future that is ready at `at` or later, never before.
 pub(super) struct Until<'a> {
     at: Instant,
-    pacer: Option<&'a Pacer>,
+    pacer: Option<&'a dyn WakeAt>,
     /// The waker handed to the pacer (re-registered if the task's changes).
     registered: Option<Waker>,
     fallback: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
-/// Ready at `at`: woken by `pacer`'s threads, or by tokio's timer.
-pub(super) fn until(at: Instant, pacer: Option<&Pacer>) -> Until<'_> {
+/// Ready at `at`: woken by `pacer`, or by tokio's timer.
+pub(super) fn until(at: Instant, pacer: Option<&dyn WakeAt>) -> Until<'_> {
     Until {
         at,
         pacer,
@@ -67,10 +73,23 @@ mod tests {
 
     use super::*;
 
+    /// Wakes from a thread of its own (as the pacer's threads do).
+    struct Thread;
+
+    impl WakeAt for Thread {
+        fn wake_at(&self, at: Instant, waker: &Waker) -> bool {
+            let waker = waker.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(at.saturating_duration_since(Instant::now()));
+                waker.wake();
+            });
+            true
+        }
+    }
+
     #[tokio::test]
     async fn never_ready_before_its_instant() {
-        let pacer = Pacer::new();
-        for p in [Some(&pacer), None] {
+        for p in [Some(&Thread as &dyn WakeAt), None] {
             let at = Instant::now() + Duration::from_millis(5);
             until(at, p).await;
             assert!(Instant::now() >= at);

@@ -1,0 +1,441 @@
+//! One voice-agent conversation on one WebRTC call, in real time: the
+//! transport loop around the conversation of [`crate::protocol::agent_call`]
+//! (the same turns, barge-in and timestamps as on a WebSocket).
+//!
+//! The caller's side is one continuous Opus stream: packet `k` leaves at
+//! `origin + k × 20 ms` (absolute deadlines, met to the µs by the run's
+//! pacer threads), carrying the current utterance's next packet or, between
+//! utterances, a packet of low-level noise (a live microphone; a real
+//! client never stops its track, and an agent's VAD needs the silence to
+//! find the end of speech).
+//!
+//! The agent's side: every packet is stamped when its datagram was read,
+//! decoded, and counts as the agent speaking only if its level reaches
+//! [`RtcAgentTarget::audible_dbfs`]. Agents send Opus silence between
+//! replies (Pipecat does), so the first *packet* is not the first audio a
+//! caller hears; quiet packets are not agent messages, and a response is
+//! over once the agent has been quiet for `response_idle`.
+//!
+//! Data-channel messages (if a channel is asked for) are read with the
+//! target's message rules, as WebSocket text messages are; the caller's
+//! messages (start, end of speech, barge-in) go out on it.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use hyper::header::{HeaderName, HeaderValue};
+
+use super::signal::{exchange, hang_up, Answer, Signal};
+use crate::audio::opus::{encode_pcm16, OpusStreamDecoder, OpusTrack, FRAME, OPUS_RATE};
+use crate::protocol::agent_call::{AgentLine, Conversation, Flow, Phase, State, TurnTimes};
+use crate::protocol::target::{header_values, parse_http_uri, TargetError};
+use crate::protocol::ws_agent::{AgentMessage, AgentTarget};
+use crate::protocol::ws_pacer::{Pacer, Progress};
+use crate::protocol::{ErrorKind, HttpClient, ProtocolError};
+use crate::rtc::{Peer, PeerError, PeerEvent, PeerTimes};
+
+/// The default level at which a decoded agent packet counts as speech.
+pub const DEFAULT_AUDIBLE_DBFS: f32 = -40.0;
+
+/// A voice agent reached over WebRTC.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct RtcAgentTarget {
+    /// The conversation's settings and rules: `url` is the signalling
+    /// endpoint (http/https), `headers` go with the offer, the timeouts
+    /// and messages are as for a WebSocket agent (messages travel on the
+    /// data channel). Audio is Opus at 48 kHz both ways.
+    pub agent: AgentTarget,
+    /// The offer/answer exchange.
+    pub signal: Signal,
+    /// The data channel to open with the offer, if any (OpenAI's
+    /// `oai-events`).
+    pub channel: Option<String>,
+    /// A decoded agent packet at or above this level (dBFS, RMS) is the
+    /// agent speaking; below it, silence.
+    pub audible_dbfs: f32,
+}
+
+impl RtcAgentTarget {
+    /// Check what a call needs: an http(s) signalling URL, an audible level
+    /// that is a level.
+    pub fn validate(&self) -> Result<(), TargetError> {
+        parse_http_uri(&self.agent.url)?;
+        if !(self.audible_dbfs.is_finite() && self.audible_dbfs < 0.0) {
+            return Err(TargetError::BadLevel(self.audible_dbfs));
+        }
+        Ok(())
+    }
+}
+
+/// A WebRTC voice-agent endpoint bound to the run's pacer and HTTP client.
+#[derive(Debug, Clone)]
+pub struct RtcAgent {
+    target: RtcAgentTarget,
+    /// The target's headers, parsed once.
+    headers: Vec<(HeaderName, HeaderValue)>,
+    pacer: Pacer,
+    client: HttpClient,
+}
+
+/// How a call was set up, on voxload's clock.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CallSetup {
+    /// The offer went out.
+    pub offer_sent: Option<Instant>,
+    /// The answer had been read.
+    pub answered: Option<Instant>,
+    /// ICE and DTLS.
+    pub peer: PeerTimes,
+}
+
+impl RtcAgent {
+    /// Validate the target; `pacer` meets every call's packet deadlines,
+    /// `client` carries the signalling.
+    pub fn new(
+        target: RtcAgentTarget,
+        pacer: Pacer,
+        client: HttpClient,
+    ) -> Result<Self, TargetError> {
+        target.validate()?;
+        let headers = header_values(&target.agent.headers)?;
+        Ok(Self {
+            target,
+            headers,
+            pacer,
+            client,
+        })
+    }
+
+    /// The validated target.
+    pub fn target(&self) -> &RtcAgentTarget {
+        &self.target
+    }
+
+    /// Place a call: offer, answer, ICE and DTLS, bounded by the connect
+    /// timeout.
+    pub async fn open(&self) -> Result<RtcCall, ProtocolError> {
+        let t = &self.target;
+        let mut setup = CallSetup::default();
+        let limit = t.agent.connect_timeout;
+        let give_up = Instant::now() + limit;
+        let peer_error = |e: PeerError| peer_failure(e, "setting up the call");
+        let mut peer = Peer::loopback()
+            .await
+            .map_err(peer_error)?
+            .timed_by(Arc::new(self.pacer.clone()));
+        let (offer, pending) = peer.offer(t.channel.as_deref()).map_err(peer_error)?;
+        setup.offer_sent = Some(Instant::now());
+        let answer = exchange(
+            &self.client,
+            t.signal,
+            &t.agent.url,
+            &self.headers,
+            &offer,
+            limit,
+        )
+        .await
+        .map_err(|e| ProtocolError::new(e.kind(), e.to_string()))?;
+        setup.answered = Some(answer.at);
+        peer.accept_answer(pending, &answer.sdp)
+            .map_err(peer_error)?;
+        let left = give_up.saturating_duration_since(Instant::now());
+        let connected = peer.connect(left).await;
+        setup.peer = peer.times();
+        connected.map_err(peer_error)?;
+        Ok(RtcCall {
+            peer,
+            answer,
+            setup,
+        })
+    }
+
+    /// Hold the conversation `talk` on `call` (placed by [`RtcAgent::open`]),
+    /// handing each turn's timestamps to `on_turn` as it ends, then hang up.
+    pub async fn converse(
+        &self,
+        mut call: RtcCall,
+        talk: Conversation<'_, Arc<OpusTrack>>,
+        on_turn: impl FnMut(TurnTimes) + Send,
+    ) {
+        let t = &self.target;
+        converse(&mut call.peer, &self.pacer, t, talk, on_turn).await;
+        call.peer.close();
+        // A failed hang-up leaves the agent to time the call out; the turns
+        // are already measured.
+        let _ = hang_up(
+            &self.client,
+            &call.answer,
+            &self.headers,
+            t.agent.connect_timeout,
+        )
+        .await;
+    }
+}
+
+/// A connected call.
+#[derive(Debug)]
+pub struct RtcCall {
+    peer: Peer,
+    answer: Answer,
+    /// How it was set up.
+    pub setup: CallSetup,
+}
+
+impl AgentLine for RtcAgent {
+    type Utterance = Arc<OpusTrack>;
+    type Open = RtcCall;
+
+    fn agent(&self) -> &AgentTarget {
+        &self.target.agent
+    }
+
+    /// Encoded once into 20 ms Opus packets (a few hundred µs per packet).
+    fn utterance(&self, audio: &Bytes) -> Result<Arc<OpusTrack>, ProtocolError> {
+        let pcm: Vec<i16> = audio
+            .chunks_exact(2)
+            .map(|b| i16::from_le_bytes([b[0], b[1]]))
+            .collect();
+        encode_pcm16(&pcm, self.target.agent.sample_rate)
+            .map(Arc::new)
+            .map_err(|e| ProtocolError::new(ErrorKind::Decode, format!("opus encoder: {e}")))
+    }
+
+    fn open(&self) -> impl Future<Output = Result<RtcCall, ProtocolError>> + Send {
+        RtcAgent::open(self)
+    }
+
+    fn converse<'a>(
+        &'a self,
+        call: RtcCall,
+        talk: Conversation<'a, Arc<OpusTrack>>,
+        on_turn: &'a mut (dyn FnMut(TurnTimes) + Send),
+    ) -> impl Future<Output = ()> + Send + 'a {
+        RtcAgent::converse(self, call, talk, on_turn)
+    }
+}
+
+/// A peer failure as a run counts it.
+fn peer_failure(e: PeerError, while_: &str) -> ProtocolError {
+    let kind = match &e {
+        PeerError::ConnectTimeout(..) => ErrorKind::Timeout,
+        PeerError::NoCommonCodec | PeerError::BadSdp { .. } => ErrorKind::Decode,
+        PeerError::Disconnected | PeerError::Socket(_) | PeerError::Rtc(_) => ErrorKind::Reset,
+    };
+    ProtocolError::new(kind, format!("webrtc, {while_}: {e}"))
+}
+
+/// RMS level of 16-bit samples, dBFS (−∞ for silence).
+pub fn level_dbfs(samples: &[i16]) -> f32 {
+    if samples.is_empty() {
+        return f32::NEG_INFINITY;
+    }
+    let sum: f64 = samples.iter().map(|&s| f64::from(s) * f64::from(s)).sum();
+    let rms = (sum / samples.len() as f64).sqrt() / 32_768.0;
+    (20.0 * rms.log10()) as f32
+}
+
+/// What the caller is sending: an utterance's packets, or noise.
+struct Sending<'a> {
+    track: &'a OpusTrack,
+    /// Next packet of `track` to send.
+    next: usize,
+    /// The utterance of this turn (None: noise, looped).
+    turn: Option<usize>,
+    progress: Progress,
+}
+
+/// Run one conversation on a connected call.
+async fn converse(
+    peer: &mut Peer,
+    pacer: &Pacer,
+    t: &RtcAgentTarget,
+    talk: Conversation<'_, Arc<OpusTrack>>,
+    on_turn: impl FnMut(TurnTimes),
+) {
+    let a = &t.agent;
+    let mut st = State::new(talk, a, on_turn);
+    if talk.turns.is_empty() {
+        return;
+    }
+    st.rate = (OPUS_RATE, crate::audio::rate::RateSource::Assumed);
+    let mut decoder = match OpusStreamDecoder::new() {
+        Ok(d) => d,
+        Err(e) => {
+            let e = ProtocolError::new(ErrorKind::Decode, format!("opus decoder: {e}"));
+            st.fail(e, None);
+            return;
+        }
+    };
+    for start in &a.start_messages {
+        st.outbox.push(a.fill(start, &st.session_id));
+    }
+    let origin = pacer.align(Instant::now() + FRAME);
+    // Packets sent so far: packet k is due at origin + k × 20 ms.
+    let mut k: u32 = 0;
+    let mut sending: Option<Sending<'_>> = None;
+    let mut pcm = Vec::with_capacity(2 * 960);
+    loop {
+        if st.phase == Phase::Speaking
+            && sending.as_ref().and_then(|s| s.turn) != Some(st.cur.index)
+        {
+            sending = Some(Sending {
+                track: &talk.turns[st.cur.index],
+                next: 0,
+                turn: Some(st.cur.index),
+                progress: Progress::default(),
+            });
+        }
+        let due = origin + FRAME * k;
+        let wake = st.next_deadline(a).map_or(due, |d| d.min(due));
+        let flow = match peer.pump_until(wake, true).await {
+            Err(e) => {
+                st.fail(peer_failure(e, "during the call"), None);
+                return;
+            }
+            Ok(()) => heard(&mut st, peer, &mut decoder, &mut pcm, t, &sending),
+        };
+        if flow != Flow::Go {
+            return;
+        }
+        let mut flow = Flow::Go;
+        let now = Instant::now();
+        if now >= due {
+            // The packet due (one per wake-up: a late one does not move the next deadline).
+            let noise = &talk.noise;
+            let s = sending.get_or_insert_with(|| Sending {
+                track: noise,
+                next: 0,
+                turn: None,
+                progress: Progress::default(),
+            });
+            let Some(packet) = s.track.packets.get(s.next) else {
+                // An empty track: nothing to send this slot.
+                k += 1;
+                continue;
+            };
+            let rtp = u64::from(k) * u64::from(OPUS_RATE / 50);
+            if let Err(e) = peer.write_audio(due, rtp, &packet.data) {
+                st.fail(peer_failure(e, "sending audio"), None);
+                return;
+            }
+            let sent = Instant::now();
+            st.lags
+                .push(sent.saturating_duration_since(due).as_micros() as u32);
+            s.next += 1;
+            k += 1;
+            if s.turn.is_some() {
+                s.progress.first.get_or_insert(sent);
+                s.progress.last = Some(sent);
+                s.progress.frames += 1;
+                if s.next == s.track.packets.len() {
+                    let p = s.progress;
+                    st.on_played(p, sent, a);
+                    sending = None;
+                }
+            } else if s.next == s.track.packets.len() {
+                s.next = 0;
+            }
+        }
+        if let Some(at) = st.next_deadline(a).filter(|&d| Instant::now() >= d) {
+            flow = Flow::after(st.on_time(at.max(now), a));
+        }
+        for text in std::mem::take(&mut st.outbox) {
+            if flow == Flow::Go {
+                // (No channel: the messages have nowhere to go.)
+                if let Err(e) = peer.send_channel(false, text.as_bytes()) {
+                    st.fail(peer_failure(e, "sending a message"), None);
+                    return;
+                }
+            }
+        }
+        if flow != Flow::Go {
+            return;
+        }
+    }
+}
+
+/// Everything the peer reported since the last call: agent packets (the
+/// audible ones are the agent's audio), data-channel messages, a hang-up.
+fn heard<F: FnMut(TurnTimes)>(
+    st: &mut State<'_, Arc<OpusTrack>, F>,
+    peer: &mut Peer,
+    decoder: &mut OpusStreamDecoder,
+    pcm: &mut Vec<i16>,
+    t: &RtcAgentTarget,
+    sending: &Option<Sending<'_>>,
+) -> Flow {
+    let a = &t.agent;
+    let onset = sending
+        .as_ref()
+        .filter(|s| s.turn.is_some())
+        .and_then(|s| s.progress.first);
+    for event in peer.take_events().collect::<Vec<_>>() {
+        let flow = match event {
+            PeerEvent::Audio { at, data, .. } => {
+                pcm.clear();
+                if decoder.decode(&data, pcm).is_err() {
+                    // A packet that does not decode is not the agent speaking.
+                    continue;
+                }
+                if level_dbfs(pcm) < t.audible_dbfs {
+                    continue;
+                }
+                st.interruption_onset(|| onset);
+                let bytes = pcm.len() * 2;
+                Flow::after(st.on_message(AgentMessage::Audio(bytes), None, None, at, a))
+            }
+            PeerEvent::ChannelData { at, data, .. } => {
+                let text = String::from_utf8_lossy(&data);
+                match a.rules.read_text(&text) {
+                    Ok(c) => {
+                        st.interruption_onset(|| onset);
+                        Flow::after(st.on_message(c.message, c.item_id, c.text, at, a))
+                    }
+                    Err(e) => {
+                        st.fail(e, None);
+                        Flow::Close
+                    }
+                }
+            }
+            PeerEvent::Disconnected => {
+                let e =
+                    ProtocolError::new(ErrorKind::Reset, "the agent hung up (peer disconnected)");
+                st.fail(e, None);
+                Flow::Stop
+            }
+            PeerEvent::ChannelOpen(_) => Flow::Go,
+        };
+        if flow != Flow::Go {
+            return flow;
+        }
+    }
+    Flow::Go
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_in_dbfs() {
+        assert_eq!(level_dbfs(&[]), f32::NEG_INFINITY);
+        assert_eq!(level_dbfs(&[0; 960]), f32::NEG_INFINITY);
+        // Full-scale square wave: 0 dBFS.
+        let full: Vec<i16> = (0..960)
+            .map(|i| if i % 2 == 0 { i16::MAX } else { i16::MIN })
+            .collect();
+        assert!(level_dbfs(&full).abs() < 0.01);
+        // Amplitude 328 (1 % of full scale): −40 dBFS.
+        let quiet: Vec<i16> = (0..960)
+            .map(|i| if i % 2 == 0 { 328 } else { -328 })
+            .collect();
+        assert!(
+            (level_dbfs(&quiet) + 40.0).abs() < 0.05,
+            "{}",
+            level_dbfs(&quiet)
+        );
+    }
+}
