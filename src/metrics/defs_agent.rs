@@ -112,6 +112,20 @@ pub fn barge_playback(
     }
 }
 
+/// How long the listener waited for each piece of audio beyond the end of
+/// the one before (arrival gap minus the previous piece's length), µs:
+/// zero while a real-time stream keeps up.
+pub fn audio_gaps(audio: &[(Instant, Duration)]) -> Vec<u32> {
+    audio
+        .windows(2)
+        .map(|w| {
+            let (prev, d) = w[0];
+            let wait = w[1].0.saturating_duration_since(prev).saturating_sub(d);
+            u32::try_from(wait.as_micros()).unwrap_or(u32::MAX)
+        })
+        .collect()
+}
+
 /// The record of one turn. Connect time and schedule lag go on the first
 /// turn only, so they count once per conversation.
 pub fn measure_turn(t: &TurnTimes, c: &TurnContext) -> RequestRecord {
@@ -147,6 +161,17 @@ pub fn measure_turn(t: &TurnTimes, c: &TurnContext) -> RequestRecord {
     if t.index == 0 {
         r.connect_us = after(Some(c.started), c.connected_at);
         r.schedule_lag_us = c.scheduled.map(|s| micros(schedule_lag(s, c.started)));
+    }
+    if let Some(l) = &t.link {
+        if t.index == 0 {
+            r.rtc_answer_us = after(l.offer_sent, l.answered);
+            r.rtc_ice_us = after(l.offer_sent, l.ice_connected);
+            r.rtc_dtls_us = after(l.offer_sent, l.dtls_connected);
+        }
+        r.agent_first_packet_us = after(eos, l.first_packet);
+        (r.audio_gap_max_us, r.audio_gap_p99_us) = frame_lag(&audio_gaps(&t.audio));
+        r.rtc_jitter_us = l.jitter_us;
+        r.rtc_loss = l.loss;
     }
     if let Some(b) = &t.barge {
         let heard = b.onset.map(|onset| {
@@ -193,6 +218,22 @@ pub fn measure_turn(t: &TurnTimes, c: &TurnContext) -> RequestRecord {
 mod tests {
     use super::*;
     use crate::protocol::ws_agent_session::BargeTimes;
+
+    #[test]
+    fn audio_gaps_are_waits_beyond_each_piece() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        // 20 ms packets: on time, on time, 35 ms late, then a burst.
+        let audio = [
+            (t0, ms(20)),
+            (t0 + ms(20), ms(20)),
+            (t0 + ms(40), ms(20)),
+            (t0 + ms(95), ms(20)),
+            (t0 + ms(96), ms(20)),
+        ];
+        assert_eq!(audio_gaps(&audio), vec![0, 0, 35_000, 0]);
+        assert!(audio_gaps(&audio[..1]).is_empty());
+    }
 
     fn at(t0: Instant, ms: u64) -> Option<Instant> {
         Some(t0 + Duration::from_millis(ms))

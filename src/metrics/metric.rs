@@ -97,6 +97,27 @@ pub enum Metric {
     BargeInLeak,
     /// Barge-in: caller starts speaking over the agent → interruption message.
     BargeInEvent,
+    /// WebRTC: offer sent → the answer read (first turn of a call).
+    RtcAnswer,
+    /// WebRTC: offer sent → ICE connected (first turn of a call).
+    RtcIce,
+    /// WebRTC: offer sent → DTLS connected, media can flow (first turn).
+    RtcDtls,
+    /// WebRTC agent: end of speech → the first agent packet, audible or not
+    /// (beside `AgentFirstAudio`, the first audible one).
+    AgentFirstPacket,
+    /// WebRTC agent: the longest wait between audible packets of a
+    /// response beyond the previous packet's length (what a listener hears
+    /// as a gap when the bot falls behind).
+    AudioGapMax,
+    /// WebRTC agent: 99th percentile of those waits in the response.
+    AudioGapP99,
+    /// WebRTC: RFC 3550 interarrival jitter of the agent's stream when the
+    /// turn ended.
+    RtcJitter,
+    /// WebRTC: share of the agent's packets lost on the call up to the end
+    /// of the turn (by RTP sequence number).
+    RtcLoss,
 }
 
 /// How a metric's histogram values are scaled, and the unit it is shown in.
@@ -167,7 +188,7 @@ impl Unit {
 impl Metric {
     /// Every metric read straight from a record except `Chunk(k)` (one per
     /// recorded k) and `ScheduleLag` (taken from failed requests too).
-    pub const PER_REQUEST: [Metric; 35] = [
+    pub const PER_REQUEST: [Metric; 43] = [
         Metric::Ttfb,
         Metric::Ttfa,
         Metric::InterChunkMean,
@@ -203,6 +224,14 @@ impl Metric {
         Metric::BargeInSilence,
         Metric::BargeInLeak,
         Metric::BargeInEvent,
+        Metric::RtcAnswer,
+        Metric::RtcIce,
+        Metric::RtcDtls,
+        Metric::AgentFirstPacket,
+        Metric::AudioGapMax,
+        Metric::AudioGapP99,
+        Metric::RtcJitter,
+        Metric::RtcLoss,
     ];
 
     /// This metric's histogram value for one request, `None` if the request
@@ -250,6 +279,14 @@ impl Metric {
             Metric::BargeInSilence => r.barge_in_silence_us,
             Metric::BargeInLeak => r.barge_in_leak_us,
             Metric::BargeInEvent => r.barge_in_event_us,
+            Metric::RtcAnswer => r.rtc_answer_us,
+            Metric::RtcIce => r.rtc_ice_us,
+            Metric::RtcDtls => r.rtc_dtls_us,
+            Metric::AgentFirstPacket => r.agent_first_packet_us,
+            Metric::AudioGapMax => r.audio_gap_max_us,
+            Metric::AudioGapP99 => r.audio_gap_p99_us,
+            Metric::RtcJitter => r.rtc_jitter_us,
+            Metric::RtcLoss => r.rtc_loss.and_then(scale_ratio),
         }
     }
 }
@@ -288,7 +325,7 @@ mod tests {
         for m in Metric::all(&[1, 4, 12]) {
             assert_eq!(Metric::parse(&m.name()), Some(m), "{m}");
         }
-        assert_eq!(Metric::all(&[1, 4]).len(), 39);
+        assert_eq!(Metric::all(&[1, 4]).len(), 47);
         assert_eq!(Metric::parse("audio"), Some(Metric::AudioDuration));
         for bad in [
             "chunk",

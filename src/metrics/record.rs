@@ -148,6 +148,30 @@ pub struct RequestRecord {
     /// Voice agent: first frame of the caller's utterance → end of the agent's response.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub turn_us: Option<u64>,
+    /// WebRTC: offer sent → answer read, µs (first turn).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rtc_answer_us: Option<u64>,
+    /// WebRTC: offer sent → ICE connected, µs (first turn).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rtc_ice_us: Option<u64>,
+    /// WebRTC: offer sent → DTLS connected, µs (first turn).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rtc_dtls_us: Option<u64>,
+    /// WebRTC agent: end of speech → first agent packet (any level), µs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent_first_packet_us: Option<u64>,
+    /// WebRTC agent: longest gap between the response's audible packets, µs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audio_gap_max_us: Option<u64>,
+    /// WebRTC agent: 99th percentile of those gaps, µs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audio_gap_p99_us: Option<u64>,
+    /// WebRTC: interarrival jitter of the agent's stream at the turn's end, µs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rtc_jitter_us: Option<u64>,
+    /// WebRTC: share of the agent's packets lost on the call so far.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rtc_loss: Option<f64>,
     /// Barge-in: the caller starts speaking over the agent → the caller's
     /// player goes silent (last sample of the answer played).
     #[serde(skip_serializing_if = "Option::is_none")]

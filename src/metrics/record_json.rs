@@ -141,6 +141,14 @@ impl RequestRecord {
         o.opt_u64(k!("agent_response_start_us"), self.agent_response_start_us);
         o.opt_u64(k!("agent_response_end_us"), self.agent_response_end_us);
         o.opt_u64(k!("turn_us"), self.turn_us);
+        o.opt_u64(k!("rtc_answer_us"), self.rtc_answer_us);
+        o.opt_u64(k!("rtc_ice_us"), self.rtc_ice_us);
+        o.opt_u64(k!("rtc_dtls_us"), self.rtc_dtls_us);
+        o.opt_u64(k!("agent_first_packet_us"), self.agent_first_packet_us);
+        o.opt_u64(k!("audio_gap_max_us"), self.audio_gap_max_us);
+        o.opt_u64(k!("audio_gap_p99_us"), self.audio_gap_p99_us);
+        o.opt_u64(k!("rtc_jitter_us"), self.rtc_jitter_us);
+        o.opt_f64(k!("rtc_loss"), self.rtc_loss);
         o.opt_u64(k!("barge_in_silence_us"), self.barge_in_silence_us);
         o.opt_u64(k!("barge_in_leak_us"), self.barge_in_leak_us);
         o.opt_u64(k!("barge_in_event_us"), self.barge_in_event_us);
@@ -227,6 +235,14 @@ mod tests {
             agent_response_start_us: Some(34),
             agent_response_end_us: Some(35),
             turn_us: Some(33),
+            rtc_answer_us: Some(40),
+            rtc_ice_us: Some(41),
+            rtc_dtls_us: Some(42),
+            agent_first_packet_us: Some(43),
+            audio_gap_max_us: Some(44),
+            audio_gap_p99_us: Some(45),
+            rtc_jitter_us: Some(46),
+            rtc_loss: Some(0.25),
             barge_in_silence_us: Some(34),
             barge_in_leak_us: Some(35),
             barge_in_event_us: Some(36),

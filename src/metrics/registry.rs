@@ -37,6 +37,8 @@ impl Kinds {
     pub const ASR: Kinds = Kinds(Kinds::of(Kind::HttpAsr).0 | Kinds::of(Kind::WsAsr).0);
     /// Streaming ASR over WebSocket.
     pub const WS_ASR: Kinds = Kinds::of(Kind::WsAsr);
+    /// Voice agents over WebRTC (their link's figures).
+    pub const RTC_AGENT: Kinds = Kinds::of(Kind::RtcAgent);
     /// Voice agents, over WebSocket or WebRTC.
     pub const AGENT: Kinds = Kinds(Kinds::of(Kind::WsAgent).0 | Kinds::of(Kind::RtcAgent).0);
     /// Protocols with one HTTP request per arrival.
@@ -111,7 +113,7 @@ use Unit::{Count, Micros, Ratio};
 /// Every per-request metric, in display order: TTS, then voice agents,
 /// then audio and playback, barge-in, streaming ASR, and last the
 /// generator's own health.
-pub const METRICS: [MetricDef; 38] = [
+pub const METRICS: [MetricDef; 46] = [
     def(Metric::Ttfb, "ttfb", Micros, "TTFB", Kinds::HTTP),
     def(Metric::Ttfa, "ttfa", Micros, "TTFA", Kinds::TTS),
     def(Metric::Chunk(0), "chunk", Micros, "chunk", Kinds::TTS),
@@ -202,7 +204,42 @@ pub const METRICS: [MetricDef; 38] = [
         "agent response end after end of speech",
         Kinds::AGENT,
     ),
+    def(
+        Metric::AgentFirstPacket,
+        "agent_first_packet",
+        Micros,
+        "first agent packet after end of speech",
+        Kinds::RTC_AGENT,
+    ),
     def(Metric::Turn, "turn", Micros, "turn", Kinds::AGENT),
+    def(
+        Metric::AudioGapMax,
+        "audio_gap_max",
+        Micros,
+        "audio gap max",
+        Kinds::RTC_AGENT,
+    ),
+    def(
+        Metric::AudioGapP99,
+        "audio_gap_p99",
+        Micros,
+        "audio gap p99",
+        Kinds::RTC_AGENT,
+    ),
+    def(
+        Metric::RtcJitter,
+        "rtc_jitter",
+        Micros,
+        "RTP jitter",
+        Kinds::RTC_AGENT,
+    ),
+    def(
+        Metric::RtcLoss,
+        "rtc_loss",
+        Ratio,
+        "packet loss",
+        Kinds::RTC_AGENT,
+    ),
     def(Metric::AudioDuration, "audio", Micros, "audio", Kinds::ALL).better(Better::Neither),
     def(
         Metric::Rtf,
@@ -311,6 +348,27 @@ pub const METRICS: [MetricDef; 38] = [
         Ratio,
         "judge WER (per judged request)",
         Kinds::TTS,
+    ),
+    def(
+        Metric::RtcAnswer,
+        "rtc_answer",
+        Micros,
+        "offer → answer",
+        Kinds::RTC_AGENT,
+    ),
+    def(
+        Metric::RtcIce,
+        "rtc_ice",
+        Micros,
+        "offer → ICE connected",
+        Kinds::RTC_AGENT,
+    ),
+    def(
+        Metric::RtcDtls,
+        "rtc_dtls",
+        Micros,
+        "offer → DTLS connected",
+        Kinds::RTC_AGENT,
     ),
     def(
         Metric::FrameLagMax,
@@ -431,7 +489,8 @@ pub fn notes(kind: Kind) -> &'static [&'static str] {
             "durations in ms; one record per turn; a workload request is one call",
             "as for WebSocket agents, from the end of the caller's speech (the send of its last Opus packet); agent audio counts only from packets whose decoded level reaches the audible level (agents send Opus silence between replies), and a response ends after response_idle of quiet",
             "caller audio: Opus at 48 kHz in 20 ms packets on absolute deadlines, noise packets between utterances; frame_lag = each packet's send lateness",
-            "connect = offer sent → ICE and DTLS connected (the call can carry audio), on the first turn",
+            "connect = start of the call → ICE and DTLS connected (the call can carry audio); rtc_answer, rtc_ice and rtc_dtls from the offer sent; all on the first turn",
+            "agent_first_packet = end of speech → first agent packet of any level; audio_gap_max/p99 = waits between a response's audible packets beyond the previous packet's 20 ms; rtc_jitter = RFC 3550 interarrival jitter of the agent's stream at the turn's end; rtc_loss = agent packets lost / expected on the call so far (RTP sequence numbers)",
         ],
         Kind::WsAgent => &[
             "durations in ms; one record per turn; a workload request is one conversation",

@@ -42,7 +42,7 @@ fn display_order_puts_configured_chunks_after_ttfa() {
         ]
     );
     assert_eq!(order.last(), Some(&Metric::ScheduleLag));
-    assert_eq!(order.len(), 40);
+    assert_eq!(order.len(), 48);
 }
 
 #[test]

@@ -144,6 +144,29 @@ pub struct TurnTimes {
     pub close_code: Option<u16>,
     /// Why the turn failed, if it did.
     pub error: Option<ProtocolError>,
+    /// What a WebRTC call adds (`None` on a WebSocket).
+    pub link: Option<LinkTimes>,
+}
+
+/// What a WebRTC call adds to a turn's times.
+#[derive(Debug, Clone, Default)]
+pub struct LinkTimes {
+    /// The offer went out (first turn only, as the three below).
+    pub offer_sent: Option<Instant>,
+    /// The answer had been read.
+    pub answered: Option<Instant>,
+    /// ICE found a working pair.
+    pub ice_connected: Option<Instant>,
+    /// DTLS was up: media could flow.
+    pub dtls_connected: Option<Instant>,
+    /// The first agent packet after the end of speech, of any level
+    /// (agents send silence between replies: `first_audio` is the first
+    /// audible one).
+    pub first_packet: Option<Instant>,
+    /// Interarrival jitter of the agent's stream when the turn ended, µs.
+    pub jitter_us: Option<u64>,
+    /// Agent packets lost / expected on the call so far.
+    pub loss: Option<f64>,
 }
 
 /// Raw timestamps of a barge-in (planned for the turn).

@@ -6,10 +6,12 @@
 //! - [`caller`]: a call's audio on the frame clock, and what came back.
 //! - [`session`]: a conversation on a call (the agent adapter).
 //! - [`signal`]: offer → answer over HTTP.
+//! - [`stream`]: jitter and loss of the agent's RTP stream.
 
 pub mod caller;
 pub mod session;
 pub mod signal;
+pub mod stream;
 
 pub use caller::{play, AgentPacket, CallLog, SentPacket};
 pub use session::{CallSetup, RtcAgent, RtcAgentTarget, RtcCall};

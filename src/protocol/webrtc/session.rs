@@ -29,8 +29,11 @@ use bytes::Bytes;
 use hyper::header::{HeaderName, HeaderValue};
 
 use super::signal::{exchange, hang_up, Answer, Signal};
+use super::stream::StreamMeter;
 use crate::audio::opus::{encode_pcm16, OpusStreamDecoder, OpusTrack, FRAME, OPUS_RATE};
-use crate::protocol::agent_call::{AgentLine, Conversation, Flow, Phase, State, TurnTimes};
+use crate::protocol::agent_call::{
+    AgentLine, Conversation, Flow, LinkTimes, Phase, State, TurnTimes,
+};
 use crate::protocol::target::{header_values, parse_http_uri, TargetError};
 use crate::protocol::ws_agent::{AgentMessage, AgentTarget};
 use crate::protocol::ws_pacer::{Pacer, Progress};
@@ -161,7 +164,7 @@ impl RtcAgent {
         on_turn: impl FnMut(TurnTimes) + Send,
     ) {
         let t = &self.target;
-        converse(&mut call.peer, &self.pacer, t, talk, on_turn).await;
+        converse(&mut call.peer, &call.setup, &self.pacer, t, talk, on_turn).await;
         call.peer.close();
         // A failed hang-up leaves the agent to time the call out; the turns
         // are already measured.
@@ -250,6 +253,7 @@ struct Sending<'a> {
 /// Run one conversation on a connected call.
 async fn converse(
     peer: &mut Peer,
+    setup: &CallSetup,
     pacer: &Pacer,
     t: &RtcAgentTarget,
     talk: Conversation<'_, Arc<OpusTrack>>,
@@ -261,6 +265,14 @@ async fn converse(
         return;
     }
     st.rate = (OPUS_RATE, crate::audio::rate::RateSource::Assumed);
+    st.cur.link = Some(LinkTimes {
+        offer_sent: setup.offer_sent,
+        answered: setup.answered,
+        ice_connected: setup.peer.ice_connected,
+        dtls_connected: setup.peer.dtls_connected,
+        ..LinkTimes::default()
+    });
+    let mut meter = StreamMeter::default();
     let mut decoder = match OpusStreamDecoder::new() {
         Ok(d) => d,
         Err(e) => {
@@ -295,7 +307,14 @@ async fn converse(
                 st.fail(peer_failure(e, "during the call"), None);
                 return;
             }
-            Ok(()) => heard(&mut st, peer, &mut decoder, &mut pcm, t, &sending),
+            Ok(()) => {
+                let mut rx = Receiver {
+                    decoder: &mut decoder,
+                    pcm: &mut pcm,
+                    meter: &mut meter,
+                };
+                heard(&mut st, peer, &mut rx, t, &sending)
+            }
         };
         if flow != Flow::Go {
             return;
@@ -357,13 +376,19 @@ async fn converse(
     }
 }
 
+/// The receiving side of a call: its decoder, a buffer, the stream's meter.
+struct Receiver<'r> {
+    decoder: &'r mut OpusStreamDecoder,
+    pcm: &'r mut Vec<i16>,
+    meter: &'r mut StreamMeter,
+}
+
 /// Everything the peer reported since the last call: agent packets (the
 /// audible ones are the agent's audio), data-channel messages, a hang-up.
 fn heard<F: FnMut(TurnTimes)>(
     st: &mut State<'_, Arc<OpusTrack>, F>,
     peer: &mut Peer,
-    decoder: &mut OpusStreamDecoder,
-    pcm: &mut Vec<i16>,
+    rx: &mut Receiver<'_>,
     t: &RtcAgentTarget,
     sending: &Option<Sending<'_>>,
 ) -> Flow {
@@ -374,17 +399,30 @@ fn heard<F: FnMut(TurnTimes)>(
         .and_then(|s| s.progress.first);
     for event in peer.take_events().collect::<Vec<_>>() {
         let flow = match event {
-            PeerEvent::Audio { at, data, .. } => {
-                pcm.clear();
-                if decoder.decode(&data, pcm).is_err() {
+            PeerEvent::Audio {
+                at,
+                rtp_time,
+                seq,
+                data,
+            } => {
+                rx.meter.packet(at, rtp_time, seq);
+                let waiting = st.phase == Phase::Waiting && st.barged.is_none();
+                let link = st.cur.link.get_or_insert_with(LinkTimes::default);
+                link.jitter_us = rx.meter.jitter_us();
+                link.loss = rx.meter.loss();
+                if waiting {
+                    link.first_packet.get_or_insert(at);
+                }
+                rx.pcm.clear();
+                if rx.decoder.decode(&data, rx.pcm).is_err() {
                     // A packet that does not decode is not the agent speaking.
                     continue;
                 }
-                if level_dbfs(pcm) < t.audible_dbfs {
+                if level_dbfs(rx.pcm) < t.audible_dbfs {
                     continue;
                 }
                 st.interruption_onset(|| onset);
-                let bytes = pcm.len() * 2;
+                let bytes = rx.pcm.len() * 2;
                 Flow::after(st.on_message(AgentMessage::Audio(bytes), None, None, at, a))
             }
             PeerEvent::ChannelData { at, data, .. } => {
