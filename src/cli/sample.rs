@@ -23,10 +23,12 @@ use super::asr::AsrArgs;
 use super::tts::{TargetArgs, TtsArgs};
 use crate::audio::rate::RateSource;
 use crate::config::tts::TtsOptions;
+use crate::config::agent::AgentInputs;
 use crate::config::{Inputs, RunPlan, Scenario};
 use crate::metrics::RequestRecord;
 use crate::protocol::target::{is_secret_header, redact_header, redact_url};
 use crate::protocol::trace::Tracer;
+use crate::protocol::agent_call::AgentLine;
 use crate::protocol::{Adapter, HttpClient, Target};
 use crate::runner::agent::AgentJobs;
 use crate::runner::asr::AsrJobs;
@@ -172,19 +174,16 @@ async fn sample(plan: RunPlan, text: Option<String>) -> anyhow::Result<bool> {
                 ),
                 rate: Some(t.agent_sample_rate),
             };
-            let jobs = AgentJobs::new(inputs, &*agent, seed)?;
-            // Every turn but the last is handed on as it ends.
-            let turns: Mutex<Vec<RequestRecord>> = Mutex::new(Vec::new());
-            let keep = |d: Done| {
-                turns
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .push(d.record)
+            (one_call(&*agent, inputs, seed, &arrival).await?, Some(assumed))
+        }
+        (Adapter::RtcAgent(agent), Inputs::Agent(mut inputs)) => {
+            // (No message trace on a WebRTC call yet: the turns' figures.)
+            inputs.scripts.truncate(1);
+            let assumed = Assumed {
+                how: "as Opus, decoded at 48000 Hz".into(),
+                rate: Some(48_000),
             };
-            let last = jobs.call(&*agent, &arrival, &keep).await;
-            let mut records = turns.into_inner().unwrap_or_else(PoisonError::into_inner);
-            records.push(last.record);
-            (records, Some(assumed))
+            (one_call(&*agent, inputs, seed, &arrival).await?, Some(assumed))
         }
         (adapter, _) => bail!(
             "the scenario's inputs do not fit a {} target",
@@ -205,6 +204,28 @@ async fn sample(plan: RunPlan, text: Option<String>) -> anyhow::Result<bool> {
 struct Assumed {
     how: String,
     rate: Option<u32>,
+}
+
+/// One call of the first script with `agent`: every turn's record.
+async fn one_call<L: AgentLine>(
+    agent: &L,
+    inputs: AgentInputs,
+    seed: u64,
+    arrival: &Arrival,
+) -> anyhow::Result<Vec<RequestRecord>> {
+    let jobs = AgentJobs::new(inputs, agent, seed)?;
+    // Every turn but the last is handed on as it ends.
+    let turns: Mutex<Vec<RequestRecord>> = Mutex::new(Vec::new());
+    let keep = |d: Done| {
+        turns
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(d.record)
+    };
+    let last = jobs.call(agent, arrival, &keep).await;
+    let mut records = turns.into_inner().unwrap_or_else(PoisonError::into_inner);
+    records.push(last.record);
+    Ok(records)
 }
 
 /// The audio a record measured and how it was read, and a warning when
