@@ -67,7 +67,8 @@ pub enum EndOfSpeech {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AgentEnd {
-    /// The client closed (close frame or EOF).
+    /// The client closed (close frame or EOF; WebRTC: ICE disconnected,
+    /// or the caller's packets stopped for 3 s).
     ClientClosed,
     /// The `close` fault dropped the connection.
     FaultClose,
@@ -75,6 +76,11 @@ pub enum AgentEnd {
     Error,
     /// The server shut down.
     Shutdown,
+    /// WebRTC over WHIP: the client `DELETE`d its session resource.
+    Deleted,
+    /// WebRTC: the caller never finished ICE + DTLS, or the call reached
+    /// the mock's lifetime cap (a bound, so no call task lives forever).
+    TimedOut,
 }
 
 /// One finished session (within capacity).
@@ -97,6 +103,33 @@ pub struct AgentSessionTruth {
     /// `/v1/realtime` sessions: what the client asked of the realtime API.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub realtime: Option<RealtimeTruth>,
+    /// WebRTC calls (`/api/offer`, `/whip`): the call's packet counts.
+    /// For these, `accepted_us` is the offer answered, `frames` the caller's
+    /// Opus packets received and `caller_audio_us` their decoded audio.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rtc: Option<RtcTruth>,
+}
+
+/// What one WebRTC call carried, besides its turns.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RtcTruth {
+    /// The signalling shape: `pipecat` or `whip`.
+    pub signal: String,
+    /// ICE + DTLS came up (µs on the truth clock): media could flow.
+    pub connected_us: Option<u64>,
+    /// Caller Opus packets received (as `frames`).
+    pub packets_received: u64,
+    /// Caller packets that did not decode (not counted as audio).
+    pub undecodable: u64,
+    /// Opus silence packets sent (20 ms of zeros, between replies).
+    pub silence_packets: u64,
+    /// Reply packets sent, over all turns.
+    pub reply_packets: u64,
+    /// Packets the peer refused (before its audio track was set up): not sent.
+    pub unsent: u64,
+    /// Datagrams of the call (media, ICE, DTLS) the UDP socket would not
+    /// take at once, so dropped.
+    pub datagrams_dropped: u64,
 }
 
 /// What a realtime client did in one session besides streaming audio.
@@ -181,15 +214,22 @@ pub struct AgentTurnTruth {
     pub transcript: String,
     /// The transcript (or, with the `malformed` fault, the non-JSON text) was sent.
     pub transcript_us: Option<u64>,
-    /// `response_text` and the first audio chunk were sent.
+    /// `response_text` and the first audio chunk were sent (WebRTC: the
+    /// first reply packet was handed to the socket).
     pub first_audio_us: Option<u64>,
+    /// WebRTC: the first reply packet's deadline, `speech_end_us +
+    /// response_delay` (the schedule `first_audio_us` follows, late by the
+    /// mock's timer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_audio_due_us: Option<u64>,
     /// The last audio chunk of this response was sent.
     pub last_audio_us: Option<u64>,
     /// Audio chunks sent.
     pub chunks: u64,
     /// Audio sent (samples / `sample_rate_out`).
     pub audio_us: u64,
-    /// `response_end` was sent.
+    /// `response_end` was sent (WebRTC, which has no such message: the
+    /// reply's last packet was sent, the answer ran to its end).
     pub response_end_us: Option<u64>,
     /// `burst`: the answer counted as speaking (caller speech was a
     /// barge-in) until this instant, the first chunk's send + `response_audio`.

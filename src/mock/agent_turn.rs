@@ -37,22 +37,30 @@ pub(crate) struct Reply {
 /// What the response audio says, repeated to fill `response_audio`.
 const REPLY_PHRASE: &str = "sure, i can help with that. ";
 
+/// The response's text and its mock speech: exactly `response_audio` of
+/// PCM16 LE at `sample_rate_out`, never silent. Shared by every transport
+/// (the WebRTC agent renders it at 48 kHz and encodes it to Opus once).
+pub(crate) fn render(m: &AgentModel, chars_per_second: f64) -> (String, bytes::Bytes) {
+    let total_samples = m.response_samples();
+    // Enough characters to cover every sample, so no sample is silent.
+    let chars = (m.response_audio.as_secs_f64() * chars_per_second).ceil() as usize;
+    let text: String = REPLY_PHRASE.chars().cycle().take(chars.max(1)).collect();
+    let mut pcm = BytesMut::with_capacity(total_samples * 2);
+    Voice::new(m.sample_rate_out, chars_per_second).render_span(
+        &symbols(&text),
+        1.0,
+        0,
+        0..total_samples,
+        &mut pcm,
+    );
+    (text, pcm.freeze())
+}
+
 impl Reply {
     pub(crate) fn new(m: &AgentModel, chars_per_second: f64) -> Self {
         let rate = m.sample_rate_out;
         let total_samples = m.response_samples();
-        // Enough characters to cover every sample, so no sample is silent.
-        let chars = (m.response_audio.as_secs_f64() * chars_per_second).ceil() as usize;
-        let text: String = REPLY_PHRASE.chars().cycle().take(chars.max(1)).collect();
-        let mut pcm = BytesMut::with_capacity(total_samples * 2);
-        Voice::new(rate, chars_per_second).render_span(
-            &symbols(&text),
-            1.0,
-            0,
-            0..total_samples,
-            &mut pcm,
-        );
-        let pcm = pcm.freeze();
+        let (text, pcm) = render(m, chars_per_second);
         let chunk_samples = m.chunk_samples().max(1);
         let b64 = base64::engine::general_purpose::STANDARD;
         let pcm_chunks: Vec<bytes::Bytes> = (0..total_samples)

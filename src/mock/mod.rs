@@ -28,6 +28,10 @@
 //!   `realtime`), recording the client's cancels and truncations.
 //! - `GET /v1/twilio`: the same agent as a phone bot behind Twilio Media
 //!   Streams (μ-law 8 kHz; see `twilio`), recording the client's marks.
+//! - `POST /api/offer` (Pipecat's JSON offer/answer) and `POST /whip` +
+//!   `DELETE /whip/session/{id}` (WHIP): the same agent over WebRTC (see
+//!   `rtc_agent`): Opus both ways, silence packets between replies, energy
+//!   end of speech, barge-in; 400 for a bad offer, 503 over capacity.
 //! - `GET /metrics`: the mock's in-flight, queue, slot and request
 //!   counts in Prometheus text format (see `metrics`), for `--scrape`.
 //! - `GET /mock/truth` → [`Truth`]; `POST /mock/reset-truth` clears it.
@@ -44,7 +48,7 @@ use std::time::Duration;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -68,6 +72,9 @@ mod model;
 mod plan;
 mod queue;
 mod realtime;
+mod rtc_agent;
+mod rtc_reply;
+mod rtc_signal;
 mod stall;
 mod truth;
 mod tts;
@@ -84,6 +91,8 @@ pub mod ws_tts_truth;
 #[cfg(test)]
 mod asr_tests;
 #[cfg(test)]
+mod rtc_agent_tests;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod ws_agent_tests;
@@ -94,7 +103,7 @@ pub use crate::audio::voice::{decode_text, Voice, SYMBOLS, UNKNOWN_CHAR};
 pub use agent_model::{AgentFaults, AgentModel};
 pub use agent_truth::{
     AgentEnd, AgentFaultKind, AgentSessionTruth, AgentTruth, AgentTurnTruth, EndOfSpeech,
-    RealtimeTruth, TruncateTruth,
+    RealtimeTruth, RtcTruth, TruncateTruth,
 };
 pub use asr::{SUBSTITUTE, SUBSTITUTE_ALT};
 pub use asr_model::{AsrFaults, AsrModel};
@@ -162,6 +171,8 @@ pub(crate) struct Shared {
     pub(crate) agent_reply_realtime: agent_turn::Reply,
     /// The same at telephony's 8 kHz (Twilio, G.711 realtime sessions).
     pub(crate) agent_reply_8k: agent_turn::Reply,
+    /// The WebRTC agent's Opus reply (made on its first call) and open calls.
+    pub(crate) rtc: rtc_signal::RtcCalls,
     pub(crate) started: Instant,
     pub(crate) slots: Arc<Semaphore>,
     /// ASR slots: HTTP transcriptions and WebSocket sessions.
@@ -236,6 +247,7 @@ impl Shared {
             agent_reply,
             agent_reply_realtime,
             agent_reply_8k,
+            rtc: rtc_signal::RtcCalls::default(),
             started,
             next_id: AtomicU64::new(1),
             shutdown,
@@ -335,6 +347,9 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/speak", get(ws_tts::deepgram))
         .route("/v1/realtime", get(ws_agent::realtime))
         .route("/v1/twilio", get(ws_agent::twilio))
+        .route("/api/offer", post(rtc_signal::pipecat))
+        .route("/whip", post(rtc_signal::whip))
+        .route("/whip/session/{id}", delete(rtc_signal::whip_delete))
         .route("/metrics", get(metrics::metrics))
         .route("/mock/truth", get(get_truth))
         .route("/mock/reset-truth", post(reset_truth))

@@ -259,6 +259,7 @@ impl Session {
                 }
                 t
             }),
+            rtc: None,
         };
         let turn = self.turn.take();
         {
@@ -681,6 +682,7 @@ impl Session {
             transcript: text,
             transcript_us: None,
             first_audio_us: None,
+            first_audio_due_us: None,
             last_audio_us: None,
             chunks: 0,
             audio_us: 0,
