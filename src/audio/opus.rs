@@ -93,19 +93,25 @@ impl OpusTrack {
 
 /// Encode mono 16-bit PCM at `sample_rate` into 20 ms Opus packets at
 /// 48 kHz: resampled with the crate's resampler (a copy when already at
-/// 48 kHz), the last frame padded with silence, so there are
-/// `ceil(duration / 20 ms)` packets.
+/// 48 kHz), then padded with silence to whole frames, flushing the codec.
 ///
 /// The encoder's look-ahead (4 ms) plus the decoder's overlap (2.5 ms)
-/// delay decoded audio by 6.5 ms, and the last ~6.5 ms of the source stay
-/// in the encoder (not flushed: the packet count is the source's length).
+/// delay decoded audio by 6.5 ms ([`CODEC_DELAY_SAMPLES`]), so there are
+/// `ceil((duration + 6.5 ms) / 20 ms)` packets and the last one decodes
+/// to the source's last sample. Why flush: unflushed, the source's last
+/// 6.5 ms would be lost and its decoder overlap would spill into whatever
+/// packet came next (a receiver's energy VAD then hears speech one packet
+/// after the track ended, for some lengths and not others).
 /// Cost: measured 230–390 µs per frame, which is why this runs once per
 /// script file.
 pub fn encode_pcm16(pcm: &[i16], sample_rate: u32) -> Result<OpusTrack, OpusError> {
     let mono: Vec<f32> = pcm.iter().map(|&s| f32::from(s) / 32_768.0).collect();
     let mut at48 = resample(&mono, sample_rate, OPUS_RATE);
     let audio = Duration::from_nanos(at48.len() as u64 * 1_000_000_000 / u64::from(OPUS_RATE));
-    let frames = at48.len().div_ceil(FRAME_SAMPLES);
+    let frames = match at48.len() {
+        0 => 0,
+        n => (n + CODEC_DELAY_SAMPLES).div_ceil(FRAME_SAMPLES),
+    };
     at48.resize(frames * FRAME_SAMPLES, 0.0);
     let mut enc = encoder()?;
     let mut out = vec![0u8; MAX_PACKET_BYTES];
@@ -121,6 +127,11 @@ pub fn encode_pcm16(pcm: &[i16], sample_rate: u32) -> Result<OpusTrack, OpusErro
     }
     Ok(OpusTrack { packets, audio })
 }
+
+/// Samples (48 kHz) from a source sample to the same sample decoded: the
+/// encoder's 4 ms look-ahead plus the decoder's 2.5 ms overlap (measured:
+/// `decoded_speech_lags_by_the_codec_delay`).
+pub const CODEC_DELAY_SAMPLES: usize = 312;
 
 /// The caller's encoder: VoIP mode (SILK + CELT hybrid at 48 kHz, what
 /// browsers send for speech), variable bitrate around [`BITRATE_BPS`].

@@ -50,8 +50,9 @@ fn to_f32(pcm: &[i16]) -> Vec<f32> {
 }
 
 #[test]
-fn packet_count_is_the_duration_in_whole_frames_rounded_up() {
-    for (samples, want) in [(0usize, 0usize), (1, 1), (960, 1), (961, 2), (48_000, 50)] {
+fn packet_count_is_the_duration_and_codec_delay_in_whole_frames_rounded_up() {
+    // 312 samples of codec delay ride on the source's length.
+    for (samples, want) in [(0usize, 0usize), (1, 1), (648, 1), (649, 2), (48_000, 51)] {
         let track = encode_pcm16(&vec![0i16; samples], OPUS_RATE).expect("encode");
         assert_eq!(track.packets.len(), want, "{samples} samples");
         assert!(track.packets.iter().all(|p| p.duration == FRAME));
@@ -61,7 +62,7 @@ fn packet_count_is_the_duration_in_whole_frames_rounded_up() {
         );
         assert_eq!(track.duration(), FRAME * want as u32);
     }
-    // 16 kHz: 1.01 s is 50.5 frames, so 51 packets.
+    // 16 kHz: 1.01 s + 6.5 ms is 50.8 frames, so 51 packets.
     let track = encode_pcm16(&vec![0i16; 16_160], 16_000).expect("encode");
     assert_eq!(track.packets.len(), 51);
     assert_eq!(track.audio, Duration::from_millis(1_010));

@@ -22,13 +22,13 @@ use super::agent::AgentArgs;
 use super::asr::AsrArgs;
 use super::tts::{TargetArgs, TtsArgs};
 use crate::audio::rate::RateSource;
-use crate::config::tts::TtsOptions;
 use crate::config::agent::AgentInputs;
+use crate::config::tts::TtsOptions;
 use crate::config::{Inputs, RunPlan, Scenario};
 use crate::metrics::RequestRecord;
+use crate::protocol::agent_call::AgentLine;
 use crate::protocol::target::{is_secret_header, redact_header, redact_url};
 use crate::protocol::trace::Tracer;
-use crate::protocol::agent_call::AgentLine;
 use crate::protocol::{Adapter, HttpClient, Target};
 use crate::runner::agent::AgentJobs;
 use crate::runner::asr::AsrJobs;
@@ -174,7 +174,10 @@ async fn sample(plan: RunPlan, text: Option<String>) -> anyhow::Result<bool> {
                 ),
                 rate: Some(t.agent_sample_rate),
             };
-            (one_call(&*agent, inputs, seed, &arrival).await?, Some(assumed))
+            (
+                one_call(&*agent, inputs, seed, &arrival).await?,
+                Some(assumed),
+            )
         }
         (Adapter::RtcAgent(agent), Inputs::Agent(mut inputs)) => {
             // (No message trace on a WebRTC call yet: the turns' figures.)
@@ -183,7 +186,10 @@ async fn sample(plan: RunPlan, text: Option<String>) -> anyhow::Result<bool> {
                 how: "as Opus, decoded at 48000 Hz".into(),
                 rate: Some(48_000),
             };
-            (one_call(&*agent, inputs, seed, &arrival).await?, Some(assumed))
+            (
+                one_call(&*agent, inputs, seed, &arrival).await?,
+                Some(assumed),
+            )
         }
         (adapter, _) => bail!(
             "the scenario's inputs do not fit a {} target",

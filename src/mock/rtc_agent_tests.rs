@@ -25,6 +25,10 @@ use crate::timing_tests::{on_schedule_at, on_schedule_us, LATE};
 
 /// ICE + DTLS on loopback take a few ms; this bounds a broken set-up.
 const CONNECT: Duration = Duration::from_secs(5);
+
+/// Packets of the 400 ms reply of [`answered_call`]: 20 of audio, one
+/// more flushing the codec's 6.5 ms delay (see `encode_pcm16`).
+const REPLY_PACKETS: usize = 21;
 /// The caller's −40 dBFS audible level, in 16-bit RMS units.
 const AUDIBLE_RMS: f64 = 327.68;
 const CPS: f64 = 15.0;
@@ -251,7 +255,7 @@ async fn answered_call(whip: bool) -> (MockHandle, Caller, Instant, u64) {
     let t = turns(&mock, 1).await.remove(0);
     assert_eq!(
         (t.detected_by, t.fault, t.chunks, t.audio_us),
-        (EndOfSpeech::Energy, None, 20, 400_000),
+        (EndOfSpeech::Energy, None, REPLY_PACKETS as u64, 400_000),
         "{t:?}"
     );
     // End of speech: the arrival of caller packet `end`, sent at its deadline.
@@ -273,7 +277,8 @@ async fn answered_call(whip: bool) -> (MockHandle, Caller, Instant, u64) {
     let first = t.first_audio_us.unwrap();
     on_schedule_us(first, due, Duration::ZERO, LATE, "first reply packet sent");
     let last_sent = t.last_audio_us.unwrap();
-    on_schedule_us(last_sent, due, FRAME * 19, LATE, "last reply packet sent");
+    let last_k = FRAME * (REPLY_PACKETS as u32 - 1);
+    on_schedule_us(last_sent, due, last_k, LATE, "last reply packet sent");
     assert_eq!(t.response_end_us, Some(last_sent));
     assert_eq!((t.barge_in_us, t.audio_stopped_us), (None, None));
     eprintln!(
@@ -305,21 +310,21 @@ async fn answered_call(whip: bool) -> (MockHandle, Caller, Instant, u64) {
     let is_reply: Vec<bool> = heard.iter().map(|h| h.data[..] != silence[..]).collect();
     let first_audible = audible.iter().position(|&a| a).expect("the reply");
     assert_eq!(is_reply.iter().position(|&r| r), Some(first_audible));
-    let reply = first_audible..first_audible + 20;
+    let reply = first_audible..first_audible + REPLY_PACKETS;
     assert_eq!(
         is_reply.iter().filter(|&&r| r).count(),
-        20,
+        REPLY_PACKETS,
         "the whole reply"
     );
     assert!(is_reply[reply.clone()].iter().all(|&r| r), "in one run");
     assert!(audible[reply.clone()].iter().all(|&a| a), "all audible");
-    // After it, silence; the first silence packet may still sound: the
-    // decoder's 6.5 ms delay puts the reply's last 6.5 ms in it.
-    assert!(!audible[reply.end + 1..].iter().any(|&a| a), "silent after");
+    // After it, silence: the reply's last packet flushed the codec, so
+    // nothing of it spills into the next packet.
+    assert!(!audible[reply.end..].iter().any(|&a| a), "silent after");
     // From connect to the reply's deadline: at least the script's speech,
     // the VAD window and the response delay (> 1 s) of silence.
     assert!(first_audible >= 40, "silence before: {first_audible}");
-    assert!(heard.len() > first_audible + 20, "silence after the reply");
+    assert!(heard.len() > reply.end, "silence after the reply");
     on_schedule_at(
         heard[first_audible].at,
         at_us(&mock, due),
@@ -327,7 +332,7 @@ async fn answered_call(whip: bool) -> (MockHandle, Caller, Instant, u64) {
         LATE,
         "first audible packet heard",
     );
-    for (k, h) in heard[first_audible..first_audible + 20].iter().enumerate() {
+    for (k, h) in heard[reply].iter().enumerate() {
         let what = format!("reply packet {k} heard");
         on_schedule_at(h.at, at_us(&mock, due), FRAME * k as u32, LATE, &what);
     }
@@ -385,7 +390,7 @@ async fn a_whip_call_is_answered_on_schedule_and_ends_at_delete() {
             (s.frames, rtc.packets_received, rtc.undecodable),
             (sent, sent, 0)
         );
-        assert_eq!(rtc.reply_packets, 20);
+        assert_eq!(rtc.reply_packets, REPLY_PACKETS as u64);
         assert!(rtc.silence_packets >= 40, "{rtc:?}");
         assert!(rtc.connected_us.unwrap() >= s.accepted_us);
         // Gone: a second DELETE finds nothing.

@@ -103,6 +103,11 @@ pub enum PeerEvent {
 pub struct Peer {
     rtc: Rtc,
     socket: UdpSocket,
+    /// The same socket, for sends: a send goes straight to the kernel,
+    /// where tokio's `try_send_to` would refuse (`WouldBlock`, so a
+    /// dropped datagram: a DTLS retransmit 1 s later) until its reactor
+    /// first saw the new socket writable.
+    sender: std::net::UdpSocket,
     local: SocketAddr,
     buf: Vec<u8>,
     /// When str0m next wants [`Input::Timeout`].
@@ -135,7 +140,10 @@ impl Peer {
     /// A peer on a fresh UDP socket on 127.0.0.1 (any port), with that
     /// socket as its one host candidate, Opus as its one codec.
     pub async fn loopback() -> Result<Self, PeerError> {
-        let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+        let bound = std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))?;
+        bound.set_nonblocking(true)?;
+        let sender = bound.try_clone()?;
+        let socket = UdpSocket::from_std(bound)?;
         let local = socket.local_addr()?;
         let now = Instant::now();
         let mut rtc = Rtc::builder()
@@ -153,6 +161,7 @@ impl Peer {
         Ok(Self {
             rtc,
             socket,
+            sender,
             local,
             buf: vec![0; RECV_BUF],
             timeout: now,
@@ -365,7 +374,7 @@ impl Peer {
                     self.timeout = t;
                     return Ok(());
                 }
-                Output::Transmit(t) => match self.socket.try_send_to(&t.contents, t.destination) {
+                Output::Transmit(t) => match self.sender.send_to(&t.contents, t.destination) {
                     Ok(_) => {}
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.send_dropped += 1,
                     // The peer's port is gone: ICE will notice.
