@@ -67,8 +67,8 @@ pub enum EndOfSpeech {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AgentEnd {
-    /// The client closed (close frame or EOF; WebRTC: ICE disconnected,
-    /// or the caller's packets stopped for 3 s).
+    /// The client closed (close frame or EOF; WebRTC: its DTLS
+    /// close_notify, ICE disconnected, or its packets stopped for 3 s).
     ClientClosed,
     /// The `close` fault dropped the connection.
     FaultClose,

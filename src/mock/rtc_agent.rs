@@ -32,14 +32,14 @@
 //!    silence resumes). An end of speech detected while the agent still
 //!    speaks stops it at once. There is no data channel, so no
 //!    `interrupted` message: the stop is in the truth's `audio_stopped_us`;
-//! 6. the call ends when the caller goes away (ICE disconnects, or no
-//!    caller packet for [`CALLER_IDLE`]), on a WHIP `DELETE`, at the
-//!    server's shutdown, or at [`CALL_LIFE`] (a bound: no call task lives
+//! 6. the call ends when the caller goes away (its DTLS close_notify, ICE
+//!    disconnects, or no caller packet for [`CALLER_IDLE`]), on a WHIP
+//!    `DELETE`, at the server's shutdown, or at [`CALL_LIFE`] (a bound: no call task lives
 //!    forever).
 //!
 //! Faults (one seeded draw per turn, as on the WebSocket): `silent` never
-//! answers the turn; `close` ends the call at `d + response_delay` without
-//! a word; `malformed` and `huge_message` have no transcript message to
+//! answers the turn; `close` hangs up at `d + response_delay` without a
+//! word of the reply (a DTLS close_notify, as an agent hanging up sends); `malformed` and `huge_message` have no transcript message to
 //! corrupt on this transport, so they are recorded and the turn is
 //! answered normally. There is no transcript (`transcribe` is not used).
 //!
@@ -77,7 +77,8 @@ pub(crate) const CONNECT: Duration = Duration::from_secs(10);
 /// A caller's stream never pauses (voxload sends noise between
 /// utterances, as a live microphone would), so this long without a caller
 /// packet means the caller is gone: str0m's ICE would take ~25 s of
-/// unanswered checks to say so, and a `close` sends nothing.
+/// unanswered checks to say so, and a caller that crashed sends no
+/// close_notify.
 pub(crate) const CALLER_IDLE: Duration = Duration::from_secs(3);
 
 /// Longest a call lives, from its offer: generous for any test or demo,

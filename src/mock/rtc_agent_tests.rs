@@ -350,10 +350,10 @@ async fn a_pipecat_call_is_answered_on_schedule_between_silence_packets() {
         assert!(caller.answer["pc_id"]
             .as_str()
             .is_some_and(|p| p.starts_with("pc-")));
-        caller.peer.close();
+        // The caller goes away without a word (no close_notify: a crash, a
+        // cable): its stream stops, and the agent hangs up CALLER_IDLE after
+        // the last packet arrived.
         drop(caller);
-        // The caller went away without a word: its stream stopped, and the
-        // agent hangs up CALLER_IDLE after the last packet arrived.
         let s = session(&mock, Duration::from_secs(6)).await;
         assert_eq!(s.end, AgentEnd::ClientClosed);
         let idle = super::rtc_agent::CALLER_IDLE;

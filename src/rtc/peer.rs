@@ -361,8 +361,15 @@ impl Peer {
         self.events.drain(..)
     }
 
-    /// Stop: no more output or events.
+    /// Hang up as a browser does: an RTCP BYE and a DTLS close_notify
+    /// leave at once, so the other side hears [`PeerEvent::Disconnected`]
+    /// now, not after ICE's ~25 s of unanswered checks; then no more
+    /// output or events.
     pub fn close(&mut self) {
+        if self.rtc.close().is_ok() {
+            // Best effort: a socket error here changes nothing for us.
+            let _ = self.drain();
+        }
         self.rtc.disconnect();
     }
 
@@ -429,6 +436,8 @@ impl Peer {
                 binary: d.binary,
                 data: d.data,
             }),
+            // The other side's close_notify (or SCTP shutdown): it hung up.
+            Event::Closed => self.events.push_back(PeerEvent::Disconnected),
             _ => {}
         }
     }

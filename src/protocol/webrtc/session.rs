@@ -165,9 +165,9 @@ impl RtcAgent {
     ) {
         let t = &self.target;
         converse(&mut call.peer, &call.setup, &self.pacer, t, talk, on_turn).await;
-        call.peer.close();
-        // A failed hang-up leaves the agent to time the call out; the turns
-        // are already measured.
+        // WHIP's DELETE first, the end its protocol defines (a failed one
+        // leaves the agent to time the call out; the turns are already
+        // measured), then the close_notify every agent hears.
         let _ = hang_up(
             &self.client,
             &call.answer,
@@ -175,6 +175,7 @@ impl RtcAgent {
             t.agent.connect_timeout,
         )
         .await;
+        call.peer.close();
     }
 }
 

@@ -1,0 +1,471 @@
+//! Voice agents over WebRTC (`voxload agent --transport webrtc`) against
+//! the mock's WebRTC agent, whose end-of-speech detection, answer delay,
+//! reply length and barge-in stop are known and recorded on its own clock:
+//! voxload's per-turn figures must match them, over both signalling
+//! shapes (Pipecat's `POST /api/offer` and WHIP), and every failure of a
+//! call (signalling refused, an answer that is not SDP, ICE that never
+//! connects, an agent that never answers or hangs up) must be classified
+//! and counted, never hung.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use common::timing::{on_schedule_ms, on_schedule_us, LATE};
+use voxload::config::agent::{AgentOptions, ScriptOptions};
+use voxload::config::{CommonOptions, ProtocolOptions, RunOptions, RunPlan, WorkloadOptions};
+use voxload::metrics::RequestRecord;
+use voxload::mock::{
+    self, AgentEnd, AgentFaultKind, AgentFaults, AgentModel, AgentTruth, EndOfSpeech, MockHandle,
+    MockModel,
+};
+use voxload::protocol::ErrorKind;
+use voxload::result::RunResult;
+use voxload::rtc::Peer;
+
+/// One Opus packet of either side.
+const FRAME: Duration = Duration::from_millis(20);
+
+/// The signalling URL of the mock's WebRTC agent for `signal`.
+fn offer_url(mock: &MockHandle, signal: &str) -> String {
+    match signal {
+        "whip" => format!("{}/whip", mock.url()),
+        _ => format!("{}/api/offer", mock.url()),
+    }
+}
+
+fn script(name: &str, texts: &[&str]) -> ScriptOptions {
+    ScriptOptions {
+        name: name.into(),
+        texts: Some(texts.iter().map(|t| t.to_string()).collect()),
+        ..ScriptOptions::default()
+    }
+}
+
+#[derive(Clone)]
+struct Opts {
+    agent: AgentOptions,
+    run: WorkloadOptions,
+    common: CommonOptions,
+}
+
+/// `calls` WebRTC calls of two short turns at `concurrency`, as the flags
+/// `--transport webrtc --signal SIGNAL --url URL` set them.
+fn options(url: String, signal: &str, dir: &Path, calls: u64, concurrency: &str) -> Opts {
+    Opts {
+        agent: AgentOptions {
+            url: Some(url),
+            transport: Some("webrtc".into()),
+            signal: Some(signal.into()),
+            script: Some(vec![script("two_turns", &["hello there", "thanks a lot"])]),
+            pause: Some(Duration::from_millis(100)),
+            connect_timeout: Some(Duration::from_secs(5)),
+            ..AgentOptions::default()
+        },
+        run: WorkloadOptions {
+            concurrency: concurrency.parse().ok(),
+            requests: Some(calls),
+            ..WorkloadOptions::default()
+        },
+        common: CommonOptions {
+            name: Some("rtc".into()),
+            out: Some(dir.join("results")),
+            ..CommonOptions::default()
+        },
+    }
+}
+
+async fn run(o: Opts) -> (RunResult, Vec<RequestRecord>) {
+    let options = RunOptions::single(o.common, o.run, ProtocolOptions::Agent(o.agent));
+    let plan = RunPlan::build(options, &|_| None).expect("valid plan");
+    let (result, out) = common::run_plan(plan, Default::default()).await;
+    assert!(out.join("result.json").exists() && out.join("summary.txt").exists());
+    let records = common::read_records(&out.join("requests.jsonl"));
+    std::fs::remove_dir_all(&out).expect("clean");
+    (result, records)
+}
+
+fn model(agent: AgentModel) -> MockModel {
+    MockModel {
+        agent: AgentModel {
+            seed: Some(5),
+            ..agent
+        },
+        ..MockModel::default()
+    }
+}
+
+fn ms(us: Option<u64>) -> f64 {
+    us.expect("metric present") as f64 / 1e3
+}
+
+/// Whether the mock voice saying `text` at 15 characters per second (3,200
+/// samples each at 48 kHz) ends, once decoded, within the last 2.5 ms of
+/// its last packet: the codec's 6.5 ms delay (312 samples) puts the end at
+/// `(3,200 × chars + 312) mod 960` into it, and the decoder's overlap then
+/// rings on into the next packet loud enough for an energy VAD to hear
+/// speech there, one packet after the utterance ended.
+fn ring(text: &str) -> bool {
+    (3_200 * text.chars().count() + 312) % 960 > 960 - 120
+}
+
+fn late_ms() -> f64 {
+    LATE.as_secs_f64() * 1e3
+}
+
+/// The mock's truth once `sessions` calls have ended there (a call is
+/// logged when it ends, which for a Pipecat call is up to the mock's 3 s
+/// caller-idle bound after voxload stopped sending).
+async fn truth_after(mock: &MockHandle, sessions: usize) -> AgentTruth {
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let truth = mock.truth().await.agent;
+        if truth.recent_sessions.len() >= sessions || std::time::Instant::now() > until {
+            return truth;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn errors(records: &[RequestRecord]) -> BTreeMap<ErrorKind, u64> {
+    let mut errors = BTreeMap::new();
+    for e in records.iter().filter_map(|r| r.error) {
+        *errors.entry(e).or_default() += 1;
+    }
+    errors
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_audio_matches_the_mocks_record_over_both_signalling_shapes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let agent = AgentModel {
+        response_delay: Duration::from_millis(300),
+        vad_silence: Duration::from_millis(240),
+        response_audio: Duration::from_millis(600),
+        ..AgentModel::default()
+    };
+    for signal in ["pipecat", "whip"] {
+        let mock = mock::spawn(model(agent.clone())).await.expect("mock");
+        let o = options(offer_url(&mock, signal), signal, dir.path(), 2, "2");
+        let (result, records) = tokio::time::timeout(Duration::from_secs(60), run(o))
+            .await
+            .expect("bounded");
+        assert_eq!(records.len(), 4, "2 calls × 2 turns: {records:?}");
+        assert!(records.iter().all(RequestRecord::ok), "{records:?}");
+        assert_eq!(result.stages[0].summary.ok, 4);
+        let ran = std::time::Instant::now();
+        let truth = truth_after(&mock, 2).await;
+        // Both calls ended there at once: voxload hung up with a DTLS
+        // close_notify (and WHIP's DELETE), not by going quiet for the
+        // mock's 3 s caller-idle bound.
+        assert!(
+            ran.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            ran.elapsed()
+        );
+        assert_eq!(truth.turns, 4, "{signal}");
+        assert!(truth
+            .recent_turns
+            .iter()
+            .all(|t| t.detected_by == EndOfSpeech::Energy && t.fault.is_none()));
+
+        // Paired turn by turn with the mock's own clock: its last caller
+        // speech packet arrived → its first reply packet sent, against ours
+        // (our last utterance packet sent → the first audible agent packet
+        // read). They differ by loopback and reads, either way, and by one
+        // packet where the agent's VAD heard speech one packet after ours
+        // ended: see `ring`.
+        for (turn, text) in ["hello there", "thanks a lot"].iter().enumerate() {
+            let theirs = common::median(
+                truth
+                    .recent_turns
+                    .iter()
+                    .filter(|t| t.turn == turn as u64)
+                    .map(|t| {
+                        let first = t.first_audio_us.expect("answered");
+                        (first - t.last_speech_us.expect("speech")) as f64 / 1e3
+                    })
+                    .collect(),
+            );
+            let ours = common::median(
+                records
+                    .iter()
+                    .filter(|r| r.turn == Some(turn as u32 + 1))
+                    .map(|r| ms(r.agent_first_audio_us))
+                    .collect(),
+            );
+            let heard_late = if ring(text) { 20.0 } else { 0.0 };
+            eprintln!("{signal} {text:?}: first audio ours {ours:.2} ms, mock {theirs:.2} ms");
+            assert!(
+                (ours - theirs - heard_late).abs() <= late_ms(),
+                "{signal} {text:?}: ours {ours} ms, mock {theirs} ms"
+            );
+            // 240 ms of VAD window + 300 ms of answer delay after the last
+            // speech packet (whose own lateness may shorten the figure).
+            assert!(
+                (ours - 540.0 - heard_late).abs() <= late_ms(),
+                "{signal} {text:?}: 240 ms VAD + 300 ms: {ours} ms"
+            );
+        }
+
+        // The mock sent every reply whole: 600 ms of audio and one packet
+        // flushing the codec, 31 packets, each counted as 20 ms played.
+        for t in &truth.recent_turns {
+            assert_eq!((t.chunks, t.audio_us), (31, 600_000), "{t:?}");
+        }
+        for r in &records {
+            assert_eq!(r.audio_us, Some(31 * 20_000), "{r:?}");
+            // The agent's silence packets come first: the first packet is
+            // never after the first audible one.
+            assert!(r.agent_first_packet_us <= r.agent_first_audio_us, "{r:?}");
+            assert_eq!(r.rtc_loss, Some(0.0), "loopback loses nothing");
+            assert!(r.rtc_jitter_us.is_some() && r.audio_gap_max_us.is_some());
+        }
+        // Set-up figures on each call's first turn only, in their order.
+        let set_up: Vec<_> = records.iter().filter(|r| r.connect_us.is_some()).collect();
+        assert_eq!(set_up.len(), 2, "connect once per call");
+        for r in set_up {
+            assert_eq!(r.turn, Some(1));
+            let (answer, ice, dtls) = (r.rtc_answer_us, r.rtc_ice_us, r.rtc_dtls_us);
+            assert!(answer.is_some() && answer <= ice && ice <= dtls, "{r:?}");
+            assert!(ms(dtls) < 1_000.0, "no DTLS retransmission: {r:?}");
+        }
+        // The mock saw every call in this signalling shape; a WHIP call
+        // ends at voxload's DELETE, a Pipecat call when its packets stop.
+        assert_eq!(truth.recent_sessions.len(), 2, "{truth:?}");
+        for s in &truth.recent_sessions {
+            let rtc = s.rtc.as_ref().expect("a WebRTC call");
+            assert_eq!(rtc.signal, signal);
+            assert_eq!((rtc.undecodable, rtc.datagrams_dropped), (0, 0), "{rtc:?}");
+            let end = if signal == "whip" {
+                AgentEnd::Deleted
+            } else {
+                AgentEnd::ClientClosed
+            };
+            assert_eq!(s.end, end, "{s:?}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn barge_in_silence_and_leak_follow_the_agents_stop_delay() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let agent = AgentModel {
+        response_delay: Duration::from_millis(200),
+        response_audio: Duration::from_millis(3_000),
+        barge_stop_delay: Duration::from_millis(150),
+        ..AgentModel::default()
+    };
+    let mock = mock::spawn(model(agent)).await.expect("mock");
+    let mut o = options(offer_url(&mock, "whip"), "whip", dir.path(), 2, "2");
+    o.agent.script = Some(vec![script(
+        "interrupting",
+        &["one two three", "wait, stop please", "ok, bye then"],
+    )]);
+    o.agent.barge_in = Some(1.0);
+    o.agent.barge_in_after = Some(Duration::from_millis(400));
+    let (_, records) = tokio::time::timeout(Duration::from_secs(60), run(o))
+        .await
+        .expect("bounded");
+    assert_eq!(records.len(), 6, "{records:?}");
+    assert!(records.iter().all(RequestRecord::ok), "{records:?}");
+    let barged: Vec<_> = records
+        .iter()
+        .filter(|r| r.barge_in_silence_us.is_some())
+        .collect();
+    assert_eq!(barged.len(), 4, "every turn but each call's last");
+    let truth = truth_after(&mock, 2).await;
+    let stop = Duration::from_millis(150);
+    let stopped: Vec<_> = truth
+        .recent_turns
+        .iter()
+        .filter(|t| t.barge_in_us.is_some())
+        .collect();
+    assert_eq!(stopped.len(), 4, "{truth:?}");
+    for t in &stopped {
+        let (barge, at) = (t.barge_in_us.expect("onset"), t.audio_stopped_us);
+        on_schedule_us(at.expect("stopped"), barge, stop, LATE, "the mock's stop");
+        assert!(t.audio_us < 1_000_000, "cut short: {t:?}");
+    }
+    for r in &barged {
+        // No data channel: no interruption message to time.
+        assert_eq!(r.barge_in_event_us, None);
+        assert!(ms(r.audio_us) < 1_000.0, "{r:?}");
+    }
+    let median = |f: fn(&RequestRecord) -> Option<u64>| {
+        common::median(barged.iter().map(|r| ms(f(r))).collect())
+    };
+    // The agent's last reply packet is due within one packet before its
+    // stop (150 ms after our first interrupting packet reached it) and
+    // plays 20 ms from its arrival: silence comes 150–170 ms after the
+    // onset, and up to one packet more when the cut reply's last
+    // milliseconds ring on in the silence packet after it.
+    let silence = median(|r| r.barge_in_silence_us);
+    on_schedule_ms(silence, stop + FRAME, FRAME + LATE, "silence");
+    // At real time what leaked is what played between the onset and the
+    // silence.
+    let leak = median(|r| r.barge_in_leak_us);
+    on_schedule_ms(leak, stop + FRAME, FRAME + LATE, "leak");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_calls_at_once_connect_within_two_seconds_and_lose_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let agent = AgentModel {
+        response_delay: Duration::from_millis(100),
+        vad_silence: Duration::from_millis(200),
+        response_audio: Duration::from_millis(400),
+        ..AgentModel::default()
+    };
+    let mock = mock::spawn(model(agent)).await.expect("mock");
+    let mut o = options(offer_url(&mock, "pipecat"), "pipecat", dir.path(), 50, "50");
+    o.agent.script = Some(vec![script("hi", &["hi there"])]);
+    let (result, records) = tokio::time::timeout(Duration::from_secs(90), run(o))
+        .await
+        .expect("bounded");
+    assert_eq!(records.len(), 50, "{:?}", errors(&records));
+    assert!(
+        records.iter().all(RequestRecord::ok),
+        "{:?}",
+        errors(&records)
+    );
+    assert_eq!(result.stages[0].summary.ok, 50);
+    let slowest = records.iter().filter_map(|r| r.connect_us).max();
+    eprintln!("50 calls: slowest connect {slowest:?} µs");
+    assert!(ms(slowest) < 2_000.0, "{slowest:?}");
+    for r in &records {
+        assert_eq!(r.rtc_loss, Some(0.0), "{r:?}");
+        assert_eq!(r.audio_us, Some(21 * 20_000), "the whole reply: {r:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_that_never_answers_or_hangs_up_is_counted_in_its_class() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mock = mock::spawn(model(AgentModel {
+        response_delay: Duration::from_millis(50),
+        response_audio: Duration::from_millis(100),
+        faults: AgentFaults {
+            close: 0.25,
+            silent: 0.25,
+            ..AgentFaults::default()
+        },
+        ..AgentModel::default()
+    }))
+    .await
+    .expect("mock");
+    let mut o = options(offer_url(&mock, "whip"), "whip", dir.path(), 8, "4");
+    o.agent.answer_timeout = Some(Duration::from_millis(800));
+    o.agent.pause = Some(Duration::ZERO);
+    let (result, records) = tokio::time::timeout(Duration::from_secs(90), run(o))
+        .await
+        .expect("bounded");
+    let truth = mock.truth().await.agent;
+    let fault = |kind: AgentFaultKind| truth.faults.get(&kind).copied().unwrap_or(0);
+    let errors = errors(&records);
+    eprintln!("faults {:?}, errors {errors:?}", truth.faults);
+    // A turn never answered times out; a call the agent hung up on ends
+    // as a reset; each ends its call, so the counts match one to one.
+    assert_eq!(
+        errors.get(&ErrorKind::Timeout).copied().unwrap_or(0),
+        fault(AgentFaultKind::Silent)
+    );
+    assert_eq!(
+        errors.get(&ErrorKind::Reset).copied().unwrap_or(0),
+        fault(AgentFaultKind::Close)
+    );
+    assert!(fault(AgentFaultKind::Silent) > 0 && fault(AgentFaultKind::Close) > 0);
+    let summary = &result.stages[0].summary;
+    assert_eq!(summary.ok + summary.failed, records.len() as u64);
+    assert!(summary.ok > 0 && summary.failed > 0);
+}
+
+/// A signalling server on 127.0.0.1 that answers every offer with
+/// `answer(offer)`; its URL.
+async fn signalling<F, Fut>(answer: F) -> String
+where
+    F: Fn(String) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Response> + Send + 'static,
+{
+    let app = Router::new().route("/offer", post(move |body: String| answer(body)));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/offer", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_or_broken_signalling_fails_the_call_in_its_class() {
+    let dir = tempfile::tempdir().expect("tempdir");
+
+    // The mock over its capacity: 503, and the other call is served.
+    let mock = mock::spawn(model(AgentModel {
+        response_delay: Duration::from_millis(50),
+        response_audio: Duration::from_millis(100),
+        max_sessions: 1,
+        ..AgentModel::default()
+    }))
+    .await
+    .expect("mock");
+    let (_, records) = run(options(
+        offer_url(&mock, "whip"),
+        "whip",
+        dir.path(),
+        2,
+        "2",
+    ))
+    .await;
+    let refused: Vec<_> = records
+        .iter()
+        .filter(|r| r.error == Some(ErrorKind::Http(503)))
+        .collect();
+    assert_eq!(refused.len(), 1, "{records:?}");
+    assert_eq!(records.iter().filter(|r| r.ok()).count(), 2, "{records:?}");
+
+    // No such endpoint: 404.
+    let url = format!("{}/no/such/offer", mock.url());
+    let (_, records) = run(options(url, "pipecat", dir.path(), 1, "1")).await;
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].error, Some(ErrorKind::Http(404)), "{records:?}");
+
+    // 200, but not an SDP answer: a decode error naming what came back.
+    let url = signalling(|_| async { (StatusCode::CREATED, "hello").into_response() }).await;
+    let (_, records) = run(options(url, "whip", dir.path(), 1, "1")).await;
+    assert_eq!(records[0].error, Some(ErrorKind::Decode), "{records:?}");
+
+    // A real answer from a peer that is then gone: ICE never connects, and
+    // the call fails at --connect-timeout, not later.
+    let url = signalling(|offer| async move {
+        let answer = async {
+            let mut peer = Peer::loopback().await.map_err(|e| e.to_string())?;
+            peer.answer(&offer).map_err(|e| e.to_string())
+        };
+        match answer.await {
+            Ok(sdp) => (StatusCode::CREATED, [(header::LOCATION, "/offer/1")], sdp).into_response(),
+            Err(e) => (StatusCode::BAD_REQUEST, e).into_response(),
+        }
+    })
+    .await;
+    let mut o = options(url, "whip", dir.path(), 1, "1");
+    o.agent.connect_timeout = Some(Duration::from_millis(800));
+    let started = std::time::Instant::now();
+    let (_, records) = tokio::time::timeout(Duration::from_secs(30), run(o))
+        .await
+        .expect("bounded");
+    assert_eq!(records[0].error, Some(ErrorKind::Timeout), "{records:?}");
+    let detail = records[0].error_detail.as_deref().unwrap_or("");
+    assert!(!detail.is_empty(), "{records:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+}
