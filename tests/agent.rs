@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
+use common::agent::{late_ms, ms, run, script, seeded, Opts, FRAME};
 use common::timing::{on_schedule_ms, on_schedule_us, LATE};
-use voxload::config::agent::{AgentOptions, ScriptOptions};
-use voxload::config::{CommonOptions, ProtocolOptions, RunOptions, RunPlan, WorkloadOptions};
+use voxload::config::agent::AgentOptions;
 use voxload::metrics::RequestRecord;
 use voxload::mock::{
     self, AgentFaultKind, AgentFaults, AgentModel, EndOfSpeech, MockHandle, MockModel,
@@ -22,77 +22,18 @@ fn agent_url(mock: &MockHandle) -> String {
     format!("{}/v1/agent", mock.url().replacen("http://", "ws://", 1))
 }
 
-/// Short utterances in the mock's test voice (15 characters per second).
-fn script(name: &str, texts: &[&str]) -> ScriptOptions {
-    ScriptOptions {
-        name: name.into(),
-        texts: Some(texts.iter().map(|t| t.to_string()).collect()),
-        ..ScriptOptions::default()
-    }
-}
-
-/// An agent run's options, as the flags of `voxload agent` set them.
-#[derive(Clone)]
-struct Opts {
-    agent: AgentOptions,
-    run: WorkloadOptions,
-    common: CommonOptions,
-}
-
 fn options(mock: &MockHandle, dir: &Path, calls: u64, concurrency: &str) -> Opts {
-    Opts {
-        agent: AgentOptions {
-            url: Some(agent_url(mock)),
-            script: Some(vec![script("two_turns", &["hello there", "thanks a lot"])]),
-            pause: Some(Duration::from_millis(100)),
-            ..AgentOptions::default()
-        },
-        run: WorkloadOptions {
-            concurrency: concurrency.parse().ok(),
-            requests: Some(calls),
-            ..WorkloadOptions::default()
-        },
-        common: CommonOptions {
-            name: Some("agent".into()),
-            out: Some(dir.join("results")),
-            ..CommonOptions::default()
-        },
-    }
-}
-
-fn plan(o: Opts) -> RunPlan {
-    let options = RunOptions::single(o.common, o.run, ProtocolOptions::Agent(o.agent));
-    RunPlan::build(options, &|_| None).expect("valid plan")
-}
-
-async fn run(o: Opts) -> (RunResult, Vec<RequestRecord>) {
-    let (result, out) = common::run_plan(plan(o), Default::default()).await;
-    assert!(out.join("result.json").exists() && out.join("summary.txt").exists());
-    let records = common::read_records(&out.join("requests.jsonl"));
-    std::fs::remove_dir_all(&out).expect("clean");
-    (result, records)
-}
-
-/// One 20 ms frame of caller audio (or chunk of agent audio).
-const FRAME: Duration = Duration::from_millis(20);
-
-/// `LATE` in milliseconds, for figures in milliseconds.
-fn late_ms() -> f64 {
-    LATE.as_secs_f64() * 1e3
-}
-
-fn ms(us: Option<u64>) -> f64 {
-    us.expect("metric present") as f64 / 1e3
+    let agent = AgentOptions {
+        url: Some(agent_url(mock)),
+        script: Some(vec![script("two_turns", &["hello there", "thanks a lot"])]),
+        pause: Some(Duration::from_millis(100)),
+        ..AgentOptions::default()
+    };
+    Opts::new(agent, dir, calls, concurrency)
 }
 
 fn model(agent: AgentModel) -> MockModel {
-    MockModel {
-        agent: AgentModel {
-            seed: Some(3),
-            ..agent
-        },
-        ..MockModel::default()
-    }
+    seeded(agent, 3)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -795,7 +736,7 @@ async fn locust_csv_rows_are_turns_timed_to_first_audio() {
     .expect("mock");
     let mut o = options(&mock, dir.path(), 2, "2");
     o.agent.end_of_speech_message = Some(vec![r#"{"type":"end_of_speech"}"#.into()]);
-    let (_, out) = common::run_plan(plan(o), Default::default()).await;
+    let (_, out) = common::run_plan(o.plan(), Default::default()).await;
     let csv = std::fs::read_to_string(out.join("locust_stats.csv")).expect("csv");
     let row: Vec<&str> = csv
         .lines()
@@ -873,8 +814,7 @@ async fn realtime_calls(agent: &AgentModel, dir: &Path, query: &str) -> (MockHan
 
 /// `o` with `preset` under its agent options, run.
 async fn run_preset(o: Opts, preset: &str) -> (RunResult, Vec<RequestRecord>) {
-    let options = RunOptions::single(o.common, o.run, ProtocolOptions::Agent(o.agent));
-    common::run_with_preset(options, preset).await
+    common::run_with_preset(o.options(), preset).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

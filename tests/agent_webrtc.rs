@@ -17,20 +17,16 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
+use common::agent::{late_ms, ms, run, script, seeded, Opts, FRAME};
 use common::timing::{on_schedule_ms, on_schedule_us, LATE};
-use voxload::config::agent::{AgentOptions, ScriptOptions};
-use voxload::config::{CommonOptions, ProtocolOptions, RunOptions, RunPlan, WorkloadOptions};
+use voxload::config::agent::AgentOptions;
 use voxload::metrics::RequestRecord;
 use voxload::mock::{
     self, AgentEnd, AgentFaultKind, AgentFaults, AgentModel, AgentTruth, EndOfSpeech, MockHandle,
     MockModel,
 };
 use voxload::protocol::ErrorKind;
-use voxload::result::RunResult;
 use voxload::rtc::Peer;
-
-/// One Opus packet of either side.
-const FRAME: Duration = Duration::from_millis(20);
 
 /// The signalling URL of the mock's WebRTC agent for `signal`.
 fn offer_url(mock: &MockHandle, signal: &str) -> String {
@@ -40,69 +36,23 @@ fn offer_url(mock: &MockHandle, signal: &str) -> String {
     }
 }
 
-fn script(name: &str, texts: &[&str]) -> ScriptOptions {
-    ScriptOptions {
-        name: name.into(),
-        texts: Some(texts.iter().map(|t| t.to_string()).collect()),
-        ..ScriptOptions::default()
-    }
-}
-
-#[derive(Clone)]
-struct Opts {
-    agent: AgentOptions,
-    run: WorkloadOptions,
-    common: CommonOptions,
-}
-
 /// `calls` WebRTC calls of two short turns at `concurrency`, as the flags
 /// `--transport webrtc --signal SIGNAL --url URL` set them.
 fn options(url: String, signal: &str, dir: &Path, calls: u64, concurrency: &str) -> Opts {
-    Opts {
-        agent: AgentOptions {
-            url: Some(url),
-            transport: Some("webrtc".into()),
-            signal: Some(signal.into()),
-            script: Some(vec![script("two_turns", &["hello there", "thanks a lot"])]),
-            pause: Some(Duration::from_millis(100)),
-            connect_timeout: Some(Duration::from_secs(5)),
-            ..AgentOptions::default()
-        },
-        run: WorkloadOptions {
-            concurrency: concurrency.parse().ok(),
-            requests: Some(calls),
-            ..WorkloadOptions::default()
-        },
-        common: CommonOptions {
-            name: Some("rtc".into()),
-            out: Some(dir.join("results")),
-            ..CommonOptions::default()
-        },
-    }
-}
-
-async fn run(o: Opts) -> (RunResult, Vec<RequestRecord>) {
-    let options = RunOptions::single(o.common, o.run, ProtocolOptions::Agent(o.agent));
-    let plan = RunPlan::build(options, &|_| None).expect("valid plan");
-    let (result, out) = common::run_plan(plan, Default::default()).await;
-    assert!(out.join("result.json").exists() && out.join("summary.txt").exists());
-    let records = common::read_records(&out.join("requests.jsonl"));
-    std::fs::remove_dir_all(&out).expect("clean");
-    (result, records)
+    let agent = AgentOptions {
+        url: Some(url),
+        transport: Some("webrtc".into()),
+        signal: Some(signal.into()),
+        script: Some(vec![script("two_turns", &["hello there", "thanks a lot"])]),
+        pause: Some(Duration::from_millis(100)),
+        connect_timeout: Some(Duration::from_secs(5)),
+        ..AgentOptions::default()
+    };
+    Opts::new(agent, dir, calls, concurrency)
 }
 
 fn model(agent: AgentModel) -> MockModel {
-    MockModel {
-        agent: AgentModel {
-            seed: Some(5),
-            ..agent
-        },
-        ..MockModel::default()
-    }
-}
-
-fn ms(us: Option<u64>) -> f64 {
-    us.expect("metric present") as f64 / 1e3
+    seeded(agent, 5)
 }
 
 /// Whether the mock voice saying `text` at 15 characters per second (3,200
@@ -113,10 +63,6 @@ fn ms(us: Option<u64>) -> f64 {
 /// speech there, one packet after the utterance ended.
 fn ring(text: &str) -> bool {
     (3_200 * text.chars().count() + 312) % 960 > 960 - 120
-}
-
-fn late_ms() -> f64 {
-    LATE.as_secs_f64() * 1e3
 }
 
 /// The mock's truth once `sessions` calls have ended there (a call is

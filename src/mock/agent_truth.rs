@@ -250,6 +250,41 @@ pub struct AgentTurnTruth {
     pub response_status: Option<String>,
 }
 
+impl AgentTurnTruth {
+    /// A turn whose end of speech was just detected (`speech_end_us`), on
+    /// any transport: nothing of the answer has happened yet.
+    pub(crate) fn detected(
+        session: u64,
+        turn: u64,
+        last_speech_us: Option<u64>,
+        speech_end_us: u64,
+        detected_by: EndOfSpeech,
+        fault: Option<AgentFaultKind>,
+    ) -> Self {
+        Self {
+            session,
+            turn,
+            last_speech_us,
+            speech_end_us,
+            detected_by,
+            fault,
+            transcript: String::new(),
+            transcript_us: None,
+            first_audio_us: None,
+            first_audio_due_us: None,
+            last_audio_us: None,
+            chunks: 0,
+            audio_us: 0,
+            response_end_us: None,
+            speaking_until_us: None,
+            barge_in_us: None,
+            audio_stopped_us: None,
+            interrupted_us: None,
+            response_status: None,
+        }
+    }
+}
+
 /// Running counters behind [`AgentTruth`].
 #[derive(Debug, Default)]
 pub(crate) struct AgentTruthLog {

@@ -467,26 +467,17 @@ impl Call {
         let fault = draw_fault(&self.shared);
         let vad = std::mem::take(&mut self.vad);
         let first = at + self.model().response_delay;
+        let last_speech = vad.last_speech.map(|t| self.us(t));
         let rec = AgentTurnTruth {
-            session: self.id,
-            turn: self.turns,
-            last_speech_us: vad.last_speech.map(|t| self.us(t)),
-            speech_end_us: at_us,
-            detected_by: EndOfSpeech::Energy,
-            fault,
-            transcript: String::new(),
-            transcript_us: None,
-            first_audio_us: None,
             first_audio_due_us: Some(self.us(first)),
-            last_audio_us: None,
-            chunks: 0,
-            audio_us: 0,
-            response_end_us: None,
-            speaking_until_us: None,
-            barge_in_us: None,
-            audio_stopped_us: None,
-            interrupted_us: None,
-            response_status: None,
+            ..AgentTurnTruth::detected(
+                self.id,
+                self.turns,
+                last_speech,
+                at_us,
+                EndOfSpeech::Energy,
+                fault,
+            )
         };
         self.turns += 1;
         if fault == Some(AgentFaultKind::Silent) {

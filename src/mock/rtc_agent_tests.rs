@@ -346,7 +346,7 @@ async fn answered_call(whip: bool) -> (MockHandle, Caller, Instant, u64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pipecat_call_is_answered_on_schedule_between_silence_packets() {
     tokio::time::timeout(Duration::from_secs(30), async {
-        let (mock, mut caller, last_sent, _) = answered_call(false).await;
+        let (mock, caller, last_sent, _) = answered_call(false).await;
         assert!(caller.answer["pc_id"]
             .as_str()
             .is_some_and(|p| p.starts_with("pc-")));

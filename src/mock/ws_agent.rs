@@ -672,26 +672,10 @@ impl Session {
         };
         let fault = draw_fault(&shared);
         let vad = std::mem::take(&mut self.vad);
+        let last_speech = vad.last_speech.map(|at| self.us(at));
         let rec = AgentTurnTruth {
-            session: self.id,
-            turn: self.turns,
-            last_speech_us: vad.last_speech.map(|at| self.us(at)),
-            speech_end_us: self.us(now),
-            detected_by: how,
-            fault,
             transcript: text,
-            transcript_us: None,
-            first_audio_us: None,
-            first_audio_due_us: None,
-            last_audio_us: None,
-            chunks: 0,
-            audio_us: 0,
-            response_end_us: None,
-            speaking_until_us: None,
-            barge_in_us: None,
-            audio_stopped_us: None,
-            interrupted_us: None,
-            response_status: None,
+            ..AgentTurnTruth::detected(self.id, self.turns, last_speech, self.us(now), how, fault)
         };
         self.turns += 1;
         if fault == Some(AgentFaultKind::Silent) {

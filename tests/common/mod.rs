@@ -15,6 +15,8 @@ use voxload::workload::Stop;
 #[path = "../../src/timing_tests.rs"]
 pub mod timing;
 
+pub mod agent;
+
 /// A TTS run's options, as the flags of `voxload tts` set them.
 #[derive(Debug, Clone, Default)]
 pub struct Opts {

@@ -257,15 +257,7 @@ pub async fn exchange(
         }
         Ok(answer)
     };
-    tokio::time::timeout(timeout, fut)
-        .await
-        .unwrap_or_else(|_| {
-            Err(SignalError::Timeout {
-                what,
-                url: shown.clone(),
-                timeout,
-            })
-        })
+    within(timeout, what, &shown, fut).await
 }
 
 /// End a WHIP session: DELETE its resource (any 2xx is fine), within
@@ -309,15 +301,7 @@ pub async fn hang_up(
             })
         }
     };
-    tokio::time::timeout(timeout, fut)
-        .await
-        .unwrap_or_else(|_| {
-            Err(SignalError::Timeout {
-                what,
-                url: shown.clone(),
-                timeout,
-            })
-        })
+    within(timeout, what, &shown, fut).await
 }
 
 fn request(
@@ -341,6 +325,24 @@ fn request(
         h.append(name.clone(), value.clone());
     }
     req
+}
+
+/// `fut`, or [`SignalError::Timeout`] naming `what` and `url` after `timeout`.
+async fn within<T>(
+    timeout: Duration,
+    what: &'static str,
+    url: &str,
+    fut: impl std::future::Future<Output = Result<T, SignalError>>,
+) -> Result<T, SignalError> {
+    tokio::time::timeout(timeout, fut)
+        .await
+        .unwrap_or_else(|_| {
+            Err(SignalError::Timeout {
+                what,
+                url: url.to_string(),
+                timeout,
+            })
+        })
 }
 
 fn request_error(what: &'static str, url: &str, e: ProtocolError) -> SignalError {
