@@ -3,9 +3,9 @@
 //! reply length and barge-in stop are known and recorded on its own clock:
 //! voxload's per-turn figures must match them, over both signalling
 //! shapes (Pipecat's `POST /api/offer` and WHIP), and every failure of a
-//! call (signalling refused, an answer that is not SDP, ICE that never
-//! connects, an agent that never answers or hangs up) must be classified
-//! and counted, never hung.
+//! call (signalling refused, an answer that is not SDP, no common codec,
+//! ICE that never connects, DTLS failing, an agent that never answers or
+//! hangs up) must be classified and counted, never hung.
 
 mod common;
 
@@ -348,6 +348,42 @@ where
     url
 }
 
+/// A WHIP endpoint answering every offer from a fresh str0m peer, its
+/// answer passed through `mangle`; with `live` the peer runs (up to 3 s:
+/// ICE, DTLS), else it is dropped at once (nothing answers its port).
+async fn answered_by_peer(mangle: fn(&str) -> String, live: bool) -> String {
+    signalling(move |offer| async move {
+        let answer = async {
+            let mut peer = Peer::loopback().await.map_err(|e| e.to_string())?;
+            let sdp = peer.answer(&offer).map_err(|e| e.to_string())?;
+            if live {
+                tokio::spawn(async move {
+                    let _ = peer.connect(Duration::from_secs(3)).await;
+                });
+            }
+            Ok::<_, String>(mangle(&sdp))
+        };
+        match answer.await {
+            Ok(sdp) => (StatusCode::CREATED, [(header::LOCATION, "/offer/1")], sdp).into_response(),
+            Err(e) => (StatusCode::BAD_REQUEST, e).into_response(),
+        }
+    })
+    .await
+}
+
+/// `sdp` with the last hex digit of its certificate fingerprint changed.
+fn wrong_fingerprint(sdp: &str) -> String {
+    let line = |l: &str| {
+        if !l.starts_with("a=fingerprint:") {
+            return l.to_string();
+        }
+        let (head, last) = l.split_at(l.len() - 1);
+        let flipped = if last == "0" { "1" } else { "0" };
+        format!("{head}{flipped}")
+    };
+    sdp.lines().map(line).collect::<Vec<_>>().join("\r\n") + "\r\n"
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_or_broken_signalling_fails_the_call_in_its_class() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -387,19 +423,28 @@ async fn refused_or_broken_signalling_fails_the_call_in_its_class() {
     let (_, records) = run(options(url, "whip", dir.path(), 1, "1")).await;
     assert_eq!(records[0].error, Some(ErrorKind::Decode), "{records:?}");
 
+    // An answer whose audio is PCMU only: no common codec.
+    let url = answered_by_peer(|sdp| sdp.replace("opus/48000/2", "PCMU/8000"), false).await;
+    let (_, records) = run(options(url, "whip", dir.path(), 1, "1")).await;
+    assert_eq!(records[0].error, Some(ErrorKind::Decode), "{records:?}");
+    let detail = records[0].error_detail.as_deref().unwrap_or("");
+    assert!(detail.contains("no common audio codec"), "{detail}");
+
+    // A live peer whose answer names another certificate: ICE connects,
+    // DTLS fails the fingerprint check.
+    let url = answered_by_peer(wrong_fingerprint, true).await;
+    let mut o = options(url, "whip", dir.path(), 1, "1");
+    o.agent.connect_timeout = Some(Duration::from_secs(2));
+    let (_, records) = tokio::time::timeout(Duration::from_secs(30), run(o))
+        .await
+        .expect("bounded");
+    assert_eq!(records[0].error, Some(ErrorKind::Connect), "{records:?}");
+    let detail = records[0].error_detail.as_deref().unwrap_or("");
+    assert!(detail.contains("fingerprint"), "{detail}");
+
     // A real answer from a peer that is then gone: ICE never connects, and
     // the call fails at --connect-timeout, not later.
-    let url = signalling(|offer| async move {
-        let answer = async {
-            let mut peer = Peer::loopback().await.map_err(|e| e.to_string())?;
-            peer.answer(&offer).map_err(|e| e.to_string())
-        };
-        match answer.await {
-            Ok(sdp) => (StatusCode::CREATED, [(header::LOCATION, "/offer/1")], sdp).into_response(),
-            Err(e) => (StatusCode::BAD_REQUEST, e).into_response(),
-        }
-    })
-    .await;
+    let url = answered_by_peer(str::to_string, false).await;
     let mut o = options(url, "whip", dir.path(), 1, "1");
     o.agent.connect_timeout = Some(Duration::from_millis(800));
     let started = std::time::Instant::now();

@@ -4,7 +4,8 @@
 //!
 //! - Pipecat (`POST /api/offer`): JSON `{"sdp": <offer>, "type": "offer"}`
 //!   → 200 JSON `{"sdp": <answer>, "type": "answer", "pc_id": "pc-<id>"}`.
-//!   A Pipecat call ends when the caller goes away (ICE disconnects).
+//!   A Pipecat call ends when the caller goes away (its close_notify, ICE
+//!   disconnecting, or its packets stopping).
 //! - WHIP (`POST /whip`, RFC 9725): body `application/sdp` → 201, the
 //!   answer SDP as body, `Location: /whip/session/<id>`;
 //!   `DELETE /whip/session/<id>` hangs the call up (200; 404 for no such call).

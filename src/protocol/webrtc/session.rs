@@ -124,7 +124,7 @@ impl RtcAgent {
         let mut setup = CallSetup::default();
         let limit = t.agent.connect_timeout;
         let give_up = Instant::now() + limit;
-        let peer_error = |e: PeerError| peer_failure(e, "setting up the call");
+        let peer_error = |e: PeerError| peer_failure(e, SETTING_UP);
         let mut peer = Peer::loopback()
             .await
             .map_err(peer_error)?
@@ -221,11 +221,18 @@ impl AgentLine for RtcAgent {
     }
 }
 
-/// A peer failure as a run counts it.
+/// What a failure before media flows was in the middle of.
+const SETTING_UP: &str = "setting up the call";
+
+/// A peer failure as a run counts it. Before media flows, a socket or
+/// str0m error (DTLS refusing the agent's certificate, say) is `connect`,
+/// as a failed TLS handshake is; after, it is `reset`.
 fn peer_failure(e: PeerError, while_: &str) -> ProtocolError {
+    let setting_up = while_ == SETTING_UP;
     let kind = match &e {
         PeerError::ConnectTimeout(..) => ErrorKind::Timeout,
         PeerError::NoCommonCodec | PeerError::BadSdp { .. } => ErrorKind::Decode,
+        PeerError::Socket(_) | PeerError::Rtc(_) if setting_up => ErrorKind::Connect,
         PeerError::Disconnected | PeerError::Socket(_) | PeerError::Rtc(_) => ErrorKind::Reset,
     };
     ProtocolError::new(kind, format!("webrtc, {while_}: {e}"))
