@@ -17,7 +17,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
-use common::agent::{late_ms, ms, run, script, seeded, Opts, FRAME};
+use common::agent::{late_ms, ms, run, script, seeded, Opts, FRAME, PAIRED_MS};
 use common::timing::{on_schedule_ms, on_schedule_us, LATE};
 use voxload::config::agent::AgentOptions;
 use voxload::metrics::RequestRecord;
@@ -27,6 +27,11 @@ use voxload::mock::{
 };
 use voxload::protocol::ErrorKind;
 use voxload::rtc::Peer;
+
+/// One test at a time: the figures are paired with the mock's record to
+/// within `PAIRED_MS`, which 50 calls of another test on the same two
+/// cores would blur.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// The signalling URL of the mock's WebRTC agent for `signal`.
 fn offer_url(mock: &MockHandle, signal: &str) -> String {
@@ -89,6 +94,7 @@ fn errors(records: &[RequestRecord]) -> BTreeMap<ErrorKind, u64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_audio_matches_the_mocks_record_over_both_signalling_shapes() {
+    let _serial = SERIAL.lock().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let agent = AgentModel {
         response_delay: Duration::from_millis(300),
@@ -149,7 +155,7 @@ async fn first_audio_matches_the_mocks_record_over_both_signalling_shapes() {
             let heard_late = if ring(text) { 20.0 } else { 0.0 };
             eprintln!("{signal} {text:?}: first audio ours {ours:.2} ms, mock {theirs:.2} ms");
             assert!(
-                (ours - theirs - heard_late).abs() <= late_ms(),
+                (ours - theirs - heard_late).abs() <= PAIRED_MS,
                 "{signal} {text:?}: ours {ours} ms, mock {theirs} ms"
             );
             // 240 ms of VAD window + 300 ms of answer delay after the last
@@ -201,6 +207,7 @@ async fn first_audio_matches_the_mocks_record_over_both_signalling_shapes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn barge_in_silence_and_leak_follow_the_agents_stop_delay() {
+    let _serial = SERIAL.lock().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let agent = AgentModel {
         response_delay: Duration::from_millis(200),
@@ -262,6 +269,7 @@ async fn barge_in_silence_and_leak_follow_the_agents_stop_delay() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_calls_at_once_connect_within_two_seconds_and_lose_nothing() {
+    let _serial = SERIAL.lock().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let agent = AgentModel {
         response_delay: Duration::from_millis(100),
@@ -293,6 +301,7 @@ async fn fifty_calls_at_once_connect_within_two_seconds_and_lose_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_that_never_answers_or_hangs_up_is_counted_in_its_class() {
+    let _serial = SERIAL.lock().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let mock = mock::spawn(model(AgentModel {
         response_delay: Duration::from_millis(50),
@@ -386,6 +395,7 @@ fn wrong_fingerprint(sdp: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_or_broken_signalling_fails_the_call_in_its_class() {
+    let _serial = SERIAL.lock().await;
     let dir = tempfile::tempdir().expect("tempdir");
 
     // The mock over its capacity: 503, and the other call is served.
