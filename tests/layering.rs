@@ -20,7 +20,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("units", &[]),
     ("audio", &["units"]),
     ("input", &["audio", "units"]),
-    ("rtc", &[]),
+    ("rtc", &["audio"]),
     ("protocol", &["audio", "rtc", "units"]),
     ("metrics", &["audio", "protocol", "units"]),
     ("workload", &["metrics", "protocol", "units"]),

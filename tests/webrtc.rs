@@ -17,7 +17,8 @@ use axum::routing::{delete, post};
 use axum::{Json, Router};
 use common::timing::{on_schedule_at, LATE};
 use tokio::sync::mpsc;
-use voxload::audio::opus::{encode_pcm16, OpusStreamDecoder, OpusTrack, FRAME, OPUS_RATE};
+use voxload::audio::opus::{encode_pcm16, OpusStreamDecoder, FRAME, OPUS_RATE};
+use voxload::audio::packets::PacketTrack;
 use voxload::audio::voice::{decode_text, Voice};
 use voxload::protocol::webrtc::{exchange, hang_up, play, CallLog, Signal, SignalError};
 use voxload::protocol::ws_pacer::Pacer;
@@ -47,7 +48,7 @@ struct AgentTruth {
 
 struct Answerer {
     pacer: Pacer,
-    reply: OpusTrack,
+    reply: PacketTrack,
     /// Caller packets each call sends (the answerer stops after them).
     expect: usize,
     truth: mpsc::UnboundedSender<AgentTruth>,
@@ -225,7 +226,7 @@ async fn serve(expect: usize) -> Server {
     }
 }
 
-fn caller_track() -> OpusTrack {
+fn caller_track() -> PacketTrack {
     encode_pcm16(&Voice::new(16_000, CPS).render(CALLER_TEXT), 16_000).expect("encode")
 }
 

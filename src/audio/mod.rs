@@ -17,6 +17,7 @@ pub mod g711;
 pub mod generate;
 mod ogg;
 pub mod opus;
+pub mod packets;
 pub mod rate;
 pub mod silence;
 pub mod stream;

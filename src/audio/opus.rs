@@ -27,6 +27,7 @@ use bytes::Bytes;
 use opus_rs::{Application, OpusDecoder, OpusEncoder};
 
 use super::convert::resample;
+use super::packets::{MediaPacket, PacketTrack};
 
 /// The rate of every Opus stream here: what WebRTC's `opus/48000/2`
 /// negotiates, whatever the source file's rate.
@@ -64,33 +65,6 @@ pub enum OpusError {
     },
 }
 
-/// One encoded packet and how long it plays.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OpusPacket {
-    /// The Opus packet (RTP payload).
-    pub data: Bytes,
-    /// Its playing time, read from its TOC.
-    pub duration: Duration,
-}
-
-/// A whole utterance as Opus packets, encoded once and shared by every
-/// call that sends it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OpusTrack {
-    /// The packets, in order, each [`FRAME`] long.
-    pub packets: Vec<OpusPacket>,
-    /// Playing time of the source audio (the last packet is padded with
-    /// silence to a whole frame).
-    pub audio: Duration,
-}
-
-impl OpusTrack {
-    /// Playing time of all packets (at least [`OpusTrack::audio`]).
-    pub fn duration(&self) -> Duration {
-        self.packets.iter().map(|p| p.duration).sum()
-    }
-}
-
 /// Encode mono 16-bit PCM at `sample_rate` into 20 ms Opus packets at
 /// 48 kHz: resampled with the crate's resampler (a copy when already at
 /// 48 kHz), then padded with silence to whole frames, flushing the codec.
@@ -104,7 +78,7 @@ impl OpusTrack {
 /// after the track ended, for some lengths and not others).
 /// Cost: measured 230–390 µs per frame, which is why this runs once per
 /// script file.
-pub fn encode_pcm16(pcm: &[i16], sample_rate: u32) -> Result<OpusTrack, OpusError> {
+pub fn encode_pcm16(pcm: &[i16], sample_rate: u32) -> Result<PacketTrack, OpusError> {
     let mono: Vec<f32> = pcm.iter().map(|&s| f32::from(s) / 32_768.0).collect();
     let mut at48 = resample(&mono, sample_rate, OPUS_RATE);
     let audio = Duration::from_nanos(at48.len() as u64 * 1_000_000_000 / u64::from(OPUS_RATE));
@@ -120,12 +94,12 @@ pub fn encode_pcm16(pcm: &[i16], sample_rate: u32) -> Result<OpusTrack, OpusErro
         let n = enc
             .encode(frame, FRAME_SAMPLES, &mut out)
             .map_err(OpusError::Encoder)?;
-        packets.push(OpusPacket {
+        packets.push(MediaPacket {
             data: Bytes::copy_from_slice(&out[..n]),
             duration: FRAME,
         });
     }
-    Ok(OpusTrack { packets, audio })
+    Ok(PacketTrack { packets, audio })
 }
 
 /// Samples (48 kHz) from a source sample to the same sample decoded: the

@@ -13,7 +13,7 @@ fn sine(rate: u32, hz: f64, amp: f64, secs: f64) -> Vec<i16> {
         .collect()
 }
 
-fn decode_all(track: &OpusTrack) -> Vec<i16> {
+fn decode_all(track: &PacketTrack) -> Vec<i16> {
     let mut dec = OpusStreamDecoder::new().expect("decoder");
     let mut out = Vec::new();
     for p in &track.packets {

@@ -12,7 +12,8 @@
 //!
 //! v1 is non-trickle with one host candidate on 127.0.0.1 (the socket is
 //! bound there): tests and local agents only, and nothing leaves the
-//! machine. Audio is Opus only (sendrecv); a data channel is optional.
+//! machine. Audio is one codec per peer, Opus or PCMU (sendrecv); a data
+//! channel is optional.
 
 use std::collections::VecDeque;
 use std::io;
@@ -27,6 +28,8 @@ use str0m::media::{Direction, Frequency, MediaKind, MediaTime, Mid, Pt};
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcError};
 use tokio::net::UdpSocket;
+
+use crate::audio::packets::PacketCodec;
 
 use super::deadline::{self, WakeAt};
 
@@ -47,9 +50,9 @@ pub enum PeerError {
         /// The parser's message.
         reason: String,
     },
-    /// No Opus in the peer's answer (or offer).
-    #[error("no common audio codec: the peer does not take Opus")]
-    NoCommonCodec,
+    /// Our codec is not in the peer's answer (or offer).
+    #[error("no common audio codec: the peer does not take {0}")]
+    NoCommonCodec(&'static str),
     /// str0m refused an input or a write (a DTLS failure, a bad packet).
     #[error("webrtc: {0}")]
     Rtc(#[from] RtcError),
@@ -114,7 +117,9 @@ pub struct Peer {
     timeout: Instant,
     events: VecDeque<PeerEvent>,
     audio: Option<Mid>,
-    opus: Option<Pt>,
+    codec: PacketCodec,
+    /// The negotiated payload type of [`Peer::codec`].
+    pt: Option<Pt>,
     channel: Option<ChannelId>,
     times: PeerTimes,
     ice: IceConnectionState,
@@ -140,17 +145,23 @@ impl Peer {
     /// A peer on a fresh UDP socket on 127.0.0.1 (any port), with that
     /// socket as its one host candidate, Opus as its one codec.
     pub async fn loopback() -> Result<Self, PeerError> {
+        Self::loopback_with(PacketCodec::Opus).await
+    }
+
+    /// [`Peer::loopback`] with `codec` as its one codec.
+    pub async fn loopback_with(codec: PacketCodec) -> Result<Self, PeerError> {
         let bound = std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))?;
         bound.set_nonblocking(true)?;
         let sender = bound.try_clone()?;
         let socket = UdpSocket::from_std(bound)?;
         let local = socket.local_addr()?;
         let now = Instant::now();
-        let mut rtc = Rtc::builder()
-            .clear_codecs()
-            .enable_opus(true, false)
-            .set_stats_interval(None)
-            .build(now);
+        let builder = Rtc::builder().clear_codecs().set_stats_interval(None);
+        let mut rtc = match codec {
+            PacketCodec::Opus => builder.enable_opus(true, false),
+            PacketCodec::Pcmu => builder.enable_pcmu(true, false),
+        }
+        .build(now);
         let candidate = Candidate::host(local, "udp").map_err(|e| {
             io::Error::new(
                 io::ErrorKind::AddrNotAvailable,
@@ -167,7 +178,8 @@ impl Peer {
             timeout: now,
             events: VecDeque::new(),
             audio: None,
-            opus: None,
+            codec,
+            pt: None,
             channel: None,
             times: PeerTimes::default(),
             ice: IceConnectionState::New,
@@ -224,7 +236,7 @@ impl Peer {
         })?;
         self.rtc.sdp_api().accept_answer(pending.0, answer)?;
         self.drain()?;
-        self.find_opus()
+        self.find_codec()
     }
 
     /// Answer the peer's `offer` (the answerer side: the test agent).
@@ -236,23 +248,33 @@ impl Peer {
         let answer = self.rtc.sdp_api().accept_offer(offer)?.to_sdp_string();
         self.drain()?;
         // str0m names the offer's audio m-line (MediaAdded) only once DTLS
-        // is up; whether Opus was agreed is in the answer already.
-        if !answer.to_ascii_lowercase().contains("opus/48000") {
-            return Err(PeerError::NoCommonCodec);
+        // is up; whether the codec was agreed is in the answer already.
+        let rtpmap = format!("{}/{}", self.codec.name(), self.codec.rate()).to_ascii_lowercase();
+        if !answer.to_ascii_lowercase().contains(&rtpmap) {
+            return Err(PeerError::NoCommonCodec(self.codec.name()));
         }
         Ok(answer)
     }
 
-    /// The negotiated Opus payload type of our audio m-line.
-    fn find_opus(&mut self) -> Result<(), PeerError> {
-        let mid = self.audio.ok_or(PeerError::NoCommonCodec)?;
-        let writer = self.rtc.writer(mid).ok_or(PeerError::NoCommonCodec)?;
+    /// The codec the peer was made with.
+    pub fn codec(&self) -> PacketCodec {
+        self.codec
+    }
+
+    /// The negotiated payload type of our codec on our audio m-line.
+    fn find_codec(&mut self) -> Result<(), PeerError> {
+        let want = match self.codec {
+            PacketCodec::Opus => Codec::Opus,
+            PacketCodec::Pcmu => Codec::PCMU,
+        };
+        let mid = self.audio.ok_or(PeerError::NoCommonCodec(self.codec.name()))?;
+        let writer = self.rtc.writer(mid).ok_or(PeerError::NoCommonCodec(self.codec.name()))?;
         let pt = writer
             .payload_params()
-            .find(|p| p.spec().codec == Codec::Opus)
+            .find(|p| p.spec().codec == want)
             .map(|p| p.pt())
-            .ok_or(PeerError::NoCommonCodec)?;
-        self.opus = Some(pt);
+            .ok_or(PeerError::NoCommonCodec(self.codec.name()))?;
+        self.pt = Some(pt);
         Ok(())
     }
 
@@ -324,7 +346,7 @@ impl Peer {
         }
     }
 
-    /// Send one Opus packet: `rtp_time` in 48 kHz units from the stream's
+    /// Send one packet of our codec: `rtp_time` in its clock's units from the stream's
     /// start, `wallclock` the instant its audio stands for. Handed to the
     /// socket before this returns.
     pub fn write_audio(
@@ -333,11 +355,15 @@ impl Peer {
         rtp_time: u64,
         data: &[u8],
     ) -> Result<(), PeerError> {
-        let (Some(mid), Some(pt)) = (self.audio, self.opus) else {
-            return Err(PeerError::NoCommonCodec);
+        let (Some(mid), Some(pt)) = (self.audio, self.pt) else {
+            return Err(PeerError::NoCommonCodec(self.codec.name()));
         };
-        let writer = self.rtc.writer(mid).ok_or(PeerError::NoCommonCodec)?;
-        let time = MediaTime::new(rtp_time, Frequency::FORTY_EIGHT_KHZ);
+        let writer = self.rtc.writer(mid).ok_or(PeerError::NoCommonCodec(self.codec.name()))?;
+        let clock = match self.codec {
+            PacketCodec::Opus => Frequency::FORTY_EIGHT_KHZ,
+            PacketCodec::Pcmu => Frequency::EIGHT_KHZ,
+        };
+        let time = MediaTime::new(rtp_time, clock);
         writer.write(pt, wallclock, time, data)?;
         self.drain()
     }
@@ -417,7 +443,7 @@ impl Peer {
             Event::MediaAdded(m) if m.kind == MediaKind::Audio && self.audio.is_none() => {
                 self.audio = Some(m.mid);
                 // The answerer's codec: known once its m-line is.
-                let _ = self.find_opus();
+                let _ = self.find_codec();
             }
             Event::MediaData(d) if Some(d.mid) == self.audio => {
                 self.events.push_back(PeerEvent::Audio {

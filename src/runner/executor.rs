@@ -20,7 +20,7 @@ use super::asr::AsrJobs;
 use super::judge::Judge;
 use super::tts::TtsJobs;
 use super::RunError;
-use crate::audio::opus::OpusTrack;
+use crate::audio::packets::PacketTrack;
 use crate::config::{Inputs, Scenario};
 use crate::metrics::RequestRecord;
 use crate::protocol::adapter::WsAgent;
@@ -164,7 +164,7 @@ impl<L: AgentLine> Call for Bound<L, AgentJobs<L::Utterance>> {
 }
 
 /// A WebRTC agent's arrivals: their turns as Opus, encoded once.
-type RtcJobs = AgentJobs<Arc<OpusTrack>>;
+type RtcJobs = AgentJobs<Arc<PacketTrack>>;
 
 /// Executes one scenario's arrivals for one run: the one executor, generic
 /// over the protocol's [`Call`] so that each request's future is exactly

@@ -10,7 +10,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::audio::opus::{OpusPacket, OPUS_RATE};
+use crate::audio::opus::OPUS_RATE;
+use crate::audio::packets::MediaPacket;
 use crate::rtc::{Peer, PeerError, PeerEvent};
 
 /// One caller packet: when it was due and when it was handed to the socket.
@@ -88,7 +89,7 @@ impl CallLog {
 /// tokio's 1 ms timer.
 pub async fn play(
     peer: &mut Peer,
-    packets: &[OpusPacket],
+    packets: &[MediaPacket],
     origin: Instant,
     rtp_start: u64,
     listen_until: Instant,

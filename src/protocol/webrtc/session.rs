@@ -30,7 +30,8 @@ use hyper::header::{HeaderName, HeaderValue};
 
 use super::signal::{exchange, hang_up, Answer, Signal};
 use super::stream::StreamMeter;
-use crate::audio::opus::{encode_pcm16, OpusStreamDecoder, OpusTrack, FRAME, OPUS_RATE};
+use crate::audio::opus::FRAME;
+use crate::audio::packets::{PacketCodec, PacketDecoder, PacketTrack};
 use crate::protocol::agent_call::{
     AgentLine, Conversation, Flow, LinkTimes, Phase, State, TurnTimes,
 };
@@ -125,7 +126,7 @@ impl RtcAgent {
         let limit = t.agent.connect_timeout;
         let give_up = Instant::now() + limit;
         let peer_error = |e: PeerError| peer_failure(e, SETTING_UP);
-        let mut peer = Peer::loopback()
+        let mut peer = Peer::loopback_with(t.codec)
             .await
             .map_err(peer_error)?
             .timed_by(Arc::new(self.pacer.clone()));
@@ -160,7 +161,7 @@ impl RtcAgent {
     pub async fn converse(
         &self,
         mut call: RtcCall,
-        talk: Conversation<'_, Arc<OpusTrack>>,
+        talk: Conversation<'_, Arc<PacketTrack>>,
         on_turn: impl FnMut(TurnTimes) + Send,
     ) {
         let t = &self.target;
@@ -189,7 +190,7 @@ pub struct RtcCall {
 }
 
 impl AgentLine for RtcAgent {
-    type Utterance = Arc<OpusTrack>;
+    type Utterance = Arc<PacketTrack>;
     type Open = RtcCall;
 
     fn agent(&self) -> &AgentTarget {
@@ -197,12 +198,14 @@ impl AgentLine for RtcAgent {
     }
 
     /// Encoded once into 20 ms Opus packets (a few hundred µs per packet).
-    fn utterance(&self, audio: &Bytes) -> Result<Arc<OpusTrack>, ProtocolError> {
+    fn utterance(&self, audio: &Bytes) -> Result<Arc<PacketTrack>, ProtocolError> {
         let pcm: Vec<i16> = audio
             .chunks_exact(2)
             .map(|b| i16::from_le_bytes([b[0], b[1]]))
             .collect();
-        encode_pcm16(&pcm, self.target.agent.sample_rate)
+        self.target
+            .codec
+            .encode(&pcm, self.target.agent.sample_rate)
             .map(Arc::new)
             .map_err(|e| ProtocolError::new(ErrorKind::Decode, format!("opus encoder: {e}")))
     }
@@ -214,7 +217,7 @@ impl AgentLine for RtcAgent {
     fn converse<'a>(
         &'a self,
         call: RtcCall,
-        talk: Conversation<'a, Arc<OpusTrack>>,
+        talk: Conversation<'a, Arc<PacketTrack>>,
         on_turn: &'a mut (dyn FnMut(TurnTimes) + Send),
     ) -> impl Future<Output = ()> + Send + 'a {
         RtcAgent::converse(self, call, talk, on_turn)
@@ -250,7 +253,7 @@ pub fn level_dbfs(samples: &[i16]) -> f32 {
 
 /// What the caller is sending: an utterance's packets, or noise.
 struct Sending<'a> {
-    track: &'a OpusTrack,
+    track: &'a PacketTrack,
     /// Next packet of `track` to send.
     next: usize,
     /// The utterance of this turn (None: noise, looped).
@@ -264,7 +267,7 @@ async fn converse(
     setup: &CallSetup,
     pacer: &Pacer,
     t: &RtcAgentTarget,
-    talk: Conversation<'_, Arc<OpusTrack>>,
+    talk: Conversation<'_, Arc<PacketTrack>>,
     on_turn: impl FnMut(TurnTimes),
 ) {
     let a = &t.agent;
@@ -272,7 +275,7 @@ async fn converse(
     if talk.turns.is_empty() {
         return;
     }
-    st.rate = (OPUS_RATE, crate::audio::rate::RateSource::Assumed);
+    st.rate = (t.codec.rate(), crate::audio::rate::RateSource::Assumed);
     st.cur.link = Some(LinkTimes {
         offer_sent: setup.offer_sent,
         answered: setup.answered,
@@ -280,8 +283,8 @@ async fn converse(
         dtls_connected: setup.peer.dtls_connected,
         ..LinkTimes::default()
     });
-    let mut meter = StreamMeter::default();
-    let mut decoder = match OpusStreamDecoder::new() {
+    let mut meter = StreamMeter::new(t.codec.rate());
+    let mut decoder = match PacketDecoder::new(t.codec) {
         Ok(d) => d,
         Err(e) => {
             let e = ProtocolError::new(ErrorKind::Decode, format!("opus decoder: {e}"));
@@ -343,7 +346,7 @@ async fn converse(
                 k += 1;
                 continue;
             };
-            let rtp = u64::from(k) * u64::from(OPUS_RATE / 50);
+            let rtp = u64::from(k) * t.codec.frame_ticks();
             if let Err(e) = peer.write_audio(due, rtp, &packet.data) {
                 st.fail(peer_failure(e, "sending audio"), None);
                 return;
@@ -386,7 +389,7 @@ async fn converse(
 
 /// The receiving side of a call: its decoder, a buffer, the stream's meter.
 struct Receiver<'r> {
-    decoder: &'r mut OpusStreamDecoder,
+    decoder: &'r mut PacketDecoder,
     pcm: &'r mut Vec<i16>,
     meter: &'r mut StreamMeter,
 }
@@ -394,7 +397,7 @@ struct Receiver<'r> {
 /// Everything the peer reported since the last call: agent packets (the
 /// audible ones are the agent's audio), data-channel messages, a hang-up.
 fn heard<F: FnMut(TurnTimes)>(
-    st: &mut State<'_, Arc<OpusTrack>, F>,
+    st: &mut State<'_, Arc<PacketTrack>, F>,
     peer: &mut Peer,
     rx: &mut Receiver<'_>,
     t: &RtcAgentTarget,

@@ -6,8 +6,10 @@ use std::time::Instant;
 use crate::audio::opus::OPUS_RATE;
 
 /// Jitter and loss of one incoming stream, updated per packet.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct StreamMeter {
+    /// The stream's RTP clock rate (Hz).
+    clock: u32,
     /// First packet's arrival: the origin of arrival times.
     origin: Option<Instant>,
     /// Previous packet's transit time (arrival − RTP time), µs.
@@ -18,13 +20,33 @@ pub struct StreamMeter {
     received: u64,
 }
 
+impl Default for StreamMeter {
+    /// An Opus stream's meter (48 kHz RTP clock).
+    fn default() -> Self {
+        Self::new(OPUS_RATE)
+    }
+}
+
 impl StreamMeter {
-    /// One packet: read at `at`, stamped `rtp_time` (48 kHz units),
+    /// The meter of a stream whose RTP clock runs at `clock` Hz.
+    pub fn new(clock: u32) -> Self {
+        Self {
+            clock: clock.max(1),
+            origin: None,
+            transit_us: None,
+            jitter_us: 0.0,
+            first_seq: None,
+            max_seq: 0,
+            received: 0,
+        }
+    }
+
+    /// One packet: read at `at`, stamped `rtp_time` (RTP clock units),
     /// numbered `seq` (extended, so it never wraps).
     pub fn packet(&mut self, at: Instant, rtp_time: u64, seq: u64) {
         let origin = *self.origin.get_or_insert(at);
         let arrival_us = at.saturating_duration_since(origin).as_secs_f64() * 1e6;
-        let sent_us = rtp_time as f64 * 1e6 / f64::from(OPUS_RATE);
+        let sent_us = rtp_time as f64 * 1e6 / f64::from(self.clock);
         let transit = arrival_us - sent_us;
         if let Some(prev) = self.transit_us {
             // J += (|D| − J) / 16: a smoothed mean of transit differences.
