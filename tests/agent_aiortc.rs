@@ -3,7 +3,8 @@
 //! offer, plays a known WAV a known delay after the first caller RTP
 //! packet reached it, and records on CLOCK_MONOTONIC when that packet
 //! arrived, when its first reply frame went to its encoder, and what codec
-//! it negotiated. voxload's first audio, audio length and codec must match.
+//! it negotiated. voxload's first audio, audio length and codec must
+//! match, over Opus and over PCMU (`--codec pcmu`).
 //!
 //! `.ci/run` installs aiortc into `target/aiortc-venv` (pinned); elsewhere
 //! the test says what it skips (`VOXLOAD_AIORTC_PYTHON` names another
@@ -96,11 +97,72 @@ fn truth(port: u16) -> serde_json::Value {
     serde_json::from_str(body).expect("JSON")
 }
 
-/// Packets of an utterance of `text` in the test voice: 3,200 samples a
-/// character at 48 kHz, plus the codec delay, in whole 20 ms packets
-/// (`encode_pcm16`).
-fn packets(text: &str) -> usize {
-    (3_200 * text.chars().count() + CODEC_DELAY_SAMPLES).div_ceil(FRAME_SAMPLES)
+/// Packets of an utterance of `text` in the test voice at 48 kHz (3,200
+/// samples a character), in whole 20 ms packets: Opus adds its codec
+/// delay (`encode_pcm16`), μ-law at 8 kHz does not.
+fn packets(text: &str, codec: &str) -> usize {
+    let samples = 3_200 * text.chars().count();
+    match codec {
+        "opus" => (samples + CODEC_DELAY_SAMPLES).div_ceil(FRAME_SAMPLES),
+        _ => samples.div_ceil(FRAME_SAMPLES),
+    }
+}
+
+/// One call to the agent on `port` with `--codec codec`; checked against
+/// the agent's record of call `id`: the codec it answered (`rtpmap`),
+/// first audio, the reply's length, the hang-up.
+async fn call(port: u16, dir: &std::path::Path, id: &str, codec: &str, rtpmap: &str) {
+    let agent = AgentOptions {
+        url: Some(format!("http://127.0.0.1:{port}/offer")),
+        transport: Some("webrtc".into()),
+        signal: Some("whip".into()),
+        codec: Some(codec.into()),
+        script: Some(vec![script("hello", &[CALLER_TEXT])]),
+        ..AgentOptions::default()
+    };
+    let (_, records) = tokio::time::timeout(
+        Duration::from_secs(60),
+        run(Opts::new(agent, &dir.join(codec), 1, "1")),
+    )
+    .await
+    .expect("bounded");
+    assert_eq!(records.len(), 1, "{records:?}");
+    let r = &records[0];
+    assert!(r.ok(), "{codec}: {r:?}");
+
+    let t = truth(port);
+    let call = &t[id];
+    eprintln!("aiortc agent, {codec}: {call}");
+    assert_eq!(call["codec"], rtpmap, "{codec} negotiated: {call}");
+    assert_eq!(call["deleted"], true, "hung up with WHIP's DELETE: {call}");
+    let at = |k: &str| call[k].as_f64().unwrap_or_else(|| panic!("{k}: {call}"));
+    // Its reply left (first_reply − first_rtp) after our first packet
+    // arrived, plus the frames its encoder holds back (PCMU: one, as its
+    // resampler buffers a frame); our end of speech is our last utterance
+    // packet, sent (packets − 1) × 20 ms after our first. Loopback both
+    // ways and each side's read differ by little; aiortc's encode, SRTP
+    // and send after its stamp by more (see `SLACK_MS`).
+    let theirs = (at("first_reply") - at("first_rtp") + at("encoder_lag_frames") * 0.02) * 1e3;
+    let spoke = (packets(CALLER_TEXT, codec) - 1) as f64 * 20.0;
+    let want = theirs - spoke;
+    let ours = ms(r.agent_first_audio_us);
+    eprintln!(
+        "{codec} first audio: ours {ours:.2} ms, aiortc's record less our speech {want:.2} ms"
+    );
+    assert!(
+        (ours - want).abs() <= SLACK_MS,
+        "{codec}: ours {ours}, want {want}"
+    );
+    // 600 ms of reply in 30 frames. libopus's 6.5 ms delay (and for PCMU
+    // the resampler's, a frame less 11 samples) carries its end into the
+    // next (silent) frame's packet, which is heard too.
+    let frames = call["reply_frames"].as_u64().expect("frames");
+    assert_eq!(frames, 30, "{call}");
+    let audio = ms(r.audio_us);
+    assert!(
+        (600.0..=620.0).contains(&audio),
+        "{codec}: {audio} ms of a 600 ms reply"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -116,48 +178,7 @@ async fn an_aiortc_agent_is_timed_to_what_it_recorded() {
     let reply = dir.path().join("reply.wav");
     std::fs::write(&reply, bytes).expect("write the reply");
     let (_agent, port) = start(&python, &reply);
-
-    let agent = AgentOptions {
-        url: Some(format!("http://127.0.0.1:{port}/offer")),
-        transport: Some("webrtc".into()),
-        signal: Some("whip".into()),
-        script: Some(vec![script("hello", &[CALLER_TEXT])]),
-        ..AgentOptions::default()
-    };
-    let (_, records) = tokio::time::timeout(
-        Duration::from_secs(60),
-        run(Opts::new(agent, dir.path(), 1, "1")),
-    )
-    .await
-    .expect("bounded");
-    assert_eq!(records.len(), 1, "{records:?}");
-    let r = &records[0];
-    assert!(r.ok(), "{r:?}");
-
-    let t = truth(port);
-    let call = &t["1"];
-    eprintln!("aiortc agent: {call}");
-    assert_eq!(call["codec"], "opus/48000/2", "Opus negotiated: {call}");
-    assert_eq!(call["deleted"], true, "hung up with WHIP's DELETE: {call}");
-    let at = |k: &str| call[k].as_f64().unwrap_or_else(|| panic!("{k}: {call}"));
-    // Its reply left (first_reply − first_rtp) after our first packet
-    // arrived; our end of speech is our last utterance packet, sent
-    // (packets − 1) × 20 ms after our first. Loopback both ways and each
-    // side's read differ by little; aiortc's Opus encode, SRTP and send
-    // after its stamp by more (see `SLACK_MS`).
-    let theirs = (at("first_reply") - at("first_rtp")) * 1e3;
-    let spoke = (packets(CALLER_TEXT) - 1) as f64 * 20.0;
-    let want = theirs - spoke;
-    let ours = ms(r.agent_first_audio_us);
-    eprintln!("first audio: ours {ours:.2} ms, aiortc's record less our speech {want:.2} ms");
-    assert!((ours - want).abs() <= SLACK_MS, "ours {ours}, want {want}");
-    // 600 ms of reply in 30 frames; libopus's 6.5 ms delay carries its end
-    // into the next (silent) frame's packet, which is heard too.
-    let frames = call["reply_frames"].as_u64().expect("frames");
-    assert_eq!(frames, 30, "{call}");
-    let audio = ms(r.audio_us);
-    assert!(
-        (600.0..=620.0).contains(&audio),
-        "{audio} ms of a 600 ms reply"
-    );
+    // One call after the other, so each has the machine to itself.
+    call(port, dir.path(), "1", "opus", "opus/48000/2").await;
+    call(port, dir.path(), "2", "pcmu", "PCMU/8000").await;
 }

@@ -422,6 +422,15 @@ async fn refused_or_broken_signalling_fails_the_call_in_its_class() {
     assert_eq!(refused.len(), 1, "{records:?}");
     assert_eq!(records.iter().filter(|r| r.ok()).count(), 2, "{records:?}");
 
+    // The mock answers Opus only: an offer of PCMU alone is refused
+    // (400), and what it said reaches the record.
+    let mut o = options(offer_url(&mock, "pipecat"), "pipecat", dir.path(), 1, "1");
+    o.agent.codec = Some("pcmu".into());
+    let (_, records) = run(o).await;
+    assert_eq!(records[0].error, Some(ErrorKind::Http(400)), "{records:?}");
+    let detail = records[0].error_detail.as_deref().unwrap_or("");
+    assert!(detail.contains("opus"), "{detail}");
+
     // No such endpoint: 404.
     let url = format!("{}/no/such/offer", mock.url());
     let (_, records) = run(options(url, "pipecat", dir.path(), 1, "1")).await;

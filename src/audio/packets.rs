@@ -40,7 +40,8 @@ impl PacketTrack {
 }
 
 /// The audio codec of a WebRTC call (`--codec`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum PacketCodec {
     /// `opus/48000/2`: what browsers and agents prefer.
     #[default]
@@ -95,7 +96,9 @@ fn encode_pcmu(pcm: &[i16], sample_rate: u32) -> PacketTrack {
         .map(|frame| {
             let mut data: Vec<u8> = frame
                 .iter()
-                .map(|&s| Law::Mulaw.encode_sample((s * 32_768.0).clamp(-32_768.0, 32_767.0) as i16))
+                .map(|&s| {
+                    Law::Mulaw.encode_sample((s * 32_768.0).clamp(-32_768.0, 32_767.0) as i16)
+                })
                 .collect();
             data.resize(PCMU_FRAME, Law::Mulaw.encode_sample(0));
             MediaPacket {
@@ -110,8 +113,9 @@ fn encode_pcmu(pcm: &[i16], sample_rate: u32) -> PacketTrack {
 /// Decodes one peer's stream to mono 16-bit PCM at its codec's rate.
 #[derive(Debug)]
 pub enum PacketDecoder {
-    /// Stateful: packets decode in order.
-    Opus(OpusStreamDecoder),
+    /// Stateful: packets decode in order (boxed: the decoder's state is
+    /// most of a KiB).
+    Opus(Box<OpusStreamDecoder>),
     /// One byte a sample.
     Pcmu,
 }
@@ -120,7 +124,7 @@ impl PacketDecoder {
     /// A decoder for `codec`.
     pub fn new(codec: PacketCodec) -> Result<Self, OpusError> {
         Ok(match codec {
-            PacketCodec::Opus => PacketDecoder::Opus(OpusStreamDecoder::new()?),
+            PacketCodec::Opus => PacketDecoder::Opus(Box::new(OpusStreamDecoder::new()?)),
             PacketCodec::Pcmu => PacketDecoder::Pcmu,
         })
     }
@@ -157,14 +161,24 @@ mod tests {
             assert_eq!(dec.decode(&p.data, &mut out), Ok(160));
         }
         // The padding decodes to silence (μ-law's zero is ±1 or so).
-        assert!(out[8_080..].iter().all(|s| s.abs() <= 8), "{:?}", &out[8_080..8_090]);
+        assert!(
+            out[8_080..].iter().all(|s| s.abs() <= 8),
+            "{:?}",
+            &out[8_080..8_090]
+        );
         let loud = out[..8_080].iter().filter(|s| s.abs() > 4_000).count();
         assert!(loud > 2_000, "{loud}");
     }
 
     #[test]
     fn clocks_are_the_codecs() {
-        assert_eq!((PacketCodec::Opus.rate(), PacketCodec::Opus.frame_ticks()), (48_000, 960));
-        assert_eq!((PacketCodec::Pcmu.rate(), PacketCodec::Pcmu.frame_ticks()), (8_000, 160));
+        assert_eq!(
+            (PacketCodec::Opus.rate(), PacketCodec::Opus.frame_ticks()),
+            (48_000, 960)
+        );
+        assert_eq!(
+            (PacketCodec::Pcmu.rate(), PacketCodec::Pcmu.frame_ticks()),
+            (8_000, 160)
+        );
     }
 }

@@ -17,7 +17,7 @@ use super::error::{invalid, positive, ws_max_message, ConfigError};
 use super::target::{parse_codec, templates, ErrorEventOptions, HeaderOptions};
 use crate::audio::codec::Codec;
 use crate::audio::convert::to_pcm16_mono;
-use crate::audio::opus::OPUS_RATE;
+use crate::audio::packets::PacketCodec;
 use crate::audio::voice::Voice;
 use crate::input::{AudioSet, TEST_VOICE_CPS};
 use crate::protocol::target::TargetError;
@@ -69,7 +69,7 @@ pub struct AgentOptions {
     /// Sample rate of the caller's audio [default: 16000].
     #[arg(long)]
     pub sample_rate: Option<u32>,
-    /// Sample encoding both ways: pcm16, mulaw or alaw (G.711 telephony) [default: pcm16].
+    /// Sample encoding both ways: pcm16, mulaw or alaw (G.711 telephony) [default: pcm16]; over WebRTC: opus or pcmu [default: opus].
     #[arg(long)]
     pub codec: Option<String>,
     /// Caller audio per frame [default: 20ms].
@@ -404,7 +404,13 @@ impl AgentOptions {
             ));
         }
         let sample_rate = o.sample_rate.unwrap_or(16_000);
-        let codec = parse_codec(o.codec.as_deref())?;
+        // A WebRTC call reads its scripts as PCM and encodes them into its
+        // own codec (`--codec opus|pcmu`, checked in `carried`).
+        let codec = if o.webrtc()? {
+            Codec::Pcm16
+        } else {
+            parse_codec(o.codec.as_deref())?
+        };
         let agent_sample_rate = o.agent_sample_rate.unwrap_or(16_000);
         if sample_rate == 0 {
             return Err(invalid("--sample-rate", "must be greater than 0"));
@@ -472,20 +478,22 @@ impl AgentOptions {
 }
 
 impl AgentOptions {
+    /// Whether `--transport` asks for WebRTC (else a WebSocket).
+    fn webrtc(&self) -> Result<bool, ConfigError> {
+        match self.transport.as_deref().map(str::trim) {
+            None | Some("ws") | Some("websocket") => Ok(false),
+            Some("webrtc") => Ok(true),
+            Some(other) => Err(invalid(
+                "--transport",
+                format!("'{other}': expected ws or webrtc"),
+            )),
+        }
+    }
+
     /// The conversation's target on its transport (`--transport`),
     /// validated.
     fn carried(&self, agent: AgentTarget) -> Result<Target, ConfigError> {
-        let webrtc = match self.transport.as_deref().map(str::trim) {
-            None | Some("ws") | Some("websocket") => false,
-            Some("webrtc") => true,
-            Some(other) => {
-                return Err(invalid(
-                    "--transport",
-                    format!("'{other}': expected ws or webrtc"),
-                ))
-            }
-        };
-        if !webrtc {
+        if !self.webrtc()? {
             for (set, flag) in [
                 (self.signal.is_some(), "--signal"),
                 (self.audible_level.is_some(), "--audible-level"),
@@ -510,18 +518,27 @@ impl AgentOptions {
                 ))
             }
         };
-        if agent.codec != Codec::Pcm16 {
-            return Err(invalid(
-                "--codec",
-                "a WebRTC call sends Opus (the caller's files are read as PCM and encoded once)",
-            ));
-        }
+        let codec = match self.codec.as_deref().map(str::trim) {
+            None => PacketCodec::Opus,
+            Some(c) if c.eq_ignore_ascii_case("opus") => PacketCodec::Opus,
+            Some(c) if Codec::parse(c) == Some(Codec::Mulaw) => PacketCodec::Pcmu,
+            Some(other) => {
+                return Err(invalid(
+                    "--codec",
+                    format!(
+                        "'{other}': a WebRTC call sends opus or pcmu (its files are read as PCM and encoded once)"
+                    ),
+                ))
+            }
+        };
         let target = RtcAgentTarget {
             agent: AgentTarget {
-                // Decoded agent audio: 16-bit PCM at Opus's 48 kHz.
-                agent_sample_rate: OPUS_RATE,
+                // Decoded agent audio: 16-bit PCM at the codec's clock rate
+                // (48 kHz for Opus, 8 kHz for μ-law).
+                agent_sample_rate: codec.rate(),
                 ..agent
             },
+            codec,
             signal,
             channel: self.data_channel.clone().filter(|c| !c.trim().is_empty()),
             audible_dbfs: self.audible_level.unwrap_or(DEFAULT_AUDIBLE_DBFS),

@@ -145,7 +145,24 @@ fn webrtc_calls_are_checked_and_named_by_flag() {
     assert!(err(&|o| o.transport = Some("sip".into())).contains("--transport"));
     assert!(err(&|o| o.signal = Some("livekit".into())).contains("--signal"));
     assert!(err(&|o| o.audible_level = Some(3.0)).contains("--audible-level"));
-    assert!(err(&|o| o.codec = Some("mulaw".into())).contains("--codec"));
+    assert!(err(&|o| o.codec = Some("alaw".into())).contains("--codec"));
+    assert!(err(&|o| o.codec = Some("pcm16".into())).contains("--codec"));
+    assert_eq!(t.codec, PacketCodec::Opus);
+    // μ-law at 8 kHz instead, by any of its names; the scripts stay PCM.
+    for name in ["pcmu", "mulaw", "PCMU"] {
+        let Ok(Target::RtcAgent(t)) = rtc(&|o| o.codec = Some(name.into())) else {
+            panic!("a PCMU WebRTC target for {name}");
+        };
+        assert_eq!(t.codec, PacketCodec::Pcmu);
+        assert_eq!(
+            (t.agent.agent_sample_rate, t.agent.codec),
+            (8_000, Codec::Pcm16)
+        );
+    }
+    let Ok(Target::RtcAgent(t)) = rtc(&|o| o.codec = Some("opus".into())) else {
+        panic!("an Opus WebRTC target");
+    };
+    assert_eq!(t.codec, PacketCodec::Opus);
     assert!(err(&|o| o.url = Some("ws://127.0.0.1:9/a".into())).contains("--url"));
     // WebRTC flags on a WebSocket call are a mistake, not ignored.
     assert!(err(&|o| {

@@ -76,15 +76,16 @@ pub struct PeerTimes {
 /// What the peer reported, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PeerEvent {
-    /// One Opus packet of the peer's audio.
+    /// One packet of the peer's audio, in the peer's codec.
     Audio {
         /// When its datagram was read (voxload's clock).
         at: Instant,
-        /// Its RTP timestamp (48 kHz units, extended to 64 bits).
+        /// Its RTP timestamp (units of the codec's clock, extended to 64
+        /// bits).
         rtp_time: u64,
         /// Its RTP sequence number (extended).
         seq: u64,
-        /// The Opus packet.
+        /// The encoded packet.
         data: Arc<[u8]>,
     },
     /// A data channel opened (its label).
@@ -267,8 +268,13 @@ impl Peer {
             PacketCodec::Opus => Codec::Opus,
             PacketCodec::Pcmu => Codec::PCMU,
         };
-        let mid = self.audio.ok_or(PeerError::NoCommonCodec(self.codec.name()))?;
-        let writer = self.rtc.writer(mid).ok_or(PeerError::NoCommonCodec(self.codec.name()))?;
+        let mid = self
+            .audio
+            .ok_or(PeerError::NoCommonCodec(self.codec.name()))?;
+        let writer = self
+            .rtc
+            .writer(mid)
+            .ok_or(PeerError::NoCommonCodec(self.codec.name()))?;
         let pt = writer
             .payload_params()
             .find(|p| p.spec().codec == want)
@@ -358,7 +364,10 @@ impl Peer {
         let (Some(mid), Some(pt)) = (self.audio, self.pt) else {
             return Err(PeerError::NoCommonCodec(self.codec.name()));
         };
-        let writer = self.rtc.writer(mid).ok_or(PeerError::NoCommonCodec(self.codec.name()))?;
+        let writer = self
+            .rtc
+            .writer(mid)
+            .ok_or(PeerError::NoCommonCodec(self.codec.name()))?;
         let clock = match self.codec {
             PacketCodec::Opus => Frequency::FORTY_EIGHT_KHZ,
             PacketCodec::Pcmu => Frequency::EIGHT_KHZ,

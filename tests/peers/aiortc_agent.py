@@ -7,8 +7,9 @@ DELETE /session/N hangs up) and, per call, plays a known WAV (48 kHz mono
 frames of digital silence before and after it, as a bot's track would.
 GET /truth returns what it did, on time.monotonic() (CLOCK_MONOTONIC):
 the first caller RTP packet's arrival, the instant the first reply frame
-was handed to aiortc's encoder, reply frames, the negotiated codec, and
-whether the call was DELETEd.
+was handed to aiortc's encoder, reply frames, the negotiated codec, how
+many frames that codec's encoder holds back, and whether the call was
+DELETEd.
 
 Loopback only: aioice leaves 127.0.0.1 out of its host candidates, so the
 gathering is patched to offer 127.0.0.1 alone, and no STUN server is used.
@@ -29,7 +30,9 @@ import wave
 import aioice.ice
 import av
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.codecs import get_encoder
 from aiortc.mediastreams import MediaStreamTrack
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
 
 LIFE_S = 60
@@ -49,6 +52,7 @@ class Call:
         self.first_reply = None
         self.reply_frames = 0
         self.codec = None
+        self.encoder_lag_frames = None
         self.deleted = False
 
     def truth(self):
@@ -57,6 +61,7 @@ class Call:
             "first_reply": self.first_reply,
             "reply_frames": self.reply_frames,
             "codec": self.codec,
+            "encoder_lag_frames": self.encoder_lag_frames,
             "deleted": self.deleted,
         }
 
@@ -137,10 +142,33 @@ async def answer(offer_sdp, pcm, delay_s):
     answer = await pc.createAnswer()
     await pc.setLocalDescription(answer)
     call.codec = codec_of(pc.localDescription.sdp)
+    call.encoder_lag_frames = encoder_lag(call.codec)
     cid = next_id[0]
     next_id[0] += 1
     calls[cid] = call
     return cid, pc.localDescription.sdp
+
+
+def encoder_lag(rtpmap):
+    """Frames aiortc's encoder for `rtpmap` (e.g. "PCMU/8000") takes in
+    before its first payload comes out: audio handed to it at t leaves
+    lag x 20 ms later. (Its G.711 encoders resample 48 kHz through PyAV,
+    which holds one frame back; Opus does not.)"""
+    name, rate = rtpmap.split("/")[:2]
+    params = RTCRtpCodecParameters(
+        mimeType=f"audio/{name}", clockRate=int(rate), channels=2 if name == "opus" else 1
+    )
+    encoder = get_encoder(params)
+    for k in range(5):
+        frame = av.AudioFrame(format="s16", layout="mono", samples=FRAME)
+        frame.planes[0].update(bytes(2 * FRAME))
+        frame.sample_rate = RATE
+        frame.pts = k * FRAME
+        frame.time_base = fractions.Fraction(1, RATE)
+        payloads, _ = encoder.encode(frame)
+        if payloads:
+            return k
+    return None
 
 
 def codec_of(sdp):

@@ -1,4 +1,4 @@
-//! A call's audio on the frame clock: pre-encoded Opus packets written at
+//! A call's audio on the frame clock: pre-encoded packets written at
 //! absolute deadlines, and every agent packet kept with its arrival instant.
 //!
 //! Packet `k` is due at `origin + (durations of packets 0..k)`: 20 ms
@@ -10,7 +10,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::audio::opus::OPUS_RATE;
 use crate::audio::packets::MediaPacket;
 use crate::rtc::{Peer, PeerError, PeerEvent};
 
@@ -35,11 +34,11 @@ impl SentPacket {
 pub struct AgentPacket {
     /// When its datagram was read.
     pub at: Instant,
-    /// Its RTP timestamp (48 kHz units).
+    /// Its RTP timestamp (units of the codec's clock).
     pub rtp_time: u64,
     /// Its RTP sequence number.
     pub seq: u64,
-    /// The Opus packet.
+    /// The encoded packet.
     pub data: Arc<[u8]>,
 }
 
@@ -108,16 +107,16 @@ pub async fn play(
         });
         log.absorb(peer);
         offset += p.duration;
-        rtp += rtp_units(p.duration);
+        rtp += rtp_units(p.duration, peer.codec().rate());
     }
     peer.pump_until(listen_until, false).await?;
     log.absorb(peer);
     Ok(rtp)
 }
 
-/// A duration in 48 kHz RTP units.
-fn rtp_units(d: Duration) -> u64 {
-    (d.as_nanos() * u128::from(OPUS_RATE) / 1_000_000_000) as u64
+/// A duration in RTP units of a `rate` Hz clock.
+fn rtp_units(d: Duration, rate: u32) -> u64 {
+    (d.as_nanos() * u128::from(rate) / 1_000_000_000) as u64
 }
 
 #[cfg(test)]
@@ -126,8 +125,9 @@ mod tests {
 
     #[test]
     fn a_20ms_packet_is_960_rtp_units() {
-        assert_eq!(rtp_units(Duration::from_millis(20)), 960);
-        assert_eq!(rtp_units(Duration::from_micros(2_500)), 120);
+        assert_eq!(rtp_units(Duration::from_millis(20), 48_000), 960);
+        assert_eq!(rtp_units(Duration::from_micros(2_500), 48_000), 120);
+        assert_eq!(rtp_units(Duration::from_millis(20), 8_000), 160);
     }
 
     #[test]

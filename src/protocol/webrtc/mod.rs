@@ -1,5 +1,5 @@
 //! Voice agents over WebRTC (issue 17): a caller that sends pre-encoded
-//! Opus on absolute 20 ms deadlines and stamps every agent packet on
+//! Opus (or PCMU) on absolute 20 ms deadlines and stamps every agent packet on
 //! arrival, and the HTTP signalling shapes (Pipecat's `/api/offer` and
 //! WHIP). The peer itself (str0m on a UDP socket) is [`crate::rtc`].
 //!

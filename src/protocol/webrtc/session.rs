@@ -2,7 +2,8 @@
 //! transport loop around the conversation of [`crate::protocol::agent_call`]
 //! (the same turns, barge-in and timestamps as on a WebSocket).
 //!
-//! The caller's side is one continuous Opus stream: packet `k` leaves at
+//! The caller's side is one continuous stream of the call's codec (Opus
+//! or PCMU): packet `k` leaves at
 //! `origin + k × 20 ms` (absolute deadlines, met to the µs by the run's
 //! pacer threads), carrying the current utterance's next packet or, between
 //! utterances, a packet of low-level noise (a live microphone; a real
@@ -50,8 +51,11 @@ pub struct RtcAgentTarget {
     /// The conversation's settings and rules: `url` is the signalling
     /// endpoint (http/https), `headers` go with the offer, the timeouts
     /// and messages are as for a WebSocket agent (messages travel on the
-    /// data channel). Audio is Opus at 48 kHz both ways.
+    /// data channel). `agent.sample_rate` is the scripts' rate;
+    /// `agent.agent_sample_rate` is `codec`'s.
     pub agent: AgentTarget,
+    /// The audio codec both ways (`--codec opus|pcmu`).
+    pub codec: PacketCodec,
     /// The offer/answer exchange.
     pub signal: Signal,
     /// The data channel to open with the offer, if any (OpenAI's
@@ -197,7 +201,8 @@ impl AgentLine for RtcAgent {
         &self.target.agent
     }
 
-    /// Encoded once into 20 ms Opus packets (a few hundred µs per packet).
+    /// Encoded once into 20 ms packets of the call's codec (Opus: a few
+    /// hundred µs per packet).
     fn utterance(&self, audio: &Bytes) -> Result<Arc<PacketTrack>, ProtocolError> {
         let pcm: Vec<i16> = audio
             .chunks_exact(2)
@@ -234,7 +239,7 @@ fn peer_failure(e: PeerError, while_: &str) -> ProtocolError {
     let setting_up = while_ == SETTING_UP;
     let kind = match &e {
         PeerError::ConnectTimeout(..) => ErrorKind::Timeout,
-        PeerError::NoCommonCodec | PeerError::BadSdp { .. } => ErrorKind::Decode,
+        PeerError::NoCommonCodec(_) | PeerError::BadSdp { .. } => ErrorKind::Decode,
         PeerError::Socket(_) | PeerError::Rtc(_) if setting_up => ErrorKind::Connect,
         PeerError::Disconnected | PeerError::Socket(_) | PeerError::Rtc(_) => ErrorKind::Reset,
     };

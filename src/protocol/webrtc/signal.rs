@@ -22,6 +22,7 @@ use hyper::{Method, Request, StatusCode, Uri};
 use serde::{Deserialize, Serialize};
 
 use crate::protocol::target::{parse_http_uri, redact_url};
+use crate::protocol::trace::shorten;
 use crate::protocol::{ErrorKind, HttpClient, ProtocolError};
 
 /// Largest signalling answer read (an SDP answer is a few KiB).
@@ -86,7 +87,7 @@ pub enum SignalError {
         detail: String,
     },
     /// The server answered with a status other than the shape's success.
-    #[error("{what} {url}: HTTP {status} (expected {expected})")]
+    #[error("{what} {url}: HTTP {status} (expected {expected}){}", colon(said))]
     Status {
         /// "offer to" or "hang-up of".
         what: &'static str,
@@ -96,6 +97,8 @@ pub enum SignalError {
         status: u16,
         /// What the shape expects.
         expected: &'static str,
+        /// The start of the server's body (its reason, often), or empty.
+        said: String,
     },
     /// The answer is not what the shape promises (not JSON with an SDP,
     /// not SDP, no `Location`, over [`MAX_ANSWER_BYTES`]).
@@ -118,6 +121,31 @@ pub enum SignalError {
         /// The timeout.
         timeout: Duration,
     },
+}
+
+/// Characters of a refusal's body kept in its error.
+const SAID_CHARS: usize = 160;
+
+/// The start of a refusal's body as one line of text ("" if it is empty
+/// or unreadable).
+async fn said(body: hyper::body::Incoming) -> String {
+    let Ok(bytes) = Limited::new(body, MAX_ANSWER_BYTES).collect().await else {
+        return String::new();
+    };
+    let text = String::from_utf8_lossy(&bytes.to_bytes())
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    shorten(&text, SAID_CHARS)
+}
+
+/// `said` as the tail of an error line.
+fn colon(said: &str) -> String {
+    if said.is_empty() {
+        String::new()
+    } else {
+        format!(": {said}")
+    }
 }
 
 impl SignalError {
@@ -208,6 +236,7 @@ pub async fn exchange(
                     Signal::Pipecat => "2xx",
                     Signal::Whip => "201",
                 },
+                said: said(resp.into_body()).await,
             });
         }
         let bad = |reason: String| SignalError::BadAnswer {
@@ -287,9 +316,7 @@ pub async fn hang_up(
             .map_err(|e| request_error(what, &shown, e))?;
         let status = resp.status();
         // Read the (small) body so the connection can be reused.
-        let _ = Limited::new(resp.into_body(), MAX_ANSWER_BYTES)
-            .collect()
-            .await;
+        let said = said(resp.into_body()).await;
         if status.is_success() {
             Ok(())
         } else {
@@ -298,6 +325,7 @@ pub async fn hang_up(
                 url: shown.clone(),
                 status: status.as_u16(),
                 expected: "2xx",
+                said,
             })
         }
     };
@@ -394,9 +422,10 @@ mod tests {
             url: redact_url("http://u:secret@127.0.0.1:9/api/offer?token=abc").into_owned(),
             status: 404,
             expected: "2xx",
+            said: String::new(),
         };
         let s = e.to_string();
-        assert!(s.contains("HTTP 404"), "{s}");
+        assert!(s.ends_with("HTTP 404 (expected 2xx)"), "{s}");
         assert!(!s.contains("secret") && !s.contains("abc"), "{s}");
         assert_eq!(e.kind(), ErrorKind::Http(404));
     }
