@@ -21,6 +21,7 @@ pub mod packets;
 pub mod rate;
 pub mod silence;
 pub mod stream;
+pub mod track;
 pub mod voice;
 pub mod wav;
 

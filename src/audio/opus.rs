@@ -27,7 +27,7 @@ use bytes::Bytes;
 use opus_rs::{Application, OpusDecoder, OpusEncoder};
 
 use super::convert::resample;
-use super::packets::{MediaPacket, PacketTrack};
+use super::track::{MediaPacket, PacketTrack};
 
 /// The rate of every Opus stream here: what WebRTC's `opus/48000/2`
 /// negotiates, whatever the source file's rate.

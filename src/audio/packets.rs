@@ -8,36 +8,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+pub use super::track::{MediaPacket, PacketTrack};
+
 use super::convert::resample;
 use super::g711::Law;
 use super::opus::{encode_pcm16, OpusError, OpusStreamDecoder, FRAME, OPUS_RATE};
-
-/// One encoded packet and how long it plays.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MediaPacket {
-    /// The RTP payload.
-    pub data: Bytes,
-    /// Its playing time.
-    pub duration: Duration,
-}
-
-/// A whole utterance as packets, encoded once and shared by every call
-/// that sends it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PacketTrack {
-    /// The packets, in order, each [`FRAME`] long.
-    pub packets: Vec<MediaPacket>,
-    /// Playing time of the source audio (the last packet is padded with
-    /// silence to a whole frame).
-    pub audio: Duration,
-}
-
-impl PacketTrack {
-    /// Playing time of all packets (at least [`PacketTrack::audio`]).
-    pub fn duration(&self) -> Duration {
-        self.packets.iter().map(|p| p.duration).sum()
-    }
-}
 
 /// The audio codec of a WebRTC call (`--codec`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]

@@ -1,0 +1,34 @@
+//! An utterance as encoded packets: what a codec's encoder makes (Opus in
+//! `opus`, μ-law in `packets`) and a call's sender plays. Its own module so
+//! the codecs and the codec choice both use it without importing each other.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+
+/// One encoded packet and how long it plays.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaPacket {
+    /// The RTP payload.
+    pub data: Bytes,
+    /// Its playing time.
+    pub duration: Duration,
+}
+
+/// A whole utterance as packets, encoded once and shared by every call
+/// that sends it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PacketTrack {
+    /// The packets, in order, each one 20 ms frame long.
+    pub packets: Vec<MediaPacket>,
+    /// Playing time of the source audio (the last packet is padded with
+    /// silence to a whole frame).
+    pub audio: Duration,
+}
+
+impl PacketTrack {
+    /// Playing time of all packets (at least [`PacketTrack::audio`]).
+    pub fn duration(&self) -> Duration {
+        self.packets.iter().map(|p| p.duration).sum()
+    }
+}
