@@ -20,12 +20,14 @@ use axum::Router;
 use common::agent::{late_ms, ms, run, script, seeded, Opts, FRAME, PAIRED_MS};
 use common::timing::{on_schedule_ms, on_schedule_us, LATE};
 use voxload::config::agent::AgentOptions;
+use voxload::config::ProtocolOptions;
 use voxload::metrics::RequestRecord;
 use voxload::mock::{
     self, AgentEnd, AgentFaultKind, AgentFaults, AgentModel, AgentTruth, EndOfSpeech, MockHandle,
     MockModel,
 };
 use voxload::protocol::ErrorKind;
+use voxload::protocol::Service;
 use voxload::rtc::Peer;
 
 /// One test at a time: the figures are paired with the mock's record to
@@ -202,6 +204,129 @@ async fn first_audio_matches_the_mocks_record_over_both_signalling_shapes() {
             };
             assert_eq!(s.end, end, "{s:?}");
         }
+    }
+}
+
+/// The `openai-realtime-webrtc` preset's options, pointed at `url`, with
+/// the two short turns of [`options`].
+fn openai_options(url: String, dir: &Path, calls: u64, concurrency: &str) -> Opts {
+    let preset = voxload::config::preset::find("openai-realtime-webrtc").expect("preset");
+    let Ok(ProtocolOptions::Agent(agent)) = preset.options(Service::Agent) else {
+        panic!("an agent preset");
+    };
+    let flags = options(url, "openai", dir, calls, concurrency).agent;
+    let agent = AgentOptions {
+        url: flags.url,
+        script: flags.script,
+        pause: flags.pause,
+        connect_timeout: flags.connect_timeout,
+        ..agent
+    };
+    Opts::new(agent, dir, calls, concurrency)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_openai_call_reads_the_realtime_events_on_its_data_channel() {
+    let _serial = SERIAL.lock().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let agent = AgentModel {
+        response_delay: Duration::from_millis(300),
+        vad_silence: Duration::from_millis(240),
+        response_audio: Duration::from_millis(600),
+        ..AgentModel::default()
+    };
+    let mock = mock::spawn(model(agent)).await.expect("mock");
+    let url = format!("{}/v1/realtime/calls?model=gpt-realtime", mock.url());
+    let (_, records) = tokio::time::timeout(
+        Duration::from_secs(60),
+        run(openai_options(url, dir.path(), 2, "2")),
+    )
+    .await
+    .expect("bounded");
+    assert_eq!(records.len(), 4, "2 calls × 2 turns: {records:?}");
+    assert!(records.iter().all(RequestRecord::ok), "{records:?}");
+    let truth = truth_after(&mock, 2).await;
+
+    // Each call: our session.update reached the mock on `oai-events` (held
+    // until the channel opened), every event of the mock's went out on it,
+    // and the call ended at our POST {call}/hangup.
+    assert_eq!(truth.recent_sessions.len(), 2, "{truth:?}");
+    for s in &truth.recent_sessions {
+        let rtc = s.rtc.as_ref().expect("a WebRTC call");
+        assert_eq!(rtc.signal, "openai");
+        assert_eq!(s.realtime.as_ref().map(|r| r.updates), Some(1), "{s:?}");
+        assert!(rtc.events_sent >= 20 && rtc.events_unsent == 0, "{rtc:?}");
+        assert_eq!(s.end, AgentEnd::Deleted, "{s:?}");
+    }
+
+    // The turn read from the events, paired with the mock's clock: its
+    // speech_stopped and response.created left at its end of speech, its
+    // first reply packet at end of speech + 300 ms; ours are the arrivals,
+    // from our end of speech. An utterance that rings into the next packet
+    // is heard one packet late by the mock (see `ring`), on every clock.
+    for (turn, text) in ["hello there", "thanks a lot"].iter().enumerate() {
+        let of_turn = |f: &dyn Fn(&voxload::mock::AgentTurnTruth) -> f64| {
+            common::median(
+                truth
+                    .recent_turns
+                    .iter()
+                    .filter(|t| t.turn == turn as u64)
+                    .map(f)
+                    .collect(),
+            )
+        };
+        let ours = |f: &dyn Fn(&RequestRecord) -> Option<u64>| {
+            common::median(
+                records
+                    .iter()
+                    .filter(|r| r.turn == Some(turn as u32 + 1))
+                    .map(|r| ms(f(r)))
+                    .collect(),
+            )
+        };
+        let since_speech = |at: Option<u64>, t: &voxload::mock::AgentTurnTruth| {
+            (at.expect("happened") - t.last_speech_us.expect("speech")) as f64 / 1e3
+        };
+        let late = if ring(text) { 20.0 } else { 0.0 };
+        let endpoint = (
+            ours(&|r| r.agent_endpoint_us),
+            of_turn(&|t| since_speech(Some(t.speech_end_us), t)),
+        );
+        let start = (
+            ours(&|r| r.agent_response_start_us),
+            of_turn(&|t| since_speech(Some(t.speech_end_us), t)),
+        );
+        let audio = (
+            ours(&|r| r.agent_first_audio_us),
+            of_turn(&|t| since_speech(t.first_audio_us, t)),
+        );
+        for (what, (ours, theirs)) in [
+            ("endpoint", endpoint),
+            ("response start", start),
+            ("first audio", audio),
+        ] {
+            eprintln!("openai {text:?} {what}: ours {ours:.2} ms, mock {theirs:.2} ms");
+            assert!(
+                (ours - theirs - late).abs() <= PAIRED_MS,
+                "{text:?} {what}: ours {ours} ms, mock {theirs} ms"
+            );
+        }
+    }
+    for r in &records {
+        // The answer ends at output_audio_buffer.stopped, once its last
+        // packet has played: all 31 packets count, the last one before it.
+        assert_eq!(r.audio_us, Some(31 * 20_000), "{r:?}");
+        let played = ms(r.agent_response_end_us) - ms(r.agent_first_audio_us);
+        assert!((played - 620.0).abs() <= late_ms(), "{played} ms: {r:?}");
+        // The answer's transcript delta: the mock's reply text, 600 ms of
+        // its voice at 15 characters a second.
+        assert_eq!(r.reply.as_deref(), Some("sure, i c"), "{r:?}");
+        assert!(
+            r.kept_message
+                .as_deref()
+                .is_some_and(|k| k.contains("rate_limits.updated")),
+            "{r:?}"
+        );
     }
 }
 

@@ -53,13 +53,13 @@ pub struct AgentOptions {
     /// How calls travel: ws (WebSocket) or webrtc (Opus over RTP, messages on a data channel) [default: ws].
     #[arg(long)]
     pub transport: Option<String>,
-    /// WebRTC offer/answer exchange: pipecat (JSON POST, SmallWebRTC's /api/offer) or whip (SDP POST, DELETE at hang-up) [default: pipecat].
+    /// WebRTC offer/answer exchange: pipecat (JSON POST, SmallWebRTC's /api/offer), whip (SDP POST, DELETE at hang-up) or openai (SDP POST to /v1/realtime/calls, events on oai-events) [default: pipecat].
     #[arg(long)]
     pub signal: Option<String>,
     /// WebRTC: an agent packet is speech from this level, dBFS RMS (agents send Opus silence between replies) [default: -40].
     #[arg(long, allow_hyphen_values = true)]
     pub audible_level: Option<f32>,
-    /// WebRTC: open a data channel with this label for the agent's messages (OpenAI: oai-events) [default: none].
+    /// WebRTC: open a data channel with this label for the agent's messages ("" for none) [default: oai-events with --signal openai, else none].
     #[arg(long)]
     pub data_channel: Option<String>,
     #[command(flatten)]
@@ -508,15 +508,15 @@ impl AgentOptions {
                 .map_err(|e| invalid("--url", e.to_string()))?;
             return Ok(Target::WsAgent(agent));
         }
-        let signal = match self.signal.as_deref().map(str::trim) {
-            None | Some("pipecat") => Signal::Pipecat,
-            Some("whip") => Signal::Whip,
-            Some(other) => {
-                return Err(invalid(
+        let signal = match self.signal.as_deref() {
+            None => Signal::Pipecat,
+            Some(name) => Signal::parse(name).ok_or_else(|| {
+                let names: Vec<&str> = Signal::ALL.iter().map(|s| s.name()).collect();
+                invalid(
                     "--signal",
-                    format!("'{other}': expected pipecat or whip"),
-                ))
-            }
+                    format!("'{}': expected {}", name.trim(), names.join(", ")),
+                )
+            })?,
         };
         let codec = match self.codec.as_deref().map(str::trim) {
             None => PacketCodec::Opus,
@@ -540,7 +540,12 @@ impl AgentOptions {
             },
             codec,
             signal,
-            channel: self.data_channel.clone().filter(|c| !c.trim().is_empty()),
+            // OpenAI's events need their channel: named unless asked otherwise.
+            channel: match self.data_channel.as_deref().map(str::trim) {
+                Some("") => None,
+                Some(c) => Some(c.to_string()),
+                None => signal.channel().map(str::to_string),
+            },
             audible_dbfs: self.audible_level.unwrap_or(DEFAULT_AUDIBLE_DBFS),
         };
         target.validate().map_err(|e| match e {

@@ -141,6 +141,21 @@ fn webrtc_calls_are_checked_and_named_by_flag() {
     assert_eq!(t.signal, Signal::Whip);
     assert_eq!(t.audible_dbfs, -50.0);
     assert_eq!(t.channel.as_deref(), Some("oai-events"));
+    // OpenAI's calls carry their events on `oai-events` unless told.
+    let Ok(Target::RtcAgent(t)) = rtc(&|o| o.signal = Some("openai".into())) else {
+        panic!("an OpenAI WebRTC target");
+    };
+    assert_eq!(
+        (t.signal, t.channel.as_deref()),
+        (Signal::OpenAi, Some("oai-events"))
+    );
+    let Ok(Target::RtcAgent(t)) = rtc(&|o| {
+        o.signal = Some("openai".into());
+        o.data_channel = Some(String::new());
+    }) else {
+        panic!("an OpenAI WebRTC target");
+    };
+    assert_eq!(t.channel, None, "an empty --data-channel: none");
     let err = |f: &dyn Fn(&mut AgentOptions)| rtc(f).expect_err("invalid").to_string();
     assert!(err(&|o| o.transport = Some("sip".into())).contains("--transport"));
     assert!(err(&|o| o.signal = Some("livekit".into())).contains("--signal"));

@@ -41,6 +41,13 @@ pub const PRESETS: &[Preset] = &[
         text: include_str!("../../presets/openai-realtime-beta.toml"),
     },
     Preset {
+        name: "openai-realtime-webrtc",
+        service: Service::Agent,
+        summary:
+            "OpenAI Realtime over WebRTC: SDP to /v1/realtime/calls, Opus, events on oai-events",
+        text: include_str!("../../presets/openai-realtime-webrtc.toml"),
+    },
+    Preset {
         name: "twilio",
         service: Service::Agent,
         summary: "Twilio Media Streams (voxload plays the phone line): mu-law 8 kHz, marks, clear",

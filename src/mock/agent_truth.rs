@@ -130,6 +130,12 @@ pub struct RtcTruth {
     /// Datagrams of the call (media, ICE, DTLS) the UDP socket would not
     /// take at once, so dropped.
     pub datagrams_dropped: u64,
+    /// OpenAI calls: Realtime events handed to the data channel.
+    #[serde(default)]
+    pub events_sent: u64,
+    /// OpenAI calls: events the channel refused (full, or never opened).
+    #[serde(default)]
+    pub events_unsent: u64,
 }
 
 /// What a realtime client did in one session besides streaming audio.

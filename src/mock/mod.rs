@@ -29,7 +29,9 @@
 //! - `GET /v1/twilio`: the same agent as a phone bot behind Twilio Media
 //!   Streams (μ-law 8 kHz; see `twilio`), recording the client's marks.
 //! - `POST /api/offer` (Pipecat's JSON offer/answer) and `POST /whip` +
-//!   `DELETE /whip/session/{id}` (WHIP): the same agent over WebRTC (see
+//!   `DELETE /whip/session/{id}` (WHIP), and `POST /v1/realtime/calls` +
+//!   `POST /v1/realtime/calls/{call}/hangup` (OpenAI Realtime's WebRTC
+//!   calls, events on the data channel): the same agent over WebRTC (see
 //!   `rtc_agent`): Opus both ways, silence packets between replies, energy
 //!   end of speech, barge-in; 400 for a bad offer, 503 over capacity.
 //! - `GET /metrics`: the mock's in-flight, queue, slot and request
@@ -73,6 +75,7 @@ mod plan;
 mod queue;
 mod realtime;
 mod rtc_agent;
+mod rtc_events;
 mod rtc_reply;
 mod rtc_signal;
 mod stall;
@@ -350,6 +353,11 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/api/offer", post(rtc_signal::pipecat))
         .route("/whip", post(rtc_signal::whip))
         .route("/whip/session/{id}", delete(rtc_signal::whip_delete))
+        .route("/v1/realtime/calls", post(rtc_signal::openai))
+        .route(
+            "/v1/realtime/calls/{call}/hangup",
+            post(rtc_signal::openai_hangup),
+        )
         .route("/metrics", get(metrics::metrics))
         .route("/mock/truth", get(get_truth))
         .route("/mock/reset-truth", post(reset_truth))

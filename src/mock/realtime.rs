@@ -245,7 +245,8 @@ impl Realtime {
         format!("item_{}_{turn}_u", self.session)
     }
 
-    fn response(&self, turn: u64) -> String {
+    /// The id of turn `turn`'s response.
+    pub(super) fn response(&self, turn: u64) -> String {
         format!("resp_{}_{turn}", self.session)
     }
 

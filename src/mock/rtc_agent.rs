@@ -30,8 +30,9 @@
 //!    have finished playing: first packet + `response_audio`) is the
 //!    onset; `barge_stop_delay` later no further reply packet is sent (the
 //!    silence resumes). An end of speech detected while the agent still
-//!    speaks stops it at once. There is no data channel, so no
-//!    `interrupted` message: the stop is in the truth's `audio_stopped_us`;
+//!    speaks stops it at once. The stop is in the truth's
+//!    `audio_stopped_us` (OpenAI calls also say it on the data channel:
+//!    `rtc_events`);
 //! 6. the call ends when the caller goes away (its DTLS close_notify, ICE
 //!    disconnects, or no caller packet for [`CALLER_IDLE`]), on a WHIP
 //!    `DELETE`, at the server's shutdown, or at [`CALL_LIFE`] (a bound: no call task lives
@@ -62,9 +63,11 @@ use tokio_util::sync::CancellationToken;
 
 use super::agent_model::AgentModel;
 use super::agent_truth::{
-    AgentEnd, AgentFaultKind, AgentSessionTruth, AgentTurnTruth, EndOfSpeech, RtcTruth,
+    AgentEnd, AgentFaultKind, AgentSessionTruth, AgentTurnTruth, EndOfSpeech, RealtimeTruth,
+    RtcTruth,
 };
 use super::agent_turn::draw_fault;
+use super::rtc_events::RtcEvents;
 use super::rtc_reply::RtcReply;
 use super::rtc_signal::{Admitted, Signal};
 use super::{micros, Shared};
@@ -150,6 +153,11 @@ pub(crate) struct Call {
     rtp: u64,
     /// The last caller packet arrived (or the call connected).
     last_heard: Instant,
+    /// OpenAI calls: the Realtime events on the data channel.
+    events: Option<RtcEvents>,
+    /// The answer whose `output_audio_buffer.stopped` goes out with the
+    /// next silence packet (when its last packet has played).
+    played: Option<u64>,
 }
 
 impl Call {
@@ -178,6 +186,8 @@ impl Call {
             next_silence: accepted,
             rtp: 0,
             last_heard: accepted,
+            events: (signal == Signal::OpenAi).then(|| RtcEvents::new(id)),
+            played: None,
         }
     }
 
@@ -201,6 +211,10 @@ impl Call {
             AgentEnd::Deleted
         });
         peer.close();
+        if let Some(e) = &self.events {
+            self.truth.events_sent = e.sent;
+            self.truth.events_unsent = e.unsent + e.waiting();
+        }
         let now = Instant::now();
         let s = AgentSessionTruth {
             id: self.id,
@@ -212,7 +226,11 @@ impl Call {
             )),
             turns: self.turns,
             end,
-            realtime: None,
+            realtime: self.events.as_ref().map(|e| RealtimeTruth {
+                dialect: "ga".into(),
+                updates: e.updates,
+                ..RealtimeTruth::default()
+            }),
             rtc: Some(std::mem::take(&mut self.truth)),
         };
         {
@@ -257,10 +275,24 @@ impl Call {
                 match event {
                     PeerEvent::Audio { at, data, .. } => self.heard(&mut decoder, at, &data),
                     PeerEvent::Disconnected => return AgentEnd::ClientClosed,
-                    PeerEvent::ChannelOpen(_) | PeerEvent::ChannelData { .. } => {}
+                    PeerEvent::ChannelOpen(_) => {
+                        if let Some(e) = self.events.as_mut() {
+                            e.opened();
+                        }
+                    }
+                    PeerEvent::ChannelData { data, .. } => {
+                        if let Some(e) = self.events.as_mut() {
+                            e.client(&String::from_utf8_lossy(&data));
+                        }
+                    }
                 }
             }
             let fired = self.fire(peer);
+            if let Some(e) = self.events.as_mut() {
+                e.flush(peer);
+                self.truth.events_sent = e.sent;
+                self.truth.events_unsent = e.unsent;
+            }
             self.truth.datagrams_dropped = peer.send_dropped();
             if let Some(end) = fired {
                 return end;
@@ -327,6 +359,9 @@ impl Call {
                 if t.stop_at.is_some_and(|at| at <= now) {
                     if t.responding {
                         t.rec.audio_stopped_us = Some(stopped);
+                        if let Some(e) = self.events.as_mut() {
+                            e.cancelled(t.rec.turn);
+                        }
                     }
                     t.responding = false;
                     t.playing_until = None;
@@ -367,6 +402,9 @@ impl Call {
         }
         let Packet::Reply(i) = packet else {
             self.truth.silence_packets += u64::from(written);
+            if let (Some(turn), Some(e)) = (self.played.take(), self.events.as_mut()) {
+                e.played(turn);
+            }
             return;
         };
         let (n, burst, audio) = (
@@ -381,6 +419,11 @@ impl Call {
         t.next = i + 1;
         if written {
             self.truth.reply_packets += 1;
+            if t.first_sent.is_none() {
+                if let Some(e) = self.events.as_mut() {
+                    e.playing(t.rec.turn, &self.reply.text);
+                }
+            }
             t.first_sent.get_or_insert(sent);
             t.rec.first_audio_us.get_or_insert(sent_us);
             t.rec.last_audio_us = Some(sent_us);
@@ -390,6 +433,10 @@ impl Call {
         if t.next >= n {
             t.responding = false;
             t.rec.response_end_us = Some(sent_us);
+            if let Some(e) = self.events.as_mut() {
+                t.rec.response_status = Some(e.generated(t.rec.turn).into());
+                self.played = Some(t.rec.turn);
+            }
             if burst {
                 let until = t.first_sent.unwrap_or(sent) + audio;
                 t.playing_until = Some(until);
@@ -428,6 +475,12 @@ impl Call {
             (m.speech_rms, m.barge_stop_delay, m.vad_silence)
         };
         if is_speech(&self.pcm, speech_rms) {
+            if !self.vad.speech_seen {
+                let audio_ms = self.samples * 1_000 / u64::from(OPUS_RATE);
+                if let Some(e) = self.events.as_mut() {
+                    e.speech_started(self.turns, audio_ms);
+                }
+            }
             self.vad = Vad {
                 speech_seen: true,
                 silence: 0,
@@ -460,12 +513,18 @@ impl Call {
                 old.rec.barge_in_us.get_or_insert(at_us);
                 if old.responding {
                     old.rec.audio_stopped_us = Some(at_us);
+                    if let Some(e) = self.events.as_mut() {
+                        e.cancelled(old.rec.turn);
+                    }
                 }
             }
             self.shared.lock().agent_truth.finish_turn(old.rec);
         }
         let fault = draw_fault(&self.shared);
         let vad = std::mem::take(&mut self.vad);
+        if let Some(e) = self.events.as_mut() {
+            e.detected(self.turns, self.samples * 1_000 / u64::from(OPUS_RATE));
+        }
         let first = at + self.model().response_delay;
         let last_speech = vad.last_speech.map(|t| self.us(t));
         let rec = AgentTurnTruth {

@@ -520,7 +520,7 @@ async fn bad_offers_are_400_and_calls_over_capacity_503() {
         assert_ne!(g722, offer);
         let r = post("/api/offer", "application/json", pipecat(&g722)).await;
         assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(&r.body));
-        assert!(String::from_utf8_lossy(&r.body).contains("Opus"));
+        assert!(String::from_utf8_lossy(&r.body).contains("opus"));
         let truth = mock.truth().await.agent;
         assert_eq!(truth.sessions, 0, "refused offers are no sessions");
 

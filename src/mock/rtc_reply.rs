@@ -28,6 +28,8 @@ pub(crate) struct RtcReply {
     pub(crate) silence: Bytes,
     /// Samples of reply audio at 48 kHz (the padding not counted).
     pub(crate) total_samples: usize,
+    /// What the reply says (OpenAI calls send it as its transcript).
+    pub(crate) text: String,
 }
 
 impl RtcReply {
@@ -37,7 +39,7 @@ impl RtcReply {
             sample_rate_out: OPUS_RATE,
             ..m.clone()
         };
-        let (_, pcm) = render(&at48, chars_per_second);
+        let (text, pcm) = render(&at48, chars_per_second);
         let pcm: Vec<i16> = pcm
             .chunks_exact(2)
             .map(|b| i16::from_le_bytes([b[0], b[1]]))
@@ -53,6 +55,7 @@ impl RtcReply {
             packets: reply.packets.into_iter().map(|p| p.data).collect(),
             silence,
             total_samples: pcm.len(),
+            text,
         })
     }
 

@@ -9,6 +9,10 @@
 //! - WHIP (`POST /whip`, RFC 9725): body `application/sdp` → 201, the
 //!   answer SDP as body, `Location: /whip/session/<id>`;
 //!   `DELETE /whip/session/<id>` hangs the call up (200; 404 for no such call).
+//! - OpenAI Realtime (`POST /v1/realtime/calls`): body `application/sdp` →
+//!   201, the answer SDP, `Location: /v1/realtime/calls/rtc_<id>`;
+//!   `POST /v1/realtime/calls/rtc_<id>/hangup` hangs up (200; 404). The
+//!   call's events travel on its data channel (see `rtc_agent`).
 //!
 //! Refusals, each with a short reason in the mock's JSON error body: 400
 //! for an offer that is not SDP or offers no Opus (and for a Pipecat body
@@ -40,6 +44,9 @@ use crate::rtc::{Peer, PeerError};
 pub(crate) enum Signal {
     Pipecat,
     Whip,
+    /// OpenAI Realtime's WebRTC calls: the Realtime events (GA names) on
+    /// the `oai-events` data channel.
+    OpenAi,
 }
 
 impl Signal {
@@ -47,6 +54,7 @@ impl Signal {
         match self {
             Signal::Pipecat => "pipecat",
             Signal::Whip => "whip",
+            Signal::OpenAi => "openai",
         }
     }
 }
@@ -115,21 +123,44 @@ pub(crate) async fn whip(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    sdp_offer(&shared, &headers, &body, Signal::Whip).await
+}
+
+/// `POST /v1/realtime/calls`: OpenAI's shape of WHIP's exchange.
+pub(crate) async fn openai(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    sdp_offer(&shared, &headers, &body, Signal::OpenAi).await
+}
+
+/// A raw SDP offer (WHIP or OpenAI), answered with 201 and the call's
+/// `Location`.
+async fn sdp_offer(
+    shared: &Arc<Shared>,
+    headers: &HeaderMap,
+    body: &[u8],
+    signal: Signal,
+) -> Response {
     let sdp_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/sdp"));
     if !sdp_type {
-        let why = "a WHIP offer's Content-Type is application/sdp";
+        let why = "an SDP offer's Content-Type is application/sdp";
         return error_response(StatusCode::UNSUPPORTED_MEDIA_TYPE, why);
     }
-    let Ok(offer) = std::str::from_utf8(&body) else {
+    let Ok(offer) = std::str::from_utf8(body) else {
         return error_response(StatusCode::BAD_REQUEST, "the offer is not UTF-8 text");
     };
-    match open(&shared, offer, Signal::Whip).await {
+    match open(shared, offer, signal).await {
         Ok((id, sdp)) => {
-            let location = format!("/whip/session/{id}");
+            let location = match signal {
+                Signal::OpenAi => format!("/v1/realtime/calls/rtc_{id}"),
+                Signal::Whip | Signal::Pipecat => format!("/whip/session/{id}"),
+            };
             let mut resp = (StatusCode::CREATED, sdp).into_response();
             let h = resp.headers_mut();
             h.insert(
@@ -150,6 +181,20 @@ pub(crate) async fn whip_delete(
     State(shared): State<Arc<Shared>>,
     Path(id): Path<String>,
 ) -> Response {
+    end_call(&shared, &id, "no such WHIP session")
+}
+
+/// `POST /v1/realtime/calls/{call_id}/hangup`: OpenAI's hang-up.
+pub(crate) async fn openai_hangup(
+    State(shared): State<Arc<Shared>>,
+    Path(call): Path<String>,
+) -> Response {
+    let id = call.strip_prefix("rtc_").unwrap_or_default();
+    end_call(&shared, id, "no such call")
+}
+
+/// End call `id` (its task ends at once): 200, or 404 saying `missing`.
+fn end_call(shared: &Shared, id: &str, missing: &str) -> Response {
     let call = id
         .parse::<u64>()
         .ok()
@@ -159,7 +204,7 @@ pub(crate) async fn whip_delete(
             token.cancel();
             StatusCode::OK.into_response()
         }
-        None => error_response(StatusCode::NOT_FOUND, "no such WHIP session"),
+        None => error_response(StatusCode::NOT_FOUND, missing),
     }
 }
 

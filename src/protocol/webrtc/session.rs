@@ -305,6 +305,7 @@ async fn converse(
     let mut k: u32 = 0;
     let mut sending: Option<Sending<'_>> = None;
     let mut pcm = Vec::with_capacity(2 * 960);
+    let mut held: std::collections::VecDeque<String> = std::collections::VecDeque::new();
     loop {
         if st.phase == Phase::Speaking
             && sending.as_ref().and_then(|s| s.turn) != Some(st.cur.index)
@@ -377,12 +378,25 @@ async fn converse(
         if let Some(at) = st.next_deadline(a).filter(|&d| Instant::now() >= d) {
             flow = Flow::after(st.on_time(at.max(now), a));
         }
-        for text in std::mem::take(&mut st.outbox) {
-            if flow == Flow::Go {
-                // (No channel: the messages have nowhere to go.)
-                if let Err(e) = peer.send_channel(false, text.as_bytes()) {
-                    st.fail(peer_failure(e, "sending a message"), None);
-                    return;
+        if t.channel.is_some() {
+            // Held, in order, until the channel is open (it opens after
+            // DTLS, often after the call's first packets) and has room.
+            held.extend(std::mem::take(&mut st.outbox));
+        } else {
+            // No channel: the messages have nowhere to go.
+            st.outbox.clear();
+        }
+        if flow == Flow::Go {
+            while let Some(text) = held.front() {
+                match peer.send_channel(false, text.as_bytes()) {
+                    Ok(true) => {
+                        held.pop_front();
+                    }
+                    Ok(false) => break,
+                    Err(e) => {
+                        st.fail(peer_failure(e, "sending a message"), None);
+                        return;
+                    }
                 }
             }
         }

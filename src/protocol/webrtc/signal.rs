@@ -7,6 +7,13 @@
 //!   `application/sdp`, answered `201 Created` with the answer as the body
 //!   and a `Location` header naming the session, which is DELETEd at
 //!   hang-up ([`hang_up`]).
+//! - [`Signal::OpenAi`]: OpenAI Realtime's WebRTC calls. POST the offer as
+//!   `application/sdp` to `/v1/realtime/calls` (Bearer auth from the
+//!   target's headers), answered with the answer SDP (201, or any 2xx).
+//!   Its `Location` (`/v1/realtime/calls/{call_id}`), if any, is the call:
+//!   at hang-up voxload POSTs `{call}/hangup`, as OpenAI documents for
+//!   WebRTC and SIP calls alike; without one the peer connection closing
+//!   is the hang-up.
 //!
 //! Every failure is a [`SignalError`] naming the URL (credentials
 //! redacted) and, where the server answered, its status; every exchange is
@@ -36,6 +43,9 @@ pub enum Signal {
     Pipecat,
     /// WHIP: raw SDP in, 201 + `Location` out.
     Whip,
+    /// OpenAI Realtime: raw SDP in, SDP out, `{Location}/hangup` to end.
+    #[serde(rename = "openai")]
+    OpenAi,
 }
 
 impl Signal {
@@ -44,7 +54,22 @@ impl Signal {
         match self {
             Signal::Pipecat => "pipecat",
             Signal::Whip => "whip",
+            Signal::OpenAi => "openai",
         }
+    }
+
+    /// Every shape, in the order errors list them.
+    pub const ALL: [Signal; 3] = [Signal::Pipecat, Signal::Whip, Signal::OpenAi];
+
+    /// The shape named `name` (as `--signal` takes it).
+    pub fn parse(name: &str) -> Option<Signal> {
+        Signal::ALL.into_iter().find(|s| s.name() == name.trim())
+    }
+
+    /// The data channel its peer expects, if it names one (OpenAI's events
+    /// travel on `oai-events`).
+    pub fn channel(self) -> Option<&'static str> {
+        (self == Signal::OpenAi).then_some("oai-events")
     }
 }
 
@@ -55,8 +80,11 @@ pub struct Answer {
     pub sdp: String,
     /// Pipecat's peer-connection id, if it sent one.
     pub pc_id: Option<String>,
-    /// WHIP: the session resource to DELETE at hang-up (absolute URL).
+    /// WHIP: the session resource to DELETE at hang-up; OpenAI: the call,
+    /// whose `/hangup` is POSTed (absolute URL).
     pub resource: Option<String>,
+    /// The shape that answered (how `resource` is hung up).
+    pub signal: Signal,
     /// When the answer's body had been read (offer → answer time is this
     /// minus the instant the exchange started).
     pub at: Instant,
@@ -204,7 +232,7 @@ pub async fn exchange(
             })
             .unwrap_or_default(),
         ),
-        Signal::Whip => ("application/sdp", offer.as_bytes().to_vec()),
+        Signal::Whip | Signal::OpenAi => ("application/sdp", offer.as_bytes().to_vec()),
     };
     let req = request(Method::POST, &uri, headers, Some((content_type, body)));
     let what = "offer to";
@@ -219,13 +247,9 @@ pub async fn exchange(
             .get(LOCATION)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let expected = match signal {
-            Signal::Pipecat => StatusCode::OK,
-            Signal::Whip => StatusCode::CREATED,
-        };
         let ok = match signal {
-            Signal::Pipecat => status.is_success(),
-            Signal::Whip => status == expected,
+            Signal::Pipecat | Signal::OpenAi => status.is_success(),
+            Signal::Whip => status == StatusCode::CREATED,
         };
         if !ok {
             return Err(SignalError::Status {
@@ -233,7 +257,7 @@ pub async fn exchange(
                 url: shown.clone(),
                 status: status.as_u16(),
                 expected: match signal {
-                    Signal::Pipecat => "2xx",
+                    Signal::Pipecat | Signal::OpenAi => "2xx",
                     Signal::Whip => "201",
                 },
                 said: said(resp.into_body()).await,
@@ -264,17 +288,21 @@ pub async fn exchange(
                     sdp: a.sdp,
                     pc_id: a.pc_id,
                     resource: None,
+                    signal,
                     at,
                 }
             }
-            Signal::Whip => {
+            Signal::Whip | Signal::OpenAi => {
                 let sdp = String::from_utf8(body.to_vec())
                     .map_err(|_| bad("the body is not UTF-8 SDP".into()))?;
-                let location = location.ok_or_else(|| bad("it has no Location header".into()))?;
+                if signal == Signal::Whip && location.is_none() {
+                    return Err(bad("it has no Location header".into()));
+                }
                 Answer {
                     sdp,
                     pc_id: None,
-                    resource: Some(resolve(&uri, &location)),
+                    resource: location.map(|l| resolve(&uri, &l)),
+                    signal,
                     at,
                 }
             }
@@ -289,10 +317,10 @@ pub async fn exchange(
     within(timeout, what, &shown, fut).await
 }
 
-/// End a WHIP session: DELETE its resource (any 2xx is fine), within
-/// `timeout`. Pipecat has no hang-up request (the peer connection closing
-/// is the hang-up), so there is nothing to do for an answer without a
-/// resource.
+/// End a call at its server, within `timeout` (any 2xx is fine): WHIP
+/// DELETEs its resource, OpenAI POSTs `{call}/hangup`. Pipecat has no
+/// hang-up request (the peer connection closing is the hang-up), so there
+/// is nothing to do for an answer without a resource.
 pub async fn hang_up(
     client: &HttpClient,
     answer: &Answer,
@@ -303,12 +331,19 @@ pub async fn hang_up(
         return Ok(());
     };
     let what = "hang-up of";
-    let shown = redact_url(resource).into_owned();
-    let uri = parse_http_uri(resource).map_err(|e| SignalError::BadUrl {
+    let (method, url) = match answer.signal {
+        Signal::OpenAi => (
+            Method::POST,
+            format!("{}/hangup", resource.trim_end_matches('/')),
+        ),
+        Signal::Whip | Signal::Pipecat => (Method::DELETE, resource.to_string()),
+    };
+    let shown = redact_url(&url).into_owned();
+    let uri = parse_http_uri(&url).map_err(|e| SignalError::BadUrl {
         url: shown.clone(),
         reason: e.to_string(),
     })?;
-    let req = request(Method::DELETE, &uri, headers, None);
+    let req = request(method, &uri, headers, None);
     let fut = async {
         let resp = client
             .request(req)
