@@ -17,4 +17,4 @@ pub mod deadline;
 pub mod peer;
 
 pub use deadline::WakeAt;
-pub use peer::{Peer, PeerError, PeerEvent, PeerTimes, PendingOffer};
+pub use peer::{local_ip_toward, Peer, PeerError, PeerEvent, PeerTimes, PendingOffer};

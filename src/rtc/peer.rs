@@ -17,7 +17,7 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -142,6 +142,19 @@ impl std::fmt::Debug for Peer {
     }
 }
 
+/// The local address the kernel would send from to reach `remote`: the
+/// host candidate an agent there can answer. No datagram leaves (a UDP
+/// `connect` only picks the route).
+pub fn local_ip_toward(remote: SocketAddr) -> io::Result<IpAddr> {
+    let any: IpAddr = match remote {
+        SocketAddr::V4(_) => Ipv4Addr::UNSPECIFIED.into(),
+        SocketAddr::V6(_) => std::net::Ipv6Addr::UNSPECIFIED.into(),
+    };
+    let probe = std::net::UdpSocket::bind((any, 0))?;
+    probe.connect(remote)?;
+    Ok(probe.local_addr()?.ip())
+}
+
 impl Peer {
     /// A peer on a fresh UDP socket on 127.0.0.1 (any port), with that
     /// socket as its one host candidate, Opus as its one codec.
@@ -151,7 +164,15 @@ impl Peer {
 
     /// [`Peer::loopback`] with `codec` as its one codec.
     pub async fn loopback_with(codec: PacketCodec) -> Result<Self, PeerError> {
-        let bound = std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))?;
+        Self::bound(codec, IpAddr::V4(Ipv4Addr::LOCALHOST)).await
+    }
+
+    /// A peer on a fresh UDP socket on `ip` (any port), that socket its one
+    /// host candidate, `codec` its one codec. `ip` is the address the
+    /// other side can reach: 127.0.0.1 for a local agent, else the
+    /// interface that routes to it ([`local_ip_toward`]).
+    pub async fn bound(codec: PacketCodec, ip: IpAddr) -> Result<Self, PeerError> {
+        let bound = std::net::UdpSocket::bind((ip, 0))?;
         bound.set_nonblocking(true)?;
         let sender = bound.try_clone()?;
         let socket = UdpSocket::from_std(bound)?;
@@ -489,5 +510,34 @@ fn ice_name(s: IceConnectionState) -> &'static str {
         IceConnectionState::Connected => "connected",
         IceConnectionState::Completed => "completed",
         IceConnectionState::Disconnected => "disconnected",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_candidate_toward_a_local_agent_is_loopback() {
+        let v4: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        assert_eq!(
+            local_ip_toward(v4).unwrap(),
+            IpAddr::from(Ipv4Addr::LOCALHOST)
+        );
+        let v6: SocketAddr = "[::1]:9".parse().unwrap();
+        assert_eq!(
+            local_ip_toward(v6).unwrap(),
+            IpAddr::from(std::net::Ipv6Addr::LOCALHOST)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_peer_bound_to_an_address_offers_it() {
+        let ip = IpAddr::from(std::net::Ipv6Addr::LOCALHOST);
+        let mut peer = Peer::bound(PacketCodec::Pcmu, ip).await.unwrap();
+        assert_eq!(peer.local_addr().ip(), ip);
+        let (sdp, _) = peer.offer(None).unwrap();
+        assert!(sdp.contains("::1") && sdp.contains("PCMU/8000"), "{sdp}");
+        assert!(!sdp.to_ascii_lowercase().contains("opus"), "{sdp}");
     }
 }

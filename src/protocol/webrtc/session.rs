@@ -36,7 +36,7 @@ use crate::audio::packets::{PacketCodec, PacketDecoder, PacketTrack};
 use crate::protocol::agent_call::{
     AgentLine, Conversation, Flow, LinkTimes, Phase, State, TurnTimes,
 };
-use crate::protocol::target::{header_values, parse_http_uri, TargetError};
+use crate::protocol::target::{header_values, parse_http_uri, redact_url, TargetError};
 use crate::protocol::ws_agent::{AgentMessage, AgentTarget};
 use crate::protocol::ws_pacer::{Pacer, Progress};
 use crate::protocol::{ErrorKind, HttpClient, ProtocolError};
@@ -130,7 +130,8 @@ impl RtcAgent {
         let limit = t.agent.connect_timeout;
         let give_up = Instant::now() + limit;
         let peer_error = |e: PeerError| peer_failure(e, SETTING_UP);
-        let mut peer = Peer::loopback_with(t.codec)
+        let ip = candidate_ip(&t.agent.url).await?;
+        let mut peer = Peer::bound(t.codec, ip)
             .await
             .map_err(peer_error)?
             .timed_by(Arc::new(self.pacer.clone()));
@@ -404,6 +405,32 @@ async fn converse(
             return;
         }
     }
+}
+
+/// The address of our host candidate for an agent signalled at `url`: the
+/// interface that routes to the signalling host (127.0.0.1 for a local
+/// agent). v1 assumes the media comes from where the signalling is (true of
+/// Pipecat's runner, WHIP servers and OpenAI's edge in practice); an agent
+/// behind NAT still reaches us by a peer-reflexive candidate.
+async fn candidate_ip(url: &str) -> Result<std::net::IpAddr, ProtocolError> {
+    let connect = |why: String| ProtocolError::new(ErrorKind::Connect, why);
+    let uri = parse_http_uri(url).map_err(|e| connect(e.to_string()))?;
+    let host = uri.host().unwrap_or_default().trim_matches(['[', ']']);
+    let port = uri
+        .port_u16()
+        .unwrap_or(if uri.scheme_str() == Some("https") {
+            443
+        } else {
+            80
+        });
+    let shown = redact_url(url);
+    let remote = tokio::net::lookup_host((host, port))
+        .await
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .ok_or_else(|| connect(format!("cannot resolve the signalling host of {shown}")))?;
+    crate::rtc::local_ip_toward(remote)
+        .map_err(|e| connect(format!("no route to the signalling host of {shown}: {e}")))
 }
 
 /// The receiving side of a call: its decoder, a buffer, the stream's meter.
