@@ -191,6 +191,81 @@ async fn an_openai_realtime_call_shows_every_event_against_the_truth() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_openai_webrtc_call_shows_its_set_up_and_every_event() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mock = agent_mock().await;
+    let config = script(dir.path(), &["hello there", "thank you"]);
+    let url = format!("http://{}/v1/realtime/calls", mock.addr);
+    let s = sample(
+        &[
+            "agent",
+            "--preset",
+            "openai-realtime-webrtc",
+            "--url",
+            &url,
+            "-c",
+            &config,
+            "--pause",
+            "100ms",
+        ],
+        &[],
+        dir.path(),
+    )
+    .await;
+    assert_eq!(s.code, Some(0), "{}", s.all());
+    assert!(s.stdout.starts_with("agent WebRTC "), "{}", s.stdout);
+    // The set-up, in its order, then the hang-up.
+    let mut at = 0;
+    for step in [
+        "offer (openai) to ",
+        "answer (",
+        "ICE connected",
+        "DTLS connected",
+        "data channel 'oai-events' open",
+        "hung up",
+    ] {
+        let found = s.stdout[at..].find(step);
+        assert!(found.is_some(), "{step:?} after byte {at}:\n{}", s.stdout);
+        at += found.unwrap_or(0);
+    }
+    // The session's set-up went out on the channel once it was open.
+    let first_sent = s.stdout.lines().find(|l| l.starts_with('>')).expect("sent");
+    assert!(
+        first_sent.contains(r#""type":"session.update""#),
+        "{first_sent}"
+    );
+    // The caller's packets: one line per utterance.
+    assert_eq!(
+        s.stdout.matches("(audio frame 1 of ").count(),
+        2,
+        "{}",
+        s.stdout
+    );
+    // Each answer: its endpoint, start, first audible packet, text, end.
+    for verdict in [
+        "endpoint",
+        "response start",
+        "audio ",
+        "reply text",
+        "end of response",
+    ] {
+        assert_eq!(s.received(verdict).len(), 2, "{verdict}: {}", s.stdout);
+    }
+    // The mock logs the call as its task ends, just after the hang-up.
+    let until = Instant::now() + Duration::from_secs(5);
+    let mut truth = mock.truth().await.agent;
+    while truth.recent_sessions.is_empty() && Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        truth = mock.truth().await.agent;
+    }
+    assert_eq!(truth.turns, 2, "{truth:?}");
+    let session = truth.recent_sessions.first().expect("the call");
+    assert_eq!(session.realtime.as_ref().map(|r| r.updates), Some(1));
+    assert_eq!(session.end, voxload::mock::AgentEnd::Deleted, "{session:?}");
+    assert_eq!(s.stdout.matches("\"turn\":").count(), 2, "{}", s.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_twilio_call_shows_its_numbered_frames_and_the_echoed_mark() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mock = agent_mock().await;

@@ -180,11 +180,11 @@ async fn sample(plan: RunPlan, text: Option<String>) -> anyhow::Result<bool> {
             )
         }
         (Adapter::RtcAgent(agent), Inputs::Agent(mut inputs)) => {
-            // (No message trace on a WebRTC call yet: the turns' figures.)
             inputs.scripts.truncate(1);
+            let codec = agent.target().codec;
             let assumed = Assumed {
-                how: "as Opus, decoded at 48000 Hz".into(),
-                rate: Some(48_000),
+                how: format!("as {}, decoded at {} Hz", codec.name(), codec.rate()),
+                rate: Some(codec.rate()),
             };
             (
                 one_call(&*agent, inputs, seed, &arrival).await?,
@@ -269,6 +269,7 @@ fn audio_facts(assumed: &Assumed, r: &RequestRecord) {
 fn show_target(s: &Scenario) {
     let how = match &s.target {
         Target::HttpTts(_) | Target::HttpAsr(_) => "HTTP",
+        Target::RtcAgent(_) => "WebRTC",
         _ => "WebSocket",
     };
     let preset = s

@@ -129,8 +129,7 @@ impl Adapter {
             Adapter::WsAsr(a) => Adapter::WsAsr(a.traced(tracer)),
             Adapter::WsAgent(a) => Adapter::WsAgent(Box::new(a.traced(tracer))),
             Adapter::WsTts(a) => Adapter::WsTts(a.traced(tracer)),
-            // (Not traced yet: `voxload sample agent` speaks WebSocket.)
-            a @ Adapter::RtcAgent(_) => a,
+            Adapter::RtcAgent(a) => Adapter::RtcAgent(Box::new(a.traced(tracer))),
         }
     }
 

@@ -101,7 +101,12 @@ impl<F: FnMut(TurnTimes)> State<'_, Bytes, F> {
 }
 
 /// What the rules made of agent message `msg`, for the trace.
-fn verdict(m: AgentMessage, text: Option<&str>, msg: &Message, t: &AgentTarget) -> Verdict {
+pub(crate) fn verdict(
+    m: AgentMessage,
+    text: Option<&str>,
+    msg: &Message,
+    t: &AgentTarget,
+) -> Verdict {
     let text = || text.unwrap_or("").to_string();
     match m {
         AgentMessage::Audio(n) => Verdict::Audio(n),

@@ -37,10 +37,13 @@ use crate::protocol::agent_call::{
     AgentLine, Conversation, Flow, LinkTimes, Phase, State, TurnTimes,
 };
 use crate::protocol::target::{header_values, parse_http_uri, redact_url, TargetError};
+use crate::protocol::trace::{Tracer, Verdict};
 use crate::protocol::ws_agent::{AgentMessage, AgentTarget};
+use crate::protocol::ws_agent_session::verdict;
 use crate::protocol::ws_pacer::{Pacer, Progress};
 use crate::protocol::{ErrorKind, HttpClient, ProtocolError};
 use crate::rtc::{Peer, PeerError, PeerEvent, PeerTimes};
+use tokio_tungstenite::tungstenite::Message;
 
 /// The default level at which a decoded agent packet counts as speech.
 pub const DEFAULT_AUDIBLE_DBFS: f32 = -40.0;
@@ -86,6 +89,7 @@ pub struct RtcAgent {
     headers: Vec<(HeaderName, HeaderValue)>,
     pacer: Pacer,
     client: HttpClient,
+    tracer: Tracer,
 }
 
 /// How a call was set up, on voxload's clock.
@@ -114,7 +118,16 @@ impl RtcAgent {
             headers,
             pacer,
             client,
+            tracer: Tracer::off(),
         })
+    }
+
+    /// Record every call's signalling, set-up and messages in `tracer`
+    /// (`voxload sample`): the data channel's messages one by one, the
+    /// caller's packets as one line per utterance, the agent's first
+    /// audible packet of each answer.
+    pub fn traced(self, tracer: Tracer) -> Self {
+        Self { tracer, ..self }
     }
 
     /// The validated target.
@@ -130,6 +143,13 @@ impl RtcAgent {
         let limit = t.agent.connect_timeout;
         let give_up = Instant::now() + limit;
         let peer_error = |e: PeerError| peer_failure(e, SETTING_UP);
+        let trace = &self.tracer;
+        trace.with(|tr| {
+            let now = Instant::now();
+            tr.start(now);
+            let url = redact_url(&t.agent.url);
+            tr.note(now, format!("offer ({}) to {url}", t.signal.name()));
+        });
         let ip = candidate_ip(&t.agent.url).await?;
         let mut peer = Peer::bound(t.codec, ip)
             .await
@@ -146,13 +166,32 @@ impl RtcAgent {
             limit,
         )
         .await
-        .map_err(|e| ProtocolError::new(e.kind(), e.to_string()))?;
+        .map_err(|e| {
+            trace.with(|tr| tr.note(Instant::now(), format!("offer failed: {e}")));
+            ProtocolError::new(e.kind(), e.to_string())
+        })?;
         setup.answered = Some(answer.at);
+        trace.with(|tr| {
+            tr.note(
+                answer.at,
+                format!("answer ({} bytes of SDP)", answer.sdp.len()),
+            )
+        });
         peer.accept_answer(pending, &answer.sdp)
             .map_err(peer_error)?;
         let left = give_up.saturating_duration_since(Instant::now());
         let connected = peer.connect(left).await;
         setup.peer = peer.times();
+        trace.with(|tr| {
+            if let Some(at) = setup.peer.ice_connected {
+                tr.note(at, "ICE connected");
+            }
+            match (&connected, setup.peer.dtls_connected) {
+                (Ok(()), Some(at)) => tr.note(at, "DTLS connected: media flows"),
+                (Err(e), _) => tr.note(Instant::now(), format!("set-up failed: {e}")),
+                (Ok(()), None) => {}
+            }
+        });
         connected.map_err(peer_error)?;
         Ok(RtcCall {
             peer,
@@ -170,7 +209,17 @@ impl RtcAgent {
         on_turn: impl FnMut(TurnTimes) + Send,
     ) {
         let t = &self.target;
-        converse(&mut call.peer, &call.setup, &self.pacer, t, talk, on_turn).await;
+        let trace = &self.tracer;
+        converse(
+            &mut call.peer,
+            &call.setup,
+            &self.pacer,
+            t,
+            talk,
+            on_turn,
+            trace,
+        )
+        .await;
         // WHIP's DELETE first, the end its protocol defines (a failed one
         // leaves the agent to time the call out; the turns are already
         // measured), then the close_notify every agent hears.
@@ -182,6 +231,7 @@ impl RtcAgent {
         )
         .await;
         call.peer.close();
+        trace.with(|tr| tr.note(Instant::now(), "hung up"));
     }
 }
 
@@ -275,6 +325,7 @@ async fn converse(
     t: &RtcAgentTarget,
     talk: Conversation<'_, Arc<PacketTrack>>,
     on_turn: impl FnMut(TurnTimes),
+    trace: &Tracer,
 ) {
     let a = &t.agent;
     let mut st = State::new(talk, a, on_turn);
@@ -331,7 +382,7 @@ async fn converse(
                     pcm: &mut pcm,
                     meter: &mut meter,
                 };
-                heard(&mut st, peer, &mut rx, t, &sending)
+                heard(&mut st, peer, &mut rx, t, &sending, trace)
             }
         };
         if flow != Flow::Go {
@@ -369,6 +420,11 @@ async fn converse(
                 s.progress.frames += 1;
                 if s.next == s.track.packets.len() {
                     let p = s.progress;
+                    trace.with(|tr| {
+                        let one = s.track.packets.first().map(|p| p.data.to_vec());
+                        let sample = Message::binary(one.unwrap_or_default());
+                        tr.frames(p.first.unwrap_or(sent), p.last, p.frames, &sample);
+                    });
                     st.on_played(p, sent, a);
                     sending = None;
                 }
@@ -391,6 +447,7 @@ async fn converse(
             while let Some(text) = held.front() {
                 match peer.send_channel(false, text.as_bytes()) {
                     Ok(true) => {
+                        trace.with(|tr| tr.sent(Instant::now(), &Message::text(text.as_str())));
                         held.pop_front();
                     }
                     Ok(false) => break,
@@ -448,6 +505,7 @@ fn heard<F: FnMut(TurnTimes)>(
     rx: &mut Receiver<'_>,
     t: &RtcAgentTarget,
     sending: &Option<Sending<'_>>,
+    trace: &Tracer,
 ) -> Flow {
     let a = &t.agent;
     let onset = sending
@@ -480,28 +538,46 @@ fn heard<F: FnMut(TurnTimes)>(
                 }
                 st.interruption_onset(|| onset);
                 let bytes = rx.pcm.len() * 2;
+                if waiting && st.cur.first_audio.is_none() {
+                    // One line per answer: its first audible packet.
+                    trace.with(|tr| {
+                        let msg = Message::binary(data.to_vec());
+                        tr.received(at, &msg, Verdict::Audio(bytes));
+                    });
+                }
                 Flow::after(st.on_message(AgentMessage::Audio(bytes), None, None, at, a))
             }
             PeerEvent::ChannelData { at, data, .. } => {
                 let text = String::from_utf8_lossy(&data);
+                let msg = || Message::text(text.as_ref());
                 match a.rules.read_text(&text) {
                     Ok(c) => {
+                        trace.with(|tr| {
+                            let msg = msg();
+                            let verdict = verdict(c.message, c.text.as_deref(), &msg, a);
+                            tr.received_aside(at, &msg, verdict, st.not_counted(c.message));
+                        });
                         st.interruption_onset(|| onset);
                         Flow::after(st.on_message(c.message, c.item_id, c.text, at, a))
                     }
                     Err(e) => {
+                        trace.with(|tr| tr.received(at, &msg(), Verdict::Failed(e.detail.clone())));
                         st.fail(e, None);
                         Flow::Close
                     }
                 }
             }
             PeerEvent::Disconnected => {
+                trace.with(|tr| tr.note(Instant::now(), "the agent hung up"));
                 let e =
                     ProtocolError::new(ErrorKind::Reset, "the agent hung up (peer disconnected)");
                 st.fail(e, None);
                 Flow::Stop
             }
-            PeerEvent::ChannelOpen(_) => Flow::Go,
+            PeerEvent::ChannelOpen(label) => {
+                trace.with(|tr| tr.note(Instant::now(), format!("data channel '{label}' open")));
+                Flow::Go
+            }
         };
         if flow != Flow::Go {
             return flow;
