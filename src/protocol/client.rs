@@ -109,8 +109,9 @@ impl HttpClient {
         http.enforce_http(false);
         http.set_nodelay(true);
         http.set_connect_timeout(Some(connect_timeout));
-        // rustls is built with only the `ring` provider, which it then uses
-        // by default; no process-wide provider needs installing.
+        // rustls is built with only the `aws-lc-rs` provider (the crypto
+        // str0m's DTLS already links), which it then uses by default; no
+        // process-wide provider needs installing.
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_webpki_roots()
             .https_or_http()
