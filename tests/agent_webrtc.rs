@@ -330,6 +330,78 @@ async fn an_openai_call_reads_the_realtime_events_on_its_data_channel() {
     }
 }
 
+/// An Ogg Opus file of `pcm` (48 kHz mono) as opusenc lays one out: the
+/// head and tags on pages of their own, then 20 ms packets (our encoder's,
+/// codec delay flushed) with granule positions in 48 kHz samples, the last
+/// `pre_skip + samples`.
+fn ogg_opus(pcm: &[i16]) -> (Vec<u8>, usize) {
+    use ogg::{PacketWriteEndInfo, PacketWriter};
+    let track = voxload::audio::opus::encode_pcm16(pcm, 48_000).expect("encode");
+    let pre_skip = voxload::audio::opus::CODEC_DELAY_SAMPLES as u16;
+    let mut head = b"OpusHead\x01\x01".to_vec();
+    head.extend_from_slice(&pre_skip.to_le_bytes());
+    head.extend_from_slice(&48_000u32.to_le_bytes());
+    head.extend_from_slice(&[0, 0, 0]);
+    let mut w = PacketWriter::new(Vec::new());
+    let end_page = PacketWriteEndInfo::EndPage;
+    w.write_packet(head, 1, end_page, 0).expect("head");
+    w.write_packet(b"OpusTags\0\0\0\0\0\0\0\0".to_vec(), 1, end_page, 0)
+        .expect("tags");
+    let n = track.packets.len();
+    for (i, p) in track.packets.iter().enumerate() {
+        let (end, granule) = if i + 1 == n {
+            (PacketWriteEndInfo::EndStream, u64::from(pre_skip) + pcm.len() as u64)
+        } else {
+            (PacketWriteEndInfo::NormalPacket, (i as u64 + 1) * 960)
+        };
+        w.write_packet(p.data.to_vec(), 1, end, granule).expect("packet");
+    }
+    (w.into_inner(), n)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ogg_opus_turn_goes_out_packet_for_packet() {
+    let _serial = SERIAL.lock().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let agent = AgentModel {
+        response_delay: Duration::from_millis(300),
+        vad_silence: Duration::from_millis(240),
+        response_audio: Duration::from_millis(400),
+        ..AgentModel::default()
+    };
+    let mock = mock::spawn(model(agent)).await.expect("mock");
+    let text = "thanks a lot";
+    let pcm = voxload::audio::voice::Voice::new(48_000, 15.0).render(text);
+    let (file, packets) = ogg_opus(&pcm);
+    let path = dir.path().join("thanks.opus");
+    std::fs::write(&path, file).expect("write");
+    let mut o = options(offer_url(&mock, "whip"), "whip", dir.path(), 1, "1");
+    o.agent.script = Some(vec![voxload::config::agent::ScriptOptions {
+        name: "ogg".into(),
+        turns: Some(vec![path]),
+        ..Default::default()
+    }]);
+    let (_, records) = tokio::time::timeout(Duration::from_secs(60), run(o))
+        .await
+        .expect("bounded");
+    assert_eq!(records.len(), 1, "{records:?}");
+    let r = &records[0];
+    assert!(r.ok(), "{r:?}");
+    let truth = truth_after(&mock, 1).await;
+    let t = truth.recent_turns.first().expect("a turn");
+    // The file's packets decoded at the agent as the utterance they are:
+    // one end of speech, paired with ours as for an encoded WAV.
+    assert_eq!(truth.turns, 1, "{truth:?}");
+    let theirs = (t.first_audio_us.expect("answered") - t.last_speech_us.expect("speech")) as f64 / 1e3;
+    let ours = ms(r.agent_first_audio_us);
+    let late = if ring(text) { 20.0 } else { 0.0 };
+    assert!((ours - theirs - late).abs() <= PAIRED_MS, "ours {ours}, mock {theirs}");
+    let rtc = truth.recent_sessions[0].rtc.as_ref().expect("WebRTC");
+    assert_eq!(rtc.undecodable, 0, "{rtc:?}");
+    // Every packet of the file arrived (and noise packets after it).
+    assert!(rtc.packets_received as usize > packets, "{rtc:?} of {packets}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn barge_in_silence_and_leak_follow_the_agents_stop_delay() {
     let _serial = SERIAL.lock().await;

@@ -16,6 +16,7 @@ mod detect;
 pub mod g711;
 pub mod generate;
 mod ogg;
+pub mod ogg_packets;
 pub mod opus;
 pub mod packets;
 pub mod rate;

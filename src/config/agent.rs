@@ -17,7 +17,9 @@ use super::error::{invalid, positive, ws_max_message, ConfigError};
 use super::target::{parse_codec, templates, ErrorEventOptions, HeaderOptions};
 use crate::audio::codec::Codec;
 use crate::audio::convert::to_pcm16_mono;
+use crate::audio::ogg_packets::read_ogg_opus;
 use crate::audio::packets::PacketCodec;
+use crate::audio::AudioFormat;
 use crate::audio::voice::Voice;
 use crate::input::{AudioSet, TEST_VOICE_CPS};
 use crate::protocol::target::TargetError;
@@ -280,7 +282,14 @@ pub fn default_scripts() -> Vec<ScriptOptions> {
     ]
 }
 
-fn load_script(s: &ScriptOptions, rate: u32, codec: Codec) -> Result<Script, ConfigError> {
+/// `keep_opus`: an Ogg Opus turn file is kept as it is (a WebRTC call over
+/// Opus sends its packets; every other transport needs PCM).
+fn load_script(
+    s: &ScriptOptions,
+    rate: u32,
+    codec: Codec,
+    keep_opus: bool,
+) -> Result<Script, ConfigError> {
     let bad = |reason: String| invalid("script", format!("'{}': {reason}", s.name));
     let weight = s.weight.unwrap_or(1.0);
     if !(weight.is_finite() && weight > 0.0) {
@@ -297,14 +306,27 @@ fn load_script(s: &ScriptOptions, rate: u32, codec: Codec) -> Result<Script, Con
             )),
         };
     let (mut turns, mut sources, mut references) = (Vec::new(), Vec::new(), Vec::new());
+    // Each turn's speech in seconds (an Ogg Opus turn's from its granules).
+    let mut speech_s = Vec::new();
     if let Some(inputs) = files {
         let set = AudioSet::load(&inputs).map_err(|e| bad(e.to_string()))?;
         for item in set.items() {
+            if item.format == AudioFormat::Opus && keep_opus {
+                let track = read_ogg_opus(&item.bytes)
+                    .map_err(|e| bad(format!("{}: {e}", item.path.display())))?;
+                sources.push(item.path.display().to_string());
+                references.push(item.reference.clone());
+                speech_s.push(track.audio.as_secs_f64());
+                turns.push(Bytes::from(item.bytes.to_vec()));
+                continue;
+            }
             let pcm = to_pcm16_mono(&item.bytes, Some(item.format), rate)
                 .map_err(|e| bad(format!("cannot convert {}: {e}", item.path.display())))?;
             sources.push(item.path.display().to_string());
             references.push(item.reference.clone());
-            turns.push(Bytes::from(codec.encode(&pcm)));
+            let turn = Bytes::from(codec.encode(&pcm));
+            speech_s.push(codec.duration(turn.len(), rate).as_secs_f64());
+            turns.push(turn);
         }
     } else {
         let voice = Voice::new(rate, TEST_VOICE_CPS);
@@ -316,16 +338,14 @@ fn load_script(s: &ScriptOptions, rate: u32, codec: Codec) -> Result<Script, Con
                 .collect();
             sources.push(format!("text: {t}"));
             references.push(Some(t.clone()));
-            turns.push(Bytes::from(codec.encode(&pcm)));
+            let turn = Bytes::from(codec.encode(&pcm));
+            speech_s.push(codec.duration(turn.len(), rate).as_secs_f64());
+            turns.push(turn);
         }
     }
     if let Some(i) = turns.iter().position(|t| t.is_empty()) {
         return Err(bad(format!("turn {} has no audio ({})", i + 1, sources[i])));
     }
-    let speech_s = turns
-        .iter()
-        .map(|t| codec.duration(t.len(), rate).as_secs_f64())
-        .collect();
     Ok(Script {
         name: s.name.clone(),
         weight,
@@ -411,6 +431,12 @@ impl AgentOptions {
         } else {
             parse_codec(o.codec.as_deref())?
         };
+        // Over WebRTC with Opus, an Ogg Opus turn goes out packet for packet.
+        let keep_opus = o.webrtc()?
+            && o
+                .codec
+                .as_deref()
+                .is_none_or(|c| c.trim().eq_ignore_ascii_case("opus"));
         let agent_sample_rate = o.agent_sample_rate.unwrap_or(16_000);
         if sample_rate == 0 {
             return Err(invalid("--sample-rate", "must be greater than 0"));
@@ -465,7 +491,7 @@ impl AgentOptions {
         }
         let scripts = script_opts
             .iter()
-            .map(|s| load_script(s, sample_rate, codec))
+            .map(|s| load_script(s, sample_rate, codec, keep_opus))
             .collect::<Result<Vec<_>, _>>()?;
         let inputs = AgentInputs {
             scripts,

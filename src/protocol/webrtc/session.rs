@@ -32,6 +32,7 @@ use hyper::header::{HeaderName, HeaderValue};
 use super::signal::{exchange, hang_up, Answer, Signal};
 use super::stream::StreamMeter;
 use crate::audio::opus::FRAME;
+use crate::audio::ogg_packets::read_ogg_opus;
 use crate::audio::packets::{PacketCodec, PacketDecoder, PacketTrack};
 use crate::protocol::agent_call::{
     AgentLine, Conversation, Flow, LinkTimes, Phase, State, TurnTimes,
@@ -254,7 +255,14 @@ impl AgentLine for RtcAgent {
 
     /// Encoded once into 20 ms packets of the call's codec (Opus: a few
     /// hundred µs per packet).
+    /// An Ogg Opus turn (kept as it is by the loader) goes out packet for
+    /// packet instead.
     fn utterance(&self, audio: &Bytes) -> Result<Arc<PacketTrack>, ProtocolError> {
+        if audio.starts_with(b"OggS") && self.target.codec == PacketCodec::Opus {
+            return read_ogg_opus(audio)
+                .map(Arc::new)
+                .map_err(|e| ProtocolError::new(ErrorKind::Decode, format!("ogg opus: {e}")));
+        }
         let pcm: Vec<i16> = audio
             .chunks_exact(2)
             .map(|b| i16::from_le_bytes([b[0], b[1]]))
