@@ -350,11 +350,15 @@ fn ogg_opus(pcm: &[i16]) -> (Vec<u8>, usize) {
     let n = track.packets.len();
     for (i, p) in track.packets.iter().enumerate() {
         let (end, granule) = if i + 1 == n {
-            (PacketWriteEndInfo::EndStream, u64::from(pre_skip) + pcm.len() as u64)
+            (
+                PacketWriteEndInfo::EndStream,
+                u64::from(pre_skip) + pcm.len() as u64,
+            )
         } else {
             (PacketWriteEndInfo::NormalPacket, (i as u64 + 1) * 960)
         };
-        w.write_packet(p.data.to_vec(), 1, end, granule).expect("packet");
+        w.write_packet(p.data.to_vec(), 1, end, granule)
+            .expect("packet");
     }
     (w.into_inner(), n)
 }
@@ -392,14 +396,21 @@ async fn an_ogg_opus_turn_goes_out_packet_for_packet() {
     // The file's packets decoded at the agent as the utterance they are:
     // one end of speech, paired with ours as for an encoded WAV.
     assert_eq!(truth.turns, 1, "{truth:?}");
-    let theirs = (t.first_audio_us.expect("answered") - t.last_speech_us.expect("speech")) as f64 / 1e3;
+    let theirs =
+        (t.first_audio_us.expect("answered") - t.last_speech_us.expect("speech")) as f64 / 1e3;
     let ours = ms(r.agent_first_audio_us);
     let late = if ring(text) { 20.0 } else { 0.0 };
-    assert!((ours - theirs - late).abs() <= PAIRED_MS, "ours {ours}, mock {theirs}");
+    assert!(
+        (ours - theirs - late).abs() <= PAIRED_MS,
+        "ours {ours}, mock {theirs}"
+    );
     let rtc = truth.recent_sessions[0].rtc.as_ref().expect("WebRTC");
     assert_eq!(rtc.undecodable, 0, "{rtc:?}");
     // Every packet of the file arrived (and noise packets after it).
-    assert!(rtc.packets_received as usize > packets, "{rtc:?} of {packets}");
+    assert!(
+        rtc.packets_received as usize > packets,
+        "{rtc:?} of {packets}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -215,8 +215,9 @@ fn resolve(bytes: &[u8], hint: Option<AudioFormat>) -> Result<FileFormat, AudioE
 fn opus_error() -> AudioError {
     undecodable(
         "opus",
-        "opus input cannot be decoded (voxload has no Opus decoder), so it cannot be \
-         converted; convert it first, e.g. `ffmpeg -i in.opus -ar 16000 -ac 1 out.wav`"
+        "Ogg Opus input is not decoded to PCM (only a WebRTC call over Opus takes it, \
+         sending its packets as they are); convert it first, e.g. \
+         `ffmpeg -i in.opus -ar 16000 -ac 1 out.wav`"
             .into(),
     )
 }

@@ -259,7 +259,7 @@ fn opus_gives_a_clear_error_but_probes() {
         err,
         AudioError::Undecodable { format: "opus", .. }
     ));
-    assert!(msg.contains("opus input cannot be decoded") && msg.contains("convert it first"));
+    assert!(msg.contains("Ogg Opus input is not decoded") && msg.contains("convert it first"));
     assert!(to_pcm16_mono(&f, None, 16_000).is_err());
     assert_eq!(
         probe(&f, None).expect("opus duration"),

@@ -17,7 +17,7 @@ use super::opus::{FRAME, OPUS_RATE};
 use super::track::{MediaPacket, PacketTrack};
 
 /// Why an Ogg Opus file cannot go out packet for packet.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum OggOpusError {
     /// The container is broken (capture pattern, checksum, truncation).
     #[error("not a readable Ogg stream: {0}")]
@@ -101,8 +101,7 @@ pub fn read_ogg_opus(bytes: &[u8]) -> Result<PacketTrack, OggOpusError> {
             Some(_) if !tags => tags = true,
             Some(_) => {
                 let index = packets.len();
-                let duration =
-                    packet_duration(&p.data).ok_or(OggOpusError::BadPacket { index })?;
+                let duration = packet_duration(&p.data).ok_or(OggOpusError::BadPacket { index })?;
                 if duration != FRAME {
                     let ms = duration.as_secs_f64() * 1e3;
                     return Err(OggOpusError::FrameLength { index, ms });
@@ -191,7 +190,10 @@ pub(crate) mod tests {
         let want: Vec<&[u8]> = packets.iter().map(Vec::as_slice).collect();
         assert_eq!(got, want);
         // The last granule, less the pre-skip: 4 packets and 100 samples.
-        assert_eq!(track.audio, Duration::from_micros((4 * 960 + 100) * 1_000_000 / 48_000));
+        assert_eq!(
+            track.audio,
+            Duration::from_nanos((4 * 960 + 100) * 1_000_000_000 / 48_000)
+        );
     }
 
     #[test]
@@ -201,10 +203,16 @@ pub(crate) mod tests {
             read_ogg_opus(&sixty),
             Err(OggOpusError::FrameLength { index: 1, ms: 60.0 })
         );
-        assert!(read_ogg_opus(&sixty).unwrap_err().to_string().contains("opusenc --framesize 20"));
+        assert!(read_ogg_opus(&sixty)
+            .unwrap_err()
+            .to_string()
+            .contains("opusenc --framesize 20"));
         let empty = ogg_file(&[], 312, 0);
         assert_eq!(read_ogg_opus(&empty), Err(OggOpusError::Empty));
-        assert!(matches!(read_ogg_opus(b"RIFF....WAVE"), Err(OggOpusError::Ogg(_))));
+        assert!(matches!(
+            read_ogg_opus(b"RIFF....WAVE"),
+            Err(OggOpusError::Ogg(_))
+        ));
         let mut not_opus = ogg_file(&[vec![31 << 3]], 0, 960);
         // "OpusHead" → "OpusHeaX": the checksum no longer matches either.
         let at = not_opus.windows(8).position(|w| w == b"OpusHead").unwrap();

@@ -19,8 +19,8 @@ use crate::audio::codec::Codec;
 use crate::audio::convert::to_pcm16_mono;
 use crate::audio::ogg_packets::read_ogg_opus;
 use crate::audio::packets::PacketCodec;
-use crate::audio::AudioFormat;
 use crate::audio::voice::Voice;
+use crate::audio::AudioFormat;
 use crate::input::{AudioSet, TEST_VOICE_CPS};
 use crate::protocol::target::TargetError;
 use crate::protocol::webrtc::session::DEFAULT_AUDIBLE_DBFS;
@@ -433,8 +433,7 @@ impl AgentOptions {
         };
         // Over WebRTC with Opus, an Ogg Opus turn goes out packet for packet.
         let keep_opus = o.webrtc()?
-            && o
-                .codec
+            && o.codec
                 .as_deref()
                 .is_none_or(|c| c.trim().eq_ignore_ascii_case("opus"));
         let agent_sample_rate = o.agent_sample_rate.unwrap_or(16_000);

@@ -31,8 +31,8 @@ use hyper::header::{HeaderName, HeaderValue};
 
 use super::signal::{exchange, hang_up, Answer, Signal};
 use super::stream::StreamMeter;
-use crate::audio::opus::FRAME;
 use crate::audio::ogg_packets::read_ogg_opus;
+use crate::audio::opus::FRAME;
 use crate::audio::packets::{PacketCodec, PacketDecoder, PacketTrack};
 use crate::protocol::agent_call::{
     AgentLine, Conversation, Flow, LinkTimes, Phase, State, TurnTimes,
