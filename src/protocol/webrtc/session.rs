@@ -28,6 +28,7 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use hyper::header::{HeaderName, HeaderValue};
+use tokio_tungstenite::tungstenite::Message;
 
 use super::signal::{exchange, hang_up, Answer, Signal};
 use super::stream::StreamMeter;
@@ -44,7 +45,6 @@ use crate::protocol::ws_agent_session::verdict;
 use crate::protocol::ws_pacer::{Pacer, Progress};
 use crate::protocol::{ErrorKind, HttpClient, ProtocolError};
 use crate::rtc::{Peer, PeerError, PeerEvent, PeerTimes};
-use tokio_tungstenite::tungstenite::Message;
 
 /// The default level at which a decoded agent packet counts as speech.
 pub const DEFAULT_AUDIBLE_DBFS: f32 = -40.0;
