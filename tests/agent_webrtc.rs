@@ -58,6 +58,18 @@ fn options(url: String, signal: &str, dir: &Path, calls: u64, concurrency: &str)
     Opts::new(agent, dir, calls, concurrency)
 }
 
+/// The mock's agent answering 300 ms after a 240 ms VAD window found the
+/// end of speech, with `reply` of audio: first audio 540 ms after the last
+/// speech packet.
+fn answering(reply: Duration) -> AgentModel {
+    AgentModel {
+        response_delay: Duration::from_millis(300),
+        vad_silence: Duration::from_millis(240),
+        response_audio: reply,
+        ..AgentModel::default()
+    }
+}
+
 fn model(agent: AgentModel) -> MockModel {
     seeded(agent, 5)
 }
@@ -98,12 +110,7 @@ fn errors(records: &[RequestRecord]) -> BTreeMap<ErrorKind, u64> {
 async fn first_audio_matches_the_mocks_record_over_both_signalling_shapes() {
     let _serial = SERIAL.lock().await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let agent = AgentModel {
-        response_delay: Duration::from_millis(300),
-        vad_silence: Duration::from_millis(240),
-        response_audio: Duration::from_millis(600),
-        ..AgentModel::default()
-    };
+    let agent = answering(Duration::from_millis(600));
     for signal in ["pipecat", "whip"] {
         let mock = mock::spawn(model(agent.clone())).await.expect("mock");
         let o = options(offer_url(&mock, signal), signal, dir.path(), 2, "2");
@@ -229,12 +236,7 @@ fn openai_options(url: String, dir: &Path, calls: u64, concurrency: &str) -> Opt
 async fn an_openai_call_reads_the_realtime_events_on_its_data_channel() {
     let _serial = SERIAL.lock().await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let agent = AgentModel {
-        response_delay: Duration::from_millis(300),
-        vad_silence: Duration::from_millis(240),
-        response_audio: Duration::from_millis(600),
-        ..AgentModel::default()
-    };
+    let agent = answering(Duration::from_millis(600));
     let mock = mock::spawn(model(agent)).await.expect("mock");
     let url = format!("{}/v1/realtime/calls?model=gpt-realtime", mock.url());
     let (_, records) = tokio::time::timeout(
@@ -367,12 +369,7 @@ fn ogg_opus(pcm: &[i16]) -> (Vec<u8>, usize) {
 async fn an_ogg_opus_turn_goes_out_packet_for_packet() {
     let _serial = SERIAL.lock().await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let agent = AgentModel {
-        response_delay: Duration::from_millis(300),
-        vad_silence: Duration::from_millis(240),
-        response_audio: Duration::from_millis(400),
-        ..AgentModel::default()
-    };
+    let agent = answering(Duration::from_millis(400));
     let mock = mock::spawn(model(agent)).await.expect("mock");
     let text = "thanks a lot";
     let pcm = voxload::audio::voice::Voice::new(48_000, 15.0).render(text);

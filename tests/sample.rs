@@ -124,28 +124,22 @@ fn script(dir: &Path, texts: &[&str]) -> String {
     path.to_str().expect("utf-8").to_string()
 }
 
+/// `voxload sample agent --preset PRESET --url URL` with two turns ("hello
+/// there", "thank you") and 100 ms pauses.
+async fn two_turns(preset: &str, url: &str, dir: &Path) -> Sampled {
+    let config = script(dir, &["hello there", "thank you"]);
+    let args = [
+        "agent", "--preset", preset, "--url", url, "-c", &config, "--pause", "100ms",
+    ];
+    sample(&args, &[], dir).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_openai_realtime_call_shows_every_event_against_the_truth() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mock = agent_mock().await;
-    let config = script(dir.path(), &["hello there", "thank you"]);
     let url = ws(&mock, "/v1/realtime");
-    let s = sample(
-        &[
-            "agent",
-            "--preset",
-            "openai-realtime",
-            "--url",
-            &url,
-            "-c",
-            &config,
-            "--pause",
-            "100ms",
-        ],
-        &[],
-        dir.path(),
-    )
-    .await;
+    let s = two_turns("openai-realtime", &url, dir.path()).await;
     assert_eq!(s.code, Some(0), "{}", s.all());
     // The first message sent is the session's set-up.
     let first_sent = s.stdout.lines().find(|l| l.starts_with('>')).expect("sent");
@@ -194,24 +188,8 @@ async fn an_openai_realtime_call_shows_every_event_against_the_truth() {
 async fn an_openai_webrtc_call_shows_its_set_up_and_every_event() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mock = agent_mock().await;
-    let config = script(dir.path(), &["hello there", "thank you"]);
     let url = format!("http://{}/v1/realtime/calls", mock.addr);
-    let s = sample(
-        &[
-            "agent",
-            "--preset",
-            "openai-realtime-webrtc",
-            "--url",
-            &url,
-            "-c",
-            &config,
-            "--pause",
-            "100ms",
-        ],
-        &[],
-        dir.path(),
-    )
-    .await;
+    let s = two_turns("openai-realtime-webrtc", &url, dir.path()).await;
     assert_eq!(s.code, Some(0), "{}", s.all());
     assert!(s.stdout.starts_with("agent WebRTC "), "{}", s.stdout);
     // The set-up, in its order, then the hang-up.
