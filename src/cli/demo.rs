@@ -35,7 +35,7 @@ pub struct DemoArgs {
     /// Skip the ASR part.
     #[arg(long)]
     pub no_asr: bool,
-    /// Skip the voice-agent part.
+    /// Skip the voice-agent part (over WebSocket and over WebRTC).
     #[arg(long)]
     pub no_agent: bool,
     /// No live progress.
@@ -154,6 +154,17 @@ fn demo_agent_options(url: String, name: String, args: &DemoArgs) -> RunOptions 
     demo_run(name, args, "4", 4, ProtocolOptions::Agent(agent))
 }
 
+/// The same calls over WebRTC: Opus over RTP to the mock's Pipecat-style
+/// `/api/offer`, the agent's audio decoded and heard from −40 dBFS.
+fn demo_webrtc_options(url: String, name: String, args: &DemoArgs) -> RunOptions {
+    let mut opts = demo_agent_options(url.clone(), name, args);
+    if let ProtocolOptions::Agent(agent) = &mut opts.scenarios[0].protocol {
+        agent.url = Some(format!("{url}/api/offer"));
+        agent.transport = Some("webrtc".into());
+    }
+    opts
+}
+
 /// Run the demo's voice-agent stage and print the mock agent's truth.
 async fn run_demo_agent(
     handle: &mock::MockHandle,
@@ -169,7 +180,33 @@ async fn run_demo_agent(
         "mock agent truth: {} calls, {} turns, {} answers completed, {} interrupted by barge-in, max {} concurrent",
         truth.sessions, truth.turns, truth.responses_completed, truth.interrupted, truth.max_concurrent
     );
-    Ok(code)
+    if code == crate::shutdown::EXIT_INTERRUPTED {
+        return Ok(code);
+    }
+    eprintln!("\nVoice agent over WebRTC: the same calls as Opus over RTP (Pipecat's /api/offer)");
+    let opts = demo_webrtc_options(handle.url(), format!("{name}-webrtc"), args);
+    let plan = RunPlan::build(opts, &|_| None)?;
+    let rtc_code = execute(plan, args.quiet).await?;
+    let after = handle.truth().await.agent;
+    let turns = after.turns.saturating_sub(truth.turns);
+    // No `interrupted` message on this transport: the stop is the truth.
+    let stopped = after
+        .recent_turns
+        .iter()
+        .rev()
+        .take(turns as usize)
+        .filter(|t| t.audio_stopped_us.is_some())
+        .count();
+    println!(
+        "mock agent truth over WebRTC: {} calls, {turns} turns, {} answers completed, {stopped} stopped by barge-in",
+        after.sessions.saturating_sub(truth.sessions),
+        after.responses_completed.saturating_sub(truth.responses_completed),
+    );
+    Ok(if code == super::EXIT_OK {
+        rtc_code
+    } else {
+        code
+    })
 }
 
 /// Start the mock, run the TTS sweep and the ASR sweep, print the summaries
