@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::opus::{FRAME, OPUS_RATE};
+use super::opus::{packet_samples, FRAME, FRAME_SAMPLES, OPUS_RATE};
 use super::track::{MediaPacket, PacketTrack};
 
 /// Why an Ogg Opus file cannot go out packet for packet.
@@ -51,25 +51,6 @@ pub enum OggOpusError {
     Empty,
 }
 
-/// Playing time of one Opus packet, from its TOC byte (RFC 6716 §3.1):
-/// the configuration's frame size times the frame count; `None` for an
-/// empty packet or a code-3 packet without its count byte.
-pub fn packet_duration(packet: &[u8]) -> Option<Duration> {
-    let toc = *packet.first()?;
-    let config = usize::from(toc >> 3);
-    let frame_us: u64 = match config {
-        0..=11 => [10_000, 20_000, 40_000, 60_000][config % 4],
-        12..=15 => [10_000, 20_000][config % 2],
-        _ => [2_500, 5_000, 10_000, 20_000][config % 4],
-    };
-    let frames = match toc & 3 {
-        0 => 1,
-        1 | 2 => 2,
-        _ => u64::from(*packet.get(1)? & 0x3F),
-    };
-    (frames > 0).then(|| Duration::from_micros(frame_us * frames))
-}
-
 /// The audio packets of an Ogg Opus file, each 20 ms, and the playing time
 /// its last granule position gives (less the pre-skip, RFC 7845 §4).
 pub fn read_ogg_opus(bytes: &[u8]) -> Result<PacketTrack, OggOpusError> {
@@ -101,15 +82,16 @@ pub fn read_ogg_opus(bytes: &[u8]) -> Result<PacketTrack, OggOpusError> {
             Some(_) if !tags => tags = true,
             Some(_) => {
                 let index = packets.len();
-                let duration = packet_duration(&p.data).ok_or(OggOpusError::BadPacket { index })?;
-                if duration != FRAME {
-                    let ms = duration.as_secs_f64() * 1e3;
+                let samples =
+                    packet_samples(&p.data).map_err(|_| OggOpusError::BadPacket { index })?;
+                if samples != FRAME_SAMPLES {
+                    let ms = samples as f64 * 1e3 / f64::from(OPUS_RATE);
                     return Err(OggOpusError::FrameLength { index, ms });
                 }
                 granule = p.absgp_page();
                 packets.push(MediaPacket {
                     data: Bytes::from(p.data),
-                    duration,
+                    duration: FRAME,
                 });
             }
         }
@@ -169,7 +151,8 @@ pub(crate) mod tests {
 
     #[test]
     fn toc_bytes_say_how_long_a_packet_plays() {
-        let ms = |p: &[u8]| packet_duration(p).map(|d| d.as_secs_f64() * 1e3);
+        // The TOC reading is `opus::packet_samples`, shared with the decoder.
+        let ms = |p: &[u8]| packet_samples(p).ok().map(|n| n as f64 * 1e3 / 48_000.0);
         // CELT 20 ms (config 31), one frame; SILK 60 ms (config 3); two
         // 10 ms hybrid frames (config 12, code 1); code 3 with 3 frames of
         // 2.5 ms (config 16).
