@@ -255,7 +255,7 @@ pub(crate) mod tests {
         out
     }
 
-    fn opus_head(channels: u8, pre_skip: u16) -> Vec<u8> {
+    pub(crate) fn opus_head(channels: u8, pre_skip: u16) -> Vec<u8> {
         let mut h = b"OpusHead".to_vec();
         h.push(1);
         h.push(channels);

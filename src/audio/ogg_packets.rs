@@ -112,19 +112,9 @@ pub fn read_ogg_opus(bytes: &[u8]) -> Result<PacketTrack, OggOpusError> {
 
 #[cfg(test)]
 pub(crate) mod tests {
+    use super::super::ogg::tests::opus_head;
     use super::*;
     use ::ogg::{PacketWriteEndInfo, PacketWriter};
-
-    /// An `OpusHead` (version 1, `channels`, `pre_skip`, 48 kHz, family 0).
-    fn head(channels: u8, pre_skip: u16) -> Vec<u8> {
-        let mut h = b"OpusHead".to_vec();
-        h.push(1);
-        h.push(channels);
-        h.extend_from_slice(&pre_skip.to_le_bytes());
-        h.extend_from_slice(&48_000u32.to_le_bytes());
-        h.extend_from_slice(&[0, 0, 0]);
-        h
-    }
 
     /// An Ogg Opus file of `packets`, as opusenc lays it out: the head and
     /// the tags on pages of their own, then the audio with granule
@@ -132,8 +122,13 @@ pub(crate) mod tests {
     pub(crate) fn ogg_file(packets: &[Vec<u8>], pre_skip: u16, samples: u64) -> Vec<u8> {
         let mut w = PacketWriter::new(Vec::new());
         let serial = 7;
-        w.write_packet(head(1, pre_skip), serial, PacketWriteEndInfo::EndPage, 0)
-            .unwrap();
+        w.write_packet(
+            opus_head(1, pre_skip),
+            serial,
+            PacketWriteEndInfo::EndPage,
+            0,
+        )
+        .unwrap();
         let tags = b"OpusTags\x07\0\0\0voxload\0\0\0\0".to_vec();
         w.write_packet(tags, serial, PacketWriteEndInfo::EndPage, 0)
             .unwrap();
