@@ -11,11 +11,13 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{delete, post};
 use axum::Router;
 use common::agent::{late_ms, ms, run, script, seeded, Opts, FRAME, PAIRED_MS};
 use common::timing::{on_schedule_ms, on_schedule_us, LATE};
@@ -330,6 +332,35 @@ async fn an_openai_call_reads_the_realtime_events_on_its_data_channel() {
             "{r:?}"
         );
     }
+
+    // An agent that sends its whole reply at once (`burst`): the buffer
+    // still stops when the reply has played at the caller, 600 ms after
+    // its first packet, not when its last packet was sent.
+    let burst = mock::spawn(model(AgentModel {
+        burst: true,
+        ..answering(Duration::from_millis(600))
+    }))
+    .await
+    .expect("mock");
+    let url = format!("{}/v1/realtime/calls", burst.url());
+    let (_, records) = tokio::time::timeout(
+        Duration::from_secs(60),
+        run(openai_options(url, dir.path(), 1, "1")),
+    )
+    .await
+    .expect("bounded");
+    assert!(records.iter().all(RequestRecord::ok), "{records:?}");
+    assert_eq!(records.len(), 2, "{records:?}");
+    for r in &records {
+        // Stopped with the first silence packet after 600 ms of playing:
+        // 600–620 ms after the first packet, on the mock's schedule.
+        let played = ms(r.agent_response_end_us) - ms(r.agent_first_audio_us);
+        eprintln!("openai burst: stopped {played:.2} ms after first audio");
+        assert!(
+            (600.0 - late_ms()..=620.0 + late_ms()).contains(&played),
+            "{played} ms: {r:?}"
+        );
+    }
 }
 
 /// An Ogg Opus file of `pcm` (48 kHz mono) as opusenc lays one out: the
@@ -403,9 +434,10 @@ async fn an_ogg_opus_turn_goes_out_packet_for_packet() {
     );
     let rtc = truth.recent_sessions[0].rtc.as_ref().expect("WebRTC");
     assert_eq!(rtc.undecodable, 0, "{rtc:?}");
-    // Every packet of the file arrived (and noise packets after it).
+    // At least the file's packets arrived (noise packets follow them; which
+    // bytes were the file's is not in the truth).
     assert!(
-        rtc.packets_received as usize > packets,
+        rtc.packets_received as usize >= packets,
         "{rtc:?} of {packets}"
     );
 }
@@ -546,26 +578,43 @@ async fn an_agent_that_never_answers_or_hangs_up_is_counted_in_its_class() {
     assert!(summary.ok > 0 && summary.failed > 0);
 }
 
-/// A signalling server on 127.0.0.1 that answers every offer with
-/// `answer(offer)`; its URL.
-async fn signalling<F, Fut>(answer: F) -> String
+/// A signalling server on 127.0.0.1.
+struct Signalling {
+    /// Its offer URL.
+    url: String,
+    /// How many `DELETE /offer/{session}` (WHIP hang-ups) it has had.
+    hang_ups: Arc<AtomicUsize>,
+}
+
+/// A signalling server that answers every offer with `answer(offer)`.
+async fn signalling<F, Fut>(answer: F) -> Signalling
 where
     F: Fn(String) -> Fut + Clone + Send + Sync + 'static,
     Fut: std::future::Future<Output = Response> + Send + 'static,
 {
-    let app = Router::new().route("/offer", post(move |body: String| answer(body)));
+    let hang_ups = Arc::new(AtomicUsize::new(0));
+    let counted = hang_ups.clone();
+    let app = Router::new()
+        .route("/offer", post(move |body: String| answer(body)))
+        .route(
+            "/offer/{session}",
+            delete(move || async move {
+                counted.fetch_add(1, Ordering::SeqCst);
+                StatusCode::OK
+            }),
+        );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let url = format!("http://{}/offer", listener.local_addr().expect("addr"));
     tokio::spawn(async move { axum::serve(listener, app).await });
-    url
+    Signalling { url, hang_ups }
 }
 
 /// A WHIP endpoint answering every offer from a fresh str0m peer, its
 /// answer passed through `mangle`; with `live` the peer runs (up to 3 s:
 /// ICE, DTLS), else it is dropped at once (nothing answers its port).
-async fn answered_by_peer(mangle: fn(&str) -> String, live: bool) -> String {
+async fn answered_by_peer(mangle: fn(&str) -> String, live: bool) -> Signalling {
     signalling(move |offer| async move {
         let answer = async {
             let mut peer = Peer::loopback().await.map_err(|e| e.to_string())?;
@@ -643,21 +692,26 @@ async fn refused_or_broken_signalling_fails_the_call_in_its_class() {
     assert_eq!(records[0].error, Some(ErrorKind::Http(404)), "{records:?}");
 
     // 200, but not an SDP answer: a decode error naming what came back.
-    let url = signalling(|_| async { (StatusCode::CREATED, "hello").into_response() }).await;
-    let (_, records) = run(options(url, "whip", dir.path(), 1, "1")).await;
+    let server = signalling(|_| async { (StatusCode::CREATED, "hello").into_response() }).await;
+    let (_, records) = run(options(server.url, "whip", dir.path(), 1, "1")).await;
     assert_eq!(records[0].error, Some(ErrorKind::Decode), "{records:?}");
 
+    // Every call that fails after its answer still hangs up: the server
+    // holds a session for it (and OpenAI bills it) until then.
+    let hung_up = |s: &Signalling| s.hang_ups.load(Ordering::SeqCst);
+
     // An answer whose audio is PCMU only: no common codec.
-    let url = answered_by_peer(|sdp| sdp.replace("opus/48000/2", "PCMU/8000"), false).await;
-    let (_, records) = run(options(url, "whip", dir.path(), 1, "1")).await;
+    let server = answered_by_peer(|sdp| sdp.replace("opus/48000/2", "PCMU/8000"), false).await;
+    let (_, records) = run(options(server.url.clone(), "whip", dir.path(), 1, "1")).await;
     assert_eq!(records[0].error, Some(ErrorKind::Decode), "{records:?}");
     let detail = records[0].error_detail.as_deref().unwrap_or("");
     assert!(detail.contains("no common audio codec"), "{detail}");
+    assert_eq!(hung_up(&server), 1, "the session was DELETEd");
 
     // A live peer whose answer names another certificate: ICE connects,
     // DTLS fails the fingerprint check.
-    let url = answered_by_peer(wrong_fingerprint, true).await;
-    let mut o = options(url, "whip", dir.path(), 1, "1");
+    let server = answered_by_peer(wrong_fingerprint, true).await;
+    let mut o = options(server.url.clone(), "whip", dir.path(), 1, "1");
     o.agent.connect_timeout = Some(Duration::from_secs(2));
     let (_, records) = tokio::time::timeout(Duration::from_secs(30), run(o))
         .await
@@ -665,11 +719,12 @@ async fn refused_or_broken_signalling_fails_the_call_in_its_class() {
     assert_eq!(records[0].error, Some(ErrorKind::Connect), "{records:?}");
     let detail = records[0].error_detail.as_deref().unwrap_or("");
     assert!(detail.contains("fingerprint"), "{detail}");
+    assert_eq!(hung_up(&server), 1, "the session was DELETEd");
 
     // A real answer from a peer that is then gone: ICE never connects, and
     // the call fails at --connect-timeout, not later.
-    let url = answered_by_peer(str::to_string, false).await;
-    let mut o = options(url, "whip", dir.path(), 1, "1");
+    let server = answered_by_peer(str::to_string, false).await;
+    let mut o = options(server.url.clone(), "whip", dir.path(), 1, "1");
     o.agent.connect_timeout = Some(Duration::from_millis(800));
     let started = std::time::Instant::now();
     let (_, records) = tokio::time::timeout(Duration::from_secs(30), run(o))
@@ -683,4 +738,5 @@ async fn refused_or_broken_signalling_fails_the_call_in_its_class() {
         "{:?}",
         started.elapsed()
     );
+    assert_eq!(hung_up(&server), 1, "the session was DELETEd");
 }

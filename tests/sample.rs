@@ -200,7 +200,9 @@ async fn an_openai_webrtc_call_shows_its_set_up_and_every_event() {
         "ICE connected",
         "DTLS connected",
         "data channel 'oai-events' open",
-        "hung up",
+        // voxload's own hang-up, the whole note ("the agent hung up" is
+        // the agent's).
+        " ms  hung up\n",
     ] {
         let found = s.stdout[at..].find(step);
         assert!(found.is_some(), "{step:?} after byte {at}:\n{}", s.stdout);

@@ -275,7 +275,7 @@ async fn call_checks(signal: Signal, path: &str) {
         .await
         .expect("call");
     assert_eq!(rtp_end, track.packets.len() as u64 * 960);
-    hang_up(&client, &answer, &[], Duration::from_secs(2))
+    hang_up(&client, &answer, &url, &[], Duration::from_secs(2))
         .await
         .expect("hang-up");
     peer.close();

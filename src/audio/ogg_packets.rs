@@ -120,15 +120,15 @@ pub(crate) mod tests {
     /// the tags on pages of their own, then the audio with granule
     /// positions in 48 kHz samples, the last one `pre_skip + samples`.
     pub(crate) fn ogg_file(packets: &[Vec<u8>], pre_skip: u16, samples: u64) -> Vec<u8> {
+        ogg_file_headed(opus_head(1, pre_skip), packets, pre_skip, samples)
+    }
+
+    /// [`ogg_file`] with `head` as its first packet.
+    fn ogg_file_headed(head: Vec<u8>, packets: &[Vec<u8>], pre_skip: u16, samples: u64) -> Vec<u8> {
         let mut w = PacketWriter::new(Vec::new());
         let serial = 7;
-        w.write_packet(
-            opus_head(1, pre_skip),
-            serial,
-            PacketWriteEndInfo::EndPage,
-            0,
-        )
-        .unwrap();
+        w.write_packet(head, serial, PacketWriteEndInfo::EndPage, 0)
+            .unwrap();
         let tags = b"OpusTags\x07\0\0\0voxload\0\0\0\0".to_vec();
         w.write_packet(tags, serial, PacketWriteEndInfo::EndPage, 0)
             .unwrap();
@@ -191,10 +191,24 @@ pub(crate) mod tests {
             read_ogg_opus(b"RIFF....WAVE"),
             Err(OggOpusError::Ogg(_))
         ));
-        let mut not_opus = ogg_file(&[vec![31 << 3]], 0, 960);
-        // "OpusHead" → "OpusHeaX": the checksum no longer matches either.
-        let at = not_opus.windows(8).position(|w| w == b"OpusHead").unwrap();
-        not_opus[at + 7] = b'X';
-        assert!(read_ogg_opus(&not_opus).is_err());
+        let mut broken = ogg_file(&[vec![31 << 3]], 0, 960);
+        // "OpusHead" → "OpusHeaX" in place: the page checksum fails.
+        let at = broken.windows(8).position(|w| w == b"OpusHead").unwrap();
+        broken[at + 7] = b'X';
+        assert!(matches!(read_ogg_opus(&broken), Err(OggOpusError::Ogg(_))));
+        // A sound Ogg stream of something else (Vorbis, say).
+        let vorbis = ogg_file_headed(b"\x01vorbis\0\0\0\0\x01".to_vec(), &[vec![1]], 0, 960);
+        assert_eq!(read_ogg_opus(&vorbis), Err(OggOpusError::NoHead));
+        // Surround (mapping family 1).
+        let mut head = opus_head(1, 312);
+        head[18] = 1;
+        let surround = ogg_file_headed(head, &[vec![31 << 3]], 312, 960);
+        assert_eq!(read_ogg_opus(&surround), Err(OggOpusError::Family(1)));
+        // A code-3 packet without its frame count: no length to read.
+        let bad = ogg_file(&[vec![31 << 3], vec![(16 << 3) | 3]], 312, 960);
+        assert_eq!(
+            read_ogg_opus(&bad),
+            Err(OggOpusError::BadPacket { index: 1 })
+        );
     }
 }

@@ -49,7 +49,7 @@ pub struct ScriptOptions {
 /// Every option of a voice-agent scenario.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, clap::Args)]
 pub struct AgentOptions {
-    /// Agent WebSocket URL (ws:// or wss://); with --transport webrtc, the signalling URL (http(s)://…/api/offer, a WHIP endpoint).
+    /// Agent WebSocket URL (ws:// or wss://); with --transport webrtc, the signalling URL (http(s)://…/api/offer, a WHIP endpoint, or https://api.openai.com/v1/realtime/calls with --signal openai).
     #[arg(long)]
     pub url: Option<String>,
     /// How calls travel: ws (WebSocket) or webrtc (Opus over RTP, messages on a data channel) [default: ws].
@@ -232,7 +232,9 @@ pub struct Script {
     /// What each turn says, when known (its text, or the reference beside
     /// its audio): the agent's transcript of it is scored against this.
     pub references: Vec<Option<String>>,
-    /// Caller PCM per turn (16-bit mono at the target's sample rate).
+    /// Caller audio per turn: 16-bit mono PCM at the target's sample rate,
+    /// or, for a WebRTC call over Opus, an Ogg Opus file as it was read
+    /// (its packets go out as they are; see `load_script`'s `keep_opus`).
     #[serde(skip)]
     pub turns: Vec<Bytes>,
 }
@@ -280,6 +282,22 @@ pub fn default_scripts() -> Vec<ScriptOptions> {
             ..ScriptOptions::default()
         },
     ]
+}
+
+/// A WebRTC call's `--codec`: Opus unless said otherwise, or μ-law by any
+/// of its names.
+fn webrtc_codec(flag: Option<&str>) -> Result<PacketCodec, ConfigError> {
+    match flag.map(str::trim) {
+        None => Ok(PacketCodec::Opus),
+        Some(c) if c.eq_ignore_ascii_case("opus") => Ok(PacketCodec::Opus),
+        Some(c) if Codec::parse(c) == Some(Codec::Mulaw) => Ok(PacketCodec::Pcmu),
+        Some(other) => Err(invalid(
+            "--codec",
+            format!(
+                "'{other}': a WebRTC call sends opus or pcmu (its files are read as PCM, or as Ogg Opus for opus)"
+            ),
+        )),
+    }
 }
 
 /// `keep_opus`: an Ogg Opus turn file is kept as it is (a WebRTC call over
@@ -432,10 +450,7 @@ impl AgentOptions {
             parse_codec(o.codec.as_deref())?
         };
         // Over WebRTC with Opus, an Ogg Opus turn goes out packet for packet.
-        let keep_opus = o.webrtc()?
-            && o.codec
-                .as_deref()
-                .is_none_or(|c| c.trim().eq_ignore_ascii_case("opus"));
+        let keep_opus = o.webrtc()? && webrtc_codec(o.codec.as_deref())? == PacketCodec::Opus;
         let agent_sample_rate = o.agent_sample_rate.unwrap_or(16_000);
         if sample_rate == 0 {
             return Err(invalid("--sample-rate", "must be greater than 0"));
@@ -543,19 +558,7 @@ impl AgentOptions {
                 )
             })?,
         };
-        let codec = match self.codec.as_deref().map(str::trim) {
-            None => PacketCodec::Opus,
-            Some(c) if c.eq_ignore_ascii_case("opus") => PacketCodec::Opus,
-            Some(c) if Codec::parse(c) == Some(Codec::Mulaw) => PacketCodec::Pcmu,
-            Some(other) => {
-                return Err(invalid(
-                    "--codec",
-                    format!(
-                        "'{other}': a WebRTC call sends opus or pcmu (its files are read as PCM and encoded once)"
-                    ),
-                ))
-            }
-        };
+        let codec = webrtc_codec(self.codec.as_deref())?;
         let target = RtcAgentTarget {
             agent: AgentTarget {
                 // Decoded agent audio: 16-bit PCM at the codec's clock rate

@@ -368,8 +368,13 @@ impl Call {
                     t.stop_at = None;
                 }
                 if t.playing_until.is_some_and(|at| at <= now) {
+                    // A burst has now played at the caller: the buffer
+                    // stops here, not when its packets were all sent.
                     t.playing_until = None;
                     t.stop_at = None;
+                    if self.events.is_some() {
+                        self.played = Some(t.rec.turn);
+                    }
                 }
                 if t.close_at().is_some_and(|at| at <= now) {
                     return Some(AgentEnd::FaultClose);
@@ -435,7 +440,9 @@ impl Call {
             t.rec.response_end_us = Some(sent_us);
             if let Some(e) = self.events.as_mut() {
                 t.rec.response_status = Some(e.generated(t.rec.turn).into());
-                self.played = Some(t.rec.turn);
+                if !burst {
+                    self.played = Some(t.rec.turn);
+                }
             }
             if burst {
                 let until = t.first_sent.unwrap_or(sent) + audio;

@@ -15,7 +15,9 @@
 //!   transcript delta;
 //! - the last reply packet: `output_audio.done`, `response.done`
 //!   (`completed`), `rate_limits.updated`; one packet time later, when it
-//!   has played, `output_audio_buffer.stopped`;
+//!   has played, `output_audio_buffer.stopped` (a `burst` reply, sent all
+//!   at once: when it would have played out, `response_audio` after its
+//!   first packet);
 //! - a barge-in stop: `response.done` (`cancelled`, `turn_detected`) and
 //!   `output_audio_buffer.cleared`.
 //!

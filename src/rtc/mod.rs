@@ -1,4 +1,4 @@
-//! A WebRTC peer on one loopback UDP socket, driven on voxload's clock:
+//! A WebRTC peer on one UDP socket, driven on voxload's clock:
 //! the transport under WebRTC calls (`protocol::webrtc`) and under the
 //! mock's WebRTC agent, which may not reach into `protocol`.
 //!

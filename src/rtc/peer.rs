@@ -10,10 +10,12 @@
 //! is told (so agent packets carry the instant voxload's clock read them,
 //! not the instant a busy task got round to them).
 //!
-//! v1 is non-trickle with one host candidate on 127.0.0.1 (the socket is
-//! bound there): tests and local agents only, and nothing leaves the
-//! machine. Audio is one codec per peer, Opus or PCMU (sendrecv); a data
-//! channel is optional.
+//! v1 is non-trickle with one host candidate: the address the socket is
+//! bound to, 127.0.0.1 for tests and local agents ([`Peer::loopback`]) or
+//! the interface that routes toward a remote agent ([`Peer::bound`],
+//! [`local_ip_toward`]). There is no STUN or TURN: an agent behind NAT
+//! reaches us by a peer-reflexive candidate. Audio is one codec per peer,
+//! Opus or PCMU (sendrecv); a data channel is optional.
 
 use std::collections::VecDeque;
 use std::io;

@@ -1,7 +1,8 @@
 //! Voice agents over WebRTC (issue 17): a caller that sends pre-encoded
 //! Opus (or PCMU) on absolute 20 ms deadlines and stamps every agent packet on
-//! arrival, and the HTTP signalling shapes (Pipecat's `/api/offer` and
-//! WHIP). The peer itself (str0m on a UDP socket) is [`crate::rtc`].
+//! arrival, and the HTTP signalling shapes (Pipecat's `/api/offer`, WHIP
+//! and OpenAI Realtime's `/v1/realtime/calls`). The peer itself (str0m on
+//! a UDP socket) is [`crate::rtc`].
 //!
 //! - [`caller`]: a call's audio on the frame clock, and what came back.
 //! - [`session`]: a conversation on a call (the agent adapter).

@@ -22,8 +22,9 @@
 //! messages (start, end of speech, barge-in) go out on it.
 
 use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
@@ -91,6 +92,9 @@ pub struct RtcAgent {
     pacer: Pacer,
     client: HttpClient,
     tracer: Tracer,
+    /// Our host candidate's address, found once for the run (the route
+    /// to the signalling host does not change between calls).
+    candidate: Arc<tokio::sync::OnceCell<IpAddr>>,
 }
 
 /// How a call was set up, on voxload's clock.
@@ -120,6 +124,7 @@ impl RtcAgent {
             pacer,
             client,
             tracer: Tracer::off(),
+            candidate: Arc::default(),
         })
     }
 
@@ -151,7 +156,10 @@ impl RtcAgent {
             let url = redact_url(&t.agent.url);
             tr.note(now, format!("offer ({}) to {url}", t.signal.name()));
         });
-        let ip = candidate_ip(&t.agent.url).await?;
+        let ip = *self
+            .candidate
+            .get_or_try_init(|| candidate_ip(&t.agent.url, limit))
+            .await?;
         let mut peer = Peer::bound(t.codec, ip)
             .await
             .map_err(peer_error)?
@@ -178,10 +186,13 @@ impl RtcAgent {
                 format!("answer ({} bytes of SDP)", answer.sdp.len()),
             )
         });
-        peer.accept_answer(pending, &answer.sdp)
-            .map_err(peer_error)?;
-        let left = give_up.saturating_duration_since(Instant::now());
-        let connected = peer.connect(left).await;
+        let connected = match peer.accept_answer(pending, &answer.sdp) {
+            Ok(()) => {
+                let left = give_up.saturating_duration_since(Instant::now());
+                peer.connect(left).await
+            }
+            Err(e) => Err(e),
+        };
         setup.peer = peer.times();
         trace.with(|tr| {
             if let Some(at) = setup.peer.ice_connected {
@@ -193,7 +204,12 @@ impl RtcAgent {
                 (Ok(()), None) => {}
             }
         });
-        connected.map_err(peer_error)?;
+        if let Err(e) = connected {
+            // The server holds a session for this answer: end it, or it
+            // waits out its own timeout (OpenAI bills the call meanwhile).
+            self.hang_up(&answer).await;
+            return Err(peer_error(e));
+        }
         Ok(RtcCall {
             peer,
             answer,
@@ -221,18 +237,30 @@ impl RtcAgent {
             trace,
         )
         .await;
-        // WHIP's DELETE first, the end its protocol defines (a failed one
-        // leaves the agent to time the call out; the turns are already
-        // measured), then the close_notify every agent hears.
-        let _ = hang_up(
+        // The shape's hang-up request first (WHIP's DELETE, OpenAI's
+        // POST), then the close_notify every agent hears.
+        self.hang_up(&call.answer).await;
+        call.peer.close();
+        trace.with(|tr| tr.note(Instant::now(), "hung up"));
+    }
+
+    /// End the server's session for `answer`, best effort: a failed
+    /// hang-up leaves the agent to time the call out, and what was
+    /// measured stands. Traced if it fails.
+    async fn hang_up(&self, answer: &Answer) {
+        let t = &self.target;
+        let ended = hang_up(
             &self.client,
-            &call.answer,
+            answer,
+            &t.agent.url,
             &self.headers,
             t.agent.connect_timeout,
         )
         .await;
-        call.peer.close();
-        trace.with(|tr| tr.note(Instant::now(), "hung up"));
+        if let Err(e) = ended {
+            let now = Instant::now();
+            self.tracer.with(|tr| tr.note(now, format!("{e}")));
+        }
     }
 }
 
@@ -267,11 +295,14 @@ impl AgentLine for RtcAgent {
             .chunks_exact(2)
             .map(|b| i16::from_le_bytes([b[0], b[1]]))
             .collect();
-        self.target
-            .codec
+        let codec = self.target.codec;
+        codec
             .encode(&pcm, self.target.agent.sample_rate)
             .map(Arc::new)
-            .map_err(|e| ProtocolError::new(ErrorKind::Decode, format!("opus encoder: {e}")))
+            .map_err(|e| {
+                let why = format!("encoding a turn as {}: {e}", codec.name());
+                ProtocolError::new(ErrorKind::Decode, why)
+            })
     }
 
     fn open(&self) -> impl Future<Output = Result<RtcCall, ProtocolError>> + Send {
@@ -474,10 +505,11 @@ async fn converse(
 
 /// The address of our host candidate for an agent signalled at `url`: the
 /// interface that routes to the signalling host (127.0.0.1 for a local
-/// agent). v1 assumes the media comes from where the signalling is (true of
-/// Pipecat's runner, WHIP servers and OpenAI's edge in practice); an agent
-/// behind NAT still reaches us by a peer-reflexive candidate.
-async fn candidate_ip(url: &str) -> Result<std::net::IpAddr, ProtocolError> {
+/// agent), the host looked up within `timeout`. v1 assumes the media comes
+/// from where the signalling is (true of Pipecat's runner, WHIP servers
+/// and OpenAI's edge in practice); an agent behind NAT still reaches us by
+/// a peer-reflexive candidate.
+async fn candidate_ip(url: &str, timeout: Duration) -> Result<IpAddr, ProtocolError> {
     let connect = |why: String| ProtocolError::new(ErrorKind::Connect, why);
     let uri = parse_http_uri(url).map_err(|e| connect(e.to_string()))?;
     let host = uri.host().unwrap_or_default().trim_matches(['[', ']']);
@@ -489,13 +521,26 @@ async fn candidate_ip(url: &str) -> Result<std::net::IpAddr, ProtocolError> {
             80
         });
     let shown = redact_url(url);
-    let remote = tokio::net::lookup_host((host, port))
+    let unresolved = |why: String| connect(format!("cannot resolve the host of {shown}: {why}"));
+    let addrs = tokio::time::timeout(timeout, tokio::net::lookup_host((host, port)))
         .await
-        .ok()
-        .and_then(|mut addrs| addrs.next())
-        .ok_or_else(|| connect(format!("cannot resolve the signalling host of {shown}")))?;
+        .map_err(|_| unresolved(format!("no answer within {timeout:?}")))?
+        .map_err(|e| unresolved(e.to_string()))?;
+    let remote = prefer_ipv4(addrs).ok_or_else(|| unresolved("no address".into()))?;
     crate::rtc::local_ip_toward(remote)
         .map_err(|e| connect(format!("no route to the signalling host of {shown}: {e}")))
+}
+
+/// The address to route toward: the first IPv4 one if there is one, as
+/// agents often listen on IPv4 only (aiortc, Pipecat's runner) while
+/// `localhost` may resolve to ::1 first.
+fn prefer_ipv4(addrs: impl IntoIterator<Item = SocketAddr>) -> Option<SocketAddr> {
+    let addrs: Vec<SocketAddr> = addrs.into_iter().collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or_else(|| addrs.first())
+        .copied()
 }
 
 /// The receiving side of a call: its decoder, a buffer, the stream's meter.
@@ -597,6 +642,33 @@ fn heard<F: FnMut(TurnTimes)>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_candidate_routes_toward_ipv4_when_the_host_has_both() {
+        let v6: SocketAddr = "[::1]:8080".parse().expect("v6");
+        let v4: SocketAddr = "127.0.0.1:8080".parse().expect("v4");
+        assert_eq!(prefer_ipv4([v6, v4]), Some(v4));
+        assert_eq!(prefer_ipv4([v4, v6]), Some(v4));
+        assert_eq!(prefer_ipv4([v6]), Some(v6));
+        assert_eq!(prefer_ipv4([]), None);
+    }
+
+    #[tokio::test]
+    async fn localhost_gives_a_loopback_candidate_and_bad_hosts_say_why() {
+        let ip = candidate_ip("http://localhost:7/api/offer", Duration::from_secs(5))
+            .await
+            .expect("localhost resolves");
+        assert_eq!(ip, IpAddr::from([127, 0, 0, 1]), "IPv4 first");
+        let e = candidate_ip(
+            "http://no-such-host.invalid/api/offer?token=sk-1",
+            Duration::from_secs(2),
+        )
+        .await
+        .expect_err("nothing resolves .invalid");
+        assert_eq!(e.kind, ErrorKind::Connect);
+        assert!(e.detail.contains("no-such-host.invalid"), "{}", e.detail);
+        assert!(!e.detail.contains("sk-1"), "redacted: {}", e.detail);
+    }
 
     #[test]
     fn levels_in_dbfs() {

@@ -320,29 +320,28 @@ pub async fn exchange(
 /// End a call at its server, within `timeout` (any 2xx is fine): WHIP
 /// DELETEs its resource, OpenAI POSTs `{call}/hangup`. Pipecat has no
 /// hang-up request (the peer connection closing is the hang-up), so there
-/// is nothing to do for an answer without a resource.
+/// is nothing to do for an answer without a resource. `headers` (the API
+/// key, say) were meant for the offer's server: they go with the hang-up
+/// only if its resource is on that server (same scheme, host and port as
+/// `offer_url`), never to another host a `Location` names.
 pub async fn hang_up(
     client: &HttpClient,
     answer: &Answer,
+    offer_url: &str,
     headers: &[(HeaderName, HeaderValue)],
     timeout: Duration,
 ) -> Result<(), SignalError> {
-    let Some(resource) = answer.resource.as_deref() else {
+    let Some(HangUp {
+        method,
+        uri,
+        same_origin,
+    }) = hang_up_request(answer, offer_url)?
+    else {
         return Ok(());
     };
     let what = "hang-up of";
-    let (method, url) = match answer.signal {
-        Signal::OpenAi => (
-            Method::POST,
-            format!("{}/hangup", resource.trim_end_matches('/')),
-        ),
-        Signal::Whip | Signal::Pipecat => (Method::DELETE, resource.to_string()),
-    };
-    let shown = redact_url(&url).into_owned();
-    let uri = parse_http_uri(&url).map_err(|e| SignalError::BadUrl {
-        url: shown.clone(),
-        reason: e.to_string(),
-    })?;
+    let shown = redact_url(&uri.to_string()).into_owned();
+    let headers = if same_origin { headers } else { &[] };
     let req = request(method, &uri, headers, None);
     let fut = async {
         let resp = client
@@ -365,6 +364,62 @@ pub async fn hang_up(
         }
     };
     within(timeout, what, &shown, fut).await
+}
+
+/// The request that ends a call, before it is sent.
+#[derive(Debug, PartialEq, Eq)]
+struct HangUp {
+    method: Method,
+    uri: Uri,
+    /// On the offer's server: the caller's headers may go with it.
+    same_origin: bool,
+}
+
+/// How `answer`'s call is ended, if its shape has a request for it.
+fn hang_up_request(answer: &Answer, offer_url: &str) -> Result<Option<HangUp>, SignalError> {
+    let Some(resource) = answer.resource.as_deref() else {
+        return Ok(None);
+    };
+    let bad_url = |url: &str, e: crate::protocol::target::TargetError| SignalError::BadUrl {
+        url: redact_url(url).into_owned(),
+        reason: e.to_string(),
+    };
+    let resource_uri = parse_http_uri(resource).map_err(|e| bad_url(resource, e))?;
+    let (method, uri) = match answer.signal {
+        Signal::OpenAi => {
+            // `{call}/hangup`, with the call's query (if any) kept after it.
+            let u = &resource_uri;
+            let url = format!(
+                "{}://{}{}/hangup{}",
+                u.scheme_str().unwrap_or("https"),
+                u.authority().map_or("", |a| a.as_str()),
+                u.path().trim_end_matches('/'),
+                u.query().map(|q| format!("?{q}")).unwrap_or_default()
+            );
+            (
+                Method::POST,
+                parse_http_uri(&url).map_err(|e| bad_url(&url, e))?,
+            )
+        }
+        Signal::Whip | Signal::Pipecat => (Method::DELETE, resource_uri),
+    };
+    let offer = parse_http_uri(offer_url).map_err(|e| bad_url(offer_url, e))?;
+    Ok(Some(HangUp {
+        same_origin: origin(&offer) == origin(&uri),
+        method,
+        uri,
+    }))
+}
+
+/// Scheme, host (case-folded) and port (the scheme's default if unsaid).
+fn origin(uri: &Uri) -> (Option<&str>, Option<String>, Option<u16>) {
+    let scheme = uri.scheme_str();
+    let port = uri.port_u16().or(match scheme {
+        Some("https") => Some(443),
+        Some("http") => Some(80),
+        _ => None,
+    });
+    (scheme, uri.host().map(str::to_ascii_lowercase), port)
 }
 
 fn request(
@@ -448,6 +503,57 @@ mod tests {
             "http://127.0.0.1:9/whip/session/7"
         );
         assert_eq!(resolve(&base, "https://x.test/s/1"), "https://x.test/s/1");
+    }
+
+    fn answered(signal: Signal, resource: &str) -> Answer {
+        Answer {
+            sdp: "v=0".into(),
+            pc_id: None,
+            resource: Some(resource.into()),
+            signal,
+            at: Instant::now(),
+        }
+    }
+
+    #[test]
+    fn hang_ups_keep_the_query_and_the_key_stays_with_its_server() {
+        let offer = "https://api.example.test/v1/realtime/calls";
+        let call = |resource: &str| {
+            hang_up_request(&answered(Signal::OpenAi, resource), offer)
+                .expect("a request")
+                .expect("OpenAI hangs up")
+        };
+        let h = call("https://api.example.test/v1/realtime/calls/rtc_1?x=1");
+        assert_eq!(h.method, Method::POST);
+        assert_eq!(
+            h.uri.to_string(),
+            "https://api.example.test/v1/realtime/calls/rtc_1/hangup?x=1"
+        );
+        assert!(h.same_origin);
+        // The default port said or not, the host in any case: one server.
+        let h = call("https://API.example.test:443/v1/realtime/calls/rtc_1/");
+        assert_eq!(h.uri.path(), "/v1/realtime/calls/rtc_1/hangup", "one slash");
+        assert!(h.same_origin);
+        // Another host, another port, another scheme: no headers go.
+        for other in [
+            "https://evil.example.test/v1/realtime/calls/rtc_1",
+            "https://api.example.test:8443/v1/realtime/calls/rtc_1",
+            "http://api.example.test/v1/realtime/calls/rtc_1",
+        ] {
+            assert!(!call(other).same_origin, "{other}");
+        }
+        let whip = hang_up_request(
+            &answered(Signal::Whip, "http://127.0.0.1:9/whip/session/7"),
+            "http://127.0.0.1:9/whip",
+        )
+        .expect("ok")
+        .expect("WHIP hangs up");
+        assert_eq!(whip.method, Method::DELETE);
+        assert_eq!(whip.uri.to_string(), "http://127.0.0.1:9/whip/session/7");
+        assert!(whip.same_origin);
+        let mut pipecat = answered(Signal::Pipecat, "x");
+        pipecat.resource = None;
+        assert_eq!(hang_up_request(&pipecat, offer), Ok(None));
     }
 
     #[test]
