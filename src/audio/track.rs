@@ -32,3 +32,33 @@ impl PacketTrack {
         self.packets.iter().map(|p| p.duration).sum()
     }
 }
+
+/// A caller turn's audio as it was loaded: samples for the transport to
+/// frame or encode, or packets ready to send. Typed once at load so no
+/// transport has to guess (a PCM turn can begin with any four bytes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TurnAudio {
+    /// Samples in the target's codec at its rate (16-bit PCM, μ-law).
+    Samples(Bytes),
+    /// 20 ms Opus packets read from an Ogg Opus file, for a WebRTC call
+    /// over Opus to send as they are.
+    OpusPackets(std::sync::Arc<PacketTrack>),
+}
+
+impl TurnAudio {
+    /// No audio at all (a turn the loader refuses).
+    pub fn is_empty(&self) -> bool {
+        match self {
+            TurnAudio::Samples(b) => b.is_empty(),
+            TurnAudio::OpusPackets(t) => t.packets.is_empty(),
+        }
+    }
+
+    /// Its samples, if it is samples.
+    pub fn samples(&self) -> Option<&Bytes> {
+        match self {
+            TurnAudio::Samples(b) => Some(b),
+            TurnAudio::OpusPackets(_) => None,
+        }
+    }
+}

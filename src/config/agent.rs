@@ -7,6 +7,7 @@
 //! mixed by weight; the vendor part is message shapes and templates.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -19,6 +20,7 @@ use crate::audio::codec::Codec;
 use crate::audio::convert::to_pcm16_mono;
 use crate::audio::ogg_packets::read_ogg_opus;
 use crate::audio::packets::PacketCodec;
+use crate::audio::track::TurnAudio;
 use crate::audio::voice::Voice;
 use crate::audio::AudioFormat;
 use crate::input::{AudioSet, TEST_VOICE_CPS};
@@ -232,11 +234,11 @@ pub struct Script {
     /// What each turn says, when known (its text, or the reference beside
     /// its audio): the agent's transcript of it is scored against this.
     pub references: Vec<Option<String>>,
-    /// Caller audio per turn: 16-bit mono PCM at the target's sample rate,
-    /// or, for a WebRTC call over Opus, an Ogg Opus file as it was read
-    /// (its packets go out as they are; see `load_script`'s `keep_opus`).
+    /// Caller audio per turn: samples in the target's codec at its sample
+    /// rate, or, for a WebRTC call over Opus, an Ogg Opus file's packets
+    /// (they go out as they are; see `load_script`'s `keep_opus`).
     #[serde(skip)]
-    pub turns: Vec<Bytes>,
+    pub turns: Vec<TurnAudio>,
 }
 
 /// The conversations a voice-agent scenario holds, and how the caller
@@ -335,7 +337,7 @@ fn load_script(
                 sources.push(item.path.display().to_string());
                 references.push(item.reference.clone());
                 speech_s.push(track.audio.as_secs_f64());
-                turns.push(Bytes::from(item.bytes.to_vec()));
+                turns.push(TurnAudio::OpusPackets(Arc::new(track)));
                 continue;
             }
             let pcm = to_pcm16_mono(&item.bytes, Some(item.format), rate)
@@ -344,7 +346,7 @@ fn load_script(
             references.push(item.reference.clone());
             let turn = Bytes::from(codec.encode(&pcm));
             speech_s.push(codec.duration(turn.len(), rate).as_secs_f64());
-            turns.push(turn);
+            turns.push(TurnAudio::Samples(turn));
         }
     } else {
         let voice = Voice::new(rate, TEST_VOICE_CPS);
@@ -358,7 +360,7 @@ fn load_script(
             references.push(Some(t.clone()));
             let turn = Bytes::from(codec.encode(&pcm));
             speech_s.push(codec.duration(turn.len(), rate).as_secs_f64());
-            turns.push(turn);
+            turns.push(TurnAudio::Samples(turn));
         }
     }
     if let Some(i) = turns.iter().position(|t| t.is_empty()) {

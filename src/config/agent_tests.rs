@@ -74,7 +74,11 @@ fn scripts_load_audio_files_relative_to_the_scenario() {
     let (_, inputs) = o.build(&|_| None).expect("valid");
     let s = &inputs.scripts[0];
     assert_eq!(s.turns.len(), 2);
-    assert_eq!(s.turns[0].len(), 16_000, "0.5 s at 16 kHz, 16-bit");
+    assert_eq!(
+        s.turns[0].samples().map(bytes::Bytes::len),
+        Some(16_000),
+        "0.5 s at 16 kHz, 16-bit"
+    );
     assert!((s.speech_s[1] - 0.5).abs() < 1e-9);
 }
 
@@ -186,6 +190,41 @@ fn webrtc_calls_are_checked_and_named_by_flag() {
         o.signal = Some("whip".into());
     })
     .contains("--signal"));
+}
+
+#[test]
+fn an_ogg_opus_turn_is_loaded_as_packets_only_for_a_webrtc_opus_call() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let packets = vec![vec![31 << 3, 1, 2, 3]; 3];
+    let file = crate::audio::ogg_packets::tests::ogg_file(&packets, 312, 2 * 960 + 480);
+    std::fs::write(dir.path().join("a.opus"), file).expect("opus");
+    let load = |head: &str| {
+        let text = format!("{head}[[script]]\nname = \"s\"\nturns = [\"a.opus\"]\n");
+        let (_, o) = read(&write(dir.path(), &text))?;
+        o.build(&|_| None).map_err(|e| e.to_string())
+    };
+    let webrtc = "transport = \"webrtc\"\nurl = \"http://127.0.0.1:9/api/offer\"\n";
+    let (_, inputs) = load(webrtc).expect("a WebRTC call over Opus");
+    let s = &inputs.scripts[0];
+    let TurnAudio::OpusPackets(track) = &s.turns[0] else {
+        panic!("kept as packets: {:?}", s.turns[0]);
+    };
+    assert_eq!(track.packets.len(), 3);
+    assert_eq!(track.packets[1].data[..], packets[1][..], "as they were");
+    assert!(
+        (s.speech_s[0] - 0.05).abs() < 1e-9,
+        "granules: {:?}",
+        s.speech_s
+    );
+    // Every other transport needs samples, and Opus is not decoded for
+    // them: the file is named.
+    for head in [
+        "url = \"ws://127.0.0.1:9/a\"\n".to_string(),
+        format!("{webrtc}codec = \"pcmu\"\n"),
+    ] {
+        let e = load(&head).expect_err("not samples");
+        assert!(e.contains("a.opus"), "{head}: {e}");
+    }
 }
 
 #[test]

@@ -21,6 +21,7 @@ use super::ws_asr::{WsAsr, WsAsrTarget};
 use super::ws_pacer::Pacer;
 use super::ws_tts::{WsTts, WsTtsTarget};
 use super::{ErrorKind, HttpClient, Kind, ProtocolError};
+use crate::audio::track::TurnAudio;
 
 /// Where a scenario's requests go, and how the answers are read.
 #[derive(Debug, Clone, Serialize)]
@@ -220,9 +221,15 @@ impl AgentLine for WsAgent {
         &self.target
     }
 
-    /// Frames are slices of the audio as it is.
-    fn utterance(&self, audio: &Bytes) -> Result<Bytes, ProtocolError> {
-        Ok(audio.clone())
+    /// Frames are slices of the samples as they are. (Opus packets are
+    /// loaded only for a WebRTC call.)
+    fn utterance(&self, audio: &TurnAudio) -> Result<Bytes, ProtocolError> {
+        audio.samples().cloned().ok_or_else(|| {
+            ProtocolError::new(
+                ErrorKind::Decode,
+                "an Ogg Opus turn is sent as it is only over WebRTC; over a WebSocket give PCM or WAV",
+            )
+        })
     }
 
     fn open(&self) -> impl std::future::Future<Output = Result<ClientWs, ProtocolError>> + Send {

@@ -35,6 +35,7 @@ use super::ws_agent::{AgentMessage, AgentTarget};
 use super::ws_pacer::Progress;
 use super::{ErrorKind, ProtocolError};
 use crate::audio::rate::RateSource;
+use crate::audio::track::TurnAudio;
 
 /// A voice agent a conversation can be held with, whatever carries it: the
 /// one thing the runner knows of a WebSocket or a WebRTC agent.
@@ -48,9 +49,8 @@ pub trait AgentLine: Send + Sync + 'static {
     /// The conversation's settings: timeouts, messages, rules.
     fn agent(&self) -> &AgentTarget;
 
-    /// Caller audio (as the target's codec encodes it, at its sample rate)
-    /// as this transport sends it.
-    fn utterance(&self, audio: &Bytes) -> Result<Self::Utterance, ProtocolError>;
+    /// A turn's audio as this transport sends it (prepared once per run).
+    fn utterance(&self, audio: &TurnAudio) -> Result<Self::Utterance, ProtocolError>;
 
     /// Connect a call, bounded by the connect timeout.
     fn open(&self) -> impl Future<Output = Result<Self::Open, ProtocolError>> + Send;

@@ -19,6 +19,7 @@ use super::executor::{within, Done, FirstWarning};
 use super::RunError;
 use crate::audio::codec::Codec;
 use crate::audio::rate::{mismatch_warning, DeclaredRate, RateSource};
+use crate::audio::track::TurnAudio;
 use crate::config::agent::{AgentInputs, Script};
 use crate::metrics::defs_agent::{measure_turn, TurnContext};
 use crate::metrics::wer::{word_errors, Normalization};
@@ -88,12 +89,14 @@ impl<U: Send + Sync + 'static> AgentJobs<U> {
             target.frame_bytes() / target.codec.bytes_per_sample(),
             target.codec,
         );
-        let noise = line.utterance(&noise).map_err(|e| RunError::Utterance {
-            script: "(noise between turns)".into(),
-            turn: 0,
-            source_file: String::new(),
-            reason: e.detail,
-        })?;
+        let noise =
+            line.utterance(&TurnAudio::Samples(noise))
+                .map_err(|e| RunError::Utterance {
+                    script: "(noise between turns)".into(),
+                    turn: 0,
+                    source_file: String::new(),
+                    reason: e.detail,
+                })?;
         let mut total = 0.0;
         let cumulative = inputs
             .scripts

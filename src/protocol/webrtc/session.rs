@@ -26,16 +26,14 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-
 use hyper::header::{HeaderName, HeaderValue};
 use tokio_tungstenite::tungstenite::Message;
 
 use super::signal::{exchange, hang_up, Answer, Signal};
 use super::stream::StreamMeter;
-use crate::audio::ogg_packets::read_ogg_opus;
 use crate::audio::opus::FRAME;
 use crate::audio::packets::{PacketCodec, PacketDecoder, PacketTrack};
+use crate::audio::track::TurnAudio;
 use crate::protocol::agent_call::{
     AgentLine, Conversation, Flow, LinkTimes, Phase, State, TurnTimes,
 };
@@ -285,17 +283,20 @@ impl AgentLine for RtcAgent {
     /// hundred µs per packet).
     /// An Ogg Opus turn (kept as it is by the loader) goes out packet for
     /// packet instead.
-    fn utterance(&self, audio: &Bytes) -> Result<Arc<PacketTrack>, ProtocolError> {
-        if audio.starts_with(b"OggS") && self.target.codec == PacketCodec::Opus {
-            return read_ogg_opus(audio)
-                .map(Arc::new)
-                .map_err(|e| ProtocolError::new(ErrorKind::Decode, format!("ogg opus: {e}")));
-        }
+    fn utterance(&self, audio: &TurnAudio) -> Result<Arc<PacketTrack>, ProtocolError> {
+        let codec = self.target.codec;
+        let audio = match audio {
+            TurnAudio::OpusPackets(track) if codec == PacketCodec::Opus => return Ok(track.clone()),
+            TurnAudio::OpusPackets(_) => {
+                let why = format!("an Ogg Opus turn cannot go out as {}", codec.name());
+                return Err(ProtocolError::new(ErrorKind::Decode, why));
+            }
+            TurnAudio::Samples(b) => b,
+        };
         let pcm: Vec<i16> = audio
             .chunks_exact(2)
             .map(|b| i16::from_le_bytes([b[0], b[1]]))
             .collect();
-        let codec = self.target.codec;
         codec
             .encode(&pcm, self.target.agent.sample_rate)
             .map(Arc::new)
