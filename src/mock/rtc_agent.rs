@@ -205,11 +205,14 @@ impl Call {
             () = hang_up.cancelled() => None,
             end = self.serve(&mut peer) => Some(end),
         };
-        let end = served.unwrap_or(if self.shared.shutdown.is_cancelled() {
-            AgentEnd::Shutdown
-        } else {
-            AgentEnd::Deleted
-        });
+        // A DELETE that came while `serve` was mid-poll ended the call even
+        // if that poll went on to read the caller's close (which follows
+        // the DELETE's answer): the hang-up came first.
+        let end = match served {
+            Some(end) if !hang_up.is_cancelled() => end,
+            _ if self.shared.shutdown.is_cancelled() => AgentEnd::Shutdown,
+            _ => AgentEnd::Deleted,
+        };
         peer.close();
         if let Some(e) = &self.events {
             self.truth.events_sent = e.sent;
