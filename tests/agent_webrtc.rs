@@ -367,7 +367,7 @@ async fn an_openai_call_reads_the_realtime_events_on_its_data_channel() {
 /// head and tags on pages of their own, then 20 ms packets (our encoder's,
 /// codec delay flushed) with granule positions in 48 kHz samples, the last
 /// `pre_skip + samples`.
-fn ogg_opus(pcm: &[i16]) -> (Vec<u8>, usize) {
+fn ogg_opus(pcm: &[i16]) -> Vec<u8> {
     use ogg::{PacketWriteEndInfo, PacketWriter};
     let track = voxload::audio::opus::encode_pcm16(pcm, 48_000).expect("encode");
     let pre_skip = voxload::audio::opus::CODEC_DELAY_SAMPLES as u16;
@@ -393,7 +393,7 @@ fn ogg_opus(pcm: &[i16]) -> (Vec<u8>, usize) {
         w.write_packet(p.data.to_vec(), 1, end, granule)
             .expect("packet");
     }
-    (w.into_inner(), n)
+    w.into_inner()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -404,7 +404,7 @@ async fn an_ogg_opus_turn_goes_out_packet_for_packet() {
     let mock = mock::spawn(model(agent)).await.expect("mock");
     let text = "thanks a lot";
     let pcm = voxload::audio::voice::Voice::new(48_000, 15.0).render(text);
-    let (file, _) = ogg_opus(&pcm);
+    let file = ogg_opus(&pcm);
     let path = dir.path().join("thanks.opus");
     std::fs::write(&path, file).expect("write");
     let mut o = options(offer_url(&mock, "whip"), "whip", dir.path(), 1, "1");
