@@ -144,8 +144,7 @@ impl RtcAgent {
     pub async fn open(&self) -> Result<RtcCall, ProtocolError> {
         let t = &self.target;
         let mut setup = CallSetup::default();
-        let limit = t.agent.connect_timeout;
-        let give_up = Instant::now() + limit;
+        let give_up = Instant::now() + t.agent.connect_timeout;
         let peer_error = |e: PeerError| peer_failure(e, SETTING_UP);
         let trace = &self.tracer;
         trace.with(|tr| {
@@ -154,9 +153,12 @@ impl RtcAgent {
             let url = redact_url(&t.agent.url);
             tr.note(now, format!("offer ({}) to {url}", t.signal.name()));
         });
+        // One budget for the whole set-up: what the lookup spends, the
+        // offer cannot.
+        let left = || give_up.saturating_duration_since(Instant::now());
         let ip = *self
             .candidate
-            .get_or_try_init(|| candidate_ip(&t.agent.url, limit))
+            .get_or_try_init(|| candidate_ip(&t.agent.url, left()))
             .await?;
         let mut peer = Peer::bound(t.codec, ip)
             .await
@@ -170,7 +172,7 @@ impl RtcAgent {
             &t.agent.url,
             &self.headers,
             &offer,
-            limit,
+            left(),
         )
         .await
         .map_err(|e| {
@@ -185,10 +187,7 @@ impl RtcAgent {
             )
         });
         let connected = match peer.accept_answer(pending, &answer.sdp) {
-            Ok(()) => {
-                let left = give_up.saturating_duration_since(Instant::now());
-                peer.connect(left).await
-            }
+            Ok(()) => peer.connect(left()).await,
             Err(e) => Err(e),
         };
         setup.peer = peer.times();
@@ -527,21 +526,29 @@ async fn candidate_ip(url: &str, timeout: Duration) -> Result<IpAddr, ProtocolEr
         .await
         .map_err(|_| unresolved(format!("no answer within {timeout:?}")))?
         .map_err(|e| unresolved(e.to_string()))?;
-    let remote = prefer_ipv4(addrs).ok_or_else(|| unresolved("no address".into()))?;
-    crate::rtc::local_ip_toward(remote)
-        .map_err(|e| connect(format!("no route to the signalling host of {shown}: {e}")))
+    let mut last = None;
+    for remote in ipv4_first(addrs) {
+        match crate::rtc::local_ip_toward(remote) {
+            Ok(ip) => return Ok(ip),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(match last {
+        Some(e) => connect(format!(
+            "no route to the signalling host of {shown}: {e}"
+        )),
+        None => unresolved("no address".into()),
+    })
 }
 
-/// The address to route toward: the first IPv4 one if there is one, as
-/// agents often listen on IPv4 only (aiortc, Pipecat's runner) while
-/// `localhost` may resolve to ::1 first.
-fn prefer_ipv4(addrs: impl IntoIterator<Item = SocketAddr>) -> Option<SocketAddr> {
-    let addrs: Vec<SocketAddr> = addrs.into_iter().collect();
+/// The addresses to route toward, IPv4 ones first, as agents often listen
+/// on IPv4 only (aiortc, Pipecat's runner) while `localhost` may resolve to
+/// ::1 first; the rest stay, so an IPv6-only host (or one whose IPv4
+/// address has no route from here) is still reached.
+fn ipv4_first(addrs: impl IntoIterator<Item = SocketAddr>) -> Vec<SocketAddr> {
+    let mut addrs: Vec<SocketAddr> = addrs.into_iter().collect();
+    addrs.sort_by_key(|a| !a.is_ipv4());
     addrs
-        .iter()
-        .find(|a| a.is_ipv4())
-        .or_else(|| addrs.first())
-        .copied()
 }
 
 /// The receiving side of a call: its decoder, a buffer, the stream's meter.
@@ -645,13 +652,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_candidate_routes_toward_ipv4_when_the_host_has_both() {
+    fn the_candidate_routes_toward_ipv4_first_and_keeps_the_rest() {
         let v6: SocketAddr = "[::1]:8080".parse().expect("v6");
+        let v6b: SocketAddr = "[::2]:8080".parse().expect("v6");
         let v4: SocketAddr = "127.0.0.1:8080".parse().expect("v4");
-        assert_eq!(prefer_ipv4([v6, v4]), Some(v4));
-        assert_eq!(prefer_ipv4([v4, v6]), Some(v4));
-        assert_eq!(prefer_ipv4([v6]), Some(v6));
-        assert_eq!(prefer_ipv4([]), None);
+        let v4b: SocketAddr = "127.0.0.2:8080".parse().expect("v4");
+        assert_eq!(ipv4_first([v6, v4, v6b, v4b]), [v4, v4b, v6, v6b]);
+        assert_eq!(ipv4_first([v4, v6]), [v4, v6]);
+        assert_eq!(ipv4_first([v6]), [v6]);
+        assert!(ipv4_first([]).is_empty());
     }
 
     #[tokio::test]

@@ -28,7 +28,7 @@ use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE, LOCATION};
 use hyper::{Method, Request, StatusCode, Uri};
 use serde::{Deserialize, Serialize};
 
-use crate::protocol::target::{parse_http_uri, redact_url};
+use crate::protocol::target::{parse_http_uri, redact_url, TargetError};
 use crate::protocol::trace::shorten;
 use crate::protocol::{ErrorKind, HttpClient, ProtocolError};
 
@@ -95,8 +95,10 @@ pub struct Answer {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SignalError {
     /// The URL is not an http(s) URL with a host.
-    #[error("invalid signalling URL '{url}': {reason}")]
+    #[error("invalid {what} URL '{url}': {reason}")]
     BadUrl {
+        /// Whose URL: "signalling" (the offer's), "hang-up" (the server's).
+        what: &'static str,
         /// The URL, redacted.
         url: String,
         /// What is wrong.
@@ -216,13 +218,7 @@ pub async fn exchange(
     timeout: Duration,
 ) -> Result<Answer, SignalError> {
     let shown = redact_url(url).into_owned();
-    let uri = parse_http_uri(url).map_err(|e| SignalError::BadUrl {
-        url: shown.clone(),
-        reason: match e {
-            crate::protocol::target::TargetError::BadUrl { reason, .. } => reason,
-            other => other.to_string(),
-        },
-    })?;
+    let uri = parse_http_uri(url).map_err(|e| bad_url("signalling", url, e))?;
     let (content_type, body) = match signal {
         Signal::Pipecat => (
             "application/json",
@@ -380,11 +376,8 @@ fn hang_up_request(answer: &Answer, offer_url: &str) -> Result<Option<HangUp>, S
     let Some(resource) = answer.resource.as_deref() else {
         return Ok(None);
     };
-    let bad_url = |url: &str, e: crate::protocol::target::TargetError| SignalError::BadUrl {
-        url: redact_url(url).into_owned(),
-        reason: e.to_string(),
-    };
-    let resource_uri = parse_http_uri(resource).map_err(|e| bad_url(resource, e))?;
+    let bad_hang_up = |url: &str, e| bad_url("hang-up", url, e);
+    let resource_uri = parse_http_uri(resource).map_err(|e| bad_hang_up(resource, e))?;
     let (method, uri) = match answer.signal {
         Signal::OpenAi => {
             // `{call}/hangup`, with the call's query (if any) kept after it.
@@ -398,17 +391,30 @@ fn hang_up_request(answer: &Answer, offer_url: &str) -> Result<Option<HangUp>, S
             );
             (
                 Method::POST,
-                parse_http_uri(&url).map_err(|e| bad_url(&url, e))?,
+                parse_http_uri(&url).map_err(|e| bad_hang_up(&url, e))?,
             )
         }
         Signal::Whip | Signal::Pipecat => (Method::DELETE, resource_uri),
     };
-    let offer = parse_http_uri(offer_url).map_err(|e| bad_url(offer_url, e))?;
+    let offer = parse_http_uri(offer_url).map_err(|e| bad_url("signalling", offer_url, e))?;
     Ok(Some(HangUp {
         same_origin: origin(&offer) == origin(&uri),
         method,
         uri,
     }))
+}
+
+/// `url` (shown redacted) failed to parse; the reason alone, as the
+/// target error's own message would repeat the URL.
+fn bad_url(what: &'static str, url: &str, e: TargetError) -> SignalError {
+    SignalError::BadUrl {
+        what,
+        url: redact_url(url).into_owned(),
+        reason: match e {
+            TargetError::BadUrl { reason, .. } => reason,
+            other => other.to_string(),
+        },
+    }
 }
 
 /// Scheme, host (case-folded) and port (the scheme's default if unsaid).
@@ -472,17 +478,33 @@ fn request_error(what: &'static str, url: &str, e: ProtocolError) -> SignalError
     }
 }
 
-/// A `Location` value made absolute against the URL it answered.
+/// A `Location` value made absolute against the URL it answered (RFC 3986
+/// §5.2 for the forms servers send: absolute, `//host/path`, `/path`,
+/// `path`, `?query`).
 fn resolve(base: &Uri, location: &str) -> String {
-    if location.starts_with("http://") || location.starts_with("https://") {
+    // A scheme is letters first, then letters, digits, `+`, `-` or `.`,
+    // in any case.
+    let has_scheme = location.split_once(':').is_some_and(|(s, _)| {
+        s.starts_with(|c: char| c.is_ascii_alphabetic())
+            && s
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    });
+    if has_scheme {
         return location.to_string();
     }
     let scheme = base.scheme_str().unwrap_or("http");
+    if location.starts_with("//") {
+        return format!("{scheme}:{location}");
+    }
     let authority = base.authority().map_or("", |a| a.as_str());
+    let path = base.path();
     if location.starts_with('/') {
         return format!("{scheme}://{authority}{location}");
     }
-    let path = base.path();
+    if location.starts_with('?') {
+        return format!("{scheme}://{authority}{path}{location}");
+    }
     let dir = &path[..path.rfind('/').map_or(0, |i| i + 1)];
     format!("{scheme}://{authority}{dir}{location}")
 }
@@ -503,6 +525,56 @@ mod tests {
             "http://127.0.0.1:9/whip/session/7"
         );
         assert_eq!(resolve(&base, "https://x.test/s/1"), "https://x.test/s/1");
+        assert_eq!(resolve(&base, "HTTPS://X.test/s/1"), "HTTPS://X.test/s/1");
+        assert_eq!(
+            resolve(&base, "//other.test:8/s/1"),
+            "http://other.test:8/s/1",
+            "scheme-relative: another host"
+        );
+        assert_eq!(
+            resolve(&base, "?session=7"),
+            "http://127.0.0.1:9/whip/endpoint?session=7"
+        );
+    }
+
+    #[test]
+    fn only_the_offers_own_server_gets_the_headers() {
+        let offer = "https://api.example.test/v1/realtime/calls";
+        let same = |resource: &str| {
+            hang_up_request(&answered(Signal::Whip, resource), offer)
+                .expect("parses")
+                .expect("WHIP hangs up")
+                .same_origin
+        };
+        // Userinfo is not the host: this is evil.example.test.
+        assert!(!same("https://api.example.test@evil.example.test/s/1"));
+        assert!(!same("https://api.example.test:x@evil.example.test/s/1"));
+        // Case does not make another server.
+        assert!(same("HTTPS://API.EXAMPLE.TEST/s/1"));
+        let v6 = "http://[::1]:8080/whip";
+        let same6 = |resource: &str| {
+            hang_up_request(&answered(Signal::Whip, resource), v6)
+                .expect("parses")
+                .expect("WHIP hangs up")
+                .same_origin
+        };
+        assert!(same6("http://[::1]:8080/whip/session/1"));
+        assert!(!same6("http://[::1]/whip/session/1"), "port 80 is another");
+        assert!(!same6("http://[::2]:8080/whip/session/1"));
+    }
+
+    #[test]
+    fn a_bad_hang_up_url_says_whose_it_is_once() {
+        let e = hang_up_request(
+            &answered(Signal::Whip, "ftp://127.0.0.1/s?token=sk-9"),
+            "http://127.0.0.1:9/whip",
+        )
+        .expect_err("not http");
+        let s = e.to_string();
+        assert!(s.starts_with("invalid hang-up URL '"), "{s}");
+        assert_eq!(s.matches("127.0.0.1").count(), 1, "URL said once: {s}");
+        assert!(!s.contains("sk-9"), "redacted: {s}");
+        assert_eq!(e.kind(), ErrorKind::Connect);
     }
 
     fn answered(signal: Signal, resource: &str) -> Answer {
