@@ -363,6 +363,57 @@ async fn an_openai_call_reads_the_realtime_events_on_its_data_channel() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_openai_burst_spoken_over_clears_its_buffer() {
+    let _serial = SERIAL.lock().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A 1 s answer sent all at once, spoken over 300 ms into its playing
+    // and stopped 50 ms after the mock hears that: every packet has gone
+    // out (response.done came with the last) but 600 ms of it have not
+    // played, so the buffer is cleared, not stopped.
+    let mock = mock::spawn(model(AgentModel {
+        burst: true,
+        barge_stop_delay: Duration::from_millis(50),
+        ..answering(Duration::from_millis(1_000))
+    }))
+    .await
+    .expect("mock");
+    let url = format!("{}/v1/realtime/calls", mock.url());
+    let mut o = openai_options(url, dir.path(), 1, "1");
+    o.agent.barge_in = Some(1.0);
+    o.agent.barge_in_after = Some(Duration::from_millis(300));
+    o.agent.keep_types = Some(vec!["output_audio_buffer.cleared".into()]);
+    let (_, records) = tokio::time::timeout(Duration::from_secs(60), run(o))
+        .await
+        .expect("bounded");
+    assert_eq!(records.len(), 2, "{records:?}");
+    assert!(records.iter().all(RequestRecord::ok), "{records:?}");
+    let truth = truth_after(&mock, 1).await;
+    let turns = &truth.recent_turns;
+    assert_eq!(turns.len(), 2, "{truth:?}");
+    // The mock heard us over its first answer while that still played,
+    // after its last packet had gone: nothing was left to stop sending.
+    let spoken_over = &turns[0];
+    assert!(spoken_over.barge_in_us.is_some(), "{spoken_over:?}");
+    assert!(
+        spoken_over.barge_in_us < spoken_over.speaking_until_us,
+        "{spoken_over:?}"
+    );
+    assert_eq!(spoken_over.audio_stopped_us, None, "{spoken_over:?}");
+    assert_eq!(spoken_over.audio_us, 1_000_000, "all sent");
+    assert_eq!(turns[1].barge_in_us, None, "the last answer plays out");
+    // What we read on the channel (a record keeps the call's latest kept
+    // message): the first answer's buffer cleared, the last one's never.
+    let kept = records[1].kept_message.as_deref().unwrap_or_default();
+    assert!(kept.contains("\"output_audio_buffer.cleared\""), "{kept}");
+    assert!(kept.contains("\"resp_1_0\""), "{kept}");
+    // All its audio reached us at once, before we spoke: a burst leaves
+    // nothing for a barge-in to silence, and we say so truthfully.
+    let first = &records[0];
+    assert_eq!(first.audio_us, Some(51 * 20_000), "{first:?}");
+    assert!(ms(first.barge_in_silence_us) <= late_ms(), "{first:?}");
+}
+
 /// An Ogg Opus file of `pcm` (48 kHz mono) as opusenc lays one out: the
 /// head and tags on pages of their own, then 20 ms packets (our encoder's,
 /// codec delay flushed) with granule positions in 48 kHz samples, the last

@@ -365,6 +365,8 @@ impl Call {
                         if let Some(e) = self.events.as_mut() {
                             e.cancelled(t.rec.turn);
                         }
+                    } else if let (Some(_), Some(e)) = (t.playing_until, self.events.as_mut()) {
+                        e.cleared(t.rec.turn);
                     }
                     t.responding = false;
                     t.playing_until = None;
@@ -526,6 +528,9 @@ impl Call {
                     if let Some(e) = self.events.as_mut() {
                         e.cancelled(old.rec.turn);
                     }
+                } else if let Some(e) = self.events.as_mut() {
+                    // Speaking, not responding: a burst still playing.
+                    e.cleared(old.rec.turn);
                 }
             }
             self.shared.lock().agent_truth.finish_turn(old.rec);

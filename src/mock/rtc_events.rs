@@ -19,7 +19,8 @@
 //!   at once: when it would have played out, `response_audio` after its
 //!   first packet);
 //! - a barge-in stop: `response.done` (`cancelled`, `turn_detected`) and
-//!   `output_audio_buffer.cleared`.
+//!   `output_audio_buffer.cleared`; a stop after the last packet went out
+//!   but before it played (a `burst` answer): `.cleared` alone.
 //!
 //! Events wait in order until the channel is open; what cannot be sent on
 //! it is counted (`unsent`), never silently lost from the truth.
@@ -124,10 +125,18 @@ impl RtcEvents {
         self.buffer("output_audio_buffer.stopped", turn);
     }
 
-    /// Answer `turn` was stopped by the caller speaking over it.
+    /// Answer `turn` was stopped by the caller speaking over it while it
+    /// was still being generated.
     pub(crate) fn cancelled(&mut self, turn: u64) {
         let m = self.wire.cancelled(turn, "turn_detected");
         self.push(Some(m));
+        self.cleared(turn);
+    }
+
+    /// The caller spoke over answer `turn` while it played: what was
+    /// still to play is dropped (a `burst` answer, all sent and
+    /// `response.done` already, still has its buffer to clear).
+    pub(crate) fn cleared(&mut self, turn: u64) {
         self.buffer("output_audio_buffer.cleared", turn);
     }
 
