@@ -660,6 +660,11 @@ where
 /// answer passed through `mangle`; with `live` the peer runs (up to 3 s:
 /// ICE, DTLS), else it is dropped at once (nothing answers its port).
 async fn answered_by_peer(mangle: fn(&str) -> String, live: bool) -> Signalling {
+    answered_at("/offer/1", mangle, live).await
+}
+
+/// [`answered_by_peer`], its session at `location`.
+async fn answered_at(location: &'static str, mangle: fn(&str) -> String, live: bool) -> Signalling {
     signalling(move |offer| async move {
         let answer = async {
             let mut peer = Peer::loopback().await.map_err(|e| e.to_string())?;
@@ -672,7 +677,7 @@ async fn answered_by_peer(mangle: fn(&str) -> String, live: bool) -> Signalling 
             Ok::<_, String>(mangle(&sdp))
         };
         match answer.await {
-            Ok(sdp) => (StatusCode::CREATED, [(header::LOCATION, "/offer/1")], sdp).into_response(),
+            Ok(sdp) => (StatusCode::CREATED, [(header::LOCATION, location)], sdp).into_response(),
             Err(e) => (StatusCode::BAD_REQUEST, e).into_response(),
         }
     })
@@ -746,12 +751,33 @@ async fn refused_or_broken_signalling_fails_the_call_in_its_class() {
     let hung_up = |s: &Signalling| s.hang_ups.load(Ordering::SeqCst);
 
     // An answer whose audio is PCMU only: no common codec.
-    let server = answered_by_peer(|sdp| sdp.replace("opus/48000/2", "PCMU/8000"), false).await;
-    let (_, records) = run(options(server.url.clone(), "whip", dir.path(), 1, "1")).await;
+    let pcmu = |sdp: &str| sdp.replace("opus/48000/2", "PCMU/8000");
+    let server = answered_by_peer(pcmu, false).await;
+    let (result, records) = run(options(server.url.clone(), "whip", dir.path(), 1, "1")).await;
     assert_eq!(records[0].error, Some(ErrorKind::Decode), "{records:?}");
     let detail = records[0].error_detail.as_deref().unwrap_or("");
     assert!(detail.contains("no common audio codec"), "{detail}");
     assert_eq!(hung_up(&server), 1, "the session was DELETEd");
+    assert!(result.warnings.is_empty(), "{:?}", result.warnings);
+
+    // A session whose hang-up the server refuses (no such path: 404): the
+    // call's record is as before, and the end of the run says so.
+    let server = answered_at("/gone/1?token=sk-7", pcmu, false).await;
+    let (result, records) = run(options(server.url.clone(), "whip", dir.path(), 2, "1")).await;
+    assert!(
+        records.iter().all(|r| r.error == Some(ErrorKind::Decode)),
+        "{records:?}"
+    );
+    let refused: Vec<_> = result
+        .warnings
+        .iter()
+        .filter(|w| w.contains("could not be hung up"))
+        .collect();
+    assert_eq!(refused.len(), 1, "{:?}", result.warnings);
+    let w = refused[0];
+    assert!(w.starts_with("2 calls could not be hung up"), "{w}");
+    assert!(w.contains("/gone/1") && w.contains("404"), "{w}");
+    assert!(!w.contains("sk-7"), "redacted: {w}");
 
     // A live peer whose answer names another certificate: ICE connects,
     // DTLS fails the fingerprint check.

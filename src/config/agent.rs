@@ -445,7 +445,8 @@ impl AgentOptions {
         }
         let sample_rate = o.sample_rate.unwrap_or(16_000);
         // A WebRTC call reads its scripts as PCM and encodes them into its
-        // own codec (`--codec opus|pcmu`, checked in `carried`).
+        // own codec (`--codec opus|pcmu`, checked in `carried`), except an
+        // Ogg Opus turn under Opus, whose packets go out as they are.
         let codec = if o.webrtc()? {
             Codec::Pcm16
         } else {

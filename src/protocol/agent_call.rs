@@ -49,6 +49,12 @@ pub trait AgentLine: Send + Sync + 'static {
     /// The conversation's settings: timeouts, messages, rules.
     fn agent(&self) -> &AgentTarget;
 
+    /// What the end of the run must say about this transport's calls
+    /// (hang-ups that failed, say). None by default.
+    fn warnings(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     /// A turn's audio as this transport sends it (prepared once per run).
     fn utterance(&self, audio: &TurnAudio) -> Result<Self::Utterance, ProtocolError>;
 

@@ -159,7 +159,9 @@ impl<L: AgentLine> Call for Bound<L, AgentJobs<L::Utterance>> {
     }
 
     fn warnings(&self) -> Vec<String> {
-        self.jobs.warnings()
+        let mut w = self.jobs.warnings();
+        w.extend(self.adapter.warnings());
+        w
     }
 }
 

@@ -93,6 +93,16 @@ pub struct RtcAgent {
     /// Our host candidate's address, found once for the run (the route
     /// to the signalling host does not change between calls).
     candidate: Arc<tokio::sync::OnceCell<IpAddr>>,
+    /// Hang-ups that failed in this run: the end of the run says so, as
+    /// the server may hold (and bill) those calls until its own timeout.
+    failed_hang_ups: Arc<FailedHangUps>,
+}
+
+/// A count and the first reason, shared by every call of a run.
+#[derive(Debug, Default)]
+struct FailedHangUps {
+    count: std::sync::atomic::AtomicU64,
+    first: std::sync::OnceLock<String>,
 }
 
 /// How a call was set up, on voxload's clock.
@@ -123,6 +133,7 @@ impl RtcAgent {
             client,
             tracer: Tracer::off(),
             candidate: Arc::default(),
+            failed_hang_ups: Arc::default(),
         })
     }
 
@@ -243,7 +254,7 @@ impl RtcAgent {
 
     /// End the server's session for `answer`, best effort: a failed
     /// hang-up leaves the agent to time the call out, and what was
-    /// measured stands. Traced if it fails.
+    /// measured stands. Traced and counted if it fails.
     async fn hang_up(&self, answer: &Answer) {
         let t = &self.target;
         let ended = hang_up(
@@ -256,6 +267,9 @@ impl RtcAgent {
         .await;
         if let Err(e) = ended {
             let now = Instant::now();
+            let f = &self.failed_hang_ups;
+            f.count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let _ = f.first.set(e.to_string());
             self.tracer.with(|tr| tr.note(now, format!("{e}")));
         }
     }
@@ -273,6 +287,19 @@ pub struct RtcCall {
 impl AgentLine for RtcAgent {
     type Utterance = Arc<PacketTrack>;
     type Open = RtcCall;
+
+    fn warnings(&self) -> Vec<String> {
+        let f = &self.failed_hang_ups;
+        let n = f.count.load(std::sync::atomic::Ordering::Relaxed);
+        let Some(first) = f.first.get().filter(|_| n > 0) else {
+            return Vec::new();
+        };
+        let calls = if n == 1 { "call" } else { "calls" };
+        vec![format!(
+            "{n} {calls} could not be hung up (the first: {first}); the server \
+             may hold them until its own timeout"
+        )]
+    }
 
     fn agent(&self) -> &AgentTarget {
         &self.target.agent
@@ -534,9 +561,7 @@ async fn candidate_ip(url: &str, timeout: Duration) -> Result<IpAddr, ProtocolEr
         }
     }
     Err(match last {
-        Some(e) => connect(format!(
-            "no route to the signalling host of {shown}: {e}"
-        )),
+        Some(e) => connect(format!("no route to the signalling host of {shown}: {e}")),
         None => unresolved("no address".into()),
     })
 }

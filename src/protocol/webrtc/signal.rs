@@ -486,8 +486,7 @@ fn resolve(base: &Uri, location: &str) -> String {
     // in any case.
     let has_scheme = location.split_once(':').is_some_and(|(s, _)| {
         s.starts_with(|c: char| c.is_ascii_alphabetic())
-            && s
-                .chars()
+            && s.chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
     });
     if has_scheme {
