@@ -536,27 +536,24 @@ mod tests {
         );
     }
 
+    /// Whether a WHIP session at `resource`, offered to `offer`, gets the
+    /// caller's headers with its hang-up.
+    fn same_server(offer: &str, resource: &str) -> bool {
+        hang_up_request(&answered(Signal::Whip, resource), offer)
+            .expect("parses")
+            .expect("WHIP hangs up")
+            .same_origin
+    }
+
     #[test]
     fn only_the_offers_own_server_gets_the_headers() {
-        let offer = "https://api.example.test/v1/realtime/calls";
-        let same = |resource: &str| {
-            hang_up_request(&answered(Signal::Whip, resource), offer)
-                .expect("parses")
-                .expect("WHIP hangs up")
-                .same_origin
-        };
+        let same = |resource| same_server("https://api.example.test/v1/realtime/calls", resource);
         // Userinfo is not the host: this is evil.example.test.
         assert!(!same("https://api.example.test@evil.example.test/s/1"));
         assert!(!same("https://api.example.test:x@evil.example.test/s/1"));
         // Case does not make another server.
         assert!(same("HTTPS://API.EXAMPLE.TEST/s/1"));
-        let v6 = "http://[::1]:8080/whip";
-        let same6 = |resource: &str| {
-            hang_up_request(&answered(Signal::Whip, resource), v6)
-                .expect("parses")
-                .expect("WHIP hangs up")
-                .same_origin
-        };
+        let same6 = |resource| same_server("http://[::1]:8080/whip", resource);
         assert!(same6("http://[::1]:8080/whip/session/1"));
         assert!(!same6("http://[::1]/whip/session/1"), "port 80 is another");
         assert!(!same6("http://[::2]:8080/whip/session/1"));
