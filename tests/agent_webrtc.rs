@@ -629,6 +629,8 @@ struct Signalling {
     url: String,
     /// How many `DELETE /offer/{session}` (WHIP hang-ups) it has had.
     hang_ups: Arc<AtomicUsize>,
+    /// How many of those carried an `Authorization` header.
+    authorized: Arc<AtomicUsize>,
 }
 
 /// A signalling server that answers every offer with `answer(offer)`.
@@ -638,13 +640,17 @@ where
     Fut: std::future::Future<Output = Response> + Send + 'static,
 {
     let hang_ups = Arc::new(AtomicUsize::new(0));
-    let counted = hang_ups.clone();
+    let authorized = Arc::new(AtomicUsize::new(0));
+    let (counted, with_key) = (hang_ups.clone(), authorized.clone());
     let app = Router::new()
         .route("/offer", post(move |body: String| answer(body)))
         .route(
             "/offer/{session}",
-            delete(move || async move {
+            delete(move |headers: axum::http::HeaderMap| async move {
                 counted.fetch_add(1, Ordering::SeqCst);
+                if headers.contains_key(header::AUTHORIZATION) {
+                    with_key.fetch_add(1, Ordering::SeqCst);
+                }
                 StatusCode::OK
             }),
         );
@@ -653,7 +659,11 @@ where
         .expect("bind");
     let url = format!("http://{}/offer", listener.local_addr().expect("addr"));
     tokio::spawn(async move { axum::serve(listener, app).await });
-    Signalling { url, hang_ups }
+    Signalling {
+        url,
+        hang_ups,
+        authorized,
+    }
 }
 
 /// A WHIP endpoint answering every offer from a fresh str0m peer, its
@@ -778,6 +788,36 @@ async fn refused_or_broken_signalling_fails_the_call_in_its_class() {
     assert!(w.starts_with("2 calls could not be hung up"), "{w}");
     assert!(w.contains("/gone/1") && w.contains("404"), "{w}");
     assert!(!w.contains("sk-7"), "redacted: {w}");
+
+    // The key goes with the offer and with a hang-up on the offer's own
+    // server; a session another server holds is hung up without it.
+    let keyed = |url: &str| {
+        let mut o = options(url.to_string(), "whip", dir.path(), 1, "1");
+        o.agent.headers.header = Some(vec!["Authorization: Bearer sk-test-1".into()]);
+        o
+    };
+    let home = answered_by_peer(pcmu, false).await;
+    let (_, records) = run(keyed(&home.url)).await;
+    assert_eq!(records[0].error, Some(ErrorKind::Decode), "{records:?}");
+    assert_eq!(hung_up(&home), 1);
+    assert_eq!(
+        home.authorized.load(Ordering::SeqCst),
+        1,
+        "same server: keyed"
+    );
+    let elsewhere = signalling(|_| async { StatusCode::NOT_FOUND.into_response() }).await;
+    let session = elsewhere.url.replace("/offer", "/offer/1");
+    let away = answered_at(Box::leak(session.into_boxed_str()), pcmu, false).await;
+    let (result, records) = run(keyed(&away.url)).await;
+    assert_eq!(records[0].error, Some(ErrorKind::Decode), "{records:?}");
+    assert_eq!(hung_up(&away), 0, "{:?}", result.warnings);
+    assert_eq!(hung_up(&elsewhere), 1, "hung up where the session is");
+    assert_eq!(
+        elsewhere.authorized.load(Ordering::SeqCst),
+        0,
+        "no key there"
+    );
+    assert!(result.warnings.is_empty(), "{:?}", result.warnings);
 
     // A live peer whose answer names another certificate: ICE connects,
     // DTLS fails the fingerprint check.
